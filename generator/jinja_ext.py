@@ -1,0 +1,49 @@
+"""Jinja filters for the templates: escape answer values for the language they land in.
+
+Templates render prose and code only (data files are serialized in Python), so the
+filters here cover Markdown text and Python string literals.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+# Characters with a meaning in CommonMark inline text, plus braces so that a
+# user value never looks like an unrendered template marker.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}()<>#+\-!|~])")
+
+
+def markdown_inline(value: Any) -> str:
+    """Escape ``value`` for one line of Markdown; newlines become ``<br>``."""
+    text = str(value)
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return "<br>".join(part.strip("\r") for part in text.split("\n"))
+
+
+def python_string(value: Any) -> str:
+    """Render ``value`` as a Python string literal (JSON strings are valid Python)."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def sar_amount(value: Any) -> str:
+    """Format a riyal amount with thousands separators and ASCII digits, e.g. ``15,000``."""
+    amount = Decimal(str(value))
+    if amount == amount.to_integral_value():
+        return f"{int(amount):,}"
+    return f"{amount:,.2f}"
+
+
+class RabtExtension(Extension):
+    """Register Rabt's filters: ``md``, ``py_str`` and ``sar``."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["md"] = markdown_inline
+        environment.filters["py_str"] = python_string
+        environment.filters["sar"] = sar_amount
