@@ -14,16 +14,23 @@ from typing import Any
 from jinja2 import Environment
 from jinja2.ext import Extension
 
-# Characters with a meaning in CommonMark inline text, plus braces so that a
-# user value never looks like an unrendered template marker.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}()<>#+\-!|~])")
+# Characters with a meaning anywhere in CommonMark inline text or in a table row,
+# plus braces so that a user value never looks like an unrendered template marker.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]{}<>|~&])")
+# A value that starts a line could open a heading or a list item.
+_MARKDOWN_LINE_START = re.compile(r"^([#+\-=])")
+_MARKDOWN_ORDERED_ITEM = re.compile(r"^(\d+)([.)])")
 
 
 def markdown_inline(value: Any) -> str:
     """Escape ``value`` for one line of Markdown; newlines become ``<br>``."""
-    text = str(value)
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    return "<br>".join(part.strip("\r") for part in text.split("\n"))
+    lines = []
+    for line in str(value).replace("\r\n", "\n").split("\n"):
+        line = _MARKDOWN_INLINE.sub(r"\\\1", line)
+        line = _MARKDOWN_LINE_START.sub(r"\\\1", line.strip("\r"))
+        line = _MARKDOWN_ORDERED_ITEM.sub(r"\1\\\2", line)
+        lines.append(line)
+    return "<br>".join(lines)
 
 
 def python_string(value: Any) -> str:

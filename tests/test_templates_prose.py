@@ -1,0 +1,455 @@
+"""Bake the prose templates (READMEs, decision record, path sections and starter docs).
+
+Each path template is baked first. Its two README sections then go to the common template as the
+render step passes them, so the checks read the Markdown a client receives.
+"""
+
+from __future__ import annotations
+
+import copy
+import decimal
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from binaryornot.check import is_binary
+
+from generator.jinja_ext import markdown_inline
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+PATH_TEMPLATES = {"connector": "connector", "ipaas": "ipaas", "api": "api-service"}
+SECTION_FILES = {"en": "README.section.md", "ar": "README.section.ar.md"}
+COMMON_FILES = ("README.md", "README.ar.md", "docs/decision.md", "docs/decision.ar.md")
+STARTER_FILES = {
+    "connector": ("docs/connector-setup.md", "docs/connector-setup.ar.md"),
+    "ipaas": ("workflows/README.md", "workflows/README.ar.md"),
+    "api": ("service/README.md", "service/README.ar.md"),
+}
+OWN_FILES = {
+    "common": COMMON_FILES,
+    **{PATH_TEMPLATES[path]: (*files, *SECTION_FILES.values())
+       for path, files in STARTER_FILES.items()},
+}
+
+HOSTILE_NAME = 'Ali\'s "Store": {{ x }}\nسطر\u200f 🎉'
+# A Jinja opening that no escaping produced. The md filter writes braces as "\{".
+MARKER = re.compile(r"(?<!\\)\{[{%#]")
+ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
+UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+RTL_OPEN = '<div dir="rtl">\n\n'
+RTL_CLOSE = "\n\n</div>\n"
+EN_DASH = "\u2013"
+
+LABELS = {
+    "connector": {"en": "Ready connector", "ar": "موصل جاهز"},
+    "ipaas": {"en": "iPaaS workflows", "ar": "منصة تكامل iPaaS"},
+    "api": {"en": "Custom API service", "ar": "خدمة API مخصصة"},
+}
+
+SAMPLE: dict[str, Any] = {
+    "rabt_version": "0.1.0",
+    "client_name": HOSTILE_NAME,
+    "project_slug": "riyadh-perfume",
+    "platform": "shopify",
+    "crm": "hubspot",
+    "path": "connector",
+    "recommended_path": "connector",
+    "overridden": False,
+    "contact_sync": "daily",
+    "product_sync_limit": 100,
+    "labels": {
+        "platform": {"en": "Shopify", "ar": "Shopify"},
+        "crm": {"en": "HubSpot", "ar": "HubSpot"},
+        "path": LABELS["connector"],
+        "recommended_path": LABELS["connector"],
+    },
+    "path_label_en": LABELS["connector"]["en"],
+    "path_label_ar": LABELS["connector"]["ar"],
+    "modules": [
+        {"id": "contacts", "en": "Contacts", "ar": "جهات الاتصال"},
+        {"id": "orders", "en": "Orders", "ar": "الطلبات"},
+        {"id": "products", "en": "Products", "ar": "المنتجات"},
+        {"id": "playbooks", "en": "Playbooks", "ar": "سيناريوهات الأتمتة"},
+    ],
+    "rules": [
+        {"id": "shopify_growth",
+         "reason_en": "Shopify with two stores (fast growth) starts on iPaaS.",
+         "reason_ar": "متجر Shopify بفرعين (نمو سريع) يبدأ بمنصة iPaaS."},
+        {"id": "marketing_team", "reason_en": "A marketing-led team fits HubSpot's automation.",
+         "reason_ar": "يناسب فريقَ التسويق ما يقدمه HubSpot من أتمتة."},
+        {"id": "start_small", "reason_en": "Start small: the first sync covers the top 100 SKUs.",
+         "reason_ar": "البدء بنطاق صغير: تشمل المزامنة الأولى أهم 100 منتج."},
+        {"id": "consent_channels",
+         "reason_en": "Email and WhatsApp consent is managed per channel.",
+         "reason_ar": "تُدار الموافقة على البريد وواتساب لكل قناة على حدة."},
+    ],
+    "alternatives": [
+        {"path": "ipaas", "label_en": LABELS["ipaas"]["en"], "label_ar": LABELS["ipaas"]["ar"],
+         "reason_en": "Not needed for one store with standard fields.",
+         "reason_ar": "لا حاجة إليها لمتجر واحد بحقول قياسية."},
+        {"path": "api", "label_en": LABELS["api"]["en"], "label_ar": LABELS["api"]["ar"],
+         "reason_en": "No deep ERP link is required.",
+         "reason_ar": "لا يلزم ربط عميق بنظام ERP."},
+    ],
+    "estimate": {
+        "days_min": 10, "days_max": 15, "setup_sar_min": 15000, "setup_sar_max": 45000,
+        "subscription_en": "Hosting from 150 SAR a month.",
+        "subscription_ar": "استضافة تبدأ من 150 ريالًا شهريًا.",
+    },
+    "comparison": [
+        {"path": path, "label_en": LABELS[path]["en"], "label_ar": LABELS[path]["ar"],
+         "strengths_en": f"{path} strengths", "strengths_ar": f"نقاط قوة {path}",
+         "limits_en": f"{path} limits", "limits_ar": f"حدود {path}",
+         "effort_en": f"{path} effort", "effort_ar": f"جهد {path}"}
+        for path in ("connector", "ipaas", "api")
+    ],
+    "notes": [{"en": "HubSpot has no data centre in Saudi Arabia.",
+               "ar": "لا يوجد لدى HubSpot مركز بيانات في السعودية."}],
+    "answer_rows": [
+        {"key": "client_name", "label_en": "Client", "label_ar": "العميل",
+         "value_en": HOSTILE_NAME, "value_ar": HOSTILE_NAME},
+        {"key": "marketing_channels", "label_en": "Marketing channels", "label_ar": "قنوات التسويق",
+         "value_en": "Meta | Google", "value_ar": "Meta | Google"},
+    ],
+    "checklist": {
+        "start": "2027-03-14", "requested_start": "2027-03-12", "moved": True,
+        "items": [
+            {"day": 1, "date": "2027-03-14", "weekday_en": "Sunday", "weekday_ar": "الأحد",
+             "week": 1, "title_en": "Goals and segments", "title_ar": "الأهداف والشرائح",
+             "detail_en": "Agree the goal.", "detail_ar": "الاتفاق على الهدف.",
+             "owner": "both", "owner_ar": "الطرفان"},
+        ],
+        "skipped": [],
+    },
+    "spec_files": [f"integration/{name}.yaml" for name in
+                   ("mapping", "lifecycle", "segments", "playbooks", "consent", "kpis")],
+    "path_section_en": "",
+    "path_section_ar": "",
+}
+
+
+def make_context(**changes: Any) -> dict[str, Any]:
+    """Return a copy of SAMPLE with ``changes``, with labels and override flag to match."""
+    context = copy.deepcopy(SAMPLE)
+    context.update(copy.deepcopy(changes))
+    path = context["path"]
+    context["labels"]["path"] = LABELS[path]
+    context["labels"]["recommended_path"] = LABELS[context["recommended_path"]]
+    context["path_label_en"] = LABELS[path]["en"]
+    context["path_label_ar"] = LABELS[path]["ar"]
+    context["overridden"] = path != context["recommended_path"]
+    return context
+
+
+def overridden_context() -> dict[str, Any]:
+    return make_context(path="api", recommended_path="ipaas")
+
+
+def bake(cookies: Any, template: str, context: dict[str, Any] | None) -> Path:
+    extra = None if context is None else {"_rabt": context}
+    result = cookies.bake(template=str(TEMPLATES / template), extra_context=extra)
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_path)
+
+
+def bake_project(cookies: Any, context: dict[str, Any]) -> dict[str, str]:
+    """Bake the path template, then the common one with its sections, and return texts by path."""
+    context = copy.deepcopy(context)
+    path_project = bake(cookies, PATH_TEMPLATES[context["path"]], context)
+    for lang, name in SECTION_FILES.items():
+        context[f"path_section_{lang}"] = (path_project / name).read_text(encoding="utf-8")
+    common_project = bake(cookies, "common", context)
+    texts = read_texts(path_project)
+    texts.update(read_texts(common_project))
+    return texts
+
+
+def read_texts(project: Path) -> dict[str, str]:
+    return {path.relative_to(project).as_posix(): path.read_text(encoding="utf-8")
+            for path in sorted(project.rglob("*")) if path.is_file()}
+
+
+def own_texts(texts: dict[str, str]) -> dict[str, str]:
+    """Keep the files this test covers, because docs/checklist.* belong to the checklist tests."""
+    return {name: text for name, text in texts.items() if not name.startswith("docs/checklist")}
+
+
+def tables(text: str) -> list[list[str]]:
+    """Return each Markdown table as its list of lines."""
+    found: list[list[str]] = []
+    current: list[str] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            found.append(current)
+            current = []
+    return found
+
+
+@pytest.fixture(params=sorted(PATH_TEMPLATES), ids=lambda path: f"path-{path}")
+def project(request: pytest.FixtureRequest, cookies: Any) -> dict[str, str]:
+    return bake_project(cookies, make_context(path=request.param, recommended_path=request.param))
+
+
+@pytest.mark.parametrize("template", sorted(OWN_FILES))
+def test_template_bakes_with_defaults(cookies: Any, template: str) -> None:
+    texts = read_texts(bake(cookies, template, None))
+    for name in OWN_FILES[template]:
+        assert name in texts
+        assert MARKER.search(texts[name]) is None, name
+
+
+@pytest.mark.parametrize("template", sorted(OWN_FILES))
+def test_cookiecutter_json_shape(template: str) -> None:
+    data = json.loads((TEMPLATES / template / "cookiecutter.json").read_text(encoding="utf-8"))
+    assert list(data) == ["_rabt", "_extensions"]
+    assert data["_extensions"] == ["generator.jinja_ext.RabtExtension"]
+    assert set(data["_rabt"]) == set(SAMPLE)
+    assert data["_rabt"]["path_section_en"] == ""
+    expected_path = {"common": "connector", **{v: k for k, v in PATH_TEMPLATES.items()}}[template]
+    assert data["_rabt"]["path"] == expected_path
+
+
+@pytest.mark.parametrize("template", sorted(OWN_FILES))
+def test_template_files_read_as_text(template: str) -> None:
+    # cookiecutter copies a file it takes for binary without rendering it.
+    root = TEMPLATES / template / "{{cookiecutter._rabt.project_slug}}"
+    for name in OWN_FILES[template]:
+        assert not is_binary(str(root / name)), name
+
+
+def test_project_has_every_file(project: dict[str, str]) -> None:
+    path = next(key for key, files in STARTER_FILES.items() if files[0] in project)
+    for name in (*COMMON_FILES, *STARTER_FILES[path], *SECTION_FILES.values()):
+        assert name in project
+
+
+def test_no_template_marker_left(project: dict[str, str]) -> None:
+    for name, text in own_texts(project).items():
+        assert "{{" not in text, name
+        assert "{%" not in text, name
+        assert MARKER.search(text) is None, name
+
+
+def test_hostile_name_stays_in_title(project: dict[str, str]) -> None:
+    escaped = markdown_inline(HOSTILE_NAME)
+    assert "\\{\\{ x \\}\\}" in escaped
+    for name, text in own_texts(project).items():
+        lines = text.splitlines()
+        assert not any(line.startswith("سطر") for line in lines), name
+        titles = [line for line in lines if line.startswith("# ")]
+        if name in SECTION_FILES.values():
+            assert titles == [], name
+            assert escaped in text, name
+        else:
+            assert len(titles) == 1, name
+            assert escaped in titles[0], name
+
+
+def test_tables_keep_their_columns(project: dict[str, str]) -> None:
+    for name, text in own_texts(project).items():
+        for table in tables(text):
+            widths = {len(UNESCAPED_PIPE.findall(row)) for row in table}
+            assert len(widths) == 1, (name, table)
+
+
+def test_arabic_files_are_rtl(project: dict[str, str]) -> None:
+    for name, text in own_texts(project).items():
+        if not name.endswith(".ar.md") or name in SECTION_FILES.values():
+            continue
+        assert text.startswith(RTL_OPEN), name
+        assert text.endswith(RTL_CLOSE), name
+        assert len(ARABIC_LETTER.findall(text)) > 200, name
+
+
+def test_sections_in_readme(project: dict[str, str]) -> None:
+    english = project["README.section.md"].strip()
+    arabic = project["README.section.ar.md"].strip()
+    assert english.startswith("## ")
+    assert ARABIC_LETTER.search(arabic.splitlines()[0])
+    assert english in project["README.md"]
+    assert arabic in project["README.ar.md"]
+    assert arabic not in project["README.md"]
+
+
+def test_readmes_link_each_other(project: dict[str, str]) -> None:
+    english_top = project["README.md"].splitlines()[:4]
+    arabic_top = project["README.ar.md"].splitlines()[:6]
+    assert "[العربية](README.ar.md)" in english_top
+    assert "[English](README.md)" in arabic_top
+    for readme in ("README.md", "README.ar.md"):
+        assert "rabt validate ." in project[readme]
+        assert "rabt new --answers .rabt/answers.yaml --no-input --overwrite" in project[readme]
+
+
+def test_reasons_in_each_language(project: dict[str, str]) -> None:
+    for rule in SAMPLE["rules"]:
+        english = markdown_inline(rule["reason_en"])
+        arabic = markdown_inline(rule["reason_ar"])
+        assert english in project["docs/decision.md"]
+        assert arabic in project["docs/decision.ar.md"]
+        assert arabic not in project["docs/decision.md"]
+        assert english not in project["docs/decision.ar.md"]
+
+
+def test_readme_lists_top_three_reasons(cookies: Any) -> None:
+    texts = bake_project(cookies, make_context())
+    rules = SAMPLE["rules"]
+    for rule in rules[:3]:
+        assert markdown_inline(rule["reason_en"]) in texts["README.md"]
+        assert markdown_inline(rule["reason_ar"]) in texts["README.ar.md"]
+    assert markdown_inline(rules[3]["reason_en"]) not in texts["README.md"]
+    assert markdown_inline(rules[3]["reason_ar"]) not in texts["README.ar.md"]
+
+
+def test_override_shows_both_paths(cookies: Any) -> None:
+    texts = bake_project(cookies, overridden_context())
+    english = texts["docs/decision.md"]
+    arabic = texts["docs/decision.ar.md"]
+    assert "**Warning: this path differs from the recommendation.**" in english
+    assert "| Path | **Custom API service** | iPaaS workflows |" in english
+    assert "| Typical effort and cost (estimate) | api effort | ipaas effort |" in english
+    assert "**تنبيه: هذا المسار يختلف عن المسار الموصى به.**" in arabic
+    assert "| المسار | **خدمة API مخصصة** | منصة تكامل iPaaS |" in arabic
+    assert "(set by override; the decision rules recommend iPaaS workflows)" in texts["README.md"]
+    assert "توصي قواعد القرار بمسار منصة تكامل iPaaS" in texts["README.ar.md"]
+
+
+def test_no_warning_without_override(cookies: Any) -> None:
+    texts = bake_project(cookies, make_context())
+    assert "Warning" not in texts["docs/decision.md"]
+    assert "تنبيه" not in texts["docs/decision.ar.md"]
+    assert "set by override" not in texts["README.md"]
+
+
+def test_estimates_in_riyals(cookies: Any) -> None:
+    texts = bake_project(cookies, make_context())
+    english = texts["docs/decision.md"]
+    arabic = texts["docs/decision.ar.md"]
+    assert "## Effort and cost (estimates)" in english
+    assert f"- **Estimated effort:** 10{EN_DASH}15 working days" in english
+    assert f"- **Estimated set-up cost:** 15,000{EN_DASH}45,000 SAR" in english
+    assert "- **Subscriptions:** Hosting from 150 SAR a month." in english
+    assert "## الجهد والتكلفة (تقديرات)" in arabic
+    assert "- **تكلفة الإعداد التقديرية:** من 15,000 إلى 45,000 ريال" in arabic
+    assert "- **عدد أيام العمل التقديري:** من 10 إلى 15" in arabic
+
+
+def test_equal_estimate_bounds_print_once(cookies: Any) -> None:
+    estimate = {**SAMPLE["estimate"], "days_min": 5, "days_max": 5,
+                "setup_sar_min": 3000, "setup_sar_max": 3000}
+    texts = bake_project(cookies, make_context(estimate=estimate))
+    assert "- **Estimated effort:** 5 working days" in texts["docs/decision.md"]
+    assert "- **Estimated set-up cost:** 3,000 SAR" in texts["docs/decision.md"]
+    assert "- **تكلفة الإعداد التقديرية:** 3,000 ريال" in texts["docs/decision.ar.md"]
+
+
+def test_decision_lists_alternatives_and_notes(cookies: Any) -> None:
+    texts = bake_project(cookies, make_context())
+    english = texts["docs/decision.md"]
+    arabic = texts["docs/decision.ar.md"]
+    assert "- **iPaaS workflows:** Not needed for one store with standard fields." in english
+    assert "- **خدمة API مخصصة:** لا يلزم ربط عميق بنظام ERP." in arabic
+    assert "| **Ready connector** (chosen) | connector strengths |" in english
+    assert "- HubSpot has no data centre in Saudi Arabia." in english
+    assert "| Marketing channels | Meta \\| Google |" in english
+    assert "| قنوات التسويق | Meta \\| Google |" in arabic
+
+
+def test_product_limit_and_sync_mode(cookies: Any) -> None:
+    limited = bake_project(cookies, make_context())
+    assert "the top 100 SKUs only" in limited["README.md"]
+    assert "| Contact sync | once a day |" in limited["docs/decision.md"]
+    unlimited = bake_project(cookies,
+                             make_context(product_sync_limit=None, contact_sync="realtime"))
+    assert "SKUs only" not in unlimited["README.md"]
+    assert "| First product sync | the whole catalogue |" in unlimited["docs/decision.md"]
+    assert "| Contact sync | in real time, through webhooks |" in unlimited["docs/decision.md"]
+
+
+def test_moved_start_is_explained(cookies: Any) -> None:
+    moved = bake_project(cookies, make_context())
+    assert "on 2027-03-14 (Sunday). The requested start, 2027-03-12" in moved["README.md"]
+    assert "يوم الأحد 2027-03-14" in moved["README.ar.md"]
+    checklist = {**SAMPLE["checklist"], "requested_start": "2027-03-14", "moved": False}
+    kept = bake_project(cookies, make_context(checklist=checklist))
+    assert "requested start" not in kept["README.md"]
+
+
+@pytest.mark.parametrize(("platform", "crm", "english", "arabic"), [
+    ("shopify", "hubspot", "**HubSpot's Shopify data sync app**",
+     "تطبيق مزامنة البيانات (data sync)"),
+    ("shopify", "zoho", "**Zoho CRM's Shopify extension**", "**إضافة Shopify في Zoho CRM**"),
+    ("woocommerce", "hubspot", "by MakeWebBetter", "إضافة WordPress تربط WooCommerce بـ HubSpot"),
+    ("woocommerce", "zoho", "links WooCommerce to Zoho CRM", "تربط WooCommerce بـ Zoho CRM"),
+    ("headless", "hubspot", "**No packaged connector covers", "**لا يوجد موصل جاهز"),
+    ("shopify", "custom", "**No packaged connector covers", "**لا يوجد موصل جاهز"),
+])
+def test_connector_named_per_platform(
+    cookies: Any, platform: str, crm: str, english: str, arabic: str
+) -> None:
+    texts = read_texts(bake(cookies, "connector", make_context(platform=platform, crm=crm)))
+    assert english in texts["docs/connector-setup.md"]
+    assert arabic in texts["docs/connector-setup.ar.md"]
+
+
+def test_connector_setup_permissions(cookies: Any) -> None:
+    shopify = read_texts(bake(cookies, "connector", make_context()))
+    assert "`read_all_orders`" in shopify["docs/connector-setup.md"]
+    assert "`read_all_orders`" in shopify["docs/connector-setup.ar.md"]
+    woo = read_texts(bake(cookies, "connector", make_context(platform="woocommerce", crm="zoho")))
+    assert "read_all_orders" not in woo["docs/connector-setup.md"]
+    assert "REST API keys" in woo["docs/connector-setup.md"]
+    assert "(zoho.sa)" in woo["docs/connector-setup.md"]
+
+
+def test_workflows_follow_modules(cookies: Any) -> None:
+    context = make_context(path="ipaas", recommended_path="ipaas", platform="woocommerce",
+                           crm="zoho")
+    full = read_texts(bake(cookies, "ipaas", context))["workflows/README.md"]
+    assert "| Abandoned cart |" in full
+    assert "| `riyadh-perfume-woocommerce` | WooCommerce API |" in full
+    assert "| `riyadh-perfume-zoho` | Zoho OAuth2 API |" in full
+    assert "| `riyadh-perfume-whatsapp` |" in full
+    assert "WooCommerce does not retry" in full
+    context["modules"] = SAMPLE["modules"][:2]
+    texts = read_texts(bake(cookies, "ipaas", context))
+    for name in ("workflows/README.md", "workflows/README.ar.md"):
+        assert "whatsapp" not in texts[name], name
+        assert "playbooks.yaml" not in texts[name], name
+    assert "| Abandoned cart |" not in texts["workflows/README.md"]
+    assert "| Products |" not in texts["workflows/README.md"]
+
+
+@pytest.mark.parametrize(("platform", "endpoint", "check"), [
+    ("shopify", "`POST /webhooks/shopify`", "`X-Shopify-Hmac-Sha256`"),
+    ("woocommerce", "`POST /webhooks/woocommerce`", "`X-WC-Webhook-Signature`"),
+    ("headless", "`POST /webhooks/storefront`", "Standard Webhooks"),
+])
+def test_service_endpoints_per_platform(
+    cookies: Any, platform: str, endpoint: str, check: str
+) -> None:
+    context = make_context(path="api", recommended_path="api", platform=platform)
+    texts = read_texts(bake(cookies, "api-service", context))
+    for name in ("service/README.md", "service/README.ar.md"):
+        assert endpoint in texts[name], name
+        assert check in texts[name], name
+        assert "`GET /healthz`" in texts[name], name
+        assert texts[name].count("`POST /webhooks/") == 1, name
+
+
+def test_bad_amount_fails_bake(cookies: Any) -> None:
+    context = make_context(estimate={**SAMPLE["estimate"], "setup_sar_min": "a lot"})
+    result = cookies.bake(template=str(TEMPLATES / "common"), extra_context={"_rabt": context})
+    assert result.exit_code != 0
+    assert isinstance(result.exception, decimal.InvalidOperation)
+
+
+def test_missing_label_fails_bake(cookies: Any) -> None:
+    context = make_context(modules=[{"id": "contacts", "en": "Contacts"}])
+    result = cookies.bake(template=str(TEMPLATES / "common"), extra_context={"_rabt": context})
+    assert result.exit_code != 0
+    assert "ar" in str(result.exception)
