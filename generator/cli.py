@@ -1,0 +1,295 @@
+"""The ``rabt`` command line: parse options, call the library, print, exit.
+
+Exit codes: 0 ok, 1 failure, 2 invalid input or usage, 3 validation problems.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from generator import __version__
+from generator.answers import (
+    DEFAULT_PRESET,
+    AnswerSources,
+    builtin_preset_names,
+    load_answers_file,
+    load_preset,
+    missing_questions,
+    parse_set_options,
+    resolve_answers,
+)
+from generator.decide import decide
+from generator.errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_VALIDATION_PROBLEMS,
+    InputError,
+    Problem,
+    RabtError,
+)
+from generator.i18n import message
+from generator.model import Answers, Lang, Plan
+from generator.resources import load_data
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("rabt")
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """The options every command that reads answers shares."""
+
+    preset: str | None
+    answers_file: Path | None
+    set_items: tuple[str, ...]
+    no_input: bool
+    lang: Lang
+
+
+def _lang_option(function: F) -> F:
+    return click.option(
+        "--lang", type=click.Choice(["en", "ar"]), default="en", show_default=True,
+        help="Language of messages and questions (en or ar).",
+    )(function)
+
+
+def _answer_options(function: F) -> F:
+    options = [
+        click.option("--preset", metavar="NAME|PATH",
+                     help="Start from a built-in preset (see 'rabt presets') or a preset file."),
+        click.option("--answers", "answers_file", type=click.Path(path_type=Path),
+                     metavar="FILE", help="Answers file, e.g. a project's .rabt/answers.yaml."),
+        click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
+                     help="Set one answer; repeat for more. Lists take commas: "
+                          "erp_bi=odoo,power_bi."),
+        click.option("--no-input", is_flag=True,
+                     help="Ask nothing: missing answers take their defaults, and with no preset "
+                          f"or answers file the '{DEFAULT_PRESET}' preset is used."),
+        _lang_option,
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _handle_errors(function: F) -> F:
+    """Print user errors once, in the chosen language, and exit with their code."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        lang: Lang = kwargs.get("lang", "en")
+        try:
+            return function(*args, **kwargs)
+        except RabtError as error:
+            click.echo(error.render(lang), err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo(message("cancelled", lang), err=True)
+            sys.exit(EXIT_FAILURE)
+        except click.exceptions.Exit:
+            raise
+        except Exception as error:  # a bug: keep the traceback out of the user's way
+            log.debug("unexpected error", exc_info=True)
+            click.echo(f"Internal error in rabt {__version__}: {error!r}. "
+                       "Run again with --verbose for the traceback and report it.", err=True)
+            if logging.getLogger("rabt").isEnabledFor(logging.DEBUG):
+                traceback.print_exc()
+            sys.exit(EXIT_FAILURE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def gather_answers(options: AnswerOptions) -> Answers:
+    """Merge every answer source in order and, on a terminal, ask what is still missing."""
+    sources = AnswerSources()
+    use_default_preset = options.no_input and not options.preset and not options.answers_file
+    preset_name = options.preset or (DEFAULT_PRESET if use_default_preset else None)
+    if preset_name:
+        preset = load_preset(preset_name, options.lang)
+        sources.add(preset.source, preset.answers)
+    if options.answers_file:
+        sources.add(f"answers file {options.answers_file}",
+                    load_answers_file(options.answers_file, options.lang))
+    if options.set_items:
+        sources.add("--set", parse_set_options(options.set_items, options.lang))
+    if not options.no_input and missing_questions(sources.values):
+        if not sys.stdin.isatty():
+            raise InputError(message("invalid_answers", options.lang, count=1), [
+                Problem("stdin", message("no_terminal", options.lang),
+                        message("no_terminal_fix", options.lang))])
+        from generator.questionnaire import ask_missing  # imports prompt_toolkit lazily
+
+        sources.add("questionnaire", ask_missing(dict(sources.values), options.lang))
+    return resolve_answers(sources, lang=options.lang)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rabt")
+@click.option("-v", "--verbose", is_flag=True, help="Log each pipeline step to standard error.")
+def main(verbose: bool) -> None:
+    """Scaffold store-to-CRM integration projects for online stores in Saudi Arabia.
+
+    \b
+    Example:
+      rabt new --no-input --output-dir ./clients
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@_answer_options
+@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("."),
+              show_default=True, help="Folder in which the project folder <slug> is created.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing project folder.")
+@click.option("--dry-run", is_flag=True, help="Write nothing; list the files that would be made.")
+@_handle_errors
+def new(preset: str | None, answers_file: Path | None, set_items: tuple[str, ...],
+        no_input: bool, lang: Lang, output_dir: Path, overwrite: bool, dry_run: bool) -> None:
+    """Generate an integration project from a preset, answers and questions.
+
+    \b
+    Examples:
+      rabt new --no-input
+      rabt new --preset woo-startup --set client_name="Dar Al Qahwa" --output-dir clients
+      rabt new --answers clients/acme/.rabt/answers.yaml --no-input --overwrite
+    """
+    from generator.render import check_output_dir, render_project
+
+    options = AnswerOptions(preset, answers_file, set_items, no_input, lang)
+    answers = gather_answers(options)
+    check_output_dir(output_dir / answers.project_slug, overwrite, lang)
+    log.debug("answers resolved for %s", answers.project_slug)
+    plan = decide(answers)
+    result = render_project(answers, plan, output_dir, overwrite=overwrite, dry_run=dry_run,
+                            lang=lang)
+    _print_summary(plan, lang)
+    if result.dry_run:
+        click.echo(message("dry_run_header", lang, path=result.project_dir))
+        for name in result.files:
+            click.echo(f"  {name}")
+        return
+    click.echo(message("created", lang, path=result.project_dir))
+    _print_next_steps(result.project_dir, output_dir, lang)
+
+
+def _print_summary(plan: Plan, lang: Lang) -> None:
+    labels = load_data("paths")["modules"]
+    modules = ", ".join(labels[module][lang] for module in plan.modules)
+    click.echo(message("summary_plan", lang, path=plan.path, crm=plan.crm, modules=modules))
+    if plan.overridden:
+        click.echo(message("summary_override", lang, path=plan.path,
+                           recommended=plan.recommended_path))
+
+
+def _print_next_steps(project: Path, output_dir: Path, lang: Lang) -> None:
+    decision = "docs/decision.ar.md" if lang == "ar" else "docs/decision.md"
+    click.echo(message("next_steps", lang))
+    click.echo(f"  1. {message('next_read', lang, file=decision)}")
+    click.echo(f"  2. {message('next_validate', lang, path=project)}")
+    click.echo(f"  3. {message('next_regenerate', lang, path=project, parent=output_dir)}")
+
+
+@main.command()
+@_lang_option
+@_handle_errors
+def presets(lang: Lang) -> None:
+    """List the built-in presets: name, platform, CRM, chosen path and description.
+
+    \b
+    Example:
+      rabt presets --lang ar
+    """
+    rows = []
+    for name in builtin_preset_names():
+        preset = load_preset(name, lang)
+        sources = AnswerSources()
+        sources.add(preset.source, preset.answers)
+        plan = decide(resolve_answers(sources, lang=lang))
+        rows.append((name, plan.platform, plan.crm, plan.path, preset.description.get(lang)))
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, row[4]]))
+
+
+@main.command()
+@_answer_options
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format; json is for scripts.")
+@_handle_errors
+def explain(preset: str | None, answers_file: Path | None, set_items: tuple[str, ...],
+            no_input: bool, lang: Lang, output_format: str) -> None:
+    """Show the plan (path, CRM, modules, reasons, estimate) without writing files.
+
+    \b
+    Examples:
+      rabt explain --preset shopify-growth
+      rabt explain --no-input --set platform=woocommerce --set monthly_orders=150 --format json
+    """
+    options = AnswerOptions(preset, answers_file, set_items, no_input, lang)
+    plan = decide(gather_answers(options))
+    if output_format == "json":
+        click.echo(json.dumps(plan.to_data(), ensure_ascii=False, indent=2))
+        return
+    click.echo(format_plan(plan, lang))
+
+
+def format_plan(plan: Plan, lang: Lang) -> str:
+    """Render the plan as readable text in ``lang``."""
+    paths = load_data("paths")
+    heading = {"en": ("Rules that fired", "Alternatives", "Estimate"),
+               "ar": ("القواعد المطبّقة", "البدائل", "التقدير")}[lang]
+    lines = [message("summary_plan", lang, path=plan.path, crm=plan.crm,
+                     modules=", ".join(plan.modules))]
+    if plan.overridden:
+        lines.append(message("summary_override", lang, path=plan.path,
+                             recommended=plan.recommended_path))
+    lines += ["", f"{heading[0]}:"]
+    lines += [f"  - {hit.id}: {hit.reason.get(lang)}" for hit in plan.rules]
+    lines += ["", f"{heading[1]}:"]
+    lines += [f"  - {paths['paths'][alt.path]['label'][lang]}: {alt.reason.get(lang)}"
+              for alt in plan.alternatives]
+    estimate = plan.estimate
+    effort = message("estimate_line", lang, days_min=estimate.days_min,
+                     days_max=estimate.days_max, sar_min=f"{estimate.setup_sar_min:,}",
+                     sar_max=f"{estimate.setup_sar_max:,}")
+    lines += ["", f"{heading[2]}:", f"  {effort}", f"  {estimate.subscription.get(lang)}"]
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
+@_lang_option
+@_handle_errors
+def validate(directory: Path, lang: Lang) -> None:
+    """Check a generated project; exit 0 when clean, 3 with a list of problems.
+
+    \b
+    Example:
+      rabt validate clients/riyadh-perfume
+    """
+    from generator.validate import validate_project
+
+    if not directory.is_dir():
+        raise InputError(message("not_a_project", lang, value=directory), [
+            Problem(str(directory), message("not_a_project", lang, value=directory),
+                    message("not_a_project_fix", lang))])
+    report = validate_project(directory)
+    if not report.problems:
+        click.echo(message("validate_clean", lang, path=directory, count=report.checked))
+        sys.exit(EXIT_OK)
+    click.echo(message("validate_problems", lang, path=directory, count=len(report.problems)))
+    for problem in report.problems:
+        click.echo(f"  - {problem.render(lang)}")
+    sys.exit(EXIT_VALIDATION_PROBLEMS)

@@ -1,0 +1,344 @@
+"""Render a project: cookiecutter for prose and code, serializers for every data file.
+
+The project is built in a staging folder beside the output, validated there, and
+moved into place only when it is complete, so a failure never leaves a
+half-written project behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cookiecutter.generate
+import yaml
+from cookiecutter.generate import generate_context, generate_files
+
+from generator import __version__
+from generator.checklist import Checklist, build_checklist, checklist_csv, checklist_ics
+from generator.errors import InputError, Problem, RabtError
+from generator.i18n import message
+from generator.model import Answers, Lang, Plan
+from generator.resources import load_data, schemas_dir, templates_dir
+from generator.spec import SPEC_FILES, build_spec
+
+SECTION_FILES = {"en": "README.section.md", "ar": "README.section.ar.md"}
+# Schemas copied into every project so that its data files describe themselves.
+PROJECT_SCHEMAS = ("answers", "plan", "checklist-csv", *(f"spec-{name}" for name in SPEC_FILES))
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """Where the project went (or would go) and the files it holds, relative and sorted."""
+
+    project_dir: Path
+    files: tuple[str, ...]
+    dry_run: bool
+
+
+def _labels(plan: Plan) -> dict[str, Any]:
+    paths = load_data("paths")
+    questions = load_data("questions")
+    return {
+        "platform": questions["platform"]["choices"][plan.platform],
+        "crm": paths["crm_labels"][plan.crm],
+        "path": paths["paths"][plan.path]["label"],
+        "recommended_path": paths["paths"][plan.recommended_path]["label"],
+    }
+
+
+def _answer_value_text(key: str, value: Any, lang: Lang) -> str:
+    choices = load_data("questions")[key].get("choices", {})
+    none = {"en": "none", "ar": "لا يوجد"}[lang]
+    if isinstance(value, list):
+        return ", ".join(choices.get(item, {}).get(lang, str(item)) for item in value) or none
+    if isinstance(value, bool):
+        return {True: {"en": "yes", "ar": "نعم"}, False: {"en": "no", "ar": "لا"}}[value][lang]
+    if value is None:
+        return none
+    if isinstance(value, str) and value in choices:
+        return str(choices[value][lang])
+    return str(value)
+
+
+def _answer_rows(answers: Answers) -> list[dict[str, str]]:
+    questions = load_data("questions")
+    rows = []
+    for key, value in answers.to_data().items():
+        label = questions[key]["label"]
+        rows.append({
+            "key": key,
+            "label_en": label["en"],
+            "label_ar": label["ar"],
+            "value_en": _answer_value_text(key, value, "en"),
+            "value_ar": _answer_value_text(key, value, "ar"),
+        })
+    return rows
+
+
+def _plan_context(plan: Plan) -> dict[str, Any]:
+    paths = load_data("paths")
+    modules = paths["modules"]
+    return {
+        "platform": plan.platform,
+        "crm": plan.crm,
+        "path": plan.path,
+        "recommended_path": plan.recommended_path,
+        "overridden": plan.overridden,
+        "contact_sync": plan.contact_sync,
+        "product_sync_limit": plan.product_sync_limit,
+        "modules": [{"id": mid, **modules[mid]} for mid in plan.modules],
+        "rules": [{"id": hit.id, "reason_en": hit.reason.en, "reason_ar": hit.reason.ar}
+                  for hit in plan.rules],
+        "alternatives": [
+            {"path": alt.path, "label_en": paths["paths"][alt.path]["label"]["en"],
+             "label_ar": paths["paths"][alt.path]["label"]["ar"],
+             "reason_en": alt.reason.en, "reason_ar": alt.reason.ar}
+            for alt in plan.alternatives
+        ],
+        "estimate": {
+            "days_min": plan.estimate.days_min,
+            "days_max": plan.estimate.days_max,
+            "setup_sar_min": plan.estimate.setup_sar_min,
+            "setup_sar_max": plan.estimate.setup_sar_max,
+            "subscription_en": plan.estimate.subscription.en,
+            "subscription_ar": plan.estimate.subscription.ar,
+        },
+        "comparison": [_comparison_row(path, paths["paths"][path]) for path in paths["order"]],
+        "notes": [{"en": note.en, "ar": note.ar} for note in plan.notes],
+    }
+
+
+def _comparison_row(path: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    days_min, days_max = entry["days"]
+    sar_min, sar_max = entry["setup_sar"]
+    return {
+        "path": path,
+        "label_en": entry["label"]["en"],
+        "label_ar": entry["label"]["ar"],
+        "strengths_en": entry["strengths"]["en"],
+        "strengths_ar": entry["strengths"]["ar"],
+        "limits_en": entry["limits"]["en"],
+        "limits_ar": entry["limits"]["ar"],
+        "effort_en": f"{days_min} to {days_max} working days; "
+                     f"{sar_min:,} to {sar_max:,} SAR set-up",
+        "effort_ar": f"من {days_min} إلى {days_max} أيام عمل؛ "
+                     f"إعداد بتكلفة من {sar_min:,} إلى {sar_max:,} ريال",
+    }
+
+
+def build_context(answers: Answers, plan: Plan, checklist: Checklist) -> dict[str, Any]:
+    """Return the complete, flat template context (the value of ``cookiecutter._rabt``)."""
+    labels = _labels(plan)
+    context: dict[str, Any] = {
+        "rabt_version": __version__,
+        "client_name": answers.client_name,
+        "project_slug": answers.project_slug,
+        "labels": labels,
+        "path_label_en": labels["path"]["en"],
+        "path_label_ar": labels["path"]["ar"],
+        **_plan_context(plan),
+        "answers": answers.to_data(),
+        "answer_rows": _answer_rows(answers),
+        "checklist": checklist.to_context(),
+        "spec_files": [f"integration/{name}.yaml" for name in SPEC_FILES],
+        "path_section_en": "",
+        "path_section_ar": "",
+    }
+    return context
+
+
+# Template files that are always text. cookiecutter asks binaryornot, which reads
+# the first 512 bytes; a cut through a multi-byte Arabic character there makes it
+# call the file binary and copy it unrendered.
+TEXT_TEMPLATE_SUFFIXES = frozenset({".md", ".py", ".txt", ".toml", ".cfg", ".ini", ".sh", ".html",
+                                    ".js", ".ts", ".example", ".j2"})
+
+
+@contextmanager
+def _text_templates_are_text() -> Iterator[None]:
+    original = cookiecutter.generate.is_binary
+
+    def is_binary(path: str) -> bool:
+        if Path(path).suffix.lower() in TEXT_TEMPLATE_SUFFIXES:
+            return False
+        return bool(original(path))
+
+    cookiecutter.generate.is_binary = is_binary
+    try:
+        yield
+    finally:
+        cookiecutter.generate.is_binary = original
+
+
+def _cookiecutter(template: Path, rabt: Mapping[str, Any], output_dir: Path) -> Path:
+    """Render one template with our context passed raw (keys with one ``_`` are not re-rendered)."""
+    context = generate_context(
+        context_file=template / "cookiecutter.json",
+        extra_context={"_rabt": dict(rabt)},
+    )
+    # cookiecutter merges nested dicts key by key; lists and our values replace the defaults.
+    context["cookiecutter"]["_rabt"] = dict(rabt)
+    context["cookiecutter"]["_template"] = str(template)
+    with _text_templates_are_text():
+        project = generate_files(
+            repo_dir=template,
+            context=context,
+            output_dir=output_dir,
+            overwrite_if_exists=True,
+            accept_hooks=False,
+        )
+    return Path(project)
+
+
+def _dump_yaml(data: Any, header: str = "") -> bytes:
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+    return (header + text).encode("utf-8")
+
+
+def _dump_json(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _workflow() -> dict[str, Any]:
+    """Return the generated project's CI workflow, which runs ``rabt validate``."""
+    return {
+        "name": "validate",
+        "on": {"push": {}, "pull_request": {}},
+        "permissions": {"contents": "read"},
+        "jobs": {
+            "validate": {
+                "runs-on": "ubuntu-latest",
+                "steps": [
+                    {"uses": "actions/checkout@v4"},
+                    {"uses": "actions/setup-python@v5", "with": {"python-version": "3.11"}},
+                    {
+                        "name": "Install Rabt",
+                        # RABT_PACKAGE lets an agency point at its own index or a wheel.
+                        "run": f'pip install "${{RABT_PACKAGE:-rabt=={__version__}}}"',
+                    },
+                    {"name": "Validate the project", "run": "rabt validate ."},
+                ],
+            }
+        },
+    }
+
+
+def data_files(answers: Answers, plan: Plan, checklist: Checklist) -> dict[str, bytes]:
+    """Return every serialized data file of the project, by relative path."""
+    header = (f"# Answers for rabt {__version__}. Regenerate the project with:\n"
+              "#   rabt new --answers .rabt/answers.yaml --no-input --overwrite\n")
+    files = {
+        ".rabt/answers.yaml": _dump_yaml(answers.to_data(), header),
+        ".rabt/plan.json": _dump_json(plan.to_data()),
+        ".github/workflows/validate.yml": _dump_yaml(_workflow()),
+    }
+    for name, document in build_spec(answers, plan).items():
+        files[f"integration/{name}.yaml"] = _dump_yaml(document)
+    files["docs/checklist.csv"] = checklist_csv(checklist)
+    files["docs/checklist.ics"] = checklist_ics(checklist, answers.client_name,
+                                                answers.project_slug)
+    for name in PROJECT_SCHEMAS:
+        files[f"schemas/{name}.schema.json"] = (schemas_dir() / f"{name}.schema.json").read_bytes()
+    return files
+
+
+def _render_into(staging: Path, answers: Answers, plan: Plan) -> Path:
+    """Render both templates and the data files into ``staging``; return the project folder."""
+    checklist = build_checklist(answers, plan)
+    context = build_context(answers, plan, checklist)
+    path_template = templates_dir() / load_data("paths")["paths"][plan.path]["template"]
+    project = _cookiecutter(path_template, context, staging)
+    for lang, name in SECTION_FILES.items():
+        section = project / name
+        context[f"path_section_{lang}"] = section.read_text(encoding="utf-8")
+        section.unlink()
+    _cookiecutter(templates_dir() / "common", context, staging)
+    for relative, content in data_files(answers, plan, checklist).items():
+        target = project / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return project
+
+
+def list_files(project: Path) -> tuple[str, ...]:
+    """Return every file under ``project`` as sorted POSIX paths relative to it."""
+    return tuple(sorted(path.relative_to(project).as_posix()
+                        for path in project.rglob("*") if path.is_file()))
+
+
+def check_output_dir(target: Path, overwrite: bool, lang: Lang = "en") -> None:
+    """Reject an existing project folder unless ``overwrite`` is set.
+
+    Raises:
+        InputError: the folder exists without ``overwrite``, or the path is a file.
+    """
+    if target.exists() and not target.is_dir():
+        raise InputError(message("invalid_answers", lang, count=1), [
+            Problem("--output-dir", message("output_not_folder", lang, value=str(target)),
+                    message("output_not_folder_fix", lang))])
+    if target.exists() and not overwrite:
+        raise InputError(message("invalid_answers", lang, count=1), [
+            Problem("--output-dir", message("output_exists", lang, value=str(target)),
+                    message("output_exists_fix", lang))])
+
+
+def render_project(
+    answers: Answers,
+    plan: Plan,
+    output_dir: Path,
+    *,
+    overwrite: bool = False,
+    dry_run: bool = False,
+    lang: Lang = "en",
+) -> RenderResult:
+    """Render, validate and place the project at ``output_dir/<slug>``.
+
+    Raises:
+        InputError: the target exists and ``overwrite`` is not set.
+        ValidationFailed: the rendered project fails its own checks (a Rabt bug).
+    """
+    from generator.validate import validate_project  # validate imports render's helpers
+
+    target = output_dir / answers.project_slug
+    check_output_dir(target, overwrite, lang)
+    staging_parent = Path(tempfile.gettempdir()) if dry_run else output_dir
+    staging_parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".rabt-staging-", dir=staging_parent))
+    try:
+        project = _render_into(staging, answers, plan)
+        report = validate_project(project)
+        if report.problems:
+            raise RabtError("The generated project failed validation; this is a bug in Rabt.",
+                            report.problems)
+        files = list_files(project)
+        if not dry_run:
+            _replace(project, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return RenderResult(project_dir=target, files=files, dry_run=dry_run)
+
+
+def _replace(project: Path, target: Path) -> None:
+    """Move the finished project to ``target``, replacing an older copy only at the end.
+
+    A ``.git`` folder in the old copy moves into the new one, so regenerating a
+    project under version control keeps its history; every other file is replaced.
+    """
+    if not target.exists():
+        project.rename(target)
+        return
+    history = target / ".git"
+    if history.is_dir():
+        history.rename(project / ".git")
+    retired = target.with_name(f".{target.name}.rabt-old")
+    shutil.rmtree(retired, ignore_errors=True)
+    target.rename(retired)
+    project.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)

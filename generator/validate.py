@@ -1,0 +1,218 @@
+"""Check a generated project: data files against their schemas, no template markers left.
+
+Used by ``rabt validate``, by ``rabt new`` before a project is moved into place, by
+the generated project's CI and by the tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import jsonschema
+import yaml
+
+from generator.answers import check_answers
+from generator.errors import Problem
+from generator.resources import load_schema
+
+CSV_COLUMNS = ["day", "date", "title_en", "title_ar", "owner", "done"]
+UTF8_BOM = b"\xef\xbb\xbf"
+CHECKLIST_DAYS = 10
+# A Jinja variable, block or comment opening that no escaping produced. The prose
+# templates escape braces in answer values as "\{", so an unescaped pair is a leftover.
+MARKER = re.compile(r"(?<!\\)\{[{%#]")
+TEXT_SUFFIXES = {".md", ".txt", ".py", ".toml", ".cfg", ".ini", ".sh", ".env", ".example",
+                 ".html", ".js", ".ts", ".dockerfile", ""}
+REQUIRED_FILES = (
+    ".rabt/answers.yaml", ".rabt/plan.json", "README.md", "README.ar.md",
+    "docs/decision.md", "docs/decision.ar.md", "docs/checklist.md", "docs/checklist.ar.md",
+    "docs/checklist.csv", "docs/checklist.ics", ".github/workflows/validate.yml",
+)
+
+
+@dataclass
+class ValidationReport:
+    """Every problem found in a project, and how many files were checked."""
+
+    project: Path
+    problems: list[Problem] = field(default_factory=list)
+    checked: int = 0
+
+    def add(self, relative: str, text: str, fix: str = "") -> None:
+        """Record a problem in the file at ``relative``."""
+        self.problems.append(Problem(relative, text, fix))
+
+
+def _schema_problems(data: Any, schema_name: str) -> Iterator[str]:
+    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
+    for error in sorted(validator.iter_errors(data), key=lambda err: list(err.absolute_path)):
+        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+        yield f"{where}: {error.message}"
+
+
+def _answer_strings(project: Path) -> list[str]:
+    """Return the answer texts, longest first, so marker checks can ignore them."""
+    path = project / ".rabt/answers.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    texts = [value for value in data.values() if isinstance(value, str) and value]
+    return sorted(texts, key=len, reverse=True)
+
+
+def _strings(data: Any) -> Iterator[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _strings(item)
+
+
+def _check_markers(report: ValidationReport, relative: str, texts: Iterator[str],
+                   answers: list[str]) -> None:
+    for text in texts:
+        for answer in answers:
+            text = text.replace(answer, "")
+        if MARKER.search(text):
+            report.add(relative, "contains an unrendered template marker ({{, {%, {# or }})",
+                       "regenerate the project; if it persists, report it as a Rabt bug")
+            return
+
+
+def _load_structured(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return json.loads(text)
+    return yaml.safe_load(text)
+
+
+def _schema_for(relative: str) -> str | None:
+    if relative == ".rabt/answers.yaml":
+        return "answers"
+    if relative == ".rabt/plan.json":
+        return "plan"
+    if relative == ".github/workflows/validate.yml":
+        return "workflow"
+    match = re.fullmatch(r"integration/([a-z]+)\.yaml", relative)
+    if match:
+        return f"spec-{match.group(1)}"
+    return None
+
+
+def _check_structured(report: ValidationReport, path: Path, relative: str,
+                      answers: list[str]) -> None:
+    try:
+        data = _load_structured(path)
+    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as error:
+        report.add(relative, f"does not parse: {error}".replace("\n", " "))
+        return
+    schema = _schema_for(relative)
+    if relative.startswith("schemas/") and relative.endswith(".schema.json"):
+        try:
+            jsonschema.Draft202012Validator.check_schema(data)
+        except jsonschema.SchemaError as error:
+            report.add(relative, f"is not a valid JSON Schema: {error.message}")
+    elif schema is not None:
+        try:
+            load_schema(schema)
+        except FileNotFoundError:
+            report.add(relative, f"has no schema named {schema!r} in this Rabt version")
+            return
+        for text in _schema_problems(data, schema):
+            report.add(relative, text)
+    if relative == ".rabt/answers.yaml" and isinstance(data, dict):
+        for problem in check_answers(data):
+            report.add(relative, f"{problem.location}: {problem.message}", problem.fix)
+    _check_markers(report, relative, _strings(data), answers)
+
+
+def _check_csv(report: ValidationReport, path: Path, relative: str, answers: list[str]) -> None:
+    raw = path.read_bytes()
+    if not raw.startswith(UTF8_BOM):
+        report.add(relative, "does not start with a UTF-8 byte order mark",
+                   "spreadsheet programs need it to show Arabic; regenerate the project")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        report.add(relative, f"is not UTF-8: {error}")
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames != CSV_COLUMNS:
+        report.add(relative, f"has columns {reader.fieldnames}, expected {CSV_COLUMNS}")
+        return
+    rows = list(reader)
+    if len(rows) != CHECKLIST_DAYS:
+        report.add(relative, f"has {len(rows)} rows, expected {CHECKLIST_DAYS}")
+    for number, row in enumerate(rows, start=2):
+        for text in _schema_problems(row, "checklist-csv"):
+            report.add(f"{relative}:{number}", text)
+    _check_markers(report, relative, (value for row in rows for value in row.values()), answers)
+
+
+def _check_ics(report: ValidationReport, path: Path, relative: str, answers: list[str]) -> None:
+    try:
+        calendar = icalendar.Calendar.from_ical(path.read_bytes())
+    except ValueError as error:
+        report.add(relative, f"does not parse as iCalendar: {error}")
+        return
+    events = list(calendar.walk("VEVENT"))
+    if len(events) != CHECKLIST_DAYS:
+        report.add(relative, f"has {len(events)} events, expected {CHECKLIST_DAYS}")
+    texts = [str(component.get(name, "")) for component in [calendar, *events]
+             for name in ("SUMMARY", "DESCRIPTION", "X-WR-CALNAME")]
+    _check_markers(report, relative, iter(texts), answers)
+
+
+def _check_text(report: ValidationReport, path: Path, relative: str, answers: list[str]) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return  # a binary file; nothing to render in it
+    _check_markers(report, relative, iter([text]), answers)
+
+
+def _checker(relative: str) -> Callable[[ValidationReport, Path, str, list[str]], None] | None:
+    suffix = Path(relative).suffix.lower()
+    if suffix in {".json", ".yaml", ".yml"}:
+        return _check_structured
+    if suffix == ".csv":
+        return _check_csv
+    if suffix == ".ics":
+        return _check_ics
+    if suffix in TEXT_SUFFIXES:
+        return _check_text
+    return None
+
+
+def validate_project(project: Path) -> ValidationReport:
+    """Check every file of the project at ``project`` and return all problems found."""
+    report = ValidationReport(project=project)
+    for relative in REQUIRED_FILES:
+        if not (project / relative).is_file():
+            report.add(relative, "is missing", "regenerate the project with rabt new")
+    answers = _answer_strings(project)
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project).as_posix()
+        if not path.is_file() or relative.startswith(".git/"):
+            continue
+        checker = _checker(relative)
+        if checker is None:
+            continue
+        report.checked += 1
+        checker(report, path, relative, answers)
+    return report

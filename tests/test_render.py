@@ -1,0 +1,52 @@
+"""Rendering details: text detection, overwrite behaviour, no staging folders left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from binaryornot.check import is_binary
+from click.testing import CliRunner
+
+from generator.cli import main
+from generator.render import _cookiecutter
+
+
+def test_arabic_template_cut_at_512_bytes_is_rendered(tmp_path: Path) -> None:
+    template = tmp_path / "template"
+    folder = template / "{{cookiecutter._rabt.project_slug}}"
+    folder.mkdir(parents=True)
+    (template / "cookiecutter.json").write_text(
+        json.dumps({"_rabt": {"project_slug": "x", "client_name": "y"}}), encoding="utf-8")
+    # One ASCII byte, then two-byte Arabic letters: binaryornot's 512-byte read ends
+    # half-way through a letter and its guess becomes "binary".
+    page = folder / "page.md"
+    page.write_text("#" + "ع" * 400 + "\n{{ cookiecutter._rabt.client_name }}\n",
+                    encoding="utf-8")
+    assert is_binary(str(page)), "precondition: binaryornot must misread this file"
+    project = _cookiecutter(template, {"project_slug": "demo", "client_name": "Nour"},
+                            tmp_path / "out")
+    rendered = (project / "page.md").read_text(encoding="utf-8")
+    assert rendered.endswith("\nNour\n")
+
+
+def test_overwrite_keeps_git_folder(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["new", "--no-input", "--output-dir", str(tmp_path)]
+    assert runner.invoke(main, args).exit_code == 0
+    project = tmp_path / "riyadh-perfume"
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
+    (project / "scratch.txt").write_text("temporary", encoding="utf-8")
+    assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+    assert (project / ".git" / "HEAD").read_text(encoding="utf-8") == "ref: refs/heads/main\n"
+    assert not (project / "scratch.txt").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["riyadh-perfume"]
+
+
+def test_failed_generation_leaves_nothing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--output-dir", str(tmp_path),
+                                       "--set", "start_date=2099-01-04"])
+    assert result.exit_code == 2
+    assert "start_date" in result.output
+    assert list(tmp_path.iterdir()) == []
