@@ -150,7 +150,7 @@ def test_dependent_answers_cleared_when_not_applicable() -> None:
 
 def test_set_options_are_typed() -> None:
     parsed = parse_set_options([
-        "monthly_orders=١٥٠", "erp_bi=odoo, power_bi", "deep_erp_link=yes",
+        "monthly_orders=\u0661\u0665\u0660", "erp_bi=odoo, power_bi", "deep_erp_link=yes",
         "path=", "client_name=A=B",
     ])
     assert parsed == {"monthly_orders": 150, "erp_bi": ["odoo", "power_bi"],

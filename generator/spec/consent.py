@@ -1,0 +1,74 @@
+"""Build ``integration/consent.yaml``: consent per managed channel and the PDPL rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from generator.resources import load_data
+from generator.spec._common import (
+    SpecContext,
+    add_confidence,
+    bilingual,
+    for_family,
+    header,
+    in_order,
+    unconfirmed_note,
+)
+
+
+def build_consent(ctx: SpecContext) -> dict[str, Any]:
+    """Build the consent spec for the channels in the answers' ``consent_channels``.
+
+    Args:
+        ctx: The answers and plan.
+
+    Returns:
+        Plain data for ``integration/consent.yaml``.
+    """
+    data = load_data("spec/consent")
+    doc = header(ctx)
+    order = data["channel_order"]
+    managed = in_order(ctx.answers.consent_channels, order)
+    doc["managed_channels"] = managed
+    doc["unmanaged_channels"] = [channel for channel in order if channel not in managed]
+    doc["channels"] = [_channel(name, data["channels"][name], ctx) for name in managed]
+    doc["two_way"] = bilingual(data["two_way"])
+    doc["check_before_send"] = bilingual(data["check_before_send"])
+    doc["record"] = {
+        "fields": [
+            {"name": field["name"], "description": bilingual(field["description"])}
+            for field in data["record"]["fields"]
+        ]
+    }
+    pdpl: dict[str, Any] = {"basis": [bilingual(item) for item in data["pdpl"]["basis"]]}
+    doc["pdpl"] = add_confidence(pdpl, data["pdpl"]["note"])
+    doc["erasure"] = for_family(data["erasure"], ctx)
+    residency: dict[str, Any] = {"text": data["residency"][ctx.crm]}
+    doc["residency"] = add_confidence(residency, data["residency_unconfirmed"].get(ctx.crm))
+    return doc
+
+
+def _channel(name: str, data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    source_data = data["source"][ctx.family]
+    source: dict[str, Any] = {
+        "field": source_data["field"],
+        "extra_fields": list(source_data["extra_fields"]),
+        "states": [
+            {"value": str(state["value"]), "meaning": state["meaning"]}
+            for state in source_data["states"]
+        ],
+    }
+    add_confidence(source, unconfirmed_note(source_data.get("unconfirmed"), ctx))
+    target: dict[str, Any] = {"text": data["target"][ctx.crm]}
+    add_confidence(target, unconfirmed_note(data.get("target_unconfirmed"), ctx))
+    channel: dict[str, Any] = {
+        "channel": name,
+        "label": bilingual(data["label"]),
+        "source": source,
+        "target": target,
+        "crm_status": data["crm_status"][ctx.crm],
+    }
+    if "rules" in data:
+        channel["rules"] = [bilingual(rule) for rule in data["rules"]]
+    return channel

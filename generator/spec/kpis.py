@@ -1,0 +1,76 @@
+"""Build ``integration/kpis.yaml``: definitions, formulas, sources and the primary KPI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from generator.resources import load_data
+from generator.spec._common import (
+    MARKETING_CHANNELS,
+    SpecContext,
+    add_confidence,
+    bilingual,
+    header,
+    in_order,
+    unconfirmed_note,
+)
+
+
+def build_kpis(ctx: SpecContext) -> dict[str, Any]:
+    """Build the KPI definitions and mark the one that the answers' goal makes primary.
+
+    Args:
+        ctx: The answers and plan.
+
+    Returns:
+        Plain data for ``integration/kpis.yaml``.
+    """
+    data = load_data("spec/kpis")
+    doc = header(ctx)
+    primary = data["primary_by_goal"][ctx.answers.goal]
+    doc["goal"] = ctx.answers.goal
+    doc["primary_kpi"] = primary
+    hours = data["business_hours"]
+    doc["business_hours"] = {
+        "timezone": hours["timezone"],
+        "days": list(hours["days"]),
+        "start": str(hours["start"]),
+        "end": str(hours["end"]),
+    }
+    channels = in_order(ctx.answers.marketing_channels, MARKETING_CHANNELS)
+    doc["kpis"] = [
+        _kpi(item, primary, channels, data["sync_source"], ctx) for item in data["kpis"]
+    ]
+    return doc
+
+
+def _kpi(
+    data: Mapping[str, Any],
+    primary: str,
+    channels: list[str],
+    sync_source: Mapping[str, str],
+    ctx: SpecContext,
+) -> dict[str, Any]:
+    source = data["source"]
+    if source == "$sync_source":
+        source = sync_source[ctx.plan.path]
+    kpi: dict[str, Any] = {
+        "key": data["key"],
+        "primary": data["key"] == primary,
+        "name": bilingual(data["name"]),
+        "definition": bilingual(data["definition"]),
+        "formula": data["formula"],
+        "unit": data["unit"],
+        "direction": data["direction"],
+        "source": source,
+    }
+    if data.get("per_channel"):
+        kpi["per_channel"] = list(channels)
+    if "inputs" in data:
+        kpi["inputs"] = [
+            {"name": item["name"], "external": bool(item["external"]),
+             "description": bilingual(item["description"])}
+            for item in data["inputs"]
+        ]
+    return add_confidence(kpi, unconfirmed_note(data.get("unconfirmed"), ctx))

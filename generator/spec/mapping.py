@@ -1,0 +1,231 @@
+"""Build ``integration/mapping.yaml``: transforms, identity rules, entities and stages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from generator.resources import load_data
+from generator.spec._common import (
+    SpecContext,
+    add_confidence,
+    bilingual,
+    fill,
+    for_crm,
+    for_family,
+    header,
+    unconfirmed_note,
+)
+
+# Keys of an association entry in the data file, and the kind each one becomes.
+_ASSOCIATION_KINDS = {
+    "association_type_id": "association",
+    "property": "property",
+    "lookup_field": "lookup",
+    "column": "foreign_key",
+}
+
+
+def build_mapping(ctx: SpecContext) -> dict[str, Any]:
+    """Build the field map for the plan's platform and CRM.
+
+    Args:
+        ctx: The answers and plan.
+
+    Returns:
+        Plain data for ``integration/mapping.yaml``.
+    """
+    data = load_data("spec/mapping")
+    doc = header(ctx)
+    doc["transforms"] = transform_catalogue()
+    if ctx.family == "storefront":
+        doc["storefront_event"] = _storefront_event(data["storefront_event"])
+    entities = {
+        entry["name"]: _entity(entry, data["disabled_reason"], ctx) for entry in data["entities"]
+    }
+    doc["identity"] = _identity(data["identity"], entities["contact"], ctx)
+    doc["entities"] = entities
+    doc["order_stages"] = _order_stages(load_data("spec/stages"), ctx)
+    doc["source_of_truth"] = _source_of_truth(data["source_of_truth"], ctx)
+    doc["notes"] = _notes(data["notes"], ctx)
+    return doc
+
+
+def transform_catalogue() -> list[dict[str, Any]]:
+    """Return every named transform with its description and, where given, an example."""
+    catalogue = []
+    for entry in load_data("spec/transforms")["transforms"]:
+        item: dict[str, Any] = {
+            "name": entry["name"],
+            "description": bilingual(entry["description"]),
+        }
+        if "example" in entry:
+            item["example"] = {
+                "input": str(entry["example"]["input"]),
+                "output": str(entry["example"]["output"]),
+            }
+        catalogue.append(item)
+    return catalogue
+
+
+def _storefront_event(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "description": bilingual(data["description"]),
+        "fields": [
+            {"name": field["name"], "description": field["description"]}
+            for field in data["fields"]
+        ],
+    }
+
+
+def _entity(
+    data: Mapping[str, Any], disabled_reason: Mapping[str, str], ctx: SpecContext
+) -> dict[str, Any]:
+    module = data.get("module")
+    enabled = module is None or ctx.has_module(module)
+    entity: dict[str, Any] = {
+        "enabled": enabled,
+        "label": bilingual(data["label"]),
+        "object": for_crm(data["object"], ctx),
+        "payload": for_family(data["payload"], ctx),
+    }
+    if module is not None:
+        entity["module"] = module
+    if not enabled:
+        entity["disabled_reason"] = fill(disabled_reason, module=module)
+    add_confidence(entity, unconfirmed_note(data.get("unconfirmed"), ctx))
+    if data["name"] == "contact":
+        entity["sync"] = ctx.plan.contact_sync
+    if data["name"] == "product":
+        entity["sync_limit"] = ctx.plan.product_sync_limit
+    entity["fields"] = [
+        field for field in (_field(item, ctx) for item in data["fields"]) if field is not None
+    ]
+    if "rollups" in data:
+        entity["rollups"] = [_rollup(item, ctx) for item in data["rollups"]]
+    entity["associations"] = [
+        association
+        for association in (_association(item, ctx) for item in data["associations"])
+        if association is not None
+    ]
+    return entity
+
+
+def _field(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any] | None:
+    """Resolve one field for the context, or return ``None`` when the CRM has no target for it."""
+    target = for_crm(data["target"], ctx)
+    source = for_family(data["source"], ctx)
+    if target is None or source is None:
+        return None
+    transform = data.get("transform_for_crm", {}).get(ctx.crm, data["transform"])
+    field: dict[str, Any] = {
+        "name": data["name"],
+        "source": str(source),
+        "target": str(target),
+        "transform": transform,
+    }
+    for key in ("fallback_sources", "extra_sources"):
+        paths = for_family(data.get(key, {}), ctx)
+        if paths:
+            field[key] = [str(path) for path in paths]
+    if ctx.crm in data.get("required_in", ()):
+        field["required"] = True
+        field["placeholder"] = str(data["placeholder"])
+    if data.get("unique"):
+        field["unique"] = True
+    return add_confidence(field, unconfirmed_note(data.get("unconfirmed"), ctx))
+
+
+def _rollup(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    rollup: dict[str, Any] = {
+        "name": data["name"],
+        "type": data["type"],
+        "update": data["update"],
+        "target": str(for_crm(data["target"], ctx)),
+        "rule": bilingual(data["rule"]),
+    }
+    return add_confidence(rollup, unconfirmed_note(data.get("unconfirmed"), ctx))
+
+
+def _association(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any] | None:
+    link = data.get(ctx.crm)
+    if not link:
+        return None
+    # Each CRM entry holds exactly one key, which names the kind of link.
+    key, ref = next(iter(link.items()))
+    association: dict[str, Any] = {"to": data["to"], "kind": _ASSOCIATION_KINDS[key], "ref": ref}
+    return add_confidence(association, unconfirmed_note(data.get("unconfirmed"), ctx))
+
+
+def _identity(
+    data: Mapping[str, Any], contact: Mapping[str, Any], ctx: SpecContext
+) -> dict[str, Any]:
+    targets = {field["name"]: field["target"] for field in contact["fields"]}
+    return {
+        "match_order": [
+            {"key": key["key"], "target": targets[key["key"]], "transform": key["transform"]}
+            for key in data["match_order"]
+        ],
+        "upsert": bilingual(data["upsert"][ctx.crm]),
+        "rules": [bilingual(rule) for rule in data["rules"]],
+    }
+
+
+def _order_stages(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    pipeline = data["pipeline"]
+    return {
+        "pipeline": {
+            "name": bilingual(pipeline["name"]),
+            "field": str(for_crm(pipeline["field"], ctx)),
+            "note": pipeline["note"],
+        },
+        "abandoned_after_hours": int(data["abandoned_after_hours"]),
+        "status_fields": {
+            name: list(values) for name, values in data["status_fields"][ctx.family].items()
+        },
+        "stages": [_stage(stage, ctx) for stage in data["stages"]],
+        "rules": [
+            {"when": {key: _copy_match(value) for key, value in rule["when"].items()},
+             "stage": rule["stage"]}
+            for rule in data["rules"][ctx.family]
+        ],
+    }
+
+
+def _stage(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    # HubSpot generates stage ids when the pipeline is created, so the value stays
+    # empty until set-up writes it back.
+    crm_value = {"hubspot": None, "zoho": data["zoho_value"], "custom": data["key"]}[ctx.crm]
+    return {
+        "key": data["key"],
+        "label": bilingual(data["label"]),
+        "closed": bool(data["closed"]),
+        "won": bool(data["won"]),
+        "crm_value": crm_value,
+    }
+
+
+def _copy_match(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+def _source_of_truth(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    products = data["products_with_erp"] if ctx.has_module("erp_bi") else data["products"]
+    return {"orders": data["orders"], "products": products, "behaviour": list(data["behaviour"])}
+
+
+def _notes(data: list[Mapping[str, Any]], ctx: SpecContext) -> list[dict[str, Any]]:
+    facts = {"crm": ctx.crm, "path": ctx.plan.path, "source": ctx.family}
+    notes = []
+    for entry in data:
+        condition = dict(entry["when"])
+        module = condition.pop("module", None)
+        if module is not None and not ctx.has_module(module):
+            continue
+        if any(facts[key] != value for key, value in condition.items()):
+            continue
+        note: dict[str, Any] = {"text": entry["note"]}
+        if entry["unconfirmed"]:
+            note["confidence"] = "unconfirmed"
+        notes.append(note)
+    return notes
