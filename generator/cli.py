@@ -164,11 +164,10 @@ def new(preset: str | None, answers_file: Path | None, set_items: tuple[str, ...
       rabt new --preset woo-startup --set client_name="Dar Al Qahwa" --output-dir clients
       rabt new --answers clients/acme/.rabt/answers.yaml --no-input --overwrite
     """
-    from generator.render import check_output_dir, render_project
+    from generator.render import render_project
 
     options = AnswerOptions(preset, answers_file, set_items, no_input, lang)
     answers = gather_answers(options)
-    check_output_dir(output_dir / answers.project_slug, overwrite, lang)
     log.debug("answers resolved for %s", answers.project_slug)
     plan = decide(answers)
     result = render_project(answers, plan, output_dir, overwrite=overwrite, dry_run=dry_run,

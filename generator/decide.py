@@ -8,6 +8,7 @@ all knowledge lives in the rules file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from generator.estimate import estimate_for
 from generator.model import PATHS, Alternative, Answers, Bilingual, Plan, RuleHit
 from generator.resources import load_data
 
+log = logging.getLogger(__name__)
 STAGES = ("crm", "path", "override", "module", "note")
 # On equal strength the more capable path wins: a weaker path cannot serve the
 # need of the rule that proposed the stronger one.
@@ -113,6 +115,7 @@ class _State:
 
 def _apply(rule: Rule, state: _State, thresholds: Mapping[str, Any]) -> None:
     outcome = {key: _resolve(value, thresholds) for key, value in rule.then.items()}
+    log.debug("rule %s fired: %s", rule.id, outcome)
     hit = RuleHit(id=rule.id, reason=rule.reason, outcome=outcome)
     state.hits.append(hit)
     if rule.stage == "note":

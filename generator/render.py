@@ -8,6 +8,7 @@ half-written project behind.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -28,6 +29,7 @@ from generator.model import Answers, Lang, Plan
 from generator.resources import load_data, schemas_dir, templates_dir
 from generator.spec import SPEC_FILES, build_spec
 
+log = logging.getLogger(__name__)
 SECTION_FILES = {"en": "README.section.md", "ar": "README.section.ar.md"}
 # Schemas copied into every project so that its data files describe themselves.
 PROJECT_SCHEMAS = ("answers", "plan", "checklist-csv", *(f"spec-{name}" for name in SPEC_FILES))
@@ -35,7 +37,7 @@ PROJECT_SCHEMAS = ("answers", "plan", "checklist-csv", *(f"spec-{name}" for name
 
 @dataclass(frozen=True)
 class RenderResult:
-    """Where the project went (or would go) and the files it holds, relative and sorted."""
+    """The project folder (written, or planned on a dry run) and its files, relative and sorted."""
 
     project_dir: Path
     files: tuple[str, ...]
@@ -154,9 +156,9 @@ def build_context(answers: Answers, plan: Plan, checklist: Checklist) -> dict[st
     return context
 
 
-# Template files that are always text. cookiecutter asks binaryornot, which reads
-# the first 512 bytes; a cut through a multi-byte Arabic character there makes it
-# call the file binary and copy it unrendered.
+# Template files that are always text. cookiecutter calls binaryornot, which reads
+# only the first 512 bytes. A cut through a multi-byte Arabic character there makes
+# it report the file as binary, and cookiecutter then copies it unrendered.
 TEXT_TEMPLATE_SUFFIXES = frozenset({".md", ".py", ".txt", ".toml", ".cfg", ".ini", ".sh", ".html",
                                     ".js", ".ts", ".example", ".j2"})
 
@@ -254,13 +256,16 @@ def _render_into(staging: Path, answers: Answers, plan: Plan) -> Path:
     checklist = build_checklist(answers, plan)
     context = build_context(answers, plan, checklist)
     path_template = templates_dir() / load_data("paths")["paths"][plan.path]["template"]
+    log.debug("rendering template %s into %s", path_template, staging)
     project = _cookiecutter(path_template, context, staging)
     for lang, name in SECTION_FILES.items():
         section = project / name
         context[f"path_section_{lang}"] = section.read_text(encoding="utf-8")
         section.unlink()
     _cookiecutter(templates_dir() / "common", context, staging)
-    for relative, content in data_files(answers, plan, checklist).items():
+    files = data_files(answers, plan, checklist)
+    log.debug("writing %d data files", len(files))
+    for relative, content in files.items():
         target = project / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
@@ -314,6 +319,7 @@ def render_project(
     try:
         project = _render_into(staging, answers, plan)
         report = validate_project(project)
+        log.debug("validated %d files: %d problems", report.checked, len(report.problems))
         if report.problems:
             raise RabtError("The generated project failed validation; this is a bug in Rabt.",
                             report.problems)
@@ -329,7 +335,7 @@ def _replace(project: Path, target: Path) -> None:
     """Move the finished project to ``target``, replacing an older copy only at the end.
 
     A ``.git`` folder in the old copy moves into the new one, so regenerating a
-    project under version control keeps its history; every other file is replaced.
+    project under version control keeps its history. Every other file is replaced.
     """
     if not target.exists():
         project.rename(target)
