@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from generator.estimate import estimate_for
@@ -158,6 +158,7 @@ def decide(answers: Answers) -> Plan:
                 _apply(rule, state, thresholds)
     assert recommended is not None and winner_hit is not None
     chosen = override or recommended
+    hits = _mark_outranked(state.hits, state.path_hits, winner_hit)
     alternatives = _alternatives(chosen, recommended, winner_hit, state.path_hits, paths_data)
     return Plan(
         path=chosen,
@@ -165,13 +166,22 @@ def decide(answers: Answers) -> Plan:
         crm=state.facts["crm"],
         platform=answers.platform,
         modules=tuple(state.modules),
-        rules=tuple(state.hits),
+        rules=hits,
         alternatives=alternatives,
         estimate=estimate_for(chosen, state.facts["crm"]),
         contact_sync=state.contact_sync,
         product_sync_limit=state.product_sync_limit,
         notes=tuple(state.notes),
     )
+
+
+def _mark_outranked(
+    hits: list[RuleHit], path_hits: list[tuple[RuleHit, str, int]], winner: RuleHit
+) -> tuple[RuleHit, ...]:
+    """Mark every path rule other than the winner as outranked by it."""
+    losers = {hit.id for hit, _, _ in path_hits if hit.id != winner.id}
+    return tuple(replace(hit, outranked_by=winner.id) if hit.id in losers else hit
+                 for hit in hits)
 
 
 def _alternatives(

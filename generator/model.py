@@ -68,11 +68,16 @@ class Answers:
 
 @dataclass(frozen=True)
 class RuleHit:
-    """A decision rule that fired, with its reason."""
+    """A decision rule that fired, with its reason.
+
+    ``outranked_by`` names the winning path rule when this rule proposed a path
+    that lost; such a rule fired but did not shape the plan.
+    """
 
     id: str
     reason: Bilingual
     outcome: dict[str, Any] = field(default_factory=dict)
+    outranked_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,16 @@ class Plan:
     notes: tuple[Bilingual, ...] = ()
 
     @property
+    def applied_rules(self) -> tuple[RuleHit, ...]:
+        """Return the rules that shaped the plan, leaving out outranked path rules."""
+        return tuple(hit for hit in self.rules if hit.outranked_by is None)
+
+    @property
+    def outranked_rules(self) -> tuple[RuleHit, ...]:
+        """Return the path rules that fired but lost to a stronger one."""
+        return tuple(hit for hit in self.rules if hit.outranked_by is not None)
+
+    @property
     def overridden(self) -> bool:
         """Whether the answers forced a path other than the recommended one."""
         return self.path != self.recommended_path
@@ -128,7 +143,8 @@ class Plan:
             "contact_sync": self.contact_sync,
             "product_sync_limit": self.product_sync_limit,
             "rules": [
-                {"id": hit.id, "reason": hit.reason.en, "reason_ar": hit.reason.ar}
+                {"id": hit.id, "reason": hit.reason.en, "reason_ar": hit.reason.ar,
+                 "outranked_by": hit.outranked_by}
                 for hit in self.rules
             ],
             "alternatives": [

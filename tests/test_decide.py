@@ -138,3 +138,15 @@ def test_condition_operators(condition: dict[str, Any], expected: bool) -> None:
 def test_unknown_operator_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown operator 'between'"):
         matches({"monthly_orders": {"between": [1, 2]}}, {"monthly_orders": 1}, {})
+
+
+def test_outranked_rule_is_marked() -> None:
+    plan = plan_for({**BASE, "erp_bi": ["odoo"], "deep_erp_link": True})
+    assert plan.path == "api"
+    by_id = {hit.id: hit for hit in plan.rules}
+    assert by_id["shopify-single-steady-connector"].outranked_by == "deep-erp-api"
+    assert by_id["deep-erp-api"].outranked_by is None
+    assert "shopify-single-steady-connector" not in [hit.id for hit in plan.applied_rules]
+    assert [hit.id for hit in plan.outranked_rules] == ["shopify-single-steady-connector"]
+    rules = {rule["id"]: rule for rule in plan.to_data()["rules"]}
+    assert rules["shopify-single-steady-connector"]["outranked_by"] == "deep-erp-api"
