@@ -23,6 +23,7 @@ from generator.errors import InputError, Problem
 from generator.i18n import message
 from generator.model import Answers, Bilingual, Lang
 from generator.resources import load_data, load_schema, presets_dir
+from generator.transliterate import arabic_to_latin
 
 DEFAULT_PRESET = "riyadh-perfume-hubspot"
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
@@ -37,12 +38,25 @@ class AnswerSources:
 
     values: dict[str, Any] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)
+    rank: dict[str, int] = field(default_factory=dict)
 
     def add(self, source: str, answers: Mapping[str, Any]) -> None:
         """Merge ``answers`` over what is there, remembering ``source`` for each key."""
+        position = len(set(self.rank.values())) + 1
         for key, value in answers.items():
             self.values[key] = value
             self.origin[key] = source
+            self.rank[key] = position
+
+    def slug_is_stale(self) -> bool:
+        """Whether a later source renamed the client without giving a new slug.
+
+        A preset's slug belongs to the preset's client name; when ``--set
+        client_name=...`` follows it, the slug is derived again from the new name.
+        """
+        if "project_slug" not in self.rank or "client_name" not in self.rank:
+            return False
+        return self.rank["client_name"] > self.rank["project_slug"]
 
 
 @dataclass(frozen=True)
@@ -151,9 +165,14 @@ def _parse_scalar(key: str, text: str) -> Any:
     if kind == "array":
         return [item.strip() for item in text.split(",") if item.strip()]
     if kind == "integer":
-        # int() accepts Arabic-Indic digits, which merchants often type.
+        # int() and float() accept Arabic-Indic digits, which merchants often type.
+        cleaned = text.strip().replace("_", "").replace(",", "").replace("\u066c", "")
         try:
-            return int(text.strip().replace("_", "").replace(",", "").replace("٬", ""))
+            return int(cleaned)
+        except ValueError:
+            pass
+        try:
+            return float(cleaned.replace("\u066b", "."))  # reported as "a number"
         except ValueError:
             return text
     if kind == "boolean":
@@ -196,10 +215,10 @@ def parse_set_options(items: Iterable[str], lang: Lang = "en") -> dict[str, Any]
 def derive_slug(client_name: str) -> str | None:
     """Derive a Latin project slug from a client name, or return None when none can be made.
 
-    Arabic is transliterated with Unidecode, which drops short vowels, so
-    ``متجر الرياض`` becomes ``mtjr-lryd``: readable enough for a folder name.
+    Arabic goes through ``arabic_to_latin`` (``عطور الرياض`` becomes
+    ``atur-al-riyad``), then any other script through Unidecode.
     """
-    latin = unidecode(client_name).lower()
+    latin = unidecode(arabic_to_latin(client_name)).lower()
     words = re.findall(r"[a-z0-9]+", latin)
     slug = "-".join(words)
     slug = slug.lstrip("0123456789-")
@@ -424,6 +443,8 @@ def resolve_answers(
     """
     values: dict[str, Any] = dict(schema_defaults())
     values.update(sources.values)
+    if sources.slug_is_stale():
+        del values["project_slug"]
     _normalise_raw(values)
     origin = dict(sources.origin)
     problems = check_answers(values, origin, lang)

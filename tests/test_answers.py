@@ -113,7 +113,9 @@ def test_messages_in_arabic() -> None:
     ("name", "slug"),
     [
         ("Nour Perfumes", "nour-perfumes"),
-        ("متجر الرياض للعطور", "mtjr-lryd-ll-twr"),
+        ("متجر الرياض للعطور", "matjar-al-riyad-lil-atur"),
+        ("عطور الرياض", "atur-al-riyad"),
+        ("Nour عطور 🎉", "nour-atur"),
         ('Ali\'s "Store": {{ x }}', "ali-s-store-x"),
         ("123 Shop", "shop"),
     ],
@@ -126,6 +128,33 @@ def test_arabic_name_gets_latin_slug() -> None:
     answers = resolve({"client_name": "عطور الورد"})
     assert answers.project_slug.isascii()
     assert len(answers.project_slug) >= 2
+
+
+def test_new_client_name_derives_new_slug() -> None:
+    sources = AnswerSources()
+    sources.add("preset", {"client_name": "Preset Client", "project_slug": "preset-client"})
+    sources.add("--set", {"client_name": "Bayt Al Oud"})
+    assert resolve_answers(sources, today=TODAY).project_slug == "bayt-al-oud"
+
+
+def test_slug_set_with_new_name_is_kept() -> None:
+    sources = AnswerSources()
+    sources.add("preset", {"client_name": "Preset Client", "project_slug": "preset-client"})
+    sources.add("--set", {"client_name": "Bayt Al Oud", "project_slug": "oud"})
+    assert resolve_answers(sources, today=TODAY).project_slug == "oud"
+
+
+def test_slug_from_earlier_source_survives_later_other_keys() -> None:
+    sources = AnswerSources()
+    sources.add("preset", {"client_name": "Preset Client", "project_slug": "preset-client"})
+    sources.add("--set", {"crm": "zoho"})
+    assert resolve_answers(sources, today=TODAY).project_slug == "preset-client"
+
+
+def test_decimal_number_reported_as_number() -> None:
+    parsed = parse_set_options(["eid_al_fitr_days=2.5"])
+    problems = problems_of({"client_name": "Acme", **parsed})
+    assert "2.5 is a number, expected a whole number" in problems[0]
 
 
 def test_emoji_name_asks_for_slug() -> None:

@@ -449,8 +449,8 @@ def test_arabic_labels_and_help() -> None:
     assert prompter.call("path").options[0].label == "لا، اعتمد التوصية"
     assert prompter.call("support_channels").options[0].label == "واتساب"
     assert "للإجابة الافتراضية: لا" in prompter.call("deep_erp_link").hint
-    assert prompter.call("project_slug").default == "mtjr-lwrd"
-    assert result["project_slug"] == "mtjr-lwrd"
+    assert prompter.call("project_slug").default == "matjar-al-wrd"
+    assert result["project_slug"] == "matjar-al-wrd"
 
 
 def test_arabic_problem_text() -> None:
