@@ -346,8 +346,14 @@ def _hijri_breaks(
     last_year = Gregorian.fromdate(last).to_hijri().year
     found = []
     for year in range(first_year, last_year + 1):
-        converted = Hijri(year, entry["month"], entry["day"]).to_gregorian()
+        try:
+            converted = Hijri(year, entry["month"], entry["day"]).to_gregorian()
+        except ValueError:
+            # The first and last Hijri years of hijridate's table are partial; a
+            # start date there has already been checked against supported_date_range.
+            continue
         break_start = dt.date(converted.year, converted.month, converted.day)
+        break_start += dt.timedelta(days=entry.get("offset_days", 0))
         for index in range(length):
             name = {
                 lang: text.format(day=index + 1, days=length)

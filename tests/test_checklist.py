@@ -205,9 +205,10 @@ def test_eid_dates_match_umm_al_qura() -> None:
 
     fitr = [h.date for h in holidays if h.name.en.startswith("Eid al-Fitr")]
     adha = [h.date for h in holidays if h.name.en.startswith("Eid al-Adha")]
-    # 1 Shawwal 1448 and 10 Dhu al-Hijjah 1448 in the Umm al-Qura calendar.
+    # The day after 29 Ramadan 1448 (2027-03-08) and the Day of Arafah, 9 Dhu al-Hijjah
+    # 1448, in the Umm al-Qura calendar.
     assert fitr == [dt.date(2027, 3, 9) + dt.timedelta(days=n) for n in range(4)]
-    assert adha == [dt.date(2027, 5, 16) + dt.timedelta(days=n) for n in range(4)]
+    assert adha == [dt.date(2027, 5, 15) + dt.timedelta(days=n) for n in range(4)]
     assert holidays[0].name.en == "Eid al-Fitr break, day 1 of 4"
     assert holidays[0].name.ar == "إجازة عيد الفطر، اليوم 1 من 4"
 
@@ -218,8 +219,8 @@ def test_eid_break_length_follows_answers() -> None:
     fitr = [h.date for h in holidays if h.name.en.startswith("Eid al-Fitr")]
     adha = [h.date for h in holidays if h.name.en.startswith("Eid al-Adha")]
     assert fitr == [dt.date(2027, 3, 9), dt.date(2027, 3, 10)]
-    assert adha[0] == dt.date(2027, 5, 16)
-    assert adha[-1] == dt.date(2027, 5, 21)
+    assert adha[0] == dt.date(2027, 5, 15)
+    assert adha[-1] == dt.date(2027, 5, 20)
     assert len(adha) == 6
 
 
@@ -261,9 +262,18 @@ def test_eid_al_adha_skipped_from_checklist() -> None:
     checklist = build_checklist(make_answers(dt.date(2027, 5, 13)), make_plan())
 
     assert [h.date for h in checklist.skipped] == [
-        dt.date(2027, 5, 16) + dt.timedelta(days=n) for n in range(4)
+        dt.date(2027, 5, 15) + dt.timedelta(days=n) for n in range(4)
     ]
-    assert dates_of(checklist)[:2] == [dt.date(2027, 5, 13), dt.date(2027, 5, 20)]
+    assert dates_of(checklist)[:2] == [dt.date(2027, 5, 13), dt.date(2027, 5, 19)]
+
+
+def test_eid_al_fitr_starts_after_29_ramadan() -> None:
+    # Ramadan 1447 has 30 days in Umm al-Qura: 29 Ramadan is 2026-03-18 and
+    # 1 Shawwal is 2026-03-20, so the break starts on 30 Ramadan, 2026-03-19.
+    holidays = saudi_holidays(dt.date(2026, 3, 15), dt.date(2026, 3, 31), 4, 4)
+
+    assert [h.date for h in holidays] == [dt.date(2026, 3, 19) + dt.timedelta(days=n)
+                                          for n in range(4)]
 
 
 def test_same_date_holidays_share_one_entry() -> None:
@@ -362,7 +372,7 @@ def test_path_changes_day_two() -> None:
     assert "connector app" in by_path["connector"].title.en
     assert "install the connector app" in by_path["connector"].detail.en
     assert "iPaaS workflows" in by_path["ipaas"].title.en
-    assert "import the generated workflows" in by_path["ipaas"].detail.en
+    assert "build the workflows in the iPaaS" in by_path["ipaas"].detail.en
     assert "credentials" in by_path["ipaas"].detail.en
     assert "intake service" in by_path["api"].title.en
     assert "deploy the intake service" in by_path["api"].detail.en
@@ -418,7 +428,7 @@ def test_product_sync_limit_on_day_three() -> None:
     full = build_checklist(start, make_plan(product_sync_limit=None))
 
     assert "top 100 SKUs only" in day(limited, 3).detail.en
-    assert "أهم 100 من رموز SKU" in day(limited, 3).detail.ar
+    assert "أعلى 100 SKU مبيعًا" in day(limited, 3).detail.ar
     assert "top 100 SKUs" in day(limited, 10).detail.en
     assert "whole catalogue" in day(full, 3).detail.en
     assert "100" not in day(full, 3).detail.en
@@ -516,7 +526,7 @@ def test_csv_columns_rows_and_arabic() -> None:
     assert len(rows) == 10
     assert rows[0]["day"] == "1"
     assert rows[2]["date"] == "2027-03-14"
-    assert rows[0]["title_ar"] == "الأهداف والشرائح وقرار مسار الربط"
+    assert rows[0]["title_ar"] == "الأهداف والشرائح وقرار مسار التكامل"
     assert rows[0]["title_en"] == checklist.items[0].title.en
     assert rows[2]["owner"] == "Agency"
     assert {row["done"] for row in rows} == {"no"}
@@ -651,7 +661,7 @@ def test_templates_render_moved_start_and_holidays(cookies: Any, checklist_templ
     assert "إجازة عيد الفطر، اليوم 1 من 4" in arabic
     assert "الأسبوع الأول" in arabic
     assert "الأسبوع الثاني" in arabic
-    assert "الأهداف والشرائح وقرار مسار الربط" in arabic
+    assert "الأهداف والشرائح وقرار مسار التكامل" in arabic
     assert "تطبيق ربط جاهز" in arabic
 
 
