@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -96,6 +97,10 @@ def _handle_errors(function: F) -> F:
         except KeyboardInterrupt:
             click.echo(message("cancelled", lang), err=True)
             sys.exit(EXIT_FAILURE)
+        except BrokenPipeError:
+            # The reader of our output went away (e.g. `| head`); stop quietly.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed pipe
+            sys.exit(EXIT_FAILURE)
         except click.exceptions.Exit:
             raise
         except Exception as error:  # a bug: keep the traceback out of the user's way
@@ -122,10 +127,11 @@ def gather_answers(options: AnswerOptions) -> Answers:
                     load_answers_file(options.answers_file, options.lang))
     if options.set_items:
         sources.add("--set", parse_set_options(options.set_items, options.lang))
-    if not options.no_input and missing_questions(sources.values):
+    missing = missing_questions(sources.values)
+    if not options.no_input and missing:
         if not sys.stdin.isatty():
             raise InputError(message("invalid_answers", options.lang, count=1), [
-                Problem("stdin", message("no_terminal", options.lang),
+                Problem("stdin", message("no_terminal", options.lang, keys=", ".join(missing)),
                         message("no_terminal_fix", options.lang))])
         from generator.questionnaire import ask_missing  # imports prompt_toolkit lazily
 
@@ -174,6 +180,8 @@ def new(preset: str | None, answers_file: Path | None, set_items: tuple[str, ...
                             lang=lang)
     _print_summary(plan, lang)
     if result.dry_run:
+        if result.project_dir.exists():
+            click.echo(message("dry_run_replaces", lang, path=result.project_dir))
         click.echo(message("dry_run_header", lang, path=result.project_dir))
         for name in result.files:
             click.echo(f"  {name}")
@@ -182,13 +190,23 @@ def new(preset: str | None, answers_file: Path | None, set_items: tuple[str, ...
     _print_next_steps(result.project_dir, output_dir, lang)
 
 
-def _print_summary(plan: Plan, lang: Lang) -> None:
-    labels = load_data("paths")["modules"]
-    modules = ", ".join(labels[module][lang] for module in plan.modules)
-    click.echo(message("summary_plan", lang, path=plan.path, crm=plan.crm, modules=modules))
+def _summary_lines(plan: Plan, lang: Lang) -> list[str]:
+    """Return the one-line plan summary, and the override line when there is one."""
+    paths = load_data("paths")
+    separator = "، " if lang == "ar" else ", "
+    modules = separator.join(paths["modules"][module][lang] for module in plan.modules)
+    lines = [message("summary_plan", lang, path=paths["paths"][plan.path]["label"][lang],
+                     crm=paths["crm_labels"][plan.crm][lang], modules=modules)]
     if plan.overridden:
-        click.echo(message("summary_override", lang, path=plan.path,
-                           recommended=plan.recommended_path))
+        lines.append(message("summary_override", lang,
+                             path=paths["paths"][plan.path]["label"][lang],
+                             recommended=paths["paths"][plan.recommended_path]["label"][lang]))
+    return lines
+
+
+def _print_summary(plan: Plan, lang: Lang) -> None:
+    for line in _summary_lines(plan, lang):
+        click.echo(line)
 
 
 def _print_next_steps(project: Path, output_dir: Path, lang: Lang) -> None:
@@ -209,7 +227,7 @@ def presets(lang: Lang) -> None:
     Example:
       rabt presets --lang ar
     """
-    rows = []
+    rows: list[tuple[str, ...]] = [tuple(load_data("messages")["presets_header"][lang])]
     for name in builtin_preset_names():
         preset = load_preset(name, lang)
         sources = AnswerSources()
@@ -247,23 +265,22 @@ def explain(preset: str | None, answers_file: Path | None, set_items: tuple[str,
 def format_plan(plan: Plan, lang: Lang) -> str:
     """Render the plan as readable text in ``lang``."""
     paths = load_data("paths")
-    heading = {"en": ("Rules that fired", "Alternatives", "Estimate"),
-               "ar": ("القواعد المطبّقة", "البدائل", "التقدير")}[lang]
-    lines = [message("summary_plan", lang, path=plan.path, crm=plan.crm,
-                     modules=", ".join(plan.modules))]
-    if plan.overridden:
-        lines.append(message("summary_override", lang, path=plan.path,
-                             recommended=plan.recommended_path))
-    lines += ["", f"{heading[0]}:"]
-    lines += [f"  - {hit.id}: {hit.reason.get(lang)}" for hit in plan.rules]
-    lines += ["", f"{heading[1]}:"]
+    lines = _summary_lines(plan, lang)
+    lines += ["", f"{message('explain_rules', lang)}:"]
+    lines += [f"  - {hit.id}: {hit.reason.get(lang)}" for hit in plan.applied_rules]
+    if plan.outranked_rules:
+        lines += ["", f"{message('explain_outranked', lang)}:"]
+        lines += [f"  - {hit.id} ({hit.outranked_by}): {hit.reason.get(lang)}"
+                  for hit in plan.outranked_rules]
+    lines += ["", f"{message('explain_alternatives', lang)}:"]
     lines += [f"  - {paths['paths'][alt.path]['label'][lang]}: {alt.reason.get(lang)}"
               for alt in plan.alternatives]
     estimate = plan.estimate
     effort = message("estimate_line", lang, days_min=estimate.days_min,
                      days_max=estimate.days_max, sar_min=f"{estimate.setup_sar_min:,}",
                      sar_max=f"{estimate.setup_sar_max:,}")
-    lines += ["", f"{heading[2]}:", f"  {effort}", f"  {estimate.subscription.get(lang)}"]
+    lines += ["", f"{message('explain_estimate', lang)}:", f"  {effort}",
+              f"  {estimate.subscription.get(lang)}"]
     return "\n".join(lines)
 
 
@@ -281,10 +298,10 @@ def validate(directory: Path, lang: Lang) -> None:
     from generator.validate import validate_project
 
     if not directory.is_dir():
-        raise InputError(message("not_a_project", lang, value=directory), [
-            Problem(str(directory), message("not_a_project", lang, value=directory),
+        raise InputError(message("invalid_argument", lang), [
+            Problem("DIR", message("not_a_project", lang, value=directory),
                     message("not_a_project_fix", lang))])
-    report = validate_project(directory)
+    report = validate_project(directory, lang)
     if not report.problems:
         click.echo(message("validate_clean", lang, path=directory, count=report.checked))
         sys.exit(EXIT_OK)

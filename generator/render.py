@@ -22,6 +22,7 @@ import yaml
 from cookiecutter.generate import generate_context, generate_files
 
 from generator import __version__
+from generator.answers import NULL_CHOICE, question_applies
 from generator.checklist import Checklist, build_checklist, checklist_csv, checklist_ics
 from generator.errors import InputError, Problem, RabtError
 from generator.i18n import message
@@ -59,9 +60,12 @@ def _answer_value_text(key: str, value: Any, lang: Lang) -> str:
     choices = load_data("questions")[key].get("choices", {})
     none = {"en": "none", "ar": "لا يوجد"}[lang]
     if isinstance(value, list):
-        return ", ".join(choices.get(item, {}).get(lang, str(item)) for item in value) or none
+        separator = "، " if lang == "ar" else ", "
+        return separator.join(choices.get(item, {}).get(lang, str(item)) for item in value) or none
     if isinstance(value, bool):
         return {True: {"en": "yes", "ar": "نعم"}, False: {"en": "no", "ar": "لا"}}[value][lang]
+    if value is None and NULL_CHOICE in choices:
+        return str(choices[NULL_CHOICE][lang])
     if value is None:
         return none
     if isinstance(value, str) and value in choices:
@@ -71,15 +75,18 @@ def _answer_value_text(key: str, value: Any, lang: Lang) -> str:
 
 def _answer_rows(answers: Answers) -> list[dict[str, str]]:
     questions = load_data("questions")
+    values = answers.to_data()
     rows = []
-    for key, value in answers.to_data().items():
+    for key, value in values.items():
         label = questions[key]["label"]
+        asked = question_applies(key, values)
         rows.append({
             "key": key,
             "label_en": label["en"],
             "label_ar": label["ar"],
-            "value_en": _answer_value_text(key, value, "en"),
-            "value_ar": _answer_value_text(key, value, "ar"),
+            "value_en": _answer_value_text(key, value, "en") if asked else message("not_asked"),
+            "value_ar": (_answer_value_text(key, value, "ar") if asked
+                         else message("not_asked", "ar")),
         })
     return rows
 
@@ -97,7 +104,12 @@ def _plan_context(plan: Plan) -> dict[str, Any]:
         "product_sync_limit": plan.product_sync_limit,
         "modules": [{"id": mid, **modules[mid]} for mid in plan.modules],
         "rules": [{"id": hit.id, "reason_en": hit.reason.en, "reason_ar": hit.reason.ar}
-                  for hit in plan.rules],
+                  for hit in plan.applied_rules],
+        "outranked_rules": [
+            {"id": hit.id, "reason_en": hit.reason.en, "reason_ar": hit.reason.ar,
+             "winner_id": hit.outranked_by}
+            for hit in plan.outranked_rules
+        ],
         "alternatives": [
             {"path": alt.path, "label_en": paths["paths"][alt.path]["label"]["en"],
              "label_ar": paths["paths"][alt.path]["label"]["ar"],
@@ -130,8 +142,8 @@ def _comparison_row(path: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         "limits_ar": entry["limits"]["ar"],
         "effort_en": f"{days_min} to {days_max} working days; "
                      f"{sar_min:,} to {sar_max:,} SAR set-up",
-        "effort_ar": f"من {days_min} إلى {days_max} أيام عمل؛ "
-                     f"إعداد بتكلفة من {sar_min:,} إلى {sar_max:,} ريال",
+        "effort_ar": f"عدد أيام العمل: من {days_min} إلى {days_max}؛ "
+                     f"تكلفة الإعداد: من {sar_min:,} إلى {sar_max:,} ريال",
     }
 
 
@@ -214,17 +226,16 @@ def _workflow() -> dict[str, Any]:
         "name": "validate",
         "on": {"push": {}, "pull_request": {}},
         "permissions": {"contents": "read"},
+        # Rabt is not on the public PyPI: the agency sets a wheel URL or a git+https
+        # URL here, or keeps the pin and adds PIP_INDEX_URL. The project README says so.
+        "env": {"RABT_PACKAGE": f"rabt=={__version__}"},
         "jobs": {
             "validate": {
                 "runs-on": "ubuntu-latest",
                 "steps": [
                     {"uses": "actions/checkout@v4"},
                     {"uses": "actions/setup-python@v5", "with": {"python-version": "3.11"}},
-                    {
-                        "name": "Install Rabt",
-                        # RABT_PACKAGE lets an agency point at its own index or a wheel.
-                        "run": f'pip install "${{RABT_PACKAGE:-rabt=={__version__}}}"',
-                    },
+                    {"name": "Install Rabt", "run": 'pip install "$RABT_PACKAGE"'},
                     {"name": "Validate the project", "run": "rabt validate ."},
                 ],
             }
@@ -234,8 +245,8 @@ def _workflow() -> dict[str, Any]:
 
 def data_files(answers: Answers, plan: Plan, checklist: Checklist) -> dict[str, bytes]:
     """Return every serialized data file of the project, by relative path."""
-    header = (f"# Answers for rabt {__version__}. Regenerate the project with:\n"
-              "#   rabt new --answers .rabt/answers.yaml --no-input --overwrite\n")
+    header = (f"# Answers for rabt {__version__}. From the project folder, regenerate it with:\n"
+              "#   rabt new --answers .rabt/answers.yaml --no-input --overwrite --output-dir ..\n")
     files = {
         ".rabt/answers.yaml": _dump_yaml(answers.to_data(), header),
         ".rabt/plan.json": _dump_json(plan.to_data()),
@@ -279,19 +290,41 @@ def list_files(project: Path) -> tuple[str, ...]:
 
 
 def check_output_dir(target: Path, overwrite: bool, lang: Lang = "en") -> None:
-    """Reject an existing project folder unless ``overwrite`` is set.
+    """Reject a target that must not be replaced.
+
+    An empty folder is fine. A folder with files needs ``overwrite``, and even then
+    only a Rabt project (one with ``.rabt/answers.yaml``) is replaced.
 
     Raises:
-        InputError: the folder exists without ``overwrite``, or the path is a file.
+        InputError: the path is a file, or the folder may not be replaced.
     """
+    summary = message("cannot_write", lang)
     if target.exists() and not target.is_dir():
-        raise InputError(message("invalid_answers", lang, count=1), [
+        raise InputError(summary, [
             Problem("--output-dir", message("output_not_folder", lang, value=str(target)),
                     message("output_not_folder_fix", lang))])
-    if target.exists() and not overwrite:
-        raise InputError(message("invalid_answers", lang, count=1), [
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise InputError(summary, [
             Problem("--output-dir", message("output_exists", lang, value=str(target)),
                     message("output_exists_fix", lang))])
+    if not (target / ".rabt" / "answers.yaml").is_file():
+        raise InputError(summary, [
+            Problem("--output-dir", message("output_not_project", lang, value=str(target)),
+                    message("output_not_project_fix", lang))])
+
+
+def _make_staging(parent: Path, lang: Lang) -> Path:
+    """Create a staging folder in ``parent``, turning OS errors into a clear input error."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".rabt-staging-", dir=parent))
+    except OSError as error:
+        raise InputError(message("cannot_write", lang), [
+            Problem("--output-dir",
+                    message("output_unwritable", lang, value=str(parent), error=error.strerror),
+                    message("output_unwritable_fix", lang))]) from error
 
 
 def render_project(
@@ -312,10 +345,14 @@ def render_project(
     from generator.validate import validate_project  # validate imports render's helpers
 
     target = output_dir / answers.project_slug
-    check_output_dir(target, overwrite, lang)
+    if not dry_run:
+        check_output_dir(target, overwrite, lang)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(message("cannot_write", lang), [
+            Problem("--output-dir", message("output_not_folder", lang, value=str(output_dir)),
+                    message("output_not_folder_fix", lang))])
     staging_parent = Path(tempfile.gettempdir()) if dry_run else output_dir
-    staging_parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".rabt-staging-", dir=staging_parent))
+    staging = _make_staging(staging_parent, lang)
     try:
         project = _render_into(staging, answers, plan)
         report = validate_project(project)
@@ -332,19 +369,21 @@ def render_project(
 
 
 def _replace(project: Path, target: Path) -> None:
-    """Move the finished project to ``target``, replacing an older copy only at the end.
+    """Move the finished project to ``target``, replacing an older copy's files.
 
-    A ``.git`` folder in the old copy moves into the new one, so regenerating a
-    project under version control keeps its history. Every other file is replaced.
+    The target folder itself stays (a shell inside it keeps working), and so does
+    its ``.git`` folder, so a project under version control keeps its history.
+    Every other entry is removed before the new files move in.
     """
     if not target.exists():
         project.rename(target)
         return
-    history = target / ".git"
-    if history.is_dir():
-        history.rename(project / ".git")
-    retired = target.with_name(f".{target.name}.rabt-old")
-    shutil.rmtree(retired, ignore_errors=True)
-    target.rename(retired)
-    project.rename(target)
-    shutil.rmtree(retired, ignore_errors=True)
+    for entry in target.iterdir():
+        if entry.name == ".git":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    for entry in project.iterdir():
+        entry.rename(target / entry.name)

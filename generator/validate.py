@@ -7,6 +7,7 @@ the generated project's CI and by the tests.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -21,7 +22,10 @@ import yaml
 
 from generator.answers import check_answers
 from generator.errors import Problem
-from generator.resources import load_schema
+from generator.i18n import message
+from generator.model import Lang
+from generator.resources import load_data, load_schema
+from generator.spec import SPEC_FILES
 
 CSV_COLUMNS = ["day", "date", "title_en", "title_ar", "owner", "done"]
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -35,6 +39,8 @@ REQUIRED_FILES = (
     ".rabt/answers.yaml", ".rabt/plan.json", "README.md", "README.ar.md",
     "docs/decision.md", "docs/decision.ar.md", "docs/checklist.md", "docs/checklist.ar.md",
     "docs/checklist.csv", "docs/checklist.ics", ".github/workflows/validate.yml",
+    *(f"integration/{name}.yaml" for name in SPEC_FILES),
+    *(f"schemas/spec-{name}.schema.json" for name in SPEC_FILES),
 )
 
 
@@ -43,19 +49,23 @@ class ValidationReport:
     """Every problem found in a project, and how many files were checked."""
 
     project: Path
+    lang: Lang = "en"
     problems: list[Problem] = field(default_factory=list)
     checked: int = 0
 
-    def add(self, relative: str, text: str, fix: str = "") -> None:
-        """Record a problem in the file at ``relative``."""
-        self.problems.append(Problem(relative, text, fix))
+    def add(self, relative: str, name: str, fix: str = "", **fields: Any) -> None:
+        """Record problem ``name`` from the message catalogue for the file at ``relative``."""
+        text = message(name, self.lang, **fields)
+        fix_text = message(fix, self.lang, **fields) if fix else ""
+        self.problems.append(Problem(relative, text, fix_text))
 
 
-def _schema_problems(data: Any, schema_name: str) -> Iterator[str]:
+def _schema_problems(data: Any, schema_name: str) -> Iterator[tuple[str, str]]:
+    """Yield ``(where, error)`` for every schema violation, ``where`` as a slash path."""
     validator = jsonschema.Draft202012Validator(load_schema(schema_name))
     for error in sorted(validator.iter_errors(data), key=lambda err: list(err.absolute_path)):
         where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-        yield f"{where}: {error.message}"
+        yield where, error.message
 
 
 def _answer_strings(project: Path) -> list[str]:
@@ -89,8 +99,7 @@ def _check_markers(report: ValidationReport, relative: str, texts: Iterator[str]
         for answer in answers:
             text = text.replace(answer, "")
         if MARKER.search(text):
-            report.add(relative, "contains an unrendered template marker ({{, {%, {# or }})",
-                       "regenerate the project; if it persists, report it as a Rabt bug")
+            report.add(relative, "validate_marker", "validate_marker_fix")
             return
 
 
@@ -119,48 +128,65 @@ def _check_structured(report: ValidationReport, path: Path, relative: str,
     try:
         data = _load_structured(path)
     except (ValueError, yaml.YAMLError, UnicodeDecodeError) as error:
-        report.add(relative, f"does not parse: {error}".replace("\n", " "))
+        report.add(relative, "validate_parse", "validate_parse_fix", error=_parse_error(error))
         return
     schema = _schema_for(relative)
     if relative.startswith("schemas/") and relative.endswith(".schema.json"):
         try:
             jsonschema.Draft202012Validator.check_schema(data)
         except jsonschema.SchemaError as error:
-            report.add(relative, f"is not a valid JSON Schema: {error.message}")
+            report.add(relative, "validate_bad_schema", error=error.message)
+    elif schema == "answers" and isinstance(data, dict):
+        # check_answers covers the schema with messages that name the allowed values.
+        origin = dict.fromkeys(data, "file")
+        for problem in check_answers(data, origin, lang=report.lang):
+            report.problems.append(Problem(f"{relative}: {problem.location}", problem.message,
+                                           problem.fix))
     elif schema is not None:
         try:
             load_schema(schema)
         except FileNotFoundError:
-            report.add(relative, f"has no schema named {schema!r} in this Rabt version")
+            report.add(relative, "validate_no_schema", schema=schema)
             return
-        for text in _schema_problems(data, schema):
-            report.add(relative, text)
-    if relative == ".rabt/answers.yaml" and isinstance(data, dict):
-        for problem in check_answers(data):
-            report.add(relative, f"{problem.location}: {problem.message}", problem.fix)
+        for where, text in _schema_problems(data, schema):
+            report.add(relative, "validate_schema", "validate_schema_fix", where=where,
+                       error=text, schema=schema)
     _check_markers(report, relative, _strings(data), answers)
+
+
+def _parse_error(error: Exception) -> str:
+    """Describe a parse error by line and column, without the parser's internal names."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem or error}"
+    if isinstance(error, json.JSONDecodeError):
+        return f"line {error.lineno}, column {error.colno}: {error.msg}"
+    return str(error).replace("\n", " ")
 
 
 def _check_csv(report: ValidationReport, path: Path, relative: str, answers: list[str]) -> None:
     raw = path.read_bytes()
     if not raw.startswith(UTF8_BOM):
-        report.add(relative, "does not start with a UTF-8 byte order mark",
-                   "spreadsheet programs need it to show Arabic; regenerate the project")
+        report.add(relative, "validate_no_bom", "validate_no_bom_fix")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        report.add(relative, f"is not UTF-8: {error}")
+        report.add(relative, "validate_not_utf8", error=error)
         return
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames != CSV_COLUMNS:
-        report.add(relative, f"has columns {reader.fieldnames}, expected {CSV_COLUMNS}")
+        report.add(relative, "validate_columns", found=reader.fieldnames, expected=CSV_COLUMNS)
         return
     rows = list(reader)
     if len(rows) != CHECKLIST_DAYS:
-        report.add(relative, f"has {len(rows)} rows, expected {CHECKLIST_DAYS}")
+        report.add(relative, "validate_rows", found=len(rows), expected=CHECKLIST_DAYS)
     for number, row in enumerate(rows, start=2):
-        for text in _schema_problems(row, "checklist-csv"):
-            report.add(f"{relative}:{number}", text)
+        for where, schema_error in _schema_problems(row, "checklist-csv"):
+            report.add(f"{relative}:{number}", "validate_schema", "validate_schema_fix",
+                       where=where, error=schema_error, schema="checklist-csv")
+        if not _is_date(row.get("date") or ""):
+            report.add(f"{relative}:{number}", "validate_bad_date", value=repr(row.get("date")))
     _check_markers(report, relative, (value for row in rows for value in row.values()), answers)
 
 
@@ -168,14 +194,22 @@ def _check_ics(report: ValidationReport, path: Path, relative: str, answers: lis
     try:
         calendar = icalendar.Calendar.from_ical(path.read_bytes())
     except ValueError as error:
-        report.add(relative, f"does not parse as iCalendar: {error}")
+        report.add(relative, "validate_parse", "validate_parse_fix", error=error)
         return
     events = list(calendar.walk("VEVENT"))
     if len(events) != CHECKLIST_DAYS:
-        report.add(relative, f"has {len(events)} events, expected {CHECKLIST_DAYS}")
+        report.add(relative, "validate_events", found=len(events), expected=CHECKLIST_DAYS)
     texts = [str(component.get(name, "")) for component in [calendar, *events]
              for name in ("SUMMARY", "DESCRIPTION", "X-WR-CALNAME")]
     _check_markers(report, relative, iter(texts), answers)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_text(report: ValidationReport, path: Path, relative: str, answers: list[str]) -> None:
@@ -199,12 +233,22 @@ def _checker(relative: str) -> Callable[[ValidationReport, Path, str, list[str]]
     return None
 
 
-def validate_project(project: Path) -> ValidationReport:
+def _path_files(project: Path) -> tuple[str, ...]:
+    """Return the files the project's path template writes, read from ``.rabt/plan.json``."""
+    try:
+        plan = json.loads((project / ".rabt/plan.json").read_text(encoding="utf-8"))
+        files = load_data("paths")["paths"][plan["path"]]["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()  # a missing or broken plan is reported on its own
+    return tuple(files)
+
+
+def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
     """Check every file of the project at ``project`` and return all problems found."""
-    report = ValidationReport(project=project)
-    for relative in REQUIRED_FILES:
+    report = ValidationReport(project=project, lang=lang)
+    for relative in (*REQUIRED_FILES, *_path_files(project)):
         if not (project / relative).is_file():
-            report.add(relative, "is missing", "regenerate the project with rabt new")
+            report.add(relative, "validate_missing", "validate_missing_fix")
     answers = _answer_strings(project)
     for path in sorted(project.rglob("*")):
         relative = path.relative_to(project).as_posix()

@@ -40,7 +40,8 @@ def test_unknown_option_is_usage_error() -> None:
 def test_presets_lists_every_preset() -> None:
     result = run("presets")
     assert result.exit_code == 0
-    lines = result.output.strip().splitlines()
+    header, *lines = result.output.strip().splitlines()
+    assert header.split() == ["NAME", "PLATFORM", "CRM", "PATH", "DESCRIPTION"]
     assert len(lines) == len(builtin_preset_names()) == 7
     woo = next(line for line in lines if line.startswith("woo-startup"))
     assert woo.split()[1:4] == ["woocommerce", "zoho", "connector"]
@@ -77,7 +78,8 @@ def test_explain_text_in_arabic() -> None:
 
 def test_explain_override_shows_both() -> None:
     result = run("explain", "--no-input", "--set", "path=ipaas")
-    assert "Path ipaas was set by the answers; Rabt recommends connector" in result.output
+    assert ("Path iPaaS workflows was set by the answers; Rabt recommends Ready connector"
+            in result.output)
 
 
 def test_bad_answers_exit_2_with_every_problem(tmp_path: Path) -> None:
@@ -105,9 +107,10 @@ def test_missing_preset_exit_2() -> None:
 
 
 def test_not_a_terminal_without_no_input(tmp_path: Path) -> None:
-    result = run("new", "--output-dir", str(tmp_path))
+    result = run("new", "--preset", "woo-startup", "--output-dir", str(tmp_path))
     assert result.exit_code == 2
     assert "standard input is not a terminal" in result.output
+    assert "asked: start_date, path" in result.output
     assert "--no-input" in result.output
 
 
@@ -142,6 +145,55 @@ def test_output_path_that_is_a_file(tmp_path: Path) -> None:
     result = run("new", "--no-input", "--output-dir", str(tmp_path), "--overwrite")
     assert result.exit_code == 2
     assert "is not a folder" in result.output
+
+
+def test_output_dir_that_is_a_file(tmp_path: Path) -> None:
+    existing = tmp_path / "a.yaml"
+    existing.write_text("x", encoding="utf-8")
+    result = run("new", "--no-input", "--output-dir", str(existing))
+    assert result.exit_code == 2
+    assert f"the output path {existing} exists and is not a folder" in result.output
+    assert "Internal error" not in result.output
+
+
+def test_output_dir_not_creatable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    result = run("new", "--no-input", "--output-dir", str(blocker / "sub"))
+    assert result.exit_code == 2
+    assert f"cannot create {blocker / 'sub'}" in result.output
+    assert "Internal error" not in result.output
+
+
+def test_overwrite_refuses_foreign_folder(tmp_path: Path) -> None:
+    foreign = tmp_path / "riyadh-perfume" / "sub"
+    foreign.mkdir(parents=True)
+    (foreign / "file.txt").write_text("data", encoding="utf-8")
+    result = run("new", "--no-input", "--output-dir", str(tmp_path), "--overwrite")
+    assert result.exit_code == 2
+    assert "is not a Rabt project" in result.output
+    assert (foreign / "file.txt").read_text(encoding="utf-8") == "data"
+
+
+def test_empty_existing_folder_is_used(tmp_path: Path) -> None:
+    (tmp_path / "riyadh-perfume").mkdir()
+    result = run("new", "--no-input", "--output-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "riyadh-perfume" / ".rabt/answers.yaml").is_file()
+
+
+def test_new_client_name_gets_own_folder(tmp_path: Path) -> None:
+    result = run("new", "--no-input", "--output-dir", str(tmp_path),
+                 "--set", "client_name=Dar Al Qahwa")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "dar-al-qahwa").is_dir()
+
+
+def test_dry_run_on_existing_project(tmp_path: Path) -> None:
+    run("new", "--no-input", "--output-dir", str(tmp_path))
+    result = run("new", "--no-input", "--output-dir", str(tmp_path), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "a real run needs --overwrite" in result.output
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
@@ -185,18 +237,46 @@ def test_validate_reports_every_problem(tmp_path: Path) -> None:
     answers.write_text(answers.read_text(encoding="utf-8").replace("crm: hubspot", "crm: sap"),
                        encoding="utf-8")
     (project / "integration/segments.yaml").write_text("version: [unclosed\n", encoding="utf-8")
+    (project / "integration/kpis.yaml").unlink()
+    (project / "docs/connector-setup.md").unlink()
     result = run("validate", str(project))
     assert result.exit_code == 3
     assert "docs/decision.md: is missing" in result.output
+    assert "integration/kpis.yaml: is missing" in result.output
+    assert "docs/connector-setup.md: is missing" in result.output
     assert "notes.md: contains an unrendered template marker" in result.output
     assert ".rabt/answers.yaml: crm" in result.output
-    assert "integration/segments.yaml: does not parse" in result.output
+    assert "integration/segments.yaml: does not parse: line 2, column 1" in result.output
+
+
+def test_validate_in_arabic(tmp_path: Path) -> None:
+    run("new", "--no-input", "--output-dir", str(tmp_path))
+    project = tmp_path / "riyadh-perfume"
+    (project / "docs/decision.md").unlink()
+    result = run("validate", str(project), "--lang", "ar")
+    assert result.exit_code == 3
+    assert "docs/decision.md: مفقود" in result.output
+    assert "أعد توليد المشروع" in result.output
+    assert "is missing" not in result.output
+
+
+def test_validate_checks_csv_dates(tmp_path: Path) -> None:
+    run("new", "--no-input", "--output-dir", str(tmp_path))
+    csv_path = tmp_path / "riyadh-perfume" / "docs/checklist.csv"
+    text = csv_path.read_bytes().decode("utf-8-sig")
+    first_date = text.splitlines()[1].split(",")[1]
+    csv_path.write_bytes(b"\xef\xbb\xbf" + text.replace(first_date, "2026-12-99", 1)
+                         .replace(",no\r\n", ",maybe\r\n", 1).encode("utf-8"))
+    result = run("validate", str(tmp_path / "riyadh-perfume"))
+    assert result.exit_code == 3
+    assert "'2026-12-99' is not a calendar date" in result.output
+    assert "'maybe' is not one of ['no', 'yes']" in result.output
 
 
 def test_validate_not_a_folder(tmp_path: Path) -> None:
     result = run("validate", str(tmp_path / "missing"))
     assert result.exit_code == 2
-    assert "is not a folder" in result.output
+    assert result.output.count("is not a folder") == 1
 
 
 def test_messages_in_arabic(tmp_path: Path) -> None:

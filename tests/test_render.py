@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from binaryornot.check import is_binary
@@ -50,3 +52,24 @@ def test_failed_generation_leaves_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "start_date" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_keeps_the_folder_itself(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["new", "--no-input", "--output-dir", str(tmp_path)]
+    assert runner.invoke(main, args).exit_code == 0
+    project = tmp_path / "riyadh-perfume"
+    inode = project.stat().st_ino
+    assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+    assert project.stat().st_ino == inode  # a shell inside the folder stays valid
+    assert (project / ".rabt/answers.yaml").is_file()
+
+
+def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
+    command = (f'"{sys.executable}" -m generator new --no-input --dry-run '
+               f'--output-dir "{tmp_path}" | head -n 1; exit "${{PIPESTATUS[0]}}"')
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.stdout.count("\n") == 1
+    assert "Internal error" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -49,7 +49,7 @@ def test_wheel_installs_and_generates(tmp_path: Path) -> None:
     result = run([str(rabt), "validate", str(project)], cwd=work)
     assert "no problems found" in result.stdout
     presets = run([str(rabt), "presets"], cwd=work)
-    assert len(presets.stdout.strip().splitlines()) == 7
+    assert len(presets.stdout.strip().splitlines()) == 1 + 7  # header and one line each
     located = run([str(python), "-c", "import generator.resources as r; print(r.templates_dir())"],
                   cwd=work)
     assert "_bundled" in located.stdout
