@@ -71,7 +71,7 @@ SAMPLE: dict[str, Any] = {
         {"id": "contacts", "en": "Contacts", "ar": "جهات الاتصال"},
         {"id": "orders", "en": "Orders", "ar": "الطلبات"},
         {"id": "products", "en": "Products", "ar": "المنتجات"},
-        {"id": "playbooks", "en": "Playbooks", "ar": "سيناريوهات الأتمتة"},
+        {"id": "playbooks", "en": "Playbooks", "ar": "خطط التشغيل"},
     ],
     "rules": [
         {"id": "shopify_growth",
@@ -80,10 +80,15 @@ SAMPLE: dict[str, Any] = {
         {"id": "marketing_team", "reason_en": "A marketing-led team fits HubSpot's automation.",
          "reason_ar": "يناسب فريقَ التسويق ما يقدمه HubSpot من أتمتة."},
         {"id": "start_small", "reason_en": "Start small: the first sync covers the top 100 SKUs.",
-         "reason_ar": "البدء بنطاق صغير: تشمل المزامنة الأولى أهم 100 منتج."},
+         "reason_ar": "البدء بنطاق صغير: تشمل أول مزامنة للمنتجات أعلى 100 SKU مبيعًا."},
         {"id": "consent_channels",
          "reason_en": "Email and WhatsApp consent is managed per channel.",
          "reason_ar": "تُدار الموافقة على البريد وواتساب لكل قناة على حدة."},
+    ],
+    "outranked_rules": [
+        {"id": "woo_small", "winner_id": "shopify_growth",
+         "reason_en": "A young store under 300 orders a month fits a ready connector.",
+         "reason_ar": "يناسب المتجرَ الناشئ بأقل من 300 طلب شهريًا موصلٌ جاهز."},
     ],
     "alternatives": [
         {"path": "ipaas", "label_en": LABELS["ipaas"]["en"], "label_ar": LABELS["ipaas"]["ar"],
@@ -176,6 +181,11 @@ def own_texts(texts: dict[str, str]) -> dict[str, str]:
     return {name: text for name, text in texts.items() if not name.startswith("docs/checklist")}
 
 
+def flat(text: str) -> str:
+    """Return ``text`` with every run of whitespace as one space, so checks ignore line wrapping."""
+    return " ".join(text.split())
+
+
 def tables(text: str) -> list[list[str]]:
     """Return each Markdown table as its list of lines."""
     found: list[list[str]] = []
@@ -215,10 +225,15 @@ def test_cookiecutter_json_shape(template: str) -> None:
 
 @pytest.mark.parametrize("template", sorted(OWN_FILES))
 def test_template_files_read_as_text(template: str) -> None:
-    # cookiecutter copies a file it takes for binary without rendering it.
+    # cookiecutter copies a file it takes for binary without rendering it. The glob
+    # also covers docs/checklist.ar.md, which the checklist tests bake on their own.
     root = TEMPLATES / template / "{{cookiecutter._rabt.project_slug}}"
-    for name in OWN_FILES[template]:
+    names = {*OWN_FILES[template], *(path.relative_to(root).as_posix()
+                                      for path in root.rglob("*.md"))}
+    for name in sorted(names):
         assert not is_binary(str(root / name)), name
+    for path in root.rglob("*.ar.md"):
+        assert path.read_bytes()[:512].isascii(), path.name
 
 
 def test_project_has_every_file(project: dict[str, str]) -> None:
@@ -283,6 +298,144 @@ def test_readmes_link_each_other(project: dict[str, str]) -> None:
     for readme in ("README.md", "README.ar.md"):
         assert "rabt validate ." in project[readme]
         assert "rabt new --answers .rabt/answers.yaml --no-input --overwrite" in project[readme]
+
+
+def test_readmes_explain_ci_package(project: dict[str, str]) -> None:
+    for readme in ("README.md", "README.ar.md"):
+        assert "`RABT_PACKAGE`" in project[readme], readme
+        assert "`rabt==0.1.0`" in project[readme], readme
+        assert "`git+https://...`" in project[readme], readme
+        assert "`PIP_INDEX_URL`" in project[readme], readme
+    assert "Rabt is not on the public PyPI" in flat(project["README.md"])
+    assert "غير منشورة على PyPI العام" in flat(project["README.ar.md"])
+
+
+def test_readmes_explain_regeneration(project: dict[str, str]) -> None:
+    english = flat(project["README.md"])
+    arabic = flat(project["README.ar.md"])
+    assert "run this from inside the project folder" in english
+    assert "keeps the folder itself and its `.git` folder" in english
+    assert "`--overwrite` replaces only a folder that contains `.rabt/answers.yaml`" in english
+    assert "من داخل مجلد المشروع" in arabic
+    assert "يحتوي على الملف `.rabt/answers.yaml`" in arabic
+
+
+def test_version_is_not_escaped(project: dict[str, str]) -> None:
+    assert "Rabt 0.1.0 generated it" in flat(project["README.md"])
+    assert "Rabt 0.1.0 wrote it" in flat(project["docs/decision.md"])
+    assert "أداة Rabt 0.1.0 من الإجابات" in flat(project["README.ar.md"])
+    assert "أداة Rabt 0.1.0 انطلاقًا" in flat(project["docs/decision.ar.md"])
+    for name, text in own_texts(project).items():
+        assert "0\\.1" not in text, name
+
+
+def test_sections_split_present_from_planned(project: dict[str, str]) -> None:
+    english = project["README.section.md"]
+    arabic = project["README.section.ar.md"]
+    assert english.index("### In this project now") < english.index(
+        "### Planned for this path (not in this project yet)")
+    assert arabic.index("### الموجود في المشروع الآن") < arabic.index(
+        "### مخطط لهذا المسار (غير موجود في المشروع بعد)")
+    assert "What this path delivers" not in english
+
+
+@pytest.mark.parametrize(("path", "planned"), [
+    ("connector", "The CRM side as code"),
+    ("ipaas", "n8n workflow JSON and Make scenario blueprints"),
+    ("api", "`.env.example`, listing every setting"),
+])
+def test_missing_files_listed_as_planned(cookies: Any, path: str, planned: str) -> None:
+    texts = bake_project(cookies, make_context(path=path, recommended_path=path))
+    section = texts["README.section.md"]
+    assert section.index(planned) > section.index("### Planned for this path")
+
+
+def test_starter_docs_say_files_are_planned(cookies: Any) -> None:
+    api = read_texts(bake(cookies, "api-service", make_context(path="api", recommended_path="api")))
+    assert "planned for this path but not in this project yet" in flat(api["service/README.md"])
+    assert "بقيم نموذجية" in flat(api["service/README.ar.md"])
+    ipaas = read_texts(bake(cookies, "ipaas", make_context(path="ipaas", recommended_path="ipaas")))
+    assert "The workflow files are not in this project yet" in flat(ipaas["workflows/README.md"])
+    assert "## Flows to build" in ipaas["workflows/README.md"]
+    assert "ملفات التدفقات غير موجودة في المشروع بعد" in flat(ipaas["workflows/README.ar.md"])
+
+
+@pytest.mark.parametrize(("platform", "crm"), [
+    ("headless", "hubspot"), ("custom", "custom"), ("shopify", "zoho"),
+])
+def test_platform_label_reads_as_a_field(cookies: Any, platform: str, crm: str) -> None:
+    labels = {
+        "platform": {"headless": {"en": "Headless storefront (Next.js or similar)",
+                                  "ar": "واجهة متجر مستقلة (Headless) مثل Next.js"},
+                     "custom": {"en": "Custom-built store", "ar": "متجر مبني خصيصًا"},
+                     "shopify": {"en": "Shopify", "ar": "Shopify"}}[platform],
+        "crm": {"hubspot": {"en": "HubSpot", "ar": "HubSpot"},
+                "zoho": {"en": "Zoho CRM", "ar": "Zoho CRM"},
+                "custom": {"en": "Client's own database (PostgreSQL)",
+                           "ar": "قاعدة بيانات العميل (PostgreSQL)"}}[crm],
+    }
+    context = make_context(platform=platform, crm=crm)
+    context["labels"].update(labels)
+    texts = bake_project(cookies, context)
+    platform_en = markdown_inline(labels["platform"]["en"])
+    platform_ar = markdown_inline(labels["platform"]["ar"])
+    assert f"- **Store platform:** {platform_en}\n" in texts["README.md"]
+    assert f"- **منصة المتجر:** {platform_ar}\n" in texts["README.ar.md"]
+    for name, text in own_texts(texts).items():
+        assert f"{platform_en} store" not in flat(text), name
+        assert f"منصة {platform_ar}" not in flat(text), name
+        assert f"to {markdown_inline(labels['crm']['en'])}" not in flat(text), name
+    assert "online store of" in texts["README.section.md"]
+    assert "الإلكتروني بنظام CRM" in flat(texts["README.section.ar.md"])
+
+
+@pytest.mark.parametrize(("platform", "crm"), [("headless", "hubspot"), ("shopify", "custom")])
+def test_missing_connector_lists_platform_and_crm(cookies: Any, platform: str, crm: str) -> None:
+    texts = read_texts(bake(cookies, "connector", make_context(platform=platform, crm=crm)))
+    english = texts["docs/connector-setup.md"]
+    arabic = texts["docs/connector-setup.ar.md"]
+    assert "**No packaged connector covers this store platform and CRM:**" in english
+    assert "- Store platform: Shopify" in english
+    assert "- CRM: HubSpot" in english
+    assert "- منصة المتجر: Shopify" in arabic
+    assert "- نظام CRM: HubSpot" in arabic
+
+
+def test_outranked_rules_in_paths_not_chosen(cookies: Any) -> None:
+    texts = bake_project(cookies, make_context())
+    english = texts["docs/decision.md"]
+    arabic = texts["docs/decision.ar.md"]
+    rule = SAMPLE["outranked_rules"][0]
+    assert (f"- {markdown_inline(rule['reason_en'])} (rule `woo_small`, outranked by rule "
+            "`shopify_growth`)") in english
+    assert (f"- {markdown_inline(rule['reason_ar'])} (القاعدة `woo_small`، وتتقدّم عليها "
+            "القاعدة `shopify_growth`)") in arabic
+    assert english.index("## Paths not chosen") < english.index("`woo_small`")
+    assert markdown_inline(rule["reason_en"]) not in english.split("## Paths not chosen")[0]
+    assert markdown_inline(rule["reason_en"]) not in texts["README.md"]
+    without = bake_project(cookies, make_context(outranked_rules=[]))
+    assert "woo_small" not in without["docs/decision.md"]
+    assert "woo_small" not in without["docs/decision.ar.md"]
+
+
+def test_rule_ids_only_in_code(project: dict[str, str]) -> None:
+    ids = [rule["id"] for rule in (*SAMPLE["rules"], *SAMPLE["outranked_rules"])]
+    for name, text in own_texts(project).items():
+        for rule_id in ids:
+            assert text.count(rule_id) == text.count(f"`{rule_id}`"), (name, rule_id)
+
+
+# Terms a reviewer replaced, so that one project uses one Arabic word for each thing.
+REPLACED_ARABIC_TERMS = ("مسار الربط", "تطبيق الربط", "خطط الأتمتة", "خطط أتمتة", "التشغيلات",
+                         "قيم مؤقتة", "أهم 100", "مزامنة المنتجات الأولى")
+
+
+def test_arabic_uses_agreed_terms(project: dict[str, str]) -> None:
+    for name, text in project.items():
+        for term in REPLACED_ARABIC_TERMS:
+            assert term not in flat(text), (name, term)
+    assert "أعلى 100 SKU مبيعًا" in project["README.ar.md"]
+    assert "| أول مزامنة للمنتجات | أعلى 100 SKU مبيعًا،" in project["docs/decision.ar.md"]
 
 
 def test_reasons_in_each_language(project: dict[str, str]) -> None:
