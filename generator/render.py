@@ -37,6 +37,19 @@ PROJECT_SCHEMAS = ("answers", "plan", "checklist-csv", *(f"spec-{name}" for name
 
 
 @dataclass(frozen=True)
+class ProjectParts:
+    """The pieces built once per project and used by both templates and data files."""
+
+    checklist: Checklist
+    spec: dict[str, dict[str, Any]]
+
+
+def build_parts(answers: Answers, plan: Plan) -> ProjectParts:
+    """Build the checklist and the integration spec for ``answers`` and ``plan``."""
+    return ProjectParts(checklist=build_checklist(answers, plan), spec=build_spec(answers, plan))
+
+
+@dataclass(frozen=True)
 class RenderResult:
     """The project folder (written, or planned on a dry run) and its files, relative and sorted."""
 
@@ -147,7 +160,7 @@ def _comparison_row(path: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_context(answers: Answers, plan: Plan, checklist: Checklist) -> dict[str, Any]:
+def build_context(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str, Any]:
     """Return the complete, flat template context (the value of ``cookiecutter._rabt``)."""
     labels = _labels(plan)
     context: dict[str, Any] = {
@@ -160,7 +173,8 @@ def build_context(answers: Answers, plan: Plan, checklist: Checklist) -> dict[st
         **_plan_context(plan),
         "answers": answers.to_data(),
         "answer_rows": _answer_rows(answers),
-        "checklist": checklist.to_context(),
+        "checklist": parts.checklist.to_context(),
+        "spec": parts.spec,
         "spec_files": [f"integration/{name}.yaml" for name in SPEC_FILES],
         "path_section_en": "",
         "path_section_ar": "",
@@ -243,7 +257,7 @@ def _workflow() -> dict[str, Any]:
     }
 
 
-def data_files(answers: Answers, plan: Plan, checklist: Checklist) -> dict[str, bytes]:
+def data_files(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str, bytes]:
     """Return every serialized data file of the project, by relative path."""
     header = (f"# Answers for rabt {__version__}. From the project folder, regenerate it with:\n"
               "#   rabt new --answers .rabt/answers.yaml --no-input --overwrite --output-dir ..\n")
@@ -252,10 +266,10 @@ def data_files(answers: Answers, plan: Plan, checklist: Checklist) -> dict[str, 
         ".rabt/plan.json": _dump_json(plan.to_data()),
         ".github/workflows/validate.yml": _dump_yaml(_workflow()),
     }
-    for name, document in build_spec(answers, plan).items():
+    for name, document in parts.spec.items():
         files[f"integration/{name}.yaml"] = _dump_yaml(document)
-    files["docs/checklist.csv"] = checklist_csv(checklist)
-    files["docs/checklist.ics"] = checklist_ics(checklist, answers.client_name,
+    files["docs/checklist.csv"] = checklist_csv(parts.checklist)
+    files["docs/checklist.ics"] = checklist_ics(parts.checklist, answers.client_name,
                                                 answers.project_slug)
     for name in PROJECT_SCHEMAS:
         files[f"schemas/{name}.schema.json"] = (schemas_dir() / f"{name}.schema.json").read_bytes()
@@ -264,8 +278,8 @@ def data_files(answers: Answers, plan: Plan, checklist: Checklist) -> dict[str, 
 
 def _render_into(staging: Path, answers: Answers, plan: Plan) -> Path:
     """Render both templates and the data files into ``staging``; return the project folder."""
-    checklist = build_checklist(answers, plan)
-    context = build_context(answers, plan, checklist)
+    parts = build_parts(answers, plan)
+    context = build_context(answers, plan, parts)
     path_template = templates_dir() / load_data("paths")["paths"][plan.path]["template"]
     log.debug("rendering template %s into %s", path_template, staging)
     project = _cookiecutter(path_template, context, staging)
@@ -274,7 +288,7 @@ def _render_into(staging: Path, answers: Answers, plan: Plan) -> Path:
         context[f"path_section_{lang}"] = section.read_text(encoding="utf-8")
         section.unlink()
     _cookiecutter(templates_dir() / "common", context, staging)
-    files = data_files(answers, plan, checklist)
+    files = data_files(answers, plan, parts)
     log.debug("writing %d data files", len(files))
     for relative, content in files.items():
         target = project / relative
