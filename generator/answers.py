@@ -39,14 +39,15 @@ class AnswerSources:
     values: dict[str, Any] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)
     rank: dict[str, int] = field(default_factory=dict)
+    sources_added: int = 0
 
     def add(self, source: str, answers: Mapping[str, Any]) -> None:
         """Merge ``answers`` over what is there, remembering ``source`` for each key."""
-        position = len(set(self.rank.values())) + 1
+        self.sources_added += 1
         for key, value in answers.items():
             self.values[key] = value
             self.origin[key] = source
-            self.rank[key] = position
+            self.rank[key] = self.sources_added
 
     def slug_is_stale(self) -> bool:
         """Whether a later source renamed the client without giving a new slug.

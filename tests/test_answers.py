@@ -151,6 +151,14 @@ def test_slug_from_earlier_source_survives_later_other_keys() -> None:
     assert resolve_answers(sources, today=TODAY).project_slug == "preset-client"
 
 
+def test_slug_staleness_counts_every_source() -> None:
+    sources = AnswerSources()
+    sources.add("preset", {"client_name": "Preset Client", "project_slug": "preset-client"})
+    sources.add("answers file", {"client_name": "File Client", "project_slug": "file-client"})
+    sources.add("--set", {"client_name": "Set Client"})
+    assert resolve_answers(sources, today=TODAY).project_slug == "set-client"
+
+
 def test_decimal_number_reported_as_number() -> None:
     parsed = parse_set_options(["eid_al_fitr_days=2.5"])
     problems = problems_of({"client_name": "Acme", **parsed})
