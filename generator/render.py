@@ -207,11 +207,8 @@ def _text_templates_are_text() -> Iterator[None]:
 
 def _cookiecutter(template: Path, rabt: Mapping[str, Any], output_dir: Path) -> Path:
     """Render one template with our context passed raw (keys with one ``_`` are not re-rendered)."""
-    context = generate_context(
-        context_file=template / "cookiecutter.json",
-        extra_context={"_rabt": dict(rabt)},
-    )
-    # cookiecutter merges nested dicts key by key; lists and our values replace the defaults.
+    context = generate_context(context_file=template / "cookiecutter.json")
+    # Replace the defaults whole: our context is complete and already validated.
     context["cookiecutter"]["_rabt"] = dict(rabt)
     context["cookiecutter"]["_template"] = str(template)
     with _text_templates_are_text():
