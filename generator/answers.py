@@ -20,7 +20,7 @@ import yaml
 from unidecode import unidecode
 
 from generator.errors import InputError, Problem
-from generator.i18n import message
+from generator.i18n import message, parse_error_text
 from generator.model import Answers, Bilingual, Lang
 from generator.resources import load_data, load_schema, presets_dir
 from generator.transliterate import arabic_to_latin
@@ -91,29 +91,31 @@ def schema_defaults() -> dict[str, Any]:
 # Reading sources
 
 
+def _file_problem(path: Path, lang: Lang, text: str, fix: str) -> InputError:
+    return InputError(message("invalid_answers", lang, count=1), [Problem(str(path), text, fix)])
+
+
 def _read_yaml_mapping(path: Path, lang: Lang) -> dict[str, Any]:
     if not path.is_file():
-        raise InputError(
-            message("invalid_answers", lang, count=1),
-            [Problem(str(path), message("file_not_found", lang, value=str(path)),
-                     message("file_not_found_fix", lang))],
-        )
+        raise _file_problem(path, lang, message("file_not_found", lang, value=str(path)),
+                            message("file_not_found_fix", lang))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        detail = str(error).replace("\n", " ")
-        raise InputError(
-            message("invalid_answers", lang, count=1),
-            [Problem(str(path), message("file_unreadable", lang, value=str(path), error=detail),
-                     message("file_unreadable_fix", lang))],
-        ) from error
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise _file_problem(path, lang, message("not_utf8", lang, value=str(path)),
+                            message("not_utf8_fix", lang)) from error
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        detail = parse_error_text(error, lang)
+        raise _file_problem(path, lang,
+                            message("file_unreadable", lang, value=str(path), error=detail),
+                            message("file_unreadable_fix", lang)) from error
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise InputError(
-            message("invalid_answers", lang, count=1),
-            [Problem(str(path), message("file_not_mapping", lang, value=str(path)))],
-        )
+        raise _file_problem(path, lang, message("file_not_mapping", lang, value=str(path)),
+                            message("file_not_mapping_fix", lang))
     return data
 
 
@@ -285,14 +287,14 @@ def _describe(value: Any, lang: Lang) -> str:
 
 def _expected(spec: Mapping[str, Any], lang: Lang) -> str:
     if "enum" in spec:
-        return ", ".join(str(item) for item in spec["enum"] if item is not None)
+        return _join((str(item) for item in spec["enum"] if item is not None), lang)
     names = _TYPE_NAMES.get(str(spec.get("type")))
     return names[lang] if names else str(spec.get("type"))
 
 
 def _unknown_key_problem(key: str, valid: list[str], origin: str, lang: Lang) -> Problem:
     closest = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    valid_text = ", ".join(valid)
+    valid_text = _join(valid, lang)
     if closest:
         fix = message("unknown_key_fix_closest", lang, closest=closest[0], valid=valid_text)
     else:
@@ -312,11 +314,11 @@ def _schema_error_problem(
     validator = error.validator
     if len(path) > 1:  # an item inside a list
         item_spec = spec.get("items", {})
-        allowed = ", ".join(str(item) for item in item_spec.get("enum", []))
+        allowed = _join((str(item) for item in item_spec.get("enum", [])), lang)
         return Problem(where, message("not_allowed", lang, value=shown),
                        message("list_allowed_fix", lang, allowed=allowed))
     if validator == "enum":
-        allowed = ", ".join(str(item) for item in spec["enum"] if item is not None)
+        allowed = _join((str(item) for item in spec["enum"] if item is not None), lang)
         return Problem(where, message("not_allowed", lang, value=shown),
                        message("allowed_fix", lang, allowed=allowed))
     if validator == "type":
@@ -347,15 +349,22 @@ def _schema_error_problem(
 
 def _fix_for(spec: Mapping[str, Any], key: str, lang: Lang) -> str:
     if "enum" in spec:
-        allowed = ", ".join(str(item) for item in spec["enum"] if item is not None)
+        allowed = _join((str(item) for item in spec["enum"] if item is not None), lang)
         return message("allowed_fix", lang, allowed=allowed)
     if spec.get("type") == "integer":
         return message("range_fix", lang, minimum=spec.get("minimum", 0),
                        maximum=spec.get("maximum", "∞"))
     if spec.get("type") == "array":
-        allowed = ", ".join(str(item) for item in spec.get("items", {}).get("enum", []))
+        allowed = _join((str(item) for item in spec.get("items", {}).get("enum", [])), lang)
         return message("list_allowed_fix", lang, allowed=allowed)
+    if spec.get("type") == "boolean":
+        return message("boolean_fix", lang)
     return message("missing_fix", lang, key=key)
+
+
+def _join(items: Iterable[str], lang: Lang) -> str:
+    """Join values for a message, with the Arabic comma in Arabic text."""
+    return ("، " if lang == "ar" else ", ").join(items)
 
 
 def _normalise_raw(values: dict[str, Any]) -> None:

@@ -178,8 +178,12 @@ def decide(answers: Answers) -> Plan:
 def _mark_outranked(
     hits: list[RuleHit], path_hits: list[tuple[RuleHit, str, int]], winner: RuleHit
 ) -> tuple[RuleHit, ...]:
-    """Mark every path rule other than the winner as outranked by it."""
-    losers = {hit.id for hit, _, _ in path_hits if hit.id != winner.id}
+    """Mark the path rules that proposed another path than the winner's as outranked.
+
+    A rule that proposed the same path as the winner supports the choice and stays applied.
+    """
+    winning_path = winner.outcome["path"]
+    losers = {hit.id for hit, path, _ in path_hits if path != winning_path}
     return tuple(replace(hit, outranked_by=winner.id) if hit.id in losers else hit
                  for hit in hits)
 
@@ -197,36 +201,29 @@ def _alternatives(
         if path == chosen:
             continue
         if path == recommended:
-            reason = _fill(paths_data["recommended_but_overridden"],
-                           winner_id=winner.id, path=chosen)
-        else:
-            reason = _reason_not_chosen(path, winner, path_hits, paths_data)
-        result.append(Alternative(path=path, reason=reason))
+            reason = _fill(paths_data["recommended_but_overridden"], path=chosen)
+            result.append(Alternative(path=path, reason=reason, decided_by="path-override"))
+            continue
+        proposed_here = any(proposed == path for _, proposed, _ in path_hits)
+        reason = _reason_not_chosen(path, winner, proposed_here, paths_data)
+        result.append(Alternative(path=path, reason=reason, decided_by=winner.id))
     return tuple(result)
 
 
 def _reason_not_chosen(
-    path: str,
-    winner: RuleHit,
-    path_hits: list[tuple[RuleHit, str, int]],
-    paths_data: Mapping[str, Any],
+    path: str, winner: RuleHit, proposed_here: bool, paths_data: Mapping[str, Any]
 ) -> Bilingual:
-    proposer = next((hit for hit, proposed, _ in path_hits if proposed == path), None)
-    if proposer is not None:
-        return Bilingual(
-            en=paths_data["outranked"]["en"].format(
-                rule_id=proposer.id, winner_id=winner.id, winner_reason=winner.reason.en),
-            ar=paths_data["outranked"]["ar"].format(
-                rule_id=proposer.id, winner_id=winner.id, winner_reason=winner.reason.ar),
-        )
+    if proposed_here:
+        template = paths_data["outranked"]
+        return Bilingual(en=template["en"].format(winner_reason=winner.reason.en),
+                         ar=template["ar"].format(winner_reason=winner.reason.ar))
     winner_path = winner.outcome["path"]
     limits = paths_data["paths"][path]["limits"]
     label = paths_data["paths"][winner_path]["label"]
+    template = paths_data["not_chosen"]
     return Bilingual(
-        en=paths_data["not_chosen"]["en"].format(
-            limits=limits["en"], winner_label=label["en"], winner_id=winner.id),
-        ar=paths_data["not_chosen"]["ar"].format(
-            limits=limits["ar"], winner_label=label["ar"], winner_id=winner.id),
+        en=template["en"].format(limits=limits["en"], winner_label=label["en"]),
+        ar=template["ar"].format(limits=limits["ar"], winner_label=label["ar"]),
     )
 
 

@@ -82,10 +82,11 @@ class RuleHit:
 
 @dataclass(frozen=True)
 class Alternative:
-    """A path that was not chosen, and why."""
+    """A path that was not chosen, why, and the id of the rule that decided against it."""
 
     path: str
     reason: Bilingual
+    decided_by: str
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,8 @@ class Plan:
                 for hit in self.rules
             ],
             "alternatives": [
-                {"path": alt.path, "reason": alt.reason.en, "reason_ar": alt.reason.ar}
+                {"path": alt.path, "reason": alt.reason.en, "reason_ar": alt.reason.ar,
+                 "decided_by": alt.decided_by}
                 for alt in self.alternatives
             ],
             "estimate": {

@@ -64,8 +64,9 @@ def test_required_path_beats_preference() -> None:
     plan = plan_for({**BASE, "store_count": 3, "erp_bi": ["odoo"], "deep_erp_link": True})
     assert plan.path == "api"
     ipaas = next(alt for alt in plan.alternatives if alt.path == "ipaas")
-    assert "shopify-scale-ipaas" in ipaas.reason.en
-    assert "deep-erp-api" in ipaas.reason.en
+    assert ipaas.decided_by == "deep-erp-api"
+    assert ipaas.reason.en.startswith("A rule pointed to this path, but a stronger rule")
+    assert [hit.id for hit in plan.outranked_rules] == ["shopify-scale-ipaas"]
 
 
 def test_override_keeps_recommendation() -> None:
@@ -150,3 +151,11 @@ def test_outranked_rule_is_marked() -> None:
     assert [hit.id for hit in plan.outranked_rules] == ["shopify-single-steady-connector"]
     rules = {rule["id"]: rule for rule in plan.to_data()["rules"]}
     assert rules["shopify-single-steady-connector"]["outranked_by"] == "deep-erp-api"
+
+
+def test_agreeing_path_rule_stays_applied() -> None:
+    plan = plan_for({**BASE, "crm": "custom", "erp_bi": ["odoo"], "deep_erp_link": True})
+    applied = [hit.id for hit in plan.applied_rules]
+    assert "deep-erp-api" in applied
+    assert "custom-crm-api" in applied
+    assert "shopify-single-steady-connector" in [hit.id for hit in plan.outranked_rules]
