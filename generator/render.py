@@ -28,12 +28,11 @@ from generator.errors import InputError, Problem, RabtError
 from generator.i18n import message
 from generator.model import Answers, Lang, Plan
 from generator.resources import load_data, schemas_dir, templates_dir
-from generator.spec import SPEC_FILES, build_spec
+from generator.spec import SPEC_FILES, build_desired_state, build_spec
+from generator.validate import PROJECT_SCHEMAS, validate_project
 
 log = logging.getLogger(__name__)
 SECTION_FILES = {"en": "README.section.md", "ar": "README.section.ar.md"}
-# Schemas copied into every project so that its data files describe themselves.
-PROJECT_SCHEMAS = ("answers", "plan", "checklist-csv", *(f"spec-{name}" for name in SPEC_FILES))
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,14 @@ class ProjectParts:
 
     checklist: Checklist
     spec: dict[str, dict[str, Any]]
+    desired_state: dict[str, Any]
 
 
 def build_parts(answers: Answers, plan: Plan) -> ProjectParts:
-    """Build the checklist and the integration spec for ``answers`` and ``plan``."""
-    return ProjectParts(checklist=build_checklist(answers, plan), spec=build_spec(answers, plan))
+    """Build the checklist, the integration spec and the CRM desired state."""
+    spec = build_spec(answers, plan)
+    return ProjectParts(checklist=build_checklist(answers, plan), spec=spec,
+                        desired_state=build_desired_state(spec, plan))
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def _labels(plan: Plan) -> dict[str, Any]:
 
 def _answer_value_text(key: str, value: Any, lang: Lang) -> str:
     choices = load_data("questions")[key].get("choices", {})
-    none = {"en": "none", "ar": "لا يوجد"}[lang]
+    none = {"en": "none", "ar": "لا شيء"}[lang]
     if isinstance(value, list):
         separator = "، " if lang == "ar" else ", "
         return separator.join(choices.get(item, {}).get(lang, str(item)) for item in value) or none
@@ -126,7 +128,8 @@ def _plan_context(plan: Plan) -> dict[str, Any]:
         "alternatives": [
             {"path": alt.path, "label_en": paths["paths"][alt.path]["label"]["en"],
              "label_ar": paths["paths"][alt.path]["label"]["ar"],
-             "reason_en": alt.reason.en, "reason_ar": alt.reason.ar}
+             "reason_en": alt.reason.en, "reason_ar": alt.reason.ar,
+             "decided_by": alt.decided_by}
             for alt in plan.alternatives
         ],
         "estimate": {
@@ -265,6 +268,7 @@ def data_files(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str, b
     }
     for name, document in parts.spec.items():
         files[f"integration/{name}.yaml"] = _dump_yaml(document)
+    files["crm/desired-state.yaml"] = _dump_yaml(parts.desired_state)
     files["docs/checklist.csv"] = checklist_csv(parts.checklist)
     files["docs/checklist.ics"] = checklist_ics(parts.checklist, answers.client_name,
                                                 answers.project_slug)
@@ -353,8 +357,6 @@ def render_project(
         InputError: the target exists and ``overwrite`` is not set.
         ValidationFailed: the rendered project fails its own checks (a Rabt bug).
     """
-    from generator.validate import validate_project  # validate imports render's helpers
-
     target = output_dir / answers.project_slug
     if not dry_run:
         check_output_dir(target, overwrite, lang)

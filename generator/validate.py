@@ -22,7 +22,7 @@ import yaml
 
 from generator.answers import check_answers
 from generator.errors import Problem
-from generator.i18n import message
+from generator.i18n import message, parse_error_text
 from generator.model import Lang
 from generator.resources import load_data, load_schema
 from generator.spec import SPEC_FILES
@@ -40,8 +40,12 @@ REQUIRED_FILES = (
     "docs/decision.md", "docs/decision.ar.md", "docs/checklist.md", "docs/checklist.ar.md",
     "docs/checklist.csv", "docs/checklist.ics", ".github/workflows/validate.yml",
     *(f"integration/{name}.yaml" for name in SPEC_FILES),
-    *(f"schemas/spec-{name}.schema.json" for name in SPEC_FILES),
+    "crm/desired-state.yaml", "docs/playbooks.md", "docs/playbooks.ar.md", "docs/kpis.md",
+    "docs/kpis.ar.md",
 )
+# Schemas copied into every project so that its data files describe themselves.
+PROJECT_SCHEMAS = ("answers", "plan", "checklist-csv", "crm-desired-state",
+                   *(f"spec-{name}" for name in SPEC_FILES))
 
 
 @dataclass
@@ -117,6 +121,8 @@ def _schema_for(relative: str) -> str | None:
         return "plan"
     if relative == ".github/workflows/validate.yml":
         return "workflow"
+    if relative == "crm/desired-state.yaml":
+        return "crm-desired-state"
     match = re.fullmatch(r"integration/([a-z]+)\.yaml", relative)
     if match:
         return f"spec-{match.group(1)}"
@@ -128,7 +134,8 @@ def _check_structured(report: ValidationReport, path: Path, relative: str,
     try:
         data = _load_structured(path)
     except (ValueError, yaml.YAMLError, UnicodeDecodeError) as error:
-        report.add(relative, "validate_parse", "validate_parse_fix", error=_parse_error(error))
+        report.add(relative, "validate_parse", "validate_parse_fix",
+                   error=parse_error_text(error, report.lang))
         return
     schema = _schema_for(relative)
     if relative.startswith("schemas/") and relative.endswith(".schema.json"):
@@ -138,7 +145,7 @@ def _check_structured(report: ValidationReport, path: Path, relative: str,
             report.add(relative, "validate_bad_schema", error=error.message)
     elif schema == "answers" and isinstance(data, dict):
         # check_answers covers the schema with messages that name the allowed values.
-        origin = dict.fromkeys(data, "file")
+        origin = dict.fromkeys(data, message("answers_file_origin", report.lang))
         for problem in check_answers(data, origin, lang=report.lang):
             report.problems.append(Problem(f"{relative}: {problem.location}", problem.message,
                                            problem.fix))
@@ -152,17 +159,6 @@ def _check_structured(report: ValidationReport, path: Path, relative: str,
             report.add(relative, "validate_schema", "validate_schema_fix", where=where,
                        error=text, schema=schema)
     _check_markers(report, relative, _strings(data), answers)
-
-
-def _parse_error(error: Exception) -> str:
-    """Describe a parse error by line and column, without the parser's internal names."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None)
-    if mark is not None:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {problem or error}"
-    if isinstance(error, json.JSONDecodeError):
-        return f"line {error.lineno}, column {error.colno}: {error.msg}"
-    return str(error).replace("\n", " ")
 
 
 def _check_csv(report: ValidationReport, path: Path, relative: str, answers: list[str]) -> None:
@@ -246,9 +242,14 @@ def _path_files(project: Path) -> tuple[str, ...]:
 def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
     """Check every file of the project at ``project`` and return all problems found."""
     report = ValidationReport(project=project, lang=lang)
-    for relative in (*REQUIRED_FILES, *_path_files(project)):
+    if not (project / ".rabt/answers.yaml").is_file():
+        report.add(".rabt/answers.yaml", "validate_not_project", "validate_not_project_fix")
+        return report
+    schemas = tuple(f"schemas/{name}.schema.json" for name in PROJECT_SCHEMAS)
+    for relative in (*REQUIRED_FILES, *schemas, *_path_files(project)):
         if not (project / relative).is_file():
             report.add(relative, "validate_missing", "validate_missing_fix")
+    _check_plan_matches_answers(report)
     answers = _answer_strings(project)
     for path in sorted(project.rglob("*")):
         relative = path.relative_to(project).as_posix()
@@ -260,3 +261,30 @@ def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
         report.checked += 1
         checker(report, path, relative, answers)
     return report
+
+
+def _check_plan_matches_answers(report: ValidationReport) -> None:
+    """Report a ``.rabt/plan.json`` that the current answers would no longer produce.
+
+    Editing ``.rabt/answers.yaml`` without regenerating leaves every other file
+    describing the old decision; comparing the plan catches that cheaply.
+    """
+    from generator.answers import AnswerSources, resolve_answers
+    from generator.decide import decide
+    from generator.errors import InputError
+
+    try:
+        answers_data = yaml.safe_load((report.project / ".rabt/answers.yaml").read_text("utf-8"))
+        recorded = json.loads((report.project / ".rabt/plan.json").read_text("utf-8"))
+        sources = AnswerSources()
+        sources.add("answers file", answers_data)
+        current = decide(resolve_answers(sources)).to_data()
+    except (OSError, ValueError, yaml.YAMLError, TypeError, AttributeError, InputError):
+        return  # unreadable or invalid files are reported by their own checks
+    differences = [key for key in ("path", "crm", "modules", "contact_sync", "product_sync_limit")
+                   if recorded.get(key) != current[key]]
+    if differences:
+        detail = ", ".join(f"{key} {recorded.get(key)!r} → {current[key]!r}"
+                           for key in differences)
+        report.add(".rabt/plan.json", "validate_plan_stale", "validate_plan_stale_fix",
+                   difference=detail)

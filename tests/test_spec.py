@@ -424,6 +424,83 @@ def test_hubspot_connector_note_only_for_shopify_connector() -> None:
     assert unconfirmed_notes(spec_for("zoho", "shopify", path="connector")) == []
 
 
+def test_source_values_follow_marketing_channels() -> None:
+    attribution = spec_for(marketing_channels=("snapchat", "meta"))["mapping"]["attribution"]
+    assert attribution["values"] == ["meta", "snapchat", "other"]
+    assert attribution["other_value"] == "other"
+    assert spec_for(marketing_channels=())["mapping"]["attribution"]["values"] == ["other"]
+    order = fields_by_name(spec_for(), "order")
+    assert order["order_source"]["transform"] == "utm_channel"
+
+
+def test_hubspot_commerce_objects_offered() -> None:
+    def options(**changes: Any) -> dict[str, dict[str, Any]]:
+        order = spec_for("hubspot", **changes)["mapping"]["entities"]["order"]
+        return {option["object"]: option for option in order["object_options"]}
+
+    connector = options(path="connector", platform="shopify")
+    assert list(connector) == ["deals", "orders", "carts"]
+    assert connector["orders"]["object_type_id"] == "0-123"
+    assert connector["carts"]["object_type_id"] == "0-142"
+    assert connector["orders"]["in_use"] is True
+    assert connector["carts"]["written_by"] == "hubspot_data_sync"
+    assert connector["orders"]["confidence"] == "unconfirmed"
+    assert "confidence" not in connector["deals"]
+    api = options(path="api", platform="shopify")
+    assert api["deals"]["in_use"] is True
+    assert api["orders"]["in_use"] is False
+    assert options(path="connector", platform="woocommerce")["orders"]["in_use"] is False
+    assert "object_options" not in spec_for("zoho")["mapping"]["entities"]["order"]
+
+
+def test_partial_refunds_keep_the_stage() -> None:
+    table = spec_for()["mapping"]["order_stages"]
+    assert "partially_refunded" in table["partial_refunds"]["en"]
+    assert "refunds[]" in table["partial_refunds"]["en"]
+    assert re.search("[\u0600-\u06ff]", table["partial_refunds"]["ar"])
+
+
+def test_support_channels_set_ticket_sla() -> None:
+    ticket = spec_for(support_channels=("email", "whatsapp"))["mapping"]["entities"]["ticket"]
+    sla = ticket["sla"]
+    assert [target["channel"] for target in sla["targets"]] == ["whatsapp", "email"]
+    assert sla["business_hours"]["days"] == ["sun", "mon", "tue", "wed", "thu"]
+    assert sla["business_hours"]["timezone"] == "Asia/Riyadh"
+    assert sla["confidence"] == "unconfirmed"
+    assert str(sla["alert_at_percent"]) in sla["rule"]["en"]
+    no_channels = spec_for(support_channels=())["mapping"]["entities"]["ticket"]
+    assert "sla" not in no_channels
+    off = spec_for(modules=BASE_MODULES, support_channels=("phone",))["mapping"]["entities"]
+    assert "sla" not in off["ticket"]
+
+
+def test_large_catalogue_limits_first_product_sync() -> None:
+    product = spec_for()["mapping"]["entities"]["product"]
+    assert product["sync_limit"] == 100
+    assert "top 100 SKUs" in product["sync_limit_rule"]["en"]
+    plan = make_plan(product_sync_limit=None)
+    unlimited = build_spec(make_answers(), plan)["mapping"]["entities"]["product"]
+    assert "sync_limit_rule" not in unlimited
+
+
+def test_cart_rollups_for_the_cart_playbook() -> None:
+    contact = spec_for("hubspot")["mapping"]["entities"]["contact"]
+    targets = {rollup["name"]: rollup["target"] for rollup in contact["rollups"]}
+    assert targets["last_cart_value_sar"] == "ecom_last_cart_value_sar"
+    assert targets["last_cart_url"] == "ecom_last_cart_url"
+    woo = spec_for("hubspot", "woocommerce")["mapping"]["entities"]["contact"]["rollups"]
+    assert next(item for item in woo if item["name"] == "last_cart_url")["confidence"]
+
+
+def test_every_enabled_field_names_source_target_transform() -> None:
+    for crm, platform in itertools.product(CRMS, PLATFORMS):
+        entities = spec_for(crm, platform)["mapping"]["entities"]
+        assert list(entities) == ["contact", "order", "line_item", "product", "event", "ticket"]
+        for name, entity in entities.items():
+            for field in entity["fields"]:
+                assert field["source"] and field["target"] and field["transform"], (name, field)
+
+
 # --- lifecycle and segments ---------------------------------------------------
 
 
@@ -565,6 +642,46 @@ def test_consent_sources_per_platform() -> None:
     assert shopify["channels"][0]["source"]["field"] == "customer.sms_marketing_consent.state"
 
 
+def test_playbook_kpis_exist() -> None:
+    spec = spec_for()
+    keys = {kpi["key"] for kpi in spec["kpis"]["kpis"]}
+    for playbook in spec["playbooks"]["playbooks"]:
+        assert playbook["kpis"], playbook["key"]
+        assert set(playbook["kpis"]) <= keys, playbook["key"]
+
+
+@pytest.mark.parametrize("path", ["connector", "ipaas", "api"])
+def test_unsubscribe_is_honoured_on_each_path(path: str) -> None:
+    consent = spec_for(path=path)["consent"]
+    assert consent["unsubscribe"]["path"] == path
+    assert consent["unsubscribe"]["text"]["en"]
+    assert re.search("[\u0600-\u06ff]", consent["unsubscribe"]["text"]["ar"])
+    texts = {spec_for(path=other)["consent"]["unsubscribe"]["text"]["en"]
+             for other in ("connector", "ipaas", "api")}
+    assert len(texts) == 3
+
+
+def test_opt_in_capture_follows_platform() -> None:
+    shopify = spec_for(platform="shopify")["consent"]["opt_in_capture"]["en"]
+    woo = spec_for(platform="woocommerce")["consent"]["opt_in_capture"]["en"]
+    assert "Shopify" in shopify
+    assert "WooCommerce" in woo
+
+
+def test_consent_target_fields_per_crm() -> None:
+    zoho = spec_for("zoho", consent_channels=("sms",))["consent"]["channels"][0]["target"]
+    assert zoho["fields"][0] == "Ecom_SMS_Opt_In"
+    hubspot = spec_for("hubspot", consent_channels=("sms",))["consent"]["channels"][0]["target"]
+    assert hubspot["fields"] == []
+    custom = spec_for("custom", consent_channels=("sms",))["consent"]["channels"][0]["target"]
+    assert all(name.startswith("consents.") for name in custom["fields"])
+
+
+def test_residency_offers_zoho_saudi_data_centre() -> None:
+    assert "zoho.sa" in spec_for("hubspot")["consent"]["residency"]["text"]
+    assert "zoho.sa" in spec_for("zoho")["consent"]["residency"]["text"]
+
+
 # --- KPIs ---------------------------------------------------------------------
 
 
@@ -588,6 +705,28 @@ def test_cac_needs_external_ad_spend() -> None:
     assert "iPaaS" in by_key["sync_success_rate"]["source"]
     assert kpis["business_hours"]["days"] == ["sun", "mon", "tue", "wed", "thu"]
     assert kpis["business_hours"]["timezone"] == "Asia/Riyadh"
+
+
+def test_every_kpi_lists_inputs_and_systems() -> None:
+    kpis = spec_for(path="api")["kpis"]["kpis"]
+    for kpi in kpis:
+        assert kpi["inputs"], kpi["key"]
+        assert kpi["formula"] and kpi["source"], kpi["key"]
+    by_key = {kpi["key"]: kpi for kpi in kpis}
+    cac = {item["name"]: item for item in by_key["cac_sar"]["inputs"]}
+    assert cac["ad_spend_sar"]["system"] == "ad_platforms"
+    assert cac["first_source"]["system"] == "crm"
+    assert by_key["repeat_purchase_rate_90d"]["inputs"][0]["system"] == "store"
+    assert by_key["avg_response_time"]["inputs"][1]["system"] == "support_inbox"
+    externals = [item["name"] for kpi in kpis for item in kpi["inputs"] if item["external"]]
+    assert externals == ["ad_spend_sar"]
+
+
+@pytest.mark.parametrize(("path", "system"), [
+    ("connector", "connector"), ("ipaas", "ipaas"), ("api", "integration")])
+def test_sync_kpi_reads_the_path_log(path: str, system: str) -> None:
+    kpis = {kpi["key"]: kpi for kpi in spec_for(path=path)["kpis"]["kpis"]}
+    assert kpis["sync_success_rate"]["inputs"][0]["system"] == system
 
 
 # --- serialisation and determinism --------------------------------------------
@@ -678,6 +817,12 @@ def test_unknown_transform_fails_schema() -> None:
     pytest.param(lambda d: d["entities"]["contact"]["fields"][1].update(confidence="unsure"),
                  id="bad-confidence"),
     pytest.param(lambda d: d.update(version=2), id="version"),
+    pytest.param(lambda d: d["attribution"].update(values=["radio"]), id="source-value"),
+    pytest.param(lambda d: d["order_stages"].pop("partial_refunds"), id="no-partial-refunds"),
+    pytest.param(lambda d: d["entities"]["ticket"]["sla"]["targets"][0].update(channel="fax"),
+                 id="sla-channel"),
+    pytest.param(lambda d: d["entities"]["order"]["object_options"][1].update(
+        object_type_id="orders"), id="object-type-id"),
 ])
 def test_broken_mapping_fails_schema(edit: Any) -> None:
     assert broken("mapping", edit)
@@ -705,6 +850,13 @@ def test_broken_mapping_fails_schema(edit: Any) -> None:
                  lambda d: d["channels"][0].update(channel="telegram"), id="consent-channel"),
     pytest.param("kpis", lambda d: d["kpis"][1].update(primary=True), id="two-primaries"),
     pytest.param("kpis", lambda d: d["kpis"][0].update(direction="up"), id="direction"),
+    pytest.param("kpis", lambda d: d["kpis"][0].pop("inputs"), id="no-inputs"),
+    pytest.param("kpis", lambda d: d["kpis"][0]["inputs"][0].update(system="excel"),
+                 id="input-system"),
+    pytest.param("consent", lambda d: d["unsubscribe"].update(path="manual"),
+                 id="unsubscribe-path"),
+    pytest.param("consent", lambda d: d["channels"][0]["target"].pop("fields"),
+                 id="target-fields"),
 ])
 def test_broken_files_fail_schema(name: str, edit: Any) -> None:
     assert broken(name, edit)

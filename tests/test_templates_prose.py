@@ -93,10 +93,12 @@ SAMPLE: dict[str, Any] = {
     "alternatives": [
         {"path": "ipaas", "label_en": LABELS["ipaas"]["en"], "label_ar": LABELS["ipaas"]["ar"],
          "reason_en": "Not needed for one store with standard fields.",
-         "reason_ar": "لا حاجة إليها لمتجر واحد بحقول قياسية."},
+         "reason_ar": "لا حاجة إليها لمتجر واحد بحقول قياسية.",
+         "decided_by": "shopify-single-steady-connector"},
         {"path": "api", "label_en": LABELS["api"]["en"], "label_ar": LABELS["api"]["ar"],
          "reason_en": "No deep ERP link is required.",
-         "reason_ar": "لا يلزم ربط عميق بنظام ERP."},
+         "reason_ar": "لا يلزم ربط عميق بنظام ERP.",
+         "decided_by": "shopify-single-steady-connector"},
     ],
     "estimate": {
         "days_min": 10, "days_max": 15, "setup_sar_min": 15000, "setup_sar_max": 45000,
@@ -217,7 +219,9 @@ def test_cookiecutter_json_shape(template: str) -> None:
     data = json.loads((TEMPLATES / template / "cookiecutter.json").read_text(encoding="utf-8"))
     assert list(data) == ["_rabt", "_extensions"]
     assert data["_extensions"] == ["generator.jinja_ext.RabtExtension"]
-    assert set(data["_rabt"]) == set(SAMPLE)
+    # Only the common template renders the guides, so only it needs a default spec.
+    expected_keys = set(SAMPLE) | ({"spec"} if template == "common" else set())
+    assert set(data["_rabt"]) == expected_keys
     assert data["_rabt"]["path_section_en"] == ""
     expected_path = {"common": "connector", **{v: k for k, v in PATH_TEMPLATES.items()}}[template]
     assert data["_rabt"]["path"] == expected_path

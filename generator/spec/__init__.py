@@ -5,6 +5,9 @@ as integers of SAR or decimal strings and dates as ISO text. The render stage wr
 each document with ``yaml.safe_dump`` to ``integration/<name>.yaml`` and checks it
 against ``schemas/spec-<name>.schema.json``. The output depends only on the answers
 and the plan, never on the clock or on the order of values inside answer lists.
+
+``build_desired_state`` turns a built spec into the CRM desired state
+(``crm/desired-state.yaml``, checked against ``schemas/crm-desired-state.schema.json``).
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from generator.spec._common import (
     SpecContext,
 )
 from generator.spec.consent import build_consent
+from generator.spec.desired_state import build_desired_state
 from generator.spec.kpis import build_kpis
 from generator.spec.lifecycle import build_lifecycle
 from generator.spec.mapping import build_mapping
 from generator.spec.playbooks import build_playbooks
 from generator.spec.segments import build_segments
 
-__all__ = ["SPEC_FILES", "build_spec"]
+__all__ = ["SPEC_FILES", "build_desired_state", "build_spec"]
 
 SPEC_FILES: tuple[str, ...] = ("mapping", "lifecycle", "segments", "playbooks", "consent", "kpis")
 

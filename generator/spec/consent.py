@@ -33,7 +33,12 @@ def build_consent(ctx: SpecContext) -> dict[str, Any]:
     doc["managed_channels"] = managed
     doc["unmanaged_channels"] = [channel for channel in order if channel not in managed]
     doc["channels"] = [_channel(name, data["channels"][name], ctx) for name in managed]
+    doc["opt_in_capture"] = bilingual(data["opt_in_capture"][ctx.family])
     doc["two_way"] = bilingual(data["two_way"])
+    doc["unsubscribe"] = {
+        "path": ctx.plan.path,
+        "text": bilingual(data["unsubscribe"][ctx.plan.path]),
+    }
     doc["check_before_send"] = bilingual(data["check_before_send"])
     doc["record"] = {
         "fields": [
@@ -60,7 +65,10 @@ def _channel(name: str, data: Mapping[str, Any], ctx: SpecContext) -> dict[str, 
         ],
     }
     add_confidence(source, unconfirmed_note(source_data.get("unconfirmed"), ctx))
-    target: dict[str, Any] = {"text": data["target"][ctx.crm]}
+    target: dict[str, Any] = {
+        "text": data["target"][ctx.crm],
+        "fields": [str(field) for field in data["target_fields"][ctx.crm]],
+    }
     add_confidence(target, unconfirmed_note(data.get("target_unconfirmed"), ctx))
     channel: dict[str, Any] = {
         "channel": name,

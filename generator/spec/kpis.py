@@ -39,9 +39,7 @@ def build_kpis(ctx: SpecContext) -> dict[str, Any]:
         "end": str(hours["end"]),
     }
     channels = in_order(ctx.answers.marketing_channels, MARKETING_CHANNELS)
-    doc["kpis"] = [
-        _kpi(item, primary, channels, data["sync_source"], ctx) for item in data["kpis"]
-    ]
+    doc["kpis"] = [_kpi(item, primary, channels, data, ctx) for item in data["kpis"]]
     return doc
 
 
@@ -49,12 +47,12 @@ def _kpi(
     data: Mapping[str, Any],
     primary: str,
     channels: list[str],
-    sync_source: Mapping[str, str],
+    catalogue: Mapping[str, Any],
     ctx: SpecContext,
 ) -> dict[str, Any]:
     source = data["source"]
     if source == "$sync_source":
-        source = sync_source[ctx.plan.path]
+        source = catalogue["sync_source"][ctx.plan.path]
     kpi: dict[str, Any] = {
         "key": data["key"],
         "primary": data["key"] == primary,
@@ -67,10 +65,19 @@ def _kpi(
     }
     if data.get("per_channel"):
         kpi["per_channel"] = list(channels)
-    if "inputs" in data:
-        kpi["inputs"] = [
-            {"name": item["name"], "external": bool(item["external"]),
-             "description": bilingual(item["description"])}
-            for item in data["inputs"]
-        ]
+    kpi["inputs"] = [_input(name, catalogue, ctx) for name in data["inputs"]]
     return add_confidence(kpi, unconfirmed_note(data.get("unconfirmed"), ctx))
+
+
+def _input(name: str, catalogue: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    """Describe one KPI input from the catalogue, with the system it is read from."""
+    entry = catalogue["inputs"][name]
+    system = entry["system"]
+    if system == "$sync_system":
+        system = catalogue["sync_system"][ctx.plan.path]
+    return {
+        "name": name,
+        "system": system,
+        "external": bool(entry.get("external", False)),
+        "description": bilingual(entry["description"]),
+    }

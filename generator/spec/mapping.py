@@ -7,6 +7,8 @@ from typing import Any
 
 from generator.resources import load_data
 from generator.spec._common import (
+    MARKETING_CHANNELS,
+    SUPPORT_CHANNELS,
     SpecContext,
     add_confidence,
     bilingual,
@@ -14,6 +16,7 @@ from generator.spec._common import (
     for_crm,
     for_family,
     header,
+    in_order,
     unconfirmed_note,
 )
 
@@ -38,6 +41,7 @@ def build_mapping(ctx: SpecContext) -> dict[str, Any]:
     data = load_data("spec/mapping")
     doc = header(ctx)
     doc["transforms"] = transform_catalogue()
+    doc["attribution"] = _attribution(data["attribution"], ctx)
     if ctx.family == "storefront":
         doc["storefront_event"] = _storefront_event(data["storefront_event"])
     entities = {
@@ -68,6 +72,15 @@ def transform_catalogue() -> list[dict[str, Any]]:
     return catalogue
 
 
+def _attribution(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    channels = in_order(ctx.answers.marketing_channels, MARKETING_CHANNELS)
+    return {
+        "values": [*channels, str(data["other_value"])],
+        "other_value": str(data["other_value"]),
+        "rule": bilingual(data["rule"]),
+    }
+
+
 def _storefront_event(data: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "description": bilingual(data["description"]),
@@ -94,10 +107,7 @@ def _entity(
     if not enabled:
         entity["disabled_reason"] = fill(disabled_reason, module=module)
     add_confidence(entity, unconfirmed_note(data.get("unconfirmed"), ctx))
-    if data["name"] == "contact":
-        entity["sync"] = ctx.plan.contact_sync
-    if data["name"] == "product":
-        entity["sync_limit"] = ctx.plan.product_sync_limit
+    _add_entity_settings(entity, data, ctx)
     entity["fields"] = [
         field for field in (_field(item, ctx) for item in data["fields"]) if field is not None
     ]
@@ -109,6 +119,72 @@ def _entity(
         if association is not None
     ]
     return entity
+
+
+def _add_entity_settings(
+    entity: dict[str, Any], data: Mapping[str, Any], ctx: SpecContext
+) -> None:
+    """Add the settings that the plan and answers decide for one entity."""
+    if data["name"] == "contact":
+        entity["sync"] = ctx.plan.contact_sync
+    if data["name"] == "product":
+        limit = ctx.plan.product_sync_limit
+        entity["sync_limit"] = limit
+        if limit is not None:
+            entity["sync_limit_rule"] = fill(data["sync_limit_rule"], limit=limit)
+    options = data.get("object_options", {}).get(ctx.crm)
+    if options:
+        entity["object_options"] = _object_options(options, ctx)
+    if "sla" in data and entity["enabled"] and ctx.answers.support_channels:
+        entity["sla"] = _sla(data["sla"], ctx)
+
+
+def _object_options(data: Mapping[str, Any], ctx: SpecContext) -> list[dict[str, Any]]:
+    """List the CRM objects that can hold an entity and which of them this project uses.
+
+    HubSpot's own Shopify data sync app writes orders and carts to its commerce
+    objects, so those are in use only on the connector path with Shopify.
+    """
+    data_sync = ctx.plan.path == "connector" and ctx.family == "shopify"
+    note = unconfirmed_note(data.get("unconfirmed"), ctx)
+    options = []
+    for option in data["options"]:
+        writer = option["written_by"]
+        item: dict[str, Any] = {
+            "object": option["object"],
+            "object_type_id": str(option["object_type_id"]),
+            "written_by": writer,
+            "in_use": writer == "integration" or data_sync,
+            "holds": bilingual(option["holds"]),
+        }
+        options.append(add_confidence(item, note if writer != "integration" else None))
+    return options
+
+
+def _sla(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    hours = load_data("spec/kpis")["business_hours"]
+    channels = in_order(ctx.answers.support_channels, SUPPORT_CHANNELS)
+    percents = {
+        "alert_at_percent": int(data["alert_at_percent"]),
+        "vip_percent_of_target": int(data["vip_percent_of_target"]),
+    }
+    sla: dict[str, Any] = {
+        "business_hours": {
+            "timezone": hours["timezone"],
+            "days": list(hours["days"]),
+            "start": str(hours["start"]),
+            "end": str(hours["end"]),
+        },
+        "targets": [
+            {"channel": channel,
+             "first_response_minutes": int(data["targets"][channel]["first_response_minutes"]),
+             "resolution_hours": int(data["targets"][channel]["resolution_hours"])}
+            for channel in channels
+        ],
+        **percents,
+        "rule": fill(data["rule"], **percents),
+    }
+    return add_confidence(sla, data["note"])
 
 
 def _field(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any] | None:
@@ -180,6 +256,7 @@ def _order_stages(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
             "note": pipeline["note"],
         },
         "abandoned_after_hours": int(data["abandoned_after_hours"]),
+        "partial_refunds": bilingual(data["partial_refunds"]),
         "status_fields": {
             name: list(values) for name, values in data["status_fields"][ctx.family].items()
         },
