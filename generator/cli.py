@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 failure, 2 invalid input or usage, 3 validation problems.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from generator.answers import (
     load_answers_file,
     load_preset,
     missing_questions,
+    next_working_day,
     parse_set_options,
     resolve_answers,
 )
@@ -114,8 +116,16 @@ def _handle_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def gather_answers(options: AnswerOptions) -> Answers:
-    """Merge every answer source in order and, on a terminal, ask what is still missing."""
+# Answers that do not change the plan; `rabt explain` fills them instead of asking.
+PLAN_NEUTRAL_DEFAULTS = {"client_name": "Explained Client", "path": None}
+
+
+def gather_answers(options: AnswerOptions, *, plan_only: bool = False) -> Answers:
+    """Merge every answer source in order and, on a terminal, ask what is still missing.
+
+    With ``plan_only``, answers that cannot change the plan are filled with
+    placeholders instead of being asked, so ``rabt explain`` works in scripts.
+    """
     sources = AnswerSources()
     use_default_preset = options.no_input and not options.preset and not options.answers_file
     preset_name = options.preset or (DEFAULT_PRESET if use_default_preset else None)
@@ -127,6 +137,11 @@ def gather_answers(options: AnswerOptions) -> Answers:
                     load_answers_file(options.answers_file, options.lang))
     if options.set_items:
         sources.add("--set", parse_set_options(options.set_items, options.lang))
+    if plan_only:
+        neutral = {**PLAN_NEUTRAL_DEFAULTS,
+                   "start_date": next_working_day(dt.date.today()).isoformat()}
+        sources.add("explain", {key: value for key, value in neutral.items()
+                                if key not in sources.values})
     missing = missing_questions(sources.values)
     if not options.no_input and missing:
         if not sys.stdin.isatty():
@@ -168,7 +183,7 @@ def new(preset: str | None, answers_file: Path | None, set_items: tuple[str, ...
     Examples:
       rabt new --no-input
       rabt new --preset woo-startup --set client_name="Dar Al Qahwa" --output-dir clients
-      rabt new --answers clients/acme/.rabt/answers.yaml --no-input --overwrite
+      rabt new --answers clients/acme/.rabt/answers.yaml --no-input --overwrite --output-dir clients
     """
     from generator.render import render_project
 
@@ -180,14 +195,27 @@ def new(preset: str | None, answers_file: Path | None, set_items: tuple[str, ...
                             lang=lang)
     _print_summary(plan, lang)
     if result.dry_run:
-        if result.project_dir.exists():
-            click.echo(message("dry_run_replaces", lang, path=result.project_dir))
+        _print_dry_run_note(result.project_dir, overwrite, lang)
         click.echo(message("dry_run_header", lang, path=result.project_dir))
         for name in result.files:
             click.echo(f"  {name}")
         return
     click.echo(message("created", lang, path=result.project_dir))
     _print_next_steps(result.project_dir, output_dir, lang)
+
+
+def _print_dry_run_note(target: Path, overwrite: bool, lang: Lang) -> None:
+    """Say what a real run would do with an existing folder."""
+    from generator.render import check_output_dir
+
+    try:
+        check_output_dir(target, overwrite, lang)
+    except InputError as error:
+        click.echo(message("dry_run_would_fail", lang,
+                           reason=error.problems[0].message, fix=error.problems[0].fix))
+        return
+    if target.is_dir() and any(target.iterdir()):
+        click.echo(message("dry_run_replaces", lang, path=target))
 
 
 def _summary_lines(plan: Plan, lang: Lang) -> list[str]:
@@ -255,7 +283,7 @@ def explain(preset: str | None, answers_file: Path | None, set_items: tuple[str,
       rabt explain --no-input --set platform=woocommerce --set monthly_orders=150 --format json
     """
     options = AnswerOptions(preset, answers_file, set_items, no_input, lang)
-    plan = decide(gather_answers(options))
+    plan = decide(gather_answers(options, plan_only=True))
     if output_format == "json":
         click.echo(json.dumps(plan.to_data(), ensure_ascii=False, indent=2))
         return
@@ -274,7 +302,7 @@ def format_plan(plan: Plan, lang: Lang) -> str:
                   for hit in plan.outranked_rules]
     lines += ["", f"{message('explain_alternatives', lang)}:"]
     lines += [f"  - {paths['paths'][alt.path]['label'][lang]}: {alt.reason.get(lang)}"
-              for alt in plan.alternatives]
+              f" ({alt.decided_by})" for alt in plan.alternatives]
     estimate = plan.estimate
     effort = message("estimate_line", lang, days_min=estimate.days_min,
                      days_max=estimate.days_max, sar_min=f"{estimate.setup_sar_min:,}",
@@ -298,8 +326,9 @@ def validate(directory: Path, lang: Lang) -> None:
     from generator.validate import validate_project
 
     if not directory.is_dir():
+        name = "dir_not_found" if not directory.exists() else "not_a_project"
         raise InputError(message("invalid_argument", lang), [
-            Problem("DIR", message("not_a_project", lang, value=directory),
+            Problem("DIR", message(name, lang, value=directory),
                     message("not_a_project_fix", lang))])
     report = validate_project(directory, lang)
     if not report.problems:
@@ -309,3 +338,43 @@ def validate(directory: Path, lang: Lang) -> None:
     for problem in report.problems:
         click.echo(f"  - {problem.render(lang)}")
     sys.exit(EXIT_VALIDATION_PROBLEMS)
+
+
+@main.command()
+@click.option("--project", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              metavar="DIR",
+              help="Project made by 'rabt new'; its integration/mapping.yaml is read.")
+@click.option("--platform", metavar="shopify|woocommerce|storefront",
+              help="Payload family of the body. Default: the sample's own.")
+@click.option("--topic", metavar="TOPIC",
+              help="Webhook topic (orders/create, order.updated) or storefront event name "
+                   "(add_to_cart). Default: the sample's own.")
+@click.option("--payload", metavar="FILE|SAMPLE",
+              help="JSON file with one webhook body, or a shipped sample name.")
+@click.option("--format", "output_format", type=click.Choice(["yaml", "json"]), default="yaml",
+              show_default=True, help="Output format.")
+@click.option("--list-samples", is_flag=True, help="List the shipped sample bodies and exit.")
+@_lang_option
+@_handle_errors
+def preview(project: Path, platform: str | None, topic: str | None, payload: str | None,
+            output_format: str, list_samples: bool, lang: Lang) -> None:
+    """Show the CRM records a project's field map makes from one webhook body.
+
+    Each field shows the flags its transform set. Nothing is sent anywhere.
+
+    \b
+    Examples:
+      rabt preview --project clients/riyadh-perfume --platform shopify \\
+          --topic orders/create --payload shopify/orders-create-arabic
+      rabt preview --project clients/woo-startup --payload body.json \\
+          --platform woocommerce --topic order.updated --format json
+      rabt preview --list-samples
+    """
+    from generator.preview import format_records, format_samples, preview_payload
+
+    if list_samples:
+        for line in format_samples(lang):
+            click.echo(line)
+        return
+    result = preview_payload(project, payload, platform, topic, lang)
+    click.echo(format_records(result, output_format))

@@ -24,7 +24,8 @@ def test_version() -> None:
     assert __version__ in result.output
 
 
-@pytest.mark.parametrize("command", [[], ["new"], ["presets"], ["explain"], ["validate"]])
+@pytest.mark.parametrize("command", [[], ["new"], ["presets"], ["explain"], ["validate"],
+                                     ["preview"]])
 def test_help_has_example(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0
@@ -86,7 +87,7 @@ def test_bad_answers_exit_2_with_every_problem(tmp_path: Path) -> None:
     result = run("new", "--no-input", "--output-dir", str(tmp_path),
                  "--set", "crm=salesforce", "--set", "monthly_orders=lots", "--set", "colour=red")
     assert result.exit_code == 2
-    assert "3 problem(s)" in result.output
+    assert "(problems found: 3)" in result.output
     assert "crm (--set): 'salesforce' is not an allowed value" in result.output
     assert "monthly_orders (--set): 'lots' is text" in result.output
     assert "colour (--set): unknown answer key 'colour'" in result.output
@@ -193,7 +194,18 @@ def test_dry_run_on_existing_project(tmp_path: Path) -> None:
     run("new", "--no-input", "--output-dir", str(tmp_path))
     result = run("new", "--no-input", "--output-dir", str(tmp_path), "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "a real run needs --overwrite" in result.output
+    assert "A real run would stop: the output folder" in result.output
+    result = run("new", "--no-input", "--output-dir", str(tmp_path), "--dry-run", "--overwrite")
+    assert "A real run replaces the files in" in result.output
+
+
+def test_dry_run_on_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "riyadh-perfume").mkdir()
+    (tmp_path / "riyadh-perfume" / "keep.txt").write_text("x", encoding="utf-8")
+    result = run("new", "--no-input", "--output-dir", str(tmp_path), "--dry-run", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert "A real run would stop" in result.output
+    assert "is not a Rabt project" in result.output
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
@@ -276,7 +288,50 @@ def test_validate_checks_csv_dates(tmp_path: Path) -> None:
 def test_validate_not_a_folder(tmp_path: Path) -> None:
     result = run("validate", str(tmp_path / "missing"))
     assert result.exit_code == 2
-    assert result.output.count("is not a folder") == 1
+    assert result.output.count("missing not found") == 1
+    existing = tmp_path / "file.txt"
+    existing.write_text("x", encoding="utf-8")
+    result = run("validate", str(existing))
+    assert result.exit_code == 2
+    assert "is not a folder" in result.output
+
+
+def test_validate_folder_that_is_not_a_project(tmp_path: Path) -> None:
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 3
+    assert "problems found: 1" in result.output
+    assert "is not a Rabt project" in result.output
+
+
+def test_validate_reports_stale_plan(tmp_path: Path) -> None:
+    run("new", "--no-input", "--output-dir", str(tmp_path))
+    answers = tmp_path / "riyadh-perfume" / ".rabt/answers.yaml"
+    answers.write_text(answers.read_text(encoding="utf-8") + "path: api\n", encoding="utf-8")
+    result = run("validate", str(tmp_path / "riyadh-perfume"))
+    assert result.exit_code == 3
+    assert "no longer matches the answers: path 'connector' → 'api'" in result.output
+
+
+def test_explain_needs_no_start_date() -> None:
+    result = run("explain", "--preset", "shopify-growth", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["path"] == "ipaas"
+
+
+def test_boolean_fix_names_true_false() -> None:
+    result = run("explain", "--no-input", "--set", "deep_erp_link=maybe",
+                 "--set", "erp_bi=odoo")
+    assert result.exit_code == 2
+    assert "use true or false" in result.output
+
+
+def test_answers_file_parse_error_position(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("client_name: Dar\n  platform: shopify\n", encoding="utf-8")
+    result = run("explain", "--answers", str(bad), "--no-input")
+    assert result.exit_code == 2
+    assert "line 2, column 11: mapping values are not allowed here" in result.output
+    assert "<unicode string>" not in result.output
 
 
 def test_messages_in_arabic(tmp_path: Path) -> None:

@@ -1,0 +1,426 @@
+"""The mapping engine: source paths, fallbacks, records per item, identity and problems."""
+
+from __future__ import annotations
+
+import ast
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.runtime.engine import (
+    TOPICS,
+    MappedRecords,
+    accepted_platforms,
+    is_empty,
+    map_payload,
+    resolve_path,
+    topics,
+)
+
+ENGINE = Path(__file__).resolve().parents[1] / "generator" / "runtime" / "engine.py"
+
+
+def field(name: str, source: str, target: str | None = None, transform: str = "identity",
+          **extra: Any) -> dict[str, Any]:
+    return {"name": name, "source": source, "target": target or name, "transform": transform,
+            **extra}
+
+
+def mapping(platform: str = "shopify", **entities: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "platform": platform,
+        "identity": {"match_order": [
+            {"key": "store_customer_id", "target": "customer_id"},
+            {"key": "phone", "target": "phone"},
+            {"key": "email", "target": "email"},
+        ]},
+        "entities": entities,
+    }
+
+
+def entity(*fields: dict[str, Any], enabled: bool = True, obj: str = "things") -> dict[str, Any]:
+    return {"enabled": enabled, "object": obj, "fields": list(fields)}
+
+
+CONTACT = entity(
+    field("store_customer_id", "customer.id", "customer_id", "id_text", unique=True),
+    field("email", "customer.email", "email", "email_lower", fallback_sources=["email"]),
+    field("phone", "customer.phone", "phone", "phone_e164_sa",
+          fallback_sources=["billing_address.phone", "phone"]),
+    field("city_raw", "customer.city", "city_raw"),
+    obj="contacts",
+)
+LINE_ITEM = entity(
+    field("sku", "line_items[].sku", "sku", "sku_or_variant_id",
+          fallback_sources=["line_items[].variant_id"]),
+    field("quantity", "line_items[].quantity", "quantity"),
+    field("order_id", "id", "order_id", "id_text"),
+    obj="line_items",
+)
+ORDER = entity(
+    field("external_order_id", "id", "order_id", "id_text", unique=True),
+    field("codes", "discount_codes[].code", "codes", "list_join"),
+    obj="deals",
+)
+BODY: dict[str, Any] = {
+    "id": 1001,
+    "email": "Fallback@Example.com",
+    "phone": "0500000009",
+    "customer": {"id": 42, "email": "", "phone": None, "city": "جدة"},
+    "billing_address": {"phone": "+966 50 000 0001"},
+    "discount_codes": [{"code": "A"}, {"code": "B"}],
+    "line_items": [
+        {"sku": "SKU-1", "variant_id": 11, "quantity": 2},
+        {"sku": None, "variant_id": 12, "quantity": 1},
+        {"sku": "", "variant_id": 13, "quantity": 5},
+    ],
+}
+
+
+def run(body: Any = BODY, topic: str = "orders/create", platform: str = "shopify",
+        document: dict[str, Any] | None = None) -> MappedRecords:
+    document = document or mapping(contact=CONTACT, order=ORDER, line_item=LINE_ITEM)
+    return map_payload(document, platform, topic, body)
+
+
+PATH_CASES: list[tuple[str, Any]] = [
+    ("id", 1001),
+    ("customer.id", 42),
+    ("customer.missing", None),
+    ("missing.deeper.still", None),
+    ("email.not_an_object", None),
+    ("discount_codes[].code", ["A", "B"]),
+    ("discount_codes[]", [{"code": "A"}, {"code": "B"}]),
+    ("discount_codes[1].code", "B"),
+    ("discount_codes[7].code", None),
+    ("line_items[].sku", ["SKU-1", ""]),
+    ("nothing[].sku", []),
+    ("id[]", []),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), PATH_CASES,
+                         ids=[path for path, _ in PATH_CASES])
+def test_resolve_path(path: str, expected: Any) -> None:
+    assert resolve_path(BODY, path) == expected
+
+
+def test_resolve_path_nested_lists() -> None:
+    body = {"refunds": [{"transactions": [{"amount": "5.00"}, {"amount": "2.50"}]},
+                        {"transactions": [{"amount": "1.00"}]}]}
+    assert resolve_path(body, "refunds[].transactions[].amount") == ["5.00", "2.50", "1.00"]
+
+
+def test_resolve_path_meta_key() -> None:
+    body = {"meta_data": [{"id": 1, "key": "_other", "value": "x"},
+                          {"id": 2, "key": "_wc_order_attribution_utm_source", "value": "google"}]}
+    assert resolve_path(body, "meta_data[_wc_order_attribution_utm_source]") == "google"
+    assert resolve_path(body, "meta_data[_absent]") is None
+    assert resolve_path({"meta_data": "not a list"}, "meta_data[_other]") is None
+
+
+@pytest.mark.parametrize(("value", "empty"), [
+    (None, True), ("", True), ("  ", True), ([], True), ([None, ""], True), ({}, True),
+    (0, True), (False, False), ("0", False), (7, False), (0.0, False), (["a"], False),
+    ({"a": 1}, False),
+])
+def test_is_empty(value: Any, empty: bool) -> None:
+    assert is_empty(value) is empty
+
+
+def test_fallback_used_when_primary_empty() -> None:
+    contact = run().records[0]
+    assert contact.entity == "contact"
+    # customer.email is "" and customer.phone is None, so both come from fallbacks.
+    assert contact.properties["email"] == "fallback@example.com"
+    assert contact.properties["phone"] == "+966500000001"
+    assert contact.flags["email"] == ["fallback:email"]
+    assert contact.flags["phone"] == ["fallback:billing_address.phone"]
+
+
+def test_primary_wins_over_fallback() -> None:
+    body = copy.deepcopy(BODY)
+    body["customer"]["email"] = "Own@Example.com"
+    contact = run(body).records[0]
+    assert contact.properties["email"] == "own@example.com"
+    assert "email" not in contact.flags
+
+
+def test_record_per_line_item() -> None:
+    items = [record for record in run().records if record.entity == "line_item"]
+    assert [record.properties for record in items] == [
+        {"sku": "SKU-1", "quantity": 2, "order_id": "1001"},
+        {"sku": "12", "quantity": 1, "order_id": "1001"},
+        {"sku": "13", "quantity": 5, "order_id": "1001"},
+    ]
+    assert all(record.object == "line_items" for record in items)
+    assert items[1].flags["sku"][-1] == "fallback:line_items[].variant_id"
+
+
+def test_list_field_is_joined() -> None:
+    order = next(record for record in run().records if record.entity == "order")
+    assert order.properties == {"order_id": "1001", "codes": "A, B"}
+    assert order.identity == [("order_id", "1001")]
+
+
+def test_none_values_left_out() -> None:
+    body = {"id": 5, "customer": {"id": 42, "email": "", "phone": "not a phone"}, "email": None,
+            "line_items": []}
+    contact = run(body).records[0]
+    assert contact.properties == {"customer_id": "42"}
+    assert "email" not in contact.properties
+    assert "phone" not in contact.properties
+    assert "invalid_phone" in contact.flags["phone"]
+    assert "" not in contact.properties.values()
+
+
+def test_identity_follows_match_order() -> None:
+    contact = run().records[0]
+    assert contact.identity == [("customer_id", "42"), ("phone", "+966500000001"),
+                                ("email", "fallback@example.com")]
+
+
+def test_records_in_entity_then_item_order() -> None:
+    assert [record.entity for record in run().records] == [
+        "contact", "order", "line_item", "line_item", "line_item"]
+
+
+def test_no_line_items_is_a_problem() -> None:
+    body = {**BODY, "line_items": []}
+    result = run(body)
+    assert [record.entity for record in result.records] == ["contact", "order"]
+    assert result.problems == [
+        "line_item: the body has no items at line_items[], so no record was made."]
+
+
+def test_unknown_topic_is_a_problem() -> None:
+    result = run(topic="orders/exploded")
+    assert result.records == []
+    assert len(result.problems) == 1
+    assert result.problems[0].startswith("Unknown shopify topic 'orders/exploded'")
+    assert "orders/create" in result.problems[0]
+
+
+def test_unknown_platform_is_a_problem() -> None:
+    result = run(platform="magento")
+    assert result.records == []
+    assert result.problems == [
+        "Unknown platform 'magento': expected one of shopify, woocommerce, storefront."]
+
+
+def test_body_not_object_is_a_problem() -> None:
+    result = run(body=[BODY])
+    assert result.records == []
+    assert result.problems == ["The body is a JSON list, not an object."]
+
+
+def test_wrong_family_is_a_problem() -> None:
+    result = run(topic="order.created", platform="woocommerce")
+    assert result.records == []
+    assert result.problems == [
+        "This field map reads shopify bodies; a woocommerce 'order.created' body feeds "
+        "none of its entities."]
+
+
+def test_disabled_entity_is_skipped() -> None:
+    off = {**ORDER, "enabled": False,
+           "disabled_reason": {"en": "Off: the plan has no orders module."}}
+    result = run(document=mapping(contact=CONTACT, order=off, line_item=LINE_ITEM))
+    assert "order" not in {record.entity for record in result.records}
+    assert result.problems == ["order: not mapped. Off: the plan has no orders module."]
+
+
+def test_missing_entity_is_a_problem() -> None:
+    result = run(document=mapping(contact=CONTACT))
+    assert [record.entity for record in result.records] == ["contact"]
+    assert result.problems == ["order: the field map has no such entity.",
+                               "line_item: the field map has no such entity."]
+
+
+def test_record_without_values_is_a_problem() -> None:
+    result = run(body={"note": "nothing the map reads"}, topic="customers/update")
+    assert result.records == []
+    assert result.problems == ["contact: no field of the body had a value, so no record was made."]
+
+
+def test_placeholder_for_required_field() -> None:
+    names = entity(
+        field("first_name", "customer.first_name", "First_Name", "split_name"),
+        field("last_name", "customer.last_name", "Last_Name", "split_name", required=True,
+              placeholder="-"),
+        field("phone", "customer.phone", "Mobile", "phone_e164_sa"),
+    )
+    body = {"first_name": "", "last_name": None, "phone": "0500000001"}
+    record = run(body, "customers/update", document=mapping(contact=names)).records[0]
+    assert record.properties == {"Last_Name": "-", "Mobile": "+966500000001"}
+    assert record.flags["last_name"][-1] == "placeholder"
+
+
+def test_split_name_fills_both_targets() -> None:
+    names = entity(
+        field("first_name", "customer.first_name", "firstname", "split_name"),
+        field("last_name", "customer.last_name", "lastname", "split_name"),
+    )
+    whole = {"first_name": "عبد الله بن سعيد", "last_name": ""}
+    record = run(whole, "customers/update", document=mapping(contact=names)).records[0]
+    assert record.properties == {"firstname": "عبد الله", "lastname": "بن سعيد"}
+    both = {"first_name": "Test", "last_name": "Customer"}
+    record = run(both, "customers/update", document=mapping(contact=names)).records[0]
+    assert record.properties == {"firstname": "Test", "lastname": "Customer"}
+
+
+def test_customer_topic_reads_top_level_body() -> None:
+    body = {"id": 42, "email": "Sara@Example.com", "phone": "0500000001"}
+    record = run(body, "customers/update").records[0]
+    assert record.properties == {"customer_id": "42", "email": "sara@example.com",
+                                 "phone": "+966500000001"}
+
+
+def test_refund_topic_maps_refund_fields_only() -> None:
+    order = entity(
+        field("external_order_id", "id", "order_id", "id_text", unique=True),
+        field("amount", "total_price", "amount", "money_sar"),
+        field("refunded_amount", "refunds[].transactions[].amount", "refunded",
+              "refund_total_sar"),
+    )
+    body = {"id": 9, "order_id": 1001, "transactions": [{"amount": "20.00"}, {"amount": "5.5"}]}
+    result = run(body, "refunds/create", document=mapping(order=order))
+    assert result.problems == []
+    [record] = result.records
+    assert record.properties == {"order_id": "1001", "refunded": "25.50"}
+    assert record.flags == {"refunded_amount": ["this_refund_only"]}
+
+
+def test_woocommerce_customer_topic() -> None:
+    contact = entity(
+        field("store_customer_id", "customer_id", "customer_id", "id_text"),
+        field("email", "billing.email", "email", "email_lower"),
+    )
+    body = {"id": 12, "email": "Woo@Example.com", "billing": {"email": ""}}
+    document = mapping("woocommerce", contact=contact)
+    record = run(body, "customer.updated", "woocommerce", document).records[0]
+    assert record.properties == {"customer_id": "12", "email": "woo@example.com"}
+
+
+def test_storefront_event_on_woocommerce_project() -> None:
+    event = entity(field("event_id", "event_id", "event_id", "id_text", unique=True))
+    document = mapping("woocommerce", contact=CONTACT, event=event)
+    body = {"event": "purchase_completed", "event_id": "evt_1", "customer": {"id": 42}}
+    result = run(body, "purchase_completed", "storefront", document)
+    assert [record.entity for record in result.records] == ["event"]
+    assert result.records[0].identity == [("event_id", "evt_1")]
+    assert result.problems == []
+
+
+def test_storefront_event_name_mismatch() -> None:
+    event = entity(field("event_id", "event_id", "event_id", "id_text"))
+    document = mapping("headless", event=event)
+    result = run({"event": "page_view", "event_id": "e1"}, "add_to_cart", "storefront", document)
+    assert [record.properties for record in result.records] == [{"event_id": "e1"}]
+    assert result.problems == [
+        "The body's event is 'page_view', not 'add_to_cart'; it was mapped as 'add_to_cart'."]
+
+
+def test_shopify_checkout_becomes_event() -> None:
+    event = entity(
+        field("event_key", "name", "key", "event_key"),
+        field("event_id", "id", "event_id", "id_text", unique=True),
+        field("cart_token", "data.checkout.token", "cart_token", "id_text"),
+        field("cart_value", "data.checkout.totalPrice.amount", "value", "money_sar"),
+    )
+    body = {"id": 77, "token": "tok1", "updated_at": "2026-03-01T10:00:00+03:00",
+            "total_price": "99.5", "currency": "SAR", "email": "a@example.com"}
+    result = run(body, "checkouts/update", document=mapping(event=event))
+    assert [record.properties for record in result.records] == [{
+        "key": "checkout_started", "event_id": "tok1:2026-03-01T10:00:00+03:00",
+        "cart_token": "tok1", "value": "99.50"}]
+
+
+def test_unknown_map_platform_is_a_problem() -> None:
+    result = run(document={**mapping(contact=CONTACT), "platform": "magento"})
+    assert result.records == []
+    assert result.problems == [
+        "The field map's platform 'magento' is unknown: expected one of shopify, woocommerce, "
+        "headless, custom."]
+
+
+def test_unusable_value_left_out() -> None:
+    odd = entity(field("store_customer_id", "customer.id", "customer_id", "id_text"),
+                 field("mystery", "id", "mystery", "no_such_transform"))
+    record = run(document=mapping(contact=odd)).records[0]
+    assert record.properties == {"customer_id": "42"}
+    assert record.flags == {"mystery": ["unknown_transform"]}
+
+
+def test_split_name_single_field_gets_whole_name() -> None:
+    names = entity(field("full_name", "customer.first_name", "name", "split_name"))
+    body = {"first_name": "  سارة   العتيبي ", "last_name": None}
+    record = run(body, "customers/update", document=mapping(contact=names)).records[0]
+    assert record.properties == {"name": "سارة العتيبي"}
+
+
+def test_topics_table() -> None:
+    assert set(topics("shopify")) >= {
+        "orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
+        "refunds/create", "customers/create", "customers/update", "products/create",
+        "products/update", "checkouts/create", "checkouts/update"}
+    assert topics("woocommerce") == (
+        "order.created", "order.updated", "customer.created", "customer.updated",
+        "product.created", "product.updated")
+    assert "add_to_cart" in topics("storefront")
+    assert topics("magento") == ()
+    assert set(TOPICS) == {"shopify", "woocommerce", "storefront"}
+
+
+@pytest.mark.parametrize(("platform", "accepted"), [
+    ("shopify", ("shopify",)),
+    ("woocommerce", ("woocommerce", "storefront")),
+    ("headless", ("storefront",)),
+    ("custom", ("storefront",)),
+    ("magento", ()),
+])
+def test_accepted_platforms(platform: str, accepted: tuple[str, ...]) -> None:
+    assert accepted_platforms({"platform": platform}) == accepted
+
+
+def test_deterministic() -> None:
+    first = run().to_data()
+    for _ in range(3):
+        assert run(copy.deepcopy(BODY)).to_data() == first
+    assert list(first["records"][0]["properties"]) == ["customer_id", "email", "phone",
+                                                        "city_raw"]
+
+
+def test_does_not_change_body() -> None:
+    body = copy.deepcopy(BODY)
+    run(body)
+    assert body == BODY
+
+
+def test_to_data_shape() -> None:
+    data = run().to_data()
+    assert data["platform"] == "shopify"
+    assert data["topic"] == "orders/create"
+    assert data["problems"] == []
+    assert list(data["records"][0]["identity"].items()) == [
+        ("customer_id", "42"), ("phone", "+966500000001"), ("email", "fallback@example.com")]
+    assert set(data["records"][0]) == {"entity", "object", "properties", "identity", "flags"}
+
+
+def test_engine_imports_only_runtime_and_stdlib() -> None:
+    tree = ast.parse(ENGINE.read_text(encoding="utf-8"))
+    absolute: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            absolute.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                absolute.add(node.module.split(".")[0])
+            else:
+                assert node.level == 1, "relative imports stay inside generator.runtime"
+    allowed = {"__future__", "re", "collections", "dataclasses", "functools", "typing", "yaml"}
+    assert absolute <= allowed
+    assert "generator" not in absolute
