@@ -328,7 +328,7 @@ def validate(directory: Path, lang: Lang) -> None:
     if not directory.is_dir():
         name = "dir_not_found" if not directory.exists() else "not_a_project"
         raise InputError(message("invalid_argument", lang), [
-            Problem("DIR", message(name, lang, value=directory),
+            Problem("DIRECTORY", message(name, lang, value=directory),
                     message("not_a_project_fix", lang))])
     report = validate_project(directory, lang)
     if not report.problems:

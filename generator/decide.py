@@ -201,7 +201,10 @@ def _alternatives(
         if path == chosen:
             continue
         if path == recommended:
-            reason = _fill(paths_data["recommended_but_overridden"], path=chosen)
+            template = paths_data["recommended_but_overridden"]
+            label = paths_data["paths"][chosen]["label"]
+            reason = Bilingual(en=template["en"].format(path=label["en"], path_id=chosen),
+                               ar=template["ar"].format(path=label["ar"], path_id=chosen))
             result.append(Alternative(path=path, reason=reason, decided_by="path-override"))
             continue
         proposed_here = any(proposed == path for _, proposed, _ in path_hits)
@@ -226,6 +229,3 @@ def _reason_not_chosen(
         ar=template["ar"].format(limits=limits["ar"], winner_label=label["ar"]),
     )
 
-
-def _fill(template: Mapping[str, str], **fields: str) -> Bilingual:
-    return Bilingual(en=template["en"].format(**fields), ar=template["ar"].format(**fields))

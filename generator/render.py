@@ -320,14 +320,14 @@ def check_output_dir(target: Path, overwrite: bool, lang: Lang = "en") -> None:
                     message("output_not_folder_fix", lang))])
     if not target.is_dir() or not any(target.iterdir()):
         return
-    if not overwrite:
-        raise InputError(summary, [
-            Problem("--output-dir", message("output_exists", lang, value=str(target)),
-                    message("output_exists_fix", lang))])
     if not (target / ".rabt" / "answers.yaml").is_file():
         raise InputError(summary, [
             Problem("--output-dir", message("output_not_project", lang, value=str(target)),
                     message("output_not_project_fix", lang))])
+    if not overwrite:
+        raise InputError(summary, [
+            Problem("--output-dir", message("output_exists", lang, value=str(target)),
+                    message("output_exists_fix", lang))])
 
 
 def _make_staging(parent: Path, lang: Lang) -> Path:

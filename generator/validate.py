@@ -64,12 +64,33 @@ class ValidationReport:
         self.problems.append(Problem(relative, text, fix_text))
 
 
-def _schema_problems(data: Any, schema_name: str) -> Iterator[tuple[str, str]]:
+def _schema_problems(data: Any, schema_name: str,
+                     lang: Lang = "en") -> Iterator[tuple[str, str]]:
     """Yield ``(where, error)`` for every schema violation, ``where`` as a slash path."""
     validator = jsonschema.Draft202012Validator(load_schema(schema_name))
     for error in sorted(validator.iter_errors(data), key=lambda err: list(err.absolute_path)):
-        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-        yield where, error.message
+        where = "/".join(str(part) for part in error.absolute_path)
+        yield where or message("schema_top_level", lang), _schema_error_text(error, lang)
+
+
+def _schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
+    """Word the common schema errors in ``lang``; others keep jsonschema's English text."""
+    value = repr(error.instance)
+    if error.validator == "enum":
+        allowed = ", ".join(repr(item) for item in error.validator_value)
+        return message("schema_enum", lang, value=value, allowed=allowed)
+    if error.validator == "const":
+        return message("schema_const", lang, value=value, expected=repr(error.validator_value))
+    if error.validator == "type":
+        return message("schema_type", lang, value=value, expected=error.validator_value)
+    if error.validator == "required":
+        names = re.findall(r"'([^']+)' is a required property", error.message)
+        return message("schema_required", lang, name=names[0] if names else error.message)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = ", ".join(sorted(repr(key) for key in error.instance if key not in allowed))
+        return message("schema_additional", lang, names=extra)
+    return str(error.message)
 
 
 def _answer_strings(project: Path) -> list[str]:
@@ -155,7 +176,7 @@ def _check_structured(report: ValidationReport, path: Path, relative: str,
         except FileNotFoundError:
             report.add(relative, "validate_no_schema", schema=schema)
             return
-        for where, text in _schema_problems(data, schema):
+        for where, text in _schema_problems(data, schema, report.lang):
             report.add(relative, "validate_schema", "validate_schema_fix", where=where,
                        error=text, schema=schema)
     _check_markers(report, relative, _strings(data), answers)
@@ -170,31 +191,42 @@ def _check_csv(report: ValidationReport, path: Path, relative: str, answers: lis
     except UnicodeDecodeError as error:
         report.add(relative, "validate_not_utf8", error=error)
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if reader.fieldnames != CSV_COLUMNS:
-        report.add(relative, "validate_columns", found=reader.fieldnames, expected=CSV_COLUMNS)
+    table = list(csv.reader(io.StringIO(text, newline="")))
+    if not table:
+        report.add(relative, "validate_no_header", "validate_regenerate_fix")
         return
-    rows = list(reader)
+    header, rows = table[0], table[1:]
+    if header != CSV_COLUMNS:
+        report.add(relative, "validate_columns", "validate_regenerate_fix", found=header,
+                   expected=CSV_COLUMNS)
+        return
     if len(rows) != CHECKLIST_DAYS:
-        report.add(relative, "validate_rows", found=len(rows), expected=CHECKLIST_DAYS)
-    for number, row in enumerate(rows, start=2):
-        for where, schema_error in _schema_problems(row, "checklist-csv"):
+        report.add(relative, "validate_rows", "validate_regenerate_fix", found=len(rows),
+                   expected=CHECKLIST_DAYS)
+    for number, cells in enumerate(rows, start=2):
+        if len(cells) != len(CSV_COLUMNS):
+            report.add(f"{relative}:{number}", "validate_row_width", "validate_row_width_fix",
+                       found=len(cells), expected=len(CSV_COLUMNS))
+            continue
+        row = dict(zip(CSV_COLUMNS, cells, strict=True))
+        for where, schema_error in _schema_problems(row, "checklist-csv", report.lang):
             report.add(f"{relative}:{number}", "validate_schema", "validate_schema_fix",
                        where=where, error=schema_error, schema="checklist-csv")
-        if not _is_date(row.get("date") or ""):
-            report.add(f"{relative}:{number}", "validate_bad_date", value=repr(row.get("date")))
-    _check_markers(report, relative, (value for row in rows for value in row.values()), answers)
+        if not _is_date(row["date"]):
+            report.add(f"{relative}:{number}", "validate_bad_date", value=repr(row["date"]))
+    _check_markers(report, relative, (cell for cells in rows for cell in cells), answers)
 
 
 def _check_ics(report: ValidationReport, path: Path, relative: str, answers: list[str]) -> None:
     try:
         calendar = icalendar.Calendar.from_ical(path.read_bytes())
     except ValueError as error:
-        report.add(relative, "validate_parse", "validate_parse_fix", error=error)
+        report.add(relative, "validate_ics_invalid", "validate_regenerate_fix", error=error)
         return
     events = list(calendar.walk("VEVENT"))
     if len(events) != CHECKLIST_DAYS:
-        report.add(relative, "validate_events", found=len(events), expected=CHECKLIST_DAYS)
+        report.add(relative, "validate_events", "validate_regenerate_fix", found=len(events),
+                   expected=CHECKLIST_DAYS)
     texts = [str(component.get(name, "")) for component in [calendar, *events]
              for name in ("SUMMARY", "DESCRIPTION", "X-WR-CALNAME")]
     _check_markers(report, relative, iter(texts), answers)
@@ -229,14 +261,35 @@ def _checker(relative: str) -> Callable[[ValidationReport, Path, str, list[str]]
     return None
 
 
-def _path_files(project: Path) -> tuple[str, ...]:
-    """Return the files the project's path template writes, read from ``.rabt/plan.json``."""
+def _current_plan(project: Path) -> dict[str, Any] | None:
+    """Return the plan the project's answers produce now, or None when they cannot be read."""
+    from generator.answers import AnswerSources, resolve_answers
+    from generator.decide import decide
+    from generator.errors import InputError
+
     try:
-        plan = json.loads((project / ".rabt/plan.json").read_text(encoding="utf-8"))
-        files = load_data("paths")["paths"][plan["path"]]["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return ()  # a missing or broken plan is reported on its own
-    return tuple(files)
+        data = yaml.safe_load((project / ".rabt/answers.yaml").read_text(encoding="utf-8"))
+        sources = AnswerSources()
+        sources.add("answers file", data)
+        return decide(resolve_answers(sources)).to_data()
+    except (OSError, ValueError, yaml.YAMLError, TypeError, AttributeError, InputError):
+        return None  # unreadable or invalid answers are reported by their own check
+
+
+def _path_files(project: Path, plan: dict[str, Any] | None) -> tuple[str, ...]:
+    """Return the files the path template writes for the project's path.
+
+    The path comes from the answers; when they cannot be read, from ``.rabt/plan.json``.
+    """
+    path = plan["path"] if plan is not None else None
+    if path is None:
+        try:
+            recorded = json.loads((project / ".rabt/plan.json").read_text(encoding="utf-8"))
+            path = recorded.get("path") if isinstance(recorded, dict) else None
+        except (OSError, ValueError):
+            path = None
+    paths = load_data("paths")["paths"]
+    return tuple(paths[path]["files"]) if path in paths else ()
 
 
 def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
@@ -245,11 +298,13 @@ def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
     if not (project / ".rabt/answers.yaml").is_file():
         report.add(".rabt/answers.yaml", "validate_not_project", "validate_not_project_fix")
         return report
+    plan = _current_plan(project)
     schemas = tuple(f"schemas/{name}.schema.json" for name in PROJECT_SCHEMAS)
-    for relative in (*REQUIRED_FILES, *schemas, *_path_files(project)):
+    for relative in (*REQUIRED_FILES, *schemas, *_path_files(project, plan)):
         if not (project / relative).is_file():
             report.add(relative, "validate_missing", "validate_missing_fix")
-    _check_plan_matches_answers(report)
+    if plan is not None:
+        _check_plan_matches_answers(report, plan)
     answers = _answer_strings(project)
     for path in sorted(project.rglob("*")):
         relative = path.relative_to(project).as_posix()
@@ -263,24 +318,18 @@ def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
     return report
 
 
-def _check_plan_matches_answers(report: ValidationReport) -> None:
+def _check_plan_matches_answers(report: ValidationReport, current: dict[str, Any]) -> None:
     """Report a ``.rabt/plan.json`` that the current answers would no longer produce.
 
     Editing ``.rabt/answers.yaml`` without regenerating leaves every other file
     describing the old decision; comparing the plan catches that cheaply.
     """
-    from generator.answers import AnswerSources, resolve_answers
-    from generator.decide import decide
-    from generator.errors import InputError
-
     try:
-        answers_data = yaml.safe_load((report.project / ".rabt/answers.yaml").read_text("utf-8"))
         recorded = json.loads((report.project / ".rabt/plan.json").read_text("utf-8"))
-        sources = AnswerSources()
-        sources.add("answers file", answers_data)
-        current = decide(resolve_answers(sources)).to_data()
-    except (OSError, ValueError, yaml.YAMLError, TypeError, AttributeError, InputError):
-        return  # unreadable or invalid files are reported by their own checks
+    except (OSError, ValueError):
+        return  # a missing or broken plan.json is reported by its own check
+    if not isinstance(recorded, dict):
+        return
     differences = [key for key in ("path", "crm", "modules", "contact_sync", "product_sync_limit")
                    if recorded.get(key) != current[key]]
     if differences:

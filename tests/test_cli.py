@@ -282,7 +282,7 @@ def test_validate_checks_csv_dates(tmp_path: Path) -> None:
     result = run("validate", str(tmp_path / "riyadh-perfume"))
     assert result.exit_code == 3
     assert "'2026-12-99' is not a calendar date" in result.output
-    assert "'maybe' is not one of ['no', 'yes']" in result.output
+    assert "'maybe' is not one of 'no', 'yes'" in result.output
 
 
 def test_validate_not_a_folder(tmp_path: Path) -> None:
@@ -294,6 +294,40 @@ def test_validate_not_a_folder(tmp_path: Path) -> None:
     result = run("validate", str(existing))
     assert result.exit_code == 2
     assert "is not a folder" in result.output
+
+
+def test_validate_csv_row_with_wrong_width(tmp_path: Path) -> None:
+    run("new", "--no-input", "--output-dir", str(tmp_path))
+    csv_path = tmp_path / "riyadh-perfume" / "docs/checklist.csv"
+    lines = csv_path.read_bytes().decode("utf-8-sig").split("\r\n")
+    lines[1] += ",extra"
+    lines[2] = lines[2].rsplit(",", 1)[0]
+    csv_path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8"))
+    result = run("validate", str(tmp_path / "riyadh-perfume"))
+    assert result.exit_code == 3
+    assert "docs/checklist.csv:2: has 7 fields, expected 6" in result.output
+    assert "docs/checklist.csv:3: has 5 fields, expected 6" in result.output
+    assert "Internal error" not in result.output
+
+
+def test_validate_plan_that_is_a_list(tmp_path: Path) -> None:
+    run("new", "--no-input", "--output-dir", str(tmp_path))
+    (tmp_path / "riyadh-perfume" / ".rabt/plan.json").write_text("[]", encoding="utf-8")
+    result = run("validate", str(tmp_path / "riyadh-perfume"))
+    assert result.exit_code == 3
+    assert ".rabt/plan.json: (top level): [] is not of type object" in result.output
+    assert "Internal error" not in result.output
+
+
+def test_validate_schema_errors_in_arabic(tmp_path: Path) -> None:
+    run("new", "--no-input", "--output-dir", str(tmp_path))
+    plan = tmp_path / "riyadh-perfume" / ".rabt/plan.json"
+    plan.write_text(plan.read_text(encoding="utf-8").replace('"path": "connector"',
+                                                            '"path": 42', 1), encoding="utf-8")
+    result = run("validate", str(tmp_path / "riyadh-perfume"), "--lang", "ar")
+    assert result.exit_code == 3
+    assert "القيمة 42 ليست من القيم المسموح بها" in result.output
+    assert "is not one of" not in result.output
 
 
 def test_validate_folder_that_is_not_a_project(tmp_path: Path) -> None:
