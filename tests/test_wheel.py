@@ -53,3 +53,6 @@ def test_wheel_installs_and_generates(tmp_path: Path) -> None:
     located = run([str(python), "-c", "import generator.resources as r; print(r.templates_dir())"],
                   cwd=work)
     assert "_bundled" in located.stdout
+    preview = run([str(rabt), "preview", "--project", str(project), "--payload",
+                   "shopify/orders-create-arabic", "--format", "json"], cwd=work)
+    assert "+9665" in preview.stdout  # the shipped sample and the runtime transforms ran
