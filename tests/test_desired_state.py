@@ -128,7 +128,10 @@ def test_hubspot_unique_keys_and_group() -> None:
     assert {prop["groupName"] for prop in state["properties"]} == {"ecommerce"}
     groups = [(group["object"], group["name"]) for group in state["property_groups"]]
     assert groups == [("contacts", "ecommerce"), ("deals", "ecommerce"),
-                      ("products", "ecommerce"), ("tickets", "ecommerce")]
+                      ("line_items", "ecommerce"), ("products", "ecommerce"),
+                      ("tickets", "ecommerce")]
+    assert props["ecom_line_item_id"]["hasUniqueValue"] is True
+    assert props["ecom_line_item_id"]["object"] == "line_items"
     woo = properties_by_name(state_for("hubspot", "woocommerce"))
     assert woo["external_order_id"]["hasUniqueValue"] is True
     assert "shopify_order_id" not in woo
@@ -573,3 +576,40 @@ def broken(crm: str, edit: Any) -> list[str]:
 ])
 def test_broken_documents_fail_schema(crm: str, edit: Any) -> None:
     assert broken(crm, edit)
+
+
+# --- Fixes from the review -------------------------------------------------------
+
+
+def test_exit_note_only_on_vip() -> None:
+    # dormant_90 and new_subscribers leave exactly when an entry condition stops
+    # holding, so a dynamic list or view applies their exit rule by itself.
+    for crm, section in (("hubspot", "lists"), ("zoho", "segments"), ("custom", "views")):
+        items = state_for(crm)[section]
+        noted = sorted(str(item.get("key", item.get("name"))) for item in items
+                       if "exit_note" in item)
+        assert len(noted) == 1 and "vip" in noted[0], (crm, noted)
+
+
+def test_line_item_key_in_every_store() -> None:
+    hubspot = properties_by_name(state_for("hubspot"))
+    assert hubspot["ecom_line_item_id"]["hasUniqueValue"] is True
+    custom = state_for("custom")
+    assert "store_line_item_id" in columns(custom, "order_lines")
+    assert ["store_line_item_id"] in table(custom, "order_lines")["unique"]
+
+
+def test_response_time_columns_exist() -> None:
+    custom = state_for("custom")
+    assert {"opened_at", "first_reply_at"} <= set(columns(custom, "tickets"))
+    zoho = state_for("zoho")
+    cases = next(item for item in zoho["modules"] if item["module"] == "Cases")
+    assert "Ecom_First_Reply_At" in {field["api_name"] for field in cases["fields"]}
+
+
+def test_hubspot_consent_record_properties() -> None:
+    props = properties_by_name(state_for("hubspot", consent_channels=("email", "whatsapp")))
+    for name in ("ecom_email_consent_source", "ecom_email_consent_wording",
+                 "ecom_whatsapp_consent_source", "ecom_whatsapp_consent_wording"):
+        assert props[name]["object"] == "contacts", name
+    assert "ecom_sms_consent_source" not in props

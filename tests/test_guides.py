@@ -192,9 +192,70 @@ def test_kpi_inputs_and_formula(projects: dict[str, Project]) -> None:
     english = projects["custom"].text["docs/kpis.md"]
     arabic = projects["custom"].text["docs/kpis.ar.md"]
     assert "Ad platforms' billing (entered by the client every month):" in english
-    assert "فواتير منصات الإعلان (يُدخلها العميل كل شهر):" in arabic
+    # The merchant enters it; «العميل» in these guides is the buyer.
+    assert "فواتير منصات الإعلان (يُدخلها التاجر كل شهر):" in arabic
     assert "**Formula:** processed\\_ok / (received - duplicates)" in english
     assert "- **Unit:** SAR; lower is better" in english
+
+
+def test_discount_validity_per_playbook(projects: dict[str, Project]) -> None:
+    # The Zoho preset manages every consent channel, so win-back keeps all three steps.
+    english = projects["zoho"].text["docs/playbooks.md"]
+    arabic = projects["zoho"].text["docs/playbooks.ar.md"]
+    win_back = next(playbook for playbook in projects["zoho"].spec["playbooks"]["playbooks"]
+                    if playbook["key"] == "win_back")
+    assert win_back["discount_code"]["expires_after_hours"] == 17 * 24
+    assert "valid for 17 days from then, which covers step 3" in english
+    assert "ويبقى صالحًا مدة 17 يومًا من إرساله، فيشمل الخطوة 3" in arabic
+    # The step table no longer repeats what the message text already says.
+    assert "Includes a single-use discount code." not in english
+    assert "تتضمن رمز خصم لمرة واحدة." not in arabic
+
+
+def test_guide_wording(project: Project) -> None:
+    arabic = project.text["docs/playbooks.ar.md"] + project.text["docs/kpis.ar.md"]
+    for wrong in ("القناة phone", "القناة sms", "القناة email", "القناة whatsapp",
+                  "إحدى قنوات بديلة", "بتوقيت Asia/Riyadh", "شهر الدفعة", "يُدخلها العميل"):
+        assert wrong not in arabic, wrong
+    assert "بتوقيت الرياض" in arabic
+    for name, text in project.text.items():
+        for line in text.splitlines():
+            prose = line.replace("**", "")
+            assert "Dropped:" not in prose and "حُذفت:" not in prose, (name, line)
+            assert "off: Off" not in prose, (name, line)
+
+
+def test_arabic_lists_use_waw(projects: dict[str, Project]) -> None:
+    arabic = projects["zoho"].text["docs/playbooks.ar.md"]
+    assert "البريد الإلكتروني، والرسائل النصية (SMS)، وواتساب" in arabic
+
+
+def test_primary_kpi_is_not_a_fragment(project: Project) -> None:
+    kpis = project.spec["kpis"]
+    primary = next(kpi for kpi in kpis["kpis"] if kpi["key"] == kpis["primary_kpi"])
+    english = project.text["docs/kpis.md"]
+    arabic = project.text["docs/kpis.ar.md"]
+    name_en = markdown_inline(primary["name"]["en"])
+    name_ar = markdown_inline(primary["name"]["ar"])
+    assert f"**{name_en}**, defined as follows.\n\n> " in english
+    assert f"**{name_ar}**، وتعريفه كما يلي.\n\n> " in arabic
+
+
+def test_arabic_formulas_are_explained(project: Project) -> None:
+    arabic = project.text["docs/kpis.ar.md"]
+    for kpi in project.spec["kpis"]["kpis"]:
+        assert markdown_inline(kpi["formula_text"]["ar"]) in arabic, kpi["key"]
+
+
+def test_response_time_kpi_off_without_support(tmp_path: Path) -> None:
+    root = bake(tmp_path, "woo-startup")
+    kpis = yaml.safe_load((root / "integration/kpis.yaml").read_text("utf-8"))
+    kpi = next(item for item in kpis["kpis"] if item["key"] == "avg_response_time")
+    assert kpi["enabled"] is False
+    assert markdown_inline(kpi["disabled_reason"]["en"]) in (
+        root / "docs/kpis.md").read_text("utf-8")
+    assert markdown_inline(kpi["disabled_reason"]["ar"]) in (
+        root / "docs/kpis.ar.md").read_text("utf-8")
 
 
 def test_readmes_list_the_guides(project: Project) -> None:

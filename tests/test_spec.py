@@ -16,7 +16,7 @@ import yaml
 
 from generator.model import Answers, Bilingual, Estimate, Plan
 from generator.resources import load_data, load_schema
-from generator.spec import SPEC_FILES, build_spec
+from generator.spec import SPEC_FILES, build_desired_state, build_spec
 from generator.spec.conditions import copy_conditions
 from generator.spec.segments import vip_threshold
 
@@ -578,7 +578,7 @@ def test_marketing_steps_only_on_consent_channels(consent: tuple[str, ...]) -> N
         for dropped in playbook["dropped_steps"]:
             if dropped["kind"] == "marketing":
                 assert dropped["channel"] not in consent
-                assert dropped["channel"] in dropped["reason"]["en"]
+                assert dropped["channel"] in dropped["reason"]["en"].lower()
 
 
 def test_service_steps_follow_support_channels() -> None:
@@ -672,7 +672,9 @@ def test_consent_target_fields_per_crm() -> None:
     zoho = spec_for("zoho", consent_channels=("sms",))["consent"]["channels"][0]["target"]
     assert zoho["fields"][0] == "Ecom_SMS_Opt_In"
     hubspot = spec_for("hubspot", consent_channels=("sms",))["consent"]["channels"][0]["target"]
-    assert hubspot["fields"] == []
+    # The consent record needs each consent's time, source and wording version.
+    assert hubspot["fields"] == [
+        "ecom_sms_consent_at", "ecom_sms_consent_source", "ecom_sms_consent_wording"]
     custom = spec_for("custom", consent_channels=("sms",))["consent"]["channels"][0]["target"]
     assert all(name.startswith("consents.") for name in custom["fields"])
 
@@ -891,3 +893,124 @@ def test_build_spec_reports_every_problem_at_once() -> None:
     assert "plan.crm" in text
     assert "plan.platform" in text
     assert "answers.goal" in text
+
+
+# --- Fixes from the review -------------------------------------------------------
+
+
+def test_discount_code_covers_its_last_step() -> None:
+    every = ("email", "sms", "whatsapp")
+    playbooks = {item["key"]: item
+                 for item in spec_for(consent_channels=every)["playbooks"]["playbooks"]}
+    win_back = playbooks["win_back"]
+    # Email on day 0, WhatsApp on day 7, SMS on day 15: the code outlives day 15.
+    assert win_back["discount_code"] == {
+        "issued_at_step": 1, "last_step": 3, "expires_after_hours": 15 * 24 + 48}
+    assert playbooks["abandoned_cart"]["discount_code"]["expires_after_hours"] == 20 + 48
+    assert "discount_code" not in playbooks["post_purchase"]
+    email_only = {item["key"]: item for item in
+                  spec_for(consent_channels=("email",))["playbooks"]["playbooks"]}
+    assert email_only["win_back"]["discount_code"]["expires_after_hours"] == 48
+
+
+def test_ticket_stages_shared_by_mapping_and_desired_state() -> None:
+    spec = spec_for("zoho")
+    table = spec["mapping"]["ticket_stages"]
+    assert [stage["crm_value"] for stage in table["stages"]] == ["New", "On Hold", "Closed"]
+    state = build_desired_state(spec, make_plan(crm="zoho"))
+    status = next(item for item in state["picklists"] if item["field"] == "Status")
+    assert [value["actual_value"] for value in status["values"]] == ["New", "On Hold", "Closed"]
+    custom = spec_for("custom")["mapping"]["ticket_stages"]["stages"]
+    assert [stage["crm_value"] for stage in custom] == ["open", "waiting", "resolved"]
+
+
+def test_deals_carry_the_pipeline() -> None:
+    hubspot = spec_for("hubspot")["mapping"]
+    field = hubspot["entities"]["order"]["setup_fields"][0]
+    assert (field["name"], field["target"], field["value"]) == ("pipeline", "pipeline", None)
+    assert field["filled_at_setup"] is True
+    pending = hubspot["order_stages"]["setup_pending"]["values"]
+    assert pending[0] == "pipeline" and "paid_processing" in pending
+    zoho = spec_for("zoho")["mapping"]
+    assert zoho["entities"]["order"]["setup_fields"][0]["target"] == "Pipeline"
+    assert zoho["order_stages"]["setup_pending"]["values"] == ["pipeline"]
+    custom = spec_for("custom")["mapping"]
+    assert custom["entities"]["order"]["setup_fields"][0]["value"] == "ecommerce"
+    assert "setup_pending" not in custom["order_stages"]
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce", "headless"])
+def test_line_items_have_an_identity_key(platform: str) -> None:
+    hubspot = fields_by_name(spec_for("hubspot", platform), "line_item")
+    assert hubspot["store_line_item_id"]["unique"] is True
+    assert hubspot["store_line_item_id"]["target"] == "ecom_line_item_id"
+    custom = fields_by_name(spec_for("custom", platform), "line_item")
+    assert custom["store_line_item_id"]["target"] == "order_lines.store_line_item_id"
+    zoho = spec_for("zoho", platform)["mapping"]["entities"]["line_item"]
+    assert "store_line_item_id" not in fields_by_name(spec_for("zoho", platform), "line_item")
+    assert "not on subform rows" in zoho["note"]
+
+
+def test_consent_withdrawal_matches_the_path() -> None:
+    for path in ("connector", "ipaas", "api"):
+        consent = spec_for(path=path)["consent"]
+        withdrawal = consent["pdpl"]["basis"][-1]["en"]
+        if path == "connector":
+            assert "at once" not in withdrawal.split(";")[-1]
+            assert "the same day" in withdrawal
+            assert "the same day" in consent["unsubscribe"]["text"]["en"]
+        else:
+            assert "at once" in withdrawal
+
+
+def test_opt_in_capture_follows_consent_channels() -> None:
+    email = spec_for(consent_channels=("email",))["consent"]["opt_in_capture"]
+    assert "SMS" not in email["en"] and "WhatsApp" not in email["en"]
+    assert "واتساب" not in email["ar"] and "النصية" not in email["ar"]
+    every = spec_for(consent_channels=("email", "sms", "whatsapp"))["consent"]["opt_in_capture"]
+    assert "SMS" in every["en"] and "WhatsApp" in every["en"]
+    none = spec_for(consent_channels=())["consent"]["opt_in_capture"]
+    assert "no marketing consent" in none["en"]
+
+
+def test_response_time_kpi_per_crm() -> None:
+    def kpi(crm: str, **changes: Any) -> dict[str, Any]:
+        return next(item for item in spec_for(crm, **changes)["kpis"]["kpis"]
+                    if item["key"] == "avg_response_time")
+
+    assert "HubSpot" not in kpi("zoho")["source"] and "HubSpot" not in kpi("custom")["source"]
+    assert kpi("custom")["source"] == "tickets.opened_at and tickets.first_reply_at"
+    assert kpi("hubspot")["enabled"] is True
+    off = kpi("hubspot", modules=BASE_MODULES)
+    assert off["enabled"] is False
+    assert "support" in off["disabled_reason"]["en"]
+
+
+def test_shopify_void_with_restock_is_cancelled() -> None:
+    rules = spec_for()["mapping"]["order_stages"]["rules"]
+    for status in ("voided", "expired"):
+        facts = {"financial_status": status, "fulfillment_status": "restocked"}
+        assert first_matching_stage(rules, facts) == "cancelled", status
+    unpaid = {"financial_status": "pending", "fulfillment_status": "restocked"}
+    assert first_matching_stage(rules, unpaid) == "cancelled"
+    paid = {"financial_status": "paid", "fulfillment_status": "restocked"}
+    assert first_matching_stage(rules, paid) == "refunded"
+
+
+def test_line_item_name_includes_the_variant() -> None:
+    shopify = fields_by_name(spec_for("hubspot", "shopify"), "line_item")["title"]
+    assert shopify["source"] == "line_items[].name"
+    assert shopify["fallback_sources"] == ["line_items[].title"]
+    storefront = spec_for("hubspot", "headless")["mapping"]["storefront_event"]["fields"]
+    order = next(field for field in storefront if field["name"] == "order")
+    assert "variant title" in order["description"]
+
+
+def test_lifecycle_rule_names_what_each_crm_receives() -> None:
+    def rule(crm: str) -> str:
+        rollups = spec_for(crm)["mapping"]["entities"]["contact"]["rollups"]
+        stage = next(item for item in rollups if item["name"] == "lifecycle_stage")
+        return str(stage["rule"]["en"])
+
+    assert "First-time Customer" in rule("zoho") and not rule("zoho").startswith("Key")
+    assert rule("hubspot").startswith("Key") and rule("custom").startswith("Key")

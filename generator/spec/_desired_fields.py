@@ -247,8 +247,8 @@ def _add_spec_uses(requirements: Iterable[Requirement], spec: Mapping[str, Any])
 def option_values(source: str | None, spec: Mapping[str, Any]) -> tuple[Option, ...]:
     """Return the values of the named value list, with labels, for an enumeration.
 
-    ``source_values``, ``lifecycle``, ``order_stages`` and ``consent_channels`` come
-    from the spec; the other lists are fixed in ``desired_state.yaml``.
+    ``source_values``, ``lifecycle``, ``order_stages``, ``ticket_stages`` and
+    ``consent_channels`` come from the spec; the other lists are fixed in ``desired_state.yaml``.
     """
     if source is None:
         return ()
@@ -265,6 +265,15 @@ def option_values(source: str | None, spec: Mapping[str, Any]) -> tuple[Option, 
         return tuple(
             Option(stage["key"], dict(stage["label"]))
             for stage in spec["mapping"]["order_stages"]["stages"]
+        )
+    if source == "ticket_stages":
+        # The values the runtime writes, from the one table in the field map.
+        # A standard picklist such as Zoho's Status shows its own values, so the
+        # value doubles as the English label.
+        return tuple(
+            Option(str(stage["crm_value"]),
+                   {"en": str(stage["crm_value"]), "ar": stage["label"]["ar"]})
+            for stage in spec["mapping"]["ticket_stages"]["stages"]
         )
     if source == "consent_channels":
         values = spec["consent"]["managed_channels"]
@@ -296,35 +305,75 @@ def is_standard(crm: str, obj: str, name: str) -> bool:
 def dynamic_exit_note(
     segment: Mapping[str, Any], data: Mapping[str, Any]
 ) -> dict[str, str] | None:
-    """Explain when a segment's exit rule is more than "an entry rule stops holding".
+    """Explain a segment exit rule that a dynamic list or view cannot apply.
 
-    A dynamic list (and a SQL view) drops a member as soon as any entry condition
-    fails. That equals the exit rule only when the exit conditions are exactly the
-    negations of the entry conditions.
+    A dynamic list (and a SQL view) holds exactly the contacts that meet every entry
+    condition. That matches the exit rule when each exit condition rules out an entry
+    condition, and each entry condition that has exit conditions on its roll-up is
+    ruled out only when one of them holds. VIP fails the second test: it keeps a
+    contact down to 90% of the entry bar, where the list would already drop it.
     """
-    negated = [_negate(condition) for condition in segment["entry"]["all"]]
+    entries = [dict(condition) for condition in segment["entry"]["all"]]
     exits = [dict(condition) for condition in segment["exit"]["any"]]
-    if None not in negated and _same_conditions(negated, exits):
+    if _list_applies_exit(entries, exits):
         return None
     text = data["dynamic_exit_note"]
     return {lang: text[lang].format(exit=segment["rule"]["exit"][lang]) for lang in ("en", "ar")}
 
 
-
-def _negate(condition: Mapping[str, Any]) -> dict[str, Any] | None:
-    operator = _NEGATIONS.get(condition["op"])
-    if operator is None:
-        return None
-    negated = {"rollup": condition["rollup"], "op": operator}
-    if "value" in condition:
-        negated["value"] = condition["value"]
-    return negated
-
-
-def _same_conditions(
-    first: Sequence[Mapping[str, Any] | None], second: Sequence[Mapping[str, Any]]
+def _list_applies_exit(
+    entries: Sequence[Mapping[str, Any]], exits: Sequence[Mapping[str, Any]]
 ) -> bool:
-    def key(condition: Mapping[str, Any] | None) -> str:
-        return repr(sorted((condition or {}).items()))
+    if not all(any(_rules_out(leave, enter) for enter in entries) for leave in exits):
+        return False
+    for enter in entries:
+        related = [leave for leave in exits if leave["rollup"] == enter["rollup"]]
+        if related and not any(_covers_failure(leave, enter) for leave in related):
+            return False
+    return True
 
-    return sorted(map(key, first)) == sorted(map(key, second))
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rules_out(leave: Mapping[str, Any], enter: Mapping[str, Any]) -> bool:
+    """Whether the exit condition ``leave`` holding means ``enter`` fails."""
+    if leave["rollup"] != enter["rollup"]:
+        return False
+    if leave["op"] == "is_empty":
+        # An empty roll-up fails every comparison and "is_set".
+        return bool(enter["op"] != "is_empty")
+    if leave["op"] == "is_set":
+        return bool(enter["op"] == "is_empty")
+    low, high = _number(leave.get("value")), _number(enter.get("value"))
+    if low is None or high is None:
+        return False
+    return {
+        ("lt", "gte"): low <= high,
+        ("gte", "lt"): low >= high,
+        ("gte", "eq"): low > high,
+        ("lt", "eq"): low <= high,
+        ("older_than_days", "within_days"): low >= high,
+        ("within_days", "older_than_days"): low <= high,
+    }.get((leave["op"], enter["op"]), False)
+
+
+def _covers_failure(leave: Mapping[str, Any], enter: Mapping[str, Any]) -> bool:
+    """Whether ``leave`` holds whenever ``enter`` fails on a roll-up that has a value."""
+    if _NEGATIONS.get(enter["op"]) == leave["op"] and enter["op"] in ("is_set", "is_empty"):
+        return True
+    low, high = _number(leave.get("value")), _number(enter.get("value"))
+    if low is None or high is None:
+        return False
+    return {
+        ("lt", "gte"): low >= high,
+        ("gte", "lt"): low <= high,
+        # A count of zero fails only by growing, so "at least one" covers it.
+        ("gte", "eq"): high == 0 and low == 1,
+        ("older_than_days", "within_days"): low <= high,
+        ("within_days", "older_than_days"): low >= high,
+    }.get((leave["op"], enter["op"]), False)

@@ -33,7 +33,7 @@ def build_consent(ctx: SpecContext) -> dict[str, Any]:
     doc["managed_channels"] = managed
     doc["unmanaged_channels"] = [channel for channel in order if channel not in managed]
     doc["channels"] = [_channel(name, data["channels"][name], ctx) for name in managed]
-    doc["opt_in_capture"] = bilingual(data["opt_in_capture"][ctx.family])
+    doc["opt_in_capture"] = _opt_in_capture(data["opt_in_capture"], managed, ctx)
     doc["two_way"] = bilingual(data["two_way"])
     doc["unsubscribe"] = {
         "path": ctx.plan.path,
@@ -46,12 +46,23 @@ def build_consent(ctx: SpecContext) -> dict[str, Any]:
             for field in data["record"]["fields"]
         ]
     }
-    pdpl: dict[str, Any] = {"basis": [bilingual(item) for item in data["pdpl"]["basis"]]}
+    basis = [*data["pdpl"]["basis"], data["pdpl"]["withdrawal"][ctx.plan.path]]
+    pdpl: dict[str, Any] = {"basis": [bilingual(item) for item in basis]}
     doc["pdpl"] = add_confidence(pdpl, data["pdpl"]["note"])
     doc["erasure"] = for_family(data["erasure"], ctx)
     residency: dict[str, Any] = {"text": data["residency"][ctx.crm]}
     doc["residency"] = add_confidence(residency, data["residency_unconfirmed"].get(ctx.crm))
     return doc
+
+
+def _opt_in_capture(
+    data: Mapping[str, Any], managed: list[str], ctx: SpecContext
+) -> dict[str, str]:
+    """Describe the opt-in of the managed channels only, one sentence per channel."""
+    if not managed:
+        return bilingual(data["none"])
+    texts = [data[ctx.family][channel] for channel in managed]
+    return {lang: " ".join(text[lang] for text in texts) for lang in ("en", "ar")}
 
 
 def _channel(name: str, data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from generator.spec._common import (
     SpecContext,
     add_confidence,
     bilingual,
+    fill,
+    for_crm,
     header,
     in_order,
     unconfirmed_note,
@@ -50,19 +52,25 @@ def _kpi(
     catalogue: Mapping[str, Any],
     ctx: SpecContext,
 ) -> dict[str, Any]:
-    source = data["source"]
+    source = for_crm(data["source"], ctx)
     if source == "$sync_source":
         source = catalogue["sync_source"][ctx.plan.path]
+    module = data.get("module")
+    enabled = module is None or ctx.has_module(module)
     kpi: dict[str, Any] = {
         "key": data["key"],
+        "enabled": enabled,
         "primary": data["key"] == primary,
         "name": bilingual(data["name"]),
         "definition": bilingual(data["definition"]),
         "formula": data["formula"],
+        "formula_text": bilingual(data["formula_text"]),
         "unit": data["unit"],
         "direction": data["direction"],
         "source": source,
     }
+    if not enabled:
+        kpi["disabled_reason"] = fill(catalogue["disabled_reason"], module=module)
     if data.get("per_channel"):
         kpi["per_channel"] = list(channels)
     kpi["inputs"] = [_input(name, catalogue, ctx) for name in data["inputs"]]

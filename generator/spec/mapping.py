@@ -47,9 +47,12 @@ def build_mapping(ctx: SpecContext) -> dict[str, Any]:
     entities = {
         entry["name"]: _entity(entry, data["disabled_reason"], ctx) for entry in data["entities"]
     }
+    stages = load_data("spec/stages")
+    entities["order"]["setup_fields"] = [_pipeline_field(stages, ctx)]
     doc["identity"] = _identity(data["identity"], entities["contact"], ctx)
     doc["entities"] = entities
-    doc["order_stages"] = _order_stages(load_data("spec/stages"), ctx)
+    doc["order_stages"] = _order_stages(stages, ctx)
+    doc["ticket_stages"] = _ticket_stages(stages["ticket_stages"], ctx)
     doc["source_of_truth"] = _source_of_truth(data["source_of_truth"], ctx)
     doc["notes"] = _notes(data["notes"], ctx)
     return doc
@@ -218,7 +221,7 @@ def _rollup(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
         "type": data["type"],
         "update": data["update"],
         "target": str(for_crm(data["target"], ctx)),
-        "rule": bilingual(data["rule"]),
+        "rule": bilingual(data["rule"].get(ctx.crm, data["rule"])),
     }
     return add_confidence(rollup, unconfirmed_note(data.get("unconfirmed"), ctx))
 
@@ -247,12 +250,37 @@ def _identity(
     }
 
 
+def _pipeline_field(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    """Return the deal field that holds the pipeline, a value no payload carries."""
+    pipeline = data["pipeline"]
+    value = pipeline["crm_value"][ctx.crm]
+    field: dict[str, Any] = {
+        "name": "pipeline",
+        "target": str(for_crm(pipeline["field"], ctx)),
+        "value": value,
+        "value_from": "order_stages.pipeline.crm_value",
+        "filled_at_setup": value is None,
+    }
+    if value is None:
+        field["rule"] = bilingual(data["setup_pending"])
+    return field
+
+
 def _order_stages(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
     pipeline = data["pipeline"]
-    return {
+    stages = [_stage(stage, ctx) for stage in data["stages"]]
+    pending = [
+        name for name, value in [
+            ("pipeline", pipeline["crm_value"][ctx.crm]),
+            *((stage["key"], stage["crm_value"]) for stage in stages),
+        ] if value is None
+    ]
+    table: dict[str, Any] = {
         "pipeline": {
+            "key": pipeline["key"],
             "name": bilingual(pipeline["name"]),
             "field": str(for_crm(pipeline["field"], ctx)),
+            "crm_value": pipeline["crm_value"][ctx.crm],
             "note": pipeline["note"],
         },
         "abandoned_after_hours": int(data["abandoned_after_hours"]),
@@ -260,13 +288,33 @@ def _order_stages(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
         "status_fields": {
             name: list(values) for name, values in data["status_fields"][ctx.family].items()
         },
-        "stages": [_stage(stage, ctx) for stage in data["stages"]],
+        "stages": stages,
         "rules": [
             {"when": {key: _copy_match(value) for key, value in rule["when"].items()},
              "stage": rule["stage"]}
             for rule in data["rules"][ctx.family]
         ],
     }
+    if pending:
+        table["setup_pending"] = {"values": pending, "rule": bilingual(data["setup_pending"])}
+    return table
+
+
+def _ticket_stages(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
+    """Return the inbox status to ticket stage table that the runtime and the CRM share."""
+    table: dict[str, Any] = {
+        "stages": [
+            {"key": stage["key"], "label": bilingual(stage["label"]),
+             "crm_value": str(stage["crm_value"][ctx.crm])}
+            for stage in data["stages"]
+        ],
+        "rules": [
+            {"when": {key: _copy_match(value) for key, value in rule["when"].items()},
+             "stage": rule["stage"]}
+            for rule in data["rules"]
+        ],
+    }
+    return add_confidence(table, data["note"] if ctx.crm != "custom" else None)
 
 
 def _stage(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:

@@ -40,7 +40,10 @@ def build_playbooks(ctx: SpecContext) -> dict[str, Any]:
         "rule": bilingual(data["whatsapp"]["rule"]),
     }
     doc["discount"] = _discount(data["discount"], ctx)
-    doc["playbooks"] = [_playbook(item, data["drop_reasons"], ctx) for item in data["playbooks"]]
+    hours_after_last = int(data["discount"]["expires_after_hours"])
+    doc["playbooks"] = [
+        _playbook(item, data["drop_reasons"], hours_after_last, ctx) for item in data["playbooks"]
+    ]
     return doc
 
 
@@ -64,13 +67,49 @@ def _discount(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
         "single_use": bool(data["single_use"]),
         "expires_after_hours": int(data["expires_after_hours"]),
         "create_with": for_family(data["create_with"], ctx),
-        "rule": bilingual(data["rule"]),
+        "rule": fill(data["rule"], expires_after_hours=int(data["expires_after_hours"])),
     }
     return add_confidence(discount, unconfirmed_note(data.get("unconfirmed"), ctx))
 
 
+_HOURS_PER_UNIT = {"hours": 1, "days": 24}
+
+
+def discount_code(steps: list[dict[str, Any]], hours_after_last: int) -> dict[str, Any] | None:
+    """Return when a playbook's discount code is issued and how long it stays valid.
+
+    One code serves the whole playbook: the first kept step with a discount sends it
+    and the later ones repeat it, so it must outlive the last of them.
+
+    Args:
+        steps: The playbook's kept steps, in order.
+        hours_after_last: Hours the code stays valid after the last step that carries it.
+
+    Returns:
+        ``{"issued_at_step", "last_step", "expires_after_hours"}`` with the expiry
+        counted from the issuing step, or None when no kept step carries a discount.
+    """
+    carriers = [step for step in steps if step["discount"]]
+    if not carriers:
+        return None
+    first, last = carriers[0], carriers[-1]
+    span = _offset_hours(last["offset"]) - _offset_hours(first["offset"])
+    return {
+        "issued_at_step": first["step"],
+        "last_step": last["step"],
+        "expires_after_hours": span + hours_after_last,
+    }
+
+
+def _offset_hours(offset: Mapping[str, Any]) -> int:
+    return int(offset["value"]) * _HOURS_PER_UNIT[offset["unit"]]
+
+
 def _playbook(
-    data: Mapping[str, Any], drop_reasons: Mapping[str, Any], ctx: SpecContext
+    data: Mapping[str, Any],
+    drop_reasons: Mapping[str, Any],
+    hours_after_last: int,
+    ctx: SpecContext,
 ) -> dict[str, Any]:
     steps, dropped = _split_steps(data["steps"], drop_reasons, ctx)
     playbook: dict[str, Any] = {
@@ -89,6 +128,9 @@ def _playbook(
         playbook["disabled_reason"] = bilingual(drop_reasons["empty"])
     elif not ctx.has_module("playbooks"):
         playbook["disabled_reason"] = fill(drop_reasons["module"], module="playbooks")
+    code = discount_code(steps, hours_after_last)
+    if code is not None:
+        playbook["discount_code"] = code
     if "points" in data:
         playbook["points"] = {key: int(value) for key, value in data["points"].items()}
     return add_confidence(playbook, unconfirmed_note(data.get("unconfirmed"), ctx))
@@ -110,14 +152,20 @@ def _split_steps(
     for candidate in candidates:
         kind, channel = candidate["kind"], candidate["channel"]
         if kind == "marketing" and channel not in ctx.answers.consent_channels:
-            reason = fill(drop_reasons["marketing"], channel=channel)
+            reason = _named(drop_reasons["marketing"], channel)
         elif kind == "service" and channel not in ctx.answers.support_channels:
-            reason = fill(drop_reasons["service"], channel=channel)
+            reason = _named(drop_reasons["service"], channel)
         else:
             kept.append(_step(candidate, len(kept) + 1, ctx))
             continue
         dropped.append({"channel": channel, "kind": kind, "reason": reason})
     return kept, dropped
+
+
+def _named(text: Mapping[str, str], channel: str) -> dict[str, str]:
+    """Fill ``{channel}`` with the channel's name in each language, not its id."""
+    names = load_data("spec/playbooks")["channel_names"][channel]
+    return {lang: text[lang].format(channel=names[lang]) for lang in ("en", "ar")}
 
 
 def _step(data: Mapping[str, Any], number: int, ctx: SpecContext) -> dict[str, Any]:
