@@ -370,9 +370,12 @@ def preview(project: Path, platform: str | None, topic: str | None, payload: str
           --platform woocommerce --topic order.updated --format json
       rabt preview --list-samples
     """
-    from generator.preview import format_records, format_samples, preview_payload
+    from generator.preview import format_records, format_samples, preview_payload, samples_data
 
     if list_samples:
+        if output_format == "json":
+            click.echo(json.dumps(samples_data(lang), ensure_ascii=False, indent=2))
+            return
         for line in format_samples(lang):
             click.echo(line)
         return

@@ -23,6 +23,7 @@ from generator.runtime.engine import (
     PLATFORMS,
     MappedRecords,
     accepted_platforms,
+    json_type,
     map_payload,
     topics,
 )
@@ -184,7 +185,7 @@ def _read_inputs(
         return mapping, None, None
     if not isinstance(body, dict):
         problems += _problem("--payload", message("preview_not_object", lang,
-                                                        kind=type(body).__name__),
+                                                        kind=json_type(body)),
                              message("preview_not_object_fix", lang))
     return mapping, body, sample
 
@@ -216,8 +217,14 @@ def preview_payload(
     if sample is not None:
         platform = platform or sample.platform
         topic = topic or sample.topic
-    problems += _platform_problems(platform, mapping, sample, project, lang)
-    problems += _topic_problems(topic, platform, lang)
+    # A --payload that was neither a file nor a sample may have been meant as a
+    # sample, which brings its own platform and topic, so their absence is not
+    # reported on top of it.
+    payload_failed = payload is not None and body is None and sample is None
+    if not (payload_failed and platform is None):
+        problems += _platform_problems(platform, mapping, sample, project, lang)
+    if not (payload_failed and topic is None):
+        problems += _topic_problems(topic, platform, lang)
     if problems or mapping is None or platform is None or topic is None:
         raise InputError(message("preview_invalid", lang), problems)
     return map_payload(mapping, platform, topic, body)
@@ -229,6 +236,12 @@ def format_records(result: MappedRecords, output_format: str = "yaml") -> str:
     if output_format == "json":
         return json.dumps(data, ensure_ascii=False, indent=2)
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).rstrip("\n")
+
+
+def samples_data(lang: Lang = "en") -> list[dict[str, str]]:
+    """Return the shipped samples as plain data for JSON output."""
+    return [{"name": sample.name, "platform": sample.platform, "topic": sample.topic,
+             "description": sample.description[lang]} for sample in list_samples()]
 
 
 def format_samples(lang: Lang = "en") -> list[str]:

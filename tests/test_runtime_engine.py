@@ -211,10 +211,13 @@ def test_unknown_platform_is_a_problem() -> None:
         "Unknown platform 'magento': expected one of shopify, woocommerce, storefront."]
 
 
-def test_body_not_object_is_a_problem() -> None:
-    result = run(body=[BODY])
+@pytest.mark.parametrize(("body", "kind"), [
+    ([BODY], "array"), (None, "null"), ("text", "string"), (12, "number"), (True, "boolean"),
+])
+def test_body_not_object_is_a_problem(body: Any, kind: str) -> None:
+    result = run(body=body)
     assert result.records == []
-    assert result.problems == ["The body is a JSON list, not an object."]
+    assert result.problems == [f"The body is a JSON {kind}, but it must be a JSON object."]
 
 
 def test_wrong_family_is_a_problem() -> None:
@@ -290,8 +293,10 @@ def test_refund_topic_maps_refund_fields_only() -> None:
     result = run(body, "refunds/create", document=mapping(order=order))
     assert result.problems == []
     [record] = result.records
-    assert record.properties == {"order_id": "1001", "refunded": "25.50"}
-    assert record.flags == {"refunded_amount": ["this_refund_only"]}
+    # The target holds the sum of every refund, so one refund alone is never written there.
+    assert record.properties == {"order_id": "1001"}
+    assert record.not_sent == {"refunded_amount": "25.50"}
+    assert record.flags == {"refunded_amount": ["not_written", "this_refund_only"]}
 
 
 def test_woocommerce_customer_topic() -> None:
@@ -376,7 +381,7 @@ def test_topics_table() -> None:
 
 
 @pytest.mark.parametrize(("platform", "accepted"), [
-    ("shopify", ("shopify",)),
+    ("shopify", ("shopify", "storefront")),
     ("woocommerce", ("woocommerce", "storefront")),
     ("headless", ("storefront",)),
     ("custom", ("storefront",)),
@@ -407,7 +412,8 @@ def test_to_data_shape() -> None:
     assert data["problems"] == []
     assert list(data["records"][0]["identity"].items()) == [
         ("customer_id", "42"), ("phone", "+966500000001"), ("email", "fallback@example.com")]
-    assert set(data["records"][0]) == {"entity", "object", "properties", "identity", "flags"}
+    assert set(data["records"][0]) == {"entity", "object", "properties", "identity", "flags",
+                                       "not_sent"}
 
 
 def test_engine_imports_only_runtime_and_stdlib() -> None:
@@ -424,3 +430,186 @@ def test_engine_imports_only_runtime_and_stdlib() -> None:
     allowed = {"__future__", "re", "collections", "dataclasses", "functools", "typing", "yaml"}
     assert absolute <= allowed
     assert "generator" not in absolute
+
+
+# --- Values that must not be sent as they are --------------------------------------
+
+
+def own_problems(result: MappedRecords) -> list[str]:
+    """The problems besides the entities these small field maps leave out."""
+    return [text for text in result.problems if "has no such entity" not in text]
+
+
+def stage_mapping(crm_value: str | None, pipeline: dict[str, Any] | None = None,
+                  crm: str = "hubspot") -> dict[str, Any]:
+    order = entity(
+        field("external_order_id", "id", "order_id", "id_text", unique=True),
+        field("stage", "financial_status", "dealstage", "status_to_stage"),
+        obj="deals",
+    )
+    document = mapping(order=order)
+    document["crm"] = crm
+    document["order_stages"] = {
+        "stages": [{"key": "paid_processing", "crm_value": crm_value}],
+        "rules": [{"when": {"financial_status": ["paid"]}, "stage": "paid_processing"}],
+    }
+    if pipeline is not None:
+        document["order_stages"]["pipeline"] = pipeline
+    return document
+
+
+def test_stage_without_crm_id_is_flagged() -> None:
+    result = run({"id": 1, "financial_status": "paid"}, document=stage_mapping(None))
+    [record] = result.records
+    assert record.properties == {"order_id": "1", "dealstage": "paid_processing"}
+    assert record.flags == {"stage": ["stage_id_pending"]}
+    assert own_problems(result) == [
+        "order: the CRM's stage ids are not filled yet (crm_value is null), so stage contains the "
+        "stage key. Fill each stage's crm_value with the id the CRM returns at set-up."]
+
+
+def test_stage_with_crm_id_has_no_flag() -> None:
+    result = run({"id": 1, "financial_status": "paid"}, document=stage_mapping("12345"))
+    assert result.records[0].properties == {"order_id": "1", "dealstage": "12345"}
+    assert result.records[0].flags == {}
+    assert own_problems(result) == []
+
+
+def test_pipeline_without_crm_id_is_flagged() -> None:
+    document = stage_mapping("12345", {"field": "pipeline", "crm_value": None})
+    result = run({"id": 1, "financial_status": "paid"}, document=document)
+    [record] = result.records
+    assert "pipeline" not in record.properties
+    assert record.flags == {"stage": ["pipeline_id_pending"]}
+    assert own_problems(result) == [
+        "The pipeline id is not filled yet (order_stages.pipeline.crm_value is null), so "
+        "pipeline was left out: fill it with the id the CRM returns at set-up."]
+
+
+def test_pipeline_with_crm_id_is_written() -> None:
+    document = stage_mapping("12345", {"field": "pipeline", "crm_value": "default"})
+    result = run({"id": 1, "financial_status": "paid"}, document=document)
+    assert result.records[0].properties == {"order_id": "1", "dealstage": "12345",
+                                            "pipeline": "default"}
+    assert own_problems(result) == []
+
+
+EVENT = entity(field("event_key", "event", "eventName", "event_key"),
+               field("event_id", "event_id", "event_id", "id_text", unique=True),
+               obj="custom_behavioral_events")
+
+
+@pytest.mark.parametrize(("crm", "name", "flags"), [
+    ("hubspot", "ecom_add_to_cart", {"event_key": ["needs_hub_id_prefix"]}),
+    ("zoho", "add_to_cart", {}),
+    ("custom", "add_to_cart", {}),
+])
+def test_event_name_is_the_desired_state_name(crm: str, name: str,
+                                              flags: dict[str, list[str]]) -> None:
+    document = mapping("headless", event=EVENT)
+    document["crm"] = crm
+    result = run({"event": "add_to_cart", "event_id": "e1"}, "add_to_cart", "storefront",
+                 document)
+    assert result.records[0].properties == {"eventName": name, "event_id": "e1"}
+    assert result.records[0].flags == flags
+
+
+def name_mapping(zoho: bool) -> dict[str, Any]:
+    last: dict[str, Any] = {"required": True, "placeholder": "-"} if zoho else {}
+    contact = entity(
+        field("store_customer_id", "customer.id", "customer_id", "id_text", unique=True),
+        field("first_name", "customer.first_name", "First_Name" if zoho else "firstname",
+              "split_name"),
+        field("last_name", "customer.last_name", "Last_Name" if zoho else "lastname",
+              "split_name", **last),
+        obj="contacts",
+    )
+    return mapping(contact=contact)
+
+
+@pytest.mark.parametrize(("zoho", "first", "last"), [
+    (False, "firstname", "lastname"),
+    (True, "First_Name", "Last_Name"),
+])
+@pytest.mark.parametrize("where", ["first_name", "last_name"])
+def test_one_word_name(zoho: bool, first: str, last: str, where: str) -> None:
+    body = {"customer": {"id": 5, where: "نورة"}}
+    record = run(body, document=name_mapping(zoho)).records[0]
+    if zoho:
+        # Zoho rejects a contact without Last_Name, so the one name goes there.
+        assert record.properties == {"customer_id": "5", last: "نورة"}
+        assert record.flags == {"last_name": ["single_name"]}
+    else:
+        assert record.properties == {"customer_id": "5", first: "نورة"}
+        assert record.flags == {"first_name": ["single_name"]}
+
+
+def test_two_word_name_is_split_the_same_everywhere() -> None:
+    body = {"customer": {"id": 5, "first_name": "سارة العتيبي"}}
+    for zoho, first, last in ((False, "firstname", "lastname"), (True, "First_Name", "Last_Name")):
+        record = run(body, document=name_mapping(zoho)).records[0]
+        assert record.properties == {"customer_id": "5", first: "سارة", last: "العتيبي"}
+
+
+def sar_mapping() -> dict[str, Any]:
+    order = entity(
+        field("external_order_id", "id", "order_id", "id_text", unique=True),
+        field("amount", "total_price", "amount", "money_sar"),
+        field("total", "total_price", "ecom_total_sar", "money_sar"),
+        obj="deals",
+    )
+    return mapping(order=order)
+
+
+def test_amount_in_other_currency_is_kept_out_of_sar_targets() -> None:
+    result = run({"id": 1, "currency": "USD", "total_price": "40.00"}, document=sar_mapping())
+    [record] = result.records
+    assert record.properties == {"order_id": "1", "amount": "40.00"}
+    assert record.not_sent == {"total": "40.00"}
+    assert record.flags == {"amount": ["currency_not_sar", "currency:USD"],
+                            "total": ["currency_not_sar", "currency:USD", "not_sar_not_written"]}
+    assert own_problems(result) == [
+        "order: the body is in USD, so ecom_total_sar was left out: it is for SAR amounts, and "
+        "converting needs an exchange rate the project does not have."]
+
+
+def test_amount_in_sar_is_written() -> None:
+    result = run({"id": 1, "currency": "SAR", "total_price": "40"}, document=sar_mapping())
+    assert result.records[0].properties == {"order_id": "1", "amount": "40.00",
+                                            "ecom_total_sar": "40.00"}
+    assert own_problems(result) == []
+
+
+def zoho_line_items() -> dict[str, Any]:
+    line = entity(
+        field("sku", "line_items[].sku", "Product_Details[].product", "sku_or_variant_id"),
+        field("quantity", "line_items[].quantity", "Product_Details[].quantity"),
+        obj="Sales_Orders.Product_Details",
+    )
+    line["associations"] = [
+        {"to": "order", "kind": "lookup", "ref": "Deal_Name"},
+        {"to": "product", "kind": "lookup", "ref": "Product_Details[].product"},
+    ]
+    return mapping(line_item=line)
+
+
+def test_zoho_lookups_are_marked_pending() -> None:
+    result = run(document=zoho_line_items())
+    assert [record.properties["Product_Details[].product"] for record in result.records] == [
+        "SKU-1", "12", "13"]
+    assert result.records[0].flags == {"sku": ["pending_lookup"]}
+    # One line for the record type, not one per item.
+    assert own_problems(result) == [
+        "line_item (Sales_Orders.Product_Details): lookups take Zoho record ids, so before "
+        "sending the sync sets Deal_Name to the id of the order record; "
+        "Product_Details[].product contains the store's sku until the sync puts in the id of the "
+        "product record it finds by that value; each item is sent inside its parent "
+        "Sales_Orders record, which the sync finds or creates for the order."]
+
+
+def test_ticket_topic_feeds_tickets_on_shopify_projects() -> None:
+    ticket = entity(field("subject", "ticket.subject", "subject"), obj="tickets")
+    result = run({"event": "ticket_created", "ticket": {"subject": "Late"}}, "ticket_created",
+                 "storefront", mapping(ticket=ticket))
+    assert own_problems(result) == []
+    assert [record.properties for record in result.records] == [{"subject": "Late"}]

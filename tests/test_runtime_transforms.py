@@ -684,7 +684,11 @@ SHOPIFY_STAGES: dict[str | None, dict[str, str]] = {
            "voided": CANCELLED, "expired": CANCELLED},
     "partial": _SHIPPED_ROW,
     "fulfilled": _SHIPPED_ROW,
-    "restocked": dict.fromkeys(FINANCIAL, REFUNDED),
+    # Restocked goods were returned: refunded when money was taken, cancelled when it
+    # never was (pending or authorized, as with a refused cash-on-delivery order, or
+    # voided and expired payments).
+    "restocked": {**dict.fromkeys(FINANCIAL, REFUNDED),
+                  **dict.fromkeys(("pending", "authorized", "voided", "expired"), CANCELLED)},
 }
 SHOPIFY_COMBOS = [(financial, fulfilment) for fulfilment in SHOPIFY_STAGES
                   for financial in FINANCIAL]

@@ -39,6 +39,9 @@ def normalise_email(text: str) -> str | None:
         checked = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError:
         return None
+    # The local part is lower-cased too: RFC 5321 allows it to be case-sensitive, but
+    # mail systems treat it case-insensitively in practice, and identity matching on
+    # email needs one spelling per customer.
     return str(checked.normalized).lower()
 
 

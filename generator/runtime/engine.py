@@ -47,8 +47,11 @@ SOURCE_FAMILY = {
 # Entities whose paths are in another family's shape than the rest of the project's map.
 # A WooCommerce project receives behaviour events as storefront event bodies from its
 # WordPress snippet, because WooCommerce core sends no cart or checkout webhook.
+# Support tickets come from the inbox, not from the store, so every project reads
+# them as the storefront contract's ``ticket_created`` body.
 FOREIGN_FAMILY_ENTITIES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("woocommerce", "storefront"): ("event",),
+    ("woocommerce", "storefront"): ("event", "ticket"),
+    ("shopify", "storefront"): ("ticket",),
 }
 
 # The entity whose records are matched with ``identity.match_order``; other entities
@@ -72,23 +75,33 @@ class Route:
             entity's other fields are skipped.
         field_flags: ``entity.field`` → flags added to that field on every record
             of this topic.
+        held_fields: ``entity.field`` → fields whose value this topic's body gives
+            only in part, so it is shown under ``not_sent`` and never written to
+            the target.
     """
 
     entities: tuple[str, ...]
     views: Mapping[str, View] = field(default_factory=dict)
     only_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     field_flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    held_fields: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Record:
-    """One CRM record built from the body: its properties, identity keys and flags."""
+    """One CRM record built from the body: its properties, identity keys and flags.
+
+    ``not_sent`` contains, by field name, values that were read but must not be
+    written to their target (an amount in another currency than SAR, a single
+    refund); the field's flags say why.
+    """
 
     entity: str
     object: str
     properties: dict[str, Any]
     identity: list[tuple[str, Any]]
     flags: dict[str, list[str]]
+    not_sent: dict[str, Any] = field(default_factory=dict)
 
     def to_data(self) -> dict[str, Any]:
         """Return the record as plain data for JSON or YAML."""
@@ -99,6 +112,7 @@ class Record:
             # A mapping keeps the match order in JSON and YAML and reads better than pairs.
             "identity": dict(self.identity),
             "flags": {name: list(flags) for name, flags in self.flags.items()},
+            "not_sent": dict(self.not_sent),
         }
 
 
@@ -198,8 +212,11 @@ TOPICS: dict[str, dict[str, Route]] = {
         "refunds/create": Route(
             ("order",),
             views={"order": _shopify_refund_view},
+            # refunded_amount holds the sum of all refunds; this body has only one,
+            # so it is shown but not written, and orders/updated writes the sum.
             only_fields={"order": ("external_order_id", "refunded_amount")},
             field_flags={"order.refunded_amount": ("this_refund_only",)},
+            held_fields=frozenset({"order.refunded_amount"}),
         ),
         "customers/create": _SHOPIFY_CUSTOMER,
         "customers/update": _SHOPIFY_CUSTOMER,
@@ -230,8 +247,24 @@ TOPICS: dict[str, dict[str, Route]] = {
         "order_updated": Route(ORDER_ENTITIES),
         "return_requested": Route(("event",)),
         "customer_updated": Route(("contact",)),
+        # Posted by the support inbox, for any store platform.
+        "ticket_created": Route(("ticket",)),
+        "ticket_updated": Route(("ticket",)),
     },
 }
+
+
+def json_type(value: Any) -> str:
+    """Name the JSON type of a parsed value: null, boolean, number, string, array or object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, Mapping) else "array"
 
 
 def topics(platform: str) -> tuple[str, ...]:
@@ -405,57 +438,181 @@ def _name_input(fields: Sequence[Mapping[str, Any]], scope: _Scope) -> dict[str,
     return names
 
 
-def _property_value(spec: Mapping[str, Any], result: Transformed) -> Any:
-    """Pick what is written to the target from a transform's value."""
+# HubSpot event definitions are named "ecom_<event key>" in the desired state. The
+# send call needs the fully qualified name "pe<HubID>_ecom_<event key>", and only the
+# account knows its HubID, so the sync adds that prefix from its configuration.
+HUBSPOT_EVENT_PREFIX = "ecom_"
+
+# A target named for SAR (ecom_refunded_sar, Value_SAR, orders.total_sar) is for riyals only.
+_SAR_TARGET = re.compile(r"(?:^|[._])sar(?:$|[._\[])", re.IGNORECASE)
+
+
+def _last_name_required(fields: Sequence[Mapping[str, Any]]) -> bool:
+    return any(spec.get("name") == "last_name" and spec.get("required") for spec in fields)
+
+
+def _name_value(
+    spec: Mapping[str, Any], fields: Sequence[Mapping[str, Any]], names: Mapping[str, Any]
+) -> tuple[Any, list[str]]:
+    """Pick a name part; a one-word name is the first name unless a last name is required."""
+    first, last = names.get("first"), names.get("last")
+    flags: list[str] = []
+    if first is None and last is not None:
+        # Only a CRM that rejects a contact without a last name (Zoho's required
+        # Last_Name) keeps a one-word name there; elsewhere it is the given name.
+        if not _last_name_required(fields):
+            first, last = last, None
+        flags = ["single_name"]
+    part = _NAME_PARTS.get(str(spec.get("name")))
+    if part is None:
+        # A single name field gets the whole name.
+        return " ".join(str(name) for name in (first, last) if name) or None, []
+    value = first if part == "first" else last
+    return value, flags if value is not None else []
+
+
+def _property_value(
+    spec: Mapping[str, Any], fields: Sequence[Mapping[str, Any]], result: Transformed, crm: str
+) -> tuple[Any, list[str]]:
+    """Pick what is written to the target from a transform's value, with the flags it adds."""
     value = result.value
     transform = spec.get("transform")
     if transform == "split_name" and isinstance(value, Mapping):
-        part = _NAME_PARTS.get(str(spec.get("name")))
-        if part is not None:
-            return value.get(part)
-        # A single name field gets the whole name.
-        return " ".join(str(value[key]) for key in ("first", "last") if value.get(key)) or None
+        return _name_value(spec, fields, value)
     part = _VALUE_PART.get(str(transform))
     if part is not None and isinstance(value, Mapping):
-        return value.get(part)
+        return value.get(part), []
     if transform in _STAGE_TRANSFORMS and isinstance(value, Mapping):
-        # The CRM's own stage value when set-up has filled it in, else the stage key.
+        # The CRM's own stage value once set-up has filled it in, else the stage key.
         crm_value = value.get("crm_value")
-        return crm_value if crm_value is not None else value.get("key")
-    return value
+        if crm_value is None:
+            return value.get("key"), ["stage_id_pending"]
+        return crm_value, []
+    if transform == "event_key" and crm == "hubspot" and isinstance(value, str):
+        return HUBSPOT_EVENT_PREFIX + value, ["needs_hub_id_prefix"]
+    return value, []
 
 
 @dataclass
 class _Builder:
-    """Collects one record's properties and flags in field order."""
+    """Collects one record's properties, flags, held values and notes in field order."""
 
     properties: dict[str, Any] = field(default_factory=dict)
     flags: dict[str, list[str]] = field(default_factory=dict)
+    not_sent: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def add_flags(self, name: str, flags: Sequence[str]) -> None:
         if flags:
             self.flags.setdefault(name, []).extend(flags)
 
 
-def _map_field(
-    spec: Mapping[str, Any], fields: Sequence[Mapping[str, Any]], scope: _Scope,
-    context: TransformContext, builder: _Builder,
-) -> None:
+@dataclass(frozen=True)
+class _EntityEnv:
+    """What every field of one entity is mapped with."""
+
+    name: str
+    fields: Sequence[Mapping[str, Any]]
+    route: Route
+    context: TransformContext
+
+    @property
+    def crm(self) -> str:
+        return str(self.context.mapping.get("crm", ""))
+
+
+def _currency_code(flags: Sequence[str]) -> str:
+    return next((flag.partition(":")[2] for flag in flags if flag.startswith("currency:")), "?")
+
+
+def _held_reason(env: _EntityEnv, name: str, target: str, result: Transformed) -> str | None:
+    """Return the flag that keeps a value out of its target, or None to write it."""
+    if f"{env.name}.{name}" in env.route.held_fields:
+        return "not_written"
+    if "currency_not_sar" in result.flags and _SAR_TARGET.search(target):
+        return "not_sar_not_written"
+    return None
+
+
+def _map_field(spec: Mapping[str, Any], scope: _Scope, env: _EntityEnv, builder: _Builder) -> None:
     name = str(spec.get("name"))
     transform = str(spec.get("transform", "identity"))
     raw, engine_flags = _read_field(spec, scope)
     if transform == "split_name" and name in _NAME_PARTS:
-        raw = _name_input(fields, scope)
-    result = apply(transform, raw, context)
-    value = _property_value(spec, result) if result.ok else None
+        raw = _name_input(env.fields, scope)
+    result = apply(transform, raw, env.context)
+    value, value_flags = _property_value(spec, env.fields, result, env.crm) if result.ok \
+        else (None, [])
+    engine_flags += value_flags
     if value is None and spec.get("required") and "placeholder" in spec:
         # The CRM rejects the record without this field (Zoho's Last_Name).
         value = spec["placeholder"]
         engine_flags.append("placeholder")
-    builder.add_flags(name, [*result.flags, *engine_flags])
     target = spec.get("target")
-    if target is not None and not _is_blank(value):
+    held = _held_reason(env, name, str(target), result) if not _is_blank(value) else None
+    if held == "not_sar_not_written":
+        builder.notes.append(
+            f"{env.name}: the body is in {_currency_code(result.flags)}, so {target} was left "
+            f"out: it is for SAR amounts, and converting needs an exchange rate the project "
+            f"does not have.")
+    builder.add_flags(name, [*result.flags, *engine_flags, *([held] if held else [])])
+    if held is not None:
+        builder.not_sent[name] = value
+    elif target is not None and not _is_blank(value):
         builder.properties[str(target)] = value
+    if transform == "status_to_stage":
+        _add_pipeline(env.context.mapping, name, builder)
+
+
+def _add_pipeline(mapping: Mapping[str, Any], name: str, builder: _Builder) -> None:
+    """Write the pipeline id beside the stage, or flag it when set-up has not filled it yet."""
+    stages = _as_mapping(mapping.get("order_stages"))
+    pipeline = _as_mapping(stages.get("pipeline"))
+    target = pipeline.get("field")
+    if "crm_value" not in pipeline or not target:
+        return
+    if pipeline["crm_value"] is None:
+        builder.add_flags(name, ["pipeline_id_pending"])
+        builder.notes.append(
+            f"The pipeline id is not filled yet (order_stages.pipeline.crm_value is null), so "
+            f"{target} was left out: fill it with the id the CRM returns at set-up.")
+    else:
+        builder.properties[str(target)] = pipeline["crm_value"]
+
+
+def _stage_note(entity: str, builder: _Builder) -> None:
+    for name, flags in builder.flags.items():
+        if "stage_id_pending" in flags:
+            builder.notes.append(
+                f"{entity}: the CRM's stage ids are not filled yet (crm_value is null), so {name} "
+                f"contains the stage key. Fill each stage's crm_value with the id the CRM returns "
+                f"at set-up.")
+
+
+def _lookup_notes(
+    name: str, entity: Mapping[str, Any], fields: Sequence[Mapping[str, Any]], builder: _Builder
+) -> None:
+    """Flag lookup fields that still hold a store value, and say how the sync resolves them."""
+    targets = {str(spec.get("target")): str(spec.get("name")) for spec in fields}
+    steps = []
+    for link in entity.get("associations") or []:
+        if not isinstance(link, Mapping) or link.get("kind") != "lookup":
+            continue
+        ref, other = str(link.get("ref")), link.get("to")
+        field_name = targets.get(ref)
+        if field_name is not None and ref in builder.properties:
+            builder.add_flags(field_name, ["pending_lookup"])
+            steps.append(f"{ref} contains the store's {field_name} until the sync puts in the id "
+                         f"of the {other} record it finds by that value")
+        elif field_name is None:
+            steps.append(f"the sync sets {ref} to the id of the {other} record")
+    obj = str(entity.get("object"))
+    if "." in obj:
+        steps.append(f"each item is sent inside its parent {obj.partition('.')[0]} record, which "
+                     f"the sync finds or creates for the order")
+    if steps:
+        builder.notes.append(f"{name} ({obj}): lookups take Zoho record ids, so before sending "
+                             f"{'; '.join(steps)}.")
 
 
 def _identity(
@@ -502,9 +659,10 @@ def _entity_records(
     for scope in _scopes(name, body, _item_list(fields), problems):
         context = TransformContext(payload=body, platform=platform, mapping=mapping,
                                    item=scope.item)
+        env = _EntityEnv(name, fields, route, context)
         builder = _Builder()
         for spec in mapped:
-            _map_field(spec, fields, scope, context, builder)
+            _map_field(spec, scope, env, builder)
         for key, flags in route.field_flags.items():
             entity_name, _, field_name = key.partition(".")
             if entity_name == name:
@@ -512,12 +670,16 @@ def _entity_records(
         if not builder.properties:
             problems.append(f"{name}: no field of the body had a value, so no record was made.")
             continue
+        _stage_note(name, builder)
+        _lookup_notes(name, entity, fields, builder)
+        problems.extend(note for note in builder.notes if note not in problems)
         records.append(Record(
             entity=name,
             object=str(entity.get("object")),
             properties=builder.properties,
             identity=_identity(name, fields, mapping, builder.properties),
             flags=builder.flags,
+            not_sent=builder.not_sent,
         ))
     return records
 
@@ -569,7 +731,7 @@ def map_payload(
     """
     problems: list[str] = []
     if not isinstance(payload, Mapping):
-        problems.append(f"The body is a JSON {type(payload).__name__}, not an object.")
+        problems.append(f"The body is a JSON {json_type(payload)}, but it must be a JSON object.")
         return MappedRecords(platform, topic, [], problems)
     found = _route_entities(mapping, platform, topic, problems)
     if found is None:

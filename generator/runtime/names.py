@@ -1,7 +1,8 @@
 """Split customer names into first and last name, for Arabic and Latin spellings.
 
-Zoho rejects a contact without ``Last_Name``, so a one-word name becomes the last
-name. Compound parts stay together: a given name such as "عبد الله" or "Abdul
+A one-word name comes back as the last name; the engine moves it to the first name
+unless the field map marks the last name required (Zoho rejects a contact without
+``Last_Name``). Compound parts stay together: a given name such as "عبد الله" or "Abdul
 Rahman" (any "عبد" or "Abd" plus the next word), a kunya such as "أبو بكر", and a
 family or patronymic part such as "آل سعود", "بن سلمان" or "Al Saud".
 """
