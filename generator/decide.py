@@ -84,7 +84,7 @@ def _test(fact: Any, operator: str, expected: Any) -> bool:
 
 def matches(condition: Mapping[str, Any], facts: Mapping[str, Any],
             thresholds: Mapping[str, Any]) -> bool:
-    """Whether ``condition`` holds for ``facts``; an empty condition always holds."""
+    """Test ``condition`` against ``facts``; an empty condition always matches."""
     for key, expected in condition.items():
         if key == "all":
             ok = all(matches(part, facts, thresholds) for part in expected)
@@ -149,7 +149,9 @@ def decide(answers: Answers) -> Plan:
     override = answers.path
     recommended: str | None = None
     winner_hit: RuleHit | None = None
+
     for stage in STAGES:
+        # Module and note rules see the chosen path, so it is settled before them.
         if stage == "module":
             winner_hit, recommended = _winner(state.path_hits)
             state.facts["path"] = override or recommended
@@ -157,6 +159,7 @@ def decide(answers: Answers) -> Plan:
             if rule.stage == stage and matches(rule.when, state.facts, thresholds):
                 _apply(rule, state, thresholds)
     assert recommended is not None and winner_hit is not None
+
     chosen = override or recommended
     hits = _mark_outranked(state.hits, state.path_hits, winner_hit)
     alternatives = _alternatives(chosen, recommended, winner_hit, state.path_hits, paths_data)

@@ -241,7 +241,7 @@ def _workflow() -> dict[str, Any]:
         "on": {"push": {}, "pull_request": {}},
         "permissions": {"contents": "read"},
         # Rabt is not on the public PyPI: the agency sets a wheel URL or a git+https
-        # URL here, or keeps the pin and adds PIP_INDEX_URL. The project README says so.
+        # URL here, or keeps the pin and adds PIP_INDEX_URL, as the project README explains.
         "env": {"RABT_PACKAGE": f"rabt=={__version__}"},
         "jobs": {
             "validate": {
