@@ -393,10 +393,12 @@ def test_storefront_checkout_started(projects: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(("key", "expected"), [
-    ("zoho", {"Subject": "الطلب لم يصل بعد", "Case_Origin": "WhatsApp", "Status": "New",
+    ("zoho", {"Ecom_Ticket_ID": "tkt_test_0001",
+              "Subject": "الطلب لم يصل بعد", "Case_Origin": "WhatsApp", "Status": "New",
               "Priority": "HIGH", "Ecom_Opened_At": "2026-03-04T10:20:00+03:00",
               "Ecom_Order_ID": "5900000000001"}),
-    ("hubspot", {"subject": "الطلب لم يصل بعد", "source_type": "CHAT", "hs_pipeline_stage": "1",
+    ("hubspot", {"ecom_ticket_id": "tkt_test_0001",
+                 "subject": "الطلب لم يصل بعد", "source_type": "CHAT", "hs_pipeline_stage": "1",
                  "hs_ticket_priority": "HIGH", "createdate": "2026-03-04T10:20:00+03:00",
                  "ecom_order_id": "5900000000001"}),
 ])
@@ -406,6 +408,8 @@ def test_ticket_on_shopify_projects(projects: dict[str, Path], key: str,
     body = ticket["properties"].pop("Description" if key == "zoho" else "content")
     assert body.startswith("طلبت عطر العود")
     assert ticket["properties"] == expected
+    id_field = "Ecom_Ticket_ID" if key == "zoho" else "ecom_ticket_id"
+    assert ticket["identity"] == {id_field: "tkt_test_0001"}  # an update finds the same case
     # A new ticket has no reply yet, so SLA times that need one are missing, nothing else.
     assert all(flags == ["missing"] for flags in ticket["flags"].values())
 
