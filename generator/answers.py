@@ -50,7 +50,7 @@ class AnswerSources:
             self.rank[key] = self.sources_added
 
     def slug_is_stale(self) -> bool:
-        """Whether a later source renamed the client without giving a new slug.
+        """Report whether a later source renamed the client without giving a new slug.
 
         A preset's slug belongs to the preset's client name; when ``--set
         client_name=...`` follows it, the slug is derived again from the new name.
@@ -162,7 +162,7 @@ def load_answers_file(path: Path, lang: Lang = "en") -> dict[str, Any]:
 
 
 def _parse_scalar(key: str, text: str) -> Any:
-    """Convert one ``--set`` value to the type the schema asks for, leaving bad text as text."""
+    """Convert one ``--set`` value to the schema's type, leaving bad text as text."""
     spec = answer_schema()["properties"].get(key, {})
     kind = spec.get("type")
     if kind == "array":
@@ -237,7 +237,7 @@ def next_working_day(day: dt.date) -> dt.date:
 
 
 def _applies(spec: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
-    """Whether a question with ``x-ask-when`` applies to ``values``."""
+    """Report whether a question with ``x-ask-when`` applies to ``values``."""
     condition = spec.get("x-ask-when")
     if not condition:
         return True
@@ -309,35 +309,36 @@ def _schema_error_problem(
     key = str(path[0]) if path else ""
     spec = answer_schema()["properties"].get(key, {})
     value = error.instance
-    shown = repr(value)
+    value_text = repr(value)
     where = f"{key} ({origin.get(key, 'default')})" if key else "answers"
     validator = error.validator
+
     if len(path) > 1:  # an item inside a list
         item_spec = spec.get("items", {})
         allowed = _join((str(item) for item in item_spec.get("enum", [])), lang)
-        return Problem(where, message("not_allowed", lang, value=shown),
+        return Problem(where, message("not_allowed", lang, value=value_text),
                        message("list_allowed_fix", lang, allowed=allowed))
     if validator == "enum":
         allowed = _join((str(item) for item in spec["enum"] if item is not None), lang)
-        return Problem(where, message("not_allowed", lang, value=shown),
+        return Problem(where, message("not_allowed", lang, value=value_text),
                        message("allowed_fix", lang, allowed=allowed))
     if validator == "type":
-        text = message("wrong_type", lang, value=shown, actual=_describe(value, lang),
+        text = message("wrong_type", lang, value=value_text, actual=_describe(value, lang),
                        expected=_expected(spec, lang))
         return Problem(where, text, _fix_for(spec, key, lang))
     if validator in {"minimum", "maximum"}:
         name = "too_small" if validator == "minimum" else "too_large"
-        return Problem(where, message(name, lang, value=shown, limit=error.validator_value),
+        return Problem(where, message(name, lang, value=value_text, limit=error.validator_value),
                        _fix_for(spec, key, lang))
     if validator == "uniqueItems":
-        return Problem(where, message("duplicate_items", lang, value=shown),
+        return Problem(where, message("duplicate_items", lang, value=value_text),
                        message("duplicate_items_fix", lang))
     if validator in {"minLength", "maxLength"}:
         maximum = spec.get("maxLength", 0)
-        return Problem(where, message("text_length", lang, value=shown, maximum=maximum),
+        return Problem(where, message("text_length", lang, value=value_text, maximum=maximum),
                        message("text_length_fix", lang, maximum=maximum))
     if validator == "pattern" and key == "project_slug":
-        return Problem(where, message("slug_pattern", lang, value=shown),
+        return Problem(where, message("slug_pattern", lang, value=value_text),
                        message("slug_pattern_fix", lang))
     if validator == "required":
         # jsonschema names the missing property only in its message text.

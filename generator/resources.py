@@ -25,17 +25,17 @@ def _resource_root(name: str) -> Path:
 
 
 def templates_dir() -> Path:
-    """Return the folder that holds the cookiecutter templates."""
+    """Return the folder that contains the cookiecutter templates."""
     return _resource_root("templates")
 
 
 def schemas_dir() -> Path:
-    """Return the folder that holds the JSON Schemas."""
+    """Return the folder that contains the JSON Schemas."""
     return _resource_root("schemas")
 
 
 def presets_dir() -> Path:
-    """Return the folder that holds the built-in presets."""
+    """Return the folder that contains the built-in presets."""
     return _resource_root("presets")
 
 

@@ -293,7 +293,7 @@ def test_refund_topic_maps_refund_fields_only() -> None:
     result = run(body, "refunds/create", document=mapping(order=order))
     assert result.problems == []
     [record] = result.records
-    # The target holds the sum of every refund, so one refund alone is never written there.
+    # The target contains the sum of every refund, so one refund alone is never written there.
     assert record.properties == {"order_id": "1001"}
     assert record.not_sent == {"refunded_amount": "25.50"}
     assert record.flags == {"refunded_amount": ["not_written", "this_refund_only"]}
@@ -561,7 +561,7 @@ def sar_mapping() -> dict[str, Any]:
     return mapping(order=order)
 
 
-def test_amount_in_other_currency_is_kept_out_of_sar_targets() -> None:
+def test_foreign_currency_skips_sar_targets() -> None:
     result = run({"id": 1, "currency": "USD", "total_price": "40.00"}, document=sar_mapping())
     [record] = result.records
     assert record.properties == {"order_id": "1", "amount": "40.00"}

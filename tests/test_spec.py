@@ -498,7 +498,9 @@ def test_every_enabled_field_names_source_target_transform() -> None:
         assert list(entities) == ["contact", "order", "line_item", "product", "event", "ticket"]
         for name, entity in entities.items():
             for field in entity["fields"]:
-                assert field["source"] and field["target"] and field["transform"], (name, field)
+                assert field["source"], (name, field)
+                assert field["target"], (name, field)
+                assert field["transform"], (name, field)
 
 
 # --- lifecycle and segments ---------------------------------------------------
@@ -930,7 +932,8 @@ def test_deals_carry_the_pipeline() -> None:
     assert (field["name"], field["target"], field["value"]) == ("pipeline", "pipeline", None)
     assert field["filled_at_setup"] is True
     pending = hubspot["order_stages"]["setup_pending"]["values"]
-    assert pending[0] == "pipeline" and "paid_processing" in pending
+    assert pending[0] == "pipeline"
+    assert "paid_processing" in pending
     zoho = spec_for("zoho")["mapping"]
     assert zoho["entities"]["order"]["setup_fields"][0]["target"] == "Pipeline"
     assert zoho["order_stages"]["setup_pending"]["values"] == ["pipeline"]
@@ -965,10 +968,13 @@ def test_consent_withdrawal_matches_the_path() -> None:
 
 def test_opt_in_capture_follows_consent_channels() -> None:
     email = spec_for(consent_channels=("email",))["consent"]["opt_in_capture"]
-    assert "SMS" not in email["en"] and "WhatsApp" not in email["en"]
-    assert "واتساب" not in email["ar"] and "النصية" not in email["ar"]
+    assert "SMS" not in email["en"]
+    assert "WhatsApp" not in email["en"]
+    assert "واتساب" not in email["ar"]
+    assert "النصية" not in email["ar"]
     every = spec_for(consent_channels=("email", "sms", "whatsapp"))["consent"]["opt_in_capture"]
-    assert "SMS" in every["en"] and "WhatsApp" in every["en"]
+    assert "SMS" in every["en"]
+    assert "WhatsApp" in every["en"]
     none = spec_for(consent_channels=())["consent"]["opt_in_capture"]
     assert "no marketing consent" in none["en"]
 
@@ -978,7 +984,8 @@ def test_response_time_kpi_per_crm() -> None:
         return next(item for item in spec_for(crm, **changes)["kpis"]["kpis"]
                     if item["key"] == "avg_response_time")
 
-    assert "HubSpot" not in kpi("zoho")["source"] and "HubSpot" not in kpi("custom")["source"]
+    assert "HubSpot" not in kpi("zoho")["source"]
+    assert "HubSpot" not in kpi("custom")["source"]
     assert kpi("custom")["source"] == "tickets.opened_at and tickets.first_reply_at"
     assert kpi("hubspot")["enabled"] is True
     off = kpi("hubspot", modules=BASE_MODULES)
@@ -1012,5 +1019,7 @@ def test_lifecycle_rule_names_what_each_crm_receives() -> None:
         stage = next(item for item in rollups if item["name"] == "lifecycle_stage")
         return str(stage["rule"]["en"])
 
-    assert "First-time Customer" in rule("zoho") and not rule("zoho").startswith("Key")
-    assert rule("hubspot").startswith("Key") and rule("custom").startswith("Key")
+    assert "First-time Customer" in rule("zoho")
+    assert not rule("zoho").startswith("Key")
+    assert rule("hubspot").startswith("Key")
+    assert rule("custom").startswith("Key")

@@ -212,7 +212,7 @@ TOPICS: dict[str, dict[str, Route]] = {
         "refunds/create": Route(
             ("order",),
             views={"order": _shopify_refund_view},
-            # refunded_amount holds the sum of all refunds; this body has only one,
+            # refunded_amount contains the sum of all refunds; this body has only one,
             # so it is shown but not written, and orders/updated writes the sum.
             only_fields={"order": ("external_order_id", "refunded_amount")},
             field_flags={"order.refunded_amount": ("this_refund_only",)},

@@ -230,7 +230,7 @@ def _association(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any] | 
     link = data.get(ctx.crm)
     if not link:
         return None
-    # Each CRM entry holds exactly one key, which names the kind of link.
+    # Each CRM entry contains exactly one key, which names the kind of link.
     key, ref = next(iter(link.items()))
     association: dict[str, Any] = {"to": data["to"], "kind": _ASSOCIATION_KINDS[key], "ref": ref}
     return add_confidence(association, unconfirmed_note(data.get("unconfirmed"), ctx))
@@ -251,7 +251,7 @@ def _identity(
 
 
 def _pipeline_field(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
-    """Return the deal field that holds the pipeline, a value no payload carries."""
+    """Return the deal field that carries the pipeline, a value no payload carries."""
     pipeline = data["pipeline"]
     value = pipeline["crm_value"][ctx.crm]
     field: dict[str, Any] = {
