@@ -27,6 +27,7 @@ from generator.checklist import Checklist, build_checklist, checklist_csv, check
 from generator.errors import InputError, Problem, RabtError
 from generator.i18n import message
 from generator.model import Answers, Lang, Plan
+from generator.path_files import path_data_files
 from generator.resources import load_data, schemas_dir, templates_dir
 from generator.spec import SPEC_FILES, build_desired_state, build_spec
 from generator.validate import PROJECT_SCHEMAS, validate_project
@@ -269,6 +270,7 @@ def data_files(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str, b
     for name, document in parts.spec.items():
         files[f"integration/{name}.yaml"] = _dump_yaml(document)
     files["crm/desired-state.yaml"] = _dump_yaml(parts.desired_state)
+    files.update(path_data_files(answers, plan, parts.spec, parts.desired_state))
     files["docs/checklist.csv"] = checklist_csv(parts.checklist)
     files["docs/checklist.ics"] = checklist_ics(parts.checklist, answers.client_name,
                                                 answers.project_slug)

@@ -35,6 +35,10 @@ CHECKLIST_DAYS = 10
 MARKER = re.compile(r"(?<!\\)\{[{%#]")
 TEXT_SUFFIXES = {".md", ".txt", ".py", ".toml", ".cfg", ".ini", ".sh", ".env", ".example",
                  ".html", ".js", ".ts", ".dockerfile", ""}
+# Folders of tools and runs, not of the generated project: version control, virtual
+# environments, caches and the service's local queue and state files.
+SKIPPED_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
+                          ".pytest_cache", ".ruff_cache", "var"})
 REQUIRED_FILES = (
     ".rabt/answers.yaml", ".rabt/plan.json", "README.md", "README.ar.md",
     "docs/decision.md", "docs/decision.ar.md", "docs/checklist.md", "docs/checklist.ar.md",
@@ -144,6 +148,10 @@ def _schema_for(relative: str) -> str | None:
         return "workflow"
     if relative == "crm/desired-state.yaml":
         return "crm-desired-state"
+    if re.fullmatch(r"workflows/n8n/[^/]+\.json", relative):
+        return "n8n-workflow"
+    if re.fullmatch(r"workflows/make/[^/]+\.blueprint\.json", relative):
+        return "make-blueprint"
     match = re.fullmatch(r"integration/([a-z]+)\.yaml", relative)
     if match:
         return f"spec-{match.group(1)}"
@@ -308,7 +316,7 @@ def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
     answers = _answer_strings(project)
     for path in sorted(project.rglob("*")):
         relative = path.relative_to(project).as_posix()
-        if not path.is_file() or relative.startswith(".git/"):
+        if not path.is_file() or SKIPPED_DIRS.intersection(path.relative_to(project).parts[:-1]):
             continue
         checker = _checker(relative)
         if checker is None:
