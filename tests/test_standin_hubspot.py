@@ -165,6 +165,19 @@ def test_unique_custom_property(seeded: httpx.Client) -> None:
     assert conflict.json()["message"] == f"Deal already exists. Existing ID: {deal_id}"
 
 
+def test_unique_index_follows_email_change(hubspot: httpx.Client) -> None:
+    first = upsert_contacts(hubspot, "old@example.com").json()["results"][0]
+    changed = hubspot.patch(f"/crm/v3/objects/contacts/{first['id']}",
+                            json={"properties": {"email": "new@example.com"}})
+    by_new = upsert_contacts(hubspot, "new@example.com").json()["results"][0]
+    by_old = upsert_contacts(hubspot, "old@example.com").json()["results"][0]
+    assert changed.status_code == 200
+    assert by_new["id"] == first["id"]
+    assert by_new["new"] is False
+    assert by_old["id"] != first["id"]
+    assert by_old["new"] is True
+
+
 def test_upsert_not_unique_id_property(hubspot: httpx.Client) -> None:
     response = hubspot.post("/crm/v3/objects/contacts/batch/upsert", json={"inputs": [
         {"idProperty": "city", "id": "Riyadh", "properties": {}}]})

@@ -56,6 +56,9 @@ class RecordStore:
         self._now = now
         self._now_iso = now_iso
         self.records: dict[str, dict[str, Record]] = {obj: {} for obj in schema.properties}
+        # (object, property) -> stored value -> record id, built on the first lookup of a
+        # property and kept current by every write, so a lookup does not scan all records.
+        self._unique_index: dict[tuple[str, str], dict[str, str]] = {}
 
     # Property checks
 
@@ -129,10 +132,29 @@ class RecordStore:
     def find_unique(self, obj: str, prop: str, value: str) -> Record | None:
         """Return the record whose unique property ``prop`` has ``value``."""
         wanted = value.strip().lower() if prop == "email" and obj == "contacts" else value
-        for record in self.records[obj].values():
-            if record.properties.get(prop) == wanted:
-                return record
-        return None
+        index = self._unique_index.get((obj, prop))
+        if index is None:
+            index = {}
+            for record in self.records[obj].values():
+                stored = record.properties.get(prop)
+                if stored is not None:
+                    index.setdefault(stored, record.id)
+            self._unique_index[(obj, prop)] = index
+        record_id = index.get(wanted)
+        return self.records[obj].get(record_id) if record_id is not None else None
+
+    def _reindex(self, record: Record, before: dict[str, str]) -> None:
+        """Move ``record`` in every built unique index whose property value changed."""
+        for (obj, prop), index in self._unique_index.items():
+            if obj != record.obj:
+                continue
+            old, new = before.get(prop), record.properties.get(prop)
+            if old == new:
+                continue
+            if old is not None and index.get(old) == record.id:
+                del index[old]
+            if new is not None:
+                index.setdefault(new, record.id)
 
     def conflicting_record(self, obj: str, values: dict[str, str],
                            own_id: str | None) -> Record | None:
@@ -186,6 +208,7 @@ class RecordStore:
         if "hs_lastmodifieddate" in self.schema.properties[obj]:
             record.properties["hs_lastmodifieddate"] = now_iso
         self.records[obj][record_id] = record
+        self._reindex(record, {})
         self._index(record)
         return record
 
@@ -201,6 +224,7 @@ class RecordStore:
         holder = self.conflicting_record(record.obj, values, record.id)
         if holder is not None:
             raise existing_record_conflict(OBJECT_LABELS[record.obj], holder.id)
+        before = dict(record.properties)
         for name, value in values.items():
             if value == "":
                 record.properties.pop(name, None)
@@ -211,6 +235,7 @@ class RecordStore:
         record.properties["lastmodifieddate"] = now_iso
         if "hs_lastmodifieddate" in self.schema.properties[record.obj]:
             record.properties["hs_lastmodifieddate"] = now_iso
+        self._reindex(record, before)
         self._index(record)
         return record
 
