@@ -122,6 +122,8 @@ def test_hubspot_unique_keys_and_group() -> None:
     props = properties_by_name(state)
     assert props["ecom_customer_id"]["hasUniqueValue"] is True
     assert props["ecom_customer_id"]["object"] == "contacts"
+    assert props["ecom_phone_e164"]["hasUniqueValue"] is True
+    assert props["ecom_phone_e164"]["object"] == "contacts"
     assert props["shopify_order_id"]["hasUniqueValue"] is True
     assert props["shopify_order_id"]["object"] == "deals"
     assert props["ecom_ltv_sar"]["hasUniqueValue"] is False

@@ -108,6 +108,7 @@ def test_arabic_order_on_hubspot(projects: dict[str, Path]) -> None:
         "ecom_customer_id": "7100000000001",
         "email": "sara.test@example.com",
         "phone": "+966500000001",
+        "ecom_phone_e164": "+966500000001",
         "firstname": "سارة",
         "lastname": "العتيبي",
         "city": "Jeddah",
@@ -176,6 +177,7 @@ def test_phone_only_customer_has_no_email(projects: dict[str, Path]) -> None:
     assert contact["properties"] == {
         "ecom_customer_id": "7100000000002",
         "phone": "+966500000002",
+        "ecom_phone_e164": "+966500000002",
         "firstname": "نورة",
         "city": "Riyadh",
         "ecom_city_raw": "Riyadh",
@@ -251,6 +253,7 @@ def test_customer_update(projects: dict[str, Path]) -> None:
         "ecom_customer_id": "7100000000003",
         "email": "test.customer@example.com",
         "phone": "+966500000003",
+        "ecom_phone_e164": "+966500000003",
         "firstname": "Test",
         "lastname": "Customer",
         "city": "Dammam",

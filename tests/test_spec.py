@@ -389,6 +389,21 @@ def test_identity_rules_order_and_phone_only() -> None:
     assert updates["last_source"] == "keep_latest"
 
 
+def test_hubspot_upsert_keys_phone_only() -> None:
+    mapping = spec_for("hubspot")["mapping"]
+    upsert = mapping["identity"]["upsert"]
+    assert "idProperty email" in upsert["en"]
+    assert "idProperty ecom_phone_e164" in upsert["en"]
+    assert "identity table" in upsert["en"]
+    assert "ecom_phone_e164" in upsert["ar"]
+    fields = {field["name"]: field for field in mapping["entities"]["contact"]["fields"]}
+    assert fields["phone_e164"]["target"] == "ecom_phone_e164"
+    assert fields["phone_e164"]["transform"] == "phone_e164_sa"
+    assert fields["phone_e164"]["unique"] is True
+    zoho_fields = spec_for("zoho")["mapping"]["entities"]["contact"]["fields"]
+    assert "phone_e164" not in {field["name"] for field in zoho_fields}
+
+
 def test_ticket_enabled_only_with_support_module() -> None:
     with_support = spec_for(modules=(*BASE_MODULES, "support"))["mapping"]["entities"]
     without = spec_for(modules=BASE_MODULES)["mapping"]["entities"]
