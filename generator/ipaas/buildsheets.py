@@ -1,13 +1,125 @@
-"""Placeholder until the buildsheets files are built."""
+"""Template data for the Zapier and Tray build sheets and the workflows README.
+
+Zapier documents no file format that users can import, and Tray publishes none, so
+the project gets a step-by-step build sheet per flow. The prose lives in the
+templates under ``templates/ipaas``; this module turns the flow model into plain
+rows those templates loop over.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from generator.ipaas import make
+from generator.ipaas.flows import Flow, FlowSet, Step
 from generator.model import Answers, Plan
+
+# The Zapier tool and the Tray connector that build each step kind.
+ZAPIER_TOOLS = {
+    "dedupe": "Storage by Zapier (get value, then set value)",
+    "filter": "Filter by Zapier", "wait": "Delay by Zapier",
+    "lookup": "Webhooks by Zapier (GET or POST)",
+    "map": "Formatter by Zapier, or the next step's fields", "upsert": "Webhooks by Zapier (POST)",
+    "associate": "Webhooks by Zapier (POST or PUT)", "branch": "Paths by Zapier",
+    "consent_gate": "Filter by Zapier", "discount": "Webhooks by Zapier (POST)",
+    "send": "Webhooks by Zapier (POST)", "store": "Storage by Zapier",
+    "alert": "Webhooks by Zapier (POST)",
+}
+TRAY_TOOLS = {
+    "dedupe": "Data Storage connector (get value, then set value)",
+    "filter": "Boolean condition", "wait": "Delay connector", "lookup": "HTTP Client",
+    "map": "Data Mapper", "upsert": "HTTP Client", "associate": "HTTP Client",
+    "branch": "Branch connector", "consent_gate": "Boolean condition",
+    "discount": "HTTP Client", "send": "HTTP Client", "store": "Data Storage connector",
+    "alert": "HTTP Client",
+}
+
+
+def _step_rows(steps: tuple[Step, ...], depth: int, path: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for step in steps:
+        rows.append({
+            "key": step.key, "kind": step.kind, "depth": depth, "path": path,
+            "title_en": step.title.en, "title_ar": step.title.ar,
+            "zapier": ZAPIER_TOOLS[step.kind], "tray": TRAY_TOOLS[step.kind],
+            "params": _params_text(step),
+            "calls": [{"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
+                       "note": call.note} for call in step.calls],
+            "gate": None if step.gate is None else {
+                "channel": step.gate.channel, "field": step.gate.source_field,
+                "granted": list(step.gate.granted_values), "crm_status": step.gate.crm_status},
+        })
+        for route in step.routes:
+            rows.extend(_step_rows(route.steps, depth + 1, f"{route.label.en}"))
+    return rows
+
+
+def _params_text(step: Step) -> str:
+    """Return the step's main parameters as one short line for a table cell."""
+    keep = ("key", "store", "ttl_days", "amount", "unit", "min", "max", "channel", "via",
+            "template", "template_category", "percent", "expires_after_hours", "any_set",
+            "iterate", "alert_at_percent", "to")
+    parts = [f"{name}={step.params[name]}" for name in keep
+             if name in step.params and step.params[name] not in (None, "", [])]
+    return ", ".join(parts)
+
+
+def _flow_row(flow: Flow) -> dict[str, Any]:
+    trigger = flow.trigger
+    return {
+        "key": flow.key, "title_en": flow.title.en, "title_ar": flow.title.ar,
+        "purpose_en": flow.purpose.en, "purpose_ar": flow.purpose.ar,
+        "module": flow.module, "playbook": flow.playbook, "dedupe_key": flow.dedupe_key,
+        "trigger": {"kind": trigger.kind, "source": trigger.source,
+                    "topics": list(trigger.topics), "every_minutes": trigger.every_minutes,
+                    "daily_at": trigger.daily_at, "text_en": trigger.description.en,
+                    "text_ar": trigger.description.ar},
+        "steps": _step_rows(flow.steps, 0, ""),
+        "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
+                    "fallbacks": list(row.fallback_sources), "target": row.target,
+                    "transform": row.transform, "unique": row.unique,
+                    "description_en": row.description.en, "description_ar": row.description.ar,
+                    "note": row.note} for row in flow.field_rows()],
+    }
+
+
+def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
+    """Return one row per flow: trigger, steps with their tools, field map and calls."""
+    return [_flow_row(flow) for flow in flow_set.flows]
+
+
+def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
+    """Return the facts about this project's Make blueprints that the workflows README lists."""
+    if plan.crm == "custom":
+        return {"blueprints": [], "modules": [], "raw_transforms": [], "data_stores": []}
+    blueprints = make.blueprints(flow_set)
+    modules = make.confirmed_modules()
+    used = sorted({module["module"] for blueprint in blueprints.values()
+                   for module in _all_modules(blueprint["flow"])})
+    transforms = sorted({row.transform for flow in flow_set.flows for row in flow.field_rows()})
+    return {
+        "blueprints": [{"file": f"{make.MAKE_DIR}/{stem}.blueprint.json",
+                        "name": blueprint["name"], "instant": blueprint["metadata"]["instant"],
+                        "modules": len(list(_all_modules(blueprint["flow"])))}
+                       for stem, blueprint in blueprints.items()],
+        "modules": [{"id": name, **modules[name]} for name in used],
+        "raw_transforms": [name for name in transforms if name in make.RAW_TRANSFORMS
+                           or name == "status_to_stage" or name == "ticket_status_to_stage"],
+        "data_stores": ["processed_events"],
+    }
+
+
+def _all_modules(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for module in flow:
+        found.append(module)
+        for route in module.get("routes", []):
+            found.extend(_all_modules(route["flow"]))
+        found.extend(_all_modules(module.get("onerror", [])))
+    return found
 
 
 def files(answers: Answers, plan: Plan, spec: dict[str, dict[str, Any]],
           desired_state: dict[str, Any]) -> dict[str, bytes]:
-    """Return this module's files by project-relative path."""
+    """Return no data files: the build sheets are templates fed by ``sheet_context``."""
     return {}

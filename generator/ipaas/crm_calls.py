@@ -1,0 +1,294 @@
+"""The HTTP or SQL calls a workflow step makes, built as data for each CRM and store.
+
+Every call names its system, method, endpoint and body shape, so a Make blueprint,
+an n8n workflow and a Zapier build sheet send the same request. Body values are
+placeholders such as ``<email>`` that the platform's mapping fills in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+HUBSPOT_BASE_URL = "https://api.hubapi.com"
+# Zoho returns the account's api_domain with each access token; the Saudi data
+# centre is the default because it keeps CRM data in the Kingdom.
+ZOHO_BASE_URL = "{api_domain}/crm/v8"
+ZOHO_DEFAULT_API_DOMAIN = "https://www.zohoapis.sa"
+# NOTE: the Graph API version is the project's choice; pin the version the
+# WhatsApp Business account was tested with.
+WHATSAPP_BASE_URL = "https://graph.facebook.com/{graph_api_version}"
+SHOPIFY_BASE_URL = "https://{shop_domain}/admin/api/{api_version}"
+WOOCOMMERCE_BASE_URL = "https://{store_domain}/wp-json/wc/v3"
+
+# Records per write call: HubSpot batch endpoints take 100 inputs, Zoho insert,
+# update and upsert take 100 records.
+HUBSPOT_BATCH_LIMIT = 100
+ZOHO_BATCH_LIMIT = 100
+HUBSPOT_SEARCH_PAGE_SIZE = 200
+ZOHO_PAGE_SIZE = 200
+WOOCOMMERCE_PAGE_SIZE = 100
+
+# Mapping relation names to the CRM object each CRM uses for them.
+HUBSPOT_OBJECTS = {"contact": "contacts", "order": "deals", "line_item": "line_items",
+                   "product": "products", "ticket": "tickets"}
+
+
+@dataclass(frozen=True)
+class CrmCall:
+    """One request a step sends: to the CRM, the store, WhatsApp or an alert hook.
+
+    ``method`` is an HTTP method, or ``SQL`` for the client's own PostgreSQL database,
+    where ``endpoint`` contains the statement. ``batch_limit`` is the most records one
+    call takes, or None for a single-record call.
+    """
+
+    system: str
+    action: str
+    method: str
+    base_url: str
+    endpoint: str
+    body: Any = None
+    batch_limit: int | None = None
+    note: str | None = None
+    query: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """Return the full URL template, or the SQL statement for a database call."""
+        return self.endpoint if self.method == "SQL" else self.base_url + self.endpoint
+
+
+def _placeholders(targets: list[tuple[str, str]]) -> dict[str, str]:
+    return {target: f"<{name}>" for name, target in targets}
+
+
+def _column(target: str) -> str:
+    return target.split(".", 1)[1] if "." in target else target
+
+
+def upsert_call(crm: str, entity: str, obj: str, targets: list[tuple[str, str]],
+                unique_target: str | None, duplicate_check: list[str] | None = None) -> CrmCall:
+    """Return the call that creates or updates records of ``obj`` by a unique key.
+
+    Args:
+        crm: ``hubspot``, ``zoho`` or ``custom`` (the client's PostgreSQL database).
+        entity: the mapping entity (``contact``, ``order`` ...), for HubSpot's object name.
+        obj: the CRM object from the mapping (``contacts``, ``Deals``, ``orders`` ...).
+        targets: ``(field name, target)`` pairs written by the call.
+        unique_target: the target that identifies a record, or None.
+        duplicate_check: Zoho's duplicate_check_fields, in order; defaults to the unique target.
+    """
+    if crm == "hubspot":
+        return _hubspot_upsert(obj, targets, unique_target)
+    if crm == "zoho":
+        checks = duplicate_check or ([unique_target] if unique_target else [])
+        return CrmCall(
+            system="zoho", action=f"upsert {obj}", method="POST", base_url=ZOHO_BASE_URL,
+            endpoint=f"/{obj.split('.')[0]}/upsert",
+            body={"data": [_placeholders(targets)], "duplicate_check_fields": checks,
+                  "trigger": ["workflow"]},
+            batch_limit=ZOHO_BATCH_LIMIT)
+    return _postgres_upsert(obj, targets, unique_target)
+
+
+def _hubspot_upsert(obj: str, targets: list[tuple[str, str]],
+                    unique_target: str | None) -> CrmCall:
+    if obj == "custom_behavioral_events":
+        properties = {_column(target): f"<{name}>" for name, target in targets
+                      if target.startswith("properties.")}
+        body = {"eventName": "<fully qualified event name>", "email": "<customer_email>",
+                "occurredAt": "<occurred_at>", "properties": properties}
+        return CrmCall(system="hubspot", action="send behavioural event", method="POST",
+                       base_url=HUBSPOT_BASE_URL, endpoint="/events/v3/send", body=body,
+                       note="Custom behavioural events need an Enterprise subscription.")
+    properties = _placeholders(targets)
+    key = properties.get(unique_target or "", "<id>")
+    return CrmCall(
+        system="hubspot", action=f"upsert {obj}", method="POST", base_url=HUBSPOT_BASE_URL,
+        endpoint=f"/crm/v3/objects/{obj}/batch/upsert",
+        body={"inputs": [{"id": key, "idProperty": unique_target, "properties": properties}]},
+        batch_limit=HUBSPOT_BATCH_LIMIT,
+        note="A partial failure answers 207 Multi-Status with one result per input.")
+
+
+def _postgres_upsert(obj: str, targets: list[tuple[str, str]],
+                     unique_target: str | None) -> CrmCall:
+    table = obj.split(".")[0]
+    columns = [_column(target) for _, target in targets]
+    values = ", ".join(f"<{name}>" for name, _ in targets)
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+    if unique_target:
+        key = _column(unique_target)
+        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns if column != key)
+        statement += f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    return CrmCall(system="postgres", action=f"upsert {table}", method="SQL",
+                   base_url="", endpoint=statement)
+
+
+def associate_call(crm: str, from_entity: str, to_entity: str, kind: str,
+                   ref: Any) -> CrmCall:
+    """Return the call that links two records, as the mapping's association names it.
+
+    HubSpot links records through the associations v4 API with a HUBSPOT_DEFINED type
+    id. Zoho and PostgreSQL link through a lookup field or foreign key that the upsert
+    body already carries, so their call only documents that field.
+    """
+    if crm == "hubspot" and kind == "association":
+        source = HUBSPOT_OBJECTS[from_entity]
+        target = HUBSPOT_OBJECTS[to_entity]
+        return CrmCall(
+            system="hubspot", action=f"associate {source} to {target}", method="POST",
+            base_url=HUBSPOT_BASE_URL,
+            endpoint=f"/crm/v4/associations/{source}/{target}/batch/create",
+            body={"inputs": [{"from": {"id": f"<{from_entity} id>"},
+                              "to": {"id": f"<{to_entity} id>"},
+                              "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                                         "associationTypeId": ref}]}]},
+            batch_limit=HUBSPOT_BATCH_LIMIT,
+            note="HUBSPOT_DEFINED type ids come from SDK constants; read them from the "
+                 "association labels API at set-up.")
+    system = "postgres" if crm == "custom" else crm
+    return CrmCall(system=system, action=f"link {from_entity} to {to_entity}", method="FIELD",
+                   base_url="", endpoint=str(ref),
+                   body={str(ref): f"<{to_entity} id>"},
+                   note="Written in the upsert body of the record; no separate request.")
+
+
+def search_call(crm: str, obj: str, filters: list[dict[str, Any]]) -> CrmCall:
+    """Return the call that reads records of ``obj`` matching every filter.
+
+    Each filter is ``{"field", "op", "value"}`` with op ``eq``, ``gte``, ``lt`` or ``between``.
+    """
+    if crm == "hubspot":
+        hubspot_ops = {"eq": "EQ", "gte": "GTE", "lt": "LT", "between": "BETWEEN"}
+        body = {"filterGroups": [{"filters": [
+            {"propertyName": item["field"], "operator": hubspot_ops[item["op"]],
+             **({"value": item["value"][0], "highValue": item["value"][1]}
+                if item["op"] == "between" else {"value": item["value"]})}
+            for item in filters]}],
+            "limit": HUBSPOT_SEARCH_PAGE_SIZE}
+        return CrmCall(system="hubspot", action=f"search {obj}", method="POST",
+                       base_url=HUBSPOT_BASE_URL, endpoint=f"/crm/v3/objects/{obj}/search",
+                       body=body, batch_limit=HUBSPOT_SEARCH_PAGE_SIZE,
+                       note="Search is eventually consistent and returns at most 10,000 "
+                            "results per query; page with the after cursor.")
+    if crm == "zoho":
+        zoho_ops = {"eq": "equals", "gte": "greater_equal", "lt": "less_than",
+                    "between": "between"}
+        criteria = "and".join(
+            f"({item['field']}:{zoho_ops[item['op']]}:"
+            f"{','.join(item['value']) if item['op'] == 'between' else item['value']})"
+            for item in filters)
+        return CrmCall(system="zoho", action=f"search {obj}", method="GET",
+                       base_url=ZOHO_BASE_URL, endpoint=f"/{obj}/search",
+                       query={"criteria": f"({criteria})", "per_page": str(ZOHO_PAGE_SIZE)},
+                       batch_limit=ZOHO_PAGE_SIZE)
+    sql_ops = {"eq": "=", "gte": ">=", "lt": "<"}
+    clauses = [f"{_column(item['field'])} BETWEEN {item['value'][0]} AND {item['value'][1]}"
+               if item["op"] == "between"
+               else f"{_column(item['field'])} {sql_ops[item['op']]} {item['value']}"
+               for item in filters]
+    return CrmCall(system="postgres", action=f"search {obj}", method="SQL", base_url="",
+                   endpoint=f"SELECT * FROM {obj} WHERE {' AND '.join(clauses)}")
+
+
+def whatsapp_template_call(template: str) -> CrmCall:
+    """Return the WhatsApp Cloud API call that sends an approved template."""
+    return CrmCall(
+        system="whatsapp", action="send template", method="POST", base_url=WHATSAPP_BASE_URL,
+        endpoint="/{phone_number_id}/messages",
+        body={"messaging_product": "whatsapp", "to": "<phone without +>", "type": "template",
+              "template": {"name": template, "language": {"code": "<ar or en>"},
+                           "components": [{"type": "body", "parameters": [
+                               {"type": "text", "text": "<first_name>"}]}]}},
+        note="Outside the 24-hour service window only templates approved by Meta are "
+             "delivered.")
+
+
+def sms_call(template: str) -> CrmCall:
+    """Return the call to the client's SMS provider; its API is the client's choice."""
+    return CrmCall(
+        system="sms", action="send SMS", method="POST", base_url="{sms_provider_url}",
+        endpoint="", body={"to": "<phone>", "template": template, "text": "<message>"},
+        note="The SMS provider is not chosen yet: replace this body with the provider's API.")
+
+
+def alert_call() -> CrmCall:
+    """Return the call that posts an alert to the team's incoming webhook."""
+    return CrmCall(
+        system="alert", action="post alert", method="POST", base_url="{alert_webhook_url}",
+        endpoint="", body={"text": "<flow>: <step> failed with <error code> for <record ids>"},
+        note="Any chat or email tool with an incoming webhook works; the message carries "
+             "ids only, never names, phones or emails.")
+
+
+def store_poll_call(platform: str, resource: str) -> CrmCall:
+    """Return the call that reads a store's records changed since a cursor."""
+    if platform == "shopify":
+        query = (f"{{ {resource}(first: 100, query: \"updated_at:>'<cursor>'\", "
+                 "after: <page cursor>) { edges { node { id updatedAt } } "
+                 "pageInfo { hasNextPage endCursor } } }")
+        return CrmCall(system="shopify", action=f"read changed {resource}", method="POST",
+                       base_url=SHOPIFY_BASE_URL, endpoint="/graphql.json",
+                       body={"query": query}, batch_limit=100,
+                       note="Only the last 60 days of orders are readable without the "
+                            "read_all_orders scope.")
+    if platform == "woocommerce":
+        return CrmCall(system="woocommerce", action=f"read changed {resource}", method="GET",
+                       base_url=WOOCOMMERCE_BASE_URL, endpoint=f"/{resource}",
+                       query={"modified_after": "<cursor>",
+                              "per_page": str(WOOCOMMERCE_PAGE_SIZE), "page": "<page>"},
+                       batch_limit=WOOCOMMERCE_PAGE_SIZE)
+    return CrmCall(system="storefront", action=f"read changed {resource}", method="GET",
+                   base_url="{storefront_api_url}", endpoint=f"/{resource}",
+                   query={"updated_since": "<cursor>"},
+                   note="The storefront's own API; its path and parameters are the "
+                        "storefront team's choice.")
+
+
+def discount_call(platform: str, percent: int, hours: int) -> CrmCall:
+    """Return the call that creates a single-use discount code in the store."""
+    if platform == "shopify":
+        return CrmCall(
+            system="shopify", action="create discount code", method="POST",
+            base_url=SHOPIFY_BASE_URL, endpoint="/graphql.json",
+            body={"query": "mutation discountCodeBasicCreate($basicCodeDiscount: "
+                           "DiscountCodeBasicInput!) { discountCodeBasicCreate("
+                           "basicCodeDiscount: $basicCodeDiscount) { codeDiscountNode { id } "
+                           "userErrors { message } } }",
+                  "variables": {"basicCodeDiscount": {
+                      "code": "<code>", "usageLimit": 1, "endsAt": f"<now + {hours} h>",
+                      "customerGets": {"value": {"percentage": percent / 100}}}}},
+            note="The input field names of discountCodeBasicCreate are not confirmed; check "
+                 "the Admin GraphQL reference of the pinned API version.")
+    if platform == "woocommerce":
+        return CrmCall(
+            system="woocommerce", action="create coupon", method="POST",
+            base_url=WOOCOMMERCE_BASE_URL, endpoint="/coupons",
+            body={"code": "<code>", "discount_type": "percent", "amount": str(percent),
+                  "usage_limit": 1, "date_expires": f"<now + {hours} h>"})
+    return CrmCall(system="storefront", action="create discount code", method="POST",
+                   base_url="{storefront_api_url}", endpoint="/discounts",
+                   body={"code": "<code>", "percent": percent, "usage_limit": 1,
+                         "expires_at": f"<now + {hours} h>"},
+                   note="The storefront's own discount API; its path is the storefront "
+                        "team's choice.")
+
+
+def consent_write_call(crm: str, channel: str, fields: list[str]) -> CrmCall:
+    """Return the call that records one channel's consent state in the CRM."""
+    if crm == "hubspot":
+        return CrmCall(
+            system="hubspot", action=f"write {channel} subscription status", method="POST",
+            base_url=HUBSPOT_BASE_URL,
+            endpoint="/communication-preferences/v4/statuses/{subscriber_id}",
+            body={"channel": channel.upper(), "statusState": "<SUBSCRIBED or NOT_SUBSCRIBED>",
+                  "subscriptionId": "<marketing subscription id>",
+                  "legalBasis": "CONSENT_WITH_NOTICE",
+                  "legalBasisExplanation": "<consent wording version>"},
+            note="The v4 path version is not confirmed against the live docs; the consent "
+                 "record fields go in the contact upsert.")
+    table = fields[0].split(".")[0] if fields and "." in fields[0] else "Contacts"
+    return upsert_call(crm, "contact", table, [(name.split(".")[-1], name) for name in fields],
+                       None)

@@ -1,0 +1,845 @@
+"""The workflows of an iPaaS project as typed data, built from the spec and the plan.
+
+One ``Flow`` per workflow: its trigger, its steps in order (branches carry their
+own steps), the field map of each mapping step, the consent gate before each send,
+the timings from ``playbooks.yaml`` and the CRM calls each step makes. The Make
+blueprints, n8n workflows, Zapier and Tray build sheets and the operations budget
+are all rendered from this one model, so they describe the same workflows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from generator.ipaas import crm_calls
+from generator.ipaas.crm_calls import CrmCall
+from generator.model import Answers, Bilingual, Plan
+
+StepKind = Literal["dedupe", "filter", "wait", "lookup", "map", "upsert", "associate", "branch",
+                   "consent_gate", "discount", "send", "store", "alert"]
+TriggerKind = Literal["webhook", "schedule", "error"]
+
+# Days a processed event id stays in the dedupe store. Shopify retries a failed
+# delivery 8 times over 4 hours and can deliver up to about a day late.
+DEDUPE_TTL_DAYS = 7
+# Minutes between reconciliation runs and the time of day (Asia/Riyadh) of the
+# daily playbook runs, chosen outside the default quiet hours.
+RECONCILE_EVERY_MINUTES = 60
+ABANDONED_CHECK_EVERY_MINUTES = 15
+DAILY_RUN_AT = "10:00"
+DAILY_SYNC_AT = "03:00"
+TIMEZONE = "Asia/Riyadh"
+
+# The header or body field that identifies one event, by platform. Shopify's
+# X-Shopify-Event-Id is the same on duplicate deliveries; WooCommerce core never
+# retries, so its delivery id is unique per event.
+EVENT_ID = {
+    "shopify": "header X-Shopify-Event-Id",
+    "woocommerce": "header X-WC-Webhook-Delivery-ID",
+    "headless": "body event_id",
+    "custom": "body event_id",
+}
+WEBHOOK_TOPICS = {
+    "shopify": {"contact": ("customers/create", "customers/update"),
+                "order": ("orders/create", "orders/updated"),
+                "product": ("products/create", "products/update"),
+                "checkout": ("checkouts/create", "checkouts/update"),
+                "consent": ("customers/update", "customers/marketing_consent",
+                            "customers_email_marketing_consent/update")},
+    "woocommerce": {"contact": ("customer.created", "customer.updated"),
+                    "order": ("order.created", "order.updated"),
+                    "product": ("product.created", "product.updated"),
+                    "checkout": ("checkout_started",),
+                    "consent": ("customer.updated",)},
+    "storefront": {"contact": ("customer_updated",),
+                   "order": ("purchase_completed", "order_updated"),
+                   "product": ("product_updated",),
+                   "checkout": ("checkout_started",),
+                   "consent": ("consent_updated",)},
+}
+# Source paths of the checkout's fields in the body that starts the abandoned-checkout flow.
+CHECKOUT_SOURCES = {
+    "shopify": {"token": "token", "cart_token": "cart_token", "email": "email",
+                "phone": "phone", "updated_at": "updated_at", "value": "total_price",
+                "url": "abandoned_checkout_url"},
+    "storefront": {"token": "cart.token", "cart_token": "cart.token", "email": "customer.email",
+                   "phone": "customer.phone", "updated_at": "occurred_at", "value": "cart.value",
+                   "url": "cart.url"},
+}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """The start of a flow: store webhook topics, a schedule, or a failed run elsewhere."""
+
+    kind: TriggerKind
+    source: str
+    description: Bilingual
+    topics: tuple[str, ...] = ()
+    every_minutes: int | None = None
+    daily_at: str | None = None
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    """One row of a field map: where a value comes from, where it goes and how it changes."""
+
+    entity: str
+    name: str
+    source: str
+    target: str
+    transform: str
+    description: Bilingual
+    fallback_sources: tuple[str, ...] = ()
+    unique: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsentGate:
+    """The consent check before a send on one channel, from ``consent.yaml``."""
+
+    channel: str
+    label: Bilingual
+    source_field: str
+    granted_values: tuple[str, ...]
+    crm_status: str
+    rule: Bilingual
+    crm_field: str | None = None
+
+    def crm_condition(self) -> tuple[str, str]:
+        """Return ``(operator, value)`` that a CRM record's ``crm_field`` meets when granted.
+
+        Zoho keeps an opt-out flag for email and opt-in flags for SMS and WhatsApp. A
+        HubSpot contact carries the time of the consent, which is empty when none is recorded.
+        """
+        field_name = (self.crm_field or "").lower()
+        if "opt_out" in field_name:
+            return "equal", "false"
+        if "opt_in" in field_name:
+            return "equal", "true"
+        return "notequal", ""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path of a branch: the condition that selects it and the steps it runs."""
+
+    key: str
+    label: Bilingual
+    condition: Mapping[str, Any]
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a flow. ``params`` is plain data; its keys depend on ``kind``."""
+
+    key: str
+    kind: StepKind
+    title: Bilingual
+    params: Mapping[str, Any] = field(default_factory=dict)
+    fields: tuple[FieldRow, ...] = ()
+    calls: tuple[CrmCall, ...] = ()
+    gate: ConsentGate | None = None
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One workflow: an id that is also its file name, its trigger and its steps."""
+
+    key: str
+    title: Bilingual
+    purpose: Bilingual
+    module: str
+    trigger: Trigger
+    steps: tuple[Step, ...]
+    dedupe_key: str | None = None
+    playbook: str | None = None
+
+    def walk(self) -> Iterator[Step]:
+        """Yield every step, depth first, with the steps of each branch route in order."""
+        yield from _walk(self.steps)
+
+    def field_rows(self) -> tuple[FieldRow, ...]:
+        """Return the field-map rows of every step."""
+        return tuple(row for step in self.walk() for row in step.fields)
+
+    def calls(self) -> tuple[CrmCall, ...]:
+        """Return every call the flow's steps make, in step order."""
+        return tuple(call for step in self.walk() for call in step.calls)
+
+    def to_data(self) -> dict[str, Any]:
+        """Return the flow as plain data (for templates and debugging)."""
+        return asdict(self)
+
+
+def _walk(steps: tuple[Step, ...]) -> Iterator[Step]:
+    for step in steps:
+        yield step
+        for route in step.routes:
+            yield from _walk(route.steps)
+
+
+@dataclass(frozen=True)
+class FlowSet:
+    """Every flow of a project, with the facts the platforms' files share."""
+
+    crm: str
+    platform: str
+    flows: tuple[Flow, ...]
+    consent_gates: Mapping[str, ConsentGate]
+    quiet_hours: Mapping[str, Any]
+
+    def get(self, key: str) -> Flow:
+        """Return the flow with id ``key``.
+
+        Raises:
+            KeyError: no flow has that id.
+        """
+        for flow in self.flows:
+            if flow.key == key:
+                return flow
+        raise KeyError(key)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Return the flow ids in build order."""
+        return tuple(flow.key for flow in self.flows)
+
+
+def _text(data: Mapping[str, str]) -> Bilingual:
+    return Bilingual.from_data(dict(data))
+
+
+def _store_kind(platform: str) -> str:
+    return platform if platform in ("shopify", "woocommerce") else "storefront"
+
+
+class _Context:
+    """The spec documents and plan facts every flow builder reads."""
+
+    def __init__(self, answers: Answers, plan: Plan, spec: Mapping[str, Mapping[str, Any]]):
+        self.answers = answers
+        self.plan = plan
+        self.crm = plan.crm
+        self.platform = plan.platform
+        self.store = _store_kind(plan.platform)
+        self.mapping = spec["mapping"]
+        self.playbooks = spec["playbooks"]
+        self.consent = spec["consent"]
+        self.transforms = {item["name"]: _text(item["description"])
+                           for item in self.mapping["transforms"]}
+        self.entities = self.mapping["entities"]
+        self.gates = _consent_gates(self.consent)
+
+    def entity(self, key: str) -> Mapping[str, Any]:
+        entity: Mapping[str, Any] = self.entities[key]
+        return entity
+
+    def enabled(self, key: str) -> bool:
+        return key in self.entities and bool(self.entities[key].get("enabled"))
+
+    def rows(self, entity: str,
+             fields: list[Mapping[str, Any]] | None = None) -> tuple[FieldRow, ...]:
+        items = fields if fields is not None else self.entity(entity)["fields"]
+        return tuple(self.row(entity, item) for item in items)
+
+    def row(self, entity: str, item: Mapping[str, Any]) -> FieldRow:
+        return FieldRow(
+            entity=entity, name=item["name"], source=item.get("source", ""),
+            target=item["target"], transform=item.get("transform", "identity"),
+            description=self.transforms.get(item.get("transform", "identity"),
+                                            Bilingual("", "")),
+            fallback_sources=tuple(item.get("fallback_sources", ())),
+            unique=bool(item.get("unique", False)),
+            note=item.get("note") if item.get("confidence") == "unconfirmed" else None)
+
+    def unique_target(self, entity: str) -> str | None:
+        for item in self.entity(entity)["fields"]:
+            if item.get("unique"):
+                return str(item["target"])
+        return None
+
+    def upsert(self, entity: str, rows: tuple[FieldRow, ...]) -> CrmCall:
+        checks = None
+        if entity == "contact" and self.crm == "zoho":
+            checks = [item["target"] for item in self.mapping["identity"]["match_order"]]
+        return crm_calls.upsert_call(self.crm, entity, self.entity(entity)["object"],
+                                     [(row.name, row.target) for row in rows],
+                                     self.unique_target(entity), checks)
+
+    def topics(self, kind: str) -> tuple[str, ...]:
+        return WEBHOOK_TOPICS[self.store][kind]
+
+
+def _consent_gates(consent: Mapping[str, Any]) -> dict[str, ConsentGate]:
+    gates = {}
+    for channel in consent["channels"]:
+        granted = tuple(state["value"] for state in channel["source"]["states"]
+                        if state["meaning"] == "granted")
+        gates[channel["channel"]] = ConsentGate(
+            channel=channel["channel"], label=_text(channel["label"]),
+            source_field=channel["source"]["field"], granted_values=granted,
+            crm_status=channel["crm_status"], rule=_text(consent["check_before_send"]),
+            crm_field=(channel["target"].get("fields") or [None])[0])
+    return gates
+
+
+def _step(key: str, kind: StepKind, en: str, ar: str, **extra: Any) -> Step:
+    return Step(key=key, kind=kind, title=Bilingual(en, ar), **extra)
+
+
+def _dedupe_step(ctx: _Context) -> Step:
+    return _step("dedupe", "dedupe", "Skip an event already processed",
+                 "تجاهل الحدث الذي عولج من قبل",
+                 params={"key": EVENT_ID[ctx.platform], "store": "processed_events",
+                         "ttl_days": DEDUPE_TTL_DAYS})
+
+
+def _contact_steps(ctx: _Context, extra: tuple[FieldRow, ...] = ()) -> tuple[Step, ...]:
+    rows = ctx.rows("contact") + extra
+    identity = [item["key"] for item in ctx.mapping["identity"]["match_order"]]
+    return (
+        _step("map_contact", "map", "Map the customer to the contact",
+              "ربط بيانات العميل بحقول جهة الاتصال", fields=rows),
+        _step("filter_contact", "filter", "Continue only with an email or a phone",
+              "المتابعة فقط عند وجود بريد إلكتروني أو رقم جوال",
+              params={"any_set": ["email", "phone"]}),
+        _step("upsert_contact", "upsert", "Create or update the contact",
+              "إنشاء جهة الاتصال أو تحديثها",
+              params={"entity": "contact", "match_order": identity,
+                      "rule": ctx.mapping["identity"]["upsert"]},
+              calls=(ctx.upsert("contact", rows),)),
+    )
+
+
+def _contact_flow(ctx: _Context) -> Flow:
+    daily = ctx.plan.contact_sync != "realtime"
+    if daily:
+        trigger = Trigger(kind="schedule", source="schedule", daily_at=DAILY_SYNC_AT,
+                          description=Bilingual(
+                              "Once a day, customers changed since the last run",
+                              "مرة يوميًا، العملاء الذين تغيّرت بياناتهم منذ آخر تشغيل"))
+        first: tuple[Step, ...] = (_step(
+            "read_changed", "lookup", "Read customers changed since the cursor",
+            "قراءة العملاء الذين تغيّروا منذ آخر مؤشر",
+            params={"cursor_store": "sync_cursors", "cursor_key": "customers"},
+            calls=(crm_calls.store_poll_call(ctx.platform, "customers"),)),)
+    else:
+        trigger = Trigger(kind="webhook", source=ctx.store, topics=ctx.topics("contact"),
+                          description=_text({"en": ctx.entity("contact")["payload"],
+                                             "ar": ctx.entity("contact")["payload"]}))
+        first = (_dedupe_step(ctx),)
+    return Flow(
+        key="contact-sync", module="contacts", trigger=trigger,
+        dedupe_key=None if daily else EVENT_ID[ctx.platform],
+        title=Bilingual("Customer to contact", "من العميل إلى جهة الاتصال"),
+        purpose=Bilingual(
+            "Create or update the CRM contact for each new or changed customer, matched on "
+            "the store id, then the phone in E.164, then the lowercased email.",
+            "إنشاء جهة الاتصال في CRM أو تحديثها لكل عميل جديد أو متغيّر، بالمطابقة على معرّف "
+            "المتجر ثم رقم الجوال بصيغة E.164 ثم البريد الإلكتروني بأحرف صغيرة."),
+        steps=first + _contact_steps(ctx))
+
+
+def _stage_table(ctx: _Context) -> dict[str, Any]:
+    stages = ctx.mapping["order_stages"]
+    return {"field": stages["pipeline"]["field"], "pipeline": stages["pipeline"]["crm_value"],
+            "rules": stages["rules"],
+            "stages": {stage["key"]: stage["crm_value"] for stage in stages["stages"]}}
+
+
+def _last_order_row(ctx: _Context) -> tuple[FieldRow, ...]:
+    """Return the contact's last_order_at row, read from the order's close-date source."""
+    rollups = {item["name"]: item for item in ctx.entity("contact")["rollups"]}
+    close = [item for item in ctx.entity("order")["fields"] if item["name"] == "close_date"]
+    if "last_order_at" not in rollups or not close:
+        return ()
+    return (ctx.row("contact", {"name": "last_order_at", "source": close[0]["source"],
+                                "fallback_sources": close[0].get("fallback_sources", []),
+                                "target": rollups["last_order_at"]["target"],
+                                "transform": "iso_datetime"}),)
+
+
+def _order_steps(ctx: _Context) -> tuple[Step, ...]:
+    order_rows = ctx.rows("order")
+    steps = [*_contact_steps(ctx, _last_order_row(ctx))]
+    steps.append(_step("map_deal", "map", "Map the order to the deal, with its stage",
+                       "ربط الطلب بالصفقة مع مرحلتها", fields=order_rows,
+                       params={"stage_table": _stage_table(ctx)}))
+    steps.append(_step("upsert_deal", "upsert", "Create or update the deal",
+                       "إنشاء الصفقة أو تحديثها", params={"entity": "order"},
+                       calls=(ctx.upsert("order", order_rows),)))
+    steps.extend(_association_steps(ctx, "order"))
+    if ctx.enabled("line_item"):
+        item_rows = ctx.rows("line_item")
+        steps.append(_step("map_line_items", "map", "Map each line item, linked by SKU",
+                           "ربط كل بند من بنود الطلب عبر SKU", fields=item_rows,
+                           params={"iterate": "line_items[]"}))
+        steps.append(_step("upsert_line_items", "upsert", "Create or update the line items",
+                           "إنشاء بنود الطلب أو تحديثها",
+                           params={"entity": "line_item", "iterate": "line_items[]"},
+                           calls=(ctx.upsert("line_item", item_rows),)))
+        steps.extend(_association_steps(ctx, "line_item"))
+    if "playbooks" in ctx.plan.modules and _playbook(ctx, "abandoned_cart") is not None:
+        steps.append(_step("store_checkout_order", "store",
+                           "Remember the order's checkout token for the abandoned-cart check",
+                           "حفظ رمز عملية الدفع للطلب لفحص السلال المتروكة",
+                           params={"store": "checkout_orders", "key": "checkout_token",
+                                   "value": "order id", "ttl_days": DEDUPE_TTL_DAYS}))
+    return tuple(steps)
+
+
+def _association_steps(ctx: _Context, entity: str) -> list[Step]:
+    steps = []
+    for link in ctx.entity(entity).get("associations", []):
+        if link["kind"] == "property":
+            continue
+        steps.append(_step(
+            f"link_{entity}_{link['to']}", "associate",
+            f"Link the {entity.replace('_', ' ')} to its {link['to'].replace('_', ' ')}",
+            f"ربط {ctx.entity(entity)['label']['ar']} بـ{ctx.entity(link['to'])['label']['ar']}",
+            params={"from": entity, "to": link["to"], "kind": link["kind"], "ref": link["ref"]},
+            calls=(crm_calls.associate_call(ctx.crm, entity, link["to"], link["kind"],
+                                            link["ref"]),)))
+    return steps
+
+
+def _order_flow(ctx: _Context) -> Flow:
+    return Flow(
+        key="order-sync", module="orders", dedupe_key=EVENT_ID[ctx.platform],
+        trigger=Trigger(kind="webhook", source=ctx.store, topics=ctx.topics("order"),
+                        description=Bilingual(ctx.entity("order")["payload"],
+                                              ctx.entity("order")["payload"])),
+        title=Bilingual("Order to deal", "من الطلب إلى الصفقة"),
+        purpose=Bilingual(
+            "Every order becomes one deal, linked to its contact and line items; the deal "
+            "stage follows the order status through the stage table.",
+            "يصبح كل طلب صفقة واحدة مرتبطة بجهة الاتصال وبنود الطلب، وتتبع مرحلة الصفقة "
+            "حالة الطلب وفق جدول المراحل."),
+        steps=(_dedupe_step(ctx), *_order_steps(ctx)))
+
+
+def _product_flow(ctx: _Context) -> Flow:
+    rows = ctx.rows("product")
+    product = ctx.entity("product")
+    return Flow(
+        key="product-sync", module="products", dedupe_key=EVENT_ID[ctx.platform],
+        trigger=Trigger(kind="webhook", source=ctx.store, topics=ctx.topics("product"),
+                        description=Bilingual(product["payload"], product["payload"])),
+        title=Bilingual("Product to catalogue", "من المنتج إلى الكتالوج"),
+        purpose=Bilingual(
+            "Keep one CRM product per variant, keyed by SKU, so line items link to it.",
+            "الاحتفاظ بمنتج واحد في CRM لكل متغيّر، بمفتاح SKU، لتُربط به بنود الطلبات."),
+        steps=(
+            _dedupe_step(ctx),
+            _step("map_product", "map", "Map the product", "ربط بيانات المنتج", fields=rows,
+                  params={"first_sync_limit": product.get("sync_limit")}),
+            _step("upsert_product", "upsert", "Create or update the product",
+                  "إنشاء المنتج أو تحديثه", params={"entity": "product"},
+                  calls=(ctx.upsert("product", rows),)),
+        ))
+
+
+def _event_flow(ctx: _Context) -> Flow:
+    rows = ctx.rows("event")
+    event = ctx.entity("event")
+    return Flow(
+        key="event-sync", module="events", dedupe_key="body event_id",
+        trigger=Trigger(kind="webhook", source="storefront",
+                        topics=("page_view", "add_to_cart", "checkout_started"),
+                        description=Bilingual(event["payload"], event["payload"])),
+        title=Bilingual("Behaviour events", "أحداث السلوك"),
+        purpose=Bilingual(
+            "Record the storefront's behaviour events that feed the segments and playbooks.",
+            "تسجيل أحداث السلوك في واجهة المتجر التي تُبنى عليها الشرائح وخطط التشغيل."),
+        steps=(
+            _step("dedupe", "dedupe", "Skip an event already processed",
+                  "تجاهل الحدث الذي عولج من قبل",
+                  params={"key": "body event_id", "store": "processed_events",
+                          "ttl_days": DEDUPE_TTL_DAYS}),
+            _step("map_event", "map", "Map the event", "ربط بيانات الحدث", fields=rows),
+            _step("upsert_event", "upsert", "Record the event", "تسجيل الحدث",
+                  params={"entity": "event", "note": event.get("note")},
+                  calls=(ctx.upsert("event", rows),)),
+        ))
+
+
+def _playbook(ctx: _Context, key: str) -> Mapping[str, Any] | None:
+    for playbook in ctx.playbooks["playbooks"]:
+        if playbook["key"] == key and playbook.get("enabled") and playbook["steps"]:
+            found: Mapping[str, Any] = playbook
+            return found
+    return None
+
+
+def _send_steps(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, Any],
+                discount_done: bool) -> list[Step]:
+    """Return the consent gate, quiet-hours wait, discount and send steps of one playbook step."""
+    number, channel = step["step"], step["channel"]
+    steps: list[Step] = []
+    gate = ctx.gates.get(step["consent"])
+    if gate is not None:
+        steps.append(_step(f"consent_{number}", "consent_gate",
+                           f"Check {channel} consent", f"التحقق من الموافقة على {gate.label.ar}",
+                           params={"channel": channel, "on_missing": "skip and log"}, gate=gate))
+    if step["kind"] == "marketing":
+        steps.append(_step(f"quiet_hours_{number}", "wait", "Wait for the end of quiet hours",
+                           "الانتظار حتى انتهاء فترة الهدوء",
+                           params={"mode": "quiet_hours", **dict(ctx.playbooks["quiet_hours"])}))
+    if step.get("discount") and not discount_done:
+        discount = ctx.playbooks["discount"]
+        hours = playbook.get("discount_code", {}).get("expires_after_hours",
+                                                      discount["expires_after_hours"])
+        steps.append(_step(f"discount_{number}", "discount",
+                           "Create the contact's single-use discount code",
+                           "إنشاء رمز خصم لمرة واحدة لجهة الاتصال",
+                           params={"percent": discount["percent"], "single_use": True,
+                                   "expires_after_hours": hours},
+                           calls=(crm_calls.discount_call(ctx.platform, discount["percent"],
+                                                          hours),)))
+    steps.append(_send_step(ctx, playbook, step))
+    return steps
+
+
+def _send_step(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, Any]) -> Step:
+    channel, template = step["channel"], step.get("template")
+    via = {"email": "crm", "whatsapp": "whatsapp", "sms": "sms"}.get(channel, "crm")
+    calls: tuple[CrmCall, ...] = ()
+    if via == "whatsapp":
+        calls = (crm_calls.whatsapp_template_call(str(template)),)
+    elif via == "sms":
+        calls = (crm_calls.sms_call(str(template)),)
+    else:
+        marker = [("playbook_step", _marker_target(ctx))]
+        call = crm_calls.upsert_call(ctx.crm, "contact", ctx.entity("contact")["object"],
+                                     marker, ctx.unique_target("contact"))
+        calls = (replace(call, note=f"The CRM's own email workflow enrols the contact when "
+                                    f"{_marker_target(ctx)} changes; create that text field at "
+                                    "set-up, because crm/desired-state.yaml does not list it."),)
+    return _step(f"send_{step['step']}", "send", f"Send step {step['step']} by {channel}",
+                 f"إرسال الخطوة {step['step']} عبر {channel}",
+                 params={"channel": channel, "via": via, "template": template,
+                         "kind": step["kind"], "discount": bool(step.get("discount")),
+                         "discount_from_step": playbook.get("discount_code", {}).get(
+                             "issued_at_step") if step.get("discount") else None,
+                         "template_category": step.get("template_category"),
+                         "content": step["content"], "playbook": playbook["key"]},
+                 calls=calls)
+
+
+def _marker_target(ctx: _Context) -> str:
+    """Return the contact field that enrols the contact in the CRM's email workflow."""
+    names = {"hubspot": "ecom_playbook_step", "zoho": "Ecom_Playbook_Step",
+             "custom": "contacts.playbook_step"}
+    return names[ctx.crm]
+
+
+def _delay_text(delay: Mapping[str, Any]) -> Bilingual:
+    unit_ar = {"hours": "ساعة", "days": "يوم"}[delay["unit"]]
+    low, high = delay["min"], delay["max"]
+    return Bilingual(f"{delay['default']} {delay['unit']} (allowed {low} to {high})",
+                     f"{delay['default']} {unit_ar} (المسموح من {low} إلى {high})")
+
+
+def _checkout_rows(ctx: _Context) -> tuple[FieldRow, ...]:
+    sources = CHECKOUT_SOURCES["shopify" if ctx.platform == "shopify" else "storefront"]
+    rollups = {item["name"]: item for item in ctx.entity("contact")["rollups"]}
+    pairs = (("last_checkout_at", "updated_at", "iso_datetime"),
+             ("last_cart_value_sar", "value", "money_sar"),
+             ("last_cart_url", "url", "identity"))
+    return tuple(ctx.row("contact", {"name": name, "source": sources[source],
+                                     "target": rollups[name]["target"], "transform": transform})
+                 for name, source, transform in pairs if name in rollups)
+
+
+def _abandoned_flow(ctx: _Context, playbook: Mapping[str, Any]) -> Flow:
+    sources = CHECKOUT_SOURCES["shopify" if ctx.platform == "shopify" else "storefront"]
+    delay = playbook["delay"]
+    recover = list(_contact_steps(ctx, _checkout_rows(ctx)))
+    discount_done = False
+    for step in playbook["steps"]:
+        if step["offset"]["value"]:
+            recover.append(_step(f"wait_{step['step']}", "wait", "Wait for the next step",
+                                 "الانتظار حتى الخطوة التالية",
+                                 params={"mode": "delay", "amount": step["offset"]["value"],
+                                         "unit": step["offset"]["unit"]}))
+            recover.append(_order_check(sources, f"recheck_{step['step']}"))
+        recover.extend(_send_steps(ctx, playbook, step, discount_done))
+        discount_done = discount_done or bool(step.get("discount"))
+    steps = (
+        _dedupe_step(ctx),
+        _step("filter_reachable", "filter", "Continue only with an email or a phone",
+              "المتابعة فقط عند وجود بريد إلكتروني أو رقم جوال",
+              params={"any_set": [sources["email"], sources["phone"]]}),
+        _step("store_pending", "store", "Keep the latest state of the checkout",
+              "حفظ أحدث حالة لعملية الدفع",
+              params={"store": "pending_checkouts", "key": sources["token"],
+                      "value": {"updated_at": sources["updated_at"]},
+                      "ttl_days": DEDUPE_TTL_DAYS}),
+        _step("wait_delay", "wait", "Wait the abandoned-cart delay", "انتظار مهلة السلة المتروكة",
+              params={"mode": "delay", "amount": delay["default"], "unit": delay["unit"],
+                      "min": delay["min"], "max": delay["max"],
+                      "text": asdict(_delay_text(delay)),
+                      "check_every_minutes": ABANDONED_CHECK_EVERY_MINUTES},
+              calls=(_due_checkouts_call(ctx, delay),)),
+        _step("latest_only", "filter", "Continue only if no newer update of the checkout came",
+              "المتابعة فقط إذا لم يصل تحديث أحدث لعملية الدفع",
+              params={"store": "pending_checkouts", "key": sources["token"],
+                      "equals": sources["updated_at"]}),
+        _order_check(sources, "check_order", tuple(recover)),
+    )
+    return Flow(
+        key="abandoned-checkout", module="playbooks", playbook="abandoned_cart",
+        dedupe_key=EVENT_ID[ctx.platform],
+        trigger=Trigger(kind="webhook", source=ctx.store, topics=ctx.topics("checkout"),
+                        description=Bilingual(playbook["trigger"].get("source", ""),
+                                              playbook["trigger"]["text"]["ar"])),
+        title=_text(playbook["name"]),
+        purpose=_text(playbook["trigger"]["text"]),
+        steps=steps)
+
+
+def _due_checkouts_call(ctx: _Context, delay: Mapping[str, Any]) -> CrmCall:
+    """Return the CRM search a scheduled runner uses in place of a long wait.
+
+    Platforms that cannot wait hours inside one run (Make) find the contacts whose
+    latest checkout fell due in the last check interval instead.
+    """
+    rollups = {item["name"]: item["target"] for item in ctx.entity("contact")["rollups"]}
+    due = f"<now - {delay['default']} {delay['unit']}>"
+    since = f"<now - {delay['default']} {delay['unit']} - {ABANDONED_CHECK_EVERY_MINUTES} minutes>"
+    filters = [{"field": rollups["last_checkout_at"], "op": "between", "value": [since, due]}]
+    return crm_calls.search_call(ctx.crm, ctx.entity("contact")["object"], filters)
+
+
+def _order_check(sources: Mapping[str, str], key: str,
+                 recover: tuple[Step, ...] = ()) -> Step:
+    ordered = Route(key="ordered", label=Bilingual("An order exists: stop", "يوجد طلب: توقف"),
+                    condition={"found": True},
+                    steps=(_step(f"{key}_forget", "store", "Forget the pending checkout",
+                                 "حذف عملية الدفع المعلّقة",
+                                 params={"store": "pending_checkouts", "key": sources["token"],
+                                         "delete": True}),))
+    abandoned = Route(key="abandoned", label=Bilingual("No order: continue",
+                                                       "لا يوجد طلب: متابعة"),
+                      condition={"found": False}, steps=recover)
+    return _step(key, "branch", "Look for an order with the checkout or cart token",
+                 "البحث عن طلب يحمل رمز عملية الدفع أو السلة",
+                 params={"store": "checkout_orders",
+                         "keys": [sources["token"], sources["cart_token"]]},
+                 routes=(ordered, abandoned))
+
+
+def _scheduled_flow(ctx: _Context, playbook: Mapping[str, Any], key: str) -> Flow:
+    """Return a daily flow that finds the records due for each step of ``playbook``."""
+    routes = []
+    delay_days = int(playbook["delay"]["default"])
+    for step in playbook["steps"]:
+        offset = int(step["offset"]["value"])
+        due = delay_days + offset
+        lookup = _due_lookup(ctx, playbook["key"], due)
+        # A playbook issues one code at its first discount step; later steps repeat it.
+        issued_at = playbook.get("discount_code", {}).get("issued_at_step", step["step"])
+        body = (lookup, *_send_steps(ctx, playbook, step, step["step"] > issued_at))
+        routes.append(Route(key=f"step-{step['step']}",
+                            label=Bilingual(f"Step {step['step']}: day {due}",
+                                            f"الخطوة {step['step']}: اليوم {due}"),
+                            condition={"always": True}, steps=body))
+    return Flow(
+        key=key, module="playbooks", playbook=playbook["key"],
+        trigger=Trigger(kind="schedule", source="schedule", daily_at=DAILY_RUN_AT,
+                        description=Bilingual(f"Every day at {DAILY_RUN_AT} ({TIMEZONE})",
+                                              f"يوميًا الساعة {DAILY_RUN_AT} بتوقيت الرياض")),
+        title=_text(playbook["name"]), purpose=_text(playbook["goal"]),
+        steps=(_step("by_step", "branch", "One route per playbook step",
+                     "مسار لكل خطوة من خطوات الخطة", routes=tuple(routes)),))
+
+
+def _due_lookup(ctx: _Context, playbook: str, due_days: int) -> Step:
+    window = [f"<today - {due_days + 1} days>", f"<today - {due_days} days>"]
+    rollups = {item["name"]: item["target"] for item in ctx.entity("contact")["rollups"]}
+    filters = [{"field": rollups["last_order_at"], "op": "between", "value": window},
+               {"field": rollups["orders_count"], "op": "gte", "value": 1}]
+    obj = ctx.entity("contact")["object"]
+    text = Bilingual(f"Find the customers whose latest order is {due_days} days old",
+                     f"البحث عن العملاء الذين مضى على أحدث طلب لهم {due_days} يومًا")
+    # NOTE: post-purchase counts from the latest paid order, not from fulfilment,
+    # because the contact carries no fulfilment date; a late shipment moves it earlier.
+    params: dict[str, Any] = {"object": obj, "filters": filters, "iterate": True,
+                              "counts_from": "last_order_at"}
+    return Step(key=f"find_due_{due_days}", kind="lookup", title=text, params=params,
+                calls=(crm_calls.search_call(ctx.crm, obj, filters),))
+
+
+def _ticket_flow(ctx: _Context) -> Flow:
+    ticket = ctx.entity("ticket")
+    rows = ctx.rows("ticket")
+    sla = ticket.get("sla", {})
+    return Flow(
+        key="ticket-sync", module="support", dedupe_key="body ticket.id + ticket.updated_at",
+        trigger=Trigger(kind="webhook", source="support_inbox",
+                        topics=("ticket.created", "ticket.updated"),
+                        description=Bilingual(ticket["payload"], ticket["payload"])),
+        title=Bilingual("Support ticket", "تذكرة الدعم"),
+        purpose=Bilingual(
+            "Link each ticket to its contact and order, and alert the team lead before the "
+            "first-response target of its channel passes.",
+            "ربط كل تذكرة بجهة الاتصال والطلب، وتنبيه قائد الفريق قبل انقضاء مهلة الرد الأول "
+            "المحددة لقناتها."),
+        steps=(
+            _step("dedupe", "dedupe", "Skip an update already processed",
+                  "تجاهل التحديث الذي عولج من قبل",
+                  params={"key": "body ticket.id + ticket.updated_at",
+                          "store": "processed_events", "ttl_days": DEDUPE_TTL_DAYS}),
+            _step("map_ticket", "map", "Map the ticket", "ربط بيانات التذكرة", fields=rows),
+            _step("upsert_ticket", "upsert", "Create or update the ticket",
+                  "إنشاء التذكرة أو تحديثها", params={"entity": "ticket"},
+                  calls=(ctx.upsert("ticket", rows),)),
+            *_association_steps(ctx, "ticket"),
+            _sla_branch(sla, ticket.get("sla", {}).get("rule")),
+        ))
+
+
+def _sla_branch(sla: Mapping[str, Any], rule: Mapping[str, str] | None) -> Step:
+    alert = _step("sla_alert", "alert", "Alert the team lead", "تنبيه قائد الفريق",
+                  params={"to": "team lead", "reason": "sla"},
+                  calls=(crm_calls.alert_call(),))
+    late = Route(key="late", label=Bilingual("No reply and the alert point has passed",
+                                             "لا رد وقد تجاوزت التذكرة نقطة التنبيه"),
+                 condition={"first_reply_at": "empty",
+                            "business_minutes_open_gte_percent": sla.get("alert_at_percent")},
+                 steps=(alert,))
+    return _step("sla_check", "branch", "Check the first-response target",
+                 "التحقق من مهلة الرد الأول",
+                 params={"targets": sla.get("targets", []),
+                         "business_hours": sla.get("business_hours"),
+                         "alert_at_percent": sla.get("alert_at_percent"),
+                         "vip_percent_of_target": sla.get("vip_percent_of_target"),
+                         "rule": dict(rule) if rule else None},
+                 routes=(late,))
+
+
+def _consent_flow(ctx: _Context) -> Flow:
+    rows = []
+    for channel in ctx.consent["channels"]:
+        for target in channel["target"].get("fields", []):
+            rows.append(ctx.row("contact", {"name": f"{channel['channel']}_consent",
+                                            "source": channel["source"]["field"],
+                                            "target": target, "transform": "identity"}))
+    identity = tuple(row for row in ctx.rows("contact") if row.name in
+                     {item["key"] for item in ctx.mapping["identity"]["match_order"]}
+                     or row.unique)
+    calls = [ctx.upsert("contact", identity + tuple(rows))]
+    if ctx.crm == "hubspot":
+        calls.extend(crm_calls.consent_write_call("hubspot", channel["channel"], [])
+                     for channel in ctx.consent["channels"])
+    return Flow(
+        key="consent-sync", module="consent", dedupe_key=EVENT_ID[ctx.platform],
+        trigger=Trigger(kind="webhook", source=ctx.store, topics=ctx.topics("consent"),
+                        description=_text(ctx.consent["opt_in_capture"])),
+        title=Bilingual("Consent and unsubscribes", "الموافقات وإلغاء الاشتراك"),
+        purpose=_text(ctx.consent["unsubscribe"]["text"]),
+        steps=(
+            _dedupe_step(ctx),
+            _step("map_consent", "map", "Map each channel's consent state",
+                  "ربط حالة الموافقة لكل قناة", fields=identity + tuple(rows),
+                  params={"states": {name: {"granted": list(gate.granted_values)}
+                                     for name, gate in ctx.gates.items()}}),
+            _step("upsert_consent", "upsert", "Write the consent record to the CRM",
+                  "كتابة سجل الموافقة في CRM",
+                  params={"entity": "contact", "two_way": ctx.consent["two_way"]},
+                  calls=tuple(calls)),
+        ))
+
+
+def _reconcile_flow(ctx: _Context) -> Flow:
+    return Flow(
+        key="reconciliation", module="orders",
+        trigger=Trigger(kind="schedule", source="schedule", every_minutes=RECONCILE_EVERY_MINUTES,
+                        description=Bilingual(f"Every {RECONCILE_EVERY_MINUTES} minutes",
+                                              f"كل {RECONCILE_EVERY_MINUTES} دقيقة")),
+        title=Bilingual("Reconciliation", "المطابقة الدورية"),
+        purpose=Bilingual(
+            "Re-read the orders changed since the last run and pass each one to the order "
+            "flow, to repair webhooks that never arrived.",
+            "إعادة قراءة الطلبات التي تغيّرت منذ آخر تشغيل وتمرير كل منها إلى تدفق الطلبات، "
+            "لتعويض الـ Webhooks التي لم تصل."),
+        steps=(
+            _step("read_changed", "lookup", "Read orders changed since the cursor",
+                  "قراءة الطلبات التي تغيّرت منذ آخر مؤشر",
+                  params={"cursor_store": "sync_cursors", "cursor_key": "orders",
+                          "iterate": True},
+                  calls=(crm_calls.store_poll_call(ctx.platform, "orders"),)),
+            _step("replay_order", "send", "Send each order to the order flow",
+                  "إرسال كل طلب إلى تدفق الطلبات",
+                  params={"channel": "flow", "via": "webhook", "flow": "order-sync"},
+                  calls=(CrmCall(system="flow", action="replay order", method="POST",
+                                 base_url="{order_sync_webhook_url}", endpoint="",
+                                 body={"order": "<order>"},
+                                 note="The order flow's own webhook address; the order's "
+                                      "upsert by its store id makes a replay harmless."),)),
+            _step("save_cursor", "store", "Save the newest updated_at as the cursor",
+                  "حفظ أحدث قيمة updated_at مؤشرًا",
+                  params={"store": "sync_cursors", "key": "orders", "value": "max updated_at"}),
+        ))
+
+
+def _error_flow() -> Flow:
+    return Flow(
+        key="error-alert", module="orders",
+        trigger=Trigger(kind="error", source="platform",
+                        description=Bilingual("A run of any flow fails after its retries",
+                                              "فشل تشغيل أي تدفق بعد استنفاد إعادة المحاولة")),
+        title=Bilingual("Failures and alerts", "الأخطاء والتنبيهات"),
+        purpose=Bilingual(
+            "Keep each failed item for replay and alert the team with ids only, never names, "
+            "phones or emails.",
+            "حفظ كل عنصر فشل لإعادة تشغيله لاحقًا، وتنبيه الفريق بالمعرّفات فقط دون أسماء أو "
+            "أرقام جوال أو عناوين بريد."),
+        steps=(
+            _step("map_failure", "map", "Collect the flow, step, error code and record ids",
+                  "جمع اسم التدفق والخطوة ورمز الخطأ ومعرّفات السجلات",
+                  params={"keep": ["flow", "step", "error code", "event id", "record ids"],
+                          "drop": ["names", "phones", "emails", "addresses"]}),
+            _step("store_failure", "store", "Keep the failed item for replay",
+                  "حفظ العنصر الفاشل لإعادة تشغيله",
+                  params={"store": "failed_items", "key": "event id", "value": "payload"}),
+            _step("alert_team", "alert", "Alert the team", "تنبيه الفريق",
+                  params={"to": "integration team"}, calls=(crm_calls.alert_call(),)),
+        ))
+
+
+def build_flows(answers: Answers, plan: Plan, spec: Mapping[str, Mapping[str, Any]]) -> FlowSet:
+    """Build every workflow of the project from its answers, plan and integration spec.
+
+    The flows follow the plan's modules: products, events and support tickets appear
+    only when their module is on, and the playbook flows only for enabled playbooks
+    with at least one step.
+    """
+    ctx = _Context(answers, plan, spec)
+    flows = [_contact_flow(ctx), _order_flow(ctx)]
+    if "products" in plan.modules and ctx.enabled("product"):
+        flows.append(_product_flow(ctx))
+    if "events" in plan.modules and ctx.enabled("event"):
+        flows.append(_event_flow(ctx))
+    if "playbooks" in plan.modules:
+        cart = _playbook(ctx, "abandoned_cart")
+        if cart is not None:
+            flows.append(_abandoned_flow(ctx, cart))
+        for key, flow_key in (("post_purchase", "post-purchase"), ("win_back", "win-back")):
+            playbook = _playbook(ctx, key)
+            if playbook is not None:
+                flows.append(_scheduled_flow(ctx, playbook, flow_key))
+    if "consent" in plan.modules and ctx.consent["channels"]:
+        flows.append(_consent_flow(ctx))
+    if "support" in plan.modules and ctx.enabled("ticket"):
+        flows.append(_ticket_flow(ctx))
+    flows.append(_reconcile_flow(ctx))
+    flows.append(_error_flow())
+    return FlowSet(crm=plan.crm, platform=plan.platform, flows=tuple(flows),
+                   consent_gates=ctx.gates, quiet_hours=ctx.playbooks["quiet_hours"])

@@ -1,0 +1,986 @@
+"""JavaScript for the n8n Code nodes, generated from the spec's data.
+
+Every Code node starts with ``const RABT = {...}``: the project's data as JSON (stage
+tables, city aliases, attribution channels, event keys, support origins and the Saudi
+number patterns). Mapping nodes then add the transforms of ``n8n-transforms.js``
+and a short main part written here. Values are embedded with ``json.dumps``, so
+quotes, Arabic text and ``</script>``-like strings cannot break the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+
+from generator.ipaas.flows import FieldRow
+from generator.runtime.channels import EVENT_KEYS, SUPPORT_ORIGINS
+from generator.runtime.cities import load_cities
+from generator.runtime.stages import DEFAULT_TICKET_STAGES
+
+TRANSFORMS_FILE = Path(__file__).resolve().parent.parent / "data" / "ipaas" / "n8n-transforms.js"
+# Names the transforms file defines; a field with any other transform is an error
+# at generation time rather than a silently unmapped field.
+KNOWN_TRANSFORMS = frozenset({
+    "identity", "id_text", "email_lower", "phone_e164_sa", "split_name", "city_canonical",
+    "money_sar", "refund_total_sar", "status_to_stage", "ticket_status_to_stage",
+    "iso_datetime", "riyadh_date", "sku_or_variant_id", "deal_name", "utm_channel",
+    "list_join", "category_map", "html_to_text", "event_key", "channel_to_origin",
+})
+# Reads the output of another node of the same run; a node that did not run
+# (its branch had no items) gives no items instead of an error.
+OUTPUT_OF = """function outputOf(name) {
+  try {
+    return $(name).all();
+  } catch (error) {
+    return [];
+  }
+}
+"""
+
+
+class UnknownTransformError(ValueError):
+    """A field names a transform that the n8n Code nodes do not implement."""
+
+
+TRANSFORMS_MARKER = "// @transforms"
+
+
+@cache
+def transforms_library() -> str:
+    """Return the JavaScript of the helpers and field transforms."""
+    return TRANSFORMS_FILE.read_text(encoding="utf-8")
+
+
+@cache
+def helpers_library() -> str:
+    """Return the helpers part of the JavaScript only (isEmpty, readPath): it needs no RABT."""
+    text = transforms_library()
+    return text[:text.index(TRANSFORMS_MARKER)]
+
+
+def js(value: Any) -> str:
+    """Return ``value`` as a JavaScript literal (JSON, non-ASCII kept)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _phone_patterns(region: str = "SA") -> dict[str, str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        raise ValueError(f"phonenumbers has no metadata for region {region}")
+
+    def pattern(description: Any) -> str:
+        # A pattern that never matches stands in for a number type the region lacks.
+        return str(description.national_number_pattern) if description else "(?!)"
+
+    return {"mobile": pattern(metadata.mobile), "landline": pattern(metadata.fixed_line),
+            "toll_free": pattern(metadata.toll_free), "shared_cost": pattern(metadata.shared_cost)}
+
+
+@cache
+def _city_index() -> dict[str, str]:
+    return {key: city.en for key, city in load_cities().items()}
+
+
+def project_constants(crm: str, platform: str,
+                      mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the ``RABT`` object of every Code node of one project."""
+    ticket_stages = mapping.get("ticket_stages")
+    if isinstance(ticket_stages, Mapping):
+        tickets: dict[str, Any] = {
+            "rules": ticket_stages.get("rules", []),
+            "crm_values": {stage["key"]: stage.get("crm_value") or stage["key"]
+                           for stage in ticket_stages.get("stages", [])}}
+    else:
+        tickets = {"rules": DEFAULT_TICKET_STAGES["rules"],
+                   "crm_values": DEFAULT_TICKET_STAGES["crm_values"].get(crm, {})}
+    store = platform if platform in ("shopify", "woocommerce") else "storefront"
+    return {
+        "crm": crm,
+        "platform": store,
+        "attribution": {"values": list(mapping["attribution"]["values"]),
+                        "other_value": mapping["attribution"]["other_value"]},
+        "order_stages": {"rules": mapping["order_stages"]["rules"],
+                         "stages": mapping["order_stages"]["stages"],
+                         "pipeline": {
+                             "field": mapping["order_stages"]["pipeline"].get("field"),
+                             "crm_value": mapping["order_stages"]["pipeline"].get("crm_value")}},
+        "ticket_stages": tickets,
+        "cities": _city_index(),
+        "event_keys": EVENT_KEYS,
+        "support_origins": SUPPORT_ORIGINS.get(crm, SUPPORT_ORIGINS["custom"]),
+        "category_map": dict(mapping.get("category_map") or {}),
+        "phone": _phone_patterns(),
+    }
+
+
+def header(title: str, constants: Mapping[str, Any] | None = None) -> str:
+    """Return the opening lines of a Code node: what it does and the project's data."""
+    lines = [f"// {title}", "// Generated by Rabt from the integration spec; edit the spec and",
+             "// regenerate instead of editing this node."]
+    if constants is not None:
+        lines.append(f"const RABT = {js(constants)};")
+    return "\n".join(lines) + "\n"
+
+
+def _field_data(row: FieldRow) -> dict[str, Any]:
+    if row.transform not in KNOWN_TRANSFORMS:
+        raise UnknownTransformError(
+            f"field {row.entity}.{row.name} uses transform {row.transform!r}, which the n8n "
+            f"Code nodes do not implement; add it to {TRANSFORMS_FILE.name}")
+    return {"name": row.name, "source": row.source, "target": row.target,
+            "transform": row.transform, "fallback_sources": list(row.fallback_sources)}
+
+
+def name_fields(rows: Sequence[FieldRow], crm: str) -> dict[str, Any] | None:
+    """Return the first and last name targets to split, or None without both."""
+    targets = {row.name: row.target for row in rows if row.transform == "split_name"}
+    if "first_name" not in targets or "last_name" not in targets:
+        return None
+    return {"first": targets["first_name"], "last": targets["last_name"],
+            "last_required": crm == "zoho"}
+
+
+def map_code(title: str, constants: Mapping[str, Any], rows: Sequence[FieldRow],
+             key_target: str | None, refs: Mapping[str, FieldRow]) -> str:
+    """Return a mapping node's code: one output item per record, with its key and refs.
+
+    Each output item is ``{record, flags, key, refs, payload}``: ``record`` holds the
+    CRM fields, ``key`` the value of the entity's unique field, ``refs`` the unique
+    values of the linked records (the order's contact) read from the same payload,
+    and ``payload`` the body itself for the steps after the CRM request.
+    """
+    fields = [_field_data(row) for row in rows]
+    ref_fields = {name: _field_data(row) for name, row in refs.items()}
+    main = f"""
+const FIELDS = {js(fields)};
+const NAMES = {js(name_fields(rows, str(constants["crm"])))};
+const KEY = {js(key_target)};
+const REFS = {js(ref_fields)};
+
+const output = [];
+$input.all().forEach((item, index) => {{
+  const refs = {{}};
+  for (const [name, field] of Object.entries(REFS)) {{
+    const mapped = mapRecords(item.json, [{{ ...field, target: 'value' }}], null)[0];
+    refs[name] = mapped ? mapped.record.value ?? null : null;
+  }}
+  for (const mapped of mapRecords(item.json, FIELDS, NAMES)) {{
+    const key = KEY ? mapped.record[KEY] ?? null : null;
+    output.push({{ json: {{ record: mapped.record, flags: mapped.flags, key, refs,
+      payload: item.json }}, pairedItem: {{ item: index }} }});
+  }}
+}});
+return output;
+"""
+    return header(title, constants) + transforms_library() + main
+
+
+# ---------------------------------------------------------------------------
+# Deliveries, filters and stores
+
+SHOPIFY_SIGNATURE_CHECK = """// Shopify signs the raw body:
+// base64(HMAC-SHA256(app secret, raw body)). This node needs
+// NODE_FUNCTION_ALLOW_BUILTIN=crypto and RABT_SHOPIFY_WEBHOOK_SECRET.
+const crypto = require('crypto');
+const secret = $env.RABT_SHOPIFY_WEBHOOK_SECRET;
+if (!secret) {
+  throw new Error('RABT_SHOPIFY_WEBHOOK_SECRET is not set: set it to the app secret in n8n');
+}
+const accepted = [];
+for (const [index, item] of $input.all().entries()) {
+  const raw = await this.helpers.getBinaryDataBuffer(index, 'data');
+  const expected = crypto.createHmac('sha256', secret).update(raw).digest();
+  const header = String((item.json.headers || {})['x-shopify-hmac-sha256'] || '');
+  const sent = Buffer.from(header, 'base64');
+  if (sent.length === expected.length && crypto.timingSafeEqual(sent, expected)) {
+    accepted.push(index);
+  }
+}
+"""
+HEADER_AUTH_CHECK = """// The Webhook node checked the shared header (Header Auth credential).
+const accepted = $input.all().map((item, index) => index);
+"""
+UNWRAP_MAIN = """const items = $input.all();
+return accepted.map((index) => {
+  const json = items[index].json;
+  const headers = json.headers || {};
+  const body = json.body && typeof json.body === 'object' ? json.body : {};
+  const eventId = headers['x-shopify-event-id'] || headers['x-wc-webhook-delivery-id'] ||
+    body.event_id || null;
+  return { json: { ...body, _event_id: eventId }, pairedItem: { item: index } };
+});
+"""
+
+
+def unwrap_code(title: str, shopify: bool) -> str:
+    """Return the code that checks a generic webhook delivery and keeps its body and event id."""
+    check = SHOPIFY_SIGNATURE_CHECK if shopify else HEADER_AUTH_CHECK
+    return header(title) + check + UNWRAP_MAIN
+
+
+def any_set_code(title: str, fields: Sequence[Mapping[str, str | None]]) -> str:
+    """Return the code that keeps items where at least one of ``fields`` has a value.
+
+    Each field is ``{"record": target or None, "payload": path or None}``.
+    """
+    main = f"""
+const FIELDS = {js(list(fields))};
+return $input.all().filter((item) => FIELDS.some((field) => {{
+  const value = field.record && item.json.record ? item.json.record[field.record]
+    : readPath(item.json.payload || item.json, field.payload || '');
+  return !isEmpty(value);
+}}));
+"""
+    return header(title) + helpers_library() + main
+
+
+def store_row_code(title: str, key: str, value: Any) -> str:
+    """Return the code that turns each item into a ``{key, value}`` data table row."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        value_rule: dict[str, Any] = {"path": str(next(iter(value.values())))}
+    elif value == "order id":
+        value_rule = {"path": "id"}
+    elif value == "max updated_at":
+        value_rule = {"max": "updated_at"}
+    elif value == "payload":
+        value_rule = {"summary": True}
+    else:
+        value_rule = {"path": str(value)} if value else {"now": True}
+    main = f"""
+const KEY = {js(key)};
+const VALUE = {js(value_rule)};
+const items = $input.all();
+const payloadOf = (item) => item.json.payload || item.json;
+if (VALUE.max) {{
+  const times = items.map((item) => readPath(payloadOf(item), VALUE.max) ||
+    readPath(payloadOf(item), 'updatedAt') || readPath(payloadOf(item), 'date_modified_gmt'))
+    .filter((time) => !isEmpty(time)).sort();
+  return times.length ? [{{ json: {{ key: KEY, value: String(times[times.length - 1]) }} }}] : [];
+}}
+return items.map((item, index) => {{
+  const payload = payloadOf(item);
+  const key = readPath(payload, KEY) ?? (item.json.execution || {{}}).id;
+  let value = new Date().toISOString();
+  if (VALUE.path) value = readPath(payload, VALUE.path);
+  if (VALUE.summary) value = JSON.stringify(item.json.summary || {{}});
+  const text = value === undefined || value === null ? null : String(value);
+  return {{ json: {{ key: isEmpty(key) ? null : String(key), value: text }},
+    pairedItem: {{ item: index }} }};
+}}).filter((item) => item.json.key !== null);
+"""
+    return header(title) + helpers_library() + main
+
+
+def quiet_hours_code(title: str, params: Mapping[str, Any]) -> str:
+    """Return the code that sets ``_resume_at``: now, or the end of the quiet window now is in."""
+    windows = [{"days": list(window["days"]), "start": window["start"], "end": window["end"]}
+               for window in params.get("windows", [])]
+    main = f"""
+// Asia/Riyadh is UTC+3 all year; the windows are in Riyadh time and may cross midnight.
+const OFFSET_MINUTES = 180;
+const WINDOWS = {js(windows)};
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const minutes = (text) => Number(text.slice(0, 2)) * 60 + Number(text.slice(3, 5));
+
+function quietEnd(time) {{
+  const local = new Date(time.getTime() + OFFSET_MINUTES * 60000);
+  const day = DAYS[local.getUTCDay()];
+  const yesterday = DAYS[(local.getUTCDay() + 6) % 7];
+  const now = local.getUTCHours() * 60 + local.getUTCMinutes();
+  for (const window of WINDOWS) {{
+    const start = minutes(window.start);
+    const end = minutes(window.end);
+    const crosses = end <= start;
+    let left = null;
+    if (!crosses && window.days.includes(day) && now >= start && now < end) left = end - now;
+    if (crosses && window.days.includes(day) && now >= start) left = 1440 - now + end;
+    if (crosses && window.days.includes(yesterday) && now < end) left = end - now;
+    if (left !== null) return new Date(time.getTime() + left * 60000);
+  }}
+  return null;
+}}
+
+return $input.all().map((item, index) => {{
+  let resume = new Date();
+  for (let step = 0; step < 14; step += 1) {{
+    const end = quietEnd(resume);
+    if (end === null) break;
+    resume = end;
+  }}
+  return {{ json: {{ ...item.json, _resume_at: resume.toISOString() }},
+    pairedItem: {{ item: index }} }};
+}});
+"""
+    return header(title) + main
+
+
+def filter_value(conditions: Sequence[tuple[str, str, str, Any]],
+                 version: int = 2) -> dict[str, Any]:
+    """Return a filter parameter value (If, Filter, Switch rules), its conditions joined by and.
+
+    Each condition is ``(left expression, operator type, operation, right value)``.
+    """
+    items = []
+    for left, kind, operation, right in conditions:
+        identity = hashlib.sha256(js([left, kind, operation, right]).encode()).hexdigest()
+        items.append({"id": str(uuid.UUID(identity[:32])), "leftValue": left, "rightValue": right,
+                      "operator": {"type": kind, "operation": operation}})
+    return {"options": {"caseSensitive": True, "leftValue": "", "typeValidation": "strict",
+                        "version": version},
+            "conditions": items, "combinator": "and"}
+
+
+def route_code(title: str, params: Mapping[str, Any],
+               routes: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """Return the code that writes ``_route``: the first route whose conditions all hold.
+
+    Known conditions: ``always``; ``<field>: "empty"``; and
+    ``business_minutes_open_gte_percent`` (minutes open in Sun-Thu business hours,
+    Riyadh time, against the first-response target of the ticket's channel).
+    """
+    main = f"""
+const PARAMS = {js(dict(params))};
+const ROUTES = {js([{"key": key, "condition": dict(condition)} for key, condition in routes])};
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const minutes = (text) => Number(String(text).slice(0, 2)) * 60 + Number(String(text).slice(3, 5));
+
+// Minutes between two times that fall inside the business hours (Riyadh, UTC+3).
+function businessMinutes(from, to) {{
+  const hours = PARAMS.business_hours || {{}};
+  const days = hours.days || ['sun', 'mon', 'tue', 'wed', 'thu'];
+  const start = minutes(hours.start || '09:00');
+  const end = minutes(hours.end || '17:00');
+  let total = 0;
+  for (let time = from.getTime(); time < to.getTime(); time += 60000) {{
+    const local = new Date(time + 180 * 60000);
+    const now = local.getUTCHours() * 60 + local.getUTCMinutes();
+    if (days.includes(DAYS[local.getUTCDay()]) && now >= start && now < end) total += 1;
+  }}
+  return total;
+}}
+
+function targetMinutes(record) {{
+  const channel = String(record.channel || record.source || '').toLowerCase();
+  const targets = PARAMS.targets || [];
+  const hit = targets.find((target) => String(target.channel).toLowerCase() === channel) ||
+    targets[0];
+  return hit ? Number(hit.first_response_minutes || hit.minutes || 0) : 0;
+}}
+
+function holds(condition, json) {{
+  const record = {{ ...(json.payload || {{}}), ...(json.record || {{}}) }};
+  return Object.entries(condition).every(([name, expected]) => {{
+    if (name === 'always') return true;
+    if (expected === 'empty') return isEmpty(record[name]);
+    if (name === 'business_minutes_open_gte_percent') {{
+      const opened = new Date(record.created_at || record.createdAt || Date.now());
+      const target = targetMinutes(record);
+      const open = businessMinutes(opened, new Date());
+      return target > 0 && open * 100 >= target * Number(expected || 100);
+    }}
+    // NOTE: a condition this node does not know never holds; extend holds() for it.
+    return false;
+  }});
+}}
+
+return $input.all().map((item, index) => {{
+  const route = ROUTES.find((candidate) => holds(candidate.condition, item.json));
+  return {{ json: {{ ...item.json, _route: route ? route.key : null }},
+    pairedItem: {{ item: index }} }};
+}});
+"""
+    return header(title) + helpers_library() + main
+
+
+def failure_summary_code(title: str, keep: Sequence[str], drop: Sequence[str]) -> str:
+    """Return the error workflow's code that keeps ids only and builds the alert text."""
+    main = f"""
+// Keeps: {", ".join(keep)}. Leaves out: {", ".join(drop)}.
+// Error messages can quote a record, so emails and phone numbers in them are masked.
+const mask = (text) => String(text || '')
+  .replace(/[^\\s@]+@[^\\s@]+/g, '[email]').replace(/\\+?\\d[\\d\\s-]{{7,}}\\d/g, '[number]');
+return $input.all().map((item, index) => {{
+  const execution = item.json.execution || {{}};
+  const trigger = item.json.trigger || {{}};
+  const workflow = item.json.workflow || {{}};
+  const error = execution.error || trigger.error || {{}};
+  const summary = {{
+    workflow: workflow.name || workflow.id || 'unknown workflow',
+    workflow_id: workflow.id || null,
+    node: execution.lastNodeExecuted || (error.node || {{}}).name || null,
+    error: mask(error.message || error.description || 'unknown error').slice(0, 500),
+    execution_id: execution.id || null,
+    execution_url: execution.url || null,
+  }};
+  return {{ json: {{ ...item.json, summary }}, pairedItem: {{ item: index }} }};
+}});
+"""
+    return header(title) + main
+
+
+def alert_code(title: str, client_name: str) -> str:
+    """Return the code that writes the alert email's subject and text from the summary."""
+    main = f"""
+const CLIENT = {js(client_name)};
+return $input.all().map((item, index) => {{
+  const summary = item.json.summary || {{}};
+  const lines = [
+    `Workflow: ${{summary.workflow}}`,
+    `Failed node: ${{summary.node || 'unknown'}}`,
+    `Error: ${{summary.error}}`,
+    `Execution: ${{summary.execution_url ||
+      `id ${{summary.execution_id}} (set N8N_EDITOR_BASE_URL for a link)`}}`,
+    '',
+    'Open the execution, fix the cause, then retry it from the Executions list.',
+  ];
+  return {{ json: {{ subject: `[${{CLIENT}}] n8n run failed: ${{summary.workflow}}`,
+    text: lines.join('\\n') }}, pairedItem: {{ item: index }} }};
+}});
+"""
+    return header(title) + main
+
+
+def step_rule_code(title: str, kind: str, params: Mapping[str, Any]) -> str:
+    """Return a pass-through node that states a step n8n has no dedicated node for."""
+    return header(title) + (
+        f"// NOTE: a {kind} step without its own node; its rule from the spec is:\n"
+        f"const RULE = {js(dict(params))};\n"
+        "// The items pass on unchanged; apply RULE here if the flow needs more.\n"
+        "return $input.all();\n")
+
+
+# ---------------------------------------------------------------------------
+# Requests
+
+def _identity_targets(mapping: Mapping[str, Any]) -> dict[str, str]:
+    return {str(item["key"]): str(item["target"]) for item in mapping["identity"]["match_order"]}
+
+
+def _entity_unique(mapping: Mapping[str, Any], entity: str) -> str | None:
+    for item in mapping["entities"].get(entity, {}).get("fields", []):
+        if item.get("unique"):
+            return str(item["target"])
+    return None
+
+
+def call_spec(graph: Any, call: Any, entity: str, target: str | None = None) -> dict[str, Any]:
+    """Return the data the batch node of ``call`` needs, with the kind of request it builds."""
+    mapping = graph.project.spec["mapping"]
+    endpoint = str(call.endpoint)
+    spec: dict[str, Any] = {"limit": call.batch_limit or 1, "entity": entity}
+    if call.system == "hubspot" and endpoint.endswith("/batch/upsert"):
+        spec.update(kind="hubspot_upsert", id_property=call.body["inputs"][0]["idProperty"],
+                    fallback_id_property="email" if entity == "contact" else None)
+    elif call.system == "hubspot" and "/associations/" in endpoint:
+        target = str(target)
+        spec.update(kind="hubspot_association", types=call.body["inputs"][0]["types"],
+                    source=graph.entity_nodes.get(entity, {}),
+                    target=graph.entity_nodes.get(target, {}), target_entity=target,
+                    source_id_property=_entity_unique(mapping, entity),
+                    target_id_property=_entity_unique(mapping, target))
+    elif call.system == "hubspot" and "/events/" in endpoint:
+        spec.update(kind="hubspot_event", limit=1)
+    elif call.system == "hubspot" and "communication-preferences" in endpoint:
+        gate = graph.project.flows.consent_gates.get(str(call.body["channel"]).lower())
+        channels = graph.project.spec["consent"]["channels"]
+        extra: list[Any] = next((item["source"].get("extra_fields", []) for item in channels
+                      if str(item["channel"]).upper() == str(call.body["channel"]).upper()), [])
+        wording = [str(field) for field in extra if "wording" in str(field)]
+        spec.update(kind="hubspot_consent", limit=1, channel=call.body["channel"],
+                    source_field=gate.source_field if gate else None,
+                    wording_field=wording[0] if wording else "",
+                    granted=list(gate.granted_values) if gate else [],
+                    identity=_identity_targets(mapping))
+    elif call.system == "zoho":
+        links = [{"field": link["ref"], "to": link["to"],
+                  "nodes": graph.entity_nodes.get(link["to"], {})}
+                 for link in mapping["entities"].get(entity, {}).get("associations", [])
+                 if link["kind"] != "association"]
+        spec.update(kind="zoho_upsert", body=dict(call.body or {}), links=links)
+    else:
+        spec.update(kind="single", body=call.body)
+    return spec
+
+
+BATCH_PRELUDE = """const items = $input.all().filter((item) => item.json && item.json.record);
+const chunk = (list, size) => Array.from({ length: Math.ceil(list.length / size) },
+  (unused, index) => list.slice(index * size, index * size + size));
+const output = [];
+
+// Ids the CRM gave the records of another entity in this run, by their unique key.
+function idsByKey(nodes, idProperty) {
+  const ids = {};
+  const batches = outputOf(nodes.batch || '');
+  outputOf(nodes.http || '').forEach((response, index) => {
+    const keys = (batches[index] || { json: {} }).json.keys || [];
+    for (const result of response.json.results || []) {
+      const key = (result.properties || {})[idProperty];
+      if (key !== undefined && key !== null) ids[String(key)] = result.id;
+    }
+    (response.json.data || []).forEach((result, position) => {
+      const id = result && result.details ? result.details.id : null;
+      const key = keys[position];
+      if (id && key !== undefined && key !== null) ids[String(key)] = id;
+    });
+  });
+  return ids;
+}
+
+"""
+# The main part of a batch node, by the kind of request it builds.
+BATCH_BRANCHES: dict[str, str] = {    "hubspot_upsert": """const inputs = [];
+const keys = [];
+for (const item of items) {
+  let idProperty = SPEC.id_property;
+  let id = item.json.record[idProperty];
+  if (isEmpty(id) && SPEC.fallback_id_property) {
+    idProperty = SPEC.fallback_id_property;
+    id = item.json.record[idProperty];
+  }
+  // A record with no unique value cannot be upserted; its flags show why.
+  if (isEmpty(id)) continue;
+  inputs.push({ id: String(id), idProperty, properties: item.json.record });
+  keys.push(item.json.key);
+}
+chunk(inputs, SPEC.limit).forEach((part, index) => output.push({ json: {
+  body: { inputs: part },
+  keys: keys.slice(index * SPEC.limit, index * SPEC.limit + part.length) } }));
+""",
+    "hubspot_association": """const sources = idsByKey(SPEC.source, SPEC.source_id_property);
+const targets = idsByKey(SPEC.target, SPEC.target_id_property);
+const inputs = [];
+for (const item of outputOf(SPEC.source.map || '')) {
+  const from = sources[String(item.json.key)];
+  const to = targets[String((item.json.refs || {})[SPEC.target_entity])];
+  if (from && to) inputs.push({ from: { id: from }, to: { id: to }, types: SPEC.types });
+}
+chunk(inputs, SPEC.limit).forEach((part) => {
+  output.push({ json: { body: { inputs: part } } });
+});
+""",
+    "zoho_upsert": """const linked = SPEC.links.map((link) => ({
+  ...link, ids: idsByKey(link.nodes, null) }));
+const records = items.map((item) => {
+  const record = { ...item.json.record };
+  for (const link of linked) {
+    const id = link.ids[String((item.json.refs || {})[link.to])];
+    if (id) record[link.field] = { id };
+  }
+  return { record, key: item.json.key };
+});
+chunk(records, SPEC.limit).forEach((part) => output.push({ json: {
+  body: { ...SPEC.body, data: part.map((entry) => entry.record) },
+  keys: part.map((entry) => entry.key) } }));
+""",
+    "hubspot_event": """const prefix = $env.RABT_HUBSPOT_EVENT_PREFIX || '';
+for (const item of items) {
+  const record = item.json.record;
+  const properties = {};
+  for (const [name, value] of Object.entries(record)) {
+    if (name.startsWith('properties.')) properties[name.slice(11)] = value;
+  }
+  const eventName = prefix + (record.eventName || record.event_key || '');
+  const occurredAt = record.occurredAt || record.occurred_at;
+  const body = { eventName, email: record.email, occurredAt, properties };
+  output.push({ json: { body } });
+}
+""",
+    "hubspot_consent": """for (const item of items) {
+  const payload = item.json.payload || {};
+  const subscriber = SPEC.channel === 'EMAIL' ? item.json.record[SPEC.identity.email]
+    : item.json.record[SPEC.identity.phone];
+  if (isEmpty(subscriber) || !SPEC.source_field) continue;
+  const state = String(readPath(payload, SPEC.source_field) ?? '').toLowerCase();
+  const granted = SPEC.granted.map((value) => String(value).toLowerCase()).includes(state);
+  output.push({ json: { path: encodeURIComponent(subscriber), body: {
+    channel: SPEC.channel, statusState: granted ? 'SUBSCRIBED' : 'NOT_SUBSCRIBED',
+    subscriptionId: SUBSCRIPTION || null,
+    legalBasis: 'CONSENT_WITH_NOTICE',
+    legalBasisExplanation: String(readPath(payload, SPEC.wording_field) || '') } } });
+}
+""",
+    "single": """for (const item of items) {
+  output.push({ json: { body: { ...(SPEC.body || {}), record: item.json.record } } });
+}
+""",
+}
+
+def batch_code(title: str, spec: Mapping[str, Any]) -> str:
+    """Return the code that turns mapped items into request bodies of at most ``limit`` records."""
+    prelude = f"""
+const SPEC = {js(dict(spec))};
+""" + BATCH_PRELUDE
+    if spec["kind"] == "hubspot_consent":
+        # The subscription type id of the channel, set in n8n's environment.
+        prelude += f"const SUBSCRIPTION = $env.RABT_HUBSPOT_SUBSCRIPTION_{spec['channel']};\n"
+    return header(title) + helpers_library() + OUTPUT_OF + prelude + BATCH_BRANCHES[
+        str(spec["kind"])] + "return output;\n"
+
+
+def restore_code(title: str, source: str, merge: str | None = None) -> str:
+    """Return the code that re-emits the items of ``source`` after a request replaced them."""
+    return header(title) + OUTPUT_OF + f"""
+const SOURCE = {js(source)};
+return outputOf(SOURCE).map((item, index) => ({{ json: item.json,
+  pairedItem: {{ item: index }} }}));
+"""
+
+
+def search_request_code(title: str, call: Any, crm: str) -> str:
+    """Return the code that fills the search's dates or cursor and writes ``{body, query}``."""
+    return header(title) + f"""
+const CALL = {js({"body": call.body, "query": dict(call.query)})};
+const CRM = {js(crm)};
+// Riyadh midnight N days ago; HubSpot compares datetimes in epoch milliseconds,
+// Zoho criteria take ISO 8601 with the offset.
+function daysAgo(days) {{
+  const local = new Date(Date.now() + 180 * 60000);
+  const midnight = Date.UTC(local.getUTCFullYear(), local.getUTCMonth(), local.getUTCDate()) -
+    180 * 60000;
+  const time = new Date(midnight - days * 86400000);
+  return CRM === 'hubspot' ? String(time.getTime()) : time.toISOString().replace('.000Z', '+00:00');
+}}
+const row = $input.first() ? $input.first().json : {{}};
+// Without a stored cursor the first run reads the last two hours.
+const cursor = row && row.value ? String(row.value)
+  : new Date(Date.now() - 2 * 3600000).toISOString();
+const fill = (value) => {{
+  if (typeof value === 'string') {{
+    return value.replace(/<today - (\\d+) days>/g, (match, days) => daysAgo(Number(days)))
+      .replace(/<cursor>/g, cursor).replace(/after: <page cursor>/g, 'after: null')
+      .replace(/<page>/g, '1');
+  }}
+  if (Array.isArray(value)) return value.map(fill);
+  if (value && typeof value === 'object') {{
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, fill(item)]));
+  }}
+  return value;
+}};
+return [{{ json: {{ body: fill(CALL.body), query: fill(CALL.query) }} }}];
+"""
+
+
+def split_results_code(title: str, call: Any, crm: str) -> str:
+    """Return the code that turns a search or poll response into one item per record."""
+    resource = str(call.action).rsplit(" ", 1)[-1]
+    return header(title) + f"""
+const SYSTEM = {js(call.system)};
+const RESOURCE = {js(resource)};
+const output = [];
+for (const response of $input.all()) {{
+  const json = response.json || {{}};
+  if (SYSTEM === 'hubspot') {{
+    for (const result of json.results || []) {{
+      output.push({{ record: result.properties || {{}}, key: result.id, crm_id: result.id,
+        payload: result }});
+    }}
+  }} else if (SYSTEM === 'zoho') {{
+    for (const result of json.data || []) {{
+      output.push({{ record: result, key: result.id, crm_id: result.id, payload: result }});
+    }}
+  }} else if (SYSTEM === 'shopify') {{
+    // The GraphQL poll returns ids; the order flow reads REST-shaped bodies, so each
+    // id is read again through the REST resource by the next node.
+    const edges = ((json.data || {{}})[RESOURCE] || {{}}).edges || [];
+    for (const edge of edges) {{
+      const node = edge.node || {{}};
+      output.push({{ id: String(node.id || '').split('/').pop(), updated_at: node.updatedAt }});
+    }}
+  }} else {{
+    // WooCommerce and storefront lists arrive as one item per record.
+    output.push(json);
+  }}
+}}
+return output.map((json) => ({{ json }}));
+"""
+
+
+# ---------------------------------------------------------------------------
+# Consent, discounts and messages
+
+
+def consent_request_code(title: str, graph: Any, channel: str) -> str:
+    """Return the code that writes the consent read's path for each contact, or drops it."""
+    mapping = graph.project.spec["mapping"]
+    identity = _identity_targets(mapping)
+    return header(title) + helpers_library() + f"""
+const CRM = {js(graph.project.crm)};
+const CHANNEL = {js(channel)};
+const IDENTITY = {js(identity)};
+const KEY_FIELD = {js(_entity_unique(mapping, "contact"))};
+const output = [];
+$input.all().forEach((item, index) => {{
+  const record = item.json.record || {{}};
+  const email = record[IDENTITY.email];
+  const phone = record[IDENTITY.phone];
+  let path = null;
+  if (CRM === 'custom') {{
+    const value = !isEmpty(item.json.key) ? item.json.key : email;
+    if (!isEmpty(value)) output.push({{ json: {{ ...item.json, path: '', params: [String(value)] }},
+      pairedItem: {{ item: index }} }});
+    return;
+  }}
+  if (CRM === 'hubspot') {{
+    const subscriber = CHANNEL === 'email' ? email : phone;
+    if (!isEmpty(subscriber)) {{
+      path = `/communication-preferences/v4/statuses/${{encodeURIComponent(subscriber)}}` +
+        `?channel=${{CHANNEL.toUpperCase()}}`;
+    }}
+  }} else {{
+    const [field, value] = !isEmpty(item.json.key) && KEY_FIELD ? [KEY_FIELD, item.json.key]
+      : [IDENTITY.email, email];
+    const criteria = `(${{field}}:equals:${{value}})`;
+    if (!isEmpty(value)) path = `/Contacts/search?criteria=${{encodeURIComponent(criteria)}}`;
+  }}
+  // A contact the CRM cannot be asked about has no consent on record: no message.
+  if (path) output.push({{ json: {{ ...item.json, path }}, pairedItem: {{ item: index }} }});
+}});
+return output;
+"""
+
+
+def _granted_rule(crm: str, gate: Any) -> dict[str, Any]:
+    if crm == "hubspot":
+        return {"kind": "hubspot", "channel": gate.channel.upper()}
+    if crm == "custom":
+        return {"kind": "sql", "granted": [value.lower() for value in gate.granted_values]}
+    fields = [str(field) for field in gate.crm_status.split() if "_" in field]
+    field = fields[0] if fields else ""
+    return {"kind": "zoho", "field": field, "opt_out": field.endswith("Opt_Out"),
+            "granted": [value.lower() for value in gate.granted_values]}
+
+
+def consent_keep_code(title: str, graph: Any, gate: Any, prepare: str) -> str:
+    """Return the code that keeps the contacts whose current consent for the channel is granted.
+
+    SMS and WhatsApp also need a mobile number: landlines and 800 numbers never get them.
+    """
+    identity = _identity_targets(graph.project.spec["mapping"])
+    return header(title) + OUTPUT_OF + f"""
+const RULE = {js(_granted_rule(graph.project.crm, gate))};
+const PHONE = {js(identity.get("phone"))};
+const NEEDS_MOBILE = {js(gate.channel in ("sms", "whatsapp"))};
+const requested = outputOf({js(prepare)});
+const output = [];
+$input.all().forEach((response, index) => {{
+  const item = requested[index];
+  if (!item) return;
+  const json = response.json || {{}};
+  let granted = false;
+  if (RULE.kind === 'sql') {{
+    granted = RULE.granted.includes(String(json.state ?? '').toLowerCase());
+  }} else if (RULE.kind === 'hubspot') {{
+    // NOTE: the v4 status response is read as results[] of {{channel, status or
+    // statusState}}; the shape is not confirmed against the live docs.
+    granted = (json.results || []).some((result) =>
+      (result.statusState || result.status) === 'SUBSCRIBED' &&
+      (!result.channel || result.channel === RULE.channel));
+  }} else {{
+    const record = (json.data || [])[0] || {{}};
+    const value = record[RULE.field];
+    granted = RULE.opt_out ? value === false : (value === true ||
+      RULE.granted.includes(String(value).toLowerCase()));
+  }}
+  const flags = item.json.flags || [];
+  const mobile = !NEEDS_MOBILE || (item.json.record && item.json.record[PHONE] &&
+    !flags.some((flag) => flag.startsWith('phone:')));
+  if (granted && mobile) {{
+    const {{ path, params, ...rest }} = item.json;
+    output.push({{ json: rest, pairedItem: {{ item: index }} }});
+  }}
+}});
+return output;
+"""
+
+
+def _code_seed() -> str:
+    return """// The code is the same for one contact and playbook on every run (an FNV-1a hash),
+// so a retried run does not create a second code.
+function discountCode(seed) {
+  let hash = 0x811c9dc5;
+  for (const char of String(seed)) {
+    hash ^= char.codePointAt(0);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return `RABT-${hash.toString(36).toUpperCase().padStart(7, '0')}`;
+}
+"""
+
+
+def discount_request_code(title: str, call: Any, params: Mapping[str, Any]) -> str:
+    """Return the code that builds the request creating each contact's single-use code."""
+    return header(title) + _code_seed() + f"""
+const BODY = {js(call.body)};
+const HOURS = {js(params.get("expires_after_hours", 48))};
+return $input.all().map((item, index) => {{
+  const seed = `${{item.json.key || (item.json.payload || {{}}).token || index}}:${{$workflow.id}}`;
+  const code = discountCode(seed);
+  const endsAt = new Date(Date.now() + HOURS * 3600000).toISOString();
+  const fill = (value) => {{
+    if (typeof value === 'string') {{
+      if (value === '<code>') return code;
+      if (/^<now \\+ \\d+ h>$/.test(value)) return endsAt;
+      return value;
+    }}
+    if (Array.isArray(value)) return value.map(fill);
+    if (value && typeof value === 'object') {{
+      return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, fill(entry)]));
+    }}
+    return value;
+  }};
+  return {{ json: {{ body: fill(BODY), _code: code, _ends_at: endsAt, _context: item.json }},
+    pairedItem: {{ item: index }} }};
+}});
+"""
+
+
+def keep_discount_code(title: str, build: str) -> str:
+    """Return the code that checks the store's answer and keeps the code on the item."""
+    return header(title) + OUTPUT_OF + f"""
+const built = outputOf({js(build)});
+return $input.all().map((response, index) => {{
+  const json = response.json || {{}};
+  const errors = (((json.data || {{}}).discountCodeBasicCreate || {{}}).userErrors || []);
+  if (errors.length) {{
+    const messages = errors.map((error) => error.message).join('; ');
+    throw new Error(`the store rejected the discount code: ${{messages}}`);
+  }}
+  const source = built[index].json;
+  return {{ json: {{ ...source._context, discount_code: source._code,
+    discount_ends_at: source._ends_at }}, pairedItem: {{ item: index }} }};
+}});
+"""
+
+
+def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) -> str:
+    """Return the code that writes the playbook-step marker that enrols contacts in a CRM email."""
+    body = call.body or {}
+    if "inputs" in body:
+        markers = [name for name in body["inputs"][0]["properties"]]
+    else:
+        markers = [name for name in (body.get("data") or [{}])[0]]
+    unique = _entity_unique(graph.project.spec["mapping"], "contact")
+    marker_field = next((name for name in markers if name != unique), markers[0] if markers else "")
+    value = f"{params.get('playbook')}:{params.get('template')}"
+    return header(title) + f"""
+const UNIQUE = {js(unique)};
+const MARKER = {js(marker_field)};
+const VALUE = {js(value)};
+return $input.all().map((item, index) => {{
+  const record = item.json.record || {{}};
+  const key = item.json.key ?? record[UNIQUE];
+  const marked = {{ [MARKER]: VALUE }};
+  if (UNIQUE && key !== undefined && key !== null) marked[UNIQUE] = key;
+  // NOTE: the CRM has no contact property for the issued discount code yet, so a
+  // CRM email cannot show it; add one to the desired state and write it here.
+  return {{ json: {{ record: marked, key, flags: [] }}, pairedItem: {{ item: index }} }};
+}});
+"""
+
+
+def message_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) -> str:
+    """Return the code that builds each WhatsApp template or SMS request body."""
+    identity = _identity_targets(graph.project.spec["mapping"])
+    contact_rows = graph.project.spec["mapping"]["entities"]["contact"]["fields"]
+    first_name = next((str(row["target"]) for row in contact_rows if row["name"] == "first_name"),
+                      "")
+    return header(title) + f"""
+const SYSTEM = {js(call.system)};
+const TEMPLATE = {js(params.get("template"))};
+const WITH_CODE = {js(bool(params.get("discount")))};
+const PHONE = {js(identity.get("phone"))};
+const FIRST_NAME = {js(first_name)};
+const language = $env.RABT_WHATSAPP_LANGUAGE || 'ar';
+return $input.all().map((item, index) => {{
+  const record = item.json.record || {{}};
+  const phone = String(record[PHONE] || '');
+  let body;
+  if (SYSTEM === 'whatsapp') {{
+    const name = String(record[FIRST_NAME] || '');
+    const components = [{{ type: 'body', parameters: [{{ type: 'text', text: name }}] }}];
+    if (WITH_CODE && item.json.discount_code) {{
+      components.push({{ type: 'button', sub_type: 'copy_code', index: '0',
+        parameters: [{{ type: 'coupon_code', coupon_code: item.json.discount_code }}] }});
+    }}
+    // The Cloud API takes the number in international form without '+'.
+    body = {{ messaging_product: 'whatsapp', to: phone.replace(/^\\+/, ''), type: 'template',
+      template: {{ name: TEMPLATE, language: {{ code: language }}, components }} }};
+  }} else {{
+    body = {{ to: phone, template: TEMPLATE, code: item.json.discount_code || null }};
+  }}
+  return {{ json: {{ body }}, pairedItem: {{ item: index }} }};
+}});
+"""
+
+
+# ---------------------------------------------------------------------------
+# SQL for the client's own PostgreSQL database
+
+SQL_PLACEHOLDER = re.compile(r"<([^<>]+)>")
+
+
+def sql_statement(statement: str) -> tuple[str, list[str]]:
+    """Return the statement with ``$1``, ``$2`` … for its ``<name>`` placeholders, and the names."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        names.append(match.group(1))
+        return f"${len(names)}"
+
+    return SQL_PLACEHOLDER.sub(number, statement), names
+
+
+def sql_params_code(title: str, names: Sequence[str], targets: Mapping[str, str]) -> str:
+    """Return the code that writes each item's query parameters into ``params``.
+
+    A placeholder named after a field reads the mapped record; ``today - N days``
+    and ``now - N hours - M minutes`` become times; any other is null.
+    """
+    return header(title) + f"""
+const NAMES = {js(list(names))};
+const TARGETS = {js(dict(targets))};
+// Riyadh midnight N days ago, or now minus hours and minutes, as ISO 8601.
+function timeValue(name) {{
+  const days = /^today - (\\d+) days$/.exec(name);
+  if (days) {{
+    const local = new Date(Date.now() + 180 * 60000);
+    const midnight = Date.UTC(local.getUTCFullYear(), local.getUTCMonth(), local.getUTCDate()) -
+      180 * 60000;
+    return new Date(midnight - Number(days[1]) * 86400000).toISOString();
+  }}
+  const now = /^now(?: - (\\d+) hours?)?(?: - (\\d+) minutes?)?$/.exec(name);
+  if (now) {{
+    const back = (Number(now[1] || 0) * 60 + Number(now[2] || 0)) * 60000;
+    return new Date(Date.now() - back).toISOString();
+  }}
+  return null;
+}}
+// A write runs once per mapped record; a read runs once.
+const writes = NAMES.some((name) => TARGETS[name]);
+const items = writes ? $input.all().filter((item) => item.json.record)
+  : [$input.first() || {{ json: {{}} }}];
+return items.map((item, index) => {{
+  const record = item.json.record || {{}};
+  const params = NAMES.map((name) => (TARGETS[name] ? record[TARGETS[name]] ?? null
+    : timeValue(name)));
+  return {{ json: {{ ...item.json, params }}, pairedItem: {{ item: index }} }};
+}});
+"""
+
+
+def sql_consent_query(channel: str) -> str:
+    """Return the query that reads a contact's latest consent row for one channel."""
+    # NOTE: the consents table and its columns (contact_key, channel, state,
+    # captured_at) follow the custom database's desired state; check them there.
+    # The outer SELECT returns one row even without consent, so the rows stay
+    # aligned with the contacts asked about.
+    return ("SELECT (SELECT state FROM consents WHERE contact_key = $1 AND channel = "
+            f"'{channel}' ORDER BY captured_at DESC LIMIT 1) AS state")

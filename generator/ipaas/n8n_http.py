@@ -1,0 +1,302 @@
+"""HTTP Request nodes for CRM, store, WhatsApp and SMS calls, with the Code nodes around them.
+
+A call of the flow model (``CrmCall``) becomes a Code node that builds the request
+bodies (batches of up to the call's limit) and an HTTP Request node that sends one
+request per body. Account-specific values (the shop domain, the Zoho API domain,
+the WhatsApp phone number id) come from n8n environment variables named ``RABT_*``,
+listed in the workflows README; a placeholder in a call's URL with no variable is an
+error at generation time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from generator.ipaas import n8n_code
+from generator.ipaas.crm_calls import SHOPIFY_BASE_URL, CrmCall
+from generator.ipaas.flows import Step
+from generator.ipaas.n8n_graph import Graph
+
+Heads = list[tuple[str, int]]
+# Environment variables for the placeholders of call URLs, with defaults.
+# NOTE: the default Shopify Admin API and Graph API versions are assumptions;
+# set the versions the client's apps were tested with.
+URL_VARIABLES: dict[str, tuple[str, str | None]] = {
+    "api_domain": ("RABT_ZOHO_API_DOMAIN", "https://www.zohoapis.sa"),
+    "shop_domain": ("RABT_SHOPIFY_SHOP", None),
+    "api_version": ("RABT_SHOPIFY_API_VERSION", "2025-10"),
+    "store_domain": ("RABT_WOOCOMMERCE_DOMAIN", None),
+    "graph_api_version": ("RABT_WHATSAPP_GRAPH_VERSION", "v21.0"),
+    "phone_number_id": ("RABT_WHATSAPP_PHONE_NUMBER_ID", None),
+    "sms_provider_url": ("RABT_SMS_URL", None),
+    "storefront_api_url": ("RABT_STOREFRONT_API_URL", None),
+    "alert_webhook_url": ("RABT_ALERT_WEBHOOK_URL", None),
+}
+# Placeholders filled per record by the Code node before the request.
+PER_RECORD = frozenset({"subscriber_id", "record_id"})
+# Milliseconds between two requests of one HTTP Request node, so a burst of
+# batches stays under HubSpot's 100 requests per 10 s (Free and Starter) and
+# Zoho's concurrency limit of 5 (Free).
+REQUEST_INTERVAL_MS = 150
+REQUEST_TIMEOUT_MS = 30000
+RETRY_TRIES = 3
+RETRY_WAIT_MS = 5000
+CREDENTIAL_SYSTEMS = {"hubspot": "hubspot", "zoho": "zoho", "shopify": "shopify",
+                      "woocommerce": "woocommerce", "whatsapp": "whatsapp", "sms": "sms",
+                      "storefront": "storefront_api", "alert": "alert"}
+
+
+class UnsupportedCallError(ValueError):
+    """A call of the flow model has no n8n form (for example a SQL statement)."""
+
+
+def env(name: str, default: str | None = None) -> str:
+    """Return an n8n expression reading environment variable ``name``."""
+    if default is None:
+        return f"={{{{ $env.{name} }}}}"
+    return f"={{{{ $env.{name} || {n8n_code.js(default)} }}}}"
+
+
+def url_expression(call: CrmCall) -> str:
+    """Return the call's URL as an n8n expression.
+
+    Account placeholders become environment variables. The URL ends at the first
+    per-record placeholder (such as ``{subscriber_id}``); the Code node before the
+    request writes the rest of the path into ``$json.path``.
+    """
+    url = call.base_url + call.endpoint
+    per_record = [match for match in re.finditer(r"\{(\w+)\}", url)
+                  if match.group(1) in PER_RECORD]
+    if per_record:
+        url = url[:per_record[0].start()]
+    text = re.sub(r"\{(\w+)\}", lambda match: _variable(match.group(1)), url)
+    suffix = "{{ $json.path || '' }}" if per_record else ""
+    return "=" + text + suffix
+
+
+def _variable(placeholder: str) -> str:
+    if placeholder not in URL_VARIABLES:
+        raise UnsupportedCallError(f"URL placeholder {{{placeholder}}} has no environment "
+                                   "variable: add it to URL_VARIABLES")
+    name, default = URL_VARIABLES[placeholder]
+    fallback = f" || {n8n_code.js(default)}" if default else ""
+    return f"{{{{ $env.{name}{fallback} }}}}"
+
+
+def http_node(graph: Graph, title: str, call: CrmCall, *, body: bool, query: bool = False,
+              never_error: bool = False) -> str:
+    """Add an HTTP Request node for ``call`` with its credential, retries and pacing."""
+    system = CREDENTIAL_SYSTEMS.get(call.system)
+    if system is None or call.method in ("SQL", "FIELD"):
+        raise UnsupportedCallError(f"{call.system} {call.method} call {call.action!r} has no "
+                                   "HTTP Request form: add its system to CREDENTIAL_SYSTEMS")
+    kind = next(iter(graph.project.credential(system)))
+    parameters: dict[str, Any] = {"method": call.method, "url": url_expression(call)}
+    if kind in ("oAuth2Api", "httpHeaderAuth"):
+        parameters.update(authentication="genericCredentialType", genericAuthType=kind)
+    else:
+        parameters.update(authentication="predefinedCredentialType", nodeCredentialType=kind)
+    if query:
+        parameters.update(sendQuery=True, specifyQuery="json",
+                          jsonQuery="={{ JSON.stringify($json.query || {}) }}")
+    if body:
+        parameters.update(sendBody=True, contentType="json", specifyBody="json",
+                          jsonBody="={{ JSON.stringify($json.body) }}")
+    options: dict[str, Any] = {
+        "timeout": REQUEST_TIMEOUT_MS,
+        "batching": {"batch": {"batchSize": 1, "batchInterval": REQUEST_INTERVAL_MS}}}
+    if never_error:
+        options["response"] = {"response": {"neverError": True, "responseFormat": "json"}}
+    parameters["options"] = options
+    return graph.add(title, "httpRequest", parameters,
+                     credentials=graph.project.credential(system), retryOnFail=True,
+                     maxTries=RETRY_TRIES, waitBetweenTries=RETRY_WAIT_MS,
+                     notes=call.note)
+
+
+def _code_node(graph: Graph, title: str, code: str) -> str:
+    return graph.add(title, "code", {"mode": "runOnceForAllItems", "language": "javaScript",
+                                     "jsCode": code})
+
+
+def crm_request(graph: Graph, step: Step, call: CrmCall, heads: Heads,
+                entity: str) -> tuple[Heads, str, str]:
+    """Add the batch Code node and HTTP Request node of one write call.
+
+    Returns:
+        The heads after the request, the batch node's name and the request node's name.
+    """
+    if call.method == "SQL":
+        return sql_nodes(graph, step.title.en, call.endpoint, entity, heads)
+    target = step.params.get("to")
+    spec = n8n_code.call_spec(graph, call, entity, str(target) if target else None)
+    batch = _code_node(graph, f"{step.title.en}: batch",
+                       n8n_code.batch_code(f"{step.title.en}: build the requests", spec))
+    graph.chain(heads, batch)
+    request = http_node(graph, f"{step.title.en}: request", call, body=call.method != "GET")
+    graph.link(batch, request)
+    return [(request, 0)], batch, request
+
+
+def _field_targets(graph: Graph, entity: str) -> dict[str, str]:
+    """Return the record target of each field name of ``entity`` (and of the contact)."""
+    entities = graph.project.spec["mapping"]["entities"]
+    targets: dict[str, str] = {}
+    for name in ("contact", entity):
+        for item in entities.get(name, {}).get("fields", []):
+            targets[str(item["name"])] = str(item["target"])
+    return targets
+
+
+def sql_nodes(graph: Graph, title: str, statement: str, entity: str,
+              heads: Heads) -> tuple[Heads, str, str]:
+    """Add a Code node for the query parameters and a Postgres node that runs ``statement``."""
+    query, names = n8n_code.sql_statement(statement)
+    params = _code_node(graph, f"{title}: parameters",
+                        n8n_code.sql_params_code(title, names, _field_targets(graph, entity)))
+    graph.chain(heads, params)
+    database = graph.add(f"{title}: query", "postgres", {
+        "operation": "executeQuery", "query": query,
+        "options": {"queryReplacement": "={{ $json.params }}"}},
+        credentials=graph.project.credential("postgres"), retryOnFail=True,
+        maxTries=RETRY_TRIES, waitBetweenTries=RETRY_WAIT_MS)
+    graph.link(params, database)
+    return [(database, 0)], params, database
+
+
+def restore_node(graph: Graph, title: str, heads: Heads, source: str) -> Heads:
+    """Add a Code node that goes on with the items of ``source`` after a request replaced them."""
+    code = n8n_code.restore_code(f"{title}: continue with the items before the request", source)
+    name = _code_node(graph, f"{title}: continue", code)
+    return graph.chain(heads, name)
+
+
+def search_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
+    """Add the nodes of a lookup: read the cursor, build the request, send it, split the results."""
+    for call in step.calls:
+        cursor = step.params.get("cursor_store")
+        if cursor:
+            read = graph.add(f"{step.title.en}: cursor", "dataTable", {
+                "resource": "row", "operation": "get",
+                "dataTableId": {"__rl": True, "mode": "name", "value": f"rabt_{cursor}"},
+                "matchType": "allConditions",
+                "filters": {"conditions": [{"keyName": "key", "condition": "eq",
+                                            "keyValue": str(step.params.get("cursor_key"))}]},
+                "returnAll": False, "limit": 1}, alwaysOutputData=True)
+            heads = graph.chain(heads, read)
+        if call.method == "SQL":
+            heads, _, _ = sql_nodes(graph, step.title.en, call.endpoint, "contact", heads)
+        else:
+            build = _code_node(graph, f"{step.title.en}: request",
+                               n8n_code.search_request_code(step.title.en, call,
+                                                            graph.project.crm))
+            heads = graph.chain(heads, build)
+            request = http_node(graph, step.title.en, call, body=call.method != "GET",
+                                query=bool(call.query))
+            heads = graph.chain(heads, request)
+        split = _code_node(graph, f"{step.title.en}: results",
+                           n8n_code.split_results_code(step.title.en, call, graph.project.crm))
+        order_object = graph.project.spec["mapping"]["entities"].get("order", {}).get("object")
+        if step.params.get("object") == order_object:
+            # NOTE: a deal carries no email or phone, so the consent check after this
+            # lookup finds no contact until a node reads each deal's associated contact.
+            graph.nodes[-1]["notes"] = ("Deals found here carry no email or phone: read each "
+                                        "deal's contact before the consent check.")
+        heads = graph.chain(heads, split)
+        if call.system == "shopify":
+            heads = _read_shopify_records(graph, step, call, heads)
+        graph.context_node = split if call.system in ("hubspot", "zoho") else None
+    return heads
+
+
+def _read_shopify_records(graph: Graph, step: Step, call: CrmCall, heads: Heads) -> Heads:
+    """Read each polled id through the REST resource, whose body shape the flows map."""
+    resource = call.action.rsplit(" ", 1)[-1]
+    # NOTE: the REST Admin API is legacy since 2024-10 but still serves custom apps;
+    # the flows map REST-shaped bodies because the webhooks deliver that shape.
+    read = CrmCall(system="shopify", action=f"read {resource}", method="GET",
+                   base_url=SHOPIFY_BASE_URL, endpoint=f"/{resource}/{{record_id}}")
+    path_code = ("return $input.all().map((item) => "
+                 "({ json: { path: `${item.json.id}.json` } }));\n")
+    path = _code_node(graph, f"{step.title.en}: paths",
+                      n8n_code.header(step.title.en) + path_code)
+    request = http_node(graph, f"{step.title.en}: read each", read, body=False)
+    unwrap = _code_node(graph, f"{step.title.en}: bodies", n8n_code.header(step.title.en) +
+                        "return $input.all().map((item) => ({ json: item.json.order || "
+                        "item.json.customer || item.json }));\n")
+    return graph.chain(heads, path, request, unwrap)
+
+
+def consent_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
+    """Add the consent read and the Code node that keeps only contacts who consented."""
+    gate = step.gate
+    if gate is None:
+        return heads
+    crm = graph.project.crm
+    prepare = _code_node(graph, f"{step.title.en}: request",
+                         n8n_code.consent_request_code(step.title.en, graph, gate.channel))
+    heads = graph.chain(heads, prepare)
+    if crm == "custom":
+        read = graph.add(f"{step.title.en}: read", "postgres", {
+            "operation": "executeQuery", "query": n8n_code.sql_consent_query(gate.channel),
+            "options": {"queryReplacement": "={{ $json.params }}"}},
+            credentials=graph.project.credential("postgres"))
+        heads = graph.chain(heads, read)
+        keep = _code_node(graph, step.title.en,
+                          n8n_code.consent_keep_code(step.title.en, graph, gate, prepare))
+        return graph.chain(heads, keep)
+    call = CrmCall(system=crm, action=f"read {gate.channel} consent", method="GET",
+                   base_url="https://api.hubapi.com" if crm == "hubspot" else "{api_domain}/crm/v8",
+                   endpoint="{subscriber_id}")
+    read = http_node(graph, f"{step.title.en}: read", call, body=False, never_error=True)
+    heads = graph.chain(heads, read)
+    keep = _code_node(graph, step.title.en,
+                      n8n_code.consent_keep_code(step.title.en, graph, gate, prepare))
+    return graph.chain(heads, keep)
+
+
+def discount_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
+    """Add the nodes that create a single-use discount code and keep it on the item."""
+    for call in step.calls:
+        build = _code_node(graph, f"{step.title.en}: request",
+                           n8n_code.discount_request_code(step.title.en, call, dict(step.params)))
+        heads = graph.chain(heads, build)
+        request = http_node(graph, step.title.en, call, body=True)
+        heads = graph.chain(heads, request)
+        keep = _code_node(graph, f"{step.title.en}: keep the code",
+                          n8n_code.keep_discount_code(step.title.en, build))
+        heads = graph.chain(heads, keep)
+        graph.context_node = keep
+    return heads
+
+
+def send_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
+    """Add the nodes of a send step: a WhatsApp template, an SMS, a CRM email marker or a replay."""
+    via = step.params.get("via")
+    if via == "webhook" and step.params.get("flow"):
+        target = graph.project.workflow_ids[str(step.params["flow"])]
+        name = graph.add(step.title.en, "executeWorkflow", {
+            "source": "database", "workflowId": {"__rl": True, "mode": "id", "value": target},
+            "mode": "each", "options": {"waitForSubWorkflow": True},
+            "workflowInputs": {"mappingMode": "defineBelow", "value": {}, "matchingColumns": [],
+                               "schema": [], "attemptToConvertTypes": False,
+                               "convertFieldsToString": True}})
+        return graph.chain(heads, name)
+    context = graph.context_node
+    before = heads[0][0]
+    for call in step.calls:
+        if via == "crm":
+            mark = _code_node(graph, f"{step.title.en}: enrol",
+                              n8n_code.marker_code(step.title.en, graph, call, dict(step.params)))
+            heads = graph.chain(heads, mark)
+            heads, _, _ = crm_request(graph, step, call, heads, "contact")
+        else:
+            build = _code_node(graph, f"{step.title.en}: message",
+                               n8n_code.message_code(step.title.en, graph, call,
+                                                     dict(step.params)))
+            heads = graph.chain(heads, build)
+            request = http_node(graph, step.title.en, call, body=True)
+            heads = graph.chain(heads, request)
+    graph.context_node = context
+    return restore_node(graph, step.title.en, heads, before)

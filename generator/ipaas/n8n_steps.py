@@ -1,0 +1,426 @@
+"""Flow triggers and steps as n8n nodes.
+
+Each step handler takes the heads the step starts from (``(node name, output)``
+pairs) and returns the heads the next step starts from. Within a sync flow a new
+entity (the second and later mapping steps, and stores keyed by a payload field)
+starts again from the payload node, so a contact without email or phone does not
+stop its order from syncing. n8n's v1 execution order runs those branches one after
+the other, top to bottom, so the order branch reads the contact branch's results.
+Store writes hang above the chain for the same reason: they run before the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from generator.ipaas import n8n_code
+from generator.ipaas.flows import FieldRow, Route, Step, Trigger
+from generator.ipaas.n8n_graph import Graph
+from generator.ipaas.n8n_http import (
+    consent_nodes,
+    crm_request,
+    discount_nodes,
+    env,
+    restore_node,
+    search_nodes,
+    send_nodes,
+)
+from generator.model import Bilingual
+
+Heads = list[tuple[str, int]]
+SHOPIFY_TRIGGER = "n8n-nodes-base.shopifyTrigger"
+WOOCOMMERCE_TRIGGER = "n8n-nodes-base.wooCommerceTrigger"
+# Prefix of the data tables the workflows share (each with text columns key and value).
+DATA_TABLE_PREFIX = "rabt_"
+# Remove Duplicates keeps this many keys per workflow; older keys are forgotten.
+# NOTE: n8n bounds the history by count, not by age, so the spec's 7-day window
+# becomes "the last 10,000 events"; raise it for stores with more traffic.
+DEDUPE_HISTORY_SIZE = 10000
+
+
+def _topic_supported(graph: Graph, node_type: str, parameter: str, topic: str) -> bool:
+    entry = graph.project.catalogue["nodes"][node_type]
+    version = str(entry["default_version"]).removesuffix(".0")
+    values = entry["versions"][version]["parameters"][parameter]["values"]
+    return topic in values
+
+
+def _slug_path(*parts: str) -> str:
+    return "/".join(re.sub(r"[^a-z0-9-]+", "-", part.lower()).strip("-") for part in parts)
+
+
+def _store_trigger(graph: Graph, source: str, topic: str) -> tuple[str, bool]:
+    """Add the trigger node of one store topic; return its name and whether it is generic."""
+    project = graph.project
+    if source == "shopify" and _topic_supported(graph, SHOPIFY_TRIGGER, "topic", topic):
+        name = graph.add(f"Shopify {topic}", "shopifyTrigger",
+                         {"authentication": "accessToken", "topic": topic},
+                         credentials=project.credential("shopify"))
+        return name, False
+    if source == "woocommerce" and _topic_supported(graph, WOOCOMMERCE_TRIGGER, "event", topic):
+        name = graph.add(f"WooCommerce {topic}", "wooCommerceTrigger", {"event": topic},
+                         credentials=project.credential("woocommerce"))
+        return name, False
+    system = "storefront" if source not in ("support_inbox",) else "support_inbox"
+    name = graph.add(f"Webhook {topic}", "webhook", {
+        "httpMethod": "POST", "path": _slug_path(project.slug, graph.flow.key, topic),
+        "authentication": "none" if source == "shopify" else "headerAuth",
+        "responseMode": "onReceived", "options": {"rawBody": source == "shopify"}},
+        credentials=None if source == "shopify" else project.credential(system))
+    return name, True
+
+
+def trigger_nodes(graph: Graph, trigger: Trigger) -> Heads:
+    """Add the trigger nodes of a flow and return the heads its first step starts from."""
+    if trigger.kind == "error":
+        return [(graph.add("Failed run", "errorTrigger", {}), 0)]
+    if trigger.kind == "schedule":
+        return [(_schedule_node(graph, trigger), 0)]
+    heads: Heads = []
+    for topic in trigger.topics or ("event",):
+        if heads:
+            graph.new_row(0)
+        name, generic = _store_trigger(graph, trigger.source, topic)
+        if generic:
+            code = n8n_code.unwrap_code(f"Read the {topic} delivery",
+                                        trigger.source == "shopify")
+            unwrap = graph.add(f"Read the {topic} delivery", "code", {
+                "mode": "runOnceForAllItems", "language": "javaScript", "jsCode": code})
+            graph.link(name, unwrap)
+            name = unwrap
+        heads.append((name, 0))
+    if graph.flow.key in graph.project.replay_targets:
+        graph.new_row(0)
+        replay = graph.add("Replayed by reconciliation", "executeWorkflowTrigger",
+                           {"inputSource": "passthrough"})
+        heads.append((replay, 0))
+    graph.row = 0
+    join = graph.add("Receive the payload", "noOp", {})
+    graph.link_all(heads, join)
+    graph.payload_node = join
+    return [(join, 0)]
+
+
+def _schedule_node(graph: Graph, trigger: Trigger) -> str:
+    if trigger.every_minutes:
+        rule = {"field": "minutes", "minutesInterval": trigger.every_minutes}
+        title = f"Every {trigger.every_minutes} minutes"
+    else:
+        hour, minute = (int(part) for part in (trigger.daily_at or "03:00").split(":"))
+        rule = {"field": "days", "daysInterval": 1, "triggerAtHour": hour,
+                "triggerAtMinute": minute}
+        title = f"Every day at {trigger.daily_at}"
+    name = graph.add(title, "scheduleTrigger", {"rule": {"interval": [rule]}})
+    graph.payload_node = name
+    return name
+
+
+# ---------------------------------------------------------------------------
+# Steps
+
+
+def emit_steps(graph: Graph, steps: tuple[Step, ...], heads: Heads) -> Heads:
+    """Add the nodes of ``steps`` in order from ``heads``; return the final heads."""
+    synced = False
+    for step in steps:
+        if synced and _starts_entity(step):
+            graph.new_row(graph.column)
+            heads = [(graph.payload_node, 0)]
+            synced = False
+        heads = HANDLERS.get(step.kind, _fallback)(graph, step, heads)
+        synced = synced or step.kind in ("upsert", "associate")
+    return heads
+
+
+def _starts_entity(step: Step) -> bool:
+    return step.kind == "map" or (step.kind == "store" and not step.params.get("delete"))
+
+
+def _code(graph: Graph, title: str, code: str, heads: Heads, **extra: Any) -> Heads:
+    name = graph.add(title, "code", {"mode": "runOnceForAllItems", "language": "javaScript",
+                                     "jsCode": code}, **extra)
+    return graph.chain(heads, name)
+
+
+def _dedupe(graph: Graph, step: Step, heads: Heads) -> Heads:
+    key = str(step.params.get("key", ""))
+    name = graph.add(step.title.en, "removeDuplicates", {
+        "operation": "removeItemsSeenInPreviousExecutions",
+        "logic": "removeItemsWithAlreadySeenKeyValues",
+        "dedupeValue": _dedupe_expression(graph, key),
+        "options": {"scope": "workflow", "historySize": DEDUPE_HISTORY_SIZE}},
+        notes=f"Key: {key}. Built-in store triggers pass the body without headers, so their "
+              "events are keyed on the resource id and its update time.")
+    graph.payload_node = name
+    return graph.chain(heads, name)
+
+
+def _dedupe_expression(graph: Graph, key: str) -> str:
+    """Return the n8n expression of an event's dedupe key."""
+    if graph.flow.trigger.source in ("shopify", "woocommerce"):
+        # _event_id is set only by the generic webhook path (Read the delivery).
+        return ("={{ $json._event_id || [$json.id, $json.updated_at || $json.date_modified_gmt"
+                " || ''].join(':') }}")
+    fields = [part.strip() for part in key.removeprefix("body ").split("+")]
+    parts = ", ".join(f"$json.{field}" for field in fields if re.fullmatch(r"[\w.]+", field))
+    return f"={{{{ $json._event_id || [{parts}].join(':') }}}}"
+
+
+def _map(graph: Graph, step: Step, heads: Heads) -> Heads:
+    project = graph.project
+    if not step.fields:
+        code = n8n_code.failure_summary_code(step.title.en, step.params.get("keep", []),
+                                             step.params.get("drop", []))
+        return _code(graph, step.title.en, code, heads)
+    entity = step.fields[0].entity if step.fields else ""
+    constants = n8n_code.project_constants(project.crm, project.platform,
+                                           project.spec["mapping"])
+    refs = _reference_rows(graph, entity)
+    key_target = _unique_target(graph, entity, step.fields)
+    code = n8n_code.map_code(step.title.en, constants, step.fields, key_target, refs)
+    heads = _code(graph, step.title.en, code, heads)
+    graph.context_node = heads[0][0]
+    graph.entity_nodes.setdefault(entity, {})["map"] = heads[0][0]
+    return heads
+
+
+def _unique_target(graph: Graph, entity: str, rows: tuple[FieldRow, ...]) -> str | None:
+    for row in rows:
+        if row.unique:
+            return row.target
+    entities = graph.project.spec["mapping"]["entities"]
+    for item in entities.get(entity, {}).get("fields", []):
+        if item.get("unique"):
+            return str(item["target"])
+    return None
+
+
+def _reference_rows(graph: Graph, entity: str) -> dict[str, FieldRow]:
+    """Return the unique field of each record ``entity`` links to, readable from its payload."""
+    entities = graph.project.spec["mapping"]["entities"]
+    refs: dict[str, FieldRow] = {}
+    for link in entities.get(entity, {}).get("associations", []):
+        target = entities.get(link["to"], {})
+        for item in target.get("fields", []):
+            if item.get("unique") and "[]" not in str(item.get("source", "")):
+                refs[link["to"]] = FieldRow(
+                    entity=link["to"], name=item["name"], source=item["source"],
+                    target=item["target"], transform=item.get("transform", "identity"),
+                    description=Bilingual("", ""), fallback_sources=tuple(
+                        item.get("fallback_sources", ())))
+    return refs
+
+
+def _filter(graph: Graph, step: Step, heads: Heads) -> Heads:
+    if "store" in step.params:
+        return _store_check(graph, step, heads, exists=True)
+    targets = {}
+    if graph.context_node:
+        for item in graph.project.spec["mapping"]["entities"]["contact"]["fields"]:
+            targets[str(item["name"])] = str(item["target"])
+    fields = [{"record": targets.get(str(name)), "payload": None if str(name) in targets
+               else str(name)} for name in step.params.get("any_set", [])]
+    return _code(graph, step.title.en, n8n_code.any_set_code(step.title.en, fields), heads)
+
+
+def _table(name: str) -> dict[str, Any]:
+    return {"__rl": True, "mode": "name", "value": DATA_TABLE_PREFIX + name}
+
+
+def _key_expression(graph: Graph, path: str) -> str:
+    prefix = "$json.payload" if graph.context_node else "$json"
+    return "={{ " + prefix + "." + path + " }}"
+
+
+def _store_check(graph: Graph, step: Step, heads: Heads, *, exists: bool) -> Heads:
+    """Pass on the items whose row exists (or does not) in the step's data table."""
+    keys = step.params.get("keys") or [step.params.get("key")]
+    conditions = [{"keyName": "key", "condition": "eq",
+                   "keyValue": _key_expression(graph, str(key))} for key in keys if key]
+    if "equals" in step.params:
+        conditions.append({"keyName": "value", "condition": "eq",
+                           "keyValue": _key_expression(graph, str(step.params["equals"]))})
+    name = graph.add(step.title.en if exists else f"{step.title.en}: none", "dataTable", {
+        "resource": "row", "operation": "rowExists" if exists else "rowNotExists",
+        "dataTableId": _table(str(step.params["store"])),
+        "matchType": "anyCondition" if "keys" in step.params else "allConditions",
+        "filters": {"conditions": conditions}})
+    return graph.chain(heads, name)
+
+
+def _store(graph: Graph, step: Step, heads: Heads) -> Heads:
+    """Write or delete a row of a data table, on a side branch that runs first."""
+    table = str(step.params.get("store", "items"))
+    key = str(step.params.get("key", "id"))
+    column = graph.column
+    graph.row -= 1
+    if step.params.get("delete"):
+        name = graph.add(step.title.en, "dataTable", {
+            "resource": "row", "operation": "deleteRows", "dataTableId": _table(table),
+            "matchType": "allConditions",
+            "filters": {"conditions": [{"keyName": "key", "condition": "eq",
+                                        "keyValue": _key_expression(graph, key)}]}})
+        graph.chain(heads, name)
+    else:
+        prepare = n8n_code.store_row_code(step.title.en, key, step.params.get("value"))
+        row_heads = _code(graph, f"{step.title.en}: row", prepare, heads)
+        name = graph.add(step.title.en, "dataTable", {
+            "resource": "row", "operation": "upsert", "dataTableId": _table(table),
+            "matchType": "allConditions",
+            "filters": {"conditions": [{"keyName": "key", "condition": "eq",
+                                        "keyValue": "={{ $json.key }}"}]},
+            "columns": {"mappingMode": "autoMapInputData", "value": {}, "matchingColumns": [],
+                        "schema": [], "attemptToConvertTypes": False,
+                        "convertFieldsToString": True}})
+        graph.chain(row_heads, name)
+    graph.row += 1
+    graph.column = column
+    return heads
+
+
+def _wait(graph: Graph, step: Step, heads: Heads) -> Heads:
+    if step.params.get("mode") == "quiet_hours":
+        code = n8n_code.quiet_hours_code(step.title.en, dict(step.params))
+        heads = _code(graph, f"{step.title.en}: resume time", code, heads)
+        name = graph.add(step.title.en, "wait", {"resume": "specificTime",
+                                                 "dateTime": "={{ $json._resume_at }}"})
+        return graph.chain(heads, name)
+    unit = str(step.params.get("unit", "hours"))
+    name = graph.add(step.title.en, "wait", {"resume": "timeInterval",
+                                             "amount": step.params.get("amount", 1),
+                                             "unit": unit})
+    return graph.chain(heads, name)
+
+
+def _upsert(graph: Graph, step: Step, heads: Heads) -> Heads:
+    entity = str(step.params.get("entity", ""))
+    nodes = graph.entity_nodes.setdefault(entity, {})
+    before = heads[0][0]
+    for call in step.calls:
+        heads, batch, http = crm_request(graph, step, call, heads, entity)
+        nodes.setdefault("batch", batch)
+        nodes.setdefault("http", http)
+    if graph.flow.playbook and graph.context_node:
+        heads = restore_node(graph, step.title.en, heads, before)
+    return heads
+
+
+def _associate(graph: Graph, step: Step, heads: Heads) -> Heads:
+    for call in step.calls:
+        if call.method == "FIELD":
+            # Zoho and PostgreSQL link through a lookup field that the record's batch
+            # node fills from the linked record's upsert results; no request here.
+            continue
+        heads, _, _ = crm_request(graph, step, call, heads, str(step.params.get("from", "")))
+    return heads
+
+
+def _lookup(graph: Graph, step: Step, heads: Heads) -> Heads:
+    heads = search_nodes(graph, step, heads)
+    graph.payload_node = heads[0][0]
+    return heads
+
+
+def _branch(graph: Graph, step: Step, heads: Heads) -> Heads:
+    """Emit each route: store checks for found/not found, otherwise a Code + Switch router."""
+    routes = step.routes
+    ends: Heads = []
+    start_column = graph.column
+    if all("found" in route.condition for route in routes):
+        for index, route in enumerate(routes):
+            if index:
+                graph.new_row(start_column)
+            check = _store_check(graph, step, heads, exists=bool(route.condition["found"]))
+            route_ends = emit_route(graph, route, check)
+            # A route where the record was found stops the flow (the cart was bought);
+            # the flow goes on from the route where it was not found.
+            if not route.condition["found"]:
+                ends.extend(route_ends)
+        return ends
+    if all(route.condition.get("always") for route in routes):
+        for index, route in enumerate(routes):
+            if index:
+                graph.new_row(start_column)
+            ends.extend(emit_route(graph, route, heads))
+        return ends
+    return _switch_branch(graph, step, heads)
+
+
+def emit_route(graph: Graph, route: Route, heads: Heads) -> Heads:
+    """Emit one route's steps and return its final heads."""
+    if not route.steps:
+        return heads
+    saved = (graph.payload_node, graph.context_node)
+    ends = emit_steps(graph, route.steps, heads)
+    graph.payload_node, graph.context_node = saved
+    return ends
+
+
+def _switch_branch(graph: Graph, step: Step, heads: Heads) -> Heads:
+    code = n8n_code.route_code(step.title.en, dict(step.params),
+                               [(route.key, dict(route.condition)) for route in step.routes])
+    heads = _code(graph, f"{step.title.en}: route", code, heads)
+    rules = []
+    for route in step.routes:
+        rules.append({"conditions": n8n_code.filter_value(
+            [("={{ $json._route }}", "string", "equals", route.key)]),
+            "renameOutput": True, "outputKey": route.key})
+    switch = graph.add(step.title.en, "switch", {"mode": "rules", "rules": {"values": rules},
+                                                 "options": {}})
+    graph.chain(heads, switch)
+    ends: Heads = []
+    column = graph.column
+    for index, route in enumerate(step.routes):
+        if index:
+            graph.new_row(column)
+        ends.extend(emit_route(graph, route, [(switch, index)]))
+    return ends
+
+
+def _consent_gate(graph: Graph, step: Step, heads: Heads) -> Heads:
+    return consent_nodes(graph, step, heads)
+
+
+def _discount(graph: Graph, step: Step, heads: Heads) -> Heads:
+    return discount_nodes(graph, step, heads)
+
+
+def _send(graph: Graph, step: Step, heads: Heads) -> Heads:
+    return send_nodes(graph, step, heads)
+
+
+def _alert(graph: Graph, step: Step, heads: Heads) -> Heads:
+    project = graph.project
+    code = n8n_code.alert_code(step.title.en, project.client_name)
+    heads = _code(graph, f"{step.title.en}: message", code, heads)
+    name = graph.add(step.title.en, "emailSend", {
+        "fromEmail": env("RABT_ALERT_FROM"), "toEmail": env("RABT_ALERT_TO"),
+        "subject": "={{ $json.subject }}", "emailFormat": "text", "text": "={{ $json.text }}",
+        "options": {"appendAttribution": False}},
+        credentials=project.credential("smtp"))
+    return graph.chain(heads, name)
+
+
+def _fallback(graph: Graph, step: Step, heads: Heads) -> Heads:
+    """Carry a step kind without a dedicated node as a Code node that states its rule."""
+    code = n8n_code.step_rule_code(step.title.en, step.kind, dict(step.params))
+    return _code(graph, step.title.en, code, heads)
+
+
+HANDLERS: Mapping[str, Callable[[Graph, Step, Heads], Heads]] = {
+    "dedupe": _dedupe,
+    "map": _map,
+    "filter": _filter,
+    "store": _store,
+    "wait": _wait,
+    "upsert": _upsert,
+    "associate": _associate,
+    "lookup": _lookup,
+    "branch": _branch,
+    "consent_gate": _consent_gate,
+    "discount": _discount,
+    "send": _send,
+    "alert": _alert,
+}

@@ -1,0 +1,168 @@
+"""The flow model: which flows a project gets, their steps, field maps, gates and calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.ipaas.flows import FlowSet, build_flows
+from tests.ipaas_cases import IPAAS_CASES, load_case
+
+BASE_FLOWS = ["contact-sync", "order-sync", "product-sync", "event-sync", "abandoned-checkout",
+              "post-purchase", "win-back", "consent-sync", "reconciliation", "error-alert"]
+
+
+def flows_for(preset: str, **values: object) -> FlowSet:
+    answers, plan, spec = load_case(preset, dict(values))
+    return build_flows(answers, plan, spec)
+
+
+@pytest.mark.parametrize(("case", "preset", "values"), IPAAS_CASES, ids=[c[0] for c in IPAAS_CASES])
+def test_flows_every_case_is_ipaas(case: str, preset: str, values: dict[str, object]) -> None:
+    answers, plan, spec = load_case(preset, values)
+    flow_set = build_flows(answers, plan, spec)
+    assert plan.path == "ipaas"
+    assert flow_set.keys[:2] == ("contact-sync", "order-sync")
+    assert flow_set.keys[-1] == "error-alert"
+
+
+def test_flows_shopify_hubspot_keys() -> None:
+    assert list(flows_for("shopify-growth").keys) == BASE_FLOWS
+
+
+def test_flows_support_adds_tickets() -> None:
+    with_support = flows_for("jeddah-fashion-zoho")
+    without = flows_for("jeddah-fashion-zoho", support_channels=[], support_agents=0)
+    assert "ticket-sync" in with_support.keys
+    assert "ticket-sync" not in without.keys
+
+
+def test_flows_ticket_sla_from_spec() -> None:
+    ticket = flows_for("jeddah-fashion-zoho").get("ticket-sync")
+    sla = next(step for step in ticket.walk() if step.key == "sla_check")
+    assert sla.params["alert_at_percent"] == 80
+    assert [route.key for route in sla.routes] == ["late"]
+    assert sla.routes[0].steps[0].kind == "alert"
+
+
+def test_flows_dedupe_key_per_platform() -> None:
+    assert flows_for("shopify-growth").get("order-sync").dedupe_key == "header X-Shopify-Event-Id"
+    woo = flows_for("woo-startup", monthly_orders=400)
+    assert woo.get("order-sync").dedupe_key == "header X-WC-Webhook-Delivery-ID"
+
+
+def test_flows_order_topics_per_platform() -> None:
+    shopify = flows_for("shopify-growth").get("order-sync").trigger
+    woo = flows_for("woo-startup", monthly_orders=400).get("order-sync").trigger
+    assert shopify.topics == ("orders/create", "orders/updated")
+    assert woo.topics == ("order.created", "order.updated")
+
+
+def test_flows_abandoned_wait_from_playbook() -> None:
+    flow = flows_for("shopify-growth").get("abandoned-checkout")
+    wait = next(step for step in flow.steps if step.key == "wait_delay")
+    assert wait.params["amount"] == 2
+    assert wait.params["unit"] == "hours"
+    assert (wait.params["min"], wait.params["max"]) == (1, 4)
+
+
+def test_flows_abandoned_checks_order() -> None:
+    flow = flows_for("shopify-growth").get("abandoned-checkout")
+    check = next(step for step in flow.steps if step.key == "check_order")
+    assert [route.key for route in check.routes] == ["ordered", "abandoned"]
+    assert check.params["keys"] == ["token", "cart_token"]
+    recover = [step.key for step in check.routes[1].steps]
+    assert recover.index("upsert_contact") < recover.index("send_1")
+
+
+def test_flows_consent_gate_before_each_send() -> None:
+    flow = flows_for("shopify-growth").get("abandoned-checkout")
+    steps = list(flow.walk())
+    for index, step in enumerate(steps):
+        if step.kind == "send":
+            gates = [s for s in steps[:index] if s.kind == "consent_gate"]
+            assert gates[-1].params["channel"] == step.params["channel"]
+
+
+def test_flows_gate_granted_values() -> None:
+    gates = flows_for("shopify-growth").consent_gates
+    assert sorted(gates) == ["email", "sms", "whatsapp"]
+    assert gates["email"].granted_values == ("subscribed",)
+    assert gates["whatsapp"].granted_values == ("true",)
+
+
+def test_flows_gate_zoho_crm_condition() -> None:
+    gates = flows_for("jeddah-fashion-zoho").consent_gates
+    assert gates["email"].crm_field == "Email_Opt_Out"
+    assert gates["email"].crm_condition() == ("equal", "false")
+    assert gates["whatsapp"].crm_condition() == ("equal", "true")
+
+
+def test_flows_win_back_discount_once() -> None:
+    flow = flows_for("shopify-growth").get("win-back")
+    discounts = [step.key for step in flow.walk() if step.kind == "discount"]
+    assert discounts == ["discount_1"]
+
+
+def test_flows_win_back_due_days() -> None:
+    flow = flows_for("shopify-growth").get("win-back")
+    lookups = [step.key for step in flow.walk() if step.kind == "lookup"]
+    assert lookups == ["find_due_45", "find_due_52", "find_due_60"]
+
+
+def test_flows_field_rows_bilingual() -> None:
+    rows = flows_for("shopify-growth").get("order-sync").field_rows()
+    amount = next(row for row in rows if row.name == "amount")
+    assert amount.source == "total_price"
+    assert amount.target == "amount"
+    assert amount.transform == "money_sar"
+    assert "Decimal" in amount.description.en
+    assert amount.description.ar
+
+
+def test_flows_order_writes_last_order_at() -> None:
+    rows = flows_for("shopify-growth").get("order-sync").field_rows()
+    last = next(row for row in rows if row.name == "last_order_at")
+    assert last.target == "ecom_last_order_at"
+    assert last.fallback_sources == ("created_at",)
+
+
+def test_flows_hubspot_upsert_call() -> None:
+    calls = flows_for("shopify-growth").get("contact-sync").calls()
+    assert calls[0].method == "POST"
+    assert calls[0].url == "https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert"
+    assert calls[0].batch_limit == 100
+    assert calls[0].body["inputs"][0]["idProperty"] == "ecom_customer_id"
+
+
+def test_flows_zoho_upsert_identity_order() -> None:
+    call = flows_for("jeddah-fashion-zoho").get("contact-sync").calls()[0]
+    assert call.endpoint == "/Contacts/upsert"
+    assert call.body["duplicate_check_fields"] == ["Ecom_Customer_ID", "Mobile", "Email"]
+    assert call.batch_limit == 100
+
+
+def test_flows_hubspot_association_type() -> None:
+    order = flows_for("shopify-growth").get("order-sync")
+    link = next(step for step in order.walk() if step.key == "link_order_contact")
+    body = link.calls[0].body
+    assert link.calls[0].endpoint == "/crm/v4/associations/deals/contacts/batch/create"
+    assert body["inputs"][0]["types"][0]["associationTypeId"] == 3
+
+
+def test_flows_postgres_upsert_sql() -> None:
+    call = flows_for("shopify-growth", crm="custom", path="ipaas").get("contact-sync").calls()[0]
+    assert call.method == "SQL"
+    assert call.endpoint.startswith("INSERT INTO contacts (")
+    assert "ON CONFLICT (store_customer_id) DO UPDATE SET" in call.endpoint
+
+
+def test_flows_get_unknown_key() -> None:
+    with pytest.raises(KeyError):
+        flows_for("shopify-growth").get("no-such-flow")
+
+
+def test_flows_to_data_plain() -> None:
+    data = flows_for("shopify-growth").get("order-sync").to_data()
+    assert data["key"] == "order-sync"
+    assert data["trigger"]["kind"] == "webhook"
+    assert data["title"] == {"en": "Order to deal", "ar": "من الطلب إلى الصفقة"}
