@@ -1,6 +1,7 @@
 """The ``rabt`` command line: parse options, call the library, print, exit.
 
-Exit codes: 0 ok, 1 failure, 2 invalid input or usage, 3 validation problems.
+Exit codes: 0 ok, 1 failure, 2 invalid input or usage, 3 validation problems,
+4 differences found by ``rabt crm plan``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from generator.answers import (
 )
 from generator.decide import decide
 from generator.errors import (
+    EXIT_DRIFT,
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_VALIDATION_PROBLEMS,
@@ -381,3 +383,125 @@ def preview(project: Path, platform: str | None, topic: str | None, payload: str
         return
     result = preview_payload(project, payload, platform, topic, lang)
     click.echo(format_records(result, output_format))
+
+
+@main.group()
+def crm() -> None:
+    """Plan and apply a project's CRM set-up (crm/desired-state.yaml) in HubSpot or Zoho.
+
+    Credentials come only from the environment: HUBSPOT_ACCESS_TOKEN (and
+    HUBSPOT_BASE_URL) for HubSpot; ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET,
+    ZOHO_REFRESH_TOKEN and ZOHO_DC for Zoho. Ids the CRM returns are recorded in
+    the project's .rabt/crm-state.json.
+
+    \b
+    Examples:
+      rabt crm plan clients/riyadh-perfume
+      rabt crm apply clients/riyadh-perfume --yes
+    """
+
+
+def _crm_options(function: F) -> F:
+    options = [
+        click.argument("directory", type=click.Path(path_type=Path), default=Path(".")),
+        click.option("--format", "output_format", type=click.Choice(["text", "json"]),
+                     default="text", show_default=True, help="Output format; json is for scripts."),
+        click.option("--prune", is_flag=True,
+                     help="Also delete items that Rabt created and the desired state no longer "
+                          "has; items Rabt did not create are never deleted."),
+        _lang_option,
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@crm.command("plan")
+@_crm_options
+@_handle_errors
+def crm_plan(directory: Path, output_format: str, prune: bool, lang: Lang) -> None:
+    """Compare the CRM with the desired state; exit 0 when equal, 4 when they differ.
+
+    Nothing is changed. Exit 1 means a CRM call failed, 2 invalid input or credentials.
+
+    \b
+    Examples:
+      rabt crm plan clients/riyadh-perfume
+      rabt crm plan clients/woo-startup --format json --lang ar
+    """
+    from generator.crm.output import format_plan, plan_data
+    from generator.crm.session import open_session
+
+    with open_session(directory, os.environ, lang) as session:
+        plan = session.plan(prune)
+        endpoint = session.adapter.endpoint
+    if output_format == "json":
+        click.echo(json.dumps(plan_data(plan, endpoint), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_plan(plan, endpoint, lang))
+    sys.exit(EXIT_DRIFT if plan.differs else EXIT_OK)
+
+
+@crm.command("apply")
+@_crm_options
+@click.option("--yes", is_flag=True, help="Apply without asking; needed when not on a terminal.")
+@_handle_errors
+def crm_apply(directory: Path, output_format: str, prune: bool, lang: Lang, yes: bool) -> None:
+    """Create and update what the plan lists, in dependency order, and record the ids.
+
+    Asks before changing anything unless --yes is given. A failed call stops the run
+    at once with the CRM's error; run the printed command to finish.
+
+    \b
+    Examples:
+      rabt crm apply clients/riyadh-perfume
+      rabt crm apply clients/woo-startup --yes --format json
+    """
+    from generator.crm.apply import ApplyFailed, apply_plan
+    from generator.crm.output import apply_data, format_done, format_ids, format_plan
+    from generator.crm.session import api_failures, open_session
+
+    as_json = output_format == "json"
+    with open_session(directory, os.environ, lang) as session:
+        plan = session.plan(prune)
+        endpoint = session.adapter.endpoint
+        if not as_json:
+            click.echo(format_plan(plan, endpoint, lang))
+        if plan.pending:
+            _confirm_apply(len(plan.pending), yes, lang)
+
+        def echo_done(item: Any) -> None:
+            if not as_json:
+                click.echo(format_done(item, session.state, lang))
+
+        try:
+            with api_failures(plan.crm, lang):
+                result = apply_plan(directory, plan, session.adapter, session.state,
+                                    lang=lang, on_done=echo_done)
+        except ApplyFailed as failure:
+            if as_json:
+                failed = {"key": failure.failed.key, "action": failure.failed.action,
+                          "error": str(failure.error)}
+                click.echo(json.dumps(apply_data(plan, endpoint, failure.result, session.state,
+                                                 failed), ensure_ascii=False, indent=2))
+            raise
+    if as_json:
+        click.echo(json.dumps(apply_data(plan, endpoint, result, session.state),
+                              ensure_ascii=False, indent=2))
+        return
+    click.echo(message("crm_apply_done", lang, count=len(result.done), path=result.state_file))
+    for line in format_ids(session.state, lang):
+        click.echo(line)
+
+
+def _confirm_apply(count: int, yes: bool, lang: Lang) -> None:
+    """Ask before changing the CRM; without a terminal, --yes is required."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(message("invalid_argument", lang), [
+            Problem("--yes", message("crm_apply_no_terminal", lang),
+                    message("crm_apply_no_terminal_fix", lang))])
+    if not click.confirm(message("crm_apply_confirm", lang, count=count), err=True):
+        click.echo(message("cancelled", lang), err=True)
+        sys.exit(EXIT_FAILURE)

@@ -1,0 +1,134 @@
+"""Apply a plan: creates, updates and prune deletes in dependency order, recorded as they go.
+
+The order is property groups → properties (Zoho: custom fields) → pipelines →
+stages → lists, then deletes in the reverse order. After every successful call
+the state file is rewritten, so when a call fails apply stops at once, and the
+state file, the error and the printed resume command tell exactly what was done.
+Running apply again re-reads the CRM and finishes the rest; a second complete
+run finds nothing to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.crm.http import CrmApiError
+from generator.crm.model import CrmPlan, PlanItem
+from generator.crm.plan import CrmAdapter
+from generator.crm.state import CrmState, save_state, state_path
+from generator.errors import EXIT_FAILURE, Problem, RabtError
+from generator.i18n import message
+from generator.model import Lang
+
+# Kinds whose ids are worth keeping even when apply did not touch them.
+_RECORDED_KINDS = frozenset({"pipeline", "stage", "list", "custom_field"})
+
+
+@dataclass
+class ApplyResult:
+    """What one apply run did."""
+
+    done: list[PlanItem] = field(default_factory=list)
+    state_file: Path | None = None
+    ids: dict[str, Any] = field(default_factory=dict)
+
+
+class ApplyFailed(RabtError):
+    """A CRM call failed halfway through apply (exit code 1)."""
+
+    def __init__(self, summary: str, problems: list[Problem], result: ApplyResult,
+                 failed: PlanItem, error: CrmApiError) -> None:
+        super().__init__(summary, problems, EXIT_FAILURE)
+        self.result = result
+        self.failed = failed
+        self.error = error
+
+
+def resume_command(project: Path, prune: bool) -> str:
+    """Return the command that finishes an apply that stopped."""
+    return f"rabt crm apply {project} --yes" + (" --prune" if prune else "")
+
+
+def apply_plan(project: Path, plan: CrmPlan, adapter: CrmAdapter, state: CrmState, *,
+               lang: Lang = "en",
+               on_done: Callable[[PlanItem], None] | None = None) -> ApplyResult:
+    """Carry out ``plan`` against ``adapter`` and record every result in ``state``.
+
+    Args:
+        project: The project folder; the state file is ``.rabt/crm-state.json`` in it.
+        plan: The plan from ``build_plan``, read just before.
+        adapter: The connected CRM adapter the plan was built with.
+        state: The state the plan was built with; updated and saved as apply goes.
+        lang: Language of the failure message.
+        on_done: Called after each item succeeds, to print progress.
+
+    Raises:
+        ApplyFailed: A call failed; the state file records everything done before it.
+    """
+    result = ApplyResult(state_file=state_path(project))
+    state.endpoint = adapter.endpoint
+    state.last_apply = {"started_at": state.clock(), "status": "running", "prune": plan.prune}
+    _record_unchanged(plan, state)
+    save_state(project, state)
+    for item in plan.pending:
+        try:
+            _apply_item(adapter, item, state)
+        except CrmApiError as error:
+            state.last_apply.update(status="failed", failed_item=item.key,
+                                    error=str(error), finished_at=state.clock())
+            save_state(project, state)
+            raise _failure(project, plan, item, error, result, lang) from error
+        save_state(project, state)
+        result.done.append(item)
+        if on_done is not None:
+            on_done(item)
+    state.last_apply.update(status="complete", finished_at=state.clock(),
+                            changed=len(result.done))
+    save_state(project, state)
+    result.ids = state.ids()
+    return result
+
+
+def _apply_item(adapter: CrmAdapter, item: PlanItem, state: CrmState) -> None:
+    if item.action == "create":
+        adapter.create(item, state)
+    elif item.action == "update":
+        adapter.update(item, state)
+    elif item.action == "delete":
+        adapter.delete(item, state)
+
+
+def _record_unchanged(plan: CrmPlan, state: CrmState) -> None:
+    """Record the ids of matched items, so the state lists every pipeline and stage id."""
+    for item in plan.items:
+        if item.action not in ("unchanged", "manual") or not item.live_id:
+            continue
+        if item.kind not in _RECORDED_KINDS or state.item_id(item.key) == item.live_id:
+            continue
+        extra: dict[str, Any] = {"name": item.name, "container": item.container}
+        if item.kind == "stage":
+            extra.update(parent=item.parent, stage_key=item.name,
+                         pipeline_id=state.item_id(item.parent) if item.parent else None)
+        if item.kind == "pipeline":
+            extra["label"] = item.label.en
+        state.record(item.key, item.kind, item.live_id, owned=False,
+                     **{key: value for key, value in extra.items() if value is not None})
+
+
+def _failure(project: Path, plan: CrmPlan, item: PlanItem, error: CrmApiError,
+             result: ApplyResult, lang: Lang) -> ApplyFailed:
+    done = ", ".join(entry.key for entry in result.done) or message("crm_nothing", lang)
+    problems = [
+        Problem(item.key, message("crm_apply_call_failed", lang, action=item.action,
+                                  error=str(error)),
+                message("crm_apply_resume_fix", lang, command=resume_command(project,
+                                                                             plan.prune))),
+        Problem(str(state_path(project)), message("crm_apply_done_before", lang,
+                                                  count=len(result.done), items=done)),
+    ]
+    summary = message("crm_apply_failed", lang, done=len(result.done),
+                      total=len(plan.pending))
+    return ApplyFailed(summary, problems, result, item, error)

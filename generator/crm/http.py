@@ -1,0 +1,190 @@
+"""One HTTP client for the CRM APIs: explicit timeouts, rate limit, retries and clear errors.
+
+Every call waits for the token bucket (when there is one), retries 429 after the
+server's ``Retry-After`` and 5xx, 408 and network errors after exponential backoff
+with jitter, and turns any other failure into ``CrmApiError`` with the CRM's own
+message. The transport is injectable so tests can use ``httpx.MockTransport``; the
+generator's tests run against the CRM stand-ins under uvicorn instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from generator.runtime.ratelimit import RetryPolicy, StatusClass, TokenBucket, classify_status
+
+log = logging.getLogger("rabt.crm")
+
+# Metadata calls are small, so a long wait means the CRM or the network is stuck.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DEFAULT_RETRY = RetryPolicy(max_attempts=5, base_seconds=1.0, cap_seconds=30.0,
+                            max_retry_after_seconds=120.0)
+# HubSpot's 429 body names the limit in policyName; the daily one resets at midnight
+# in the account's time zone, so waiting for it is pointless.
+_DAILY_POLICIES = frozenset({"DAILY"})
+_ERROR_TEXT_LIMIT = 500
+
+
+class CrmApiError(Exception):
+    """A CRM call failed for good: the status, the CRM's message and error code."""
+
+    def __init__(self, method: str, path: str, status: int | None, text: str,
+                 code: str | None = None) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.text = text
+        self.code = code
+        where = f"{method} {path}"
+        status_text = f"HTTP {status}" if status is not None else "no response"
+        code_text = f" {code}" if code else ""
+        super().__init__(f"{where}: {status_text}{code_text}: {text}")
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Per-client settings that tests and the CLI choose."""
+
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    retry: RetryPolicy = DEFAULT_RETRY
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+class CrmHttp:
+    """A JSON client for one CRM API base URL.
+
+    Args:
+        base_url: Scheme and host, such as ``https://api.hubapi.com``.
+        auth_headers: Returns the authorization header; called before every try so a
+            refreshed token is used.
+        options: Timeouts, retry policy, transport and sleep.
+        limiter: Token bucket shared by all calls, or None for no client-side limit.
+        refresh_auth: Called once after a 401 to get a new token; returns whether the
+            call should be tried again.
+    """
+
+    def __init__(self, base_url: str, auth_headers: Callable[[], Mapping[str, str]],
+                 options: CallOptions | None = None, limiter: TokenBucket | None = None,
+                 refresh_auth: Callable[[], bool] | None = None) -> None:
+        self.options = options or CallOptions()
+        self.base_url = base_url.rstrip("/")
+        self._auth_headers = auth_headers
+        self._limiter = limiter
+        self._refresh_auth = refresh_auth
+        self._client = httpx.Client(base_url=self.base_url, timeout=self.options.timeout,
+                                    transport=self.options.transport)
+        self.calls = 0
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                body: Any = None, form: Mapping[str, str] | None = None) -> Any:
+        """Send one call and return its parsed JSON body (None when empty).
+
+        ``body`` is sent as JSON and ``form`` as a form, so secrets never go in the URL.
+
+        Raises:
+            CrmApiError: The CRM answered with a status that is not retried, or the
+                retries ran out.
+        """
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            response = self._send(method, path, params, body, form, attempt)
+            if response is None:
+                continue  # a network error that is retried
+            status_class = classify_status(response.status_code)
+            if status_class is StatusClass.OK:
+                return _json_or_none(response)
+            if response.status_code == 401 and self._refresh_auth and not refreshed:
+                refreshed = self._refresh_auth()
+                if refreshed:
+                    attempt -= 1
+                    continue
+            if status_class is StatusClass.FAIL or not self.options.retry.can_retry(attempt):
+                raise _api_error(method, path, response)
+            self._wait_before_retry(method, path, response, attempt)
+
+    def _send(self, method: str, path: str, params: Mapping[str, str] | None, body: Any,
+              form: Mapping[str, str] | None, attempt: int) -> httpx.Response | None:
+        if self._limiter is not None:
+            self._limiter.acquire()
+        self.calls += 1
+        started = time.monotonic()
+        try:
+            response = self._client.request(method, path, params=params, json=body, data=form,
+                                            headers=dict(self._auth_headers()))
+        except httpx.TransportError as error:
+            kind = "timed out" if isinstance(error, httpx.TimeoutException) else "failed"
+            if not self.options.retry.can_retry(attempt):
+                raise CrmApiError(method, path, None,
+                                  f"the connection {kind}: {type(error).__name__}") from error
+            delay = self.options.retry.delay_seconds(attempt)
+            log.warning("%s %s %s (%s); retry %d in %.1f s", method, path, kind,
+                        type(error).__name__, attempt, delay)
+            self.options.sleep(delay)
+            return None
+        log.debug("%s %s -> %d in %.0f ms", method, path, response.status_code,
+                  (time.monotonic() - started) * 1000)
+        return response
+
+    def _wait_before_retry(self, method: str, path: str, response: httpx.Response,
+                           attempt: int) -> None:
+        policy = _policy_name(response)
+        if response.status_code == 429 and policy in _DAILY_POLICIES:
+            raise _api_error(method, path, response)
+        delay = self.options.retry.delay_seconds(attempt, response.headers)
+        if delay > self.options.retry.max_retry_after_seconds:
+            raise _api_error(method, path, response)
+        log.warning("%s %s -> %d%s; retry %d in %.1f s", method, path, response.status_code,
+                    f" ({policy})" if policy else "", attempt, delay)
+        if response.status_code == 429 and self._limiter is not None:
+            self._limiter.pause(delay)
+        self.options.sleep(delay)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except json.JSONDecodeError:
+        return None
+
+
+def _policy_name(response: httpx.Response) -> str | None:
+    body = _json_or_none(response)
+    if isinstance(body, dict) and isinstance(body.get("policyName"), str):
+        return str(body["policyName"])
+    return None
+
+
+def _api_error(method: str, path: str, response: httpx.Response) -> CrmApiError:
+    """Build the error from the CRM's body: HubSpot's ``message``/``category``, Zoho's ``code``."""
+    body = _json_or_none(response)
+    text = ""
+    code = None
+    if isinstance(body, dict):
+        items = body.get("data") or body.get("fields") or body.get("pipeline")
+        if isinstance(items, list) and items and isinstance(items[0], dict):
+            body = items[0]  # Zoho puts per-item errors in a list
+        text = str(body.get("message") or body.get("error") or "")
+        code_value = body.get("code") or body.get("category") or body.get("errorType")
+        code = str(code_value) if code_value else None
+        details = body.get("details")
+        if isinstance(details, dict) and details:
+            text += f" (details: {json.dumps(details, ensure_ascii=False)})"
+    if not text:
+        text = response.text[:_ERROR_TEXT_LIMIT] or response.reason_phrase
+    return CrmApiError(method, path, response.status_code, text[:_ERROR_TEXT_LIMIT], code)

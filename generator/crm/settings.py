@@ -1,0 +1,125 @@
+"""Credentials and endpoints for ``rabt crm``, read only from the environment.
+
+Nothing here is written to disk or printed: the dataclasses hide their secrets
+from ``repr``, and error messages name a variable, never its value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from generator.errors import InputError, Problem
+from generator.i18n import message
+from generator.model import Lang
+
+HUBSPOT_DEFAULT_BASE_URL = "https://api.hubapi.com"
+# HubSpot's burst limit for Free and Starter accounts: 100 calls per rolling 10 s per
+# app (usage guidelines page); Professional and Enterprise allow 190.
+HUBSPOT_DEFAULT_RATE_LIMIT_PER_10S = 100
+HUBSPOT_MAX_RATE_LIMIT_PER_10S = 250
+
+# Zoho Accounts server per data centre, from Zoho's multi-DC OAuth page. The token
+# response names the API domain, so only the accounts server is needed here.
+# NOTE: the UK entry comes from a secondary source.
+ZOHO_ACCOUNTS_BY_DC = {
+    "com": "https://accounts.zoho.com",
+    "eu": "https://accounts.zoho.eu",
+    "in": "https://accounts.zoho.in",
+    "com.au": "https://accounts.zoho.com.au",
+    "jp": "https://accounts.zoho.jp",
+    "com.cn": "https://accounts.zoho.com.cn",
+    "ca": "https://accounts.zohocloud.ca",
+    "sa": "https://accounts.zoho.sa",
+    "uk": "https://accounts.zoho.uk",
+}
+
+
+@dataclass(frozen=True)
+class HubSpotSettings:
+    """How to reach one HubSpot account."""
+
+    access_token: str = field(repr=False)
+    base_url: str
+    rate_limit_per_10s: int
+
+
+@dataclass(frozen=True)
+class ZohoSettings:
+    """How to reach one Zoho CRM account through a refresh token."""
+
+    client_id: str = field(repr=False)
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    dc: str
+    accounts_url: str
+
+
+def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en") -> HubSpotSettings:
+    """Read ``HUBSPOT_ACCESS_TOKEN``, ``HUBSPOT_BASE_URL`` and ``HUBSPOT_RATE_LIMIT_PER_10S``.
+
+    Raises:
+        InputError: The token is missing, or a variable has an invalid value.
+    """
+    problems = []
+    token = environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()
+    if not token:
+        problems.append(Problem("HUBSPOT_ACCESS_TOKEN", message("crm_env_missing", lang,
+                                                                name="HUBSPOT_ACCESS_TOKEN"),
+                                message("crm_hubspot_token_fix", lang)))
+    base_url = environ.get("HUBSPOT_BASE_URL", "").strip() or HUBSPOT_DEFAULT_BASE_URL
+    problems += _url_problems("HUBSPOT_BASE_URL", base_url, lang)
+    rate_text = environ.get("HUBSPOT_RATE_LIMIT_PER_10S", "").strip()
+    rate = HUBSPOT_DEFAULT_RATE_LIMIT_PER_10S
+    if rate_text:
+        if not rate_text.isdigit() or not 2 <= int(rate_text) <= HUBSPOT_MAX_RATE_LIMIT_PER_10S:
+            problems.append(Problem("HUBSPOT_RATE_LIMIT_PER_10S", message(
+                "crm_env_rate_invalid", lang, value=rate_text,
+                maximum=HUBSPOT_MAX_RATE_LIMIT_PER_10S), message("crm_env_rate_fix", lang)))
+        else:
+            rate = int(rate_text)
+    if problems:
+        raise InputError(message("crm_env_invalid", lang), problems)
+    return HubSpotSettings(access_token=token, base_url=base_url.rstrip("/"),
+                           rate_limit_per_10s=rate)
+
+
+def zoho_settings(environ: Mapping[str, str], lang: Lang = "en") -> ZohoSettings:
+    """Read ``ZOHO_CLIENT_ID``, ``ZOHO_CLIENT_SECRET``, ``ZOHO_REFRESH_TOKEN``, ``ZOHO_DC``.
+
+    ``ZOHO_ACCOUNTS_URL`` overrides the accounts server that ``ZOHO_DC`` selects.
+
+    Raises:
+        InputError: A variable is missing, or ``ZOHO_DC`` names no known data centre.
+    """
+    problems = []
+    values = {}
+    for name in ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_DC"):
+        values[name] = environ.get(name, "").strip()
+        if not values[name]:
+            fix = "crm_zoho_dc_fix" if name == "ZOHO_DC" else "crm_zoho_client_fix"
+            problems.append(Problem(name, message("crm_env_missing", lang, name=name),
+                                    message(fix, lang, allowed=", ".join(ZOHO_ACCOUNTS_BY_DC))))
+    dc = values["ZOHO_DC"].lower().lstrip(".")
+    if dc and dc not in ZOHO_ACCOUNTS_BY_DC:
+        problems.append(Problem("ZOHO_DC", message("crm_zoho_dc_unknown", lang, value=dc),
+                                message("crm_zoho_dc_fix", lang,
+                                        allowed=", ".join(ZOHO_ACCOUNTS_BY_DC))))
+    accounts_url = environ.get("ZOHO_ACCOUNTS_URL", "").strip()
+    if accounts_url:
+        problems += _url_problems("ZOHO_ACCOUNTS_URL", accounts_url, lang)
+    if problems:
+        raise InputError(message("crm_env_invalid", lang), problems)
+    return ZohoSettings(
+        client_id=values["ZOHO_CLIENT_ID"], client_secret=values["ZOHO_CLIENT_SECRET"],
+        refresh_token=values["ZOHO_REFRESH_TOKEN"], dc=dc,
+        accounts_url=(accounts_url or ZOHO_ACCOUNTS_BY_DC[dc]).rstrip("/"))
+
+
+def _url_problems(name: str, value: str, lang: Lang) -> list[Problem]:
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return []
+    return [Problem(name, message("crm_env_url_invalid", lang, value=value),
+                    message("crm_env_url_fix", lang))]

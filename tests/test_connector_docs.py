@@ -1,0 +1,111 @@
+"""The connector path's guides, rendered for every connector preset and platform/CRM pair."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.crm_support import make_project
+
+MARKER = re.compile(r"(?<!\\)\{[{%#]")
+# Case name: (--set values on top of the preset, texts the English setup guide must contain)
+CASES = {
+    "riyadh-perfume-hubspot": ((), ["HubSpot's Shopify app", "data sync", "**Orders**",
+                                    "**Carts**", "legacy", "HUBSPOT_ACCESS_TOKEN"]),
+    "woo-startup": ((), ["links WooCommerce to Zoho CRM", "zoho.sa", "Daily contact sync",
+                         "no sync script", "ZOHO_REFRESH_TOKEN"]),
+    "support-heavy": ((), ["Zoho CRM's Shopify extension", "read_all_orders",
+                           "Shopify_Order_ID"]),
+    "woo-hubspot": (("crm=hubspot",), ["links WooCommerce to HubSpot", "abandoned-cart capture",
+                                       "HUBSPOT_ACCESS_TOKEN"]),
+}
+PRESETS = {"woo-hubspot": "woo-startup"}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def rendered(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    name = request.param
+    answers, _ = CASES[name]
+    project = make_project(PRESETS.get(name, name), tmp_path_factory.mktemp(name), *answers)
+    return name, project
+
+
+def test_docs_exist(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for name in ("connector-setup", "crm-workflows"):
+        assert (project / f"docs/{name}.md").is_file()
+        assert (project / f"docs/{name}.ar.md").is_file()
+
+
+def test_docs_have_no_markers(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    paths = [*sorted((project / "docs").glob("*.md")), project / "README.md",
+             project / "README.ar.md"]
+    for path in paths:
+        text = path.read_text("utf-8")
+        assert not MARKER.search(text), path.name
+        assert "Undefined" not in text, path.name
+
+
+def test_setup_names_connector(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    for words in CASES[name][1]:
+        assert words in text, words
+
+
+def test_setup_has_every_section(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    headings = re.findall(r"^## (\d)\.", text, flags=re.MULTILINE)
+    assert headings == ["1", "2", "3", "4", "5", "6", "7"]
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    assert re.findall(r"^## (\d)\.", arabic, flags=re.MULTILINE) == headings
+    assert arabic.startswith('<div dir="rtl">')
+
+
+def test_field_map_lists_rollups(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    mapping = yaml.safe_load((project / "integration/mapping.yaml").read_text("utf-8"))
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    for rollup in mapping["entities"]["contact"]["rollups"]:
+        assert f"| roll-up `{rollup['name']}` | `{rollup['target']}` |" in text
+
+
+def test_workflows_cover_playbooks(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    playbooks = yaml.safe_load((project / "integration/playbooks.yaml").read_text("utf-8"))
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    for playbook in playbooks["playbooks"]:
+        if playbook["enabled"]:
+            assert playbook["name"]["en"] in english
+            assert playbook["name"]["ar"] in arabic
+
+
+def test_workflows_cover_lifecycle(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    lifecycle = yaml.safe_load((project / "integration/lifecycle.yaml").read_text("utf-8"))
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    for stage in lifecycle["stages"]:
+        assert f"### {stage['order']}. {stage['label']['en']}" in english
+        assert f"`{stage['crm_value']}`" in english
+
+
+def test_workflows_name_consent_check(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    assert "consent, and continue only when it is granted" in english
+    assert "Exit:" in english
+
+
+def test_readme_lists_crm_commands(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    readme = (project / "README.md").read_text("utf-8")
+    assert "rabt crm plan ." in readme
+    assert "docs/crm-workflows.md" in readme
+    assert "docs/crm-workflows.ar.md" in (project / "README.ar.md").read_text("utf-8")

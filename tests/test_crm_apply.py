@@ -1,0 +1,319 @@
+"""``rabt crm apply`` against the HubSpot and Zoho stand-ins under uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import main
+from generator.crm.apply import ApplyFailed, apply_plan
+from generator.crm.session import open_session
+from generator.standins.hubspot import HubSpotStandinConfig
+from generator.standins.hubspot import create_app as create_hubspot
+from generator.standins.zoho import create_app as create_zoho
+from generator.standins.zoho_config import ZohoStandinConfig
+from tests.crm_support import (
+    copy_project,
+    edit_desired,
+    hubspot_call,
+    hubspot_env,
+    json_output,
+    make_project,
+    read_state,
+    run_crm,
+)
+from tests.servers import serve
+
+NO_LIMIT = HubSpotStandinConfig(rate_limit_per_10s=0, retry_after_seconds=1)
+
+
+@pytest.fixture(scope="module")
+def hubspot_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project("riyadh-perfume-hubspot", tmp_path_factory.mktemp("hubspot"))
+
+
+@pytest.fixture(scope="module")
+def zoho_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project("support-heavy", tmp_path_factory.mktemp("zoho"))
+
+
+@pytest.fixture()
+def project(hubspot_generated: Path, tmp_path: Path) -> Path:
+    # Keep the slug as the folder name, so regenerating writes over this copy.
+    return copy_project(hubspot_generated, tmp_path / hubspot_generated.name)
+
+
+@pytest.fixture()
+def hubspot() -> Iterator[str]:
+    with serve(create_hubspot(NO_LIMIT)) as base_url:
+        yield base_url
+
+
+def calls(base_url: str) -> dict[tuple[str, str, int], int]:
+    summary = httpx.get(f"{base_url}/_standin/calls", timeout=10).json()
+    return {(entry["method"], entry["path"], entry["status"]): entry["count"]
+            for entry in summary["calls"]}
+
+
+def writes(base_url: str) -> int:
+    return sum(count for (method, _, _), count in calls(base_url).items() if method != "GET")
+
+
+def to_create(project: Path, env: dict[str, str | None]) -> int:
+    counts = json_output(run_crm("plan", str(project), "--format", "json", env=env))["counts"]
+    return int(counts["create"])
+
+
+def test_apply_then_plan_clean(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    total = to_create(project, env)
+    result = run_crm("apply", str(project), "--yes", env=env)
+    assert result.exit_code == 0
+    assert f"Applied {total} changes" in result.stdout
+    assert run_crm("plan", str(project), env=env).exit_code == 0
+
+
+def test_second_apply_changes_nothing(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    assert run_crm("apply", str(project), "--yes", env=env).exit_code == 0
+    before = writes(hubspot)
+    result = run_crm("apply", str(project), "--yes", env=env)
+    assert result.exit_code == 0
+    assert "Applied 0 changes" in result.stdout
+    assert writes(hubspot) == before
+
+
+def test_apply_records_pipeline_ids(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    result = run_crm("apply", str(project), "--yes", env=env)
+    state = read_state(project)
+    pipeline = state["ids"]["pipelines"]["pipeline:deals/e_commerce"]
+    live = hubspot_call(hubspot, "GET", f"/crm/v3/pipelines/deals/{pipeline['id']}")
+    assert live["label"] == "E-commerce"
+    live_stages = {stage["label"]: stage["id"] for stage in live["stages"]}
+    assert pipeline["stages"]["cart_abandoned"] == live_stages["Cart abandoned"]
+    assert pipeline["stages"]["refunded"] == live_stages["Refunded / returned"]
+    assert f"cart_abandoned: {live_stages['Cart abandoned']}" in result.stdout
+    assert state["items"]["property:contacts/ecom_ltv_sar"]["owned"] is True
+    assert state["last_apply"]["status"] == "complete"
+
+
+def test_state_file_has_no_token(project: Path, hubspot: str) -> None:
+    run_crm("apply", str(project), "--yes", env=hubspot_env(hubspot))
+    text = (project / ".rabt/crm-state.json").read_text("utf-8")
+    assert "test-token-not-real" not in text
+
+
+def test_apply_fixes_changed_label(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    run_crm("apply", str(project), "--yes", env=env)
+    hubspot_call(hubspot, "PATCH", "/crm/v3/properties/contacts/ecom_ltv_sar",
+                 {"label": "LTV edited by hand"})
+    result = run_crm("apply", str(project), "--yes", env=env)
+    assert result.exit_code == 0
+    assert "Applied 1 changes" in result.stdout
+    live = hubspot_call(hubspot, "GET", "/crm/v3/properties/contacts/ecom_ltv_sar")
+    assert live["label"] == "Lifetime value (SAR)"
+
+
+def test_apply_stops_on_failure_and_resumes(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    with open_session(project, env) as session:
+        plan = session.plan()
+        total = len(plan.pending)
+        # The plan has read the lists; the next call under /crm/v3/lists creates one.
+        httpx.post(f"{hubspot}/_standin/faults",
+                   json={"status": 400, "count": 1, "path_prefix": "/crm/v3/lists"},
+                   timeout=10)
+        with pytest.raises(ApplyFailed) as raised:
+            apply_plan(project, plan, session.adapter, session.state)
+    message = raised.value.render()
+    assert raised.value.exit_code == 1
+    assert f"Apply stopped after {total - 4} of {total} changes" in message
+    assert "HTTP 400" in message
+    assert f"rabt crm apply {project} --yes" in message
+    state = read_state(project)
+    assert state["last_apply"]["status"] == "failed"
+    assert state["last_apply"]["failed_item"] == "list:vip"
+    assert state["items"]["property:contacts/ecom_ltv_sar"]["owned"] is True
+    assert "list:vip" not in state["items"]
+    resumed = run_crm("apply", str(project), "--yes", env=env)
+    assert resumed.exit_code == 0
+    assert "Applied 4 changes" in resumed.stdout
+    assert run_crm("plan", str(project), env=env).exit_code == 0
+
+
+def test_apply_leaves_fixed_fields_manual(project: Path, hubspot: str) -> None:
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts/groups",
+                 {"name": "ecommerce", "label": "E-commerce"})
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts",
+                 {"name": "ecom_ltv_sar", "label": "Lifetime value (SAR)", "type": "string",
+                  "fieldType": "text", "groupName": "ecommerce", "hasUniqueValue": True})
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/deals",
+                 {"name": "shopify_order_id", "label": "Store order ID", "type": "bool",
+                  "fieldType": "booleancheckbox", "groupName": "dealinformation"})
+    result = run_crm("apply", str(project), "--yes", env=hubspot_env(hubspot))
+    assert result.exit_code == 0  # the type and uniqueness differences are manual steps
+    assert "ecom_ltv_sar: hasUniqueValue is true in HubSpot" in result.stdout
+    assert "contacts.ecom_ltv_sar: type is " in result.stdout
+
+
+def test_apply_waits_out_429(project: Path, hubspot: str) -> None:
+    httpx.post(f"{hubspot}/_standin/faults",
+               json={"status": 429, "count": 2, "path_prefix": "/crm/v3/properties"},
+               timeout=10)
+    result = run_crm("apply", str(project), "--yes", env=hubspot_env(hubspot))
+    assert result.exit_code == 0
+    rejected = sum(count for (_, _, status), count in calls(hubspot).items() if status == 429)
+    assert rejected == 2
+    assert run_crm("plan", str(project), env=hubspot_env(hubspot)).exit_code == 0
+
+
+def test_apply_needs_yes_without_terminal(project: Path, hubspot: str) -> None:
+    result = run_crm("apply", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert "--yes" in result.stderr
+    assert writes(hubspot) == 0
+
+
+def test_apply_json_shape(project: Path, hubspot: str) -> None:
+    total = to_create(project, hubspot_env(hubspot))
+    result = run_crm("apply", str(project), "--yes", "--format", "json",
+                     env=hubspot_env(hubspot))
+    data = json_output(result)
+    assert set(data) == {"kind", "version", "status", "done", "failed", "ids", "state_file",
+                         "plan"}
+    assert data["kind"] == "rabt.crm.apply"
+    assert data["status"] == "applied"
+    assert data["failed"] is None
+    assert len(data["done"]) == total
+    assert data["done"][0] == {"key": "group:contacts/ecommerce", "action": "create",
+                               "id": "ecommerce"}
+    assert data["plan"]["kind"] == "rabt.crm.plan"
+
+
+def test_prune_deletes_only_owned(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    run_crm("apply", str(project), "--yes", env=env)
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts",
+                 {"name": "ecom_made_by_hand", "label": "Made by hand", "type": "string",
+                  "fieldType": "text", "groupName": "ecommerce"})
+
+    def drop(data: dict[str, Any]) -> None:
+        data["properties"] = [prop for prop in data["properties"]
+                              if prop["name"] != "ecom_city_raw"]
+        data["lists"] = [entry for entry in data["lists"] if entry["key"] != "vip"]
+
+    edit_desired(project, drop)
+    kept = run_crm("plan", str(project), env=env)
+    assert kept.exit_code == 0
+    assert "· kept property contacts/ecom_city_raw" in kept.stdout
+    pruned = run_crm("apply", str(project), "--yes", "--prune", env=env)
+    assert pruned.exit_code == 0
+    assert "Applied 2 changes" in pruned.stdout
+    names = {prop["name"] for prop in hubspot_call(
+        hubspot, "GET", "/crm/v3/properties/contacts")["results"]}
+    assert "ecom_city_raw" not in names
+    assert "ecom_made_by_hand" in names
+    assert "list:vip" not in read_state(project)["items"]
+
+
+def test_regenerate_keeps_state_file(project: Path, hubspot: str) -> None:
+    run_crm("apply", str(project), "--yes", env=hubspot_env(hubspot))
+    before = (project / ".rabt/crm-state.json").read_text("utf-8")
+    regenerate = ["new", "--answers", str(project / ".rabt/answers.yaml"), "--no-input",
+                  "--overwrite", "--output-dir", str(project.parent)]
+    assert CliRunner().invoke(main, regenerate, catch_exceptions=False).exit_code == 0
+    assert sorted(path.name for path in project.parent.iterdir()) == [project.name]
+    assert (project / ".rabt/crm-state.json").read_text("utf-8") == before
+
+
+ZOHO_DC = "sa"
+
+
+def zoho_env(base_url: str, **extra: str | None) -> dict[str, str | None]:
+    return {"ZOHO_CLIENT_ID": "test-client-not-real", "ZOHO_CLIENT_SECRET":
+            "test-secret-not-real", "ZOHO_REFRESH_TOKEN": "test-refresh-not-real",
+            "ZOHO_DC": ZOHO_DC, "ZOHO_ACCOUNTS_URL": base_url, **extra}
+
+
+@pytest.fixture()
+def zoho_project(zoho_generated: Path, tmp_path: Path) -> Path:
+    return copy_project(zoho_generated, tmp_path / "zoho-project")
+
+
+def test_zoho_creates_custom_fields(zoho_project: Path) -> None:
+    with serve(create_zoho()) as base_url:
+        env = zoho_env(base_url)
+        result = run_crm("apply", str(zoho_project), "--yes", env=env)
+        assert result.exit_code == 0, result.output
+        fields = httpx.get(f"{base_url}/crm/v8/settings/fields", params={"module": "Deals"},
+                           headers={"Authorization": "Zoho-oauthtoken unused"}, timeout=10)
+        plan = json_output(run_crm("plan", str(zoho_project), "--format", "json", env=env))
+    created = {item["key"]: item["action"] for item in plan["items"]}
+    assert created["field:Deals/Shopify_Order_ID"] == "unchanged"
+    assert created["field:Contacts/Ecom_LTV_SAR"] == "unchanged"
+    assert fields.status_code == 401  # a person needs a token too
+    state = read_state(zoho_project)
+    assert state["items"]["field:Deals/Shopify_Order_ID"]["owned"] is True
+
+
+def test_zoho_stage_differences_are_manual(zoho_project: Path) -> None:
+    with serve(create_zoho()) as base_url:
+        plan = json_output(run_crm("plan", str(zoho_project), "--format", "json",
+                                   env=zoho_env(base_url)))
+    stage = next(item for item in plan["items"] if item["key"] == "picklist:Deals/Stage")
+    assert stage["action"] == "manual"
+    assert stage["drift"] is True
+    texts = [text["en"] for text in stage["manual"]]
+    assert any("Add the stage Cart Abandoned to the Stage picklist of Deals" in text
+               for text in texts)
+    assert plan["differs"] is True
+
+
+def test_zoho_missing_module_is_manual(zoho_project: Path) -> None:
+    with serve(create_zoho()) as base_url:
+        plan = json_output(run_crm("plan", str(zoho_project), "--format", "json",
+                                   env=zoho_env(base_url)))
+    events = [item for item in plan["items"] if item["container"] == "Ecom_Events"]
+    assert events
+    assert all(item["action"] == "manual" for item in events)
+    assert "does not exist" in events[0]["manual"][0]["en"]
+
+
+def test_zoho_missing_variables(zoho_project: Path) -> None:
+    result = run_crm("plan", str(zoho_project),
+                     env=zoho_env("http://127.0.0.1:9", ZOHO_REFRESH_TOKEN=None, ZOHO_DC=None))
+    assert result.exit_code == 2
+    assert "ZOHO_REFRESH_TOKEN" in result.stderr
+    assert "ZOHO_DC" in result.stderr
+
+
+def test_zoho_unknown_dc(zoho_project: Path) -> None:
+    result = run_crm("plan", str(zoho_project), env=zoho_env("http://127.0.0.1:9",
+                                                             ZOHO_DC="mars"))
+    assert result.exit_code == 2
+    assert "mars is not a Zoho data centre" in result.stderr
+
+
+def test_zoho_wrong_data_centre(zoho_project: Path) -> None:
+    config = ZohoStandinConfig(data_centre="sa",
+                               refresh_tokens={"test-refresh-not-real": "com"})
+    with serve(create_zoho(config)) as base_url:
+        result = run_crm("plan", str(zoho_project), env=zoho_env(base_url))
+    assert result.exit_code == 2
+    assert "another data centre" in result.stderr
+    assert "ZOHO_DC" in result.stderr
+
+
+def test_zoho_arabic_plan(zoho_project: Path) -> None:
+    with serve(create_zoho()) as base_url:
+        result = run_crm("plan", str(zoho_project), "--lang", "ar", env=zoho_env(base_url))
+    assert result.exit_code == 4
+    assert "+ إنشاء حقل مخصص Deals/Shopify_Order_ID" in result.stdout
+    assert "أضف المرحلة Cart Abandoned" in result.stdout

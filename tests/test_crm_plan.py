@@ -1,0 +1,242 @@
+"""``rabt crm plan`` against the HubSpot stand-in under uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import main
+from generator.crm.http import CallOptions
+from generator.crm.session import open_session
+from generator.errors import RabtError
+from generator.runtime.ratelimit import RetryPolicy
+from generator.standins.hubspot import HubSpotStandinConfig, create_app
+from tests.crm_support import (
+    copy_project,
+    edit_desired,
+    hubspot_call,
+    hubspot_env,
+    json_output,
+    make_project,
+    run_crm,
+)
+from tests.servers import serve
+
+PRESET = "riyadh-perfume-hubspot"
+NO_LIMIT = HubSpotStandinConfig(rate_limit_per_10s=0)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project(PRESET, tmp_path_factory.mktemp("generated"))
+
+
+@pytest.fixture()
+def project(generated: Path, tmp_path: Path) -> Path:
+    return copy_project(generated, tmp_path / "project")
+
+
+@pytest.fixture()
+def hubspot() -> Iterator[str]:
+    with serve(create_app(NO_LIMIT)) as base_url:
+        yield base_url
+
+
+def test_plan_empty_crm_lists_everything(project: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(project), "--format", "json", env=hubspot_env(hubspot))
+    assert result.exit_code == 4
+    data = json_output(result)
+    actions = {item["key"]: item["action"] for item in data["items"]}
+    assert actions["group:contacts/ecommerce"] == "create"
+    assert actions["property:contacts/ecom_ltv_sar"] == "create"
+    assert actions["pipeline:deals/e_commerce"] == "create"
+    assert actions["stage:e_commerce/cart_abandoned"] == "create"
+    assert actions["list:vip"] == "create"
+    assert data["counts"]["unchanged"] == 0
+    assert data["differs"] is True
+
+
+def test_plan_json_shape(project: Path, hubspot: str) -> None:
+    data = json_output(run_crm("plan", str(project), "--format", "json",
+                               env=hubspot_env(hubspot)))
+    assert set(data) == {"kind", "version", "crm", "project", "endpoint", "prune", "differs",
+                         "counts", "items", "manual_steps"}
+    assert data["kind"] == "rabt.crm.plan"
+    assert data["version"] == 1
+    assert data["crm"] == "hubspot"
+    assert data["endpoint"] == hubspot
+    assert set(data["counts"]) == {"create", "update", "unchanged", "manual", "delete", "kept"}
+    item = data["items"][0]
+    assert set(item) == {"kind", "key", "name", "label", "container", "action", "changes",
+                         "manual", "drift", "id", "owned", "parent"}
+    assert set(item["label"]) == {"en", "ar"}
+    numbers = [step["number"] for step in data["manual_steps"]]
+    assert numbers == list(range(1, len(numbers) + 1))
+    keys = {step["key"] for step in data["manual_steps"]}
+    assert "hubspot_currency" in keys
+
+
+def test_plan_text_marks_each_action(project: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 4
+    assert "  + create property contacts/ecom_ltv_sar" in result.stdout
+    assert "Manual steps" in result.stdout
+    assert "  1. " in result.stdout
+    assert "exit code 4" in result.stdout
+
+
+def test_plan_clean_after_apply(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    assert run_crm("apply", str(project), "--yes", env=env).exit_code == 0
+    result = run_crm("plan", str(project), env=env)
+    assert result.exit_code == 0
+    assert "= unchanged:" in result.stdout
+    assert "+ create" not in result.stdout
+
+
+def test_plan_reports_changed_label(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    assert run_crm("apply", str(project), "--yes", env=env).exit_code == 0
+    hubspot_call(hubspot, "PATCH", "/crm/v3/properties/contacts/ecom_ltv_sar",
+                 {"label": "LTV edited by hand"})
+    result = run_crm("plan", str(project), env=env)
+    assert result.exit_code == 4
+    assert "~ update property contacts/ecom_ltv_sar" in result.stdout
+    assert 'label: "LTV edited by hand" → "Lifetime value (SAR)"' in result.stdout
+
+
+def test_plan_changed_label_json(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    assert run_crm("apply", str(project), "--yes", env=env).exit_code == 0
+    hubspot_call(hubspot, "PATCH", "/crm/v3/properties/contacts/ecom_ltv_sar",
+                 {"label": "LTV edited by hand"})
+    data = json_output(run_crm("plan", str(project), "--format", "json", env=env))
+    item = next(entry for entry in data["items"]
+                if entry["key"] == "property:contacts/ecom_ltv_sar")
+    assert item["action"] == "update"
+    assert item["changes"] == [{"field": "label", "old": "LTV edited by hand",
+                                "new": "Lifetime value (SAR)"}]
+    assert item["owned"] is True
+
+
+def test_plan_foreign_property_not_renamed(project: Path, hubspot: str) -> None:
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts/groups",
+                 {"name": "ecommerce", "label": "E-commerce"})
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts",
+                 {"name": "ecom_city_raw", "label": "City (typed)", "type": "string",
+                  "fieldType": "text", "groupName": "ecommerce"})
+    data = json_output(run_crm("plan", str(project), "--format", "json",
+                               env=hubspot_env(hubspot)))
+    item = next(entry for entry in data["items"]
+                if entry["key"] == "property:contacts/ecom_city_raw")
+    assert item["owned"] is False
+    assert item["action"] == "update"  # the description is added; the label is left alone
+    assert [change["field"] for change in item["changes"]] == ["description"]
+    assert "not created by Rabt" in item["manual"][0]["en"]
+    assert '"City (typed)"' in item["manual"][0]["en"]
+
+
+def test_plan_type_change_is_manual(project: Path, hubspot: str) -> None:
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts/groups",
+                 {"name": "ecommerce", "label": "E-commerce"})
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts",
+                 {"name": "ecom_orders_count", "label": "Paid orders", "type": "string",
+                  "fieldType": "text", "groupName": "ecommerce",
+                  "description": "Number of paid orders, not counting orders cancelled or "
+                                 "fully refunded."})
+    data = json_output(run_crm("plan", str(project), "--format", "json",
+                               env=hubspot_env(hubspot)))
+    item = next(entry for entry in data["items"]
+                if entry["key"] == "property:contacts/ecom_orders_count")
+    assert item["action"] == "manual"
+    assert item["drift"] is True
+    assert item["changes"] == []
+    assert "type" in item["manual"][0]["en"]
+
+
+def test_plan_arabic(project: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    assert result.exit_code == 4
+    assert "خطة CRM للمشروع" in result.stdout
+    assert "+ إنشاء خاصية contacts/ecom_ltv_sar" in result.stdout
+    assert "أضف الريال السعودي" in result.stdout
+
+
+def test_plan_missing_token(project: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(project),
+                     env=hubspot_env(hubspot, HUBSPOT_ACCESS_TOKEN=None))
+    assert result.exit_code == 2
+    assert "HUBSPOT_ACCESS_TOKEN" in result.stderr
+    assert "Private apps" in result.stderr
+
+
+def test_plan_rejected_token(project: Path) -> None:
+    config = HubSpotStandinConfig(rate_limit_per_10s=0, accepted_tokens=frozenset({"other"}))
+    with serve(create_app(config)) as base_url:
+        result = run_crm("plan", str(project), env=hubspot_env(base_url))
+    assert result.exit_code == 2
+    assert "rejected the credentials (HTTP 401)" in result.stderr
+
+
+def test_plan_bad_rate_setting(project: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(project),
+                     env=hubspot_env(hubspot, HUBSPOT_RATE_LIMIT_PER_10S="fast"))
+    assert result.exit_code == 2
+    assert "HUBSPOT_RATE_LIMIT_PER_10S" in result.stderr
+
+
+def test_plan_bad_base_url(project: Path) -> None:
+    result = run_crm("plan", str(project), env=hubspot_env("api.hubapi.com"))
+    assert result.exit_code == 2
+    assert "HUBSPOT_BASE_URL" in result.stderr
+
+
+def test_plan_not_a_project(tmp_path: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(tmp_path / "missing"), env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert "missing" in result.stderr
+
+
+def test_plan_broken_desired_state(project: Path, hubspot: str) -> None:
+    (project / "crm/desired-state.yaml").write_text("crm: [unclosed\n", "utf-8")
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert "desired-state.yaml" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_plan_schema_violation(project: Path, hubspot: str) -> None:
+    edit_desired(project, lambda data: data["lists"][0].update(processingType="SOMETIMES"))
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert "lists/0/processingType" in result.stderr
+
+
+def test_plan_custom_crm_rejected(tmp_path: Path, hubspot: str) -> None:
+    project = make_project("custom-erp", tmp_path, "path=connector")
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert "hubspot and zoho" in result.stderr
+
+
+def test_plan_unreachable_crm(project: Path) -> None:
+    with serve(create_app(NO_LIMIT)) as base_url:
+        pass  # the port is closed again: nothing listens there now
+    options = CallOptions(retry=RetryPolicy(max_attempts=2, base_seconds=0.0),
+                          sleep=lambda seconds: None)
+    env = {"HUBSPOT_ACCESS_TOKEN": "test-token-not-real", "HUBSPOT_BASE_URL": base_url}
+    with (pytest.raises(RabtError) as raised,
+          open_session(project, env, options=options) as session):
+        session.plan()
+    assert raised.value.exit_code == 1
+    assert "connection failed" in raised.value.render()
+
+
+@pytest.mark.parametrize("command", [["crm"], ["crm", "plan"], ["crm", "apply"]])
+def test_crm_help_has_example(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "Example" in result.output
