@@ -34,6 +34,8 @@ from generator.validate import PROJECT_SCHEMAS, validate_project
 
 log = logging.getLogger(__name__)
 SECTION_FILES = {"en": "README.section.md", "ar": "README.section.ar.md"}
+# Written by `rabt crm apply`, not by rendering; kept when a project is regenerated.
+CRM_STATE_FILE = ".rabt/crm-state.json"
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,10 @@ def build_context(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str
         "path_section_en": "",
         "path_section_ar": "",
     }
+    if plan.path == "ipaas":
+        from generator.ipaas.budget import ipaas_context
+
+        context["ipaas"] = ipaas_context(answers, plan, parts.spec)
     return context
 
 
@@ -388,11 +394,16 @@ def _replace(project: Path, target: Path) -> None:
 
     The target folder itself stays (a shell inside it keeps working), and so does
     its ``.git`` folder, so a project under version control keeps its history.
+    ``.rabt/crm-state.json`` is carried over too: it records what ``rabt crm apply``
+    created in the client's CRM, which regenerating does not undo.
     Every other entry is removed before the new files move in.
     """
     if not target.exists():
         project.rename(target)
         return
+    crm_state = target / CRM_STATE_FILE
+    if crm_state.is_file():
+        (project / CRM_STATE_FILE).write_bytes(crm_state.read_bytes())
     for entry in target.iterdir():
         if entry.name == ".git":
             continue

@@ -24,6 +24,7 @@ from generator.answers import check_answers
 from generator.errors import Problem
 from generator.i18n import message, parse_error_text
 from generator.model import Lang
+from generator.path_files import contact_sync_paths
 from generator.resources import load_data, load_schema
 from generator.spec import SPEC_FILES
 
@@ -47,6 +48,18 @@ REQUIRED_FILES = (
     "crm/desired-state.yaml", "docs/playbooks.md", "docs/playbooks.ar.md", "docs/kpis.md",
     "docs/kpis.ar.md",
 )
+# Workflow files whose strings use {{ }} as the platform's expression syntax: Make
+# maps values with {{1.email}} and n8n with {{ $json.email }}. They are serialized
+# data, never rendered by Jinja, so the leftover-marker check does not apply.
+EXPRESSION_SCHEMAS = frozenset({"make-blueprint", "n8n-workflow"})
+# Folders of the API service that are copied verbatim, never rendered by Jinja (the
+# template's _copy_without_render, and the runtime and stand-ins the generator copies):
+# a {{ there is Python or shell, such as an f-string's literal brace, not a leftover.
+VERBATIM_PREFIXES = ("service/src/", "service/tests/", "service/bench/", "service/scripts/",
+                     "service/samples/")
+# GitHub Actions expressions such as ${{ secrets.NAME }}: the workflow files are
+# serialized data, and these braces are GitHub's syntax, not template leftovers.
+GITHUB_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")
 # Schemas copied into every project so that its data files describe themselves.
 PROJECT_SCHEMAS = ("answers", "plan", "checklist-csv", "crm-desired-state",
                    *(f"spec-{name}" for name in SPEC_FILES))
@@ -124,7 +137,11 @@ def _strings(data: Any) -> Iterator[str]:
 
 def _check_markers(report: ValidationReport, relative: str, texts: Iterator[str],
                    answers: list[str]) -> None:
+    if relative.startswith(VERBATIM_PREFIXES):
+        return
     for text in texts:
+        if relative.startswith(".github/workflows/"):
+            text = GITHUB_EXPRESSION.sub("", text)
         for answer in answers:
             text = text.replace(answer, "")
         if MARKER.search(text):
@@ -187,6 +204,8 @@ def _check_structured(report: ValidationReport, path: Path, relative: str,
         for where, text in _schema_problems(data, schema, report.lang):
             report.add(relative, "validate_schema", "validate_schema_fix", where=where,
                        error=text, schema=schema)
+    if schema in EXPRESSION_SCHEMAS:
+        return  # their {{ }} are the platform's own expressions, not template leftovers
     _check_markers(report, relative, _strings(data), answers)
 
 
@@ -297,7 +316,8 @@ def _path_files(project: Path, plan: dict[str, Any] | None) -> tuple[str, ...]:
         except (OSError, ValueError):
             path = None
     paths = load_data("paths")["paths"]
-    return tuple(paths[path]["files"]) if path in paths else ()
+    files = tuple(paths[path]["files"]) if path in paths else ()
+    return files + contact_sync_paths(plan)
 
 
 def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:

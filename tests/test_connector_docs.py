@@ -16,11 +16,13 @@ CASES = {
     "riyadh-perfume-hubspot": ((), ["HubSpot's Shopify app", "data sync", "**Orders**",
                                     "**Carts**", "legacy", "HUBSPOT_ACCESS_TOKEN"]),
     "woo-startup": ((), ["links WooCommerce to Zoho CRM", "zoho.sa", "Daily contact sync",
-                         "no sync script", "ZOHO_REFRESH_TOKEN"]),
+                         "python sync/contact_sync.py", "duplicate_check_fields",
+                         "ZOHO_REFRESH_TOKEN"]),
     "support-heavy": ((), ["Zoho CRM's Shopify extension", "read_all_orders",
                            "Shopify_Order_ID"]),
     "woo-hubspot": (("crm=hubspot",), ["links WooCommerce to HubSpot", "abandoned-cart capture",
-                                       "HUBSPOT_ACCESS_TOKEN"]),
+                                       "HUBSPOT_ACCESS_TOKEN", "ecom_phone_e164",
+                                       "contact-sync.yml"]),
 }
 PRESETS = {"woo-hubspot": "woo-startup"}
 
