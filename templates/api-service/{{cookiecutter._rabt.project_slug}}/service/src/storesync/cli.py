@@ -1,0 +1,392 @@
+"""Command line of the service: ``python -m storesync COMMAND``.
+
+Exit codes: 0 success; 1 a runtime failure (a store cannot be reached, a process
+of ``run`` stopped); 2 invalid settings or usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+import yaml
+
+from . import logs
+from .db import Database
+from .quarantine import Quarantine
+from .settings import (
+    ENV_FILE_NAME,
+    LOOPBACK_HOSTS,
+    SERVICE_DIR,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+# How long `run` waits for its processes to stop after Ctrl-C before killing them.
+SHUTDOWN_GRACE_SECONDS = 15
+STANDIN_START_TIMEOUT_SECONDS = 20
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def current_settings() -> Settings:
+    """Load the settings from the environment and ``<service>/.env``, or exit with code 2."""
+    try:
+        return load_settings(os.environ, env_file=SERVICE_DIR / ENV_FILE_NAME)
+    except SettingsError as error:
+        click.echo(str(error), err=True)
+        click.echo(f"Settings come from the environment and from {SERVICE_DIR / ENV_FILE_NAME}; "
+                   "see .env.example for every setting.", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Receive store webhooks, queue them and sync them to the CRM.
+
+    Settings are read from environment variables and from a .env file in the service
+    folder (the environment wins); .env.example lists them all.
+    """
+
+
+# --- run -------------------------------------------------------------------------------
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _fail(f"the HubSpot stand-in stopped at start (exit code {process.returncode}).")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    _fail(f"the HubSpot stand-in did not open port {port} within {timeout:.0f} seconds.")
+
+
+def _child(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "storesync", *command], env=env)
+
+
+@contextmanager
+def _children() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Yield a list to put child processes in; stop them all when the block ends."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # SIGTERM (from a process manager, or `kill`) stops `run` the way Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def _print_banner(settings: Settings, standin_url: str | None) -> None:
+    click.echo(f"Intake: http://{settings.host}:{settings.port}  "
+               f"(webhooks: {', '.join('/webhooks/' + p for p in settings.accepted_platforms)})")
+    click.echo(f"Queue: {'Redis (REDIS_URL)' if settings.redis_url else settings.queue_path}")
+    if standin_url is None:
+        click.echo("CRM: HubSpot (HUBSPOT_ACCESS_TOKEN is set).")
+        return
+    click.echo("")
+    click.echo("SANDBOX MODE: HUBSPOT_ACCESS_TOKEN is not set, so nothing is sent to HubSpot.")
+    click.echo(f"  Records go to a local HubSpot stand-in at {standin_url}, seeded from "
+               f"{settings.desired_state_path}.")
+    click.echo(f"  See them with: curl {standin_url}/_standin/records/contacts")
+    for platform in settings.sandbox_secret_platforms:
+        click.echo(f"  {platform}: webhook secret not set, so the public sandbox placeholder is "
+                   "used (see the README).")
+    click.echo("")
+
+
+@main.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker threads of the queue consumer.")
+def run(workers: int) -> None:
+    """Start the intake, the worker and, in sandbox mode, the HubSpot stand-in.
+
+    Sandbox mode is on while HUBSPOT_ACCESS_TOKEN is not set. Press Ctrl-C to stop;
+    every process is stopped with it.
+    """
+    from .demo import STANDIN_URL_FILE
+
+    settings = current_settings()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    env = dict(os.environ)
+    standin_url = None
+    # The demo command reads the stand-in's address from this file.
+    address_file = settings.data_dir / STANDIN_URL_FILE
+    with _children() as processes:
+        if settings.sandbox:
+            port = _free_port("127.0.0.1")
+            standin_url = f"http://127.0.0.1:{port}"
+            processes.append(_child(["standin", "--port", str(port)], env))
+            _wait_for_port("127.0.0.1", port, processes[-1], STANDIN_START_TIMEOUT_SECONDS)
+            env["HUBSPOT_BASE_URL"] = standin_url
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            address_file.write_text(standin_url + "\n", encoding="utf-8")
+        _print_banner(settings, standin_url)
+        processes.append(_child(["worker", "--workers", str(workers)], env))
+        processes.append(_child(["intake"], env))
+        try:
+            while all(process.poll() is None for process in processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            click.echo("Stopping…", err=True)
+            return
+        finally:
+            address_file.unlink(missing_ok=True)
+        stopped = next(process for process in processes if process.poll() is not None)
+        command = stopped.args[3] if isinstance(stopped.args, list) else "a process"
+        click.echo(f"Error: {command} stopped with exit code {stopped.returncode}; stopping "
+                   "the others.", err=True)
+    sys.exit(EXIT_FAILURE)
+
+
+# --- intake, worker, standin --------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: the HOST setting).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: the PORT setting).")
+def intake(host: str | None, port: int | None) -> None:
+    """Serve the webhook intake with uvicorn (no worker)."""
+    import uvicorn
+
+    from .intake import create_app
+
+    settings = current_settings()
+    logs.configure_logging(settings.log_level)
+    if host is not None and settings.sandbox and host not in LOOPBACK_HOSTS:
+        _fail(f"--host {host} is not a loopback address, and the service is in sandbox mode. "
+              "Use --host 127.0.0.1, or set HUBSPOT_ACCESS_TOKEN and the webhook secrets.",
+              EXIT_USAGE)
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_config=None,
+                access_log=False, proxy_headers=False)
+
+
+@main.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker threads of the queue consumer.")
+def worker(workers: int) -> None:
+    """Run the queue consumer that hands deliveries to the worker."""
+    from prometheus_client import start_http_server
+
+    from . import worker as worker_module
+    from .queue import build_queue
+
+    settings = current_settings()
+    logs.configure_logging(settings.log_level)
+    queue = build_queue(settings)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
+    # The worker side may run loops beside the consumer (the CRM flusher):
+    # storesync.worker.start_background(settings) starts them and returns a stop function.
+    start_background = getattr(worker_module, "start_background", None)
+    stop_background = start_background(settings) if start_background else None
+    consumer = queue.huey.create_consumer(workers=workers, worker_type="thread", periodic=False)
+    try:
+        consumer.run()
+    finally:
+        if stop_background is not None:
+            stop_background()
+        queue.close()
+
+
+def _standin_app(settings: Settings, seed: bool) -> Any:
+    try:
+        from .standins import hubspot
+    except ImportError as error:
+        _fail(f"the HubSpot stand-in is not in this service ({error}). Regenerate the project "
+              "with rabt.")
+    app = hubspot.create_app()
+    if seed:
+        path = settings.desired_state_path
+        try:
+            desired = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            _fail(f"cannot read the desired state {path}: {error}. Set DESIRED_STATE_PATH, or "
+                  "pass --no-seed.", EXIT_USAGE)
+        hubspot.seed_from_desired_state(app, desired)
+    return app
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8010, show_default=True,
+              help="Port to listen on, on 127.0.0.1.")
+@click.option("--seed/--no-seed", default=True, show_default=True,
+              help="Create the properties and pipelines of DESIRED_STATE_PATH first.")
+def standin(port: int, seed: bool) -> None:
+    """Serve the local HubSpot stand-in on 127.0.0.1 (it keeps records in memory)."""
+    import uvicorn
+
+    settings = current_settings()
+    logs.configure_logging(settings.log_level)
+    app = _standin_app(settings, seed)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+
+
+# --- check-config ------------------------------------------------------------------------
+
+
+def _check_stores(settings: Settings) -> list[str]:
+    from .queue import build_queue
+
+    failures = []
+    try:
+        Database(settings.state_path).close()
+    except Exception as error:  # report any failure to open the state file
+        failures.append(f"state file {settings.state_path}: {type(error).__name__}: {error}")
+    try:
+        queue = build_queue(settings, handler=lambda delivery: None)
+        queue.check()
+        queue.close()
+    except Exception as error:  # report any failure to reach the queue
+        where = "Redis (REDIS_URL)" if settings.redis_url else f"queue file {settings.queue_path}"
+        failures.append(f"{where}: {type(error).__name__}: {error}")
+    return failures
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Check the settings and that the queue and state store can be written."""
+    settings = current_settings()
+    click.echo(f"Accepted platforms: {', '.join(settings.accepted_platforms)}")
+    for platform in settings.accepted_platforms:
+        count = len(settings.webhook_secrets(platform))
+        source = " (sandbox placeholder)" if platform in settings.sandbox_secret_platforms else ""
+        click.echo(f"  {platform}: {count} webhook secret{'s' if count != 1 else ''}{source}")
+    click.echo(f"Mode: {'sandbox (HUBSPOT_ACCESS_TOKEN not set)' if settings.sandbox else 'live'}")
+    click.echo(f"Queue: {'Redis' if settings.redis_url else settings.queue_path}")
+    click.echo(f"State file: {settings.state_path}")
+    failures = _check_stores(settings)
+    for failure in failures:
+        click.echo(f"Error: {failure}", err=True)
+    if failures:
+        sys.exit(EXIT_FAILURE)
+    click.echo("Settings are valid and the stores can be written.")
+
+
+# --- quarantine ------------------------------------------------------------------------
+
+
+def _open_quarantine(settings: Settings) -> Quarantine:
+    try:
+        return Quarantine(Database(settings.state_path))
+    except Exception as error:  # report any failure to open the state file
+        _fail(f"cannot open the state file {settings.state_path}: {error}")
+
+
+@main.group()
+def quarantine() -> None:
+    """Inspect and requeue deliveries the service could not process."""
+
+
+@quarantine.command("list")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="Newest entries to show.")
+@click.option("--source", type=click.Choice(["shopify", "woocommerce", "storefront"]),
+              help="Only entries from this platform.")
+@click.option("--all", "include_requeued", is_flag=True, help="Include entries already requeued.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def quarantine_list(limit: int, source: str | None, include_requeued: bool, as_json: bool) -> None:
+    """List quarantined deliveries, newest first (bodies are not printed)."""
+    store = _open_quarantine(current_settings())
+    entries = store.entries(limit=limit, source=source, include_requeued=include_requeued)
+    for entry in entries:
+        if as_json:
+            fields = {key: value for key, value in vars(entry).items() if key != "body"}
+            click.echo(json.dumps(fields, ensure_ascii=False))
+        else:
+            click.echo(f"{entry.id:>6}  {entry.quarantined_at}  {entry.source:<11}  "
+                       f"{entry.topic or '-':<24}  {entry.reason}")
+    if not entries and not as_json:
+        click.echo("The quarantine is empty.")
+
+
+@quarantine.command("show")
+@click.argument("entry_id", type=int)
+def quarantine_show(entry_id: int) -> None:
+    """Show one quarantined delivery with its reason and raw body."""
+    store = _open_quarantine(current_settings())
+    entry = store.get(entry_id)
+    if entry is None:
+        _fail(f"no quarantine entry has id {entry_id}. List them with: "
+              "python -m storesync quarantine list", EXIT_USAGE)
+    for key, value in vars(entry).items():
+        if key != "body":
+            click.echo(f"{key}: {value if value is not None else '-'}")
+    click.echo("body:")
+    click.echo(entry.body.decode("utf-8", "replace"))
+
+
+@quarantine.command("requeue")
+@click.argument("entry_id", type=int)
+def quarantine_requeue(entry_id: int) -> None:
+    """Put one quarantined delivery on the queue again, e.g. after fixing the field map."""
+    from .queue import build_queue
+
+    settings = current_settings()
+    store = _open_quarantine(settings)
+    entry = store.get(entry_id)
+    if entry is None:
+        _fail(f"no quarantine entry has id {entry_id}.", EXIT_USAGE)
+    try:
+        delivery = entry.to_delivery()
+    except UnicodeDecodeError:
+        _fail(f"entry {entry_id} has a body that is not UTF-8, so it cannot be processed.")
+    queue = build_queue(settings)
+    try:
+        queue.enqueue(delivery)
+    finally:
+        queue.close()
+    store.mark_requeued(entry_id)
+    click.echo(f"Entry {entry_id} ({entry.source} {entry.topic or '-'}) is queued again.")
+
+
+# --- Commands of the worker side (dead letters, demo) ------------------------------------
+
+
+def _register_sync_commands() -> None:
+    from .sync_cli import commands
+
+    for command in commands:
+        main.add_command(command)
+
+
+_register_sync_commands()

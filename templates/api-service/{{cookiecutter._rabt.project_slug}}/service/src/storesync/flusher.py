@@ -1,0 +1,602 @@
+"""The flusher: drain the outbox to HubSpot in batches of up to 100, in dependency order.
+
+Each cycle writes contacts, products and tickets first, then deals, then line items,
+which point at their product through ``hs_product_id``. The v4 associations deal →
+contact and line item → deal follow once both ends have HubSpot ids.
+
+Contacts the identity table already knows are updated by id (``batch/update``);
+others are upserted by email, by the unique phone property when they have no email,
+or by the store customer id. Deals, line items, products and tickets are upserted
+by their unique key property. A partly filled batch waits up to
+``SYNC_BATCH_WINDOW_MS`` for more records, so a busy store sends full batches.
+
+Outcomes per record: written (the row leaves the outbox and its HubSpot id is kept);
+rejected with a 4xx data error (dead letter with HubSpot's message); 5xx, timeout or
+a run of 429s (retried with exponential backoff and full jitter until
+``SYNC_MAX_ATTEMPTS``, then dead-lettered). A 400 or 409 for a whole batch is split
+in halves until the bad record is alone, so one bad record never fails the other 99.
+A daily-limit 429 or a rejected token pauses the flusher instead of spinning.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from . import metrics
+from .hubspot import (
+    BATCH_LIMIT,
+    NOT_FOUND_CATEGORY,
+    AuthFailed,
+    BatchRejected,
+    BatchResult,
+    CrmUnavailable,
+    DailyLimitReached,
+    HubSpotClient,
+    HubSpotError,
+    error_message,
+)
+from .logs import mask_email, mask_phone
+from .runtime.ratelimit import backoff_seconds
+from .sync_store import OutboxRow, SyncStore, properties_of
+
+log = logging.getLogger("storesync.flusher")
+
+RECORD_STAGES: tuple[tuple[str, ...], ...] = (
+    ("contacts", "products", "tickets"),
+    ("deals",),
+    ("line_items",),
+)
+ASSOCIATION_PREFIX = "assoc:"
+HUBSPOT_DEFINED = "HUBSPOT_DEFINED"
+# Rows read per object and cycle; more stay for the next cycle.
+MAX_ROWS_PER_CYCLE = 2000
+# NOTE: HubSpot resets the daily limit at midnight in the account's time zone, which
+# the service does not know, so it probes again every 15 minutes.
+DAILY_LIMIT_PAUSE_SECONDS = 900.0
+AUTH_FAILED_PAUSE_SECONDS = 60.0
+
+_EMAIL = re.compile(r"[^\s@\"',;:<>()\[\]{}]+@[^\s@\"',;:<>()\[\]{}]+")
+_PHONE = re.compile(r"\+?\d[\d \-]{7,}\d")
+
+
+def scrub_personal_data(text: str) -> str:
+    """Mask emails and phone numbers inside a CRM error message before it is logged."""
+    text = _EMAIL.sub(lambda match: mask_email(match.group(0)), text)
+    return _PHONE.sub(lambda match: mask_phone(match.group(0)), text)
+
+
+class SetupError(Exception):
+    """HubSpot lacks something the sync needs, such as the deal pipeline."""
+
+
+@dataclass
+class FlushReport:
+    """Outcome of one cycle: calls made, and records by outcome and object."""
+
+    calls: int = 0
+    synced: Counter[str] = field(default_factory=Counter)
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    retried: Counter[str] = field(default_factory=Counter)
+    waiting: int = 0
+    paused: bool = False
+
+
+@dataclass
+class _Outcome:
+    synced: list[tuple[OutboxRow, str | None]] = field(default_factory=list)
+    retried: list[tuple[OutboxRow, float, str, bool]] = field(default_factory=list)
+    dead: list[tuple[OutboxRow, int | None, str]] = field(default_factory=list)
+
+
+class _Paused(Exception):
+    """Stops the current cycle; the flusher is paused until ``paused_until``."""
+
+
+def _chunks(rows: Sequence[OutboxRow], size: int) -> Iterator[list[OutboxRow]]:
+    for start in range(0, len(rows), size):
+        yield list(rows[start:start + size])
+
+
+class Flusher:
+    """Writes the outbox to HubSpot; ``flush_once`` is one steppable cycle."""
+
+    def __init__(
+        self,
+        store: SyncStore,
+        client: HubSpotClient,
+        mapping: Mapping[str, Any],
+        *,
+        batch_window_seconds: float = 0.5,
+        max_attempts: int = 8,
+        backoff_base_seconds: float = 2.0,
+        backoff_max_seconds: float = 600.0,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Create a flusher; call :meth:`resolve_stages` before the first cycle."""
+        self.store = store
+        self.client = client
+        self.mapping = mapping
+        self.batch_window_seconds = batch_window_seconds
+        self.max_attempts = max_attempts
+        self.backoff_base_seconds = backoff_base_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.paused_until = 0.0
+        stages = mapping.get("order_stages") or {}
+        self.pipeline_property = str((stages.get("pipeline") or {}).get("field") or "pipeline")
+        self.stage_property = properties_of(mapping, "order").get("stage", "dealstage")
+        self.sku_property = properties_of(mapping, "line_item").get("sku", "hs_sku")
+        self.pipeline_id: str | None = None
+        self.stage_ids: dict[str, str] = {}
+
+    # --- set-up ----------------------------------------------------------------------
+
+    def resolve_stages(self) -> None:
+        """Find the deal pipeline and stage ids in HubSpot by label, once, and cache them.
+
+        A ``crm_value`` already filled in the field map wins over the label.
+
+        Raises:
+            SetupError: the pipeline or a stage is missing in HubSpot.
+            HubSpotError: HubSpot could not be asked.
+        """
+        table = self.mapping.get("order_stages") or {}
+        pipeline = table.get("pipeline") or {}
+        stages = [stage for stage in table.get("stages") or [] if isinstance(stage, Mapping)]
+        self.stage_ids = {str(stage["key"]): str(stage["crm_value"]) for stage in stages
+                          if stage.get("crm_value")}
+        self.pipeline_id = str(pipeline["crm_value"]) if pipeline.get("crm_value") else None
+        if self.pipeline_id is not None and len(self.stage_ids) == len(stages):
+            return
+        label = str((pipeline.get("name") or {}).get("en") or "")
+        found = next((item for item in self.client.pipelines("deals")
+                      if str(item.get("label", "")).casefold() == label.casefold()), None)
+        if found is None:
+            raise SetupError(
+                f"HubSpot has no deal pipeline labelled {label!r}. Create the pipeline and its "
+                "stages from crm/desired-state.yaml, or fill order_stages.pipeline.crm_value "
+                "and each stage's crm_value in integration/mapping.yaml with HubSpot's ids.")
+        self.pipeline_id = self.pipeline_id or str(found["id"])
+        by_label = {str(stage.get("label", "")).casefold(): str(stage.get("id"))
+                    for stage in found.get("stages") or [] if isinstance(stage, Mapping)}
+        missing = []
+        for stage in stages:
+            key = str(stage["key"])
+            stage_label = str((stage.get("label") or {}).get("en") or "").casefold()
+            if key not in self.stage_ids and stage_label in by_label:
+                self.stage_ids[key] = by_label[stage_label]
+            elif key not in self.stage_ids:
+                missing.append(str((stage.get("label") or {}).get("en") or key))
+        if missing:
+            raise SetupError(
+                f"The HubSpot pipeline {label!r} has no stage labelled {', '.join(missing)}. "
+                "Add the stages from crm/desired-state.yaml, or fill their crm_value in "
+                "integration/mapping.yaml.")
+        log.info("deal pipeline resolved", extra={"resource": f"pipelines:{self.pipeline_id}",
+                                                  "stages": len(self.stage_ids)})
+
+    # --- one cycle -------------------------------------------------------------------
+
+    def flush_once(self, now: float | None = None, force: bool = False) -> FlushReport:
+        """Send every due batch once, in dependency order.
+
+        Args:
+            now: The current time (seconds since the epoch); the clock when None.
+            force: Send partly filled batches without waiting for the batch window.
+        """
+        now = self.clock() if now is None else now
+        report = FlushReport()
+        if now < self.paused_until:
+            report.paused = True
+            return report
+        calls_before = self.client.calls
+        try:
+            for objects in RECORD_STAGES:
+                for obj in objects:
+                    self._flush_records(obj, now, force, report)
+            for obj in sorted(self.store.pending_objects()):
+                if obj.startswith(ASSOCIATION_PREFIX):
+                    self._flush_links(obj, now, force, report)
+        except _Paused:
+            report.paused = True
+        report.calls = self.client.calls - calls_before
+        return report
+
+    def run(self, stop: threading.Event) -> None:
+        """Flush until ``stop`` is set, pausing a batch window whenever nothing was sent."""
+        idle_wait = max(0.05, self.batch_window_seconds / 2)
+        while not stop.is_set():
+            try:
+                report = self.flush_once()
+            except Exception:  # keep the loop alive; the next cycle retries
+                log.exception("flush cycle failed")
+                stop.wait(idle_wait)
+                continue
+            metrics.DEAD_LETTERS.set(self.store.dead_letter_count())
+            if report.calls == 0:
+                stop.wait(idle_wait)
+
+    # --- records ---------------------------------------------------------------------
+
+    def _ready(self, chunk: Sequence[OutboxRow], now: float, force: bool) -> bool:
+        """Return whether a chunk goes now: full, forced, or its oldest row waited a window."""
+        if force or len(chunk) >= BATCH_LIMIT:
+            return True
+        oldest = min(row.enqueued_at for row in chunk)
+        return now - oldest >= self.batch_window_seconds
+
+    def _flush_records(self, obj: str, now: float, force: bool, report: FlushReport) -> None:
+        rows = self.store.due(obj, now, MAX_ROWS_PER_CYCLE)
+        if not rows:
+            return
+        known = self.store.crm_ids(obj, [row.item.key for row in rows])
+        updates = [row for row in rows if row.item.key in known]
+        upserts, keyless = self._upsert_rows([row for row in rows if row.item.key not in known])
+        if keyless:
+            outcome = _Outcome(dead=[(row, None, "the record has no HubSpot id and no unique "
+                                                 "property to upsert by") for row in keyless])
+            self._finish(obj, outcome, report)
+        for chunk in _chunks(updates, BATCH_LIMIT):
+            if self._ready(chunk, now, force):
+                self._send(obj, "update", chunk, known, now, report)
+            else:
+                report.waiting += len(chunk)
+        # One idProperty per batch, so each result is matched to its input by that property.
+        by_property: dict[str, list[OutboxRow]] = {}
+        for row in upserts:
+            by_property.setdefault(str(row.item.id_property), []).append(row)
+        for group in by_property.values():
+            for chunk in _chunks(group, BATCH_LIMIT):
+                if self._ready(chunk, now, force):
+                    self._send(obj, "upsert", chunk, known, now, report)
+                else:
+                    report.waiting += len(chunk)
+
+    @staticmethod
+    def _upsert_rows(rows: Sequence[OutboxRow]) -> tuple[list[OutboxRow], list[OutboxRow]]:
+        """Split rows into those with an upsert key and those without one.
+
+        Two rows with the same key value cannot share a batch, so the later one waits
+        for the next cycle.
+        """
+        seen: set[tuple[str, str]] = set()
+        ready: list[OutboxRow] = []
+        keyless: list[OutboxRow] = []
+        for row in rows:
+            item = row.item
+            if not item.id_property or not item.id_value:
+                keyless.append(row)
+                continue
+            unique = (item.id_property, item.id_value.casefold())
+            if unique not in seen:
+                seen.add(unique)
+                ready.append(row)
+        return ready, keyless
+
+    def _properties(self, obj: str, row: OutboxRow) -> dict[str, Any]:
+        """Return the properties to send, with stage ids, pipeline and product id filled in."""
+        properties = {name: value for name, value in row.item.properties.items()
+                      if value is not None}
+        if obj == "deals":
+            stage = properties.get(self.stage_property)
+            if stage is not None and str(stage) in self.stage_ids:
+                properties[self.stage_property] = self.stage_ids[str(stage)]
+            if self.pipeline_id is not None and self.stage_property in properties:
+                properties.setdefault(self.pipeline_property, self.pipeline_id)
+        if obj == "line_items" and "hs_product_id" not in properties:
+            product_id = self._product_id(properties.get(self.sku_property))
+            if product_id is not None:
+                properties["hs_product_id"] = product_id
+        return properties
+
+    def _product_id(self, sku: Any) -> str | None:
+        if not sku:
+            return None
+        product_key = self.store.product_key_for_sku(str(sku))
+        if product_key is None:
+            return None
+        return self.store.crm_ids("products", [product_key]).get(product_key)
+
+    def _inputs(self, obj: str, kind: str, chunk: Sequence[OutboxRow],
+                known: Mapping[str, str]) -> list[dict[str, Any]]:
+        if kind == "update":
+            return [{"id": known[row.item.key], "properties": self._properties(obj, row)}
+                    for row in chunk]
+        return [{"id": row.item.id_value, "idProperty": row.item.id_property,
+                 "properties": self._properties(obj, row)} for row in chunk]
+
+    def _send(self, obj: str, kind: str, chunk: list[OutboxRow], known: Mapping[str, str],
+              now: float, report: FlushReport) -> None:
+        inputs = self._inputs(obj, kind, chunk, known)
+        call = self.client.batch_update if kind == "update" else self.client.batch_upsert
+        try:
+            result = call(obj, inputs)
+        except BatchRejected as error:
+            self._rejected(obj, kind, chunk, known, error, now, report)
+            return
+        except (DailyLimitReached, AuthFailed) as error:
+            self._pause(error, now)
+        except CrmUnavailable as error:
+            self._finish(obj, self._retry_all(chunk, error, now), report)
+            return
+        self._finish(obj, self._read_result(kind, chunk, inputs, known, result, now), report)
+
+    def _rejected(self, obj: str, kind: str, chunk: list[OutboxRow], known: Mapping[str, str],
+                  error: BatchRejected, now: float, report: FlushReport) -> None:
+        """Split a rejected batch until each bad record is alone, then dead-letter it."""
+        if len(chunk) > 1:
+            middle = len(chunk) // 2
+            self._send(obj, kind, chunk[:middle], known, now, report)
+            self._send(obj, kind, chunk[middle:], known, now, report)
+            return
+        row = chunk[0]
+        category = str(error.body.get("category") or "")
+        if kind == "update" and (error.status == 404 or category == NOT_FOUND_CATEGORY):
+            # The contact was deleted or merged in HubSpot: upsert it again by its key.
+            self.store.forget_crm_id(obj, row.item.key)
+            self._finish(obj, _Outcome(retried=[(row, now, str(error), True)]), report)
+            return
+        message = error_message(error.body) if error.body else str(error)
+        self._finish(obj, _Outcome(dead=[(row, error.status, message)]), report)
+
+    def _pause(self, error: HubSpotError, now: float) -> None:
+        seconds = DAILY_LIMIT_PAUSE_SECONDS if isinstance(error, DailyLimitReached) \
+            else AUTH_FAILED_PAUSE_SECONDS
+        self.paused_until = now + seconds
+        log.error("HubSpot calls paused for %d s: %s", seconds, error,
+                  extra={"status": error.status, "paused_until": self.paused_until})
+        raise _Paused from error
+
+    def _retry_all(self, chunk: Sequence[OutboxRow], error: HubSpotError,
+                   now: float) -> _Outcome:
+        outcome = _Outcome()
+        for row in chunk:
+            attempt = row.attempts + 1
+            if attempt >= self.max_attempts:
+                outcome.dead.append((row, error.status, f"gave up after {attempt} attempts: "
+                                                        f"{error}"))
+                continue
+            delay = backoff_seconds(attempt, self.backoff_base_seconds, self.backoff_max_seconds,
+                                    self.rng)
+            outcome.retried.append((row, now + delay, str(error), True))
+        if outcome.retried:
+            log.warning("CRM call failed; records will be retried", extra={
+                "resource": chunk[0].item.object, "status": error.status,
+                "attempt": chunk[0].attempts + 1, "records": len(outcome.retried),
+                "error": scrub_personal_data(str(error))})
+        return outcome
+
+    def _read_result(self, kind: str, chunk: Sequence[OutboxRow],
+                     inputs: Sequence[Mapping[str, Any]], known: Mapping[str, str],
+                     result: BatchResult, now: float) -> _Outcome:
+        """Match a batch's results and per-record errors back to its rows."""
+        outcome = _Outcome()
+        by_input = {str(item["id"]).casefold(): row for item, row in zip(inputs, chunk,
+                                                                           strict=True)}
+        done: set[str] = set()
+        for entry in result.results:
+            key = self._result_key(kind, entry, chunk, known)
+            row = by_input.get(key) if key is not None else None
+            if row is not None and row.item.key not in done:
+                done.add(row.item.key)
+                outcome.synced.append((row, str(entry.get("id"))))
+        loose_errors: list[str] = []
+        for entry in result.errors:
+            ids = [str(value).casefold() for value in (entry.get("context") or {}).get("ids", [])]
+            rows = [by_input[value] for value in ids if value in by_input]
+            for row in rows:
+                if row.item.key not in done:
+                    done.add(row.item.key)
+                    outcome.dead.append((row, result.status, error_message(entry)))
+            if not rows:
+                loose_errors.append(error_message(entry))
+        rest = [row for row in chunk if row.item.key not in done]
+        if rest and len(rest) == len(loose_errors):
+            outcome.dead.extend((row, result.status, message)
+                                for row, message in zip(rest, loose_errors, strict=True))
+        elif rest:
+            failure = CrmUnavailable("HubSpot returned no result for some records", result.status)
+            retry = self._retry_all(rest, failure, now)
+            outcome.retried.extend(retry.retried)
+            outcome.dead.extend(retry.dead)
+        return outcome
+
+    @staticmethod
+    def _result_key(kind: str, entry: Mapping[str, Any], chunk: Sequence[OutboxRow],
+                    known: Mapping[str, str]) -> str | None:
+        if kind == "update":
+            return str(entry.get("id", "")).casefold()
+        value = (entry.get("properties") or {}).get(str(chunk[0].item.id_property))
+        return None if value is None else str(value).casefold()
+
+    def _finish(self, obj: str, outcome: _Outcome, report: FlushReport) -> None:
+        letters = self.store.finish_batch(outcome.synced, outcome.retried, outcome.dead)
+        report.synced[obj] += len(outcome.synced)
+        report.retried[obj] += len(outcome.retried)
+        report.dead_lettered[obj] += len(outcome.dead)
+        kind = obj.split(":")[0] if not obj.startswith(ASSOCIATION_PREFIX) else "association"
+        if outcome.synced:
+            metrics.SYNC_RECORDS.labels(object=kind, outcome="synced").inc(len(outcome.synced))
+        if outcome.dead:
+            metrics.SYNC_RECORDS.labels(object=kind, outcome="dead_lettered").inc(
+                len(outcome.dead))
+        for (row, status, error), letter in zip(outcome.dead, letters, strict=True):
+            log.error("record dead-lettered", extra={
+                "event_id": row.item.event_id, "resource": row.item.resource,
+                "dead_letter_id": letter, "status": status, "attempt": row.attempts + 1,
+                "error": scrub_personal_data(error)})
+
+    # --- associations ----------------------------------------------------------------
+
+    def _flush_links(self, obj: str, now: float, force: bool, report: FlushReport) -> None:
+        _, from_obj, to_obj = obj.split(":", 2)
+        rows = self.store.due(obj, now, MAX_ROWS_PER_CYCLE)
+        if not rows:
+            return
+        from_ids = self.store.crm_ids(from_obj, [str(row.item.properties["from_key"])
+                                                 for row in rows])
+        to_ids = self.store.crm_ids(to_obj, [str(row.item.properties["to_key"])
+                                             for row in rows])
+        ready: list[OutboxRow] = []
+        waiting: list[OutboxRow] = []
+        for row in rows:
+            ends = (str(row.item.properties["from_key"]), str(row.item.properties["to_key"]))
+            both = ends[0] in from_ids and ends[1] in to_ids
+            (ready if both else waiting).append(row)
+        if waiting:
+            # Not counted as attempts: the ends are still on their way to HubSpot.
+            later = now + max(self.batch_window_seconds, 1.0)
+            self.store.finish_batch([], [(row, later, "waiting for both ends", False)
+                                         for row in waiting], [])
+        for chunk in _chunks(ready, BATCH_LIMIT):
+            if not self._ready(chunk, now, force):
+                report.waiting += len(chunk)
+                continue
+            inputs = [{"from": {"id": from_ids[str(row.item.properties["from_key"])]},
+                       "to": {"id": to_ids[str(row.item.properties["to_key"])]},
+                       "types": [{"associationCategory": HUBSPOT_DEFINED,
+                                  "associationTypeId": int(row.item.properties["type_id"])}]}
+                      for row in chunk]
+            self._send_links(obj, from_obj, to_obj, chunk, inputs, now, report)
+
+    def _send_links(self, obj: str, from_obj: str, to_obj: str, chunk: list[OutboxRow],
+                    inputs: list[dict[str, Any]], now: float, report: FlushReport) -> None:
+        try:
+            result = self.client.create_associations(from_obj, to_obj, inputs)
+        except BatchRejected as error:
+            if len(chunk) > 1:
+                middle = len(chunk) // 2
+                self._send_links(obj, from_obj, to_obj, chunk[:middle], inputs[:middle], now,
+                                 report)
+                self._send_links(obj, from_obj, to_obj, chunk[middle:], inputs[middle:], now,
+                                 report)
+                return
+            message = error_message(error.body) if error.body else str(error)
+            self._finish(obj, _Outcome(dead=[(chunk[0], error.status, message)]), report)
+            return
+        except (DailyLimitReached, AuthFailed) as error:
+            self._pause(error, now)
+        except CrmUnavailable as error:
+            self._finish(obj, self._retry_all(chunk, error, now), report)
+            return
+        if not result.errors:
+            self._finish(obj, _Outcome(synced=[(row, None) for row in chunk]), report)
+            return
+        # A 207 names failed links by the id of their "from" record.
+        failed_from = {str(value) for entry in result.errors
+                       for value in (entry.get("context") or {}).get("ids", [])}
+        outcome = _Outcome()
+        message = "; ".join(error_message(entry) for entry in result.errors)
+        for row, item in zip(chunk, inputs, strict=True):
+            if str(item["from"]["id"]) in failed_from or not failed_from:
+                outcome.dead.append((row, result.status, message))
+            else:
+                outcome.synced.append((row, None))
+        self._finish(obj, outcome, report)
+
+
+# --- process wiring ------------------------------------------------------------------------
+
+# The bearer token sent to the local stand-in in sandbox mode; the stand-in accepts any.
+SANDBOX_TOKEN = "sandbox-token-not-real"
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
+STAGE_LOOKUP_RETRY_SECONDS = 10.0
+
+
+def client_for(settings: Any, transport: Any = None) -> HubSpotClient:
+    """Create the HubSpot client the settings describe.
+
+    Raises:
+        SetupError: sandbox mode (no access token) with a base URL that is not a
+            loopback stand-in, which would send unauthenticated calls to HubSpot.
+    """
+    token = settings.hubspot_access_token
+    if token is None:
+        host = httpx.URL(settings.hubspot_base_url).host
+        if host not in LOOPBACK_NAMES:
+            raise SetupError(
+                f"HUBSPOT_ACCESS_TOKEN is not set (sandbox mode), but HUBSPOT_BASE_URL is "
+                f"{settings.hubspot_base_url}, not a local stand-in. Start the service with "
+                "`python -m storesync run`, which starts the stand-in, or set "
+                "HUBSPOT_BASE_URL=http://127.0.0.1:PORT of `python -m storesync standin`.")
+        token = SANDBOX_TOKEN
+    return HubSpotClient(
+        settings.hubspot_base_url, token,
+        rate_limit_per_10s=settings.hubspot_rate_limit_per_10s,
+        search_rate_per_second=settings.hubspot_search_rate_per_second,
+        timeout_seconds=float(settings.hubspot_timeout_seconds),
+        transport=transport,
+    )
+
+
+def flusher_for(settings: Any, store: SyncStore, mapping: Mapping[str, Any],
+                client: HubSpotClient) -> Flusher:
+    """Create a flusher with the sync settings."""
+    return Flusher(
+        store, client, mapping,
+        batch_window_seconds=settings.sync_batch_window_ms / 1000,
+        max_attempts=settings.sync_max_attempts,
+        backoff_base_seconds=float(settings.sync_backoff_base_seconds),
+        backoff_max_seconds=float(settings.sync_backoff_max_seconds),
+    )
+
+
+def _run_when_ready(flusher: Flusher, stop: threading.Event) -> None:
+    """Resolve the deal stages (retrying while HubSpot is unreachable), then flush."""
+    while not stop.is_set() and flusher.pipeline_id is None:
+        try:
+            flusher.resolve_stages()
+        except SetupError as error:
+            log.error("deal pipeline missing in HubSpot; nothing is synced until it exists: %s",
+                      error)
+            stop.wait(STAGE_LOOKUP_RETRY_SECONDS * 6)
+        except HubSpotError as error:
+            log.warning("cannot read the deal pipelines from HubSpot yet: %s", error)
+            stop.wait(STAGE_LOOKUP_RETRY_SECONDS)
+    flusher.run(stop)
+
+
+def start_flusher(settings: Any) -> Callable[[], None]:
+    """Start the flusher loop in a thread; return the function that stops it.
+
+    Raises:
+        SystemExit: with code 2 when the settings cannot work (see :func:`client_for`).
+    """
+    import sys
+
+    from .db import Database
+    from .worker import load_mapping
+
+    try:
+        client = client_for(settings)
+        mapping = load_mapping(settings.mapping_path)
+    except (SetupError, ValueError) as error:
+        sys.stderr.write(f"Error: {error}\n")
+        raise SystemExit(2) from error
+    store = SyncStore(Database(settings.state_path))
+    flusher = flusher_for(settings, store, mapping, client)
+    stop = threading.Event()
+    thread = threading.Thread(target=_run_when_ready, args=(flusher, stop),
+                              name="storesync-flusher", daemon=True)
+    thread.start()
+    log.info("flusher started", extra={"resource": settings.hubspot_base_url,
+                                       "batch_window_ms": settings.sync_batch_window_ms})
+
+    def stop_flusher() -> None:
+        stop.set()
+        thread.join(timeout=30)
+        client.close()
+
+    return stop_flusher

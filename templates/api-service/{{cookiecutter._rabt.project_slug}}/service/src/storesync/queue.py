@@ -1,0 +1,310 @@
+"""The durable queue between the intake and the worker, built on huey.
+
+Without ``REDIS_URL`` the queue is an SQLite file, ``DATA_DIR/queue.sqlite3``, in WAL
+mode with ``synchronous=FULL``: a delivery is on disk before the intake responds. One
+fsync costs milliseconds on most disks, so concurrent deliveries are committed
+together (group commit). Each request still waits for the commit that contains its
+delivery, and one fsync covers the whole batch. The dedupe key of each delivery is
+written in the same transaction as its job.
+
+With ``REDIS_URL`` the same task code runs on Redis, so several workers on several
+machines can share it; ``REDIS_KEY_PREFIX`` names the queue there. Durability is then
+Redis's own (its AOF or snapshot settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import huey
+import redis
+from huey.api import TaskWrapper
+from huey.storage import SqliteStorage
+from starlette.concurrency import run_in_threadpool
+
+from .db import Database, check_writable
+from .dedupe import DedupeStore, RedisDedupe, SqliteDedupe
+from .delivery import Delivery
+from .settings import Settings
+from .tasks import DeliveryHandler, register_process_delivery
+
+# Errors that mean "the queue cannot take this delivery now". The intake responds with
+# 503 to them, so the platform retries.
+QUEUE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, redis.RedisError, OSError)
+# Maximum number of deliveries committed in one transaction.
+MAX_GROUP_COMMIT = 500
+
+# Redis: remember the dedupe key for the window and push the job, in one atomic step.
+# KEYS: the dedupe key and huey's queue list; ARGV: the serialized job and the window
+# in seconds. LPUSH onto huey's list is what RedisStorage.enqueue does (huey 2.5 to 3.x).
+ENQUEUE_ONCE_LUA = """
+if redis.call('SET', KEYS[1], 'done', 'NX', 'EX', ARGV[2]) then
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+class GroupCommitSqliteStorage(SqliteStorage):  # type: ignore[misc]
+    """huey's SQLite storage that can also insert tasks inside a caller's transaction."""
+
+    def insert_task(self, cursor: sqlite3.Cursor, message: bytes) -> None:
+        """Insert one serialized task with ``cursor``, inside an open transaction.
+
+        The INSERT is the one ``SqliteStorage.enqueue`` runs (huey 2.5 to 3.x). The
+        consumer therefore dequeues these rows like any other, which a test checks.
+        """
+        cursor.execute("insert into task (queue, data, priority) values (?, ?, ?)",
+                       (self.name, self.to_blob(message), 0))
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: str
+    now: float
+    message: bytes
+
+
+# A caller waiting for its job: a thread's Future, or an asyncio future and its loop.
+_Waiter = tuple[_Job, "Future[bool] | asyncio.Future[bool]", "asyncio.AbstractEventLoop | None"]
+
+
+def _settle_in_loop(outcomes: list[tuple[asyncio.Future[bool], bool | BaseException]]) -> None:
+    for future, outcome in outcomes:
+        if future.cancelled():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+class GroupCommitWriter:
+    """A thread that commits waiting jobs in batches: one transaction and one fsync each.
+
+    Callers wait for the commit that contains their job. The result is True when the
+    job was queued, and False when its dedupe key was already there.
+    """
+
+    def __init__(self, storage: GroupCommitSqliteStorage, dedupe: SqliteDedupe,
+                 max_batch: int = MAX_GROUP_COMMIT) -> None:
+        self._storage = storage
+        self._dedupe = dedupe
+        self._max_batch = max_batch
+        self._pending: list[_Waiter] = []
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="queue-group-commit", daemon=True)
+        self._thread.start()
+
+    def _add(self, waiter: _Waiter) -> None:
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the queue writer is closed")
+            self._pending.append(waiter)
+            self._wake.notify()
+
+    def submit(self, job: _Job) -> Future[bool]:
+        """Add ``job`` to the next batch; the future is resolved after its commit.
+
+        Raises:
+            RuntimeError: the writer is closed.
+        """
+        future: Future[bool] = Future()
+        self._add((job, future, None))
+        return future
+
+    def submit_async(self, job: _Job) -> asyncio.Future[bool]:
+        """Like :meth:`submit`, for a coroutine: the future belongs to the running loop.
+
+        The loop is woken once per batch, not once per job.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._add((job, future, loop))
+        return future
+
+    def close(self) -> None:
+        """Commit what is waiting, then stop the thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closed:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                batch = self._pending[:self._max_batch]
+                del self._pending[:self._max_batch]
+            outcomes: list[bool | BaseException]
+            try:
+                outcomes = list(self._commit([job for job, _, _ in batch]))
+            except BaseException as error:  # every waiting caller gets the error
+                outcomes = [error] * len(batch)
+            self._settle(batch, outcomes)
+
+    @staticmethod
+    def _settle(batch: list[_Waiter], outcomes: list[bool | BaseException]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+            if loop is not None:
+                by_loop.setdefault(loop, []).append((future, outcome))
+            elif isinstance(future, Future):
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle_in_loop, settled)
+
+    def _commit(self, jobs: list[_Job]) -> list[bool]:
+        results = []
+        with self._storage.db(commit=True) as cursor:
+            for job in jobs:
+                queued = self._dedupe.claim_in(cursor, job.key, job.now)
+                if queued:
+                    self._storage.insert_task(cursor, job.message)
+                results.append(queued)
+            self._dedupe.purge_in(cursor, jobs[-1].now)
+        return results
+
+
+def build_huey(settings: Settings) -> huey.Huey:
+    """Return a RedisHuey when ``REDIS_URL`` is set, otherwise an SQLite huey in ``DATA_DIR``.
+
+    Raises:
+        sqlite3.Error or OSError: the SQLite queue file cannot be created.
+    """
+    if settings.redis_url:
+        return huey.RedisHuey(name=settings.redis_key_prefix, url=settings.redis_url,
+                              results=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # fsync=True sets synchronous=FULL on huey's connection.
+    return huey.Huey(name=settings.redis_key_prefix, results=False,
+                     storage_class=GroupCommitSqliteStorage,
+                     filename=str(settings.queue_path), fsync=True)
+
+
+def build_dedupe(settings: Settings) -> DedupeStore:
+    """Return the dedupe store that goes with the queue: Redis keys, or a table in the queue file.
+
+    Raises:
+        sqlite3.Error or OSError: the queue file cannot be opened.
+    """
+    window = settings.dedup_window_hours * 3600
+    if settings.redis_url:
+        return RedisDedupe(redis.Redis.from_url(settings.redis_url), settings.redis_key_prefix,
+                           window)
+    # No fsync per commit on this connection: it only serves the two-step claims of
+    # quarantined deliveries, and a key lost in a power cut only lets one copy through
+    # again, which the worker handles idempotently.
+    return SqliteDedupe(Database(settings.queue_path, synchronous="NORMAL"), window)
+
+
+class DeliveryQueue:
+    """Puts deliveries on the queue once per dedupe key; reports the queue's depth and health."""
+
+    def __init__(self, queue: huey.Huey, task: TaskWrapper, settings: Settings,
+                 dedupe: DedupeStore) -> None:
+        self.huey = queue
+        self.task = task
+        self.settings = settings
+        self.dedupe = dedupe
+        storage = queue.storage
+        self._writer = None
+        self._redis_enqueue_once: Any = None
+        if isinstance(storage, GroupCommitSqliteStorage) and isinstance(dedupe, SqliteDedupe):
+            self._writer = GroupCommitWriter(storage, dedupe)
+        elif isinstance(dedupe, RedisDedupe) and hasattr(storage, "queue_key"):
+            self._redis_enqueue_once = dedupe.client.register_script(ENQUEUE_ONCE_LUA)
+
+    def _message(self, delivery: Delivery) -> bytes:
+        return bytes(self.huey.serialize_task(self.task.s(delivery.to_dict())))
+
+    def enqueue(self, delivery: Delivery) -> None:
+        """Queue ``delivery`` without a dedupe check (used to requeue from the quarantine).
+
+        Raises:
+            One of ``QUEUE_ERRORS`` when the queue cannot be written.
+        """
+        self.task(delivery.to_dict())
+
+    def enqueue_once(self, delivery: Delivery, key: str, now: float) -> bool:
+        """Queue ``delivery`` unless ``key`` was seen within the dedupe window.
+
+        Returns:
+            True when queued (durable on return), False for a duplicate.
+
+        Raises:
+            One of ``QUEUE_ERRORS``: nothing was stored, and the key is not remembered.
+        """
+        if self._writer is not None:
+            return self._writer.submit(_Job(key, now, self._message(delivery))).result()
+        if self._redis_enqueue_once is not None:
+            assert isinstance(self.dedupe, RedisDedupe)
+            keys = [self.dedupe.prefix + key, self.huey.storage.queue_key]
+            args = [self._message(delivery), self.dedupe.window_seconds]
+            return bool(self._redis_enqueue_once(keys=keys, args=args))
+        # Another dedupe store: claim, queue, then confirm.
+        if not self.dedupe.claim(key, now):
+            return False
+        try:
+            self.task(delivery.to_dict())
+        except BaseException:
+            self.dedupe.release(key)
+            raise
+        self.dedupe.confirm(key, now)
+        return True
+
+    async def enqueue_once_async(self, delivery: Delivery, key: str, now: float) -> bool:
+        """Like :meth:`enqueue_once`, without blocking the event loop."""
+        if self._writer is not None:
+            return await self._writer.submit_async(_Job(key, now, self._message(delivery)))
+        return await run_in_threadpool(self.enqueue_once, delivery, key, now)
+
+    def depth(self) -> int:
+        """Return how many jobs wait in the queue."""
+        return int(self.huey.pending_count())
+
+    def check(self) -> None:
+        """Raise if the queue cannot be written now (Redis ``PING``, or an SQLite write lock)."""
+        if self.settings.redis_url:
+            client: Any = self.huey.storage.conn
+            client.ping()
+        else:
+            check_writable(self.settings.queue_path)
+
+    def close(self) -> None:
+        """Commit waiting jobs and close the queue's connections."""
+        if self._writer is not None:
+            self._writer.close()
+        self.dedupe.close()
+        storage: Any = self.huey.storage
+        if self.settings.redis_url:
+            storage.conn.close()
+        else:
+            storage.close()
+
+
+def build_queue(settings: Settings, handler: DeliveryHandler | None = None,
+                dedupe: DedupeStore | None = None) -> DeliveryQueue:
+    """Build the queue with the ``process_delivery`` task registered.
+
+    Args:
+        settings: The service settings.
+        handler: Passed to :func:`storesync.tasks.register_process_delivery`; None uses the worker.
+        dedupe: The dedupe store; by default the one :func:`build_dedupe` returns.
+    """
+    queue = build_huey(settings)
+    task = register_process_delivery(queue, settings, handler)
+    return DeliveryQueue(queue, task, settings, dedupe or build_dedupe(settings))

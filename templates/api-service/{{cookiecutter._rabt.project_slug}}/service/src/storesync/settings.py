@@ -1,0 +1,494 @@
+"""Settings of the service, read from environment variables and checked once at start.
+
+Secrets come only from the environment. For local work the service also reads a
+``.env`` file in the service folder when one exists. A variable set in the real
+environment wins over the same name in ``.env``. Every invalid value is reported
+with the variable's name, the problem and the fix, all at once, and a secret's value
+is never repeated in a message.
+
+Sandbox mode: while ``HUBSPOT_ACCESS_TOKEN`` is not set, nothing is written to a real
+CRM. A platform whose webhook secret is not set then uses a public placeholder
+secret (``SANDBOX_SECRETS``), so the demo can sign its samples, and the service
+only listens on a loopback address.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import logs
+from .runtime.engine import accepted_platforms
+from .signatures import decode_standard_secret, encode_standard_secret
+
+# src/storesync/settings.py → the service folder, where .env, var/ and scripts/ live.
+SERVICE_DIR = Path(__file__).resolve().parents[2]
+ENV_FILE_NAME = ".env"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+# NOTE: no platform documents a maximum webhook body; 2 MiB is an estimate that
+# covers a large order with a few hundred line items. Raise it if 413s appear.
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+MIN_MAX_BODY_BYTES = 1024
+MAX_MAX_BODY_BYTES = 100 * 1024 * 1024
+# Shopify retries for 4 hours and may deliver up to about a day late, so 72 hours
+# covers every copy of a delivery with room to spare.
+DEFAULT_DEDUP_WINDOW_HOURS = 72
+MAX_DEDUP_WINDOW_HOURS = 24 * 30
+# Standard Webhooks leaves the tolerance to the receiver. Five minutes is a common
+# choice, not a figure from the spec.
+DEFAULT_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS = 300
+MAX_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS = 24 * 3600
+DEFAULT_REDIS_KEY_PREFIX = "storesync"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_KEY_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Values in .env.example start with this, so a copied example is caught at start.
+PLACEHOLDER_PREFIX = "replace-with"
+
+# Worker and CRM defaults (worker side); read in _worker_settings below.
+CRM_TARGETS = ("hubspot", "zoho", "custom")
+DEFAULT_HUBSPOT_BASE_URL = "https://api.hubapi.com"
+# HubSpot's burst limit per app in a rolling 10 seconds: 100 on Free and Starter, 190
+# on Professional and Enterprise, 250 with the API limit increase (HubSpot's API usage
+# guidelines page).
+DEFAULT_HUBSPOT_RATE_LIMIT_PER_10S = 100
+MAX_HUBSPOT_RATE_LIMIT_PER_10S = 1000
+# NOTE: search has its own limit. An old HubSpot changelog gives 4 per second per token
+# and current docs about 5 per second, so the value is a setting.
+DEFAULT_HUBSPOT_SEARCH_RATE_PER_SECOND = 5
+DEFAULT_HUBSPOT_TIMEOUT_SECONDS = 10
+# How long a partly filled batch waits for more records before it is sent.
+DEFAULT_SYNC_BATCH_WINDOW_MS = 500
+MAX_SYNC_BATCH_WINDOW_MS = 60_000
+DEFAULT_SYNC_MAX_ATTEMPTS = 8
+DEFAULT_SYNC_BACKOFF_BASE_SECONDS = 2
+DEFAULT_SYNC_BACKOFF_MAX_SECONDS = 600
+
+SECRET_VARIABLES = {
+    "shopify": "SHOPIFY_WEBHOOK_SECRETS",
+    "woocommerce": "WOOCOMMERCE_WEBHOOK_SECRETS",
+    "storefront": "STOREFRONT_WEBHOOK_SECRETS",
+}
+# Public placeholder secrets, used only in sandbox mode for a platform whose secret
+# is not set. They are not secret: anyone can sign with them, which is why sandbox
+# mode listens on loopback only.
+SANDBOX_SECRETS = {
+    "shopify": "sandbox-shopify-secret-not-real",
+    "woocommerce": "sandbox-woocommerce-secret-not-real",
+    "storefront": encode_standard_secret(b"sandbox-storefront-key-not-real"),
+}
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """One invalid setting: the variable, what is wrong with its value, and how to fix it."""
+
+    variable: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.problem} Fix: {self.fix}"
+
+
+class SettingsError(Exception):
+    """One or more settings are invalid; ``problems`` lists each of them."""
+
+    def __init__(self, problems: list[SettingProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"Invalid settings ({len(problems)}):\n{lines}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting of the service. Fields holding secrets are left out of ``repr``."""
+
+    # Intake and common settings.
+    shopify_webhook_secrets: tuple[bytes, ...] = field(default=(), repr=False)
+    woocommerce_webhook_secrets: tuple[bytes, ...] = field(default=(), repr=False)
+    storefront_webhook_secrets: tuple[bytes, ...] = field(default=(), repr=False)
+    storefront_timestamp_tolerance_seconds: int = DEFAULT_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    dedup_window_hours: int = DEFAULT_DEDUP_WINDOW_HOURS
+    # A Redis URL may carry a password, so it is kept out of repr too.
+    redis_url: str | None = field(default=None, repr=False)
+    redis_key_prefix: str = DEFAULT_REDIS_KEY_PREFIX
+    data_dir: Path = SERVICE_DIR / "var"
+    spec_dir: Path = SERVICE_DIR.parent / "integration"
+    desired_state_path: Path = SERVICE_DIR.parent / "crm" / "desired-state.yaml"
+    store_id: str | None = None
+    log_level: str = "INFO"
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    worker_metrics_port: int | None = None
+    # Derived at load time.
+    sandbox: bool = True
+    sandbox_secret_platforms: tuple[str, ...] = ()
+    accepted_platforms: tuple[str, ...] = ()
+
+    # --- Worker and CRM settings (worker side): add fields below this line. ---
+    crm_target: str = "hubspot"
+    hubspot_access_token: str | None = field(default=None, repr=False)
+    hubspot_base_url: str = DEFAULT_HUBSPOT_BASE_URL
+    hubspot_rate_limit_per_10s: int = DEFAULT_HUBSPOT_RATE_LIMIT_PER_10S
+    hubspot_search_rate_per_second: int = DEFAULT_HUBSPOT_SEARCH_RATE_PER_SECOND
+    hubspot_timeout_seconds: int = DEFAULT_HUBSPOT_TIMEOUT_SECONDS
+    sync_batch_window_ms: int = DEFAULT_SYNC_BATCH_WINDOW_MS
+    sync_max_attempts: int = DEFAULT_SYNC_MAX_ATTEMPTS
+    sync_backoff_base_seconds: int = DEFAULT_SYNC_BACKOFF_BASE_SECONDS
+    sync_backoff_max_seconds: int = DEFAULT_SYNC_BACKOFF_MAX_SECONDS
+    # --- End of worker and CRM settings. ---
+
+    @property
+    def queue_path(self) -> Path:
+        """The SQLite queue file, used when ``redis_url`` is not set."""
+        return self.data_dir / "queue.sqlite3"
+
+    @property
+    def state_path(self) -> Path:
+        """The SQLite state file: the quarantine and the worker's sync state."""
+        return self.data_dir / "state.sqlite3"
+
+    @property
+    def mapping_path(self) -> Path:
+        """The field map the worker maps with."""
+        return self.spec_dir / "mapping.yaml"
+
+    def webhook_secrets(self, source: str) -> tuple[bytes, ...]:
+        """Return the accepted secrets (HMAC keys) of ``source``."""
+        return {
+            "shopify": self.shopify_webhook_secrets,
+            "woocommerce": self.woocommerce_webhook_secrets,
+            "storefront": self.storefront_webhook_secrets,
+        }[source]
+
+
+# --- Reading the environment ---------------------------------------------------------
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read ``KEY=VALUE`` lines from a ``.env`` file.
+
+    Blank lines and lines starting with ``#`` are skipped, ``export`` before a name is
+    allowed, and a value may be wrapped in single or double quotes (taken literally).
+    An unquoted value ends at `` #``. There is no variable expansion and no multi-line value.
+
+    Raises:
+        SettingsError: a line is not ``KEY=VALUE`` (the message names the line number).
+    """
+    values: dict[str, str] = {}
+    problems: list[SettingProblem] = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        name, equals, value = line.partition("=")
+        name = name.strip()
+        if not equals or not ENV_NAME_PATTERN.match(name):
+            problems.append(SettingProblem(
+                f"{path.name} line {number}", "is not in the form NAME=value.",
+                "write one setting per line as NAME=value, or start the line with # to "
+                "make it a comment."))
+            continue
+        values[name] = _unquote(value.strip())
+    if problems:
+        raise SettingsError(problems)
+    return values
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    comment = value.find(" #")
+    return value[:comment].rstrip() if comment >= 0 else value
+
+
+def merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+    """Return ``env_file``'s values (when the file exists) overlaid by ``environ``."""
+    values = read_env_file(env_file) if env_file is not None and env_file.is_file() else {}
+    values.update(environ)
+    return values
+
+
+# --- Parsing single values -----------------------------------------------------------
+
+
+class _Reader:
+    """Reads typed values from the merged environment and collects problems."""
+
+    def __init__(self, values: Mapping[str, str], service_dir: Path) -> None:
+        self.values = values
+        self.service_dir = service_dir
+        self.problems: list[SettingProblem] = []
+
+    def text(self, name: str) -> str | None:
+        value = self.values.get(name, "").strip()
+        return value or None
+
+    def add(self, name: str, problem: str, fix: str) -> None:
+        self.problems.append(SettingProblem(name, problem, fix))
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int,
+                example: int | None = None) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        fix = (f"set {name} to a whole number from {minimum} to {maximum}, "
+               f"e.g. {name}={example if example is not None else default}.")
+        try:
+            value = int(raw.replace("_", ""))
+        except ValueError:
+            self.add(name, f"{raw!r} is not a whole number.", fix)
+            return default
+        if not minimum <= value <= maximum:
+            self.add(name, f"{value} is outside the allowed range {minimum} to {maximum}.", fix)
+            return default
+        return value
+
+    def path(self, name: str, default: Path) -> Path:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else (self.service_dir / path).resolve()
+
+    def secrets(self, name: str, decode: Callable[[str], bytes]) -> tuple[bytes, ...]:
+        raw = self.text(name)
+        if raw is None:
+            return ()
+        keys: list[bytes] = []
+        for position, item in enumerate((part.strip() for part in raw.split(",")), start=1):
+            if not item:
+                continue
+            if PLACEHOLDER_PREFIX in item:
+                self.add(name, f"secret {position} is still the placeholder from .env.example.",
+                         f"set {name} to the real webhook secret, or remove the line to "
+                         "use the sandbox placeholder while HUBSPOT_ACCESS_TOKEN is unset.")
+                continue
+            try:
+                keys.append(decode(item))
+            except ValueError as error:
+                self.add(name, f"secret {position} {error}.",
+                         "copy the secret exactly as the sender shows it, e.g. "
+                         "whsec_ followed by base64 text; separate several secrets with commas.")
+        return tuple(keys)
+
+
+def _plain_secret(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+# --- Loading ---------------------------------------------------------------------------
+
+
+def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
+                  service_dir: Path = SERVICE_DIR) -> Settings:
+    """Read, check and return the settings.
+
+    Args:
+        environ: The environment, usually ``os.environ``; it wins over ``env_file``.
+        env_file: A ``.env`` file to read first, when it exists (the CLI passes
+            ``<service>/.env``; tests pass None).
+        service_dir: The folder that relative paths are resolved against.
+
+    Raises:
+        SettingsError: one or more settings are invalid; all are listed.
+    """
+    reader = _Reader(merged_environment(environ, env_file), service_dir)
+    common = _common_settings(reader)
+    spec_dir = common["spec_dir"]
+    platforms = _accepted_platforms(reader, spec_dir)
+    secrets = _webhook_secrets(reader, platforms, sandbox=common["sandbox"])
+    worker = _worker_settings(reader)
+    if reader.problems:
+        raise SettingsError(reader.problems)
+    settings = Settings(**common, **secrets, accepted_platforms=platforms, **worker)
+    for source in SECRET_VARIABLES:
+        for key in settings.webhook_secrets(source):
+            logs.register_secret(key)
+    return settings
+
+
+def _common_settings(reader: _Reader) -> dict[str, Any]:
+    sandbox = reader.text("HUBSPOT_ACCESS_TOKEN") is None
+    host = reader.text("HOST") or DEFAULT_HOST
+    if sandbox and host not in LOOPBACK_HOSTS:
+        reader.add("HOST", f"{host!r} is not a loopback address, and the service is in sandbox "
+                           "mode (HUBSPOT_ACCESS_TOKEN is not set), where webhook secrets may "
+                           "be public placeholders.",
+                   "set HOST=127.0.0.1 for the sandbox, or set HUBSPOT_ACCESS_TOKEN and the "
+                   "webhook secrets to serve other hosts.")
+    return {
+        "storefront_timestamp_tolerance_seconds": reader.integer(
+            "STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS",
+            DEFAULT_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS, 1,
+            MAX_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS),
+        "max_body_bytes": reader.integer("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES,
+                                         MIN_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES),
+        "dedup_window_hours": reader.integer("DEDUP_WINDOW_HOURS", DEFAULT_DEDUP_WINDOW_HOURS,
+                                             1, MAX_DEDUP_WINDOW_HOURS),
+        "redis_url": _redis_url(reader),
+        "redis_key_prefix": _redis_key_prefix(reader),
+        "data_dir": _data_dir(reader),
+        "spec_dir": reader.path("SPEC_DIR", reader.service_dir.parent / "integration"),
+        "desired_state_path": reader.path(
+            "DESIRED_STATE_PATH", reader.service_dir.parent / "crm" / "desired-state.yaml"),
+        "store_id": reader.text("STORE_ID"),
+        "log_level": _log_level(reader),
+        "host": host,
+        "port": reader.integer("PORT", DEFAULT_PORT, 1, 65535),
+        "worker_metrics_port": (reader.integer("WORKER_METRICS_PORT", 0, 1, 65535, example=9100)
+                                if reader.text("WORKER_METRICS_PORT") else None),
+        "sandbox": sandbox,
+    }
+
+
+def _redis_url(reader: _Reader) -> str | None:
+    url = reader.text("REDIS_URL")
+    if url is not None and not url.startswith(REDIS_SCHEMES):
+        # The URL may carry a password, so the message does not repeat it.
+        reader.add("REDIS_URL", "does not start with redis://, rediss:// or unix://.",
+                   "set REDIS_URL=redis://127.0.0.1:6379/0, or remove it to use the SQLite "
+                   "queue in DATA_DIR.")
+        return None
+    return url
+
+
+def _redis_key_prefix(reader: _Reader) -> str:
+    prefix = reader.text("REDIS_KEY_PREFIX") or DEFAULT_REDIS_KEY_PREFIX
+    if not REDIS_KEY_PREFIX_PATTERN.match(prefix):
+        reader.add("REDIS_KEY_PREFIX", f"{prefix!r} may only contain letters, digits and _ . : - "
+                                       "(1 to 64 characters).",
+                   f"set REDIS_KEY_PREFIX={DEFAULT_REDIS_KEY_PREFIX} or another short name.")
+        return DEFAULT_REDIS_KEY_PREFIX
+    return prefix
+
+
+def _data_dir(reader: _Reader) -> Path:
+    data_dir = reader.path("DATA_DIR", reader.service_dir / "var")
+    if data_dir.exists() and not data_dir.is_dir():
+        reader.add("DATA_DIR", f"{str(data_dir)!r} is a file, not a folder.",
+                   "set DATA_DIR to a folder the service may write, e.g. DATA_DIR=var.")
+    return data_dir
+
+
+def _log_level(reader: _Reader) -> str:
+    level = (reader.text("LOG_LEVEL") or "INFO").upper()
+    if level not in LOG_LEVELS:
+        reader.add("LOG_LEVEL", f"{level!r} is not a log level.",
+                   f"set LOG_LEVEL to one of {', '.join(LOG_LEVELS)}.")
+        return "INFO"
+    return level
+
+
+def _accepted_platforms(reader: _Reader, spec_dir: Path) -> tuple[str, ...]:
+    mapping_path = spec_dir / "mapping.yaml"
+    fix = ("set SPEC_DIR to the project's integration folder (default ../integration), "
+           "or regenerate the project with rabt.")
+    try:
+        mapping = yaml.safe_load(mapping_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        reader.add("SPEC_DIR", f"{str(mapping_path)!r} does not exist.", fix)
+        return ()
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        reader.add("SPEC_DIR", f"{str(mapping_path)!r} cannot be read: {error}", fix)
+        return ()
+    platforms = accepted_platforms(mapping) if isinstance(mapping, dict) else ()
+    if not platforms:
+        reader.add("SPEC_DIR", f"{str(mapping_path)!r} names no store platform this service "
+                               "can receive webhooks from.", fix)
+    return platforms
+
+
+def _webhook_secrets(reader: _Reader, platforms: tuple[str, ...], *,
+                     sandbox: bool) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    placeholders: list[str] = []
+    for source, variable in SECRET_VARIABLES.items():
+        decode = decode_standard_secret if source == "storefront" else _plain_secret
+        keys = reader.secrets(variable, decode)
+        if not keys and source in platforms and reader.text(variable) is None:
+            if sandbox:
+                keys = (decode(SANDBOX_SECRETS[source]),)
+                placeholders.append(source)
+            else:
+                reader.add(variable, f"is not set, and this project receives {source} webhooks.",
+                           f"set {variable} to the webhook secret {_secret_source(source)}; "
+                           "separate several secrets with commas while rotating.")
+        found[f"{source}_webhook_secrets"] = keys
+    found["sandbox_secret_platforms"] = tuple(placeholders)
+    return found
+
+
+def _secret_source(source: str) -> str:
+    return {
+        "shopify": ("shown in the app's settings (the client secret), plus the key shown under "
+                    "Settings > Notifications > Webhooks for subscriptions made in the admin"),
+        "woocommerce": "entered in WooCommerce > Settings > Advanced > Webhooks",
+        "storefront": "that the storefront signs with (whsec_ followed by base64)",
+    }[source]
+
+
+# --- Worker and CRM settings (worker side): read them in this function. -----------------
+
+
+def _worker_settings(reader: _Reader) -> dict[str, Any]:
+    """Return the worker and CRM fields of :class:`Settings`, adding problems to ``reader``."""
+    token = reader.text("HUBSPOT_ACCESS_TOKEN")
+    if token is not None:
+        logs.register_secret(token)
+        if PLACEHOLDER_PREFIX in token:
+            reader.add("HUBSPOT_ACCESS_TOKEN", "is still the placeholder from .env.example.",
+                       "set it to the private app's access token, or remove it to run the "
+                       "sandbox against the local HubSpot stand-in.")
+    target = (reader.text("CRM_TARGET") or "hubspot").lower()
+    if target not in CRM_TARGETS:
+        reader.add("CRM_TARGET", f"{target!r} is not a CRM target.",
+                   f"set CRM_TARGET to one of {', '.join(CRM_TARGETS)} (hubspot is the only "
+                   "one the worker syncs in this release).")
+        target = "hubspot"
+    base_url = (reader.text("HUBSPOT_BASE_URL") or DEFAULT_HUBSPOT_BASE_URL).rstrip("/")
+    if not base_url.startswith(("https://", "http://")):
+        reader.add("HUBSPOT_BASE_URL", f"{base_url!r} does not start with https:// or http://.",
+                   f"set HUBSPOT_BASE_URL={DEFAULT_HUBSPOT_BASE_URL}, or remove it.")
+        base_url = DEFAULT_HUBSPOT_BASE_URL
+    backoff_base = reader.integer("SYNC_BACKOFF_BASE_SECONDS", DEFAULT_SYNC_BACKOFF_BASE_SECONDS,
+                                  1, 3600)
+    backoff_max = reader.integer("SYNC_BACKOFF_MAX_SECONDS", DEFAULT_SYNC_BACKOFF_MAX_SECONDS,
+                                 1, 86_400)
+    if backoff_max < backoff_base:
+        reader.add("SYNC_BACKOFF_MAX_SECONDS", f"{backoff_max} is below "
+                   f"SYNC_BACKOFF_BASE_SECONDS ({backoff_base}).",
+                   "set SYNC_BACKOFF_MAX_SECONDS to at least SYNC_BACKOFF_BASE_SECONDS.")
+    return {
+        "crm_target": target,
+        "hubspot_access_token": token,
+        "hubspot_base_url": base_url,
+        "hubspot_rate_limit_per_10s": reader.integer(
+            "HUBSPOT_RATE_LIMIT_PER_10S", DEFAULT_HUBSPOT_RATE_LIMIT_PER_10S, 2,
+            MAX_HUBSPOT_RATE_LIMIT_PER_10S, example=190),
+        "hubspot_search_rate_per_second": reader.integer(
+            "HUBSPOT_SEARCH_RATE_PER_SECOND", DEFAULT_HUBSPOT_SEARCH_RATE_PER_SECOND, 1, 100),
+        "hubspot_timeout_seconds": reader.integer(
+            "HUBSPOT_TIMEOUT_SECONDS", DEFAULT_HUBSPOT_TIMEOUT_SECONDS, 1, 300),
+        "sync_batch_window_ms": reader.integer(
+            "SYNC_BATCH_WINDOW_MS", DEFAULT_SYNC_BATCH_WINDOW_MS, 0, MAX_SYNC_BATCH_WINDOW_MS),
+        "sync_max_attempts": reader.integer("SYNC_MAX_ATTEMPTS", DEFAULT_SYNC_MAX_ATTEMPTS, 1, 100),
+        "sync_backoff_base_seconds": backoff_base,
+        "sync_backoff_max_seconds": backoff_max,
+    }
+
+
+# --- End of worker and CRM settings. ------------------------------------------------------

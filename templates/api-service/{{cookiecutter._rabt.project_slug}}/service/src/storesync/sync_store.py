@@ -1,0 +1,450 @@
+"""The worker's state in ``DATA_DIR/state.sqlite3``: outbox, versions, identity, dead letters.
+
+Tables (all prefixed ``sync_``):
+
+* ``outbox``: one row per CRM record waiting to be written, keyed by object and
+  business key. A newer state of the same record is merged into the waiting row
+  (newer property values win) and bumps its ``revision``, so the flusher can tell
+  whether the row changed while a batch was in flight.
+* ``versions``: the newest ``updated_at`` seen per resource (object and key), so
+  an older payload never overwrites newer state.
+* ``contacts`` and ``identity``: each contact gets a local key (``c<number>``);
+  identity keys (store customer id, phone in E.164, email) point to it.
+* ``crm_ids``: the CRM id of every record once the CRM has returned it.
+* ``orders``: the service's own copy of each order's totals and stage, from which
+  the contact roll-ups are computed, so replays and duplicates never double-count.
+* ``product_skus``: SKU to product key, so a line item can point at its product.
+* ``dead_letters``: records the CRM rejected or that ran out of attempts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .db import Database
+
+COMPONENT = "sync_store"
+
+SCHEMA_STEPS: tuple[str, ...] = (
+    "CREATE TABLE sync_outbox ("
+    " object TEXT NOT NULL, key TEXT NOT NULL, properties TEXT NOT NULL,"
+    " id_property TEXT, id_value TEXT, event_id TEXT, resource TEXT,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,"
+    " enqueued_at REAL NOT NULL, revision INTEGER NOT NULL DEFAULT 1, last_error TEXT,"
+    " PRIMARY KEY (object, key))",
+    "CREATE INDEX sync_outbox_due ON sync_outbox (object, next_attempt_at)",
+    "CREATE TABLE sync_versions ("
+    " resource TEXT PRIMARY KEY, updated_at REAL NOT NULL, event_id TEXT)",
+    "CREATE TABLE sync_contacts (number INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL)",
+    "CREATE TABLE sync_identity ("
+    " kind TEXT NOT NULL, value TEXT NOT NULL, contact_key TEXT NOT NULL,"
+    " PRIMARY KEY (kind, value))",
+    "CREATE TABLE sync_crm_ids ("
+    " object TEXT NOT NULL, key TEXT NOT NULL, crm_id TEXT NOT NULL,"
+    " PRIMARY KEY (object, key))",
+    "CREATE TABLE sync_orders ("
+    " order_key TEXT PRIMARY KEY, contact_key TEXT, stage TEXT, won INTEGER NOT NULL,"
+    " total TEXT, refunded TEXT, ordered_at TEXT, source TEXT)",
+    "CREATE INDEX sync_orders_contact ON sync_orders (contact_key)",
+    "CREATE TABLE sync_product_skus (sku TEXT PRIMARY KEY, product_key TEXT NOT NULL)",
+    "CREATE TABLE sync_dead_letters ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT NOT NULL, key TEXT NOT NULL,"
+    " properties TEXT NOT NULL, id_property TEXT, id_value TEXT, event_id TEXT,"
+    " resource TEXT, attempts INTEGER NOT NULL, status INTEGER, error TEXT NOT NULL,"
+    " created_at REAL NOT NULL, replayed_at REAL)",
+)
+
+_OUTBOX_COLUMNS = ("object, key, properties, id_property, id_value, event_id, resource, "
+                   "attempts, next_attempt_at, enqueued_at, revision, last_error")
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One CRM record to write.
+
+    Attributes:
+        object: The CRM object (``contacts``, ``deals``, ...) or an association
+            object such as ``assoc:deals:contacts``.
+        key: The record's business key, unique within ``object``.
+        properties: Property values to write; for associations, the link's ends.
+        id_property: The unique property an upsert matches on, when there is one.
+        id_value: That property's value.
+        event_id: The delivery that produced this state, for logs and dead letters.
+        resource: ``object:key`` of the record, for logs.
+    """
+
+    object: str
+    key: str
+    properties: dict[str, Any]
+    id_property: str | None = None
+    id_value: str | None = None
+    event_id: str | None = None
+    resource: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An outbox row as the flusher reads it."""
+
+    item: OutboxItem
+    attempts: int
+    next_attempt_at: float
+    enqueued_at: float
+    revision: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """The service's own copy of one order, used for the contact roll-ups."""
+
+    order_key: str
+    contact_key: str | None
+    stage: str | None
+    won: bool
+    total: str | None
+    refunded: str | None
+    ordered_at: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record the CRM rejected or that ran out of attempts."""
+
+    id: int
+    item: OutboxItem
+    attempts: int
+    status: int | None
+    error: str
+    created_at: float
+    replayed_at: float | None
+
+
+@dataclass
+class ContactMatch:
+    """The local contact a record's identity keys lead to.
+
+    Attributes:
+        contact_key: The local contact key (``c<number>``).
+        created: Whether no key was known, so a new contact was made.
+        conflicts: Identity kinds whose value already points to another contact;
+            they keep pointing there, and the record is written to ``contact_key``.
+    """
+
+    contact_key: str
+    created: bool
+    conflicts: list[str] = field(default_factory=list)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _row_item(row: Sequence[Any]) -> OutboxItem:
+    return OutboxItem(object=row[0], key=row[1], properties=json.loads(row[2]),
+                      id_property=row[3], id_value=row[4], event_id=row[5], resource=row[6])
+
+
+class SyncStore:
+    """Access to the sync tables of the state file; every method is one short transaction."""
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        """Open the store and create or upgrade its tables."""
+        self.db = db
+        self.clock = clock
+        db.migrate(COMPONENT, SCHEMA_STEPS)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block as one write transaction, so concurrent workers serialise."""
+        with self.db.transaction() as conn:
+            yield conn
+
+    # --- worker side: called inside ``transaction()`` -------------------------------
+
+    def match_contact(self, conn: sqlite3.Connection,
+                      keys: Sequence[tuple[str, str]]) -> ContactMatch:
+        """Find the local contact for identity keys in match order, or make a new one.
+
+        The first key already known decides. Every other key of the record is then
+        recorded for that contact, unless it already points to another contact:
+        then it stays where it is and is reported in ``conflicts``.
+        """
+        found: str | None = None
+        known: dict[tuple[str, str], str] = {}
+        for kind, value in keys:
+            row = conn.execute("SELECT contact_key FROM sync_identity WHERE kind = ? AND value = ?",
+                               (kind, value)).fetchone()
+            if row is not None:
+                known[(kind, value)] = row[0]
+                found = found or row[0]
+        created = found is None
+        if found is None:
+            cursor = conn.execute("INSERT INTO sync_contacts (created_at) VALUES (?)",
+                                  (self.clock(),))
+            found = f"c{cursor.lastrowid}"
+        match = ContactMatch(found, created)
+        for kind, value in keys:
+            owner = known.get((kind, value))
+            if owner is None:
+                conn.execute("INSERT INTO sync_identity (kind, value, contact_key) "
+                             "VALUES (?, ?, ?)", (kind, value, found))
+            elif owner != found:
+                match.conflicts.append(kind)
+        return match
+
+    def check_version(self, conn: sqlite3.Connection, resource: str, updated_at: float,
+                      event_id: str | None) -> str:
+        """Record ``updated_at`` for ``resource`` when it is the newest seen.
+
+        Returns:
+            ``"newer"`` when recorded, ``"same"`` when this exact time was seen
+            before (a duplicate), ``"stale"`` when a newer time was seen.
+        """
+        row = conn.execute("SELECT updated_at FROM sync_versions WHERE resource = ?",
+                           (resource,)).fetchone()
+        if row is not None and row[0] > updated_at:
+            return "stale"
+        if row is not None and row[0] == updated_at:
+            return "same"
+        conn.execute("INSERT INTO sync_versions (resource, updated_at, event_id) VALUES (?, ?, ?) "
+                     "ON CONFLICT (resource) DO UPDATE SET updated_at = excluded.updated_at, "
+                     "event_id = excluded.event_id", (resource, updated_at, event_id))
+        return "newer"
+
+    def enqueue(self, conn: sqlite3.Connection, item: OutboxItem,
+                not_before: float | None = None) -> None:
+        """Put ``item`` in the outbox, merging it over a waiting row of the same record.
+
+        Newer property values replace older ones and values only the older state had
+        are kept. The merged row is due at once and its attempt count restarts,
+        because it is a new state, not a retry of the old one.
+        """
+        now = self.clock()
+        due = now if not_before is None else not_before
+        row = conn.execute("SELECT properties, enqueued_at FROM sync_outbox "
+                           "WHERE object = ? AND key = ?", (item.object, item.key)).fetchone()
+        if row is None:
+            conn.execute(
+                f"INSERT INTO sync_outbox ({_OUTBOX_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 1, NULL)",
+                (item.object, item.key, _dumps(item.properties), item.id_property,
+                 item.id_value, item.event_id, item.resource, due, now))
+            return
+        merged = {**json.loads(row[0]), **item.properties}
+        conn.execute(
+            "UPDATE sync_outbox SET properties = ?, id_property = COALESCE(?, id_property), "
+            "id_value = COALESCE(?, id_value), event_id = ?, resource = ?, attempts = 0, "
+            "next_attempt_at = ?, revision = revision + 1, last_error = NULL "
+            "WHERE object = ? AND key = ?",
+            (_dumps(merged), item.id_property, item.id_value, item.event_id, item.resource,
+             due, item.object, item.key))
+
+    def save_order(self, conn: sqlite3.Connection, order: OrderState) -> None:
+        """Store the newest state of one order (replacing the older one)."""
+        conn.execute(
+            "INSERT INTO sync_orders (order_key, contact_key, stage, won, total, refunded, "
+            "ordered_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (order_key) DO UPDATE SET "
+            "contact_key = COALESCE(excluded.contact_key, sync_orders.contact_key), "
+            "stage = excluded.stage, won = excluded.won, total = excluded.total, "
+            "refunded = COALESCE(excluded.refunded, sync_orders.refunded), "
+            "ordered_at = COALESCE(excluded.ordered_at, sync_orders.ordered_at), "
+            "source = COALESCE(excluded.source, sync_orders.source)",
+            (order.order_key, order.contact_key, order.stage, int(order.won), order.total,
+             order.refunded, order.ordered_at, order.source))
+
+    def contact_orders(self, conn: sqlite3.Connection, contact_key: str) -> list[OrderState]:
+        """Return every stored order of a contact."""
+        rows = conn.execute(
+            "SELECT order_key, contact_key, stage, won, total, refunded, ordered_at, source "
+            "FROM sync_orders WHERE contact_key = ? ORDER BY order_key", (contact_key,))
+        return [OrderState(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7])
+                for row in rows]
+
+    def save_product_sku(self, conn: sqlite3.Connection, sku: str, product_key: str) -> None:
+        """Remember which product a SKU belongs to."""
+        conn.execute("INSERT INTO sync_product_skus (sku, product_key) VALUES (?, ?) "
+                     "ON CONFLICT (sku) DO UPDATE SET product_key = excluded.product_key",
+                     (sku, product_key))
+
+    # --- flusher side ---------------------------------------------------------------
+
+    def due(self, obj: str, now: float, limit: int) -> list[OutboxRow]:
+        """Return up to ``limit`` rows of ``obj`` whose next attempt is due, oldest first."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM sync_outbox "
+                "WHERE object = ? AND next_attempt_at <= ? ORDER BY enqueued_at, key LIMIT ?",
+                (obj, now, limit)).fetchall()
+        return [OutboxRow(_row_item(row), row[7], row[8], row[9], row[10], row[11])
+                for row in rows]
+
+    def pending_objects(self) -> list[str]:
+        """Return the objects that have rows in the outbox."""
+        with self.db.connection() as conn:
+            return [row[0] for row in conn.execute("SELECT DISTINCT object FROM sync_outbox")]
+
+    def pending_count(self, obj: str | None = None) -> int:
+        """Count outbox rows, of one object or of all."""
+        with self.db.connection() as conn:
+            if obj is None:
+                row = conn.execute("SELECT COUNT(*) FROM sync_outbox").fetchone()
+            else:
+                row = conn.execute("SELECT COUNT(*) FROM sync_outbox WHERE object = ?",
+                                   (obj,)).fetchone()
+        return int(row[0])
+
+    def crm_ids(self, obj: str, keys: Sequence[str]) -> dict[str, str]:
+        """Return the known CRM ids of ``keys``; unknown keys are left out."""
+        found: dict[str, str] = {}
+        with self.db.connection() as conn:
+            for key in keys:
+                row = conn.execute("SELECT crm_id FROM sync_crm_ids WHERE object = ? AND key = ?",
+                                   (obj, key)).fetchone()
+                if row is not None:
+                    found[key] = row[0]
+        return found
+
+    def product_key_for_sku(self, sku: str) -> str | None:
+        """Return the product key a SKU belongs to, when a product with it was seen."""
+        with self.db.connection() as conn:
+            row = conn.execute("SELECT product_key FROM sync_product_skus WHERE sku = ?",
+                               (sku,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def forget_crm_id(self, obj: str, key: str) -> None:
+        """Drop a CRM id that no longer exists in the CRM (the record was deleted or merged)."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM sync_crm_ids WHERE object = ? AND key = ?", (obj, key))
+
+    def finish_batch(self, synced: Sequence[tuple[OutboxRow, str | None]],
+                     retried: Sequence[tuple[OutboxRow, float, str, bool]],
+                     dead: Sequence[tuple[OutboxRow, int | None, str]]) -> list[int]:
+        """Record a batch's outcome in one transaction.
+
+        Args:
+            synced: Rows written, with the CRM id the CRM returned (None for links).
+            retried: Rows to try again: next attempt time, error, and whether the
+                failure counts as an attempt.
+            dead: Rows to move to the dead letters, with the HTTP status and error.
+
+        Returns:
+            The ids of the new dead letters, in the order of ``dead``.
+        """
+        now = self.clock()
+        letters: list[int] = []
+        with self.db.transaction() as conn:
+            for row, crm_id in synced:
+                item = row.item
+                if crm_id is not None:
+                    conn.execute(
+                        "INSERT INTO sync_crm_ids (object, key, crm_id) VALUES (?, ?, ?) "
+                        "ON CONFLICT (object, key) DO UPDATE SET crm_id = excluded.crm_id",
+                        (item.object, item.key, crm_id))
+                conn.execute("DELETE FROM sync_outbox WHERE object = ? AND key = ? AND "
+                             "revision = ?", (item.object, item.key, row.revision))
+            for row, next_attempt_at, error, counted in retried:
+                conn.execute(
+                    "UPDATE sync_outbox SET attempts = attempts + ?, next_attempt_at = ?, "
+                    "last_error = ? WHERE object = ? AND key = ? AND revision = ?",
+                    (int(counted), next_attempt_at, error, row.item.object, row.item.key,
+                     row.revision))
+            for row, status, error in dead:
+                letters.append(self._insert_dead_letter(conn, row, status, error, now))
+        return letters
+
+    def _insert_dead_letter(self, conn: sqlite3.Connection, row: OutboxRow,
+                            status: int | None, error: str, now: float) -> int:
+        item = row.item
+        cursor = conn.execute(
+            "INSERT INTO sync_dead_letters (object, key, properties, id_property, id_value, "
+            "event_id, resource, attempts, status, error, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item.object, item.key, _dumps(item.properties), item.id_property, item.id_value,
+             item.event_id, item.resource, row.attempts + 1, status, error, now))
+        conn.execute("DELETE FROM sync_outbox WHERE object = ? AND key = ? AND revision = ?",
+                     (item.object, item.key, row.revision))
+        return int(cursor.lastrowid or 0)
+
+    # --- dead letters ---------------------------------------------------------------
+
+    def dead_letters(self, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+        """Return dead letters, newest first."""
+        where = "" if include_replayed else "WHERE replayed_at IS NULL "
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, object, key, properties, id_property, id_value, event_id, resource, "
+                f"attempts, status, error, created_at, replayed_at FROM sync_dead_letters {where}"
+                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [self._dead_letter(row) for row in rows]
+
+    def dead_letter_by_id(self, letter_id: int) -> DeadLetter | None:
+        """Return one dead letter, or None when there is no such id."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT id, object, key, properties, id_property, id_value, event_id, resource, "
+                "attempts, status, error, created_at, replayed_at FROM sync_dead_letters "
+                "WHERE id = ?", (letter_id,)).fetchone()
+        return None if row is None else self._dead_letter(row)
+
+    def dead_letter_count(self) -> int:
+        """Count the dead letters not replayed yet."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM sync_dead_letters WHERE replayed_at IS NULL").fetchone()
+        return int(row[0])
+
+    def replay(self, letter_id: int) -> bool:
+        """Put a dead letter back in the outbox, under any newer waiting state of its record.
+
+        Returns:
+            False when the id is unknown or was replayed already.
+        """
+        now = self.clock()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT object, key, properties, id_property, id_value, event_id, resource "
+                "FROM sync_dead_letters WHERE id = ? AND replayed_at IS NULL",
+                (letter_id,)).fetchone()
+            if row is None:
+                return False
+            item = _row_item(row)
+            waiting = conn.execute("SELECT properties FROM sync_outbox WHERE object = ? AND "
+                                   "key = ?", (item.object, item.key)).fetchone()
+            if waiting is not None:
+                # The waiting state is newer, so its values go on top.
+                merged = {**item.properties, **json.loads(waiting[0])}
+                item = OutboxItem(item.object, item.key, merged, item.id_property,
+                                  item.id_value, item.event_id, item.resource)
+            self.enqueue(conn, item)
+            conn.execute("UPDATE sync_dead_letters SET replayed_at = ? WHERE id = ?",
+                         (now, letter_id))
+        return True
+
+    def replay_all(self) -> int:
+        """Replay every dead letter not replayed yet; returns how many were replayed."""
+        ids = [letter.id for letter in self.dead_letters(limit=1_000_000)]
+        return sum(1 for letter_id in sorted(ids) if self.replay(letter_id))
+
+    @staticmethod
+    def _dead_letter(row: Sequence[Any]) -> DeadLetter:
+        item = OutboxItem(object=row[1], key=row[2], properties=json.loads(row[3]),
+                          id_property=row[4], id_value=row[5], event_id=row[6], resource=row[7])
+        return DeadLetter(id=row[0], item=item, attempts=row[8], status=row[9], error=row[10],
+                          created_at=row[11], replayed_at=row[12])
+
+
+def properties_of(mapping: Mapping[str, Any], entity: str) -> dict[str, str]:
+    """Return ``field name → CRM target`` for one entity of the field map."""
+    entities = mapping.get("entities") or {}
+    fields = (entities.get(entity) or {}).get("fields") or []
+    return {str(spec["name"]): str(spec["target"]) for spec in fields
+            if isinstance(spec, Mapping) and spec.get("target")}

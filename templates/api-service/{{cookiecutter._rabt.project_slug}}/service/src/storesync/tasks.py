@@ -1,0 +1,115 @@
+"""The huey task that hands each queued delivery to the worker.
+
+``process_delivery`` rebuilds the :class:`~storesync.delivery.Delivery` from the queued
+dict and calls ``storesync.worker.handle_delivery`` with one worker context per
+process, built on first use by ``storesync.worker.build_context(settings)``. A job
+that raises is retried. When the retries are used up, the delivery goes to the
+quarantine with the error, so an acknowledged webhook is not dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import huey
+from huey.api import Task, TaskWrapper
+
+from . import metrics
+from .db import Database
+from .delivery import Delivery
+from .quarantine import Quarantine
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Stable across processes and releases: queued jobs name their task by it.
+TASK_NAME = "storesync.process_delivery"
+# Retries for a job that raised, e.g. a locked state file. CRM errors do not raise
+# here: the worker stores records in its outbox and the flusher retries CRM calls.
+TASK_RETRIES = 3
+TASK_RETRY_DELAY_SECONDS = 10
+
+DeliveryHandler = Callable[[Delivery], Any]
+
+
+class _WorkerHandler:
+    """Calls ``storesync.worker.handle_delivery`` with a context built once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._context: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, delivery: Delivery) -> Any:
+        from . import worker  # imported late so the web process does not need it
+
+        with self._lock:
+            if self._context is None:
+                self._context = worker.build_context(self.settings)
+        return worker.handle_delivery(delivery, self._context)
+
+
+class _QuarantineOnFailure:
+    """Opens the quarantine on first use, in the process that runs the jobs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._quarantine: Quarantine | None = None
+        self._lock = threading.Lock()
+
+    def add(self, delivery: Delivery, reason: str) -> int:
+        with self._lock:
+            if self._quarantine is None:
+                self._quarantine = Quarantine(Database(self.settings.state_path))
+        return self._quarantine.add(delivery, reason)
+
+
+def outcome_name(outcome: Any) -> str:
+    """Return a job outcome as its metric label (enum members by their value)."""
+    return str(getattr(outcome, "value", outcome))
+
+
+def register_process_delivery(queue: huey.Huey, settings: Settings,
+                              handler: DeliveryHandler | None = None) -> TaskWrapper:
+    """Register the ``process_delivery`` task on ``queue`` and return it.
+
+    Args:
+        queue: The huey instance of this process.
+        settings: The service settings; the default handler builds its worker context from them.
+        handler: Called with each delivery instead of ``storesync.worker.handle_delivery``,
+            e.g. a stub in tests.
+    """
+    handle = handler or _WorkerHandler(settings)
+    failures = _QuarantineOnFailure(settings)
+
+    def process_delivery(data: dict[str, Any], task: Task | None = None) -> str:
+        delivery = Delivery.from_dict(data)
+        started = time.perf_counter()
+        ids = {"delivery_id": delivery.delivery_id, "source": delivery.source,
+               "topic": delivery.topic}
+        try:
+            outcome = outcome_name(handle(delivery))
+        except Exception as error:
+            retries_left = task.retries if task is not None else 0
+            if retries_left > 0:
+                log.warning("job failed, will retry", exc_info=True,
+                            extra={**ids, "retries_left": retries_left})
+                raise
+            entry = failures.add(delivery, f"worker failed after {TASK_RETRIES + 1} attempts: "
+                                           f"{type(error).__name__}: {error}")
+            log.error("job failed, delivery quarantined", exc_info=True,
+                      extra={**ids, "quarantine_id": entry})
+            metrics.JOBS.labels(outcome="failed").inc()
+            return "failed"
+        metrics.JOBS.labels(outcome=outcome).inc()
+        duration_ms = round(1000 * (time.perf_counter() - started), 1)
+        log.debug("job finished", extra={**ids, "outcome": outcome, "duration_ms": duration_ms})
+        return outcome
+
+    wrapper: TaskWrapper = queue.task(retries=TASK_RETRIES, retry_delay=TASK_RETRY_DELAY_SECONDS,
+                                      context=True, name=TASK_NAME)(process_delivery)
+    return wrapper

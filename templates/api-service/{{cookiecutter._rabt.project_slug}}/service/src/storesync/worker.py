@@ -1,0 +1,469 @@
+"""The worker: map one delivery through the spec and put its records in the outbox.
+
+For each delivery the worker parses the body and maps it with
+``integration/mapping.yaml``, using the same engine as ``rabt preview``. It then finds
+the local contact through the identity table and drops any record older than the
+state already seen. Last, it stores the order for the contact roll-ups and merges the
+records into the outbox. It makes no CRM call: the
+flusher (``storesync.flusher``) writes the outbox to HubSpot in batches, so a slow or
+failing CRM never holds up the queue.
+
+All writes of one delivery happen in one SQLite transaction, so two workers handling
+copies of the same delivery at once serialise, and the second sees the first's
+version and skips.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import metrics
+from .db import Database
+from .delivery import Delivery
+from .quarantine import Quarantine
+from .rollups import OrderFields, compute_rollups, order_state
+from .runtime.engine import Record, map_payload
+from .settings import Settings
+from .sync_store import OutboxItem, SyncStore, properties_of
+
+log = logging.getLogger("storesync.worker")
+
+# CRM objects the flusher writes, by field map entity.
+WRITTEN_ENTITIES = {
+    "contact": "contacts",
+    "order": "deals",
+    "line_item": "line_items",
+    "product": "products",
+    "ticket": "tickets",
+}
+# NOTE: HubSpot custom behavioral events need an Enterprise subscription, so this
+# release does not send event records; the contact roll-ups carry the cart fields.
+SKIPPED_ENTITIES = frozenset({"event"})
+
+# Fields that hold the time a resource last changed, per payload family, in order of
+# preference. WooCommerce's *_gmt fields carry no offset and are UTC.
+VERSION_PATHS = {
+    "shopify": ("updated_at", "created_at", "processed_at"),
+    "woocommerce": ("date_modified_gmt", "date_created_gmt"),
+    "storefront": ("occurred_at",),
+}
+UTC_WITHOUT_OFFSET = frozenset({"date_modified_gmt", "date_created_gmt"})
+
+
+class JobOutcome(StrEnum):
+    """Outcome of one job."""
+
+    SYNCED_LATER = "synced_later"
+    SKIPPED_STALE = "skipped_stale"
+    QUARANTINED = "quarantined"
+    NOTHING_TO_DO = "nothing_to_do"
+
+
+class UnsupportedCrmTarget(Exception):
+    """``CRM_TARGET`` names a CRM this release's worker does not sync."""
+
+
+@dataclass
+class WorkerContext:
+    """State that every job of one process shares.
+
+    Attributes:
+        settings: The service settings.
+        mapping: The parsed ``integration/mapping.yaml``.
+        store: The sync tables of the state file.
+        quarantine: The quarantine of the state file.
+        fields: Field name → CRM property, per entity.
+        rollup_targets: Roll-up name → CRM property of the contact.
+        won_stages: Stage key or CRM stage id → whether the stage counts as a paid order.
+    """
+
+    settings: Settings
+    mapping: dict[str, Any]
+    store: SyncStore
+    quarantine: Quarantine
+    fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    rollup_targets: dict[str, str] = field(default_factory=dict)
+    won_stages: dict[str, bool] = field(default_factory=dict)
+
+
+def check_crm_target(settings: Settings, mapping: Mapping[str, Any] | None = None) -> None:
+    """Raise when ``CRM_TARGET`` or the field map names a CRM this release does not sync.
+
+    Raises:
+        UnsupportedCrmTarget: with a message naming the setting and the fix.
+    """
+    if settings.crm_target != "hubspot":
+        raise UnsupportedCrmTarget(
+            f"CRM_TARGET={settings.crm_target} is not supported by the worker in this release: "
+            "only hubspot is. Set CRM_TARGET=hubspot (and HUBSPOT_ACCESS_TOKEN, or leave it "
+            "unset for the sandbox). Zoho and the custom database come in a later release.")
+    crm = (mapping or {}).get("crm", "hubspot")
+    if crm != "hubspot":
+        raise UnsupportedCrmTarget(
+            f"The field map {settings.mapping_path} is for the CRM {crm!r}, and the worker "
+            "syncs only HubSpot in this release. The intake still receives and queues "
+            "webhooks; generate the project for HubSpot, or wait for the release that adds "
+            f"{crm}.")
+
+
+def load_mapping(path: Path) -> dict[str, Any]:
+    """Read the field map.
+
+    Raises:
+        ValueError: the file is missing, unreadable or not a YAML mapping.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"cannot read the field map {path}: {error}. Set SPEC_DIR to the "
+                         "project's integration folder.") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"the field map {path} is not a YAML mapping; regenerate it with rabt.")
+    return data
+
+
+def build_context(settings: Settings, database: Database | None = None,
+                  clock: Callable[[], float] = time.time) -> WorkerContext:
+    """Build the context every job of this process uses.
+
+    Raises:
+        UnsupportedCrmTarget: ``CRM_TARGET`` is not hubspot.
+        ValueError: the field map cannot be read.
+    """
+    mapping = load_mapping(settings.mapping_path)
+    check_crm_target(settings, mapping)
+    db = database or Database(settings.state_path)
+    stages = (mapping.get("order_stages") or {}).get("stages") or []
+    won: dict[str, bool] = {}
+    for stage in stages:
+        won[str(stage.get("key"))] = bool(stage.get("won"))
+        if stage.get("crm_value"):
+            won[str(stage["crm_value"])] = bool(stage.get("won"))
+    contact = (mapping.get("entities") or {}).get("contact") or {}
+    rollups = {str(item["name"]): str(item["target"]) for item in contact.get("rollups") or []
+               if isinstance(item, Mapping) and item.get("target")}
+    return WorkerContext(
+        settings=settings, mapping=mapping, store=SyncStore(db, clock=clock),
+        quarantine=Quarantine(db),
+        fields={entity: properties_of(mapping, entity) for entity in WRITTEN_ENTITIES},
+        rollup_targets=rollups, won_stages=won,
+    )
+
+
+# --- versions ----------------------------------------------------------------------------
+
+
+def parse_time(value: Any, assume_utc: bool = False) -> float | None:
+    """Read an ISO 8601 time as seconds since the epoch; None when it is not one."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        if not assume_utc:
+            return None
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def payload_version(body: Mapping[str, Any], delivery: Delivery) -> float:
+    """Return the time the payload's resource last changed, for the newest-state guard.
+
+    The body's own time comes first (``updated_at``, ``date_modified_gmt``,
+    ``occurred_at``); then the platform's trigger time; then the receipt time.
+    """
+    for path in VERSION_PATHS.get(delivery.source, ()):
+        found = parse_time(body.get(path), assume_utc=path in UTC_WITHOUT_OFFSET)
+        if found is not None:
+            return found
+    for fallback in (delivery.triggered_at, delivery.received_at):
+        found = parse_time(fallback, assume_utc=True)
+        if found is not None:
+            return found
+    return time.time()
+
+
+# --- one delivery ------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """The records of one delivery sorted by entity, and what was set aside."""
+
+    contact: Record | None = None
+    order: Record | None = None
+    line_items: list[Record] = field(default_factory=list)
+    others: list[Record] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    missing_keys: list[str] = field(default_factory=list)
+
+
+def _has_values(record: Record) -> bool:
+    keys = {key for key, _ in record.identity}
+    return any(name not in keys for name in record.properties)
+
+
+def _plan(records: Sequence[Record]) -> _Plan:
+    plan = _Plan()
+    for record in records:
+        if record.entity in SKIPPED_ENTITIES or record.entity not in WRITTEN_ENTITIES:
+            plan.skipped.append(record.entity)
+        elif not record.identity:
+            plan.missing_keys.append(record.entity)
+        elif record.entity != "contact" and not _has_values(record):
+            # A refunds/create body carries only the order id here; the
+            # orders/updated that follows writes the new totals.
+            plan.skipped.append(record.entity)
+        elif record.entity == "contact":
+            plan.contact = record
+        elif record.entity == "order":
+            plan.order = record
+        elif record.entity == "line_item":
+            plan.line_items.append(record)
+        else:
+            plan.others.append(record)
+    return plan
+
+
+def _quarantine(delivery: Delivery, ctx: WorkerContext, reason: str) -> JobOutcome:
+    entry = ctx.quarantine.add(delivery, reason)
+    log.warning("delivery quarantined: %s", reason,
+                extra={"event_id": delivery.delivery_id, "quarantine_id": entry,
+                       "source": delivery.source, "topic": delivery.topic})
+    return JobOutcome.QUARANTINED
+
+
+def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
+    """Map one delivery and put its records in the outbox.
+
+    Returns:
+        ``synced_later`` when records went to the outbox. ``skipped_stale`` when
+        every record was older than (or the same as) the state already seen.
+        ``quarantined`` when the field map could not use the body. ``nothing_to_do``
+        when the delivery carries nothing this release writes.
+    """
+    started = time.perf_counter()
+    outcome, resource = _process(delivery, ctx)
+    log.info("job %s", outcome.value, extra={
+        "event_id": delivery.delivery_id, "source": delivery.source, "topic": delivery.topic,
+        "resource": resource, "outcome": outcome.value,
+        "duration_ms": round(1000 * (time.perf_counter() - started), 1)})
+    return outcome
+
+
+def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | None]:
+    try:
+        body = json.loads(delivery.body)
+    except json.JSONDecodeError as error:
+        return _quarantine(delivery, ctx, f"the body is not valid JSON: {error.msg} at "
+                                          f"character {error.pos}"), None
+    mapped = map_payload(ctx.mapping, delivery.source, delivery.topic, body)
+    if not mapped.records:
+        if mapped.problems:
+            return _quarantine(delivery, ctx, " ".join(mapped.problems)), None
+        return JobOutcome.NOTHING_TO_DO, None
+    plan = _plan(mapped.records)
+    if plan.missing_keys and plan.missing_keys != ["contact"]:
+        reason = (f"the field map found no identity key for: {', '.join(plan.missing_keys)}. "
+                  + " ".join(mapped.problems))
+        return _quarantine(delivery, ctx, reason.strip()), None
+    if plan.missing_keys:
+        log.warning("contact skipped: the body has no store customer id, phone or email",
+                    extra={"event_id": delivery.delivery_id, "source": delivery.source})
+    resource = _resource_name(plan)
+    if plan.contact is None and plan.order is None and not plan.line_items and not plan.others:
+        return JobOutcome.NOTHING_TO_DO, resource
+    version = payload_version(body, delivery)
+    written = _write(delivery, ctx, plan, version)
+    return (JobOutcome.SYNCED_LATER if written else JobOutcome.SKIPPED_STALE), resource
+
+
+def _resource_name(plan: _Plan) -> str | None:
+    for record in (plan.order, *plan.others, plan.contact):
+        if record is not None and record.identity:
+            # Contact keys are phones and emails, so only other resources are named.
+            if record.entity == "contact":
+                return "contact"
+            return f"{WRITTEN_ENTITIES[record.entity]}:{record.identity[0][1]}"
+    return None
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def _id_choice(ctx: WorkerContext, record: Record) -> tuple[str | None, str | None]:
+    """Pick the upsert key of a record: email, then the unique phone, then the store id."""
+    if record.entity != "contact":
+        key, value = record.identity[0]
+        return key, str(value)
+    fields = ctx.fields["contact"]
+    for name in ("email", "phone_e164", "store_customer_id"):
+        target = fields.get(name)
+        if target and record.properties.get(target):
+            return target, str(record.properties[target])
+    return None, None
+
+
+def _identity_keys(ctx: WorkerContext, record: Record) -> list[tuple[str, str]]:
+    """Return the contact's identity keys as (match key name, value), in match order."""
+    kinds = {}
+    for entry in (ctx.mapping.get("identity") or {}).get("match_order") or []:
+        if isinstance(entry, Mapping) and entry.get("target"):
+            kinds[str(entry["target"])] = str(entry.get("key"))
+    return [(kinds.get(target, target), str(value)) for target, value in record.identity]
+
+
+def _item(ctx: WorkerContext, record: Record, key: str, event_id: str,
+          properties: dict[str, Any] | None = None) -> OutboxItem:
+    obj = WRITTEN_ENTITIES[record.entity]
+    id_property, id_value = _id_choice(ctx, record)
+    return OutboxItem(object=obj, key=key, properties=dict(properties or record.properties),
+                      id_property=id_property, id_value=id_value, event_id=event_id,
+                      resource=f"{obj}:{key}")
+
+
+def _link(from_obj: str, from_key: str, to_obj: str, to_key: str, type_id: Any,
+          event_id: str) -> OutboxItem:
+    return OutboxItem(
+        object=f"assoc:{from_obj}:{to_obj}", key=f"{from_key}|{to_key}",
+        properties={"from_key": from_key, "to_key": to_key, "type_id": int(type_id)},
+        event_id=event_id, resource=f"{from_obj}:{from_key}")
+
+
+def _association_type(ctx: WorkerContext, entity: str, to: str) -> Any:
+    entities = ctx.mapping.get("entities") or {}
+    for link in (entities.get(entity) or {}).get("associations") or []:
+        if isinstance(link, Mapping) and link.get("to") == to and \
+                link.get("kind") == "association":
+            return link.get("ref")
+    return None
+
+
+@dataclass
+class _Writes:
+    count: int = 0
+    contact_key: str | None = None
+    contact_id_property: str | None = None
+    contact_id_value: str | None = None
+
+
+def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float) -> int:
+    """Apply one delivery's records in one transaction; return how many were not stale."""
+    event_id = delivery.delivery_id
+    writes = _Writes()
+    with ctx.store.transaction() as conn:
+        if plan.contact is not None:
+            _write_contact(conn, ctx, plan.contact, version, event_id, writes)
+        order_key = None
+        if plan.order is not None:
+            order_key = _write_order(conn, ctx, plan.order, version, event_id, writes)
+        for line in plan.line_items:
+            _write_line_item(conn, ctx, line, order_key, version, event_id, writes)
+        for record in plan.others:
+            _write_other(conn, ctx, record, version, event_id, writes)
+    return writes.count
+
+
+def _write_contact(conn: Any, ctx: WorkerContext, record: Record, version: float,
+                   event_id: str, writes: _Writes) -> None:
+    match = ctx.store.match_contact(conn, _identity_keys(ctx, record))
+    writes.contact_key = match.contact_key
+    writes.contact_id_property, writes.contact_id_value = _id_choice(ctx, record)
+    if match.conflicts:
+        log.warning("identity keys point to different contacts; writing to the first match",
+                    extra={"event_id": event_id, "resource": f"contacts:{match.contact_key}",
+                           "conflicting_keys": match.conflicts})
+    state = ctx.store.check_version(conn, f"contacts:{match.contact_key}", version, event_id)
+    if state == "newer":
+        ctx.store.enqueue(conn, _item(ctx, record, match.contact_key, event_id))
+        writes.count += 1
+
+
+def _write_order(conn: Any, ctx: WorkerContext, record: Record, version: float,
+                 event_id: str, writes: _Writes) -> str:
+    key = str(record.identity[0][1])
+    state = ctx.store.check_version(conn, f"deals:{key}", version, event_id)
+    if state != "newer":
+        return key
+    ctx.store.enqueue(conn, _item(ctx, record, key, event_id))
+    writes.count += 1
+    fields = OrderFields.from_targets(ctx.fields["order"])
+    ctx.store.save_order(conn, order_state(key, writes.contact_key, record.properties, fields,
+                                           ctx.won_stages))
+    if writes.contact_key is None:
+        return key
+    type_id = _association_type(ctx, "order", "contact")
+    if type_id is not None:
+        ctx.store.enqueue(conn, _link("deals", key, "contacts", writes.contact_key, type_id,
+                                      event_id))
+    orders = ctx.store.contact_orders(conn, writes.contact_key)
+    rollups = compute_rollups(orders, ctx.rollup_targets)
+    # The contact's upsert key goes along, because its own record may have been older
+    # than the state already seen and so not be waiting in the outbox.
+    contact_item = OutboxItem(object="contacts", key=writes.contact_key, properties=rollups,
+                              id_property=writes.contact_id_property,
+                              id_value=writes.contact_id_value, event_id=event_id,
+                              resource=f"contacts:{writes.contact_key}")
+    ctx.store.enqueue(conn, contact_item)
+    return key
+
+
+def _write_line_item(conn: Any, ctx: WorkerContext, record: Record, order_key: str | None,
+                     version: float, event_id: str, writes: _Writes) -> None:
+    key = str(record.identity[0][1])
+    if ctx.store.check_version(conn, f"line_items:{key}", version, event_id) != "newer":
+        return
+    ctx.store.enqueue(conn, _item(ctx, record, key, event_id))
+    writes.count += 1
+    type_id = _association_type(ctx, "line_item", "order")
+    if order_key is not None and type_id is not None:
+        ctx.store.enqueue(conn, _link("line_items", key, "deals", order_key, type_id, event_id))
+
+
+def _write_other(conn: Any, ctx: WorkerContext, record: Record, version: float,
+                 event_id: str, writes: _Writes) -> None:
+    obj = WRITTEN_ENTITIES[record.entity]
+    key = str(record.identity[0][1])
+    if ctx.store.check_version(conn, f"{obj}:{key}", version, event_id) != "newer":
+        return
+    ctx.store.enqueue(conn, _item(ctx, record, key, event_id))
+    writes.count += 1
+    sku_target = ctx.fields["product"].get("sku")
+    if record.entity == "product" and sku_target and record.properties.get(sku_target):
+        ctx.store.save_product_sku(conn, str(record.properties[sku_target]), key)
+
+
+def count_dead_letters(store: SyncStore) -> None:
+    """Refresh the dead-letter gauge from the store."""
+    metrics.DEAD_LETTERS.set(store.dead_letter_count())
+
+
+def start_background(settings: Settings) -> Callable[[], None]:
+    """Start the CRM flusher beside the queue consumer; return the function that stops it.
+
+    Called by the ``worker`` command before the consumer starts. A CRM target this
+    release does not sync, or a sandbox pointed at the real HubSpot, stops the
+    process here with exit code 2 and a message, before any job runs.
+    """
+    from .flusher import start_flusher
+
+    try:
+        check_crm_target(settings)
+        check_crm_target(settings, load_mapping(settings.mapping_path))
+    except (UnsupportedCrmTarget, ValueError) as error:
+        sys.stderr.write(f"Error: {error}\n")
+        raise SystemExit(2) from error
+    return start_flusher(settings)

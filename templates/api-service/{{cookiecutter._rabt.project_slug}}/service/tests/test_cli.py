@@ -1,0 +1,145 @@
+"""The command line: check-config, quarantine commands, and the intake as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from intake_support import (
+    SHOPIFY_SECRET,
+    encode_body,
+    sample_order,
+    shopify_headers,
+    write_spec,
+)
+from storesync.cli import main
+from storesync.db import Database
+from storesync.delivery import Delivery
+from storesync.quarantine import Quarantine
+from storesync.settings import load_settings
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+MakeEnv = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> MakeEnv:
+    def build(**values: str) -> dict[str, str]:
+        base = {"DATA_DIR": str(tmp_path / "var"),
+                "SPEC_DIR": str(write_spec(tmp_path / "spec", "shopify")),
+                "SHOPIFY_WEBHOOK_SECRETS": SHOPIFY_SECRET}
+        base.update(values)
+        return base
+
+    return build
+
+
+def test_check_config_ok(env: MakeEnv) -> None:
+    result = CliRunner().invoke(main, ["check-config"], env=env())
+    assert result.exit_code == 0, result.output
+    assert "Accepted platforms: shopify, storefront" in result.output
+    assert "shopify: 1 webhook secret\n" in result.output
+    assert "storefront: 1 webhook secret (sandbox placeholder)" in result.output
+    assert SHOPIFY_SECRET not in result.output
+
+
+def test_check_config_invalid_exits_2(env: MakeEnv) -> None:
+    result = CliRunner().invoke(main, ["check-config"], env=env(PORT="eighty"))
+    assert result.exit_code == 2
+    assert "PORT: 'eighty' is not a whole number." in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_config_redis_down_exits_1(env: MakeEnv) -> None:
+    result = CliRunner().invoke(main, ["check-config"], env=env(REDIS_URL="redis://127.0.0.1:1/0"))
+    assert result.exit_code == 1
+    assert "Error: Redis (REDIS_URL): ConnectionError" in result.output
+
+
+def _quarantine_one(environ: dict[str, str]) -> int:
+    settings = load_settings(environ)
+    store = Quarantine(Database(settings.state_path))
+    delivery = Delivery(delivery_id="evt-q", source="shopify", topic="orders/delete",
+                        shop="test-store.myshopify.com", received_at="2026-03-03T18:10:00.000Z",
+                        triggered_at=None, body='{"id": 1}')
+    entry = store.add(delivery, "topic 'orders/delete' is not one this service maps for shopify")
+    store.database.close()
+    return entry
+
+
+def test_quarantine_list_and_show(env: MakeEnv) -> None:
+    environ = env()
+    entry = _quarantine_one(environ)
+    listed = CliRunner().invoke(main, ["quarantine", "list"], env=environ)
+    assert listed.exit_code == 0, listed.output
+    assert "orders/delete" in listed.output
+    assert '{"id": 1}' not in listed.output
+    shown = CliRunner().invoke(main, ["quarantine", "show", str(entry)], env=environ)
+    assert shown.exit_code == 0, shown.output
+    assert "reason: topic 'orders/delete' is not one this service maps" in shown.output
+    assert shown.output.rstrip().endswith('{"id": 1}')
+
+
+def test_quarantine_show_unknown_id(env: MakeEnv) -> None:
+    result = CliRunner().invoke(main, ["quarantine", "show", "999"], env=env())
+    assert result.exit_code == 2
+    assert "no quarantine entry has id 999" in result.output
+
+
+def test_quarantine_requeue(env: MakeEnv) -> None:
+    from storesync.queue import build_huey
+
+    environ = env()
+    entry = _quarantine_one(environ)
+    result = CliRunner().invoke(main, ["quarantine", "requeue", str(entry)], env=environ)
+    assert result.exit_code == 0, result.output
+    assert f"Entry {entry} (shopify orders/delete) is queued again." in result.output
+    assert build_huey(load_settings(environ)).pending_count() == 1
+    listed = CliRunner().invoke(main, ["quarantine", "list"], env=environ)
+    assert "The quarantine is empty." in listed.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_intake_process_serves_and_stops(env: MakeEnv) -> None:
+    port = _free_port()
+    environ = {**os.environ, **env(PORT=str(port)),
+               "PYTHONPATH": str(SERVICE_DIR / "src")}
+    process = subprocess.Popen([sys.executable, "-m", "storesync", "intake"], env=environ,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "the intake did not start within 20 s"
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok"}
+        body = encode_body(sample_order())
+        response = httpx.post(f"{base}/webhooks/shopify", content=body,
+                              headers=shopify_headers(body), timeout=5)
+        assert response.json()["status"] == "queued"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    # Uvicorn shuts down cleanly, then raises SIGTERM again so the exit shows the signal.
+    assert process.returncode in (0, -signal.SIGTERM)
+    assert b'"message": "intake stopped"' in stderr

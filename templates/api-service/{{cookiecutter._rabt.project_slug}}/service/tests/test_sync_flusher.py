@@ -1,0 +1,169 @@
+"""The flusher against the HubSpot stand-in: batch sizes, 429, 5xx, dead letters and replay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from storesync.flusher import SetupError, client_for
+from storesync.hubspot import BATCH_LIMIT
+from storesync.settings import load_settings
+from storesync.standins.hubspot import HubSpotStandinConfig
+from storesync.sync_store import OutboxItem
+from storesync.worker import start_background
+from sync_support import SARA, FakeClock, Line, Order, SyncHarness
+
+MakeHarness = Callable[..., SyncHarness]
+
+
+def customer(number: int) -> dict[str, object]:
+    return {"id": 7300000000000 + number, "email": f"bulk{number}@example.com",
+            "phone": f"+9665000{number:05d}", "first_name": "عميل", "last_name": f"{number}"}
+
+
+def test_batches_never_exceed_limit(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    for number in range(1, 251):
+        sync.deliver_order(Order(820000 + number, customer(number),
+                                 lines=(Line(93000 + number, f"SKU-{number % 7}", 1, "10.00"),)))
+    report = sync.flush()
+    assert sum(report.dead_lettered.values()) == 0
+    assert len(sync.standin.records("contacts")) == 250
+    assert len(sync.standin.records("deals")) == 250
+    assert len(sync.standin.records("line_items")) == 250
+    # 3 full-or-partial batches per object: 100 + 100 + 50, and none rejected for size.
+    assert sync.standin.call_count("/batch/upsert", 200) == 9
+    assert sync.standin.call_count("/batch/create", 201) == 6
+    assert sync.standin.call_count("/batch/upsert", 400) == 0
+    assert BATCH_LIMIT == 100
+
+
+def test_partial_batch_waits_for_window(make_harness: MakeHarness) -> None:
+    sync = make_harness(SYNC_BATCH_WINDOW_MS="5000")
+    sync.deliver_order(Order(820500, SARA))
+    now = sync.context.store.clock()
+    early = sync.flusher.flush_once(now=now + 1)
+    late = sync.flusher.flush_once(now=now + 6)
+    assert early.calls == 0
+    assert early.waiting == 3
+    # Three upserts, then the two links whose ends now have HubSpot ids.
+    assert late.calls == 5
+
+
+def test_429_retry_after_honoured(make_harness: MakeHarness) -> None:
+    clock = FakeClock()
+    config = HubSpotStandinConfig(rate_limit_per_10s=2, retry_after_seconds=5, clock=clock)
+    sync = make_harness(config, client_clock=clock)
+    sync.deliver_order(Order(820600, SARA))
+    report = sync.flush(now=clock.now)
+    assert report.synced["deals"] == 1
+    assert sum(report.dead_lettered.values()) == 0
+    assert sync.client.rate_limited_calls >= 1
+    # The bucket waits out Retry-After, then the time of one token.
+    assert any(5.0 <= seconds < 6.0 for seconds in clock.sleeps)
+    assert sync.standin.call_count("", 429) == sync.client.rate_limited_calls
+    assert len(sync.standin.records("line_items")) == 1
+
+
+def test_5xx_retried_then_synced(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    sync.deliver_order(Order(820700, SARA))
+    sync.standin.fault(503, 1, "/crm/v3/objects/contacts")
+    now = sync.context.store.clock()
+    first = sync.flusher.flush_once(now=now, force=True)
+    assert first.retried["contacts"] == 1
+    assert sync.standin.records("contacts") == []
+    second = sync.flush(now=now + 60)
+    assert second.synced["contacts"] == 1
+    assert len(sync.standin.records("contacts")) == 1
+    assert sync.context.store.pending_count() == 0
+
+
+def test_exhausted_retries_dead_letter_then_replay(make_harness: MakeHarness) -> None:
+    sync = make_harness(SYNC_MAX_ATTEMPTS="3")
+    sync.deliver_order(Order(820800, SARA))
+    sync.standin.fault(503, 3, "/crm/v3/objects/deals")
+    now = sync.context.store.clock()
+    for step in range(3):
+        sync.flusher.flush_once(now=now + 100 * step, force=True)
+    letters = sync.context.store.dead_letters()
+    assert [letter.item.object for letter in letters] == ["deals"]
+    assert letters[0].status == 503
+    assert "gave up after 3 attempts" in letters[0].error
+    assert sync.standin.records("deals") == []
+    assert sync.context.store.replay_all() == 1
+    sync.flush(now=now + 1000)
+    deal = sync.standin.records("deals")
+    assert len(deal) == 1
+    assert deal[0]["associations"]["contacts"]  # the waiting link was written too
+    assert sync.context.store.dead_letters() == []
+
+
+def test_bad_record_alone_dead_lettered(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    for number in range(1, 6):
+        sync.deliver_order(Order(820900 + number, customer(number)))
+    with sync.context.store.transaction() as conn:
+        sync.context.store.enqueue(conn, OutboxItem(
+            object="contacts", key="c-bad", properties={"no_such_property": "x"},
+            id_property="email", id_value="bad.record@example.com", event_id="evt-bad",
+            resource="contacts:c-bad"))
+    report = sync.flush()
+    letters = sync.context.store.dead_letters()
+    assert report.synced["contacts"] == 5
+    assert [letter.item.key for letter in letters] == ["c-bad"]
+    assert letters[0].status in (207, 400)
+    assert "no_such_property" in letters[0].error
+    assert len(sync.standin.records("contacts")) == 5
+
+
+def test_daily_limit_pauses(make_harness: MakeHarness) -> None:
+    config = HubSpotStandinConfig(daily_limit=2)
+    sync = make_harness(config)  # resolving the stages took one call
+    sync.deliver_order(Order(821000, SARA))
+    now = sync.context.store.clock()
+    first = sync.flusher.flush_once(now=now, force=True)
+    calls_after_pause = sync.client.calls
+    second = sync.flusher.flush_once(now=now + 60, force=True)
+    assert first.paused
+    assert second.paused
+    assert sync.client.calls == calls_after_pause
+    assert sync.context.store.dead_letters() == []
+    assert sync.context.store.pending_count() > 0
+
+
+def test_update_by_id_after_first_sync(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    sync.deliver_order(Order(821100, SARA, updated_at="2026-03-04T10:00:00+00:00",
+                             lines=(Line(94001, "A-1", 1, "149.50"),)))
+    sync.flush()
+    sync.deliver_order(Order(821101, SARA, updated_at="2026-03-04T11:00:00+00:00",
+                             lines=(Line(94002, "A-2", 1, "149.50"),)))
+    sync.flush()
+    # The contact is known by then, so it is updated by id; the new order is upserted.
+    assert sync.standin.call_count("/batch/update", 200) == 1
+    assert sync.standin.call_count("/batch/upsert", 200) == 5
+    assert len(sync.standin.records("contacts")) == 1
+
+
+def test_zoho_target_exits(capsys: pytest.CaptureFixture[str],
+                           make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    values = {"DATA_DIR": str(sync.settings.data_dir), "SPEC_DIR": str(sync.settings.spec_dir),
+              "CRM_TARGET": "zoho"}
+    settings = load_settings(values)
+    with pytest.raises(SystemExit) as exit_info:
+        start_background(settings)
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert "CRM_TARGET=zoho" in message
+    assert "Set CRM_TARGET=hubspot" in message
+
+
+def test_sandbox_refuses_real_hubspot(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    settings = load_settings({"DATA_DIR": str(sync.settings.data_dir),
+                              "SPEC_DIR": str(sync.settings.spec_dir)})
+    with pytest.raises(SetupError, match="HUBSPOT_ACCESS_TOKEN is not set"):
+        client_for(settings)
