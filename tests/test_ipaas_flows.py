@@ -166,3 +166,62 @@ def test_flows_to_data_plain() -> None:
     assert data["key"] == "order-sync"
     assert data["trigger"]["kind"] == "webhook"
     assert data["title"] == {"en": "Order to deal", "ar": "من الطلب إلى الصفقة"}
+
+
+def consent_calls(**values: object) -> list[str]:
+    flow = flows_for("shopify-growth", crm="custom", path="ipaas", **values).get("consent-sync")
+    return [call.endpoint for call in flow.calls()]
+
+
+def sql_columns(statement: str) -> list[str]:
+    inside = statement[statement.index("(") + 1:statement.index(")")]
+    return [column.strip() for column in inside.split(",")]
+
+
+def test_flows_consent_sql_columns_once() -> None:
+    contact, *channels = consent_calls()
+    assert sql_columns(contact) == ["store_customer_id", "email", "phone_e164"]
+    assert [statement.split("'")[1] for statement in channels] == ["email", "sms", "whatsapp"]
+    for statement in channels:
+        columns = sql_columns(statement)
+        assert statement.startswith("INSERT INTO consents (")
+        assert len(columns) == len(set(columns)), statement
+        assert columns[:3] == ["contact_id", "channel", "state"]
+        assert statement.endswith("FROM contacts WHERE store_customer_id = <store_customer_id>")
+
+
+def test_flows_consent_sql_state_table() -> None:
+    whatsapp = consent_calls()[-1]
+    assert "CASE lower(<whatsapp_consent_state>) WHEN 'true' THEN 'granted'" in whatsapp
+    assert "WHEN 'withdrawn' THEN 'withdrawn' ELSE 'not_granted' END" in whatsapp
+    assert "CAST(<whatsapp_consent_at> AS timestamptz)" in whatsapp
+    assert "<whatsapp_consent_wording>" in whatsapp
+
+
+def test_flows_consent_rows_by_role() -> None:
+    flow = flows_for("jeddah-fashion-zoho").get("consent-sync")
+    rows = {row.target: row.source for row in flow.field_rows()}
+    assert rows["Ecom_Email_Consent_At"] == "customer.email_marketing_consent.consent_updated_at"
+    assert rows["Email_Opt_Out"] == "customer.email_marketing_consent.state"
+    assert rows["Ecom_WhatsApp_Consent_Wording"] == "customer.metafields.rabt.consent_wording"
+
+
+def test_flows_marker_writes_discount() -> None:
+    flow = flows_for("shopify-growth").get("abandoned-checkout")
+    send = next(step for step in flow.walk() if step.key == "send_1")
+    properties = send.calls[0].body["inputs"][0]["properties"]
+    assert set(properties) >= {"ecom_playbook_step", "ecom_discount_code",
+                               "ecom_discount_expires_at"}
+    assert "does not list" not in str(send.calls[0].note)
+
+
+def test_desired_state_has_playbook_fields() -> None:
+    from generator.spec import build_desired_state
+
+    _, plan, spec = load_case("shopify-growth", {})
+    names = {item["name"] for item in build_desired_state(spec, plan)["properties"]}
+    assert {"ecom_playbook_step", "ecom_discount_code", "ecom_discount_expires_at"} <= names
+    _, plan, spec = load_case("jeddah-fashion-zoho", {})
+    text = str(build_desired_state(spec, plan))
+    for field_name in ("Ecom_Playbook_Step", "Ecom_Discount_Code", "Ecom_Discount_Expires_At"):
+        assert f"'api_name': '{field_name}'" in text, field_name

@@ -82,12 +82,12 @@ def test_make_abandoned_split_into_runner() -> None:
 def test_make_runner_searches_due_checkouts() -> None:
     runner = blueprints_for("shopify-growth", {})["abandoned-checkout-runner"]
     search = runner["flow"][0]["mapper"]
-    body = json.loads(search["jsonStringBodyContent"])
+    text = search["jsonStringBodyContent"]
     assert search["url"] == "https://api.hubapi.com/crm/v3/objects/contacts/search"
-    flt = body["filterGroups"][0]["filters"][0]
-    assert flt["propertyName"] == "ecom_last_checkout_at"
-    assert flt["value"] == '{{formatDate(addMinutes(now; -135); "YYYY-MM-DDTHH:mm:ssZ")}}'
-    assert flt["highValue"] == '{{formatDate(addMinutes(now; -120); "YYYY-MM-DDTHH:mm:ssZ")}}'
+    assert '"propertyName": "ecom_last_checkout_at"' in text
+    assert '"value": "{{formatDate(addMinutes(now; -135); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
+    assert '"highValue": "{{formatDate(addMinutes(now; -120); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
+    assert '"ecom_phone_e164"' in text  # the sends read the phone from the found contact
 
 
 def test_make_dedupe_filter_on_add() -> None:
@@ -107,19 +107,63 @@ def test_make_calls_retry_with_break() -> None:
 
 
 def test_make_contact_body_mapping() -> None:
+    from tests.test_ipaas_make_iml import evaluate
+
     flow = blueprints_for("shopify-growth", {})["contact-sync"]["flow"]
     upsert = next(module for module in flow if module["module"] == "http:MakeRequest")
-    body = json.loads(upsert["mapper"]["jsonStringBodyContent"])
-    properties = body["inputs"][0]["properties"]
-    assert properties["email"] == "{{lower(trim(ifempty(1.customer.email; 1.email)))}}"
-    assert body["inputs"][0]["id"] == "{{1.customer.id}}"
+    text = upsert["mapper"]["jsonStringBodyContent"]
+    assert "lower(trim(ifempty(1.customer.email; 1.email)))" in text
+    body = json.loads(evaluate(text, {"1": {"customer": {"id": 7, "email": " Noura@Example.SA "}}}))
+    assert body["inputs"][0]["properties"]["email"] == "noura@example.sa"
+    assert body["inputs"][0]["id"] == "7"
     assert upsert["filter"]["name"] == "Continue only with an email or a phone"
 
 
+def zoho_modules(stem: str) -> list[dict[str, Any]]:
+    return list(modules(blueprints_for("jeddah-fashion-zoho", {})[stem]["flow"]))
+
+
 def test_make_zoho_base_url_saudi() -> None:
-    flow = blueprints_for("jeddah-fashion-zoho", {})["contact-sync"]["flow"]
-    upsert = next(module for module in flow if module["module"] == "http:MakeRequest")
-    assert upsert["mapper"]["url"] == "https://www.zohoapis.sa/crm/v8/Contacts/upsert"
+    upsert = next(module for module in zoho_modules("contact-sync")
+                  if module["metadata"]["designer"]["name"] == "Create or update the contact")
+    token = next(module for module in zoho_modules("contact-sync")
+                 if module["metadata"]["designer"]["name"].startswith("Read the current Zoho"))
+    assert upsert["mapper"]["url"] == ("{{ifempty(" + f"{token['id']}" + '.api_domain; '
+                                       '"https://www.zohoapis.sa")}}/crm/v8/Contacts/upsert')
+    assert upsert["mapper"]["headers"] == [
+        {"name": "Authorization", "value": "Zoho-oauthtoken {{" + f"{token['id']}" +
+         ".access_token}}"}]
+
+
+@pytest.mark.parametrize("stem", ["contact-sync", "order-sync", "post-purchase",
+                                  "abandoned-checkout-runner", "ticket-sync"])
+def test_make_zoho_token_refreshed(stem: str) -> None:
+    flow = blueprints_for("jeddah-fashion-zoho", {})[stem]["flow"]
+    start = 1 if flow[0]["module"] == "gateway:CustomWebHook" else 0
+    cached, router = flow[start], flow[start + 1]
+    assert cached["module"] == "datastore:GetRecord"
+    assert cached["mapper"] == {"key": "access-token", "returnWrapped": False}
+    refresh, current = router["routes"]
+    client, request, save = refresh["flow"]
+    assert client["filter"]["conditions"][1][0] == {
+        "a": "{{" + f"{cached['id']}.expires_at" + "}}", "o": "date:less",
+        "b": "{{addMinutes(now; 5)}}"}
+    accounts = "{{" + f"{client['id']}.accounts_server" + "}}"
+    assert request["mapper"]["url"] == f"{accounts}/oauth/v2/token"
+    query = {item["name"]: item["value"] for item in request["mapper"]["queryParameters"]}
+    assert query["grant_type"] == "refresh_token"
+    assert query["refresh_token"] == "{{" + f"{client['id']}.refresh_token" + "}}"
+    assert save["mapper"]["overwrite"] is True
+    assert save["mapper"]["data"]["expires_at"] == (
+        "{{" + f"addSeconds(now; {request['id']}.data.expires_in)" + "}}")
+    assert current["flow"][0]["module"] == "datastore:GetRecord"
+    assert current["flow"][0]["mapper"]["key"] == "access-token"
+
+
+def test_make_zoho_no_fixed_token() -> None:
+    text = json.dumps(blueprints_for("jeddah-fashion-zoho", {}))
+    assert "ZOHO-ACCESS-TOKEN" not in text
+    assert "zohoapis.com" not in text
 
 
 def test_make_postgres_crm_gets_no_blueprints() -> None:

@@ -379,11 +379,54 @@ def test_unsupported_topic_uses_webhook() -> None:
 
 def test_dedupe_before_mapping() -> None:
     workflow = workflows("shopify-hubspot")["workflows/n8n/order-sync.json"]
-    dedupe = [node for node in workflow["nodes"] if node["type"].endswith("removeDuplicates")]
+    dedupe = [node for node in workflow["nodes"]
+              if node["name"] == "Skip an event already processed"]
     assert len(dedupe) == 1
-    assert dedupe[0]["parameters"]["operation"] == "removeItemsSeenInPreviousExecutions"
+    parameters = dedupe[0]["parameters"]
+    assert parameters["operation"] == "rowNotExists"
+    assert parameters["dataTableId"]["value"] == "rabt_processed_events"
     assert "Skip an event already processed" in upstream(workflow, "Map the order to the deal, "
                                                                    "with its stage")
+    assert "Skip an event already processed" in upstream(
+        workflow, "Skip an event already processed: remember")
+
+
+def test_dedupe_keys_purged_after_window() -> None:
+    from generator.ipaas.flows import DEDUPE_TTL_DAYS
+
+    workflow = workflows("shopify-hubspot")["workflows/n8n/reconciliation.json"]
+    purge = next(node for node in workflow["nodes"]
+                 if node["name"].startswith("Delete event keys older than"))
+    condition = purge["parameters"]["filters"]["conditions"][0]
+    assert purge["parameters"]["operation"] == "deleteRows"
+    assert purge["parameters"]["dataTableId"]["value"] == "rabt_processed_events"
+    assert condition["keyName"] == "createdAt"
+    assert condition["condition"] == "lt"
+    assert condition["keyValue"] == f"={{{{ $now.minus({{ days: {DEDUPE_TTL_DAYS} }}).toISO() }}}}"
+    trigger = upstream(workflow, purge["name"])
+    assert trigger == {"Every day at 03:30: purge old event keys"}
+
+
+def test_no_count_bounded_dedupe() -> None:
+    for _, path, workflow in all_workflows():
+        types = {node["type"] for node in workflow["nodes"]}
+        assert "n8n-nodes-base.removeDuplicates" not in types, path
+
+
+def test_dedupe_row_code_keys() -> None:
+    node = node_binary()
+    if node is None:
+        pytest.skip("node (Node.js) not found: the Code node cannot run")
+    workflow = workflows("shopify-hubspot")["workflows/n8n/order-sync.json"]
+    code = next(item for item in workflow["nodes"]
+                if item["name"] == "Skip an event already processed: row")["parameters"]["jsCode"]
+    items = [{"json": {"_event_id": "evt-1"}}, {"json": {"id": 5, "updated_at": "2026-01-01"}}]
+    script = (f"const $input = {{ all: () => {json.dumps(items)} }};\n"
+              f"(async () => {{ {code} }})().then((out) => "
+              "process.stdout.write(JSON.stringify(out.map((item) => item.json.key))));")
+    done = subprocess.run([node, "-e", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["evt-1", "5:2026-01-01"]
 
 
 def test_batches_of_at_most_100() -> None:
@@ -509,3 +552,100 @@ def test_catalogue_matches_npm() -> None:
     done = subprocess.run([sys.executable, str(REPO / "scripts/refresh_n8n_nodes.py"), "--check"],
                           capture_output=True, text=True, check=False, timeout=1200)
     assert done.returncode == 0, done.stderr
+
+
+def run_script(calls: str, preset: str = "shopify-growth",
+               values: dict[str, Any] | None = None) -> list[Any]:
+    """Run ``calls`` (JavaScript giving a list) after the transforms of one project."""
+    node = node_binary()
+    if node is None:
+        pytest.skip("node (Node.js) not found: the JavaScript transforms cannot run")
+    _, plan, spec = load_case(preset, values or {})
+    constants = n8n_code.project_constants(plan.crm, plan.platform, spec["mapping"])
+    script = (f"const RABT = {n8n_code.js(constants)};\n" + n8n_code.transforms_library() +
+              f"\nprocess.stdout.write(JSON.stringify({calls}));\n")
+    done = subprocess.run([node, "-e", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+# (first name field, last name field) as the store sends them.
+NAMES = [("محمد عبد الله", None), ("عبد الله محمد", None), ("عبد الرحمن", None),
+         ("عبد الرحمن الشهري", None), ("نورة", None), (None, "نورة"),
+         ("Ahmed bin Salem Al Saud", None),
+         ("Al Pacino", None), ("أبو بكر الصديق", None), ("Abdul Rahman Khan", None),
+         ("سارة", "آل سعود"), ("  Fatima   Al  Zahra ", None), (None, "Layla Ali"), (None, None),
+         ("\u200fمحمد\u200f القحطاني", None)]
+
+
+def python_names(first: Any, last: Any, last_required: bool) -> list[Any]:
+    from generator.runtime.names import split_name
+    from generator.runtime.result import TransformContext
+
+    context = TransformContext(mapping={}, platform="shopify", payload={})
+    value = split_name({"first_name": first, "last_name": last}, context).value
+    given, family = value["first"], value["last"]
+    if given is None and family is not None and not last_required:
+        given, family = family, None
+    return [given, family]
+
+
+@pytest.mark.parametrize("last_required", [False, True])
+def test_split_name_matches_runtime(last_required: bool) -> None:
+    calls = ("[" + ", ".join(f"splitNames({n8n_code.js(first)}, {n8n_code.js(last)}, "
+                             f"{n8n_code.js(last_required)})" for first, last in NAMES) + "]")
+    javascript = run_script(calls)
+    expected = [python_names(first, last, last_required) for first, last in NAMES]
+    for pair, got, want in zip(NAMES, javascript, expected, strict=True):
+        assert got == want, pair
+
+
+# (value the field map reads, payload), per platform.
+CHANNEL_CASES: dict[str, list[tuple[Any, dict[str, Any]]]] = {
+    "shopify": [
+        ("/?utm_source=snapchat&utm_medium=paid", {"landing_site": "/?utm_source=snapchat"}),
+        ("/products/oud?utm_source=ig_story", {}),
+        ("/?utm_source=tiktok", {}),
+        ("/?utm_source=google&gclid=abc", {}),
+        ("/?gclid=abc", {}),
+        ("/?fbclid=xyz", {}),
+        ("/?utm_source=newsletter", {}),
+        ("https://l.facebook.com/", {"referring_site": "https://l.facebook.com/"}),
+        (None, {"referring_site": "https://www.google.com.sa/search?q=oud"}),
+        (None, {"referring_site": "https://www.youtube.com/watch"}),
+        ("web", {"source_name": "web"}),
+        ("pos", {"source_name": "pos"}),
+        (None, {"source_name": "shopify_draft_order", "landing_site": "/?utm_source=google"}),
+        (None, {}),
+        ("/?utm_source=Snap", {}),
+    ],
+    "woocommerce": [
+        (None, {"meta_data": [{"key": "_wc_order_attribution_utm_source", "value": "tiktok"}]}),
+        (None, {"meta_data": [{"key": "_wc_order_attribution_referrer",
+                               "value": "https://www.instagram.com/"}]}),
+        (None, {"created_via": "admin"}),
+        (None, {"meta_data": [{"key": "_wc_order_attribution_source_type", "value": "admin"}]}),
+        (None, {"meta_data": [{"key": "_wc_order_attribution_session_entry",
+                               "value": "https://shop.example.sa/?ttclid=1"}]}),
+    ],
+}
+PLATFORM_CASES = {"shopify": ("shopify-growth", {}),
+                  "woocommerce": ("woo-startup", {"monthly_orders": 400})}
+
+
+@pytest.mark.parametrize("platform", sorted(CHANNEL_CASES))
+def test_utm_channel_matches_runtime(platform: str) -> None:
+    from generator.runtime.result import TransformContext
+    from generator.runtime.transforms import TRANSFORMS
+
+    preset, values = PLATFORM_CASES[platform]
+    cases = CHANNEL_CASES[platform]
+    calls = ("[" + ", ".join(f"utmChannel({n8n_code.js(value)}, {n8n_code.js(payload)})"
+                             for value, payload in cases) + "]")
+    javascript = run_script(calls, preset, values)
+    _, _, spec = load_case(preset, values)
+    for (value, payload), got in zip(cases, javascript, strict=True):
+        context = TransformContext(mapping=spec["mapping"], platform=platform, payload=payload)
+        want = TRANSFORMS["utm_channel"](value, context)
+        assert got["value"] == want.value, (value, payload)
+        assert got["flags"] == list(want.flags), (value, payload)

@@ -104,3 +104,19 @@ def test_project_missing_budget_exit_3(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(project)])
     assert result.exit_code == 3, result.output
     assert "docs/operations-budget.md" in result.output
+
+
+def test_project_zoho_readme_matches_files(tmp_path: Path) -> None:
+    project = bake(tmp_path, "jeddah-fashion-zoho", {})
+    readme = (project / "workflows/README.md").read_text("utf-8")
+    readme_ar = (project / "workflows/README.ar.md").read_text("utf-8")
+    assert "Zoho OAuth2 API" not in readme
+    assert "| OAuth2 API (the generic one;" in readme
+    assert "| OAuth2 API (العامة؛" in readme_ar
+    assert "`zoho_oauth`" in readme
+    assert "| `status_to_stage` | nested if()" in readme
+    kinds = {kind for path in (project / "workflows/n8n").glob("*.json")
+             for node in json.loads(path.read_text("utf-8"))["nodes"]
+             for kind in node.get("credentials", {})
+             if node.get("credentials", {}).get(kind, {}).get("name") == "jeddah-fashion-zoho"}
+    assert kinds == {"oAuth2Api"}

@@ -585,7 +585,7 @@ def test_workflows_follow_modules(cookies: Any) -> None:
     # The flow rows come from generator.ipaas.flows, which tests/test_ipaas_flows.py covers.
     assert "| Customer to contact (`contact-sync`) |" in full
     assert "| `riyadh-perfume-woocommerce` | WooCommerce API |" in full
-    assert "| `riyadh-perfume-zoho` | Zoho OAuth2 API |" in full
+    assert "| `riyadh-perfume-zoho` | OAuth2 API (the generic one;" in full
     assert "| `riyadh-perfume-whatsapp` |" in full
     assert "WooCommerce does not retry" in full
     context["modules"] = SAMPLE["modules"][:2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.ipaas import make
+from generator.ipaas import make, make_iml
 from generator.ipaas.flows import Flow, FlowSet, Step
 from generator.model import Answers, Plan
 
@@ -91,7 +91,8 @@ def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
 def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
     """Return the facts about this project's Make blueprints that the workflows README lists."""
     if plan.crm == "custom":
-        return {"blueprints": [], "modules": [], "raw_transforms": [], "data_stores": []}
+        return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
+                "data_stores": []}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -103,9 +104,11 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
                         "modules": len(list(_all_modules(blueprint["flow"])))}
                        for stem, blueprint in blueprints.items()],
         "modules": [{"id": name, **modules[name]} for name in used],
-        "raw_transforms": [name for name in transforms if name in make.RAW_TRANSFORMS
-                           or name == "status_to_stage" or name == "ticket_status_to_stage"],
-        "data_stores": ["processed_events"],
+        "raw_transforms": [name for name in transforms if name in make.RAW_TRANSFORMS],
+        "transforms": [{"name": name, **make_iml.APPROACHES[name]} for name in transforms
+                       if name in make_iml.APPROACHES],
+        "data_stores": ["processed_events", "failed_items"] + (
+            [make.ZOHO_TOKEN_STORE] if plan.crm == "zoho" else []),
     }
 
 

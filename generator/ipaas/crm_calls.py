@@ -155,10 +155,14 @@ def associate_call(crm: str, from_entity: str, to_entity: str, kind: str,
                    note="Written in the upsert body of the record; no separate request.")
 
 
-def search_call(crm: str, obj: str, filters: list[dict[str, Any]]) -> CrmCall:
+def search_call(crm: str, obj: str, filters: list[dict[str, Any]],
+                properties: list[str] | None = None) -> CrmCall:
     """Return the call that reads records of ``obj`` matching every filter.
 
     Each filter is ``{"field", "op", "value"}`` with op ``eq``, ``gte``, ``lt`` or ``between``.
+    HubSpot's search returns only a few default properties unless the body lists
+    them, so ``properties`` names the ones the steps after the search read; Zoho's
+    search returns every field of the record.
     """
     if crm == "hubspot":
         hubspot_ops = {"eq": "EQ", "gte": "GTE", "lt": "LT", "between": "BETWEEN"}
@@ -168,6 +172,8 @@ def search_call(crm: str, obj: str, filters: list[dict[str, Any]]) -> CrmCall:
                 if item["op"] == "between" else {"value": item["value"]})}
             for item in filters]}],
             "limit": HUBSPOT_SEARCH_PAGE_SIZE}
+        if properties:
+            body["properties"] = list(properties)
         return CrmCall(system="hubspot", action=f"search {obj}", method="POST",
                        base_url=HUBSPOT_BASE_URL, endpoint=f"/crm/v3/objects/{obj}/search",
                        body=body, batch_limit=HUBSPOT_SEARCH_PAGE_SIZE,
@@ -274,6 +280,44 @@ def discount_call(platform: str, percent: int, hours: int) -> CrmCall:
                          "expires_at": f"<now + {hours} h>"},
                    note="The storefront's own discount API; its path is the storefront "
                         "team's choice.")
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def consent_insert_call(channel: str, targets: list[tuple[str, str]], key: tuple[str, str],
+                        states: dict[str, str]) -> CrmCall:
+    """Return the statement that adds one channel's consent row to the client's database.
+
+    The consents table keeps every change (the latest ``captured_at`` is the current
+    state), so the statement inserts and never updates. Each column appears once.
+
+    Args:
+        channel: ``email``, ``sms`` or ``whatsapp``.
+        targets: ``(field name, target)`` pairs such as ``("email_consent_state",
+            "consents[email].state")``.
+        key: the contact's unique field name and target, to find the contact's id.
+        states: the store's consent value (lower case) to the stored state
+            (``granted``, ``withdrawn`` or ``not_granted``).
+    """
+    columns = ["contact_id", "channel"]
+    values = ["id", _sql_text(channel)]
+    for name, target in targets:
+        column = _column(target)
+        columns.append(column)
+        if column == "state":
+            cases = " ".join(f"WHEN {_sql_text(value)} THEN {_sql_text(state)}"
+                             for value, state in states.items())
+            values.append(f"CASE lower(<{name}>) {cases} ELSE 'not_granted' END")
+        elif column.endswith("_at"):
+            values.append(f"CAST(<{name}> AS timestamptz)")
+        else:
+            values.append(f"<{name}>")
+    statement = (f"INSERT INTO consents ({', '.join(columns)}) SELECT {', '.join(values)} "
+                 f"FROM contacts WHERE {_column(key[1])} = <{key[0]}>")
+    return CrmCall(system="postgres", action=f"insert {channel} consent", method="SQL",
+                   base_url="", endpoint=statement)
 
 
 def consent_write_call(crm: str, channel: str, fields: list[str]) -> CrmCall:

@@ -193,6 +193,8 @@ class FlowSet:
     flows: tuple[Flow, ...]
     consent_gates: Mapping[str, ConsentGate]
     quiet_hours: Mapping[str, Any]
+    # The spec's field map, for the stage tables and value lists the platforms' files embed.
+    mapping: Mapping[str, Any] = field(default_factory=dict)
 
     def get(self, key: str) -> Flow:
         """Return the flow with id ``key``.
@@ -515,12 +517,17 @@ def _send_step(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, An
     elif via == "sms":
         calls = (crm_calls.sms_call(str(template)),)
     else:
-        marker = [("playbook_step", _marker_target(ctx))]
+        rollups = {item["name"]: item["target"] for item in ctx.entity("contact")["rollups"]}
+        # The contact's unique key goes in the body, so Zoho's upsert finds the contact.
+        marker = [("id", str(ctx.unique_target("contact"))),
+                  ("playbook_step", rollups["playbook_step"])]
+        if step.get("discount"):
+            marker += [("discount_code", rollups["discount_code"]),
+                       ("discount_expires_at", rollups["discount_expires_at"])]
         call = crm_calls.upsert_call(ctx.crm, "contact", ctx.entity("contact")["object"],
                                      marker, ctx.unique_target("contact"))
         calls = (replace(call, note=f"The CRM's own email workflow enrols the contact when "
-                                    f"{_marker_target(ctx)} changes; create that text field at "
-                                    "set-up, because crm/desired-state.yaml does not list it."),)
+                                    f"{rollups['playbook_step']} changes."),)
     return _step(f"send_{step['step']}", "send", f"Send step {step['step']} by {channel}",
                  f"إرسال الخطوة {step['step']} عبر {channel}",
                  params={"channel": channel, "via": via, "template": template,
@@ -530,13 +537,6 @@ def _send_step(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, An
                          "template_category": step.get("template_category"),
                          "content": step["content"], "playbook": playbook["key"]},
                  calls=calls)
-
-
-def _marker_target(ctx: _Context) -> str:
-    """Return the contact field that enrols the contact in the CRM's email workflow."""
-    names = {"hubspot": "ecom_playbook_step", "zoho": "Ecom_Playbook_Step",
-             "custom": "contacts.playbook_step"}
-    return names[ctx.crm]
 
 
 def _delay_text(delay: Mapping[str, Any]) -> Bilingual:
@@ -614,7 +614,8 @@ def _due_checkouts_call(ctx: _Context, delay: Mapping[str, Any]) -> CrmCall:
     due = f"<now - {delay['default']} {delay['unit']}>"
     since = f"<now - {delay['default']} {delay['unit']} - {ABANDONED_CHECK_EVERY_MINUTES} minutes>"
     filters = [{"field": rollups["last_checkout_at"], "op": "between", "value": [since, due]}]
-    return crm_calls.search_call(ctx.crm, ctx.entity("contact")["object"], filters)
+    return crm_calls.search_call(ctx.crm, ctx.entity("contact")["object"], filters,
+                                 _contact_properties(ctx))
 
 
 def _order_check(sources: Mapping[str, str], key: str,
@@ -673,7 +674,16 @@ def _due_lookup(ctx: _Context, playbook: str, due_days: int) -> Step:
     params: dict[str, Any] = {"object": obj, "filters": filters, "iterate": True,
                               "counts_from": "last_order_at"}
     return Step(key=f"find_due_{due_days}", kind="lookup", title=text, params=params,
-                calls=(crm_calls.search_call(ctx.crm, obj, filters),))
+                calls=(crm_calls.search_call(ctx.crm, obj, filters, _contact_properties(ctx)),))
+
+
+def _contact_properties(ctx: _Context) -> list[str]:
+    """Return the contact fields the consent checks and sends read from a found contact."""
+    names = [str(item["target"]) for item in ctx.entity("contact")["fields"]]
+    names += [str(item["target"]) for item in ctx.entity("contact")["rollups"]]
+    for channel in ctx.consent["channels"]:
+        names += [str(name) for name in channel["target"].get("fields", [])]
+    return list(dict.fromkeys(name for name in names if "." not in name))
 
 
 def _ticket_flow(ctx: _Context) -> Flow:
@@ -724,17 +734,66 @@ def _sla_branch(sla: Mapping[str, Any], rule: Mapping[str, str] | None) -> Step:
                  routes=(late,))
 
 
+# The role of a consent target field by a word in its column name. The time, source
+# and wording fields read the channel's extra source field whose path contains that word.
+CONSENT_ROLES = {"wording": "wording", "source": "source", "_at": "at"}
+
+
+def _consent_source(channel: Mapping[str, Any], target: str) -> tuple[str, str] | None:
+    """Return ``(role, source path)`` of one consent target field, or None without a source.
+
+    The state, opt-in or opt-out field reads the channel's state field.
+    """
+    column = target.rsplit(".", 1)[-1].lower()
+    for suffix, role in CONSENT_ROLES.items():
+        if column.endswith(suffix) if suffix == "_at" else suffix in column:
+            word = "_at" if role == "at" else role
+            extra = [str(path) for path in channel["source"].get("extra_fields", [])
+                     if word in str(path).lower()]
+            return (role, extra[0]) if extra else None
+    return "state", str(channel["source"]["field"])
+
+
+def _consent_rows(ctx: _Context, channel: Mapping[str, Any]) -> list[FieldRow]:
+    """Return one field row per consent target of ``channel``, each with its own source.
+
+    The custom database keeps one consents row per channel, so its targets name the
+    channel (``consents[email].state``) to stay distinct in the mapped record.
+    """
+    rows = []
+    name = channel["channel"]
+    for target in channel["target"].get("fields", []):
+        found = _consent_source(channel, target)
+        if found is None:
+            continue
+        role, source = found
+        written = target
+        if ctx.crm == "custom":
+            table, _, column = target.partition(".")
+            written = f"{table}[{name}].{column}"
+        rows.append(ctx.row("contact", {"name": f"{name}_consent_{role}", "source": source,
+                                        "target": written, "transform": "identity"}))
+    return rows
+
+
 def _consent_flow(ctx: _Context) -> Flow:
     rows = []
     for channel in ctx.consent["channels"]:
-        for target in channel["target"].get("fields", []):
-            rows.append(ctx.row("contact", {"name": f"{channel['channel']}_consent",
-                                            "source": channel["source"]["field"],
-                                            "target": target, "transform": "identity"}))
+        rows.extend(_consent_rows(ctx, channel))
     identity = tuple(row for row in ctx.rows("contact") if row.name in
                      {item["key"] for item in ctx.mapping["identity"]["match_order"]}
                      or row.unique)
-    calls = [ctx.upsert("contact", identity + tuple(rows))]
+    if ctx.crm == "custom":
+        calls = [ctx.upsert("contact", identity)]
+        key = next((row for row in identity if row.unique), identity[0])
+        calls.extend(crm_calls.consent_insert_call(
+            channel["channel"], [(row.name, row.target) for row in rows
+                                 if row.name.startswith(f"{channel['channel']}_consent_")],
+            (key.name, key.target),
+            {str(state["value"]).lower(): str(state["meaning"])
+             for state in channel["source"]["states"]}) for channel in ctx.consent["channels"])
+    else:
+        calls = [ctx.upsert("contact", identity + tuple(rows))]
     if ctx.crm == "hubspot":
         calls.extend(crm_calls.consent_write_call("hubspot", channel["channel"], [])
                      for channel in ctx.consent["channels"])
@@ -842,4 +901,5 @@ def build_flows(answers: Answers, plan: Plan, spec: Mapping[str, Mapping[str, An
     flows.append(_reconcile_flow(ctx))
     flows.append(_error_flow())
     return FlowSet(crm=plan.crm, platform=plan.platform, flows=tuple(flows),
-                   consent_gates=ctx.gates, quiet_hours=ctx.playbooks["quiet_hours"])
+                   consent_gates=ctx.gates, quiet_hours=ctx.playbooks["quiet_hours"],
+                   mapping=ctx.mapping)

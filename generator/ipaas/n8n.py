@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.ipaas import n8n_steps
-from generator.ipaas.flows import Flow, FlowSet, build_flows
+from generator.ipaas.flows import DEDUPE_TTL_DAYS, Flow, FlowSet, build_flows
 from generator.ipaas.n8n_graph import Graph, Project
 from generator.model import Answers, Plan
 from generator.resources import schemas_dir
@@ -38,12 +38,18 @@ CATALOGUE_FILE = DATA_DIR / "n8n-nodes.json"
 OUTPUT_DIR = "workflows/n8n"
 SCHEMA_NAME = "n8n-workflow"
 ERROR_FLOW = "error-alert"
+# The scheduled workflow that also deletes event keys older than the dedupe window.
+PURGE_FLOW = "reconciliation"
 # n8n workflow ids are 16 characters from this alphabet (its generateNanoId).
 ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 ID_LENGTH = 16
 # Namespace for the node ids and webhook ids, so that a regenerated project keeps
 # the same ids and a re-import updates the workflows in place.
 ID_NAMESPACE = uuid.UUID("5b1d7f64-51a4-4c55-9d3c-7a8e3c2f0a11")
+# Column sizes in n8n 2.8's database (workflow_entity.name, tag_entity.name), in characters.
+# PostgreSQL rejects a longer value, so `n8n import:workflow` fails there.
+WORKFLOW_NAME_MAX_LENGTH = 128
+TAG_NAME_MAX_LENGTH = 24
 
 
 @cache
@@ -53,10 +59,36 @@ def catalogue() -> dict[str, Any]:
     return data
 
 
+def _stable_id(key: str) -> str:
+    digest = hashlib.sha256(key.encode()).digest()
+    return "".join(ID_ALPHABET[byte % len(ID_ALPHABET)] for byte in digest[:ID_LENGTH])
+
+
 def workflow_id(slug: str, flow_key: str) -> str:
     """Return the stable n8n workflow id of one flow of one project."""
-    digest = hashlib.sha256(f"{slug}/{flow_key}".encode()).digest()
-    return "".join(ID_ALPHABET[byte % len(ID_ALPHABET)] for byte in digest[:ID_LENGTH])
+    return _stable_id(f"{slug}/{flow_key}")
+
+
+def tag(name: str) -> dict[str, str]:
+    """Return an n8n tag with a stable id and a name of at most 24 characters.
+
+    n8n 2.8's import reads the database's tags once per run and creates every tag it did
+    not find there, so files that share a new tag would insert its name twice and the
+    whole import would fail. With an id, the second save updates the row the first created.
+    A longer name keeps its start and gets four hex digits of its hash, to stay distinct.
+    """
+    if len(name) > TAG_NAME_MAX_LENGTH:
+        suffix = hashlib.sha256(name.encode()).hexdigest()[:4]
+        name = f"{name[:TAG_NAME_MAX_LENGTH - len(suffix) - 1]}-{suffix}"
+    return {"id": _stable_id(f"tag/{name}"), "name": name}
+
+
+def workflow_name(client_name: str, title: str) -> str:
+    """Return "<client>: <title>", shortening the client name to fit 128 characters."""
+    room = WORKFLOW_NAME_MAX_LENGTH - len(title) - len(": ")
+    if len(client_name) > room:
+        client_name = client_name[:room - 1].rstrip() + "\u2026"
+    return f"{client_name}: {title}"
 
 
 def build_workflow(project: Project, flow: Flow) -> dict[str, Any]:
@@ -64,6 +96,8 @@ def build_workflow(project: Project, flow: Flow) -> dict[str, Any]:
     graph = Graph(project, flow)
     heads = n8n_steps.trigger_nodes(graph, flow.trigger)
     heads = n8n_steps.emit_steps(graph, flow.steps, heads)
+    if flow.key == PURGE_FLOW:
+        n8n_steps.purge_nodes(graph, "processed_events", DEDUPE_TTL_DAYS)
     settings: dict[str, Any] = {
         "executionOrder": "v1", "timezone": project.timezone,
         # Failed runs keep their data so they can be retried from the Executions list.
@@ -73,14 +107,14 @@ def build_workflow(project: Project, flow: Flow) -> dict[str, Any]:
         settings["errorWorkflow"] = workflow_id(project.slug, ERROR_FLOW)
     return {
         "id": workflow_id(project.slug, flow.key),
-        "name": f"{project.client_name}: {flow.title.en}",
+        "name": workflow_name(project.client_name, flow.title.en),
         "nodes": graph.nodes,
         "connections": graph.connections,
         "active": False,
         "settings": settings,
         "pinData": {},
         "meta": {"templateCredsSetupCompleted": False, "generatedBy": "rabt"},
-        "tags": [{"name": "rabt"}, {"name": project.slug}, {"name": flow.module}],
+        "tags": [tag("rabt"), tag(project.slug), tag(flow.module)],
     }
 
 

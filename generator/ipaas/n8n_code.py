@@ -279,6 +279,18 @@ return items.map((item, index) => {{
     return header(title) + helpers_library() + main
 
 
+def dedupe_row_code(title: str, key_expression: str) -> str:
+    """Return the code that turns each new event into a ``{key, value}`` row stamped with now."""
+    return header(title) + f"""
+const stored = new Date().toISOString();
+return $input.all().map((item, index) => {{
+  const $json = item.json;
+  const key = {key_expression};
+  return {{ json: {{ key: String(key), value: stored }}, pairedItem: {{ item: index }} }};
+}});
+"""
+
+
 def quiet_hours_code(title: str, params: Mapping[str, Any]) -> str:
     """Return the code that sets ``_resume_at``: now, or the end of the quiet window now is in."""
     windows = [{"days": list(window["days"]), "start": window["start"], "end": window["end"]}
@@ -861,26 +873,31 @@ return $input.all().map((response, index) => {{
 
 
 def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) -> str:
-    """Return the code that writes the playbook-step marker that enrols contacts in a CRM email."""
-    body = call.body or {}
-    if "inputs" in body:
-        markers = [name for name in body["inputs"][0]["properties"]]
-    else:
-        markers = [name for name in (body.get("data") or [{}])[0]]
+    """Return the code that writes the playbook-step marker that enrols contacts in a CRM email.
+
+    With a discount, the issued code and its expiry go on the contact too, so the
+    CRM's email can show them.
+    """
+    rollups = {str(item["name"]): str(item["target"]) for item in
+               graph.project.spec["mapping"]["entities"]["contact"]["rollups"]}
     unique = _entity_unique(graph.project.spec["mapping"], "contact")
-    marker_field = next((name for name in markers if name != unique), markers[0] if markers else "")
     value = f"{params.get('playbook')}:{params.get('template')}"
+    discount = {rollups["discount_code"]: "discount_code",
+                rollups["discount_expires_at"]: "discount_ends_at"} if params.get(
+        "discount") else {}
     return header(title) + f"""
 const UNIQUE = {js(unique)};
-const MARKER = {js(marker_field)};
+const MARKER = {js(rollups["playbook_step"])};
 const VALUE = {js(value)};
+const DISCOUNT = {js(discount)};
 return $input.all().map((item, index) => {{
   const record = item.json.record || {{}};
   const key = item.json.key ?? record[UNIQUE];
   const marked = {{ [MARKER]: VALUE }};
   if (UNIQUE && key !== undefined && key !== null) marked[UNIQUE] = key;
-  // NOTE: the CRM has no contact property for the issued discount code yet, so a
-  // CRM email cannot show it; add one to the desired state and write it here.
+  for (const [target, name] of Object.entries(DISCOUNT)) {{
+    if (item.json[name]) marked[target] = item.json[name];
+  }}
   return {{ json: {{ record: marked, key, flags: [] }}, pairedItem: {{ item: index }} }};
 }});
 """
@@ -976,11 +993,14 @@ return items.map((item, index) => {{
 """
 
 
-def sql_consent_query(channel: str) -> str:
-    """Return the query that reads a contact's latest consent row for one channel."""
-    # NOTE: the consents table and its columns (contact_key, channel, state,
-    # captured_at) follow the custom database's desired state; check them there.
-    # The outer SELECT returns one row even without consent, so the rows stay
-    # aligned with the contacts asked about.
-    return ("SELECT (SELECT state FROM consents WHERE contact_key = $1 AND channel = "
-            f"'{channel}' ORDER BY captured_at DESC LIMIT 1) AS state")
+def sql_consent_query(channel: str, key_column: str) -> str:
+    """Return the query that reads a contact's latest consent state for one channel.
+
+    The contact is found by its unique store id or, without one, by email; the outer
+    SELECT returns one row even without consent, so the rows stay aligned with the
+    contacts asked about.
+    """
+    return ("SELECT (SELECT consents.state FROM consents JOIN contacts ON contacts.id = "
+            f"consents.contact_id WHERE (contacts.{key_column} = $1 OR contacts.email = $1) "
+            f"AND consents.channel = '{channel}' ORDER BY consents.captured_at DESC NULLS LAST, "
+            "consents.id DESC LIMIT 1) AS state")

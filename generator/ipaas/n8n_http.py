@@ -146,6 +146,9 @@ def _field_targets(graph: Graph, entity: str) -> dict[str, str]:
     for name in ("contact", entity):
         for item in entities.get(name, {}).get("fields", []):
             targets[str(item["name"])] = str(item["target"])
+    # Rows the flow adds to the spec's field map, such as each channel's consent fields.
+    for row in graph.flow.field_rows():
+        targets.setdefault(row.name, row.target)
     return targets
 
 
@@ -197,12 +200,6 @@ def search_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
             heads = graph.chain(heads, request)
         split = _code_node(graph, f"{step.title.en}: results",
                            n8n_code.split_results_code(step.title.en, call, graph.project.crm))
-        order_object = graph.project.spec["mapping"]["entities"].get("order", {}).get("object")
-        if step.params.get("object") == order_object:
-            # NOTE: a deal carries no email or phone, so the consent check after this
-            # lookup finds no contact until a node reads each deal's associated contact.
-            graph.nodes[-1]["notes"] = ("Deals found here carry no email or phone: read each "
-                                        "deal's contact before the consent check.")
         heads = graph.chain(heads, split)
         if call.system == "shopify":
             heads = _read_shopify_records(graph, step, call, heads)
@@ -239,7 +236,8 @@ def consent_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
     heads = graph.chain(heads, prepare)
     if crm == "custom":
         read = graph.add(f"{step.title.en}: read", "postgres", {
-            "operation": "executeQuery", "query": n8n_code.sql_consent_query(gate.channel),
+            "operation": "executeQuery",
+            "query": n8n_code.sql_consent_query(gate.channel, _contact_key_column(graph)),
             "options": {"queryReplacement": "={{ $json.params }}"}},
             credentials=graph.project.credential("postgres"))
         heads = graph.chain(heads, read)
@@ -254,6 +252,13 @@ def consent_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
     keep = _code_node(graph, step.title.en,
                       n8n_code.consent_keep_code(step.title.en, graph, gate, prepare))
     return graph.chain(heads, keep)
+
+
+def _contact_key_column(graph: Graph) -> str:
+    for item in graph.project.spec["mapping"]["entities"]["contact"]["fields"]:
+        if item.get("unique"):
+            return str(item["target"]).rsplit(".", 1)[-1]
+    return "email"
 
 
 def discount_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:

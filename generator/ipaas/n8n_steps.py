@@ -34,10 +34,6 @@ SHOPIFY_TRIGGER = "n8n-nodes-base.shopifyTrigger"
 WOOCOMMERCE_TRIGGER = "n8n-nodes-base.wooCommerceTrigger"
 # Prefix of the data tables the workflows share (each with text columns key and value).
 DATA_TABLE_PREFIX = "rabt_"
-# Remove Duplicates keeps this many keys per workflow; older keys are forgotten.
-# NOTE: n8n bounds the history by count, not by age, so the spec's 7-day window
-# becomes "the last 10,000 events"; raise it for stores with more traffic.
-DEDUPE_HISTORY_SIZE = 10000
 
 
 def _topic_supported(graph: Graph, node_type: str, parameter: str, topic: str) -> bool:
@@ -145,16 +141,65 @@ def _code(graph: Graph, title: str, code: str, heads: Heads, **extra: Any) -> He
 
 
 def _dedupe(graph: Graph, step: Step, heads: Heads) -> Heads:
+    """Pass on only events whose key is not in the processed-events table, and record them.
+
+    The table keeps each key with the time it was stored, and the reconciliation
+    workflow deletes keys older than the dedupe window, because n8n 2.8's Remove
+    Duplicates node bounds its history by count, not by age.
+    """
     key = str(step.params.get("key", ""))
-    name = graph.add(step.title.en, "removeDuplicates", {
-        "operation": "removeItemsSeenInPreviousExecutions",
-        "logic": "removeItemsWithAlreadySeenKeyValues",
-        "dedupeValue": _dedupe_expression(graph, key),
-        "options": {"scope": "workflow", "historySize": DEDUPE_HISTORY_SIZE}},
+    expression = _dedupe_expression(graph, key)
+    table = _table(str(step.params.get("store", "processed_events")))
+    name = graph.add(step.title.en, "dataTable", {
+        "resource": "row", "operation": "rowNotExists", "dataTableId": table,
+        "matchType": "allConditions",
+        "filters": {"conditions": [{"keyName": "key", "condition": "eq",
+                                    "keyValue": expression}]}},
         notes=f"Key: {key}. Built-in store triggers pass the body without headers, so their "
               "events are keyed on the resource id and its update time.")
+    heads = graph.chain(heads, name)
+    column = graph.column
+    graph.row -= 1
+    row = graph.add(f"{step.title.en}: row", "code", {
+        "mode": "runOnceForAllItems", "language": "javaScript",
+        "jsCode": n8n_code.dedupe_row_code(step.title.en, _expression_body(expression))})
+    graph.link(name, row)
+    record = graph.add(f"{step.title.en}: remember", "dataTable", {
+        "resource": "row", "operation": "upsert", "dataTableId": table,
+        "matchType": "allConditions",
+        "filters": {"conditions": [{"keyName": "key", "condition": "eq",
+                                    "keyValue": "={{ $json.key }}"}]},
+        "columns": {"mappingMode": "autoMapInputData", "value": {}, "matchingColumns": [],
+                    "schema": [], "attemptToConvertTypes": False,
+                    "convertFieldsToString": True}})
+    graph.link(row, record)
+    graph.row += 1
+    graph.column = column
     graph.payload_node = name
-    return graph.chain(heads, name)
+    return heads
+
+
+def _expression_body(expression: str) -> str:
+    """Return the JavaScript inside an n8n expression such as ``={{ $json.id }}``."""
+    return expression.removeprefix("=").strip().removeprefix("{{").removesuffix("}}").strip()
+
+
+def purge_nodes(graph: Graph, table: str, days: int) -> None:
+    """Add a daily branch that deletes the table's rows older than ``days``."""
+    graph.new_row(0)
+    trigger = graph.add("Every day at 03:30: purge old event keys", "scheduleTrigger", {
+        "rule": {"interval": [{"field": "days", "daysInterval": 1, "triggerAtHour": 3,
+                               "triggerAtMinute": 30}]}})
+    # NOTE: createdAt is the system column n8n data tables add to every row; the lt
+    # condition on it is read from n8n's data-table filters, not from the catalogue,
+    # which lists the conditions as loaded at run time.
+    purge = graph.add(f"Delete event keys older than {days} days", "dataTable", {
+        "resource": "row", "operation": "deleteRows", "dataTableId": _table(table),
+        "matchType": "allConditions",
+        "filters": {"conditions": [{"keyName": "createdAt", "condition": "lt",
+                                    "keyValue": "={{ $now.minus({ days: "
+                                                f"{days} }}).toISO() }}}}"}]}})
+    graph.link(trigger, purge)
 
 
 def _dedupe_expression(graph: Graph, key: str) -> str:

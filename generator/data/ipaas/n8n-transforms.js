@@ -68,7 +68,6 @@ function readPath(data, path) {
 const phonePattern = (name) => new RegExp(`^(?:${RABT.phone[name]})$`);
 const INTERNATIONAL = /^[1-9]\d{6,14}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const COMPOUND_GIVEN = new Set(['عبد', 'abd', 'abdul', 'abdel', 'abdal', 'ابو', 'أبو', 'abu']);
 
 function phoneE164(value) {
   if (isEmpty(value)) return { value: null, flags: ['missing'] };
@@ -174,18 +173,137 @@ function stageValue(table, stage) {
   return entry && entry.crm_value !== null && entry.crm_value !== undefined ? entry.crm_value : stage;
 }
 
+// The marketing channel of an order, read from the signals in the order that
+// generator/runtime/attribution.py uses: an offline order, the UTM source, an ad
+// click id in the landing URL, then the referrer's host. Without any, it is organic.
+const PLATFORM_WORDS = {
+  facebook: 'meta', fb: 'meta', instagram: 'meta', ig: 'meta', meta: 'meta', messenger: 'meta',
+  google: 'google', googleads: 'google', adwords: 'google', gads: 'google',
+  googleadservices: 'google', doubleclick: 'google', youtube: 'google', youtu: 'google',
+  tiktok: 'tiktok', snapchat: 'snapchat', snap: 'snapchat',
+};
+const OFFLINE_SOURCES = new Set(['pos', 'shopify_draft_order', 'offline', 'phone', 'phone_order',
+  'instore', 'in_store']);
+const CLICK_IDS = { gclid: 'google', gbraid: 'google', wbraid: 'google', dclid: 'google',
+  fbclid: 'meta', ttclid: 'tiktok', sccid: 'snapchat' };
+const WOO_META_PREFIX = '_wc_order_attribution_';
+
+function classifySource(text) {
+  const source = String(text).trim().toLowerCase();
+  if (OFFLINE_SOURCES.has(source)) return 'offline';
+  for (const word of source.match(/[a-z0-9]+/g) || []) {
+    if (Object.prototype.hasOwnProperty.call(PLATFORM_WORDS, word)) return PLATFORM_WORDS[word];
+  }
+  return null;
+}
+
+const texts = (value) => (typeof value === 'string' && value.trim() ? [value] : []);
+const looksLikeUrl = (text) => ['/', '?', '=', '.'].some((mark) => text.includes(mark));
+
+function queryPairs(text) {
+  const query = String(text).trim().split('#')[0].split('?').slice(1).join('?');
+  const pairs = [];
+  for (const part of query.split(/[&;]/)) {
+    const [name, ...rest] = part.split('=');
+    const raw = rest.join('=');
+    if (!name || !raw) continue;
+    try {
+      pairs.push([decodeURIComponent(name.replace(/\+/g, ' ')),
+        decodeURIComponent(raw.replace(/\+/g, ' '))]);
+    } catch (error) {
+      pairs.push([name, raw]);
+    }
+  }
+  return pairs;
+}
+
+function hostOf(text) {
+  let candidate = String(text).trim();
+  if (!looksLikeUrl(candidate) || candidate.startsWith('/') || candidate.startsWith('?')) return '';
+  if (!candidate.includes('://')) candidate = `http://${candidate}`;
+  try {
+    return new URL(candidate).hostname.toLowerCase();
+  } catch (error) {
+    return '';
+  }
+}
+
+function wooMeta(payload) {
+  const found = {};
+  for (const entry of Array.isArray(payload.meta_data) ? payload.meta_data : []) {
+    if (entry && typeof entry.key === 'string' && entry.key.startsWith(WOO_META_PREFIX)) {
+      const key = entry.key.slice(WOO_META_PREFIX.length);
+      if (!(key in found)) found[key] = entry.value;
+    }
+  }
+  return found;
+}
+
+function payloadSources(payload) {
+  if (RABT.platform === 'shopify') {
+    return [texts(payload.landing_site), texts(payload.referring_site), []];
+  }
+  if (RABT.platform === 'woocommerce') {
+    const meta = wooMeta(payload);
+    return [texts(meta.session_entry), texts(meta.referrer), texts(meta.utm_source)];
+  }
+  const attribution = payload.attribution;
+  if (!attribution || typeof attribution !== 'object') return [[], [], []];
+  return [texts(attribution.landing_page), texts(attribution.referrer),
+    texts(attribution.utm_source)];
+}
+
+function isOfflineOrder(payload) {
+  if (RABT.platform === 'shopify') {
+    return ['pos', 'shopify_draft_order'].includes(String(payload.source_name || '').toLowerCase());
+  }
+  if (RABT.platform === 'woocommerce') {
+    return payload.created_via === 'admin' || wooMeta(payload).source_type === 'admin';
+  }
+  return false;
+}
+
+function classifyChannel(value, payload) {
+  const resolved = texts(value);
+  const [landing, referrers, utmSources] = payloadSources(payload);
+  if (isOfflineOrder(payload) || (resolved.length && classifySource(resolved[0]) === 'offline')) {
+    return ['offline', []];
+  }
+
+  const sources = [];
+  const clicks = [];
+  for (const text of [...resolved, ...landing]) {
+    for (const [name, param] of queryPairs(text)) {
+      const key = name.toLowerCase();
+      if (key === 'utm_source' && param.trim()) sources.push(param);
+      else if (CLICK_IDS[key] && param.trim()) clicks.push(CLICK_IDS[key]);
+    }
+  }
+  sources.push(...utmSources);
+  // A bare word is a UTM source, unless it is Shopify's source_name (a sales channel).
+  if (resolved.length && !looksLikeUrl(resolved[0]) && resolved[0] !== payload.source_name) {
+    sources.push(resolved[0]);
+  }
+
+  if (sources.length) {
+    const channel = classifySource(sources[0]);
+    return channel === null ? ['organic', ['unknown_source']] : [channel, []];
+  }
+  if (clicks.length) return [clicks[0], []];
+  for (const text of [...resolved, ...referrers]) {
+    const host = hostOf(text);
+    const channel = host ? classifySource(host) : null;
+    if (channel !== null && channel !== 'offline') return [channel, []];
+  }
+  return ['organic', []];
+}
+
 function utmChannel(value, payload) {
-  const texts = [value, payload.landing_site, payload.referring_site, payload.source_name]
-    .filter((text) => typeof text === 'string').join(' ').toLowerCase();
-  const source = (/[?&]utm_source=([^&#\s]+)/.exec(texts) || [])[1] || '';
-  const haystack = `${source} ${texts}`;
-  let channel = 'organic';
-  if (/\b(pos|phone|offline|draft)\b/.test(String(payload.source_name || '').toLowerCase())) channel = 'offline';
-  else if (/snap/.test(haystack)) channel = 'snapchat';
-  else if (/tiktok/.test(haystack)) channel = 'tiktok';
-  else if (/(facebook|instagram|\bfb\b|\big\b|meta)/.test(haystack)) channel = 'meta';
-  else if (/(google|gclid|youtube)/.test(haystack)) channel = 'google';
-  return RABT.attribution.values.includes(channel) ? channel : RABT.attribution.other_value;
+  const [channel, flags] = classifyChannel(value, payload);
+  const listed = RABT.attribution.values;
+  if (!Array.isArray(listed) || listed.includes(channel)) return { value: channel, flags };
+  return { value: RABT.attribution.other_value || 'other',
+    flags: [...flags, 'unlisted_channel', `channel:${channel}`] };
 }
 
 const TRANSFORMS = {
@@ -253,7 +371,7 @@ const TRANSFORMS = {
     const number = String(value).trim();
     return { value: `Order ${number.startsWith('#') ? number : `#${number}`}`, flags: [] };
   },
-  utm_channel: (value, payload) => ({ value: utmChannel(value, payload), flags: [] }),
+  utm_channel: (value, payload) => utmChannel(value, payload),
   list_join: (value) => {
     const items = (Array.isArray(value) ? value : [value])
       .map((item) => (item && typeof item === 'object' ? item.code || item.name : item))
@@ -284,20 +402,61 @@ const TRANSFORMS = {
   },
 };
 
-// When one name field contains the whole name and the other is empty, split it into
-// given and family name, keeping compound given names (Abdullah, Abu Bakr) whole.
+// Words that join the word after them, as generator/runtime/names.py lists them:
+// given-name joiners anywhere ("عبد الله", "Abdul Rahman", "أبو بكر"), family and
+// patronymic joiners only after the first word ("Al Saud", "بن سلمان"), so "Al" in
+// "Al Pacino" stays a given name. Hamza forms (أ إ آ) are unified before lookup.
+const GIVEN_NAME_JOINERS = new Set(['عبد', 'ابو', 'ابا', 'ابي', 'ام',
+  'abd', 'abdul', 'abdel', 'abdal', 'abdol', 'abdur', 'abu', 'abou', 'umm']);
+const FAMILY_JOINERS = new Set(['ال', 'بن', 'بنت', 'ابن', 'al', 'el', 'bin', 'bint', 'ibn']);
+
+function joinsNext(word, position) {
+  const key = word.toLowerCase().replace(/[أإآ]/g, 'ا');
+  return GIVEN_NAME_JOINERS.has(key) || (position > 0 && FAMILY_JOINERS.has(key));
+}
+
+function nameParts(words) {
+  const parts = [];
+  let index = 0;
+  while (index < words.length) {
+    let end = index;
+    while (end < words.length - 1 && joinsNext(words[end], end)) end += 1;
+    parts.push(words.slice(index, end + 1).join(' '));
+    index = end + 1;
+  }
+  return parts;
+}
+
+// The last part is the family name and the rest the given name; a name of one part
+// has no given name.
+function splitFullName(text) {
+  const parts = nameParts(String(text).replace(FORMAT_MARKS, '').split(/\s+/).filter(Boolean));
+  if (!parts.length) return [null, null];
+  if (parts.length === 1) return [null, parts[0]];
+  return [parts.slice(0, -1).join(' '), parts[parts.length - 1]];
+}
+
+// Both name fields with text are kept as sent. When only one has text it is split;
+// a one-word name is the given name unless the CRM requires a family name (Zoho).
+function splitNames(first, last, lastRequired) {
+  const clean = (text) => (typeof text === 'string' && text.replace(FORMAT_MARKS, '').trim()
+    ? text.replace(FORMAT_MARKS, '').trim().split(/\s+/).join(' ') : null);
+  let given = clean(first);
+  let family = clean(last);
+  if (given && family) return [given, family];
+  const whole = given || family;
+  if (!whole) return [null, null];
+  [given, family] = splitFullName(whole);
+  if (given === null && family !== null && !lastRequired) return [family, null];
+  return [given, family];
+}
+
 function splitWholeName(record, first, last, lastRequired) {
-  const given = record[first];
-  if (given && !record[last] && given.includes(' ')) {
-    const words = given.split(' ');
-    const take = COMPOUND_GIVEN.has(words[0].toLowerCase()) && words.length > 2 ? 2 : 1;
-    record[first] = words.slice(0, take).join(' ');
-    record[last] = words.slice(take).join(' ');
-  }
-  if (lastRequired && !record[last] && record[first]) {
-    record[last] = record[first];
-    delete record[first];
-  }
+  const [given, family] = splitNames(record[first], record[last], lastRequired);
+  delete record[first];
+  delete record[last];
+  if (given !== null) record[first] = given;
+  if (family !== null) record[last] = family;
 }
 
 function readField(field, payload, item, itemPath) {

@@ -1,0 +1,240 @@
+"""Make formulas (IML) for the spec's field transforms and for JSON-safe request bodies.
+
+The blueprints build each request body as JSON text with mapped values, so every
+mapped value passes through ``json_text``, which escapes it for a JSON string. The
+transforms are written from the spec's own tables: ``switch()`` for one-field
+tables (ticket stage, event key, support origin, category, city) and nested
+``if()`` for the order stage rules, which read several fields.
+
+NOTE: the formulas assume Make's reading of a quoted argument as raw text (no
+backslash escapes), with ``/pattern/flags`` as a JavaScript regular expression and
+``$1`` in the replacement, as the phone formula of these blueprints already does.
+Make's help documents switch(), if(), ifempty(), replace(), map() and sum(); the
+quoting and the ``=``, ``and`` and ``or`` operators were read in exported blueprints
+only. Check one order of each status in the first test run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from generator.runtime.channels import EVENT_KEYS, SUPPORT_ORIGINS
+from generator.runtime.cities import load_cities
+from generator.runtime.stages import DEFAULT_TICKET_STAGES
+
+# Control characters other than tab, newline and carriage return have no short JSON
+# escape; the body drops them.
+_CONTROL = "/[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]/g"
+
+
+class FormulaError(ValueError):
+    """A spec value cannot be written inside a Make formula."""
+
+
+def literal(text: str) -> str:
+    """Return ``text`` as a quoted formula argument.
+
+    Raises:
+        FormulaError: the text contains a double quote, which a raw argument cannot hold.
+    """
+    if '"' in text:
+        raise FormulaError(f"the value {text!r} contains a double quote, which a Make formula "
+                           "argument cannot hold: remove it from the spec value")
+    return f'"{text}"'
+
+
+def json_text(expression: str) -> str:
+    """Return the formula that escapes ``expression``'s value for a JSON string.
+
+    Backslashes and double quotes get a backslash, newline, carriage return and tab
+    become ``\\n``, ``\\r`` and ``\\t``, and other control characters are dropped.
+    Arabic letters and emoji pass unchanged, because JSON strings may hold them.
+    """
+    value = f'replace(toString({expression}); "/([\\x22\\x5c])/g"; "\\$1")'
+    for character, escape in (("n", "\\n"), ("r", "\\r"), ("t", "\\t")):
+        value = f'replace({value}; "/\\{character}/g"; "{escape}")'
+    return f"replace({value}; {literal(_CONTROL)}; emptystring)"
+
+
+def switch_table(expression: str, table: Mapping[str, str], default: str) -> str:
+    """Return a ``switch()`` that maps each key of ``table`` to its value, else ``default``."""
+    pairs = "".join(f"; {literal(key)}; {literal(value)}" for key, value in table.items())
+    return f"switch({expression}{pairs}; {default})"
+
+
+def _clean(expression: str) -> str:
+    return f'lower(trim(ifempty({expression}; "")))'
+
+
+# ---------------------------------------------------------------------------
+# Stage tables
+
+
+def _status_value(reference: str, field: str, platform: str) -> str:
+    """Return the formula of one status fact as the stage rules compare it."""
+    value = _clean(reference)
+    if platform == "woocommerce" and field == "status":
+        value = f'replace({value}; "/^wc-/"; "")'
+    if platform == "shopify" and field == "fulfillment_status":
+        value = f'replace({value}; "/^unfulfilled$/"; "")'
+    return value
+
+
+def _condition(when: Mapping[str, Any], reference: Callable[[str], str], platform: str) -> str:
+    parts = []
+    for field, expected in when.items():
+        value = _status_value(reference(field), field, platform)
+        if expected == "set":
+            parts.append(f'{value} != ""')
+        elif isinstance(expected, list):
+            options = [f'{value} = {literal("" if item is None else str(item).lower())}'
+                       for item in expected]
+            parts.append(options[0] if len(options) == 1 else f"({' or '.join(options)})")
+        else:
+            parts.append(f"{value} = {literal(str(expected).lower())}")
+    return " and ".join(parts)
+
+
+def stage_rules(rules: Sequence[Mapping[str, Any]], values: Mapping[str, str],
+                reference: Callable[[str], str], platform: str) -> str:
+    """Return nested ``if()`` calls that give the CRM value of the first rule that holds.
+
+    Args:
+        rules: the stage table's rules in order, each ``{"when": {field: value}, "stage"}``;
+            a value is a list of allowed values (None for an empty field) or ``set``.
+        values: the CRM value of each stage key.
+        reference: turns a payload field name into its formula reference.
+        platform: ``shopify``, ``woocommerce`` or ``storefront``.
+    """
+    result = '""'
+    for rule in reversed(rules):
+        stage = str(rule["stage"])
+        result = (f"if({_condition(rule['when'], reference, platform)}; "
+                  f"{literal(values.get(stage, stage))}; {result})")
+    return result
+
+
+def order_stage_values(table: Mapping[str, Any]) -> dict[str, str]:
+    """Return the CRM value of each order stage: its ``crm_value``, else the stage key."""
+    return {str(stage["key"]): str(stage["crm_value"] if stage.get("crm_value") is not None
+                                   else stage["key"]) for stage in table["stages"]}
+
+
+def ticket_stage_table(mapping: Mapping[str, Any], crm: str) -> dict[str, str]:
+    """Return the CRM ticket stage of each support status the ticket rules list."""
+    tickets = mapping.get("ticket_stages")
+    if isinstance(tickets, Mapping):
+        rules = tickets.get("rules", [])
+        values = {str(stage["key"]): str(stage.get("crm_value") or stage["key"])
+                  for stage in tickets.get("stages", [])}
+    else:
+        rules = DEFAULT_TICKET_STAGES["rules"]
+        values = dict(DEFAULT_TICKET_STAGES["crm_values"].get(crm, {}))
+    table: dict[str, str] = {}
+    for rule in rules:
+        for status in rule["when"].get("status", []):
+            table.setdefault(str(status).lower(), values.get(rule["stage"], rule["stage"]))
+    return table
+
+
+# ---------------------------------------------------------------------------
+# Field transforms
+
+
+def _cities() -> dict[str, str]:
+    return {key: city.en for key, city in load_cities().items() if '"' not in key}
+
+
+def _array_path(reference: str) -> str:
+    """Return the formula that lists the values of a ``a[].b[].c`` reference."""
+    parts = reference.split("[].")
+    value = parts[0]
+    for index, part in enumerate(parts[1:], start=1):
+        value = f"map({value}; {literal(part)})"
+        if index < len(parts) - 1:
+            value = f"flatten({value})"
+    return value
+
+
+def transform(name: str, value: str, mapping: Mapping[str, Any], crm: str) -> str | None:
+    """Return the formula of transform ``name`` applied to ``value``, or None for none.
+
+    ``value`` is the formula of the field's source (a module reference, with its
+    fallbacks). Order stages are built by ``stage_rules``, because they read
+    several payload fields.
+    """
+    simple = {
+        "identity": value,
+        "id_text": value,
+        "sku_or_variant_id": f"trim({value})",
+        "email_lower": f"lower(trim({value}))",
+        "money_sar": f'formatNumber(parseNumber({value}; "."); 2; "."; "")',
+        "iso_datetime": f'formatDate({value}; "YYYY-MM-DDTHH:mm:ssZ")',
+        "riyadh_date": f'formatDate({value}; "YYYY-MM-DD"; "Asia/Riyadh")',
+        "deal_name": f'"Order #" + replace(trim({value}); "/^#/"; "")',
+        "html_to_text": f"stripHTML({value})",
+        "list_join": f'join({value}; ", ")',
+        # NOTE: the regular expressions follow Make's replace() with /pattern/ and $1.
+        "phone_e164_sa": f'replace(replace({value}; "/[^0-9+]/g"; emptystring); '
+                         '"/^(?:\\+?966|00966|0)?(5[0-9]{8})$/"; "+966$1")',
+        "event_key": switch_table(_clean(value), EVENT_KEYS, '""'),
+        "channel_to_origin": switch_table(
+            _clean(value), _origins(crm), '""'),
+        "category_map": switch_table(
+            f"trim({value})", {str(key): str(item) for key, item
+                               in (mapping.get("category_map") or {}).items()}, f"trim({value})"),
+        # NOTE: the city keys are matched after lower-casing and trimming only; the
+        # runtime also removes diacritics, tatweel and the article, which Make cannot.
+        "city_canonical": switch_table(_clean(value), _cities(), '""'),
+        "ticket_status_to_stage": switch_table(_clean(value), ticket_stage_table(mapping, crm),
+                                               '""'),
+    }
+    if name == "refund_total_sar":
+        return f'formatNumber(sum({_array_path(value)}); 2; "."; "")'
+    return simple.get(name)
+
+
+def _origins(crm: str) -> dict[str, str]:
+    origins = dict(SUPPORT_ORIGINS.get(crm, SUPPORT_ORIGINS["custom"]))
+    aliases = {"wa": "whatsapp", "call": "phone", "voice": "phone", "mail": "email"}
+    origins.update({alias: origins[channel] for alias, channel in aliases.items()
+                    if channel in origins})
+    return origins
+
+
+# The blueprints' method for each transform, for the workflows README.
+APPROACHES: dict[str, dict[str, str]] = {
+    "status_to_stage": {
+        "en": "nested if() over the stage table's rules in order, each rule's fields compared "
+              "after lower-casing",
+        "ar": "دوال if() متداخلة على قواعد جدول المراحل بترتيبها، وتُقارن حقول كل قاعدة بعد "
+              "تحويلها إلى أحرف صغيرة"},
+    "ticket_status_to_stage": {
+        "en": "switch() over the ticket stage table",
+        "ar": "الدالة switch() على جدول مراحل التذاكر"},
+    "event_key": {"en": "switch() over the event names", "ar": "الدالة switch() على أسماء الأحداث"},
+    "channel_to_origin": {"en": "switch() over the support channels",
+                          "ar": "الدالة switch() على قنوات الدعم"},
+    "category_map": {"en": "switch() over the category map; an unmapped category passes as sent",
+                     "ar": "الدالة switch() على جدول التصنيفات، ويمرّ التصنيف غير المدرج كما ورد"},
+    "city_canonical": {
+        "en": "switch() over the city aliases after lower-casing and trimming; diacritics, "
+              "tatweel and the article are not removed as the API path does, so such a "
+              "spelling leaves the city empty (the raw city field keeps it)",
+        "ar": "الدالة switch() على أسماء المدن البديلة بعد التحويل إلى أحرف صغيرة وحذف المسافات "
+              "الطرفية، ولا تُحذف التشكيلات والتطويل وأداة التعريف كما في مسار API، فتبقى المدينة "
+              "فارغة لهذه الكتابات ويحفظها حقل المدينة كما أُدخلت"},
+    "refund_total_sar": {"en": "sum() over the refund transactions' amounts",
+                         "ar": "الدالة sum() على مبالغ معاملات الاسترداد"},
+    "split_name": {
+        "en": "not computed: the first and last name fields pass as the store sends them; a "
+              "customer with the whole name in one field keeps it there",
+        "ar": "لا تُحسب: يمرّ حقلا الاسم الأول والأخير كما يرسلهما المتجر، ويبقى الاسم الكامل "
+              "في حقله إن أُرسل في حقل واحد"},
+    "utm_channel": {
+        "en": "not computed: the landing URL passes as sent; set the channel in the editor or "
+              "use the n8n workflows, whose Code nodes compute it as the API path does",
+        "ar": "لا تُحسب: يمرّ رابط صفحة الدخول كما ورد؛ اضبط القناة في المحرر أو استخدم تدفقات "
+              "n8n التي تحسبها عقد Code كما في مسار API"},
+}

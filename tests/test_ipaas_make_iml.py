@@ -1,0 +1,369 @@
+"""Make formulas: JSON-safe bodies and the spec's transforms, evaluated as Make would.
+
+``evaluate`` reads the subset of Make's formula language (IML) that the blueprints
+write: function calls with ``;`` between arguments, module references such as
+``1.customer.first_name``, quoted arguments read as raw text, ``/pattern/flags``
+regular expressions with ``$1`` in the replacement, the keyword ``emptystring``
+and the operators ``=``, ``!=``, ``and``, ``or`` and ``+``. It follows the same
+reading of Make that the generator's formulas assume (see generator/ipaas/make_iml.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from generator.ipaas import make, make_iml
+from generator.ipaas.flows import build_flows
+from generator.runtime.result import TransformContext
+from generator.runtime.transforms import TRANSFORMS
+from tests.ipaas_cases import load_case
+
+TOKEN = re.compile(r'\s*(?:(?P<string>"[^"]*")|(?P<op>!=|[=();+])'
+                   r'|(?P<number>-?\d+(?:\.\d+)?(?![\w.]))|(?P<word>[\w.$\[\]-]+))')
+
+
+def tokenize(text: str) -> list[tuple[str, str]]:
+    tokens = []
+    position = 0
+    while position < len(text.rstrip()):
+        match = TOKEN.match(text, position)
+        assert match is not None, f"cannot read the formula at: {text[position:position + 40]}"
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+def read_path(data: Any, path: str) -> Any:
+    value = data
+    for part in path.split("."):
+        if isinstance(value, list):
+            value = [item.get(part) if isinstance(item, dict) else None for item in value]
+        elif isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    return value
+
+
+def js_replace(text: str, pattern: str, replacement: str) -> str:
+    regex = re.fullmatch(r"/(.*)/([gim]*)", pattern, re.S)
+    if regex is None:
+        return text.replace(pattern, replacement)
+    flags = re.I if "i" in regex.group(2) else 0
+    compiled = re.compile(regex.group(1), flags)
+
+    def expand(match: re.Match[str]) -> str:
+        return re.sub(r"\$(\d)", lambda ref: match.group(int(ref.group(1))) or "", replacement)
+
+    return compiled.sub(expand, text, count=0 if "g" in regex.group(2) else 1)
+
+
+def text_of(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(text_of(item) for item in value)
+    return str(value)
+
+
+def empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "toString": text_of,
+    "lower": lambda value: text_of(value).lower(),
+    "trim": lambda value: text_of(value).strip(),
+    "ifempty": lambda value, fallback: fallback if empty(value) else value,
+    "replace": lambda text, pattern, replacement: js_replace(text_of(text), pattern, replacement),
+    "map": lambda items, key: [read_path(item, key) for item in items or []],
+    "flatten": lambda items: [inner for item in items or [] for inner in
+                              (item if isinstance(item, list) else [item])],
+    "sum": lambda items: sum(float(item) for item in items or [] if not empty(item)),
+    "formatNumber": lambda value, digits, *rest: f"{float(value):.{int(digits)}f}",
+    "join": lambda items, separator: separator.join(text_of(item) for item in items or []),
+    "parseNumber": lambda value, separator: float(text_of(value) or 0),
+    # Dates are not under test here: the value passes through unchanged.
+    "formatDate": lambda value, pattern, *zone: text_of(value),
+    "stripHTML": lambda value: re.sub(r"<[^>]*>", "", text_of(value)),
+}
+
+
+class Formula:
+    """A recursive-descent reader and evaluator of one formula."""
+
+    def __init__(self, text: str, bundles: Mapping[str, Any]):
+        self.tokens = tokenize(text)
+        self.index = 0
+        self.bundles = bundles
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        token = self.tokens[self.index]
+        assert value is None or token[1] == value, f"expected {value}, found {token}"
+        self.index += 1
+        return token
+
+    def run(self) -> Any:
+        value = self.expression()
+        assert self.peek() is None, f"unread tokens: {self.tokens[self.index:]}"
+        return value
+
+    def expression(self) -> Any:
+        value = self.conjunction()
+        while self.peek() == ("word", "or"):
+            self.take()
+            other = self.conjunction()
+            value = bool(value) or bool(other)
+        return value
+
+    def conjunction(self) -> Any:
+        value = self.comparison()
+        while self.peek() == ("word", "and"):
+            self.take()
+            other = self.comparison()
+            value = bool(value) and bool(other)
+        return value
+
+    def comparison(self) -> Any:
+        value = self.addition()
+        token = self.peek()
+        if token in (("op", "="), ("op", "!=")):
+            self.take()
+            other = self.addition()
+            equal = text_of(value) == text_of(other)
+            return equal if token == ("op", "=") else not equal
+        return value
+
+    def addition(self) -> Any:
+        value = self.primary()
+        while self.peek() == ("op", "+"):
+            self.take()
+            value = text_of(value) + text_of(self.primary())
+        return value
+
+    def primary(self) -> Any:
+        kind, text = self.take()
+        if kind == "string":
+            return text[1:-1]
+        if kind == "number":
+            return text
+        if text == "(":
+            value = self.expression()
+            self.take(")")
+            return value
+        if text == "emptystring":
+            return ""
+        if self.peek() == ("op", "("):
+            return self.call(text)
+        module, _, path = text.partition(".")
+        return read_path(self.bundles[module], path) if path else self.bundles[module]
+
+    def call(self, name: str) -> Any:
+        self.take("(")
+        if name in ("if", "switch"):
+            return self.lazy(name)
+        arguments = []
+        while self.peek() != ("op", ")"):
+            arguments.append(self.expression())
+            if self.peek() == ("op", ";"):
+                self.take()
+        self.take(")")
+        return FUNCTIONS[name](*arguments)
+
+    def lazy(self, name: str) -> Any:
+        arguments = [self.expression()]
+        while self.peek() == ("op", ";"):
+            self.take()
+            arguments.append(self.expression())
+        self.take(")")
+        if name == "if":
+            return arguments[1] if arguments[0] else arguments[2]
+        subject, rest = text_of(arguments[0]), arguments[1:]
+        for index in range(0, len(rest) - 1, 2):
+            if subject == text_of(rest[index]):
+                return rest[index + 1]
+        return rest[-1] if len(rest) % 2 else None
+
+
+def evaluate(formula: str, bundles: Mapping[str, Any]) -> Any:
+    """Evaluate the ``{{ }}`` parts of ``formula`` against module bundles, as Make fills text."""
+    def fill(match: re.Match[str]) -> str:
+        return text_of(Formula(match.group(1), bundles).run())
+
+    parts = re.fullmatch(r"\{\{(.*)\}\}", formula, re.S)
+    if parts and "}}" not in parts.group(1):
+        return Formula(parts.group(1), bundles).run()
+    return re.sub(r"\{\{(.*?)\}\}(?!\})", fill, formula, flags=re.S)
+
+
+HOSTILE = ['Sara "the boss" Ali', "back\\slash", "line one\nline two\r\n\tend",
+           "نورة عبد الله", "Fatima 🌙✨", 'mix \\" both', "bell\x07", "}} {{"]
+
+
+def walk(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for module in flow:
+        found.append(module)
+        for route in module.get("routes", []):
+            found.extend(walk(route["flow"]))
+    return found
+
+
+def contact_upsert(preset: str) -> dict[str, Any]:
+    answers, plan, spec = load_case(preset, {})
+    flow = make.blueprints(build_flows(answers, plan, spec))["contact-sync"]["flow"]
+    return next(module for module in walk(flow)
+                if module["metadata"]["designer"]["name"] == "Create or update the contact")
+
+
+@pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
+@pytest.mark.parametrize("name", HOSTILE)
+def test_body_json_with_hostile_name(preset: str, name: str) -> None:
+    body = contact_upsert(preset)["mapper"]["jsonStringBodyContent"]
+    payload = {"customer": {"id": 7, "first_name": name, "last_name": name, "email": "a@b.sa",
+                            "phone": "0501234567"}}
+    rendered = evaluate(body, {"1": payload})
+    parsed = json.loads(rendered)
+    record = parsed["inputs"][0]["properties"] if "inputs" in parsed else parsed["data"][0]
+    first = record.get("firstname", record.get("First_Name"))
+    expected = name.replace("\x07", "")
+    assert first == expected
+
+
+def test_json_text_escapes_each_character() -> None:
+    formula = "{{" + make_iml.json_text("1.value") + "}}"
+    for value in HOSTILE:
+        text = evaluate(formula, {"1": {"value": value}})
+        assert json.loads(f'"{text}"') == value.replace("\x07", "")
+
+
+def test_literal_rejects_double_quote() -> None:
+    with pytest.raises(make_iml.FormulaError, match='"'):
+        make_iml.literal('say "hi"')
+
+
+STAGE_CASES = [("shopify-growth", {}), ("jeddah-fashion-zoho", {}),
+               ("woo-startup", {"monthly_orders": 400}), ("headless-nextjs", {"path": "ipaas"})]
+
+
+def rule_payload(when: Mapping[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for field, expected in when.items():
+        if expected == "set":
+            payload[field] = "2026-01-04T10:00:00+03:00"
+        elif isinstance(expected, list):
+            payload[field] = expected[0]
+        else:
+            payload[field] = expected
+    return payload
+
+
+@pytest.mark.parametrize(("preset", "values"), STAGE_CASES, ids=[c[0] for c in STAGE_CASES])
+def test_stage_rows_match_runtime(preset: str, values: dict[str, Any]) -> None:
+    _, plan, spec = load_case(preset, values)
+    table = spec["mapping"]["order_stages"]
+    store = plan.platform if plan.platform in ("shopify", "woocommerce") else "storefront"
+    formula = make_iml.stage_rules(table["rules"], make_iml.order_stage_values(table),
+                                   lambda name: f"1.{name}", store)
+    crm_values = make_iml.order_stage_values(table)
+    checked = 0
+    for rule in table["rules"]:
+        payload = rule_payload(rule["when"])
+        context = TransformContext(mapping=spec["mapping"], platform=store, payload=payload)
+        expected = TRANSFORMS["status_to_stage"](payload.get("status"), context).value
+        result = evaluate("{{" + formula + "}}", {"1": payload})
+        assert result == crm_values[expected["key"]], rule
+        if expected["key"] == rule["stage"]:
+            assert result == crm_values[rule["stage"]]
+            checked += 1
+    assert checked >= len(table["rules"]) - 2
+
+
+def test_stage_unknown_status_empty() -> None:
+    _, _, spec = load_case("shopify-growth", {})
+    table = spec["mapping"]["order_stages"]
+    formula = make_iml.stage_rules(table["rules"], make_iml.order_stage_values(table),
+                                   lambda name: f"1.{name}", "shopify")
+    assert evaluate("{{" + formula + "}}", {"1": {"financial_status": "mystery"}}) == ""
+
+
+def test_stage_crm_value_used() -> None:
+    rules = [{"when": {"status": ["processing"]}, "stage": "paid_processing"}]
+    formula = make_iml.stage_rules(rules, {"paid_processing": "123456"},
+                                   lambda name: f"1.{name}", "woocommerce")
+    assert evaluate("{{" + formula + "}}", {"1": {"status": "wc-processing"}}) == "123456"
+
+
+@pytest.mark.parametrize("preset", ["jeddah-fashion-zoho", "shopify-growth"])
+def test_ticket_rows_match_spec(preset: str) -> None:
+    _, plan, spec = load_case(preset, {"support_channels": ["whatsapp", "phone"],
+                                             "support_agents": 12})
+    mapping = spec["mapping"]
+    formula = make_iml.transform("ticket_status_to_stage", "1.status", mapping, plan.crm)
+    assert formula is not None
+    context = TransformContext(mapping={**mapping, "crm": plan.crm}, platform="shopify",
+                               payload={})
+    table = make_iml.ticket_stage_table(mapping, plan.crm)
+    assert table
+    for status, crm_value in table.items():
+        result = evaluate("{{" + formula + "}}", {"1": {"status": status.upper()}})
+        assert result == crm_value, status
+        runtime = TRANSFORMS["ticket_status_to_stage"](status, context).value
+        assert result == (runtime if isinstance(runtime, str) else crm_value), status
+
+
+@pytest.mark.parametrize("name", ["page_viewed", "product_added_to_cart", "purchase", "nope"])
+def test_event_key_matches_runtime(name: str) -> None:
+    _, plan, spec = load_case("headless-nextjs", {"path": "ipaas"})
+    formula = make_iml.transform("event_key", "1.name", spec["mapping"], plan.crm)
+    assert formula is not None
+    context = TransformContext(mapping=spec["mapping"], platform="storefront", payload={})
+    expected = TRANSFORMS["event_key"](name, context).value
+    assert evaluate("{{" + formula + "}}", {"1": {"name": name}}) == (expected or "")
+
+
+@pytest.mark.parametrize("city", ["Riyadh", "جده", "jeddah", "Springfield"])
+def test_city_switch_known_names(city: str) -> None:
+    _, plan, spec = load_case("shopify-growth", {})
+    formula = make_iml.transform("city_canonical", "1.city", spec["mapping"], plan.crm)
+    assert formula is not None
+    context = TransformContext(mapping=spec["mapping"], platform="shopify", payload={})
+    expected = TRANSFORMS["city_canonical"](city, context).value
+    written = expected["en"] if isinstance(expected, dict) else expected
+    assert evaluate("{{" + formula + "}}", {"1": {"city": city}}) == (written or "")
+
+
+def test_refund_total_sums_transactions() -> None:
+    _, plan, spec = load_case("shopify-growth", {})
+    formula = make_iml.transform("refund_total_sar", "1.refunds[].transactions[].amount",
+                                 spec["mapping"], plan.crm)
+    assert formula is not None
+    payload = {"refunds": [{"transactions": [{"amount": "10.50"}, {"amount": "4.25"}]},
+                           {"transactions": [{"amount": "5"}]}]}
+    assert evaluate("{{" + formula + "}}", {"1": payload}) == "19.75"
+
+
+def test_deal_body_stage_is_formula() -> None:
+    answers, plan, spec = load_case("shopify-growth", {})
+    flow = make.blueprints(build_flows(answers, plan, spec))["order-sync"]["flow"]
+    upsert = next(module for module in walk(flow)
+                  if module["metadata"]["designer"]["name"] == "Create or update the deal")
+    body = upsert["mapper"]["jsonStringBodyContent"]
+    rendered = json.loads(evaluate(body, {"1": {
+        "id": 9, "name": "#1001", "financial_status": "paid", "fulfillment_status": None,
+        "total_price": "150.00", "currency": "SAR", "refunds": [], "discount_codes": []}}))
+    properties = rendered["inputs"][0]["properties"]
+    assert properties["dealstage"] == "paid_processing"
+    assert properties["dealname"] == "Order #1001"
+    assert properties["amount"] == "150.00"
