@@ -83,3 +83,9 @@ def test_budget_context_keys() -> None:
     assert set(context) == {"flows", "make", "budget", "n8n"}
     assert context["budget"]["monthly_orders"] == answers.monthly_orders
     assert "ticket-sync" in {row["key"] for row in context["budget"]["rows"]}
+
+
+def test_runner_runs_inside_send_hours() -> None:
+    # Every 15 minutes from 09:00 to 22:00 is 52 runs a day, 1,560 in 30 days.
+    row = rows_by_key(1000)["abandoned-checkout-runner"]
+    assert row["runs"] == 1560

@@ -84,7 +84,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "trim": lambda value: text_of(value).strip(),
     "ifempty": lambda value, fallback: fallback if empty(value) else value,
     "replace": lambda text, pattern, replacement: js_replace(text_of(text), pattern, replacement),
-    "map": lambda items, key: [read_path(item, key) for item in items or []],
+    "map": lambda items, key, *where: [
+        read_path(item, key) for item in items or []
+        if not where or text_of(read_path(item, where[0])) in where[1].split(",")],
+    "first": lambda items: items[0] if items else None,
     "flatten": lambda items: [inner for item in items or [] for inner in
                               (item if isinstance(item, list) else [item])],
     "sum": lambda items: sum(float(item) for item in items or [] if not empty(item)),
@@ -231,8 +234,9 @@ def contact_upsert(preset: str) -> dict[str, Any]:
 @pytest.mark.parametrize("name", HOSTILE)
 def test_body_json_with_hostile_name(preset: str, name: str) -> None:
     body = contact_upsert(preset)["mapper"]["jsonStringBodyContent"]
-    payload = {"customer": {"id": 7, "first_name": name, "last_name": name, "email": "a@b.sa",
-                            "phone": "0501234567"}}
+    # A customers/* body is the customer itself.
+    payload = {"id": 7, "first_name": name, "last_name": name, "email": "a@b.sa",
+               "phone": "0501234567"}
     rendered = evaluate(body, {"1": payload})
     parsed = json.loads(rendered)
     record = parsed["inputs"][0]["properties"] if "inputs" in parsed else parsed["data"][0]
@@ -367,3 +371,48 @@ def test_deal_body_stage_is_formula() -> None:
     assert properties["dealstage"] == "paid_processing"
     assert properties["dealname"] == "Order #1001"
     assert properties["amount"] == "150.00"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("0501234567", "+966501234567"),
+    ("+966 050 123 4567", "+966501234567"),
+    ("00966501234567", "+966501234567"),
+    ("966501234567", "+966501234567"),
+    ("+966-50-123-4567", "+966501234567"),
+    ("٠٥٠١٢٣٤٥٦٧", "+966501234567"),
+    ("۰۵۰۱۲۳۴۵۶۷", "+966501234567"),
+    ("0112345678", "+966112345678"),
+    ("00447911123456", "+447911123456"),
+])
+def test_phone_formula_matches_runtime(raw: str, expected: str) -> None:
+    _, plan, spec = load_case("shopify-growth", {})
+    formula = make_iml.transform("phone_e164_sa", "1.phone", spec["mapping"], plan.crm)
+    assert formula is not None
+    context = TransformContext(mapping=spec["mapping"], platform="shopify", payload={})
+    assert evaluate("{{" + formula + "}}", {"1": {"phone": raw}}) == expected
+    assert TRANSFORMS["phone_e164_sa"](raw, context).value == expected
+
+
+def test_phone_formula_keeps_unknown_digits() -> None:
+    formula = make_iml.phone_e164_sa("1.phone")
+    assert evaluate("{{" + formula + "}}", {"1": {"phone": "12 34"}}) == "1234"
+
+
+@pytest.mark.parametrize(("preset", "values", "body"), [
+    ("shopify-growth", {}, {"id": 7, "updated_at": "2026-01-02T03:04:05+03:00"}),
+    ("jeddah-fashion-zoho", {"platform": "woocommerce"},
+     {"id": 7, "date_modified_gmt": "2026-01-02T00:04:05"}),
+])
+def test_dedupe_key_header_then_body(preset: str, values: dict[str, Any],
+                                     body: dict[str, Any]) -> None:
+    answers, plan, spec = load_case(preset, values)
+    flow = make.blueprints(build_flows(answers, plan, spec))["order-sync"]["flow"]
+    key = next(module for module in walk(flow)
+               if module["module"] == "datastore:ExistRecord")["mapper"]["key"]
+    header = "X-Shopify-Event-Id" if plan.platform == "shopify" else "X-WC-Webhook-Delivery-ID"
+    for name in (header, header.lower()):
+        bundle = {**body, "__IMTHEADERS__": [{"name": "Accept", "value": "*/*"},
+                                             {"name": name, "value": "event-1"}]}
+        assert evaluate(key, {"1": bundle}) == "event-1"
+    fallback = f"7-{next(value for name, value in body.items() if name != 'id')}"
+    assert evaluate(key, {"1": body}) == fallback

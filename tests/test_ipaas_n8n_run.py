@@ -123,7 +123,8 @@ def test_post_purchase_search_asks_properties() -> None:
 def test_post_purchase_nodes_linked() -> None:
     data = workflow("shopify-growth", "post-purchase")
     assert linked(data, SEARCH, f"{SEARCH}: results")
-    assert linked(data, f"{SEARCH}: results", f"{GATE}: request")
+    assert linked(data, f"{SEARCH}: results", "Wait for the end of quiet hours: resume time (2)")
+    assert linked(data, "Wait for the end of quiet hours (2)", f"{GATE}: request")
     assert linked(data, f"{GATE}: read", GATE)
     assert linked(data, f"{SEND}: message", SEND)
 

@@ -302,8 +302,50 @@ def _dedupe_step(ctx: _Context) -> Step:
                          "ttl_days": DEDUPE_TTL_DAYS})
 
 
-def _contact_steps(ctx: _Context, extra: tuple[FieldRow, ...] = ()) -> tuple[Step, ...]:
+# WooCommerce billing fields that a customer body may leave empty; the runtime then
+# reads the customer's own top-level field of the same name.
+WOOCOMMERCE_CUSTOMER_FALLBACKS = ("email", "first_name", "last_name")
+
+
+def _customer_paths(store: str, path: str) -> list[str]:
+    """Return the paths in a customer webhook body that give the order-shaped ``path``.
+
+    The contact map reads order bodies. The runtime's customer views (in
+    ``generator/runtime/engine.py``) read a Shopify ``customers/*`` body as the order's
+    ``customer`` object, and a WooCommerce ``customer.*`` body as an order whose
+    ``customer_id`` is the body's ``id``. A path with no counterpart returns no path.
+    """
+    if store == "shopify":
+        return [path.removeprefix("customer.")] if path.startswith("customer.") else []
+    if store == "woocommerce":
+        if path == "customer_id":
+            return ["id"]
+        section, _, name = path.partition(".")
+        if section not in ("billing", "shipping"):
+            return []
+        if section == "billing" and name in WOOCOMMERCE_CUSTOMER_FALLBACKS:
+            return [path, name]
+        return [path]
+    return [path]
+
+
+def _customer_view(ctx: _Context, rows: tuple[FieldRow, ...]) -> tuple[FieldRow, ...]:
+    """Return ``rows`` with their sources read from a customer body instead of an order."""
+    viewed = []
+    for row in rows:
+        paths = [found for path in (row.source, *row.fallback_sources)
+                 for found in _customer_paths(ctx.store, path)]
+        paths = list(dict.fromkeys(paths))
+        if paths:
+            viewed.append(replace(row, source=paths[0], fallback_sources=tuple(paths[1:])))
+    return tuple(viewed)
+
+
+def _contact_steps(ctx: _Context, extra: tuple[FieldRow, ...] = (),
+                   customer_body: bool = False) -> tuple[Step, ...]:
     rows = ctx.rows("contact") + extra
+    if customer_body:
+        rows = _customer_view(ctx, rows)
     identity = [item["key"] for item in ctx.mapping["identity"]["match_order"]]
     return (
         _step("map_contact", "map", "Map the customer to the contact",
@@ -345,7 +387,7 @@ def _contact_flow(ctx: _Context) -> Flow:
             "the store id, then the phone in E.164, then the lowercased email.",
             "إنشاء جهة الاتصال في CRM أو تحديثها لكل عميل جديد أو متغيّر، بالمطابقة على معرّف "
             "المتجر ثم رقم الجوال بصيغة E.164 ثم البريد الإلكتروني بأحرف صغيرة."),
-        steps=first + _contact_steps(ctx))
+        steps=first + _contact_steps(ctx, customer_body=True))
 
 
 def _stage_table(ctx: _Context) -> dict[str, Any]:
@@ -481,18 +523,24 @@ def _playbook(ctx: _Context, key: str) -> Mapping[str, Any] | None:
 
 def _send_steps(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, Any],
                 discount_done: bool) -> list[Step]:
-    """Return the consent gate, quiet-hours wait, discount and send steps of one playbook step."""
+    """Return the quiet-hours wait, consent gate, discount and send steps of one playbook step.
+
+    The gate comes after the wait, so an unsubscribe during the wait stops the send.
+    A gate stops only its own step: the steps from the gate to the send form one unit,
+    and a contact who fails the gate goes on to the later steps of the playbook.
+    """
     number, channel = step["step"], step["channel"]
     steps: list[Step] = []
-    gate = ctx.gates.get(step["consent"])
-    if gate is not None:
-        steps.append(_step(f"consent_{number}", "consent_gate",
-                           f"Check {channel} consent", f"التحقق من الموافقة على {gate.label.ar}",
-                           params={"channel": channel, "on_missing": "skip and log"}, gate=gate))
     if step["kind"] == "marketing":
         steps.append(_step(f"quiet_hours_{number}", "wait", "Wait for the end of quiet hours",
                            "الانتظار حتى انتهاء فترة الهدوء",
                            params={"mode": "quiet_hours", **dict(ctx.playbooks["quiet_hours"])}))
+    gate = ctx.gates.get(step["consent"])
+    if gate is not None:
+        steps.append(_step(f"consent_{number}", "consent_gate",
+                           f"Check {channel} consent", f"التحقق من الموافقة على {gate.label.ar}",
+                           params={"channel": channel, "on_missing": "skip and log",
+                                   "until_step": f"send_{number}"}, gate=gate))
     if step.get("discount") and not discount_done:
         discount = ctx.playbooks["discount"]
         hours = playbook.get("discount_code", {}).get("expires_after_hours",
@@ -780,9 +828,11 @@ def _consent_flow(ctx: _Context) -> Flow:
     rows = []
     for channel in ctx.consent["channels"]:
         rows.extend(_consent_rows(ctx, channel))
-    identity = tuple(row for row in ctx.rows("contact") if row.name in
-                     {item["key"] for item in ctx.mapping["identity"]["match_order"]}
-                     or row.unique)
+    # The consent topics send customer bodies, so the identity fields read them as such.
+    identity = _customer_view(ctx, tuple(
+        row for row in ctx.rows("contact")
+        if row.name in {item["key"] for item in ctx.mapping["identity"]["match_order"]}
+        or row.unique))
     if ctx.crm == "custom":
         calls = [ctx.upsert("contact", identity)]
         key = next((row for row in identity if row.unique), identity[0])

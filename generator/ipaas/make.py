@@ -66,6 +66,12 @@ ZOHO_REFRESH_MARGIN_MINUTES = 5
 ERROR_HOOK_URL = "https://hook.make.example/ERROR-ALERT-WEBHOOK"
 
 
+# Body fields that identify one version of a store record, by platform: the dedupe
+# key when the webhook did not pass the event id header ("Get request headers" off).
+# A redelivery carries the same body, so it still gets the same key.
+BODY_EVENT_KEY = {"shopify": ("id", "updated_at"), "woocommerce": ("id", "date_modified_gmt")}
+
+
 def confirmed_modules() -> dict[str, Any]:
     """Return the confirmed module ids with their versions and sources."""
     modules: dict[str, Any] = load_data("ipaas/make-modules")["modules"]
@@ -282,9 +288,19 @@ def _any_set_filter(builder: _Builder, paths: list[str], name: str) -> dict[str,
         for path in paths]}
 
 
+def _dedupe_key(builder: _Builder, step: Step) -> str:
+    """Return the dedupe key: the event id header, or body fields when it is missing."""
+    source, key_field = str(step.params["key"]).split(" ", 1)
+    if source != "header":
+        return "{{" + f"{builder.trigger_id}.{key_field.replace(' + ', '}}-{{')}" + "}}"
+    header = make_iml.header_value(builder.trigger_id, key_field)
+    fields = BODY_EVENT_KEY.get(builder.store, BODY_EVENT_KEY["shopify"])
+    body = ' + "-" + '.join(f"{builder.trigger_id}.{name}" for name in fields)
+    return "{{" + f"ifempty({header}; {body})" + "}}"
+
+
 def _dedupe(builder: _Builder, step: Step, y: int) -> list[dict[str, Any]]:
-    key_field = str(step.params["key"]).split(" ", 1)[1]
-    key = "{{" + f"{builder.trigger_id}.{key_field.replace(' + ', '}}-{{')}" + "}}"
+    key = _dedupe_key(builder, step)
     exists = builder.module("datastore:ExistRecord", {"key": key},
                             "Seen this event? (data store processed_events)", y)
     builder.pending_filter = {"name": "Not processed before", "conditions": [

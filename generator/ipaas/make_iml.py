@@ -28,6 +28,12 @@ from generator.runtime.stages import DEFAULT_TICKET_STAGES
 _CONTROL = "/[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]/g"
 
 
+# First code points of the Arabic-Indic digits (used in Arabic) and the Eastern
+# Arabic-Indic digits (used in Persian and Urdu, and typed on some Arabic keyboards).
+ARABIC_INDIC_ZERO = 0x0660
+EASTERN_ARABIC_INDIC_ZERO = 0x06F0
+
+
 class FormulaError(ValueError):
     """A spec value cannot be written inside a Make formula."""
 
@@ -157,6 +163,46 @@ def _array_path(reference: str) -> str:
     return value
 
 
+def header_value(bundle: int, header: str) -> str:
+    """Return the formula that reads one request header a custom webhook received.
+
+    With "Get request headers" on, Make's custom webhook passes the headers as the
+    list ``__IMTHEADERS__`` of ``{name, value}`` items, and map() filters that list by
+    exact, case-sensitive name. So the formula accepts the name as sent and in lower
+    case (HTTP/2 sends lower-case names).
+
+    NOTE: the list's name and shape were read in third-party exported blueprints and
+    Make community answers, not in Make's help; the body fallback covers a miss.
+    """
+    names = ",".join(dict.fromkeys((header, header.lower())))
+    return f"first(map({bundle}.__IMTHEADERS__; {literal('value')}; {literal('name')}; " \
+           f"{literal(names)}))"
+
+
+def _ascii_digits(value: str) -> str:
+    """Return the formula that turns Arabic-Indic and Eastern Arabic-Indic digits into 0-9."""
+    for digit in range(10):
+        arabic, persian = chr(ARABIC_INDIC_ZERO + digit), chr(EASTERN_ARABIC_INDIC_ZERO + digit)
+        value = f'replace({value}; "/[{arabic}{persian}]/g"; "{digit}")'
+    return value
+
+
+def phone_e164_sa(value: str) -> str:
+    """Return the formula that writes a Saudi phone number in E.164.
+
+    The steps follow the API path's rules as far as Make's replace() allows. Arabic
+    digits become 0-9, everything but digits and ``+`` is dropped, and a leading ``00``
+    becomes ``+``. Then ``+966``, ``966``, ``+966 0`` or a local ``0`` before a 9-digit
+    national number becomes ``+966``. Any other number keeps its digits. Unlike the
+    API path, the formula does not check the number plan and sets no flag (landline,
+    toll-free, invalid), and the workflows README lists this.
+    """
+    digits = f'replace({_ascii_digits(value)}; "/[^0-9+]/g"; emptystring)'
+    international = f'replace({digits}; "/^00/"; "+")'
+    country = f'replace({international}; "/^\\+?9660?([1-9][0-9]{{8}})$/"; "+966$1")'
+    return f'replace({country}; "/^0?([1-9][0-9]{{8}})$/"; "+966$1")'
+
+
 def transform(name: str, value: str, mapping: Mapping[str, Any], crm: str) -> str | None:
     """Return the formula of transform ``name`` applied to ``value``, or None for none.
 
@@ -175,9 +221,7 @@ def transform(name: str, value: str, mapping: Mapping[str, Any], crm: str) -> st
         "deal_name": f'"Order #" + replace(trim({value}); "/^#/"; "")',
         "html_to_text": f"stripHTML({value})",
         "list_join": f'join({value}; ", ")',
-        # NOTE: the regular expressions follow Make's replace() with /pattern/ and $1.
-        "phone_e164_sa": f'replace(replace({value}; "/[^0-9+]/g"; emptystring); '
-                         '"/^(?:\\+?966|00966|0)?(5[0-9]{8})$/"; "+966$1")',
+        "phone_e164_sa": phone_e164_sa(value),
         "event_key": switch_table(_clean(value), EVENT_KEYS, '""'),
         "channel_to_origin": switch_table(
             _clean(value), _origins(crm), '""'),
@@ -225,6 +269,17 @@ APPROACHES: dict[str, dict[str, str]] = {
         "ar": "الدالة switch() على أسماء المدن البديلة بعد التحويل إلى أحرف صغيرة وحذف المسافات "
               "الطرفية، ولا تُحذف التشكيلات والتطويل وأداة التعريف كما في مسار API، فتبقى المدينة "
               "فارغة لهذه الكتابات ويحفظها حقل المدينة كما أُدخلت"},
+    "phone_e164_sa": {
+        "en": "replace() steps: Arabic digits to 0-9, a leading 00 to +, then +966, 966, "
+              "+966 0 or a local 0 before a 9-digit number to +966. The number plan is not "
+              "checked and no flag is set: a landline is not marked as unable to receive "
+              "WhatsApp, and a toll-free or invalid number keeps its digits where the API path "
+              "leaves the field empty",
+        "ar": "سلسلة replace(): تُحوَّل الأرقام العربية إلى 0-9، و00 في البداية إلى +، ثم "
+              "تُستبدل +966 أو 966 أو ‎+966 0 أو الصفر المحلي قبل رقم من 9 خانات بـ ‎+966؛ ولا "
+              "يُتحقق من خطة الترقيم ولا تُوضع علامة، فلا يُعلَّم الهاتف الثابت بأنه لا يستقبل "
+              "رسائل WhatsApp، ويبقى الرقم المجاني أو غير الصالح بأرقامه بينما يتركه مسار API "
+              "فارغًا"},
     "refund_total_sar": {"en": "sum() over the refund transactions' amounts",
                          "ar": "الدالة sum() على مبالغ معاملات الاسترداد"},
     "split_name": {

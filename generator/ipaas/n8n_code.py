@@ -483,6 +483,20 @@ def _entity_unique(mapping: Mapping[str, Any], entity: str) -> str | None:
     return None
 
 
+def _fallback_id_properties(mapping: Mapping[str, Any], entity: str) -> list[str]:
+    """Return the HubSpot properties that identify a contact without its store id, in order.
+
+    HubSpot upserts a contact by email, and a contact with a phone and no email by the
+    unique ``ecom_phone_e164`` property, so a phone-only customer is still written.
+    """
+    if entity != "contact":
+        return []
+    first = _entity_unique(mapping, entity)
+    unique = [str(item["target"]) for item in mapping["entities"]["contact"]["fields"]
+              if item.get("unique") and item.get("target") and str(item["target"]) != first]
+    return list(dict.fromkeys([_identity_targets(mapping)["email"], *unique]))
+
+
 def call_spec(graph: Any, call: Any, entity: str, target: str | None = None) -> dict[str, Any]:
     """Return the data the batch node of ``call`` needs, with the kind of request it builds."""
     mapping = graph.project.spec["mapping"]
@@ -490,7 +504,7 @@ def call_spec(graph: Any, call: Any, entity: str, target: str | None = None) -> 
     spec: dict[str, Any] = {"limit": call.batch_limit or 1, "entity": entity}
     if call.system == "hubspot" and endpoint.endswith("/batch/upsert"):
         spec.update(kind="hubspot_upsert", id_property=call.body["inputs"][0]["idProperty"],
-                    fallback_id_property="email" if entity == "contact" else None)
+                    fallback_id_properties=_fallback_id_properties(mapping, entity))
     elif call.system == "hubspot" and "/associations/" in endpoint:
         target = str(target)
         spec.update(kind="hubspot_association", types=call.body["inputs"][0]["types"],
@@ -548,23 +562,25 @@ function idsByKey(nodes, idProperty) {
 
 """
 # The main part of a batch node, by the kind of request it builds.
-BATCH_BRANCHES: dict[str, str] = {    "hubspot_upsert": """const inputs = [];
-const keys = [];
+BATCH_BRANCHES: dict[str, str] = {
+    "hubspot_upsert": """// One batch per idProperty, so every input of a request is matched alike.
+const groups = {};
 for (const item of items) {
-  let idProperty = SPEC.id_property;
-  let id = item.json.record[idProperty];
-  if (isEmpty(id) && SPEC.fallback_id_property) {
-    idProperty = SPEC.fallback_id_property;
-    id = item.json.record[idProperty];
-  }
-  // A record with no unique value cannot be upserted; its flags show why.
-  if (isEmpty(id)) continue;
-  inputs.push({ id: String(id), idProperty, properties: item.json.record });
-  keys.push(item.json.key);
+  const idProperty = [SPEC.id_property, ...SPEC.fallback_id_properties]
+    .find((name) => !isEmpty(item.json.record[name]));
+  // A record with no unique value cannot be upserted; the filter before this node
+  // passes only records with an email or a phone, and its flags show why.
+  if (!idProperty) continue;
+  const group = groups[idProperty] || (groups[idProperty] = { inputs: [], keys: [] });
+  group.inputs.push({ id: String(item.json.record[idProperty]), idProperty,
+    properties: item.json.record });
+  group.keys.push(item.json.key);
 }
-chunk(inputs, SPEC.limit).forEach((part, index) => output.push({ json: {
-  body: { inputs: part },
-  keys: keys.slice(index * SPEC.limit, index * SPEC.limit + part.length) } }));
+for (const group of Object.values(groups)) {
+  chunk(group.inputs, SPEC.limit).forEach((part, index) => output.push({ json: {
+    body: { inputs: part },
+    keys: group.keys.slice(index * SPEC.limit, index * SPEC.limit + part.length) } }));
+}
 """,
     "hubspot_association": """const sources = idsByKey(SPEC.source, SPEC.source_id_property);
 const targets = idsByKey(SPEC.target, SPEC.target_id_property);

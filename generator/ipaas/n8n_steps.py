@@ -120,14 +120,49 @@ def _schedule_node(graph: Graph, trigger: Trigger) -> str:
 def emit_steps(graph: Graph, steps: tuple[Step, ...], heads: Heads) -> Heads:
     """Add the nodes of ``steps`` in order from ``heads``; return the final heads."""
     synced = False
-    for step in steps:
+    index = 0
+    while index < len(steps):
+        step = steps[index]
         if synced and _starts_entity(step):
             graph.new_row(graph.column)
             heads = [(graph.payload_node, 0)]
             synced = False
+        if step.kind == "consent_gate" and step.params.get("until_step"):
+            end = _gated_end(steps, index)
+            _gated_branch(graph, steps[index:end + 1], heads)
+            index = end + 1
+            continue
         heads = HANDLERS.get(step.kind, _fallback)(graph, step, heads)
         synced = synced or step.kind in ("upsert", "associate")
+        index += 1
     return heads
+
+
+def _gated_end(steps: tuple[Step, ...], start: int) -> int:
+    """Return the index of the send step that ends the consent gate at ``start``."""
+    until = steps[start].params["until_step"]
+    for index in range(start + 1, len(steps)):
+        if steps[index].key == until:
+            return index
+    return len(steps) - 1
+
+
+def _gated_branch(graph: Graph, steps: tuple[Step, ...], heads: Heads) -> None:
+    """Emit a consent gate and its send on a side branch above the chain.
+
+    The chain goes on from ``heads``, so a contact the gate drops still reaches the
+    later steps. The branch sits higher than the chain, so n8n's v1 execution order
+    (the branch with the smaller y position first) sends before a later Wait node
+    pauses the run.
+    """
+    column = graph.column
+    graph.row -= 1
+    saved = (graph.payload_node, graph.context_node)
+    gated = _consent_gate(graph, steps[0], heads)
+    emit_steps(graph, steps[1:], gated)
+    graph.payload_node, graph.context_node = saved
+    graph.row += 1
+    graph.column = column
 
 
 def _starts_entity(step: Step) -> bool:

@@ -1,0 +1,184 @@
+"""Cross-reference checks of n8n workflows and Make blueprints for ``rabt validate``.
+
+The JSON schemas only check each file's shape. These checks add what the schemas
+cannot. Every n8n connection must name a node of its workflow. Every node's type,
+typeVersion, parameter names and option values must exist in the committed catalogue
+of the pinned n8n release (``generator/data/ipaas/n8n-nodes.json``). Every Make module
+id and version must be one listed in ``generator/data/ipaas/make-modules.yaml``.
+A file edited by hand, or one Rabt generated wrongly, then fails validation with the
+node and the fix named, before anyone imports it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.ipaas import n8n
+from generator.resources import load_data
+
+MAKE_MODULES_DATA = "ipaas/make-modules"
+# The catalogue's parameter types whose values are a fixed list of options.
+OPTION_TYPES = frozenset({"options", "multiOptions"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: a message name from the catalogue, its fix and their fields."""
+
+    name: str
+    fix: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _closest(value: str, choices: list[str]) -> str:
+    """Return the choice nearest to ``value``, or the first few choices when none is near."""
+    matches = difflib.get_close_matches(value, choices, n=1)
+    if matches:
+        return repr(matches[0])
+    return ", ".join(repr(choice) for choice in sorted(choices)[:8])
+
+
+def n8n_workflow_findings(workflow: Any) -> Iterator[Finding]:
+    """Yield every connection, node type and parameter problem of one n8n workflow.
+
+    Args:
+        workflow: The parsed workflow file. Shapes the schema rejects are skipped
+            here, because the schema check already reports them.
+    """
+    if not isinstance(workflow, dict):
+        return
+    nodes = [node for node in workflow.get("nodes", []) if isinstance(node, dict)]
+    yield from _connection_findings(workflow.get("connections"), nodes)
+    catalogue = n8n.catalogue()
+    for node in nodes:
+        yield from _node_findings(node, catalogue)
+
+
+def _connection_findings(connections: Any, nodes: list[dict[str, Any]]) -> Iterator[Finding]:
+    if not isinstance(connections, dict):
+        return
+    names = [str(node.get("name")) for node in nodes]
+    for source, outputs in connections.items():
+        if source not in names:
+            yield Finding("ipaas_n8n_connection_source", "ipaas_n8n_connection_fix",
+                          {"node": source, "closest": _closest(source, names)})
+        for link in _links(outputs):
+            target = link.get("node")
+            if target not in names:
+                yield Finding("ipaas_n8n_connection_target", "ipaas_n8n_connection_fix",
+                              {"source": source, "node": target,
+                               "closest": _closest(str(target), names)})
+
+
+def _links(outputs: Any) -> Iterator[dict[str, Any]]:
+    """Yield every link of one node's outputs, of every connection type (main, ai_tool, ...)."""
+    if not isinstance(outputs, dict):
+        return
+    for output_list in outputs.values():
+        for output in output_list if isinstance(output_list, list) else []:
+            for link in output if isinstance(output, list) else []:
+                if isinstance(link, dict):
+                    yield link
+
+
+def _node_findings(node: dict[str, Any], catalogue: dict[str, Any]) -> Iterator[Finding]:
+    name = node.get("name")
+    node_type = node.get("type")
+    entry = catalogue["nodes"].get(node_type)
+    if entry is None:
+        yield Finding("ipaas_n8n_type", "ipaas_n8n_type_fix",
+                      {"node": name, "type": node_type, "n8n": catalogue["n8n_version"],
+                       "closest": _closest(str(node_type), list(catalogue["nodes"]))})
+        return
+    version = str(node.get("typeVersion")).removesuffix(".0")
+    known = list(entry["versions"])
+    if version not in entry["versions"]:
+        yield Finding("ipaas_n8n_type_version", "ipaas_n8n_type_version_fix",
+                      {"node": name, "type": node_type, "version": node.get("typeVersion"),
+                       "n8n": catalogue["n8n_version"], "known": ", ".join(known)})
+        return
+    parameters = node.get("parameters")
+    if isinstance(parameters, dict):
+        context = {"node": name, "type": node_type, "version": version}
+        yield from _parameter_findings(parameters, entry["versions"][version]["parameters"],
+                                       "", context)
+
+
+def _parameter_findings(given: dict[str, Any], allowed: dict[str, Any], prefix: str,
+                        context: dict[str, Any]) -> Iterator[Finding]:
+    """Yield parameters of ``given`` that the catalogue entry ``allowed`` does not define."""
+    for key, value in given.items():
+        path = f"{prefix}{key}"
+        entry = allowed.get(key)
+        if entry is None:
+            yield Finding("ipaas_n8n_parameter", "ipaas_n8n_parameter_fix",
+                          {**context, "parameter": path,
+                           "closest": _closest(key, list(allowed))})
+            continue
+        yield from _value_findings(value, entry, path, context)
+
+
+def _value_findings(value: Any, entry: dict[str, Any], path: str,
+                    context: dict[str, Any]) -> Iterator[Finding]:
+    types = set(entry["types"])
+    if isinstance(value, str) and value.startswith("="):
+        return  # an expression, which n8n resolves at run time
+    if types <= OPTION_TYPES and not entry.get("dynamic"):
+        for item in value if isinstance(value, list) else [value]:
+            if item not in entry["values"]:
+                yield Finding("ipaas_n8n_option", "ipaas_n8n_option_fix",
+                              {**context, "parameter": path, "value": item,
+                               "allowed": ", ".join(repr(v) for v in entry["values"])})
+    if "collection" in types and isinstance(value, dict):
+        yield from _parameter_findings(value, entry["children"], f"{path}.", context)
+    elif "fixedCollection" in types and isinstance(value, dict) and "resourceMapper" not in types:
+        for group, content in value.items():
+            if group not in entry["groups"]:
+                yield Finding("ipaas_n8n_parameter", "ipaas_n8n_parameter_fix",
+                              {**context, "parameter": f"{path}.{group}",
+                               "closest": _closest(group, list(entry["groups"]))})
+                continue
+            for item in content if isinstance(content, list) else [content]:
+                if isinstance(item, dict):
+                    yield from _parameter_findings(item, entry["groups"][group],
+                                                   f"{path}.{group}.", context)
+
+
+def make_blueprint_findings(blueprint: Any) -> Iterator[Finding]:
+    """Yield every module of a Make blueprint whose id or version Rabt has not confirmed.
+
+    Args:
+        blueprint: The parsed blueprint file. Modules inside router routes and error
+            handler routes are checked too.
+    """
+    if not isinstance(blueprint, dict):
+        return
+    confirmed: dict[str, Any] = load_data(MAKE_MODULES_DATA)["modules"]
+    for module in _make_modules(blueprint.get("flow")):
+        module_id = module.get("module")
+        metadata = module.get("metadata")
+        designer = metadata.get("designer") if isinstance(metadata, dict) else None
+        label = designer.get("name", "") if isinstance(designer, dict) else ""
+        context = {"id": module.get("id"), "label": label}
+        if module_id not in confirmed:
+            yield Finding("ipaas_make_module", "ipaas_make_module_fix",
+                          {**context, "module": module_id,
+                           "closest": _closest(str(module_id), list(confirmed))})
+        elif module.get("version") != confirmed[module_id]["version"]:
+            yield Finding("ipaas_make_version", "ipaas_make_version_fix",
+                          {**context, "module": module_id, "version": module.get("version"),
+                           "expected": confirmed[module_id]["version"]})
+
+
+def _make_modules(flow: Any) -> Iterator[dict[str, Any]]:
+    for module in flow if isinstance(flow, list) else []:
+        if not isinstance(module, dict):
+            continue
+        yield module
+        for route in module.get("routes") or []:
+            if isinstance(route, dict):
+                yield from _make_modules(route.get("flow"))
+        yield from _make_modules(module.get("onerror"))

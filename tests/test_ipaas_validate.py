@@ -1,0 +1,165 @@
+"""``rabt validate`` on iPaaS projects: n8n connections, node types and Make module ids."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import main
+from generator.ipaas import checks
+
+N8N_FILE = "workflows/n8n/order-sync.json"
+MAKE_FILE = "workflows/make/order-sync.blueprint.json"
+
+
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generate one shopify-growth project for every test of this module to copy."""
+    output = tmp_path_factory.mktemp("baked")
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "shopify-growth",
+                                       "--output-dir", str(output)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return next(path for path in output.iterdir() if path.is_dir())
+
+
+@pytest.fixture
+def project(baked: Path, tmp_path: Path) -> Path:
+    """Return a fresh copy of the baked project that a test may break."""
+    return Path(shutil.copytree(baked, tmp_path / baked.name))
+
+
+def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def validate(project: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["validate", str(project)], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def node_named(workflow: dict[str, Any], node_type: str) -> dict[str, Any]:
+    return next(node for node in workflow["nodes"] if node["type"] == node_type)
+
+
+def test_clean_project_passes(project: Path) -> None:
+    code, output = validate(project)
+    assert code == 0, output
+
+
+def test_connection_to_missing_node(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        source = next(iter(workflow["connections"]))
+        workflow["connections"][source]["main"][0].append(
+            {"node": "Removed by hand", "type": "main", "index": 0})
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert N8N_FILE in output
+    assert "connects to node 'Removed by hand', which is not in this workflow" in output
+    assert "connect to an existing node" in output
+
+
+def test_connection_from_missing_node(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        workflow["connections"]["Ghost"] = {"main": [[]]}
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "the connections start from node 'Ghost'" in output
+
+
+def test_unknown_node_type(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node_named(workflow, "n8n-nodes-base.httpRequest")["type"] = "n8n-nodes-base.httpRequestt"
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "type 'n8n-nodes-base.httpRequestt' is not a node of n8n 2.8.4" in output
+    assert "such as 'n8n-nodes-base.httpRequest'" in output
+
+
+def test_unknown_type_version(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node_named(workflow, "n8n-nodes-base.httpRequest")["typeVersion"] = 99
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "typeVersion 99 of n8n-nodes-base.httpRequest is not in n8n 2.8.4" in output
+    assert "set typeVersion to one of: " in output
+
+
+def test_unknown_parameter_name(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node = node_named(workflow, "n8n-nodes-base.httpRequest")
+        node["parameters"]["urll"] = node["parameters"].pop("url")
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "'urll' is not a parameter of n8n-nodes-base.httpRequest" in output
+    assert "this node has 'url'" in output
+
+
+def test_unknown_option_value(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node_named(workflow, "n8n-nodes-base.httpRequest")["parameters"]["method"] = "FETCH"
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "'method' is 'FETCH', which is not an option" in output
+    assert "'POST'" in output
+
+
+def test_unknown_make_module(project: Path) -> None:
+    def change(blueprint: dict[str, Any]) -> None:
+        module = next(item for item in blueprint["flow"] if item["module"] == "http:MakeRequest")
+        module["module"] = "http:MakeRequestX"
+
+    edit_json(project / MAKE_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert MAKE_FILE in output
+    assert "'http:MakeRequestX' is not a Make module id that Rabt has confirmed" in output
+    assert "such as 'http:MakeRequest'" in output
+
+
+def test_make_module_in_error_route(project: Path) -> None:
+    def change(blueprint: dict[str, Any]) -> None:
+        guarded = next(item for item in blueprint["flow"] if item.get("onerror"))
+        guarded["onerror"][0]["module"] = "builtin:Nothing"
+
+    edit_json(project / MAKE_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "'builtin:Nothing' is not a Make module id" in output
+
+
+def test_make_module_version(project: Path) -> None:
+    def change(blueprint: dict[str, Any]) -> None:
+        module = next(item for item in blueprint["flow"] if item["module"] == "http:MakeRequest")
+        module["version"] = 3
+
+    edit_json(project / MAKE_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "http:MakeRequest has version 3, expected 4" in output
+
+
+def test_findings_skip_bad_shapes() -> None:
+    assert list(checks.n8n_workflow_findings([])) == []
+    assert list(checks.n8n_workflow_findings({"nodes": "x", "connections": 1})) == []
+    assert len(list(checks.make_blueprint_findings({"flow": [1, {"routes": ["x"]}]}))) == 1
+    assert list(checks.make_blueprint_findings("text")) == []
