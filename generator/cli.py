@@ -416,9 +416,29 @@ def _crm_options(function: F) -> F:
     return function
 
 
+def _crm_json_errors(function: F) -> F:
+    """With --format json, also print a failure as a JSON error document on standard output."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from generator.crm.apply import ApplyFailed
+        from generator.crm.output import error_data
+
+        try:
+            return function(*args, **kwargs)
+        except RabtError as error:
+            # A failed apply has printed its own document, with the failed item in it.
+            if kwargs.get("output_format") == "json" and not isinstance(error, ApplyFailed):
+                click.echo(json.dumps(error_data(error), ensure_ascii=False, indent=2))
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
 @crm.command("plan")
 @_crm_options
 @_handle_errors
+@_crm_json_errors
 def crm_plan(directory: Path, output_format: str, prune: bool, lang: Lang) -> None:
     """Compare the CRM with the desired state; exit 0 when equal, 4 when they differ.
 
@@ -446,6 +466,7 @@ def crm_plan(directory: Path, output_format: str, prune: bool, lang: Lang) -> No
 @_crm_options
 @click.option("--yes", is_flag=True, help="Apply without asking; needed when not on a terminal.")
 @_handle_errors
+@_crm_json_errors
 def crm_apply(directory: Path, output_format: str, prune: bool, lang: Lang, yes: bool) -> None:
     """Create and update what the plan lists, in dependency order, and record the ids.
 
@@ -466,7 +487,7 @@ def crm_apply(directory: Path, output_format: str, prune: bool, lang: Lang, yes:
         plan = session.plan(prune)
         endpoint = session.adapter.endpoint
         if not as_json:
-            click.echo(format_plan(plan, endpoint, lang))
+            click.echo(format_plan(plan, endpoint, lang, for_apply=True))
         if plan.pending:
             _confirm_apply(len(plan.pending), yes, lang)
 

@@ -21,8 +21,10 @@ import jsonschema
 import yaml
 
 from generator.answers import check_answers
+from generator.crm.references import reference_problems
 from generator.errors import Problem
 from generator.i18n import message, parse_error_text
+from generator.ipaas import checks
 from generator.model import Lang
 from generator.path_files import contact_sync_paths
 from generator.resources import load_data, load_schema
@@ -201,12 +203,29 @@ def _check_structured(report: ValidationReport, path: Path, relative: str,
         except FileNotFoundError:
             report.add(relative, "validate_no_schema", schema=schema)
             return
-        for where, text in _schema_problems(data, schema, report.lang):
+        schema_problems = list(_schema_problems(data, schema, report.lang))
+        for where, text in schema_problems:
             report.add(relative, "validate_schema", "validate_schema_fix", where=where,
                        error=text, schema=schema)
+        if schema == "crm-desired-state" and not schema_problems and isinstance(data, dict):
+            report.problems += [Problem(f"{relative}: {problem.location}", problem.message,
+                                        problem.fix)
+                                for problem in reference_problems(data, report.lang)]
     if schema in EXPRESSION_SCHEMAS:
+        _check_workflow_references(report, relative, schema, data)
         return  # their {{ }} are the platform's own expressions, not template leftovers
     _check_markers(report, relative, _strings(data), answers)
+
+
+def _check_workflow_references(report: ValidationReport, relative: str, schema: str,
+                               data: Any) -> None:
+    """Report n8n connections, node types and Make module ids that do not exist."""
+    if schema == "n8n-workflow":
+        findings = checks.n8n_workflow_findings(data)
+    else:
+        findings = checks.make_blueprint_findings(data)
+    for finding in findings:
+        report.add(relative, finding.name, finding.fix, **finding.fields)
 
 
 def _check_csv(report: ValidationReport, path: Path, relative: str, answers: list[str]) -> None:

@@ -111,3 +111,18 @@ def test_readme_lists_crm_commands(rendered: tuple[str, Path]) -> None:
     assert "rabt crm plan ." in readme
     assert "docs/crm-workflows.md" in readme
     assert "docs/crm-workflows.ar.md" in (project / "README.ar.md").read_text("utf-8")
+
+
+def test_docs_never_print_none(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for path in sorted((project / "docs").glob("connector-setup*.md")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\bNone\b", text), path.name
+
+
+def test_status_map_names_state_file(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    text = (project / "docs/connector-setup.md").read_text(encoding="utf-8")
+    if name == "riyadh-perfume-hubspot":
+        assert "set by `rabt crm apply` (see `.rabt/crm-state.json`)" in text
+        assert "this status map\ndoes not apply to the connector" in text

@@ -74,7 +74,7 @@ def test_apply_then_plan_clean(project: Path, hubspot: str) -> None:
     total = to_create(project, env)
     result = run_crm("apply", str(project), "--yes", env=env)
     assert result.exit_code == 0
-    assert f"Applied {total} changes" in result.stdout
+    assert f"Changes applied: {total}." in result.stdout
     assert run_crm("plan", str(project), env=env).exit_code == 0
 
 
@@ -84,7 +84,7 @@ def test_second_apply_changes_nothing(project: Path, hubspot: str) -> None:
     before = writes(hubspot)
     result = run_crm("apply", str(project), "--yes", env=env)
     assert result.exit_code == 0
-    assert "Applied 0 changes" in result.stdout
+    assert "Changes applied: 0." in result.stdout
     assert writes(hubspot) == before
 
 
@@ -116,7 +116,7 @@ def test_apply_fixes_changed_label(project: Path, hubspot: str) -> None:
                  {"label": "LTV edited by hand"})
     result = run_crm("apply", str(project), "--yes", env=env)
     assert result.exit_code == 0
-    assert "Applied 1 changes" in result.stdout
+    assert "Changes applied: 1." in result.stdout
     live = hubspot_call(hubspot, "GET", "/crm/v3/properties/contacts/ecom_ltv_sar")
     assert live["label"] == "Lifetime value (SAR)"
 
@@ -144,7 +144,7 @@ def test_apply_stops_on_failure_and_resumes(project: Path, hubspot: str) -> None
     assert "list:vip" not in state["items"]
     resumed = run_crm("apply", str(project), "--yes", env=env)
     assert resumed.exit_code == 0
-    assert "Applied 4 changes" in resumed.stdout
+    assert "Changes applied: 4." in resumed.stdout
     assert run_crm("plan", str(project), env=env).exit_code == 0
 
 
@@ -215,7 +215,7 @@ def test_prune_deletes_only_owned(project: Path, hubspot: str) -> None:
     assert "· kept property contacts/ecom_city_raw" in kept.stdout
     pruned = run_crm("apply", str(project), "--yes", "--prune", env=env)
     assert pruned.exit_code == 0
-    assert "Applied 2 changes" in pruned.stdout
+    assert "Changes applied: 2." in pruned.stdout
     names = {prop["name"] for prop in hubspot_call(
         hubspot, "GET", "/crm/v3/properties/contacts")["results"]}
     assert "ecom_city_raw" not in names
@@ -317,3 +317,76 @@ def test_zoho_arabic_plan(zoho_project: Path) -> None:
     assert result.exit_code == 4
     assert "+ إنشاء حقل مخصص Deals/Shopify_Order_ID" in result.stdout
     assert "أضف المرحلة Cart Abandoned" in result.stdout
+
+
+def test_apply_keeps_hand_added_option(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    run_crm("apply", str(project), "--yes", env=env)
+    path = "/crm/v3/properties/contacts/ecom_last_source"
+    options = hubspot_call(hubspot, "GET", path)["options"]
+    added = {"label": "Snapchat (manual)", "value": "snap_manual", "displayOrder": len(options)}
+    hubspot_call(hubspot, "PATCH", path, {"options": [*options, added]})
+    plan = run_crm("plan", str(project), env=env)
+    assert plan.exit_code == 4
+    assert "snap_manual" in plan.stdout
+    assert "Rabt keeps them" in plan.stdout
+    result = run_crm("apply", str(project), "--yes", env=env)
+    assert result.exit_code == 0
+    live = [option["value"] for option in hubspot_call(hubspot, "GET", path)["options"]]
+    assert live == [option["value"] for option in options] + ["snap_manual"]
+
+
+def test_apply_shows_each_option_change(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    run_crm("apply", str(project), "--yes", env=env)
+    path = "/crm/v3/properties/contacts/ecom_last_source"
+    options = hubspot_call(hubspot, "GET", path)["options"]
+    hubspot_call(hubspot, "PATCH", path, {"options": options[:-1]})
+    result = run_crm("plan", str(project), env=env)
+    assert result.exit_code == 4
+    removed = options[-1]
+    assert f"+ {removed['value']} (\"{removed['label']}\")" in result.stdout
+    assert "…" not in result.stdout
+
+
+def test_apply_leaves_foreign_description(project: Path, hubspot: str) -> None:
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts/groups",
+                 {"name": "ecommerce", "label": "E-commerce"})
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts",
+                 {"name": "ecom_city_raw", "label": "City (raw)", "type": "string",
+                  "fieldType": "text", "groupName": "contactinformation",
+                  "description": "Written by our team"})
+    result = run_crm("apply", str(project), "--yes", env=hubspot_env(hubspot))
+    assert result.exit_code == 0
+    live = hubspot_call(hubspot, "GET", "/crm/v3/properties/contacts/ecom_city_raw")
+    assert live["description"] == "Written by our team"
+    assert live["groupName"] == "contactinformation"
+    assert "leaves its groupName as it is" in result.stdout
+    assert "leaves its description as it is" in result.stdout
+
+
+def test_apply_text_has_no_plan_exit_code(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    total = to_create(project, env)
+    result = run_crm("apply", str(project), "--yes", env=env)
+    assert "exit code 4" not in result.stdout
+    assert f"Changes to apply: {total}." in result.stdout
+
+
+def test_apply_json_error_document(project: Path, hubspot: str) -> None:
+    result = run_crm("apply", str(project), "--format", "json", env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    data = json_output(result)
+    assert data["kind"] == "rabt.crm.error"
+    assert data["exit_code"] == 2
+    assert data["problems"][0]["location"] == "--yes"
+    assert "--yes" in result.stderr
+
+
+def test_unreachable_crm_names_base_url(project: Path) -> None:
+    with serve(create_hubspot(NO_LIMIT)) as base_url:
+        pass  # the port is closed again: nothing listens there now
+    result = run_crm("plan", str(project), "--format", "json", env=hubspot_env(base_url))
+    assert result.exit_code == 1
+    data = json_output(result)
+    assert data["problems"][0]["location"].startswith(f"GET {base_url}/crm/v3/")

@@ -68,7 +68,9 @@ def test_plan_json_shape(project: Path, hubspot: str) -> None:
     assert data["version"] == 1
     assert data["crm"] == "hubspot"
     assert data["endpoint"] == hubspot
-    assert set(data["counts"]) == {"create", "update", "unchanged", "manual", "delete", "kept"}
+    assert set(data["counts"]) == {"create", "update", "unchanged", "manual", "delete", "kept",
+                                   "manual_steps"}
+    assert data["counts"]["manual_steps"] == len(data["manual_steps"])
     item = data["items"][0]
     assert set(item) == {"kind", "key", "name", "label", "container", "action", "changes",
                          "manual", "drift", "id", "owned", "parent"}

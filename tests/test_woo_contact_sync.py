@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -540,3 +542,62 @@ def test_logs_hold_no_personal_data(hubspot_project: Path, tmp_path: Path) -> No
     for value in RAW_VALUES:
         assert value not in text
     assert re.search(r"\+966\*+\d\d", text)
+
+
+# -- the run lock -------------------------------------------------------------------
+
+
+def write_lock(state: Path, pid: int, started_at: float) -> Path:
+    lock = state.with_name(state.name + ".lock")
+    lock.write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
+                                "started_at": started_at}), encoding="utf-8")
+    return lock
+
+
+def finished_pid() -> int:
+    """Return the id of a process that has exited."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def test_live_lock_exits_3(zoho_project: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    lock = write_lock(state, os.getpid(), time.time())
+    with stack(zoho_project) as servers:
+        result = run_sync(zoho_project, servers.env(), state)
+        assert servers.upsert_calls() == 0
+    assert result.code == 3, result.stderr
+    failed = result.one("run_failed")
+    assert "holds the lock" in failed["message"]
+    assert f"process {os.getpid()}" in failed["message"]
+    assert lock.exists()
+
+
+def test_crashed_run_lock_taken_over(zoho_project: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    lock = write_lock(state, finished_pid(), time.time())
+    with stack(zoho_project) as servers:
+        servers.store.seed([customer(1)], [])
+        result = run_sync(zoho_project, servers.env(), state)
+    assert result.code == 0, result.stderr
+    assert result.one("lock_taken_over")["host"] == socket.gethostname()
+    assert not lock.exists()
+
+
+def test_old_lock_taken_over(zoho_project: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    write_lock(state, os.getpid(), time.time() - 7 * 3600)
+    with stack(zoho_project) as servers:
+        servers.store.seed([customer(1)], [])
+        result = run_sync(zoho_project, servers.env(), state)
+    assert result.code == 0, result.stderr
+    assert result.one("lock_taken_over")["pid"] == os.getpid()
+
+
+def test_pid_only_lock_taken_over(zoho_project: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.with_name(state.name + ".lock").write_text(f"{finished_pid()}\n", encoding="utf-8")
+    with stack(zoho_project) as servers:
+        result = run_sync(zoho_project, servers.env(), state)
+    assert result.code == 0, result.stderr

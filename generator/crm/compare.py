@@ -73,3 +73,27 @@ def field_changes(desired: Mapping[str, Any], live: Mapping[str, Any],
         if not contains(want, have):
             changes.append(Change(name, have, want))
     return changes
+
+
+def option_lines(old: Any, new: Any) -> list[str]:
+    """Describe an options change value by value: ``+`` added, ``-`` removed, ``~`` relabelled.
+
+    A whole option list does not fit on one line, so the printed plan shows each
+    option that changes instead of two cut-off JSON lists.
+    """
+    before = _labels_by_value(old)
+    after = _labels_by_value(new)
+    lines = [f"+ {value} ({show(label)})" for value, label in after.items() if value not in before]
+    lines += [f"- {value} ({show(label)})" for value, label in before.items() if value not in after]
+    lines += [f"~ {value}: {show(before[value])} → {show(label)}"
+              for value, label in after.items() if value in before and before[value] != label]
+    if not lines and list(before) != list(after):
+        lines.append(f"order: {', '.join(after)}")
+    return lines
+
+
+def _labels_by_value(options: Any) -> dict[str, Any]:
+    if not isinstance(options, list):
+        return {}
+    return {str(option.get("value")): option.get("label")
+            for option in options if isinstance(option, Mapping)}

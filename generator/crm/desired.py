@@ -1,4 +1,4 @@
-"""Read a project's ``crm/desired-state.yaml`` and check it against its JSON Schema."""
+"""Read a project's ``crm/desired-state.yaml`` and check it: JSON Schema, then cross-references."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from generator.crm.references import reference_problems
 from generator.errors import InputError, Problem
 from generator.i18n import message, parse_error_text
 from generator.model import Lang
@@ -17,8 +18,6 @@ DESIRED_STATE_FILE = "crm/desired-state.yaml"
 SCHEMA_NAME = "crm-desired-state"
 # The CRMs that `rabt crm` can plan against; the client's own database has no API here.
 SUPPORTED_CRMS = ("hubspot", "zoho")
-# Schema errors shown before the list is cut short.
-MAX_SCHEMA_PROBLEMS = 10
 
 
 def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
@@ -41,9 +40,13 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise InputError(summary, [Problem(str(path), parse_error_text(error, lang),
-                                           message("crm_desired_regenerate_fix", lang))]
-                         ) from error
-    problems = _schema_problems(data, str(path), lang)
+                                           regenerate_fix(project, lang))]) from error
+    fix = regenerate_fix(project, lang)
+    problems = _schema_problems(data, str(path), fix)
+    if not problems and isinstance(data, dict):
+        problems = [Problem(f"{path}: {problem.location}", problem.message,
+                            f"{problem.fix}; {fix}")
+                    for problem in reference_problems(data, lang)]
     if problems:
         raise InputError(summary, problems)
     if data["crm"] not in SUPPORTED_CRMS:
@@ -52,12 +55,19 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
     return dict(data)
 
 
-def _schema_problems(data: Any, where: str, lang: Lang) -> list[Problem]:
+def regenerate_fix(project: Path, lang: Lang = "en") -> str:
+    """Return the fix that regenerates the project at ``project``, runnable from any folder."""
+    folder = project.resolve()
+    return message("crm_desired_regenerate_fix", lang,
+                   answers=folder / ".rabt" / "answers.yaml", output=folder.parent)
+
+
+def _schema_problems(data: Any, where: str, fix: str) -> list[Problem]:
+    """Return one problem for every schema violation, in file order."""
     validator = jsonschema.Draft202012Validator(load_schema(SCHEMA_NAME))
     errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
     problems = []
-    for error in errors[:MAX_SCHEMA_PROBLEMS]:
+    for error in errors:
         location = "/".join(str(part) for part in error.absolute_path)
-        problems.append(Problem(f"{where}: {location or '/'}", error.message,
-                                message("crm_desired_regenerate_fix", lang)))
+        problems.append(Problem(f"{where}: {location or '/'}", error.message, fix))
     return problems

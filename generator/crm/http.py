@@ -3,8 +3,10 @@
 Every call waits for the token bucket (when there is one), retries 429 after the
 server's ``Retry-After`` and 5xx, 408 and network errors after exponential backoff
 with jitter, and turns any other failure into ``CrmApiError`` with the CRM's own
-message. The transport is injectable so tests can use ``httpx.MockTransport``; the
-generator's tests run against the CRM stand-ins under uvicorn instead.
+message. A 429 from one of HubSpot's rolling limits waits out the whole window and
+pauses the shared bucket without using up an attempt. The transport is injectable
+so tests can use ``httpx.MockTransport``; the generator's tests run against the CRM
+stand-ins under uvicorn instead.
 """
 
 from __future__ import annotations
@@ -29,6 +31,16 @@ DEFAULT_RETRY = RetryPolicy(max_attempts=5, base_seconds=1.0, cap_seconds=30.0,
 # HubSpot's 429 body names the limit in policyName; the daily one resets at midnight
 # in the account's time zone, so waiting for it is pointless.
 _DAILY_POLICIES = frozenset({"DAILY"})
+# HubSpot's short limits count calls in a rolling window and their 429 often has no
+# Retry-After, so the client waits one whole window: by then every counted call has
+# aged out. Such a wait is not a failed attempt.
+ROLLING_WINDOW_SECONDS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
+# Added to a window wait, so a call does not land just before the oldest counted one
+# leaves the server's window.
+WINDOW_MARGIN_SECONDS = 0.5
+# Window waits allowed per call; more in a row means another client shares the limit
+# and keeps it used up, so the call fails with HubSpot's message instead of hanging.
+MAX_WINDOW_WAITS = 6
 _ERROR_TEXT_LIMIT = 500
 
 
@@ -42,6 +54,8 @@ class CrmApiError(Exception):
         self.status = status
         self.text = text
         self.code = code
+        # The API base URL; the client that sent the call fills it in.
+        self.base_url = ""
         where = f"{method} {path}"
         status_text = f"HTTP {status}" if status is not None else "no response"
         code_text = f" {code}" if code else ""
@@ -97,7 +111,16 @@ class CrmHttp:
             CrmApiError: The CRM answered with a status that is not retried, or the
                 retries ran out.
         """
+        try:
+            return self._request(method, path, params, body, form)
+        except CrmApiError as error:
+            error.base_url = error.base_url or self.base_url
+            raise
+
+    def _request(self, method: str, path: str, params: Mapping[str, str] | None, body: Any,
+                 form: Mapping[str, str] | None) -> Any:
         attempt = 0
+        window_waits = 0
         refreshed = False
         while True:
             attempt += 1
@@ -107,6 +130,12 @@ class CrmHttp:
             status_class = classify_status(response.status_code)
             if status_class is StatusClass.OK:
                 return _json_or_none(response)
+            window = _rolling_window_seconds(response)
+            if window is not None and window_waits < MAX_WINDOW_WAITS:
+                window_waits += 1
+                attempt -= 1
+                self._wait_out_window(method, path, response, window)
+                continue
             if response.status_code == 401 and self._refresh_auth and not refreshed:
                 refreshed = self._refresh_auth()
                 if refreshed:
@@ -152,6 +181,26 @@ class CrmHttp:
         if response.status_code == 429 and self._limiter is not None:
             self._limiter.pause(delay)
         self.options.sleep(delay)
+
+
+    def _wait_out_window(self, method: str, path: str, response: httpx.Response,
+                         window: float) -> None:
+        """Sleep until the server's rolling window has room, holding back every caller."""
+        requested = self.options.retry.delay_seconds(1, response.headers)
+        has_header = any(name.lower() == "retry-after" for name in response.headers)
+        delay = requested if has_header else window + WINDOW_MARGIN_SECONDS
+        log.warning("%s %s -> 429 (%s); waiting %.1f s for the rate-limit window",
+                    method, path, _policy_name(response), delay)
+        if self._limiter is not None:
+            self._limiter.pause(delay)
+        self.options.sleep(delay)
+
+
+def _rolling_window_seconds(response: httpx.Response) -> float | None:
+    """Return the window of a 429 from one of HubSpot's rolling limits, else None."""
+    if response.status_code != 429:
+        return None
+    return ROLLING_WINDOW_SECONDS.get(_policy_name(response) or "")
 
 
 def _json_or_none(response: httpx.Response) -> Any:

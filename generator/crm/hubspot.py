@@ -34,6 +34,9 @@ _PROPERTY_FIELDS = ("label", "type", "fieldType", "hasUniqueValue", "groupName",
 _NEVER_UPDATED = frozenset({"type", "fieldType", "hasUniqueValue", "processingType"})
 # Renaming is refused on items Rabt did not create; these fields are the names.
 _NAME_FIELDS = frozenset({"label", "name"})
+# Fields left as they are on items Rabt did not create, unless empty: a person chose
+# them, and changing them moves or redescribes something Rabt does not own.
+_KEPT_ON_FOREIGN = frozenset({"description", "groupName", "filterBranch"})
 
 
 class HubSpotCrm:
@@ -247,7 +250,7 @@ def _split(item: PlanItem, changes: list[Change], payload: dict[str, Any]) -> Pl
         elif change.field in _NAME_FIELDS and not item.owned:
             item.manual.append(bilingual("crm_manual_rename", what=what, crm=CRM_LABEL,
                                          old=show(change.old), new=show(change.new)))
-        elif change.field == "filterBranch" and not item.owned:
+        elif change.field in _KEPT_ON_FOREIGN and not item.owned and change.old not in (None, ""):
             item.manual.append(bilingual("crm_manual_not_owned", what=what, crm=CRM_LABEL,
                                          field=change.field, old=show(change.old),
                                          new=show(change.new)))
@@ -294,34 +297,53 @@ def _property_item(entry: Mapping[str, Any], live: Mapping[str, Any] | None,
         return item
     item.live_id = entry["name"]
     changes = field_changes(payload, live, _PROPERTY_FIELDS)
-    option_change = _option_change(entry.get("options"), live.get("options") or [], item.owned)
+    live_options = live.get("options") or []
+    option_change = _option_change(entry.get("options"), live_options, item.owned)
     if option_change is not None:
         changes.append(option_change)
         payload["options"] = option_change.new
+    extra = _extra_options(entry.get("options"), live_options)
+    if extra:
+        item.manual.append(bilingual("crm_manual_extra_options", crm=CRM_LABEL,
+                                     what=f"{item.container}.{item.name}",
+                                     values=", ".join(extra)))
     return _split(item, changes, payload)
 
 
 def _option_change(desired: list[dict[str, Any]] | None, live: list[dict[str, Any]],
                    owned: bool) -> Change | None:
-    """Compare option lists by value and label.
+    """Compare option lists by value and label; the change never drops a live option.
 
-    On a property Rabt created the desired list replaces the live one. On any other
-    property, missing options are added after the live ones and none is removed.
+    On a property Rabt created the desired options come first, in the desired order
+    and with the desired labels. On any other property the live options keep their
+    order and labels and the missing ones are added after them. Either way, options
+    added by hand stay at the end, because Rabt deletes nothing it did not create.
     """
     if desired is None:
         return None
-    have = [(option.get("value"), option.get("label")) for option in live]
-    want = [(option["value"], option["label"]) for option in desired]
+    wanted = {option["value"] for option in desired}
+    extra = [dict(option) for option in live if option.get("value") not in wanted]
     if owned:
-        return None if have == want else Change("options", live, desired)
-    known = {value for value, _ in have}
-    missing = [option for option in desired if option["value"] not in known]
-    if not missing:
-        return None
-    merged = [dict(option) for option in live]
-    for position, option in enumerate(missing, start=len(merged)):
-        merged.append({**option, "displayOrder": position})
-    return Change("options", live, merged)
+        merged = [dict(option) for option in desired]
+        added = extra
+    else:
+        known = {option.get("value") for option in live}
+        merged = [dict(option) for option in live]
+        added = [dict(option) for option in desired if option["value"] not in known]
+    for option in added:
+        merged.append({**option, "displayOrder": len(merged)})
+    have = [(option.get("value"), option.get("label")) for option in live]
+    want = [(option.get("value"), option.get("label")) for option in merged]
+    return None if have == want else Change("options", live, merged)
+
+
+def _extra_options(desired: list[dict[str, Any]] | None,
+                   live: list[dict[str, Any]]) -> list[str]:
+    """Return the values of live options that the desired state does not list."""
+    if desired is None:
+        return []
+    wanted = {option["value"] for option in desired}
+    return [str(option.get("value")) for option in live if option.get("value") not in wanted]
 
 
 def _slug(text: str) -> str:

@@ -7,7 +7,8 @@ renamed, within a version):
      "project": <folder name>, "endpoint": <API base URL>, "prune": bool,
      "differs": bool,                 # true exactly when the command exits 4
      "counts": {"create": n, "update": n, "unchanged": n, "manual": n,
-                "delete": n, "kept": n},
+                "delete": n, "kept": n,  # items by action
+                "manual_steps": n},      # len(manual_steps): an item can have several
      "items": [{"kind", "key", "name", "label": {"en", "ar"}, "container",
                 "action", "changes": [{"field", "old", "new"}],
                 "manual": [{"en", "ar"}], "drift": bool, "id", "owned", "parent"}],
@@ -17,6 +18,11 @@ renamed, within a version):
 "status": "applied" | "nothing_to_do" | "failed", "done": [{"key", "action", "id"}],
 "failed": null | {"key", "action", "error"}, "ids": {"pipelines": {...}},
 "state_file": <path>, "plan": <the plan above>}``.
+
+With ``--format json`` a failure before any of these documents is printed gives
+``{"kind": "rabt.crm.error", "version": 1, "exit_code": n, "summary": <text>,
+"problems": [{"location", "message", "fix"}]}`` on standard output, and the same
+text on standard error.
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ from __future__ import annotations
 from typing import Any
 
 from generator.crm.apply import ApplyResult
-from generator.crm.compare import show
+from generator.crm.compare import option_lines, show
 from generator.crm.model import CrmPlan, PlanItem
 from generator.crm.state import CrmState
+from generator.errors import RabtError
 from generator.i18n import message
 from generator.model import Lang
 
 PLAN_KIND = "rabt.crm.plan"
 APPLY_KIND = "rabt.crm.apply"
+ERROR_KIND = "rabt.crm.error"
 OUTPUT_VERSION = 1
 _SIGNS = {"create": "+", "update": "~", "unchanged": "=", "manual": "!", "delete": "-",
           "kept": "·"}
@@ -47,7 +55,7 @@ def plan_data(plan: CrmPlan, endpoint: str) -> dict[str, Any]:
         "endpoint": endpoint,
         "prune": plan.prune,
         "differs": plan.differs,
-        "counts": plan.counts(),
+        "counts": {**plan.counts(), "manual_steps": len(plan.numbered_steps())},
         "items": [item.to_data() for item in plan.items],
         "manual_steps": [{"number": number, "key": key, "text": text.to_data()}
                          for number, (key, text) in enumerate(plan.numbered_steps(), 1)],
@@ -88,8 +96,13 @@ def _item_line(item: PlanItem, lang: Lang) -> str:
     return f"  {_SIGNS[item.action]} {verb} {_kind(item.kind, lang)} {where}{suffix}"
 
 
-def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en") -> str:
-    """Render the plan as text: one line per change, unchanged items counted, steps numbered."""
+def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en", *,
+                for_apply: bool = False) -> str:
+    """Render the plan as text: one line per change, unchanged items counted, steps numbered.
+
+    With ``for_apply`` the last line counts the changes apply is about to make instead
+    of naming ``rabt crm plan``'s exit code.
+    """
     lines = [message("crm_plan_header", lang, crm=plan.crm, project=plan.project,
                      endpoint=endpoint), ""]
     unchanged: dict[str, int] = {}
@@ -101,7 +114,11 @@ def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en") -> str:
             continue  # listed with the numbered steps below
         lines.append(_item_line(item, lang))
         for change in item.changes:
-            lines.append(f"      {change.field}: {show(change.old)} → {show(change.new)}")
+            if change.field == "options":
+                lines.append("      options:")
+                lines += [f"        {line}" for line in option_lines(change.old, change.new)]
+            else:
+                lines.append(f"      {change.field}: {show(change.old)} → {show(change.new)}")
         if item.action == "kept":
             lines.append(f"      {message('crm_kept_hint', lang)}")
     if unchanged:
@@ -115,7 +132,10 @@ def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en") -> str:
     lines += ["", message("crm_plan_summary", lang, create=totals["create"],
                           update=totals["update"], unchanged=totals["unchanged"],
                           delete=totals["delete"], manual=len(steps))]
-    lines.append(message("crm_plan_differs" if plan.differs else "crm_plan_clean", lang))
+    if for_apply:
+        lines.append(message("crm_apply_pending", lang, count=len(plan.pending)))
+    else:
+        lines.append(message("crm_plan_differs" if plan.differs else "crm_plan_clean", lang))
     return "\n".join(lines)
 
 
@@ -136,3 +156,15 @@ def format_ids(state: CrmState, lang: Lang = "en") -> list[str]:
         lines.append(f"  {key}: {pipeline['id']}")
         lines += [f"    {stage}: {stage_id}" for stage, stage_id in pipeline["stages"].items()]
     return lines
+
+
+def error_data(error: RabtError) -> dict[str, Any]:
+    """Return a failed ``rabt crm`` run as the documented JSON error document."""
+    return {
+        "kind": ERROR_KIND,
+        "version": OUTPUT_VERSION,
+        "exit_code": error.exit_code,
+        "summary": error.summary,
+        "problems": [{"location": problem.location, "message": problem.message,
+                      "fix": problem.fix} for problem in error.problems],
+    }

@@ -68,7 +68,7 @@ def build_plan(project: Path, desired: Mapping[str, Any], adapter: CrmAdapter,
     except CrmApiError as error:
         if error.status == 401:
             raise InputError(message("crm_auth_rejected", lang, crm=adapter.label), [
-                Problem(f"{error.method} {error.path}", error.text,
+                Problem(f"{error.method} {error.base_url}{error.path}", error.text,
                         message(f"crm_auth_fix_{adapter.crm}", lang))]) from error
         raise
     items = _in_apply_order(items)

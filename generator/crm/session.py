@@ -49,7 +49,7 @@ def api_failures(crm: str, lang: Lang) -> Iterator[None]:
         yield
     except CrmApiError as error:
         raise RabtError(message("crm_api_failed", lang, crm=CRM_LABELS.get(crm, crm)), [
-            Problem(f"{error.method} {error.path}", str(error).split(": ", 1)[-1],
+            Problem(f"{error.method} {error.base_url}{error.path}", str(error).split(": ", 1)[-1],
                     message("crm_api_failed_fix", lang))], EXIT_FAILURE) from error
 
 

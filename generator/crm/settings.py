@@ -6,6 +6,7 @@ from ``repr``, and error messages name a variable, never its value.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -69,7 +70,7 @@ def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en") -> HubSpotSe
                                                                 name="HUBSPOT_ACCESS_TOKEN"),
                                 message("crm_hubspot_token_fix", lang)))
     base_url = environ.get("HUBSPOT_BASE_URL", "").strip() or HUBSPOT_DEFAULT_BASE_URL
-    problems += _url_problems("HUBSPOT_BASE_URL", base_url, lang)
+    problems += url_problems("HUBSPOT_BASE_URL", base_url, lang)
     rate_text = environ.get("HUBSPOT_RATE_LIMIT_PER_10S", "").strip()
     rate = HUBSPOT_DEFAULT_RATE_LIMIT_PER_10S
     if rate_text:
@@ -108,7 +109,7 @@ def zoho_settings(environ: Mapping[str, str], lang: Lang = "en") -> ZohoSettings
                                         allowed=", ".join(ZOHO_ACCOUNTS_BY_DC))))
     accounts_url = environ.get("ZOHO_ACCOUNTS_URL", "").strip()
     if accounts_url:
-        problems += _url_problems("ZOHO_ACCOUNTS_URL", accounts_url, lang)
+        problems += url_problems("ZOHO_ACCOUNTS_URL", accounts_url, lang)
     if problems:
         raise InputError(message("crm_env_invalid", lang), problems)
     return ZohoSettings(
@@ -117,9 +118,26 @@ def zoho_settings(environ: Mapping[str, str], lang: Lang = "en") -> ZohoSettings
         accounts_url=(accounts_url or ZOHO_ACCOUNTS_BY_DC[dc]).rstrip("/"))
 
 
-def _url_problems(name: str, value: str, lang: Lang) -> list[Problem]:
+def url_problems(name: str, value: str, lang: Lang = "en") -> list[Problem]:
+    """Check the base URL ``value`` of ``name``: https anywhere, plain http only on this machine.
+
+    The token or the Zoho client secret goes with every call, so plain http is
+    allowed only for the loopback stand-ins.
+    """
     parts = urlsplit(value)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        return []
-    return [Problem(name, message("crm_env_url_invalid", lang, value=value),
-                    message("crm_env_url_fix", lang))]
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return [Problem(name, message("crm_env_url_invalid", lang, value=value),
+                        message("crm_env_url_fix", lang))]
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        return [Problem(name, message("crm_env_url_cleartext", lang, value=value),
+                        message("crm_env_url_cleartext_fix", lang))]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

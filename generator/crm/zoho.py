@@ -18,7 +18,7 @@ from typing import Any
 from generator.crm.compare import bilingual, field_changes, show
 from generator.crm.http import CallOptions, CrmApiError, CrmHttp
 from generator.crm.model import Change, PlanItem, Text
-from generator.crm.settings import ZohoSettings
+from generator.crm.settings import ZohoSettings, url_problems
 from generator.crm.state import CrmState
 from generator.errors import InputError, Problem
 from generator.i18n import message
@@ -52,6 +52,9 @@ class ZohoCrm:
         self._accounts = CrmHttp(settings.accounts_url, dict, options)
         try:
             api_domain = self._refresh()
+            problems = url_problems("api_domain", api_domain, lang)
+            if problems:
+                raise InputError(message("crm_env_invalid", lang), problems)
         except BaseException:
             self._accounts.close()
             raise

@@ -113,9 +113,9 @@ def _pipeline(spec: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any
         "confidence": "unconfirmed",
         # NOTE: one HubSpot sample sends probability as a number, and the v3 type
         # was not confirmed. Strings are sent until a test account settles it.
-        "note": ("HubSpot returns the pipeline and stage ids at creation: store them in "
-                 "integration/mapping.yaml as crm_value. Stage metadata is sent as strings, "
-                 "which is not confirmed for every API version."),
+        "note": ("HubSpot returns the pipeline and stage ids at creation: rabt crm apply "
+                 "records them in .rabt/crm-state.json and prints them. Stage metadata is sent "
+                 "as strings, which is not confirmed for every API version."),
     }
 
 

@@ -27,10 +27,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from .entry import exit_missing_package
+
+try:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+except ModuleNotFoundError as missing:  # started from a plain install, without [test]
+    if __name__ != "__main__":
+        raise
+    exit_missing_package(missing, "HubSpot")
 
 from . import hubspot_admin as admin
 from . import hubspot_associations as associations
@@ -320,7 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: cannot seed from {args.seed}: {error}", file=sys.stderr)
             return 2
         print(json.dumps({"seeded_from": str(args.seed), **ids}, ensure_ascii=False))
-    import uvicorn
+    try:
+        import uvicorn
+    except ModuleNotFoundError as missing:
+        exit_missing_package(missing, "HubSpot")
 
     print(f"HubSpot stand-in (not HubSpot) on http://{args.host}:{args.port}; objects: "
           + ", ".join(OBJECT_TYPE_IDS), file=sys.stderr)

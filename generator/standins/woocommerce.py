@@ -38,10 +38,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from .entry import exit_missing_package
+
+try:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+except ModuleNotFoundError as missing:  # started from a plain install, without [test]
+    if __name__ != "__main__":
+        raise
+    exit_missing_package(missing, "WooCommerce")
 
 from .woocommerce_query import Page, QueryError, customer_page, order_page
 from .woocommerce_state import Fault, WooStandinConfig, WooState
@@ -407,7 +414,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError, TypeError, AttributeError) as problem:
             print(f"error: cannot seed from {args.seed}: {problem}", file=sys.stderr)
             return 2
-    import uvicorn
+    try:
+        import uvicorn
+    except ModuleNotFoundError as missing:
+        exit_missing_package(missing, "WooCommerce")
 
     print(f"WooCommerce REST API stand-in on http://{args.host}:{args.port}{API}; this is "
           "not WooCommerce", file=sys.stderr)

@@ -21,11 +21,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from .entry import exit_missing_package
+
+try:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+except ModuleNotFoundError as missing:  # started from a plain install, without [test]
+    if __name__ != "__main__":
+        raise
+    exit_missing_package(missing, "Zoho CRM")
 
 from . import zoho_endpoints as endpoints
 from .zoho_app import CallSpec, Handler, crm_endpoint, fault_response, logged
@@ -343,7 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError, KeyError, TypeError) as problem:
             print(f"error: cannot seed from {args.seed}: {problem}", file=sys.stderr)
             return 2
-    import uvicorn
+    try:
+        import uvicorn
+    except ModuleNotFoundError as missing:
+        exit_missing_package(missing, "Zoho CRM")
 
     print(f"Zoho CRM stand-in (data centre {args.dc}, {args.edition} edition) on "
           f"http://{args.host}:{args.port}; this is not Zoho", file=sys.stderr)

@@ -10,8 +10,11 @@ Exit codes:
        failed after retries.
     2: invalid input: a missing or invalid environment variable or option, an
        unreadable project file, or credentials the store or the CRM rejected.
+    3: another run is still going (it holds ``<state>.lock``); nothing was read or
+       written. A lock whose process is gone, or older than 6 hours, is taken over.
 """
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INVALID_INPUT = 2
+EXIT_LOCKED = 3

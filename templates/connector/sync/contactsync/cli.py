@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Upsert the WooCommerce customers and guest buyers changed since the last "
                     "run into the CRM as contacts. Logs are JSON lines on standard error. "
                     "Exit codes: 0 all written, 1 some failed (kept for the next run) or a "
-                    "service failed, 2 invalid settings or options.")
+                    "service failed, 2 invalid settings or options, 3 another run holds the lock.")
     parser.add_argument("--dry-run", action="store_true",
                         help="read and map, log what would be written; write nothing to the "
                              "CRM or the state file (needs no CRM credentials)")
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], log: JsonLog) -> i
     """Run one sync and return the exit code.
 
     Raises:
-        SyncError: The run cannot go on; its exit code is 1 or 2.
+        SyncError: The run cannot go on; its exit code is 1, 2 or 3.
     """
     started = time.monotonic()
     project = args.project.resolve()
@@ -198,7 +198,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], log: JsonLog) -> i
     writer = None if args.dry_run else _writer(crm, environ, mapping, desired, log)
     state_path = args.state or project / DEFAULT_STATE
     try:
-        with run_lock(state_path):
+        with run_lock(state_path, on_takeover=lambda holder: log.warning(
+                "lock_taken_over", pid=holder.get("pid"), host=holder.get("host"),
+                started_at=holder.get("started_at"))):
             state = load_state(state_path)
             code = _run_locked(args, state, state_path, store, writer, mapping, log)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import EXIT_FAILURE, EXIT_INVALID_INPUT
+from . import EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_LOCKED
 
 
 class SyncError(Exception):
@@ -20,3 +20,10 @@ class InvalidInput(SyncError):
 
     def __init__(self, message: str, fix: str = "") -> None:
         super().__init__(message, fix, EXIT_INVALID_INPUT)
+
+
+class RunLocked(SyncError):
+    """Another run holds the state's lock (exit code 3); a scheduler can try again later."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message, fix, EXIT_LOCKED)

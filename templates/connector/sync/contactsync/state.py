@@ -3,27 +3,33 @@
 The file contains store ids, timestamps, counters and masked error texts, never a name,
 email or phone number. It is replaced atomically (written beside itself, flushed to
 disk, then renamed over the old one), so a crash or a full disk leaves the previous
-state whole, and a lock file keeps two runs from interleaving.
+state whole, and a lock file keeps two runs from interleaving; a lock left by a
+run that crashed is taken over.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput
+from .errors import InvalidInput, RunLocked
 
 STATE_VERSION = 1
 # A contact that failed this many runs in a row is dropped from the retry list and
 # logged, so one bad record cannot grow the list for ever.
 MAX_RETRY_RUNS = 7
+# A lock older than this is taken over even when its process cannot be checked
+# (another host) or still exists (hung); a daily run of a store takes minutes.
+LOCK_STALE_AFTER_HOURS = 6
 
 
 @dataclass
@@ -111,23 +117,94 @@ def save_state(path: Path, state: SyncState) -> None:
 
 
 @contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Hold ``<state>.lock`` for one run.
+def run_lock(path: Path, now: Callable[[], float] = time.time,
+             on_takeover: Callable[[dict[str, Any]], None] | None = None) -> Iterator[None]:
+    """Hold ``<state>.lock`` for one run, taking over a lock its run left behind.
+
+    The lock file records the run's host, process id and start time. A lock counts
+    as left behind when its process no longer exists on this host, or when it is
+    older than ``LOCK_STALE_AFTER_HOURS`` (a daily run never takes that long, so the
+    holder is hung or ran on another machine).
+
+    Args:
+        path: The state file; the lock is beside it.
+        now: Seconds since the epoch.
+        on_takeover: Called with the old lock's contents before it is taken over.
 
     Raises:
-        InvalidInput: Another run holds the lock.
+        RunLocked: A live run holds the lock (exit code 3).
     """
     lock = path.with_name(path.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
+    handle = _create_lock(lock)
+    if handle is None:
+        holder = _read_lock(lock)
+        if not _is_stale(holder, lock, now()):
+            raise _locked_error(lock, holder)
+        if on_takeover is not None:
+            on_takeover(holder)
+        lock.unlink(missing_ok=True)
+        handle = _create_lock(lock)
+        if handle is None:  # another run took it over first
+            raise _locked_error(lock, _read_lock(lock))
     try:
-        handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError as error:
-        raise InvalidInput(f"another sync run holds the lock {lock}",
-                           "wait for it to finish; if no run is active (the machine "
-                           "restarted mid-run), delete the lock file") from error
-    try:
-        os.write(handle, f"{os.getpid()}\n".encode())
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now()}
+        os.write(handle, json.dumps(record).encode())
         os.close(handle)
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _create_lock(lock: Path) -> int | None:
+    try:
+        return os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return None
+
+
+def _read_lock(lock: Path) -> dict[str, Any]:
+    """Return the lock's record; an empty dict when it is unreadable."""
+    try:
+        data = json.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if isinstance(data, int):  # earlier syncs wrote only the process id
+        return {"pid": data, "host": socket.gethostname()}
+    return data if isinstance(data, dict) else {}
+
+
+def _is_stale(holder: Mapping[str, Any], lock: Path, current: float) -> bool:
+    started = holder.get("started_at")
+    if not isinstance(started, int | float):
+        try:
+            started = lock.stat().st_mtime  # no readable record: judge by the file's age
+        except FileNotFoundError:
+            return True
+    if current - started > LOCK_STALE_AFTER_HOURS * 3600:
+        return True
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False  # another machine's run: only its age can tell
+    return not _process_exists(pid)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0 checks the process without touching it
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists but belongs to another user
+    return True
+
+
+def _locked_error(lock: Path, holder: Mapping[str, Any]) -> RunLocked:
+    started = holder.get("started_at")
+    since = (datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
+             if isinstance(started, int | float) else "an unknown time")
+    return RunLocked(
+        f"another sync run holds the lock {lock} (process {holder.get('pid', 'unknown')} "
+        f"on {holder.get('host', 'an unknown host')}, since {since})",
+        f"wait for that run to finish; a lock whose process is gone, or older than "
+        f"{LOCK_STALE_AFTER_HOURS} hours, is taken over by the next run")

@@ -1,0 +1,22 @@
+"""The message a stand-in prints when it is started without its server packages.
+
+Starlette and uvicorn come with Rabt's ``test`` extra, not with a plain install, so
+``python -m generator.standins.hubspot`` on a plain install would end in an import
+traceback without this.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+EXIT_MISSING_PACKAGE = 2
+
+
+def exit_missing_package(error: ModuleNotFoundError, standin: str) -> NoReturn:
+    """Print which package is missing and how to install it, then exit with code 2."""
+    package = (error.name or "starlette").split(".")[0]
+    print(f"error: the {standin} stand-in needs the Python package {package!r}, which is not "
+          "installed. Install Rabt with its test extras: pip install 'rabt[test]' (in a "
+          "generated service: pip install starlette uvicorn)", file=sys.stderr)
+    raise SystemExit(EXIT_MISSING_PACKAGE)
