@@ -107,8 +107,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(data_dir: Path, redis_url: str | None,
-                 log_level: str = "INFO") -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path, redis_url: str | None, log_level: str = "INFO",
+                 synchronous: str = "FULL") -> tuple[subprocess.Popen[bytes], str]:
     """Start the server process with a Shopify spec in ``data_dir``; return it and its URL."""
     spec_dir = data_dir / "spec"
     spec_dir.mkdir(parents=True)
@@ -116,7 +116,7 @@ def start_server(data_dir: Path, redis_url: str | None,
     port = _free_port()
     env = {**os.environ, "DATA_DIR": str(data_dir / "var"), "SPEC_DIR": str(spec_dir),
            "SHOPIFY_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": log_level,
-           "REDIS_KEY_PREFIX": f"bench{os.getpid()}"}
+           "QUEUE_SQLITE_SYNCHRONOUS": synchronous, "REDIS_KEY_PREFIX": f"bench{os.getpid()}"}
     if redis_url:
         env["REDIS_URL"] = redis_url
     log_file = (data_dir / "server.log").open("wb")
@@ -322,7 +322,7 @@ def measured(args: argparse.Namespace, url: str, path: str, work_dir: Path, roun
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work_dir = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    process, url = start_server(work_dir, args.redis, args.log_level)
+    process, url = start_server(work_dir, args.redis, args.log_level, args.synchronous)
     try:
         throughput(args, url, "/bare", work_dir, 0)  # warm-up
         bare: list[float] = []
@@ -352,6 +352,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "hardware": hardware(),
         "queue": "redis" if args.redis else "sqlite",
+        "queue_sqlite_synchronous": None if args.redis else args.synchronous,
         "log_level": args.log_level,
         "load_generator": args.generator,
         "connections": args.connections,
@@ -386,6 +387,9 @@ def main() -> None:
                         default="wrk" if shutil.which("wrk") else "python",
                         help="Throughput load generator (default: wrk when installed).")
     parser.add_argument("--redis", metavar="URL", help="Use this Redis for the queue.")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
+                        help="QUEUE_SQLITE_SYNCHRONOUS of the server (default FULL, the "
+                             "service's default).")
     parser.add_argument("--log-level", default="INFO",
                         help="LOG_LEVEL of the server; at INFO it writes one line per delivery.")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)

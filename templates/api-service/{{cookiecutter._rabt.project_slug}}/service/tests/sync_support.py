@@ -251,12 +251,13 @@ class SyncHarness:
     deliveries: int = 0
 
     def deliver(self, body: dict[str, Any] | bytes, topic: str, *,
-                delivery_id: str | None = None, source: str | None = None) -> JobOutcome:
+                delivery_id: str | None = None, source: str | None = None,
+                shop: str = "test-store") -> JobOutcome:
         """Hand one delivery to the worker, as the queue task does."""
         self.deliveries += 1
         raw = body if isinstance(body, bytes) else encode_body(body)
         delivery = Delivery(delivery_id=delivery_id or f"test-delivery-{self.deliveries}",
-                            source=source or self.source, topic=topic, shop="test-store",
+                            source=source or self.source, topic=topic, shop=shop,
                             received_at="2026-03-03T18:10:00Z", triggered_at=None,
                             body=raw.decode("utf-8"))
         return handle_delivery(delivery, self.context)

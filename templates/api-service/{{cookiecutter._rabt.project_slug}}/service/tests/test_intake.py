@@ -369,8 +369,9 @@ def test_webhook_id_used_without_event_id(shopify_sqlite: RunningIntake) -> None
 
 
 @pytest.mark.parametrize(("body", "topic", "reason"), [
-    (b'{"id": 1,', "orders/create", "the body is not valid JSON"),
+    (b'{"id": 1,', "orders/create", "the body is not a JSON object"),
     (b"[1, 2]", "orders/create", "the body is a JSON array, not an object"),
+    (b" \r\n", "orders/create", "the body is empty, not a JSON object"),
     (b"\xff\xfe{}", "orders/create", "the body is not valid UTF-8"),
     (b'{"id": 1}', "orders/delete", "topic 'orders/delete' is not one this service maps"),
 ])
@@ -389,6 +390,22 @@ def test_unprocessable_quarantined(make_settings: MakeSettings, start_intake: St
     stored = intake.services.quarantine.get(entries[0].id)
     assert stored is not None
     assert stored.body == body
+
+
+def test_object_shaped_body_not_parsed(shopify_sqlite: RunningIntake) -> None:
+    # The intake checks only the shape; the worker parses and quarantines invalid JSON.
+    body = b'{"id": 1, oops}'
+    response = shopify_sqlite.post("shopify", body, shopify_headers(body))
+    assert response.json()["status"] == "queued"
+    assert shopify_sqlite.services.quarantine.entries() == []
+
+
+def test_storefront_invalid_json_quarantined(storefront: RunningIntake) -> None:
+    body = b'{"event": "purchase_completed",'
+    response = storefront.post("storefront", body,
+                               storefront_headers(body, timestamp=int(SteppedClock().now)))
+    assert response.json()["status"] == "quarantined"
+    assert storefront.services.quarantine.entries()[0].reason == "the body is not valid JSON"
 
 
 def test_missing_topic_quarantined(shopify_sqlite: RunningIntake) -> None:
@@ -601,3 +618,85 @@ def test_log_line_carries_ids(shopify_sqlite: RunningIntake,
     assert queued["topic"] == "orders/create"
     assert queued["level"] == "DEBUG"
     assert time.strptime(queued["time"][:19], "%Y-%m-%dT%H:%M:%S")
+
+
+# --- Shopify privacy topics -----------------------------------------------------------------
+
+
+PRIVACY_BODIES: dict[str, dict[str, Any]] = {
+    "customers/redact": {
+        "shop_id": 954889, "shop_domain": "test-store.myshopify.com",
+        "customer": {"id": 191167, "email": SAMPLE_EMAIL, "phone": SAMPLE_PHONE},
+        "orders_to_redact": [299938, 280263]},
+    "customers/data_request": {
+        "shop_id": 954889, "shop_domain": "test-store.myshopify.com",
+        "orders_requested": [299938],
+        "customer": {"id": 191167, "email": SAMPLE_EMAIL, "phone": SAMPLE_PHONE},
+        "data_request": {"id": 9999}},
+    "shop/redact": {"shop_id": 954889, "shop_domain": "test-store.myshopify.com"},
+}
+PRIVACY_IDS = {
+    "customers/redact": ("954889", "191167", ("299938", "280263"), None),
+    "customers/data_request": ("954889", "191167", ("299938",), "9999"),
+    "shop/redact": ("954889", None, (), None),
+}
+
+
+def _stored_bytes(settings: Settings) -> bytes:
+    files = sorted(settings.data_dir.glob("*.sqlite3*"))
+    assert files
+    return b"".join(path.read_bytes() for path in files)
+
+
+@pytest.mark.parametrize("topic", sorted(PRIVACY_BODIES))
+def test_privacy_topic_kept_without_pii(make_settings: MakeSettings, start_intake: Start,
+                                        captured_logs: io.StringIO, topic: str) -> None:
+    settings = make_settings("shopify")
+    intake = start_intake(settings)
+    body = encode_body(PRIVACY_BODIES[topic])
+    response = intake.post("shopify", body, shopify_headers(body, topic=topic, event_id="evt-p1"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "privacy_pending", "delivery_id": "evt-p1"}
+    assert intake.depth() == 0
+    assert intake.services.quarantine.entries() == []
+    [stored] = intake.services.privacy.pending()
+    request = stored.request
+    assert (request.topic, request.shop) == (topic, "test-store.myshopify.com")
+    assert (request.shop_id, request.customer_id, request.order_ids,
+            request.data_request_id) == PRIVACY_IDS[topic]
+    assert stored.delivery_id == "evt-p1"
+    raw = _stored_bytes(settings)
+    for value in (SAMPLE_EMAIL, SAMPLE_PHONE):
+        assert value.encode() not in raw, value
+        assert value not in captured_logs.getvalue(), value
+    pending = [json.loads(line) for line in captured_logs.getvalue().splitlines()
+               if "privacy request stored as pending" in line]
+    assert len(pending) == 1
+    assert pending[0]["level"] == "WARNING"
+    assert pending[0]["topic"] == topic
+
+
+def test_privacy_topic_duplicate(shopify_sqlite: RunningIntake) -> None:
+    body = encode_body(PRIVACY_BODIES["shop/redact"])
+    headers = shopify_headers(body, topic="shop/redact", event_id="evt-p2")
+    assert shopify_sqlite.post("shopify", body, headers).json()["status"] == "privacy_pending"
+    assert shopify_sqlite.post("shopify", body, headers).json()["status"] == "duplicate"
+    assert len(shopify_sqlite.services.privacy.pending()) == 1
+
+
+def test_privacy_topic_bad_signature_401(shopify_sqlite: RunningIntake) -> None:
+    body = encode_body(PRIVACY_BODIES["customers/redact"])
+    headers = shopify_headers(body, topic="customers/redact", secret="wrong-secret-not-real")
+    response = shopify_sqlite.post("shopify", body, headers)
+    assert response.status_code == 401
+    assert shopify_sqlite.services.privacy.pending() == []
+
+
+def test_privacy_body_not_json_keeps_topic(shopify_sqlite: RunningIntake) -> None:
+    body = b"customer=" + SAMPLE_EMAIL.encode()
+    headers = shopify_headers(body, topic="customers/redact", event_id="evt-p3")
+    assert shopify_sqlite.post("shopify", body, headers).json()["status"] == "privacy_pending"
+    [stored] = shopify_sqlite.services.privacy.pending()
+    assert stored.request.customer_id is None
+    assert stored.request.order_ids == ()
+    assert shopify_sqlite.services.quarantine.entries() == []

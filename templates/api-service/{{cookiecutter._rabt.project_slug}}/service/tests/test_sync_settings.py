@@ -24,6 +24,16 @@ def test_worker_defaults(tmp_path: Path) -> None:
     assert settings.hubspot_search_rate_per_second == 5
     assert settings.sync_batch_window_ms == 500
     assert settings.sync_max_attempts == 8
+    assert settings.hubspot_daily_limit_pause_seconds == 900
+    assert settings.hubspot_auth_failure_pause_seconds == 60
+
+
+def test_pause_values_read(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path), "SPEC_DIR": str(SPEC_DIR),
+                              "HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS": "3600",
+                              "HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS": "120"})
+    assert settings.hubspot_daily_limit_pause_seconds == 3600
+    assert settings.hubspot_auth_failure_pause_seconds == 120
 
 
 def test_worker_values_read(tmp_path: Path) -> None:
@@ -59,6 +69,10 @@ def test_token_kept_out_of_repr(tmp_path: Path) -> None:
     ("SYNC_MAX_ATTEMPTS", "0", "outside the allowed range"),
     ("SYNC_BACKOFF_BASE_SECONDS", "0", "outside the allowed range"),
     ("HUBSPOT_ACCESS_TOKEN", "replace-with-a-private-app-token", "placeholder"),
+    ("HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS", "59", "outside the allowed range 60 to 86400"),
+    ("HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS", "a day", "is not a whole number"),
+    ("HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS", "4", "outside the allowed range 5 to 3600"),
+    ("HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS", "3601", "outside the allowed range 5 to 3600"),
 ])
 def test_invalid_worker_setting(tmp_path: Path, variable: str, value: str,
                                 expected: str) -> None:

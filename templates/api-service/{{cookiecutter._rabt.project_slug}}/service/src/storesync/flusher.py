@@ -35,6 +35,8 @@ import httpx
 from . import metrics
 from .hubspot import (
     BATCH_LIMIT,
+    CONFLICT_CATEGORY,
+    CONFLICT_STATUS,
     NOT_FOUND_CATEGORY,
     AuthFailed,
     BatchRejected,
@@ -47,7 +49,7 @@ from .hubspot import (
 )
 from .logs import mask_email, mask_phone
 from .runtime.ratelimit import backoff_seconds
-from .sync_store import OutboxRow, SyncStore, properties_of
+from .sync_store import OutboxRow, SyncStore, properties_of, unique_properties_of
 
 log = logging.getLogger("storesync.flusher")
 
@@ -60,10 +62,6 @@ ASSOCIATION_PREFIX = "assoc:"
 HUBSPOT_DEFINED = "HUBSPOT_DEFINED"
 # Rows read per object and cycle; more stay for the next cycle.
 MAX_ROWS_PER_CYCLE = 2000
-# NOTE: HubSpot resets the daily limit at midnight in the account's time zone, which
-# the service does not know, so it probes again every 15 minutes.
-DAILY_LIMIT_PAUSE_SECONDS = 900.0
-AUTH_FAILED_PAUSE_SECONDS = 60.0
 
 _EMAIL = re.compile(r"[^\s@\"',;:<>()\[\]{}]+@[^\s@\"',;:<>()\[\]{}]+")
 _PHONE = re.compile(r"\+?\d[\d \-]{7,}\d")
@@ -96,6 +94,10 @@ class _Outcome:
     synced: list[tuple[OutboxRow, str | None]] = field(default_factory=list)
     retried: list[tuple[OutboxRow, float, str, bool]] = field(default_factory=list)
     dead: list[tuple[OutboxRow, int | None, str]] = field(default_factory=list)
+    # Rows to send again without some unique properties: the properties, the error
+    # and the time the row is due again.
+    unique_conflicts: list[tuple[OutboxRow, list[str], str, float]] = field(
+        default_factory=list)
 
 
 class _Paused(Exception):
@@ -120,6 +122,8 @@ class Flusher:
         max_attempts: int = 8,
         backoff_base_seconds: float = 2.0,
         backoff_max_seconds: float = 600.0,
+        daily_limit_pause_seconds: float = 900.0,
+        auth_failure_pause_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -131,6 +135,8 @@ class Flusher:
         self.max_attempts = max_attempts
         self.backoff_base_seconds = backoff_base_seconds
         self.backoff_max_seconds = backoff_max_seconds
+        self.daily_limit_pause_seconds = daily_limit_pause_seconds
+        self.auth_failure_pause_seconds = auth_failure_pause_seconds
         self.clock = clock
         self.rng = rng or random.Random()
         self.paused_until = 0.0
@@ -138,6 +144,8 @@ class Flusher:
         self.pipeline_property = str((stages.get("pipeline") or {}).get("field") or "pipeline")
         self.stage_property = properties_of(mapping, "order").get("stage", "dealstage")
         self.sku_property = properties_of(mapping, "line_item").get("sku", "hs_sku")
+        self.unique_properties = unique_properties_of(mapping)
+        self.unique_phone_property = properties_of(mapping, "contact").get("phone_e164")
         self.pipeline_id: str | None = None
         self.stage_ids: dict[str, str] = {}
 
@@ -349,11 +357,32 @@ class Flusher:
             self._finish(obj, _Outcome(retried=[(row, now, str(error), True)]), report)
             return
         message = error_message(error.body) if error.body else str(error)
+        droppable = self._droppable(row, error.status, category)
+        if droppable:
+            self._finish(obj, _Outcome(unique_conflicts=[(row, droppable, message, now)]),
+                         report)
+            return
         self._finish(obj, _Outcome(dead=[(row, error.status, message)]), report)
 
+    def _droppable(self, row: OutboxRow, status: int | None, category: str) -> list[str]:
+        """Return the unique property to drop when HubSpot reports a unique-value conflict.
+
+        NOTE: HubSpot's conflict error does not name the property. So one unique
+        property the record carries, other than the one it is matched by, is dropped
+        per retry: the unique phone first, because a phone is what two people share
+        most often, then the others by name.
+        """
+        if status != CONFLICT_STATUS and category != CONFLICT_CATEGORY:
+            return []
+        unique = self.unique_properties.get(row.item.object, frozenset())
+        candidates = sorted((name for name in row.item.properties
+                             if name in unique and name != row.item.id_property),
+                            key=lambda name: (name != self.unique_phone_property, name))
+        return candidates[:1]
+
     def _pause(self, error: HubSpotError, now: float) -> None:
-        seconds = DAILY_LIMIT_PAUSE_SECONDS if isinstance(error, DailyLimitReached) \
-            else AUTH_FAILED_PAUSE_SECONDS
+        seconds = self.daily_limit_pause_seconds if isinstance(error, DailyLimitReached) \
+            else self.auth_failure_pause_seconds
         self.paused_until = now + seconds
         log.error("HubSpot calls paused for %d s: %s", seconds, error,
                   extra={"status": error.status, "paused_until": self.paused_until})
@@ -396,9 +425,15 @@ class Flusher:
         for entry in result.errors:
             ids = [str(value).casefold() for value in (entry.get("context") or {}).get("ids", [])]
             rows = [by_input[value] for value in ids if value in by_input]
+            category = str(entry.get("category") or "")
             for row in rows:
-                if row.item.key not in done:
-                    done.add(row.item.key)
+                if row.item.key in done:
+                    continue
+                done.add(row.item.key)
+                droppable = self._droppable(row, None, category)
+                if droppable:
+                    outcome.unique_conflicts.append((row, droppable, error_message(entry), now))
+                else:
                     outcome.dead.append((row, result.status, error_message(entry)))
             if not rows:
                 loose_errors.append(error_message(entry))
@@ -437,6 +472,23 @@ class Flusher:
                 "event_id": row.item.event_id, "resource": row.item.resource,
                 "dead_letter_id": letter, "status": status, "attempt": row.attempts + 1,
                 "error": scrub_personal_data(error)})
+        for row, names, error, due in outcome.unique_conflicts:
+            self._drop_unique(obj, row, names, error, due, report)
+
+    def _drop_unique(self, obj: str, row: OutboxRow, names: list[str], error: str, due: float,
+                     report: FlushReport) -> None:
+        """Send the row again without ``names``: another record already has their values."""
+        self.store.drop_properties(row, names, error, due)
+        report.retried[obj] += 1
+        for name in names:
+            metrics.UNIQUE_VALUE_CONFLICTS.labels(object=obj, property=name).inc()
+        log.warning("unique value held by another CRM record; the record is sent again "
+                    "without it", extra={
+                        "event_id": row.item.event_id, "resource": row.item.resource,
+                        "properties": names, "status": CONFLICT_STATUS,
+                        "values": [scrub_personal_data(str(row.item.properties[name]))
+                                   for name in names],
+                        "error": scrub_personal_data(error)})
 
     # --- associations ----------------------------------------------------------------
 
@@ -494,17 +546,45 @@ class Flusher:
         if not result.errors:
             self._finish(obj, _Outcome(synced=[(row, None) for row in chunk]), report)
             return
-        # A 207 names failed links by the id of their "from" record.
-        failed_from = {str(value) for entry in result.errors
-                       for value in (entry.get("context") or {}).get("ids", [])}
-        outcome = _Outcome()
-        message = "; ".join(error_message(entry) for entry in result.errors)
-        for row, item in zip(chunk, inputs, strict=True):
-            if str(item["from"]["id"]) in failed_from or not failed_from:
-                outcome.dead.append((row, result.status, message))
-            else:
-                outcome.synced.append((row, None))
-        self._finish(obj, outcome, report)
+        self._finish(obj, _match_link_results(chunk, inputs, result), report)
+
+
+def _match_link_results(chunk: Sequence[OutboxRow], inputs: Sequence[Mapping[str, Any]],
+                        result: BatchResult) -> _Outcome:
+    """Match a 207 of ``associations/batch/create`` back to its links.
+
+    Each result names the pair it linked (``fromObjectId`` and ``toObjectId``, the
+    ``LabelsBetweenObjectPair`` shape of HubSpot's v4 API), so a link is written
+    when its pair is among the results. The ``context`` of an error entry is not
+    specified for this endpoint. So an error goes to the failed link whose two ids
+    both appear in its context, and a failed link that no error names that way gets
+    every error message.
+    """
+    linked = {(str(entry.get("fromObjectId")), str(entry.get("toObjectId")))
+              for entry in result.results}
+    outcome = _Outcome()
+    failed: list[tuple[OutboxRow, tuple[str, str]]] = []
+    for row, item in zip(chunk, inputs, strict=True):
+        pair = (str(item["from"]["id"]), str(item["to"]["id"]))
+        if pair in linked:
+            outcome.synced.append((row, None))
+        else:
+            failed.append((row, pair))
+    every_message = "; ".join(error_message(entry) for entry in result.errors)
+    for row, pair in failed:
+        own = [error_message(entry) for entry in result.errors
+               if set(pair) <= _context_values(entry)]
+        outcome.dead.append((row, result.status, "; ".join(own) or every_message))
+    return outcome
+
+
+def _context_values(entry: Mapping[str, Any]) -> set[str]:
+    """Return every id listed in an error entry's ``context`` (a map of lists of strings)."""
+    context = entry.get("context")
+    if not isinstance(context, Mapping):
+        return set()
+    return {str(value) for values in context.values() if isinstance(values, list)
+            for value in values}
 
 
 # --- process wiring ------------------------------------------------------------------------
@@ -550,6 +630,8 @@ def flusher_for(settings: Any, store: SyncStore, mapping: Mapping[str, Any],
         max_attempts=settings.sync_max_attempts,
         backoff_base_seconds=float(settings.sync_backoff_base_seconds),
         backoff_max_seconds=float(settings.sync_backoff_max_seconds),
+        daily_limit_pause_seconds=float(settings.hubspot_daily_limit_pause_seconds),
+        auth_failure_pause_seconds=float(settings.hubspot_auth_failure_pause_seconds),
     )
 
 

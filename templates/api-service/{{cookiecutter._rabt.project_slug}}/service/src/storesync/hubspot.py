@@ -50,6 +50,10 @@ DAILY_POLICY = "DAILY"
 SECONDLY_POLICY = "SECONDLY"
 # Error categories that mean an update by id named a record HubSpot no longer has.
 NOT_FOUND_CATEGORY = "OBJECT_NOT_FOUND"
+# A unique property value already belongs to another record ("Contact already exists.
+# Existing ID: ..."): 409 for a single record, category CONFLICT in a 207's errors.
+CONFLICT_STATUS = 409
+CONFLICT_CATEGORY = "CONFLICT"
 
 
 class HubSpotError(Exception):

@@ -8,19 +8,23 @@ is in the queue (or the quarantine), and the worker does the rest.
 Status codes a sender sees:
 
 * 200: queued, a duplicate of a delivery already queued, quarantined (verified but
-  not processable: not JSON, not an object, or a topic the project does not map),
-  or a WooCommerce ping. A quarantined delivery gets 200 because a retry would
-  carry the same body and fail the same way; the operator fixes and requeues it.
+  not processable: not UTF-8, not shaped like a JSON object, or a topic the project
+  does not map), a Shopify privacy request stored as pending, or a WooCommerce
+  ping. A quarantined delivery gets 200 because a retry would carry the same body
+  and fail the same way; the operator fixes and requeues it.
 * 401: missing or wrong signature; nothing is stored.
 * 404: a platform this project does not accept.
 * 413: a body over ``MAX_BODY_BYTES``, refused before the rest is read.
 * 503: the queue or state store could not be written. The platform then retries,
   so the delivery is not lost while the disk or Redis is down.
+
+The webhook endpoint is a plain ASGI callable rather than a Starlette request
+handler: it reads the headers and body straight from the ASGI messages, which
+saves the request and response wrappers on the busiest path.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
@@ -36,14 +40,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from . import metrics
 from .db import Database
 from .dedupe import DedupeStore, dedupe_key
-from .delivery import SOURCES, Delivery, body_digest_id
+from .delivery import SOURCES
+from .inspection import Inspection, delivery_id, header_topic, inspect_delivery, iso_time
+from .privacy import PRIVACY_TOPICS, PrivacyRequest, PrivacyRequests, read_privacy_request
 from .quarantine import Quarantine
 from .queue import QUEUE_ERRORS, DeliveryQueue, build_queue
-from .runtime.engine import json_type, topics
+from .runtime.engine import topics
 from .settings import Settings
 from .signatures import (
     Verification,
@@ -61,16 +68,7 @@ Clock = Callable[[], float]
 # WooCommerce sends this form-encoded body, unsigned, when a webhook is created or
 # activated, and keeps the webhook only if the response status is exactly 200.
 WOOCOMMERCE_PING = re.compile(rb"^webhook_id=\d+$")
-
-# Delivery id headers of each platform, in order of preference. Shopify's event id is
-# the same on every delivery of one event, and its webhook id is the fallback.
-DELIVERY_ID_HEADERS = {
-    "shopify": ("X-Shopify-Event-Id", "X-Shopify-Webhook-Id"),
-    "woocommerce": ("X-WC-Webhook-Delivery-ID",),
-    "storefront": ("webhook-id",),
-}
-TOPIC_HEADERS = {"shopify": "X-Shopify-Topic", "woocommerce": "X-WC-Webhook-Topic"}
-SHOP_HEADERS = {"shopify": "X-Shopify-Shop-Domain", "woocommerce": "X-WC-Webhook-Source"}
+JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 @dataclass
@@ -81,6 +79,7 @@ class IntakeServices:
     queue: DeliveryQueue
     dedupe: DedupeStore
     quarantine: Quarantine
+    privacy: PrivacyRequests
     clock: Clock = time.time
     # Resources the app opened itself and closes on shutdown.
     owned: list[Any] = field(default_factory=list)
@@ -101,15 +100,16 @@ def build_services(settings: Settings, *, clock: Clock = time.time,
         sqlite3.Error, OSError or redis.RedisError: a store cannot be opened.
     """
     owned: list[Any] = []
+    state = Database(settings.state_path)
+    owned.append(state)
     if quarantine is None:
-        state = Database(settings.state_path)
-        owned.append(state)
         quarantine = Quarantine(state)
+    privacy = PrivacyRequests(state)
     if queue is None:
         queue = build_queue(settings, handler, dedupe)
         owned.append(queue)
     return IntakeServices(settings=settings, queue=queue, dedupe=dedupe or queue.dedupe,
-                          quarantine=quarantine, clock=clock, owned=owned)
+                          quarantine=quarantine, privacy=privacy, clock=clock, owned=owned)
 
 
 def create_app(settings: Settings, *, clock: Clock = time.time,
@@ -139,7 +139,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
 
     app = Starlette(
         routes=[
-            Route("/webhooks/{source}", _webhook_endpoint(services), methods=["POST"]),
+            Route("/webhooks/{source}", WebhookEndpoint(services), methods=["POST"]),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/readyz", _readyz_endpoint(services), methods=["GET"]),
             Route("/metrics", _metrics, methods=["GET"]),
@@ -153,70 +153,194 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
 # --- Webhooks ------------------------------------------------------------------------
 
 
-def _topic_label(source: str, topic: str | None) -> str:
-    return topic if topic and topic in topics(source) else metrics.OTHER_TOPIC
+@dataclass(frozen=True)
+class Reply:
+    """A JSON response of the webhook endpoint."""
+
+    status: int
+    payload: dict[str, Any]
+
+    async def send(self, send: Send) -> None:
+        """Send the response through ASGI."""
+        body = json.dumps(self.payload, separators=(",", ":")).encode("ascii")
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
-def _webhook_endpoint(services: IntakeServices) -> Callable[[Request], Any]:
-    settings = services.settings
+class BodyTooLarge(Exception):
+    """The request body exceeds ``MAX_BODY_BYTES``."""
 
-    async def receive(request: Request) -> Response:
-        source = request.path_params["source"]
+
+class ClientGone(Exception):
+    """The client disconnected before its body was read."""
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """Read the whole request body from ASGI messages.
+
+    Raises:
+        BodyTooLarge: as soon as the declared or the received length exceeds ``limit``.
+        ClientGone: the client disconnected first.
+    """
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.strip().isdigit() and int(value) > limit:
+            raise BodyTooLarge
+    # Count the streamed bytes too: a chunked body has no Content-Length, and a
+    # declared length may be wrong.
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class WebhookEndpoint:
+    """``POST /webhooks/{source}``: verify, dedupe, then queue, quarantine or keep the request.
+
+    The signature is checked over the raw bytes before anything reads them, and the
+    response is sent only after the delivery is durably stored.
+    """
+
+    def __init__(self, services: IntakeServices) -> None:
+        self.services = services
+        self.settings = services.settings
+        # topics() builds a new tuple on each call, so the sets are built once here.
+        self.mapped_topics = {source: frozenset(topics(source)) for source in SOURCES}
+        # Metric labels: the mapped topics, and Shopify's three privacy topics.
+        self.label_topics = {**self.mapped_topics,
+                             "shopify": self.mapped_topics["shopify"] | PRIVACY_TOPICS}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one request as an ASGI app."""
+        try:
+            reply = await self.handle(scope, receive)
+        except ClientGone:
+            return
+        await reply.send(send)
+
+    def topic_label(self, source: str, topic: str | None) -> str:
+        """Return ``topic`` as a bounded metric label: ``other`` unless the service maps it."""
+        if topic is not None and topic in self.label_topics[source]:
+            return topic
+        return metrics.OTHER_TOPIC
+
+    async def handle(self, scope: Scope, receive: Receive) -> Reply:
+        """Return the reply to one webhook request."""
+        settings = self.settings
+        source = scope["path_params"]["source"]
         if source not in settings.accepted_platforms:
             return _not_accepted(source, settings)
-        # A plain dict of the lower-case names ASGI gives; read several times below.
-        headers = dict(request.headers.items())
-        header_topic = header_value(headers, TOPIC_HEADERS.get(source, "")) or None
-        label = _topic_label(source, header_topic)
+        # ASGI gives lower-case names as bytes; a plain dict is read several times below.
+        headers = {name.decode("latin-1"): value.decode("latin-1")
+                   for name, value in scope["headers"]}
+        topic = header_topic(source, headers)
+        label = self.topic_label(source, topic)
         metrics.count_delivery(source, label, "received")
-
-        body = await _read_limited(request, settings.max_body_bytes)
-        if body is None:
-            metrics.count_delivery(source, label, "too_large")
-            log.warning("webhook body too large",
-                        extra={"source": source, "topic": label,
-                               "max_body_bytes": settings.max_body_bytes})
-            return JSONResponse({"error": "body_too_large",
-                                 "max_body_bytes": settings.max_body_bytes}, status_code=413)
-        if source == "woocommerce" and header_topic is None and WOOCOMMERCE_PING.match(body):
+        try:
+            body = await read_body(scope, receive, settings.max_body_bytes)
+        except BodyTooLarge:
+            return _too_large(source, label, settings.max_body_bytes)
+        if source == "woocommerce" and topic is None and WOOCOMMERCE_PING.match(body):
             metrics.count_delivery(source, label, "ping")
             log.info("woocommerce ping answered", extra={"source": source})
-            return JSONResponse({"status": "ping"})
+            return Reply(200, {"status": "ping"})
 
-        now = services.clock()
+        now = self.services.clock()
         verification = _verify(source, body, headers, settings, now)
         if not verification.ok:
             metrics.count_delivery(source, label, "rejected")
             log.warning("webhook rejected", extra={"source": source, "topic": label,
                                                    "reason": verification.reason})
-            return JSONResponse({"error": "invalid_signature", "reason": verification.reason},
-                                status_code=401)
-        return await _accept(services, source, headers, body, now)
+            return Reply(401, {"error": "invalid_signature", "reason": verification.reason})
+        if source == "shopify" and topic in PRIVACY_TOPICS:
+            return await self.keep_privacy_request(topic, headers, body, now)
+        return await self.accept(source, headers, body, now)
 
-    return receive
+    async def accept(self, source: str, headers: Mapping[str, str], body: bytes,
+                     now: float) -> Reply:
+        """Queue a verified delivery once, or quarantine it; 503 when it cannot be stored."""
+        inspection = inspect_delivery(source, headers, body, now, self.settings.store_id,
+                                      self.mapped_topics[source])
+        delivery = inspection.delivery
+        label = self.topic_label(source, delivery.topic)
+        metrics.count_delivery(source, label, "verified")
+        key = dedupe_key(delivery.source, delivery.delivery_id)
+        try:
+            if inspection.problem is None:
+                queued = await self.services.queue.enqueue_once_async(delivery, key, now)
+                status = "queued" if queued else "duplicate"
+            else:
+                status = await run_in_threadpool(_quarantine_once, self.services, inspection,
+                                                 key, now)
+        except QUEUE_ERRORS as error:
+            return _store_failed(source, label, delivery.delivery_id, error)
+        if status != "queued":
+            metrics.count_delivery(source, label, status)
+        # A queued delivery gets its INFO line from the worker's job, so one line per
+        # delivery reaches INFO; the intake's own line for it is DEBUG.
+        level = logging.DEBUG if status == "queued" else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(level, "webhook %s", status, extra={
+                "delivery_id": delivery.delivery_id, "source": source, "topic": label,
+                "status": status, "reason": inspection.problem})
+        return Reply(200, {"status": status, "delivery_id": delivery.delivery_id})
+
+    async def keep_privacy_request(self, topic: str, headers: Mapping[str, str], body: bytes,
+                                   now: float) -> Reply:
+        """Store the ids of a Shopify privacy webhook as pending; never its body."""
+        identifier = delivery_id("shopify", headers, body)
+        shop = (header_value(headers, "X-Shopify-Shop-Domain") or "").strip() or None
+        request = read_privacy_request(topic, shop, body)
+        metrics.count_delivery("shopify", topic, "verified")
+        key = dedupe_key("shopify", identifier)
+        try:
+            entry = await run_in_threadpool(_keep_privacy_once, self.services, request,
+                                            identifier, key, now)
+        except QUEUE_ERRORS as error:
+            return _store_failed("shopify", topic, identifier, error)
+        if entry is None:
+            metrics.count_delivery("shopify", topic, "duplicate")
+            return Reply(200, {"status": "duplicate", "delivery_id": identifier})
+        metrics.count_delivery("shopify", topic, "privacy_pending")
+        log.warning("privacy request stored as pending; this release does not act on it yet",
+                    extra={"delivery_id": identifier, "source": "shopify", "topic": topic,
+                           "privacy_request_id": entry})
+        return Reply(200, {"status": "privacy_pending", "delivery_id": identifier})
 
 
-def _not_accepted(source: str, settings: Settings) -> Response:
+def _not_accepted(source: str, settings: Settings) -> Reply:
     known = "" if source in SOURCES else " and is not a platform this service knows"
     message = (f"This project does not accept {source} webhooks{known}. It accepts: "
                f"{', '.join(settings.accepted_platforms)}, as set by integration/mapping.yaml.")
-    return JSONResponse({"error": "platform_not_accepted", "message": message,
-                         "accepted": list(settings.accepted_platforms)}, status_code=404)
+    return Reply(404, {"error": "platform_not_accepted", "message": message,
+                       "accepted": list(settings.accepted_platforms)})
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """Return the body, or None as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        return None
-    # Count the streamed bytes too: a chunked body has no Content-Length, and a
-    # declared length may be wrong.
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            return None
-    return bytes(received)
+def _too_large(source: str, label: str, limit: int) -> Reply:
+    metrics.count_delivery(source, label, "too_large")
+    log.warning("webhook body too large",
+                extra={"source": source, "topic": label, "max_body_bytes": limit})
+    return Reply(413, {"error": "body_too_large", "max_body_bytes": limit})
+
+
+def _store_failed(source: str, label: str, identifier: str, error: BaseException) -> Reply:
+    # Respond with 503, never 2xx, when the delivery could not be stored. The
+    # platform then retries it, while a 2xx would drop it for good.
+    metrics.ENQUEUE_FAILURES.labels(source=source).inc()
+    log.error("queue write failed, responded with 503",
+              extra={"delivery_id": identifier, "source": source, "topic": label,
+                     "error": repr(error)})
+    return Reply(503, {"error": "queue_unavailable",
+                       "message": "The delivery could not be stored; retry later."})
 
 
 def _verify(source: str, body: bytes, headers: Mapping[str, str], settings: Settings,
@@ -230,127 +354,7 @@ def _verify(source: str, body: bytes, headers: Mapping[str, str], settings: Sett
     return verify_standard_webhooks(body, headers, secrets, now=now, tolerance_seconds=tolerance)
 
 
-async def _accept(services: IntakeServices, source: str, headers: Mapping[str, str],
-                  body: bytes, now: float) -> Response:
-    inspection = inspect_delivery(source, headers, body, now, services.settings)
-    delivery = inspection.delivery
-    label = _topic_label(source, delivery.topic)
-    metrics.count_delivery(source, label, "verified")
-    ids = {"delivery_id": delivery.delivery_id, "source": source, "topic": label}
-    key = dedupe_key(delivery.source, delivery.delivery_id)
-    try:
-        if inspection.problem is None:
-            queued = await services.queue.enqueue_once_async(delivery, key, now)
-            status = "queued" if queued else "duplicate"
-        else:
-            status = await run_in_threadpool(_quarantine_once, services, inspection, key, now)
-    except QUEUE_ERRORS as error:
-        # Respond with 503, never 2xx, when the delivery could not be stored. The
-        # platform then retries it, while a 2xx would drop it for good.
-        metrics.ENQUEUE_FAILURES.labels(source=source).inc()
-        log.error("queue write failed, responded with 503", extra={**ids, "error": repr(error)})
-        return JSONResponse({"error": "queue_unavailable",
-                             "message": "The delivery could not be stored; retry later."},
-                            status_code=503)
-    if status != "queued":
-        metrics.count_delivery(source, label, status)
-    # A queued delivery gets its INFO line from the worker's job, so one line per
-    # delivery reaches INFO; the intake's own line for it is DEBUG.
-    level = logging.DEBUG if status == "queued" else logging.INFO
-    log.log(level, "webhook %s", status, extra={**ids, "status": status,
-                                                "reason": inspection.problem or None})
-    return JSONResponse({"status": status, "delivery_id": delivery.delivery_id})
-
-
-# --- Inspecting and storing a verified delivery ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Inspection:
-    """A verified delivery, with the reason to quarantine it when it cannot be processed."""
-
-    delivery: Delivery
-    problem: str | None
-    raw_body: bytes
-
-
-def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
-
-
-def inspect_delivery(source: str, headers: Mapping[str, str], body: bytes, now: float,
-                     settings: Settings) -> Inspection:
-    """Build the Delivery of a verified request and find any reason to quarantine it."""
-    problem: str | None = None
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = body.decode("utf-8", "replace")
-        problem = "the body is not valid UTF-8"
-    parsed: Any = None
-    if problem is None:
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            problem = "the body is not valid JSON"
-    if problem is None and not isinstance(parsed, dict):
-        problem = f"the body is a JSON {json_type(parsed)}, not an object"
-    topic = _topic(source, headers, parsed)
-    if problem is None:
-        problem = _topic_problem(source, topic)
-    delivery = Delivery(
-        delivery_id=_delivery_id(source, headers, body),
-        source=source,
-        topic=topic or "",
-        shop=_shop(source, headers, settings),
-        received_at=_iso(now),
-        triggered_at=_triggered_at(source, headers),
-        body=text,
-    )
-    return Inspection(delivery=delivery, problem=problem, raw_body=body)
-
-
-def _topic(source: str, headers: Mapping[str, str], parsed: Any) -> str | None:
-    if source in TOPIC_HEADERS:
-        return (header_value(headers, TOPIC_HEADERS[source]) or "").strip() or None
-    event = parsed.get("event") if isinstance(parsed, dict) else None
-    if not isinstance(event, str):
-        return None
-    return event.strip() or None
-
-
-def _topic_problem(source: str, topic: str | None) -> str | None:
-    if topic is None:
-        where = (f"the {TOPIC_HEADERS[source]} header" if source in TOPIC_HEADERS
-                 else "the body's event field")
-        return f"no topic: {where} is missing"
-    if topic not in topics(source):
-        return f"topic {topic!r} is not one this service maps for {source}"
-    return None
-
-
-def _delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> str:
-    for name in DELIVERY_ID_HEADERS[source]:
-        value = (header_value(headers, name) or "").strip()
-        if value:
-            return value
-    return body_digest_id(body)
-
-
-def _shop(source: str, headers: Mapping[str, str], settings: Settings) -> str | None:
-    if source in SHOP_HEADERS:
-        return (header_value(headers, SHOP_HEADERS[source]) or "").strip() or None
-    return settings.store_id
-
-
-def _triggered_at(source: str, headers: Mapping[str, str]) -> str | None:
-    if source == "shopify":
-        return (header_value(headers, "X-Shopify-Triggered-At") or "").strip() or None
-    if source == "storefront":
-        raw = (header_value(headers, "webhook-timestamp") or "").strip()
-        return _iso(int(raw)) if raw.isdigit() else None
-    return None
+# --- Storing a delivery that is not queued ------------------------------------------------
 
 
 def _quarantine_once(services: IntakeServices, inspection: Inspection, key: str,
@@ -371,22 +375,43 @@ def _quarantine_once(services: IntakeServices, inspection: Inspection, key: str,
         raise
     log.info("delivery quarantined", extra={"delivery_id": delivery.delivery_id,
                                             "source": delivery.source, "quarantine_id": entry})
-    try:
-        services.dedupe.confirm(key, now)
-    except QUEUE_ERRORS:
-        # The delivery is stored, so the answer stays 2xx. The pending claim still
-        # blocks copies for a while, and a later copy is quarantined again at worst.
-        log.warning("dedupe confirm failed", exc_info=True,
-                    extra={"delivery_id": delivery.delivery_id, "source": delivery.source})
+    _confirm_quietly(services.dedupe, key, now, delivery.delivery_id)
     return "quarantined"
 
 
-def _release_quietly(dedupe: DedupeStore, key: str, delivery_id: str) -> None:
+def _keep_privacy_once(services: IntakeServices, request: PrivacyRequest, identifier: str,
+                       key: str, now: float) -> int | None:
+    """Claim the dedupe key, then store the privacy request; None for a duplicate.
+
+    Raises:
+        One of ``QUEUE_ERRORS``: nothing was stored and the claim was released.
+    """
+    if not services.dedupe.claim(key, now):
+        return None
+    try:
+        entry = services.privacy.add(request, identifier, iso_time(now))
+    except BaseException:
+        _release_quietly(services.dedupe, key, identifier)
+        raise
+    _confirm_quietly(services.dedupe, key, now, identifier)
+    return entry
+
+
+def _confirm_quietly(dedupe: DedupeStore, key: str, now: float, identifier: str) -> None:
+    try:
+        dedupe.confirm(key, now)
+    except QUEUE_ERRORS:
+        # The delivery is stored, so the answer stays 2xx. The pending claim still
+        # blocks copies for a while, and a later copy is stored again at worst.
+        log.warning("dedupe confirm failed", exc_info=True, extra={"delivery_id": identifier})
+
+
+def _release_quietly(dedupe: DedupeStore, key: str, identifier: str) -> None:
     try:
         dedupe.release(key)
     except QUEUE_ERRORS:
         log.warning("dedupe release failed; the platform's retry is accepted once the claim "
-                    "expires", exc_info=True, extra={"delivery_id": delivery_id})
+                    "expires", exc_info=True, extra={"delivery_id": identifier})
 
 
 # --- Health, readiness and metrics ----------------------------------------------------

@@ -9,15 +9,17 @@ is counted as ``other``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
 # Outcomes of storesync_deliveries_total. Every POST to a webhook endpoint of an
 # accepted platform counts as "received", then as "too_large", "ping", "rejected" or
-# "verified". A verified delivery also counts as "duplicate" or "quarantined" when it
-# is one, and a failed queue write counts in ENQUEUE_FAILURES instead.
+# "verified". A verified delivery also counts as "duplicate", "quarantined" or
+# "privacy_pending" (a Shopify privacy request kept for later) when it is one, and a
+# failed queue write counts in ENQUEUE_FAILURES instead.
 DELIVERY_OUTCOMES = ("received", "verified", "rejected", "duplicate", "quarantined", "too_large",
-                     "ping")
+                     "ping", "privacy_pending")
 JOB_OUTCOMES = ("synced_later", "skipped_stale", "quarantined", "nothing_to_do", "failed")
 OTHER_TOPIC = "other"
 
@@ -61,15 +63,31 @@ SYNC_RECORDS = Counter(
     "Records written to the CRM or dead-lettered, by CRM object.",
     ["object", "outcome"],
 )
+UNIQUE_VALUE_CONFLICTS = Counter(
+    "storesync_unique_value_conflicts",
+    "Records written without a unique property because another record holds its value.",
+    ["object", "property"],
+)
 DEAD_LETTERS = Gauge(
     "storesync_dead_letters",
     "Records waiting in the dead-letter store.",
 )
 
 
+# Children of DELIVERIES by label values. labels() validates and locks on every call,
+# which costs more than the increment, so each child is looked up once. The labels
+# are bounded, so the dict is too.
+_delivery_children: dict[tuple[str, str, str], Any] = {}
+
+
 def count_delivery(source: str, topic: str, outcome: str) -> None:
     """Add one to ``storesync_deliveries_total``; ``topic`` must already be a bounded label."""
-    DELIVERIES.labels(source=source, topic=topic, outcome=outcome).inc()
+    labels = (source, topic, outcome)
+    child = _delivery_children.get(labels)
+    if child is None:
+        child = _delivery_children.setdefault(
+            labels, DELIVERIES.labels(source=source, topic=topic, outcome=outcome))
+    child.inc()
 
 
 def watch_queue_depth(read_depth: Callable[[], int]) -> None:

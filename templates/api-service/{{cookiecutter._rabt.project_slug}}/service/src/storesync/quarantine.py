@@ -1,7 +1,8 @@
 """The quarantine: verified deliveries the service cannot process, kept with the reason.
 
-The intake quarantines bodies that are not JSON objects and topics the project
-does not map; the worker quarantines payloads its field map cannot read. Each entry
+The intake quarantines bodies that are not UTF-8 or not shaped like a JSON object,
+and topics the project does not map. The worker quarantines bodies that are not valid
+JSON after all, and payloads its field map cannot read. Each entry
 keeps the raw body, so it can be inspected (``python -m storesync quarantine show``)
 and queued again after a fix (``quarantine requeue``). Log lines name the entry's id
 and reason, never the body, which may hold personal data.

@@ -1,22 +1,28 @@
 """The durable queue between the intake and the worker, built on huey.
 
 Without ``REDIS_URL`` the queue is an SQLite file, ``DATA_DIR/queue.sqlite3``, in WAL
-mode with ``synchronous=FULL``: a delivery is on disk before the intake responds. One
-fsync costs milliseconds on most disks, so concurrent deliveries are committed
-together (group commit). Each request still waits for the commit that contains its
-delivery, and one fsync covers the whole batch. The dedupe key of each delivery is
-written in the same transaction as its job.
+mode with ``synchronous`` from ``QUEUE_SQLITE_SYNCHRONOUS``. With the default, FULL, a
+delivery is on disk before the intake responds and survives a power loss; NORMAL
+skips the fsync per commit and survives a crash of the process but not of the
+machine. One fsync costs milliseconds on most disks, so concurrent deliveries are
+committed together (group commit). Each request still waits for the commit that
+contains its delivery, and one fsync covers the whole batch. The dedupe key of each
+delivery is written in the same transaction as its job.
 
 With ``REDIS_URL`` the same task code runs on Redis, so several workers on several
-machines can share it; ``REDIS_KEY_PREFIX`` names the queue there. Durability is then
-Redis's own (its AOF or snapshot settings).
+machines can share it; ``REDIS_KEY_PREFIX`` names the queue there. Concurrent
+deliveries are sent together too, as one pipeline of the script that stores the
+dedupe key and the job in one atomic step per delivery. Durability is then Redis's
+own (its AOF or snapshot settings).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +42,7 @@ from .tasks import DeliveryHandler, register_process_delivery
 # Errors that mean "the queue cannot take this delivery now". The intake responds with
 # 503 to them, so the platform retries.
 QUEUE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, redis.RedisError, OSError)
-# Maximum number of deliveries committed in one transaction.
+# Maximum number of deliveries committed in one transaction or sent in one pipeline.
 MAX_GROUP_COMMIT = 500
 
 # Redis: remember the dedupe key for the window and push the job, in one atomic step.
@@ -52,7 +58,20 @@ return 0
 
 
 class GroupCommitSqliteStorage(SqliteStorage):  # type: ignore[misc]
-    """huey's SQLite storage that can also insert tasks inside a caller's transaction."""
+    """huey's SQLite storage that can also insert tasks inside a caller's transaction.
+
+    ``synchronous`` is set here rather than through huey's ``fsync`` option, which
+    offers only FULL and OFF.
+    """
+
+    def __init__(self, *args: Any, synchronous: str = "FULL", **kwargs: Any) -> None:
+        self.synchronous = synchronous
+        super().__init__(*args, **kwargs)
+
+    def _create_connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection = super()._create_connection()
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        return conn
 
     def insert_task(self, cursor: sqlite3.Cursor, message: bytes) -> None:
         """Insert one serialized task with ``cursor``, inside an open transaction.
@@ -85,17 +104,20 @@ def _settle_in_loop(outcomes: list[tuple[asyncio.Future[bool], bool | BaseExcept
             future.set_result(outcome)
 
 
+# Stores a batch of jobs; returns, per job, True when queued and False for a duplicate.
+CommitBatch = Callable[[list[_Job]], list[bool]]
+
+
 class GroupCommitWriter:
-    """A thread that commits waiting jobs in batches: one transaction and one fsync each.
+    """A thread that stores waiting jobs in batches: one SQLite transaction and fsync, or
+    one Redis pipeline, each.
 
     Callers wait for the commit that contains their job. The result is True when the
     job was queued, and False when its dedupe key was already there.
     """
 
-    def __init__(self, storage: GroupCommitSqliteStorage, dedupe: SqliteDedupe,
-                 max_batch: int = MAX_GROUP_COMMIT) -> None:
-        self._storage = storage
-        self._dedupe = dedupe
+    def __init__(self, commit: CommitBatch, max_batch: int = MAX_GROUP_COMMIT) -> None:
+        self._commit = commit
         self._max_batch = max_batch
         self._pending: list[_Waiter] = []
         self._wake = threading.Condition()
@@ -167,16 +189,43 @@ class GroupCommitWriter:
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle_in_loop, settled)
 
-    def _commit(self, jobs: list[_Job]) -> list[bool]:
+
+
+def sqlite_commit(storage: GroupCommitSqliteStorage, dedupe: SqliteDedupe) -> CommitBatch:
+    """Return the batch commit of the SQLite queue: dedupe keys and jobs in one transaction."""
+
+    def commit(jobs: list[_Job]) -> list[bool]:
         results = []
-        with self._storage.db(commit=True) as cursor:
+        with storage.db(commit=True) as cursor:
             for job in jobs:
-                queued = self._dedupe.claim_in(cursor, job.key, job.now)
+                queued = dedupe.claim_in(cursor, job.key, job.now)
                 if queued:
-                    self._storage.insert_task(cursor, job.message)
+                    storage.insert_task(cursor, job.message)
                 results.append(queued)
-            self._dedupe.purge_in(cursor, jobs[-1].now)
+            dedupe.purge_in(cursor, jobs[-1].now)
         return results
+
+    return commit
+
+
+def redis_commit(dedupe: RedisDedupe, queue_key: str) -> CommitBatch:
+    """Return the batch commit of the Redis queue: one pipeline of the enqueue-once script.
+
+    The pipeline is not a transaction, but each script call is atomic, so every job
+    is either queued with its dedupe key or not at all. If any call fails, every
+    caller of the batch gets the error and a 503. A job of that batch that was queued
+    anyway is then found as a duplicate when the platform retries.
+    """
+    script = dedupe.client.register_script(ENQUEUE_ONCE_LUA)
+
+    def commit(jobs: list[_Job]) -> list[bool]:
+        with dedupe.client.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                script(keys=[dedupe.prefix + job.key, queue_key],
+                       args=[job.message, dedupe.window_seconds], client=pipe)
+            return [bool(result) for result in pipe.execute()]
+
+    return commit
 
 
 def build_huey(settings: Settings) -> huey.Huey:
@@ -189,10 +238,10 @@ def build_huey(settings: Settings) -> huey.Huey:
         return huey.RedisHuey(name=settings.redis_key_prefix, url=settings.redis_url,
                               results=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # fsync=True sets synchronous=FULL on huey's connection.
     return huey.Huey(name=settings.redis_key_prefix, results=False,
                      storage_class=GroupCommitSqliteStorage,
-                     filename=str(settings.queue_path), fsync=True)
+                     filename=str(settings.queue_path),
+                     synchronous=settings.queue_sqlite_synchronous)
 
 
 def build_dedupe(settings: Settings) -> DedupeStore:
@@ -222,14 +271,17 @@ class DeliveryQueue:
         self.dedupe = dedupe
         storage = queue.storage
         self._writer = None
-        self._redis_enqueue_once: Any = None
         if isinstance(storage, GroupCommitSqliteStorage) and isinstance(dedupe, SqliteDedupe):
-            self._writer = GroupCommitWriter(storage, dedupe)
+            self._writer = GroupCommitWriter(sqlite_commit(storage, dedupe))
         elif isinstance(dedupe, RedisDedupe) and hasattr(storage, "queue_key"):
-            self._redis_enqueue_once = dedupe.client.register_script(ENQUEUE_ONCE_LUA)
+            self._writer = GroupCommitWriter(redis_commit(dedupe, storage.queue_key))
 
     def _message(self, delivery: Delivery) -> bytes:
-        return bytes(self.huey.serialize_task(self.task.s(delivery.to_dict())))
+        # huey's default task id is uuid4(), which reads os.urandom; that call releases
+        # the GIL and can leave the event loop waiting for the writer thread. The id
+        # only has to be unique, so a pseudo-random one does.
+        task = self.task.s(delivery.to_dict(), id=f"{random.getrandbits(128):032x}")
+        return bytes(self.huey.serialize_task(task))
 
     def enqueue(self, delivery: Delivery) -> None:
         """Queue ``delivery`` without a dedupe check (used to requeue from the quarantine).
@@ -250,11 +302,6 @@ class DeliveryQueue:
         """
         if self._writer is not None:
             return self._writer.submit(_Job(key, now, self._message(delivery))).result()
-        if self._redis_enqueue_once is not None:
-            assert isinstance(self.dedupe, RedisDedupe)
-            keys = [self.dedupe.prefix + key, self.huey.storage.queue_key]
-            args = [self._message(delivery), self.dedupe.window_seconds]
-            return bool(self._redis_enqueue_once(keys=keys, args=args))
         # Another dedupe store: claim, queue, then confirm.
         if not self.dedupe.claim(key, now):
             return False

@@ -46,6 +46,11 @@ MAX_DEDUP_WINDOW_HOURS = 24 * 30
 DEFAULT_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS = 300
 MAX_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS = 24 * 3600
 DEFAULT_REDIS_KEY_PREFIX = "storesync"
+# SQLite's synchronous modes for the queue file in WAL mode. FULL syncs every commit
+# to disk, so an acknowledged delivery survives a power loss; NORMAL syncs only at
+# checkpoints, so it survives a crash of the process (kill -9) but not of the machine.
+QUEUE_SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+DEFAULT_QUEUE_SQLITE_SYNCHRONOUS = "FULL"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -72,6 +77,15 @@ MAX_SYNC_BATCH_WINDOW_MS = 60_000
 DEFAULT_SYNC_MAX_ATTEMPTS = 8
 DEFAULT_SYNC_BACKOFF_BASE_SECONDS = 2
 DEFAULT_SYNC_BACKOFF_MAX_SECONDS = 600
+# NOTE: HubSpot resets the daily limit at midnight in the account's time zone, which
+# the service does not know, so after a daily-limit 429 it probes again after this pause.
+DEFAULT_HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS = 900
+MIN_HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS = 60
+MAX_HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS = 86_400
+# After a 401 or 403 the flusher waits this long before it tries the token again.
+DEFAULT_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS = 60
+MIN_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS = 5
+MAX_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS = 3600
 
 SECRET_VARIABLES = {
     "shopify": "SHOPIFY_WEBHOOK_SECRETS",
@@ -123,6 +137,7 @@ class Settings:
     # A Redis URL may carry a password, so it is kept out of repr too.
     redis_url: str | None = field(default=None, repr=False)
     redis_key_prefix: str = DEFAULT_REDIS_KEY_PREFIX
+    queue_sqlite_synchronous: str = DEFAULT_QUEUE_SQLITE_SYNCHRONOUS
     data_dir: Path = SERVICE_DIR / "var"
     spec_dir: Path = SERVICE_DIR.parent / "integration"
     desired_state_path: Path = SERVICE_DIR.parent / "crm" / "desired-state.yaml"
@@ -147,6 +162,8 @@ class Settings:
     sync_max_attempts: int = DEFAULT_SYNC_MAX_ATTEMPTS
     sync_backoff_base_seconds: int = DEFAULT_SYNC_BACKOFF_BASE_SECONDS
     sync_backoff_max_seconds: int = DEFAULT_SYNC_BACKOFF_MAX_SECONDS
+    hubspot_daily_limit_pause_seconds: int = DEFAULT_HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS
+    hubspot_auth_failure_pause_seconds: int = DEFAULT_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS
     # --- End of worker and CRM settings. ---
 
     @property
@@ -341,6 +358,7 @@ def _common_settings(reader: _Reader) -> dict[str, Any]:
                                              1, MAX_DEDUP_WINDOW_HOURS),
         "redis_url": _redis_url(reader),
         "redis_key_prefix": _redis_key_prefix(reader),
+        "queue_sqlite_synchronous": _queue_synchronous(reader),
         "data_dir": _data_dir(reader),
         "spec_dir": reader.path("SPEC_DIR", reader.service_dir.parent / "integration"),
         "desired_state_path": reader.path(
@@ -374,6 +392,17 @@ def _redis_key_prefix(reader: _Reader) -> str:
                    f"set REDIS_KEY_PREFIX={DEFAULT_REDIS_KEY_PREFIX} or another short name.")
         return DEFAULT_REDIS_KEY_PREFIX
     return prefix
+
+
+def _queue_synchronous(reader: _Reader) -> str:
+    mode = (reader.text("QUEUE_SQLITE_SYNCHRONOUS") or DEFAULT_QUEUE_SQLITE_SYNCHRONOUS).upper()
+    if mode not in QUEUE_SYNCHRONOUS_MODES:
+        reader.add("QUEUE_SQLITE_SYNCHRONOUS", f"{mode!r} is not a synchronous mode this "
+                                               "service allows.",
+                   "set QUEUE_SQLITE_SYNCHRONOUS=FULL (survives a power loss) or NORMAL "
+                   "(survives a crash of the process only), or remove it for FULL.")
+        return DEFAULT_QUEUE_SQLITE_SYNCHRONOUS
+    return mode
 
 
 def _data_dir(reader: _Reader) -> Path:
@@ -488,6 +517,12 @@ def _worker_settings(reader: _Reader) -> dict[str, Any]:
         "sync_max_attempts": reader.integer("SYNC_MAX_ATTEMPTS", DEFAULT_SYNC_MAX_ATTEMPTS, 1, 100),
         "sync_backoff_base_seconds": backoff_base,
         "sync_backoff_max_seconds": backoff_max,
+        "hubspot_daily_limit_pause_seconds": reader.integer(
+            "HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS", DEFAULT_HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS,
+            MIN_HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS, MAX_HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS),
+        "hubspot_auth_failure_pause_seconds": reader.integer(
+            "HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS", DEFAULT_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS,
+            MIN_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS, MAX_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS),
     }
 
 

@@ -30,6 +30,9 @@ from typing import Any
 from .db import Database
 
 COMPONENT = "sync_store"
+# Identity kinds, as the field map's identity.match_order names them.
+PHONE_KIND = "phone"
+EMAIL_KIND = "email"
 
 SCHEMA_STEPS: tuple[str, ...] = (
     "CREATE TABLE sync_outbox ("
@@ -136,11 +139,22 @@ class ContactMatch:
         created: Whether no key was known, so a new contact was made.
         conflicts: Identity kinds whose value already points to another contact;
             they keep pointing there, and the record is written to ``contact_key``.
+        shared_phone: Whether the record's phone belongs to another person, because a
+            contact with another email already has it. The phone is in ``conflicts`` too.
     """
 
     contact_key: str
     created: bool
     conflicts: list[str] = field(default_factory=list)
+    shared_phone: bool = False
+
+
+def _has_other_email(conn: sqlite3.Connection, contact_key: str, emails: set[str]) -> bool:
+    """Return whether the contact has an email and none of them is in ``emails``."""
+    held = {row[0] for row in conn.execute(
+        "SELECT value FROM sync_identity WHERE kind = ? AND contact_key = ?",
+        (EMAIL_KIND, contact_key))}
+    return bool(held) and not held & emails
 
 
 def _dumps(value: Any) -> str:
@@ -173,24 +187,33 @@ class SyncStore:
                       keys: Sequence[tuple[str, str]]) -> ContactMatch:
         """Find the local contact for identity keys in match order, or make a new one.
 
-        The first key already known decides. Every other key of the record is then
-        recorded for that contact, unless it already points to another contact:
-        then it stays where it is and is reported in ``conflicts``.
+        The first key already known decides, except a phone that a contact with
+        another email holds: two people with their own emails may share one phone
+        (a family's number), so that phone does not make them one contact. Every
+        other key of the record is then recorded for the contact found, unless it
+        already points to another contact: then it stays where it is and is
+        reported in ``conflicts``.
         """
         found: str | None = None
         known: dict[tuple[str, str], str] = {}
+        emails = {value for kind, value in keys if kind == EMAIL_KIND}
+        shared_phone = False
         for kind, value in keys:
             row = conn.execute("SELECT contact_key FROM sync_identity WHERE kind = ? AND value = ?",
                                (kind, value)).fetchone()
-            if row is not None:
-                known[(kind, value)] = row[0]
-                found = found or row[0]
+            if row is None:
+                continue
+            known[(kind, value)] = row[0]
+            if kind == PHONE_KIND and emails and _has_other_email(conn, row[0], emails):
+                shared_phone = True
+                continue
+            found = found or row[0]
         created = found is None
         if found is None:
             cursor = conn.execute("INSERT INTO sync_contacts (created_at) VALUES (?)",
                                   (self.clock(),))
             found = f"c{cursor.lastrowid}"
-        match = ContactMatch(found, created)
+        match = ContactMatch(found, created, shared_phone=shared_phone)
         for kind, value in keys:
             owner = known.get((kind, value))
             if owner is None:
@@ -320,6 +343,23 @@ class SyncStore:
                                (sku,)).fetchone()
         return None if row is None else str(row[0])
 
+    def drop_properties(self, row: OutboxRow, names: Sequence[str], error: str,
+                        now: float) -> bool:
+        """Remove ``names`` from a waiting row and make it due at ``now``, not counting an attempt.
+
+        Returns:
+            False when the row changed since it was read; the newer state is then
+            sent as it is.
+        """
+        properties = {name: value for name, value in row.item.properties.items()
+                      if name not in names}
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE sync_outbox SET properties = ?, next_attempt_at = ?, last_error = ? "
+                "WHERE object = ? AND key = ? AND revision = ?",
+                (_dumps(properties), now, error, row.item.object, row.item.key, row.revision))
+        return cursor.rowcount == 1
+
     def forget_crm_id(self, obj: str, key: str) -> None:
         """Drop a CRM id that no longer exists in the CRM (the record was deleted or merged)."""
         with self.db.transaction() as conn:
@@ -448,3 +488,15 @@ def properties_of(mapping: Mapping[str, Any], entity: str) -> dict[str, str]:
     fields = (entities.get(entity) or {}).get("fields") or []
     return {str(spec["name"]): str(spec["target"]) for spec in fields
             if isinstance(spec, Mapping) and spec.get("target")}
+
+
+def unique_properties_of(mapping: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Return the CRM properties with unique values, by CRM object, from the field map."""
+    found: dict[str, frozenset[str]] = {}
+    for entity in (mapping.get("entities") or {}).values():
+        if not isinstance(entity, Mapping) or not entity.get("object"):
+            continue
+        names = {str(spec["target"]) for spec in entity.get("fields") or []
+                 if isinstance(spec, Mapping) and spec.get("unique") and spec.get("target")}
+        found[str(entity["object"])] = frozenset(names)
+    return found

@@ -1,8 +1,9 @@
 """The worker: map one delivery through the spec and put its records in the outbox.
 
 For each delivery the worker parses the body and maps it with
-``integration/mapping.yaml``, using the same engine as ``rabt preview``. It then finds
-the local contact through the identity table and drops any record older than the
+``integration/mapping.yaml``, using the same engine as ``rabt preview``, and keys
+orders, line items and products by shop and store id (``storesync.record_keys``). It
+then finds the local contact through the identity table and drops any record older than the
 state already seen. Last, it stores the order for the contact roll-ups and merges the
 records into the outbox. It makes no CRM call: the
 flusher (``storesync.flusher``) writes the outbox to HubSpot in batches, so a slow or
@@ -20,7 +21,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -31,11 +32,13 @@ import yaml
 from . import metrics
 from .db import Database
 from .delivery import Delivery
+from .logs import mask_email, mask_phone
 from .quarantine import Quarantine
+from .record_keys import scope_record, shop_part
 from .rollups import OrderFields, compute_rollups, order_state
 from .runtime.engine import Record, map_payload
 from .settings import Settings
-from .sync_store import OutboxItem, SyncStore, properties_of
+from .sync_store import PHONE_KIND, OutboxItem, SyncStore, properties_of
 
 log = logging.getLogger("storesync.worker")
 
@@ -275,7 +278,9 @@ def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | 
         if mapped.problems:
             return _quarantine(delivery, ctx, " ".join(mapped.problems)), None
         return JobOutcome.NOTHING_TO_DO, None
-    plan = _plan(mapped.records)
+    # Order, line item and product ids repeat across shops, so their keys name the shop.
+    shop = shop_part(delivery.source, delivery.shop)
+    plan = _plan([scope_record(record, shop) for record in mapped.records])
     if plan.missing_keys and plan.missing_keys != ["contact"]:
         reason = (f"the field map found no identity key for: {', '.join(plan.missing_keys)}. "
                   + " ".join(mapped.problems))
@@ -381,15 +386,40 @@ def _write_contact(conn: Any, ctx: WorkerContext, record: Record, version: float
                    event_id: str, writes: _Writes) -> None:
     match = ctx.store.match_contact(conn, _identity_keys(ctx, record))
     writes.contact_key = match.contact_key
+    if match.shared_phone:
+        record = _without_unique_phone(ctx, record, match.contact_key, event_id)
     writes.contact_id_property, writes.contact_id_value = _id_choice(ctx, record)
-    if match.conflicts:
+    conflicts = [kind for kind in match.conflicts
+                 if not (match.shared_phone and kind == PHONE_KIND)]
+    if conflicts:
         log.warning("identity keys point to different contacts; writing to the first match",
                     extra={"event_id": event_id, "resource": f"contacts:{match.contact_key}",
-                           "conflicting_keys": match.conflicts})
+                           "conflicting_keys": conflicts})
     state = ctx.store.check_version(conn, f"contacts:{match.contact_key}", version, event_id)
     if state == "newer":
         ctx.store.enqueue(conn, _item(ctx, record, match.contact_key, event_id))
         writes.count += 1
+
+
+def _without_unique_phone(ctx: WorkerContext, record: Record, contact_key: str,
+                          event_id: str) -> Record:
+    """Drop the unique phone property, which stays with the contact that had the phone first.
+
+    The phone stays in the ordinary phone property of both contacts.
+    """
+    target = ctx.fields["contact"].get("phone_e164")
+    email_target = ctx.fields["contact"].get("email", "email")
+    value = record.properties.get(target) if target else None
+    if target is None or value is None:
+        return record
+    properties = {name: item for name, item in record.properties.items() if name != target}
+    metrics.UNIQUE_VALUE_CONFLICTS.labels(object="contacts", property=target).inc()
+    log.warning("phone held by a contact with another email; this contact is written without "
+                "the unique phone property", extra={
+                    "event_id": event_id, "resource": f"contacts:{contact_key}",
+                    "property": target, "phone": mask_phone(str(value)),
+                    "email": mask_email(str(record.properties.get(email_target) or ""))})
+    return replace(record, properties=properties)
 
 
 def _write_order(conn: Any, ctx: WorkerContext, record: Record, version: float,

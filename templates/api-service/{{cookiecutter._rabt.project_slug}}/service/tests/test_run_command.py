@@ -1,0 +1,145 @@
+"""`python -m storesync run` (what scripts/run.sh starts) end to end, in sandbox mode.
+
+The test starts `run` as its own process with a free port and a temporary DATA_DIR,
+and waits for `/readyz`. It runs the demo against it and reads the records from the
+HubSpot stand-in that `run` started. Then it stops `run` with SIGTERM and checks that
+every process `run` started has stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from storesync.settings import SERVICE_DIR
+from sync_support import require_hubspot
+
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 30
+# Settings of the machine running the tests must not leak into the sandbox run.
+CLEARED_VARIABLES = ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_BASE_URL", "REDIS_URL", "HOST", "PORT",
+                     "SHOPIFY_WEBHOOK_SECRETS", "WOOCOMMERCE_WEBHOOK_SECRETS",
+                     "STOREFRONT_WEBHOOK_SECRETS", "WORKER_METRICS_PORT", "SPEC_DIR",
+                     "DESIRED_STATE_PATH", "DATA_DIR", "LOG_LEVEL")
+STANDIN_AUTH = {"Authorization": "Bearer test-token-not-real"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def child_pids(parent: int) -> set[int]:
+    """Return the ids of the processes whose parent is ``parent``, read from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while the folder was read
+            continue
+        if int(fields[1]) == parent:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Return whether ``pid`` is a live process (a zombie counts as stopped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"run stopped at start with exit code {process.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"/readyz of {url} did not answer 200 within {START_TIMEOUT_SECONDS} s")
+
+
+@pytest.fixture
+def run_env(tmp_path: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in CLEARED_VARIABLES}
+    env.update({"PYTHONPATH": str(SERVICE_DIR / "src"), "DATA_DIR": str(tmp_path / "var"),
+                "PORT": str(free_port()), "LOG_LEVEL": "WARNING"})
+    return env
+
+
+@pytest.fixture
+def started(run_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    if not Path("/proc").is_dir():
+        pytest.skip("the test finds child processes through /proc, which this system lacks")
+    require_hubspot()
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "storesync", "run", "--workers", "2"],
+                               cwd=SERVICE_DIR, env=run_env, stdout=log, stderr=log, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            for pid in child_pids(process.pid):
+                os.kill(pid, signal.SIGKILL)
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def contacts_of(standin: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{standin}/_standin/records/contacts", timeout=10)
+    response.raise_for_status()
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+def test_run_demo_then_sigterm(started: subprocess.Popen[str], run_env: dict[str, str]) -> None:
+    url = f"http://127.0.0.1:{run_env['PORT']}"
+    wait_ready(url, started)
+    standin = (Path(run_env["DATA_DIR"]) / "standin-url").read_text(encoding="utf-8").strip()
+    demo = subprocess.run([sys.executable, "-m", "storesync", "demo", "--timeout", "90"],
+                          cwd=SERVICE_DIR, env=run_env, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "The outbox still has" not in demo.stdout
+
+    contacts = [record["properties"] for record in contacts_of(standin)]
+    arabic = [person for person in contacts if "ريم" in (person.get("firstname") or "")]
+    assert len(arabic) == 1
+    phone_only = [person for person in contacts
+                  if person.get("ecom_phone_e164") and not person.get("email")]
+    assert len(phone_only) == 1
+    phone = phone_only[0]["ecom_phone_e164"]
+    by_phone = httpx.get(f"{standin}/crm/v3/objects/contacts/{phone}",
+                         params={"idProperty": "ecom_phone_e164",
+                                 "properties": "ecom_phone_e164"}, headers=STANDIN_AUTH)
+    assert by_phone.status_code == 200
+    assert by_phone.json()["properties"]["ecom_phone_e164"] == phone
+    deals = httpx.get(f"{standin}/_standin/records/deals", timeout=10).json()["results"]
+    refunded = [deal for deal in deals
+                if deal["properties"].get("ecom_refunded_sar") == "40.00"]
+    assert len(refunded) == 1
+
+    children = child_pids(started.pid)
+    assert len(children) == 3  # the stand-in, the worker and the intake
+    started.send_signal(signal.SIGTERM)
+    assert started.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
+    assert [pid for pid in children if running(pid)] == []
+    assert not (Path(run_env["DATA_DIR"]) / "standin-url").exists()
