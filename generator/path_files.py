@@ -166,12 +166,17 @@ def contact_sync_files(crm: str) -> dict[str, bytes]:
 
 
 def path_data_files(answers: Answers, plan: Plan, spec: dict[str, dict[str, object]],
-                    desired_state: dict[str, object]) -> dict[str, bytes]:
-    """Return the files the project's path adds, by project-relative path."""
+                    desired_state: dict[str, object],
+                    crm_ids: dict[str, object] | None = None) -> dict[str, bytes]:
+    """Return the files the project's path adds, by project-relative path.
+
+    ``crm_ids`` is the ``ids`` section of an existing ``.rabt/crm-state.json``, which
+    the iPaaS workflows use for the CRM's pipeline and stage ids.
+    """
     if plan.path == "ipaas":
         from generator.ipaas import ipaas_files
 
-        return ipaas_files(answers, plan, spec, desired_state)
+        return ipaas_files(answers, plan, spec, desired_state, crm_ids)
     if plan.path == "api":
         return copied_package_files()
     if wants_contact_sync(plan.path, plan.platform, plan.crm, plan.contact_sync):

@@ -26,6 +26,7 @@ from generator.answers import NULL_CHOICE, question_applies
 from generator.checklist import Checklist, build_checklist, checklist_csv, checklist_ics
 from generator.errors import InputError, Problem, RabtError
 from generator.i18n import message
+from generator.ipaas.crm_ids import load_crm_ids
 from generator.model import Answers, Lang, Plan
 from generator.path_files import path_data_files
 from generator.resources import load_data, schemas_dir, templates_dir
@@ -45,13 +46,16 @@ class ProjectParts:
     checklist: Checklist
     spec: dict[str, dict[str, Any]]
     desired_state: dict[str, Any]
+    # The ids section of the CRM state file of the folder being regenerated, if any.
+    crm_ids: dict[str, Any] | None = None
 
 
-def build_parts(answers: Answers, plan: Plan) -> ProjectParts:
+def build_parts(answers: Answers, plan: Plan,
+                crm_ids: dict[str, Any] | None = None) -> ProjectParts:
     """Build the checklist, the integration spec and the CRM desired state."""
     spec = build_spec(answers, plan)
     return ProjectParts(checklist=build_checklist(answers, plan), spec=spec,
-                        desired_state=build_desired_state(spec, plan))
+                        desired_state=build_desired_state(spec, plan), crm_ids=crm_ids)
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,8 @@ def data_files(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str, b
     for name, document in parts.spec.items():
         files[f"integration/{name}.yaml"] = _dump_yaml(document)
     files["crm/desired-state.yaml"] = _dump_yaml(parts.desired_state)
-    files.update(path_data_files(answers, plan, parts.spec, parts.desired_state))
+    files.update(path_data_files(answers, plan, parts.spec, parts.desired_state,
+                                 parts.crm_ids))
     files["docs/checklist.csv"] = checklist_csv(parts.checklist)
     files["docs/checklist.ics"] = checklist_ics(parts.checklist, answers.client_name,
                                                 answers.project_slug)
@@ -285,9 +290,10 @@ def data_files(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str, b
     return files
 
 
-def _render_into(staging: Path, answers: Answers, plan: Plan) -> Path:
+def _render_into(staging: Path, answers: Answers, plan: Plan,
+                 crm_ids: dict[str, Any] | None = None) -> Path:
     """Render both templates and the data files into ``staging``; return the project folder."""
-    parts = build_parts(answers, plan)
+    parts = build_parts(answers, plan, crm_ids)
     context = build_context(answers, plan, parts)
     path_template = templates_dir() / load_data("paths")["paths"][plan.path]["template"]
     log.debug("rendering template %s into %s", path_template, staging)
@@ -372,10 +378,13 @@ def render_project(
         raise InputError(message("cannot_write", lang), [
             Problem("--output-dir", message("output_not_folder", lang, value=str(output_dir)),
                     message("output_not_folder_fix", lang))])
+    # The CRM state is read before rendering, because the workflows of the iPaaS path
+    # send the pipeline and stage ids it records; _replace carries the file over.
+    crm_ids = load_crm_ids(target, plan.crm, lang) if plan.path == "ipaas" else None
     staging_parent = Path(tempfile.gettempdir()) if dry_run else output_dir
     staging = _make_staging(staging_parent, lang)
     try:
-        project = _render_into(staging, answers, plan)
+        project = _render_into(staging, answers, plan, crm_ids)
         report = validate_project(project)
         log.debug("validated %d files: %d problems", report.checked, len(report.problems))
         if report.problems:

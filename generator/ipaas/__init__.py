@@ -6,16 +6,24 @@ blueprints, the Zapier and Tray build sheets and the operations budget.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from generator.model import Answers, Plan
 
 
 def ipaas_files(answers: Answers, plan: Plan, spec: dict[str, dict[str, Any]],
-                desired_state: dict[str, Any]) -> dict[str, bytes]:
-    """Return every workflow, build sheet and budget file of an iPaaS project."""
-    from generator.ipaas import budget, buildsheets, make, n8n
+                desired_state: dict[str, Any],
+                crm_ids: Mapping[str, Any] | None = None) -> dict[str, bytes]:
+    """Return every workflow, build sheet and budget file of an iPaaS project.
 
+    ``crm_ids`` is the ``ids`` section of the project's CRM state, when it has one:
+    the workflows then send the recorded pipeline and stage ids.
+    """
+    from generator.ipaas import budget, buildsheets, make, n8n
+    from generator.ipaas.crm_ids import with_stage_ids
+
+    spec = with_stage_ids(spec, crm_ids)
     files: dict[str, bytes] = {}
     for module in (n8n, make, buildsheets, budget):
         files.update(module.files(answers, plan, spec, desired_state))

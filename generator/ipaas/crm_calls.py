@@ -232,12 +232,14 @@ def alert_call() -> CrmCall:
 def store_poll_call(platform: str, resource: str) -> CrmCall:
     """Return the call that reads a store's records changed since a cursor."""
     if platform == "shopify":
-        query = (f"{{ {resource}(first: 100, query: \"updated_at:>'<cursor>'\", "
-                 "after: <page cursor>) { edges { node { id updatedAt } } "
-                 "pageInfo { hasNextPage endCursor } } }")
+        # Oldest change first, so a cursor set to the newest updated_at read never
+        # skips a change on a page not read yet. The n8n node pages with $after.
+        query = (f"query ($after: String) {{ {resource}(first: 100, after: $after, "
+                 f"sortKey: UPDATED_AT, query: \"updated_at:>'<cursor>'\") "
+                 "{ edges { node { id updatedAt } } pageInfo { hasNextPage endCursor } } }")
         return CrmCall(system="shopify", action=f"read changed {resource}", method="POST",
                        base_url=SHOPIFY_BASE_URL, endpoint="/graphql.json",
-                       body={"query": query}, batch_limit=100,
+                       body={"query": query, "variables": {"after": None}}, batch_limit=100,
                        note="Only the last 60 days of orders are readable without the "
                             "read_all_orders scope.")
     if platform == "woocommerce":

@@ -882,7 +882,8 @@ def _reconcile_flow(ctx: _Context) -> Flow:
             _step("read_changed", "lookup", "Read orders changed since the cursor",
                   "قراءة الطلبات التي تغيّرت منذ آخر مؤشر",
                   params={"cursor_store": "sync_cursors", "cursor_key": "orders",
-                          "iterate": True},
+                          "iterate": True, "replay_store": "failed_items",
+                          "replay_flow": "order-sync"},
                   calls=(crm_calls.store_poll_call(ctx.platform, "orders"),)),
             _step("replay_order", "send", "Send each order to the order flow",
                   "إرسال كل طلب إلى تدفق الطلبات",
@@ -917,7 +918,7 @@ def _error_flow() -> Flow:
                           "drop": ["names", "phones", "emails", "addresses"]}),
             _step("store_failure", "store", "Keep the failed item for replay",
                   "حفظ العنصر الفاشل لإعادة تشغيله",
-                  params={"store": "failed_items", "key": "event id", "value": "payload"}),
+                  params={"store": "failed_items", "key": "execution.id", "value": "payload"}),
             _step("alert_team", "alert", "Alert the team", "تنبيه الفريق",
                   params={"to": "integration team"}, calls=(crm_calls.alert_call(),)),
         ))

@@ -96,6 +96,7 @@ def build_workflow(project: Project, flow: Flow) -> dict[str, Any]:
     graph = Graph(project, flow)
     heads = n8n_steps.trigger_nodes(graph, flow.trigger)
     heads = n8n_steps.emit_steps(graph, flow.steps, heads)
+    n8n_steps.remember_nodes(graph)
     if flow.key == PURGE_FLOW:
         n8n_steps.purge_nodes(graph, "processed_events", DEDUPE_TTL_DAYS)
     settings: dict[str, Any] = {
@@ -244,4 +245,5 @@ def setup_context(answers: Answers, plan: Plan,
         "webhooks": _webhooks(workflows),
         "signed_webhooks": "RABT_SHOPIFY_WEBHOOK_SECRET" in variables,
         "zoho": plan.crm == "zoho",
+        "hubspot": plan.crm == "hubspot",
     }

@@ -291,6 +291,52 @@ return $input.all().map((item, index) => {{
 """
 
 
+def pending_row_code(title: str, flow_key: str, key_expression: str) -> str:
+    """Return the code that keeps each new event as a failed-items row until its writes succeed.
+
+    The row's key is ``<flow>:<store record id>`` (the event key when the body has no
+    id) and its value the JSON the reconciliation needs to replay it.
+    """
+    return header(title) + f"""
+const FLOW = {js(flow_key)};
+const stored = new Date().toISOString();
+return $input.all().map((item, index) => {{
+  const $json = item.json;
+  const eventKey = String({key_expression});
+  const recordId = $json.id ?? null;
+  const value = {{ flow: FLOW, record_id: recordId === null ? null : String(recordId),
+    event_key: eventKey, stored_at: stored }};
+  return {{ json: {{ key: `${{FLOW}}:${{recordId ?? eventKey}}`, value: JSON.stringify(value) }},
+    pairedItem: {{ item: index }} }};
+}});
+"""
+
+
+def replay_ids_code(title: str, results_node: str, flow_key: str) -> str:
+    """Return the code that adds the record ids left in the failed-items table to a poll's ids."""
+    return header(title) + f"""
+const RESULTS = {js(results_node)};
+const FLOW = {js(flow_key)};
+const seen = new Set();
+const output = [];
+const add = (id, updatedAt) => {{
+  if (id === null || id === undefined || id === '' || seen.has(String(id))) return;
+  seen.add(String(id));
+  output.push({{ json: {{ id: String(id), updated_at: updatedAt }} }});
+}};
+for (const item of $(RESULTS).all()) add(item.json.id, item.json.updated_at);
+// Rows of the failed-items table: an event of FLOW whose CRM writes did not finish.
+for (const item of $input.all()) {{
+  const key = String(item.json.key || '');
+  if (!key.startsWith(`${{FLOW}}:`)) continue;
+  let value = {{}};
+  try {{ value = JSON.parse(item.json.value || '{{}}'); }} catch (error) {{ value = {{}}; }}
+  add(value.record_id, null);
+}}
+return output;
+"""
+
+
 def quiet_hours_code(title: str, params: Mapping[str, Any]) -> str:
     """Return the code that sets ``_resume_at``: now, or the end of the quiet window now is in."""
     windows = [{"days": list(window["days"]), "start": window["start"], "end": window["end"]}
@@ -563,7 +609,22 @@ function idsByKey(nodes, idProperty) {
 """
 # The main part of a batch node, by the kind of request it builds.
 BATCH_BRANCHES: dict[str, str] = {
-    "hubspot_upsert": """// One batch per idProperty, so every input of a request is matched alike.
+    "hubspot_upsert": """// HubSpot rejects the whole batch for a stage key that is not a stage id.
+// So records whose stage or pipeline id is still missing are not sent: the run
+// fails here with their flags, the error workflow alerts the team, and the failed
+// items are replayed once the workflows are regenerated with the ids.
+const pending = items.filter((item) => (item.json.flags || [])
+  .some((flag) => /:(stage_id_pending|pipeline_id_pending)$/.test(flag)));
+if (pending.length) {
+  const flags = [...new Set(pending.flatMap((item) => item.json.flags)
+    .filter((flag) => /_id_pending$/.test(flag)))];
+  throw new Error(`${pending.length} ${SPEC.entity} record(s) not sent, because the ` +
+    `HubSpot pipeline or stage ids are missing (${flags.join(', ')}): run ` +
+    '"rabt crm apply", then regenerate the project with "rabt new --answers ' +
+    '.rabt/answers.yaml --no-input --overwrite --output-dir .." and import the ' +
+    'workflows again.');
+}
+// One batch per idProperty, so every input of a request is matched alike.
 const groups = {};
 for (const item of items) {
   const idProperty = [SPEC.id_property, ...SPEC.fallback_id_properties]
@@ -683,8 +744,7 @@ const cursor = row && row.value ? String(row.value)
 const fill = (value) => {{
   if (typeof value === 'string') {{
     return value.replace(/<today - (\\d+) days>/g, (match, days) => daysAgo(Number(days)))
-      .replace(/<cursor>/g, cursor).replace(/after: <page cursor>/g, 'after: null')
-      .replace(/<page>/g, '1');
+      .replace(/<cursor>/g, cursor).replace(/<page>/g, '1');
   }}
   if (Array.isArray(value)) return value.map(fill);
   if (value && typeof value === 'object') {{

@@ -101,6 +101,9 @@ class Graph:
     context_node: str | None = None
     # Per entity: the names of its mapping, batch and request nodes.
     entity_nodes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The dedupe check whose key is stored only after the CRM writes: its node name,
+    # step title, key expression and table, or None in a flow without dedupe.
+    dedupe: tuple[str, str, str, str] | None = None
 
     def add(self, name: str, node_type: str, parameters: Mapping[str, Any], *,
             credentials: Mapping[str, Any] | None = None, notes: str | None = None,

@@ -47,6 +47,16 @@ CREDENTIAL_SYSTEMS = {"hubspot": "hubspot", "zoho": "zoho", "shopify": "shopify"
                       "storefront": "storefront_api", "alert": "alert"}
 
 
+# Pages one search or poll reads at most in one run. HubSpot's search returns at most
+# 10,000 results (50 pages of 200). The store polls read the oldest changes first, so
+# the cursor stays behind what is left and the next run goes on from there.
+# NOTE: 50 store pages (5,000 orders an hour) is an estimate of what one run should
+# carry; raise it for a store with more changes per run.
+MAX_PAGES = 50
+# NOTE: Zoho's search API is taken to stop at 2,000 records (10 pages of 200).
+ZOHO_SEARCH_MAX_PAGES = 10
+
+
 class UnsupportedCallError(ValueError):
     """A call of the flow model has no n8n form (for example a SQL statement)."""
 
@@ -84,8 +94,54 @@ def _variable(placeholder: str) -> str:
     return f"{{{{ $env.{name}{fallback} }}}}"
 
 
+def _paging(call: CrmCall) -> tuple[str, str, str, str, int] | None:
+    """Return how a search or poll reads its next page, or None for a one-page call.
+
+    The tuple holds the request part (``body`` or ``qs``), the parameter name, its
+    value expression, the expression that is true on the last page, and the page cap.
+    On the first request ``$response`` is empty, so each value reads it with ``?.``.
+    """
+    resource = call.action.rsplit(" ", 1)[-1]
+    if call.system == "hubspot" and call.action.startswith("search "):
+        return ("body", "after", "={{ $response.body?.paging?.next?.after }}",
+                "={{ !$response.body?.paging?.next?.after }}", MAX_PAGES)
+    if call.system == "zoho" and call.action.startswith("search "):
+        return ("qs", "page", "={{ $pageCount + 1 }}",
+                "={{ !$response.body?.info?.more_records }}", ZOHO_SEARCH_MAX_PAGES)
+    if not call.action.startswith("read changed "):
+        return None
+    if call.system == "shopify":
+        info = f"$response.body?.data?.{resource}?.pageInfo"
+        return ("body", "variables",
+                f"={{{{ Object.fromEntries([['after', {info}?.endCursor ?? null]]) }}}}",
+                f"={{{{ !{info}?.hasNextPage }}}}", MAX_PAGES)
+    if call.system == "woocommerce":
+        return ("qs", "page", "={{ $pageCount + 1 }}",
+                "={{ $pageCount >= Number($response.headers?.['x-wp-totalpages'] || 1) }}",
+                MAX_PAGES)
+    return None
+
+
+def pagination_option(call: CrmCall) -> dict[str, Any] | None:
+    """Return the HTTP Request node's pagination option for ``call``, or None.
+
+    n8n 2.8.4 sends the next request while the complete expression is false and
+    outputs one item per page, so the node after it sees every page at once.
+    """
+    paging = _paging(call)
+    if paging is None:
+        return None
+    part, name, value, complete, pages = paging
+    return {"pagination": {
+        "paginationMode": "updateAParameterInEachRequest",
+        "parameters": {"parameters": [{"type": part, "name": name, "value": value}]},
+        "paginationCompleteWhen": "other", "completeExpression": complete,
+        "limitPagesFetched": True, "maxRequests": pages,
+        "requestInterval": REQUEST_INTERVAL_MS}}
+
+
 def http_node(graph: Graph, title: str, call: CrmCall, *, body: bool, query: bool = False,
-              never_error: bool = False) -> str:
+              never_error: bool = False, paged: bool = False) -> str:
     """Add an HTTP Request node for ``call`` with its credential, retries and pacing."""
     system = CREDENTIAL_SYSTEMS.get(call.system)
     if system is None or call.method in ("SQL", "FIELD"):
@@ -108,6 +164,9 @@ def http_node(graph: Graph, title: str, call: CrmCall, *, body: bool, query: boo
         "batching": {"batch": {"batchSize": 1, "batchInterval": REQUEST_INTERVAL_MS}}}
     if never_error:
         options["response"] = {"response": {"neverError": True, "responseFormat": "json"}}
+    pagination = pagination_option(call) if paged else None
+    if pagination:
+        options["pagination"] = pagination
     parameters["options"] = options
     return graph.add(title, "httpRequest", parameters,
                      credentials=graph.project.credential(system), retryOnFail=True,
@@ -196,7 +255,7 @@ def search_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
                                                             graph.project.crm))
             heads = graph.chain(heads, build)
             request = http_node(graph, step.title.en, call, body=call.method != "GET",
-                                query=bool(call.query))
+                                query=bool(call.query), paged=True)
             heads = graph.chain(heads, request)
         split = _code_node(graph, f"{step.title.en}: results",
                            n8n_code.split_results_code(step.title.en, call, graph.project.crm))
@@ -214,6 +273,9 @@ def _read_shopify_records(graph: Graph, step: Step, call: CrmCall, heads: Heads)
     # the flows map REST-shaped bodies because the webhooks deliver that shape.
     read = CrmCall(system="shopify", action=f"read {resource}", method="GET",
                    base_url=SHOPIFY_BASE_URL, endpoint=f"/{resource}/{{record_id}}")
+    replay_flow = step.params.get("replay_flow")
+    if replay_flow:
+        heads = _replay_ids(graph, step, heads, str(replay_flow))
     path_code = ("return $input.all().map((item) => "
                  "({ json: { path: `${item.json.id}.json` } }));\n")
     path = _code_node(graph, f"{step.title.en}: paths",
@@ -223,6 +285,26 @@ def _read_shopify_records(graph: Graph, step: Step, call: CrmCall, heads: Heads)
                         "return $input.all().map((item) => ({ json: item.json.order || "
                         "item.json.customer || item.json }));\n")
     return graph.chain(heads, path, request, unwrap)
+
+
+def _replay_ids(graph: Graph, step: Step, heads: Heads, flow_key: str) -> Heads:
+    """Add the ids the failed-items table keeps for ``flow_key`` to the polled ids.
+
+    The results node then outputs an empty item when the poll finds nothing, so the
+    failed items are still read; the table is read once per run.
+    """
+    results = heads[0][0]
+    node = next(item for item in graph.nodes if item["name"] == results)
+    node["alwaysOutputData"] = True
+    store = str(step.params.get("replay_store", "failed_items"))
+    read = graph.add(f"{step.title.en}: failed items", "dataTable", {
+        "resource": "row", "operation": "get",
+        "dataTableId": {"__rl": True, "mode": "name", "value": f"rabt_{store}"},
+        "matchType": "allConditions", "filters": {"conditions": []}, "returnAll": True},
+        alwaysOutputData=True, executeOnce=True)
+    merge = _code_node(graph, f"{step.title.en}: with failed items",
+                       n8n_code.replay_ids_code(step.title.en, results, flow_key))
+    return graph.chain(heads, read, merge)
 
 
 def consent_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:

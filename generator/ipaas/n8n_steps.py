@@ -17,7 +17,7 @@ from typing import Any
 
 from generator.ipaas import n8n_code
 from generator.ipaas.flows import FieldRow, Route, Step, Trigger
-from generator.ipaas.n8n_graph import Graph
+from generator.ipaas.n8n_graph import ROW_HEIGHT, Graph
 from generator.ipaas.n8n_http import (
     consent_nodes,
     crm_request,
@@ -34,6 +34,9 @@ SHOPIFY_TRIGGER = "n8n-nodes-base.shopifyTrigger"
 WOOCOMMERCE_TRIGGER = "n8n-nodes-base.wooCommerceTrigger"
 # Prefix of the data tables the workflows share (each with text columns key and value).
 DATA_TABLE_PREFIX = "rabt_"
+# The table that keeps each event until its CRM writes succeed. The reconciliation
+# replays the orders left in it.
+FAILED_ITEMS = "failed_items"
 
 
 def _topic_supported(graph: Graph, node_type: str, parameter: str, topic: str) -> bool:
@@ -176,11 +179,13 @@ def _code(graph: Graph, title: str, code: str, heads: Heads, **extra: Any) -> He
 
 
 def _dedupe(graph: Graph, step: Step, heads: Heads) -> Heads:
-    """Pass on only events whose key is not in the processed-events table, and record them.
+    """Pass on only events whose key is not in the processed-events table.
 
-    The table keeps each key with the time it was stored, and the reconciliation
-    workflow deletes keys older than the dedupe window, because n8n 2.8's Remove
-    Duplicates node bounds its history by count, not by age.
+    The key is stored by ``remember_nodes`` on the lowest branch, after the CRM
+    writes. Before them, a side branch above the chain keeps the event in the
+    failed-items table, so a run that fails leaves that row for the reconciliation.
+    The reconciliation workflow deletes keys older than the dedupe window, because
+    n8n 2.8's Remove Duplicates node bounds its history by count, not by age.
     """
     key = str(step.params.get("key", ""))
     expression = _dedupe_expression(graph, key)
@@ -195,23 +200,65 @@ def _dedupe(graph: Graph, step: Step, heads: Heads) -> Heads:
     heads = graph.chain(heads, name)
     column = graph.column
     graph.row -= 1
-    row = graph.add(f"{step.title.en}: row", "code", {
+    title = f"Keep the event until its CRM writes succeed ({FAILED_ITEMS})"
+    row = graph.add(f"{title}: row", "code", {
         "mode": "runOnceForAllItems", "language": "javaScript",
-        "jsCode": n8n_code.dedupe_row_code(step.title.en, _expression_body(expression))})
+        "jsCode": n8n_code.pending_row_code(title, graph.flow.key,
+                                            _expression_body(expression))})
     graph.link(name, row)
-    record = graph.add(f"{step.title.en}: remember", "dataTable", {
-        "resource": "row", "operation": "upsert", "dataTableId": table,
+    graph.link(row, graph.add(title, "dataTable", _upsert_parameters(FAILED_ITEMS)))
+    graph.row += 1
+    graph.column = column
+    graph.payload_node = name
+    graph.dedupe = (name, step.title.en, expression, str(table["value"]))
+    return heads
+
+
+def remember_nodes(graph: Graph) -> None:
+    """Store the dedupe key and clear the failed item on branches below every other.
+
+    n8n 2.8.4 with execution order v1 runs the branches leaving one node one after
+    the other, the smallest position y first (``workflow-execute.js`` sorts them), and
+    a failed request stops the run. These branches therefore run only when every CRM
+    write of the event succeeded.
+    """
+    if graph.dedupe is None:
+        return
+    check, title, expression, table = graph.dedupe
+    graph.row = max(node["position"][1] for node in graph.nodes) // ROW_HEIGHT + 1
+    graph.column = 2
+    row = graph.add(f"{title}: row", "code", {
+        "mode": "runOnceForAllItems", "language": "javaScript",
+        "jsCode": n8n_code.dedupe_row_code(title, _expression_body(expression))})
+    graph.link(check, row)
+    graph.link(row, graph.add(f"{title}: remember", "dataTable", _upsert_parameters(
+        table.removeprefix(DATA_TABLE_PREFIX))))
+    graph.new_row(2)
+    failed_key = (f"={{{{ {n8n_code.js(graph.flow.key + ':')} + "
+                  f"({_record_id_expression(expression)}) }}}}")
+    clear = graph.add(f"Clear the event from {FAILED_ITEMS}", "dataTable", {
+        "resource": "row", "operation": "deleteRows", "dataTableId": _table(FAILED_ITEMS),
+        "matchType": "allConditions",
+        "filters": {"conditions": [{"keyName": "key", "condition": "eq",
+                                    "keyValue": failed_key}]}})
+    graph.link(check, clear)
+
+
+def _record_id_expression(expression: str) -> str:
+    """Return the JavaScript of the failed-item id: the store record id, else the event key."""
+    return f"$json.id ?? ({_expression_body(expression)})"
+
+
+def _upsert_parameters(table: str) -> dict[str, Any]:
+    """Return the parameters of a Data table node that upserts ``{key, value}`` rows by key."""
+    return {
+        "resource": "row", "operation": "upsert", "dataTableId": _table(table),
         "matchType": "allConditions",
         "filters": {"conditions": [{"keyName": "key", "condition": "eq",
                                     "keyValue": "={{ $json.key }}"}]},
         "columns": {"mappingMode": "autoMapInputData", "value": {}, "matchingColumns": [],
                     "schema": [], "attemptToConvertTypes": False,
-                    "convertFieldsToString": True}})
-    graph.link(row, record)
-    graph.row += 1
-    graph.column = column
-    graph.payload_node = name
-    return heads
+                    "convertFieldsToString": True}}
 
 
 def _expression_body(expression: str) -> str:

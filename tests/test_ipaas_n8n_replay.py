@@ -1,0 +1,141 @@
+"""n8n sync flows store the dedupe key only after the CRM writes, and keep failed events.
+
+The order checks copy n8n 2.8.4's v1 execution order. A node's children run one
+whole branch after the other, the smallest position y first (then the smallest x).
+A failed request stops the run, so a node that runs after every CRM request runs
+only when all of them succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.test_ipaas_n8n_run import node_code, run_chain, workflow
+
+PRESETS = ["shopify-growth", "jeddah-fashion-zoho"]
+DEDUPE = "Skip an event already processed"
+REMEMBER = f"{DEDUPE}: remember"
+KEEP = "Keep the event until its CRM writes succeed (failed_items)"
+CLEAR = "Clear the event from failed_items"
+READ = "Read orders changed since the cursor"
+WRITE_TYPES = {"n8n-nodes-base.httpRequest", "n8n-nodes-base.postgres"}
+
+
+def run_order(data: dict[str, Any], start: str) -> list[str]:
+    """Return the nodes reachable from ``start`` in the order n8n's v1 order runs them."""
+    nodes = {node["name"]: node for node in data["nodes"]}
+    order: list[str] = []
+    stack = [start]
+    while stack:
+        name = stack.pop()
+        if name in order:
+            continue
+        order.append(name)
+        children = [link["node"] for output in data["connections"].get(name, {}).get("main", [])
+                    for link in output]
+        children.sort(key=lambda child: (nodes[child]["position"][1],
+                                          nodes[child]["position"][0]))
+        stack.extend(reversed(children))
+    return order
+
+
+def node_type(data: dict[str, Any], name: str) -> str:
+    result: str = next(node["type"] for node in data["nodes"] if node["name"] == name)
+    return result
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_key_remembered_after_writes(preset: str) -> None:
+    data = workflow(preset, "order-sync")
+    order = run_order(data, "Receive the payload")
+    writes = [index for index, name in enumerate(order) if node_type(data, name) in WRITE_TYPES]
+    assert writes
+    assert order.index(REMEMBER) > max(writes)
+    assert order.index(CLEAR) > max(writes)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_failed_item_kept_before_writes(preset: str) -> None:
+    data = workflow(preset, "order-sync")
+    order = run_order(data, "Receive the payload")
+    writes = [index for index, name in enumerate(order) if node_type(data, name) in WRITE_TYPES]
+    assert order.index(KEEP) < min(writes)
+
+
+def test_every_deduped_flow_remembers_last() -> None:
+    for flow in ("contact-sync", "order-sync", "product-sync", "consent-sync"):
+        data = workflow("shopify-growth", flow)
+        order = run_order(data, "Receive the payload")
+        assert order[-3:] == [f"{DEDUPE}: row", REMEMBER, CLEAR], flow
+
+
+def test_pending_row_and_clear_key_match() -> None:
+    data = workflow("shopify-growth", "order-sync")
+    rows = run_chain([(f"{KEEP}: row", node_code(data, f"{KEEP}: row"), None)],
+                     [{"id": 5001, "updated_at": "2026-12-01T10:00:00+03:00"}])
+    assert rows[0]["key"] == "order-sync:5001"
+    value = json.loads(rows[0]["value"])
+    assert value["flow"] == "order-sync"
+    assert value["record_id"] == "5001"
+    assert value["event_key"] == "5001:2026-12-01T10:00:00+03:00"
+    clear = next(node for node in data["nodes"] if node["name"] == CLEAR)
+    expression = clear["parameters"]["filters"]["conditions"][0]["keyValue"]
+    body = expression.removeprefix("=").strip().removeprefix("{{").removesuffix("}}")
+    stub = f"($json) => ({{ key: {body} }})"
+    cleared = run_chain([("clear key", None, stub)],
+                        [{"id": 5001, "updated_at": "2026-12-01T10:00:00+03:00"}])
+    assert cleared[0]["key"] == "order-sync:5001"
+
+
+def test_reconciliation_reads_failed_items() -> None:
+    data = workflow("shopify-growth", "reconciliation")
+    order = run_order(data, "Every 60 minutes")
+    assert order.index(f"{READ}: failed items") < order.index(f"{READ}: paths")
+    read = next(node for node in data["nodes"] if node["name"] == f"{READ}: failed items")
+    assert read["parameters"]["dataTableId"]["value"] == "rabt_failed_items"
+    assert read["parameters"]["returnAll"] is True
+    assert read["executeOnce"] is True
+    results = next(node for node in data["nodes"] if node["name"] == f"{READ}: results")
+    assert results["alwaysOutputData"] is True
+
+
+def test_reconciliation_replays_failed_orders() -> None:
+    data = workflow("shopify-growth", "reconciliation")
+    rows = ("(json) => json.id === '11' ? { key: 'order-sync:9', value: "
+            "JSON.stringify({ flow: 'order-sync', record_id: '9' }) } : { key: "
+            "'contact-sync:77', value: JSON.stringify({ flow: 'contact-sync', "
+            "record_id: '77' }) }")
+    merged = run_chain([
+        (f"{READ}: results", None, "(json) => json"),
+        (f"{READ}: failed items", None, rows),
+        (f"{READ}: with failed items", node_code(data, f"{READ}: with failed items"), None),
+    ], [{"id": "11", "updated_at": "2026-12-01T10:00:00Z"},
+        {"id": "12", "updated_at": "2026-12-01T11:00:00Z"}])
+    assert [item["id"] for item in merged] == ["11", "12", "9"]
+
+
+def test_reconciliation_replays_without_poll() -> None:
+    data = workflow("shopify-growth", "reconciliation")
+    rows = ("() => ({ key: 'order-sync:9', value: "
+            "JSON.stringify({ flow: 'order-sync', record_id: '9' }) })")
+    merged = run_chain([
+        (f"{READ}: results", None, "(json) => json"),
+        (f"{READ}: failed items", None, rows),
+        (f"{READ}: with failed items", node_code(data, f"{READ}: with failed items"), None),
+    ], [{}])
+    assert [item["id"] for item in merged] == ["9"]
+
+
+def test_error_row_keyed_by_execution() -> None:
+    data = workflow("shopify-growth", "error-alert")
+    steps = [(name, node_code(data, name), None) for name in (
+        "Collect the flow, step, error code and record ids",
+        "Keep the failed item for replay: row")]
+    rows = run_chain(steps, [{"execution": {"id": "231", "lastNodeExecuted": "Deal",
+                                            "error": {"message": "429"}},
+                              "workflow": {"id": "wf-1", "name": "Order to deal"}}])
+    assert rows[0]["key"] == "231"
+    assert json.loads(rows[0]["value"])["workflow_id"] == "wf-1"
