@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import Environment
 from jinja2.ext import Extension
 
+from generator.arabic_counts import arabic_count
+
 # Characters with a meaning anywhere in CommonMark inline text or in a table row,
 # plus braces so that a user value never looks like an unrendered template marker.
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]{}<>|~&])")
@@ -46,11 +48,18 @@ def sar_amount(value: Any) -> str:
     return f"{amount:,.2f}"
 
 
+def usd_amount(value: Any) -> str:
+    """Format US dollars with the sign, thousands separators and cents, e.g. ``$1,250.00``."""
+    return f"${Decimal(str(value)):,.2f}"
+
+
 class RabtExtension(Extension):
-    """Register Rabt's filters: ``md``, ``py_str`` and ``sar``."""
+    """Register Rabt's filters: ``md``, ``py_str``, ``sar``, ``usd`` and ``ar_count``."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["md"] = markdown_inline
         environment.filters["py_str"] = python_string
         environment.filters["sar"] = sar_amount
+        environment.filters["usd"] = usd_amount
+        environment.filters["ar_count"] = arabic_count

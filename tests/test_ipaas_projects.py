@@ -120,3 +120,55 @@ def test_project_zoho_readme_matches_files(tmp_path: Path) -> None:
              for kind in node.get("credentials", {})
              if node.get("credentials", {}).get(kind, {}).get("name") == "jeddah-fashion-zoho"}
     assert kinds == {"oAuth2Api"}
+
+
+def read_flat(project: Path, name: str) -> str:
+    """Return a generated document with its line breaks folded into spaces."""
+    return " ".join((project / name).read_text("utf-8").split())
+
+
+def test_project_budget_money_and_plans(tmp_path: Path) -> None:
+    project = bake(tmp_path, "shopify-growth", {"monthly_orders": 6000})
+    english = read_flat(project, "docs/operations-budget.md")
+    arabic = read_flat(project, "docs/operations-budget.ar.md")
+    assert "SAR 150 ($40.00), unconfirmed" in english
+    assert "150 ريالًا ($40.00)، غير مؤكد" in arabic
+    assert "(USD " not in english
+    assert " دولار)" not in arabic
+    for text in (english, arabic):
+        assert ".)." not in text
+        assert "Professional (" not in text
+    assert "tasks a month is beyond its self-serve plans" in english
+    assert "use n8n self-hosted" in english
+    assert "Zapier: even at 250 orders a month the flows need more tasks" in english
+    assert "from about 250 orders" not in english
+    assert "حتى عند 250 طلبًا شهريًا" in arabic
+
+
+def test_project_arabic_budget_no_english(tmp_path: Path) -> None:
+    project = bake(tmp_path, "shopify-growth", {"monthly_orders": 6000})
+    arabic = read_flat(project, "docs/operations-budget.ar.md")
+    for fragment in ("Business or a custom contract", "Self-hosted server", "daily runs",
+                     "buyers who do not reorder", "not opened", "runs *", "250 طلب ",
+                     "6,000 طلبًا"):
+        assert fragment not in arabic, fragment
+    assert "عند 6,000 طلب شهريًا" in arabic
+    assert "خادم مستضاف ذاتيًا" in arabic
+
+
+def test_project_zapier_sheet_readable(tmp_path: Path) -> None:
+    project = bake(tmp_path, "shopify-growth", {})
+    english = (project / "workflows/zapier-build-sheet.md").read_text("utf-8")
+    arabic = (project / "workflows/zapier-build-sheet.ar.md").read_text("utf-8")
+    for text in (english, arabic):
+        assert "any_set=" not in text
+        assert "ttl_days=" not in text
+        assert "Formatter by Zapier, or the next step's fields" not in text
+    rows = [line for line in english.splitlines() if line.startswith("| ")]
+    get_value = next(index for index, line in enumerate(rows) if "Action Get Value" in line)
+    assert "| Filter by Zapier | Only continue if the Value" in rows[get_value + 1]
+    assert "Action Set Value" in rows[get_value + 2]
+    assert "Remove All Values" in english
+    assert "Remove All Values" in arabic
+    assert "لا تستمر إلا إذا كانت القيمة Value" in arabic
+    assert "No order" not in arabic

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from generator.arabic_counts import arabic_count
 from generator.ipaas import make
-from generator.ipaas.flows import FlowSet, build_flows
-from generator.model import Answers, Plan
+from generator.ipaas.flows import DEDUPE_TTL_DAYS, FlowSet, build_flows
+from generator.model import Answers, Bilingual, Plan
 from generator.resources import load_data
 
 DAYS_PER_MONTH = 30
 # Upper bound for the break-even search, in orders a month.
 MAX_BREAK_EVEN_ORDERS = 200_000
 BREAK_EVEN_STEP = 250
+# The Arabic formulas use the multiplication sign, the English ones an asterisk.
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,9 @@ class FlowVolume:
 
     key: str
     runs: float
-    runs_formula: str
+    runs_formula: Bilingual
     items: float = 0.0
-    items_formula: str = ""
+    items_formula: Bilingual = field(default_factory=lambda: Bilingual("", ""))
 
 
 @dataclass(frozen=True)
@@ -77,105 +80,176 @@ def _assumptions() -> dict[str, float]:
     return values
 
 
+def _orders_times(factor: float, note: Bilingual | None = None) -> Bilingual:
+    """Return the formula ``orders * factor`` in both languages, with an optional note."""
+    en = f"orders * {factor}"
+    ar = f"الطلبات {TIMES} {factor}"
+    if note is not None:
+        en, ar = f"{en} {note.en}", f"{ar} {note.ar}"
+    return Bilingual(en, ar)
+
+
+def _daily_runs() -> Bilingual:
+    return Bilingual(f"{DAYS_PER_MONTH} daily runs",
+                     f"{arabic_count(DAYS_PER_MONTH, 'run')}، مرة كل يوم")
+
+
 def _volumes(answers: Answers, flow_set: FlowSet) -> dict[str, FlowVolume]:
-    """Return the monthly runs and iterated records of each flow, with their formulas."""
+    """Return the monthly runs and iterated records of each flow but the error flow."""
     a = _assumptions()
     orders = answers.monthly_orders
     days = DAYS_PER_MONTH
     repeat = a["repeat_customer_share"]
     table = {
         "contact-sync": FlowVolume("contact-sync", orders * a["contact_events_per_order"],
-                                   f"orders * {a['contact_events_per_order']}"),
-        "order-sync": FlowVolume("order-sync", orders * a["order_events_per_order"],
-                                 f"orders * {a['order_events_per_order']}",
-                                 orders * a["order_events_per_order"] * a["line_items_per_order"],
-                                 f"runs * {a['line_items_per_order']} line items"),
-        "product-sync": FlowVolume("product-sync", answers.sku_count * a["product_updates_per_sku"],
-                                   f"SKUs * {a['product_updates_per_sku']}"),
+                                   _orders_times(a["contact_events_per_order"])),
+        "order-sync": FlowVolume(
+            "order-sync", orders * a["order_events_per_order"],
+            _orders_times(a["order_events_per_order"]),
+            orders * a["order_events_per_order"] * a["line_items_per_order"],
+            Bilingual(f"runs * {a['line_items_per_order']} line items",
+                      f"مرات التشغيل {TIMES} {a['line_items_per_order']} (بنود الطلب)")),
+        "product-sync": FlowVolume(
+            "product-sync", answers.sku_count * a["product_updates_per_sku"],
+            Bilingual(f"SKUs * {a['product_updates_per_sku']}",
+                      f"عدد SKU {TIMES} {a['product_updates_per_sku']}")),
         "event-sync": FlowVolume("event-sync", orders * a["behaviour_events_per_order"],
-                                 f"orders * {a['behaviour_events_per_order']}"),
+                                 _orders_times(a["behaviour_events_per_order"])),
         "abandoned-checkout": FlowVolume(
             "abandoned-checkout", orders * a["checkout_events_per_order"],
-            f"orders * {a['checkout_events_per_order']}",
+            _orders_times(a["checkout_events_per_order"]),
             orders * a["abandoned_checkouts_per_order"],
-            f"orders * {a['abandoned_checkouts_per_order']} abandoned checkouts"),
-        "post-purchase": FlowVolume("post-purchase", days, f"{days} daily runs",
-                                    orders, "orders (each buyer is due once per step)"),
-        "win-back": FlowVolume("win-back", days, f"{days} daily runs",
-                               orders * (1 - repeat),
-                               f"orders * {round(1 - repeat, 2)} (buyers who do not reorder)"),
+            _orders_times(a["abandoned_checkouts_per_order"],
+                          Bilingual("abandoned checkouts", "(سلال متروكة)"))),
+        "post-purchase": FlowVolume(
+            "post-purchase", days, _daily_runs(), orders,
+            Bilingual("orders (each buyer is due once per step)",
+                      "الطلبات (يحين موعد كل مشترٍ مرة واحدة في كل خطوة)")),
+        "win-back": FlowVolume(
+            "win-back", days, _daily_runs(), orders * (1 - repeat),
+            _orders_times(round(1 - repeat, 2), Bilingual("(buyers who do not reorder)",
+                                                          "(المشترون الذين لا يعيدون الشراء)"))),
         "consent-sync": FlowVolume("consent-sync", orders * a["consent_events_per_order"],
-                                   f"orders * {a['consent_events_per_order']}"),
+                                   _orders_times(a["consent_events_per_order"])),
         "ticket-sync": FlowVolume(
             "ticket-sync",
             answers.support_agents * a["tickets_per_agent"] * a["ticket_updates_per_ticket"],
-            f"agents * {a['tickets_per_agent']} * {a['ticket_updates_per_ticket']}"),
-        "reconciliation": FlowVolume("reconciliation", 24 * days, f"24 * {days} hourly runs",
-                                     orders * a["order_events_per_order"],
-                                     f"orders * {a['order_events_per_order']} replayed changes"),
+            Bilingual(f"agents * {a['tickets_per_agent']} * {a['ticket_updates_per_ticket']}",
+                      f"موظفو الدعم {TIMES} {a['tickets_per_agent']}"
+                      f" {TIMES} {a['ticket_updates_per_ticket']}")),
+        "reconciliation": FlowVolume(
+            "reconciliation", 24 * days,
+            Bilingual(f"24 * {days} hourly runs", f"24 {TIMES} {days} (تشغيل كل ساعة)"),
+            orders * a["order_events_per_order"],
+            _orders_times(a["order_events_per_order"],
+                          Bilingual("replayed changes", "(تغييرات يُعاد تمريرها)"))),
     }
     if flow_set.get("contact-sync").trigger.kind == "schedule":
-        table["contact-sync"] = FlowVolume("contact-sync", days, f"{days} daily runs",
+        table["contact-sync"] = FlowVolume("contact-sync", days, _daily_runs(),
                                            orders * a["contact_events_per_order"],
-                                           f"orders * {a['contact_events_per_order']}")
-    present = {key: volume for key, volume in table.items() if key in flow_set.keys}
-    failures = sum(volume.runs for volume in present.values()) * a["failure_rate"]
-    present["error-alert"] = FlowVolume("error-alert", failures,
-                                        f"all runs * {a['failure_rate']} failure rate")
-    return present
+                                           _orders_times(a["contact_events_per_order"]))
+    return {key: volume for key, volume in table.items() if key in flow_set.keys}
 
 
-def _runner_volume(answers: Answers, volume: FlowVolume) -> FlowVolume:
+def _error_volume(rows: list[dict[str, Any]]) -> FlowVolume:
+    """Return the error flow's runs: the failure rate applied to the runs shown above it."""
+    rate = _assumptions()["failure_rate"]
+    runs = sum(int(row["runs"]) for row in rows) * rate
+    return FlowVolume("error-alert", runs,
+                      Bilingual(f"runs above * {rate} failure rate",
+                                f"مرات التشغيل أعلاه {TIMES} {rate} (نسبة الفشل)"))
+
+
+def _runner_volume(volume: FlowVolume) -> FlowVolume:
     a = _assumptions()
-    runs = a["scheduled_runs_per_day_runner"] * DAYS_PER_MONTH
-    return FlowVolume(f"{volume.key}-runner", runs,
-                      f"{int(a['scheduled_runs_per_day_runner'])} * {DAYS_PER_MONTH} runs",
+    per_day = int(a["scheduled_runs_per_day_runner"])
+    return FlowVolume(f"{volume.key}-runner", per_day * DAYS_PER_MONTH,
+                      Bilingual(f"{per_day} * {DAYS_PER_MONTH} runs",
+                                f"{per_day} {TIMES} {DAYS_PER_MONTH}"
+                                f" (مرات التشغيل في اليوم {TIMES} أيام الشهر)"),
                       volume.items, volume.items_formula)
 
 
-def _platform_units(volume: FlowVolume, count: ModuleCount, scheduled: bool) -> dict[str, Any]:
-    """Return the monthly units of one Make scenario on Make, n8n Cloud and Zapier."""
-    make_units = volume.runs * count.per_run + volume.items * count.per_item
+def _whole(value: float) -> int:
+    """Round an estimate up to a whole number, ignoring float noise such as 360.00000000000006."""
+    return math.ceil(round(value, 6))
+
+
+def _units_formula(per_run: int, per_item: int) -> Bilingual:
+    en = f"runs * {per_run}"
+    ar = f"مرات التشغيل {TIMES} {per_run}"
+    if per_item:
+        en += f" + records * {per_item}"
+        ar += f" + السجلات {TIMES} {per_item}"
+    return Bilingual(en, ar)
+
+
+def _platform_units(runs: int, records: int, count: ModuleCount,
+                    scheduled: bool) -> dict[str, Any]:
+    """Return the monthly units of one Make scenario on Make, n8n Cloud and Zapier.
+
+    ``runs`` and ``records`` are the whole figures shown in the budget, so every
+    unit count is their exact product with the module counts.
+    """
     zapier_per_run = count.per_run - count.trigger - count.feeders
-    zapier_units = volume.runs * zapier_per_run + volume.items * count.per_item
-    n8n_units = DAYS_PER_MONTH if scheduled and volume.runs <= DAYS_PER_MONTH else volume.runs
+    make_formula = _units_formula(count.per_run, count.per_item)
+    zapier_formula = _units_formula(zapier_per_run, count.per_item)
     return {
-        "make": math.ceil(make_units), "zapier": math.ceil(zapier_units),
-        "n8n_cloud": math.ceil(n8n_units),
-        "make_formula": f"runs * {count.per_run}"
-                        + (f" + records * {count.per_item}" if count.per_item else ""),
-        "zapier_formula": f"runs * {zapier_per_run}"
-                          + (f" + records * {count.per_item}" if count.per_item else ""),
+        "make": runs * count.per_run + records * count.per_item,
+        "zapier": runs * zapier_per_run + records * count.per_item,
+        "n8n_cloud": DAYS_PER_MONTH if scheduled and runs <= DAYS_PER_MONTH else runs,
+        "make_formula": make_formula.en, "make_formula_ar": make_formula.ar,
+        "zapier_formula": zapier_formula.en, "zapier_formula_ar": zapier_formula.ar,
     }
 
 
+def _budget_row(stem: str, blueprint: Mapping[str, Any], volume: FlowVolume,
+                flow_set: FlowSet) -> dict[str, Any]:
+    """Return the budget row of one Make scenario, with its runs, records and units."""
+    base = stem.removesuffix("-runner")
+    if stem.endswith("-runner"):
+        volume = _runner_volume(volume)
+    elif base == "abandoned-checkout":
+        # The webhook half only stores the checkout; its runner handles the records.
+        volume = FlowVolume(volume.key, volume.runs, volume.runs_formula)
+    flow = flow_set.get(base)
+    runs, records = _whole(volume.runs), _whole(volume.items)
+    scheduled = flow.trigger.kind == "schedule" or stem.endswith("-runner")
+    units = _platform_units(runs, records, _count_modules(blueprint["flow"]), scheduled)
+    if base == "abandoned-checkout" and stem.endswith("-runner"):
+        units["n8n_cloud"] = 0  # on n8n the webhook execution waits; no runner exists
+    return {"key": stem, "title_en": flow.title.en, "title_ar": flow.title.ar,
+            "runs": runs, "runs_formula": volume.runs_formula.en,
+            "runs_formula_ar": volume.runs_formula.ar,
+            "records": records, "records_formula": volume.items_formula.en,
+            "records_formula_ar": volume.items_formula.ar, **units}
+
+
 def flow_budget(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Return one row per Make scenario with its runs, records and units on each platform."""
+    """Return one row per Make scenario with its runs, records and units on each platform.
+
+    Runs and records are rounded up once, and every unit count is computed from
+    those whole figures. The error flow comes last because its runs are the
+    failure rate applied to the runs of all the other rows.
+    """
     flow_set = build_flows(answers, plan, spec)
     volumes = _volumes(answers, flow_set)
-    rows = []
-    for stem, blueprint in make.blueprints(flow_set).items():
-        base = stem.removesuffix("-runner")
-        volume = volumes[base]
-        if stem.endswith("-runner"):
-            volume = _runner_volume(answers, volume)
-        elif base in {"abandoned-checkout"}:
-            volume = FlowVolume(volume.key, volume.runs, volume.runs_formula)
-        flow = flow_set.get(base)
-        count = _count_modules(blueprint["flow"])
-        scheduled = flow.trigger.kind == "schedule" or stem.endswith("-runner")
-        units = _platform_units(volume, count, scheduled)
-        if base == "abandoned-checkout" and stem.endswith("-runner"):
-            units["n8n_cloud"] = 0  # on n8n the webhook execution waits; no runner exists
-        rows.append({"key": stem, "title_en": flow.title.en, "title_ar": flow.title.ar,
-                     "runs": math.ceil(volume.runs), "runs_formula": volume.runs_formula,
-                     "records": math.ceil(volume.items), "records_formula": volume.items_formula,
-                     **units})
+    blueprints = make.blueprints(flow_set)
+    rows = [_budget_row(stem, blueprint, volumes[stem.removesuffix("-runner")], flow_set)
+            for stem, blueprint in blueprints.items() if stem != "error-alert"]
+    if "error-alert" in blueprints:
+        rows.append(_budget_row("error-alert", blueprints["error-alert"],
+                                _error_volume(rows), flow_set))
     return rows
 
 
 def _plan_cost_usd(platform: Mapping[str, Any], units: int) -> dict[str, Any]:
-    """Return the cheapest plan for ``units`` a month, with its monthly price in USD."""
+    """Return the cheapest priced plan for ``units`` a month, with its monthly price in USD.
+
+    A platform whose extra units are not priced at a plan's rate stops at its
+    largest listed plan: above it, ``beyond_self_serve`` is true and the price is
+    None, because an enterprise contract's price is not known.
+    """
     best: dict[str, Any] | None = None
     for entry in platform["plans"]:
         limit = entry["units"]
@@ -185,15 +259,17 @@ def _plan_cost_usd(platform: Mapping[str, Any], units: int) -> dict[str, Any]:
                 continue
             price = price * units / limit
         if best is None or price < best["price_usd"]:
-            best = {"plan": entry["name"], "price_usd": round(price, 2),
-                    "confirmed": bool(entry["confirmed"]), "source": entry["source"],
-                    "included": limit}
-    if best is None:
-        top = platform["plans"][-1]
-        return {"plan": f"{top['name']} or a custom contract", "price_usd": None,
-                "confirmed": bool(top["confirmed"]), "source": top["source"],
-                "included": top["units"]}
-    return best
+            best = {"plan": entry["name"], "plan_ar": entry.get("name_ar", entry["name"]),
+                    "price_usd": round(price, 2), "confirmed": bool(entry["confirmed"]),
+                    "source": entry["source"], "source_ar": entry["source_ar"],
+                    "included": limit, "beyond_self_serve": False}
+    if best is not None:
+        return best
+    top = max(platform["plans"], key=lambda entry: entry["units"] or 0)
+    return {"plan": None, "plan_ar": None, "price_usd": None,
+            "confirmed": bool(top["confirmed"]), "source": top["source"],
+            "source_ar": top["source_ar"], "included": None, "beyond_self_serve": True,
+            "largest_plan": top["name"], "largest_units": top["units"]}
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -217,14 +293,22 @@ def recommendations(units: Mapping[str, int]) -> list[dict[str, Any]]:
     return result
 
 
-def break_even_orders(answers: Answers, plan: Plan, spec: Mapping[str, Any],
-                      platform: str) -> int | None:
+def break_even(answers: Answers, plan: Plan, spec: Mapping[str, Any],
+               platform: str) -> dict[str, int | None]:
     """Return the monthly orders from which the API path costs less over the horizon.
 
     Both sides add set-up (the midpoint of ``paths.yaml``'s range) to the monthly
     running cost over ``api_path.horizon_months``: the iPaaS subscription on
-    ``platform`` against the API service's hosting and upkeep. None means the
-    iPaaS path stays cheaper up to ``MAX_BREAK_EVEN_ORDERS``.
+    ``platform`` against the API service's hosting and upkeep. Only volumes that
+    a priced plan in ``plans.yaml`` covers are compared, because the price of an
+    enterprise contract above them is not known.
+
+    Returns:
+        ``orders``: the first volume, in steps of ``BREAK_EVEN_STEP``, at which
+        the API path costs less, or None when it never does in the range
+        compared. ``priced_up_to``: None when priced plans cover every volume up
+        to ``MAX_BREAK_EVEN_ORDERS``, else the largest volume they cover (0 when
+        not even ``BREAK_EVEN_STEP`` orders fit).
     """
     data = load_data("ipaas/plans")
     paths = load_data("paths")["paths"]
@@ -232,16 +316,15 @@ def break_even_orders(answers: Answers, plan: Plan, spec: Mapping[str, Any],
     api_total = sum(paths["api"]["setup_sar"]) / 2 + months * data["api_path"]["monthly_run_sar"]
     ipaas_setup = sum(paths["ipaas"]["setup_sar"]) / 2
     per_order = _units_per_order(answers, plan, spec, platform)
-    fixed = per_order["fixed"]
     for orders in range(BREAK_EVEN_STEP, MAX_BREAK_EVEN_ORDERS + 1, BREAK_EVEN_STEP):
-        units = math.ceil(fixed + per_order["per_order"] * orders)
+        units = math.ceil(per_order["fixed"] + per_order["per_order"] * orders)
         choice = _plan_cost_usd(data["platforms"][platform], units)
         if choice["price_usd"] is None:
-            return orders
+            return {"orders": None, "priced_up_to": orders - BREAK_EVEN_STEP}
         monthly_sar = choice["price_usd"] * float(data["usd_to_sar"])
         if ipaas_setup + months * monthly_sar >= api_total:
-            return orders
-    return None
+            return {"orders": orders, "priced_up_to": None}
+    return {"orders": None, "priced_up_to": None}
 
 
 def _units_per_order(answers: Answers, plan: Plan, spec: Mapping[str, Any],
@@ -270,14 +353,16 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
 
     return {
         "flows": buildsheets.sheet_context(build_flows(answers, plan, spec)),
+        "dedupe_ttl_days": DEDUPE_TTL_DAYS,
         "make": buildsheets.make_context(plan, build_flows(answers, plan, spec)),
         "n8n": n8n.setup_context(answers, plan, spec),
         "budget": {
             "rows": rows, "totals": units, "plans": recommendations(units),
             "assumptions": data["assumptions"], "checked_on": data["checked_on"],
             "usd_to_sar": data["usd_to_sar"], "api": data["api_path"],
-            "break_even": {name: break_even_orders(answers, plan, spec, name)
+            "break_even": {name: break_even(answers, plan, spec, name)
                            for name in ("make", "zapier")},
+            "break_even_max_orders": MAX_BREAK_EVEN_ORDERS, "break_even_step": BREAK_EVEN_STEP,
             "monthly_orders": answers.monthly_orders,
         },
     }

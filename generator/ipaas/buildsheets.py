@@ -10,38 +10,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.ipaas import make, make_iml
+from generator.ipaas import make, make_iml, zapier_steps
 from generator.ipaas.flows import Flow, FlowSet, Step
-from generator.model import Answers, Plan
+from generator.model import Answers, Bilingual, Plan
 
-# The Zapier tool and the Tray connector that build each step kind.
-ZAPIER_TOOLS = {
-    "dedupe": "Storage by Zapier (get value, then set value)",
-    "filter": "Filter by Zapier", "wait": "Delay by Zapier",
-    "lookup": "Webhooks by Zapier (GET or POST)",
-    "map": "Formatter by Zapier, or the next step's fields", "upsert": "Webhooks by Zapier (POST)",
-    "associate": "Webhooks by Zapier (POST or PUT)", "branch": "Paths by Zapier",
-    "consent_gate": "Filter by Zapier", "discount": "Webhooks by Zapier (POST)",
-    "send": "Webhooks by Zapier (POST)", "store": "Storage by Zapier",
-    "alert": "Webhooks by Zapier (POST)",
-}
+# The Tray connector that builds each step kind. The Zapier apps and their
+# settings come from ``zapier_steps``, because one flow step can take several Zap steps.
 TRAY_TOOLS = {
-    "dedupe": "Data Storage connector (get value, then set value)",
-    "filter": "Boolean condition", "wait": "Delay connector", "lookup": "HTTP Client",
-    "map": "Data Mapper", "upsert": "HTTP Client", "associate": "HTTP Client",
-    "branch": "Branch connector", "consent_gate": "Boolean condition",
-    "discount": "HTTP Client", "send": "HTTP Client", "store": "Data Storage connector",
-    "alert": "HTTP Client",
+    "dedupe": Bilingual("Data Storage connector (get value, then set value)",
+                        "موصل Data Storage (جلب القيمة ثم حفظها)"),
+    "filter": Bilingual("Boolean condition", "Boolean condition"),
+    "wait": Bilingual("Delay connector", "موصل Delay"),
+    "lookup": Bilingual("HTTP Client", "HTTP Client"),
+    "map": Bilingual("Data Mapper", "Data Mapper"),
+    "upsert": Bilingual("HTTP Client", "HTTP Client"),
+    "associate": Bilingual("HTTP Client", "HTTP Client"),
+    "branch": Bilingual("Branch connector", "موصل Branch"),
+    "consent_gate": Bilingual("Boolean condition", "Boolean condition"),
+    "discount": Bilingual("HTTP Client", "HTTP Client"),
+    "send": Bilingual("HTTP Client", "HTTP Client"),
+    "store": Bilingual("Data Storage connector", "موصل Data Storage"),
+    "alert": Bilingual("HTTP Client", "HTTP Client"),
 }
 
 
-def _step_rows(steps: tuple[Step, ...], depth: int, path: str) -> list[dict[str, Any]]:
+def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for step in steps:
         rows.append({
-            "key": step.key, "kind": step.kind, "depth": depth, "path": path,
+            "key": step.key, "kind": step.kind, "depth": depth, "path": path.en,
+            "path_ar": path.ar,
             "title_en": step.title.en, "title_ar": step.title.ar,
-            "zapier": ZAPIER_TOOLS[step.kind], "tray": TRAY_TOOLS[step.kind],
+            "zapier": zapier_steps.zapier_actions(step),
+            "tray": TRAY_TOOLS[step.kind].en, "tray_ar": TRAY_TOOLS[step.kind].ar,
             "params": _params_text(step),
             "calls": [{"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
                        "note": call.note} for call in step.calls],
@@ -50,7 +51,7 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: str) -> list[dict[str,
                 "granted": list(step.gate.granted_values), "crm_status": step.gate.crm_status},
         })
         for route in step.routes:
-            rows.extend(_step_rows(route.steps, depth + 1, f"{route.label.en}"))
+            rows.extend(_step_rows(route.steps, depth + 1, route.label))
     return rows
 
 
@@ -74,7 +75,7 @@ def _flow_row(flow: Flow) -> dict[str, Any]:
                     "topics": list(trigger.topics), "every_minutes": trigger.every_minutes,
                     "daily_at": trigger.daily_at, "text_en": trigger.description.en,
                     "text_ar": trigger.description.ar},
-        "steps": _step_rows(flow.steps, 0, ""),
+        "steps": _step_rows(flow.steps, 0, Bilingual("", "")),
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
                     "fallbacks": list(row.fallback_sources), "target": row.target,
                     "transform": row.transform, "unique": row.unique,
