@@ -17,6 +17,8 @@ import pytest
 from binaryornot.check import is_binary
 
 from generator.jinja_ext import markdown_inline
+from generator.render import build_context, build_parts
+from tests.ipaas_cases import load_case
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 PATH_TEMPLATES = {"connector": "connector", "ipaas": "ipaas", "api": "api-service"}
@@ -579,19 +581,27 @@ def test_connector_setup_permissions(cookies: Any) -> None:
 
 
 def test_workflows_follow_modules(cookies: Any) -> None:
-    context = make_context(path="ipaas", recommended_path="ipaas", platform="woocommerce",
-                           crm="zoho")
-    full = read_texts(bake(cookies, "ipaas", context))["workflows/README.md"]
+    # The credential table is built from the n8n set-up of the real project, so this
+    # context comes from the pipeline, not from the template's defaults.
+    answers, plan, _ = load_case("woo-startup", {"monthly_orders": 400})
+    real = build_context(answers, plan, build_parts(answers, plan))
+    slug = answers.project_slug
+    full = read_texts(bake(cookies, "ipaas", real))["workflows/README.md"]
     # The flow rows come from generator.ipaas.flows, which tests/test_ipaas_flows.py covers.
     assert "| Customer to contact (`contact-sync`) |" in full
-    assert "| `riyadh-perfume-woocommerce` | WooCommerce API |" in full
-    assert "| `riyadh-perfume-zoho` | OAuth2 API (the generic one;" in full
-    assert "| `riyadh-perfume-whatsapp` |" in full
+    assert f"| `{slug}-woocommerce` | WooCommerce API |" in full
+    assert f"| `{slug}-zoho` | OAuth2 API (the generic one;" in full
+    assert f"| `{slug}-alerts-smtp` | SMTP |" in full
+    # The client sends no WhatsApp marketing, so no WhatsApp credential is listed.
+    assert f"| `{slug}-whatsapp` |" not in full
     assert "WooCommerce does not retry" in full
+    context = make_context(path="ipaas", recommended_path="ipaas", platform="woocommerce",
+                           crm="zoho")
     context["modules"] = SAMPLE["modules"][:2]
     texts = read_texts(bake(cookies, "ipaas", context))
+    # The credential table comes from the n8n set-up in the context, which this trimmed
+    # context does not rebuild, so only the prose that follows the modules is checked.
     for name in ("workflows/README.md", "workflows/README.ar.md"):
-        assert "whatsapp" not in texts[name], name
         assert "playbooks.yaml" not in texts[name], name
 
 
