@@ -792,4 +792,6 @@ def test_imports_stdlib_and_starlette_only() -> None:
     for path in sorted(STANDINS.glob("zoho*.py")):
         top, nested = _imports(ast.parse(path.read_text(encoding="utf-8")))
         assert top <= allowed, f"{path.name} imports {sorted(top - allowed)}"
-        assert nested <= {"uvicorn", "yaml"}, f"{path.name} imports {sorted(nested)}"
+        # Starlette may sit inside the module-level guard that tells a user without it
+        # to install rabt[test]; uvicorn and PyYAML only inside main().
+        assert nested <= {"starlette", "uvicorn", "yaml"}, f"{path.name} imports {sorted(nested)}"
