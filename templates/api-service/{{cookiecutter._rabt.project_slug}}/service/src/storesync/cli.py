@@ -208,7 +208,7 @@ def worker(workers: int) -> None:
     from prometheus_client import start_http_server
 
     from . import worker as worker_module
-    from .queue import build_queue
+    from .queue import build_queue, start_recovery
 
     settings = current_settings()
     logs.configure_logging(settings.log_level)
@@ -220,9 +220,12 @@ def worker(workers: int) -> None:
     start_background = getattr(worker_module, "start_background", None)
     stop_background = start_background(settings) if start_background else None
     consumer = queue.huey.create_consumer(workers=workers, worker_type="thread", periodic=False)
+    # Jobs that a killed worker took off the queue are queued again from the inbox.
+    stop_recovery = start_recovery(queue)
     try:
         consumer.run()
     finally:
+        stop_recovery()
         if stop_background is not None:
             stop_background()
         queue.close()

@@ -23,6 +23,7 @@ import httpx
 
 from .db import Database
 from .logs import mask_email, mask_phone
+from .queue import build_huey, build_inbox
 from .settings import SERVICE_DIR, Settings
 from .signatures import hmac_sha256_base64, standard_signature
 from .sync_store import SyncStore
@@ -142,12 +143,18 @@ def post_samples(client: httpx.Client, samples: list[SampleDelivery], settings: 
 
 
 def wait_for_sync(store: SyncStore, timeout_seconds: float,
-                  sleep: Callable[[float], None] = time.sleep) -> bool:
-    """Wait until the outbox is empty twice in a row; False when ``timeout_seconds`` ran out."""
+                  sleep: Callable[[float], None] = time.sleep,
+                  unfinished_jobs: Callable[[], int] = lambda: 0) -> bool:
+    """Wait until no job is unfinished and the outbox is empty, twice in a row.
+
+    ``unfinished_jobs`` returns the inbox count, which covers jobs still queued or
+    running. Returns False when ``timeout_seconds`` ran out.
+    """
     deadline = time.monotonic() + timeout_seconds
     empty_checks = 0
     while time.monotonic() < deadline:
-        empty_checks = empty_checks + 1 if store.pending_count() == 0 else 0
+        idle = unfinished_jobs() == 0 and store.pending_count() == 0
+        empty_checks = empty_checks + 1 if idle else 0
         if empty_checks >= 2:
             return True
         sleep(1.0)
@@ -220,9 +227,14 @@ def run_demo(settings: Settings, intake_url: str, standin: str, echo: Callable[[
     with httpx.Client(base_url=intake_url, timeout=10) as intake:
         post_samples(intake, samples, settings, echo)
     store = SyncStore(Database(settings.state_path))
-    if not wait_for_sync(store, timeout_seconds):
-        echo(f"\nThe outbox still has {store.pending_count()} records after "
-             f"{timeout_seconds:.0f} s; is the worker running?")
+    inbox = build_inbox(settings, build_huey(settings))
+    try:
+        if not wait_for_sync(store, timeout_seconds, unfinished_jobs=inbox.count):
+            echo(f"\n{inbox.count()} jobs are unfinished and the outbox has "
+                 f"{store.pending_count()} records after {timeout_seconds:.0f} s; "
+                 "is the worker running?")
+    finally:
+        inbox.close()
     with httpx.Client(base_url=standin, timeout=10) as crm:
         try:
             return print_records(crm, echo)

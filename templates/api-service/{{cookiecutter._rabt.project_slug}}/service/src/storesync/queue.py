@@ -19,9 +19,11 @@ own (its AOF or snapshot settings).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -36,8 +38,17 @@ from starlette.concurrency import run_in_threadpool
 from .db import Database, check_writable
 from .dedupe import DedupeStore, RedisDedupe, SqliteDedupe
 from .delivery import Delivery
+from .inbox import (
+    RECOVERY_GRACE_SECONDS,
+    RECOVERY_INTERVAL_SECONDS,
+    Inbox,
+    RedisInbox,
+    SqliteInbox,
+)
 from .settings import Settings
 from .tasks import DeliveryHandler, register_process_delivery
+
+log = logging.getLogger(__name__)
 
 # Errors that mean "the queue cannot take this delivery now". The intake responds with
 # 503 to them, so the platform retries.
@@ -45,12 +56,16 @@ QUEUE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, redis.RedisError
 # Maximum number of deliveries committed in one transaction or sent in one pipeline.
 MAX_GROUP_COMMIT = 500
 
-# Redis: remember the dedupe key for the window and push the job, in one atomic step.
-# KEYS: the dedupe key and huey's queue list; ARGV: the serialized job and the window
-# in seconds. LPUSH onto huey's list is what RedisStorage.enqueue does (huey 2.5 to 3.x).
+# Redis: remember the dedupe key for the window, push the job and record it in the inbox,
+# in one atomic step. KEYS: the dedupe key, huey's queue list, the inbox hash and the
+# inbox sorted set; ARGV: the serialized job, the window in seconds (0: no dedupe check),
+# the task id and the time. LPUSH onto huey's list is what RedisStorage.enqueue does
+# (huey 2.5 to 3.x).
 ENQUEUE_ONCE_LUA = """
-if redis.call('SET', KEYS[1], 'done', 'NX', 'EX', ARGV[2]) then
+if ARGV[2] == '0' or redis.call('SET', KEYS[1], 'done', 'NX', 'EX', ARGV[2]) then
   redis.call('LPUSH', KEYS[2], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
   return 1
 end
 return 0
@@ -85,8 +100,9 @@ class GroupCommitSqliteStorage(SqliteStorage):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class _Job:
-    key: str
+    key: str | None  # None: queue without a dedupe check
     now: float
+    task_id: str
     message: bytes
 
 
@@ -192,15 +208,17 @@ class GroupCommitWriter:
 
 
 def sqlite_commit(storage: GroupCommitSqliteStorage, dedupe: SqliteDedupe) -> CommitBatch:
-    """Return the batch commit of the SQLite queue: dedupe keys and jobs in one transaction."""
+    """Return the batch commit of the SQLite queue: dedupe keys, jobs and inbox entries in
+    one transaction."""
 
     def commit(jobs: list[_Job]) -> list[bool]:
         results = []
         with storage.db(commit=True) as cursor:
             for job in jobs:
-                queued = dedupe.claim_in(cursor, job.key, job.now)
+                queued = job.key is None or dedupe.claim_in(cursor, job.key, job.now)
                 if queued:
                     storage.insert_task(cursor, job.message)
+                    SqliteInbox.add_in(cursor, job.task_id, job.message, job.now)
                 results.append(queued)
             dedupe.purge_in(cursor, jobs[-1].now)
         return results
@@ -208,7 +226,7 @@ def sqlite_commit(storage: GroupCommitSqliteStorage, dedupe: SqliteDedupe) -> Co
     return commit
 
 
-def redis_commit(dedupe: RedisDedupe, queue_key: str) -> CommitBatch:
+def redis_commit(dedupe: RedisDedupe, queue_key: str, inbox: RedisInbox) -> CommitBatch:
     """Return the batch commit of the Redis queue: one pipeline of the enqueue-once script.
 
     The pipeline is not a transaction, but each script call is atomic, so every job
@@ -221,8 +239,10 @@ def redis_commit(dedupe: RedisDedupe, queue_key: str) -> CommitBatch:
     def commit(jobs: list[_Job]) -> list[bool]:
         with dedupe.client.pipeline(transaction=False) as pipe:
             for job in jobs:
-                script(keys=[dedupe.prefix + job.key, queue_key],
-                       args=[job.message, dedupe.window_seconds], client=pipe)
+                window = 0 if job.key is None else dedupe.window_seconds
+                script(keys=[dedupe.prefix + (job.key or ""), queue_key, inbox.hash_key,
+                             inbox.times_key],
+                       args=[job.message, window, job.task_id, job.now], client=pipe)
             return [bool(result) for result in pipe.execute()]
 
     return commit
@@ -260,36 +280,67 @@ def build_dedupe(settings: Settings) -> DedupeStore:
     return SqliteDedupe(Database(settings.queue_path, synchronous="NORMAL"), window)
 
 
+def build_inbox(settings: Settings, queue: huey.Huey) -> Inbox:
+    """Return the inbox that goes with the queue: Redis keys, or a table in the queue file.
+
+    Raises:
+        sqlite3.Error or OSError: the queue file cannot be opened.
+    """
+    if settings.redis_url:
+        return RedisInbox(redis.Redis.from_url(settings.redis_url), settings.redis_key_prefix,
+                          queue.storage.queue_key)
+    # No fsync per commit: this connection only deletes finished entries and requeues
+    # lost jobs. An entry that reappears after a power cut only runs its job again.
+    return SqliteInbox(Database(settings.queue_path, synchronous="NORMAL"), queue.storage.name)
+
+
 class DeliveryQueue:
     """Puts deliveries on the queue once per dedupe key; reports the queue's depth and health."""
 
     def __init__(self, queue: huey.Huey, task: TaskWrapper, settings: Settings,
-                 dedupe: DedupeStore) -> None:
+                 dedupe: DedupeStore, inbox: Inbox) -> None:
         self.huey = queue
         self.task = task
         self.settings = settings
         self.dedupe = dedupe
+        self.inbox = inbox
         storage = queue.storage
         self._writer = None
         if isinstance(storage, GroupCommitSqliteStorage) and isinstance(dedupe, SqliteDedupe):
             self._writer = GroupCommitWriter(sqlite_commit(storage, dedupe))
-        elif isinstance(dedupe, RedisDedupe) and hasattr(storage, "queue_key"):
-            self._writer = GroupCommitWriter(redis_commit(dedupe, storage.queue_key))
+        elif (isinstance(dedupe, RedisDedupe) and isinstance(inbox, RedisInbox)
+              and hasattr(storage, "queue_key")):
+            self._writer = GroupCommitWriter(redis_commit(dedupe, storage.queue_key, inbox))
 
-    def _message(self, delivery: Delivery) -> bytes:
+    def _job(self, delivery: Delivery, key: str | None, now: float) -> _Job:
         # huey's default task id is uuid4(), which reads os.urandom; that call releases
         # the GIL and can leave the event loop waiting for the writer thread. The id
         # only has to be unique, so a pseudo-random one does.
-        task = self.task.s(delivery.to_dict(), id=f"{random.getrandbits(128):032x}")
-        return bytes(self.huey.serialize_task(task))
+        task_id = f"{random.getrandbits(128):032x}"
+        task = self.task.s(delivery.to_dict(), id=task_id)
+        return _Job(key, now, task_id, bytes(self.huey.serialize_task(task)))
 
-    def enqueue(self, delivery: Delivery) -> None:
+    def enqueue(self, delivery: Delivery, now: float | None = None) -> None:
         """Queue ``delivery`` without a dedupe check (used to requeue from the quarantine).
 
         Raises:
             One of ``QUEUE_ERRORS`` when the queue cannot be written.
         """
+        if self._writer is not None:
+            self._writer.submit(self._job(delivery, None, time.time() if now is None else now)
+                                ).result()
+            return
         self.task(delivery.to_dict())
+
+    def recover(self, now: float | None = None, grace: float = RECOVERY_GRACE_SECONDS) -> int:
+        """Queue again the jobs whose worker stopped before finishing them; return how many.
+
+        See :mod:`storesync.inbox`. A job still waiting in the queue is not queued twice.
+
+        Raises:
+            One of ``QUEUE_ERRORS`` when the queue cannot be read or written.
+        """
+        return self.inbox.requeue_stale(time.time() if now is None else now, grace)
 
     def enqueue_once(self, delivery: Delivery, key: str, now: float) -> bool:
         """Queue ``delivery`` unless ``key`` was seen within the dedupe window.
@@ -301,8 +352,9 @@ class DeliveryQueue:
             One of ``QUEUE_ERRORS``: nothing was stored, and the key is not remembered.
         """
         if self._writer is not None:
-            return self._writer.submit(_Job(key, now, self._message(delivery))).result()
-        # Another dedupe store: claim, queue, then confirm.
+            return self._writer.submit(self._job(delivery, key, now)).result()
+        # Another dedupe store (tests): claim, queue, then confirm. NOTE: this path writes
+        # no inbox entry, so a worker crash during the job loses it.
         if not self.dedupe.claim(key, now):
             return False
         try:
@@ -316,12 +368,16 @@ class DeliveryQueue:
     async def enqueue_once_async(self, delivery: Delivery, key: str, now: float) -> bool:
         """Like :meth:`enqueue_once`, without blocking the event loop."""
         if self._writer is not None:
-            return await self._writer.submit_async(_Job(key, now, self._message(delivery)))
+            return await self._writer.submit_async(self._job(delivery, key, now))
         return await run_in_threadpool(self.enqueue_once, delivery, key, now)
 
     def depth(self) -> int:
         """Return how many jobs wait in the queue."""
         return int(self.huey.pending_count())
+
+    def unfinished(self) -> int:
+        """Return how many queued jobs have not finished: waiting, running or lost."""
+        return self.inbox.count()
 
     def check(self) -> None:
         """Raise if the queue cannot be written now (Redis ``PING``, or an SQLite write lock)."""
@@ -336,6 +392,7 @@ class DeliveryQueue:
         if self._writer is not None:
             self._writer.close()
         self.dedupe.close()
+        self.inbox.close()
         storage: Any = self.huey.storage
         if self.settings.redis_url:
             storage.conn.close()
@@ -353,5 +410,42 @@ def build_queue(settings: Settings, handler: DeliveryHandler | None = None,
         dedupe: The dedupe store; by default the one :func:`build_dedupe` returns.
     """
     queue = build_huey(settings)
-    task = register_process_delivery(queue, settings, handler)
-    return DeliveryQueue(queue, task, settings, dedupe or build_dedupe(settings))
+    inbox = build_inbox(settings, queue)
+    task = register_process_delivery(queue, settings, handler, inbox.done)
+    return DeliveryQueue(queue, task, settings, dedupe or build_dedupe(settings), inbox)
+
+
+def _recover_once(queue: DeliveryQueue) -> None:
+    try:
+        requeued = queue.recover()
+    except QUEUE_ERRORS:
+        log.error("inbox recovery failed, will try again", exc_info=True)
+        return
+    if requeued:
+        log.warning("requeued jobs that a stopped worker had not finished",
+                    extra={"requeued": requeued})
+
+
+def start_recovery(queue: DeliveryQueue,
+                   interval: float = RECOVERY_INTERVAL_SECONDS) -> Callable[[], None]:
+    """Run :meth:`DeliveryQueue.recover` now and then every ``interval`` seconds in a thread.
+
+    Returns:
+        The function that stops the thread.
+    """
+    stopped = threading.Event()
+
+    def run() -> None:
+        while True:
+            _recover_once(queue)
+            if stopped.wait(interval):
+                return
+
+    thread = threading.Thread(target=run, name="inbox-recovery", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(timeout=30)
+
+    return stop

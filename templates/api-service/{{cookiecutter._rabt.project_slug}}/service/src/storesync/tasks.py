@@ -4,7 +4,8 @@
 dict and calls ``storesync.worker.handle_delivery`` with one worker context per
 process, built on first use by ``storesync.worker.build_context(settings)``. A job
 that raises is retried. When the retries are used up, the delivery goes to the
-quarantine with the error, so an acknowledged webhook is not dropped.
+quarantine with the error, so an acknowledged webhook is not dropped. Once a job has
+finished either way, its inbox entry is deleted (see :mod:`storesync.inbox`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ TASK_RETRIES = 3
 TASK_RETRY_DELAY_SECONDS = 10
 
 DeliveryHandler = Callable[[Delivery], Any]
+# Deletes the inbox entry of a finished job, by huey task id.
+FinishJob = Callable[[str], None]
 
 
 class _WorkerHandler:
@@ -73,8 +76,19 @@ def outcome_name(outcome: Any) -> str:
     return str(getattr(outcome, "value", outcome))
 
 
+def _finish(finish: FinishJob | None, task: Task | None, ids: dict[str, str]) -> None:
+    if finish is None or task is None:
+        return
+    try:
+        finish(task.id)
+    except Exception:  # the entry stays, so recovery runs the job again, harmlessly
+        log.warning("could not delete the inbox entry of a finished job", exc_info=True,
+                    extra={**ids, "task_id": task.id})
+
+
 def register_process_delivery(queue: huey.Huey, settings: Settings,
-                              handler: DeliveryHandler | None = None) -> TaskWrapper:
+                              handler: DeliveryHandler | None = None,
+                              finish: FinishJob | None = None) -> TaskWrapper:
     """Register the ``process_delivery`` task on ``queue`` and return it.
 
     Args:
@@ -82,6 +96,7 @@ def register_process_delivery(queue: huey.Huey, settings: Settings,
         settings: The service settings; the default handler builds its worker context from them.
         handler: Called with each delivery instead of ``storesync.worker.handle_delivery``,
             e.g. a stub in tests.
+        finish: Called with the task id once a job has finished, e.g. ``Inbox.done``.
     """
     handle = handler or _WorkerHandler(settings)
     failures = _QuarantineOnFailure(settings)
@@ -104,7 +119,9 @@ def register_process_delivery(queue: huey.Huey, settings: Settings,
             log.error("job failed, delivery quarantined", exc_info=True,
                       extra={**ids, "quarantine_id": entry})
             metrics.JOBS.labels(outcome="failed").inc()
+            _finish(finish, task, ids)
             return "failed"
+        _finish(finish, task, ids)
         metrics.JOBS.labels(outcome=outcome).inc()
         duration_ms = round(1000 * (time.perf_counter() - started), 1)
         log.debug("job finished", extra={**ids, "outcome": outcome, "duration_ms": duration_ms})
