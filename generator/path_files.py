@@ -24,7 +24,7 @@ from generator.resources import templates_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Where the generated service keeps its Python package, relative to the project.
+# The generated service's Python package, relative to the project.
 SERVICE_PACKAGE = "service/src/storesync"
 
 # Packages copied verbatim into the service, with the file suffixes they need.

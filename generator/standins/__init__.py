@@ -1,4 +1,4 @@
-"""Local stand-ins for the CRM APIs, as small ASGI apps served on 127.0.0.1.
+"""Local stand-ins for the CRM and store APIs, as small ASGI apps served on 127.0.0.1.
 
 They implement the endpoints Rabt and the generated services call, with the real
 request and response shapes, limits and error bodies. This package is copied
