@@ -125,4 +125,4 @@ def test_status_map_names_state_file(rendered: tuple[str, Path]) -> None:
     text = (project / "docs/connector-setup.md").read_text(encoding="utf-8")
     if name == "riyadh-perfume-hubspot":
         assert "set by `rabt crm apply` (see `.rabt/crm-state.json`)" in text
-        assert "this status map\ndoes not apply to the connector" in text
+        assert "so this status\nmap does not apply to the connector" in text
