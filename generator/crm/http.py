@@ -108,7 +108,7 @@ class CrmHttp:
         ``body`` is sent as JSON and ``form`` as a form, so secrets never go in the URL.
 
         Raises:
-            CrmApiError: The CRM answered with a status that is not retried, or the
+            CrmApiError: The CRM returned a status that is not retried, or the
                 retries ran out.
         """
         try:

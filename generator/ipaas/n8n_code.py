@@ -77,7 +77,7 @@ def _phone_patterns(region: str = "SA") -> dict[str, str]:
         raise ValueError(f"phonenumbers has no metadata for region {region}")
 
     def pattern(description: Any) -> str:
-        # A pattern that never matches stands in for a number type the region lacks.
+        # A pattern that never matches replaces a number type the region lacks.
         return str(description.national_number_pattern) if description else "(?!)"
 
     return {"mobile": pattern(metadata.mobile), "landline": pattern(metadata.fixed_line),
@@ -931,7 +931,7 @@ return $input.all().map((item, index) => {{
 
 
 def keep_discount_code(title: str, build: str) -> str:
-    """Return the code that checks the store's answer and keeps the code on the item."""
+    """Return the code that checks the store's response and keeps the code on the item."""
     return header(title) + OUTPUT_OF + f"""
 const built = outputOf({js(build)});
 return $input.all().map((response, index) => {{
