@@ -126,3 +126,80 @@ def test_status_map_names_state_file(rendered: tuple[str, Path]) -> None:
     if name == "riyadh-perfume-hubspot":
         assert "set by `rabt crm apply` (see `.rabt/crm-state.json`)" in text
         assert "so this status\nmap does not apply to the connector" in text
+
+
+def test_rollups_name_their_source(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    assert "### 4.1 How the roll-ups are filled on this path" in text
+    rows = [line for line in text.splitlines() if line.startswith("| roll-up ")]
+    assert rows
+    for row in rows:
+        filled_by = row.rsplit("|", 2)[1].strip()
+        assert filled_by.startswith(("a calculation property", "nothing", "not used",
+                                     "the lifecycle workflows")), row
+    assert "filled by the integration" not in (project / "docs/crm-workflows.md").read_text("utf-8")
+
+
+def test_field_map_custom_fields(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    assert "Duplicate rule" not in text
+    assert "connector, when its map offers the field" not in text
+    for line in text.splitlines():
+        if line.startswith("| contact ") and "custom, created by `rabt crm apply`" in line:
+            filled_by = line.rsplit("|", 2)[1].strip()
+            assert filled_by.startswith(("nothing", "the daily contact sync")), line
+            assert "and the connector" not in filled_by, line
+    if name == "riyadh-perfume-hubspot":
+        assert "| **Conflict resolution**" in text
+        assert "**Always use Shopify**" in text
+
+
+def test_woo_guides_no_60_days(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    if not name.startswith("woo"):
+        return
+    for path in ("docs/connector-setup.md", "docs/connector-setup.ar.md"):
+        text = (project / path).read_text("utf-8")
+        assert "60" not in re.sub(r"\d{3,}", "", text), path
+
+
+def test_support_guide_lists_cases(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    if name != "support-heavy":
+        return
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    assert "### 4.2 Support: Cases, SLA targets and events" in text
+    assert "| ticket `first_reply_at` | `Ecom_First_Reply_At` |" in text
+    assert "| WhatsApp | 15 minutes | 24 hours |" in text
+    assert "`Ecom_Events`" in text
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    assert "### 4.2 الدعم: الحالات (Cases)" in arabic
+    assert "| WhatsApp | 15 دقيقة | 24 ساعة |" in arabic
+
+
+def test_arabic_guides_crm_names(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    mapping = yaml.safe_load((project / "integration/mapping.yaml").read_text("utf-8"))
+    pipeline = mapping["order_stages"]["pipeline"]["name"]
+    arabic = "".join((project / f"docs/{name}.ar.md").read_text("utf-8")
+                     for name in ("connector-setup", "crm-workflows"))
+    assert f"*{pipeline['en']}*" in arabic
+    assert f"*{pipeline['ar']}*" not in arabic
+    for wrong in ("توقف التطبيق", "غير مؤكَّد", "القيمة الدائمة", "نقطة نهاية"):
+        assert wrong not in arabic, wrong
+    assert "مسار المبيعات (Pipeline)" in arabic
+
+
+def test_setup_lists_crm_variables(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    source = (Path(__file__).parents[1] / "generator/crm/settings.py").read_text("utf-8")
+    names = set(re.findall(r'"((?:HUBSPOT|ZOHO)_[A-Z0-9_]+)"', source))
+    assert "ZOHO_ACCOUNTS_URL" in names
+    crm = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))["crm"]
+    for path in ("docs/connector-setup.md", "docs/connector-setup.ar.md"):
+        text = (project / path).read_text("utf-8")
+        for name in names:
+            if name.startswith(crm.upper()):
+                assert f"`{name}`" in text, (path, name)

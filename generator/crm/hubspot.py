@@ -61,6 +61,10 @@ class HubSpotCrm:
         """Close the HTTP client."""
         self.http.close()
 
+    def desired_steps(self, steps: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Return every manual step of the desired state; each applies to any account."""
+        return steps
+
     # Reading the live account.
 
     def _results(self, path: str) -> list[dict[str, Any]]:

@@ -39,6 +39,9 @@ class CrmAdapter(Protocol):
     def close(self) -> None:
         """Release the HTTP clients."""
 
+    def desired_steps(self, steps: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Return the desired state's manual steps that still apply to this account."""
+
 
 def connect(crm: str, environ: Mapping[str, str], lang: Lang = "en",
             options: CallOptions | None = None) -> CrmAdapter:
@@ -74,7 +77,7 @@ def build_plan(project: Path, desired: Mapping[str, Any], adapter: CrmAdapter,
     items = _in_apply_order(items)
     items += _leftovers(state, {item.key for item in items}, prune)
     steps = [(step["key"], Text(step["text"]["en"], step["text"]["ar"]))
-             for step in desired.get("manual_steps", [])]
+             for step in adapter.desired_steps(list(desired.get("manual_steps", [])))]
     plan = CrmPlan(crm=adapter.crm, project=project.resolve().name, items=items,
                    manual_steps=steps, prune=prune)
     layout_id = getattr(adapter, "layout_id", None)

@@ -31,6 +31,9 @@ CURRENCY_PRECISION = 2
 # data centre, or was revoked.
 _WRONG_DC_ERRORS = frozenset({"invalid_client"})
 _BAD_TOKEN_ERRORS = frozenset({"invalid_code", "invalid_token"})
+# General steps of the desired state that items of the plan state more exactly.
+_STEPS_COVERED_BY_ITEMS = ("zoho_custom_views", "zoho_lead_source", "zoho_events_module")
+
 # Errors of GET /settings/fields that mean the module does not exist in the org.
 _MISSING_MODULE_CODES = frozenset({"INVALID_MODULE", "INVALID_DATA", "NOT_SUPPORTED"})
 # Differences Rabt never makes through the API: a type change converts stored values,
@@ -147,13 +150,32 @@ class ZohoCrm:
 
     # Planning.
 
+    def desired_steps(self, steps: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Drop the general steps that the plan's own items already spell out.
+
+        The custom views, the Lead_Source values and a missing custom module each get an
+        exact step from their item, and the data-centre step is moot once ``ZOHO_DC`` is
+        already ``sa``.
+        """
+        skip = set(_STEPS_COVERED_BY_ITEMS)
+        if self._settings.dc == "sa":
+            skip.add("zoho_data_centre")
+        return [step for step in steps if step.get("key") not in skip]
+
+
     def plan_items(self, desired: Mapping[str, Any], state: CrmState) -> list[PlanItem]:
         """Compare the desired state with the org and return one item per desired thing."""
         items: list[PlanItem] = []
         for module in desired["modules"]:
             live_fields = self._module_fields(module["module"])
-            for entry in module["fields"]:
-                items.append(_field_item(module["module"], entry, live_fields, state))
+            fields = [_field_item(module["module"], entry, live_fields, state)
+                      for entry in module["fields"]]
+            if live_fields is None and fields:
+                # One step per missing module: creating the module lets apply add every field.
+                fields[0].manual.append(bilingual(
+                    "crm_manual_zoho_module", module=module["module"],
+                    fields=", ".join(item.name for item in fields)))
+            items += fields
         for picklist in desired["picklists"]:
             items.append(_picklist_item(picklist, self._module_fields(picklist["module"])))
         layout_id, pipelines, reason = self._pipelines()
@@ -253,8 +275,6 @@ def _field_item(module: str, entry: Mapping[str, Any],
                     owned=state.owned(key))
     if live_fields is None:
         item.action = "manual"
-        item.manual.append(bilingual("crm_manual_zoho_module", module=module,
-                                     field=entry["api_name"]))
         return item
     live = live_fields.get(entry["api_name"])
     if live is None:
@@ -402,15 +422,21 @@ def _stage_option_ids(stage_field: Mapping[str, Any] | None,
 
 
 def _view_item(view: Mapping[str, Any]) -> PlanItem:
-    item = PlanItem("view", f"view:Contacts/{view['key']}", view["view_name"],
-                    Text(view["view_name"], view["view_name_ar"]), view["module"], "manual",
-                    drift=False)
-    criteria = "; ".join(
-        f"{entry['field']} {entry['op']} {entry.get('value', '')}".strip()
-        for entry in view["criteria"])
-    item.manual.append(Text(
-        en=message("crm_manual_zoho_view", "en", name=view["view_name"], module=view["module"],
-                   criteria=criteria, rule=view["rule"]["en"]),
-        ar=message("crm_manual_zoho_view", "ar", name=view["view_name_ar"],
-                   module=view["module"], criteria=criteria, rule=view["rule"]["ar"])))
+    # The user types this name in Zoho and searches for it later, so both languages
+    # keep the same name. Only the sentence around it is translated.
+    name = view["view_name"]
+    item = PlanItem("view", f"view:Contacts/{view['key']}", name, Text(name, name),
+                    view["module"], "manual", drift=False)
+    item.manual.append(Text(**{
+        lang: message("crm_manual_zoho_view", lang, name=name, module=view["module"],
+                      criteria=criteria_text(view["criteria"], lang), rule=view["rule"][lang])
+        for lang in ("en", "ar")}))
     return item
+
+
+def criteria_text(criteria: list[Mapping[str, Any]], lang: Lang) -> str:
+    """Describe a segment's criteria in words, as a view's filter editor shows them."""
+    return message("crm_view_criteria_join", lang).join(
+        message(f"crm_view_criterion_{entry['op']}", lang, field=entry["field"],
+                value=entry.get("value", ""))
+        for entry in criteria)

@@ -1,0 +1,67 @@
+"""The manual steps ``rabt crm plan`` prints for Zoho: each once, in words, for this account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.standins.zoho import create_app as create_zoho
+from tests.crm_support import json_output, make_project, run_crm
+from tests.servers import serve
+
+
+@pytest.fixture(scope="module")
+def support_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # support-heavy uses Cases and the custom module Ecom_Events, which a new org lacks.
+    return make_project("support-heavy", tmp_path_factory.mktemp("support"))
+
+
+def zoho_env(base_url: str, dc: str = "sa") -> dict[str, str | None]:
+    return {"ZOHO_CLIENT_ID": "test-client-1", "ZOHO_CLIENT_SECRET": "test-secret-1",
+            "ZOHO_REFRESH_TOKEN": "test-refresh-1", "ZOHO_DC": dc,
+            "ZOHO_ACCOUNTS_URL": base_url}
+
+
+def plan_steps(project: Path, dc: str = "sa") -> list[dict[str, Any]]:
+    with serve(create_zoho()) as base_url:
+        result = run_crm("plan", str(project), "--format", "json", env=zoho_env(base_url, dc))
+    assert result.exit_code == 4, result.output
+    steps: list[dict[str, Any]] = json_output(result)["manual_steps"]
+    return steps
+
+
+def test_missing_module_one_step(support_project: Path) -> None:
+    steps = [step for step in plan_steps(support_project) if "Ecom_Events" in step["text"]["en"]]
+    assert len(steps) == 1
+    assert "Event_Type, Occurred_At, Contact, Cart_Token, Value_SAR, SKU" in steps[0]["text"]["en"]
+    assert "Event_Type" in steps[0]["text"]["ar"]
+
+
+def test_covered_steps_not_repeated(support_project: Path) -> None:
+    keys = [step["key"] for step in plan_steps(support_project)]
+    assert "zoho_custom_views" not in keys
+    assert "zoho_lead_source" not in keys
+    assert "zoho_events_module" not in keys
+    assert len([key for key in keys if key.startswith("view:")]) == 4
+
+
+def test_data_centre_step_outside_sa(support_project: Path) -> None:
+    assert "zoho_data_centre" not in [step["key"] for step in plan_steps(support_project)]
+    assert "zoho_data_centre" in [step["key"] for step in plan_steps(support_project, "eu")]
+
+
+def test_view_steps_use_words(support_project: Path) -> None:
+    steps = {step["key"]: step["text"] for step in plan_steps(support_project)}
+    dormant = steps["view:Contacts/dormant_90"]
+    assert dormant["en"].startswith(
+        'Create the custom view "E-commerce: Dormant 90 days" on Contacts')
+    assert ("Ecom_Orders_Count is greater than or equal to 1 and Ecom_Last_Order_At is more "
+            "than 90 days ago") in dormant["en"]
+    assert '"E-commerce: Dormant 90 days"' in dormant["ar"]
+    assert "Ecom_Last_Order_At قبل أكثر من 90 يومًا" in dormant["ar"]
+    for text in steps.values():
+        for word in ("gte", "within_days", "older_than_days", " eq "):
+            assert word not in text["en"]
+            assert word not in text["ar"]
