@@ -385,14 +385,59 @@ def preview(project: Path, platform: str | None, topic: str | None, payload: str
     click.echo(format_records(result, output_format))
 
 
-@main.group()
+def _crm_environment_help() -> str:
+    """Return the help paragraph that lists the variables ``generator.crm.settings`` reads."""
+    from generator.crm import settings
+
+    data_centres = ", ".join(settings.ZOHO_ACCOUNTS_BY_DC)
+    lines = [
+        "\b",
+        "Environment variables (read only from the environment, never from a file):",
+        "  HUBSPOT_ACCESS_TOKEN        HubSpot private app access token; required for",
+        "                              HubSpot projects",
+        "  HUBSPOT_RATE_LIMIT_PER_10S  HubSpot calls per rolling 10 seconds, a whole",
+        f"                              number from 2 to {settings.HUBSPOT_MAX_RATE_LIMIT_PER_10S} "
+        f"(default {settings.HUBSPOT_DEFAULT_RATE_LIMIT_PER_10S}, the",
+        "                              Free and Starter limit; Professional and",
+        "                              Enterprise allow 190)",
+        "  HUBSPOT_BASE_URL            HubSpot API address, https:// or a loopback",
+        "                              http:// stand-in (default "
+        f"{settings.HUBSPOT_DEFAULT_BASE_URL})",
+        "  ZOHO_CLIENT_ID              client id of the self client in the Zoho API",
+        "                              console; required for Zoho projects",
+        "  ZOHO_CLIENT_SECRET          that client's secret; required for Zoho projects",
+        "  ZOHO_REFRESH_TOKEN          refresh token issued to that client; required for",
+        "                              Zoho projects",
+        "  ZOHO_DC                     data centre of the Zoho account, one of",
+        f"                              {data_centres}",
+        "                              (sa for zoho.sa); required for Zoho projects",
+        "  ZOHO_ACCOUNTS_URL           Zoho Accounts server address, https:// or a",
+        "                              loopback http:// stand-in (default: the server",
+        "                              of ZOHO_DC, such as https://accounts.zoho.sa)",
+    ]
+    return "\n".join(lines)
+
+
+# The variable list is built when help is shown, because importing generator.crm
+# loads httpx and the CRM clients, which every other command can do without.
+class _CrmGroup(click.Group):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = _crm_environment_help()
+        super().format_epilog(ctx, formatter)
+
+
+class _CrmCommand(click.Command):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = _crm_environment_help()
+        super().format_epilog(ctx, formatter)
+
+
+@main.group(cls=_CrmGroup)
 def crm() -> None:
     """Plan and apply a project's CRM set-up (crm/desired-state.yaml) in HubSpot or Zoho.
 
-    Credentials come only from the environment: HUBSPOT_ACCESS_TOKEN (and
-    HUBSPOT_BASE_URL) for HubSpot; ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET,
-    ZOHO_REFRESH_TOKEN and ZOHO_DC for Zoho. Ids the CRM returns are recorded in
-    the project's .rabt/crm-state.json.
+    Credentials and endpoints come only from the environment variables listed
+    below. Ids the CRM returns are recorded in the project's .rabt/crm-state.json.
 
     \b
     Examples:
@@ -435,7 +480,7 @@ def _crm_json_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@crm.command("plan")
+@crm.command("plan", cls=_CrmCommand)
 @_crm_options
 @_handle_errors
 @_crm_json_errors
@@ -462,7 +507,7 @@ def crm_plan(directory: Path, output_format: str, prune: bool, lang: Lang) -> No
     sys.exit(EXIT_DRIFT if plan.differs else EXIT_OK)
 
 
-@crm.command("apply")
+@crm.command("apply", cls=_CrmCommand)
 @_crm_options
 @click.option("--yes", is_flag=True, help="Apply without asking; needed when not on a terminal.")
 @_handle_errors

@@ -137,7 +137,7 @@ def test_rollups_name_their_source(rendered: tuple[str, Path]) -> None:
     for row in rows:
         filled_by = row.rsplit("|", 2)[1].strip()
         assert filled_by.startswith(("a calculation property", "nothing", "not used",
-                                     "the lifecycle workflows")), row
+                                     "the lifecycle workflows", "the daily contact sync")), row
     assert "filled by the integration" not in (project / "docs/crm-workflows.md").read_text("utf-8")
 
 
@@ -203,3 +203,97 @@ def test_setup_lists_crm_variables(rendered: tuple[str, Path]) -> None:
         for name in names:
             if name.startswith(crm.upper()):
                 assert f"`{name}`" in text, (path, name)
+
+
+ORDER_ROLLUPS = ("orders_count", "ltv_sar", "first_order_at", "last_order_at")
+
+
+def test_order_rollups_source_per_path(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    rows = {line.split("`")[1]: line.rsplit("|", 2)[1].strip()
+            for line in text.splitlines() if line.startswith("| roll-up ")}
+    arabic_rows = {line.split("`")[1]: line.rsplit("|", 2)[1].strip()
+                   for line in arabic.splitlines() if line.startswith("| حقل تجميعي ")}
+    synced = name.startswith("woo")
+    for rollup in ORDER_ROLLUPS:
+        assert rows[rollup].startswith("the daily contact sync") == synced, rollup
+        assert arabic_rows[rollup].startswith("مزامنة جهات الاتصال اليومية") == synced, rollup
+    assert "not the roll-ups" not in text
+    assert "دون الحقول التجميعية" not in arabic
+    if synced:
+        assert "reads all orders with status `processing` or `completed`" in text
+        assert "جميع الطلبات التي حالتها\n  `processing` أو `completed`" in arabic
+        assert "Calculation** (**Settings" not in text
+        assert "Rollup Summary**, *path" not in text
+    elif name == "riyadh-perfume-hubspot":
+        assert "field type **Calculation**" in text
+        assert "daily contact sync" not in text
+    else:
+        assert "**rollup summary** field type" in text
+
+
+def test_workflows_name_rollup_source(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    text = (project / "docs/crm-workflows.md").read_text("utf-8")
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    if name.startswith("woo"):
+        assert "the daily\ncontact sync fills the order roll-ups" in text
+        assert "تملأ مزامنة جهات الاتصال اليومية حقول الطلبات التجميعية" in arabic
+        assert "choose the rollup summary fields" not in text
+        assert "فاختر في Zoho حقول Rollup Summary" not in arabic
+    elif name == "support-heavy":
+        assert "choose the rollup summary fields" in text
+
+
+@pytest.mark.parametrize("command", [["crm"], ["crm", "plan"], ["crm", "apply"]])
+def test_crm_help_lists_env_variables(command: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+    from generator.crm import settings
+
+    source = Path(settings.__file__).read_text("utf-8")
+    read = set(re.findall(r'"((?:HUBSPOT|ZOHO)_[A-Z0-9_]+)"', source))
+    assert {"HUBSPOT_ACCESS_TOKEN", "HUBSPOT_RATE_LIMIT_PER_10S", "HUBSPOT_BASE_URL",
+            "ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_DC",
+            "ZOHO_ACCOUNTS_URL"} <= read
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    listed = set(re.findall(r"^ {4}((?:HUBSPOT|ZOHO)_[A-Z0-9_]+) ", result.output, re.MULTILINE))
+    assert listed == read
+    assert "number from 2 to 250 (default 100," in result.output
+    assert "(default https://api.hubapi.com)" in result.output
+    assert "com, eu, in, com.au, jp, com.cn, ca, sa, uk" in result.output
+
+
+def test_arabic_spec_says_lifetime_value(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    files = [*sorted((project / "integration").glob("*.yaml")), project / "crm/desired-state.yaml"]
+    for path in files:
+        assert "دائمة" not in path.read_text("utf-8"), path.name
+    segments = yaml.safe_load((project / "integration/segments.yaml").read_text("utf-8"))
+    vip = next(item for item in segments["segments"] if item["key"] == "vip")
+    assert vip["rule"]["entry"]["ar"].startswith("تبلغ قيمة العميل مدى الحياة (")
+    source = Path(__file__).parents[1] / "generator/data/spec"
+    for path in sorted(source.glob("*.yaml")):
+        assert "دائمة" not in path.read_text("utf-8"), path.name
+
+
+def test_quiet_hours_show_labels(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    playbooks = yaml.safe_load((project / "integration/playbooks.yaml").read_text("utf-8"))
+    text = (project / "docs/crm-workflows.md").read_text("utf-8")
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    for window in playbooks["quiet_hours"]["windows"]:
+        name, start = window["name"], window["start"]
+        assert f"{name} {start}" not in text, name
+        assert f"{name} \u200e{start}" not in arabic, name
+        if "_" in name:
+            assert name not in text + arabic, name
+    dash = "\u2013"  # the en dash between a window's start and end
+    assert (f"Windows: Night, every day, 22:00{dash}09:00; Friday prayer, Friday, "
+            f"11:30{dash}13:30.") in text
+    assert (f"الفترات: الليل، كل يوم، \u200e22:00{dash}09:00\u200f؛ "
+            "صلاة الجمعة، يوم الجمعة،") in arabic

@@ -443,8 +443,9 @@ def test_dry_run_writes_nothing(zoho_project: Path, tmp_path: Path) -> None:
     planned = result.events("contact_would_write")
     assert sorted(line["id"] for line in planned) == [1, 501]
     guest = next(line for line in planned if line["id"] == 501)
-    assert guest["properties"] == ["Ecom_City_Raw", "First_Name", "Last_Name", "Mailing_City",
-                                   "Mobile"]
+    assert guest["properties"] == ["Ecom_City_Raw", "Ecom_First_Order_At", "Ecom_LTV_SAR",
+                                   "Ecom_Last_Order_At", "Ecom_Orders_Count", "First_Name",
+                                   "Last_Name", "Mailing_City", "Mobile"]
     assert guest["phone"] == "+966*******33"
     assert contacts == []
     assert not state.exists()
@@ -523,6 +524,141 @@ def test_hubspot_conflict_reported_masked(hubspot_project: Path, tmp_path: Path)
     assert problem["phone"] == "+966*******01"
     saved = json.loads(state.read_text(encoding="utf-8"))
     assert [item["id"] for item in saved["retry"]] == [2]
+
+
+# -- roll-ups -----------------------------------------------------------------------
+
+
+def paid_order(number: int, customer_id: int, status: str, total: str, created: str,
+               refunds: tuple[str, ...] = (), **billing: str) -> dict[str, Any]:
+    return {"id": number, "customer_id": customer_id, "status": status, "total": total,
+            "currency": "SAR", "date_created_gmt": created, "date_modified_gmt": created,
+            "refunds": [{"id": number * 10 + index, "reason": "", "total": amount}
+                        for index, amount in enumerate(refunds)],
+            "billing": {"country": "SA", **billing}}
+
+
+GUEST = {"first_name": "Huda", "last_name": "Guest", "email": "guest@example.com"}
+PHONE_GUEST = {"first_name": "عبد الرحمن", "last_name": "القحطاني", "phone": "0561112233"}
+# 120 paid orders of customer 3 make the paid-order read take two pages of 100.
+BULK_ORDERS = [paid_order(1000 + index, 3, "completed", "10.00", "2026-04-01T10:00:00")
+               for index in range(120)]
+ROLLUP_ORDERS = [
+    # Customer 1: two paid orders (one partly refunded), one cancelled, one refunded in
+    # full without a status change, and a guest order placed with the account's email.
+    paid_order(601, 1, "completed", "250.00", "2026-03-01T10:00:00"),
+    paid_order(602, 1, "processing", "100.50", "2026-04-15T12:30:00", ("-20.25",)),
+    paid_order(603, 1, "cancelled", "999.00", "2026-05-01T09:00:00"),
+    paid_order(604, 1, "completed", "80.00", "2026-05-10T09:00:00", ("-80.00",)),
+    paid_order(605, 0, "completed", "49.75", "2026-02-01T08:00:00",
+               email="Buyer1@Example.com", first_name="Sara", last_name="Tester1"),
+    # A guest with an email: two paid orders, one refunded and one pending.
+    paid_order(610, 0, "processing", "300.00", "2026-03-05T09:00:00", **GUEST),
+    paid_order(611, 0, "completed", "150.00", "2026-03-20T18:45:00", ("-50.00",), **GUEST),
+    paid_order(612, 0, "refunded", "70.00", "2026-03-22T10:00:00", ("-70.00",), **GUEST),
+    paid_order(613, 0, "pending", "500.00", "2026-03-25T10:00:00", **GUEST),
+    # A guest with only a phone, written two ways.
+    paid_order(614, 0, "processing", "149.50", "2026-05-02T09:00:00", **PHONE_GUEST),
+    paid_order(615, 0, "completed", "200.00", "2026-01-10T07:00:00",
+               **{**PHONE_GUEST, "phone": "+966 56 111 2233"}),
+    *BULK_ORDERS,
+]
+# Worked out by hand from the orders above: (count, lifetime value, first, last).
+EXPECTED_ROLLUPS = {
+    "customer 1": (3, "380.00", "2026-02-01T08:00:00+00:00", "2026-04-15T12:30:00+00:00"),
+    "customer 2": (0, "0.00", None, None),
+    "customer 3": (120, "1200.00", "2026-04-01T10:00:00+00:00", "2026-04-01T10:00:00+00:00"),
+    "email guest": (2, "400.00", "2026-03-05T09:00:00+00:00", "2026-03-20T18:45:00+00:00"),
+    "phone guest": (2, "349.50", "2026-01-10T07:00:00+00:00", "2026-05-02T09:00:00+00:00"),
+}
+HUBSPOT_ROLLUPS = ("ecom_orders_count", "ecom_ltv_sar", "ecom_first_order_at",
+                   "ecom_last_order_at")
+ZOHO_ROLLUPS = ("Ecom_Orders_Count", "Ecom_LTV_SAR", "Ecom_First_Order_At", "Ecom_Last_Order_At")
+
+
+def hubspot_rollups(contact: dict[str, Any]) -> tuple[Any, ...]:
+    count, ltv, first, last = (contact.get(name) or None for name in HUBSPOT_ROLLUPS)
+    return int(count), ltv, first, last
+
+
+def zoho_rollups(contact: dict[str, Any]) -> tuple[Any, ...]:
+    count, ltv, first, last = (contact.get(name) for name in ZOHO_ROLLUPS)
+    return count, f"{ltv:.2f}", first, last
+
+
+def seed_rollup_store(servers: Stack) -> None:
+    servers.store.seed([customer(1), customer(2), customer(3)], ROLLUP_ORDERS)
+
+
+def test_hubspot_rollups_from_paid_orders(hubspot_project: Path, tmp_path: Path) -> None:
+    with stack(hubspot_project) as servers:
+        seed_rollup_store(servers)
+        result = run_sync(hubspot_project, servers.env(), tmp_path / "state.json")
+        contacts = {item.get("email") or item["ecom_phone_e164"]: item
+                    for item in servers.contacts()}
+        calls = servers.upsert_calls()
+    assert result.code == 0, result.stderr
+    assert calls == 1
+    keys = {"customer 1": "buyer1@example.com", "customer 2": "buyer2@example.com",
+            "customer 3": "buyer3@example.com", "email guest": "guest@example.com",
+            "phone guest": "+966561112233"}
+    assert sorted(contacts) == sorted(keys.values())
+    for name, key in keys.items():
+        assert hubspot_rollups(contacts[key]) == EXPECTED_ROLLUPS[name], name
+    read = result.one("rollups_read")
+    assert read["paid_orders"] == 127
+    assert read["refunded_in_full"] == 1
+    assert read["contacts_with_orders"] == 4
+
+
+def test_zoho_rollups_from_paid_orders(zoho_project: Path, tmp_path: Path) -> None:
+    with stack(zoho_project) as servers:
+        seed_rollup_store(servers)
+        result = run_sync(zoho_project, servers.env(), tmp_path / "state.json")
+        contacts = {item.get("Email") or item["Mobile"]: item for item in servers.contacts()}
+    assert result.code == 0, result.stderr
+    keys = {"customer 1": "buyer1@example.com", "customer 2": "buyer2@example.com",
+            "customer 3": "buyer3@example.com", "email guest": "guest@example.com",
+            "phone guest": "+966561112233"}
+    assert sorted(contacts) == sorted(keys.values())
+    for name, key in keys.items():
+        assert zoho_rollups(contacts[key]) == EXPECTED_ROLLUPS[name], name
+    assert isinstance(contacts["buyer1@example.com"]["Ecom_Orders_Count"], int)
+
+
+def test_hubspot_cancelled_order_recomputed(hubspot_project: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    with stack(hubspot_project) as servers:
+        servers.store.seed([customer(1)], [
+            paid_order(701, 0, "processing", "300.00", "2026-03-05T09:00:00", **GUEST),
+            paid_order(702, 0, "completed", "99.99", "2026-03-20T18:45:00", **GUEST),
+            paid_order(703, 1, "processing", "50.00", "2026-04-01T10:00:00")])
+        assert run_sync(hubspot_project, servers.env(), state).code == 0
+        servers.clock.value = 1_790_000_000.0
+        servers.store.put_order({"id": 702, "status": "cancelled"})
+        servers.store.put_order({"id": 703, "status": "refunded",
+                                 "refunds": [{"id": 1, "reason": "", "total": "-50.00"}]})
+        result = run_sync(hubspot_project, servers.env(), state)
+        contacts = {item["email"]: item for item in servers.contacts()}
+    assert result.code == 0, result.stderr
+    assert result.one("state_saved")["updated"] == 2
+    assert hubspot_rollups(contacts["guest@example.com"]) == (
+        1, "300.00", "2026-03-05T09:00:00+00:00", "2026-03-05T09:00:00+00:00")
+    assert hubspot_rollups(contacts["buyer1@example.com"]) == (0, "0.00", None, None)
+
+
+def test_order_in_other_currency_not_summed(zoho_project: Path, tmp_path: Path) -> None:
+    dollars = paid_order(801, 1, "completed", "40.00", "2026-03-01T10:00:00")
+    dollars["currency"] = "USD"
+    with stack(zoho_project) as servers:
+        servers.store.seed([customer(1)], [
+            dollars, paid_order(802, 1, "completed", "60.00", "2026-03-02T10:00:00")])
+        result = run_sync(zoho_project, servers.env(), tmp_path / "state.json")
+        contacts = servers.contacts()
+    assert result.code == 0, result.stderr
+    assert zoho_rollups(contacts[0]) == (2, "60.00", "2026-03-01T10:00:00+00:00",
+                                         "2026-03-02T10:00:00+00:00")
+    assert result.one("orders_not_sar")["orders"] == 1
 
 
 # -- personal data ------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Run it with ``python sync/contact_sync.py`` from the project folder. It reads the
 customers and guest orders changed since the last run, maps them with
-``integration/mapping.yaml`` and upserts them as CRM contacts, 100 per call.
+``integration/mapping.yaml``, adds the order roll-ups computed from the store's paid
+orders (``rollups.py``) and upserts them as CRM contacts, 100 per call.
 
 Exit codes:
     0: every changed contact was written (or, with ``--dry-run``, mapped).

@@ -18,6 +18,7 @@ from .crm import MAX_BATCH, CrmWriter, Outcome, masked_keys, phone_targets, targ
 from .errors import InvalidInput, SyncError
 from .http import HttpFailure
 from .logs import JsonLog, scrub
+from .rollups import add_rollups
 from .settings import (
     WooSettings,
     hubspot_settings,
@@ -44,7 +45,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python sync/contact_sync.py",
         description="Upsert the WooCommerce customers and guest buyers changed since the last "
-                    "run into the CRM as contacts. Logs are JSON lines on standard error. "
+                    "run into the CRM as contacts, with their order roll-ups (paid orders, "
+                    "lifetime value, first and last order) computed from every paid order. "
+                    "Logs are JSON lines on standard error. "
                     "Exit codes: 0 all written, 1 some failed (kept for the next run) or a "
                     "service failed, 2 invalid settings or options, 3 another run holds the lock.")
     parser.add_argument("--dry-run", action="store_true",
@@ -220,12 +223,13 @@ def _run_locked(args: argparse.Namespace, state: SyncState, state_path: Path, st
     reader = StoreReader(client, mapping, store.role, log)
     try:
         collected = collect(reader, marks, state.retry, log)
+        contacts, merged = dedupe(collected.contacts, target_of(mapping, "email"),
+                                  target_of(mapping, "phone"))
+        add_rollups(reader, mapping, contacts, log)
     except HttpFailure as failure:
         raise _store_failure(failure) from failure
     finally:
         client.close()
-    contacts, merged = dedupe(collected.contacts, target_of(mapping, "email"),
-                              target_of(mapping, "phone"))
     log.info("store_read", **collected.read, contacts=len(contacts), merged=merged,
              unmapped=collected.unmapped)
     if writer is None:

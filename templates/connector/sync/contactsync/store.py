@@ -88,7 +88,8 @@ class StoreReader:
         self.log = log
         self.started: datetime | None = None
 
-    def _pages(self, resource: str, params: Mapping[str, str]) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, resource: str, params: Mapping[str, str]) -> Iterator[list[dict[str, Any]]]:
+        """Yield each page of a collection, 100 records a page, until the last page."""
         page = 1
         while True:
             response = self.client.request("GET", f"{API}/{resource}",
@@ -123,7 +124,7 @@ class StoreReader:
             # earlier and drop here what the mark already covers.
             since = _parse_gmt(mark.modified_gmt) or datetime(1970, 1, 1)
             params["modified_after"] = (since - timedelta(seconds=1)).strftime(WC_DATE_FORMAT)
-        for page in self._pages("orders", params):
+        for page in self.pages("orders", params):
             for order in page:
                 if self._is_new(order, mark):
                     yield order
@@ -131,7 +132,7 @@ class StoreReader:
     def changed_customers(self, mark: Mark | None) -> Iterator[dict[str, Any]]:
         """Yield customers changed after ``mark`` and before the run started (a full scan)."""
         params = {"orderby": "id", "order": "asc", "role": self.role}
-        for page in self._pages("customers", params):
+        for page in self.pages("customers", params):
             for customer in page:
                 if self._is_new(customer, mark):
                     yield customer
@@ -142,7 +143,7 @@ class StoreReader:
             chunk = ",".join(str(number) for number in ids[start:start + PER_PAGE])
             params = {"include": chunk, "orderby": "id", "order": "asc"}
             params.update({"role": "all"} if resource == "customers" else {"status": "any"})
-            for page in self._pages(resource, params):
+            for page in self.pages(resource, params):
                 yield from page
 
     def _is_new(self, item: Mapping[str, Any], mark: Mark | None) -> bool:
