@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from generator.ipaas.flows import FlowSet, build_flows
@@ -201,9 +203,10 @@ def test_flows_consent_sql_state_table() -> None:
 def test_flows_consent_rows_by_role() -> None:
     flow = flows_for("jeddah-fashion-zoho").get("consent-sync")
     rows = {row.target: row.source for row in flow.field_rows()}
-    assert rows["Ecom_Email_Consent_At"] == "customer.email_marketing_consent.consent_updated_at"
-    assert rows["Email_Opt_Out"] == "customer.email_marketing_consent.state"
-    assert rows["Ecom_WhatsApp_Consent_Wording"] == "customer.metafields.rabt.consent_wording"
+    # The consent topics send the customer itself, so no path starts at customer.
+    assert rows["Ecom_Email_Consent_At"] == "email_marketing_consent.consent_updated_at"
+    assert rows["Email_Opt_Out"] == "email_marketing_consent.state"
+    assert rows["Ecom_WhatsApp_Consent_Wording"] == "metafields.rabt.consent_wording"
 
 
 def test_flows_marker_writes_discount() -> None:
@@ -225,3 +228,47 @@ def test_desired_state_has_playbook_fields() -> None:
     text = str(build_desired_state(spec, plan))
     for field_name in ("Ecom_Playbook_Step", "Ecom_Discount_Code", "Ecom_Discount_Expires_At"):
         assert f"'api_name': '{field_name}'" in text, field_name
+
+
+@pytest.mark.parametrize(("default", "unit", "expected"), [
+    (2, "hours", "ساعتان (المسموح من 1 إلى 4)"),
+    (3, "hours", "3 ساعات (المسموح من 1 إلى 4)"),
+    (1, "hours", "ساعة واحدة (المسموح من 1 إلى 4)"),
+    (2, "days", "يومان (المسموح من 1 إلى 4)"),
+])
+def test_delay_text_arabic_count(default: int, unit: str, expected: str) -> None:
+    from generator.ipaas.flows import _delay_text
+
+    text = _delay_text({"default": default, "unit": unit, "min": 1, "max": 4})
+    assert text.ar == expected
+
+
+@pytest.mark.parametrize(("days", "expected"), [(7, "7 أيام"), (45, "45 يومًا"),
+                                                (100, "100 يوم")])
+def test_due_lookup_arabic_count(days: int, expected: str) -> None:
+    from generator.ipaas.flows import _Context, _due_lookup
+
+    answers, plan, spec = load_case("shopify-growth", {})
+    title = _due_lookup(_Context(answers, plan, spec), "win_back", days).title.ar
+    assert title.endswith(f"لهم {expected}")
+
+
+def test_ipaas_arabic_counts_use_filter() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    nouns = "دقيقة|دقائق|ساعة|ساعات|يوم|يومًا|أيام|طلب|طلبًا|مهمة|مهام|سجل|سجلات|شهر|أشهر"
+    bare = re.compile(r"\}\}\s*(" + nouns + r")(?![\w\u0600-\u06ff])")
+    found = []
+    for path in sorted((root / "templates" / "ipaas").rglob("*.ar.md")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if bare.search(line):
+                found.append(f"{path.name}:{number}")
+    assert found == []
+    # TIMES is the multiplication sign, not a count.
+    source = re.compile(r"\{(?!TIMES\})[^{}]*\}\s*(" + nouns + r")[\"' ]")
+    for path in sorted((root / "generator" / "ipaas").glob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if 'f"' in line and source.search(line):
+                found.append(f"{path.name}:{number}")
+    assert found == []

@@ -50,3 +50,31 @@ def test_make_guide_headers_and_phone(project: Path, lang: str) -> None:
     text = read(project, f"workflows/README{lang}.md")
     assert "**Get request headers**" in text
     assert "| `phone_e164_sa` |" in text
+
+
+def test_tray_sheet_concrete_steps(project: Path) -> None:
+    text = read(project, "workflows/tray-build-sheet.md")
+    assert "{'" not in text
+    assert "`{" not in text
+    assert ("| Data Storage | Operation Get Value, scope Account. Key: `processed_events:` "
+            "followed by `header X-Shopify-Event-Id` from the trigger.") in text
+    assert "| Script | Input: the trigger body." in text
+    assert "| HTTP Client | Operation by the method below" in text
+    assert "Unconfirmed name: use the Delay operation that pauses the run for a set time." in text
+
+
+def test_tray_sheet_arabic_steps(project: Path) -> None:
+    text = read(project, "workflows/tray-build-sheet.ar.md")
+    assert "{'" not in text
+    assert "| Data Storage | العملية Get Value بالنطاق Account." in text
+    assert "اسم غير مؤكد: استخدم من Delay العملية التي توقف التشغيل مدة محددة." in text
+
+
+def test_zapier_sheet_marks_action_names(project: Path) -> None:
+    text = read(project, "workflows/zapier-build-sheet.md")
+    assert ("The name Get Value may differ in your Zapier account; pick the Storage by Zapier "
+            "action or rule that reads the value stored under one key.") in text
+    assert ("The name Custom Request may differ in your Zapier account; pick the Webhooks by "
+            "Zapier action or rule that sends an HTTP request") in text
+    arabic = read(project, "workflows/zapier-build-sheet.ar.md")
+    assert "قد يختلف الاسم Get Value في حسابك على Zapier" in arabic

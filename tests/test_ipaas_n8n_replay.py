@@ -139,3 +139,27 @@ def test_error_row_keyed_by_execution() -> None:
                               "workflow": {"id": "wf-1", "name": "Order to deal"}}])
     assert rows[0]["key"] == "231"
     assert json.loads(rows[0]["value"])["workflow_id"] == "wf-1"
+
+
+def test_woocommerce_reconciliation_reads_failed_items() -> None:
+    data = workflow("woo-startup", "reconciliation")
+    order = run_order(data, "Every 60 minutes")
+    assert order.index(f"{READ}: results") < order.index(f"{READ}: failed items")
+    assert order.index(f"{READ}: with failed items") < order.index(f"{READ}: read each")
+    assert order.index(f"{READ}: bodies") < order.index("Send each order to the order flow")
+    read = next(node for node in data["nodes"] if node["name"] == f"{READ}: read each")
+    assert read["parameters"]["url"] == ("=https://{{ $env.RABT_WOOCOMMERCE_DOMAIN }}"
+                                         "/wp-json/wc/v3/orders/{{ $json.path || '' }}")
+
+
+def test_woocommerce_reconciliation_replays_failed_orders() -> None:
+    data = workflow("woo-startup", "reconciliation")
+    rows = ("() => ({ key: 'order-sync:9', value: "
+            "JSON.stringify({ flow: 'order-sync', record_id: '9' }) })")
+    paths = run_chain([
+        (f"{READ}: results", node_code(data, f"{READ}: results"), None),
+        (f"{READ}: failed items", None, rows),
+        (f"{READ}: with failed items", node_code(data, f"{READ}: with failed items"), None),
+        (f"{READ}: paths", node_code(data, f"{READ}: paths"), None),
+    ], [{"id": 11, "status": "completed", "date_modified_gmt": "2026-12-01T10:00:00"}])
+    assert paths == [{"path": "11"}, {"path": "9"}]

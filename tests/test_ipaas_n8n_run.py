@@ -87,7 +87,7 @@ def linked(data: dict[str, Any], source: str, target: str) -> bool:
     return any(link["node"] == target for output in outputs for link in output)
 
 
-SEARCH = "Find the customers whose latest order is 9 days old"
+SEARCH = "Find the customers whose latest order is 52 days old"
 GATE = "Check whatsapp consent"
 SEND = "Send step 2 by whatsapp"
 
@@ -112,16 +112,16 @@ def search_answer() -> dict[str, Any]:
         "ecom_customer_id": "77", "ecom_last_order_at": "2026-11-25T10:00:00+03:00"}}]}
 
 
-def test_post_purchase_search_asks_properties() -> None:
-    data = workflow("shopify-growth", "post-purchase")
+def test_win_back_search_asks_properties() -> None:
+    data = workflow("shopify-growth", "win-back")
     code = node_code(data, f"{SEARCH}: request")
     assert '"properties": [' in code
     for name in ("email", "firstname", "ecom_phone_e164", "ecom_customer_id"):
         assert f'"{name}"' in code, name
 
 
-def test_post_purchase_nodes_linked() -> None:
-    data = workflow("shopify-growth", "post-purchase")
+def test_win_back_nodes_linked() -> None:
+    data = workflow("shopify-growth", "win-back")
     assert linked(data, SEARCH, f"{SEARCH}: results")
     assert linked(data, f"{SEARCH}: results", "Wait for the end of quiet hours: resume time (2)")
     assert linked(data, "Wait for the end of quiet hours (2)", f"{GATE}: request")
@@ -129,8 +129,8 @@ def test_post_purchase_nodes_linked() -> None:
     assert linked(data, f"{SEND}: message", SEND)
 
 
-def test_post_purchase_consenting_contact_sent() -> None:
-    data = workflow("shopify-growth", "post-purchase")
+def test_win_back_consenting_contact_sent() -> None:
+    data = workflow("shopify-growth", "win-back")
     sent = run_chain(whatsapp_chain(data, "SUBSCRIBED"), [search_answer()])
     assert len(sent) == 1
     body = sent[0]["body"]
@@ -138,14 +138,14 @@ def test_post_purchase_consenting_contact_sent() -> None:
     assert body["template"]["components"][0]["parameters"][0]["text"] == "نورة"
 
 
-def test_post_purchase_without_consent_dropped() -> None:
-    data = workflow("shopify-growth", "post-purchase")
+def test_win_back_without_consent_dropped() -> None:
+    data = workflow("shopify-growth", "win-back")
     sent = run_chain(whatsapp_chain(data, "NOT_SUBSCRIBED"), [search_answer()])
     assert sent == []
 
 
-def test_zoho_post_purchase_consenting_sent() -> None:
-    data = workflow("jeddah-fashion-zoho", "post-purchase")
+def test_zoho_win_back_consenting_sent() -> None:
+    data = workflow("jeddah-fashion-zoho", "win-back")
     record = {"id": "9001", "Email": "noura@example.sa", "First_Name": "نورة",
               "Last_Name": "عبد الله", "Mobile": "+966501234567", "Ecom_Customer_ID": "77",
               "Ecom_WhatsApp_Opt_In": True}

@@ -10,28 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.ipaas import make, make_iml, zapier_steps
+from generator.ipaas import make, make_iml, tray_steps, zapier_steps
 from generator.ipaas.flows import Flow, FlowSet, Step
 from generator.model import Answers, Bilingual, Plan
-
-# The Tray connector that builds each step kind. The Zapier apps and their
-# settings come from ``zapier_steps``, because one flow step can take several Zap steps.
-TRAY_TOOLS = {
-    "dedupe": Bilingual("Data Storage connector (get value, then set value)",
-                        "موصل Data Storage (جلب القيمة ثم حفظها)"),
-    "filter": Bilingual("Boolean condition", "Boolean condition"),
-    "wait": Bilingual("Delay connector", "موصل Delay"),
-    "lookup": Bilingual("HTTP Client", "HTTP Client"),
-    "map": Bilingual("Data Mapper", "Data Mapper"),
-    "upsert": Bilingual("HTTP Client", "HTTP Client"),
-    "associate": Bilingual("HTTP Client", "HTTP Client"),
-    "branch": Bilingual("Branch connector", "موصل Branch"),
-    "consent_gate": Bilingual("Boolean condition", "Boolean condition"),
-    "discount": Bilingual("HTTP Client", "HTTP Client"),
-    "send": Bilingual("HTTP Client", "HTTP Client"),
-    "store": Bilingual("Data Storage connector", "موصل Data Storage"),
-    "alert": Bilingual("HTTP Client", "HTTP Client"),
-}
 
 
 def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual) -> list[dict[str, Any]]:
@@ -42,7 +23,7 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual) -> list[dic
             "path_ar": path.ar,
             "title_en": step.title.en, "title_ar": step.title.ar,
             "zapier": zapier_steps.zapier_actions(step),
-            "tray": TRAY_TOOLS[step.kind].en, "tray_ar": TRAY_TOOLS[step.kind].ar,
+            "tray": tray_steps.tray_actions(step),
             "params": _params_text(step),
             "calls": [{"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
                        "note": call.note} for call in step.calls],
@@ -93,7 +74,7 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
     """Return the facts about this project's Make blueprints that the workflows README lists."""
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
-                "data_stores": []}
+                "data_stores": [], "fulfilment_rollup": False}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -108,8 +89,10 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
         "raw_transforms": [name for name in transforms if name in make.RAW_TRANSFORMS],
         "transforms": [{"name": name, **make_iml.APPROACHES[name]} for name in transforms
                        if name in make_iml.APPROACHES],
-        "data_stores": ["processed_events", "failed_items"] + (
+        "data_stores": ["processed_events", "failed_items", "sync_cursors"] + (
             [make.ZOHO_TOKEN_STORE] if plan.crm == "zoho" else []),
+        "fulfilment_rollup": any(row.name == "last_fulfilled_at" for flow in flow_set.flows
+                                 for row in flow.field_rows()),
     }
 
 

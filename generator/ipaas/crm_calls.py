@@ -236,7 +236,8 @@ def store_poll_call(platform: str, resource: str) -> CrmCall:
         # skips a change on a page not read yet. The n8n node pages with $after.
         query = (f"query ($after: String) {{ {resource}(first: 100, after: $after, "
                  f"sortKey: UPDATED_AT, query: \"updated_at:>'<cursor>'\") "
-                 "{ edges { node { id updatedAt } } pageInfo { hasNextPage endCursor } } }")
+                 "{ edges { node { id legacyResourceId updatedAt } } "
+                 "pageInfo { hasNextPage endCursor } } }")
         return CrmCall(system="shopify", action=f"read changed {resource}", method="POST",
                        base_url=SHOPIFY_BASE_URL, endpoint="/graphql.json",
                        body={"query": query, "variables": {"after": None}}, batch_limit=100,

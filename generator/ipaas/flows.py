@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from generator.arabic_counts import arabic_count
 from generator.ipaas import crm_calls
 from generator.ipaas.crm_calls import CrmCall
 from generator.model import Answers, Bilingual, Plan
@@ -95,6 +96,9 @@ class FieldRow:
     fallback_sources: tuple[str, ...] = ()
     unique: bool = False
     note: str | None = None
+    # The store values that mean consent is granted, for the consent_opt_in and
+    # consent_opt_out transforms that turn a consent state into a CRM checkbox.
+    granted_values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -587,11 +591,18 @@ def _send_step(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, An
                  calls=calls)
 
 
+# The dual of each delay unit in the nominative. The delay text follows a colon on its
+# own, where arabic_count's oblique dual (ساعتين) would be wrong.
+NOMINATIVE_DUALS = {"hours": "ساعتان", "days": "يومان"}
+
+
 def _delay_text(delay: Mapping[str, Any]) -> Bilingual:
-    unit_ar = {"hours": "ساعة", "days": "يوم"}[delay["unit"]]
+    noun = {"hours": "hour", "days": "day"}[delay["unit"]]
     low, high = delay["min"], delay["max"]
-    return Bilingual(f"{delay['default']} {delay['unit']} (allowed {low} to {high})",
-                     f"{delay['default']} {unit_ar} (المسموح من {low} إلى {high})")
+    amount = int(delay["default"])
+    amount_ar = NOMINATIVE_DUALS[delay["unit"]] if amount == 2 else arabic_count(amount, noun)
+    return Bilingual(f"{amount} {delay['unit']} (allowed {low} to {high})",
+                     f"{amount_ar} (المسموح من {low} إلى {high})")
 
 
 def _checkout_rows(ctx: _Context) -> tuple[FieldRow, ...]:
@@ -715,10 +726,9 @@ def _due_lookup(ctx: _Context, playbook: str, due_days: int) -> Step:
     filters = [{"field": rollups["last_order_at"], "op": "between", "value": window},
                {"field": rollups["orders_count"], "op": "gte", "value": 1}]
     obj = ctx.entity("contact")["object"]
+    days_ar = arabic_count(due_days, "day")
     text = Bilingual(f"Find the customers whose latest order is {due_days} days old",
-                     f"البحث عن العملاء الذين مضى على أحدث طلب لهم {due_days} يومًا")
-    # NOTE: post-purchase counts from the latest paid order, not from fulfilment,
-    # because the contact carries no fulfilment date; a late shipment moves it earlier.
+                     f"البحث عن العملاء الذين مضى على أحدث طلب لهم {days_ar}")
     params: dict[str, Any] = {"object": obj, "filters": filters, "iterate": True,
                               "counts_from": "last_order_at"}
     return Step(key=f"find_due_{due_days}", kind="lookup", title=text, params=params,
@@ -815,13 +825,53 @@ def _consent_rows(ctx: _Context, channel: Mapping[str, Any]) -> list[FieldRow]:
         if found is None:
             continue
         role, source = found
+        if ctx.store == "shopify":
+            # The consent topics send the customer itself, not an order with a customer.
+            source = source.removeprefix("customer.")
         written = target
         if ctx.crm == "custom":
             table, _, column = target.partition(".")
             written = f"{table}[{name}].{column}"
-        rows.append(ctx.row("contact", {"name": f"{name}_consent_{role}", "source": source,
-                                        "target": written, "transform": "identity"}))
+        row = ctx.row("contact", {"name": f"{name}_consent_{role}", "source": source,
+                                  "target": written, "transform": _consent_transform(target)})
+        if row.transform != "identity":
+            row = replace(row, granted_values=ctx.gates[name].granted_values)
+        rows.append(row)
     return rows
+
+
+def _consent_transform(target: str) -> str:
+    """Return the transform of a consent target: a checkbox gets a boolean, others the value.
+
+    Zoho's Email_Opt_Out is true when the contact is opted out, so it is true unless
+    the store's state is a granted one. An opt-in checkbox is true only when granted.
+    """
+    column = target.rsplit(".", 1)[-1].lower()
+    if column.endswith("opt_out"):
+        return "consent_opt_out"
+    if column.endswith("opt_in"):
+        return "consent_opt_in"
+    return "identity"
+
+
+# Customer-body paths and the paths Shopify's consent-only topics send in their place:
+# customers/marketing_consent and customers_email_marketing_consent/update carry
+# customer_id and email_address, not the customer's id and email. The first path
+# found wins, so one flow reads customers/update bodies and the consent topics alike.
+SHOPIFY_CONSENT_PATHS = {"id": ("customer_id", "id"), "email": ("email_address", "email")}
+
+
+def _consent_topic_view(ctx: _Context, rows: tuple[FieldRow, ...]) -> tuple[FieldRow, ...]:
+    """Return identity ``rows`` that also read the paths of Shopify's consent-only topics."""
+    if ctx.store != "shopify":
+        return rows
+    viewed = []
+    for row in rows:
+        paths = [found for path in (row.source, *row.fallback_sources)
+                 for found in SHOPIFY_CONSENT_PATHS.get(path, (path,))]
+        paths = list(dict.fromkeys(paths))
+        viewed.append(replace(row, source=paths[0], fallback_sources=tuple(paths[1:])))
+    return tuple(viewed)
 
 
 def _consent_flow(ctx: _Context) -> Flow:
@@ -829,10 +879,10 @@ def _consent_flow(ctx: _Context) -> Flow:
     for channel in ctx.consent["channels"]:
         rows.extend(_consent_rows(ctx, channel))
     # The consent topics send customer bodies, so the identity fields read them as such.
-    identity = _customer_view(ctx, tuple(
+    identity = _consent_topic_view(ctx, _customer_view(ctx, tuple(
         row for row in ctx.rows("contact")
         if row.name in {item["key"] for item in ctx.mapping["identity"]["match_order"]}
-        or row.unique))
+        or row.unique)))
     if ctx.crm == "custom":
         calls = [ctx.upsert("contact", identity)]
         key = next((row for row in identity if row.unique), identity[0])
@@ -870,8 +920,9 @@ def _reconcile_flow(ctx: _Context) -> Flow:
     return Flow(
         key="reconciliation", module="orders",
         trigger=Trigger(kind="schedule", source="schedule", every_minutes=RECONCILE_EVERY_MINUTES,
-                        description=Bilingual(f"Every {RECONCILE_EVERY_MINUTES} minutes",
-                                              f"كل {RECONCILE_EVERY_MINUTES} دقيقة")),
+                        description=Bilingual(
+                            f"Every {RECONCILE_EVERY_MINUTES} minutes",
+                            f"كل {arabic_count(RECONCILE_EVERY_MINUTES, 'minute')}")),
         title=Bilingual("Reconciliation", "المطابقة الدورية"),
         purpose=Bilingual(
             "Re-read the orders changed since the last run and pass each one to the order "
@@ -941,10 +992,15 @@ def build_flows(answers: Answers, plan: Plan, spec: Mapping[str, Mapping[str, An
         cart = _playbook(ctx, "abandoned_cart")
         if cart is not None:
             flows.append(_abandoned_flow(ctx, cart))
-        for key, flow_key in (("post_purchase", "post-purchase"), ("win_back", "win-back")):
-            playbook = _playbook(ctx, key)
-            if playbook is not None:
-                flows.append(_scheduled_flow(ctx, playbook, flow_key))
+        # Imported here because post_purchase builds on this module's helpers.
+        from generator.ipaas.post_purchase import post_purchase_flow
+
+        playbook = _playbook(ctx, "post_purchase")
+        if playbook is not None:
+            flows.append(post_purchase_flow(ctx, playbook))
+        playbook = _playbook(ctx, "win_back")
+        if playbook is not None:
+            flows.append(_scheduled_flow(ctx, playbook, "win-back"))
     if "consent" in plan.modules and ctx.consent["channels"]:
         flows.append(_consent_flow(ctx))
     if "support" in plan.modules and ctx.enabled("ticket"):

@@ -33,6 +33,7 @@ KNOWN_TRANSFORMS = frozenset({
     "money_sar", "refund_total_sar", "status_to_stage", "ticket_status_to_stage",
     "iso_datetime", "riyadh_date", "sku_or_variant_id", "deal_name", "utm_channel",
     "list_join", "category_map", "html_to_text", "event_key", "channel_to_origin",
+    "consent_opt_in", "consent_opt_out",
 })
 # Reads the output of another node of the same run; a node that did not run
 # (its branch had no items) gives no items instead of an error.
@@ -135,8 +136,12 @@ def _field_data(row: FieldRow) -> dict[str, Any]:
         raise UnknownTransformError(
             f"field {row.entity}.{row.name} uses transform {row.transform!r}, which the n8n "
             f"Code nodes do not implement; add it to {TRANSFORMS_FILE.name}")
-    return {"name": row.name, "source": row.source, "target": row.target,
-            "transform": row.transform, "fallback_sources": list(row.fallback_sources)}
+    data: dict[str, Any] = {"name": row.name, "source": row.source, "target": row.target,
+                            "transform": row.transform,
+                            "fallback_sources": list(row.fallback_sources)}
+    if row.granted_values:
+        data["granted"] = list(row.granted_values)
+    return data
 
 
 def name_fields(rows: Sequence[FieldRow], crm: str) -> dict[str, Any] | None:
@@ -242,6 +247,24 @@ return $input.all().filter((item) => FIELDS.some((field) => {{
     return header(title) + helpers_library() + main
 
 
+def status_filter_code(title: str, rules: Sequence[Mapping[str, Sequence[Any]]]) -> str:
+    """Return the code that keeps items for which any rule holds.
+
+    A rule holds when each of its fields, read from the payload and compared without
+    regard to case, has one of the rule's values (the stage table's conditions).
+    """
+    main = f"""
+const RULES = {js([{name: [str(value).lower() for value in values if value is not None]
+                    for name, values in rule.items()} for rule in rules])};
+return $input.all().filter((item) => RULES.some((rule) => Object.entries(rule)
+  .every(([path, values]) => {{
+    const value = readPath(item.json.payload || item.json, path);
+    return !isEmpty(value) && values.includes(String(value).trim().toLowerCase());
+  }})));
+"""
+    return header(title) + helpers_library() + main
+
+
 def store_row_code(title: str, key: str, value: Any) -> str:
     """Return the code that turns each item into a ``{key, value}`` data table row."""
     if isinstance(value, Mapping) and len(value) == 1:
@@ -303,7 +326,7 @@ const stored = new Date().toISOString();
 return $input.all().map((item, index) => {{
   const $json = item.json;
   const eventKey = String({key_expression});
-  const recordId = $json.id ?? null;
+  const recordId = $json.id ?? $json.customer_id ?? null;
   const value = {{ flow: FLOW, record_id: recordId === null ? null : String(recordId),
     event_key: eventKey, stored_at: stored }};
   return {{ json: {{ key: `${{FLOW}}:${{recordId ?? eventKey}}`, value: JSON.stringify(value) }},

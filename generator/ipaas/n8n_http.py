@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from generator.ipaas import n8n_code
-from generator.ipaas.crm_calls import SHOPIFY_BASE_URL, CrmCall
+from generator.ipaas.crm_calls import SHOPIFY_BASE_URL, WOOCOMMERCE_BASE_URL, CrmCall
 from generator.ipaas.flows import Step
 from generator.ipaas.n8n_graph import Graph
 
@@ -260,24 +260,32 @@ def search_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
         split = _code_node(graph, f"{step.title.en}: results",
                            n8n_code.split_results_code(step.title.en, call, graph.project.crm))
         heads = graph.chain(heads, split)
-        if call.system == "shopify":
-            heads = _read_shopify_records(graph, step, call, heads)
+        if call.system == "shopify" or (call.system == "woocommerce"
+                                        and step.params.get("replay_flow")):
+            heads = _read_store_records(graph, step, call, heads)
         graph.context_node = split if call.system in ("hubspot", "zoho") else None
     return heads
 
 
-def _read_shopify_records(graph: Graph, step: Step, call: CrmCall, heads: Heads) -> Heads:
-    """Read each polled id through the REST resource, whose body shape the flows map."""
+def _read_store_records(graph: Graph, step: Step, call: CrmCall, heads: Heads) -> Heads:
+    """Read each polled or failed id again through the REST resource the flows map.
+
+    Shopify's GraphQL poll returns ids only. A WooCommerce poll returns whole orders,
+    but the orders left in the failed-items table are read by id, so every order of
+    the run is read the same way and the replay path is the same for both stores.
+    """
     resource = call.action.rsplit(" ", 1)[-1]
     # NOTE: the REST Admin API is legacy since 2024-10 but still serves custom apps;
     # the flows map REST-shaped bodies because the webhooks deliver that shape.
-    read = CrmCall(system="shopify", action=f"read {resource}", method="GET",
-                   base_url=SHOPIFY_BASE_URL, endpoint=f"/{resource}/{{record_id}}")
+    base_url = SHOPIFY_BASE_URL if call.system == "shopify" else WOOCOMMERCE_BASE_URL
+    read = CrmCall(system=call.system, action=f"read {resource}", method="GET",
+                   base_url=base_url, endpoint=f"/{resource}/{{record_id}}")
     replay_flow = step.params.get("replay_flow")
     if replay_flow:
         heads = _replay_ids(graph, step, heads, str(replay_flow))
+    suffix = ".json" if call.system == "shopify" else ""
     path_code = ("return $input.all().map((item) => "
-                 "({ json: { path: `${item.json.id}.json` } }));\n")
+                 f"({{ json: {{ path: `${{item.json.id}}{suffix}` }} }}));\n")
     path = _code_node(graph, f"{step.title.en}: paths",
                       n8n_code.header(step.title.en) + path_code)
     request = http_node(graph, f"{step.title.en}: read each", read, body=False)

@@ -246,7 +246,7 @@ def remember_nodes(graph: Graph) -> None:
 
 def _record_id_expression(expression: str) -> str:
     """Return the JavaScript of the failed-item id: the store record id, else the event key."""
-    return f"$json.id ?? ({_expression_body(expression)})"
+    return f"$json.id ?? $json.customer_id ?? ({_expression_body(expression)})"
 
 
 def _upsert_parameters(table: str) -> dict[str, Any]:
@@ -287,9 +287,11 @@ def purge_nodes(graph: Graph, table: str, days: int) -> None:
 def _dedupe_expression(graph: Graph, key: str) -> str:
     """Return the n8n expression of an event's dedupe key."""
     if graph.flow.trigger.source in ("shopify", "woocommerce"):
-        # _event_id is set only by the generic webhook path (Read the delivery).
-        return ("={{ $json._event_id || [$json.id, $json.updated_at || $json.date_modified_gmt"
-                " || ''].join(':') }}")
+        # _event_id is set only by the generic webhook path (Read the delivery). Shopify's
+        # consent-only topics carry customer_id and the consent's own update time.
+        return ("={{ $json._event_id || [$json.id ?? $json.customer_id, $json.updated_at || "
+                "$json.date_modified_gmt || $json.email_marketing_consent?.consent_updated_at || "
+                "$json.sms_marketing_consent?.consent_updated_at || ''].join(':') }}")
     fields = [part.strip() for part in key.removeprefix("body ").split("+")]
     parts = ", ".join(f"$json.{field}" for field in fields if re.fullmatch(r"[\w.]+", field))
     return f"={{{{ $json._event_id || [{parts}].join(':') }}}}"
@@ -342,7 +344,10 @@ def _reference_rows(graph: Graph, entity: str) -> dict[str, FieldRow]:
 
 def _filter(graph: Graph, step: Step, heads: Heads) -> Heads:
     if "store" in step.params:
-        return _store_check(graph, step, heads, exists=True)
+        return _store_check(graph, step, heads, exists=not step.params.get("absent"))
+    if "fulfilled_when" in step.params:
+        code = n8n_code.status_filter_code(step.title.en, step.params["fulfilled_when"])
+        return _code(graph, step.title.en, code, heads)
     targets = {}
     if graph.context_node:
         for item in graph.project.spec["mapping"]["entities"]["contact"]["fields"]:

@@ -28,8 +28,47 @@ DAYS_AR = {"sun": "الأحد", "mon": "الاثنين", "tue": "الثلاثا�
            "thu": "الخميس", "fri": "الجمعة", "sat": "السبت"}
 
 
+# Purpose of each Zapier action and filter rule named in the settings. The names were
+# not checked against a public source, so the sheet states that a name may differ and
+# which action to pick instead. The first name found in a step's settings is used.
+ACTION_PURPOSES: dict[str, tuple[str, str]] = {
+    "Get Value": ("reads the value stored under one key", "تقرأ القيمة المحفوظة تحت مفتاح واحد"),
+    "Set Value": ("stores a value under one key", "تحفظ قيمة تحت مفتاح واحد"),
+    "Remove Value": ("deletes the value stored under one key",
+                     "تحذف القيمة المحفوظة تحت مفتاح واحد"),
+    "Delay Until": ("pauses the Zap until a given date and time",
+                    "توقف الـ Zap حتى تاريخ ووقت محددين"),
+    "Delay For": ("pauses the Zap for a set time", "توقف الـ Zap مدة محددة"),
+    "Custom Request": ("sends an HTTP request with any method, headers and JSON body",
+                       "ترسل طلب HTTP بأي طريقة وترويسات وجسم JSON"),
+    "Truncate": ("cuts text to a maximum length", "تقص النص إلى طول أقصى"),
+    "Does not exist": ("passes only when the value is empty or missing",
+                       "لا تمرّر إلا عندما تكون القيمة فارغة أو غير موجودة"),
+    "Exactly matches": ("passes only when the text equals the given text",
+                        "لا تمرّر إلا عندما يطابق النص النص المعطى تمامًا"),
+    "Exists": ("passes only when the value is present", "لا تمرّر إلا عندما تكون القيمة موجودة"),
+    "Looping by Zapier": ("runs the next steps once per item of a list",
+                          "تشغّل الخطوات التالية مرة لكل عنصر في قائمة"),
+    "Formatter by Zapier": ("changes a value's format (text, numbers, dates)",
+                            "تغيّر صيغة القيمة (نص أو أرقام أو تواريخ)"),
+    "Paths by Zapier": ("runs a different branch of steps per rule",
+                        "تشغّل فرعًا مختلفًا من الخطوات لكل قاعدة"),
+    "Filter by Zapier": ("stops the Zap unless its conditions hold",
+                         "توقف الـ Zap ما لم تتحقق شروطها"),
+}
+
+
 def _action(tool: str, en: str, ar: str) -> dict[str, str]:
-    return {"tool": tool, "settings_en": en, "settings_ar": ar}
+    """Return one Zap step, with the action it must do in case its name differs."""
+    name = next((name for name in ACTION_PURPOSES if name in en or name == tool), None)
+    action = {"tool": tool, "settings_en": en, "settings_ar": ar}
+    if name is not None:
+        does_en, does_ar = ACTION_PURPOSES[name]
+        action["unconfirmed_en"] = (f"The name {name} may differ in your Zapier account; "
+                                    f"pick the {tool} action or rule that {does_en}.")
+        action["unconfirmed_ar"] = (f"قد يختلف الاسم {name} في حسابك على Zapier، فاختر من "
+                                    f"{tool} الإجراء أو القاعدة التي {does_ar}.")
+    return action
 
 
 def _dedupe(step: Step) -> list[dict[str, str]]:
@@ -64,6 +103,26 @@ def _filter(step: Step) -> list[dict[str, str]]:
                         "field with the Exists rule, joined by OR.",
                         f"لا تستمر إلا إذا وُجد {names_ar}: شرط لكل حقل بقاعدة Exists، "
                         "وتُربط الشروط بـ OR.")]
+    rules = step.params.get("fulfilled_when")
+    if rules:
+        text = " OR ".join(" and ".join(f"`{name}` is " + " or ".join(
+            f"`{value}`" for value in values if value is not None)
+            for name, values in rule.items()) for rule in rules)
+        return [_action(FILTER, f"Only continue if {text} (Text, Exactly matches, one "
+                        "condition per value, joined by OR).",
+                        f"لا تستمر إلا إذا كان {text} (Text ثم Exactly matches، شرط لكل "
+                        "قيمة، وتُربط الشروط بـ OR).")]
+    if step.params.get("absent"):
+        store, key = step.params["store"], step.params["key"]
+        return [
+            _action(STORAGE, f"Action Get Value, on the `{store}` secret. Key: `{key}` from "
+                    "the trigger.",
+                    f"الإجراء Get Value على المفتاح السري `{store}`. المفتاح: `{key}` من المحفّز."),
+            _action(FILTER, "Only continue if the Value from the Get Value step does not "
+                    "exist, so each record starts the series once.",
+                    "لا تستمر إلا إذا كانت القيمة Value الناتجة عن خطوة Get Value غير موجودة "
+                    "(Does not exist)، فلا يبدأ كل سجل السلسلة إلا مرة واحدة."),
+        ]
     store, key, equals = step.params["store"], step.params["key"], step.params["equals"]
     return [
         _action(STORAGE, f"Action Get Value, on the `{store}` secret. Key: `{key}`.",

@@ -394,6 +394,18 @@ const TRANSFORMS = {
     const key = isEmpty(value) ? null : RABT.event_keys[String(value).trim().toLowerCase()];
     return key ? { value: key, flags: [] } : { value: null, flags: ['unknown_event'] };
   },
+  // A consent state to a CRM checkbox, compared without regard to case. A missing
+  // state leaves the checkbox as it is, because the body says nothing about consent.
+  consent_opt_in: (value, payload, field) => {
+    if (isEmpty(value)) return { value: null, flags: ['missing'] };
+    const granted = (field.granted || []).map((state) => String(state).toLowerCase());
+    return { value: granted.includes(String(value).trim().toLowerCase()), flags: [] };
+  },
+  consent_opt_out: (value, payload, field) => {
+    if (isEmpty(value)) return { value: null, flags: ['missing'] };
+    const granted = (field.granted || []).map((state) => String(state).toLowerCase());
+    return { value: !granted.includes(String(value).trim().toLowerCase()), flags: [] };
+  },
   channel_to_origin: (value) => {
     const aliases = { wa: 'whatsapp', call: 'phone', voice: 'phone', mail: 'email' };
     const channel = isEmpty(value) ? '' : String(value).trim().toLowerCase();
@@ -492,7 +504,7 @@ function mapRecords(payload, fields, names) {
     const flags = [];
     for (const field of fields) {
       const transform = TRANSFORMS[field.transform];
-      const result = transform(readField(field, payload, item, itemPath), payload);
+      const result = transform(readField(field, payload, item, itemPath), payload, field);
       flags.push(...result.flags.map((flag) => `${field.name}:${flag}`));
       if (!isEmpty(result.value) || typeof result.value === 'boolean') record[field.target] = result.value;
       if (field.transform === 'status_to_stage') addPipeline(record, flags, field.name);

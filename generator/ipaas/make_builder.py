@@ -1,0 +1,200 @@
+"""Module numbering and the Make formulas of mapped values, shared by every blueprint.
+
+``Builder`` numbers the modules of one blueprint and keeps the formula of each
+mapped field, so the HTTP bodies of later steps can refer to it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.ipaas import make_iml
+from generator.ipaas.flows import FieldRow, Step
+from generator.resources import load_data
+
+X_STEP = 300
+Y_STEP = 300
+
+
+def confirmed_modules() -> dict[str, Any]:
+    """Return the confirmed module ids with their versions and sources."""
+    modules: dict[str, Any] = load_data("ipaas/make-modules")["modules"]
+    return modules
+
+
+# Transforms that no Make formula of these blueprints computes yet: the mapped
+# field receives the store's raw value. The workflows README lists them.
+RAW_TRANSFORMS = ("split_name", "utm_channel")
+# Transforms whose result is a number, a date or a value from the spec's tables, so
+# it needs no JSON escaping (a table value with a double quote is rejected).
+JSON_SAFE_TRANSFORMS = frozenset({
+    "money_sar", "refund_total_sar", "iso_datetime", "riyadh_date", "status_to_stage",
+    "ticket_status_to_stage", "event_key", "channel_to_origin"})
+# Transforms whose result is a JSON boolean, written into a body without quotes.
+BOOLEAN_TRANSFORMS = frozenset({"consent_opt_in", "consent_opt_out"})
+
+
+@dataclass
+class Builder:
+    """Numbers modules and lays them out left to right as a blueprint is built."""
+
+    next_id: int = 1
+    x: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+    # Names of mapped values that need no JSON escaping (see JSON_SAFE_TRANSFORMS).
+    safe_values: set[str] = field(default_factory=set)
+    # Names of mapped values that are JSON booleans (see BOOLEAN_TRANSFORMS).
+    boolean_values: set[str] = field(default_factory=set)
+    trigger_id: int = 1
+    item_id: int | None = None
+    pending_filter: dict[str, Any] | None = None
+    flow_key: str = ""
+    mapping: Mapping[str, Any] = field(default_factory=dict)
+    crm: str = ""
+    store: str = ""
+    # The module that read the cached Zoho access token, once the blueprint has one.
+    token_id: int | None = None
+
+    def module(self, module: str, mapper: Any, name: str, y: int = 0,
+               parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "id": self.next_id, "module": module,
+            "version": int(confirmed_modules()[module]["version"]),
+            "parameters": parameters or {}, "mapper": mapper,
+            "metadata": {"designer": {"x": self.x, "y": y, "name": name[:120]}},
+        }
+        if self.pending_filter is not None:
+            entry["filter"] = self.pending_filter
+            self.pending_filter = None
+        self.next_id += 1
+        self.x += X_STEP
+        return entry
+
+
+def source_ref(builder: Builder, path: str) -> str:
+    """Return the IML reference of a source path in the trigger or the current item."""
+    if "[]." in path and builder.item_id is not None:
+        return f"{builder.item_id}.{path.split('[].', 1)[1]}"
+    clean = re.sub(r"\[\]$", "", path.replace("[].", "."))
+    return f"{builder.trigger_id}.{clean}"
+
+
+def _iml(builder: Builder, row: FieldRow) -> str:
+    """Return the formula (without braces) of one field row's mapped value."""
+    value = source_ref(builder, row.source)
+    for fallback in row.fallback_sources:
+        value = f"ifempty({value}; {source_ref(builder, fallback)})"
+    if row.transform == "status_to_stage":
+        table = builder.mapping["order_stages"]
+        return make_iml.stage_rules(table["rules"], make_iml.order_stage_values(table),
+                                    lambda name: source_ref(builder, name), builder.store)
+    if row.transform == "refund_total_sar":
+        value = f"{builder.trigger_id}.{row.source}"
+    if row.transform in BOOLEAN_TRANSFORMS:
+        return _consent_checkbox(value, row)
+    formula = make_iml.transform(row.transform, value, builder.mapping, builder.crm)
+    return value if formula is None else formula
+
+
+def _consent_checkbox(value: str, row: FieldRow) -> str:
+    """Return the formula of a consent checkbox: granted or not, from the store's state.
+
+    A missing state counts as not granted, so an opt-out box is ticked and an opt-in
+    box cleared, because without a recorded consent no marketing message may go out.
+
+    NOTE: a body without one channel's state (a Shopify customers/update body carries
+    no metafields) therefore clears that channel's opt-in in the CRM. The n8n workflow
+    leaves such a field out of the upsert; a Make JSON body cannot leave a key out.
+    """
+    state = f"lower(trim(toString({value})))"
+    granted = " or ".join(f"{state} = {make_iml.literal(str(item).lower())}"
+                          for item in row.granted_values) or "false"
+    opted_in, other = ("true", "false") if row.transform == "consent_opt_in" else \
+        ("false", "true")
+    return f"if({granted}; {opted_in}; {other})"
+
+
+def record_values(builder: Builder, step: Step) -> None:
+    for row in step.fields:
+        builder.values[row.name] = _iml(builder, row)
+        if row.transform in JSON_SAFE_TRANSFORMS:
+            builder.safe_values.add(row.name)
+        if row.transform in BOOLEAN_TRANSFORMS:
+            builder.safe_values.add(row.name)
+            builder.boolean_values.add(row.name)
+
+
+def fill(body: Any, values: Mapping[str, str], formulas: list[str] | None = None,
+         safe: frozenset[str] | set[str] = frozenset(),
+         booleans: frozenset[str] | set[str] = frozenset()) -> Any:
+    """Replace ``<name>`` placeholders in a call body with the mapped values.
+
+    With ``formulas`` (a JSON body), each mapped value becomes a marker that
+    ``json_body`` swaps for its formula after serialising, and the formula escapes
+    the value for a JSON string, so a quote, backslash or newline in a customer's
+    name cannot break the body. Without it (query parameters), the formula is inline.
+    A value named in ``booleans`` gets a marker that ``json_body`` swaps with its quotes.
+    """
+    if isinstance(body, dict):
+        return {key: fill(value, values, formulas, safe, booleans)
+                for key, value in body.items()}
+    if isinstance(body, list):
+        return [fill(item, values, formulas, safe, booleans) for item in body]
+    if not isinstance(body, str):
+        return body
+    match = re.fullmatch(r"<([^<>]+)>", body)
+    formula = None
+    if match and match.group(1) in values:
+        formula = values[match.group(1)]
+        if formulas is not None and match.group(1) not in safe:
+            formula = make_iml.json_text(formula)
+    elif match:
+        formula = relative_time(match.group(1))
+    if formula is None:
+        return body
+    if formulas is None:
+        return "{{" + formula + "}}"
+    formulas.append(formula)
+    mark = BOOLEAN_MARK if match and match.group(1) in booleans else FORMULA_MARK
+    return f"{mark}{len(formulas) - 1}{mark}"
+
+
+# Marker of a formula's place in a serialised JSON body. Make reads the text between
+# {{ and }} unchanged, so a formula must not pass through the JSON serialiser, which
+# would escape its quotes.
+FORMULA_MARK = "@@rabt-formula@@"
+# Marker of a boolean formula, whose result replaces the quoted string as a whole.
+BOOLEAN_MARK = "@@rabt-boolean@@"
+
+
+def json_body(body: Any, values: Mapping[str, str],
+              safe: frozenset[str] | set[str] = frozenset(),
+              booleans: frozenset[str] | set[str] = frozenset()) -> str:
+    """Return the request body as JSON text with the formulas of its mapped values in place."""
+    formulas: list[str] = []
+    text = json.dumps(fill(body, values, formulas, safe, booleans), ensure_ascii=False)
+    for index, formula in enumerate(formulas):
+        text = text.replace(f'"{BOOLEAN_MARK}{index}{BOOLEAN_MARK}"', "{{" + formula + "}}")
+        text = text.replace(f"{FORMULA_MARK}{index}{FORMULA_MARK}", "{{" + formula + "}}")
+    return text
+
+
+UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440}
+
+
+def relative_time(text: str) -> str | None:
+    """Turn ``now - 2 hours - 15 minutes``, ``today - 7 days`` or ``now + 48 h`` into a formula."""
+    ahead = re.fullmatch(r"now \+ (\d+) h", text)
+    if ahead:
+        return f'formatDate(addMinutes(now; {int(ahead.group(1)) * 60}); "YYYY-MM-DDTHH:mm:ssZ")'
+    parts = re.findall(r"- (\d+) (minutes|hours|days)", text)
+    if not re.match(r"(now|today) ", text) or not parts:
+        return None
+    minutes = sum(int(amount) * UNIT_MINUTES[unit] for amount, unit in parts)
+    # NOTE: HubSpot search compares datetime properties; the ISO text here is
+    # assumed to be accepted in place of epoch milliseconds. Check it in the first run.
+    return "formatDate(addMinutes(now; -" + str(minutes) + '); "YYYY-MM-DDTHH:mm:ssZ")'

@@ -1,0 +1,174 @@
+"""HTTP modules of a Make blueprint: URLs, auth headers, error routes and the Zoho token.
+
+Every CRM and store call goes through ``http:MakeRequest``. Each one gets an error
+route that reports the failure to the error-alert scenario and retries through Break.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from generator.ipaas.crm_calls import ZOHO_DEFAULT_API_DOMAIN, CrmCall
+from generator.ipaas.flows import Step
+from generator.ipaas.make_builder import X_STEP, Y_STEP, Builder, fill, json_body
+
+# Retries of a failed call before the run is stored as an incomplete execution:
+# three attempts 15 minutes apart ride out HubSpot's ten-second limit and short outages.
+BREAK_RETRY_COUNT = 3
+BREAK_RETRY_INTERVAL_MINUTES = 15
+# Values a user sets in the scenario editor after import; never a real secret.
+PLACEHOLDERS = {
+    "{api_domain}": ZOHO_DEFAULT_API_DOMAIN,
+    "{shop_domain}": "your-store.myshopify.com",
+    "{api_version}": "API-VERSION",
+    "{store_domain}": "your-store.example",
+    "{storefront_api_url}": "https://storefront.example/api",
+    "{graph_api_version}": "GRAPH-API-VERSION",
+    "{phone_number_id}": "PHONE-NUMBER-ID",
+    "{sms_provider_url}": "https://sms-provider.example/send",
+    "{alert_webhook_url}": "https://alerts.example/webhook",
+    "{subscriber_id}": "{{email}}",
+    "{order_sync_webhook_url}": "https://hook.make.example/ORDER-SYNC-WEBHOOK",
+}
+AUTH_HEADERS = {
+    "hubspot": ("Authorization", "Bearer HUBSPOT-PRIVATE-APP-TOKEN"),
+    "zoho": ("Authorization", "Zoho-oauthtoken ZOHO-ACCESS-TOKEN"),
+    "shopify": ("X-Shopify-Access-Token", "SHOPIFY-ADMIN-API-TOKEN"),
+    "woocommerce": ("Authorization", "Basic WOOCOMMERCE-KEY-AND-SECRET"),
+    "whatsapp": ("Authorization", "Bearer WHATSAPP-ACCESS-TOKEN"),
+}
+# Zoho access tokens last an hour. The blueprints cache the token, its expiry and the
+# account's api_domain in the data store zoho_oauth, record "access-token". They
+# refresh it when less than this margin is left, from the record "client" that the
+# user enters once: client id, client secret, refresh token and accounts server.
+ZOHO_TOKEN_STORE = "zoho_oauth"
+ZOHO_TOKEN_KEY = "access-token"
+ZOHO_CLIENT_KEY = "client"
+ZOHO_REFRESH_MARGIN_MINUTES = 5
+ERROR_HOOK_URL = "https://hook.make.example/ERROR-ALERT-WEBHOOK"
+
+
+def _url(builder: Builder, call: CrmCall) -> str:
+    url = call.url
+    if call.system == "zoho" and builder.token_id is not None:
+        domain = f'ifempty({builder.token_id}.api_domain; "{ZOHO_DEFAULT_API_DOMAIN}")'
+        url = url.replace("{api_domain}", "{{" + domain + "}}")
+    for placeholder, value in PLACEHOLDERS.items():
+        url = url.replace(placeholder, value)
+    return url
+
+
+def _auth_headers(builder: Builder, call: CrmCall) -> list[dict[str, str]]:
+    if call.system == "zoho" and builder.token_id is not None:
+        return [{"name": "Authorization",
+                 "value": "Zoho-oauthtoken {{" + f"{builder.token_id}.access_token" + "}}"}]
+    if call.system in AUTH_HEADERS:
+        header, value = AUTH_HEADERS[call.system]
+        return [{"name": header, "value": value}]
+    return []
+
+
+def http_module(builder: Builder, call: CrmCall, name: str, y: int = 0) -> dict[str, Any]:
+    mapper: dict[str, Any] = {
+        "url": _url(builder, call), "method": call.method.lower(),
+        "headers": _auth_headers(builder, call),
+        "parseResponse": True,
+        "queryParameters": [{"name": key,
+                             "value": str(fill(value, builder.values))}
+                            for key, value in call.query.items()],
+    }
+    if call.body is not None and call.method != "GET":
+        mapper.update({"contentType": "json", "inputMethod": "jsonString",
+                       "jsonStringBodyContent": json_body(call.body, builder.values,
+                                                          builder.safe_values,
+                                                          builder.boolean_values)})
+    module = builder.module("http:MakeRequest", mapper, name, y,
+                            parameters={"authenticationType": "noAuth"})
+    module["onerror"] = error_route(builder, name, y)
+    return module
+
+
+def error_route(builder: Builder, step_name: str, y: int) -> list[dict[str, Any]]:
+    """Report the failure to the error-alert scenario, then retry through Break."""
+    x = builder.x
+    report = {
+        "id": builder.next_id, "module": "http:MakeRequest", "version": 4,
+        "parameters": {"authenticationType": "noAuth"},
+        "mapper": {"url": ERROR_HOOK_URL, "method": "post", "headers": [],
+                   "contentType": "json", "parseResponse": False, "queryParameters": [],
+                   "inputMethod": "jsonString",
+                   "jsonStringBodyContent": json_body(
+                       {"flow": builder.flow_key, "step": step_name, "error": "<error>",
+                        "event_id": "<event_id>"},
+                       {"error": "error.message", "event_id": f"{builder.trigger_id}.id"})},
+        "metadata": {"designer": {"x": x, "y": y + Y_STEP, "name": "Report the failure"}},
+    }
+    retry = {
+        "id": builder.next_id + 1, "module": "builtin:Break", "version": 1, "parameters": {},
+        "mapper": {"retry": True, "count": BREAK_RETRY_COUNT,
+                   "interval": BREAK_RETRY_INTERVAL_MINUTES},
+        "metadata": {"designer": {"x": x + X_STEP, "y": y + Y_STEP,
+                                  "name": "Retry later"}},
+    }
+    builder.next_id += 2
+    return [report, retry]
+
+
+def calls_zoho(steps: tuple[Step, ...]) -> bool:
+    return any(call.system == "zoho" for step in steps for call in _walk_calls(step))
+
+
+def _walk_calls(step: Step) -> list[CrmCall]:
+    calls = list(step.calls)
+    for route in step.routes:
+        for inner in route.steps:
+            calls.extend(_walk_calls(inner))
+    return calls
+
+
+def token_router(builder: Builder, y: int,
+                  build_rest: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Return the modules that refresh the cached Zoho token when it expires, then run the rest.
+
+    The first route runs only when the token is missing or expires within the margin.
+    It reads the client record, requests a new token from the accounts server and
+    caches it. The second route, which Make runs after the first, reads the current token
+    and continues with the flow's own modules.
+    """
+    store = f"(data store {ZOHO_TOKEN_STORE})"
+    cached = builder.module("datastore:GetRecord",
+                            {"key": ZOHO_TOKEN_KEY, "returnWrapped": False},
+                            f"Read the cached Zoho token {store}", y)
+    router = builder.module("builtin:BasicRouter", None, "Refresh the Zoho token if it expires",
+                            y)
+    start_x = builder.x
+    margin = f"{{{{addMinutes(now; {ZOHO_REFRESH_MARGIN_MINUTES})}}}}"
+    builder.pending_filter = {"name": "Token missing or about to expire", "conditions": [
+        [{"a": "{{" + f"{cached['id']}.access_token" + "}}", "o": "text:equal", "b": ""}],
+        [{"a": "{{" + f"{cached['id']}.expires_at" + "}}", "o": "date:less", "b": margin}]]}
+    client = builder.module("datastore:GetRecord",
+                            {"key": ZOHO_CLIENT_KEY, "returnWrapped": False},
+                            f"Read the Zoho client and refresh token {store}", y + Y_STEP)
+    refresh = CrmCall(system="zoho_accounts", action="refresh the access token", method="POST",
+                      base_url="{{" + f"{client['id']}.accounts_server" + "}}",
+                      endpoint="/oauth/v2/token", query={
+                          "grant_type": "refresh_token",
+                          "client_id": "{{" + f"{client['id']}.client_id" + "}}",
+                          "client_secret": "{{" + f"{client['id']}.client_secret" + "}}",
+                          "refresh_token": "{{" + f"{client['id']}.refresh_token" + "}}"})
+    request = http_module(builder, refresh, "Ask Zoho for a new access token", y + Y_STEP)
+    token = f"{request['id']}.data"
+    save = builder.module("datastore:AddRecord", {
+        "key": ZOHO_TOKEN_KEY, "overwrite": True,
+        "data": {"access_token": "{{" + f"{token}.access_token" + "}}",
+                 "expires_at": "{{" + f"addSeconds(now; {token}.expires_in)" + "}}",
+                 "api_domain": "{{" + f"{token}.api_domain" + "}}"}},
+        f"Cache the new token {store}", y + Y_STEP)
+    builder.x = start_x
+    current = builder.module("datastore:GetRecord",
+                             {"key": ZOHO_TOKEN_KEY, "returnWrapped": False},
+                             f"Read the current Zoho token {store}", y)
+    builder.token_id = int(current["id"])
+    router["routes"] = [{"flow": [client, request, save]}, {"flow": [current, *build_rest()]}]
+    return [cached, router]

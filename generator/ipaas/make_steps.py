@@ -1,0 +1,240 @@
+"""The modules of each flow step in a Make blueprint: dedupe, filters, routers and calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.ipaas import make_iml
+from generator.ipaas.flows import Step
+from generator.ipaas.make_builder import (
+    Y_STEP,
+    Builder,
+    record_values,
+    relative_time,
+    source_ref,
+)
+from generator.ipaas.make_http import http_module
+from generator.ipaas.make_records import associate_modules, upsert_modules
+
+# Body fields that identify one version of a store record, by platform: the dedupe
+# key when the webhook did not pass the event id header ("Get request headers" off).
+# A redelivery carries the same body, so it still gets the same key.
+BODY_EVENT_KEY = {"shopify": ("id", "updated_at"), "woocommerce": ("id", "date_modified_gmt")}
+
+
+def _any_set_filter(builder: Builder, paths: list[str], name: str) -> dict[str, Any]:
+    return {"name": name, "conditions": [
+        [{"a": "{{" + source_ref(builder, path) + "}}", "o": "text:notequal", "b": ""}]
+        for path in paths]}
+
+
+def _status_filter(builder: Builder, rules: list[dict[str, list[Any]]],
+                   name: str) -> dict[str, Any]:
+    """Return a filter that passes when any rule holds: each field has one of its values."""
+    groups: list[list[dict[str, str]]] = [[]]
+    for rule in rules:
+        rule_groups: list[list[dict[str, str]]] = [[]]
+        for field_name, values in rule.items():
+            ref = "{{lower(trim(toString(" + source_ref(builder, field_name) + ")))}}"
+            rule_groups = [[*group, {"a": ref, "o": "text:equal", "b": str(value).lower()}]
+                           for group in rule_groups for value in values if value is not None]
+        groups.extend(rule_groups)
+    return {"name": name, "conditions": [group for group in groups if group]}
+
+
+def _dedupe_key(builder: Builder, step: Step) -> str:
+    """Return the dedupe key: the event id header, or body fields when it is missing."""
+    source, key_field = str(step.params["key"]).split(" ", 1)
+    if source != "header":
+        return "{{" + f"{builder.trigger_id}.{key_field.replace(' + ', '}}-{{')}" + "}}"
+    header = make_iml.header_value(builder.trigger_id, key_field)
+    fields = BODY_EVENT_KEY.get(builder.store, BODY_EVENT_KEY["shopify"])
+    body = ' + "-" + '.join(f"{builder.trigger_id}.{name}" for name in fields)
+    return "{{" + f"ifempty({header}; {body})" + "}}"
+
+
+def _dedupe(builder: Builder, step: Step, y: int, key: str | None = None) -> list[dict[str, Any]]:
+    key = key or _dedupe_key(builder, step)
+    exists = builder.module("datastore:ExistRecord", {"key": key},
+                            "Seen this event? (data store processed_events)", y)
+    builder.pending_filter = {"name": "Not processed before", "conditions": [
+        [{"a": "{{" + f"{exists['id']}.exist" + "}}", "o": "boolean:equal", "b": "false"}]]}
+    add = builder.module("datastore:AddRecord",
+                         {"key": key, "data": {"processedAt": "{{now}}"}, "overwrite": False},
+                         "Remember the event (data store processed_events)", y)
+    return [exists, add]
+
+
+def step_list_modules(builder: Builder, steps: tuple[Step, ...], y: int) -> list[dict[str, Any]]:
+    """Return the modules for ``steps``; filters attach to the module after them."""
+    modules: list[dict[str, Any]] = []
+    for index, step in enumerate(steps):
+        if step.kind == "consent_gate" and step.gate is not None and \
+                step.params.get("until_step"):
+            modules.extend(_gated_router(builder, steps, index, y))
+            return modules
+        modules.extend(_step_modules(builder, step, y))
+    return modules
+
+
+def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
+                  y: int) -> list[dict[str, Any]]:
+    """Return a router whose first route runs the consent-gated steps, the second the rest.
+
+    A Make filter stops every module after it, so the gate sits on a route of its own.
+    A contact without consent skips only the steps up to the gate's send, and the
+    steps after them run on the second route. Make runs a router's routes in order.
+    """
+    until = steps[start].params["until_step"]
+    end = next((index for index in range(start + 1, len(steps)) if steps[index].key == until),
+               len(steps) - 1)
+    rest = steps[end + 1:]
+    gate = _consent_filter(builder, steps[start])
+    if not rest:
+        builder.pending_filter = gate
+        return step_list_modules(builder, steps[start + 1:end + 1], y)
+    router = builder.module("builtin:BasicRouter", None,
+                            f"{steps[start].title.en}, then the later steps", y)
+    start_x = builder.x
+    builder.pending_filter = gate
+    gated = step_list_modules(builder, steps[start + 1:end + 1], y)
+    builder.pending_filter = None
+    builder.x = start_x
+    later = step_list_modules(builder, rest, y + Y_STEP)
+    router["routes"] = [{"flow": flow} for flow in (gated, later) if flow]
+    return [router]
+
+
+def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
+    title = step.title.en
+    if step.kind == "dedupe":
+        return _dedupe(builder, step, y)
+    if step.kind == "filter" and "any_set" in step.params:
+        builder.pending_filter = _any_set_filter(builder, list(step.params["any_set"]), title)
+        return []
+    if step.kind == "filter" and "fulfilled_when" in step.params:
+        builder.pending_filter = _status_filter(builder, step.params["fulfilled_when"], title)
+        return []
+    if step.kind == "filter" and step.params.get("absent"):
+        # Once per record: the record's key, prefixed with the flow, in the dedupe store.
+        record = "{{" + f"{builder.trigger_id}.{step.params['key']}" + "}}"
+        return _dedupe(builder, step, y, key=f"{builder.flow_key}:{record}")
+    if step.kind == "map":
+        if "iterate" in step.params:
+            source = str(step.params["iterate"]).removesuffix("[]")
+            feeder = builder.module("builtin:BasicFeeder",
+                                    {"array": "{{" + f"{builder.trigger_id}.{source}" + "}}"},
+                                    f"Each of {source}", y)
+            builder.item_id = int(feeder["id"])
+            record_values(builder, step)
+            return [feeder]
+        record_values(builder, step)
+        return []
+    if step.kind == "lookup" and step.params.get("iterate") is True:
+        modules = [http_module(builder, call, title, y) for call in step.calls]
+        feeder = builder.module("builtin:BasicFeeder",
+                                {"array": search_results(builder, modules[-1])}, "Each record", y)
+        builder.item_id = int(feeder["id"])
+        contact_item_values(builder)
+        return [*modules, feeder]
+    if step.kind == "branch" and step.routes:
+        return [_router(builder, step, y)]
+    if step.kind == "store" and step.params.get("store") == "failed_items":
+        key = "{{" + f"{builder.trigger_id}.event_id" + "}}"
+        return [builder.module("datastore:AddRecord",
+                               {"key": key, "data": {"flow": "{{1.flow}}", "step": "{{1.step}}",
+                                                     "error": "{{1.error}}"},
+                                "overwrite": True},
+                               "Keep the failed item (data store failed_items)", y)]
+    if step.kind == "consent_gate" and step.gate is not None:
+        builder.pending_filter = _consent_filter(builder, step)
+        return []
+    if step.kind == "upsert":
+        return upsert_modules(builder, step, y)
+    if step.kind == "associate":
+        return associate_modules(builder, step, y)
+    if step.kind == "discount":
+        _discount_values(builder, step)
+    if step.kind == "send" and step.params.get("via") == "crm":
+        builder.values["playbook_step"] = make_iml.literal(
+            f"{step.params.get('playbook')}:{step.params.get('template')}")
+        builder.safe_values.add("playbook_step")
+    return [http_module(builder, call, title, y) for call in step.calls if call.method != "FIELD"]
+
+
+def contact_item_values(builder: Builder) -> None:
+    """Map the contact fields the send steps need from a contact found by a CRM search.
+
+    HubSpot search results carry the fields under ``properties``; Zoho records carry
+    them at the top level.
+    """
+    prefix = f"{builder.item_id}.properties." if builder.crm == "hubspot" else \
+        f"{builder.item_id}."
+    fields = {str(item["name"]): str(item["target"])
+              for item in builder.mapping["entities"]["contact"]["fields"]}
+    unique = next((str(item["target"]) for item in builder.mapping["entities"]["contact"][
+        "fields"] if item.get("unique")), fields.get("email", "email"))
+    phone = fields.get("phone_e164", fields.get("phone", "phone"))
+    builder.values.update({
+        "id": prefix + unique,
+        "first_name": prefix + fields.get("first_name", "firstname"),
+        "phone without +": f'replace({prefix}{phone}; "+"; "")',
+        "ar or en": '"ar"',
+    })
+
+
+def _discount_values(builder: Builder, step: Step) -> None:
+    """Set the discount code and its expiry that the discount and send steps write.
+
+    The code is the same for one contact and playbook on every run (an MD5 of both),
+    so a retried run does not create a second code.
+    """
+    record = f"{builder.item_id}.id" if builder.item_id is not None else \
+        f"{builder.trigger_id}.id"
+    seed = f'{record} + {make_iml.literal(builder.flow_key)}'
+    code = f'"RABT-" + upper(substring(md5({seed}); 0; 8))'
+    expires = relative_time(f"now + {int(step.params.get('expires_after_hours', 48))} h")
+    assert expires is not None
+    builder.values.update(code=code, discount_code=code, discount_expires_at=expires)
+    builder.safe_values.update({"code", "discount_code", "discount_expires_at"})
+
+
+def _consent_filter(builder: Builder, step: Step) -> dict[str, Any]:
+    """Return the filter that lets a send through only with consent on its channel.
+
+    On a store webhook the payload's consent state is checked; on a CRM record found
+    by a search, the consent field the consent flow keeps on the contact.
+    """
+    gate = step.gate
+    assert gate is not None
+    name = f"{gate.label.en} consent granted"
+    if builder.item_id is not None and gate.crm_field:
+        operator, value = gate.crm_condition()
+        # HubSpot search results keep the fields under properties; Zoho records at the top.
+        where = "" if builder.crm == "zoho" else "properties."
+        field_ref = "{{" + f"{builder.item_id}.{where}{gate.crm_field}" + "}}"
+        return {"name": name, "conditions": [[{"a": field_ref, "o": f"text:{operator}",
+                                               "b": value}]]}
+    source = source_ref(builder, gate.source_field)
+    return {"name": name,
+            "conditions": [[{"a": "{{lower(" + source + ")}}", "o": "text:equal",
+                             "b": value.lower()}] for value in gate.granted_values]}
+
+
+def _router(builder: Builder, step: Step, y: int) -> dict[str, Any]:
+    router = builder.module("builtin:BasicRouter", None, step.title.en, y)
+    start_x = builder.x
+    routes = []
+    for index, route in enumerate(step.routes):
+        builder.x = start_x
+        flow = step_list_modules(builder, route.steps, y + index * Y_STEP)
+        if flow:
+            routes.append({"flow": flow})
+    router["routes"] = routes
+    return router
+
+
+def search_results(builder: Builder, search: dict[str, Any]) -> str:
+    """Return the list of records in a search response: HubSpot's results, Zoho's data."""
+    field_name = "data" if builder.crm == "zoho" else "results"
+    return "{{" + f"{search['id']}.data.{field_name}" + "}}"

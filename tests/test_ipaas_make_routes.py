@@ -1,0 +1,152 @@
+"""Make blueprints: consent routes, the contact upsert key, linked ids and paging."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from generator.ipaas import make
+from generator.ipaas.flows import build_flows
+from tests.ipaas_cases import load_case
+
+WOO = ("woo-startup", {"monthly_orders": 400})
+
+
+@cache
+def blueprints(preset: str, values_json: str = "{}") -> dict[str, dict[str, Any]]:
+    answers, plan, spec = load_case(preset, json.loads(values_json))
+    return make.blueprints(build_flows(answers, plan, spec))
+
+
+def modules(flow: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for module in flow:
+        yield module
+        for route in module.get("routes", []):
+            yield from modules(route["flow"])
+
+
+def named(blueprint: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(module for module in modules(blueprint["flow"])
+                if module["metadata"]["designer"]["name"] == name)
+
+
+def body(module: dict[str, Any]) -> str:
+    text: str = module["mapper"]["jsonStringBodyContent"]
+    return text
+
+
+def test_consent_gate_on_own_route() -> None:
+    runner = blueprints("shopify-growth")["abandoned-checkout-runner"]
+    router = named(runner, "Check email consent, then the later steps")
+    assert router["module"] == "builtin:BasicRouter"
+    gated, later = router["routes"]
+    assert gated["flow"][0]["filter"]["name"] == "Email consent granted"
+    names = [module["metadata"]["designer"]["name"] for module in later["flow"]]
+    assert names == ["Send step 2 by whatsapp"]
+    assert later["flow"][0]["filter"]["name"] == "WhatsApp consent granted"
+
+
+def test_consent_gate_no_inline_stop() -> None:
+    runner = blueprints("shopify-growth")["abandoned-checkout-runner"]
+    top = [module["module"] for module in runner["flow"]]
+    assert top == ["http:MakeRequest", "builtin:BasicFeeder", "builtin:BasicRouter"]
+
+
+def test_zoho_consent_reads_record_field() -> None:
+    runner = blueprints("jeddah-fashion-zoho")["abandoned-checkout-runner"]
+    gate = next(module["filter"] for module in modules(runner["flow"])
+                if module.get("filter", {}).get("name") == "Email consent granted")
+    assert gate["conditions"][0][0]["a"].endswith(".Email_Opt_Out}}")
+    assert ".properties." not in gate["conditions"][0][0]["a"]
+
+
+def test_phone_only_upserts_by_phone() -> None:
+    upsert = named(blueprints("shopify-growth")["order-sync"], "Create or update the contact")
+    text = body(upsert)
+    id_property = re.search(r'"idProperty": "\{\{(.*?)\}\}"', text)
+    assert id_property is not None
+    formula = id_property.group(1)
+    assert formula.startswith("if(1.customer.id = emptystring; if(")
+    assert formula.endswith('= emptystring; "ecom_phone_e164"; "email"); "ecom_customer_id")')
+    assert '"idProperty": "ecom_customer_id"' not in text
+
+
+def test_contact_id_follows_key_choice() -> None:
+    text = body(named(blueprints("shopify-growth")["order-sync"], "Create or update the contact"))
+    key = re.search(r'"id": "\{\{(.*?)\}\}", "idProperty"', text)
+    assert key is not None
+    assert "if(1.customer.id = emptystring;" in key.group(1)
+    assert "+966$1" in key.group(1)
+
+
+def test_hubspot_associations_map_ids() -> None:
+    order_sync = blueprints("shopify-growth")["order-sync"]
+    contact = named(order_sync, "Create or update the contact")
+    deal = named(order_sync, "Create or update the deal")
+    link = json.loads(re.sub(r"\{\{(.*?)\}\}", lambda m: m.group(1).replace('"', "'"),
+                             body(named(order_sync, "Link the order to its contact"))))
+    assert link["inputs"][0]["from"]["id"] == f"first(map({deal['id']}.data.results; 'id'))"
+    assert link["inputs"][0]["to"]["id"] == f"first(map({contact['id']}.data.results; 'id'))"
+    for stem, blueprint in blueprints("shopify-growth").items():
+        for module in modules(blueprint["flow"]):
+            text = json.dumps(module.get("mapper") or {})
+            assert "<order id>" not in text, stem
+            assert "<contact id>" not in text, stem
+            assert "<line_item id>" not in text, stem
+
+
+def test_zoho_deal_names_contact_lookup() -> None:
+    order_sync = blueprints("jeddah-fashion-zoho")["order-sync"]
+    contact = named(order_sync, "Create or update the contact")
+    text = body(named(order_sync, "Create or update the deal"))
+    assert f'"Contact_Name": {{"id": "{{{{get(first({contact["id"]}.data.data); ' \
+           '"details.id")}}"}' in text
+
+
+def test_shopify_reconciliation_pages_with_cursor() -> None:
+    flow = blueprints("shopify-growth")["reconciliation"]["flow"]
+    assert flow[0]["module"] == "datastore:GetRecord"
+    router = flow[1]
+    first, following = router["routes"]
+    assert first["flow"][0]["filter"]["conditions"][0][0]["o"] == "text:equal"
+    assert '"variables": {"after": null}' in body(first["flow"][0])
+    assert '"after": "{{' in body(following["flow"][0])
+    save = following["flow"][1]
+    page = following["flow"][0]["id"]
+    assert save["mapper"]["data"]["after"] == (
+        f"{{{{if({page}.data.data.orders.pageInfo.hasNextPage; "
+        f"{page}.data.data.orders.pageInfo.endCursor; emptystring)}}}}")
+    assert save["mapper"]["data"]["since"] == (
+        f"{{{{if({page}.data.data.orders.pageInfo.hasNextPage; 1.since; 1.walk_started)}}}}")
+
+
+def test_shopify_reconciliation_replays_bodies() -> None:
+    route = blueprints("shopify-growth")["reconciliation"]["flow"][1]["routes"][0]["flow"]
+    feeder, fetch, post = route[2], route[3], route[4]
+    assert feeder["mapper"]["array"] == f"{{{{{route[0]['id']}.data.data.orders.edges}}}}"
+    assert fetch["mapper"]["url"].endswith(f"/orders/{{{{{feeder['id']}.node.legacyResourceId}}}}"
+                                           ".json")
+    assert fetch["mapper"]["parseResponse"] is False
+    assert body(post).startswith(f"{{{{replace({fetch['id']}.data; ")
+    assert "<order>" not in json.dumps(route)
+    assert "<cursor>" not in json.dumps(route)
+
+
+def test_woocommerce_reconciliation_pages() -> None:
+    flow = blueprints(WOO[0], json.dumps(WOO[1]))["reconciliation"]["flow"]
+    page = flow[1]
+    query = {item["name"]: item["value"] for item in page["mapper"]["queryParameters"]}
+    assert query["page"] == "{{ifempty(1.page; 1)}}"
+    assert query["orderby"] == "modified"
+    assert query["order"] == "asc"
+    assert "<cursor>" not in json.dumps(query)
+    save = flow[2]["mapper"]["data"]
+    more = f'ifempty(1.page; 1) < parseNumber(ifempty(get({page["id"]}.headers; ' \
+           '"x-wp-totalpages"); 1); ".")'
+    assert save["page"] == f"{{{{if({more}; ifempty(1.page; 1) + 1; 1)}}}}"
+    fetch, post = flow[4], flow[5]
+    assert fetch["mapper"]["url"].endswith(f"/orders/{{{{{flow[3]['id']}.id}}}}")
+    assert body(post) == f"{{{{{fetch['id']}.data}}}}"
