@@ -42,15 +42,23 @@ def mapped_records(preset: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     return [item["record"] for item in out]
 
 
-def consent_body(preset: str, values: dict[str, Any] | None = None) -> str:
+def walk_modules(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for module in flow:
+        found.append(module)
+        for route in module.get("routes", []):
+            found.extend(walk_modules(route["flow"]))
+    return found
+
+
+def consent_body(preset: str, values: dict[str, Any] | None = None,
+                 field: str = "Email_Opt_Out") -> str:
     answers, plan, spec = load_case(preset, values or {})
     blueprint = make.blueprints(build_flows(answers, plan, spec))["consent-sync"]
     bodies = [module["mapper"].get("jsonStringBodyContent", "")
-              for module in blueprint["flow"] + [m for module in blueprint["flow"]
-                                                 for route in module.get("routes", [])
-                                                 for m in route["flow"]]
+              for module in walk_modules(blueprint["flow"])
               if module["module"] == "http:MakeRequest"]
-    return next(body for body in bodies if "Email_Opt_Out" in body)
+    return next(body for body in bodies if f'"{field}"' in body)
 
 
 def test_consent_topic_identity_paths() -> None:
@@ -99,7 +107,8 @@ def test_make_opt_out_formula_boolean() -> None:
     assert opt_out is not None
     assert opt_out.group(1) == ('{{if(lower(trim(toString(1.email_marketing_consent.state))) = '
                                 '"subscribed"; false; true)}}')
-    opt_in = re.search(r'"Ecom_SMS_Opt_In": (\{\{.*?\}\})[,}]', body)
+    opt_in = re.search(r'"Ecom_SMS_Opt_In": (\{\{.*?\}\})[,}]',
+                       consent_body("jeddah-fashion-zoho", field="Ecom_SMS_Opt_In"))
     assert opt_in is not None
     assert opt_in.group(1).endswith('= "subscribed"; true; false)}}')
 

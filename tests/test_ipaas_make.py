@@ -74,20 +74,40 @@ def test_make_abandoned_split_into_runner() -> None:
     capture = [module["module"] for module in blueprints["abandoned-checkout"]["flow"]]
     runner = blueprints["abandoned-checkout-runner"]
     assert capture[0] == "gateway:CustomWebHook"
-    assert runner["flow"][0]["module"] == "http:MakeRequest"
-    assert runner["flow"][1]["module"] == "builtin:BasicFeeder"
+    first_step = runner["flow"][0]["routes"][0]["flow"]
+    assert first_step[0]["module"] == "http:MakeRequest"
+    assert first_step[1]["module"] == "builtin:BasicFeeder"
     assert runner["metadata"]["instant"] is False
 
 
 def test_make_runner_searches_due_checkouts() -> None:
     runner = blueprints_for("shopify-growth", {})["abandoned-checkout-runner"]
-    search = runner["flow"][0]["mapper"]
+    search = runner["flow"][0]["routes"][0]["flow"][0]["mapper"]
     text = search["jsonStringBodyContent"]
     assert search["url"] == "https://api.hubapi.com/crm/v3/objects/contacts/search"
     assert '"propertyName": "ecom_last_checkout_at"' in text
     assert '"value": "{{formatDate(addMinutes(now; -135); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
     assert '"highValue": "{{formatDate(addMinutes(now; -120); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
     assert '"ecom_phone_e164"' in text  # the sends read the phone from the found contact
+
+
+def test_make_runner_step_two_waits_offset() -> None:
+    runner = blueprints_for("shopify-growth", {})["abandoned-checkout-runner"]
+    first, second = runner["flow"][0]["routes"]
+    names = [module["metadata"]["designer"]["name"] for module in modules(first["flow"])]
+    assert "Send step 2 by whatsapp" not in names
+    text = second["flow"][0]["mapper"]["jsonStringBodyContent"]
+    # Two hours' delay, then step 2's offset of 20 hours, in a 15-minute window.
+    assert '"value": "{{formatDate(addMinutes(now; -1335); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
+    assert '"highValue": "{{formatDate(addMinutes(now; -1320); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
+    send = next(module for module in modules(second["flow"])
+                if module["metadata"]["designer"]["name"] == "Send step 2 by whatsapp")
+    assert send["filter"]["name"] == "No order since the checkout; WhatsApp consent granted"
+    no_order, after_checkout = send["filter"]["conditions"][:2]
+    assert no_order[0] == {"a": "{{15.properties.ecom_last_order_at}}", "o": "text:equal",
+                           "b": ""}
+    assert after_checkout[0] == {"a": "{{15.properties.ecom_last_order_at}}", "o": "date:less",
+                                 "b": "{{15.properties.ecom_last_checkout_at}}"}
 
 
 def test_make_dedupe_filter_on_add() -> None:
@@ -100,7 +120,7 @@ def test_make_dedupe_filter_on_add() -> None:
 
 def test_make_calls_retry_with_break() -> None:
     flow = blueprints_for("shopify-growth", {})["contact-sync"]["flow"]
-    upsert = next(module for module in flow if module["module"] == "http:MakeRequest")
+    upsert = next(module for module in modules(flow) if module["module"] == "http:MakeRequest")
     handler = [module["module"] for module in upsert["onerror"]]
     assert handler == ["http:MakeRequest", "builtin:Break"]
     assert upsert["onerror"][1]["mapper"] == {"retry": True, "count": 3, "interval": 15}
@@ -110,7 +130,7 @@ def test_make_contact_body_mapping() -> None:
     from tests.test_ipaas_make_iml import evaluate
 
     flow = blueprints_for("shopify-growth", {})["contact-sync"]["flow"]
-    upsert = next(module for module in flow if module["module"] == "http:MakeRequest")
+    upsert = next(module for module in modules(flow) if module["module"] == "http:MakeRequest")
     text = upsert["mapper"]["jsonStringBodyContent"]
     # A customers/* body is the customer itself, so the paths start at the top.
     assert "lower(trim(1.email))" in text
@@ -118,7 +138,7 @@ def test_make_contact_body_mapping() -> None:
     body = json.loads(evaluate(text, {"1": {"id": 7, "email": " Noura@Example.SA "}}))
     assert body["inputs"][0]["properties"]["email"] == "noura@example.sa"
     assert body["inputs"][0]["id"] == "7"
-    assert upsert["filter"]["name"] == "Continue only with an email or a phone"
+    assert upsert["filter"]["name"] == "The record has an email"
 
 
 def zoho_modules(stem: str) -> list[dict[str, Any]]:

@@ -103,6 +103,56 @@ def test_make_post_purchase_runner_per_due_day() -> None:
     assert len(router["routes"]) == 2
 
 
+def all_modules(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for module in flow:
+        found.append(module)
+        for route in module.get("routes", []):
+            found.extend(all_modules(route["flow"]))
+    return found
+
+
+@pytest.mark.parametrize(("preset", "values", "fulfilled"), [
+    ("shopify-growth", {}, "1.updated_at"),
+    (*WOO, "ifempty(1.date_completed_gmt; 1.date_modified_gmt)"),
+])
+def test_make_series_records_fulfilment(preset: str, values: dict[str, Any],
+                                        fulfilled: str) -> None:
+    answers, plan, spec = load_case(preset, values)
+    blueprint = make.blueprints(build_flows(answers, plan, spec))["post-purchase"]
+    found = all_modules(blueprint["flow"])
+    records = [module for module in found if module["module"] == "datastore:AddRecord"
+               and "playbook_orders" in module["metadata"]["designer"]["name"]]
+    assert records
+    for record in records:
+        data = record["mapper"]["data"]
+        assert data["fulfilledOn"] == (
+            "{{formatDate(" + fulfilled + '; "YYYY-MM-DD"; "Asia/Riyadh")}}')
+        assert data["contactId"].startswith("{{")
+        assert data["contactId"] != "{{emptystring}}"
+        assert record["mapper"]["key"] == "{{1.id}}"
+
+
+def test_make_runner_counts_from_fulfilment() -> None:
+    answers, plan, spec = load_case("shopify-growth", {})
+    runner = make.blueprints(build_flows(answers, plan, spec))["post-purchase-runner"]
+    first, second = runner["flow"][0]["routes"]
+    for route, days in ((first, 7), (second, 9)):
+        search = route["flow"][0]
+        assert search["module"] == "datastore:SearchRecord"
+        condition = search["mapper"]["filter"][0][0]
+        assert condition["a"] == "fulfilledOn"
+        assert condition["b"] == ("{{formatDate(addMinutes(now; -" + str(days * 1440) +
+                                  '); "YYYY-MM-DD"; "Asia/Riyadh")}}')
+        read = route["flow"][1]
+        text = read["mapper"]["jsonStringBodyContent"]
+        assert '"propertyName": "hs_object_id"' in text
+        assert "{{" + f"{search['id']}.data.contactId" + "}}" in text
+    assert '"propertyName": "ecom_last_order_at"' not in json.dumps(
+        [module["mapper"] for module in all_modules(runner["flow"])
+         if module["module"] == "http:MakeRequest"]).replace('\\"', '"')
+
+
 def test_sheet_post_purchase_delay() -> None:
     answers, plan, spec = load_case("shopify-growth", {})
     flows = {row["key"]: row for row in sheet_context(build_flows(answers, plan, spec))}

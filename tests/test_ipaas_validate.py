@@ -18,6 +18,16 @@ N8N_FILE = "workflows/n8n/order-sync.json"
 MAKE_FILE = "workflows/make/order-sync.blueprint.json"
 
 
+def all_modules(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return every module of a blueprint flow, with those on router routes."""
+    found = []
+    for module in flow:
+        found.append(module)
+        for route in module.get("routes", []):
+            found.extend(all_modules(route["flow"]))
+    return found
+
+
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Generate one shopify-growth project for every test of this module to copy."""
@@ -125,7 +135,8 @@ def test_unknown_option_value(project: Path) -> None:
 
 def test_unknown_make_module(project: Path) -> None:
     def change(blueprint: dict[str, Any]) -> None:
-        module = next(item for item in blueprint["flow"] if item["module"] == "http:MakeRequest")
+        module = next(item for item in all_modules(blueprint["flow"])
+                      if item["module"] == "http:MakeRequest")
         module["module"] = "http:MakeRequestX"
 
     edit_json(project / MAKE_FILE, change)
@@ -138,7 +149,8 @@ def test_unknown_make_module(project: Path) -> None:
 
 def test_make_module_in_error_route(project: Path) -> None:
     def change(blueprint: dict[str, Any]) -> None:
-        guarded = next(item for item in blueprint["flow"] if item.get("onerror"))
+        guarded = next(item for item in all_modules(blueprint["flow"])
+                       if item.get("onerror"))
         guarded["onerror"][0]["module"] = "builtin:Nothing"
 
     edit_json(project / MAKE_FILE, change)
@@ -149,7 +161,8 @@ def test_make_module_in_error_route(project: Path) -> None:
 
 def test_make_module_version(project: Path) -> None:
     def change(blueprint: dict[str, Any]) -> None:
-        module = next(item for item in blueprint["flow"] if item["module"] == "http:MakeRequest")
+        module = next(item for item in all_modules(blueprint["flow"])
+                      if item["module"] == "http:MakeRequest")
         module["version"] = 3
 
     edit_json(project / MAKE_FILE, change)

@@ -18,6 +18,8 @@ from typing import Any
 from generator.arabic_counts import arabic_count
 from generator.ipaas import make
 from generator.ipaas.flows import DEDUPE_TTL_DAYS, FlowSet, build_flows
+from generator.ipaas.make_consent import CONSENT_ROUTER_NAME
+from generator.ipaas.make_contact import CONTACT_ROUTER_NAME
 from generator.model import Answers, Bilingual, Plan
 from generator.resources import load_data
 
@@ -50,13 +52,34 @@ class ModuleCount:
     feeders: int
 
 
+def _route_groups(router: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Group a router's routes so that at most one route of each group runs.
+
+    The contact router's routes exclude each other, and so do the two routes of each
+    channel on the consent router. Every other router may run all its routes.
+    """
+    routes = list(router.get("routes", []))
+    name = router["metadata"]["designer"].get("name")
+    if name == CONTACT_ROUTER_NAME:
+        return [routes]
+    if name != CONSENT_ROUTER_NAME:
+        return [[route] for route in routes]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for route in routes:
+        label = str(route["flow"][0].get("filter", {}).get("name", "")).split(",", 1)[0]
+        groups.setdefault(label, []).append(route)
+    return list(groups.values())
+
+
 def _count_modules(modules: list[dict[str, Any]], inside: bool = False) -> ModuleCount:
     per_run = per_item = feeders = trigger = 0
     for module in modules:
         name = module["module"]
         if name == "builtin:BasicRouter":
-            for route in module.get("routes", []):
-                sub = _count_modules(route["flow"], inside)
+            # The budget counts the largest route of each group whose routes exclude each other.
+            for group in _route_groups(module):
+                sub = max((_count_modules(route["flow"], inside) for route in group),
+                          key=lambda count: (count.per_run + count.per_item, count.per_item))
                 per_run += sub.per_run
                 per_item += sub.per_item
                 feeders += sub.feeders

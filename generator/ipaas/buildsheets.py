@@ -74,7 +74,7 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
     """Return the facts about this project's Make blueprints that the workflows README lists."""
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
-                "data_stores": [], "fulfilment_rollup": False}
+                "data_stores": [], "fulfilment_store": False}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -91,8 +91,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
                        if name in make_iml.APPROACHES],
         "data_stores": ["processed_events", "failed_items", "sync_cursors"] + (
             [make.ZOHO_TOKEN_STORE] if plan.crm == "zoho" else []),
-        "fulfilment_rollup": any(row.name == "last_fulfilled_at" for flow in flow_set.flows
-                                 for row in flow.field_rows()),
+        # The post-purchase scenarios keep each started order in playbook_orders.
+        "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
     }
 
 

@@ -330,10 +330,10 @@ def consent_write_call(crm: str, channel: str, fields: list[str]) -> CrmCall:
             system="hubspot", action=f"write {channel} subscription status", method="POST",
             base_url=HUBSPOT_BASE_URL,
             endpoint="/communication-preferences/v4/statuses/{subscriber_id}",
-            body={"channel": channel.upper(), "statusState": "<SUBSCRIBED or NOT_SUBSCRIBED>",
-                  "subscriptionId": "<marketing subscription id>",
+            body={"channel": channel.upper(), "statusState": "<consent status>",
+                  "subscriptionId": "<subscription id>",
                   "legalBasis": "CONSENT_WITH_NOTICE",
-                  "legalBasisExplanation": "<consent wording version>"},
+                  "legalBasisExplanation": "<consent wording>"},
             note="The v4 path version is not confirmed against the live docs; the consent "
                  "record fields go in the contact upsert.")
     table = fields[0].split(".")[0] if fields and "." in fields[0] else "Contacts"

@@ -626,7 +626,8 @@ def _abandoned_flow(ctx: _Context, playbook: Mapping[str, Any]) -> Flow:
             recover.append(_step(f"wait_{step['step']}", "wait", "Wait for the next step",
                                  "الانتظار حتى الخطوة التالية",
                                  params={"mode": "delay", "amount": step["offset"]["value"],
-                                         "unit": step["offset"]["unit"]}))
+                                         "unit": step["offset"]["unit"]},
+                                 calls=(_due_checkouts_call(ctx, delay, step["offset"]),)))
             recover.append(_order_check(sources, f"recheck_{step['step']}"))
         recover.extend(_send_steps(ctx, playbook, step, discount_done))
         discount_done = discount_done or bool(step.get("discount"))
@@ -663,15 +664,21 @@ def _abandoned_flow(ctx: _Context, playbook: Mapping[str, Any]) -> Flow:
         steps=steps)
 
 
-def _due_checkouts_call(ctx: _Context, delay: Mapping[str, Any]) -> CrmCall:
+def _due_checkouts_call(ctx: _Context, delay: Mapping[str, Any],
+                        offset: Mapping[str, Any] | None = None) -> CrmCall:
     """Return the CRM search a scheduled runner uses in place of a long wait.
 
     Platforms that cannot wait hours inside one run (Make) find the contacts whose
-    latest checkout fell due in the last check interval instead.
+    latest checkout fell due in the last check interval instead. A later step's
+    ``offset`` (its playbook offset) moves the window back by that much, so each step
+    is due its own time after the checkout.
     """
     rollups = {item["name"]: item["target"] for item in ctx.entity("contact")["rollups"]}
-    due = f"<now - {delay['default']} {delay['unit']}>"
-    since = f"<now - {delay['default']} {delay['unit']} - {ABANDONED_CHECK_EVERY_MINUTES} minutes>"
+    age = f"now - {delay['default']} {delay['unit']}"
+    if offset is not None and offset["value"]:
+        age += f" - {offset['value']} {offset['unit']}"
+    due = f"<{age}>"
+    since = f"<{age} - {ABANDONED_CHECK_EVERY_MINUTES} minutes>"
     filters = [{"field": rollups["last_checkout_at"], "op": "between", "value": [since, due]}]
     return crm_calls.search_call(ctx.crm, ctx.entity("contact")["object"], filters,
                                  _contact_properties(ctx))
@@ -874,6 +881,18 @@ def _consent_topic_view(ctx: _Context, rows: tuple[FieldRow, ...]) -> tuple[Fiel
     return tuple(viewed)
 
 
+def _consent_channels(ctx: _Context) -> dict[str, dict[str, Any]]:
+    """Return each channel's label, state path in the consent body and granted values."""
+    channels = {}
+    for name, gate in ctx.gates.items():
+        source = gate.source_field
+        if ctx.store == "shopify":
+            source = source.removeprefix("customer.")
+        channels[name] = {"label": gate.label.en, "source": source,
+                          "granted": list(gate.granted_values)}
+    return channels
+
+
 def _consent_flow(ctx: _Context) -> Flow:
     rows = []
     for channel in ctx.consent["channels"]:
@@ -911,7 +930,8 @@ def _consent_flow(ctx: _Context) -> Flow:
                                      for name, gate in ctx.gates.items()}}),
             _step("upsert_consent", "upsert", "Write the consent record to the CRM",
                   "كتابة سجل الموافقة في CRM",
-                  params={"entity": "contact", "two_way": ctx.consent["two_way"]},
+                  params={"entity": "contact", "two_way": ctx.consent["two_way"],
+                          "channels": _consent_channels(ctx)},
                   calls=tuple(calls)),
         ))
 

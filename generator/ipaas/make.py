@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from generator.ipaas import make_post_purchase
 from generator.ipaas.flows import Flow, FlowSet, Step, build_flows
 from generator.ipaas.make_builder import RAW_TRANSFORMS, Y_STEP, Builder, confirmed_modules
 from generator.ipaas.make_http import ZOHO_TOKEN_STORE, calls_zoho, http_module, token_router
+from generator.ipaas.make_post_purchase import due_order_modules, is_started_step
 from generator.ipaas.make_reconcile import reconcile_modules
 from generator.ipaas.make_steps import contact_item_values, search_results, step_list_modules
 from generator.model import Answers, Plan
@@ -32,6 +34,10 @@ MAKE_DIR = "workflows/make"
 SCHEMA_NAME = "make-blueprint"
 # The flow whose scenario pages through the store's changes across runs (make_reconcile).
 RECONCILE_FLOW = "reconciliation"
+# The flow whose runner checks for an order placed since the checkout (_no_order_filter).
+ABANDONED_FLOW = "abandoned-checkout"
+# The flow whose runner finds due orders in the data store (make_post_purchase).
+POST_PURCHASE_FLOW = make_post_purchase.FLOW_KEY
 
 
 def _metadata(instant: bool) -> dict[str, Any]:
@@ -95,6 +101,8 @@ def blueprints(flow_set: FlowSet) -> dict[str, dict[str, Any]]:
         instant = flow.trigger.kind in ("webhook", "error")
         before, wait, after = _split_at_wait(flow)
         contact = tuple(step for step in after if step.kind in ("map", "filter", "upsert"))
+        if flow.key == POST_PURCHASE_FLOW:
+            before, contact = _record_after_contact(before, contact)
         name = f"{flow.title.en} ({flow.key})"
         result[flow.key] = _blueprint(_new_builder(flow_set, flow.key), name, flow,
                                       before + contact, instant)
@@ -105,6 +113,17 @@ def blueprints(flow_set: FlowSet) -> dict[str, dict[str, Any]]:
             result[f"{flow.key}-runner"] = _runner(
                 _new_builder(flow_set, f"{flow.key}-runner"), flow, wait, runner_steps)
     return result
+
+
+def _record_after_contact(before: tuple[Step, ...], contact: tuple[Step, ...]
+                          ) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+    """Move the step that records the started order after the contact upsert.
+
+    The record keeps the contact's CRM id, which the runner reads the contact by.
+    """
+    record = tuple(step for step in before if is_started_step(step)
+                   and not step.params.get("absent"))
+    return tuple(step for step in before if step not in record), contact + record
 
 
 def _due_groups(wait: Step, steps: tuple[Step, ...]) -> list[tuple[Step, tuple[Step, ...]]]:
@@ -121,13 +140,37 @@ def _due_groups(wait: Step, steps: tuple[Step, ...]) -> list[tuple[Step, tuple[S
 def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
                  y: int) -> list[dict[str, Any]]:
     """Return the modules that find the contacts due at ``wait``, then run ``steps``."""
-    search = [http_module(builder, call, wait.title.en, y) for call in wait.calls]
+    if builder.flow_key == f"{POST_PURCHASE_FLOW}-runner":
+        search = due_order_modules(builder, wait, y)
+    else:
+        search = [http_module(builder, call, wait.title.en, y) for call in wait.calls]
     feeder = builder.module("builtin:BasicFeeder",
                             {"array": search_results(builder, search[-1])},
                             "Each contact that fell due", y)
     builder.item_id = int(feeder["id"])
     contact_item_values(builder)
+    if builder.flow_key == f"{ABANDONED_FLOW}-runner":
+        builder.pending_filter = _no_order_filter(builder)
     return [*search, feeder, *step_list_modules(builder, steps, y)]
+
+
+def _no_order_filter(builder: Builder) -> dict[str, Any] | None:
+    """Return the filter that passes a contact with no order since the latest checkout.
+
+    The order flow writes the latest order time on the contact, so an order placed
+    after the checkout stops every later step of the abandoned-cart playbook.
+    """
+    rollups = {item["name"]: str(item["target"])
+               for item in builder.mapping["entities"]["contact"]["rollups"]}
+    if "last_order_at" not in rollups or "last_checkout_at" not in rollups:
+        return None
+    prefix = f"{builder.item_id}.properties." if builder.crm == "hubspot" else \
+        f"{builder.item_id}."
+    ordered = "{{" + prefix + rollups["last_order_at"] + "}}"
+    checkout = "{{" + prefix + rollups["last_checkout_at"] + "}}"
+    return {"name": "No order since the checkout", "conditions": [
+        [{"a": ordered, "o": "text:equal", "b": ""}],
+        [{"a": ordered, "o": "date:less", "b": checkout}]]}
 
 
 def _runner(builder: Builder, flow: Flow, wait: Step,

@@ -103,12 +103,10 @@ def _iml(builder: Builder, row: FieldRow) -> str:
 def _consent_checkbox(value: str, row: FieldRow) -> str:
     """Return the formula of a consent checkbox: granted or not, from the store's state.
 
-    A missing state counts as not granted, so an opt-out box is ticked and an opt-in
-    box cleared, because without a recorded consent no marketing message may go out.
-
-    NOTE: a body without one channel's state (a Shopify customers/update body carries
-    no metafields) therefore clears that channel's opt-in in the CRM. The n8n workflow
-    leaves such a field out of the upsert; a Make JSON body cannot leave a key out.
+    A state that is sent but not granted ticks an opt-out box and clears an opt-in
+    box. A body without the channel's state never reaches this formula, because the
+    consent scenario writes a channel's fields only on a route whose filter requires
+    that state (``make_consent``).
     """
     state = f"lower(trim(toString({value})))"
     granted = " or ".join(f"{state} = {make_iml.literal(str(item).lower())}"
@@ -147,6 +145,8 @@ def fill(body: Any, values: Mapping[str, str], formulas: list[str] | None = None
     if not isinstance(body, str):
         return body
     match = re.fullmatch(r"<([^<>]+)>", body)
+    if match is None and re.search(r"<[^<>]+>", body):
+        return _fill_inline(body, values, formulas, safe)
     formula = None
     if match and match.group(1) in values:
         formula = values[match.group(1)]
@@ -161,6 +161,24 @@ def fill(body: Any, values: Mapping[str, str], formulas: list[str] | None = None
     formulas.append(formula)
     mark = BOOLEAN_MARK if match and match.group(1) in booleans else FORMULA_MARK
     return f"{mark}{len(formulas) - 1}{mark}"
+
+
+def _fill_inline(text: str, values: Mapping[str, str], formulas: list[str] | None,
+                 safe: frozenset[str] | set[str]) -> str:
+    """Replace each ``<name>`` inside a longer text, such as a Zoho search criteria."""
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        formula = values.get(name) or relative_time(name)
+        if formula is None:
+            return match.group(0)
+        if formulas is None:
+            return "{{" + formula + "}}"
+        if name in values and name not in safe:
+            formula = make_iml.json_text(formula)
+        formulas.append(formula)
+        return f"{FORMULA_MARK}{len(formulas) - 1}{FORMULA_MARK}"
+
+    return re.sub(r"<([^<>]+)>", one, text)
 
 
 # Marker of a formula's place in a serialised JSON body. Make reads the text between

@@ -28,7 +28,6 @@ PLACEHOLDERS = {
     "{phone_number_id}": "PHONE-NUMBER-ID",
     "{sms_provider_url}": "https://sms-provider.example/send",
     "{alert_webhook_url}": "https://alerts.example/webhook",
-    "{subscriber_id}": "{{email}}",
     "{order_sync_webhook_url}": "https://hook.make.example/ORDER-SYNC-WEBHOOK",
 }
 AUTH_HEADERS = {

@@ -16,7 +16,7 @@ from typing import Any
 
 from generator.ipaas import crm_calls
 from generator.ipaas.crm_calls import CrmCall
-from generator.ipaas.flows import Flow
+from generator.ipaas.flows import RECONCILE_EVERY_MINUTES, Flow
 from generator.ipaas.make_builder import Y_STEP, Builder
 from generator.ipaas.make_http import http_module
 
@@ -31,6 +31,10 @@ SINCE = f'ifempty(1.since; formatDate(addMinutes(now; -{FIRST_WALK_DAYS * 1440})
 # inner object, so the wrapper is cut from the response text before the replay.
 SHOPIFY_UNWRAP = 'replace({text}; "/^\\s*\\{{\\s*\\x22order\\x22\\s*:([\\s\\S]*)\\}}\\s*$/"; "$1")'
 REPLAY_URL_KEY = "{order_sync_webhook_url}"
+# A storefront's API has no cursor this scenario can page, so each run reads the
+# changes of two schedule intervals. A run that starts late still overlaps the last
+# one, and a replayed order is harmless because the deal is upserted by its store id.
+STOREFRONT_WINDOW_MINUTES = 2 * RECONCILE_EVERY_MINUTES
 
 
 def _braces(formula: str) -> str:
@@ -131,12 +135,24 @@ def _woocommerce_modules(builder: Builder, poll: CrmCall) -> list[dict[str, Any]
             *_replay_modules(builder, f"{page['id']}.data", "id", read, None, 0)]
 
 
-def reconcile_modules(builder: Builder, flow: Flow, platform: str) -> list[dict[str, Any]] | None:
-    """Return the modules of the reconciliation scenario, or None for a storefront's own API.
+def _storefront_modules(builder: Builder, poll: CrmCall) -> list[dict[str, Any]]:
+    """Return the storefront's reconciliation: read the recent changes, replay each order.
 
-    A storefront's API is the storefront team's choice, so its reconciliation keeps the
-    generic steps of the flow model.
+    NOTE: the storefront's API is the storefront team's choice. These modules assume it
+    returns a JSON list of orders with an ``id`` each. They also assume it reads one
+    order at ``/orders/{id}`` in the shape of its order webhook. Change both to the real API.
     """
+    since = f'formatDate(addMinutes(now; -{STOREFRONT_WINDOW_MINUTES}); "YYYY-MM-DDTHH:mm:ssZ")'
+    query = {**poll.query, "updated_since": _braces(since)}
+    page = http_module(builder, replace(poll, query=query),
+                       "Read the orders changed in the last two runs", 0)
+    read = CrmCall(system="storefront", action="read order", method="GET",
+                   base_url="{storefront_api_url}", endpoint="/orders/{record_id}")
+    return [page, *_replay_modules(builder, f"{page['id']}.data", "id", read, None, 0)]
+
+
+def reconcile_modules(builder: Builder, flow: Flow, platform: str) -> list[dict[str, Any]] | None:
+    """Return the modules of the reconciliation scenario, or None when the flow reads no store."""
     poll = next((call for step in flow.steps for call in step.calls
                  if call.action.startswith("read changed ")), None)
     if poll is None:
@@ -145,4 +161,4 @@ def reconcile_modules(builder: Builder, flow: Flow, platform: str) -> list[dict[
         return _shopify_modules(builder, poll)
     if platform == "woocommerce":
         return _woocommerce_modules(builder, poll)
-    return None
+    return _storefront_modules(builder, poll)

@@ -12,6 +12,7 @@ calls (HubSpot) and lookup fields (Zoho) read those ids from the upsert module.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -26,8 +27,44 @@ CONTACT_KEY = "contact key"
 CONTACT_KEY_PROPERTY = "contact key property"
 
 
-def _contact_keys(builder: Builder, step: Step) -> list[tuple[str, str]]:
-    """Return ``(property, value name)`` of each unique contact key, in the upsert order."""
+def without_values(call: CrmCall, names: Iterable[str]) -> CrmCall:
+    """Return ``call`` with every body key whose value is ``<name>`` left out.
+
+    A Zoho upsert also drops the left-out fields from ``duplicate_check_fields``, so
+    Zoho never matches records on a field the body does not send.
+    """
+    marks = {f"<{name}>" for name in names}
+    if not marks or not isinstance(call.body, dict):
+        return call
+    body = copy.deepcopy(call.body)
+    dropped: set[str] = set()
+
+    def prune(node: Any) -> None:
+        if isinstance(node, dict):
+            found = [key for key, value in node.items()
+                     if isinstance(value, str) and value in marks]
+            for key in found:
+                dropped.add(str(key))
+                del node[key]
+            for value in node.values():
+                prune(value)
+        elif isinstance(node, list):
+            for item in node:
+                prune(item)
+
+    prune(body)
+    if isinstance(body.get("duplicate_check_fields"), list):
+        body["duplicate_check_fields"] = [name for name in body["duplicate_check_fields"]
+                                          if name not in dropped]
+    return replace(call, body=body)
+
+
+def _contact_keys(builder: Builder, step: Step,
+                  leave_out: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """Return ``(property, value name)`` of each unique contact key, in the upsert order.
+
+    A value named in ``leave_out`` is not in the body, so it is never the key.
+    """
     contact = builder.mapping["entities"]["contact"]
     by_target = {row.target: row.name for row in step.fields} or {
         str(item["target"]): str(item["name"]) for item in contact["fields"]}
@@ -37,7 +74,8 @@ def _contact_keys(builder: Builder, step: Step) -> list[tuple[str, str]]:
     unique = [str(item["target"]) for item in contact["fields"] if item.get("unique")]
     order = list(dict.fromkeys([name for name in (first, email, *unique) if name]))
     return [(target, by_target[target]) for target in order
-            if target in by_target and by_target[target] in builder.values]
+            if target in by_target and by_target[target] in builder.values
+            and by_target[target] not in leave_out]
 
 
 def _first_set(keys: list[tuple[str, str]], values: dict[str, str], pick: int) -> str:
@@ -50,9 +88,10 @@ def _first_set(keys: list[tuple[str, str]], values: dict[str, str], pick: int) -
     return formula
 
 
-def _contact_body(builder: Builder, step: Step, call: CrmCall) -> CrmCall:
+def _contact_body(builder: Builder, step: Step, call: CrmCall,
+                  leave_out: frozenset[str] = frozenset()) -> CrmCall:
     """Return the HubSpot contact upsert with its id and idProperty chosen per record."""
-    keys = _contact_keys(builder, step)
+    keys = _contact_keys(builder, step, leave_out)
     if len(keys) < 2 or not call.endpoint.endswith("/contacts/batch/upsert"):
         return call
     builder.values[CONTACT_KEY_PROPERTY] = _first_set(keys, builder.values, 0)
@@ -88,15 +127,20 @@ def _with_lookups(builder: Builder, entity: str, call: CrmCall) -> CrmCall:
     return replace(call, body=body)
 
 
-def upsert_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
-    """Return the upsert requests of a step and remember the ids their responses give."""
+def upsert_modules(builder: Builder, step: Step, y: int,
+                   leave_out: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Return the upsert requests of a step and remember the ids their responses give.
+
+    The mapped values named in ``leave_out`` are left out of every body, key and all.
+    """
     entity = str(step.params.get("entity", ""))
     modules = []
     for call in step.calls:
         if call.method == "FIELD":
             continue
+        call = without_values(call, leave_out)
         if entity == "contact" and call.system == "hubspot":
-            call = _contact_body(builder, step, call)
+            call = _contact_body(builder, step, call, leave_out)
         call = _with_lookups(builder, entity, call)
         module = http_module(builder, call, step.title.en, y)
         record_id = _record_id(builder, module, call)

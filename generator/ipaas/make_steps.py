@@ -13,8 +13,12 @@ from generator.ipaas.make_builder import (
     relative_time,
     source_ref,
 )
+from generator.ipaas.make_consent import consent_modules, settings_module
+from generator.ipaas.make_contact import both_conditions, contact_router
 from generator.ipaas.make_http import http_module
+from generator.ipaas.make_post_purchase import is_started_step, started_modules
 from generator.ipaas.make_records import associate_modules, upsert_modules
+from generator.ipaas.make_zoho_items import sales_order_modules
 
 # Body fields that identify one version of a store record, by platform: the dedupe
 # key when the webhook did not pass the event id header ("Get request headers" off).
@@ -73,8 +77,40 @@ def step_list_modules(builder: Builder, steps: tuple[Step, ...], y: int) -> list
                 step.params.get("until_step"):
             modules.extend(_gated_router(builder, steps, index, y))
             return modules
+        routed = _contact_routes(builder, steps, index, y)
+        if routed is not None:
+            modules.extend(routed)
+            return modules
+        if _is_zoho_line_step(builder, step):
+            if step.kind == "map":
+                modules.extend(sales_order_modules(builder, step, y))
+            continue
         modules.extend(_step_modules(builder, step, y))
     return modules
+
+
+def _is_zoho_line_step(builder: Builder, step: Step) -> bool:
+    """Return whether ``step`` maps, writes or links Zoho line items (see make_zoho_items)."""
+    if builder.crm != "zoho":
+        return False
+    if step.kind == "map":
+        return step.key == "map_line_items"
+    return step.params.get("entity") == "line_item" or step.params.get("from") == "line_item"
+
+
+def _contact_routes(builder: Builder, steps: tuple[Step, ...], index: int,
+                    y: int) -> list[dict[str, Any]] | None:
+    """Return the contact router in place of the email-or-phone filter and the contact upsert.
+
+    Returns None unless ``steps[index]`` is that filter and the contact upsert follows it.
+    """
+    step = steps[index]
+    upsert = steps[index + 1] if index + 1 < len(steps) else None
+    if step.kind != "filter" or "any_set" not in step.params or upsert is None or \
+            upsert.kind != "upsert" or upsert.params.get("entity") != "contact":
+        return None
+    return contact_router(builder, upsert, steps[index + 2:], y,
+                          lambda rest, route_y: step_list_modules(builder, rest, route_y))
 
 
 def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
@@ -89,7 +125,12 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     end = next((index for index in range(start + 1, len(steps)) if steps[index].key == until),
                len(steps) - 1)
     rest = steps[end + 1:]
+    # A filter still pending (the runner's order check) applies to both routes.
+    pending, builder.pending_filter = builder.pending_filter, None
     gate = _consent_filter(builder, steps[start])
+    if pending is not None:
+        gate = {"name": f"{pending['name']}; {gate['name']}",
+                "conditions": both_conditions(pending, gate["conditions"])}
     if not rest:
         builder.pending_filter = gate
         return step_list_modules(builder, steps[start + 1:end + 1], y)
@@ -98,15 +139,18 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     start_x = builder.x
     builder.pending_filter = gate
     gated = step_list_modules(builder, steps[start + 1:end + 1], y)
-    builder.pending_filter = None
+    builder.pending_filter = pending
     builder.x = start_x
     later = step_list_modules(builder, rest, y + Y_STEP)
+    builder.pending_filter = None
     router["routes"] = [{"flow": flow} for flow in (gated, later) if flow]
     return [router]
 
 
 def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
     title = step.title.en
+    if is_started_step(step):
+        return started_modules(builder, step, y)
     if step.kind == "dedupe":
         return _dedupe(builder, step, y)
     if step.kind == "filter" and "any_set" in step.params:
@@ -149,12 +193,23 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
     if step.kind == "consent_gate" and step.gate is not None:
         builder.pending_filter = _consent_filter(builder, step)
         return []
+    if step.kind == "upsert" and any(call.endpoint == "/events/v3/send" for call in step.calls):
+        return _event_modules(builder, step, y)
+    # The client's own database keeps consent in its own table (SQL calls), so only a
+    # CRM gets the per-channel routes.
+    if step.kind == "upsert" and "channels" in step.params and builder.crm in ("hubspot", "zoho"):
+        return consent_modules(builder, step, y)
     if step.kind == "upsert":
         return upsert_modules(builder, step, y)
     if step.kind == "associate":
         return associate_modules(builder, step, y)
     if step.kind == "discount":
         _discount_values(builder, step)
+    if step.kind == "alert":
+        _alert_values(builder, step)
+    if step.kind == "send" and step.params.get("via") == "sms":
+        # The SMS provider's body is the client's choice, so the message is the template key.
+        builder.values["message"] = make_iml.literal(str(step.params.get("template")))
     if step.kind == "send" and step.params.get("via") == "crm":
         builder.values["playbook_step"] = make_iml.literal(
             f"{step.params.get('playbook')}:{step.params.get('template')}")
@@ -178,9 +233,33 @@ def contact_item_values(builder: Builder) -> None:
     builder.values.update({
         "id": prefix + unique,
         "first_name": prefix + fields.get("first_name", "firstname"),
+        "phone": prefix + phone,
         "phone without +": f'replace({prefix}{phone}; "+"; "")',
         "ar or en": '"ar"',
     })
+
+
+def _alert_values(builder: Builder, step: Step) -> None:
+    """Set the ids an alert names: from the failure report, or this flow's own record."""
+    trigger = builder.trigger_id
+    if builder.flow_key == "error-alert":
+        builder.values.update({"flow": f"{trigger}.flow", "step": f"{trigger}.step",
+                               "error code": f"{trigger}.error",
+                               "record ids": f"{trigger}.event_id"})
+        return
+    builder.values.update({
+        "flow": make_iml.literal(builder.flow_key), "step": make_iml.literal(step.title.en),
+        "error code": make_iml.literal(str(step.params.get("reason", "alert"))),
+        "record ids": f"{trigger}.ticket.id"})
+
+
+def _event_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
+    """Return the HubSpot event send, its name prefixed with the account's from the settings."""
+    settings = settings_module(builder, y)
+    key = builder.values.get("event_key", "emptystring")
+    builder.values["fully qualified event name"] = f"{settings['id']}.event_prefix + {key}"
+    return [settings, *(http_module(builder, call, step.title.en, y) for call in step.calls
+                        if call.method != "FIELD")]
 
 
 def _discount_values(builder: Builder, step: Step) -> None:

@@ -76,8 +76,9 @@ def _due_search(ctx: _Context, delay_days: int) -> crm_calls.CrmCall:
     last_fulfilled_at rollup in the spec it reads the latest order time instead.
     """
     rollups = {item["name"]: item["target"] for item in ctx.entity("contact")["rollups"]}
-    # NOTE: without a last_fulfilled_at contact property in the spec, a Make runner
-    # counts from the latest order; n8n and the build sheets wait from fulfilment.
+    # Without a last_fulfilled_at contact property in the spec this search reads the
+    # latest order time. The Make runner does not use it: it finds the due orders by
+    # their fulfilment time in the data store playbook_orders (make_post_purchase).
     field = rollups.get("last_fulfilled_at", rollups["last_order_at"])
     window = [f"<today - {delay_days + 1} days>", f"<today - {delay_days} days>"]
     filters = [{"field": field, "op": "between", "value": window}]
@@ -95,7 +96,7 @@ def _series_steps(ctx: _Context, playbook: Mapping[str, Any]) -> list[Step]:
                            "min": delay["min"], "max": delay["max"],
                            "text": {"en": f"{days} {delay['unit']}",
                                     "ar": arabic_count(days, "day")},
-                           "counts_from": "fulfilment"},
+                           "counts_from": "fulfilment", "due_days": days},
                    calls=(_due_search(ctx, days),))]
     issued_at = playbook.get("discount_code", {}).get("issued_at_step")
     previous = 0
@@ -107,7 +108,8 @@ def _series_steps(ctx: _Context, playbook: Mapping[str, Any]) -> list[Step]:
             steps.append(_step(f"wait_{step['step']}", "wait", "Wait for the next step",
                                "الانتظار حتى الخطوة التالية",
                                params={"mode": "delay", "amount": offset - previous,
-                                       "unit": step["offset"]["unit"]},
+                                       "unit": step["offset"]["unit"],
+                                       "due_days": days + offset},
                                calls=(_due_search(ctx, days + offset),)))
             previous = offset
         done = issued_at is not None and step["step"] > issued_at
@@ -128,7 +130,8 @@ def post_purchase_flow(ctx: _Context, playbook: Mapping[str, Any]) -> Flow:
               params={"store": STARTED_STORE, "key": "id", "absent": True}),
         _step("store_started", "store", "Remember that the order started the series",
               "حفظ أن الطلب بدأ السلسلة",
-              params={"store": STARTED_STORE, "key": "id", "ttl_days": SERIES_TTL_DAYS}),
+              params={"store": STARTED_STORE, "key": "id", "ttl_days": SERIES_TTL_DAYS,
+                      "fulfilled_at": list(FULFILLED_AT_SOURCES[ctx.store])}),
         *_contact_steps(ctx, _fulfilled_at_row(ctx)),
         *_series_steps(ctx, playbook),
     )

@@ -1,0 +1,140 @@
+"""The Make consent scenario: one route per channel whose consent state the body carries.
+
+A body without a channel's state (a Shopify customers/update body has no WhatsApp
+metafield) must leave that channel's CRM fields alone. A Make JSON body cannot drop a
+key, so each channel gets its own routes. A route writes the identity fields and that
+channel's consent fields, and on HubSpot it then sets the channel's subscription status.
+
+HubSpot's subscription type ids differ per account. The user enters them once in the
+data store ``rabt_settings``, record ``hubspot``, which the workflows README describes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+from generator.ipaas import make_iml
+from generator.ipaas.crm_calls import CrmCall
+from generator.ipaas.flows import Step
+from generator.ipaas.make_builder import Builder, source_ref
+from generator.ipaas.make_contact import (
+    EMAIL_VALUE,
+    PHONE_VALUE,
+    Variant,
+    is_empty,
+    is_set,
+    variant_router,
+)
+from generator.ipaas.make_http import http_module
+from generator.ipaas.make_records import upsert_modules
+
+SETTINGS_STORE = "rabt_settings"
+# The consent router: per channel, one route with an email and one without, and
+# at most one of the two runs.
+CONSENT_ROUTER_NAME = "One route per channel with a consent state"
+HUBSPOT_SETTINGS_KEY = "hubspot"
+# The explanation sent with a HubSpot status when the body carries no consent wording.
+DEFAULT_LEGAL_EXPLANATION = "Consent given at the online store"
+
+
+def subscription_field(channel: str) -> str:
+    """Return the field of the HubSpot settings record that contains a channel's subscription id."""
+    return f"{channel}_subscription_id"
+
+
+def settings_module(builder: Builder, y: int) -> dict[str, Any]:
+    """Return the module that reads the HubSpot settings record the user fills once."""
+    return builder.module("datastore:GetRecord",
+                          {"key": HUBSPOT_SETTINGS_KEY, "returnWrapped": False},
+                          f"Read the HubSpot settings (data store {SETTINGS_STORE})", y)
+
+
+def _granted(state: str, granted: list[str]) -> str:
+    value = f"lower(trim(toString({state})))"
+    return " or ".join(f"{value} = {make_iml.literal(str(item).lower())}"
+                       for item in granted) or "false"
+
+
+def _status_module(builder: Builder, call: CrmCall, channel: str, state: str,
+                   granted: list[str], settings_id: int, y: int) -> dict[str, Any]:
+    """Return the HubSpot status write of one channel, for the contact's email or phone.
+
+    The email channel's subscriber is the email and the SMS and WhatsApp channels'
+    subscriber is the phone in E.164, as in the n8n workflow.
+    """
+    subscriber = builder.values[EMAIL_VALUE if channel == "email" else PHONE_VALUE]
+    builder.values.update({
+        "consent status": f'if({_granted(state, granted)}; "SUBSCRIBED"; "NOT_SUBSCRIBED")',
+        "subscription id": f"{settings_id}.{subscription_field(channel)}",
+        "consent wording": builder.values.get(f"{channel}_consent_wording",
+                                              make_iml.literal(DEFAULT_LEGAL_EXPLANATION)),
+    })
+    builder.safe_values.add("consent status")
+    endpoint = call.endpoint.replace("{subscriber_id}", "{{" + subscriber + "}}")
+    return http_module(builder, replace(call, endpoint=endpoint),
+                       f"Set the {channel} subscription status", y)
+
+
+@dataclass(frozen=True)
+class _ChannelRoute:
+    """Facts of one channel's routes: its state, granted values and status write."""
+
+    channel: str
+    state: str
+    granted: list[str]
+    leave_out: frozenset[str]
+    status: CrmCall | None
+    settings_id: int
+
+    def build(self, builder: Builder, contact_step: Step, with_email: bool,
+              y: int) -> list[dict[str, Any]]:
+        """Return the contact upsert of this channel's fields, then its HubSpot status write."""
+        leave_out = self.leave_out if with_email else self.leave_out | {EMAIL_VALUE}
+        found = upsert_modules(builder, contact_step, y, leave_out)
+        if self.status is None or (self.channel == "email" and not with_email):
+            return found
+        phone = builder.values.get(PHONE_VALUE)
+        if self.channel != "email" and phone is not None:
+            builder.pending_filter = {"name": "The contact has a phone",
+                                      "conditions": [[is_set(phone)]]}
+        found.append(_status_module(builder, self.status, self.channel, self.state,
+                                    self.granted, self.settings_id, y))
+        return found
+
+
+def consent_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
+    """Return the consent scenario's writes: per channel, with and without an email."""
+    channels: dict[str, dict[str, Any]] = dict(step.params["channels"])
+    upsert, *writes = step.calls
+    statuses = {str(call.body["channel"]).lower(): call for call in writes}
+    modules = []
+    settings_id = 0
+    if statuses:
+        settings = settings_module(builder, y)
+        settings_id = int(settings["id"])
+        modules.append(settings)
+    email = builder.values.get(EMAIL_VALUE)
+    contact_step = replace(step, calls=(upsert,))
+    variants = []
+    for channel, facts in channels.items():
+        state = source_ref(builder, str(facts["source"]))
+        route = _ChannelRoute(
+            channel=channel, state=state, granted=list(facts["granted"]),
+            leave_out=frozenset(name for name in builder.values for other in channels
+                                if other != channel and name.startswith(f"{other}_consent_")),
+            status=statuses.get(channel), settings_id=settings_id)
+        label = str(facts["label"])
+        if email is None:
+            variants.append(Variant(f"{label} state sent", [[is_set(state)]],
+                                    partial(route.build, builder, contact_step, True)))
+            continue
+        variants.append(Variant(f"{label} state sent, with an email",
+                                [[is_set(state), is_set(email)]],
+                                partial(route.build, builder, contact_step, True)))
+        variants.append(Variant(f"{label} state sent, no email",
+                                [[is_set(state), is_empty(email)]],
+                                partial(route.build, builder, contact_step, False)))
+    modules.extend(variant_router(builder, CONSENT_ROUTER_NAME, variants, y))
+    return modules

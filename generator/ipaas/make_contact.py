@@ -1,0 +1,118 @@
+"""Make routes around a contact write: a JSON body never carries an empty email.
+
+A Make JSON body is text with formulas filled in, so it cannot leave a key out when
+its value is empty. The blueprints therefore route each record by the identity
+values it carries, and each route sends a body built for that case. One route has
+the email; another has no email key at all. The order flow adds a third route for
+an order with neither email nor phone, which writes the deal without a contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from generator.ipaas.flows import Step
+from generator.ipaas.make_builder import Y_STEP, Builder
+from generator.ipaas.make_records import upsert_modules
+
+# The mapped value names of the contact's email and phone, as the spec's contact map names them.
+EMAIL_VALUE = "email"
+PHONE_VALUE = "phone"
+# The router whose routes exclude each other: exactly one of them runs for a record.
+CONTACT_ROUTER_NAME = "Route by the email and phone the record carries"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One route of a record router: its filter and the modules it runs."""
+
+    name: str
+    conditions: list[list[dict[str, str]]]
+    build: Callable[[int], list[dict[str, Any]]]
+
+
+def is_set(formula: str) -> dict[str, str]:
+    """Return the filter condition that passes when ``formula`` has a value."""
+    return {"a": "{{" + formula + "}}", "o": "text:notequal", "b": ""}
+
+
+def is_empty(formula: str) -> dict[str, str]:
+    """Return the filter condition that passes when ``formula`` is empty."""
+    return {"a": "{{" + formula + "}}", "o": "text:equal", "b": ""}
+
+
+def variant_router(builder: Builder, name: str, variants: list[Variant],
+                   y: int) -> list[dict[str, Any]]:
+    """Return a router with one filtered route per variant.
+
+    Every route starts from the mapped values known before the router, so an id that
+    one route's upsert returns is never read on another route, where Make has no such
+    module. A variant that builds no module gets no route.
+    """
+    # Make allows no filter on a router, so a filter still pending from an earlier
+    # step joins each route's own conditions.
+    pending, builder.pending_filter = builder.pending_filter, None
+    router = builder.module("builtin:BasicRouter", None, name, y)
+    start_x = builder.x
+    saved = (dict(builder.values), set(builder.safe_values), set(builder.boolean_values),
+             builder.item_id)
+    routes = []
+    for index, variant in enumerate(variants):
+        builder.values, builder.safe_values, builder.boolean_values = (
+            dict(saved[0]), set(saved[1]), set(saved[2]))
+        builder.item_id = saved[3]
+        builder.x = start_x
+        builder.pending_filter = {"name": variant.name,
+                                  "conditions": both_conditions(pending, variant.conditions)}
+        flow = variant.build(y + index * Y_STEP)
+        builder.pending_filter = None
+        if flow:
+            routes.append({"flow": flow})
+    router["routes"] = routes
+    return [router]
+
+
+def both_conditions(pending: dict[str, Any] | None,
+          conditions: list[list[dict[str, str]]]) -> list[list[dict[str, str]]]:
+    """Return conditions that hold when both the pending filter and ``conditions`` hold.
+
+    A Make filter's conditions are OR groups of AND conditions, so the result pairs
+    each group of the one with each group of the other.
+    """
+    if pending is None:
+        return conditions
+    return [[*first, *second] for first in pending["conditions"] for second in conditions]
+
+
+def contact_router(builder: Builder, upsert: Step, rest: tuple[Step, ...], y: int,
+                   later: Callable[[tuple[Step, ...], int], list[dict[str, Any]]],
+                   ) -> list[dict[str, Any]] | None:
+    """Return the router that writes the contact by what the record carries, then ``rest``.
+
+    The routes, in order, are for a record with an email and for one with a phone and
+    no email, whose body has no email key. When later steps write other records, a
+    third route for neither skips the contact but still runs them, so the deal is
+    written without a contact link. Returns None when the contact map has no email or
+    phone value to route on.
+    """
+    email, phone = builder.values.get(EMAIL_VALUE), builder.values.get(PHONE_VALUE)
+    if email is None or phone is None:
+        return None
+
+    def with_contact(leave_out: frozenset[str]) -> Callable[[int], list[dict[str, Any]]]:
+        def build(route_y: int) -> list[dict[str, Any]]:
+            return [*upsert_modules(builder, upsert, route_y, leave_out), *later(rest, route_y)]
+        return build
+
+    variants = [
+        Variant("The record has an email", [[is_set(email)]], with_contact(frozenset())),
+        Variant("Phone only: the body has no email key", [[is_empty(email), is_set(phone)]],
+                with_contact(frozenset({EMAIL_VALUE}))),
+    ]
+    if any(step.kind == "upsert" for step in rest):
+        variants.append(Variant("Neither email nor phone: no contact to write",
+                                [[is_empty(email), is_empty(phone)]],
+                                lambda route_y: later(rest, route_y)))
+    return variant_router(builder, CONTACT_ROUTER_NAME, variants, y)

@@ -1,0 +1,236 @@
+"""Make blueprints: contact routes by email and phone, deals without a contact, consent writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
+
+import pytest
+
+from generator.ipaas import make
+from generator.ipaas.flows import build_flows
+from tests.ipaas_cases import IPAAS_CASES, load_case
+from tests.test_ipaas_make_iml import evaluate
+
+CRM_CASES = [case for case in IPAAS_CASES if case[0] != "shopify-postgres"]
+ROUTER = "Route by the email and phone the record carries"
+PHONE_ONLY = {"1": {"id": 5001, "name": "#1001", "total_price": "10.00", "email": "",
+                    "customer": {"id": "", "email": "", "phone": "0501234567"},
+                    "line_items": []}}
+NO_CONTACT = {"1": {"id": 5002, "name": "#1002", "total_price": "10.00", "email": "",
+                    "phone": "", "customer": {"id": "", "email": "", "phone": ""},
+                    "line_items": []}}
+
+
+@cache
+def blueprints(preset: str, values_json: str = "{}") -> dict[str, dict[str, Any]]:
+    answers, plan, spec = load_case(preset, json.loads(values_json))
+    return make.blueprints(build_flows(answers, plan, spec))
+
+
+def modules(flow: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for module in flow:
+        yield module
+        for route in module.get("routes", []):
+            yield from modules(route["flow"])
+
+
+def name_of(module: dict[str, Any]) -> str:
+    return str(module["metadata"]["designer"]["name"])
+
+
+def router(blueprint: dict[str, Any], name: str = ROUTER) -> dict[str, Any]:
+    return next(module for module in modules(blueprint["flow"]) if name_of(module) == name)
+
+
+def passes(condition_filter: Mapping[str, Any], bundles: Mapping[str, Any]) -> bool:
+    """Return whether a Make filter lets ``bundles`` through (text operators only)."""
+    def holds(condition: Mapping[str, str]) -> bool:
+        value = str(evaluate(condition["a"], bundles) or "")
+        if condition["o"] == "text:equal":
+            return value == condition["b"]
+        assert condition["o"] == "text:notequal", condition["o"]
+        return value != condition["b"]
+
+    return any(all(holds(item) for item in group) for group in condition_filter["conditions"])
+
+
+def taken_routes(module: dict[str, Any], bundles: Mapping[str, Any]) -> list[int]:
+    return [index for index, route in enumerate(module["routes"])
+            if passes(route["flow"][0]["filter"], bundles)]
+
+
+def body_of(module: dict[str, Any], bundles: Mapping[str, Any]) -> Any:
+    return json.loads(evaluate(module["mapper"]["jsonStringBodyContent"], bundles))
+
+
+@pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
+def test_phone_only_contact_body_no_email(preset: str) -> None:
+    routes = router(blueprints(preset)["order-sync"])
+    taken = taken_routes(routes, PHONE_ONLY)
+    assert taken == [1]
+    upsert = next(module for module in routes["routes"][1]["flow"]
+                  if name_of(module) == "Create or update the contact")
+    text = upsert["mapper"]["jsonStringBodyContent"]
+    if preset == "shopify-growth":
+        body = body_of(upsert, PHONE_ONLY)
+        assert "email" not in body["inputs"][0]["properties"]
+        assert body["inputs"][0]["idProperty"] == "ecom_phone_e164"
+        assert body["inputs"][0]["id"] == "+966501234567"
+    else:
+        assert '"Email"' not in text
+        assert '"duplicate_check_fields": ["Ecom_Customer_ID", "Mobile"]' in text
+
+
+def test_email_route_keeps_email() -> None:
+    routes = router(blueprints("shopify-growth")["order-sync"])
+    upsert = routes["routes"][0]["flow"][0]
+    bundles = {"1": {**PHONE_ONLY["1"], "customer": {"id": 9, "email": "A@B.SA", "phone": ""}}}
+    assert taken_routes(routes, bundles) == [0]
+    assert body_of(upsert, bundles)["inputs"][0]["properties"]["email"] == "a@b.sa"
+
+
+@pytest.mark.parametrize(("case", "preset", "values"), CRM_CASES, ids=[c[0] for c in CRM_CASES])
+def test_no_contact_order_still_writes_deal(case: str, preset: str,
+                                            values: dict[str, Any]) -> None:
+    routes = router(blueprints(preset, json.dumps(values))["order-sync"])
+    assert len(routes["routes"]) == 3
+    names = [name_of(module) for module in modules(routes["routes"][2]["flow"])]
+    assert names[0] == "Create or update the deal"
+    assert "Create or update the contact" not in names
+    assert "Link the order to its contact" not in names
+    deal = routes["routes"][2]["flow"][0]
+    assert "Contact_Name" not in deal["mapper"]["jsonStringBodyContent"]
+
+
+def test_no_contact_takes_only_deal_route() -> None:
+    routes = router(blueprints("shopify-growth")["order-sync"])
+    assert taken_routes(routes, NO_CONTACT) == [2]
+
+
+def test_contact_routes_keep_links() -> None:
+    routes = router(blueprints("shopify-growth")["order-sync"])
+    for route in routes["routes"][:2]:
+        names = [name_of(module) for module in modules(route["flow"])]
+        assert "Link the order to its contact" in names
+    zoho = router(blueprints("jeddah-fashion-zoho")["order-sync"])
+    deal = next(module for module in zoho["routes"][1]["flow"]
+                if name_of(module) == "Create or update the deal")
+    assert '"Contact_Name": {"id": "{{get(first(' in deal["mapper"]["jsonStringBodyContent"]
+
+
+def test_contact_only_flow_has_no_third_route() -> None:
+    routes = router(blueprints("shopify-growth")["contact-sync"])
+    assert len(routes["routes"]) == 2
+
+
+def placeholders(text: str) -> list[str]:
+    """Return the ``<...>`` placeholders left in a body outside its formulas."""
+    outside = re.sub(r"\{\{.*?\}\}(?!\})", "", text, flags=re.S)
+    return re.findall(r"<[^<>]*>", outside)
+
+
+@pytest.mark.parametrize(("case", "preset", "values"), CRM_CASES, ids=[c[0] for c in CRM_CASES])
+def test_no_placeholder_left_in_requests(case: str, preset: str, values: dict[str, Any]) -> None:
+    for stem, blueprint in blueprints(preset, json.dumps(values)).items():
+        for module in modules(blueprint["flow"]):
+            mapper = module.get("mapper") or {}
+            if module["module"] != "http:MakeRequest":
+                continue
+            texts = [str(mapper.get("jsonStringBodyContent", "")), str(mapper["url"]),
+                     *(str(item["value"]) for item in mapper["queryParameters"])]
+            for text in texts:
+                assert placeholders(text) == [], f"{stem}: {name_of(module)}"
+
+
+CONSENT_ROUTER = "One route per channel with a consent state"
+# A Shopify customers/update body: email consent only, no SMS state and no WhatsApp metafield.
+EMAIL_CONSENT_ONLY = {"1": {"id": 7, "email": "A@B.SA", "phone": "",
+                            "email_marketing_consent": {"state": "unsubscribed"}}}
+
+
+@pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
+def test_consent_without_state_left_out(preset: str) -> None:
+    routes = router(blueprints(preset)["consent-sync"], CONSENT_ROUTER)
+    assert taken_routes(routes, EMAIL_CONSENT_ONLY) == [0]
+    text = json.dumps(routes["routes"][0]["flow"])
+    for field in ("Ecom_WhatsApp_Opt_In", "Ecom_SMS_Opt_In", "ecom_whatsapp_consent",
+                  "ecom_sms_consent"):
+        assert field not in text
+
+
+def test_zoho_consent_route_writes_opt_out() -> None:
+    routes = router(blueprints("jeddah-fashion-zoho")["consent-sync"], CONSENT_ROUTER)
+    text = routes["routes"][0]["flow"][0]["mapper"]["jsonStringBodyContent"]
+    assert '"Email_Opt_Out": {{if(lower(trim(toString(1.email_marketing_consent.state)))' in text
+    assert "Ecom_WhatsApp_Opt_In" not in text
+
+
+@pytest.mark.parametrize(("state", "expected"), [("subscribed", "SUBSCRIBED"),
+                                                 ("unsubscribed", "NOT_SUBSCRIBED")])
+def test_hubspot_status_from_consent_state(state: str, expected: str) -> None:
+    blueprint = blueprints("shopify-growth")["consent-sync"]
+    settings = next(module for module in modules(blueprint["flow"])
+                    if module["module"] == "datastore:GetRecord")
+    assert settings["mapper"]["key"] == "hubspot"
+    routes = router(blueprint, CONSENT_ROUTER)
+    status = routes["routes"][0]["flow"][1]
+    assert name_of(status) == "Set the email subscription status"
+    bundles = {"1": {**EMAIL_CONSENT_ONLY["1"], "email_marketing_consent": {"state": state}},
+               str(settings["id"]): {"email_subscription_id": "12345"}}
+    body = body_of(status, bundles)
+    assert body["statusState"] == expected
+    assert body["subscriptionId"] == "12345"
+    assert body["channel"] == "EMAIL"
+    assert evaluate(status["mapper"]["url"], bundles).endswith("/statuses/a@b.sa")
+
+
+def test_hubspot_no_email_route_skips_email_status() -> None:
+    routes = router(blueprints("shopify-growth")["consent-sync"], CONSENT_ROUTER)
+    names = [name_of(module) for module in routes["routes"][1]["flow"]]
+    assert names == ["Write the consent record to the CRM"]
+
+
+def zoho_order_route(route: int = 0) -> list[dict[str, Any]]:
+    routes = router(blueprints("jeddah-fashion-zoho")["order-sync"])
+    return list(modules(routes["routes"][route]["flow"]))
+
+
+def test_zoho_sales_order_real_subform() -> None:
+    found = zoho_order_route()
+    names = [name_of(module) for module in found]
+    assert "Create or update the line items" not in names
+    aggregate = next(module for module in found if module["module"] == "builtin:BasicAggregator")
+    feeder = next(module for module in found if name_of(module) == "Each of line_items")
+    product = next(module for module in found
+                   if name_of(module) == "Create or update the product by SKU")
+    order = next(module for module in found
+                 if name_of(module) == "Create the sales order with its lines")
+    assert aggregate["parameters"] == {"feeder": feeder["id"]}
+    assert names.index("Create or update the product by SKU") < names.index(
+        "Create the sales order with its lines")
+    item = {"sku": "OUD-50", "name": "Oud 50 ml", "quantity": 2, "price": "150.5"}
+    product_body = body_of(product, {str(feeder["id"]): item})
+    assert product_body["data"][0]["Product_Code"] == "OUD-50"
+    assert product_body["data"][0]["Unit_Price"] == 150.5
+    assert product_body["duplicate_check_fields"] == ["Product_Code"]
+    # The evaluator has no get(), so the product id's formula reads a plain field here.
+    product_id = f'get(first({product["id"]}.data.data); "details.id")'
+    assert product_id in aggregate["mapper"]["line"]
+    bundles = {str(feeder["id"]): item, str(product["id"]): {"id": "4001"}}
+    line = evaluate(aggregate["mapper"]["line"].replace(product_id, f'{product["id"]}.id'),
+                    bundles)
+    assert json.loads(line) == {"product": {"id": "4001"}, "quantity": 2, "list_price": 150.5}
+    text = order["mapper"]["jsonStringBodyContent"]
+    assert "Product_Details[]" not in text
+    assert order["mapper"]["url"].endswith("/crm/v8/Sales_Orders")
+    row_list = re.search(r'"Product_Details": (\{\{.*?\}\})[,}]', text)
+    assert row_list is not None
+    filled = evaluate(row_list.group(1), {str(aggregate["id"]): {"array": [{"line": line}] * 2}})
+    assert json.loads(filled) == [{"product": {"id": "4001"}, "quantity": 2,
+                                   "list_price": 150.5}] * 2
+    assert '"Deal_Name": {"id": "{{get(first(' in text
+    assert '"Subject": "{{' in text
