@@ -47,6 +47,19 @@ def copied_package_files() -> dict[str, bytes]:
     return files
 
 
+# The customer database guide, copied into API projects whose CRM is the client's own
+# database; its source is plain Markdown with no template markers.
+CUSTOMDB_DOCS = ("customer-database.md", "customer-database.ar.md")
+
+
+def customdb_doc_files(crm: str | None) -> dict[str, bytes]:
+    """Return the customer database guide by project-relative path, for ``crm`` custom only."""
+    if crm != "custom":
+        return {}
+    source = templates_dir() / "api-service" / "customdb-docs"
+    return {f"docs/{name}": (source / name).read_bytes() for name in CUSTOMDB_DOCS}
+
+
 # The contact sync's folder in the project and the runtime's place inside it.
 SYNC_DIR = "sync"
 SYNC_RUNTIME = f"{SYNC_DIR}/contactsync/runtime"
@@ -178,7 +191,7 @@ def path_data_files(answers: Answers, plan: Plan, spec: dict[str, dict[str, obje
 
         return ipaas_files(answers, plan, spec, desired_state, crm_ids)
     if plan.path == "api":
-        return copied_package_files()
+        return {**copied_package_files(), **customdb_doc_files(plan.crm)}
     if wants_contact_sync(plan.path, plan.platform, plan.crm, plan.contact_sync):
         return contact_sync_files(plan.crm)
     return {}

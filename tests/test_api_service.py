@@ -28,11 +28,14 @@ VARIANTS = {
                         "--set", "path=api", "--set", "project_slug=shop-api"],
     "woocommerce-hubspot": ["--preset", "headless-nextjs", "--set", "platform=woocommerce",
                             "--set", "path=api", "--set", "project_slug=woo-api"],
+    # The client's own PostgreSQL database as the CRM; its tests need PostgreSQL.
+    "woocommerce-custom": ["--preset", "custom-erp"],
 }
 ACCEPTED = {
     "headless-hubspot": ["storefront"],
     "shopify-hubspot": ["shopify", "storefront"],
     "woocommerce-hubspot": ["woocommerce", "storefront"],
+    "woocommerce-custom": ["woocommerce", "storefront"],
 }
 PASSED = re.compile(r"(\d+) passed")
 
@@ -71,8 +74,13 @@ def run(args: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess
 
 def test_service_files_listed(variant: tuple[str, Path]) -> None:
     _, project = variant
-    for relative in load_data("paths")["paths"]["api"]["files"]:
+    api = load_data("paths")["paths"]["api"]
+    for relative in api["files"]:
         assert (project / relative).is_file(), relative
+    crm = yaml.safe_load((project / ".rabt/answers.yaml").read_text(encoding="utf-8"))["crm"]
+    for name, files in api["crm_files"].items():
+        for relative in files:
+            assert (project / relative).is_file() is (name == crm), relative
 
 
 def test_project_validates(variant: tuple[str, Path]) -> None:
@@ -129,8 +137,9 @@ def test_service_suite_passes(variant: tuple[str, Path]) -> None:
 @pytest.mark.slow
 def test_service_mypy_clean(variant: tuple[str, Path]) -> None:
     name, project = variant
-    if name != "headless-hubspot":
-        pytest.skip("the service's code is the same in every variant; mypy runs on one")
+    if name not in ("headless-hubspot", "woocommerce-custom"):
+        pytest.skip("the service's code is the same in every variant; mypy runs once per "
+                    "mypy configuration (storesync.customdb is checked only on crm=custom)")
     result = run([sys.executable, "-m", "mypy"], project / "service")
     assert result.returncode == 0, result.stdout[-4000:]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -600,6 +603,46 @@ def test_fault_injection_seconds(hubspot: httpx.Client, clock: FakeClock) -> Non
     assert after.status_code == 200
 
 
+RATE_LIMIT_HEADERS = ("X-HubSpot-RateLimit-Max", "X-HubSpot-RateLimit-Remaining",
+                      "X-HubSpot-RateLimit-Interval-Milliseconds", "X-HubSpot-RateLimit-Daily",
+                      "X-HubSpot-RateLimit-Daily-Remaining", "Retry-After")
+
+
+def test_injected_429_headers_match(clock: FakeClock) -> None:
+    config = HubSpotStandinConfig(rate_limit_per_10s=3, clock=clock, retry_after_seconds=10)
+    for client in client_for(create_app(config)):
+        client.get("/crm/v3/pipelines/deals")
+        client.post("/_standin/faults", json={"status": 429, "count": 1})
+        injected = client.get("/crm/v3/pipelines/deals")
+        client.get("/crm/v3/pipelines/deals")
+        client.get("/crm/v3/pipelines/deals")
+        organic = client.get("/crm/v3/pipelines/deals")
+
+        assert injected.status_code == 429
+        assert organic.status_code == 429
+        assert injected.json()["policyName"] == organic.json()["policyName"]
+        for name in RATE_LIMIT_HEADERS:
+            assert name in injected.headers, name
+            assert name in organic.headers, name
+        assert injected.headers["X-HubSpot-RateLimit-Max"] == "3"
+        assert injected.headers["X-HubSpot-RateLimit-Remaining"] == "0"
+        assert injected.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+        assert injected.headers["X-HubSpot-RateLimit-Daily"] == "250000"
+        # One call was counted before the fault; the injected 429 itself is not.
+        assert injected.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "249999"
+        assert injected.headers["Retry-After"] == "10"
+
+
+def test_injected_503_no_rate_headers(clock: FakeClock) -> None:
+    config = HubSpotStandinConfig(rate_limit_per_10s=3, clock=clock, retry_after_seconds=10)
+    for client in client_for(create_app(config)):
+        client.post("/_standin/faults", json={"status": 503, "count": 1})
+        failed = client.get("/crm/v3/pipelines/deals")
+        assert failed.status_code == 503
+        for name in RATE_LIMIT_HEADERS:
+            assert name not in failed.headers, name
+
+
 @pytest.mark.parametrize("body", [
     {"status": 200, "count": 1},
     {"status": 503},
@@ -667,6 +710,29 @@ def test_main_bad_seed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     seed.write_text(yaml.safe_dump({"crm": "zoho"}), encoding="utf-8")
     assert main(["--seed", str(seed), "--port", "1"]) == 2
     assert "crm: hubspot" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("standin", ["hubspot", "zoho", "woocommerce"])
+def test_help_names_rabt_module(standin: str) -> None:
+    result = subprocess.run([sys.executable, "-m", f"generator.standins.{standin}", "--help"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: python -m generator.standins.{standin} ")
+
+
+@pytest.mark.parametrize("standin", ["hubspot", "zoho", "woocommerce"])
+def test_help_names_service_module(standin: str, tmp_path: Path) -> None:
+    # Generated services copy the package to storesync/standins/.
+    package = tmp_path / "storesync"
+    shutil.copytree(STANDINS_DIR, package / "standins",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", f"storesync.standins.{standin}", "--help"],
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: python -m storesync.standins.{standin} ")
+    assert "generator" not in result.stdout
 
 
 def test_standin_imports_stay_inside() -> None:

@@ -24,6 +24,7 @@ from .hubspot_limits import injected_error
 from .hubspot_state import StandinState
 
 NO_CONTENT = 204
+RATE_LIMITED = 429
 LOGGER = logging.getLogger("standins.hubspot")
 
 
@@ -81,7 +82,9 @@ def endpoint(state: StandinState, template: str, handler: Handler,
             with state.lock:
                 fault = state.faults.take(request.url.path)
                 if fault is not None:
-                    raise injected_error(fault)
+                    limits = (state.limiter.rejected_headers(_token_or_blank(request), is_search)
+                              if fault == RATE_LIMITED else {})
+                    raise injected_error(fault, limits)
                 token = _bearer_token(request, state)
                 headers = state.limiter.admit(token, is_search)
             call = Call(dict(request.path_params), _query(request),
@@ -101,6 +104,12 @@ def endpoint(state: StandinState, template: str, handler: Handler,
         return JSONResponse(body, status_code=status, headers=headers)
 
     return run
+
+
+def _token_or_blank(request: Request) -> str:
+    """Return the bearer token unchecked, because an injected fault comes before the check."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def _bearer_token(request: Request, state: StandinState) -> str:

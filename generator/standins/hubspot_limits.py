@@ -43,26 +43,39 @@ class RateLimiter:
         burst = _window(self._burst, token, now, RATE_WINDOW_SECONDS)
         search = _window(self._search, token, now, SEARCH_WINDOW_SECONDS)
         day = int(now // SECONDS_PER_DAY)
-        day_seen, day_count = self._daily.get(token, (day, 0))
-        if day_seen != day:
-            day_count = 0
+        day_count = self._day_count(token, day)
         group = f"publicapi:standin-token-{abs(hash(token)) % 100_000}"
         config = self._config
         if config.daily_limit and day_count >= config.daily_limit:
-            raise rate_limited("DAILY", group, self._headers(burst, day_count, is_search, True))
+            raise rate_limited("DAILY", group,
+                               self._headers(len(burst), day_count, is_search, True))
         if is_search and config.search_rate_per_second and (
                 len(search) >= config.search_rate_per_second):
-            raise rate_limited("SECONDLY", group, self._headers(burst, day_count, True, True))
+            raise rate_limited("SECONDLY", group, self._headers(len(burst), day_count, True, True))
         if config.rate_limit_per_10s and len(burst) >= config.rate_limit_per_10s:
             raise rate_limited("TEN_SECONDLY_ROLLING", group,
-                               self._headers(burst, day_count, is_search, True))
+                               self._headers(len(burst), day_count, is_search, True))
         burst.append(now)
         if is_search:
             search.append(now)
         self._daily[token] = (day, day_count + 1)
-        return self._headers(burst, day_count + 1, is_search, False)
+        return self._headers(len(burst), day_count + 1, is_search, False)
 
-    def _headers(self, burst: deque[float], day_count: int, is_search: bool,
+    def rejected_headers(self, token: str, is_search: bool) -> dict[str, str]:
+        """Return the headers of a 429 that fault injection caused, without counting a request.
+
+        They are the headers of an organic 429 from the burst window: that window shows
+        as used up, and the daily count is the token's real one.
+        """
+        day = int(self._config.clock() // SECONDS_PER_DAY)
+        return self._headers(self._config.rate_limit_per_10s, self._day_count(token, day),
+                             is_search, True)
+
+    def _day_count(self, token: str, day: int) -> int:
+        day_seen, day_count = self._daily.get(token, (day, 0))
+        return day_count if day_seen == day else 0
+
+    def _headers(self, burst_used: int, day_count: int, is_search: bool,
                  rejected: bool) -> dict[str, str]:
         config = self._config
         headers: dict[str, str] = {}
@@ -73,7 +86,7 @@ class RateLimiter:
         if config.rate_limit_per_10s:
             headers["X-HubSpot-RateLimit-Max"] = str(config.rate_limit_per_10s)
             headers["X-HubSpot-RateLimit-Remaining"] = str(
-                max(config.rate_limit_per_10s - len(burst), 0))
+                max(config.rate_limit_per_10s - burst_used, 0))
             headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(
                 int(RATE_WINDOW_SECONDS * 1000))
         if config.daily_limit:
@@ -149,10 +162,15 @@ def _spent(fault: Fault, now: float) -> bool:
     return fault.until is not None and now >= fault.until
 
 
-def injected_error(status: int) -> HubSpotError:
-    """Return the response for an injected fault with ``status``."""
+def injected_error(status: int, rate_limit_headers: dict[str, str]) -> HubSpotError:
+    """Return the response for an injected fault with ``status``.
+
+    ``rate_limit_headers`` go out with a 429 only, as on an organic one (see
+    :meth:`RateLimiter.rejected_headers`).
+    """
     if status == 429:
-        return rate_limited("TEN_SECONDLY_ROLLING", "publicapi:standin-injected", {})
+        return rate_limited("TEN_SECONDLY_ROLLING", "publicapi:standin-injected",
+                            rate_limit_headers)
     # NOTE: HubSpot's 5xx bodies vary (some come from its CDN as HTML); a JSON error
     # body is sent so clients can log it.
     body = {

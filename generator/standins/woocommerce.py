@@ -21,7 +21,8 @@ Paths under ``/_standin/`` are not WooCommerce's; they inspect and steer the sto
   optional ``"path_prefix"`` and ``"retry_after"`` (seconds, sent as ``Retry-After``)
 - ``POST /_standin/reset``: back to the seed (``{"seed": false}``: an empty store)
 
-Run it with ``python -m generator.standins.woocommerce --port 8788 [--seed store.json]``.
+Run it with ``python -m generator.standins.woocommerce --port 8788 [--seed store.json]``
+(``python -m storesync.standins.woocommerce`` in generated services).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from .entry import exit_missing_package
+from .entry import exit_missing_package, module_command
 
 try:
     from starlette.applications import Starlette
@@ -362,7 +363,7 @@ def create_app(config: WooStandinConfig | None = None, *,
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m generator.standins.woocommerce",
+        prog=module_command(__file__, __package__),
         description="Serve a local WooCommerce REST API stand-in (not WooCommerce; for tests "
                     "and sandboxes).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on "

@@ -18,6 +18,11 @@ folder:
 
     python bench/intake_bench.py            # SQLite queue in a temporary DATA_DIR
     python bench/intake_bench.py --redis redis://127.0.0.1:6379/0
+    python bench/intake_bench.py --baseline /path/to/older/service
+
+``--baseline`` starts a second server from another copy of the service folder (for
+example the service before a change) and measures both in the same rounds, one after
+the other, so both see the same load on the machine.
 """
 
 from __future__ import annotations
@@ -37,13 +42,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(SERVICE_DIR / "src"))
+# A server process for --baseline imports storesync from the baseline's folder.
+sys.path.insert(0, os.environ.get("BENCH_SERVICE_SRC", str(SERVICE_DIR / "src")))
 
 from storesync.signatures import hmac_sha256_base64  # noqa: E402
 
@@ -108,15 +115,21 @@ def _free_port() -> int:
 
 
 def start_server(data_dir: Path, redis_url: str | None, log_level: str = "INFO",
-                 synchronous: str = "FULL") -> tuple[subprocess.Popen[bytes], str]:
-    """Start the server process with a Shopify spec in ``data_dir``; return it and its URL."""
+                 synchronous: str = "FULL", service_dir: Path = SERVICE_DIR,
+                 key_prefix: str = "bench") -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server process with a Shopify spec in ``data_dir``; return it and its URL.
+
+    The server runs the ``storesync`` package of ``service_dir``, and names its Redis
+    keys with ``key_prefix`` when ``redis_url`` is set.
+    """
     spec_dir = data_dir / "spec"
     spec_dir.mkdir(parents=True)
     (spec_dir / "mapping.yaml").write_text("version: 1\nplatform: shopify\n", encoding="utf-8")
     port = _free_port()
     env = {**os.environ, "DATA_DIR": str(data_dir / "var"), "SPEC_DIR": str(spec_dir),
            "SHOPIFY_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": log_level,
-           "QUEUE_SQLITE_SYNCHRONOUS": synchronous, "REDIS_KEY_PREFIX": f"bench{os.getpid()}"}
+           "QUEUE_SQLITE_SYNCHRONOUS": synchronous, "REDIS_KEY_PREFIX": key_prefix,
+           "BENCH_SERVICE_SRC": str(service_dir / "src")}
     if redis_url:
         env["REDIS_URL"] = redis_url
     log_file = (data_dir / "server.log").open("wb")
@@ -320,50 +333,52 @@ def measured(args: argparse.Namespace, url: str, path: str, work_dir: Path, roun
     return rate, errors, 1000 * (after - before) / (rate * args.seconds)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    work_dir = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    process, url = start_server(work_dir, args.redis, args.log_level, args.synchronous)
-    try:
-        throughput(args, url, "/bare", work_dir, 0)  # warm-up
-        bare: list[float] = []
-        webhook: list[float] = []
-        cpu: dict[str, list[float]] = {"bare": [], "webhook": []}
-        errors = 0
-        for round_number in range(1, args.rounds + 1):
-            for name, path, rates in (("bare", "/bare", bare),
-                                      ("webhook", "/webhooks/shopify", webhook)):
-                rate, failed, cpu_ms = measured(args, url, path, work_dir, round_number,
-                                                process.pid)
-                rates.append(rate)
-                errors += failed
+@dataclass
+class Server:
+    """One server under test and what was measured on it."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    rates: dict[str, list[float]] = field(default_factory=lambda: {"bare": [], "webhook": []})
+    cpu: dict[str, list[float]] = field(default_factory=lambda: {"bare": [], "webhook": []})
+    errors: int = 0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def measure_rounds(args: argparse.Namespace, servers: list[Server], work_dir: Path) -> None:
+    """Measure ``/bare`` and the webhook on every server, alternating, for ``args.rounds``."""
+    for server in servers:
+        throughput(args, server.url, "/bare", work_dir, 0)  # warm-up
+    for round_number in range(1, args.rounds + 1):
+        for server in servers:
+            for name, path in (("bare", "/bare"), ("webhook", "/webhooks/shopify")):
+                rate, failed, cpu_ms = measured(args, server.url, path, work_dir,
+                                                round_number, server.process.pid)
+                server.rates[name].append(rate)
+                server.errors += failed
                 if cpu_ms is not None:
-                    cpu[name].append(cpu_ms)
-        latencies, latency_errors = asyncio.run(
-            _fixed_rate(port_of(url), args.rate, args.latency_seconds))
-        depth = re.search(r"^storesync_queue_depth ([\d.e+]+)$",
-                          httpx.get(f"{url}/metrics").text, re.MULTILINE)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(work_dir, ignore_errors=True)
-        if args.redis:
-            _delete_redis_keys(args.redis, f"bench{os.getpid()}")
-    ratio = statistics.median(webhook) / statistics.median(bare)
+                    server.cpu[name].append(cpu_ms)
+
+
+def summary(args: argparse.Namespace, server: Server) -> dict[str, Any]:
+    """Measure the server's latency at the fixed rate; return its figures."""
+    latencies, latency_errors = asyncio.run(
+        _fixed_rate(port_of(server.url), args.rate, args.latency_seconds))
+    depth = re.search(r"^storesync_queue_depth ([\d.e+]+)$",
+                      httpx.get(f"{server.url}/metrics").text, re.MULTILINE)
+    bare, webhook = server.rates["bare"], server.rates["webhook"]
     return {
-        "hardware": hardware(),
-        "queue": "redis" if args.redis else "sqlite",
-        "queue_sqlite_synchronous": None if args.redis else args.synchronous,
-        "log_level": args.log_level,
-        "load_generator": args.generator,
-        "connections": args.connections,
-        "seconds_per_measurement": args.seconds,
         "bare_rps": [round(value) for value in bare],
         "webhook_rps": [round(value) for value in webhook],
-        "ratio": round(ratio, 3),
+        "ratio": round(statistics.median(webhook) / statistics.median(bare), 3),
         "ratio_target": RATIO_TARGET,
         "server_cpu_ms_per_request": {name: round(statistics.median(values), 3)
-                                      for name, values in cpu.items() if values},
-        "non_2xx": errors,
+                                      for name, values in server.cpu.items() if values},
+        "non_2xx": server.errors,
         "rate_rps": args.rate,
         "latency_requests": len(latencies),
         "latency_not_queued": latency_errors,
@@ -373,6 +388,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "p99_target_ms": P99_TARGET_MS,
         "queue_depth_at_end": float(depth.group(1)) if depth else None,
     }
+
+
+def _key_prefix(name: str) -> str:
+    return f"bench{os.getpid()}{name}"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work_dir = Path(tempfile.mkdtemp(prefix="intake-bench-"))
+    folders = {"service": SERVICE_DIR}
+    if args.baseline:
+        folders["baseline"] = args.baseline.resolve()
+    servers: list[Server] = []
+    try:
+        for name, folder in folders.items():
+            process, url = start_server(work_dir / name, args.redis, args.log_level,
+                                        args.synchronous, folder, _key_prefix(name))
+            servers.append(Server(name, process, url))
+        measure_rounds(args, servers, work_dir)
+        results = {server.name: summary(args, server) for server in servers}
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+        if args.redis:
+            for name in folders:
+                _delete_redis_keys(args.redis, _key_prefix(name))
+    output = {
+        "hardware": hardware(),
+        "queue": "redis" if args.redis else "sqlite",
+        "queue_sqlite_synchronous": None if args.redis else args.synchronous,
+        "log_level": args.log_level,
+        "load_generator": args.generator,
+        "connections": args.connections,
+        "seconds_per_measurement": args.seconds,
+        **results.pop("service"),
+    }
+    if "baseline" in results:
+        output["baseline"] = {"folder": str(folders["baseline"]), **results["baseline"]}
+    return output
 
 
 def main() -> None:
@@ -387,6 +441,8 @@ def main() -> None:
                         default="wrk" if shutil.which("wrk") else "python",
                         help="Throughput load generator (default: wrk when installed).")
     parser.add_argument("--redis", metavar="URL", help="Use this Redis for the queue.")
+    parser.add_argument("--baseline", type=Path, metavar="SERVICE_DIR",
+                        help="Also measure the service in this folder, in the same rounds.")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
                         help="QUEUE_SQLITE_SYNCHRONOUS of the server (default FULL, the "
                              "service's default).")
@@ -403,6 +459,9 @@ def main() -> None:
           f"{'met' if result['ratio'] >= RATIO_TARGET else 'missed'}")
     print(f"p99 at {args.rate} rps {result['p99_ms']} ms (target <= {P99_TARGET_MS}): "
           f"{'met' if result['p99_ms'] <= P99_TARGET_MS else 'missed'}")
+    if "baseline" in result:
+        baseline = result["baseline"]
+        print(f"baseline: throughput ratio {baseline['ratio']}, p99 {baseline['p99_ms']} ms")
 
 
 if __name__ == "__main__":

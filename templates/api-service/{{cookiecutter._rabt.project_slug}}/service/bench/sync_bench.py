@@ -1,17 +1,22 @@
-"""Benchmark the CRM sync: orders (with contacts and line items) written to the HubSpot stand-in.
+"""Benchmark the CRM sync end to end: orders from the queue to the HubSpot stand-in.
 
 Usage (from the service folder)::
 
     python bench/sync_bench.py --orders 20000 --rate-limit 190
 
-Steps: the stand-in (``python -m storesync.standins.hubspot``, seeded from
-``../crm/desired-state.yaml``) starts in its own process on a free 127.0.0.1 port with
-the given burst limit. The worker then receives N made-up orders, timed on their own.
-Last, the flusher runs until the outbox is empty, and that is the timed sync. The
-report, measured in one run, gives:
+Steps, as in production: the stand-in (``python -m storesync.standins.hubspot``, seeded
+from ``../crm/desired-state.yaml``) starts in its own process on a free 127.0.0.1 port
+with the given burst limit; ``python -m storesync worker`` (the queue consumer) and
+``python -m storesync flusher`` each run in a process of their own, as ``run`` starts
+them (``--worker-env SYNC_FLUSHER=thread`` puts the flusher back inside the worker).
+Once the flusher has read the deal pipeline, this process puts N made-up orders in
+the SQLite queue the way the intake does (one FULL commit per group), as fast as the
+queue takes them. The clock runs from the first delivery queued to the moment every job has
+finished and the outbox is empty, which is the last CRM write. The report gives:
 
-* time ratio: the optimum (the fewest calls possible with full batches of 100, sent
-  at exactly the rate limit) divided by the measured flush time; target >= 0.9;
+* time ratio: the optimum (the fewest calls that full batches of 100 allow for the
+  records written, sent at exactly the rate limit) divided by the end-to-end time;
+  target >= 0.9;
 * the share of calls answered 429; target <= 1 %;
 * API calls per 1,000 orders against that batch minimum; target <= 1.1 times it.
 
@@ -21,8 +26,11 @@ Every name, email and phone in the orders is made up.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,19 +41,28 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(SERVICE_DIR / "src"))
 
 from storesync.db import Database  # noqa: E402
+from storesync.dedupe import dedupe_key  # noqa: E402
 from storesync.delivery import Delivery  # noqa: E402
-from storesync.flusher import client_for, flusher_for  # noqa: E402
-from storesync.settings import load_settings  # noqa: E402
-from storesync.worker import build_context, handle_delivery  # noqa: E402
+from storesync.queue import DeliveryQueue, build_queue  # noqa: E402
+from storesync.settings import Settings, load_settings  # noqa: E402
+from storesync.sync_store import SyncStore  # noqa: E402
 
 PROJECT_DIR = SERVICE_DIR.parent
 WINDOW_SECONDS = 10.0
 BATCH = 100
+# Deliveries handed to the queue at once; its writer thread commits them in groups.
+ENQUEUE_CHUNK = 500
+POLL_SECONDS = 0.05
+START_TIMEOUT_SECONDS = 60
+# Settings of the machine running the bench must not reach the worker and flusher.
+CLEARED_VARIABLES = ("HUBSPOT_ACCESS_TOKEN", "REDIS_URL", "WORKER_METRICS_PORT",
+                     "SYNC_FLUSHER", "WORKER_QUEUE_SQLITE_SYNCHRONOUS")
 
 
 def free_port() -> int:
@@ -112,7 +129,7 @@ def order_body(platform: str, number: int, customers: int, lines: int) -> tuple[
 
 def minimum_calls(counts: Counter[str]) -> int:
     """Return the fewest batch calls that can write ``counts`` records per object."""
-    return sum(math.ceil(count / BATCH) for count in counts.values())
+    return sum(math.ceil(count / BATCH) for count in counts.values() if count)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,55 +143,154 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         standin.wait(10)
 
 
-def measure(args: argparse.Namespace, port: int, data_dir: str) -> dict[str, Any]:
-    settings = load_settings({
-        "DATA_DIR": data_dir, "SPEC_DIR": str(PROJECT_DIR / "integration"),
-        "HUBSPOT_BASE_URL": f"http://127.0.0.1:{port}",
-        "HUBSPOT_RATE_LIMIT_PER_10S": str(args.rate_limit),
-        "SYNC_BATCH_WINDOW_MS": str(args.window_ms)})
-    context = build_context(settings, Database(settings.state_path))
+def start_command(command: list[str], environ: dict[str, str], log_path: Path
+                  ) -> subprocess.Popen[bytes]:
+    """Start ``python -m storesync COMMAND`` with ``environ`` added to a cleaned environment."""
+    env = {key: value for key, value in os.environ.items() if key not in CLEARED_VARIABLES}
+    env.update({**environ, "PYTHONPATH": str(SERVICE_DIR / "src")})
+    with log_path.open("wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "storesync", *command], cwd=SERVICE_DIR,
+                                env=env, stdout=log, stderr=log)
 
-    platform = {"headless": "storefront", "custom": "storefront"}.get(
-        str(context.mapping.get("platform")), str(context.mapping.get("platform")))
-    started = time.perf_counter()
+
+def check_running(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Stop the bench when the worker or the flusher has stopped."""
+    for name, process in processes.items():
+        if process.poll() is not None:
+            raise SystemExit(f"the {name} stopped with exit code {process.returncode}")
+
+
+def wait_for_pipelines(standin: str, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Wait until the flusher has read the deal pipeline from the stand-in."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        check_running(processes)
+        calls = httpx.get(f"{standin}/_standin/calls", timeout=10).json()["calls"]
+        if any("pipelines" in str(call["path"]) and call["status"] == 200 for call in calls):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"the flusher did not read the deal pipeline within "
+                     f"{START_TIMEOUT_SECONDS} s")
+
+
+async def enqueue_all(queue: DeliveryQueue, deliveries: list[Delivery]) -> None:
+    """Queue every delivery once, as the intake does, a chunk of concurrent calls at a time."""
+    for start in range(0, len(deliveries), ENQUEUE_CHUNK):
+        chunk = deliveries[start:start + ENQUEUE_CHUNK]
+        now = time.time()
+        await asyncio.gather(*(queue.enqueue_once_async(
+            delivery, dedupe_key(delivery.source, delivery.delivery_id), now)
+            for delivery in chunk))
+
+
+def make_deliveries(args: argparse.Namespace, platform: str) -> list[Delivery]:
+    deliveries = []
     for number in range(1, args.orders + 1):
         topic, body = order_body(platform, number, args.customers, args.lines)
-        handle_delivery(Delivery(f"bench-{number}", platform, topic, "bench-store",
-                                 "2026-04-01T10:00:00Z", None, body), context)
-    enqueue_seconds = time.perf_counter() - started
+        deliveries.append(Delivery(f"bench-{number}", platform, topic, "bench-store",
+                                   "2026-04-01T10:00:00Z", None, body))
+    return deliveries
 
-    pending = Counter({obj: context.store.pending_count(obj)
-                       for obj in context.store.pending_objects()})
-    client = client_for(settings)
-    flusher = flusher_for(settings, context.store, context.mapping, client)
-    flusher.resolve_stages()
-    setup_calls = client.calls
-    started = time.perf_counter()
-    while context.store.pending_count() > 0:
-        report = flusher.flush_once()
-        if report.calls == 0:
-            time.sleep(0.01)
-    flush_seconds = time.perf_counter() - started
-    calls = client.calls - setup_calls
-    client.close()
 
-    fewest = minimum_calls(pending)
+def written_records(standin: str) -> Counter[str]:
+    """Count the records and associations the stand-in holds, per object."""
+    counts: Counter[str] = Counter()
+    for obj in ("contacts", "deals", "line_items", "products"):
+        records = httpx.get(f"{standin}/_standin/records/{obj}", timeout=60).json()["results"]
+        counts[obj] = len(records)
+        if obj == "deals":
+            for record in records:
+                links = record.get("associations") or {}
+                counts["assoc:deals:contacts"] += len(links.get("contacts") or [])
+                counts["assoc:line_items:deals"] += len(links.get("line_items") or [])
+    return counts
+
+
+def batch_calls(standin: str) -> tuple[int, int]:
+    """Return (batch calls, batch calls answered 429) the stand-in received."""
+    calls = httpx.get(f"{standin}/_standin/calls", timeout=10).json()["calls"]
+    batches = [call for call in calls if "batch" in str(call["path"])]
+    return (sum(int(call["count"]) for call in batches),
+            sum(int(call["count"]) for call in batches if call["status"] == 429))
+
+
+def wait_until_synced(queue: DeliveryQueue, store: SyncStore, started: float,
+                      processes: dict[str, subprocess.Popen[bytes]], standin: str
+                      ) -> tuple[float, float, int]:
+    """Wait until every job has finished and the outbox is empty.
+
+    Returns:
+        The seconds from ``started`` to the last job and to the empty outbox, and the
+        batch calls the stand-in had received when the last job finished.
+    """
+    jobs_done: float | None = None
+    calls_then = 0
+    while True:
+        check_running(processes)
+        now = time.perf_counter()
+        if jobs_done is None and queue.unfinished() == 0:
+            jobs_done = now - started
+            calls_then = batch_calls(standin)[0]
+        if jobs_done is not None and store.pending_count() == 0:
+            return jobs_done, now - started, calls_then
+        time.sleep(POLL_SECONDS)
+
+
+def measure(args: argparse.Namespace, port: int, data_dir: str) -> dict[str, Any]:
+    standin = f"http://127.0.0.1:{port}"
+    environ = {"DATA_DIR": data_dir, "SPEC_DIR": str(PROJECT_DIR / "integration"),
+               "HUBSPOT_BASE_URL": standin, "HUBSPOT_RATE_LIMIT_PER_10S": str(args.rate_limit),
+               "SYNC_BATCH_WINDOW_MS": str(args.window_ms), "LOG_LEVEL": args.log_level}
+    settings: Settings = load_settings(environ)
+    mapping = yaml.safe_load(settings.mapping_path.read_text(encoding="utf-8"))
+    platform = {"headless": "storefront", "custom": "storefront"}.get(
+        str(mapping.get("platform")), str(mapping.get("platform")))
+    deliveries = make_deliveries(args, platform)
+    queue = build_queue(settings)
+    store = SyncStore(Database(settings.state_path))
+    worker_environ = {**environ, **dict(item.split("=", 1) for item in args.worker_env)}
+    worker_settings = load_settings(worker_environ)
+    processes = {"worker": start_command(["worker", "--workers", str(args.workers)],
+                                         worker_environ, Path(data_dir) / "worker.log")}
+    if worker_settings.sync_flusher == "process":
+        processes["flusher"] = start_command(["flusher"], worker_environ,
+                                             Path(data_dir) / "flusher.log")
+    try:
+        wait_for_pipelines(standin, processes)
+        started = time.perf_counter()
+        asyncio.run(enqueue_all(queue, deliveries))
+        queued_seconds = time.perf_counter() - started
+        jobs_seconds, end_to_end_seconds, calls_when_jobs_finished = wait_until_synced(
+            queue, store, started, processes, standin)
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            process.wait(60)
+        queue.close()
+    calls, rejected = batch_calls(standin)
+    records = written_records(standin)
+    fewest = minimum_calls(records)
     optimum_seconds = fewest / (args.rate_limit / WINDOW_SECONDS)
-    standin_calls = httpx.get(f"http://127.0.0.1:{port}/_standin/calls").json()
-    rejected = sum(call["count"] for call in standin_calls["calls"] if call["status"] == 429)
     return {
         "orders": args.orders, "lines_per_order": args.lines, "customers": args.customers,
-        "rate_limit_per_10s": args.rate_limit, "records": dict(pending),
-        "enqueue_seconds": round(enqueue_seconds, 1),
-        "orders_enqueued_per_second": round(args.orders / enqueue_seconds),
-        "flush_seconds": round(flush_seconds, 1), "optimum_seconds": round(optimum_seconds, 1),
-        "time_ratio": round(optimum_seconds / flush_seconds, 3),
+        "rate_limit_per_10s": args.rate_limit, "workers": args.workers,
+        "worker_env": args.worker_env, "flusher": worker_settings.sync_flusher,
+        "worker_queue_synchronous": worker_settings.worker_queue_sqlite_synchronous,
+        "records": dict(records),
+        "queued_seconds": round(queued_seconds, 1),
+        "jobs_finished_seconds": round(jobs_seconds, 1),
+        "orders_per_second_through_worker": round(args.orders / jobs_seconds),
+        "calls_when_jobs_finished": calls_when_jobs_finished,
+        "end_to_end_seconds": round(end_to_end_seconds, 1),
+        "optimum_seconds": round(optimum_seconds, 1),
+        "time_ratio": round(optimum_seconds / end_to_end_seconds, 3),
         "calls": calls, "minimum_calls": fewest,
         "calls_per_1000_orders": round(calls * 1000 / args.orders, 1),
         "minimum_calls_per_1000_orders": round(fewest * 1000 / args.orders, 1),
         "calls_ratio": round(calls / fewest, 3),
         "answered_429": rejected, "share_429": round(rejected / max(1, calls), 4),
-        "dead_letters": context.store.dead_letter_count(),
+        "dead_letters": store.dead_letter_count(),
     }
 
 
@@ -187,6 +303,13 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=190,
                         help="burst limit per 10 s of the stand-in and the client")
     parser.add_argument("--window-ms", type=int, default=500, help="SYNC_BATCH_WINDOW_MS")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker threads of the queue consumer (the worker command's default)")
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the worker process")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the worker and flusher processes only, e.g. "
+                             "WORKER_QUEUE_SQLITE_SYNCHRONOUS=FULL or SYNC_FLUSHER=thread; "
+                             "repeatable")
     args = parser.parse_args()
     args.customers = args.customers or max(1, args.orders * 2 // 3)
     print(json.dumps(run(args), indent=2))

@@ -7,17 +7,20 @@ been killed with SIGKILL at that moment. Both queue backends run every test.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from conftest import RunningIntake
 from intake_support import encode_body, sample_order, shopify_headers
-from storesync.inbox import RECOVERY_GRACE_SECONDS
-from storesync.settings import Settings
+from storesync.queue import DeliveryQueue, build_queue, start_recovery
+from storesync.settings import DEFAULT_INBOX_GRACE_SECONDS, Settings, SettingsError
 
 Start = Callable[..., RunningIntake]
 MakeSettings = Callable[..., Settings]
-LATER = RECOVERY_GRACE_SECONDS + 1
+LATER = DEFAULT_INBOX_GRACE_SECONDS + 1
 
 
 def _post_order(intake: RunningIntake, event_id: str) -> None:
@@ -123,3 +126,63 @@ def test_demo_waits_for_jobs() -> None:
     still_running = wait_for_sync(_EmptyOutbox(), 0.05, sleep=time.sleep,  # type: ignore[arg-type]
                                   unfinished_jobs=lambda: 1)
     assert still_running is False
+
+
+def test_grace_setting_used(make_settings: MakeSettings, start_intake: Start,
+                            backend_env: dict[str, str]) -> None:
+    intake = start_intake(make_settings("shopify", INBOX_GRACE_SECONDS="5", **backend_env))
+    queue = intake.services.queue
+    _post_order(intake, "evt-short-grace")
+    assert queue.huey.dequeue() is not None  # taken by a worker that is then killed
+
+    assert queue.recover(time.time() + 4) == 0
+    assert queue.recover(time.time() + 6) == 1
+
+
+def test_scan_interval_setting_used(make_settings: MakeSettings,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings("shopify", INBOX_SCAN_INTERVAL_SECONDS="1")
+    scans: list[float] = []
+    two_scans = threading.Event()
+
+    def recover(self: DeliveryQueue, now: float | None = None,
+                grace: float | None = None) -> int:
+        scans.append(time.monotonic())
+        if len(scans) >= 2:
+            two_scans.set()
+        return 0
+
+    monkeypatch.setattr(DeliveryQueue, "recover", recover)
+    queue = build_queue(settings, handler=lambda delivery: None)
+    stop = start_recovery(queue)
+    try:
+        assert two_scans.wait(timeout=5)
+    finally:
+        stop()
+        queue.close()
+    assert 0.8 <= scans[1] - scans[0] < 3
+
+
+@pytest.mark.parametrize(("variable", "value", "allowed"), [
+    ("INBOX_GRACE_SECONDS", "0", "1 to 86400"),
+    ("INBOX_GRACE_SECONDS", "90000", "1 to 86400"),
+    ("INBOX_SCAN_INTERVAL_SECONDS", "0", "1 to 3600"),
+    ("INBOX_SCAN_INTERVAL_SECONDS", "soon", "1 to 3600"),
+])
+def test_inbox_setting_rejected(make_settings: MakeSettings, variable: str, value: str,
+                                allowed: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        make_settings("shopify", **{variable: value})
+    problems = raised.value.problems
+    assert [problem.variable for problem in problems] == [variable]
+    assert allowed in problems[0].fix
+
+
+def test_inbox_settings_read(make_settings: MakeSettings) -> None:
+    settings = make_settings("shopify", INBOX_GRACE_SECONDS="20",
+                             INBOX_SCAN_INTERVAL_SECONDS="2")
+    assert settings.inbox_grace_seconds == 20
+    assert settings.inbox_scan_interval_seconds == 2
+    defaults = make_settings("shopify")
+    assert defaults.inbox_grace_seconds == 300
+    assert defaults.inbox_scan_interval_seconds == 60

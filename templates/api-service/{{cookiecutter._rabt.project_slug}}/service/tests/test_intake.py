@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import sqlite3
 import threading
@@ -618,6 +619,21 @@ def test_log_line_carries_ids(shopify_sqlite: RunningIntake,
     assert queued["topic"] == "orders/create"
     assert queued["level"] == "DEBUG"
     assert time.strptime(queued["time"][:19], "%Y-%m-%dT%H:%M:%S")
+
+
+def test_quarantine_logged_once(shopify_sqlite: RunningIntake,
+                                caplog: pytest.LogCaptureFixture) -> None:
+    body = encode_body(sample_order())
+    headers = shopify_headers(body, topic="orders/delete", event_id="evt-once")
+    with caplog.at_level(logging.INFO):
+        response = shopify_sqlite.post("shopify", body, headers)
+    assert response.json()["status"] == "quarantined"
+    entry = shopify_sqlite.services.quarantine.entries()[0]
+    about_delivery = [record for record in caplog.records
+                      if getattr(record, "delivery_id", None) == "evt-once"
+                      and record.levelno >= logging.INFO]
+    assert [record.getMessage() for record in about_delivery] == ["webhook quarantined"]
+    assert getattr(about_delivery[0], "quarantine_id", None) == entry.id
 
 
 # --- Shopify privacy topics -----------------------------------------------------------------

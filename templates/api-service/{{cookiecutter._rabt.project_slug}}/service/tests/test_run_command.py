@@ -3,7 +3,8 @@
 The test starts `run` as its own process with a free port and a temporary DATA_DIR,
 and waits for `/readyz`. It runs the demo against it and reads the records from the
 HubSpot stand-in that `run` started. Then it stops `run` with SIGTERM and checks that
-every process `run` started has stopped.
+every process `run` started has stopped. A second test stops `run` the way Ctrl-C in a
+terminal does, with SIGINT to its whole process group.
 """
 
 from __future__ import annotations
@@ -138,8 +139,37 @@ def test_run_demo_then_sigterm(started: subprocess.Popen[str], run_env: dict[str
     assert len(refunded) == 1
 
     children = child_pids(started.pid)
-    assert len(children) == 3  # the stand-in, the worker and the intake
+    assert len(children) == 4  # the stand-in, the worker, the flusher and the intake
     started.send_signal(signal.SIGTERM)
     assert started.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
     assert [pid for pid in children if running(pid)] == []
     assert not (Path(run_env["DATA_DIR"]) / "standin-url").exists()
+
+
+def test_run_ctrl_c_stops_every_process(run_env: dict[str, str], tmp_path: Path) -> None:
+    if not Path("/proc").is_dir():
+        pytest.skip("the test finds child processes through /proc, which this system lacks")
+    require_hubspot()
+    with (tmp_path / "run.log").open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "storesync", "run"], cwd=SERVICE_DIR,
+                                   env=run_env, stdout=log, stderr=log, text=True,
+                                   start_new_session=True)
+    children: set[int] = set()
+    try:
+        wait_ready(f"http://127.0.0.1:{run_env['PORT']}", process)
+        children = child_pids(process.pid)
+        commands = {" ".join(Path(f"/proc/{pid}/cmdline").read_text().split("\0")[1:4])
+                    for pid in children}
+        assert "-m storesync flusher" in commands
+        assert len(children) == 4
+        # A terminal sends SIGINT to every process of the foreground group.
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
+        assert [pid for pid in children if running(pid)] == []
+    finally:
+        if process.poll() is None:
+            for pid in children:
+                if running(pid):
+                    os.kill(pid, signal.SIGKILL)
+            process.kill()
+            process.wait()

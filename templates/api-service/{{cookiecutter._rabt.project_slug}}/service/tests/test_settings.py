@@ -52,11 +52,18 @@ def test_defaults(env: MakeEnv, tmp_path: Path) -> None:
     assert settings.accepted_platforms == ("shopify", "storefront")
     assert settings.sandbox is True
     assert settings.queue_sqlite_synchronous == "FULL"
+    assert settings.worker_queue_sqlite_synchronous == "NORMAL"
 
 
 def test_queue_synchronous_normal(env: MakeEnv) -> None:
     assert load_settings(env(QUEUE_SQLITE_SYNCHRONOUS="normal")).queue_sqlite_synchronous == \
         "NORMAL"
+
+
+def test_worker_queue_synchronous_full(env: MakeEnv) -> None:
+    settings = load_settings(env(WORKER_QUEUE_SQLITE_SYNCHRONOUS="full"))
+    assert settings.worker_queue_sqlite_synchronous == "FULL"
+    assert settings.queue_sqlite_synchronous == "FULL"
 
 
 def test_sandbox_placeholder_secrets(env: MakeEnv) -> None:
@@ -105,6 +112,7 @@ def test_live_mode_allows_public_host(env: MakeEnv) -> None:
     ("LOG_LEVEL", "verbose", "'VERBOSE' is not a log level"),
     ("REDIS_KEY_PREFIX", "has space", "may only contain letters"),
     ("QUEUE_SQLITE_SYNCHRONOUS", "off", "'OFF' is not a synchronous mode"),
+    ("WORKER_QUEUE_SQLITE_SYNCHRONOUS", "off", "'OFF' is not a synchronous mode"),
 ])
 def test_invalid_value_named(env: MakeEnv, name: str, value: str, words: str) -> None:
     found = problems_of(env(**{name: value}))

@@ -32,8 +32,10 @@ def test_batches_never_exceed_limit(make_harness: MakeHarness) -> None:
     assert len(sync.standin.records("contacts")) == 250
     assert len(sync.standin.records("deals")) == 250
     assert len(sync.standin.records("line_items")) == 250
-    # 3 full-or-partial batches per object: 100 + 100 + 50, and none rejected for size.
-    assert sync.standin.call_count("/batch/upsert", 200) == 9
+    # 3 full-or-partial batches per object: 100 + 100 + 50, and none rejected for size,
+    # plus one batch of the 7 products made from the lines' SKUs.
+    assert len(sync.standin.records("products")) == 7
+    assert sync.standin.call_count("/batch/upsert", 200) == 10
     assert sync.standin.call_count("/batch/create", 201) == 6
     assert sync.standin.call_count("/batch/upsert", 400) == 0
     assert BATCH_LIMIT == 100
@@ -46,9 +48,10 @@ def test_partial_batch_waits_for_window(make_harness: MakeHarness) -> None:
     early = sync.flusher.flush_once(now=now + 1)
     late = sync.flusher.flush_once(now=now + 6)
     assert early.calls == 0
-    assert early.waiting == 3
-    # Three upserts, then the two links whose ends now have HubSpot ids.
-    assert late.calls == 5
+    assert early.waiting == 4
+    # Four upserts (the product made from the line among them), then the two links
+    # whose ends now have HubSpot ids.
+    assert late.calls == 6
 
 
 def test_429_retry_after_honoured(make_harness: MakeHarness) -> None:
@@ -141,9 +144,10 @@ def test_update_by_id_after_first_sync(make_harness: MakeHarness) -> None:
     sync.deliver_order(Order(821101, SARA, updated_at="2026-03-04T11:00:00+00:00",
                              lines=(Line(94002, "A-2", 1, "149.50"),)))
     sync.flush()
-    # The contact is known by then, so it is updated by id; the new order is upserted.
+    # The contact is known by then, so it is updated by id; the new order, its line and
+    # the product made from the line's new SKU are upserted.
     assert sync.standin.call_count("/batch/update", 200) == 1
-    assert sync.standin.call_count("/batch/upsert", 200) == 5
+    assert sync.standin.call_count("/batch/upsert", 200) == 7
     assert len(sync.standin.records("contacts")) == 1
 
 

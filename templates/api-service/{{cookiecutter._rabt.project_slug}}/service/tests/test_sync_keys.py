@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from storesync import logs
+from storesync.metrics import SYNC_REGISTRY
 from storesync.record_keys import record_key, scope_record, shop_part
 from storesync.runtime.engine import Record
 from storesync.standins.hubspot import HubSpotStandinConfig
@@ -46,8 +46,8 @@ def props(record: dict[str, Any]) -> dict[str, str]:
 
 
 def conflicts_counted(obj: str, prop: str) -> float:
-    value = REGISTRY.get_sample_value("storesync_unique_value_conflicts_total",
-                                      {"object": obj, "property": prop})
+    value = SYNC_REGISTRY.get_sample_value("storesync_unique_value_conflicts_total",
+                                           {"object": obj, "property": prop})
     return float(value or 0.0)
 
 

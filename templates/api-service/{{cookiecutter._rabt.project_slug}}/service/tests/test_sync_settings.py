@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from storesync.settings import SettingsError, load_settings
-from sync_support import SPEC_DIR
+from sync_support import SPEC_DIR, project_mapping
 
 
 def load(tmp_path: Path, **environ: str) -> object:
@@ -17,13 +17,15 @@ def load(tmp_path: Path, **environ: str) -> object:
 
 def test_worker_defaults(tmp_path: Path) -> None:
     settings = load_settings({"DATA_DIR": str(tmp_path), "SPEC_DIR": str(SPEC_DIR)})
-    assert settings.crm_target == "hubspot"
+    # CRM_TARGET follows the crm of this project's field map.
+    assert settings.crm_target == project_mapping()["crm"]
     assert settings.hubspot_access_token is None
     assert settings.hubspot_base_url == "https://api.hubapi.com"
     assert settings.hubspot_rate_limit_per_10s == 100
     assert settings.hubspot_search_rate_per_second == 5
     assert settings.sync_batch_window_ms == 500
     assert settings.sync_max_attempts == 8
+    assert settings.sync_flusher == "process"
     assert settings.hubspot_daily_limit_pause_seconds == 900
     assert settings.hubspot_auth_failure_pause_seconds == 60
 
@@ -47,6 +49,12 @@ def test_worker_values_read(tmp_path: Path) -> None:
     assert settings.crm_target == "zoho"
 
 
+def test_flusher_thread_read(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path), "SPEC_DIR": str(SPEC_DIR),
+                              "SYNC_FLUSHER": "Thread"})
+    assert settings.sync_flusher == "thread"
+
+
 def test_token_kept_out_of_repr(tmp_path: Path) -> None:
     settings = load_settings({"DATA_DIR": str(tmp_path), "SPEC_DIR": str(SPEC_DIR),
                               "HUBSPOT_ACCESS_TOKEN": "test-token-not-real",
@@ -67,6 +75,7 @@ def test_token_kept_out_of_repr(tmp_path: Path) -> None:
     ("HUBSPOT_TIMEOUT_SECONDS", "0", "outside the allowed range"),
     ("SYNC_BATCH_WINDOW_MS", "-1", "outside the allowed range"),
     ("SYNC_MAX_ATTEMPTS", "0", "outside the allowed range"),
+    ("SYNC_FLUSHER", "worker", "not a place the flusher can run"),
     ("SYNC_BACKOFF_BASE_SECONDS", "0", "outside the allowed range"),
     ("HUBSPOT_ACCESS_TOKEN", "replace-with-a-private-app-token", "placeholder"),
     ("HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS", "59", "outside the allowed range 60 to 86400"),

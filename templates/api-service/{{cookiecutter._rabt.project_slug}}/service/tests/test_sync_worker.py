@@ -108,7 +108,8 @@ def test_pending_newer_state_coalesces(make_harness: MakeHarness) -> None:
     sync.deliver_order(Order(810008, SARA, total="130.00", updated_at="2026-03-04T11:00:00+00:00"))
     assert sync.context.store.pending_count("deals") == 1
     sync.flush()
-    assert sync.standin.call_count("/batch/upsert", 200) == 3
+    # Contacts, deals, line items and the product made from the line.
+    assert sync.standin.call_count("/batch/upsert", 200) == 4
     assert props(only(sync.standin.records("deals")))["amount"] == "130.00"
 
 
@@ -133,8 +134,8 @@ def test_concurrent_duplicates_one_write(make_harness: MakeHarness) -> None:
     assert outcomes.count(JobOutcome.SKIPPED_STALE) == 7
     assert len(sync.standin.records("contacts")) == 1
     assert len(sync.standin.records("deals")) == 1
-    # One upsert call each for contacts, deals and line items.
-    assert sync.standin.call_count("/batch/upsert") == 3
+    # One upsert call each for contacts, deals, line items and the line's product.
+    assert sync.standin.call_count("/batch/upsert") == 4
 
 
 def test_rollups_not_doubled_on_replay(make_harness: MakeHarness) -> None:

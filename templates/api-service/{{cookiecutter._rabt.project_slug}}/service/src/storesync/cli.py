@@ -7,6 +7,7 @@ of ``run`` stopped); 2 invalid settings or usage.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -15,7 +16,8 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import yaml
@@ -31,6 +33,9 @@ from .settings import (
     SettingsError,
     load_settings,
 )
+
+if TYPE_CHECKING:
+    from .queue import DeliveryQueue
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -119,6 +124,9 @@ def _print_banner(settings: Settings, standin_url: str | None) -> None:
     click.echo(f"Intake: http://{settings.host}:{settings.port}  "
                f"(webhooks: {', '.join('/webhooks/' + p for p in settings.accepted_platforms)})")
     click.echo(f"Queue: {'Redis (REDIS_URL)' if settings.redis_url else settings.queue_path}")
+    if settings.crm_target == "custom":
+        click.echo("CRM: the customer database in DATABASE_URL (CRM_TARGET=custom).")
+        return
     if standin_url is None:
         click.echo("CRM: HubSpot (HUBSPOT_ACCESS_TOKEN is set).")
         return
@@ -137,7 +145,9 @@ def _print_banner(settings: Settings, standin_url: str | None) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Worker threads of the queue consumer.")
 def run(workers: int) -> None:
-    """Start the intake, the worker and, in sandbox mode, the HubSpot stand-in.
+    """Start the intake, the worker, the HubSpot flusher and, in sandbox mode, the stand-in.
+
+    The flusher is a process of its own unless SYNC_FLUSHER=thread.
 
     Sandbox mode is on while HUBSPOT_ACCESS_TOKEN is not set. Press Ctrl-C to stop;
     every process is stopped with it.
@@ -151,7 +161,8 @@ def run(workers: int) -> None:
     # The demo command reads the stand-in's address from this file.
     address_file = settings.data_dir / STANDIN_URL_FILE
     with _children() as processes:
-        if settings.sandbox:
+        # The HubSpot stand-in serves only the HubSpot target.
+        if settings.sandbox and settings.crm_target == "hubspot":
             port = _free_port("127.0.0.1")
             standin_url = f"http://127.0.0.1:{port}"
             processes.append(_child(["standin", "--port", str(port)], env))
@@ -161,6 +172,8 @@ def run(workers: int) -> None:
             address_file.write_text(standin_url + "\n", encoding="utf-8")
         _print_banner(settings, standin_url)
         processes.append(_child(["worker", "--workers", str(workers)], env))
+        if separate_flusher(settings):
+            processes.append(_child(["flusher"], env))
         processes.append(_child(["intake"], env))
         try:
             while all(process.poll() is None for process in processes):
@@ -200,6 +213,25 @@ def intake(host: str | None, port: int | None) -> None:
                 access_log=False, proxy_headers=False)
 
 
+def build_worker_queue(settings: Settings) -> DeliveryQueue:
+    """Build the worker's queue, whose SQLite connection uses WORKER_QUEUE_SQLITE_SYNCHRONOUS.
+
+    This connection takes jobs off the SQLite queue, and with NORMAL a dequeue commit
+    can be lost in a power cut (not in a crash of the process). That is harmless: the
+    intake's FULL commit wrote each job into huey's task table and the inbox together,
+    and the inbox entry is deleted only after the job's own FULL commit to the state
+    file. A lost dequeue (or a lost retry that huey queued) therefore brings back the
+    task row, or leaves the inbox entry for recovery. Either way the job runs again,
+    the worker finds its versions already recorded, and nothing changes. The intake's
+    own connection keeps QUEUE_SQLITE_SYNCHRONOUS, FULL by default, because its commit
+    is the acknowledgement.
+    """
+    from .queue import build_queue
+
+    return build_queue(replace(
+        settings, queue_sqlite_synchronous=settings.worker_queue_sqlite_synchronous))
+
+
 @main.command()
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Worker threads of the queue consumer.")
@@ -208,14 +240,19 @@ def worker(workers: int) -> None:
     from prometheus_client import start_http_server
 
     from . import worker as worker_module
-    from .queue import build_queue, start_recovery
+    from .queue import start_recovery
 
     settings = current_settings()
     logs.configure_logging(settings.log_level)
-    queue = build_queue(settings)
+    queue = build_worker_queue(settings)
+    if separate_flusher(settings):
+        logging.getLogger("storesync.worker").info(
+            "the flusher runs as its own process (SYNC_FLUSHER=process): start `python -m "
+            "storesync flusher` beside this worker, or nothing reaches HubSpot")
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.host)
-    # The worker side may run loops beside the consumer (the CRM flusher):
+    # The worker side may run loops beside the consumer (metrics snapshots, the custom
+    # database writer, the HubSpot flusher thread when SYNC_FLUSHER=thread):
     # storesync.worker.start_background(settings) starts them and returns a stop function.
     start_background = getattr(worker_module, "start_background", None)
     stop_background = start_background(settings) if start_background else None
@@ -229,6 +266,48 @@ def worker(workers: int) -> None:
         if stop_background is not None:
             stop_background()
         queue.close()
+
+
+def separate_flusher(settings: Settings) -> bool:
+    """Return whether the HubSpot flusher runs as its own ``flusher`` process."""
+    return settings.crm_target == "hubspot" and settings.sync_flusher == "process"
+
+
+@main.command()
+def flusher() -> None:
+    """Write the outbox to HubSpot in batches (the worker's other half).
+
+    Run it beside the worker when SYNC_FLUSHER=process, the default. Only one flusher
+    drains the outbox of a DATA_DIR at a time; a second one waits for the first to stop.
+    SIGTERM or Ctrl-C stops it after the batch in flight.
+    """
+    import threading
+
+    from . import metrics
+    from .flusher import run_flusher_process
+    from .worker import UnsupportedCrmTarget, check_crm_target, load_mapping
+
+    settings = current_settings()
+    logs.configure_logging(settings.log_level)
+    try:
+        check_crm_target(settings, load_mapping(settings.mapping_path))
+    except (UnsupportedCrmTarget, ValueError) as error:
+        _fail(str(error), EXIT_USAGE)
+    if settings.crm_target != "hubspot":
+        _fail(f"CRM_TARGET={settings.crm_target} has no flusher: the worker writes to the "
+              "customer database itself.", EXIT_USAGE)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stop_publisher = metrics.start_publisher(settings)
+    try:
+        run_flusher_process(settings, stop)
+    finally:
+        stop_publisher()
 
 
 def _standin_app(settings: Settings, seed: bool) -> Any:
@@ -393,3 +472,14 @@ def _register_sync_commands() -> None:
 
 
 _register_sync_commands()
+
+
+# The custom database's commands (db, export). They also make run, intake and worker
+# check the database's migration revision first when CRM_TARGET=custom.
+def _register_customdb_commands() -> None:
+    from .customdb.commands import register
+
+    register(main)
+
+
+_register_customdb_commands()

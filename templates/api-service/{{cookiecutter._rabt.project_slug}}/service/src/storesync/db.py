@@ -12,10 +12,15 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 BUSY_TIMEOUT_SECONDS = 5.0
 SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+# Bound parameters per statement. 999 is SQLite's default limit before 3.32.0 (later
+# releases allow 32766), so statements stay valid on older builds too.
+MAX_STATEMENT_VARIABLES = 999
 
 
 def connect(path: Path, *, timeout: float = BUSY_TIMEOUT_SECONDS,
@@ -69,6 +74,36 @@ def migrate(conn: sqlite3.Connection, component: str, steps: Sequence[str]) -> i
         conn.execute("ROLLBACK")
         raise
     return max(version, len(steps))
+
+
+def insert_rows(cursor: sqlite3.Cursor, insert: str, rows: Sequence[Sequence[Any]],
+                conflict: str = "") -> None:
+    """Insert ``rows`` with as few statements as the variable limit allows.
+
+    A group commit inserts many rows at once. One multi-row ``INSERT`` per table
+    costs one statement step instead of one per row, and each step releases and
+    takes back the GIL, which the intake's event loop thread is waiting for.
+
+    Args:
+        cursor: A cursor inside the caller's open transaction.
+        insert: The statement up to ``VALUES``, e.g. ``INSERT INTO t (a, b)``.
+        rows: The rows; all have the same number of values.
+        conflict: An ``ON CONFLICT`` clause to append, or nothing.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = max(1, MAX_STATEMENT_VARIABLES // width)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        values = [value for row in chunk for value in row]
+        cursor.execute(_insert_statement(insert, width, len(chunk), conflict), values)
+
+
+@lru_cache(maxsize=256)
+def _insert_statement(insert: str, width: int, count: int, conflict: str) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return f"{insert} VALUES {', '.join([row] * count)} {conflict}".rstrip()
 
 
 class Database:

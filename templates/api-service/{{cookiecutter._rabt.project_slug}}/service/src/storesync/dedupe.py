@@ -1,7 +1,7 @@
 """Delivery-id dedupe: the first copy of a delivery is queued, later copies get a 200 response.
 
 With the SQLite queue the dedupe keys live in the queue file itself, and the key of a
-delivery is inserted in the same transaction as its job (see ``claim_in``), so a
+delivery is inserted in the same transaction as its job (see ``claim_many_in``), so a
 delivery is either queued and remembered, or neither. Two concurrent copies cannot
 both win, because SQLite runs one write transaction at a time.
 
@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections.abc import Sequence
 from typing import Protocol
 
 import redis
 
-from .db import Database
+from .db import MAX_STATEMENT_VARIABLES, Database, insert_rows
 
 # Long enough for one queue write under load, short enough that a crashed request
 # does not block the platform's next retry for long.
@@ -87,13 +88,46 @@ class SqliteDedupe:
         self._maybe_purge(now)
         return won
 
-    def claim_in(self, cursor: sqlite3.Cursor, key: str, now: float) -> bool:
-        """Insert ``key`` for the whole window inside the caller's open transaction.
+    def claim_many_in(self, cursor: sqlite3.Cursor, claims: Sequence[tuple[str, float]]
+                      ) -> list[bool]:
+        """Insert keys for the whole window inside the caller's write transaction.
 
-        The cursor must belong to a connection to the same file as this store's.
-        Returns True when the key was new or expired, so the delivery must be stored.
+        ``claims`` are (key, time of receipt) pairs. The keys are read first and
+        written after, so the transaction must hold the write lock from its start
+        (``BEGIN IMMEDIATE`` or ``EXCLUSIVE``), and the cursor must belong to a
+        connection to this store's file.
+
+        Returns:
+            Per claim, True when its key was new or expired, so the delivery must be
+            stored; False when the key is live, or an earlier claim of the same
+            batch took it.
         """
-        return _insert_key(cursor, key, now, now + self.window_seconds, confirmed=True)
+        expiry = self._expiry_of(cursor, list(dict.fromkeys(key for key, _ in claims)))
+        results = []
+        rows = []
+        for key, now in claims:
+            fresh = expiry.get(key, now) <= now
+            results.append(fresh)
+            if fresh:
+                expiry[key] = now + self.window_seconds
+                rows.append((key, expiry[key], 1))
+        # Every key in rows is absent or expired, so each conflict takes the row over.
+        insert_rows(cursor, "INSERT INTO dedupe_keys (key, expires_at, confirmed)", rows,
+                    "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, "
+                    "confirmed = excluded.confirmed")
+        return results
+
+    @staticmethod
+    def _expiry_of(cursor: sqlite3.Cursor, keys: list[str]) -> dict[str, float]:
+        """Return the stored expiry time of each of ``keys`` that has a row."""
+        found: dict[str, float] = {}
+        for start in range(0, len(keys), MAX_STATEMENT_VARIABLES):
+            chunk = keys[start:start + MAX_STATEMENT_VARIABLES]
+            marks = ", ".join("?" * len(chunk))
+            rows = cursor.execute(f"SELECT key, expires_at FROM dedupe_keys WHERE key IN ({marks})",
+                                  chunk).fetchall()
+            found.update((str(key), float(expires_at)) for key, expires_at in rows)
+        return found
 
     def purge_in(self, cursor: sqlite3.Cursor, now: float) -> None:
         """Delete expired keys inside the caller's open transaction, now and then."""

@@ -7,7 +7,8 @@ phone, email and id in the samples is made up.
 
 The demo signs each body with the first webhook secret of its platform, which is the
 public sandbox placeholder while no secret is set. It then waits until the worker's
-outbox is empty and prints the contacts, deals and line items in the HubSpot stand-in.
+outbox is empty and prints the contacts, deals and line items in the HubSpot stand-in,
+or for ``CRM_TARGET=custom`` the rows in PostgreSQL (``storesync.customdb.demo``).
 """
 
 from __future__ import annotations
@@ -198,6 +199,8 @@ def standin_url(settings: Settings, given: str | None) -> str:
     """
     if given:
         return given.rstrip("/")
+    if settings.crm_target == "custom":
+        return ""  # the demo reads the customer database instead
     left_by_run = settings.data_dir / STANDIN_URL_FILE
     if left_by_run.is_file():
         return left_by_run.read_text(encoding="utf-8").strip().rstrip("/")
@@ -235,6 +238,10 @@ def run_demo(settings: Settings, intake_url: str, standin: str, echo: Callable[[
                  "is the worker running?")
     finally:
         inbox.close()
+    if settings.crm_target == "custom":
+        from .customdb.demo import print_rows
+
+        return print_rows(settings, echo)
     with httpx.Client(base_url=standin, timeout=10) as crm:
         try:
             return print_records(crm, echo)

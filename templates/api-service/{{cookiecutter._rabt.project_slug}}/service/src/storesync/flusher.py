@@ -27,12 +27,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from . import metrics
+from .flusher_lock import FlusherLock
 from .hubspot import (
     BATCH_LIMIT,
     CONFLICT_CATEGORY,
@@ -48,6 +50,7 @@ from .hubspot import (
     error_message,
 )
 from .logs import mask_email, mask_phone
+from .record_keys import shop_of_key, sku_key
 from .runtime.ratelimit import backoff_seconds
 from .sync_store import OutboxRow, SyncStore, properties_of, unique_properties_of
 
@@ -148,6 +151,12 @@ class Flusher:
         self.unique_phone_property = properties_of(mapping, "contact").get("phone_e164")
         self.pipeline_id: str | None = None
         self.stage_ids: dict[str, str] = {}
+        # A batch's outcome is written to the state file by this thread while the next
+        # batch of the same object is on its way to HubSpot. A state-file commit takes
+        # about as long as a batch call while the worker writes too, so doing both in
+        # turn would halve the calls per second.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flusher-write")
+        self._writes: list[Future[None]] = []
 
     # --- set-up ----------------------------------------------------------------------
 
@@ -214,11 +223,16 @@ class Flusher:
             for objects in RECORD_STAGES:
                 for obj in objects:
                     self._flush_records(obj, now, force, report)
+                    # Later objects read the CRM ids these writes store.
+                    self._wait_for_writes()
             for obj in sorted(self.store.pending_objects()):
                 if obj.startswith(ASSOCIATION_PREFIX):
                     self._flush_links(obj, now, force, report)
+                    self._wait_for_writes()
         except _Paused:
             report.paused = True
+        finally:
+            self._wait_for_writes()
         report.calls = self.client.calls - calls_before
         return report
 
@@ -293,7 +307,8 @@ class Flusher:
                 ready.append(row)
         return ready, keyless
 
-    def _properties(self, obj: str, row: OutboxRow) -> dict[str, Any]:
+    def _properties(self, obj: str, row: OutboxRow,
+                    product_ids: Mapping[str, str]) -> dict[str, Any]:
         """Return the properties to send, with stage ids, pipeline and product id filled in."""
         properties = {name: value for name, value in row.item.properties.items()
                       if value is not None}
@@ -303,27 +318,34 @@ class Flusher:
                 properties[self.stage_property] = self.stage_ids[str(stage)]
             if self.pipeline_id is not None and self.stage_property in properties:
                 properties.setdefault(self.pipeline_property, self.pipeline_id)
-        if obj == "line_items" and "hs_product_id" not in properties:
-            product_id = self._product_id(properties.get(self.sku_property))
-            if product_id is not None:
-                properties["hs_product_id"] = product_id
+        if obj == "line_items" and "hs_product_id" not in properties \
+                and row.item.key in product_ids:
+            properties["hs_product_id"] = product_ids[row.item.key]
         return properties
 
-    def _product_id(self, sku: Any) -> str | None:
-        if not sku:
-            return None
-        product_key = self.store.product_key_for_sku(str(sku))
-        if product_key is None:
-            return None
-        return self.store.crm_ids("products", [product_key]).get(product_key)
+    def _product_ids(self, chunk: Sequence[OutboxRow]) -> dict[str, str]:
+        """Return the HubSpot product id of each line item row whose product has one, by key.
+
+        The SKU table is keyed per shop, and a line item's key starts with its shop.
+        """
+        skus: dict[str, str] = {}
+        for row in chunk:
+            sku = row.item.properties.get(self.sku_property)
+            if sku:
+                skus[row.item.key] = sku_key(shop_of_key(row.item.key), str(sku))
+        products = self.store.product_keys_for_skus(list(skus.values()))
+        ids = self.store.crm_ids("products", list(products.values()))
+        return {key: ids[products[sku]] for key, sku in skus.items()
+                if sku in products and products[sku] in ids}
 
     def _inputs(self, obj: str, kind: str, chunk: Sequence[OutboxRow],
                 known: Mapping[str, str]) -> list[dict[str, Any]]:
+        product_ids = self._product_ids(chunk) if obj == "line_items" else {}
         if kind == "update":
-            return [{"id": known[row.item.key], "properties": self._properties(obj, row)}
-                    for row in chunk]
+            return [{"id": known[row.item.key],
+                     "properties": self._properties(obj, row, product_ids)} for row in chunk]
         return [{"id": row.item.id_value, "idProperty": row.item.id_property,
-                 "properties": self._properties(obj, row)} for row in chunk]
+                 "properties": self._properties(obj, row, product_ids)} for row in chunk]
 
     def _send(self, obj: str, kind: str, chunk: list[OutboxRow], known: Mapping[str, str],
               now: float, report: FlushReport) -> None:
@@ -457,6 +479,22 @@ class Flusher:
         return None if value is None else str(value).casefold()
 
     def _finish(self, obj: str, outcome: _Outcome, report: FlushReport) -> None:
+        """Record a batch's outcome on the writer thread; see :meth:`_wait_for_writes`."""
+        self._writes.append(self._writer.submit(self._record_outcome, obj, outcome, report))
+
+    def _wait_for_writes(self) -> None:
+        """Wait until every outcome handed to the writer thread is in the state file.
+
+        Raises:
+            The first error a write raised, after every write has ended.
+        """
+        writes, self._writes = self._writes, []
+        errors = [write.exception() for write in writes]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def _record_outcome(self, obj: str, outcome: _Outcome, report: FlushReport) -> None:
         letters = self.store.finish_batch(outcome.synced, outcome.retried, outcome.dead)
         report.synced[obj] += len(outcome.synced)
         report.retried[obj] += len(outcome.retried)
@@ -593,6 +631,8 @@ def _context_values(entry: Mapping[str, Any]) -> set[str]:
 SANDBOX_TOKEN = "sandbox-token-not-real"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
 STAGE_LOOKUP_RETRY_SECONDS = 10.0
+# How often a flusher that waits for the lock tries again.
+LOCK_RETRY_SECONDS = 2.0
 
 
 def client_for(settings: Any, transport: Any = None) -> HubSpotClient:
@@ -635,8 +675,35 @@ def flusher_for(settings: Any, store: SyncStore, mapping: Mapping[str, Any],
     )
 
 
-def _run_when_ready(flusher: Flusher, stop: threading.Event) -> None:
-    """Resolve the deal stages (retrying while HubSpot is unreachable), then flush."""
+def _wait_for_lock(lock: FlusherLock, stop: threading.Event) -> bool:
+    """Take the flusher lock, waiting while another flusher holds it; False when stopped."""
+    warned = False
+    while not stop.is_set():
+        if lock.acquire():
+            if warned:
+                log.info("flusher lock taken; this flusher drains the outbox now",
+                         extra={"resource": str(lock.path)})
+            return True
+        if not warned:
+            log.warning("another flusher drains the outbox (process %s holds %s); this one "
+                        "waits until it stops", lock.holder_pid() or "unknown", lock.path)
+            warned = True
+        stop.wait(LOCK_RETRY_SECONDS)
+    return False
+
+
+def _run_when_ready(flusher: Flusher, stop: threading.Event, lock: FlusherLock) -> None:
+    """Take the flusher lock, resolve the deal stages (retrying while HubSpot is
+    unreachable), then flush until ``stop`` is set."""
+    if not _wait_for_lock(lock, stop):
+        return
+    try:
+        _resolve_then_flush(flusher, stop)
+    finally:
+        lock.release()
+
+
+def _resolve_then_flush(flusher: Flusher, stop: threading.Event) -> None:
     while not stop.is_set() and flusher.pipeline_id is None:
         try:
             flusher.resolve_stages()
@@ -650,12 +717,8 @@ def _run_when_ready(flusher: Flusher, stop: threading.Event) -> None:
     flusher.run(stop)
 
 
-def start_flusher(settings: Any) -> Callable[[], None]:
-    """Start the flusher loop in a thread; return the function that stops it.
-
-    Raises:
-        SystemExit: with code 2 when the settings cannot work (see :func:`client_for`).
-    """
+def _build_flusher(settings: Any) -> tuple[Flusher, HubSpotClient]:
+    """Create the flusher and its client from the settings, or exit with code 2."""
     import sys
 
     from .db import Database
@@ -668,9 +731,21 @@ def start_flusher(settings: Any) -> Callable[[], None]:
         sys.stderr.write(f"Error: {error}\n")
         raise SystemExit(2) from error
     store = SyncStore(Database(settings.state_path))
-    flusher = flusher_for(settings, store, mapping, client)
+    return flusher_for(settings, store, mapping, client), client
+
+
+def start_flusher(settings: Any) -> Callable[[], None]:
+    """Start the flusher loop in a thread; return the function that stops it.
+
+    The worker calls this when ``SYNC_FLUSHER=thread``.
+
+    Raises:
+        SystemExit: with code 2 when the settings cannot work (see :func:`client_for`).
+    """
+    flusher, client = _build_flusher(settings)
     stop = threading.Event()
-    thread = threading.Thread(target=_run_when_ready, args=(flusher, stop),
+    lock = FlusherLock(settings.data_dir)
+    thread = threading.Thread(target=_run_when_ready, args=(flusher, stop, lock),
                               name="storesync-flusher", daemon=True)
     thread.start()
     log.info("flusher started", extra={"resource": settings.hubspot_base_url,
@@ -682,3 +757,22 @@ def start_flusher(settings: Any) -> Callable[[], None]:
         client.close()
 
     return stop_flusher
+
+
+def run_flusher_process(settings: Any, stop: threading.Event) -> None:
+    """Run the flusher in the calling thread until ``stop`` is set (``SYNC_FLUSHER=process``).
+
+    The ``flusher`` command calls this; it sets ``stop`` on SIGTERM and SIGINT.
+
+    Raises:
+        SystemExit: with code 2 when the settings cannot work (see :func:`client_for`).
+    """
+    flusher, client = _build_flusher(settings)
+    lock = FlusherLock(settings.data_dir)
+    log.info("flusher started", extra={"resource": settings.hubspot_base_url,
+                                       "batch_window_ms": settings.sync_batch_window_ms})
+    try:
+        _run_when_ready(flusher, stop, lock)
+    finally:
+        client.close()
+        log.info("flusher stopped")

@@ -5,7 +5,7 @@ middle of a job (SIGKILL, power loss) would lose the delivery. The intake theref
 writes each job twice in one atomic step: onto huey's queue and into the inbox, keyed
 by huey's task id. The worker deletes the inbox entry after the job has returned (see
 ``storesync.tasks``). Recovery, run by the worker at start and every
-``RECOVERY_INTERVAL_SECONDS``, puts inbox entries older than ``RECOVERY_GRACE_SECONDS``
+``INBOX_SCAN_INTERVAL_SECONDS``, puts inbox entries older than ``INBOX_GRACE_SECONDS``
 back on the queue unless they are still waiting there.
 
 A job can thus run more than once: after a crash between the worker's commit and the
@@ -20,16 +20,13 @@ of task id to job and a sorted set of task id by queue time, under ``<prefix>:in
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import redis
 
-from .db import Database
+from .db import Database, insert_rows
 
-# An entry this old is presumed lost. It must exceed the longest job plus huey's
-# retry delays (3 retries 10 s apart), or a slow job is queued a second time.
-RECOVERY_GRACE_SECONDS = 300.0
-RECOVERY_INTERVAL_SECONDS = 60.0
 # Entries handled per recovery pass, so one pass cannot hold the queue file for long.
 RECOVERY_BATCH = 500
 
@@ -63,7 +60,7 @@ class Inbox(Protocol):
     def done(self, task_id: str) -> None:
         """Delete the entry of a finished job."""
 
-    def requeue_stale(self, now: float, grace: float = RECOVERY_GRACE_SECONDS) -> int:
+    def requeue_stale(self, now: float, grace: float) -> int:
         """Queue again the entries older than ``grace`` seconds; return how many."""
 
     def count(self) -> int:
@@ -82,17 +79,17 @@ class SqliteInbox:
         database.migrate("inbox", SCHEMA)
 
     @staticmethod
-    def add_in(cursor: sqlite3.Cursor, task_id: str, message: bytes, now: float) -> None:
-        """Record a job inside the caller's open transaction, which also queues it."""
-        cursor.execute("INSERT INTO inbox (task_id, message, queued_at) VALUES (?, ?, ?)",
-                       (task_id, message, now))
+    def add_many_in(cursor: sqlite3.Cursor, entries: Sequence[tuple[str, bytes, float]]) -> None:
+        """Record jobs, as (task id, message, time queued), inside the caller's open
+        transaction, which also queues them."""
+        insert_rows(cursor, "INSERT INTO inbox (task_id, message, queued_at)", entries)
 
     def done(self, task_id: str) -> None:
         """Delete the entry of a finished job."""
         with self.database.connection() as conn:
             conn.execute("DELETE FROM inbox WHERE task_id = ?", (task_id,))
 
-    def requeue_stale(self, now: float, grace: float = RECOVERY_GRACE_SECONDS) -> int:
+    def requeue_stale(self, now: float, grace: float) -> int:
         """Queue again, in one transaction, the old entries no longer in huey's table."""
         requeued = 0
         with self.database.transaction() as conn:
@@ -138,7 +135,7 @@ class RedisInbox:
             pipe.zrem(self.times_key, task_id)
             pipe.execute()
 
-    def requeue_stale(self, now: float, grace: float = RECOVERY_GRACE_SECONDS) -> int:
+    def requeue_stale(self, now: float, grace: float) -> int:
         """Queue again the old entries that no longer wait in huey's list."""
         stale = self.client.zrangebyscore(self.times_key, "-inf", now - grace,
                                           start=0, num=RECOVERY_BATCH)

@@ -128,6 +128,10 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
     services = build_services(settings, clock=clock, queue=queue, dedupe=dedupe,
                               quarantine=quarantine, handler=handler)
     metrics.watch_queue_depth(services.queue.depth)
+    # The worker side's metrics, which worker processes write to the shared backend.
+    sync_metrics = metrics.open_snapshot_store(settings)
+    services.owned.append(sync_metrics)
+    metrics.watch_sync_metrics(sync_metrics)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -274,13 +278,15 @@ class WebhookEndpoint:
         label = self.topic_label(source, delivery.topic)
         metrics.count_delivery(source, label, "verified")
         key = dedupe_key(delivery.source, delivery.delivery_id)
+        entry: int | None = None
         try:
             if inspection.problem is None:
                 queued = await self.services.queue.enqueue_once_async(delivery, key, now)
                 status = "queued" if queued else "duplicate"
             else:
-                status = await run_in_threadpool(_quarantine_once, self.services, inspection,
-                                                 key, now)
+                entry = await run_in_threadpool(_quarantine_once, self.services, inspection,
+                                                key, now)
+                status = "duplicate" if entry is None else "quarantined"
         except QUEUE_ERRORS as error:
             return _store_failed(source, label, delivery.delivery_id, error)
         if status != "queued":
@@ -289,9 +295,12 @@ class WebhookEndpoint:
         # delivery reaches INFO; the intake's own line for it is DEBUG.
         level = logging.DEBUG if status == "queued" else logging.INFO
         if log.isEnabledFor(level):
-            log.log(level, "webhook %s", status, extra={
+            fields: dict[str, Any] = {
                 "delivery_id": delivery.delivery_id, "source": source, "topic": label,
-                "status": status, "reason": inspection.problem})
+                "status": status, "reason": inspection.problem}
+            if entry is not None:
+                fields["quarantine_id"] = entry
+            log.log(level, "webhook %s", status, extra=fields)
         return Reply(200, {"status": status, "delivery_id": delivery.delivery_id})
 
     async def keep_privacy_request(self, topic: str, headers: Mapping[str, str], body: bytes,
@@ -358,25 +367,23 @@ def _verify(source: str, body: bytes, headers: Mapping[str, str], settings: Sett
 
 
 def _quarantine_once(services: IntakeServices, inspection: Inspection, key: str,
-                     now: float) -> str:
-    """Claim the dedupe key, then quarantine; return quarantined or duplicate.
+                     now: float) -> int | None:
+    """Claim the dedupe key, then quarantine; return the entry's id, or None for a duplicate.
 
     Raises:
         One of ``QUEUE_ERRORS``: nothing was stored and the claim was released.
     """
     delivery = inspection.delivery
     if not services.dedupe.claim(key, now):
-        return "duplicate"
+        return None
     try:
         entry = services.quarantine.add(delivery, inspection.problem or "",
                                         raw_body=inspection.raw_body)
     except BaseException:
         _release_quietly(services.dedupe, key, delivery.delivery_id)
         raise
-    log.info("delivery quarantined", extra={"delivery_id": delivery.delivery_id,
-                                            "source": delivery.source, "quarantine_id": entry})
     _confirm_quietly(services.dedupe, key, now, delivery.delivery_id)
-    return "quarantined"
+    return entry
 
 
 def _keep_privacy_once(services: IntakeServices, request: PrivacyRequest, identifier: str,

@@ -1,17 +1,47 @@
-"""Prometheus metrics of the intake and the worker, defined once in the default registry.
+"""Prometheus metrics of the intake and the worker side, and how the web process shows both.
 
-The web process serves them on ``GET /metrics``; the worker process serves its own
-on ``WORKER_METRICS_PORT`` when that is set. Label values come from short fixed
-lists, so a sender cannot create unbounded series: a topic the project does not map
-is counted as ``other``.
+The intake's metrics live in the default registry of the web process, which serves
+them on ``GET /metrics``. The worker side's metrics (jobs, CRM calls, 429s, records
+written or dead-lettered) are counted in the worker process, in ``SYNC_REGISTRY``.
+To show them on the web's ``/metrics`` too, across processes and machines, each
+worker process writes a snapshot of ``SYNC_REGISTRY`` to the shared backend every
+``SNAPSHOT_INTERVAL_SECONDS`` and when it stops: a row per process in the state
+file, or a field per process in a Redis hash when ``REDIS_URL`` is set. At each
+scrape, :class:`SharedSyncCollector` reads every snapshot and adds them up:
+
+* counters and histogram buckets are summed over all snapshots, including those of
+  processes that have stopped, so a restarted worker never makes a counter go down;
+* gauges (``storesync_dead_letters``) take the value of the newest snapshot;
+* ``storesync_sync_success_ratio`` is computed from the summed
+  ``storesync_sync_records_total``: records written to the CRM divided by records
+  written plus records dead-lettered, over the service's lifetime. It is left out
+  while no record has finished either way.
+
+A snapshot replaces the same process's previous one, so a snapshot written twice
+counts once. Values reach ``/metrics`` up to ``SNAPSHOT_INTERVAL_SECONDS`` late.
+Label values come from short fixed lists, so a sender cannot create unbounded
+series: a topic the project does not map is counted as ``other``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
+import redis
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Metric
+
+from .db import Database
+
+log = logging.getLogger(__name__)
 
 # Outcomes of storesync_deliveries_total. Every POST to a webhook endpoint of an
 # accepted platform counts as "received", then as "too_large", "ping", "rejected" or
@@ -22,6 +52,16 @@ DELIVERY_OUTCOMES = ("received", "verified", "rejected", "duplicate", "quarantin
                      "ping", "privacy_pending")
 JOB_OUTCOMES = ("synced_later", "skipped_stale", "quarantined", "nothing_to_do", "failed")
 OTHER_TOPIC = "other"
+SNAPSHOT_INTERVAL_SECONDS = 1.0
+SUCCESS_RATIO = "storesync_sync_success_ratio"
+SNAPSHOT_COMPONENT = "sync_metrics"
+SNAPSHOT_SCHEMA = (
+    "CREATE TABLE sync_metric_snapshots ("
+    " process TEXT PRIMARY KEY, updated_at REAL NOT NULL, samples TEXT NOT NULL)",
+)
+
+# The worker side's metrics; see the module docstring for how the web process shows them.
+SYNC_REGISTRY = CollectorRegistry()
 
 DELIVERIES = Counter(
     "storesync_deliveries",
@@ -41,36 +81,43 @@ JOBS = Counter(
     "storesync_jobs",
     "Worker jobs by outcome.",
     ["outcome"],
+    registry=SYNC_REGISTRY,
 )
 CRM_REQUEST_SECONDS = Histogram(
     "storesync_crm_request_seconds",
     "Duration of CRM API calls in seconds, by operation.",
     ["operation"],
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=SYNC_REGISTRY,
 )
 CRM_RESPONSES = Counter(
     "storesync_crm_responses",
     "CRM API responses by operation and HTTP status.",
     ["operation", "status"],
+    registry=SYNC_REGISTRY,
 )
 CRM_RATE_LIMITED = Counter(
     "storesync_crm_rate_limited",
     "CRM API calls answered with 429, by operation.",
     ["operation"],
+    registry=SYNC_REGISTRY,
 )
 SYNC_RECORDS = Counter(
     "storesync_sync_records",
     "Records written to the CRM or dead-lettered, by CRM object.",
     ["object", "outcome"],
+    registry=SYNC_REGISTRY,
 )
 UNIQUE_VALUE_CONFLICTS = Counter(
     "storesync_unique_value_conflicts",
     "Records written without a unique property because another record holds its value.",
     ["object", "property"],
+    registry=SYNC_REGISTRY,
 )
 DEAD_LETTERS = Gauge(
     "storesync_dead_letters",
     "Records waiting in the dead-letter store.",
+    registry=SYNC_REGISTRY,
 )
 
 
@@ -104,3 +151,237 @@ def watch_queue_depth(read_depth: Callable[[], int]) -> None:
             return -1.0
 
     QUEUE_DEPTH.set_function(depth)
+
+
+# --- Worker-side metrics shared through the backend ---------------------------------------
+
+# One sample of a snapshot: sample name, labels and value.
+SnapshotSample = tuple[str, dict[str, str], float]
+
+
+class SnapshotStore(Protocol):
+    """Storage of the worker processes' metric snapshots: the state file or Redis."""
+
+    def write(self, process: str, updated_at: float, samples: str) -> None:
+        """Replace the snapshot of ``process`` with ``samples`` (JSON)."""
+
+    def read(self) -> list[tuple[float, str]]:
+        """Return every snapshot as (time written, samples JSON)."""
+
+    def close(self) -> None:
+        """Close the store's connections."""
+
+
+class SqliteSnapshots:
+    """Snapshots in the ``sync_metric_snapshots`` table of the state file."""
+
+    def __init__(self, path: Path) -> None:
+        # A snapshot lost in a power cut is replaced a second later, so commits skip fsync.
+        self.database = Database(path, synchronous="NORMAL")
+        self.database.migrate(SNAPSHOT_COMPONENT, SNAPSHOT_SCHEMA)
+
+    def write(self, process: str, updated_at: float, samples: str) -> None:
+        """Replace the snapshot of ``process``."""
+        with self.database.transaction() as conn:
+            conn.execute("INSERT INTO sync_metric_snapshots (process, updated_at, samples) "
+                         "VALUES (?, ?, ?) ON CONFLICT (process) DO UPDATE SET "
+                         "updated_at = excluded.updated_at, samples = excluded.samples",
+                         (process, updated_at, samples))
+
+    def read(self) -> list[tuple[float, str]]:
+        """Return every snapshot."""
+        with self.database.connection() as conn:
+            rows = conn.execute("SELECT updated_at, samples FROM sync_metric_snapshots")
+            return [(float(row[0]), str(row[1])) for row in rows]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.database.close()
+
+
+class RedisSnapshots:
+    """Snapshots in the Redis hash ``<REDIS_KEY_PREFIX>:sync-metrics``, a field per process."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.key = f"{prefix}:sync-metrics"
+
+    def write(self, process: str, updated_at: float, samples: str) -> None:
+        """Replace the snapshot of ``process``."""
+        self.client.hset(self.key, process, json.dumps({"updated_at": updated_at,
+                                                        "samples": samples}))
+
+    def read(self) -> list[tuple[float, str]]:
+        """Return every snapshot."""
+        found = []
+        for value in self.client.hvals(self.key):
+            entry = json.loads(value)
+            found.append((float(entry["updated_at"]), str(entry["samples"])))
+        return found
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
+def open_snapshot_store(settings: Any) -> SnapshotStore:
+    """Open the snapshot store of the backend ``settings`` names: Redis, else the state file.
+
+    Raises:
+        sqlite3.Error or OSError: the state file cannot be opened.
+    """
+    if settings.redis_url:
+        return RedisSnapshots(redis.Redis.from_url(settings.redis_url),
+                              settings.redis_key_prefix)
+    return SqliteSnapshots(settings.state_path)
+
+
+def take_snapshot(registry: CollectorRegistry = SYNC_REGISTRY) -> str:
+    """Return the registry's samples as JSON, by metric family.
+
+    ``_created`` samples are left out: they are creation times, which cannot be summed.
+    """
+    families: dict[str, list[SnapshotSample]] = {}
+    for family in registry.collect():
+        families[family.name] = [(sample.name, dict(sample.labels), float(sample.value))
+                                 for sample in family.samples
+                                 if not sample.name.endswith("_created")]
+    return json.dumps(families, separators=(",", ":"), sort_keys=True)
+
+
+def _combine(snapshots: Iterable[tuple[float, str]],
+             gauges: frozenset[str]) -> dict[str, dict[tuple[str, str], SnapshotSample]]:
+    """Sum counter and histogram samples over all snapshots; gauges take the newest value."""
+    combined: dict[str, dict[tuple[str, str], SnapshotSample]] = {}
+    for _, text in sorted(snapshots, key=lambda item: item[0]):
+        for family, samples in json.loads(text).items():
+            into = combined.setdefault(family, {})
+            for name, labels, value in samples:
+                key = (name, json.dumps(labels, sort_keys=True))
+                if family in gauges or key not in into:
+                    into[key] = (name, labels, float(value))
+                else:
+                    into[key] = (name, labels, into[key][2] + float(value))
+    return combined
+
+
+class SharedSyncCollector:
+    """Serves the worker side's metrics, summed from every process's snapshot, at scrape time.
+
+    It reads nothing until :func:`watch_sync_metrics` gives it a store. A store that
+    cannot be read leaves these metrics out of that scrape and logs a WARNING; the
+    intake's own metrics are still served.
+    """
+
+    def __init__(self) -> None:
+        self.read: Callable[[], list[tuple[float, str]]] | None = None
+
+    def describe(self) -> list[Metric]:
+        """Return no descriptions, so registering never runs a scrape."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the summed metric families and the sync success ratio."""
+        read = self.read
+        if read is None:
+            return
+        try:
+            snapshots = read()
+        except Exception as error:  # a broken backend must not fail the whole scrape
+            log.warning("worker metrics could not be read", extra={"error": repr(error)})
+            return
+        definitions = list(SYNC_REGISTRY.collect())
+        gauges = frozenset(family.name for family in definitions if family.type == "gauge")
+        combined = _combine(snapshots, gauges)
+        for definition in definitions:
+            family = Metric(definition.name, definition.documentation, definition.type)
+            for name, labels, value in combined.get(definition.name, {}).values():
+                family.add_sample(name, labels, value)
+            yield family
+        ratio = success_ratio(combined.get("storesync_sync_records", {}).values())
+        if ratio is not None:
+            family = Metric(SUCCESS_RATIO, "Records written to the CRM divided by records "
+                            "written plus records dead-lettered, over all worker processes.",
+                            "gauge")
+            family.add_sample(SUCCESS_RATIO, {}, ratio)
+            yield family
+
+
+def success_ratio(samples: Iterable[SnapshotSample]) -> float | None:
+    """Return written / (written + dead-lettered) from ``storesync_sync_records_total`` samples.
+
+    Returns:
+        None while no record has been written or dead-lettered.
+    """
+    totals = {"synced": 0.0, "dead_lettered": 0.0}
+    for name, labels, value in samples:
+        outcome = labels.get("outcome", "")
+        if name.endswith("_total") and outcome in totals:
+            totals[outcome] += value
+    finished = totals["synced"] + totals["dead_lettered"]
+    return None if finished == 0 else totals["synced"] / finished
+
+
+SHARED_SYNC = SharedSyncCollector()
+REGISTRY.register(SHARED_SYNC)
+
+
+def watch_sync_metrics(store: SnapshotStore) -> None:
+    """Serve the worker side's metrics from ``store`` in this process's ``/metrics``."""
+    SHARED_SYNC.read = store.read
+
+
+def process_name() -> str:
+    """Return a name for this process's snapshot, unique across machines and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class SnapshotPublisher:
+    """Writes this process's ``SYNC_REGISTRY`` snapshot to a store, now and then and at stop."""
+
+    def __init__(self, store: SnapshotStore, *, interval: float = SNAPSHOT_INTERVAL_SECONDS,
+                 registry: CollectorRegistry = SYNC_REGISTRY,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.interval = interval
+        self.registry = registry
+        self.clock = clock
+        self.process = process_name()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def publish(self) -> None:
+        """Write one snapshot; a failure is logged and the next interval tries again."""
+        try:
+            self.store.write(self.process, self.clock(), take_snapshot(self.registry))
+        except Exception as error:  # the backend may be down for a while; metrics can wait
+            log.warning("worker metrics could not be written", extra={"error": repr(error)})
+
+    def start(self) -> Callable[[], None]:
+        """Publish every ``interval`` seconds in a thread; return the function that stops it."""
+        def run() -> None:
+            while not self._stop.wait(self.interval):
+                self.publish()
+
+        self._thread = threading.Thread(target=run, name="metrics-snapshots", daemon=True)
+        self._thread.start()
+        return self.stop
+
+    def stop(self) -> None:
+        """Stop the thread, write a last snapshot and close the store."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.publish()
+        self.store.close()
+
+
+def start_publisher(settings: Any) -> Callable[[], None]:
+    """Publish this worker process's metrics to the shared backend; return the stop function.
+
+    The process's own ``/metrics`` (``WORKER_METRICS_PORT``) then serves the summed
+    values too, the same as the web's.
+    """
+    store = open_snapshot_store(settings)
+    watch_sync_metrics(store)
+    return SnapshotPublisher(store).start()

@@ -24,7 +24,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -35,16 +35,10 @@ from huey.api import TaskWrapper
 from huey.storage import SqliteStorage
 from starlette.concurrency import run_in_threadpool
 
-from .db import Database, check_writable
+from .db import Database, check_writable, insert_rows
 from .dedupe import DedupeStore, RedisDedupe, SqliteDedupe
 from .delivery import Delivery
-from .inbox import (
-    RECOVERY_GRACE_SECONDS,
-    RECOVERY_INTERVAL_SECONDS,
-    Inbox,
-    RedisInbox,
-    SqliteInbox,
-)
+from .inbox import Inbox, RedisInbox, SqliteInbox
 from .settings import Settings
 from .tasks import DeliveryHandler, register_process_delivery
 
@@ -88,14 +82,15 @@ class GroupCommitSqliteStorage(SqliteStorage):  # type: ignore[misc]
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         return conn
 
-    def insert_task(self, cursor: sqlite3.Cursor, message: bytes) -> None:
-        """Insert one serialized task with ``cursor``, inside an open transaction.
+    def insert_tasks(self, cursor: sqlite3.Cursor, messages: Sequence[bytes]) -> None:
+        """Insert serialized tasks with ``cursor``, in order, inside an open transaction.
 
-        The INSERT is the one ``SqliteStorage.enqueue`` runs (huey 2.5 to 3.x). The
-        consumer therefore dequeues these rows like any other, which a test checks.
+        The rows are those ``SqliteStorage.enqueue`` inserts (huey 2.5 to 3.x): queue
+        name, data and priority 0. The consumer therefore dequeues them like any
+        other, in the order given, which a test checks.
         """
-        cursor.execute("insert into task (queue, data, priority) values (?, ?, ?)",
-                       (self.name, self.to_blob(message), 0))
+        insert_rows(cursor, "INSERT INTO task (queue, data, priority)",
+                    [(self.name, self.to_blob(message), 0) for message in messages])
 
 
 @dataclass(frozen=True)
@@ -212,14 +207,16 @@ def sqlite_commit(storage: GroupCommitSqliteStorage, dedupe: SqliteDedupe) -> Co
     one transaction."""
 
     def commit(jobs: list[_Job]) -> list[bool]:
-        results = []
+        # huey's storage opens the transaction with BEGIN EXCLUSIVE, which the
+        # read-then-write dedupe claim needs.
         with storage.db(commit=True) as cursor:
-            for job in jobs:
-                queued = job.key is None or dedupe.claim_in(cursor, job.key, job.now)
-                if queued:
-                    storage.insert_task(cursor, job.message)
-                    SqliteInbox.add_in(cursor, job.task_id, job.message, job.now)
-                results.append(queued)
+            claims = iter(dedupe.claim_many_in(
+                cursor, [(job.key, job.now) for job in jobs if job.key is not None]))
+            results = [job.key is None or next(claims) for job in jobs]
+            queued = [job for job, fresh in zip(jobs, results, strict=True) if fresh]
+            storage.insert_tasks(cursor, [job.message for job in queued])
+            SqliteInbox.add_many_in(cursor, [(job.task_id, job.message, job.now)
+                                             for job in queued])
             dedupe.purge_in(cursor, jobs[-1].now)
         return results
 
@@ -332,14 +329,17 @@ class DeliveryQueue:
             return
         self.task(delivery.to_dict())
 
-    def recover(self, now: float | None = None, grace: float = RECOVERY_GRACE_SECONDS) -> int:
+    def recover(self, now: float | None = None, grace: float | None = None) -> int:
         """Queue again the jobs whose worker stopped before finishing them; return how many.
 
         See :mod:`storesync.inbox`. A job still waiting in the queue is not queued twice.
+        ``grace`` defaults to the ``INBOX_GRACE_SECONDS`` setting.
 
         Raises:
             One of ``QUEUE_ERRORS`` when the queue cannot be read or written.
         """
+        if grace is None:
+            grace = self.settings.inbox_grace_seconds
         return self.inbox.requeue_stale(time.time() if now is None else now, grace)
 
     def enqueue_once(self, delivery: Delivery, key: str, now: float) -> bool:
@@ -426,19 +426,21 @@ def _recover_once(queue: DeliveryQueue) -> None:
                     extra={"requeued": requeued})
 
 
-def start_recovery(queue: DeliveryQueue,
-                   interval: float = RECOVERY_INTERVAL_SECONDS) -> Callable[[], None]:
+def start_recovery(queue: DeliveryQueue, interval: float | None = None) -> Callable[[], None]:
     """Run :meth:`DeliveryQueue.recover` now and then every ``interval`` seconds in a thread.
+
+    ``interval`` defaults to the ``INBOX_SCAN_INTERVAL_SECONDS`` setting.
 
     Returns:
         The function that stops the thread.
     """
     stopped = threading.Event()
+    pause = queue.settings.inbox_scan_interval_seconds if interval is None else interval
 
     def run() -> None:
         while True:
             _recover_once(queue)
-            if stopped.wait(interval):
+            if stopped.wait(pause):
                 return
 
     thread = threading.Thread(target=run, name="inbox-recovery", daemon=True)

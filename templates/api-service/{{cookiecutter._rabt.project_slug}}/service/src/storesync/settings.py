@@ -6,10 +6,11 @@ environment wins over the same name in ``.env``. Every invalid value is reported
 with the variable's name, the problem and the fix, all at once, and a secret's value
 is never repeated in a message.
 
-Sandbox mode: while ``HUBSPOT_ACCESS_TOKEN`` is not set, nothing is written to a real
-CRM. A platform whose webhook secret is not set then uses a public placeholder
-secret (``SANDBOX_SECRETS``), so the demo can sign its samples, and the service
-only listens on a loopback address.
+Sandbox mode: while the CRM target's credential is not set (``HUBSPOT_ACCESS_TOKEN``,
+or ``DATABASE_URL`` for the customer database), nothing is written to a real CRM. A
+platform whose webhook secret is not set then uses a public placeholder secret
+(``SANDBOX_SECRETS``), so the demo can sign its samples, and the service only listens
+on a loopback address. ``CRM_TARGET`` defaults to the ``crm`` of the field map.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -51,6 +53,18 @@ DEFAULT_REDIS_KEY_PREFIX = "storesync"
 # checkpoints, so it survives a crash of the process (kill -9) but not of the machine.
 QUEUE_SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 DEFAULT_QUEUE_SQLITE_SYNCHRONOUS = "FULL"
+# The worker's own connection to the queue file only takes jobs off the queue (and
+# queues huey's retries). Every job stays in the inbox until it has finished, so a
+# dequeue lost in a power cut only runs the job again; see storesync.queue.
+DEFAULT_WORKER_QUEUE_SQLITE_SYNCHRONOUS = "NORMAL"
+# The inbox puts a job back on the queue when it has not finished this long after it
+# was queued. The grace must exceed the longest job plus huey's retry delays (3 retries
+# 10 s apart), or a slow job runs twice, which the idempotent worker tolerates.
+DEFAULT_INBOX_GRACE_SECONDS = 300
+MAX_INBOX_GRACE_SECONDS = 86_400
+# How often the worker looks for such jobs.
+DEFAULT_INBOX_SCAN_INTERVAL_SECONDS = 60
+MAX_INBOX_SCAN_INTERVAL_SECONDS = 3600
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -61,6 +75,13 @@ PLACEHOLDER_PREFIX = "replace-with"
 
 # Worker and CRM defaults (worker side); read in _worker_settings below.
 CRM_TARGETS = ("hubspot", "zoho", "custom")
+# The setting whose absence puts the service in sandbox mode, by CRM target; other
+# targets use HUBSPOT_ACCESS_TOKEN.
+SANDBOX_SWITCHES = {"custom": "DATABASE_URL"}
+# The role BI tools log in with to read the customer database (CRM_TARGET=custom).
+DEFAULT_CUSTOMDB_READONLY_ROLE = "storesync_bi"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+POSTGRES_ROLE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DEFAULT_HUBSPOT_BASE_URL = "https://api.hubapi.com"
 # HubSpot's burst limit per app in a rolling 10 seconds: 100 on Free and Starter, 190
 # on Professional and Enterprise, 250 with the API limit increase (HubSpot's API usage
@@ -75,6 +96,10 @@ DEFAULT_HUBSPOT_TIMEOUT_SECONDS = 10
 DEFAULT_SYNC_BATCH_WINDOW_MS = 500
 MAX_SYNC_BATCH_WINDOW_MS = 60_000
 DEFAULT_SYNC_MAX_ATTEMPTS = 8
+# Places the HubSpot flusher can run: "process" is the `flusher` command beside the
+# worker, with its own interpreter and so its own GIL; "thread" is a thread of the worker.
+SYNC_FLUSHER_MODES = ("process", "thread")
+DEFAULT_SYNC_FLUSHER = "process"
 DEFAULT_SYNC_BACKOFF_BASE_SECONDS = 2
 DEFAULT_SYNC_BACKOFF_MAX_SECONDS = 600
 # NOTE: HubSpot resets the daily limit at midnight in the account's time zone, which
@@ -138,6 +163,9 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     redis_key_prefix: str = DEFAULT_REDIS_KEY_PREFIX
     queue_sqlite_synchronous: str = DEFAULT_QUEUE_SQLITE_SYNCHRONOUS
+    worker_queue_sqlite_synchronous: str = DEFAULT_WORKER_QUEUE_SQLITE_SYNCHRONOUS
+    inbox_grace_seconds: int = DEFAULT_INBOX_GRACE_SECONDS
+    inbox_scan_interval_seconds: int = DEFAULT_INBOX_SCAN_INTERVAL_SECONDS
     data_dir: Path = SERVICE_DIR / "var"
     spec_dir: Path = SERVICE_DIR.parent / "integration"
     desired_state_path: Path = SERVICE_DIR.parent / "crm" / "desired-state.yaml"
@@ -158,6 +186,7 @@ class Settings:
     hubspot_rate_limit_per_10s: int = DEFAULT_HUBSPOT_RATE_LIMIT_PER_10S
     hubspot_search_rate_per_second: int = DEFAULT_HUBSPOT_SEARCH_RATE_PER_SECOND
     hubspot_timeout_seconds: int = DEFAULT_HUBSPOT_TIMEOUT_SECONDS
+    sync_flusher: str = DEFAULT_SYNC_FLUSHER
     sync_batch_window_ms: int = DEFAULT_SYNC_BATCH_WINDOW_MS
     sync_max_attempts: int = DEFAULT_SYNC_MAX_ATTEMPTS
     sync_backoff_base_seconds: int = DEFAULT_SYNC_BACKOFF_BASE_SECONDS
@@ -165,6 +194,16 @@ class Settings:
     hubspot_daily_limit_pause_seconds: int = DEFAULT_HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS
     hubspot_auth_failure_pause_seconds: int = DEFAULT_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS
     # --- End of worker and CRM settings. ---
+
+    # Custom database settings (CRM_TARGET=custom). The URL and the password are secrets.
+    database_url: str | None = field(default=None, repr=False)
+    customdb_readonly_role: str = DEFAULT_CUSTOMDB_READONLY_ROLE
+    customdb_readonly_password: str | None = field(default=None, repr=False)
+
+    @property
+    def sandbox_switch(self) -> str:
+        """The setting that, once set, takes the service out of sandbox mode."""
+        return sandbox_switch(self.crm_target)
 
     @property
     def queue_path(self) -> Path:
@@ -292,7 +331,7 @@ class _Reader:
             if PLACEHOLDER_PREFIX in item:
                 self.add(name, f"secret {position} is still the placeholder from .env.example.",
                          f"set {name} to the real webhook secret, or remove the line to "
-                         "use the sandbox placeholder while HUBSPOT_ACCESS_TOKEN is unset.")
+                         "use the sandbox placeholder while the service is in sandbox mode.")
                 continue
             try:
                 keys.append(decode(item))
@@ -324,11 +363,13 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
         SettingsError: one or more settings are invalid; all are listed.
     """
     reader = _Reader(merged_environment(environ, env_file), service_dir)
-    common = _common_settings(reader)
+    target = _crm_target(reader)
+    common = _common_settings(reader, target)
     spec_dir = common["spec_dir"]
     platforms = _accepted_platforms(reader, spec_dir)
     secrets = _webhook_secrets(reader, platforms, sandbox=common["sandbox"])
-    worker = _worker_settings(reader)
+    worker = _worker_settings(reader, target)
+    worker.update(_custom_database_settings(reader))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**common, **secrets, accepted_platforms=platforms, **worker)
@@ -338,14 +379,20 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
     return settings
 
 
-def _common_settings(reader: _Reader) -> dict[str, Any]:
-    sandbox = reader.text("HUBSPOT_ACCESS_TOKEN") is None
+def sandbox_switch(crm_target: str) -> str:
+    """Return the setting whose absence puts a service on ``crm_target`` in sandbox mode."""
+    return SANDBOX_SWITCHES.get(crm_target, "HUBSPOT_ACCESS_TOKEN")
+
+
+def _common_settings(reader: _Reader, crm_target: str) -> dict[str, Any]:
+    switch = sandbox_switch(crm_target)
+    sandbox = reader.text(switch) is None
     host = reader.text("HOST") or DEFAULT_HOST
     if sandbox and host not in LOOPBACK_HOSTS:
         reader.add("HOST", f"{host!r} is not a loopback address, and the service is in sandbox "
-                           "mode (HUBSPOT_ACCESS_TOKEN is not set), where webhook secrets may "
+                           f"mode ({switch} is not set), where webhook secrets may "
                            "be public placeholders.",
-                   "set HOST=127.0.0.1 for the sandbox, or set HUBSPOT_ACCESS_TOKEN and the "
+                   f"set HOST=127.0.0.1 for the sandbox, or set {switch} and the "
                    "webhook secrets to serve other hosts.")
     return {
         "storefront_timestamp_tolerance_seconds": reader.integer(
@@ -358,7 +405,15 @@ def _common_settings(reader: _Reader) -> dict[str, Any]:
                                              1, MAX_DEDUP_WINDOW_HOURS),
         "redis_url": _redis_url(reader),
         "redis_key_prefix": _redis_key_prefix(reader),
-        "queue_sqlite_synchronous": _queue_synchronous(reader),
+        "queue_sqlite_synchronous": _queue_synchronous(reader, "QUEUE_SQLITE_SYNCHRONOUS",
+                                                       DEFAULT_QUEUE_SQLITE_SYNCHRONOUS),
+        "worker_queue_sqlite_synchronous": _queue_synchronous(
+            reader, "WORKER_QUEUE_SQLITE_SYNCHRONOUS", DEFAULT_WORKER_QUEUE_SQLITE_SYNCHRONOUS),
+        "inbox_grace_seconds": reader.integer("INBOX_GRACE_SECONDS", DEFAULT_INBOX_GRACE_SECONDS,
+                                              1, MAX_INBOX_GRACE_SECONDS),
+        "inbox_scan_interval_seconds": reader.integer(
+            "INBOX_SCAN_INTERVAL_SECONDS", DEFAULT_INBOX_SCAN_INTERVAL_SECONDS, 1,
+            MAX_INBOX_SCAN_INTERVAL_SECONDS),
         "data_dir": _data_dir(reader),
         "spec_dir": reader.path("SPEC_DIR", reader.service_dir.parent / "integration"),
         "desired_state_path": reader.path(
@@ -394,14 +449,13 @@ def _redis_key_prefix(reader: _Reader) -> str:
     return prefix
 
 
-def _queue_synchronous(reader: _Reader) -> str:
-    mode = (reader.text("QUEUE_SQLITE_SYNCHRONOUS") or DEFAULT_QUEUE_SQLITE_SYNCHRONOUS).upper()
+def _queue_synchronous(reader: _Reader, name: str, default: str) -> str:
+    mode = (reader.text(name) or default).upper()
     if mode not in QUEUE_SYNCHRONOUS_MODES:
-        reader.add("QUEUE_SQLITE_SYNCHRONOUS", f"{mode!r} is not a synchronous mode this "
-                                               "service allows.",
-                   "set QUEUE_SQLITE_SYNCHRONOUS=FULL (survives a power loss) or NORMAL "
-                   "(survives a crash of the process only), or remove it for FULL.")
-        return DEFAULT_QUEUE_SQLITE_SYNCHRONOUS
+        reader.add(name, f"{mode!r} is not a synchronous mode this service allows.",
+                   f"set {name}=FULL (survives a power loss) or NORMAL (survives a crash of "
+                   f"the process only), or remove it for {default}.")
+        return default
     return mode
 
 
@@ -473,7 +527,38 @@ def _secret_source(source: str) -> str:
 # --- Worker and CRM settings (worker side): read them in this function. -----------------
 
 
-def _worker_settings(reader: _Reader) -> dict[str, Any]:
+def _field_map_crm(reader: _Reader) -> str | None:
+    """Return the ``crm`` of the field map in SPEC_DIR, or None when it cannot be read.
+
+    A missing or unreadable field map is reported by ``_accepted_platforms``.
+    """
+    path = reader.path("SPEC_DIR", reader.service_dir.parent / "integration") / "mapping.yaml"
+    try:
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    crm = mapping.get("crm") if isinstance(mapping, dict) else None
+    return str(crm).lower() if crm else None
+
+
+def _crm_target(reader: _Reader) -> str:
+    """Return CRM_TARGET, by default the field map's ``crm`` (hubspot when it has none).
+
+    A CRM_TARGET that names another CRM than the field map is accepted here; the
+    worker and ``run`` stop on it with the fix.
+    """
+    crm = _field_map_crm(reader)
+    default = crm if crm in CRM_TARGETS else "hubspot"
+    target = (reader.text("CRM_TARGET") or default).lower()
+    if target not in CRM_TARGETS:
+        reader.add("CRM_TARGET", f"{target!r} is not a CRM target.",
+                   f"set CRM_TARGET to one of {', '.join(CRM_TARGETS)}, or remove it to follow "
+                   f"the field map (crm: {crm or 'not set'}).")
+        target = default
+    return target
+
+
+def _worker_settings(reader: _Reader, target: str) -> dict[str, Any]:
     """Return the worker and CRM fields of :class:`Settings`, adding problems to ``reader``."""
     token = reader.text("HUBSPOT_ACCESS_TOKEN")
     if token is not None:
@@ -482,12 +567,6 @@ def _worker_settings(reader: _Reader) -> dict[str, Any]:
             reader.add("HUBSPOT_ACCESS_TOKEN", "is still the placeholder from .env.example.",
                        "set it to the private app's access token, or remove it to run the "
                        "sandbox against the local HubSpot stand-in.")
-    target = (reader.text("CRM_TARGET") or "hubspot").lower()
-    if target not in CRM_TARGETS:
-        reader.add("CRM_TARGET", f"{target!r} is not a CRM target.",
-                   f"set CRM_TARGET to one of {', '.join(CRM_TARGETS)} (hubspot is the only "
-                   "one the worker syncs in this release).")
-        target = "hubspot"
     base_url = (reader.text("HUBSPOT_BASE_URL") or DEFAULT_HUBSPOT_BASE_URL).rstrip("/")
     if not base_url.startswith(("https://", "http://")):
         reader.add("HUBSPOT_BASE_URL", f"{base_url!r} does not start with https:// or http://.",
@@ -512,6 +591,7 @@ def _worker_settings(reader: _Reader) -> dict[str, Any]:
             "HUBSPOT_SEARCH_RATE_PER_SECOND", DEFAULT_HUBSPOT_SEARCH_RATE_PER_SECOND, 1, 100),
         "hubspot_timeout_seconds": reader.integer(
             "HUBSPOT_TIMEOUT_SECONDS", DEFAULT_HUBSPOT_TIMEOUT_SECONDS, 1, 300),
+        "sync_flusher": _sync_flusher(reader),
         "sync_batch_window_ms": reader.integer(
             "SYNC_BATCH_WINDOW_MS", DEFAULT_SYNC_BATCH_WINDOW_MS, 0, MAX_SYNC_BATCH_WINDOW_MS),
         "sync_max_attempts": reader.integer("SYNC_MAX_ATTEMPTS", DEFAULT_SYNC_MAX_ATTEMPTS, 1, 100),
@@ -526,4 +606,55 @@ def _worker_settings(reader: _Reader) -> dict[str, Any]:
     }
 
 
+def _sync_flusher(reader: _Reader) -> str:
+    mode = (reader.text("SYNC_FLUSHER") or DEFAULT_SYNC_FLUSHER).lower()
+    if mode not in SYNC_FLUSHER_MODES:
+        reader.add("SYNC_FLUSHER", f"{mode!r} is not a place the flusher can run.",
+                   "set SYNC_FLUSHER=process (run `python -m storesync flusher` beside the "
+                   "worker) or thread (the worker runs it), or remove it for process.")
+        return DEFAULT_SYNC_FLUSHER
+    return mode
+
+
 # --- End of worker and CRM settings. ------------------------------------------------------
+
+
+# --- Custom database settings (CRM_TARGET=custom). -------------------------------------
+
+
+def _custom_database_settings(reader: _Reader) -> dict[str, Any]:
+    """Return the custom database fields of :class:`Settings`, adding problems to ``reader``.
+
+    ``DATABASE_URL`` is optional here, because the commands that use the database
+    report a missing URL with the fix, and projects on HubSpot never need it.
+    """
+    url = reader.text("DATABASE_URL")
+    if url is not None:
+        if not url.startswith(POSTGRES_SCHEMES):
+            # The URL may carry a password, so the message does not repeat it.
+            reader.add("DATABASE_URL", "does not start with postgresql://.",
+                       "set DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DATABASE.")
+            url = None
+        else:
+            password = urlsplit(url).password
+            if password:
+                logs.register_secret(password)
+            if PLACEHOLDER_PREFIX in url:
+                reader.add("DATABASE_URL", "still holds the placeholder from .env.example.",
+                           "set the real user, password, host and database name.")
+                url = None
+    role = reader.text("CUSTOMDB_READONLY_ROLE") or DEFAULT_CUSTOMDB_READONLY_ROLE
+    if not POSTGRES_ROLE_PATTERN.match(role):
+        reader.add("CUSTOMDB_READONLY_ROLE", f"{role!r} is not a plain PostgreSQL role name.",
+                   "use lower-case letters, digits and _ (up to 63 characters), e.g. "
+                   f"CUSTOMDB_READONLY_ROLE={DEFAULT_CUSTOMDB_READONLY_ROLE}.")
+        role = DEFAULT_CUSTOMDB_READONLY_ROLE
+    password = reader.text("CUSTOMDB_READONLY_PASSWORD")
+    if password is not None:
+        logs.register_secret(password)
+        if PLACEHOLDER_PREFIX in password:
+            reader.add("CUSTOMDB_READONLY_PASSWORD", "is still the placeholder from .env.example.",
+                       "set it to a new random password for the BI role, or remove it.")
+            password = None
+    return {"database_url": url, "customdb_readonly_role": role,
+            "customdb_readonly_password": password}

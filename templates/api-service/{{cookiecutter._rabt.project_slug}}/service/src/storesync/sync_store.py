@@ -13,7 +13,8 @@ Tables (all prefixed ``sync_``):
 * ``crm_ids``: the CRM id of every record once the CRM has returned it.
 * ``orders``: the service's own copy of each order's totals and stage, from which
   the contact roll-ups are computed, so replays and duplicates never double-count.
-* ``product_skus``: SKU to product key, so a line item can point at its product.
+* ``product_skus``: shop-scoped SKU (``<shop>:<sku>``) to product key, so a line item
+  can point at its product.
 * ``dead_letters``: records the CRM rejected or that ran out of attempts.
 """
 
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .db import Database
 
@@ -62,6 +64,13 @@ SCHEMA_STEPS: tuple[str, ...] = (
     " resource TEXT, attempts INTEGER NOT NULL, status INTEGER, error TEXT NOT NULL,"
     " created_at REAL NOT NULL, replayed_at REAL)",
 )
+
+# Most deliveries whose writes share one commit.
+MAX_WRITES_PER_COMMIT = 64
+# Keys per ``IN (...)`` query, below SQLite's default limit of 999 parameters before 3.32.
+_KEYS_PER_QUERY = 500
+
+_T = TypeVar("_T")
 
 _OUTBOX_COLUMNS = ("object, key, properties, id_property, id_value, event_id, resource, "
                    "attempts, next_attempt_at, enqueued_at, revision, last_error")
@@ -166,6 +175,80 @@ def _row_item(row: Sequence[Any]) -> OutboxItem:
                       id_property=row[3], id_value=row[4], event_id=row[5], resource=row[6])
 
 
+@dataclass
+class _Write(Generic[_T]):
+    """One caller's work for :class:`GroupCommit`, and its result once committed."""
+
+    work: Callable[[sqlite3.Connection], _T]
+    result: _T | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class GroupCommit:
+    """Runs the writes of concurrent callers in one transaction, so they share one fsync.
+
+    Each caller waits until the transaction that contains its write has committed, so a
+    job is never reported finished before its state is durable. The first caller to
+    find no commit in progress becomes the leader: it takes every write waiting (up
+    to ``MAX_WRITES_PER_COMMIT``), runs each inside its own savepoint, commits, and
+    wakes the others. A write that raises is rolled back alone and its caller gets
+    the error; a failed commit gives every caller of the batch the error.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.commits = 0
+        self._waiting: list[_Write[Any]] = []
+        self._leading = False
+        self._wake = threading.Condition()
+
+    def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` with the connection inside a write transaction; return its result.
+
+        Raises:
+            The exception ``work`` raised, or the one that failed the commit.
+        """
+        item: _Write[_T] = _Write(work)
+        with self._wake:
+            self._waiting.append(item)
+            while not item.done:
+                if self._leading:
+                    self._wake.wait()
+                    continue
+                self._leading = True
+                batch = self._waiting[:MAX_WRITES_PER_COMMIT]
+                del self._waiting[:MAX_WRITES_PER_COMMIT]
+                self._wake.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._wake.acquire()
+                    self._leading = False
+                    self._wake.notify_all()
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def _commit(self, batch: list[_Write[Any]]) -> None:
+        try:
+            with self.db.transaction() as conn:
+                for item in batch:
+                    conn.execute("SAVEPOINT delivery")
+                    try:
+                        item.result = item.work(conn)
+                    except Exception as error:
+                        conn.execute("ROLLBACK TO delivery")
+                        item.error = error
+                    conn.execute("RELEASE delivery")
+            self.commits += 1
+        except BaseException as error:  # nothing of the batch was stored
+            for item in batch:
+                item.error = error
+        for item in batch:
+            item.done = True
+
+
 class SyncStore:
     """Access to the sync tables of the state file; every method is one short transaction."""
 
@@ -173,7 +256,15 @@ class SyncStore:
         """Open the store and create or upgrade its tables."""
         self.db = db
         self.clock = clock
+        self.group_commit = GroupCommit(db)
         db.migrate(COMPONENT, SCHEMA_STEPS)
+
+    def write_together(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in a write transaction shared with concurrent callers (one fsync).
+
+        ``work`` gets the connection and must only use it; see :class:`GroupCommit`.
+        """
+        return self.group_commit.run(work)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -231,16 +322,19 @@ class SyncStore:
             ``"newer"`` when recorded, ``"same"`` when this exact time was seen
             before (a duplicate), ``"stale"`` when a newer time was seen.
         """
+        # One statement in the common case: insert, or move the version forward only
+        # when this one is newer. Reading the stored time again is needed only to tell
+        # a duplicate from an older payload.
+        cursor = conn.execute(
+            "INSERT INTO sync_versions (resource, updated_at, event_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (resource) DO UPDATE SET updated_at = excluded.updated_at, "
+            "event_id = excluded.event_id WHERE excluded.updated_at > sync_versions.updated_at",
+            (resource, updated_at, event_id))
+        if cursor.rowcount == 1:
+            return "newer"
         row = conn.execute("SELECT updated_at FROM sync_versions WHERE resource = ?",
                            (resource,)).fetchone()
-        if row is not None and row[0] > updated_at:
-            return "stale"
-        if row is not None and row[0] == updated_at:
-            return "same"
-        conn.execute("INSERT INTO sync_versions (resource, updated_at, event_id) VALUES (?, ?, ?) "
-                     "ON CONFLICT (resource) DO UPDATE SET updated_at = excluded.updated_at, "
-                     "event_id = excluded.event_id", (resource, updated_at, event_id))
-        return "newer"
+        return "same" if row is not None and row[0] == updated_at else "stale"
 
     def enqueue(self, conn: sqlite3.Connection, item: OutboxItem,
                 not_before: float | None = None) -> None:
@@ -293,10 +387,16 @@ class SyncStore:
                 for row in rows]
 
     def save_product_sku(self, conn: sqlite3.Connection, sku: str, product_key: str) -> None:
-        """Remember which product a SKU belongs to."""
+        """Remember which product a shop-scoped SKU (``<shop>:<sku>``) belongs to."""
         conn.execute("INSERT INTO sync_product_skus (sku, product_key) VALUES (?, ?) "
                      "ON CONFLICT (sku) DO UPDATE SET product_key = excluded.product_key",
                      (sku, product_key))
+
+    def product_for_sku(self, conn: sqlite3.Connection, sku: str) -> str | None:
+        """Return the product key of a shop-scoped SKU inside a transaction, or None."""
+        row = conn.execute("SELECT product_key FROM sync_product_skus WHERE sku = ?",
+                           (sku,)).fetchone()
+        return None if row is None else str(row[0])
 
     # --- flusher side ---------------------------------------------------------------
 
@@ -328,20 +428,37 @@ class SyncStore:
     def crm_ids(self, obj: str, keys: Sequence[str]) -> dict[str, str]:
         """Return the known CRM ids of ``keys``; unknown keys are left out."""
         found: dict[str, str] = {}
+        unique = list(dict.fromkeys(keys))
         with self.db.connection() as conn:
-            for key in keys:
-                row = conn.execute("SELECT crm_id FROM sync_crm_ids WHERE object = ? AND key = ?",
-                                   (obj, key)).fetchone()
-                if row is not None:
-                    found[key] = row[0]
+            # One query per chunk instead of one per key, because the flusher requests up to
+            # 2,000 keys per object and cycle.
+            for start in range(0, len(unique), _KEYS_PER_QUERY):
+                chunk = unique[start:start + _KEYS_PER_QUERY]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT key, crm_id FROM sync_crm_ids WHERE object = ? "
+                                    f"AND key IN ({marks})", (obj, *chunk))
+                found.update((str(row[0]), str(row[1])) for row in rows)
         return found
 
     def product_key_for_sku(self, sku: str) -> str | None:
-        """Return the product key a SKU belongs to, when a product with it was seen."""
+        """Return the product key of a shop-scoped SKU, when a product with it was seen."""
         with self.db.connection() as conn:
             row = conn.execute("SELECT product_key FROM sync_product_skus WHERE sku = ?",
                                (sku,)).fetchone()
         return None if row is None else str(row[0])
+
+    def product_keys_for_skus(self, skus: Sequence[str]) -> dict[str, str]:
+        """Return the product key of each shop-scoped SKU that has a product."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(skus))
+        with self.db.connection() as conn:
+            for start in range(0, len(unique), _KEYS_PER_QUERY):
+                chunk = unique[start:start + _KEYS_PER_QUERY]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT sku, product_key FROM sync_product_skus "
+                                    f"WHERE sku IN ({marks})", chunk)
+                found.update((str(row[0]), str(row[1])) for row in rows)
+        return found
 
     def drop_properties(self, row: OutboxRow, names: Sequence[str], error: str,
                         now: float) -> bool:

@@ -53,6 +53,10 @@ class _WorkerHandler:
         with self._lock:
             if self._context is None:
                 self._context = worker.build_context(self.settings)
+        if self.settings.crm_target == "custom":
+            from .customdb.deliveries import handle_delivery
+
+            return handle_delivery(delivery, self._context)
         return worker.handle_delivery(delivery, self._context)
 
 

@@ -2,16 +2,21 @@
 
 For each delivery the worker parses the body and maps it with
 ``integration/mapping.yaml``, using the same engine as ``rabt preview``, and keys
-orders, line items and products by shop and store id (``storesync.record_keys``). It
-then finds the local contact through the identity table and drops any record older than the
-state already seen. Last, it stores the order for the contact roll-ups and merges the
-records into the outbox. It makes no CRM call: the
+orders, line items, products, tickets and store customer ids by shop and store id
+(``storesync.record_keys``). A body that lacks a field the field map requires (see
+``REQUIRED_FIELDS``) goes to the quarantine instead. The worker then finds the local
+contact through the identity table and drops any record older than the state already
+seen. An order line whose SKU no product has yet gets a product made from the line.
+Last, it stores the order for the contact roll-ups and merges the records into the
+outbox. It makes no CRM call: the
 flusher (``storesync.flusher``) writes the outbox to HubSpot in batches, so a slow or
 failing CRM never holds up the queue.
 
-All writes of one delivery happen in one SQLite transaction, so two workers handling
-copies of the same delivery at once serialise, and the second sees the first's
-version and skips.
+All writes of one delivery happen in one SQLite transaction (a savepoint inside a
+transaction that deliveries handled at the same moment by other consumer threads
+share, so they pay for one fsync between them). Two workers handling copies of the
+same delivery at once therefore serialise, and the second reads the first's version
+and skips. The job returns only after that transaction has committed.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from .db import Database
 from .delivery import Delivery
 from .logs import mask_email, mask_phone
 from .quarantine import Quarantine
-from .record_keys import scope_record, shop_part
+from .record_keys import product_key_from_sku, scope_record, shop_part, sku_key
 from .rollups import OrderFields, compute_rollups, order_state
 from .runtime.engine import Record, map_payload
 from .settings import Settings
@@ -63,6 +68,17 @@ VERSION_PATHS = {
 }
 UTC_WITHOUT_OFFSET = frozenset({"date_modified_gmt", "date_created_gmt"})
 
+# Fields a record must get from the body, by entity. Every order is a deal whose amount
+# is the order total, so an order body without a total (such as ``{"id": 77}``) cannot
+# make a deal. A field the topic does not map, like the total of a refunds/create body,
+# is not checked. Fields the field map marks ``required`` are not listed, because each
+# has a placeholder that the engine writes when the body has no value.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {"order": ("amount",)}
+# The engine's flag on a field that had no value in the body.
+MISSING_FLAG = "missing"
+# Product fields filled from an order line when no product has the line's SKU yet.
+PRODUCT_FIELDS_FROM_LINE = (("sku", "sku"), ("title", "title"), ("price", "unit_price"))
+
 
 class JobOutcome(StrEnum):
     """Outcome of one job."""
@@ -71,6 +87,11 @@ class JobOutcome(StrEnum):
     SKIPPED_STALE = "skipped_stale"
     QUARANTINED = "quarantined"
     NOTHING_TO_DO = "nothing_to_do"
+
+
+# CRM targets the worker syncs: HubSpot through the flusher, the client's own
+# PostgreSQL database (custom) through storesync.customdb.writer.
+SYNCED_CRM_TARGETS = ("hubspot", "custom")
 
 
 class UnsupportedCrmTarget(Exception):
@@ -89,6 +110,9 @@ class WorkerContext:
         fields: Field name → CRM property, per entity.
         rollup_targets: Roll-up name → CRM property of the contact.
         won_stages: Stage key or CRM stage id → whether the stage counts as a paid order.
+        required: Entity → (field name, body path) of the fields a body must give.
+        products_from_lines: Whether order lines make products for unknown SKUs: the
+            product entity is enabled and line items point at products.
     """
 
     settings: Settings
@@ -98,6 +122,8 @@ class WorkerContext:
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
     rollup_targets: dict[str, str] = field(default_factory=dict)
     won_stages: dict[str, bool] = field(default_factory=dict)
+    required: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    products_from_lines: bool = False
 
 
 def check_crm_target(settings: Settings, mapping: Mapping[str, Any] | None = None) -> None:
@@ -106,18 +132,18 @@ def check_crm_target(settings: Settings, mapping: Mapping[str, Any] | None = Non
     Raises:
         UnsupportedCrmTarget: with a message naming the setting and the fix.
     """
-    if settings.crm_target != "hubspot":
+    if settings.crm_target not in SYNCED_CRM_TARGETS:
         raise UnsupportedCrmTarget(
             f"CRM_TARGET={settings.crm_target} is not supported by the worker in this release: "
-            "only hubspot is. Set CRM_TARGET=hubspot (and HUBSPOT_ACCESS_TOKEN, or leave it "
-            "unset for the sandbox). Zoho and the custom database come in a later release.")
-    crm = (mapping or {}).get("crm", "hubspot")
-    if crm != "hubspot":
+            "only hubspot and custom are. Set CRM_TARGET=hubspot (and HUBSPOT_ACCESS_TOKEN, or "
+            "leave it unset for the sandbox). Zoho comes in a later release.")
+    crm = (mapping or {}).get("crm", settings.crm_target)
+    if crm != settings.crm_target:
         raise UnsupportedCrmTarget(
-            f"The field map {settings.mapping_path} is for the CRM {crm!r}, and the worker "
-            "syncs only HubSpot in this release. The intake still receives and queues "
-            "webhooks; generate the project for HubSpot, or wait for the release that adds "
-            f"{crm}.")
+            f"The field map {settings.mapping_path} is for the CRM {crm!r}, and CRM_TARGET is "
+            f"{settings.crm_target}. The intake still receives and queues webhooks; set "
+            f"CRM_TARGET={crm} if that CRM is synced in this release, or generate the project "
+            f"for {settings.crm_target}.")
 
 
 def load_mapping(path: Path) -> dict[str, Any]:
@@ -160,8 +186,33 @@ def build_context(settings: Settings, database: Database | None = None,
         settings=settings, mapping=mapping, store=SyncStore(db, clock=clock),
         quarantine=Quarantine(db),
         fields={entity: properties_of(mapping, entity) for entity in WRITTEN_ENTITIES},
-        rollup_targets=rollups, won_stages=won,
+        rollup_targets=rollups, won_stages=won, required=required_fields(mapping),
+        products_from_lines=_products_from_lines(mapping),
     )
+
+
+def required_fields(mapping: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Return, per entity, the ``REQUIRED_FIELDS`` the field map has, with their body paths."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name, entity in (mapping.get("entities") or {}).items():
+        if not isinstance(entity, Mapping):
+            continue
+        for spec in entity.get("fields") or []:
+            if not isinstance(spec, Mapping):
+                continue
+            if spec.get("name") in REQUIRED_FIELDS.get(name, ()):
+                found.setdefault(str(name), []).append((str(spec["name"]),
+                                                        str(spec.get("source"))))
+    return found
+
+
+def _products_from_lines(mapping: Mapping[str, Any]) -> bool:
+    entities = mapping.get("entities") or {}
+    product = entities.get("product") or {}
+    links = (entities.get("line_item") or {}).get("associations") or []
+    points_at_product = any(isinstance(link, Mapping) and link.get("to") == "product"
+                            for link in links)
+    return bool(product.get("enabled", True)) and points_at_product
 
 
 # --- versions ----------------------------------------------------------------------------
@@ -278,13 +329,17 @@ def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | 
         if mapped.problems:
             return _quarantine(delivery, ctx, " ".join(mapped.problems)), None
         return JobOutcome.NOTHING_TO_DO, None
-    # Order, line item and product ids repeat across shops, so their keys name the shop.
+    # Store ids repeat across shops, so their keys name the shop.
     shop = shop_part(delivery.source, delivery.shop)
-    plan = _plan([scope_record(record, shop) for record in mapped.records])
+    customer_id_target = ctx.fields["contact"].get("store_customer_id")
+    plan = _plan([scope_record(record, shop, customer_id_target) for record in mapped.records])
     if plan.missing_keys and plan.missing_keys != ["contact"]:
         reason = (f"the field map found no identity key for: {', '.join(plan.missing_keys)}. "
                   + " ".join(mapped.problems))
         return _quarantine(delivery, ctx, reason.strip()), None
+    missing = _missing_required(ctx, mapped.records)
+    if missing:
+        return _quarantine(delivery, ctx, missing), None
     if plan.missing_keys:
         log.warning("contact skipped: the body has no store customer id, phone or email",
                     extra={"event_id": delivery.delivery_id, "source": delivery.source})
@@ -292,8 +347,21 @@ def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | 
     if plan.contact is None and plan.order is None and not plan.line_items and not plan.others:
         return JobOutcome.NOTHING_TO_DO, resource
     version = payload_version(body, delivery)
-    written = _write(delivery, ctx, plan, version)
+    written = _write(delivery, ctx, plan, version, shop)
     return (JobOutcome.SYNCED_LATER if written else JobOutcome.SKIPPED_STALE), resource
+
+
+def _missing_required(ctx: WorkerContext, records: Sequence[Record]) -> str | None:
+    """Return why the records cannot be used when one lacks a required field, else None."""
+    gaps = []
+    for record in records:
+        for name, source in ctx.required.get(record.entity, ()):
+            if MISSING_FLAG in record.flags.get(name, ()):
+                gaps.append(f"{record.entity}.{name} (from {source})")
+    if not gaps:
+        return None
+    return (f"the body has no value for {', '.join(gaps)}, which the field map requires, "
+            "so nothing was synced.")
 
 
 def _resource_name(plan: _Plan) -> str | None:
@@ -359,17 +427,20 @@ def _association_type(ctx: WorkerContext, entity: str, to: str) -> Any:
 
 @dataclass
 class _Writes:
+    shop: str
     count: int = 0
     contact_key: str | None = None
     contact_id_property: str | None = None
     contact_id_value: str | None = None
 
 
-def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float) -> int:
+def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
+           shop: str) -> int:
     """Apply one delivery's records in one transaction; return how many were not stale."""
     event_id = delivery.delivery_id
-    writes = _Writes()
-    with ctx.store.transaction() as conn:
+
+    def apply(conn: Any) -> int:
+        writes = _Writes(shop=shop)
         if plan.contact is not None:
             _write_contact(conn, ctx, plan.contact, version, event_id, writes)
         order_key = None
@@ -379,7 +450,10 @@ def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float) 
             _write_line_item(conn, ctx, line, order_key, version, event_id, writes)
         for record in plan.others:
             _write_other(conn, ctx, record, version, event_id, writes)
-    return writes.count
+        return writes.count
+
+    # Deliveries handled at the same time by other consumer threads share the commit.
+    return ctx.store.write_together(apply)
 
 
 def _write_contact(conn: Any, ctx: WorkerContext, record: Record, version: float,
@@ -454,6 +528,8 @@ def _write_order(conn: Any, ctx: WorkerContext, record: Record, version: float,
 def _write_line_item(conn: Any, ctx: WorkerContext, record: Record, order_key: str | None,
                      version: float, event_id: str, writes: _Writes) -> None:
     key = str(record.identity[0][1])
+    if ctx.products_from_lines:
+        _product_from_line(conn, ctx, record, event_id, writes)
     if ctx.store.check_version(conn, f"line_items:{key}", version, event_id) != "newer":
         return
     ctx.store.enqueue(conn, _item(ctx, record, key, event_id))
@@ -463,17 +539,69 @@ def _write_line_item(conn: Any, ctx: WorkerContext, record: Record, order_key: s
         ctx.store.enqueue(conn, _link("line_items", key, "deals", order_key, type_id, event_id))
 
 
+def _product_from_line(conn: Any, ctx: WorkerContext, line: Record, event_id: str,
+                       writes: _Writes) -> None:
+    """Put a product made from an order line in the outbox when no product has its SKU.
+
+    The product is keyed ``<shop>:sku:<sku>`` and only ever written this once from
+    orders; a product webhook with the same SKU later updates that same record.
+    """
+    sku = line.properties.get(ctx.fields["line_item"].get("sku", ""))
+    product_fields = ctx.fields["product"]
+    id_target = product_fields.get("store_product_id")
+    if not sku or id_target is None:
+        return
+    scoped_sku = sku_key(writes.shop, str(sku))
+    if ctx.store.product_for_sku(conn, scoped_sku) is not None:
+        return
+    key = product_key_from_sku(writes.shop, str(sku))
+    properties: dict[str, Any] = {id_target: key}
+    for product_field, line_field in PRODUCT_FIELDS_FROM_LINE:
+        target = product_fields.get(product_field)
+        value = line.properties.get(ctx.fields["line_item"].get(line_field, ""))
+        if target is not None and value is not None:
+            properties[target] = value
+    ctx.store.enqueue(conn, OutboxItem(object="products", key=key, properties=properties,
+                                       id_property=id_target, id_value=key, event_id=event_id,
+                                       resource=f"products:{key}"))
+    ctx.store.save_product_sku(conn, scoped_sku, key)
+    writes.count += 1
+
+
+def _product_key(conn: Any, ctx: WorkerContext, record: Record, key: str,
+                 shop: str) -> tuple[Record, str, str | None]:
+    """Return the product record and key to write, and its shop-scoped SKU.
+
+    A SKU that already has a product (one made from an order line, or another
+    variant with the same SKU) keeps that product's key, so HubSpot holds one
+    product per SKU and the line items that point at it stay linked.
+    """
+    sku_target = ctx.fields["product"].get("sku")
+    sku = record.properties.get(sku_target) if sku_target else None
+    if not sku:
+        return record, key, None
+    scoped_sku = sku_key(shop, str(sku))
+    known = ctx.store.product_for_sku(conn, scoped_sku)
+    if known is None or known == key:
+        return record, key, scoped_sku
+    target = record.identity[0][0]
+    properties = {**record.properties, target: known}
+    return replace(record, properties=properties, identity=[(target, known)]), known, scoped_sku
+
+
 def _write_other(conn: Any, ctx: WorkerContext, record: Record, version: float,
                  event_id: str, writes: _Writes) -> None:
     obj = WRITTEN_ENTITIES[record.entity]
     key = str(record.identity[0][1])
+    scoped_sku = None
+    if record.entity == "product":
+        record, key, scoped_sku = _product_key(conn, ctx, record, key, writes.shop)
     if ctx.store.check_version(conn, f"{obj}:{key}", version, event_id) != "newer":
         return
     ctx.store.enqueue(conn, _item(ctx, record, key, event_id))
     writes.count += 1
-    sku_target = ctx.fields["product"].get("sku")
-    if record.entity == "product" and sku_target and record.properties.get(sku_target):
-        ctx.store.save_product_sku(conn, str(record.properties[sku_target]), key)
+    if scoped_sku is not None:
+        ctx.store.save_product_sku(conn, scoped_sku, key)
 
 
 def count_dead_letters(store: SyncStore) -> None:
@@ -482,11 +610,14 @@ def count_dead_letters(store: SyncStore) -> None:
 
 
 def start_background(settings: Settings) -> Callable[[], None]:
-    """Start the CRM flusher beside the queue consumer; return the function that stops it.
+    """Start the metrics snapshots and the CRM writer beside the consumer; return the stop.
 
-    Called by the ``worker`` command before the consumer starts. A CRM target this
-    release does not sync, or a sandbox pointed at the real HubSpot, stops the
-    process here with exit code 2 and a message, before any job runs.
+    The CRM writer is the customer database writer for ``CRM_TARGET=custom``, and the
+    HubSpot flusher thread only when ``SYNC_FLUSHER=thread``; with ``process`` the
+    ``flusher`` command runs it. Called by the ``worker`` command before the consumer
+    starts. A CRM target this release does not sync, or (with the flusher thread) a
+    sandbox pointed at the real HubSpot, stops the process here with exit code 2 and a
+    message, before any job runs.
     """
     from .flusher import start_flusher
 
@@ -496,4 +627,53 @@ def start_background(settings: Settings) -> Callable[[], None]:
     except (UnsupportedCrmTarget, ValueError) as error:
         sys.stderr.write(f"Error: {error}\n")
         raise SystemExit(2) from error
-    return start_flusher(settings)
+    # The metrics reach the web's /metrics through snapshots in the shared backend.
+    stop_publisher = metrics.start_publisher(settings)
+    if settings.crm_target == "custom":
+        from .customdb.writer import start_writer
+
+        return _stop_in_turn(start_writer(settings), stop_publisher)
+    if settings.sync_flusher == "process":
+        return _stop_in_turn(_start_dead_letter_refresh(settings), stop_publisher)
+    return _stop_in_turn(start_flusher(settings), stop_publisher)
+
+
+def _start_dead_letter_refresh(settings: Settings) -> Callable[[], None]:
+    """Keep this process's dead-letter gauge current while the flusher runs elsewhere.
+
+    The web's ``/metrics`` shows the gauge of the newest snapshot of any process, so a
+    worker snapshot that kept the gauge at 0 would hide the flusher's dead letters.
+    Returns the function that stops the thread.
+    """
+    import threading
+
+    store = SyncStore(Database(settings.state_path))
+    stopped = threading.Event()
+
+    def refresh() -> None:
+        while True:
+            try:
+                count_dead_letters(store)
+            except Exception:  # the next pass tries again; the gauge keeps its last value
+                log.warning("could not count the dead letters", exc_info=True)
+            if stopped.wait(metrics.SNAPSHOT_INTERVAL_SECONDS):
+                return
+
+    thread = threading.Thread(target=refresh, name="dead-letter-gauge", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(timeout=30)
+        store.db.close()
+
+    return stop
+
+
+def _stop_in_turn(*stops: Callable[[], None]) -> Callable[[], None]:
+    """Return a function that calls each stop function in order."""
+    def stop() -> None:
+        for stop_one in stops:
+            stop_one()
+
+    return stop

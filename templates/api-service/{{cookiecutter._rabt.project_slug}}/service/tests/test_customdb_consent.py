@@ -1,0 +1,231 @@
+"""Consent, behaviour events and the sync success rate in the customer database.
+
+Consent values are written into order bodies at the paths this project's
+``integration/consent.yaml`` names, so the tests follow the project's platform. Each
+test computes its expected values by hand. Times are relative to now, because the
+segment views compare with now().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storesync.delivery import Delivery
+from sync_support import SPEC_DIR, Line, Order
+from test_customdb_fixtures import (  # noqa: F401 (fixtures)
+    CustomHarness,
+    database_url_fixture,
+    engine_fixture,
+    make_custom_harness_fixture,
+    migrated_fixture,
+)
+
+MakeHarness = Callable[..., CustomHarness]
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def customer(number: int) -> dict[str, Any]:
+    """Return a made-up customer; phones are in the 050 000 00xx range of the samples."""
+    return {"id": 7300000000000 + number, "email": f"consent.{number}@example.com",
+            "phone": f"+9665000000{40 + number}", "first_name": "هند", "last_name": "تجربة"}
+
+
+def rules() -> dict[str, Any]:
+    from storesync.customdb.consents import load_rules
+
+    return {rule.channel: rule for rule in load_rules(SPEC_DIR / "consent.yaml")}
+
+
+def set_path(body: dict[str, Any], path: str, value: Any) -> None:
+    """Write ``value`` at a consent.yaml path: dotted keys, or ``meta_data[KEY]``."""
+    *parents, last = path.split(".")
+    node = body
+    for segment in parents:
+        if not isinstance(node.get(segment), dict):
+            node[segment] = {}
+        node = node[segment]
+    if last.startswith("meta_data["):
+        node.setdefault("meta_data", []).append({"key": last[len("meta_data["):-1],
+                                                 "value": value})
+    else:
+        node[last] = value
+
+
+def with_consent(body: dict[str, Any], channel: str, meaning: str,
+                 at: datetime) -> dict[str, Any]:
+    """Return ``body`` stating ``meaning`` for ``channel``, changed at ``at``."""
+    rule = rules()[channel]
+    value = next(value for value, found in rule.states.items() if found == meaning)
+    set_path(body, rule.field, value)
+    time_path = next(path for path in rule.extra_fields if path.rstrip("]").endswith("_at"))
+    set_path(body, time_path, at.isoformat())
+    return body
+
+
+def pending_order(sync: CustomHarness, number: int, updated: datetime) -> dict[str, Any]:
+    order = Order(880000 + number, customer(number), status="pending",
+                  updated_at=updated.isoformat(), lines=(Line(93000 + number, "OUD-ROYAL-50",
+                                                              1, "149.50"),))
+    return order.body(sync.source)
+
+
+def deliver(sync: CustomHarness, body: dict[str, Any]) -> Any:
+    topic = Order(1, customer(0)).topic(sync.source)
+    return sync.deliver(body, topic)
+
+
+def days_ago(days: int) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def test_consent_fills_opt_in_and_new_subscribers(make_custom_harness: MakeHarness) -> None:
+    sync = make_custom_harness()
+    if "email" not in rules() or "sms" not in rules():
+        pytest.skip("this project's consent.yaml does not manage both email and sms")
+    # 1: subscribed 5 days ago. → opted in 5 days ago, a new subscriber.
+    deliver(sync, with_consent(pending_order(sync, 1, days_ago(5)), "email", "granted",
+                               days_ago(5)))
+    # 2: subscribed 10 days ago, unsubscribed 2 days ago. → no opt-in.
+    deliver(sync, with_consent(pending_order(sync, 2, days_ago(10)), "email", "granted",
+                               days_ago(10)))
+    deliver(sync, with_consent(pending_order(sync, 2, days_ago(2)), "email", "withdrawn",
+                               days_ago(2)))
+    # 3: the unsubscribe of 1 day ago arrives before an older subscribe of 6 days ago,
+    # in a stale copy of the order. → the newer unsubscribe wins, no opt-in.
+    deliver(sync, with_consent(pending_order(sync, 3, days_ago(1)), "email", "withdrawn",
+                               days_ago(1)))
+    deliver(sync, with_consent(pending_order(sync, 3, days_ago(6)), "email", "granted",
+                               days_ago(6)))
+    # 4: email granted 40 days ago, SMS 3 days ago. → the earliest still granted is 40
+    # days ago, which is past the 30 days of the segment.
+    deliver(sync, with_consent(with_consent(pending_order(sync, 4, days_ago(3)), "email",
+                                            "granted", days_ago(40)),
+                               "sms", "granted", days_ago(3)))
+    # 5: SMS granted 8 days ago, email not granted 7 days ago. → opted in 8 days ago.
+    deliver(sync, with_consent(with_consent(pending_order(sync, 5, days_ago(7)), "sms",
+                                            "granted", days_ago(8)),
+                               "email", "not_granted", days_ago(7)))
+    # 6: subscribed 4 days ago with a paid order. → opted in, but not a new subscriber.
+    paid = Order(880006, customer(6), updated_at=days_ago(4).isoformat()).body(sync.source)
+    deliver(sync, with_consent(paid, "email", "granted", days_ago(4)))
+    report = sync.write()
+    assert sum(report.dead_lettered.values()) == 0
+
+    opt_in = {row["email"]: row["marketing_opt_in_at"] for row in sync.rows(
+        "SELECT email, marketing_opt_in_at FROM contacts")}
+    assert opt_in == {
+        "consent.1@example.com": days_ago(5), "consent.2@example.com": None,
+        "consent.3@example.com": None, "consent.4@example.com": days_ago(40),
+        "consent.5@example.com": days_ago(8), "consent.6@example.com": days_ago(4)}
+    members = {row["email"] for row in sync.rows("SELECT email FROM segment_new_subscribers")}
+    assert members == {"consent.1@example.com", "consent.5@example.com"}
+    # Every statement is kept as proof, newest per channel deciding.
+    history = sync.rows("SELECT consents.state FROM consents JOIN contacts USING (contact_key) "
+                        "WHERE email = 'consent.3@example.com' ORDER BY captured_at")
+    assert [row["state"] for row in history] == ["granted", "withdrawn"]
+
+
+def test_consent_same_delivery_twice_same_rows(make_custom_harness: MakeHarness) -> None:
+    sync = make_custom_harness()
+    body = with_consent(pending_order(sync, 7, days_ago(3)), "email", "granted", days_ago(3))
+    sync.deliver(body, Order(1, customer(0)).topic(sync.source), delivery_id="consent-7")
+    sync.write()
+    sync.deliver(body, Order(1, customer(0)).topic(sync.source), delivery_id="consent-7b")
+    sync.write()
+    rows = sync.rows("SELECT channel, state, captured_at, source_event_id FROM consents")
+    assert [(row["channel"], row["state"], row["captured_at"]) for row in rows] == [
+        ("email", "granted", days_ago(3))]
+
+
+def test_opt_out_at_same_moment_wins(make_custom_harness: MakeHarness) -> None:
+    sync = make_custom_harness()
+    deliver(sync, with_consent(pending_order(sync, 8, days_ago(2)), "email", "withdrawn",
+                               days_ago(2)))
+    sync.write()
+    deliver(sync, with_consent(pending_order(sync, 8, days_ago(1)), "email", "granted",
+                               days_ago(2)))
+    sync.write()
+    assert [row["state"] for row in sync.rows("SELECT state FROM consents")] == ["withdrawn"]
+    assert sync.rows("SELECT marketing_opt_in_at FROM contacts")[0]["marketing_opt_in_at"] \
+        is None
+
+
+def storefront_event(event: str, number: int, email: str) -> dict[str, Any]:
+    return {"event": event, "event_id": f"evt_consent_{number}",
+            "occurred_at": days_ago(1).isoformat(), "customer": {"email": email},
+            "cart": {"token": f"cart-{number}", "value": "120.00", "url": None},
+            "product": {"sku": "OUD-ROYAL-50"}}
+
+
+def test_storefront_events_stored(make_custom_harness: MakeHarness) -> None:
+    sync = make_custom_harness()
+    if "storefront" not in sync.context.settings.accepted_platforms:
+        pytest.skip("this project receives no storefront events")
+    deliver(sync, pending_order(sync, 9, days_ago(2)))
+    sync.source = "storefront"
+    for number, event in enumerate(("page_view", "add_to_cart", "checkout_started"), start=1):
+        sync.deliver(storefront_event(event, number, "consent.9@example.com"), event)
+    sync.deliver(storefront_event("page_view", 4, "someone.else@example.com"), "page_view")
+    report = sync.write()
+    assert report.written.get("events") == 4
+    assert sum(report.dead_lettered.values()) == 0
+
+    contact = sync.rows("SELECT contact_key FROM contacts")[0]["contact_key"]
+    rows = sync.rows("SELECT event_id, contact_key, contact_email, cart_token, value_sar, sku, "
+                     "occurred_at FROM events ORDER BY event_id")
+    assert [row["event_id"] for row in rows] == [f"evt_consent_{n}" for n in range(1, 5)]
+    assert [row["contact_key"] for row in rows] == [contact, contact, contact, None]
+    assert rows[3]["contact_email"] == "someone.else@example.com"
+    assert rows[1]["value_sar"] == Decimal("120.00")
+    assert rows[1]["sku"] == "OUD-ROYAL-50"
+    assert rows[0]["occurred_at"] == days_ago(1)
+
+
+def test_success_rate_counts_quarantine(make_custom_harness: MakeHarness) -> None:
+    from storesync.customdb.deliveries import handle_delivery
+
+    sync = make_custom_harness()
+    for number in (10, 11, 12):
+        deliver(sync, pending_order(sync, number, days_ago(1)))
+    # The worker quarantines a body that is not JSON; it also keeps its payload row.
+    broken = Delivery(delivery_id="broken-json", source=sync.source,
+                      topic=Order(1, customer(0)).topic(sync.source), shop="test-store",
+                      received_at="2026-03-03T18:10:00Z", triggered_at=None, body="{not json")
+    handle_delivery(broken, sync.context)
+    # A job that failed after its retries: the queue task puts it in the quarantine, and
+    # the worker step never stored it.
+    failed = Delivery(delivery_id="failed-after-retries", source=sync.source,
+                      topic=broken.topic, shop="test-store",
+                      received_at="2026-03-03T18:20:00Z", triggered_at=None, body="{}")
+    sync.context.quarantine.add(failed, "worker failed after 4 attempts: OperationalError")
+    sync.write()
+    sync.write()
+
+    # 5 deliveries on 3 March (Asia/Riyadh); 3 written without error → 60 %.
+    rows = sync.rows("SELECT * FROM kpi_sync_success_rate")
+    assert rows == [{"day": datetime(2026, 3, 3).date(), "received": 5, "processed_ok": 3,
+                     "success_rate_percent": Decimal("60.00")}]
+    outcomes = {row["event_id"]: row["outcome"] for row in sync.rows(
+        "SELECT event_id, outcome FROM source_payloads")}
+    assert outcomes["failed-after-retries"] == "quarantined"
+    assert outcomes["broken-json"] == "quarantined"
+
+
+def test_missing_consent_file_gives_no_rules(tmp_path: Path) -> None:
+    from storesync.customdb.consents import consent_changes, load_rules
+
+    assert load_rules(tmp_path / "consent.yaml") == []
+    assert consent_changes([], {"customer": {}}) == []
+
+
+def test_unreadable_consent_file_skips_consent(tmp_path: Path) -> None:
+    from storesync.customdb.deliveries import consent_rules
+
+    (tmp_path / "consent.yaml").write_text("channels: [unclosed\n", encoding="utf-8")
+    assert consent_rules(tmp_path) == []
