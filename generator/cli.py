@@ -560,6 +560,16 @@ def crm_apply(directory: Path, output_format: str, prune: bool, lang: Lang, yes:
         click.echo(line)
 
 
+def apply_question(count: int, lang: Lang) -> str:
+    """Return the confirmation question shown before apply changes ``count`` items."""
+    from generator.arabic_counts import arabic_count
+
+    if count == 1:
+        return message("crm_apply_confirm_one", lang)
+    changes = arabic_count(count, "change") if lang == "ar" else f"{count} changes"
+    return message("crm_apply_confirm", lang, changes=changes)
+
+
 def _confirm_apply(count: int, yes: bool, lang: Lang) -> None:
     """Ask before changing the CRM; without a terminal, --yes is required."""
     if yes:
@@ -568,6 +578,6 @@ def _confirm_apply(count: int, yes: bool, lang: Lang) -> None:
         raise InputError(message("invalid_argument", lang), [
             Problem("--yes", message("crm_apply_no_terminal", lang),
                     message("crm_apply_no_terminal_fix", lang))])
-    if not click.confirm(message("crm_apply_confirm", lang, count=count), err=True):
+    if not click.confirm(apply_question(count, lang), err=True):
         click.echo(message("cancelled", lang), err=True)
         sys.exit(EXIT_FAILURE)

@@ -297,3 +297,84 @@ def test_quiet_hours_show_labels(rendered: tuple[str, Path]) -> None:
             f"11:30{dash}13:30.") in text
     assert (f"الفترات: الليل، كل يوم، \u200e22:00{dash}09:00\u200f؛ "
             "صلاة الجمعة، يوم الجمعة،") in arabic
+
+
+def test_status_table_sits_in_section_4(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for suffix, first_match in (("", "the first row whose conditions all hold sets the stage"),
+                                (".ar", "يحدّد المرحلةَ أولُ صف تتحقق شروطه كلها")):
+        text = (project / f"docs/connector-setup{suffix}.md").read_text("utf-8")
+        table = text.index("|---|---|---|\n| checkout `abandoned`")
+        assert text.index("## 4.") < table < text.index("### 4.1")
+        assert text.index(first_match) < table
+
+
+def test_shopify_status_rows_join_conditions(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    if name not in ("riyadh-perfume-hubspot", "support-heavy"):
+        pytest.skip("Shopify projects only")
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    assert ("| financial_status `pending`, `authorized` and fulfillment_status `restocked` "
+            "| Cancelled |") in text
+
+
+def test_hubspot_scopes_are_named(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    if "HUBSPOT_ACCESS_TOKEN" not in text or "ZOHO_REFRESH_TOKEN" in text:
+        assert "`ZohoCRM.settings.ALL` and `ZohoCRM.org.READ`" in text
+        assert "`ZohoCRM.settings.ALL` و`ZohoCRM.org.READ`" in arabic
+        return
+    for scope in ("crm.schemas.contacts.write", "crm.schemas.deals.write", "crm.lists.write"):
+        assert f"`{scope}`" in text
+        assert f"`{scope}`" in arabic
+    assert "read and write\n  access to the CRM schemas" not in text
+
+
+def test_no_event_setup_steps(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    assert "create the module by hand" not in text
+    assert "lists the event definitions as manual steps" not in text
+    workflows = (project / "docs/crm-workflows.md").read_text("utf-8")
+    assert "snippet's checkout_started" not in workflows
+
+
+def test_new_subscribers_substitute(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    assert "| segments (VIP, recent buyers, dormant) |" in text
+    assert "| the \"New subscribers\" segment | not as the spec defines it" in text
+    assert "On this path nothing fills the marketing opt-in time" in (
+        project / "docs/kpis.md").read_text("utf-8")
+
+
+def test_kpis_name_connector_sources(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    text = (project / "docs/kpis.md").read_text("utf-8")
+    arabic = (project / "docs/kpis.ar.md").read_text("utf-8")
+    notes = re.findall(r"^- \*\*On this path:\*\* (.+)$", text, flags=re.MULTILINE)
+    assert len(notes) == 4
+    assert len(re.findall(r"^- \*\*في هذا المسار:\*\* ", arabic, flags=re.MULTILINE)) == 4
+    assert any("`first_source` stays empty on this path" in note for note in notes)
+    if "HUBSPOT_ACCESS_TOKEN" in (project / "docs/connector-setup.md").read_text("utf-8"):
+        assert any("*Original source* (`hs_analytics_source`)" in note for note in notes)
+    if name == "riyadh-perfume-hubspot":
+        assert any("on Free and Starter they stay empty" in note for note in notes)
+    if name.startswith("woo"):
+        assert any("The daily contact sync (`sync/contact_sync.py`) fills `ltv_sar`" in note
+                   for note in notes)
+
+
+def test_zoho_sync_workflows_documented(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    if name != "woo-startup":
+        pytest.skip("the Zoho daily sync only")
+    text = (project / "docs/connector-setup.md").read_text("utf-8")
+    assert '`"trigger": ["workflow"]`' in text
+    assert "`--workflows on` or `--workflows off`" in text
+    assert "workflows off)" not in text
+    assert "at least daily |" not in text
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    assert "**ما تفترضه المواصفات.** تُسجَّل الطلبات **صفقاتٍ**" in arabic

@@ -10,8 +10,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from generator.cli import main
+from generator.cli import apply_question, main
 from generator.crm.apply import ApplyFailed, apply_plan
+from generator.crm.http import CallOptions
+from generator.crm.model import PlanItem
 from generator.crm.session import open_session
 from generator.standins.hubspot import HubSpotStandinConfig
 from generator.standins.hubspot import create_app as create_hubspot
@@ -134,7 +136,8 @@ def test_apply_stops_on_failure_and_resumes(project: Path, hubspot: str) -> None
             apply_plan(project, plan, session.adapter, session.state)
     message = raised.value.render()
     assert raised.value.exit_code == 1
-    assert f"Apply stopped after {total - 4} of {total} changes" in message
+    # Three lists are left: a connector project gets no "New subscribers" list.
+    assert f"Apply stopped after {total - 3} of {total} changes" in message
     assert "HTTP 400" in message
     assert f"rabt crm apply {project} --yes" in message
     state = read_state(project)
@@ -144,7 +147,7 @@ def test_apply_stops_on_failure_and_resumes(project: Path, hubspot: str) -> None
     assert "list:vip" not in state["items"]
     resumed = run_crm("apply", str(project), "--yes", env=env)
     assert resumed.exit_code == 0
-    assert "Changes applied: 4." in resumed.stdout
+    assert "Changes applied: 3." in resumed.stdout
     assert run_crm("plan", str(project), env=env).exit_code == 0
 
 
@@ -276,10 +279,15 @@ def test_zoho_stage_differences_are_manual(zoho_project: Path) -> None:
     assert plan["differs"] is True
 
 
-def test_zoho_missing_module_is_manual(zoho_project: Path) -> None:
+def test_zoho_missing_module_is_manual(tmp_path: Path, zoho_project: Path) -> None:
+    # On the iPaaS path the workflows write Ecom_Events; a connector project leaves it out.
+    ipaas_project = make_project("support-heavy", tmp_path / "ipaas", "path=ipaas")
     with serve(create_zoho()) as base_url:
-        plan = json_output(run_crm("plan", str(zoho_project), "--format", "json",
+        plan = json_output(run_crm("plan", str(ipaas_project), "--format", "json",
                                    env=zoho_env(base_url)))
+        connector = json_output(run_crm("plan", str(zoho_project), "--format", "json",
+                                        env=zoho_env(base_url)))
+    assert not [item for item in connector["items"] if item["container"] == "Ecom_Events"]
     events = [item for item in plan["items"] if item["container"] == "Ecom_Events"]
     assert events
     assert all(item["action"] == "manual" for item in events)
@@ -389,4 +397,103 @@ def test_unreachable_crm_names_base_url(project: Path) -> None:
     result = run_crm("plan", str(project), "--format", "json", env=hubspot_env(base_url))
     assert result.exit_code == 1
     data = json_output(result)
-    assert data["problems"][0]["location"].startswith(f"GET {base_url}/crm/v3/")
+    assert data["problems"][0]["location"].startswith(f"GET {base_url}/")
+
+
+def test_prune_skips_other_account_state(project: Path) -> None:
+    first = HubSpotStandinConfig(rate_limit_per_10s=0, portal_id=1111111)
+    with serve(create_hubspot(first)) as base_url:
+        assert run_crm("apply", str(project), "--yes", env=hubspot_env(base_url)).exit_code == 0
+    assert read_state(project)["account"] == "1111111"
+    edit_desired(project, lambda data: data.update(properties=[
+        prop for prop in data["properties"] if prop["name"] != "ecom_city_raw"]))
+    second = HubSpotStandinConfig(rate_limit_per_10s=0, portal_id=2222222)
+    with serve(create_hubspot(second)) as base_url:
+        env = hubspot_env(base_url)
+        # The other account has a property of the same name that Rabt did not create there.
+        hubspot_call(base_url, "POST", "/crm/v3/properties/contacts",
+                     {"name": "ecom_city_raw", "label": "City", "type": "string",
+                      "fieldType": "text", "groupName": "contactinformation"})
+        plan = run_crm("plan", str(project), "--prune", env=env)
+        assert "the file records account 1111111, but the credentials reach account 2222222" \
+            in plan.stdout
+        assert "mv .rabt/crm-state.json .rabt/crm-state.1111111.json" in plan.stdout
+        data = json_output(run_crm("plan", str(project), "--prune", "--format", "json", env=env))
+        assert data["account"] == {"status": "other", "recorded": "1111111", "live": "2222222"}
+        assert data["counts"]["delete"] == 0
+        assert all(not item["owned"] for item in data["items"])
+        pruned = run_crm("apply", str(project), "--yes", "--prune", env=env)
+        assert pruned.exit_code == 2
+        assert writes(base_url) == 1  # the property this test made by hand
+        names = {prop["name"] for prop in hubspot_call(
+            base_url, "GET", "/crm/v3/properties/contacts")["results"]}
+        assert "ecom_city_raw" in names
+    assert read_state(project)["account"] == "1111111"
+
+
+def test_zoho_state_tied_to_org(zoho_project: Path) -> None:
+    with serve(create_zoho(ZohoStandinConfig(org_id="5000000000001"))) as base_url:
+        assert run_crm("apply", str(zoho_project), "--yes",
+                       env=zoho_env(base_url)).exit_code == 0
+    assert read_state(zoho_project)["account"] == "5000000000001"
+    with serve(create_zoho(ZohoStandinConfig(org_id="6000000000001"))) as base_url:
+        plan = json_output(run_crm("plan", str(zoho_project), "--prune", "--format", "json",
+                                   env=zoho_env(base_url)))
+    assert plan["account"]["status"] == "other"
+    assert plan["counts"]["delete"] == 0
+
+
+def test_apply_skips_lost_create_retry(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    created_list: dict[str, Any] = {}
+    with open_session(project, env, options=CallOptions(sleep=lambda _: None)) as session:
+        plan = session.plan()
+        first = next(item for item in plan.pending if item.kind == "list")
+        before = plan.pending[plan.pending.index(first) - 1]
+
+        def lose_next_answer(item: PlanItem) -> None:
+            if item is not before:
+                return
+            # The create reaches HubSpot but its response is lost: the list exists,
+            # yet the call that made it comes back with a 503.
+            response = hubspot_call(hubspot, "POST", "/crm/v3/lists", first.payload)
+            created_list.update(response["list"])
+            httpx.post(f"{hubspot}/_standin/faults", timeout=10,
+                       json={"status": 503, "count": 1, "path_prefix": "/crm/v3/lists"})
+
+        apply_plan(project, plan, session.adapter, session.state, on_done=lose_next_answer)
+    lists = hubspot_call(hubspot, "POST", "/crm/v3/lists/search", {"query": first.name})
+    assert [entry["name"] for entry in lists["lists"]].count(first.name) == 1
+    entry = read_state(project)["items"][first.key]
+    assert entry["id"] == str(created_list["listId"])
+    assert entry["owned"] is True
+    assert calls(hubspot)[("POST", "/crm/v3/lists", 503)] == 1
+
+
+@pytest.mark.parametrize(("count", "lang", "question"), [
+    (1, "en", "Apply this change to the CRM?"),
+    (3, "en", "Apply these 3 changes to the CRM?"),
+    (1, "ar", "هل تطبّق هذا التغيير على نظام CRM؟"),
+    (2, "ar", "هل تطبّق تغييرين على نظام CRM؟"),
+    (5, "ar", "هل تطبّق 5 تغييرات على نظام CRM؟"),
+    (12, "ar", "هل تطبّق 12 تغييرًا على نظام CRM؟"),
+])
+def test_apply_question_counts(count: int, lang: str, question: str) -> None:
+    assert apply_question(count, lang) == question  # type: ignore[arg-type]
+
+
+def test_zoho_unreadable_org_blocks_prune(zoho_project: Path) -> None:
+    with serve(create_zoho(ZohoStandinConfig(org_id="5000000000001"))) as base_url:
+        assert run_crm("apply", str(zoho_project), "--yes",
+                       env=zoho_env(base_url)).exit_code == 0
+    no_org_scope = ZohoStandinConfig(org_id="5000000000001",
+                                     scopes=("ZohoCRM.modules.ALL", "ZohoCRM.settings.ALL"))
+    with serve(create_zoho(no_org_scope)) as base_url:
+        env = zoho_env(base_url)
+        plan = json_output(run_crm("plan", str(zoho_project), "--prune", "--format", "json",
+                                   env=env))
+        pruned = run_crm("apply", str(zoho_project), "--yes", "--prune", env=env)
+    assert plan["account"] == {"status": "unknown", "recorded": "5000000000001", "live": None}
+    assert plan["counts"]["delete"] == 0
+    assert pruned.exit_code == 2
+    assert "Zoho needs the scope ZohoCRM.org.READ" in pruned.stderr

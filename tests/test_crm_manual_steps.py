@@ -14,8 +14,15 @@ from tests.servers import serve
 
 @pytest.fixture(scope="module")
 def support_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # support-heavy uses Cases and the custom module Ecom_Events, which a new org lacks.
+    # support-heavy is a connector project: nothing there writes Ecom_Events.
     return make_project("support-heavy", tmp_path_factory.mktemp("support"))
+
+
+@pytest.fixture(scope="module")
+def ipaas_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # On the iPaaS path the workflows write the custom module Ecom_Events, which a new
+    # org lacks.
+    return make_project("support-heavy", tmp_path_factory.mktemp("ipaas"), "path=ipaas")
 
 
 def zoho_env(base_url: str, dc: str = "sa") -> dict[str, str | None]:
@@ -32,11 +39,30 @@ def plan_steps(project: Path, dc: str = "sa") -> list[dict[str, Any]]:
     return steps
 
 
-def test_missing_module_one_step(support_project: Path) -> None:
-    steps = [step for step in plan_steps(support_project) if "Ecom_Events" in step["text"]["en"]]
+def test_missing_module_one_step(ipaas_project: Path) -> None:
+    steps = [step for step in plan_steps(ipaas_project) if "Ecom_Events" in step["text"]["en"]]
     assert len(steps) == 1
     assert "Event_Type, Occurred_At, Contact, Cart_Token, Value_SAR, SKU" in steps[0]["text"]["en"]
-    assert "Event_Type" in steps[0]["text"]["ar"]
+    assert "Event_Type، Occurred_At، Contact، Cart_Token، Value_SAR، SKU" in steps[0]["text"]["ar"]
+
+
+def test_connector_steps_fit_the_path(support_project: Path) -> None:
+    steps = plan_steps(support_project)
+    keys = [step["key"] for step in steps]
+    assert not [step for step in steps if "Ecom_Events" in step["text"]["en"]]
+    assert "zoho_line_items" not in keys
+    # Pipelines are switched on first, then the Stage values, then the pipeline built
+    # from them.
+    assert keys[0] == "zoho_currency_pipeline"
+    assert "layout id" not in steps[0]["text"]["en"]
+    stage_steps = [number for number, step in enumerate(steps)
+                   if step["key"] == "picklist:Deals/Stage"]
+    pipeline_step = keys.index("pipeline:Deals/e_commerce")
+    assert stage_steps and max(stage_steps) < pipeline_step
+    assert "، " in steps[pipeline_step]["text"]["ar"]
+    subscribers = steps[keys.index("view:Contacts/new_subscribers")]["text"]["en"]
+    assert subscribers.startswith('Do not build the custom view "E-commerce: New subscribers"')
+    assert "Email Opt Out is not selected" in subscribers
 
 
 def test_covered_steps_not_repeated(support_project: Path) -> None:

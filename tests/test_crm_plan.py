@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def test_plan_empty_crm_lists_everything(project: Path, hubspot: str) -> None:
 def test_plan_json_shape(project: Path, hubspot: str) -> None:
     data = json_output(run_crm("plan", str(project), "--format", "json",
                                env=hubspot_env(hubspot)))
-    assert set(data) == {"kind", "version", "crm", "project", "endpoint", "prune", "differs",
-                         "counts", "items", "manual_steps"}
+    assert set(data) == {"kind", "version", "crm", "project", "endpoint", "prune", "account",
+                         "differs", "counts", "items", "manual_steps"}
+    assert data["account"] == {"status": "new", "recorded": None, "live": "1234567"}
     assert data["kind"] == "rabt.crm.plan"
     assert data["version"] == 1
     assert data["crm"] == "hubspot"
@@ -221,7 +223,9 @@ def test_plan_custom_crm_rejected(tmp_path: Path, hubspot: str) -> None:
     project = make_project("custom-erp", tmp_path, "path=connector")
     result = run_crm("plan", str(project), env=hubspot_env(hubspot))
     assert result.exit_code == 2
-    assert "hubspot and zoho" in result.stderr
+    assert "rabt crm sets up HubSpot and Zoho CRM only, and this project's CRM is custom" \
+        in result.stderr
+    assert "crm is custom" not in result.stderr
 
 
 def test_plan_unreachable_crm(project: Path) -> None:
@@ -242,3 +246,19 @@ def test_crm_help_has_example(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"], catch_exceptions=False)
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+def test_connector_plan_skips_events(project: Path, hubspot: str) -> None:
+    assert json.loads((project / ".rabt/plan.json").read_text("utf-8"))["path"] == "connector"
+    data = json_output(run_crm("plan", str(project), "--format", "json",
+                               env=hubspot_env(hubspot)))
+    assert not [item for item in data["items"] if item["kind"] == "event_definition"]
+    keys = [step["key"] for step in data["manual_steps"]]
+    assert "hubspot_events_tier" not in keys
+    subscribers = next(item for item in data["items"] if item["key"] == "list:new_subscribers")
+    assert subscribers["action"] == "manual"
+    assert "ecom_marketing_opt_in_at, which nothing fills here" in subscribers["manual"][0]["en"]
+    assert data["counts"]["create"] == len([item for item in data["items"]
+                                            if item["action"] == "create"])
+    assert "list:new_subscribers" not in {item["key"] for item in data["items"]
+                                          if item["action"] == "create"}

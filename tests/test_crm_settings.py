@@ -40,3 +40,11 @@ def test_cleartext_accounts_url_rejected() -> None:
 def test_loopback_accounts_url_accepted() -> None:
     settings = zoho_settings({**ZOHO, "ZOHO_ACCOUNTS_URL": "http://127.0.0.1:8002/"})
     assert settings.accounts_url == "http://127.0.0.1:8002"
+
+
+def test_rate_error_names_settings() -> None:
+    with pytest.raises(InputError) as raised:
+        hubspot_settings({"HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_RATE_LIMIT_PER_10S": "many"})
+    assert raised.value.summary == ("Some CRM settings in the environment are missing or "
+                                    "invalid. Nothing was read or changed.")
+    assert raised.value.problems[0].location == "HUBSPOT_RATE_LIMIT_PER_10S"

@@ -737,3 +737,40 @@ def test_pid_only_lock_taken_over(zoho_project: Path, tmp_path: Path) -> None:
     with stack(zoho_project) as servers:
         result = run_sync(zoho_project, servers.env(), state)
     assert result.code == 0, result.stderr
+
+
+def test_zoho_workflows_on_incremental_runs(zoho_project: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    with stack(zoho_project) as servers:
+        triggers = servers.crm_app.state.zoho.triggers
+        servers.store.seed([customer(1), customer(2)])
+        first = run_sync(zoho_project, servers.env(), state)
+        assert first.code == 0, first.stderr
+        assert first.one("workflows")["on"] is False
+        assert triggers == [[]]
+        servers.clock.value = 1_790_000_000.0
+        servers.store.put_customer({"id": 2, "billing": {"city": "الدمام"}})
+        second = run_sync(zoho_project, servers.env(), state)
+        assert second.code == 0, second.stderr
+        assert triggers == [[], ["workflow"]]
+        servers.store.put_customer({"id": 1, "billing": {"city": "جدة"}})
+        muted = run_sync(zoho_project, servers.env(), state, "--workflows", "off")
+        assert muted.code == 0, muted.stderr
+        assert triggers[-1] == []
+        loud = run_sync(zoho_project, servers.env(), state, "--since", "all",
+                        "--workflows", "on")
+        assert loud.code == 0, loud.stderr
+        assert triggers[-1] == ["workflow"]
+
+
+def test_help_without_requirements_names_pip(zoho_project: Path) -> None:
+    script = zoho_project / "sync/contact_sync.py"
+    hide = ("import runpy, sys; sys.modules['yaml'] = None; sys.modules['httpx'] = None; "
+            "sys.argv = [sys.argv[1], '--help']; runpy.run_path(sys.argv[0], "
+            "run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", hide, str(script)], capture_output=True,
+                          text=True, check=False, timeout=SYNC_TIMEOUT_SECONDS)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "python -m pip install -r" in done.stderr
+    assert str(zoho_project / "sync/requirements.txt") in done.stderr

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.crm.compare import join_list
 from generator.crm.http import CrmApiError
 from generator.crm.model import CrmPlan, PlanItem
-from generator.crm.plan import CrmAdapter
-from generator.crm.state import CrmState, save_state, state_path
-from generator.errors import EXIT_FAILURE, Problem, RabtError
+from generator.crm.plan import FOREIGN_ACCOUNT, CrmAdapter
+from generator.crm.state import STATE_FILE, CrmState, save_state, state_path
+from generator.errors import EXIT_FAILURE, InputError, Problem, RabtError
 from generator.i18n import message
 from generator.model import Lang
 
@@ -67,9 +68,16 @@ def apply_plan(project: Path, plan: CrmPlan, adapter: CrmAdapter, state: CrmStat
 
     Raises:
         ApplyFailed: A call failed; the state file records everything done before it.
+        InputError: The state file belongs to another account, or the connected
+            account could not be read (nothing is changed).
     """
+    account = plan.context.get("account") or {}
+    if account.get("status") in FOREIGN_ACCOUNT:
+        raise other_account_error(project, account, lang)
     result = ApplyResult(state_file=state_path(project))
     state.endpoint = adapter.endpoint
+    if account.get("live"):
+        state.account = str(account["live"])
     state.last_apply = {"started_at": state.clock(), "status": "running", "prune": plan.prune}
     _record_unchanged(plan, state)
     save_state(project, state)
@@ -90,6 +98,18 @@ def apply_plan(project: Path, plan: CrmPlan, adapter: CrmAdapter, state: CrmStat
     save_state(project, state)
     result.ids = state.ids()
     return result
+
+
+def other_account_error(project: Path, account: dict[str, Any], lang: Lang) -> InputError:
+    """Return the error that stops apply when the state file is not this account's."""
+    path = state_path(project)
+    aside = f"{STATE_FILE[:-len('.json')]}.{account.get('recorded')}.json"
+    reason = ("crm_account_other" if account.get("status") == "other"
+              else "crm_account_unknown")
+    return InputError(message("crm_account_mismatch", lang), [
+        Problem(str(path), message(reason, lang, recorded=account.get("recorded"),
+                                   live=account.get("live")),
+                message("crm_account_fix", lang, file=STATE_FILE, aside=aside))])
 
 
 def _apply_item(adapter: CrmAdapter, item: PlanItem, state: CrmState) -> None:
@@ -120,7 +140,7 @@ def _record_unchanged(plan: CrmPlan, state: CrmState) -> None:
 
 def _failure(project: Path, plan: CrmPlan, item: PlanItem, error: CrmApiError,
              result: ApplyResult, lang: Lang) -> ApplyFailed:
-    done = ", ".join(entry.key for entry in result.done) or message("crm_nothing", lang)
+    done = join_list([entry.key for entry in result.done], lang) or message("crm_nothing", lang)
     problems = [
         Problem(item.key, message("crm_apply_call_failed", lang, action=item.action,
                                   error=str(error)),

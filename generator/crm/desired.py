@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from generator.model import Lang
 from generator.resources import load_schema
 
 DESIRED_STATE_FILE = "crm/desired-state.yaml"
+PLAN_FILE = ".rabt/plan.json"
 SCHEMA_NAME = "crm-desired-state"
 # The CRMs that `rabt crm` can plan against; the client's own database has no API here.
 SUPPORTED_CRMS = ("hubspot", "zoho")
@@ -53,6 +55,19 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
         raise InputError(summary, [Problem(f"{path}: crm", message(
             "crm_unsupported", lang, value=data["crm"]), message("crm_unsupported_fix", lang))])
     return dict(data)
+
+
+def project_path(project: Path) -> str | None:
+    """Return the integration path the project was generated for (``.rabt/plan.json``).
+
+    None when the file is missing or unreadable: the plan then keeps every step.
+    """
+    try:
+        data = json.loads((project / PLAN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    path = data.get("path") if isinstance(data, dict) else None
+    return str(path) if isinstance(path, str) else None
 
 
 def regenerate_fix(project: Path, lang: Lang = "en") -> str:

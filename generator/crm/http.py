@@ -4,8 +4,11 @@ Every call waits for the token bucket (when there is one), retries 429 after the
 server's ``Retry-After`` and 5xx, 408 and network errors after exponential backoff
 with jitter, and turns any other failure into ``CrmApiError`` with the CRM's own
 message. A 429 from one of HubSpot's rolling limits waits out the whole window and
-pauses the shared bucket without using up an attempt. The transport is injectable
-so tests can use ``httpx.MockTransport``; the generator's tests run against the CRM
+pauses the shared bucket without using up an attempt. A create may have succeeded
+when its response was lost (a 5xx from a proxy, a timeout), so a caller can pass
+``recover``: before each such retry it looks the item up, and a match is taken as
+the result instead of sending the create again. The transport is injectable so
+tests can use ``httpx.MockTransport``; the generator's tests run against the CRM
 stand-ins under uvicorn instead.
 """
 
@@ -102,31 +105,37 @@ class CrmHttp:
         self._client.close()
 
     def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                body: Any = None, form: Mapping[str, str] | None = None) -> Any:
+                body: Any = None, form: Mapping[str, str] | None = None,
+                recover: Callable[[], Any] | None = None) -> Any:
         """Send one call and return its parsed JSON body (None when empty).
 
         ``body`` is sent as JSON and ``form`` as a form, so secrets never go in the URL.
+        ``recover`` is called before retrying after a 5xx, 408 or network error; when it
+        returns something other than None, that is returned and the call is not sent again.
 
         Raises:
             CrmApiError: The CRM returned a status that is not retried, or the
                 retries ran out.
         """
         try:
-            return self._request(method, path, params, body, form)
+            return self._request(method, path, params, body, form, recover)
         except CrmApiError as error:
             error.base_url = error.base_url or self.base_url
             raise
 
     def _request(self, method: str, path: str, params: Mapping[str, str] | None, body: Any,
-                 form: Mapping[str, str] | None) -> Any:
+                 form: Mapping[str, str] | None, recover: Callable[[], Any] | None) -> Any:
         attempt = 0
         window_waits = 0
         refreshed = False
         while True:
             attempt += 1
             response = self._send(method, path, params, body, form, attempt)
-            if response is None:
-                continue  # a network error that is retried
+            if response is None:  # a network error that is retried
+                found = _recovered(recover, method, path)
+                if found is not None:
+                    return found
+                continue
             status_class = classify_status(response.status_code)
             if status_class is StatusClass.OK:
                 return _json_or_none(response)
@@ -144,6 +153,10 @@ class CrmHttp:
             if status_class is StatusClass.FAIL or not self.options.retry.can_retry(attempt):
                 raise _api_error(method, path, response)
             self._wait_before_retry(method, path, response, attempt)
+            if response.status_code != 429:  # a 429 was not processed, so nothing to find
+                found = _recovered(recover, method, path)
+                if found is not None:
+                    return found
 
     def _send(self, method: str, path: str, params: Mapping[str, str] | None, body: Any,
               form: Mapping[str, str] | None, attempt: int) -> httpx.Response | None:
@@ -194,6 +207,22 @@ class CrmHttp:
         if self._limiter is not None:
             self._limiter.pause(delay)
         self.options.sleep(delay)
+
+
+def _recovered(recover: Callable[[], Any] | None, method: str, path: str) -> Any:
+    """Return what ``recover`` finds, or None; a failing lookup means try the call again."""
+    if recover is None:
+        return None
+    try:
+        found = recover()
+    except CrmApiError as error:
+        log.warning("%s %s: looking the item up before the retry failed (%s)", method, path,
+                    error)
+        return None
+    if found is not None:
+        log.warning("%s %s: the item exists, so the call that failed had succeeded; "
+                    "not sending it again", method, path)
+    return found
 
 
 def _rolling_window_seconds(response: httpx.Response) -> float | None:

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from generator.crm.compare import bilingual, contains, field_changes, same_number, show
+from generator.crm.compare import (
+    bilingual,
+    bilingual_list,
+    contains,
+    field_changes,
+    same_number,
+    show,
+)
 from generator.crm.http import CallOptions, CrmApiError, CrmHttp
 from generator.crm.model import Change, PlanItem, Text
 from generator.crm.settings import HubSpotSettings
@@ -23,6 +30,8 @@ from generator.runtime.ratelimit import TokenBucket
 CRM_LABEL = "HubSpot"
 PIPELINE_OBJECT = "deals"
 CONTACTS_OBJECT_TYPE_ID = "0-1"
+# Returns portalId, the account's own id. Every account shares the API host.
+ACCOUNT_PATH = "/account-info/v3/details"
 RATE_WINDOW_SECONDS = 10.0
 # Share of the limit saved for a burst; the rest refills steadily over the window. A
 # plan or apply makes under a hundred calls, so half the limit at once keeps it quick.
@@ -67,6 +76,21 @@ class HubSpotCrm:
 
     # Reading the live account.
 
+    def account_id(self) -> str | None:
+        """Return the portal id of the account the token belongs to, None when unreadable.
+
+        Raises:
+            CrmApiError: HTTP 401 (the token is rejected) or a server failure.
+        """
+        try:
+            data = self.http.request("GET", ACCOUNT_PATH)
+        except CrmApiError as error:
+            if error.status is not None and 400 <= error.status < 500 and error.status != 401:
+                return None
+            raise
+        value = data.get("portalId") if isinstance(data, dict) else None
+        return str(value) if value not in (None, "") else None
+
     def _results(self, path: str) -> list[dict[str, Any]]:
         data = self.http.request("GET", path)
         results = data.get("results", []) if isinstance(data, dict) else []
@@ -99,6 +123,11 @@ class HubSpotCrm:
                 return dict(data["list"])
         return None
 
+    def _list_by_name(self, name: str) -> dict[str, Any] | None:
+        """Return a list named ``name`` in the shape of a create response, or None."""
+        found = self._list(None, name)
+        return {"list": found} if found is not None else None
+
     # Planning.
 
     def plan_items(self, desired: Mapping[str, Any], state: CrmState) -> list[PlanItem]:
@@ -125,26 +154,31 @@ class HubSpotCrm:
     def create(self, item: PlanItem, state: CrmState) -> None:
         """Create ``item`` and record the id HubSpot returns."""
         payload = item.payload
+        obj = item.container
         if item.kind == "property_group":
-            self.http.request("POST", f"/crm/v3/properties/{item.container}/groups",
-                              body=payload)
+            self.http.request("POST", f"/crm/v3/properties/{obj}/groups", body=payload,
+                              recover=lambda: self._groups(obj).get(item.name))
             _record(state, item, item.name, owned=True)
         elif item.kind == "property":
-            self.http.request("POST", f"/crm/v3/properties/{item.container}", body=payload)
+            self.http.request("POST", f"/crm/v3/properties/{obj}", body=payload,
+                              recover=lambda: self._properties(obj).get(item.name))
             _record(state, item, item.name, owned=True)
         elif item.kind == "pipeline":
             self._create_pipeline(item, state)
         elif item.kind == "stage":
             self._create_stage(item, state)
         elif item.kind == "list":
-            data = self.http.request("POST", "/crm/v3/lists", body=payload)
+            data = self.http.request("POST", "/crm/v3/lists", body=payload,
+                                     recover=lambda: self._list_by_name(item.name))
             _record(state, item, str(_dig(data, "list", "listId")), owned=True)
         else:
             raise ValueError(f"cannot create a {item.kind} in HubSpot")
 
     def _create_pipeline(self, item: PlanItem, state: CrmState) -> None:
         body = {key: value for key, value in item.payload.items() if key != "stage_keys"}
-        data = self.http.request("POST", f"/crm/v3/pipelines/{PIPELINE_OBJECT}", body=body)
+        path = f"/crm/v3/pipelines/{PIPELINE_OBJECT}"
+        data = self.http.request("POST", path, body=body, recover=lambda: _by_label(
+            self._results(path), item.payload["label"]))
         pipeline_id = str(_dig(data, "id"))
         _record(state, item, pipeline_id, owned=True, label=item.label.en)
         stage_keys: dict[str, str] = item.payload["stage_keys"]
@@ -160,8 +194,10 @@ class HubSpotCrm:
         if state.item_id(item.key):
             return  # created together with its pipeline earlier in this run
         pipeline_id = _parent_id(item, state)
-        data = self.http.request("POST", f"/crm/v3/pipelines/{PIPELINE_OBJECT}/{pipeline_id}"
-                                 "/stages", body=item.payload)
+        path = f"/crm/v3/pipelines/{PIPELINE_OBJECT}/{pipeline_id}/stages"
+        body = {key: value for key, value in item.payload.items() if key != "pipeline_id"}
+        data = self.http.request("POST", path, body=body, recover=lambda: _by_label(
+            self._results(path), item.payload["label"]))
         _record(state, item, str(_dig(data, "id")), owned=True, parent=item.parent,
                 stage_key=item.name, pipeline_id=pipeline_id)
 
@@ -221,6 +257,12 @@ def _record(state: CrmState, item: PlanItem, item_id: str, *, owned: bool,
     extra = {key: value for key, value in extra.items() if value is not None}
     state.record(item.key, item.kind, item_id, owned=owned, name=item.name,
                  container=item.container, **extra)
+
+
+def _by_label(entries: list[dict[str, Any]], label: str) -> dict[str, Any] | None:
+    """Return the live pipeline or stage labelled ``label``, or None."""
+    return next((entry for entry in entries
+                 if entry.get("label") == label and not entry.get("archived")), None)
 
 
 def _dig(data: Any, *keys: str) -> Any:
@@ -308,9 +350,9 @@ def _property_item(entry: Mapping[str, Any], live: Mapping[str, Any] | None,
         payload["options"] = option_change.new
     extra = _extra_options(entry.get("options"), live_options)
     if extra:
-        item.manual.append(bilingual("crm_manual_extra_options", crm=CRM_LABEL,
-                                     what=f"{item.container}.{item.name}",
-                                     values=", ".join(extra)))
+        item.manual.append(bilingual_list("crm_manual_extra_options", crm=CRM_LABEL,
+                                          what=f"{item.container}.{item.name}",
+                                          lists={"values": extra}))
     return _split(item, changes, payload)
 
 

@@ -27,6 +27,8 @@ Action = Literal["create", "update", "unchanged", "manual", "delete", "kept"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "unchanged", "manual", "delete", "kept")
 # Order in which apply works through item kinds; prune deletes in the reverse order.
 APPLY_ORDER = ("property_group", "property", "custom_field", "pipeline", "stage", "list")
+# Zoho builds a pipeline from existing Stage values, so their steps come first.
+_MANUAL_ORDER = {"picklist": -1}
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ class CrmPlan:
     prune: bool = False
     # Ids apply needs and the plan looked up, such as a Zoho layout id.
     context: dict[str, Any] = field(default_factory=dict)
+    # General steps that the items' steps depend on, numbered before them.
+    setup_steps: list[tuple[str, Text]] = field(default_factory=list)
 
     @property
     def differs(self) -> bool:
@@ -146,6 +150,11 @@ class CrmPlan:
         return {action: sum(item.action == action for item in self.items) for action in ACTIONS}
 
     def numbered_steps(self) -> list[tuple[str, Text]]:
-        """Return every manual step, the items' first and then the desired state's."""
-        steps = [(item.key, text) for item in self.items for text in item.manual]
-        return steps + list(self.manual_steps)
+        """Return every manual step in an order a person can follow.
+
+        The set-up steps come first, then the items' steps (a Zoho Stage value before
+        the pipeline that is built from it), then the rest of the desired state's.
+        """
+        items = sorted(self.items, key=lambda item: _MANUAL_ORDER.get(item.kind, 0))
+        steps = [(item.key, text) for item in items for text in item.manual]
+        return list(self.setup_steps) + steps + list(self.manual_steps)

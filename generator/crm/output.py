@@ -5,6 +5,8 @@ renamed, within a version):
 
     {"kind": "rabt.crm.plan", "version": 1, "crm": "hubspot" | "zoho",
      "project": <folder name>, "endpoint": <API base URL>, "prune": bool,
+     "account": {"status": "same" | "new" | "other" | "unknown",
+                 "recorded": <id in the state file> | null, "live": <id> | null},
      "differs": bool,                 # true exactly when the command exits 4
      "counts": {"create": n, "update": n, "unchanged": n, "manual": n,
                 "delete": n, "kept": n,  # items by action
@@ -30,8 +32,9 @@ from __future__ import annotations
 from typing import Any
 
 from generator.crm.apply import ApplyResult
-from generator.crm.compare import option_lines, show
+from generator.crm.compare import join_list, option_lines, show
 from generator.crm.model import CrmPlan, PlanItem
+from generator.crm.plan import FOREIGN_ACCOUNT
 from generator.crm.state import CrmState
 from generator.errors import RabtError
 from generator.i18n import message
@@ -54,6 +57,7 @@ def plan_data(plan: CrmPlan, endpoint: str) -> dict[str, Any]:
         "project": plan.project,
         "endpoint": endpoint,
         "prune": plan.prune,
+        "account": plan.context.get("account"),
         "differs": plan.differs,
         "counts": {**plan.counts(), "manual_steps": len(plan.numbered_steps())},
         "items": [item.to_data() for item in plan.items],
@@ -105,6 +109,7 @@ def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en", *,
     """
     lines = [message("crm_plan_header", lang, crm=plan.crm, project=plan.project,
                      endpoint=endpoint), ""]
+    lines += _account_notice(plan, lang)
     unchanged: dict[str, int] = {}
     for item in plan.items:
         if item.action == "unchanged":
@@ -122,7 +127,8 @@ def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en", *,
         if item.action == "kept":
             lines.append(f"      {message('crm_kept_hint', lang)}")
     if unchanged:
-        counts = ", ".join(f"{_kind(kind, lang)} {count}" for kind, count in unchanged.items())
+        counts = join_list([f"{_kind(kind, lang)} {count}" for kind, count in unchanged.items()],
+                           lang)
         lines.append(f"  = {message('crm_unchanged_summary', lang, counts=counts)}")
     steps = plan.numbered_steps()
     if steps:
@@ -137,6 +143,20 @@ def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en", *,
     else:
         lines.append(message("crm_plan_differs" if plan.differs else "crm_plan_clean", lang))
     return "\n".join(lines)
+
+
+def _account_notice(plan: CrmPlan, lang: Lang) -> list[str]:
+    """Say why the state file is ignored when it records another account."""
+    account = plan.context.get("account") or {}
+    if account.get("status") not in FOREIGN_ACCOUNT:
+        return []
+    reason = "crm_account_other" if account["status"] == "other" else "crm_account_unknown"
+    aside = f".rabt/crm-state.{account.get('recorded')}.json"
+    return [message("crm_account_mismatch", lang),
+            "  " + message(reason, lang, recorded=account.get("recorded"),
+                           live=account.get("live")),
+            "  " + message("crm_account_fix", lang, file=".rabt/crm-state.json", aside=aside),
+            ""]
 
 
 def format_done(item: PlanItem, state: CrmState, lang: Lang = "en") -> str:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from generator.crm.compare import bilingual
+from generator.crm.desired import project_path
 from generator.crm.http import CallOptions, CrmApiError
 from generator.crm.hubspot import HubSpotCrm
 from generator.crm.model import APPLY_ORDER, CrmPlan, PlanItem, Text
@@ -23,6 +25,9 @@ class CrmAdapter(Protocol):
     crm: str
     label: str
     endpoint: str
+
+    def account_id(self) -> str | None:
+        """Return the CRM's id of the connected account, None when it cannot be read."""
 
     def plan_items(self, desired: Mapping[str, Any], state: CrmState) -> list[PlanItem]:
         """Compare the desired state with the account."""
@@ -67,6 +72,10 @@ def build_plan(project: Path, desired: Mapping[str, Any], adapter: CrmAdapter,
         CrmApiError: A read failed for another reason.
     """
     try:
+        account = account_check(state, adapter.account_id())
+        if account["status"] in FOREIGN_ACCOUNT:
+            # Nothing recorded for another account may be matched, renamed or pruned.
+            state = CrmState(crm=state.crm)
         items = adapter.plan_items(desired, state)
     except CrmApiError as error:
         if error.status == 401:
@@ -74,16 +83,89 @@ def build_plan(project: Path, desired: Mapping[str, Any], adapter: CrmAdapter,
                 Problem(f"{error.method} {error.base_url}{error.path}", error.text,
                         message(f"crm_auth_fix_{adapter.crm}", lang))]) from error
         raise
-    items = _in_apply_order(items)
-    items += _leftovers(state, {item.key for item in items}, prune)
-    steps = [(step["key"], Text(step["text"]["en"], step["text"]["ar"]))
-             for step in adapter.desired_steps(list(desired.get("manual_steps", [])))]
+    path = project_path(project)
+    desired_keys = {item.key for item in items}
+    items = [_for_path(item, path, adapter.crm) for item in _in_apply_order(items)
+             if _fits_path(item, path)]
+    items += _leftovers(state, desired_keys, prune)
+    steps = [(step["key"], _step_text(step, path))
+             for step in adapter.desired_steps(list(desired.get("manual_steps", [])))
+             if not (path == "connector" and step["key"] in CONNECTOR_SKIPPED_STEPS)]
     plan = CrmPlan(crm=adapter.crm, project=project.resolve().name, items=items,
-                   manual_steps=steps, prune=prune)
+                   manual_steps=[step for step in steps if step[0] not in SETUP_STEPS],
+                   prune=prune,
+                   setup_steps=[step for step in steps if step[0] in SETUP_STEPS])
+    plan.context["account"] = account
     layout_id = getattr(adapter, "layout_id", None)
     if layout_id:
         plan.context["layout_id"] = layout_id
     return plan
+
+
+# On the connector path nothing writes events or reads integration/mapping.yaml's line
+# items, and no call needs the Deals layout id: the steps for those are left out.
+CONNECTOR_SKIPPED_STEPS = frozenset({"hubspot_events_tier", "zoho_events_module",
+                                     "zoho_line_items"})
+# General steps that the items' own steps depend on, so they are numbered first: the
+# data centre, the Deals pipelines switch and the custom module come before the
+# stages, the pipeline and the fields.
+SETUP_STEPS = frozenset({"zoho_data_centre", "zoho_currency_pipeline", "zoho_events_module"})
+# Steps whose text on the connector path is a catalogue message of its own.
+_CONNECTOR_STEP_TEXT = {"zoho_currency_pipeline": "crm_step_zoho_currency_pipeline_connector"}
+# The custom module and definitions that hold events, which nothing fills on that path.
+_EVENT_CONTAINERS = frozenset({"Ecom_Events"})
+
+
+def _fits_path(item: PlanItem, path: str | None) -> bool:
+    """Return whether ``item`` is of use on the project's path."""
+    if path != "connector":
+        return True
+    return item.kind != "event_definition" and item.container not in _EVENT_CONTAINERS
+
+
+# Segments whose field nothing fills on the connector path: the marketing opt-in time
+# comes from the store's checkout consent, which only the iPaaS and API paths write.
+_CONNECTOR_EMPTY_SEGMENTS = frozenset({"list:new_subscribers", "view:Contacts/new_subscribers"})
+
+
+def _for_path(item: PlanItem, path: str | None, crm: str) -> PlanItem:
+    """Turn a segment that would stay empty on the connector path into its substitute step."""
+    if path != "connector" or item.key not in _CONNECTOR_EMPTY_SEGMENTS:
+        return item
+    substitute = PlanItem(item.kind, item.key, item.name, item.label, item.container, "manual",
+                          drift=False, live_id=item.live_id, owned=item.owned)
+    substitute.manual.append(bilingual(f"crm_manual_new_subscribers_connector_{crm}",
+                                       name=item.name))
+    return substitute
+
+
+def _step_text(step: Mapping[str, Any], path: str | None) -> Text:
+    entry = _CONNECTOR_STEP_TEXT.get(step["key"]) if path == "connector" else None
+    if entry is not None:
+        return bilingual(entry)
+    return Text(step["text"]["en"], step["text"]["ar"])
+
+
+# Account statuses under which the state file describes some other account, or may.
+FOREIGN_ACCOUNT = frozenset({"other", "unknown"})
+
+
+def account_check(state: CrmState, live: str | None) -> dict[str, Any]:
+    """Compare the account the state file records with the connected one.
+
+    The status is ``same``; ``new`` when the state records no account yet (a new
+    file, or one written before accounts were recorded); ``other`` when the ids
+    differ; ``unknown`` when the state records an account but the connected one
+    could not be read. Under ``other`` and ``unknown`` the plan ignores the state.
+    """
+    recorded = state.account or None
+    if recorded is None:
+        status = "new"
+    elif live is None:
+        status = "unknown"
+    else:
+        status = "same" if live == recorded else "other"
+    return {"status": status, "recorded": recorded, "live": live}
 
 
 def _in_apply_order(items: list[PlanItem]) -> list[PlanItem]:

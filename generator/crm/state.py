@@ -38,6 +38,10 @@ class CrmState:
 
     crm: str
     endpoint: str = ""
+    # The CRM's own id of the account the items belong to: HubSpot's portal id or the
+    # Zoho org id. Every HubSpot account shares one API host, so the endpoint alone
+    # cannot tell two accounts apart.
+    account: str = ""
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_apply: dict[str, Any] | None = None
     clock: Callable[[], str] = utc_now
@@ -84,6 +88,7 @@ class CrmState:
             "version": STATE_VERSION,
             "crm": self.crm,
             "endpoint": self.endpoint,
+            "account": self.account or None,
             "ids": self.ids(),
             "items": dict(sorted(self.items.items())),
             "last_apply": self.last_apply,
@@ -118,7 +123,8 @@ def load_state(project: Path, crm: str, lang: Lang = "en") -> CrmState:
             "crm_state_other_crm", lang, recorded=data.get("crm"), crm=crm),
             message("crm_state_fix", lang))])
     return CrmState(crm=crm, endpoint=str(data.get("endpoint") or ""),
-                    items=dict(data["items"]), last_apply=data.get("last_apply"))
+                    account=str(data.get("account") or ""), items=dict(data["items"]),
+                    last_apply=data.get("last_apply"))
 
 
 def save_state(project: Path, state: CrmState) -> Path:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from generator.crm.compare import bilingual, field_changes, show
+from generator.crm.compare import bilingual, bilingual_list, field_changes, show
 from generator.crm.http import CallOptions, CrmApiError, CrmHttp
 from generator.crm.model import Change, PlanItem, Text
 from generator.crm.settings import ZohoSettings, url_problems
@@ -114,6 +114,27 @@ class ZohoCrm:
 
     # Reading the live account.
 
+    def account_id(self) -> str | None:
+        """Return the id of the org the token belongs to, None when unreadable.
+
+        Reading it needs the scope ZohoCRM.org.READ. A token without it gets None,
+        and the plan then reports that the account could not be read.
+
+        Raises:
+            CrmApiError: A server failure.
+        """
+        try:
+            data = self.http.request("GET", f"{API}/org")
+        except CrmApiError as error:
+            if error.status is not None and 400 <= error.status < 500:
+                return None
+            raise
+        orgs = data.get("org") if isinstance(data, dict) else None
+        if not isinstance(orgs, list) or not orgs or not isinstance(orgs[0], dict):
+            return None
+        value = orgs[0].get("id")
+        return str(value) if value not in (None, "") else None
+
     def _module_fields(self, module: str) -> dict[str, dict[str, Any]] | None:
         """Return the fields of ``module`` by API name, or None when the module is missing."""
         if module not in self._fields:
@@ -172,9 +193,9 @@ class ZohoCrm:
                       for entry in module["fields"]]
             if live_fields is None and fields:
                 # One step per missing module: creating the module lets apply add every field.
-                fields[0].manual.append(bilingual(
+                fields[0].manual.append(bilingual_list(
                     "crm_manual_zoho_module", module=module["module"],
-                    fields=", ".join(item.name for item in fields)))
+                    lists={"fields": [item.name for item in fields]}))
             items += fields
         for picklist in desired["picklists"]:
             items.append(_picklist_item(picklist, self._module_fields(picklist["module"])))
@@ -192,7 +213,8 @@ class ZohoCrm:
         if item.kind == "pipeline":
             path = f"{API}/settings/pipeline"
             data = self.http.request("POST", path, params={"layout_id": str(self.layout_id)},
-                                     body={"pipeline": [item.payload]})
+                                     body={"pipeline": [item.payload]},
+                                     recover=lambda: self._created_pipeline(item))
             pipeline_id = _result_id(data, "POST", path, key="pipeline")
             state.record(item.key, item.kind, pipeline_id, owned=True, name=item.name,
                          container=item.container, label=item.label.en)
@@ -201,10 +223,29 @@ class ZohoCrm:
             raise ValueError(f"cannot create a {item.kind} in Zoho CRM")
         data = self.http.request("POST", f"{API}/settings/fields",
                                  params={"module": item.container},
-                                 body={"fields": [item.payload]})
+                                 body={"fields": [item.payload]},
+                                 recover=lambda: self._created_field(item))
         field_id = _result_id(data, "POST", f"{API}/settings/fields")
         state.record(item.key, item.kind, field_id, owned=True, name=item.name,
                      container=item.container)
+
+    def _created_field(self, item: PlanItem) -> dict[str, Any] | None:
+        """Look up a field whose create may have succeeded, as a create response, or None."""
+        self._fields.pop(item.container, None)  # read it again, not from the plan's copy
+        fields = self._module_fields(item.container) or {}
+        label = item.payload.get("field_label")
+        found = fields.get(item.name) or next(
+            (entry for entry in fields.values() if label and entry.get("field_label") == label),
+            None)
+        return _success(found.get("id")) if found and found.get("id") else None
+
+    def _created_pipeline(self, item: PlanItem) -> dict[str, Any] | None:
+        """Look up a pipeline whose create may have succeeded, as a create response, or None."""
+        _, pipelines, _ = self._pipelines()
+        name = item.payload.get("display_value")
+        found = next((entry for entry in pipelines or []
+                      if name in (entry.get("display_value"), entry.get("actual_value"))), None)
+        return _success(found.get("id"), key="pipeline") if found and found.get("id") else None
 
     def update(self, item: PlanItem, state: CrmState) -> None:
         """Send a custom field's changes and record its id."""
@@ -226,6 +267,11 @@ class ZohoCrm:
             if error.status != 404:
                 raise
         state.forget(item.key)
+
+
+def _success(item_id: Any, key: str = "fields") -> dict[str, Any]:
+    """Return Zoho's per-item success response for ``item_id``."""
+    return {key: [{"status": "success", "code": "SUCCESS", "details": {"id": str(item_id)}}]}
 
 
 def _result_id(data: Any, method: str, path: str, required: bool = True,
@@ -379,7 +425,6 @@ def _pipeline_item(pipeline: Mapping[str, Any], live: list[dict[str, Any]] | Non
     name = re.sub(r"[^a-z0-9]+", "_", pipeline["name"].lower()).strip("_")
     item = PlanItem("pipeline", f"pipeline:Deals/{name}", pipeline["name"],
                     Text(pipeline["name"], pipeline["name_ar"]), "Deals", "unchanged")
-    stages = ", ".join(pipeline["stages"])
     found = next((entry for entry in live or []
                   if pipeline["name"] in (entry.get("display_value"), entry.get("actual_value"))),
                  None)
@@ -393,8 +438,9 @@ def _pipeline_item(pipeline: Mapping[str, Any], live: list[dict[str, Any]] | Non
             return item
         item.action = "manual"
         key = "crm_manual_zoho_pipeline_unread" if live is None else "crm_manual_zoho_pipeline"
-        item.manual.append(bilingual(key, name=pipeline["name"], stages=stages,
-                                     reason=reason or "-"))
+        item.manual.append(bilingual_list(key, name=pipeline["name"],
+                                          lists={"stages": list(pipeline["stages"])},
+                                          reason=reason or "-"))
         return item
     item.live_id = str(found.get("id"))
     have = [str(stage.get("display_value") or stage.get("actual_value"))
@@ -402,8 +448,8 @@ def _pipeline_item(pipeline: Mapping[str, Any], live: list[dict[str, Any]] | Non
     missing = [stage for stage in pipeline["stages"] if stage not in have]
     if missing:
         item.action = "manual"
-        item.manual.append(bilingual("crm_manual_zoho_pipeline_stages", name=pipeline["name"],
-                                     stages=", ".join(missing)))
+        item.manual.append(bilingual_list("crm_manual_zoho_pipeline_stages",
+                                          name=pipeline["name"], lists={"stages": missing}))
     return item
 
 

@@ -14,7 +14,8 @@ part of HubSpot:
   "seconds": 5}``, optional ``"path_prefix"``
 - ``POST /_standin/reset``: back to the seeded (or, with ``{"seed": false}``, empty) account
 
-Run it with ``python -m generator.standins.hubspot --port 8091 [--seed desired-state.yaml]``.
+Run it with ``python -m generator.standins.hubspot --port 8091 [--seed desired-state.yaml]``
+(``python -m storesync.standins.hubspot`` in generated services).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .entry import exit_missing_package
+from .entry import exit_missing_package, module_command
 
 try:
     from starlette.applications import Starlette
@@ -101,6 +102,7 @@ _API_ROUTES: list[tuple[str, str, Handler]] = [
     ("/crm/v3/lists/{list_id}/update-list-filters", "PUT", admin.update_list_filters),
     ("/crm/v3/lists/{list_id}", "GET", admin.get_list),
     ("/crm/v3/lists/{list_id}", "DELETE", admin.delete_list),
+    ("/account-info/v3/details", "GET", admin.account_details),
     ("/events/v3/event-definitions", "GET", admin.list_event_definitions),
     ("/events/v3/event-definitions", "POST", admin.create_event_definition),
     ("/events/v3/send", "POST", admin.send_event),
@@ -250,7 +252,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m generator.standins.hubspot",
+        prog=module_command(__file__, __package__),
         description="Serve the local HubSpot stand-in (not HubSpot) on a loopback address.")
 
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -161,6 +161,19 @@ def delete_list(state: StandinState, call: Call) -> tuple[int, Any]:
     return NO_CONTENT, None
 
 
+# Account information
+
+
+def account_details(state: StandinState, call: Call) -> tuple[int, Any]:
+    """GET /account-info/v3/details: the portal id, the way clients tell accounts apart."""
+    # NOTE: clients read only portalId. The other fields follow the documented example.
+    return 200, {"portalId": state.config.portal_id, "accountType": "STANDARD",
+                 "timeZone": "Asia/Riyadh", "companyCurrency": "SAR",
+                 "additionalCurrencies": [], "utcOffset": "+03:00",
+                 "utcOffsetMilliseconds": 10_800_000, "uiDomain": "app.hubspot.com",
+                 "dataHostingLocation": "na1"}
+
+
 # Custom behavioral events
 
 

@@ -48,7 +48,8 @@ class HubSpotStandinConfig:
         latency_seconds: Delay added to every HubSpot API call.
         retry_after_seconds: When set, 429 responses carry ``Retry-After`` with this value.
         search_sends_rate_headers: Whether search responses carry the rate-limit headers.
-        portal_id: Account id used in event names (``pe<portal_id>_<name>``).
+        portal_id: Account id returned by ``/account-info/v3/details`` and used in
+            event names (``pe<portal_id>_<name>``).
     """
 
     rate_limit_per_10s: int = DEFAULT_RATE_LIMIT_PER_10S

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .entry import exit_missing_package
+from .entry import exit_missing_package, module_command
 
 try:
     from starlette.applications import Starlette
@@ -210,6 +210,7 @@ def _routes() -> list[Route]:
     return [
         Route("/oauth/v2/token", logged("/oauth/v2/token", token_endpoint), methods=["POST"]),
         *(Route(path, handler, methods=[method]) for path, handler, method in inspection),
+        _crm("/org", CallSpec("org", "READ"), endpoints.org_details, "GET"),
         _crm("/settings/modules", CallSpec("settings", "READ"), endpoints.modules_list, "GET"),
         _crm("/settings/fields", read, endpoints.fields_list, "GET"),
         _crm("/settings/fields", create, endpoints.fields_create, "POST"),
@@ -289,7 +290,7 @@ def create_seeded_app(desired_state: Mapping[str, Any],
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m generator.standins.zoho",
+        prog=module_command(__file__, __package__),
         description="Serve a local Zoho CRM stand-in (not Zoho; for tests and sandboxes).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on "
                         "(default 127.0.0.1; other than loopback needs --allow-remote)")

@@ -168,6 +168,8 @@ def _scope_allows(scopes: tuple[str, ...], family: str, subject: str, operation:
     """Return whether ``scopes`` grant ``operation`` on ``subject`` (Zoho's scope names)."""
     allowed = {f"zohocrm.{family}.all", f"zohocrm.{family}.{subject}.all",
               f"zohocrm.{family}.{subject}.{operation.lower()}"}
+    if not subject:  # a family without subjects, such as ZohoCRM.org.READ
+        allowed.add(f"zohocrm.{family}.{operation.lower()}")
     if operation in ("CREATE", "UPDATE"):
         allowed.add(f"zohocrm.{family}.{subject}.write")
     return any(scope.lower() in allowed for scope in scopes)

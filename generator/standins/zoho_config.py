@@ -116,6 +116,7 @@ class ZohoStandinConfig:
         credit_headers: Whether responses carry the credit headers below.
         credits_remaining_header: Header with the credits left in the window.
         utc_offset_hours: Offset of the org's time zone in record timestamps.
+        org_id: The org's id, as ``GET /crm/v8/org`` returns it.
         clock: Returns the time in seconds since the epoch; tests inject their own.
     """
 
@@ -128,7 +129,7 @@ class ZohoStandinConfig:
     # come back as invalid_code.
     wrong_data_centre_error: str = "invalid_client"
     static_access_tokens: frozenset[str] = frozenset()
-    scopes: tuple[str, ...] = ("ZohoCRM.modules.ALL", "ZohoCRM.settings.ALL")
+    scopes: tuple[str, ...] = ("ZohoCRM.modules.ALL", "ZohoCRM.settings.ALL", "ZohoCRM.org.READ")
     access_token_seconds: int = ACCESS_TOKEN_SECONDS
     edition: str = "enterprise"
     user_licences: int = 10
@@ -152,6 +153,7 @@ class ZohoStandinConfig:
     credit_headers: bool = True
     credits_remaining_header: str = "X-API-CREDITS-REMAINING"
     utc_offset_hours: int = 3
+    org_id: str = "4000000000001"
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:

@@ -112,6 +112,8 @@ def _write(call: Call, mode: str, success_status: int) -> Response:
     problem = _duplicate_fields_problem(module, check_fields)
     if problem is not None:
         return json_response(400, problem, call.state)
+    with call.state.lock:
+        call.state.triggers.append(call.body.get("trigger"))
     results = write_records(call.state, module, data, mode, check_fields)
     return json_response(write_status(results, success_status), {"data": results}, call.state)
 
@@ -206,6 +208,16 @@ async def records_search(call: Call) -> Response:
 
 
 # -- metadata -------------------------------------------------------------------
+
+
+async def org_details(call: Call) -> Response:
+    """``GET /crm/v8/org``: the org's id and a few settings."""
+    config = call.state.config
+    # NOTE: clients read only id. The other fields follow the documented example.
+    body = {"org": [{"id": config.org_id, "company_name": "Stand-in org",
+                     "time_zone": "Asia/Riyadh", "currency": "Saudi Riyal", "iso_code": "SAR",
+                     "country_code": "SA", "zgid": config.org_id[-8:]}]}
+    return json_response(200, body, call.state)
 
 
 async def modules_list(call: Call) -> Response:

@@ -91,6 +91,9 @@ class ZohoState:
             self.heavy_in_flight: Counter[str] = Counter()
             self.faults: list[Fault] = []
             self.calls: Counter[tuple[str, str, int]] = Counter()
+            # The ``trigger`` of each record write, in order. None means the body had
+            # none, and then Zoho runs every trigger (workflow rules among them).
+            self.triggers: list[Any] = []
             self._add_standard_pipeline()
             if seed and self.after_reset is not None:
                 self.after_reset(self)

@@ -64,6 +64,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"state file (default: <project>/{DEFAULT_STATE.as_posix()})")
     parser.add_argument("--env-file", type=Path,
                         help="KEY=value file to read settings from; variables already set win")
+    parser.add_argument("--workflows", choices=("auto", "on", "off"), default="auto",
+                        help="whether Zoho CRM writes fire the org's workflow rules: 'auto' "
+                             "(default) fires them on incremental runs and not when the run "
+                             "reads the whole store (the first run, or --since all); HubSpot "
+                             "workflows enrol on their own triggers and ignore this")
     parser.add_argument("--batch-size", type=_batch_size, default=MAX_BATCH,
                         help=f"contacts per CRM call, 1 to {MAX_BATCH} (default {MAX_BATCH})")
     return parser.parse_args(argv)
@@ -84,6 +89,17 @@ def _since_marks(text: str | None, stored: Mapping[str, Mark]) -> dict[str, Mark
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     value = moment.strftime("%Y-%m-%dT%H:%M:%S")
     return {"orders": Mark(value), "customers": Mark(value)}
+
+
+def workflows_on(choice: str, marks: Mapping[str, Mark]) -> bool:
+    """Return whether this run's CRM writes fire workflows (``--workflows``).
+
+    ``auto`` mutes them only when the run reads the whole store: with no marks every
+    customer and order is read, which would enrol every contact at once.
+    """
+    if choice in ("on", "off"):
+        return choice == "on"
+    return bool(marks)
 
 
 def _load_yaml(project: Path, relative: str) -> dict[str, Any]:
@@ -235,6 +251,8 @@ def _run_locked(args: argparse.Namespace, state: SyncState, state_path: Path, st
     if writer is None:
         _dry_run(contacts, mapping, log)
         return EXIT_OK
+    writer.run_workflows = workflows_on(args.workflows, marks)
+    log.info("workflows", on=writer.run_workflows)
     outcomes = _write_all(writer, contacts, args.batch_size, log)
     for name, mark in collected.marks.items():
         newest = later(state.marks.get(name), mark)

@@ -31,6 +31,8 @@ class CrmWriter(Protocol):
     """Writes contacts to one CRM account."""
 
     label: str
+    # Whether writes fire the CRM's workflows, where the API lets the caller choose.
+    run_workflows: bool
 
     def write(self, contacts: list[Contact]) -> list[Outcome]:
         """Upsert up to ``MAX_BATCH`` contacts and return one outcome per contact."""

@@ -64,6 +64,8 @@ class HubSpotWriter:
         self.email = target_of(mapping, "email") or "email"
         self.phone = unique_phone_property(mapping, desired_state)
         self.phones = phone_targets(mapping)
+        # HubSpot's API has no such switch: workflows enrol on their own triggers.
+        self.run_workflows = True
 
     def close(self) -> None:
         """Close the connection pool."""

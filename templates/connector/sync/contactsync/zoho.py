@@ -9,8 +9,13 @@ configured data centre, and calls go to the ``api_domain`` the token response na
 that Zoho can match on: the module's own duplicate check field (Email for Contacts)
 and the fields ``crm/desired-state.yaml`` marks unique. A contact with none of them
 (a guest with only a phone) is looked up by phone with the search API and updated
-when found, so each run does not add it again. ``trigger`` is empty, so a bulk sync
-does not fire the org's workflows.
+when found, so each run does not add it again.
+
+``trigger`` is ``["workflow"]`` on the daily runs, so the org's workflow rules (the
+lifecycle rules of docs/crm-workflows.md) run for each contact the sync changes. A
+run that reads the whole store (the first run, or ``--since all``) sends an empty
+``trigger`` by default, so a bulk load does not fire those rules at every contact;
+``--workflows`` chooses otherwise.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ MODULE = "Contacts"
 # Contacts' system-defined duplicate check field (Zoho's upsert documentation).
 SYSTEM_DUPLICATE_CHECK_FIELD = "Email"
 _BAD_TOKEN_ERRORS = frozenset({"invalid_code", "invalid_client", "invalid_token"})
+# Zoho's trigger values: workflow rules only, not approvals or blueprints.
+WORKFLOW_TRIGGER = ["workflow"]
 
 
 def duplicate_check_fields(mapping: Mapping[str, Any],
@@ -67,6 +74,8 @@ class ZohoWriter:
         self.email = target_of(mapping, "email")
         self.phone = target_of(mapping, "phone")
         self.phones = phone_targets(mapping)
+        # Whether writes fire the org's workflow rules; the command line sets it per run.
+        self.run_workflows = True
 
     def close(self) -> None:
         """Close both connection pools."""
@@ -131,12 +140,15 @@ class ZohoWriter:
         outcomes: list[Outcome] = []
         if upserts:
             body = {"data": [record for _, record in upserts],
-                    "duplicate_check_fields": self.check_fields, "trigger": []}
+                    "duplicate_check_fields": self.check_fields, "trigger": self._trigger()}
             outcomes += self._send("POST", f"{API}/{MODULE}/upsert", body, upserts)
         if updates:
-            body = {"data": [record for _, record in updates], "trigger": []}
+            body = {"data": [record for _, record in updates], "trigger": self._trigger()}
             outcomes += self._send("PUT", f"{API}/{MODULE}", body, updates)
         return outcomes
+
+    def _trigger(self) -> list[str]:
+        return list(WORKFLOW_TRIGGER) if self.run_workflows else []
 
     def _send(self, method: str, path: str, body: dict[str, Any],
               items: list[tuple[Contact, dict[str, Any]]]) -> list[Outcome]:
