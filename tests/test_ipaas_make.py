@@ -138,7 +138,7 @@ def test_make_contact_body_mapping() -> None:
     body = json.loads(evaluate(text, {"1": {"id": 7, "email": " Noura@Example.SA "}}))
     assert body["inputs"][0]["properties"]["email"] == "noura@example.sa"
     assert body["inputs"][0]["id"] == "7"
-    assert upsert["filter"]["name"] == "The record has an email"
+    assert upsert["filter"]["name"] == "Email and phone"
 
 
 def zoho_modules(stem: str) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@
 write: function calls with ``;`` between arguments, module references such as
 ``1.customer.first_name``, quoted arguments read as raw text, ``/pattern/flags``
 regular expressions with ``$1`` in the replacement, the keyword ``emptystring``
+(a reference with a list selector such as ``[0]`` fails, because Make has none)
 and the operators ``=``, ``!=``, ``and``, ``or`` and ``+``. It follows the same
 reading of Make that the generator's formulas assume (see generator/ipaas/make_iml.py).
 """
@@ -51,6 +52,19 @@ def read_path(data: Any, path: str) -> Any:
     return value
 
 
+def make_get(value: Any, path: Any) -> Any:
+    """Read ``path`` as Make's get() does: a number picks a list item, counting from 1."""
+    for part in str(path).split("."):
+        if isinstance(value, list) and part.isdigit():
+            index = int(part) - 1
+            value = value[index] if 0 <= index < len(value) else None
+        elif isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    return value
+
+
 def js_replace(text: str, pattern: str, replacement: str) -> str:
     regex = re.fullmatch(r"/(.*)/([gim]*)", pattern, re.S)
     if regex is None:
@@ -88,6 +102,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         read_path(item, key) for item in items or []
         if not where or text_of(read_path(item, where[0])) in where[1].split(",")],
     "first": lambda items: items[0] if items else None,
+    "get": make_get,
     "flatten": lambda items: [inner for item in items or [] for inner in
                               (item if isinstance(item, list) else [item])],
     "sum": lambda items: sum(float(item) for item in items or [] if not empty(item)),
@@ -169,6 +184,8 @@ class Formula:
             return ""
         if self.peek() == ("op", "("):
             return self.call(text)
+        # A Make reference holds no list selector such as [0] or [key].
+        assert "[" not in text, f"not a Make reference: {text}"
         module, _, path = text.partition(".")
         return read_path(self.bundles[module], path) if path else self.bundles[module]
 
@@ -416,3 +433,37 @@ def test_dedupe_key_header_then_body(preset: str, values: dict[str, Any],
         assert evaluate(key, {"1": bundle}) == "event-1"
     fallback = f"7-{next(value for name, value in body.items() if name != 'id')}"
     assert evaluate(key, {"1": body}) == fallback
+
+
+WOO_HUBSPOT = json.dumps({"path": "ipaas", "crm": "hubspot"})
+
+
+@pytest.mark.parametrize("values", [WOO_HUBSPOT, json.dumps({"path": "ipaas"})])
+def test_woocommerce_meta_read_by_key(values: str) -> None:
+    answers, plan, spec = load_case("woo-startup", json.loads(values))
+    blueprints = make.blueprints(build_flows(answers, plan, spec))
+    text = json.dumps(blueprints)
+    assert "meta_data[" not in text
+    assert '1.meta_data; \\"value\\"; \\"key\\"; \\"_rabt_email_opt_in\\"' in text
+
+
+def test_meta_reference_picks_value_by_key() -> None:
+    formula = make_iml.path_reference("1", "meta_data[_rabt_email_opt_in]")
+    assert formula == 'first(map(1.meta_data; "value"; "key"; "_rabt_email_opt_in"))'
+    bundle = {"1": {"meta_data": [{"key": "_other", "value": "no"},
+                                  {"key": "_rabt_email_opt_in", "value": "yes"}]}}
+    assert evaluate("{{" + formula + "}}", bundle) == "yes"
+    assert evaluate("{{" + formula + "}}", {"1": {"meta_data": []}}) is None
+
+
+def test_list_position_reference_counts_from_one() -> None:
+    formula = make_iml.path_reference("1", "categories[0].name")
+    assert formula == 'get(1.categories; "1.name")'
+    assert evaluate("{{" + formula + "}}", {"1": {"categories": [{"name": "Oud"},
+                                                              {"name": "Musk"}]}}) == "Oud"
+
+
+@pytest.mark.parametrize("path", ["meta_data[a,b]", "meta_data[key].inner", "a[0].b[1]"])
+def test_unreadable_list_paths_rejected(path: str) -> None:
+    with pytest.raises(make_iml.FormulaError):
+        make_iml.path_reference("1", path)

@@ -88,16 +88,47 @@ def test_phone_only_contact_body_no_email(preset: str) -> None:
 def test_email_route_keeps_email() -> None:
     routes = router(blueprints("shopify-growth")["order-sync"])
     upsert = routes["routes"][0]["flow"][0]
-    bundles = {"1": {**PHONE_ONLY["1"], "customer": {"id": 9, "email": "A@B.SA", "phone": ""}}}
+    bundles = {"1": {**PHONE_ONLY["1"], "customer": {"id": 9, "email": "A@B.SA",
+                                                     "phone": "0501234567"}}}
     assert taken_routes(routes, bundles) == [0]
-    assert body_of(upsert, bundles)["inputs"][0]["properties"]["email"] == "a@b.sa"
+    properties = body_of(upsert, bundles)["inputs"][0]["properties"]
+    assert properties["email"] == "a@b.sa"
+    assert properties["ecom_phone_e164"] == "+966501234567"
+
+
+EMAIL_ONLY = "Email only: the body has no phone key"
+
+
+@pytest.mark.parametrize(("preset", "flow"), [("shopify-growth", "order-sync"),
+                                              ("shopify-growth", "contact-sync"),
+                                              ("jeddah-fashion-zoho", "order-sync")])
+def test_email_only_contact_body_no_phone(preset: str, flow: str) -> None:
+    routes = router(blueprints(preset)[flow])
+    bundles = {"1": {**PHONE_ONLY["1"], "id": 9, "email": "A@B.SA", "phone": "",
+                     "customer": {"id": 9, "email": "A@B.SA", "phone": ""}}}
+    taken = taken_routes(routes, bundles)
+    assert len(taken) == 1
+    route = routes["routes"][taken[0]]
+    assert route["flow"][0]["filter"]["name"] == EMAIL_ONLY
+    upsert = next(module for module in modules(route["flow"])
+                  if name_of(module) == "Create or update the contact")
+    body = body_of(upsert, bundles)
+    if preset == "shopify-growth":
+        properties = body["inputs"][0]["properties"]
+        assert properties["email"] == "a@b.sa"
+        assert "ecom_phone_e164" not in properties
+        assert body["inputs"][0]["idProperty"] != "ecom_phone_e164"
+    else:
+        assert body["data"][0]["Email"] == "a@b.sa"
+        assert "Mobile" not in body["data"][0]
+        assert "Mobile" not in body["duplicate_check_fields"]
 
 
 @pytest.mark.parametrize(("case", "preset", "values"), CRM_CASES, ids=[c[0] for c in CRM_CASES])
 def test_no_contact_order_still_writes_deal(case: str, preset: str,
                                             values: dict[str, Any]) -> None:
     routes = router(blueprints(preset, json.dumps(values))["order-sync"])
-    assert len(routes["routes"]) == 3
+    assert len(routes["routes"]) == 4
     names = [name_of(module) for module in modules(routes["routes"][2]["flow"])]
     assert names[0] == "Create or update the deal"
     assert "Create or update the contact" not in names
@@ -113,7 +144,7 @@ def test_no_contact_takes_only_deal_route() -> None:
 
 def test_contact_routes_keep_links() -> None:
     routes = router(blueprints("shopify-growth")["order-sync"])
-    for route in routes["routes"][:2]:
+    for route in [*routes["routes"][:2], routes["routes"][3]]:
         names = [name_of(module) for module in modules(route["flow"])]
         assert "Link the order to its contact" in names
     zoho = router(blueprints("jeddah-fashion-zoho")["order-sync"])
@@ -122,9 +153,10 @@ def test_contact_routes_keep_links() -> None:
     assert '"Contact_Name": {"id": "{{get(first(' in deal["mapper"]["jsonStringBodyContent"]
 
 
-def test_contact_only_flow_has_no_third_route() -> None:
+def test_contact_only_flow_has_no_deal_route() -> None:
     routes = router(blueprints("shopify-growth")["contact-sync"])
-    assert len(routes["routes"]) == 2
+    names = [route["flow"][0]["filter"]["name"] for route in routes["routes"]]
+    assert names == ["Email and phone", "Phone only: the body has no email key", EMAIL_ONLY]
 
 
 def placeholders(text: str) -> list[str]:
@@ -155,8 +187,10 @@ EMAIL_CONSENT_ONLY = {"1": {"id": 7, "email": "A@B.SA", "phone": "",
 @pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
 def test_consent_without_state_left_out(preset: str) -> None:
     routes = router(blueprints(preset)["consent-sync"], CONSENT_ROUTER)
-    assert taken_routes(routes, EMAIL_CONSENT_ONLY) == [0]
-    text = json.dumps(routes["routes"][0]["flow"])
+    assert taken_routes(routes, EMAIL_CONSENT_ONLY) == [1]
+    assert routes["routes"][1]["flow"][0]["filter"]["name"] == (
+        "Email state sent, with an email, no phone")
+    text = json.dumps(routes["routes"][1]["flow"])
     for field in ("Ecom_WhatsApp_Opt_In", "Ecom_SMS_Opt_In", "ecom_whatsapp_consent",
                   "ecom_sms_consent"):
         assert field not in text
@@ -190,8 +224,34 @@ def test_hubspot_status_from_consent_state(state: str, expected: str) -> None:
 
 def test_hubspot_no_email_route_skips_email_status() -> None:
     routes = router(blueprints("shopify-growth")["consent-sync"], CONSENT_ROUTER)
-    names = [name_of(module) for module in routes["routes"][1]["flow"]]
-    assert names == ["Write the consent record to the CRM"]
+    for route in routes["routes"][2:4]:
+        assert route["flow"][0]["filter"]["name"].startswith("Email state sent, no email")
+        names = [name_of(module) for module in route["flow"]]
+        assert names == ["Write the consent record to the CRM"]
+
+
+@pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
+def test_consent_no_phone_body_has_no_phone_key(preset: str) -> None:
+    routes = router(blueprints(preset)["consent-sync"], CONSENT_ROUTER)
+    write = routes["routes"][1]["flow"][0]
+    text = write["mapper"]["jsonStringBodyContent"]
+    for key in ("ecom_phone_e164", "phone", "Mobile", "Phone"):
+        assert f'"{key}":' not in text
+    if preset == "shopify-growth":
+        properties = body_of(write, EMAIL_CONSENT_ONLY)["inputs"][0]["properties"]
+        assert properties["email"] == "a@b.sa"
+    else:
+        assert '"Email": "{{' in text
+
+
+def test_consent_sms_route_without_phone_skips_status() -> None:
+    routes = router(blueprints("shopify-growth")["consent-sync"], CONSENT_ROUTER)
+    names = {route["flow"][0]["filter"]["name"]: [name_of(module) for module in route["flow"]]
+             for route in routes["routes"]}
+    assert names["SMS state sent, with an email, no phone"] == [
+        "Write the consent record to the CRM"]
+    assert names["SMS state sent, with an email, a phone"][-1] == (
+        "Set the sms subscription status")
 
 
 def zoho_order_route(route: int = 0) -> list[dict[str, Any]]:
@@ -234,3 +294,14 @@ def test_zoho_sales_order_real_subform() -> None:
                                    "list_price": 150.5}] * 2
     assert '"Deal_Name": {"id": "{{get(first(' in text
     assert '"Subject": "{{' in text
+
+
+def test_woocommerce_consent_route_reads_meta_state() -> None:
+    routes = router(blueprints("woo-startup", json.dumps({"path": "ipaas", "crm": "hubspot"}))
+                    ["consent-sync"], CONSENT_ROUTER)
+    customer = {"id": 42, "email": "a@b.sa", "billing": {"phone": "0501234567"},
+                "meta_data": [{"key": "_rabt_email_opt_in", "value": "yes"}]}
+    taken = taken_routes(routes, {"1": customer})
+    assert [routes["routes"][index]["flow"][0]["filter"]["name"] for index in taken] == [
+        "Email state sent, with an email, a phone"]
+    assert taken_routes(routes, {"1": {**customer, "meta_data": []}}) == []

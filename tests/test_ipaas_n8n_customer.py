@@ -139,3 +139,16 @@ def test_make_contact_sync_reads_customer() -> None:
     assert "toString(1.id)" in text
     assert "1.customer." not in text
     assert "1.billing_address." not in text
+
+
+def test_email_only_customer_sends_no_phone_key() -> None:
+    _, _, _, workflow = case("shopify-hubspot")
+    body = copy.deepcopy(sample("shopify/customers-update"))
+    body["phone"] = None
+    for address in [*body.get("addresses", []), body.get("default_address") or {}]:
+        address["phone"] = None
+    sent = batches(workflow, body)
+    properties = sent[0]["body"]["inputs"][0]["properties"]
+    assert properties["email"] == "test.customer@example.com"
+    assert "ecom_phone_e164" not in properties
+    assert "phone" not in properties

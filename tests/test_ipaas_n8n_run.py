@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -155,3 +156,108 @@ def test_zoho_win_back_consenting_sent() -> None:
     sent = run_chain(steps, [{"data": [record]}])
     assert len(sent) == 1
     assert sent[0]["body"]["to"] == "966501234567"
+
+
+def test_hubspot_status_skips_channel_without_state() -> None:
+    data = workflow("shopify-growth", "consent-sync")
+    nodes = {str(json.loads(re.search(r"const SPEC = (.*);", node["parameters"]["jsCode"])
+                            .group(1))["channel"]): node["name"]
+             for node in data["nodes"]
+             if "hubspot_consent" in node["parameters"].get("jsCode", "")}
+    assert set(nodes) == {"EMAIL", "SMS", "WHATSAPP"}
+    # A customers/update body with email consent only: no SMS state, no WhatsApp metafield.
+    item = {"record": {"email": "a@b.sa", "ecom_phone_e164": "+966501234567",
+                       "phone": "+966501234567"},
+            "payload": {"email": "a@b.sa", "phone": "+966501234567",
+                        "email_marketing_consent": {"state": "subscribed"}}}
+    sent = {channel: run_chain([(name, node_code(data, name), None)], [item])
+            for channel, name in nodes.items()}
+    assert [body["body"]["statusState"] for body in sent["EMAIL"]] == ["SUBSCRIBED"]
+    assert sent["SMS"] == []
+    assert sent["WHATSAPP"] == []
+    unsubscribed = {**item, "payload": {**item["payload"],
+                                        "sms_marketing_consent": {"state": "unsubscribed"}}}
+    sms = run_chain([(nodes["SMS"], node_code(data, nodes["SMS"]), None)], [unsubscribed])
+    assert [body["body"]["statusState"] for body in sms] == ["NOT_SUBSCRIBED"]
+
+
+ZOHO_PRODUCTS = "Create or update the products by SKU"
+ZOHO_ORDER = "Create the sales order with its lines"
+ZOHO_KNOWN = "Sales order written before? (rabt_zoho_sales_orders)"
+
+
+def zoho_sales_order_steps(body: dict[str, Any], known: str) -> list[Any]:
+    """Return the order-sync chain from the deal to the sales order batch, with stubs."""
+    data = workflow("jeddah-fashion-zoho", "order-sync")
+
+    def code(name: str) -> tuple[str, str | None, str | None]:
+        return (name, node_code(data, name), None)
+
+    return [("Skip an event already processed", None, "(json) => json"),
+            code("Map the order to the deal, with its stage"),
+            code("Create or update the deal: batch"),
+            ("Create or update the deal: request", None,
+             "(json) => ({ data: json.body.data.map(() => ({ details: { id: 'D-1' } })) })"),
+            # The line branch starts again from the payload, as its own branch in n8n.
+            ("Back to the payload", None, f"() => ({json.dumps(body)})"),
+            code("Map each line item, linked by SKU"),
+            code(f"{ZOHO_PRODUCTS}: batch"),
+            (f"{ZOHO_PRODUCTS}: request", None,
+             "(json) => ({ data: json.body.data.map((row) => "
+             "({ details: { id: `P-${row.Product_Code}` } })) })"),
+            code(f"{ZOHO_KNOWN}: keys"),
+            (ZOHO_KNOWN, None, known),
+            code(f"{ZOHO_ORDER}: batch")]
+
+
+ZOHO_ORDER_BODY = {"id": 5900000000001, "name": "#1001", "email": "a@b.sa",
+                   "financial_status": "paid", "total_price": "300.00", "currency": "SAR",
+                   "created_at": "2026-03-01T14:04:51+03:00",
+                   "line_items": [{"sku": "OUD-50", "variant_id": 11, "quantity": 2,
+                                   "price": "100.00"},
+                                  {"sku": "MUSK-10", "variant_id": 12, "quantity": 1,
+                                   "price": "100.00"}]}
+
+
+def test_n8n_zoho_sales_order_real_subform() -> None:
+    data = workflow("jeddah-fashion-zoho", "order-sync")
+    names = [node["name"] for node in data["nodes"]]
+    assert "Create or update the line items: batch" not in names
+    request = next(node for node in data["nodes"] if node["name"] == f"{ZOHO_ORDER}: request")
+    assert request["parameters"]["url"].endswith("/crm/v8/Sales_Orders")
+    products = next(node for node in data["nodes"]
+                    if node["name"] == f"{ZOHO_PRODUCTS}: request")
+    assert products["parameters"]["url"].endswith("/crm/v8/Products/upsert")
+    steps = zoho_sales_order_steps(ZOHO_ORDER_BODY, "(json) => ({})")
+    product_bodies = run_chain(steps[:7], [ZOHO_ORDER_BODY])
+    assert product_bodies == [{"body": {
+        "data": [{"Unit_Price": 100, "Product_Name": "OUD-50", "Product_Code": "OUD-50"},
+                 {"Unit_Price": 100, "Product_Name": "MUSK-10", "Product_Code": "MUSK-10"}],
+        "duplicate_check_fields": ["Product_Code"], "trigger": []},
+        "keys": ["OUD-50", "MUSK-10"]}]
+    sent = run_chain(steps, [ZOHO_ORDER_BODY])
+    rows = [{"product": {"id": "P-OUD-50"}, "quantity": 2, "list_price": 100},
+            {"product": {"id": "P-MUSK-10"}, "quantity": 1, "list_price": 100}]
+    assert sent == [{"key": "sales-order:5900000000001", "body": {"trigger": ["workflow"], "data": [
+        {"Product_Details": rows, "Subject": "Order #1001", "Deal_Name": {"id": "D-1"}}]}}]
+    # An order whose sales order is in the data table gets no second one.
+    again = zoho_sales_order_steps(ZOHO_ORDER_BODY,
+                                   "(json) => ({ key: json.key, value: 'SO-1' })")
+    assert run_chain(again, [ZOHO_ORDER_BODY]) == []
+
+
+def test_woocommerce_consent_meta_read_by_key() -> None:
+    answers, plan, spec = load_case("woo-startup", {"path": "ipaas"})
+    files = n8n.files(answers, plan, spec, build_desired_state(spec, plan))
+    data = json.loads(files["workflows/n8n/consent-sync.json"])
+    name = "Map each channel's consent state"
+    body = {"id": 42, "email": "a@b.sa", "billing": {"phone": "0501234567"},
+            "meta_data": [{"key": "_other", "value": "no"},
+                          {"key": "_rabt_email_opt_in", "value": "yes"},
+                          {"key": "_rabt_email_opt_in_at", "value": "2026-03-01T10:00:00"}]}
+    record = run_chain([(name, node_code(data, name), None)], [body])[0]["record"]
+    assert record["Email_Opt_Out"] is False
+    assert record["Ecom_Email_Consent_At"] == "2026-03-01T10:00:00"
+    body["meta_data"][1]["value"] = "no"
+    record = run_chain([(name, node_code(data, name), None)], [body])[0]["record"]
+    assert record["Email_Opt_Out"] is True

@@ -1,4 +1,5 @@
-"""``rabt validate`` on iPaaS projects: n8n connections, node types and Make module ids."""
+"""``rabt validate`` on iPaaS projects: n8n connections, node types, Make module ids and
+placeholders left in requests."""
 
 from __future__ import annotations
 
@@ -169,6 +170,57 @@ def test_make_module_version(project: Path) -> None:
     code, output = validate(project)
     assert code == 3
     assert "http:MakeRequest has version 3, expected 4" in output
+
+
+def test_make_placeholder_left_in_body(project: Path) -> None:
+    def change(blueprint: dict[str, Any]) -> None:
+        module = next(item for item in all_modules(blueprint["flow"])
+                      if item["module"] == "http:MakeRequest"
+                      and item["mapper"].get("jsonStringBodyContent"))
+        module["mapper"]["jsonStringBodyContent"] = module["mapper"][
+            "jsonStringBodyContent"].replace("{{", '"<deal_name>", "x": {{', 1)
+        module["metadata"]["designer"]["name"] = "Edited request"
+
+    edit_json(project / MAKE_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert MAKE_FILE in output
+    assert "(Edited request): the request's jsonStringBodyContent still holds the placeholder " \
+           "<deal_name>" in output
+
+
+def test_make_placeholder_left_in_url(project: Path) -> None:
+    def change(blueprint: dict[str, Any]) -> None:
+        module = next(item for item in all_modules(blueprint["flow"])
+                      if item["module"] == "http:MakeRequest")
+        module["mapper"]["url"] += "/<record_id>"
+
+    edit_json(project / MAKE_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "the request's url still holds the placeholder <record_id>" in output
+
+
+def test_n8n_placeholder_left_in_request(project: Path) -> None:
+    names = []
+
+    def change(workflow: dict[str, Any]) -> None:
+        node = node_named(workflow, "n8n-nodes-base.httpRequest")
+        node["parameters"]["url"] = "=https://api.hubapi.com/crm/v3/objects/<object>"
+        names.append(node["name"])
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert N8N_FILE in output
+    assert f"node {names[0]!r}: the HTTP Request's url still holds the placeholder " \
+           "<object>" in output
+
+
+def test_placeholder_inside_expression_passes() -> None:
+    assert checks.placeholders('={{ $json.a < 3 && $json.b > 1 }}/x') == []
+    assert checks.placeholders('{"a": {{if(1.x = "<y>"; 1; 2)}}}') == []
+    assert checks.placeholders({"q": [{"value": "<today - 7 days>"}]}) == ["<today - 7 days>"]
 
 
 def test_findings_skip_bad_shapes() -> None:

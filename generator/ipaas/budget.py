@@ -55,8 +55,9 @@ class ModuleCount:
 def _route_groups(router: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Group a router's routes so that at most one route of each group runs.
 
-    The contact router's routes exclude each other, and so do the two routes of each
-    channel on the consent router. Every other router may run all its routes.
+    The contact router's routes exclude each other, and so do the routes of each
+    channel on the consent router (one per case of email and phone). Every other
+    router may run all its routes.
     """
     routes = list(router.get("routes", []))
     name = router["metadata"]["designer"].get("name")

@@ -5,6 +5,8 @@ cannot. Every n8n connection must name a node of its workflow. Every node's type
 typeVersion, parameter names and option values must exist in the committed catalogue
 of the pinned n8n release (``generator/data/ipaas/n8n-nodes.json``). Every Make module
 id and version must be one listed in ``generator/data/ipaas/make-modules.yaml``.
+No Make request and no n8n HTTP Request node may keep a ``<...>`` placeholder of the
+flow model in its URL, query or body, because the CRM would receive it as text.
 A file edited by hand, or one Rabt generated wrongly, then fails validation with the
 node and the fix named, before anyone imports it.
 """
@@ -12,6 +14,7 @@ node and the fix named, before anyone imports it.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +25,17 @@ from generator.resources import load_data
 MAKE_MODULES_DATA = "ipaas/make-modules"
 # The catalogue's parameter types whose values are a fixed list of options.
 OPTION_TYPES = frozenset({"options", "multiOptions"})
+# The platform's own expressions, {{ ... }} in Make and n8n, are left out before the
+# placeholder search: a formula may compare with < and >. A closing }}} ends the
+# expression at its last brace, as Make reads it.
+EXPRESSION = re.compile(r"\{\{.*?\}\}(?!\})", re.S)
+# A placeholder of the flow model, such as <deal_name> or <today - 7 days>.
+PLACEHOLDER = re.compile(r"<[^<>\s\"'][^<>\"']*>")
+HTTP_REQUEST_NODE = "n8n-nodes-base.httpRequest"
+# The n8n HTTP Request parameters that go into the request, and their Make counterparts.
+N8N_REQUEST_PARAMETERS = ("url", "jsonBody", "body", "jsonQuery", "bodyParameters",
+                          "queryParameters")
+MAKE_REQUEST_FIELDS = ("url", "jsonStringBodyContent", "queryParameters", "bodyParameters")
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,24 @@ def n8n_workflow_findings(workflow: Any) -> Iterator[Finding]:
     catalogue = n8n.catalogue()
     for node in nodes:
         yield from _node_findings(node, catalogue)
+        parameters = node.get("parameters")
+        if node.get("type") == HTTP_REQUEST_NODE and isinstance(parameters, dict):
+            for part in N8N_REQUEST_PARAMETERS:
+                for placeholder in placeholders(parameters.get(part)):
+                    yield Finding("ipaas_n8n_placeholder", "ipaas_placeholder_fix",
+                                  {"node": node.get("name"), "part": part,
+                                   "placeholder": placeholder})
+
+
+def placeholders(value: Any) -> list[str]:
+    """Return the ``<...>`` placeholders in the texts of ``value``, outside expressions."""
+    if isinstance(value, str):
+        return PLACEHOLDER.findall(EXPRESSION.sub("", value))
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in placeholders(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in placeholders(item)]
+    return []
 
 
 def _connection_findings(connections: Any, nodes: list[dict[str, Any]]) -> Iterator[Finding]:
@@ -148,7 +180,7 @@ def _value_findings(value: Any, entry: dict[str, Any], path: str,
 
 
 def make_blueprint_findings(blueprint: Any) -> Iterator[Finding]:
-    """Yield every module of a Make blueprint whose id or version Rabt has not confirmed.
+    """Yield every module whose id or version Rabt has not confirmed, and placeholders left.
 
     Args:
         blueprint: The parsed blueprint file. Modules inside router routes and error
@@ -171,6 +203,12 @@ def make_blueprint_findings(blueprint: Any) -> Iterator[Finding]:
             yield Finding("ipaas_make_version", "ipaas_make_version_fix",
                           {**context, "module": module_id, "version": module.get("version"),
                            "expected": confirmed[module_id]["version"]})
+        mapper = module.get("mapper")
+        if module_id == "http:MakeRequest" and isinstance(mapper, dict):
+            for part in MAKE_REQUEST_FIELDS:
+                for placeholder in placeholders(mapper.get(part)):
+                    yield Finding("ipaas_make_placeholder", "ipaas_placeholder_fix",
+                                  {**context, "part": part, "placeholder": placeholder})
 
 
 def _make_modules(flow: Any) -> Iterator[dict[str, Any]]:

@@ -78,9 +78,9 @@ class Builder:
 def source_ref(builder: Builder, path: str) -> str:
     """Return the IML reference of a source path in the trigger or the current item."""
     if "[]." in path and builder.item_id is not None:
-        return f"{builder.item_id}.{path.split('[].', 1)[1]}"
+        return make_iml.path_reference(str(builder.item_id), path.split("[].", 1)[1])
     clean = re.sub(r"\[\]$", "", path.replace("[].", "."))
-    return f"{builder.trigger_id}.{clean}"
+    return make_iml.path_reference(str(builder.trigger_id), clean)
 
 
 def _iml(builder: Builder, row: FieldRow) -> str:

@@ -25,14 +25,15 @@ from generator.ipaas.make_contact import (
     Variant,
     is_empty,
     is_set,
+    phone_values,
     variant_router,
 )
 from generator.ipaas.make_http import http_module
 from generator.ipaas.make_records import upsert_modules
 
 SETTINGS_STORE = "rabt_settings"
-# The consent router: per channel, one route with an email and one without, and
-# at most one of the two runs.
+# The consent router: per channel, one route for each case of email and phone the
+# record carries, and at most one of them runs.
 CONSENT_ROUTER_NAME = "One route per channel with a consent state"
 HUBSPOT_SETTINGS_KEY = "hubspot"
 # The explanation sent with a HubSpot status when the body carries no consent wording.
@@ -88,20 +89,38 @@ class _ChannelRoute:
     status: CrmCall | None
     settings_id: int
 
-    def build(self, builder: Builder, contact_step: Step, with_email: bool,
+    def build(self, builder: Builder, contact_step: Step, with_email: bool, with_phone: bool,
               y: int) -> list[dict[str, Any]]:
         """Return the contact upsert of this channel's fields, then its HubSpot status write."""
         leave_out = self.leave_out if with_email else self.leave_out | {EMAIL_VALUE}
+        if not with_phone:
+            leave_out |= phone_values(builder)
         found = upsert_modules(builder, contact_step, y, leave_out)
-        if self.status is None or (self.channel == "email" and not with_email):
+        if self.status is None or (self.channel == "email" and not with_email) or (
+                self.channel != "email" and not with_phone):
             return found
-        phone = builder.values.get(PHONE_VALUE)
-        if self.channel != "email" and phone is not None:
-            builder.pending_filter = {"name": "The contact has a phone",
-                                      "conditions": [[is_set(phone)]]}
         found.append(_status_module(builder, self.status, self.channel, self.state,
                                     self.granted, self.settings_id, y))
         return found
+
+
+def _identity_cases(email: str | None,
+                    phone: str | None) -> list[tuple[str, list[dict[str, str]], bool, bool]]:
+    """Return each case of email and phone a record may carry, with its filter conditions.
+
+    Each case is its label, its conditions and whether the body has an email and a
+    phone. A body never carries an empty email or phone, so each case gets its route.
+    """
+    emails = [("with an email", [is_set(email)], True),
+              ("no email", [is_empty(email)], False)] if email else [("", [], True)]
+    phones = [("a phone", [is_set(phone)], True),
+              ("no phone", [is_empty(phone)], False)] if phone else [("", [], True)]
+    cases = []
+    for email_label, email_conditions, has_email in emails:
+        for phone_label, phone_conditions, has_phone in phones:
+            label = ", ".join(part for part in (email_label, phone_label) if part)
+            cases.append((label, [*email_conditions, *phone_conditions], has_email, has_phone))
+    return cases
 
 
 def consent_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
@@ -125,16 +144,11 @@ def consent_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]
             leave_out=frozenset(name for name in builder.values for other in channels
                                 if other != channel and name.startswith(f"{other}_consent_")),
             status=statuses.get(channel), settings_id=settings_id)
-        label = str(facts["label"])
-        if email is None:
-            variants.append(Variant(f"{label} state sent", [[is_set(state)]],
-                                    partial(route.build, builder, contact_step, True)))
-            continue
-        variants.append(Variant(f"{label} state sent, with an email",
-                                [[is_set(state), is_set(email)]],
-                                partial(route.build, builder, contact_step, True)))
-        variants.append(Variant(f"{label} state sent, no email",
-                                [[is_set(state), is_empty(email)]],
-                                partial(route.build, builder, contact_step, False)))
+        for case, conditions, has_email, has_phone in _identity_cases(
+                email, builder.values.get(PHONE_VALUE)):
+            name = f"{facts['label']} state sent" + (f", {case}" if case else "")
+            variants.append(Variant(name, [[is_set(state), *conditions]],
+                                    partial(route.build, builder, contact_step, has_email,
+                                            has_phone)))
     modules.extend(variant_router(builder, CONSENT_ROUTER_NAME, variants, y))
     return modules

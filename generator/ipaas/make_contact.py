@@ -1,10 +1,11 @@
-"""Make routes around a contact write: a JSON body never carries an empty email.
+"""Make routes around a contact write: a JSON body never carries an empty email or phone.
 
 A Make JSON body is text with formulas filled in, so it cannot leave a key out when
 its value is empty. The blueprints therefore route each record by the identity
 values it carries, and each route sends a body built for that case. One route has
-the email; another has no email key at all. The order flow adds a third route for
-an order with neither email nor phone, which writes the deal without a contact.
+the email and the phone, one has no email key and one has no phone key. The order
+flow adds a route for an order with neither email nor phone, which writes the deal
+without a contact.
 """
 
 from __future__ import annotations
@@ -74,6 +75,19 @@ def variant_router(builder: Builder, name: str, variants: list[Variant],
     return [router]
 
 
+def phone_values(builder: Builder) -> frozenset[str]:
+    """Return the names of every mapped value whose formula is the phone's.
+
+    The contact map can write one phone to several fields, such as HubSpot's ``phone``
+    and the unique ``ecom_phone_e164``. A body for a record without a phone leaves out
+    every one of them.
+    """
+    phone = builder.values.get(PHONE_VALUE)
+    if phone is None:
+        return frozenset()
+    return frozenset(name for name, formula in builder.values.items() if formula == phone)
+
+
 def both_conditions(pending: dict[str, Any] | None,
           conditions: list[list[dict[str, str]]]) -> list[list[dict[str, str]]]:
     """Return conditions that hold when both the pending filter and ``conditions`` hold.
@@ -91,11 +105,12 @@ def contact_router(builder: Builder, upsert: Step, rest: tuple[Step, ...], y: in
                    ) -> list[dict[str, Any]] | None:
     """Return the router that writes the contact by what the record carries, then ``rest``.
 
-    The routes, in order, are for a record with an email and for one with a phone and
-    no email, whose body has no email key. When later steps write other records, a
-    third route for neither skips the contact but still runs them, so the deal is
-    written without a contact link. Returns None when the contact map has no email or
-    phone value to route on.
+    The routes, in order, are for a record with an email and a phone, and for one with
+    a phone and no email, whose body has no email key. When later steps write other
+    records, a route for neither skips the contact but still runs them, so the deal is
+    written without a contact link. The last route is for an email and no phone, whose
+    body has no phone key. Returns None when the contact map has no email or phone
+    value to route on.
     """
     email, phone = builder.values.get(EMAIL_VALUE), builder.values.get(PHONE_VALUE)
     if email is None or phone is None:
@@ -107,7 +122,7 @@ def contact_router(builder: Builder, upsert: Step, rest: tuple[Step, ...], y: in
         return build
 
     variants = [
-        Variant("The record has an email", [[is_set(email)]], with_contact(frozenset())),
+        Variant("Email and phone", [[is_set(email), is_set(phone)]], with_contact(frozenset())),
         Variant("Phone only: the body has no email key", [[is_empty(email), is_set(phone)]],
                 with_contact(frozenset({EMAIL_VALUE}))),
     ]
@@ -115,4 +130,9 @@ def contact_router(builder: Builder, upsert: Step, rest: tuple[Step, ...], y: in
         variants.append(Variant("Neither email nor phone: no contact to write",
                                 [[is_empty(email), is_empty(phone)]],
                                 lambda route_y: later(rest, route_y)))
+    # An empty phone is never sent: HubSpot rejects an empty value for the unique
+    # phone property, and on Zoho it would clear a phone the contact already has.
+    variants.append(Variant("Email only: the body has no phone key",
+                            [[is_set(email), is_empty(phone)]],
+                            with_contact(phone_values(builder))))
     return variant_router(builder, CONTACT_ROUTER_NAME, variants, y)

@@ -16,6 +16,7 @@ only. Check one order of each status in the first test run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -161,6 +162,37 @@ def _array_path(reference: str) -> str:
         if index < len(parts) - 1:
             value = f"flatten({value})"
     return value
+
+
+def path_reference(base: str, path: str) -> str:
+    """Return the formula that reads ``path`` in module ``base``'s bundle.
+
+    A spec path may pick one item of a list: ``name[0]`` by position (0 first, as in
+    the runtime), or ``meta_data[key]``, the value of the WooCommerce meta entry with
+    that key. Make references hold neither, so the first becomes ``get()`` with a
+    1-based path and the second ``first(map(list; "value"; "key"; key))``.
+
+    NOTE: map()'s filter form (array; key; filter key; comma-separated values), get()
+    with a 1-based path and first() were read in Make community forum posts that cite
+    Make's help, not in the help itself; check one WooCommerce order in the first run.
+
+    Raises:
+        FormulaError: the path picks by key and reads on inside the value, picks twice,
+            or its key holds a comma, which map() reads as a list of values.
+    """
+    match = re.search(r"\[([^\]]+)\]", path)
+    if match is None:
+        return f"{base}.{path}"
+    head, selector, rest = path[:match.start()], match.group(1), path[match.end():]
+    if "[" in rest or (rest and not rest.startswith(".")):
+        raise FormulaError(f"the path {path!r} picks more than one list item: Make blueprints "
+                           "read one [n] or [key] per path")
+    if selector.isdigit():
+        return f"get({base}.{head}; {literal(str(int(selector) + 1) + rest)})"
+    if rest or "," in selector:
+        raise FormulaError(f"the path {path!r} cannot be read in Make: a [key] must end the "
+                           "path and the key cannot hold a comma")
+    return f"first(map({base}.{head}; {literal('value')}; {literal('key')}; {literal(selector)}))"
 
 
 def header_value(bundle: int, header: str) -> str:

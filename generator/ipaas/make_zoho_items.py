@@ -27,7 +27,8 @@ SALES_ORDER_STORE = "zoho_sales_orders"
 PRODUCT_DETAILS = "product details"
 
 
-def _product_call() -> CrmCall:
+def product_call() -> CrmCall:
+    """Return the Zoho upsert of one product by its SKU (Product_Code)."""
     return CrmCall(
         system="zoho", action="upsert Products", method="POST", base_url=ZOHO_BASE_URL,
         endpoint="/Products/upsert",
@@ -39,7 +40,7 @@ def _product_call() -> CrmCall:
 
 
 def _sales_order_call(builder: Builder) -> CrmCall:
-    # The unquoted row list comes first, for the reason given in _product_call.
+    # The unquoted row list comes first, for the reason given in product_call.
     record: dict[str, Any] = {"Product_Details": f"<{PRODUCT_DETAILS}>", "Subject": "<deal_name>"}
     if "order id" in builder.values:
         record["Deal_Name"] = {"id": "<order id>"}
@@ -80,7 +81,7 @@ def sales_order_modules(builder: Builder, step: Step, y: int) -> list[dict[str, 
                                      f'{builder.values["sku"]})'
     builder.boolean_values.add("unit_price")
     builder.safe_values.add("unit_price")
-    product = http_module(builder, _product_call(), "Create or update the product by SKU", y)
+    product = http_module(builder, product_call(), "Create or update the product by SKU", y)
     product_id = f'get(first({product["id"]}.data.data); "details.id")'
     row = _row_text(product_id, builder.values["quantity"], builder.values["unit_price"])
     aggregate = builder.module("builtin:BasicAggregator", {"line": row},

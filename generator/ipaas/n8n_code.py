@@ -566,8 +566,13 @@ def _fallback_id_properties(mapping: Mapping[str, Any], entity: str) -> list[str
     return list(dict.fromkeys([_identity_targets(mapping)["email"], *unique]))
 
 
-def call_spec(graph: Any, call: Any, entity: str, target: str | None = None) -> dict[str, Any]:
-    """Return the data the batch node of ``call`` needs, with the kind of request it builds."""
+def call_spec(graph: Any, call: Any, entity: str, target: str | None = None,
+              step_channels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the data the batch node of ``call`` needs, with the kind of request it builds.
+
+    ``step_channels`` are the consent step's channels, whose state paths read the body of
+    a consent topic (a customer body), where the send gates read an order's customer.
+    """
     mapping = graph.project.spec["mapping"]
     endpoint = str(call.endpoint)
     spec: dict[str, Any] = {"limit": call.batch_limit or 1, "entity": entity}
@@ -589,9 +594,16 @@ def call_spec(graph: Any, call: Any, entity: str, target: str | None = None) -> 
         extra: list[Any] = next((item["source"].get("extra_fields", []) for item in channels
                       if str(item["channel"]).upper() == str(call.body["channel"]).upper()), [])
         wording = [str(field) for field in extra if "wording" in str(field)]
+        source = gate.source_field if gate else None
+        wording_field = wording[0] if wording else ""
+        step_channel = (step_channels or {}).get(str(call.body["channel"]).lower())
+        if source and step_channel and source != step_channel["source"]:
+            # The gate reads an order's customer; this body is the customer itself.
+            prefix = source.removesuffix(str(step_channel["source"]))
+            source, wording_field = (str(step_channel["source"]),
+                                     wording_field.removeprefix(prefix))
         spec.update(kind="hubspot_consent", limit=1, channel=call.body["channel"],
-                    source_field=gate.source_field if gate else None,
-                    wording_field=wording[0] if wording else "",
+                    source_field=source, wording_field=wording_field,
                     granted=list(gate.granted_values) if gate else [],
                     identity=_identity_targets(mapping))
     elif call.system == "zoho":
@@ -710,7 +722,10 @@ for (const item of items) {
   const subscriber = SPEC.channel === 'EMAIL' ? item.json.record[SPEC.identity.email]
     : item.json.record[SPEC.identity.phone];
   if (isEmpty(subscriber) || !SPEC.source_field) continue;
-  const state = String(readPath(payload, SPEC.source_field) ?? '').toLowerCase();
+  // A body without this channel's state leaves the channel's status alone.
+  const sent = readPath(payload, SPEC.source_field);
+  if (isEmpty(sent)) continue;
+  const state = String(sent).toLowerCase();
   const granted = SPEC.granted.map((value) => String(value).toLowerCase()).includes(state);
   output.push({ json: { path: encodeURIComponent(subscriber), body: {
     channel: SPEC.channel, statusState: granted ? 'SUBSCRIBED' : 'NOT_SUBSCRIBED',

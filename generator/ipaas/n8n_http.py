@@ -189,7 +189,9 @@ def crm_request(graph: Graph, step: Step, call: CrmCall, heads: Heads,
     if call.method == "SQL":
         return sql_nodes(graph, step.title.en, call.endpoint, entity, heads)
     target = step.params.get("to")
-    spec = n8n_code.call_spec(graph, call, entity, str(target) if target else None)
+    channels = step.params.get("channels")
+    spec = n8n_code.call_spec(graph, call, entity, str(target) if target else None,
+                              channels if isinstance(channels, dict) else None)
     batch = _code_node(graph, f"{step.title.en}: batch",
                        n8n_code.batch_code(f"{step.title.en}: build the requests", spec))
     graph.chain(heads, batch)

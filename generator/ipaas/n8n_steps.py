@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from generator.ipaas import n8n_code
+from generator.ipaas import n8n_code, n8n_zoho_items
 from generator.ipaas.flows import FieldRow, Route, Step, Trigger
 from generator.ipaas.n8n_graph import ROW_HEIGHT, Graph
 from generator.ipaas.n8n_http import (
@@ -430,6 +430,11 @@ def _upsert(graph: Graph, step: Step, heads: Heads) -> Heads:
     entity = str(step.params.get("entity", ""))
     nodes = graph.entity_nodes.setdefault(entity, {})
     before = heads[0][0]
+    if entity == "line_item" and graph.project.crm == "zoho":
+        lines = next(item for item in graph.flow.steps if item.key == "map_line_items")
+        heads, nodes["batch"], nodes["http"] = n8n_zoho_items.sales_order_nodes(
+            graph, lines, heads)
+        return heads
     for call in step.calls:
         heads, batch, http = crm_request(graph, step, call, heads, entity)
         nodes.setdefault("batch", batch)
