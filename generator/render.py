@@ -233,7 +233,22 @@ def _cookiecutter(template: Path, rabt: Mapping[str, Any], output_dir: Path) -> 
             overwrite_if_exists=True,
             accept_hooks=False,
         )
+    _remove_bytecode(Path(project))
     return Path(project)
+
+
+def _remove_bytecode(project: Path) -> None:
+    """Delete Python bytecode caches that came along from the installed templates.
+
+    pip compiles every ``.py`` file of the wheel at install time, templates included, so
+    an installed Rabt has ``__pycache__`` folders inside its templates that cookiecutter
+    would copy into each project.
+    """
+    for cache in sorted(project.rglob("__pycache__"), reverse=True):
+        if cache.is_dir():
+            shutil.rmtree(cache)
+    for stray in project.rglob("*.py[co]"):
+        stray.unlink()
 
 
 def _dump_yaml(data: Any, header: str = "") -> bytes:

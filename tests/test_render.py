@@ -32,6 +32,21 @@ def test_arabic_template_cut_at_512_bytes_is_rendered(tmp_path: Path) -> None:
     assert rendered.endswith("\nNour\n")
 
 
+def test_template_bytecode_not_copied(tmp_path: Path) -> None:
+    template = tmp_path / "template"
+    folder = template / "{{cookiecutter._rabt.project_slug}}"
+    cache = folder / "pkg" / "__pycache__"
+    cache.mkdir(parents=True)
+    (template / "cookiecutter.json").write_text(
+        json.dumps({"_rabt": {"project_slug": "x"}}), encoding="utf-8")
+    (folder / "pkg" / "mod.py").write_text("VALUE = 1\n", encoding="utf-8")
+    (cache / "mod.cpython-311.pyc").write_bytes(b"\x00\x01compiled")
+    (folder / "pkg" / "old.pyc").write_bytes(b"\x00\x02compiled")
+    project = _cookiecutter(template, {"project_slug": "demo"}, tmp_path / "out")
+    names = sorted(path.relative_to(project).as_posix() for path in project.rglob("*"))
+    assert names == ["pkg", "pkg/mod.py"]
+
+
 def test_overwrite_keeps_git_folder(tmp_path: Path) -> None:
     runner = CliRunner()
     args = ["new", "--no-input", "--output-dir", str(tmp_path)]
