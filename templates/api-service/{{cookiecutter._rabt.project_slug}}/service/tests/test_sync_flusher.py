@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from storesync.flusher import SetupError, client_for
-from storesync.hubspot import BATCH_LIMIT
+from storesync.db import Database
+from storesync.flusher import MAX_CALLS_IN_FLIGHT, SetupError, client_for
+from storesync.hubspot import BATCH_LIMIT, BatchResult
 from storesync.settings import load_settings
 from storesync.standins.hubspot import HubSpotStandinConfig
-from storesync.sync_store import OutboxItem
+from storesync.sync_store import OutboxItem, SyncStore
 from storesync.worker import start_background
 from sync_support import SARA, FakeClock, Line, Order, SyncHarness
 
@@ -171,3 +177,77 @@ def test_sandbox_refuses_real_hubspot(make_harness: MakeHarness) -> None:
                               "SPEC_DIR": str(sync.settings.spec_dir)})
     with pytest.raises(SetupError, match="HUBSPOT_ACCESS_TOKEN is not set"):
         client_for(settings)
+
+
+def contact_item(key: str) -> OutboxItem:
+    return OutboxItem("contacts", key, {"email": f"{key}@example.com"}, "email",
+                      f"{key}@example.com")
+
+
+def test_two_batches_in_flight(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    for number in range(1, 301):
+        sync.deliver_order(Order(822000 + number, customer(number)))
+    upsert = sync.client.batch_upsert
+    lock = threading.Lock()
+    in_flight = 0
+    max_in_flight = 0
+
+    def slow_upsert(obj: str, inputs: Sequence[Mapping[str, object]]) -> BatchResult:
+        nonlocal in_flight, max_in_flight
+        with lock:
+            in_flight += 1
+            max_in_flight = max(max_in_flight, in_flight)
+        try:
+            # Long enough for the next batch of the same object to start meanwhile.
+            time.sleep(0.2)
+            return upsert(obj, inputs)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    sync.client.batch_upsert = slow_upsert  # type: ignore[method-assign]
+    report = sync.flush()
+    assert MAX_CALLS_IN_FLIGHT == 2
+    assert max_in_flight == MAX_CALLS_IN_FLIGHT
+    assert sum(report.dead_lettered.values()) == 0
+    assert len(sync.standin.records("contacts")) == 300
+    assert len(sync.standin.records("deals")) == 300
+    assert sync.context.store.pending_count() == 0
+
+
+def test_read_connection_rejects_writes(tmp_path: Path) -> None:
+    store = SyncStore(Database(tmp_path / "state.sqlite3"))
+    with store.db.reading() as conn, pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("DELETE FROM sync_outbox")
+    store.db.close()
+
+
+def test_flusher_reads_skip_open_write(tmp_path: Path) -> None:
+    store = SyncStore(Database(tmp_path / "state.sqlite3"))
+    with store.transaction() as conn:
+        store.enqueue(conn, contact_item("committed"))
+    writing = threading.Event()
+    release = threading.Event()
+
+    def hold_write_transaction() -> None:
+        with store.transaction() as conn:
+            store.enqueue(conn, contact_item("uncommitted"))
+            writing.set()
+            release.wait(10)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        writer = pool.submit(hold_write_transaction)
+        assert writing.wait(5)
+        # The write transaction holds the write connection's lock until ``release``,
+        # so a read through that connection would wait for it.
+        read = pool.submit(store.due, "contacts", store.clock() + 1, 10)
+        try:
+            rows = read.result(timeout=2)
+        finally:
+            release.set()
+        writer.result(timeout=5)
+    assert [row.item.key for row in rows] == ["committed"]
+    keys = [row.item.key for row in store.due("contacts", store.clock() + 1, 10)]
+    assert sorted(keys) == ["committed", "uncommitted"]
+    store.db.close()

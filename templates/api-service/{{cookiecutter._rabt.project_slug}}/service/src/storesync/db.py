@@ -111,18 +111,37 @@ class Database:
 
     SQLite allows one writer per file anyway. A lock around a single connection is
     simpler than a pool, and threads of the same process never see "database is locked".
+    A second, read-only connection with a lock of its own serves :meth:`reading`, so a
+    read never waits for a write transaction of another thread of this process.
     """
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         self.path = path
         self._conn = connect(path, synchronous=synchronous)
         self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """Lend the connection to the caller while holding the lock."""
         with self._lock:
             yield self._conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """Lend the read-only connection, opened on first use, while holding its lock.
+
+        In WAL mode a read sees every transaction committed before its statement
+        started and waits for no writer, neither this process's nor another's. Each
+        statement runs in autocommit, so consecutive statements may see different
+        commits. ``PRAGMA query_only`` makes any write on it raise ``sqlite3.Error``.
+        """
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = connect(self.path)
+                self._reader.execute("PRAGMA query_only=ON")
+            yield self._reader
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -142,9 +161,13 @@ class Database:
             return migrate(self._conn, component, steps)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close both connections."""
         with self._lock:
             self._conn.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
 
 def check_writable(path: Path, *, timeout: float = 1.0) -> None:

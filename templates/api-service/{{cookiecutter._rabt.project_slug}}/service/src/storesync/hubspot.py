@@ -18,6 +18,7 @@ per-record ``errors`` beside ``results``. A 429 body names the limit in
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -144,6 +145,8 @@ class HubSpotClient:
             timeout=httpx.Timeout(timeout_seconds),
             transport=transport,
         )
+        # The flusher sends from two threads at once, so the counters take a lock.
+        self._count_lock = threading.Lock()
         self.rate_limited_calls = 0
         self.calls = 0
 
@@ -223,7 +226,8 @@ class HubSpotClient:
     def _send(self, operation: str, method: str, path: str, json: Any) -> httpx.Response:
         self.bucket.acquire()
         started = time.perf_counter()
-        self.calls += 1
+        with self._count_lock:
+            self.calls += 1
         try:
             response = self._http.request(method, path, json=json)
         except httpx.TimeoutException as error:
@@ -242,7 +246,8 @@ class HubSpotClient:
 
     def _wait_after_429(self, operation: str, response: httpx.Response, count: int) -> None:
         """Pause every caller of the bucket, or raise when waiting cannot help."""
-        self.rate_limited_calls += 1
+        with self._count_lock:
+            self.rate_limited_calls += 1
         metrics.CRM_RATE_LIMITED.labels(operation=operation).inc()
         body = _body(response)
         policy = str(body.get("policyName") or "")

@@ -402,7 +402,7 @@ class SyncStore:
 
     def due(self, obj: str, now: float, limit: int) -> list[OutboxRow]:
         """Return up to ``limit`` rows of ``obj`` whose next attempt is due, oldest first."""
-        with self.db.connection() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(
                 f"SELECT {_OUTBOX_COLUMNS} FROM sync_outbox "
                 "WHERE object = ? AND next_attempt_at <= ? ORDER BY enqueued_at, key LIMIT ?",
@@ -412,12 +412,12 @@ class SyncStore:
 
     def pending_objects(self) -> list[str]:
         """Return the objects that have rows in the outbox."""
-        with self.db.connection() as conn:
+        with self.db.reading() as conn:
             return [row[0] for row in conn.execute("SELECT DISTINCT object FROM sync_outbox")]
 
     def pending_count(self, obj: str | None = None) -> int:
         """Count outbox rows, of one object or of all."""
-        with self.db.connection() as conn:
+        with self.db.reading() as conn:
             if obj is None:
                 row = conn.execute("SELECT COUNT(*) FROM sync_outbox").fetchone()
             else:
@@ -429,7 +429,7 @@ class SyncStore:
         """Return the known CRM ids of ``keys``; unknown keys are left out."""
         found: dict[str, str] = {}
         unique = list(dict.fromkeys(keys))
-        with self.db.connection() as conn:
+        with self.db.reading() as conn:
             # One query per chunk instead of one per key, because the flusher requests up to
             # 2,000 keys per object and cycle.
             for start in range(0, len(unique), _KEYS_PER_QUERY):
@@ -442,7 +442,7 @@ class SyncStore:
 
     def product_key_for_sku(self, sku: str) -> str | None:
         """Return the product key of a shop-scoped SKU, when a product with it was seen."""
-        with self.db.connection() as conn:
+        with self.db.reading() as conn:
             row = conn.execute("SELECT product_key FROM sync_product_skus WHERE sku = ?",
                                (sku,)).fetchone()
         return None if row is None else str(row[0])
@@ -451,7 +451,7 @@ class SyncStore:
         """Return the product key of each shop-scoped SKU that has a product."""
         found: dict[str, str] = {}
         unique = list(dict.fromkeys(skus))
-        with self.db.connection() as conn:
+        with self.db.reading() as conn:
             for start in range(0, len(unique), _KEYS_PER_QUERY):
                 chunk = unique[start:start + _KEYS_PER_QUERY]
                 marks = ", ".join("?" * len(chunk))
