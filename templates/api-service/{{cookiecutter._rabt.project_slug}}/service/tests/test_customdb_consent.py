@@ -185,6 +185,10 @@ def test_storefront_events_stored(make_custom_harness: MakeHarness) -> None:
     assert rows[1]["value_sar"] == Decimal("120.00")
     assert rows[1]["sku"] == "OUD-ROYAL-50"
     assert rows[0]["occurred_at"] == days_ago(1)
+    # Their deliveries were kept in the database, so they count as synced.
+    outcomes = sync.rows("SELECT DISTINCT outcome FROM source_payloads WHERE source = "
+                         "'storefront'")
+    assert outcomes == [{"outcome": "synced_later"}]
 
 
 def test_success_rate_counts_quarantine(make_custom_harness: MakeHarness) -> None:

@@ -347,3 +347,131 @@ def test_grant_readonly_needs_password(database_url: str, tmp_path: Path) -> Non
                                 env=cli_env(tmp_path, DATABASE_URL=database_url))
     assert result.exit_code == 2
     assert "CUSTOMDB_READONLY_PASSWORD is not set" in result.output
+
+
+# --- command errors: a message and exit code 2, never a traceback --------------------------
+
+
+def other_database(database_url: str, name: str) -> str:
+    return database_url.rpartition("/")[0] + "/" + name
+
+
+def invoke(args: list[str], env: dict[str, str]) -> Any:
+    from storesync.cli import main
+
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_db_current_unreachable(tmp_path: Path) -> None:
+    require_custom_project()
+    # Port 1 on loopback: nothing listens there, so the connection is refused.
+    url = "postgresql://postgres:test-secret-2@127.0.0.1:1/storesync"
+    for args in (["db", "current"], ["db", "upgrade"], ["export", "--from", "2026-03-01",
+                                                         "--to", "2026-03-02"]):
+        result = invoke(args, cli_env(tmp_path, DATABASE_URL=url))
+        assert result.exit_code == 2, (args, result.output)
+        assert "cannot connect to the customer database" in result.output, args
+        assert "test-secret-2" not in result.output, args
+
+
+def test_db_upgrade_missing_database(database_url: str, tmp_path: Path) -> None:
+    url = other_database(database_url, f"storesync_missing_{uuid.uuid4().hex[:8]}")
+    result = invoke(["db", "upgrade"], cli_env(tmp_path, DATABASE_URL=url))
+    assert result.exit_code == 2
+    assert "cannot connect to the customer database" in result.output
+    assert "does not exist" in result.output
+    assert "Check DATABASE_URL" in result.output
+
+
+def test_db_upgrade_unknown_revision(migrated: Any, database_url: str,
+                                     tmp_path: Path) -> None:
+    run_sql(migrated, "UPDATE alembic_version SET version_num = '0099_from_newer_release'")
+    result = invoke(["db", "upgrade"], cli_env(tmp_path, DATABASE_URL=database_url))
+    assert result.exit_code == 2
+    assert "the migration failed: Can't locate revision" in result.output
+    assert "0099_from_newer_release" in result.output
+    assert "python -m storesync db current" in result.output
+
+
+def test_db_current_names_both_revisions(migrated: Any, database_url: str,
+                                         tmp_path: Path) -> None:
+    run_sql(migrated, "UPDATE alembic_version SET version_num = '0000_older'")
+    result = invoke(["db", "current"], cli_env(tmp_path, DATABASE_URL=database_url))
+    assert result.exit_code == 1
+    assert "is at revision 0000_older, and this release needs 0001_customer_store" \
+        in result.output
+
+
+def test_export_without_schema(database_url: str, tmp_path: Path) -> None:
+    result = invoke(["export", "--from", "2026-03-01", "--to", "2026-03-02"],
+                    cli_env(tmp_path, DATABASE_URL=database_url))
+    assert result.exit_code == 2
+    assert "the customer database has no schema yet" in result.output
+    assert "Run: python -m storesync db upgrade" in result.output
+
+
+def test_export_output_folder_missing(migrated: Any, database_url: str,
+                                      tmp_path: Path) -> None:
+    output = tmp_path / "missing" / "orders.csv"
+    result = invoke(["export", "--from", "2026-03-01", "--to", "2026-03-02",
+                     "--output", str(output)], cli_env(tmp_path, DATABASE_URL=database_url))
+    assert result.exit_code == 2
+    assert f"the folder {output.parent} does not exist" in result.output
+    assert not output.parent.exists()
+
+
+def create_login_role(database_url: str, role: str, options: str) -> None:
+    from sqlalchemy import text
+
+    from storesync.customdb.connection import create_database_engine
+
+    admin = create_database_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE ROLE "{role}" LOGIN {options}'))
+            connection.execute(text(f'GRANT ALL ON SCHEMA public TO "{role}"'))
+    finally:
+        admin.dispose()
+
+
+def test_grant_readonly_without_createrole(migrated: Any, database_url: str,
+                                           readonly_role: str, tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    create_login_role(database_url, readonly_role, "NOCREATEROLE")
+    url = database_url.replace("postgresql://postgres", f"postgresql://{readonly_role}", 1)
+    env = cli_env(tmp_path, DATABASE_URL=url, CUSTOMDB_READONLY_ROLE=f"{readonly_role}_bi",
+                  CUSTOMDB_READONLY_PASSWORD="test-secret-9")
+    result = invoke(["db", "grant-readonly"], env)
+    assert result.exit_code == 2
+    assert "CREATEROLE" in result.output
+    assert "test-secret-9" not in result.output
+    assert "test-secret-9" not in caplog.text
+    assert "CREATE ROLE" not in result.output
+
+
+def test_grant_readonly_rejects_own_role(migrated: Any, database_url: str,
+                                         readonly_role: str, tmp_path: Path) -> None:
+    create_login_role(database_url, readonly_role, "CREATEROLE")
+    url = database_url.replace("postgresql://postgres", f"postgresql://{readonly_role}", 1)
+    env = cli_env(tmp_path, DATABASE_URL=url, CUSTOMDB_READONLY_ROLE=readonly_role,
+                  CUSTOMDB_READONLY_PASSWORD="test-secret-9")
+    result = invoke(["db", "grant-readonly"], env)
+    assert result.exit_code == 2
+    assert f"CUSTOMDB_READONLY_ROLE is {readonly_role}, the role DATABASE_URL connects as" \
+        in result.output
+    settings = run_sql(migrated, "SELECT rolconfig FROM pg_roles WHERE rolname = :role",
+                       role=readonly_role)
+    assert settings == [{"rolconfig": None}]
+
+
+def test_db_downgrade_unknown_revision(migrated: Any, database_url: str,
+                                       tmp_path: Path) -> None:
+    result = invoke(["db", "downgrade", "0042_unknown"],
+                    cli_env(tmp_path, DATABASE_URL=database_url))
+    assert result.exit_code == 2
+    assert "the migration failed: Can't locate revision" in result.output
+    assert "0042_unknown" in result.output

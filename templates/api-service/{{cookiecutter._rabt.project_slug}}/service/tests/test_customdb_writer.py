@@ -135,6 +135,73 @@ def test_sql_upsert_keeps_newer_row(make_custom_harness: MakeHarness) -> None:
     assert sync.rows("SELECT total_sar FROM orders")[0]["total_sar"] == Decimal("250.00")
 
 
+def product_update(source: str, variant_id: int, sku: str, title: str,
+                   updated_at: str) -> tuple[str, dict[str, Any]]:
+    """Return (topic, body) of a product webhook with one variant, or skip on the storefront."""
+    if source == "shopify":
+        return "products/update", {
+            "id": variant_id - 1, "title": title, "updated_at": updated_at,
+            "variants": [{"id": variant_id, "sku": sku, "price": "149.50"}]}
+    if source == "woocommerce":
+        return "product.updated", {"id": variant_id, "name": title, "sku": sku,
+                                   "price": "149.50", "date_modified_gmt": updated_at[:19]}
+    pytest.skip("the storefront contract has no product event")
+
+
+def test_payload_shop_matches_order_shop(make_custom_harness: MakeHarness) -> None:
+    sync = make_custom_harness()
+    sync.deliver_order(Order(810032, SARA), shop="https://V9.example/")
+    sync.write()
+    assert sync.rows("SELECT shop FROM orders") == [{"shop": "v9.example"}]
+    assert sync.rows("SELECT shop FROM source_payloads") == [{"shop": "v9.example"}]
+
+
+def test_product_payload_replaces_line_product(make_custom_harness: MakeHarness) -> None:
+    sync = make_custom_harness()
+    sync.deliver_order(Order(810030, SARA, lines=(Line(93001, "OUD-ROYAL-50", 1, "149.50"),)))
+    sync.write()
+    line_product = sync.rows("SELECT title, source_updated_at FROM products")
+    assert line_product == [{"title": "عطر تجريبي",
+                     "source_updated_at": datetime(1970, 1, 1, tzinfo=UTC)}]
+
+    # The store's product data is older than the day the writer ran, and still wins.
+    topic, body = product_update(sync.source, 93006, "OUD-ROYAL-50", "Royal Oud 50 ml",
+                                 "2026-03-01T09:00:00+00:00")
+    sync.deliver(body, topic)
+    report = sync.write()
+    assert report.stale == {}
+    assert report.written.get("products") == 1
+    product = sync.rows("SELECT title, source_updated_at FROM products")
+    assert product == [{"title": "Royal Oud 50 ml",
+                        "source_updated_at": datetime(2026, 3, 1, 9, 0, tzinfo=UTC)}]
+
+
+def test_stale_row_counted_not_written(make_custom_harness: MakeHarness,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    sync = make_custom_harness()
+    sync.deliver_order(Order(810031, SARA, total="200.00",
+                             updated_at="2026-03-05T10:00:00+00:00"))
+    sync.write()
+    # A newer state written by another writer (e.g. a second service) is already stored.
+    with sync.engine.begin() as connection:
+        connection.execute(text_sql("UPDATE orders SET source_updated_at = '2026-04-01Z', "
+                                    "total_sar = 300 WHERE order_key = 'test-store:810031'"))
+    sync.deliver_order(Order(810031, SARA, total="250.00",
+                             updated_at="2026-03-06T10:00:00+00:00"))
+    with caplog.at_level(logging.INFO, logger="storesync.customdb.writer"):
+        report = sync.write()
+    assert report.stale == {"deals": 1}
+    assert report.written.get("deals", 0) == 0
+    assert sync.rows("SELECT total_sar FROM orders")[0]["total_sar"] == Decimal("300.00")
+    assert "the customer database has a newer state" in caplog.text
+
+
+def text_sql(sql: str) -> Any:
+    from sqlalchemy import text
+
+    return text(sql)
+
+
 def test_refund_lowers_lifetime_value(make_custom_harness: MakeHarness) -> None:
     sync = make_custom_harness()
     sync.deliver_order(Order(810006, SARA, total="300.00", updated_at="2026-03-05T10:00:00+00:00"))
@@ -300,4 +367,4 @@ def test_export_rejects_empty_range(database_url: str, tmp_path: Path) -> None:
                                 env={"DATA_DIR": str(tmp_path / "var"),
                                      "SPEC_DIR": str(SPEC_DIR), "DATABASE_URL": database_url})
     assert result.exit_code == 2
-    assert "--to must be a later day than --from" in result.output
+    assert "--to (2026-03-01) must be a later day than --from (2026-03-02)" in result.output

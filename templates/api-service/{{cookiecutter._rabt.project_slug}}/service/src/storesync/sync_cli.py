@@ -99,12 +99,18 @@ def replay_command(letter_id: int | None, replay_all: bool) -> None:
 @click.option("--intake-url",
               help="The running intake (default: http://HOST:PORT of the settings).")
 @click.option("--standin-url", "standin_address",
-              help="The HubSpot stand-in whose records are printed (default: the address "
-                   "`run` left in DATA_DIR, or HUBSPOT_BASE_URL when it is local).")
+              help="With CRM_TARGET=hubspot, the HubSpot stand-in whose records are printed "
+                   "(default: the address `run` left in DATA_DIR, or HUBSPOT_BASE_URL when it "
+                   "is local). With CRM_TARGET=custom the rows come from DATABASE_URL (or the "
+                   "sandbox database) and this option is not used.")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=60, show_default=True,
               help="Seconds to wait for the worker to sync the samples.")
 def demo_command(intake_url: str | None, standin_address: str | None, timeout: float) -> None:
-    """Post the sample webhooks (samples/) to the running service and print the CRM records."""
+    """Post the sample webhooks (samples/) to the running service and print the CRM records.
+
+    The records are read from the HubSpot stand-in, or from the customer database when
+    CRM_TARGET=custom.
+    """
     settings = current_settings()
     try:
         crm_url = standin_url(settings, standin_address)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,6 +45,60 @@ def _database_url() -> str:
         _fail(str(error), EXIT_USAGE)
 
 
+def _shown_url(url: str) -> str:
+    """Return ``url`` with its password replaced by ``***``, for messages."""
+    from sqlalchemy.engine import make_url
+
+    from .connection import sqlalchemy_url
+
+    try:
+        return make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
+    except Exception:  # any parse error: show no part of a URL that may hold a password
+        return "DATABASE_URL"
+
+
+def _driver_message(error: Exception) -> str:
+    """Return the first line of the driver's message, without SQLAlchemy's statement dump."""
+    origin = getattr(error, "orig", None) or error
+    lines = str(origin).strip().splitlines()
+    return lines[0] if lines else type(origin).__name__
+
+
+@contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """Turn database and migration errors into a message and an exit code, without a traceback.
+
+    Connection failures, unknown revisions and a database without the schema exit with
+    code 2, since DATABASE_URL or the database's state must be fixed first. Any other
+    database error exits with code 1 and shows its SQLSTATE, never the statement, which
+    may carry a password.
+    """
+    from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+
+    from .connection import DatabaseNotReady
+
+    try:
+        yield
+    except DatabaseNotReady as error:
+        _fail(str(error), EXIT_USAGE)
+    except CommandError as error:
+        _fail(f"the migration failed: {error}. A revision this release does not have was "
+              "given as an argument, or the database was migrated by another release of this "
+              "service. Compare with: python -m storesync db current, then run the release "
+              "that migrated it, or restore a backup taken before that.", EXIT_USAGE)
+    except (OperationalError, InterfaceError) as error:
+        _fail(f"cannot connect to the customer database {_shown_url(url)}: "
+              f"{_driver_message(error)}. Check DATABASE_URL (host, port, user, database "
+              "name) and that PostgreSQL is running and accepts this user.", EXIT_USAGE)
+    except DBAPIError as error:
+        state = getattr(error.orig, "sqlstate", None) or "unknown"
+        _fail(f"the customer database rejected a statement: {type(error.orig).__name__} "
+              f"(SQLSTATE {state}).")
+    except SQLAlchemyError as error:
+        _fail(f"the customer database request failed: {type(error).__name__}.")
+
+
 @click.group("db")
 def db() -> None:
     """Manage the customer database (CRM_TARGET=custom): migrations and the BI role."""
@@ -63,7 +118,7 @@ def db_upgrade(revision: str) -> None:
     url = _database_url()
     if settings.sandbox and settings.crm_target == "custom" and not settings.database_url:
         _create_sandbox_database(url)
-    with opened_engine(url) as engine:
+    with _database_errors(url), opened_engine(url) as engine:
         try:
             upgrade(engine, revision)
             values = load_segment_parameters(engine, settings.spec_dir / "segments.yaml")
@@ -96,7 +151,8 @@ def db_downgrade(revision: str) -> None:
     from .connection import opened_engine
     from .schema import downgrade, revision_of
 
-    with opened_engine(_database_url()) as engine:
+    url = _database_url()
+    with _database_errors(url), opened_engine(url) as engine:
         downgrade(engine, revision)
         click.echo(f"The customer database is at revision {revision_of(engine) or 'base'}.")
 
@@ -107,13 +163,15 @@ def db_current() -> None:
     from .connection import head_revision, opened_engine
     from .schema import revision_of
 
-    with opened_engine(_database_url()) as engine:
+    url = _database_url()
+    with _database_errors(url), opened_engine(url) as engine:
         found = revision_of(engine)
     expected = head_revision()
     click.echo(f"current: {found or 'none (no schema yet)'}")
     click.echo(f"expected: {expected}")
     if found != expected:
-        _fail("the database is not at the expected revision. Run: python -m storesync db upgrade")
+        _fail(f"the database is at revision {found or 'none (no schema yet)'}, and this "
+              f"release needs {expected}. Run: python -m storesync db upgrade")
 
 
 @db.command("grant-readonly")
@@ -125,15 +183,19 @@ def db_grant_readonly() -> None:
     """
     from ..cli import current_settings
     from .connection import opened_engine
-    from .roles import grant_readonly
+    from .roles import OwnRoleError, PrivilegeError, grant_readonly
 
     settings = current_settings()
     if not settings.customdb_readonly_password:
         _fail("CUSTOMDB_READONLY_PASSWORD is not set. Set it in the environment to a new random "
               "password for the BI role, then run this command again.", EXIT_USAGE)
-    with opened_engine(_database_url()) as engine:
-        grant_readonly(engine, settings.customdb_readonly_role,
-                       settings.customdb_readonly_password)
+    url = _database_url()
+    try:
+        with _database_errors(url), opened_engine(url) as engine:
+            grant_readonly(engine, settings.customdb_readonly_role,
+                           settings.customdb_readonly_password)
+    except (OwnRoleError, PrivilegeError) as error:
+        _fail(str(error), EXIT_USAGE)
     click.echo(f"Role {settings.customdb_readonly_role} can log in and read every table and "
                "view of the customer database.")
 
@@ -150,20 +212,30 @@ def db_grant_readonly() -> None:
 def export(start: Any, end: Any, output_format: str, output: Path | None) -> None:
     """Export the orders placed in a date range, with their lines, for the ERP."""
     _require_packages()
-    from .connection import opened_engine
+    from .connection import check_revision, opened_engine
     from .export import DateRange, fetch_orders, to_csv, to_json
 
     period = DateRange(start.date(), end.date())
     if period.end <= period.start:
-        _fail("--to must be a later day than --from.", EXIT_USAGE)
-    with opened_engine(_database_url()) as engine:
+        _fail(f"--to ({period.end}) must be a later day than --from ({period.start}); --to is "
+              "the day after the last day to export.", EXIT_USAGE)
+    if output is not None and not output.parent.is_dir():
+        _fail(f"--output {output}: the folder {output.parent} does not exist. Create it or "
+              "choose another file.", EXIT_USAGE)
+    url = _database_url()
+    with _database_errors(url), opened_engine(url) as engine:
+        check_revision(engine)
         orders = fetch_orders(engine, period)
     text = to_csv(orders) if output_format == "csv" else to_json(period, orders)
     if output is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {len(orders)} orders to {output}.", err=True)
+    except OSError as error:
+        _fail(f"cannot write --output {output}: {error.strerror or error}. Choose a file in a "
+              "folder you can write to.", EXIT_USAGE)
+    click.echo(f"Wrote {len(orders)} orders to {output}.", err=True)
 
 
 def _field_map_crm(mapping_path: Path) -> Any:

@@ -126,9 +126,11 @@ def check_revision(engine: Engine) -> str:
         with engine.connect() as connection:
             found = current_revision(connection)
     except Exception as error:  # any driver error means the database is not usable
+        reason = _first_line(getattr(error, "orig", None) or error)
         raise DatabaseNotReady(
-            f"cannot connect to the customer database (DATABASE_URL): "
-            f"{type(error).__name__}: {_first_line(error)}") from error
+            f"cannot connect to the customer database (DATABASE_URL): {reason}. Check "
+            "DATABASE_URL (host, port, user, database name) and that PostgreSQL is running "
+            "and accepts this user.") from error
     if found == expected:
         return found
     state = "has no schema yet" if found is None else f"is at revision {found}"
@@ -137,8 +139,8 @@ def check_revision(engine: Engine) -> str:
         f"Run: {UPGRADE_COMMAND}")
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else ""
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 @contextmanager

@@ -23,6 +23,7 @@ import json
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,16 +54,18 @@ SCHEMA_STEPS: tuple[str, ...] = (
 )
 
 
-_prepared: set[int] = set()
+# Weak references, because a Database that was garbage-collected must drop out: a new
+# one can get its id() and would otherwise be taken as prepared.
+_prepared: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
 def prepare_state(database: Database) -> None:
-    """Create this module's state file tables and the quarantine, once per process and file."""
-    if id(database) not in _prepared:
+    """Create this module's state file tables and the quarantine, once per Database object."""
+    if database not in _prepared:
         database.migrate(COMPONENT, SCHEMA_STEPS)
         # The writer copies the quarantine, so it must exist before any job has run.
         Quarantine(database)
-        _prepared.add(id(database))
+        _prepared.add(database)
 
 
 def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
@@ -88,10 +91,15 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
             changes = consent_changes(consent_rules(ctx.settings.spec_dir), body)
             items.extend(_consent_item(delivery, contact_key, change, when)
                          for change in changes)
+    if outcome == JobOutcome.NOTHING_TO_DO and items:
+        # The HubSpot path skips behaviour events and consent, but this database keeps them.
+        outcome = JobOutcome.SYNCED_LATER
     items.append(OutboxItem(
         object=PAYLOAD_OBJECT, key=delivery.delivery_id, event_id=delivery.delivery_id,
         resource=f"{PAYLOAD_OBJECT}:{delivery.delivery_id}",
-        properties={"source": delivery.source, "topic": delivery.topic, "shop": delivery.shop,
+        # The shop as orders.shop has it, e.g. v9.example for https://v9.example/.
+        properties={"source": delivery.source, "topic": delivery.topic,
+                    "shop": shop_part(delivery.source, delivery.shop),
                     "received_at": delivery.received_at, "outcome": outcome.value,
                     "body": body}))
     with ctx.store.transaction() as conn:

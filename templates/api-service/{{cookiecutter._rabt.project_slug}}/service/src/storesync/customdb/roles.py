@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from psycopg import sql
+from psycopg import errors, sql
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+
+class OwnRoleError(ValueError):
+    """The read-only role named is the role the service itself connects as."""
+
+
+class PrivilegeError(Exception):
+    """The connected user may not create or alter roles or grant on the database."""
 
 
 def grant_readonly(engine: Engine, role: str, password: str) -> None:
@@ -13,12 +22,24 @@ def grant_readonly(engine: Engine, role: str, password: str) -> None:
     The role gets ``SELECT`` on every table and view of the ``public`` schema, also on
     those later migrations add, and its sessions are read-only by default.
 
+    Raises:
+        OwnRoleError: ``role`` is the role of this connection, which would make the
+            service's own sessions read-only.
+        PrivilegeError: the connected user lacks CREATEROLE (or superuser) or may not
+            grant on the database. The message holds no SQL and no password.
+
     NOTE: PostgreSQL receives the password in the statement text, so a server that
     logs every statement (``log_statement = 'all'``) writes it to its log.
     """
     with engine.begin() as connection:
         driver = connection.connection.driver_connection
-        database = connection.execute(text("SELECT current_database()")).scalar_one()
+        database, user, session_user = connection.execute(
+            text("SELECT current_database(), current_user, session_user")).one()
+        if role in (user, session_user):
+            raise OwnRoleError(
+                f"CUSTOMDB_READONLY_ROLE is {role}, the role DATABASE_URL connects as. Making "
+                "it read-only would stop the service writing. Set CUSTOMDB_READONLY_ROLE to "
+                "another name (default storesync_bi), then run this command again.")
         exists = connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :role"),
                                     {"role": role}).first() is not None
         name = sql.Identifier(role)
@@ -34,4 +55,15 @@ def grant_readonly(engine: Engine, role: str, password: str) -> None:
             .format(name),
         ]
         for statement in statements:
-            connection.exec_driver_sql(statement.as_string(driver))
+            try:
+                connection.exec_driver_sql(statement.as_string(driver))
+            except DBAPIError as error:
+                if not isinstance(error.orig, errors.InsufficientPrivilege):
+                    raise
+                # The error's text repeats the statement, and with it the password.
+                raise PrivilegeError(
+                    f"the role {user} that DATABASE_URL connects as may not create or alter "
+                    f"the role {role} or grant it access to {database} (SQLSTATE "
+                    f"{error.orig.sqlstate}). Run this command with a DATABASE_URL whose user "
+                    "has CREATEROLE and owns the database and its tables, or as a superuser."
+                ) from None

@@ -19,7 +19,10 @@ as an opt-in wins.
 Each batch of up to ``BATCH_ROWS`` rows of one object is one PostgreSQL transaction.
 Every row is an ``INSERT ... ON CONFLICT DO UPDATE`` whose update runs only when the
 stored ``source_updated_at`` is not newer than the row's, so an older state never
-overwrites a newer one, and writing the same row twice leaves the same data. A
+overwrites a newer one, and writing the same row twice leaves the same data. A row
+skipped that way is counted and logged as stale, not as written. A product made from
+an order line carries no store timestamp, so it gets the earliest time and any
+product payload of the store replaces it. A
 contact whose email, phone or store customer id another contact already has is stored
 without that value. A row the database still rejects, such as one with an invalid
 value, is rolled back alone in its savepoint and becomes a dead letter with a
@@ -57,6 +60,8 @@ log = logging.getLogger("storesync.customdb.writer")
 WRITE_ORDER = (PAYLOAD_OBJECT, "contacts", "products", "tickets", "events", CONSENT_OBJECT,
                "deals", "line_items")
 BATCH_ROWS = 500
+# source_updated_at of a product made from an order line: earlier than any store time.
+LINE_PRODUCT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 # Columns the writer sets itself; a field map target of the same name is ignored.
 AUDIT_COLUMNS = frozenset({"source_updated_at", "source_event_id", "record", "created_at",
                            "updated_at", "line_total_sar"})
@@ -105,12 +110,14 @@ class WriteReport:
     written: dict[str, int] = field(default_factory=dict)
     dead_lettered: dict[str, int] = field(default_factory=dict)
     retried: dict[str, int] = field(default_factory=dict)
+    # Rows not written because the database already had a newer state of the record.
+    stale: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
         """Rows handled in the cycle, whatever their outcome."""
         return sum(self.written.values()) + sum(self.dead_lettered.values()) + \
-            sum(self.retried.values())
+            sum(self.retried.values()) + sum(self.stale.values())
 
 
 class RowRejected(Exception):
@@ -273,13 +280,16 @@ class CustomDbWriter:
     def _write_batch(self, obj: str, rows: Sequence[DueRow], now: float,
                      report: WriteReport) -> None:
         written: list[tuple[OutboxRow, str | None]] = []
+        stale: list[OutboxRow] = []
         dead: list[tuple[OutboxRow, int | None, str]] = []
         try:
             with self.engine.begin() as conn:
                 for due in rows:
                     try:
-                        self._write_row(conn, obj, due)
-                        written.append((due.row, None))
+                        if self._write_row(conn, obj, due):
+                            written.append((due.row, None))
+                        else:
+                            stale.append(due.row)
                     except RowRejected as error:
                         dead.append((due.row, None, str(error)))
                         self._record_failure(conn, due.row, str(error))
@@ -287,17 +297,24 @@ class CustomDbWriter:
         except (OperationalError, InterfaceError) as error:
             self._retry_batch(obj, rows, now, error, report)
             return
-        self.store.finish_batch(written, [], dead)
+        # A stale row is finished too: the newer state it lost to is already stored.
+        self.store.finish_batch([*written, *((row, None) for row in stale)], [], dead)
         report.written[obj] = report.written.get(obj, 0) + len(written)
         report.dead_lettered[obj] = report.dead_lettered.get(obj, 0) + len(dead)
         metrics.SYNC_RECORDS.labels(object=obj, outcome="synced").inc(len(written))
+        if stale:
+            report.stale[obj] = report.stale.get(obj, 0) + len(stale)
+            metrics.SYNC_RECORDS.labels(object=obj, outcome="stale").inc(len(stale))
+            for row in stale:
+                log.info("record not written: the customer database has a newer state",
+                         extra={"event_id": row.item.event_id, "resource": row.item.resource})
         if dead:
             metrics.SYNC_RECORDS.labels(object=obj, outcome="dead_lettered").inc(len(dead))
             for row, _, error_text in dead:
                 log.warning("record rejected by the customer database: %s", error_text,
                             extra={"event_id": row.item.event_id, "resource": row.item.resource})
         log.info("batch written", extra={"object": obj, "written": len(written),
-                                         "dead_lettered": len(dead)})
+                                         "stale": len(stale), "dead_lettered": len(dead)})
 
     def _retry_batch(self, obj: str, rows: Sequence[DueRow], now: float, error: Exception,
                      report: WriteReport) -> None:
@@ -336,8 +353,12 @@ class CustomDbWriter:
 
     # --- one row -----------------------------------------------------------------------
 
-    def _write_row(self, conn: Connection, obj: str, due: DueRow) -> None:
-        """Upsert one row in its own savepoint; raise RowRejected when it cannot be stored."""
+    def _write_row(self, conn: Connection, obj: str, due: DueRow) -> bool:
+        """Upsert one row in its own savepoint; return False when a newer state was kept.
+
+        Raises:
+            RowRejected: the row cannot be stored.
+        """
         if obj in (PAYLOAD_OBJECT, CONSENT_OBJECT):
             upsert = self._upsert_payload if obj == PAYLOAD_OBJECT else _upsert_consent
             try:
@@ -346,7 +367,7 @@ class CustomDbWriter:
             except (IntegrityError, DataError, ValueError) as error:
                 # e.g. a body with \u0000, which jsonb does not accept.
                 raise RowRejected(f"{due.row.item.resource}: {_error_text(error)}") from error
-            return
+            return True
         table, key_column = OUTBOX_TABLES[obj]
         try:
             values = self._values(table, key_column, obj, due)
@@ -356,8 +377,9 @@ class CustomDbWriter:
         while True:
             try:
                 with conn.begin_nested():
-                    conn.execute(upsert_statement(table, key_column, values))
-                break
+                    stored = conn.execute(upsert_statement(table, key_column, values)).first()
+                # The upsert returns no row when its WHERE kept a newer stored state.
+                return stored is not None
             except IntegrityError as error:
                 column = _unique_contact_column(error) if obj == "contacts" else None
                 if column is None or column in dropped:
@@ -381,8 +403,7 @@ class CustomDbWriter:
             column = name[len(prefix):] if name.startswith(prefix) else name
             if column in table.c and column not in AUDIT_COLUMNS and column != key_column:
                 values[column] = convert(table.c[column].type, value)
-        version = due.version if due.version is not None else due.row.enqueued_at
-        values["source_updated_at"] = datetime.fromtimestamp(version, UTC)
+        values["source_updated_at"] = self._source_time(obj, due)
         values["source_event_id"] = item.event_id
         values["record"] = item.properties
         if obj == "deals":
@@ -390,6 +411,20 @@ class CustomDbWriter:
         elif obj == "line_items":
             self._line_values(item, values)
         return values
+
+    @staticmethod
+    def _source_time(obj: str, due: DueRow) -> datetime:
+        """Return the record's store time, the version the newest-state guard compares.
+
+        The worker records a version for every record of a store payload. A product
+        without one was made from an order line, so it gets the earliest time: it must
+        never look newer than the store's own product data.
+        """
+        if due.version is not None:
+            return datetime.fromtimestamp(due.version, UTC)
+        if obj == "products":
+            return LINE_PRODUCT_TIME
+        return datetime.fromtimestamp(due.row.enqueued_at, UTC)
 
     def _order_values(self, item: OutboxItem, values: dict[str, Any]) -> None:
         shop = shop_of_key(item.key)
@@ -457,7 +492,8 @@ def upsert_statement(table: Table, key_column: str, values: dict[str, Any]) -> A
     changes["updated_at"] = func.now()
     return statement.on_conflict_do_update(
         index_elements=[key_column], set_=changes,
-        where=table.c.source_updated_at <= statement.excluded.source_updated_at)
+        where=table.c.source_updated_at <= statement.excluded.source_updated_at,
+    ).returning(table.c[key_column])
 
 
 def _unique_contact_column(error: IntegrityError) -> str | None:
