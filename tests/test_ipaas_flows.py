@@ -139,7 +139,7 @@ def test_flows_hubspot_upsert_call() -> None:
 def test_flows_zoho_upsert_identity_order() -> None:
     call = flows_for("jeddah-fashion-zoho").get("contact-sync").calls()[0]
     assert call.endpoint == "/Contacts/upsert"
-    assert call.body["duplicate_check_fields"] == ["Ecom_Customer_ID", "Mobile", "Email"]
+    assert call.body["duplicate_check_fields"] == ["Ecom_Customer_ID", "Email"]
     assert call.batch_limit == 100
 
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from generator.ipaas import make
+from generator.ipaas.crm_ids import with_stage_ids
 from generator.ipaas.flows import build_flows
 from tests.ipaas_cases import IPAAS_CASES, load_case
 from tests.test_ipaas_make_iml import evaluate
+from tests.test_ipaas_n8n_stages import recorded_state
 
 CRM_CASES = [case for case in IPAAS_CASES if case[0] != "shopify-postgres"]
 ROUTER = "Route by the email and phone the record carries"
@@ -29,6 +31,14 @@ NO_CONTACT = {"1": {"id": 5002, "name": "#1002", "total_price": "10.00", "email"
 def blueprints(preset: str, values_json: str = "{}") -> dict[str, dict[str, Any]]:
     answers, plan, spec = load_case(preset, json.loads(values_json))
     return make.blueprints(build_flows(answers, plan, spec))
+
+
+@cache
+def blueprints_with_ids(preset: str) -> dict[str, dict[str, Any]]:
+    """Return the blueprints built after ``rabt crm apply`` recorded the pipeline ids."""
+    answers, plan, spec = load_case(preset, {})
+    ids = recorded_state().ids()
+    return make.blueprints(build_flows(answers, plan, with_stage_ids(spec, ids)))
 
 
 def modules(flow: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -82,7 +92,7 @@ def test_phone_only_contact_body_no_email(preset: str) -> None:
         assert body["inputs"][0]["id"] == "+966501234567"
     else:
         assert '"Email"' not in text
-        assert '"duplicate_check_fields": ["Ecom_Customer_ID", "Mobile"]' in text
+        assert '"duplicate_check_fields": ["Ecom_Customer_ID"]' in text
 
 
 def test_email_route_keeps_email() -> None:
@@ -138,7 +148,7 @@ def test_no_contact_order_still_writes_deal(case: str, preset: str,
 
 
 def test_no_contact_takes_only_deal_route() -> None:
-    routes = router(blueprints("shopify-growth")["order-sync"])
+    routes = router(blueprints_with_ids("shopify-growth")["order-sync"])
     assert taken_routes(routes, NO_CONTACT) == [2]
 
 

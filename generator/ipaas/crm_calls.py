@@ -25,6 +25,10 @@ WOOCOMMERCE_BASE_URL = "https://{store_domain}/wp-json/wc/v3"
 # update and upsert take 100 records.
 HUBSPOT_BATCH_LIMIT = 100
 ZOHO_BATCH_LIMIT = 100
+# The system field each Zoho module accepts in duplicate_check_fields besides its own
+# unique custom fields; any other field (Mobile, for one) makes the upsert fail.
+ZOHO_SYSTEM_DUPLICATE_FIELD = {"Contacts": "Email", "Leads": "Email", "Accounts": "Account_Name",
+                               "Products": "Product_Name"}
 HUBSPOT_SEARCH_PAGE_SIZE = 200
 ZOHO_PAGE_SIZE = 200
 WOOCOMMERCE_PAGE_SIZE = 100

@@ -273,7 +273,14 @@ class _Context:
     def upsert(self, entity: str, rows: tuple[FieldRow, ...]) -> CrmCall:
         checks = None
         if entity == "contact" and self.crm == "zoho":
-            checks = [item["target"] for item in self.mapping["identity"]["match_order"]]
+            unique = {str(item["target"]) for item in self.entity(entity)["fields"]
+                      if item.get("unique")}
+            obj = str(self.entity(entity)["object"]).split(".")[0]
+            unique.add(crm_calls.ZOHO_SYSTEM_DUPLICATE_FIELD.get(obj, ""))
+            # Only unique or system duplicate-check fields: Zoho refuses the whole upsert
+            # when a listed field (the plain Mobile field) is neither.
+            checks = [item["target"] for item in self.mapping["identity"]["match_order"]
+                      if item["target"] in unique]
         return crm_calls.upsert_call(self.crm, entity, self.entity(entity)["object"],
                                      [(row.name, row.target) for row in rows],
                                      self.unique_target(entity), checks)

@@ -127,6 +127,38 @@ def _with_lookups(builder: Builder, entity: str, call: CrmCall) -> CrmCall:
     return replace(call, body=body)
 
 
+PIPELINE_MISSING = ("HubSpot pipeline id missing: run rabt crm apply, regenerate the "
+                    "project and import this blueprint again")
+
+
+def _with_pipeline(builder: Builder, entity: str, call: CrmCall) -> CrmCall:
+    """Return the HubSpot deal upsert with the order pipeline's id beside the stage.
+
+    HubSpot refuses a deal stage without its pipeline: the response is 207 with an
+    error per record. The id comes from ``.rabt/crm-state.json`` once ``rabt crm apply`` has run.
+    Without it the request gets a filter that never passes, named for the fix, so the
+    run stops before the deal and the event is not remembered as processed.
+    """
+    pipeline = builder.mapping["order_stages"]["pipeline"]
+    field = pipeline.get("field")
+    stages = {str(item["target"]) for item
+              in builder.mapping["entities"].get(entity, {}).get("fields", [])
+              if item.get("transform") == "status_to_stage"}
+    inputs = call.body.get("inputs", []) if isinstance(call.body, dict) else []
+    if not field or not inputs or not stages & set(inputs[0].get("properties", {})):
+        return call
+    if pipeline.get("crm_value") is None:
+        never = [[{"a": "pipeline id", "o": "text:equal", "b": "not recorded"}]]
+        pending = builder.pending_filter
+        groups = [[*first, *never[0]] for first in pending["conditions"]] if pending else never
+        builder.pending_filter = {"name": PIPELINE_MISSING, "conditions": groups}
+        return call
+    body = copy.deepcopy(call.body)
+    for record in body["inputs"]:
+        record["properties"][str(field)] = str(pipeline["crm_value"])
+    return replace(call, body=body)
+
+
 def upsert_modules(builder: Builder, step: Step, y: int,
                    leave_out: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """Return the upsert requests of a step and remember the ids their responses give.
@@ -142,6 +174,8 @@ def upsert_modules(builder: Builder, step: Step, y: int,
         if entity == "contact" and call.system == "hubspot":
             call = _contact_body(builder, step, call, leave_out)
         call = _with_lookups(builder, entity, call)
+        if call.system == "hubspot":
+            call = _with_pipeline(builder, entity, call)
         module = http_module(builder, call, step.title.en, y)
         record_id = _record_id(builder, module, call)
         if record_id is not None and entity:

@@ -154,16 +154,17 @@ def name_fields(rows: Sequence[FieldRow], crm: str) -> dict[str, Any] | None:
 
 
 def map_code(title: str, constants: Mapping[str, Any], rows: Sequence[FieldRow],
-             key_target: str | None, refs: Mapping[str, FieldRow]) -> str:
+             key_target: str | None, refs: Mapping[str, Sequence[FieldRow]]) -> str:
     """Return a mapping node's code: one output item per record, with its key and refs.
 
-    Each output item is ``{record, flags, key, refs, payload}``: ``record`` holds the
-    CRM fields, ``key`` the value of the entity's unique field, ``refs`` the unique
-    values of the linked records (the order's contact) read from the same payload,
-    and ``payload`` the body itself for the steps after the CRM request.
+    Each output item is ``{record, flags, key, refs, ref_keys, payload}``: ``record``
+    holds the CRM fields, ``key`` the value of the entity's unique field, ``refs`` the
+    first known identity value of each linked record (the order's contact) read from
+    the same payload, ``ref_keys`` every known ``[target, value]`` pair of it in
+    identity order, and ``payload`` the body itself for the steps after the CRM request.
     """
     fields = [_field_data(row) for row in rows]
-    ref_fields = {name: _field_data(row) for name, row in refs.items()}
+    ref_fields = {name: [_field_data(row) for row in group] for name, group in refs.items()}
     main = f"""
 const FIELDS = {js(fields)};
 const NAMES = {js(name_fields(rows, str(constants["crm"])))};
@@ -173,14 +174,20 @@ const REFS = {js(ref_fields)};
 const output = [];
 $input.all().forEach((item, index) => {{
   const refs = {{}};
-  for (const [name, field] of Object.entries(REFS)) {{
-    const mapped = mapRecords(item.json, [{{ ...field, target: 'value' }}], null)[0];
-    refs[name] = mapped ? mapped.record.value ?? null : null;
+  const refKeys = {{}};
+  for (const [name, fields] of Object.entries(REFS)) {{
+    refKeys[name] = [];
+    for (const field of fields) {{
+      const mapped = mapRecords(item.json, [{{ ...field, target: 'value' }}], null)[0];
+      const value = mapped ? mapped.record.value ?? null : null;
+      if (!isEmpty(value)) refKeys[name].push([field.target, String(value)]);
+    }}
+    refs[name] = refKeys[name].length ? refKeys[name][0][1] : null;
   }}
   for (const mapped of mapRecords(item.json, FIELDS, NAMES)) {{
     const key = KEY ? mapped.record[KEY] ?? null : null;
     output.push({{ json: {{ record: mapped.record, flags: mapped.flags, key, refs,
-      payload: item.json }}, pairedItem: {{ item: index }} }});
+      ref_keys: refKeys, payload: item.json }}, pairedItem: {{ item: index }} }});
   }}
 }});
 return output;
@@ -552,6 +559,22 @@ def _entity_unique(mapping: Mapping[str, Any], entity: str) -> str | None:
     return None
 
 
+def reference_fields(mapping: Mapping[str, Any], entity: str) -> list[Mapping[str, Any]]:
+    """Return the mapping fields that identify a record of ``entity``, first key first.
+
+    These are the entity's unique fields in mapping order (for a contact: the store
+    customer id, then the E.164 phone), then for a contact its email field, which
+    HubSpot and Zoho treat as unique themselves.
+    """
+    fields = mapping["entities"].get(entity, {}).get("fields", [])
+    chosen = [item for item in fields if item.get("unique")]
+    if entity == "contact":
+        email = _identity_targets(mapping).get("email")
+        chosen += [item for item in fields
+                   if item.get("target") == email and item not in chosen][:1]
+    return chosen
+
+
 def _fallback_id_properties(mapping: Mapping[str, Any], entity: str) -> list[str]:
     """Return the HubSpot properties that identify a contact without its store id, in order.
 
@@ -585,7 +608,8 @@ def call_spec(graph: Any, call: Any, entity: str, target: str | None = None,
                     source=graph.entity_nodes.get(entity, {}),
                     target=graph.entity_nodes.get(target, {}), target_entity=target,
                     source_id_property=_entity_unique(mapping, entity),
-                    target_id_property=_entity_unique(mapping, target))
+                    target_id_properties=[str(item["target"])
+                                          for item in reference_fields(mapping, target)])
     elif call.system == "hubspot" and "/events/" in endpoint:
         spec.update(kind="hubspot_event", limit=1)
     elif call.system == "hubspot" and "communication-preferences" in endpoint:
@@ -679,11 +703,19 @@ for (const group of Object.values(groups)) {
 }
 """,
     "hubspot_association": """const sources = idsByKey(SPEC.source, SPEC.source_id_property);
-const targets = idsByKey(SPEC.target, SPEC.target_id_property);
+// The linked records' ids by each identity property and value, so the link finds the
+// contact by whichever key the order carries (customer id, phone or email).
+const targets = {};
+for (const property of SPEC.target_id_properties) {
+  for (const [value, id] of Object.entries(idsByKey(SPEC.target, property))) {
+    targets[`${property}=${value}`] = id;
+  }
+}
 const inputs = [];
 for (const item of outputOf(SPEC.source.map || '')) {
   const from = sources[String(item.json.key)];
-  const to = targets[String((item.json.refs || {})[SPEC.target_entity])];
+  const to = ((item.json.ref_keys || {})[SPEC.target_entity] || [])
+    .map(([property, value]) => targets[`${property}=${value}`]).find(Boolean);
   if (from && to) inputs.push({ from: { id: from }, to: { id: to }, types: SPEC.types });
 }
 chunk(inputs, SPEC.limit).forEach((part) => {
@@ -750,6 +782,37 @@ const SPEC = {js(dict(spec))};
         prelude += f"const SUBSCRIPTION = $env.RABT_HUBSPOT_SUBSCRIPTION_{spec['channel']};\n"
     return header(title) + helpers_library() + OUTPUT_OF + prelude + BATCH_BRANCHES[
         str(spec["kind"])] + "return output;\n"
+
+
+BATCH_ERRORS_CHECK = """// A HubSpot batch with some failed records returns 207 Multi-Status, which
+// the HTTP Request node passes as a success. Any failed record stops the run here, so
+// the event is neither remembered as processed nor cleared from failed_items: the
+// error workflow alerts the team and the reconciliation replays the whole event.
+const failed = [];
+for (const item of $input.all()) {
+  const response = item.json || {};
+  const errors = Array.isArray(response.errors) ? response.errors : [];
+  const count = Number(response.numErrors) || errors.length;
+  if (count > 0) failed.push({ count, categories: errors.map((error) => error.category) });
+}
+if (failed.length) {
+  const total = failed.reduce((sum, entry) => sum + entry.count, 0);
+  const categories = [...new Set(failed.flatMap((entry) => entry.categories))]
+    .filter(Boolean);
+  throw new Error(`${total} HubSpot record(s) failed in ${SPEC.step} ` +
+    `(${categories.join(', ') || 'no category'}); the event is kept for replay.`);
+}
+return $input.all();
+"""
+
+
+def batch_errors_code(title: str, step: str) -> str:
+    """Return the code that stops the run when a HubSpot batch response lists failed records.
+
+    The error text gives the count and HubSpot's error categories only, never the
+    records' values, which may hold emails or phones.
+    """
+    return header(title) + f"const SPEC = {js({'step': step})};\n" + BATCH_ERRORS_CHECK
 
 
 def restore_code(title: str, source: str, merge: str | None = None) -> str:

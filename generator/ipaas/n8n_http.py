@@ -197,7 +197,12 @@ def crm_request(graph: Graph, step: Step, call: CrmCall, heads: Heads,
     graph.chain(heads, batch)
     request = http_node(graph, f"{step.title.en}: request", call, body=call.method != "GET")
     graph.link(batch, request)
-    return [(request, 0)], batch, request
+    heads = [(request, 0)]
+    if call.system == "hubspot" and "/batch/" in call.endpoint:
+        check = _code_node(graph, f"{step.title.en}: check the results", n8n_code.batch_errors_code(
+            f"{step.title.en}: stop when a record failed", step.title.en))
+        heads = graph.chain(heads, check)
+    return heads, batch, request
 
 
 def _field_targets(graph: Graph, entity: str) -> dict[str, str]:

@@ -326,19 +326,26 @@ def _unique_target(graph: Graph, entity: str, rows: tuple[FieldRow, ...]) -> str
     return None
 
 
-def _reference_rows(graph: Graph, entity: str) -> dict[str, FieldRow]:
-    """Return the unique field of each record ``entity`` links to, readable from its payload."""
-    entities = graph.project.spec["mapping"]["entities"]
-    refs: dict[str, FieldRow] = {}
+def _reference_rows(graph: Graph, entity: str) -> dict[str, list[FieldRow]]:
+    """Return the identity fields of each record ``entity`` links to, readable from its payload.
+
+    The fields come in identity order: store customer id, phone, email for a contact.
+    The mapping node's ``refs`` takes the first known one, as the linked record's node
+    takes its ``key``; ``ref_keys`` keeps them all, so a lookup finds the record by any.
+    """
+    mapping = graph.project.spec["mapping"]
+    entities = mapping["entities"]
+    refs: dict[str, list[FieldRow]] = {}
     for link in entities.get(entity, {}).get("associations", []):
-        target = entities.get(link["to"], {})
-        for item in target.get("fields", []):
-            if item.get("unique") and "[]" not in str(item.get("source", "")):
-                refs[link["to"]] = FieldRow(
-                    entity=link["to"], name=item["name"], source=item["source"],
-                    target=item["target"], transform=item.get("transform", "identity"),
-                    description=Bilingual("", ""), fallback_sources=tuple(
-                        item.get("fallback_sources", ())))
+        rows = [FieldRow(
+            entity=link["to"], name=item["name"], source=item["source"],
+            target=item["target"], transform=item.get("transform", "identity"),
+            description=Bilingual("", ""), fallback_sources=tuple(
+                item.get("fallback_sources", ())))
+            for item in n8n_code.reference_fields(mapping, link["to"])
+            if "[]" not in str(item.get("source", ""))]
+        if rows:
+            refs[link["to"]] = rows
     return refs
 
 
