@@ -378,3 +378,76 @@ def test_zoho_sync_workflows_documented(rendered: tuple[str, Path]) -> None:
     assert "at least daily |" not in text
     arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
     assert "**ما تفترضه المواصفات.** تُسجَّل الطلبات **صفقاتٍ**" in arabic
+
+
+def test_consent_row_names_crm_fields(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english = (project / "docs/connector-setup.md").read_text("utf-8")
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    row = next(line for line in english.splitlines() if line.startswith("| consent per channel"))
+    assert "the CRM's own consent fields" in row
+    assert "stay empty on this path" in row
+    assert "the consent fields `rabt crm apply .` creates" not in english
+    ar_row = next(line for line in arabic.splitlines() if line.startswith("| الموافقة لكل قناة"))
+    assert "حقول الموافقة في CRM نفسه" in ar_row
+    assert "فتبقى فارغة في هذا المسار" in ar_row
+
+
+def test_playbook_codes_are_shared(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    assert "the contact's single-use discount code" not in english
+    assert "Each contact gets its own code" not in english
+    assert "On this path nothing creates a code per contact" in english
+    assert "the playbook's shared code, one use per customer" in english
+    assert "رمز الخصم الخاص بجهة الاتصال" not in arabic
+    assert "لا يُنشئ شيء في هذا المسار رمزًا خاصًا بكل جهة اتصال" in arabic
+    store = "WooCommerce under **Marketing \u203a Coupons**" if "woo" in project.name else \
+        "Shopify's admin under\n  **Discounts**"
+    assert store in english
+
+
+def test_win_back_sends_at_trigger(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    section = english.split("Win-back\n", 1)[1].split("\n### ", 1)[0]
+    assert ("2. **Trigger:** the latest paid order is 45 days old and no newer order exists "
+            "(the spec allows 45 to 60 days).") in section
+    assert "3. **First delay:** none. The trigger already counts the 45 days" in section
+    assert "First delay:** 45" not in section
+    ar_section = arabic.split("استعادة العملاء\n", 1)[1].split("\n### ", 1)[0]
+    assert "**المُشغِّل:** مضى 45 يومًا على أحدث طلب مدفوع" in ar_section
+    assert "**المهلة الأولى:** لا مهلة" in ar_section
+
+
+def test_readme_names_daily_sync(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english = (project / "README.md").read_text("utf-8")
+    arabic = (project / "README.ar.md").read_text("utf-8")
+    if (project / ".github/workflows/contact-sync.yml").is_file():
+        assert "- `sync/`: the daily contact sync" in english
+        assert "- `.github/workflows/contact-sync.yml`: runs that sync every day" in english
+        assert "one daily job must be scheduled" in english
+        assert "There is no service to run here" not in english
+        assert "- `.github/workflows/contact-sync.yml`: يشغّل هذه المزامنة" in arabic
+        assert "يجب جدولة مهمة يومية واحدة" in arabic
+    else:
+        assert "There is no service to run here" in english
+        assert "contact-sync.yml" not in english
+
+
+def test_vip_exit_explained(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english = (project / "docs/connector-setup.md").read_text("utf-8")
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    segments = yaml.safe_load((project / "integration/segments.yaml").read_text("utf-8"))
+    vip = segments["vip_threshold"]
+    entry, leave = f"{vip['threshold_sar']:,}", f"{vip['exit_threshold_sar']:,}"
+    assert entry != leave
+    row = next(line for line in english.splitlines() if line.startswith("| segments (VIP"))
+    assert f"leaves it as soon as the value falls below {entry} SAR" in row
+    assert f"not at the spec's exit bar of {leave} SAR" in row
+    ar_row = next(line for line in arabic.splitlines() if line.startswith("| الشرائح"))
+    assert f"وهو {leave} ريال" in ar_row

@@ -19,6 +19,7 @@ from generator.standins.hubspot import HubSpotStandinConfig
 from generator.standins.hubspot import create_app as create_hubspot
 from generator.standins.zoho import create_app as create_zoho
 from generator.standins.zoho_config import ZohoStandinConfig
+from generator.standins.zoho_settings import create_fields
 from tests.crm_support import (
     copy_project,
     edit_desired,
@@ -264,6 +265,32 @@ def test_zoho_creates_custom_fields(zoho_project: Path) -> None:
     assert fields.status_code == 401  # a person needs a token too
     state = read_state(zoho_project)
     assert state["items"]["field:Deals/Shopify_Order_ID"]["owned"] is True
+
+
+def test_zoho_prune_deletes_only_owned(zoho_project: Path) -> None:
+    app = create_zoho()
+    zoho = app.state.zoho
+    with serve(app) as base_url:
+        env = zoho_env(base_url)
+        assert run_crm("apply", str(zoho_project), "--yes", env=env).exit_code == 0
+        status, _ = create_fields(zoho, zoho.modules["Contacts"], {"fields": [
+            {"field_label": "Made By Hand", "data_type": "text", "length": 100}]})
+        assert status == 201
+
+        def drop(data: dict[str, Any]) -> None:
+            contacts = next(entry for entry in data["modules"]
+                            if entry["module"] == "Contacts")
+            contacts["fields"] = [item for item in contacts["fields"]
+                                  if item["api_name"] != "Ecom_City_Raw"]
+
+        edit_desired(zoho_project, drop)
+        pruned = run_crm("apply", str(zoho_project), "--yes", "--prune", env=env)
+        assert pruned.exit_code == 0, pruned.output
+        assert "Changes applied: 1." in pruned.stdout
+        names = set(zoho.modules["Contacts"].fields)
+    assert "Ecom_City_Raw" not in names
+    assert {"Made_By_Hand", "Ecom_Customer_ID", "Last_Name"} <= names
+    assert "field:Contacts/Ecom_City_Raw" not in read_state(zoho_project)["items"]
 
 
 def test_zoho_stage_differences_are_manual(zoho_project: Path) -> None:

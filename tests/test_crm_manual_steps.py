@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from generator.standins.hubspot import HubSpotStandinConfig
+from generator.standins.hubspot import create_app as create_hubspot
 from generator.standins.zoho import create_app as create_zoho
-from tests.crm_support import json_output, make_project, run_crm
+from tests.crm_support import hubspot_env, json_output, make_project, run_crm
 from tests.servers import serve
 
 
@@ -91,3 +93,18 @@ def test_view_steps_use_words(support_project: Path) -> None:
         for word in ("gte", "within_days", "older_than_days", " eq "):
             assert word not in text["en"]
             assert word not in text["ar"]
+
+
+def test_hubspot_connector_subscription_step(tmp_path: Path) -> None:
+    # riyadh-perfume-hubspot is a connector project: no integration writes the
+    # subscription statuses there, so the step must not say one does.
+    project = make_project("riyadh-perfume-hubspot", tmp_path)
+    with serve(create_hubspot(HubSpotStandinConfig(rate_limit_per_10s=0))) as base_url:
+        result = run_crm("plan", str(project), "--format", "json", env=hubspot_env(base_url))
+    steps = {step["key"]: step["text"] for step in json_output(result)["manual_steps"]}
+    text = steps["hubspot_subscription_types"]
+    assert "communication preferences v4" not in text["en"] + text["ar"]
+    assert text["en"].startswith("In HubSpot's subscription settings, create or pick one "
+                                 "marketing subscription type per channel")
+    assert "Rabt writes no status to them on this path" in text["en"]
+    assert "لا يكتب Rabt فيها أي حالة في هذا المسار" in text["ar"]

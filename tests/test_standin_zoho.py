@@ -501,6 +501,38 @@ def test_create_custom_fields() -> None:
         assert created["Ecom_Order_Source"]["pick_list_values"][0]["actual_value"] == "meta"
 
 
+def test_delete_custom_field() -> None:
+    with standin(seed=False) as (client, app):
+        headers = auth(client)
+        created = client.post("/crm/v8/settings/fields", headers=headers,
+                              params={"module": "Contacts"}, json={"fields": [
+                                  {"field_label": "Ecom Tier", "data_type": "text",
+                                   "length": 100}]}).json()["fields"][0]["details"]["id"]
+        client.post("/crm/v8/Contacts", headers=headers,
+                    json={"data": [contact(1, Ecom_Tier="gold")]})
+        deleted = client.delete(f"/crm/v8/settings/fields/{created}", headers=headers,
+                                params={"module": "Contacts"})
+        again = client.delete(f"/crm/v8/settings/fields/{created}", headers=headers,
+                              params={"module": "Contacts"})
+        last_name = app.state.zoho.modules["Contacts"].fields["Last_Name"].id
+        system = client.delete(f"/crm/v8/settings/fields/{last_name}", headers=headers,
+                               params={"module": "Contacts"})
+        names = [item["api_name"] for item in client.get(
+            "/crm/v8/settings/fields", headers=headers,
+            params={"module": "Contacts"}).json()["fields"]]
+        records = list(app.state.zoho.records["Contacts"].values())
+    assert deleted.status_code == 200
+    assert deleted.json() == {"fields": [{"code": "SUCCESS", "details": {"id": created},
+                                          "message": "field deleted", "status": "success"}]}
+    assert again.status_code == 400
+    assert again.json()["fields"][0]["code"] == "INVALID_DATA"
+    assert system.status_code == 400
+    assert system.json()["fields"][0]["status"] == "error"
+    assert "Ecom_Tier" not in names
+    assert "Last_Name" in names
+    assert "Ecom_Tier" not in records[0]
+
+
 @pytest.mark.parametrize(("field", "code", "api_name"), [
     ({"data_type": "text"}, "MANDATORY_NOT_FOUND", "field_label"),
     ({"field_label": "Code", "data_type": "barcode"}, "INVALID_DATA", "data_type"),

@@ -110,8 +110,12 @@ CONNECTOR_SKIPPED_STEPS = frozenset({"hubspot_events_tier", "zoho_events_module"
 # data centre, the Deals pipelines switch and the custom module come before the
 # stages, the pipeline and the fields.
 SETUP_STEPS = frozenset({"zoho_data_centre", "zoho_currency_pipeline", "zoho_events_module"})
-# Steps whose text on the connector path is a catalogue message of its own.
-_CONNECTOR_STEP_TEXT = {"zoho_currency_pipeline": "crm_step_zoho_currency_pipeline_connector"}
+# Steps whose text on the connector path is a catalogue message of its own: there the
+# integration writes no subscription status, so the step must not say it does.
+_CONNECTOR_STEP_TEXT = {
+    "zoho_currency_pipeline": "crm_step_zoho_currency_pipeline_connector",
+    "hubspot_subscription_types": "crm_step_hubspot_subscription_types_connector",
+}
 # The custom module and definitions that hold events, which nothing fills on that path.
 _EVENT_CONTAINERS = frozenset({"Ecom_Events"})
 

@@ -197,6 +197,7 @@ def _crm(path: str, spec: CallSpec, handler: Handler, method: str) -> Route:
 def _routes() -> list[Route]:
     read, create = CallSpec("settings", "READ"), CallSpec("settings", "CREATE")
     update = CallSpec("settings", "UPDATE")
+    delete = CallSpec("settings", "DELETE")
     inspection: list[tuple[str, _Endpoint, str]] = [
         ("/_standin/records/{module}", standin_records, "GET"),
         ("/_standin/calls", standin_calls, "GET"),
@@ -217,6 +218,7 @@ def _routes() -> list[Route]:
         _crm("/settings/fields", update, endpoints.fields_update, "PATCH"),
         _crm("/settings/fields/{field_id}", read, endpoints.field_by_id, "GET"),
         _crm("/settings/fields/{field_id}", update, endpoints.fields_update, "PATCH"),
+        _crm("/settings/fields/{field_id}", delete, endpoints.field_delete, "DELETE"),
         _crm("/settings/layouts", read, endpoints.layouts_list, "GET"),
         _crm("/settings/pipeline", read, endpoints.pipelines_list, "GET"),
         _crm("/settings/pipeline", create, endpoints.pipelines_create, "POST"),

@@ -18,6 +18,7 @@ from .zoho_search import CriteriaError, keyword_matches, matches, parse_criteria
 from .zoho_settings import (
     create_fields,
     create_pipelines,
+    delete_field,
     fields_body,
     layouts_body,
     modules_body,
@@ -26,7 +27,7 @@ from .zoho_settings import (
 )
 
 __all__ = [
-    "field_by_id", "fields_create", "fields_list", "fields_update", "layouts_list",
+    "field_by_id", "field_delete", "fields_create", "fields_list", "fields_update", "layouts_list",
     "modules_list", "pipelines_create", "pipelines_list", "record_get", "record_update",
     "records_insert", "records_list", "records_search", "records_update", "records_upsert",
 ]
@@ -265,6 +266,15 @@ async def fields_update(call: Call) -> Response:
     field_id = call.request.path_params.get("field_id")
     status, body = update_fields(call.state, module, call.body,
                                  str(field_id) if field_id else None)
+    return json_response(status, body, call.state)
+
+
+async def field_delete(call: Call) -> Response:
+    """``DELETE /crm/v8/settings/fields/{id}?module=``: one custom field."""
+    module, problem = _query_module(call)
+    if module is None:
+        return problem or json_response(400, _invalid_module(), call.state)
+    status, body = delete_field(call.state, module, str(call.request.path_params["field_id"]))
     return json_response(status, body, call.state)
 
 

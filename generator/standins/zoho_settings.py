@@ -232,6 +232,25 @@ def update_fields(state: ZohoState, module: ModuleDef, body: Any,
     return write_status(results, 200), {"fields": results}
 
 
+def delete_field(state: ZohoState, module: ModuleDef, field_id: str) -> Result:
+    """Apply ``DELETE /settings/fields/{id}``: drop a custom field and its record values."""
+    with state.lock:
+        target = next((f for f in module.fields.values() if f.id == field_id), None)
+        if target is None:
+            return 400, {"fields": [_problem("INVALID_DATA", "the id given seems to be invalid",
+                                             "id", "$.fields[0].id")]}
+        if not target.custom:
+            # NOTE: code and message for deleting a system-defined field are not confirmed.
+            return 400, {"fields": [_problem("NOT_ALLOWED",
+                                             "system-defined fields cannot be deleted",
+                                             target.api_name, "$.fields[0]")]}
+        del module.fields[target.api_name]
+        for record in state.records.get(module.api_name, {}).values():
+            record.pop(target.api_name, None)
+    return 200, {"fields": [{"code": "SUCCESS", "details": {"id": target.id},
+                             "message": "field deleted", "status": "success"}]}
+
+
 def _update_field(state: ZohoState, target: FieldDef, item: dict[str, Any],
                   path: str) -> dict[str, Any]:
     if not target.custom and not state.config.allow_standard_field_updates:
