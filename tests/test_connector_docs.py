@@ -451,3 +451,11 @@ def test_vip_exit_explained(rendered: tuple[str, Path]) -> None:
     assert f"not at the spec's exit bar of {leave} SAR" in row
     ar_row = next(line for line in arabic.splitlines() if line.startswith("| الشرائح"))
     assert f"وهو {leave} ريال" in ar_row
+
+
+def test_arabic_delays_use_counted_nouns(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    text = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    # A number from 3 to 10 takes the plural (7 أيام), and zero reads as "no delay".
+    assert re.search(r"\b([3-9]|10) (يوم|ساعة)\b", text) is None
+    assert re.search(r"\b0 (يوم|ساعة)", text) is None
