@@ -276,17 +276,19 @@ def test_zoho_sales_order_real_subform() -> None:
     aggregate = next(module for module in found if module["module"] == "builtin:BasicAggregator")
     feeder = next(module for module in found if name_of(module) == "Each of line_items")
     product = next(module for module in found
-                   if name_of(module) == "Create or update the product by SKU")
+                   if name_of(module) == "Create or update the product")
     order = next(module for module in found
                  if name_of(module) == "Create the sales order with its lines")
     assert aggregate["parameters"] == {"feeder": feeder["id"]}
-    assert names.index("Create or update the product by SKU") < names.index(
+    assert names.index("Create or update the product") < names.index(
         "Create the sales order with its lines")
-    item = {"sku": "OUD-50", "name": "Oud 50 ml", "quantity": 2, "price": "150.5"}
+    item = {"sku": "OUD-50", "variant_id": 11, "name": "Oud 50 ml", "quantity": 2,
+            "price": "150.5"}
     product_body = body_of(product, {str(feeder["id"]): item})
     assert product_body["data"][0]["Product_Code"] == "OUD-50"
     assert product_body["data"][0]["Unit_Price"] == 150.5
-    assert product_body["duplicate_check_fields"] == ["Product_Code"]
+    assert product_body["data"][0]["Ecom_Product_ID"] == "11"
+    assert product_body["duplicate_check_fields"] == ["Ecom_Product_ID"]
     # The evaluator has no get(), so the product id's formula reads a plain field here.
     product_id = f'get(first({product["id"]}.data.data); "details.id")'
     assert product_id in aggregate["mapper"]["line"]

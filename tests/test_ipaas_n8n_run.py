@@ -181,7 +181,7 @@ def test_hubspot_status_skips_channel_without_state() -> None:
     assert [body["body"]["statusState"] for body in sms] == ["NOT_SUBSCRIBED"]
 
 
-ZOHO_PRODUCTS = "Create or update the products by SKU"
+ZOHO_PRODUCTS = "Create or update the products"
 ZOHO_ORDER = "Create the sales order with its lines"
 ZOHO_KNOWN = "Sales order written before? (rabt_zoho_sales_orders)"
 
@@ -204,7 +204,7 @@ def zoho_sales_order_steps(body: dict[str, Any], known: str) -> list[Any]:
             code(f"{ZOHO_PRODUCTS}: batch"),
             (f"{ZOHO_PRODUCTS}: request", None,
              "(json) => ({ data: json.body.data.map((row) => "
-             "({ details: { id: `P-${row.Product_Code}` } })) })"),
+             "({ details: { id: `P-${row.Ecom_Product_ID}` } })) })"),
             code(f"{ZOHO_KNOWN}: keys"),
             (ZOHO_KNOWN, None, known),
             code(f"{ZOHO_ORDER}: batch")]
@@ -231,13 +231,15 @@ def test_n8n_zoho_sales_order_real_subform() -> None:
     steps = zoho_sales_order_steps(ZOHO_ORDER_BODY, "(json) => ({})")
     product_bodies = run_chain(steps[:7], [ZOHO_ORDER_BODY])
     assert product_bodies == [{"body": {
-        "data": [{"Unit_Price": 100, "Product_Name": "OUD-50", "Product_Code": "OUD-50"},
-                 {"Unit_Price": 100, "Product_Name": "MUSK-10", "Product_Code": "MUSK-10"}],
-        "duplicate_check_fields": ["Product_Code"], "trigger": []},
-        "keys": ["OUD-50", "MUSK-10"]}]
+        "data": [{"Unit_Price": 100, "Product_Name": "OUD-50", "Product_Code": "OUD-50",
+                  "Ecom_Product_ID": "11"},
+                 {"Unit_Price": 100, "Product_Name": "MUSK-10", "Product_Code": "MUSK-10",
+                  "Ecom_Product_ID": "12"}],
+        "duplicate_check_fields": ["Ecom_Product_ID"], "trigger": []},
+        "keys": ["11", "12"]}]
     sent = run_chain(steps, [ZOHO_ORDER_BODY])
-    rows = [{"product": {"id": "P-OUD-50"}, "quantity": 2, "list_price": 100},
-            {"product": {"id": "P-MUSK-10"}, "quantity": 1, "list_price": 100}]
+    rows = [{"product": {"id": "P-11"}, "quantity": 2, "list_price": 100},
+            {"product": {"id": "P-12"}, "quantity": 1, "list_price": 100}]
     assert sent == [{"key": "sales-order:5900000000001", "body": {"trigger": ["workflow"], "data": [
         {"Product_Details": rows, "Subject": "Order #1001", "Deal_Name": {"id": "D-1"}}]}}]
     # An order whose sales order is in the data table gets no second one.

@@ -16,7 +16,14 @@ from generator.spec import build_desired_state
 from generator.standins import zoho
 from tests.ipaas_cases import load_case
 from tests.servers import serve
-from tests.test_ipaas_make_records import PHONE_ONLY, body_of, name_of, router, taken_routes
+from tests.test_ipaas_make_records import (
+    PHONE_ONLY,
+    body_of,
+    modules,
+    name_of,
+    router,
+    taken_routes,
+)
 
 TOKEN = "test-token-1"
 BACKSLASH_TEXT = "\\"
@@ -81,12 +88,32 @@ def test_contact_checks_leave_out_mobile() -> None:
 
 
 def test_every_check_list_accepted(zoho_url: str) -> None:
-    # NOTE: the line items' product upsert is left out: it checks Product_Code, which
-    # the desired state does not make unique, so Zoho refuses it.
-    for module, fields in sorted(item for item in check_lists() if item[0] != "Products"):
+    found = check_lists()
+    assert ("Products", ("Ecom_Product_ID",)) in found
+    assert all(fields != ("Product_Code",) for _, fields in found)
+    for module, fields in sorted(found):
         answer = upsert(zoho_url, module, {"data": [{}], "duplicate_check_fields": list(fields)})
         problem = answer.get("details", {}).get("json_path", "")
         assert "duplicate_check_fields" not in problem, (module, fields, answer)
+
+
+def test_make_line_product_written(zoho_url: str) -> None:
+    project, _ = zoho_case()
+    flow = make.blueprints(project)["order-sync"]["flow"]
+    feeder = next(item for item in modules(flow) if item["module"] == "builtin:BasicFeeder")
+    module = next(item for item in modules(flow) if name_of(item) == "Create or update the product")
+    line = {"sku": "DRESS-RED-M", "variant_id": 44001, "title": "test-dress", "quantity": 2,
+            "price": "250.00"}
+    body = body_of(module, {"1": {"id": 5001, "line_items": [line]}, str(feeder["id"]): line})
+    assert body["duplicate_check_fields"] == ["Ecom_Product_ID"]
+    assert body["data"][0]["Ecom_Product_ID"] == "44001"
+    assert body["data"][0]["Product_Code"] == "DRESS-RED-M"
+    first = upsert(zoho_url, "Products", body)
+    assert first["data"][0]["code"] == "SUCCESS", first
+    assert first["data"][0]["action"] == "insert"
+    second = upsert(zoho_url, "Products", body)
+    assert second["data"][0]["action"] == "update", second
+    assert second["data"][0]["details"]["id"] == first["data"][0]["details"]["id"]
 
 
 def test_phone_only_body_written(zoho_url: str) -> None:

@@ -264,6 +264,25 @@ class _Context:
             unique=bool(item.get("unique", False)),
             note=item.get("note") if item.get("confidence") == "unconfirmed" else None)
 
+    def line_product_row(self) -> FieldRow | None:
+        """Return the row that reads a line's store product id for the Zoho product upsert.
+
+        Zoho links a line to a product by its Zoho id, so the workflows upsert each line's
+        product first. Product_Code (the SKU) is not unique in Zoho, so the upsert checks
+        the product's unique field, read from the line's variant id (the SKU's fallback).
+        """
+        if self.crm != "zoho" or not self.enabled("product"):
+            return None
+        unique = next((item for item in self.entity("product")["fields"] if item.get("unique")),
+                      None)
+        sku = next((item for item in self.entity("line_item")["fields"]
+                    if item["name"] == "sku"), None)
+        if unique is None or sku is None or not sku.get("fallback_sources"):
+            return None
+        return self.row("line_item", {
+            "name": "store_product_id", "source": sku["fallback_sources"][0],
+            "target": unique["target"], "transform": unique.get("transform", "identity")})
+
     def unique_target(self, entity: str) -> str | None:
         for item in self.entity(entity)["fields"]:
             if item.get("unique"):
@@ -432,8 +451,10 @@ def _order_steps(ctx: _Context) -> tuple[Step, ...]:
     steps.extend(_association_steps(ctx, "order"))
     if ctx.enabled("line_item"):
         item_rows = ctx.rows("line_item")
+        product_row = ctx.line_product_row()
         steps.append(_step("map_line_items", "map", "Map each line item, linked by SKU",
-                           "ربط كل بند من بنود الطلب عبر SKU", fields=item_rows,
+                           "ربط كل بند من بنود الطلب عبر SKU",
+                           fields=item_rows + ((product_row,) if product_row else ()),
                            params={"iterate": "line_items[]"}))
         steps.append(_step("upsert_line_items", "upsert", "Create or update the line items",
                            "إنشاء بنود الطلب أو تحديثها",

@@ -3,8 +3,10 @@
 Zoho keeps an order's lines in the subform ``Product_Details`` of a ``Sales_Orders``
 record, each row ``{"product": {"id": ...}, "quantity": ..., "list_price": ...}``.
 The product lookup takes a Zoho product id, so each line's product is first upserted
-by its SKU (``Product_Code``). An array aggregator then collects one JSON row per line,
-and one request creates the sales order with every row, linked to the deal.
+by the product's unique field (the store's variant id, ``Ecom_Product_ID`` by default),
+with its SKU in ``Product_Code``, which Zoho does not keep unique. An array aggregator
+then collects one JSON row per line, and one request creates the sales order with
+every row, linked to the deal.
 
 Zoho enforces no unique value on a sales order, so the blueprint writes one sales
 order per store order and remembers its id in the data store ``zoho_sales_orders``.
@@ -19,24 +21,39 @@ from __future__ import annotations
 from typing import Any
 
 from generator.ipaas.crm_calls import ZOHO_BASE_URL, CrmCall
-from generator.ipaas.flows import Step
+from generator.ipaas.flows import FieldRow, Step
 from generator.ipaas.make_builder import Builder, record_values
 from generator.ipaas.make_http import http_module
 
 SALES_ORDER_STORE = "zoho_sales_orders"
 PRODUCT_DETAILS = "product details"
+PRODUCT_ID = "store_product_id"
 
 
-def product_call() -> CrmCall:
-    """Return the Zoho upsert of one product by its SKU (Product_Code)."""
+def product_row(step: Step) -> FieldRow | None:
+    """Return the line-item map row that reads the product's unique store id, if any."""
+    return next((row for row in step.fields if row.name == PRODUCT_ID), None)
+
+
+def product_call(key: FieldRow | None) -> CrmCall:
+    """Return the Zoho upsert of one product, checked by the unique field ``key`` targets.
+
+    Without ``key`` (no product entity in the mapping), the check falls back to
+    Product_Code.
+    """
+    record = {"Unit_Price": "<unit_price>", "Product_Name": "<product name>",
+              "Product_Code": "<sku>"}
+    if key is not None:
+        record[key.target] = f"<{PRODUCT_ID}>"
+    # NOTE: Product_Code is not unique in the desired state, so a Zoho org set up from
+    # it rejects the fallback check with INVALID_DATA.
+    checks = [key.target] if key is not None else ["Product_Code"]
     return CrmCall(
         system="zoho", action="upsert Products", method="POST", base_url=ZOHO_BASE_URL,
         endpoint="/Products/upsert",
         # The unquoted number comes first, so the body never has three closing braces
         # in a row, which a parser of {{...}} can split either way.
-        body={"data": [{"Unit_Price": "<unit_price>", "Product_Name": "<product name>",
-                        "Product_Code": "<sku>"}],
-              "duplicate_check_fields": ["Product_Code"], "trigger": []})
+        body={"data": [record], "duplicate_check_fields": checks, "trigger": []})
 
 
 def _sales_order_call(builder: Builder) -> CrmCall:
@@ -63,8 +80,8 @@ def _row_text(product: str, quantity: str, price: str) -> str:
 def sales_order_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
     """Return the modules that write an order's lines to one Zoho sales order.
 
-    ``step`` is the line-item map step; its rows give the SKU, title, quantity and
-    unit price of each line.
+    ``step`` is the line-item map step; its rows give the SKU, store product id, title,
+    quantity and unit price of each line.
     """
     trigger = builder.trigger_id
     key = f"sales-order:{{{{{trigger}.id}}}}"
@@ -81,7 +98,8 @@ def sales_order_modules(builder: Builder, step: Step, y: int) -> list[dict[str, 
                                      f'{builder.values["sku"]})'
     builder.boolean_values.add("unit_price")
     builder.safe_values.add("unit_price")
-    product = http_module(builder, product_call(), "Create or update the product by SKU", y)
+    product = http_module(builder, product_call(product_row(step)),
+                          "Create or update the product", y)
     product_id = f'get(first({product["id"]}.data.data); "details.id")'
     row = _row_text(product_id, builder.values["quantity"], builder.values["unit_price"])
     aggregate = builder.module("builtin:BasicAggregator", {"line": row},

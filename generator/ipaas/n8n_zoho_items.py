@@ -3,8 +3,10 @@
 Zoho keeps an order's lines in the subform ``Product_Details`` of a ``Sales_Orders``
 record, each row ``{"product": {"id": ...}, "quantity": ..., "list_price": ...}``, as
 ``make_zoho_items`` builds them for Make. The product lookup takes a Zoho product id,
-so the products of the run's lines are first upserted by SKU (``Product_Code``). Then
-one request per store order creates the sales order with every row, linked to the deal.
+so the products of the run's lines are upserted first. The upsert checks the product's
+unique field (the store's variant id, ``Ecom_Product_ID`` by default) because Zoho does
+not keep the SKU in ``Product_Code`` unique. Then one request per store order creates
+the sales order with every row, linked to the deal.
 
 Zoho enforces no unique value on a sales order, so the workflow writes one sales order
 per store order and keeps its id in the data table ``rabt_zoho_sales_orders`` (the
@@ -22,32 +24,36 @@ from typing import Any
 from generator.ipaas import n8n_code
 from generator.ipaas.crm_calls import ZOHO_BASE_URL, CrmCall
 from generator.ipaas.flows import Step
-from generator.ipaas.make_zoho_items import SALES_ORDER_STORE, product_call
+from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE, product_call, product_row
 from generator.ipaas.n8n_graph import Graph
 from generator.ipaas.n8n_http import Heads, http_node
 
 # The largest number of records one Zoho upsert request takes.
 ZOHO_BATCH_LIMIT = 100
 TABLE = {"__rl": True, "mode": "name", "value": f"rabt_{SALES_ORDER_STORE}"}
-PRODUCTS_TITLE = "Create or update the products by SKU"
+PRODUCTS_TITLE = "Create or update the products"
 ORDERS_TITLE = "Create the sales order with its lines"
 KNOWN_TITLE = f"Sales order written before? ({TABLE['value']})"
 
 PRODUCTS_CODE = """const lines = outputOf(SPEC.lines);
-const bySku = {};
+// Products by the value Zoho checks: the store product id, or the SKU without one.
+const byKey = {};
 for (const item of lines) {
   const record = item.json.record || {};
   const sku = record[SPEC.fields.sku];
-  if (isEmpty(sku) || String(sku) in bySku) continue;
+  const key = record[SPEC.fields[SPEC.key]];
+  if (isEmpty(sku) || isEmpty(key) || String(key) in byKey) continue;
   const price = Number(record[SPEC.fields.unit_price]);
-  bySku[String(sku)] = { Unit_Price: Number.isFinite(price) ? price : 0,
+  const product = { Unit_Price: Number.isFinite(price) ? price : 0,
     Product_Name: String(record[SPEC.fields.title] || sku), Product_Code: String(sku) };
+  if (SPEC.key !== 'sku') product[SPEC.fields[SPEC.key]] = String(key);
+  byKey[String(key)] = product;
 }
-const skus = Object.keys(bySku);
+const keys = Object.keys(byKey);
 const output = [];
-for (let start = 0; start < skus.length; start += SPEC.limit) {
-  const part = skus.slice(start, start + SPEC.limit);
-  output.push({ json: { body: { ...SPEC.body, data: part.map((sku) => bySku[sku]) },
+for (let start = 0; start < keys.length; start += SPEC.limit) {
+  const part = keys.slice(start, start + SPEC.limit);
+  output.push({ json: { body: { ...SPEC.body, data: part.map((key) => byKey[key]) },
     keys: part } });
 }
 return output;
@@ -83,7 +89,7 @@ const rows = {};
 for (const item of outputOf(SPEC.lines)) {
   const record = item.json.record || {};
   const order = String((item.json.refs || {}).order ?? '');
-  const product = products[String(record[SPEC.fields.sku])];
+  const product = products[String(record[SPEC.fields[SPEC.key]])];
   // A line whose product was not written has no product id to link.
   if (!order || !product) continue;
   const quantity = Number(record[SPEC.fields.quantity]);
@@ -130,7 +136,8 @@ def _code(graph: Graph, title: str, spec: Mapping[str, Any], main: str) -> str:
 def _line_fields(step: Step) -> dict[str, str]:
     """Return the record key of each line value the sales order reads (by field name)."""
     targets = {row.name: row.target for row in step.fields}
-    return {name: targets.get(name, "") for name in ("sku", "quantity", "unit_price", "title")}
+    return {name: targets.get(name, "")
+            for name in ("sku", PRODUCT_ID, "quantity", "unit_price", "title")}
 
 
 def _deal_name_target(graph: Graph) -> str:
@@ -144,7 +151,8 @@ def sales_order_nodes(graph: Graph, map_step: Step, heads: Heads) -> tuple[Heads
 
     Args:
         graph: The workflow being built.
-        map_step: The line-item map step, whose rows name the SKU, quantity and price.
+        map_step: The line-item map step, whose rows name the SKU, store product id,
+            quantity and price.
         heads: The outputs after the line-item map node.
 
     Returns:
@@ -153,12 +161,14 @@ def sales_order_nodes(graph: Graph, map_step: Step, heads: Heads) -> tuple[Heads
     """
     lines = heads[0][0]
     fields = _line_fields(map_step)
+    call = product_call(product_row(map_step))
+    key = PRODUCT_ID if fields[PRODUCT_ID] else "sku"
     products = _code(graph, f"{PRODUCTS_TITLE}: batch",
-                     {"lines": lines, "fields": fields, "limit": ZOHO_BATCH_LIMIT,
-                      "body": {key: value for key, value in (product_call().body or {}).items()
-                               if key != "data"}}, PRODUCTS_CODE)
+                     {"lines": lines, "fields": fields, "key": key, "limit": ZOHO_BATCH_LIMIT,
+                      "body": {name: value for name, value in (call.body or {}).items()
+                               if name != "data"}}, PRODUCTS_CODE)
     graph.chain(heads, products)
-    products_http = http_node(graph, f"{PRODUCTS_TITLE}: request", product_call(), body=True)
+    products_http = http_node(graph, f"{PRODUCTS_TITLE}: request", call, body=True)
     graph.link(products, products_http)
     keys = _code(graph, f"{KNOWN_TITLE}: keys", {"lines": lines}, ORDER_KEYS_CODE)
     graph.link(products_http, keys)
@@ -171,7 +181,8 @@ def sales_order_nodes(graph: Graph, map_step: Step, heads: Heads) -> tuple[Heads
     graph.link(keys, known)
     deal = graph.entity_nodes.get("order", {})
     batch = _code(graph, f"{ORDERS_TITLE}: batch", {
-        "lines": lines, "fields": fields, "known": known, "deal_name": _deal_name_target(graph),
+        "lines": lines, "fields": fields, "key": key, "known": known,
+        "deal_name": _deal_name_target(graph),
         "products": {"batch": products, "http": products_http},
         "deal": {"batch": deal.get("batch", ""), "http": deal.get("http", ""),
                  "map": deal.get("map", "")}}, SALES_ORDERS_CODE)
