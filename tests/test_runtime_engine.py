@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from generator.runtime.engine import (
     TOPICS,
@@ -20,6 +21,7 @@ from generator.runtime.engine import (
 )
 
 ENGINE = Path(__file__).resolve().parents[1] / "generator" / "runtime" / "engine.py"
+CONSENT_SPEC = Path(__file__).resolve().parents[1] / "generator" / "data" / "spec" / "consent.yaml"
 
 
 def field(name: str, source: str, target: str | None = None, transform: str = "identity",
@@ -310,6 +312,86 @@ def test_woocommerce_customer_topic() -> None:
     assert record.properties == {"customer_id": "12", "email": "woo@example.com"}
 
 
+# The contact map of a Zoho project: Last_Name is required and gets a placeholder.
+ZOHO_CONTACT = entity(
+    field("store_customer_id", "customer.id", "customer_id", "id_text", unique=True),
+    field("email", "customer.email", "email", "email_lower", fallback_sources=["email"]),
+    field("phone", "customer.phone", "phone", "phone_e164_sa", fallback_sources=["phone"]),
+    field("first_name", "customer.first_name", "First_Name", "split_name"),
+    field("last_name", "customer.last_name", "Last_Name", "split_name", required=True,
+          placeholder="-"),
+    obj="Contacts",
+)
+SMS_CONSENT_BODY = {
+    "id": 7300000000021,
+    "phone": "+966 50 000 0004",
+    "sms_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in",
+                              "consent_updated_at": "2026-03-02T19:40:00+03:00",
+                              "consent_collected_from": "SHOPIFY"},
+}
+EMAIL_CONSENT_BODY = {
+    "customer_id": 7300000000021,
+    "email_address": "Reem.Consent@Example.com",
+    "email_marketing_consent": {"state": "unsubscribed", "opt_in_level": "single_opt_in",
+                                "consent_updated_at": "2026-03-03T08:15:00+03:00"},
+}
+
+
+def test_sms_consent_topic_maps_identity_only() -> None:
+    result = run(SMS_CONSENT_BODY, "customers/marketing_consent",
+                 document=mapping(contact=ZOHO_CONTACT))
+    assert result.problems == []
+    [record] = result.records
+    # No placeholder Last_Name, because the body contains no names.
+    assert record.properties == {"customer_id": "7300000000021", "phone": "+966500000004"}
+    assert record.identity == [("customer_id", "7300000000021"), ("phone", "+966500000004")]
+
+
+def test_email_consent_topic_maps_identity_only() -> None:
+    result = run(EMAIL_CONSENT_BODY, "customers_email_marketing_consent/update",
+                 document=mapping(contact=ZOHO_CONTACT))
+    assert result.problems == []
+    [record] = result.records
+    assert record.properties == {"customer_id": "7300000000021",
+                                 "email": "reem.consent@example.com"}
+    assert record.identity == [("customer_id", "7300000000021"),
+                               ("email", "reem.consent@example.com")]
+
+
+def test_sms_consent_topic_reads_customer_id() -> None:
+    body = {"customer_id": 7300000000021, "phone": None,
+            "sms_marketing_consent": {"state": "unsubscribed"}}
+    [record] = run(body, "customers/marketing_consent",
+                   document=mapping(contact=ZOHO_CONTACT)).records
+    assert record.properties == {"customer_id": "7300000000021"}
+
+
+def test_consent_topic_without_ids_is_a_problem() -> None:
+    result = run({"sms_marketing_consent": {"state": "subscribed"}},
+                 "customers/marketing_consent", document=mapping(contact=ZOHO_CONTACT))
+    assert result.records == []
+    assert result.problems == ["contact: no field of the body had a value, so no record was made."]
+
+
+@pytest.mark.parametrize(("topic", "body", "channel"), [
+    ("customers/marketing_consent", SMS_CONSENT_BODY, "sms"),
+    ("customers_email_marketing_consent/update", EMAIL_CONSENT_BODY, "email"),
+])
+def test_consent_topic_view_has_consent_paths(topic: str, body: dict[str, Any],
+                                              channel: str) -> None:
+    consent = yaml.safe_load(CONSENT_SPEC.read_text(encoding="utf-8"))
+    source = consent["channels"][channel]["source"]["shopify"]
+    view = TOPICS["shopify"][topic].views["contact"](body)
+    state = resolve_path(view, source["field"])
+    meanings = {entry["value"]: entry["meaning"] for entry in source["states"]}
+    assert meanings[state] == ("granted" if channel == "sms" else "withdrawn")
+    extra = {path.rsplit(".", 1)[-1]: resolve_path(view, path)
+             for path in source["extra_fields"]}
+    assert extra == {"opt_in_level": "single_opt_in",
+                     "consent_updated_at": body[f"{channel}_marketing_consent"][
+                         "consent_updated_at"]}
+
+
 def test_storefront_event_on_woocommerce_project() -> None:
     event = entity(field("event_id", "event_id", "event_id", "id_text", unique=True))
     document = mapping("woocommerce", contact=CONTACT, event=event)
@@ -370,8 +452,9 @@ def test_split_name_single_field_gets_whole_name() -> None:
 def test_topics_table() -> None:
     assert set(topics("shopify")) >= {
         "orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
-        "refunds/create", "customers/create", "customers/update", "products/create",
-        "products/update", "checkouts/create", "checkouts/update"}
+        "refunds/create", "customers/create", "customers/update", "customers/marketing_consent",
+        "customers_email_marketing_consent/update", "products/create", "products/update",
+        "checkouts/create", "checkouts/update"}
     assert topics("woocommerce") == (
         "order.created", "order.updated", "customer.created", "customer.updated",
         "product.created", "product.updated")

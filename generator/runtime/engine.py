@@ -175,6 +175,26 @@ def _shopify_checkout_event_view(body: Mapping[str, Any]) -> Mapping[str, Any]:
     }
 
 
+def _first_present(body: Mapping[str, Any], *keys: str) -> Any:
+    return next((body[key] for key in keys if not is_empty(body.get(key))), None)
+
+
+def _shopify_sms_consent_view(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    # A customers/marketing_consent body is {id, phone, sms_marketing_consent}. The
+    # customer id is also read from customer_id, the key the email consent topic uses.
+    return {"customer": {"id": _first_present(body, "id", "customer_id"),
+                         "phone": body.get("phone"),
+                         "sms_marketing_consent": body.get("sms_marketing_consent")}}
+
+
+def _shopify_email_consent_view(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    # A customers_email_marketing_consent/update body is {customer_id, email_address,
+    # email_marketing_consent}.
+    return {"customer": {"id": _first_present(body, "customer_id", "id"),
+                         "email": _first_present(body, "email_address", "email"),
+                         "email_marketing_consent": body.get("email_marketing_consent")}}
+
+
 def _woocommerce_customer_view(body: Mapping[str, Any]) -> Mapping[str, Any]:
     # The contact map reads an order (customer_id, billing.*); a customer body keeps
     # its id at the top and may leave billing names and email empty.
@@ -194,6 +214,17 @@ _SHOPIFY_CUSTOMER = Route(("contact",), views={"contact": _shopify_customer_view
 _SHOPIFY_CHECKOUT = Route(("contact", "event"), views={"event": _shopify_checkout_event_view})
 _WEB_PIXEL_EVENT = Route(("event",))
 _WOOCOMMERCE_CUSTOMER = Route(("contact",), views={"contact": _woocommerce_customer_view})
+# A consent body names the customer and one channel's consent, nothing else, so its
+# contact record carries only the identity fields the body has. Every other contact
+# field is skipped, so a placeholder (Zoho's Last_Name) never replaces a stored value.
+# The consent itself is read from the body at the paths of integration/consent.yaml,
+# which the view keeps under customer.
+_SHOPIFY_SMS_CONSENT = Route(
+    ("contact",), views={"contact": _shopify_sms_consent_view},
+    only_fields={"contact": ("store_customer_id", "phone")})
+_SHOPIFY_EMAIL_CONSENT = Route(
+    ("contact",), views={"contact": _shopify_email_consent_view},
+    only_fields={"contact": ("store_customer_id", "email")})
 
 # Which entities each topic feeds, by payload family. Shopify and WooCommerce topics
 # are the webhook topics the store sends. The Shopify Web Pixels event names come from
@@ -220,6 +251,14 @@ TOPICS: dict[str, dict[str, Route]] = {
         ),
         "customers/create": _SHOPIFY_CUSTOMER,
         "customers/update": _SHOPIFY_CUSTOMER,
+        # Since API 2025-01 customer bodies no longer carry the consent objects
+        # (Shopify developer changelog, 2025-01), so these two topics are the only
+        # webhook source of consent changes. SMS consent has had its own topic since
+        # API 2021-10.
+        "customers/marketing_consent": _SHOPIFY_SMS_CONSENT,
+        # NOTE: this topic name and both body shapes come from secondary sources and
+        # were not checked against a live delivery.
+        "customers_email_marketing_consent/update": _SHOPIFY_EMAIL_CONSENT,
         "products/create": Route(("product",)),
         "products/update": Route(("product",)),
         "checkouts/create": _SHOPIFY_CHECKOUT,

@@ -156,6 +156,43 @@ def test_opt_out_at_same_moment_wins(make_custom_harness: MakeHarness) -> None:
         is None
 
 
+def test_shopify_consent_topics_stored(make_custom_harness: MakeHarness) -> None:
+    sync = make_custom_harness()
+    if sync.source != "shopify" or {"email", "sms"} - set(rules()):
+        pytest.skip("this project does not read Shopify email and SMS consent")
+    person = customer(13)
+    deliver(sync, pending_order(sync, 13, days_ago(3)))
+    # Since API 2025-01 a customer body carries no consent. These topics carry it, and
+    # each names only the customer and one channel.
+    sync.deliver({"id": person["id"], "phone": person["phone"],
+                  "sms_marketing_consent": {"state": "subscribed",
+                                            "opt_in_level": "single_opt_in",
+                                            "consent_updated_at": days_ago(2).isoformat(),
+                                            "consent_collected_from": "SHOPIFY"}},
+                 "customers/marketing_consent")
+    sync.deliver({"customer_id": person["id"], "email_address": person["email"],
+                  "email_marketing_consent": {"state": "unsubscribed",
+                                              "opt_in_level": "single_opt_in",
+                                              "consent_updated_at": days_ago(1).isoformat()}},
+                 "customers_email_marketing_consent/update")
+    report = sync.write()
+    assert sum(report.dead_lettered.values()) == 0
+
+    rows = sync.rows("SELECT channel, state, captured_at, source FROM consents "
+                     "ORDER BY captured_at")
+    assert rows == [
+        {"channel": "sms", "state": "granted", "captured_at": days_ago(2),
+         "source": "shopify customers/marketing_consent (single_opt_in)"},
+        {"channel": "email", "state": "withdrawn", "captured_at": days_ago(1),
+         "source": "shopify customers_email_marketing_consent/update (single_opt_in)"}]
+    # One contact, whose names the consent bodies did not empty; SMS is still granted.
+    [contact] = sync.rows("SELECT first_name, last_name, email, phone_e164, "
+                          "marketing_opt_in_at FROM contacts")
+    assert contact == {"first_name": person["first_name"], "last_name": person["last_name"],
+                       "email": person["email"], "phone_e164": person["phone"],
+                       "marketing_opt_in_at": days_ago(2)}
+
+
 def storefront_event(event: str, number: int, email: str) -> dict[str, Any]:
     return {"event": event, "event_id": f"evt_consent_{number}",
             "occurred_at": days_ago(1).isoformat(), "customer": {"email": email},
@@ -191,12 +228,14 @@ def test_storefront_events_stored(make_custom_harness: MakeHarness) -> None:
     assert outcomes == [{"outcome": "synced_later"}]
 
 
-def test_success_rate_counts_quarantine(make_custom_harness: MakeHarness) -> None:
+def test_success_rate_stale_and_quarantine(make_custom_harness: MakeHarness) -> None:
     from storesync.customdb.deliveries import handle_delivery
 
     sync = make_custom_harness()
     for number in (10, 11, 12):
         deliver(sync, pending_order(sync, number, days_ago(1)))
+    # An older copy of order 12: the worker skips it as stale, which is not a failure.
+    deliver(sync, pending_order(sync, 12, days_ago(2)))
     # The worker quarantines a body that is not JSON; it also keeps its payload row.
     broken = Delivery(delivery_id="broken-json", source=sync.source,
                       topic=Order(1, customer(0)).topic(sync.source), shop="test-store",
@@ -211,9 +250,11 @@ def test_success_rate_counts_quarantine(make_custom_harness: MakeHarness) -> Non
     sync.write()
     sync.write()
 
-    # 5 deliveries on 3 March (Asia/Riyadh); 3 written without error → 60 %.
+    # 6 deliveries on 3 March (Asia/Riyadh): 3 written, 1 stale, 2 quarantined. The stale
+    # one is left out of the rate → 3 / (3 + 2).
     rows = sync.rows("SELECT * FROM kpi_sync_success_rate")
-    assert rows == [{"day": datetime(2026, 3, 3).date(), "received": 5, "processed_ok": 3,
+    assert rows == [{"day": datetime(2026, 3, 3).date(), "received": 6, "written": 3,
+                     "stale": 1, "failed": 2, "no_records": 0,
                      "success_rate_percent": Decimal("60.00")}]
     outcomes = {row["event_id"]: row["outcome"] for row in sync.rows(
         "SELECT event_id, outcome FROM source_payloads")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,41 @@ def test_models_match_migrations(migrated: Any) -> None:
     with migrated.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
+
+
+def column_facts(column: Any) -> tuple[str, str, bool, bool, bool]:
+    """Return a model column's name, type, nullability, default and whether it is computed."""
+    from sqlalchemy.dialects import postgresql
+
+    computed = column.computed is not None
+    return (column.name, column.type.compile(dialect=postgresql.dialect()),
+            bool(column.nullable), column.server_default is not None and not computed, computed)
+
+
+def reflected_facts(entry: dict[str, Any]) -> tuple[str, str, bool, bool, bool]:
+    """Return the same facts for a column the database reports."""
+    from sqlalchemy.dialects import postgresql
+
+    default = entry.get("default")
+    # A bigserial's sequence default belongs to the column type, not to the model.
+    has_default = default is not None and not str(default).startswith("nextval(")
+    return (entry["name"], entry["type"].compile(dialect=postgresql.dialect()),
+            bool(entry["nullable"]), has_default, entry.get("computed") is not None)
+
+
+def test_models_match_migrations_columns(migrated: Any) -> None:
+    from sqlalchemy import inspect
+
+    from storesync.customdb.models import metadata
+
+    inspector = inspect(migrated)
+    for table in metadata.sorted_tables:
+        reflected = [reflected_facts(entry) for entry in inspector.get_columns(table.name)]
+        assert [column_facts(column) for column in table.columns] == reflected, table.name
+        indexes = {(entry["name"], tuple(entry["column_names"]), bool(entry["unique"]))
+                   for entry in inspector.get_indexes(table.name)}
+        assert {(index.name, tuple(column.name for column in index.columns), index.unique)
+                for index in table.indexes} == indexes, table.name
 
 
 def test_segment_thresholds_from_spec(migrated: Any) -> None:
@@ -270,8 +306,10 @@ def test_sync_success_rate_kpi(migrated: Any) -> None:
         ("e2", "skipped_stale", "2026-03-03T11:00:00+00:00"),
         ("e3", "quarantined", "2026-03-03T12:00:00+00:00"),
         ("e4", "synced_later", "2026-03-03T13:00:00+00:00"),
+        ("e5", "nothing_to_do", "2026-03-03T14:00:00+00:00"),
         # 22:00 UTC on 3 March is 01:00 on 4 March in Riyadh.
-        ("e5", "synced_later", "2026-03-03T22:00:00+00:00"),
+        ("e6", "synced_later", "2026-03-03T22:00:00+00:00"),
+        ("e7", "skipped_stale", "2026-03-05T09:00:00+00:00"),
     ]
     for event_id, outcome, at in payloads:
         run_sql(migrated, "INSERT INTO source_payloads (event_id, source, received_at, outcome, "
@@ -281,12 +319,17 @@ def test_sync_success_rate_kpi(migrated: Any) -> None:
                       "VALUES ('e4', 'deals', 'shop:1', 'test')")
     rows = {str(row["day"]): row for row in run_sql(
         migrated, "SELECT * FROM kpi_sync_success_rate")}
-    # 3 March: e1 to e4 received; e3 was quarantined and e4 has a rejected record,
-    # so 2 of 4 succeeded → 50 %. 4 March: e5 alone → 100 %.
-    assert rows["2026-03-03"]["received"] == 4
-    assert rows["2026-03-03"]["processed_ok"] == 2
-    assert rows["2026-03-03"]["success_rate_percent"] == Decimal("50.00")
+    # 3 March: e1 written; e2 stale; e3 quarantined and e4 with a rejected record, so two
+    # failed; e5 without records. Stale and record-less deliveries are left out of the
+    # rate, as the storesync_sync_success_ratio metric leaves them out: 1 / (1 + 2).
+    assert rows["2026-03-03"] == {
+        "day": date(2026, 3, 3), "received": 5, "written": 1, "stale": 1, "failed": 2,
+        "no_records": 1, "success_rate_percent": Decimal("33.33")}
+    # 4 March: e6 alone → 1 / 1.
     assert rows["2026-03-04"]["success_rate_percent"] == Decimal("100.00")
+    # 5 March: a stale delivery alone gives no rate, as the metric gives none.
+    assert rows["2026-03-05"]["stale"] == 1
+    assert rows["2026-03-05"]["success_rate_percent"] is None
 
 
 # --- the read-only role ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -301,6 +302,32 @@ def test_unreachable_database_retries(make_custom_harness: MakeHarness) -> None:
     assert sync.context.store.dead_letter_count() == 0
 
 
+def test_unreachable_database_dead_letters_counted(make_custom_harness: MakeHarness) -> None:
+    from storesync import metrics
+    from storesync.customdb.connection import create_database_engine
+
+    def dead_lettered() -> float:
+        labels = {"object": "deals", "outcome": "dead_lettered"}
+        value = metrics.SYNC_REGISTRY.get_sample_value("storesync_sync_records_total", labels)
+        return value or 0.0
+
+    sync = make_custom_harness(SYNC_MAX_ATTEMPTS="2")
+    enqueue(sync, "deals", "test-store:4", {"orders.total_sar": "20.00"})
+    before = dead_lettered()
+    sync.writer.engine = create_database_engine("postgresql://postgres@127.0.0.1:1/none")
+    try:
+        first = sync.write()
+        # An hour later, past the backoff of the first retry.
+        second = sync.writer.write_once(now=10_000_000_000.0 + 3600)
+    finally:
+        sync.writer.engine.dispose()
+    assert first.retried == {"deals": 1}
+    assert second.dead_lettered == {"deals": 1}
+    assert sync.context.store.dead_letter_count() == 1
+    # The metric behind storesync_sync_success_ratio counts the row as dead-lettered.
+    assert dead_lettered() - before == 1
+
+
 # --- export ----------------------------------------------------------------------------------
 
 
@@ -332,6 +359,79 @@ def test_export_json_shape(make_custom_harness: MakeHarness) -> None:
     # The day before has no orders.
     earlier = DateRange(date(2026, 2, 28), date(2026, 3, 1))
     assert fetch_orders(sync.engine, earlier) == []
+
+
+DOCS = [SPEC_DIR.parent / "docs" / name
+        for name in ("customer-database.md", "customer-database.ar.md")]
+
+
+def export_section(doc: Path) -> str:
+    """Return the ERP export section of a customer database guide, up to the next section."""
+    text = doc.read_text(encoding="utf-8")
+    start = text.rindex("\n## ", 0, text.index("python -m storesync export"))
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def code_blocks(section: str, language: str) -> list[str]:
+    """Return the fenced code blocks of ``section`` opened with ```<language>."""
+    parts = section.split("```")
+    return [part[len(language):].strip() for part in parts[1::2]
+            if part.split("\n", 1)[0].strip() == language]
+
+
+def keys_in(value: Any, path: str = "") -> set[str]:
+    """Return the dotted key paths of a JSON document. List items share their list's path."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found.add(f"{path}{key}")
+            found |= keys_in(child, f"{path}{key}.")
+    elif isinstance(value, list):
+        for item in value:
+            found |= keys_in(item, path)
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[doc.name for doc in DOCS])
+def test_export_matches_documented_layout(make_custom_harness: MakeHarness, doc: Path) -> None:
+    from storesync.customdb.export import DateRange, fetch_orders, to_csv, to_json
+
+    sync = make_custom_harness()
+    deliver_two_orders(sync)
+    period = DateRange(date(2026, 3, 1), date(2026, 3, 2))
+    exported = fetch_orders(sync.engine, period)
+    section = export_section(doc)
+
+    # The CSV header is the only line of the guide's unlabelled code block.
+    [header] = code_blocks(section, "")
+    written_header = to_csv(exported).split("\n", 1)[0]
+    assert written_header.split(",") == header.split(",")
+
+    written = json.loads(to_json(period, exported))
+    examples = code_blocks(section, "json")
+    if examples:
+        assert keys_in(written) == keys_in(json.loads(examples[0]))
+    else:
+        # A guide without the example names the keys in its JSON paragraph.
+        start = section.index("**JSON:**")
+        paragraph = section[start:section.index("\n\n", start)]
+        named = set(re.findall(r"`([a-z_]+)`", paragraph))
+        line_keys = set(written["orders"][0]["lines"][0])
+        assert set(written) | line_keys | {"customer", "lines"} <= named
+        assert named <= {key.rsplit(".", 1)[-1] for key in keys_in(written)}
+
+    # Every export name the ERP notes give in backticks is a CSV column or a JSON key.
+    # ``line_*`` names the group of line columns.
+    notes = section[section.index("Odoo"):]
+    names = set(re.findall(r"`([a-z][a-z0-9_]*\*?)`", notes))
+    assert names, "no export names found in the ERP notes"
+    columns = set(header.split(",")) | {key.rsplit(".", 1)[-1] for key in keys_in(written)}
+    for name in sorted(names):
+        if name.endswith("*"):
+            assert any(column.startswith(name[:-1]) for column in columns), name
+        else:
+            assert name in columns, name
 
 
 def test_export_command_csv(make_custom_harness: MakeHarness, database_url: str,

@@ -1,11 +1,13 @@
 """Marketing consent read from delivery bodies, by the rules of ``integration/consent.yaml``.
 
-Each channel of the spec names the body field that contains the consent state, the
-extra fields beside it (the time it changed, the opt-in level, the wording version)
-and what each state value means (granted, not_granted or withdrawn). Paths are
-dotted; ``meta_data[KEY]`` reads the value of the WooCommerce meta entry with that
-key. A Shopify path that starts with ``customer.`` is also tried without that prefix,
-because a customers/create or customers/update body is the customer itself.
+Each channel of the spec names the body field that contains the consent state and
+the extra fields beside it: the time it changed, the opt-in level, the wording version.
+It also says what each state value means (granted, not_granted or withdrawn). Paths
+are dotted; ``meta_data[KEY]`` reads the value of the WooCommerce meta entry with that
+key. A Shopify path that starts with ``customer.`` is also tried without that prefix.
+A customers/create or customers/update body is the customer itself, and the bodies of
+the consent topics customers/marketing_consent and
+customers_email_marketing_consent/update keep the consent object at the top level.
 
 This module only reads bodies; the writer stores one ``consents`` row per contact,
 channel and capture time, and the newest row per channel is the current state.
@@ -110,9 +112,8 @@ def _meta_value(entries: Any, key: str) -> Any:
 
 def field_value(body: Any, path: str) -> Any:
     """Return the value at ``path``, also trying a ``customer.`` path on the body itself."""
-    # NOTE: Shopify's developer changelog (January 2025) says customer payloads in webhooks
-    # from API 2025-01 no longer carry the marketing consent objects, which moved to their
-    # own consent topics; the engine does not route those topics yet.
+    # Shopify's developer changelog (January 2025) says that from API 2025-01 customer
+    # bodies no longer carry the consent objects. The two consent topics carry them.
     value = read_path(body, path)
     if value is _MISSING and path.startswith("customer."):
         value = read_path(body, path[len("customer."):])

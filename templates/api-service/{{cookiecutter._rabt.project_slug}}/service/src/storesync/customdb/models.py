@@ -34,139 +34,130 @@ metadata = MetaData()
 
 # SAR has two decimal places (ISO 4217); 14 digits hold amounts up to 10^12 SAR.
 Money = Numeric(14, 2)
+Time = DateTime(timezone=True)
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+
+def _key(name: str) -> Column[str]:
+    return Column(name, Text, primary_key=True)
+
+
+def _texts(*names: str) -> list[Column[str]]:
+    return [Column(name, Text) for name in names]
+
+
+def _times(*names: str) -> list[Column[object]]:
+    return [Column(name, Time) for name in names]
+
+
+def _amounts(*names: str) -> list[Column[object]]:
+    return [Column(name, Money) for name in names]
+
+
+def _indexes(table: str, *columns: str) -> list[Index]:
+    """Return a ``<table>_<column>_idx`` index on each column."""
+    return [Index(f"{table}_{column}_idx", column) for column in columns]
+
+
+def _unique_when_set(table: str, *columns: str) -> list[Index]:
+    """Return a ``<table>_<column>_key`` unique index on each column, over non-null values."""
+    return [Index(f"{table}_{column}_key", column, unique=True,
+                  postgresql_where=text(f"{column} IS NOT NULL")) for column in columns]
 
 
 def _sync_columns() -> list[Column[object]]:
     """Return the audit columns every synced table has."""
     return [
-        Column("source_updated_at", DateTime(timezone=True), nullable=False),
+        Column("source_updated_at", Time, nullable=False),
         Column("source_event_id", Text),
         Column("record", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("created_at", Time, nullable=False, server_default=func.now()),
+        Column("updated_at", Time, nullable=False, server_default=func.now()),
     ]
 
 
 contacts = Table(
     "contacts", metadata,
-    Column("contact_key", Text, primary_key=True),
-    Column("store_customer_id", Text),
-    Column("email", Text),
-    Column("phone_e164", Text),
-    Column("first_name", Text),
-    Column("last_name", Text),
-    Column("city", Text),
-    Column("city_raw", Text),
-    Column("first_order_at", DateTime(timezone=True)),
-    Column("last_order_at", DateTime(timezone=True)),
+    _key("contact_key"),
+    *_texts("store_customer_id", "email", "phone_e164", "first_name", "last_name", "city",
+            "city_raw"),
+    *_times("first_order_at", "last_order_at"),
     Column("orders_count", Integer, nullable=False, server_default=text("0")),
     Column("ltv_sar", Money, nullable=False, server_default=text("0")),
-    Column("first_source", Text),
-    Column("last_source", Text),
-    Column("last_checkout_at", DateTime(timezone=True)),
-    Column("last_cart_value_sar", Money),
-    Column("last_cart_url", Text),
-    Column("marketing_opt_in_at", DateTime(timezone=True)),
-    Column("playbook_step", Text),
-    Column("discount_code", Text),
-    Column("discount_expires_at", DateTime(timezone=True)),
-    Column("lifecycle_stage", Text),
+    *_texts("first_source", "last_source"),
+    *_times("last_checkout_at"),
+    *_amounts("last_cart_value_sar"),
+    *_texts("last_cart_url"),
+    *_times("marketing_opt_in_at"),
+    *_texts("playbook_step", "discount_code"),
+    *_times("discount_expires_at"),
+    *_texts("lifecycle_stage"),
     Column("vip", Boolean, nullable=False, server_default=text("false")),
     *_sync_columns(),
     CheckConstraint(f"phone_e164 ~ '{E164_PATTERN}'", name="contacts_phone_e164_format"),
-    Index("contacts_store_customer_id_key", "store_customer_id", unique=True,
-          postgresql_where=text("store_customer_id IS NOT NULL")),
-    Index("contacts_email_key", "email", unique=True, postgresql_where=text("email IS NOT NULL")),
-    Index("contacts_phone_e164_key", "phone_e164", unique=True,
-          postgresql_where=text("phone_e164 IS NOT NULL")),
-    Index("contacts_last_order_at_idx", "last_order_at"),
-    Index("contacts_ltv_sar_idx", "ltv_sar"),
-    Index("contacts_marketing_opt_in_at_idx", "marketing_opt_in_at"),
-    Index("contacts_first_source_idx", "first_source"),
+    *_unique_when_set("contacts", "store_customer_id", "email", "phone_e164"),
+    *_indexes("contacts", "last_order_at", "ltv_sar", "marketing_opt_in_at", "first_source"),
 )
 
 orders = Table(
     "orders", metadata,
-    Column("order_key", Text, primary_key=True),
+    _key("order_key"),
     Column("shop", Text, nullable=False),
     Column("store_order_id", Text, nullable=False),
-    Column("contact_key", Text),
-    Column("name", Text),
-    Column("total_sar", Money),
+    *_texts("contact_key", "name"),
+    *_amounts("total_sar"),
     Column("refunded_sar", Money, nullable=False, server_default=text("0")),
-    Column("currency", Text),
-    Column("stage", Text),
+    *_texts("currency", "stage"),
     Column("paid", Boolean, nullable=False, server_default=text("false")),
-    Column("ordered_at", DateTime(timezone=True)),
-    Column("discount_codes", Text),
-    Column("source_channel", Text),
-    Column("pipeline", Text),
+    *_times("ordered_at"),
+    *_texts("discount_codes", "source_channel", "pipeline"),
     *_sync_columns(),
     Index("orders_contact_paid_idx", "contact_key", "ordered_at",
           postgresql_where=text("paid")),
-    Index("orders_ordered_at_idx", "ordered_at"),
+    *_indexes("orders", "ordered_at"),
 )
 
 order_lines = Table(
     "order_lines", metadata,
-    Column("line_key", Text, primary_key=True),
-    Column("order_key", Text),
-    Column("product_key", Text),
-    Column("store_line_item_id", Text),
-    Column("sku", Text),
-    Column("title", Text),
+    _key("line_key"),
+    *_texts("order_key", "product_key", "store_line_item_id", "sku", "title"),
     Column("quantity", Integer),
-    Column("unit_price_sar", Money),
+    *_amounts("unit_price_sar"),
     Column("line_total_sar", Money, Computed("quantity * unit_price_sar", persisted=True)),
     *_sync_columns(),
-    Index("order_lines_order_key_idx", "order_key"),
-    Index("order_lines_sku_idx", "sku"),
+    *_indexes("order_lines", "order_key", "sku"),
 )
 
 products = Table(
     "products", metadata,
-    Column("product_key", Text, primary_key=True),
-    Column("external_id", Text),
-    Column("sku", Text),
-    Column("title", Text),
-    Column("price_sar", Money),
-    Column("category", Text),
-    Column("description", Text),
+    _key("product_key"),
+    *_texts("external_id", "sku", "title"),
+    *_amounts("price_sar"),
+    *_texts("category", "description"),
     *_sync_columns(),
-    Index("products_sku_idx", "sku"),
+    *_indexes("products", "sku"),
 )
 
 tickets = Table(
     "tickets", metadata,
-    Column("ticket_key", Text, primary_key=True),
-    Column("external_id", Text),
-    Column("contact_key", Text),
-    Column("subject", Text),
-    Column("body", Text),
-    Column("channel", Text),
-    Column("status", Text),
-    Column("priority", Text),
-    Column("opened_at", DateTime(timezone=True)),
-    Column("first_reply_at", DateTime(timezone=True)),
-    Column("order_external_id", Text),
+    _key("ticket_key"),
+    *_texts("external_id", "contact_key", "subject", "body", "channel", "status", "priority"),
+    *_times("opened_at", "first_reply_at"),
+    *_texts("order_external_id"),
     *_sync_columns(),
-    Index("tickets_contact_key_idx", "contact_key"),
-    Index("tickets_opened_at_idx", "opened_at"),
+    *_indexes("tickets", "contact_key", "opened_at"),
 )
 
 # Behaviour events, and one consent row per contact, channel and capture time; the
 # newest row per contact and channel is the current consent (see customdb.writer).
 events = Table(
     "events", metadata,
-    Column("event_id", Text, primary_key=True),
+    _key("event_id"),
     Column("event_key", Text, nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("contact_key", Text),
-    Column("contact_email", Text),
-    Column("cart_token", Text),
-    Column("value_sar", Money),
-    Column("sku", Text),
+    Column("occurred_at", Time, nullable=False),
+    *_texts("contact_key", "contact_email", "cart_token"),
+    *_amounts("value_sar"),
+    *_texts("sku"),
     *_sync_columns(),
     Index("events_contact_occurred_idx", "contact_key", "occurred_at"),
     Index("events_key_occurred_idx", "event_key", "occurred_at"),
@@ -174,13 +165,11 @@ events = Table(
 
 consents = Table(
     "consents", metadata,
-    Column("contact_key", Text, primary_key=True),
-    Column("channel", Text, primary_key=True),
-    Column("captured_at", DateTime(timezone=True), primary_key=True),
+    _key("contact_key"),
+    _key("channel"),
+    Column("captured_at", Time, primary_key=True),
     Column("state", Text, nullable=False),
-    Column("source", Text),
-    Column("wording_version", Text),
-    Column("source_event_id", Text),
+    *_texts("source", "wording_version", "source_event_id"),
     CheckConstraint("channel IN ('email', 'sms', 'whatsapp')", name="consents_channel_known"),
     CheckConstraint("state IN ('granted', 'not_granted', 'withdrawn')",
                     name="consents_state_known"),
@@ -188,15 +177,14 @@ consents = Table(
 
 source_payloads = Table(
     "source_payloads", metadata,
-    Column("event_id", Text, primary_key=True),
+    _key("event_id"),
     Column("source", Text, nullable=False),
-    Column("topic", Text),
-    Column("shop", Text),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    *_texts("topic", "shop"),
+    Column("received_at", Time, nullable=False),
     Column("outcome", Text, nullable=False),
     Column("body", JSONB, nullable=False),
-    Column("stored_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("source_payloads_received_at_idx", "received_at"),
+    Column("stored_at", Time, nullable=False, server_default=func.now()),
+    *_indexes("source_payloads", "received_at"),
 )
 
 record_failures = Table(
@@ -206,13 +194,13 @@ record_failures = Table(
     Column("object", Text, nullable=False),
     Column("record_key", Text, nullable=False),
     Column("error", Text, nullable=False),
-    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("record_failures_event_id_idx", "event_id"),
+    Column("failed_at", Time, nullable=False, server_default=func.now()),
+    *_indexes("record_failures", "event_id"),
 )
 
 segment_parameters = Table(
     "segment_parameters", metadata,
-    Column("name", Text, primary_key=True),
+    _key("name"),
     Column("value", Numeric, nullable=False),
     Column("source", Text, nullable=False),
 )

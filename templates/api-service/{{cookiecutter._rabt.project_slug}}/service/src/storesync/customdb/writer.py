@@ -38,7 +38,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -50,8 +50,14 @@ from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, Operationa
 
 from .. import metrics
 from ..record_keys import shop_of_key, sku_key
-from ..runtime.ratelimit import backoff_seconds
 from ..sync_store import OutboxItem, OutboxRow, SyncStore
+from .batches import (
+    BatchOutcome,
+    RetryPolicy,
+    WriteReport,
+    record_outcome,
+    retry_or_give_up,
+)
 from .deliveries import CONSENT_OBJECT, PAYLOAD_OBJECT
 from .models import OUTBOX_TABLES, consents, record_failures, source_payloads
 
@@ -101,23 +107,6 @@ class DueRow:
 
     row: OutboxRow
     version: float | None
-
-
-@dataclass
-class WriteReport:
-    """Outcome of one cycle, as row counts by outbox object."""
-
-    written: dict[str, int] = field(default_factory=dict)
-    dead_lettered: dict[str, int] = field(default_factory=dict)
-    retried: dict[str, int] = field(default_factory=dict)
-    # Rows not written because the database already had a newer state of the record.
-    stale: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rows(self) -> int:
-        """Rows handled in the cycle, whatever their outcome."""
-        return sum(self.written.values()) + sum(self.dead_lettered.values()) + \
-            sum(self.retried.values()) + sum(self.stale.values())
 
 
 class RowRejected(Exception):
@@ -178,9 +167,7 @@ class CustomDbWriter:
         self.store = store
         self.engine = engine
         self.paid_stages = stage_paid_map(mapping)
-        self.max_attempts = max_attempts
-        self.backoff_base_seconds = backoff_base_seconds
-        self.backoff_max_seconds = backoff_max_seconds
+        self.retry_policy = RetryPolicy(max_attempts, backoff_base_seconds, backoff_max_seconds)
         self.batch_rows = batch_rows
         self.clock = clock
         self.rng = rng or random.Random()
@@ -279,61 +266,41 @@ class CustomDbWriter:
 
     def _write_batch(self, obj: str, rows: Sequence[DueRow], now: float,
                      report: WriteReport) -> None:
-        written: list[tuple[OutboxRow, str | None]] = []
-        stale: list[OutboxRow] = []
-        dead: list[tuple[OutboxRow, int | None, str]] = []
+        outcome = BatchOutcome()
         try:
             with self.engine.begin() as conn:
                 for due in rows:
                     try:
                         if self._write_row(conn, obj, due):
-                            written.append((due.row, None))
+                            outcome.written.append(due.row)
                         else:
-                            stale.append(due.row)
+                            outcome.stale.append(due.row)
                     except RowRejected as error:
-                        dead.append((due.row, None, str(error)))
+                        outcome.dead.append((due.row, None, str(error)))
                         self._record_failure(conn, due.row, str(error))
-                self._update_opt_in(conn, obj, [row for row, _ in written])
+                self._update_opt_in(conn, obj, outcome.written)
         except (OperationalError, InterfaceError) as error:
             self._retry_batch(obj, rows, now, error, report)
             return
-        # A stale row is finished too: the newer state it lost to is already stored.
-        self.store.finish_batch([*written, *((row, None) for row in stale)], [], dead)
-        report.written[obj] = report.written.get(obj, 0) + len(written)
-        report.dead_lettered[obj] = report.dead_lettered.get(obj, 0) + len(dead)
-        metrics.SYNC_RECORDS.labels(object=obj, outcome="synced").inc(len(written))
-        if stale:
-            report.stale[obj] = report.stale.get(obj, 0) + len(stale)
-            metrics.SYNC_RECORDS.labels(object=obj, outcome="stale").inc(len(stale))
-            for row in stale:
-                log.info("record not written: the customer database has a newer state",
-                         extra={"event_id": row.item.event_id, "resource": row.item.resource})
-        if dead:
-            metrics.SYNC_RECORDS.labels(object=obj, outcome="dead_lettered").inc(len(dead))
-            for row, _, error_text in dead:
-                log.warning("record rejected by the customer database: %s", error_text,
-                            extra={"event_id": row.item.event_id, "resource": row.item.resource})
-        log.info("batch written", extra={"object": obj, "written": len(written),
-                                         "stale": len(stale), "dead_lettered": len(dead)})
+        record_outcome(self.store, obj, outcome, report)
+        for row in outcome.stale:
+            log.info("record not written: the customer database has a newer state",
+                     extra={"event_id": row.item.event_id, "resource": row.item.resource})
+        for row, _, error_text in outcome.dead:
+            log.warning("record rejected by the customer database: %s", error_text,
+                        extra={"event_id": row.item.event_id, "resource": row.item.resource})
+        log.info("batch written", extra={"object": obj, "written": len(outcome.written),
+                                         "stale": len(outcome.stale),
+                                         "dead_lettered": len(outcome.dead)})
 
     def _retry_batch(self, obj: str, rows: Sequence[DueRow], now: float, error: Exception,
                      report: WriteReport) -> None:
         message = f"customer database unreachable: {type(error).__name__}"
-        retried: list[tuple[OutboxRow, float, str, bool]] = []
-        dead: list[tuple[OutboxRow, int | None, str]] = []
-        for due in rows:
-            attempt = due.row.attempts + 1
-            if attempt >= self.max_attempts:
-                dead.append((due.row, None, f"{message} after {attempt} attempts"))
-                continue
-            delay = backoff_seconds(attempt, self.backoff_base_seconds, self.backoff_max_seconds,
-                                    self.rng)
-            retried.append((due.row, now + delay, message, True))
-        self.store.finish_batch([], retried, dead)
-        report.retried[obj] = report.retried.get(obj, 0) + len(retried)
-        report.dead_lettered[obj] = report.dead_lettered.get(obj, 0) + len(dead)
-        log.warning("%s; %d rows of %s will be retried", message, len(retried), obj,
-                    extra={"object": obj, "dead_lettered": len(dead)})
+        outcome = retry_or_give_up([due.row for due in rows], now, message, self.retry_policy,
+                                   self.rng)
+        record_outcome(self.store, obj, outcome, report)
+        log.warning("%s; %d rows of %s will be retried", message, len(outcome.retried), obj,
+                    extra={"object": obj, "dead_lettered": len(outcome.dead)})
 
     def _update_opt_in(self, conn: Connection, obj: str, rows: Sequence[OutboxRow]) -> None:
         """Recompute ``marketing_opt_in_at`` of the contacts a batch wrote or gave consent."""

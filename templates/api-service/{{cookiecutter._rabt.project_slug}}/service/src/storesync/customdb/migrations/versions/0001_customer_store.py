@@ -254,19 +254,35 @@ WHERE orders_count >= 1
 GROUP BY coalesce(first_source, 'unknown')
 """
 
+# Each delivery counts once, by the day it was received: failed when it was
+# quarantined or the database rejected one of its records, stale when the worker
+# skipped it because the state already stored was as new, and without records when
+# the project writes nothing from it. The rate counts as the service's
+# storesync_sync_success_ratio metric does: stale and record-less deliveries are
+# neither successes nor failures, so they are left out of it.
 SYNC_SUCCESS_VIEW = f"""
 CREATE VIEW kpi_sync_success_rate AS
 WITH deliveries AS (
     SELECT (received_at AT TIME ZONE '{BUSINESS_TIME_ZONE}')::date AS day,
-           outcome = 'quarantined' OR EXISTS (
-               SELECT 1 FROM record_failures AS failure
-               WHERE failure.event_id = payload.event_id) AS failed
+           CASE
+               WHEN outcome = 'quarantined' OR EXISTS (
+                   SELECT 1 FROM record_failures AS failure
+                   WHERE failure.event_id = payload.event_id) THEN 'failed'
+               WHEN outcome = 'skipped_stale' THEN 'stale'
+               WHEN outcome = 'nothing_to_do' THEN 'no_records'
+               ELSE 'written'
+           END AS result
     FROM source_payloads AS payload
 )
 SELECT day,
        count(*) AS received,
-       count(*) FILTER (WHERE NOT failed) AS processed_ok,
-       round(100.0 * count(*) FILTER (WHERE NOT failed) / count(*), 2) AS success_rate_percent
+       count(*) FILTER (WHERE result = 'written') AS written,
+       count(*) FILTER (WHERE result = 'stale') AS stale,
+       count(*) FILTER (WHERE result = 'failed') AS failed,
+       count(*) FILTER (WHERE result = 'no_records') AS no_records,
+       round(100.0 * count(*) FILTER (WHERE result = 'written')
+             / nullif(count(*) FILTER (WHERE result IN ('written', 'failed')), 0), 2)
+           AS success_rate_percent
 FROM deliveries
 GROUP BY day
 """
