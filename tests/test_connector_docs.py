@@ -459,3 +459,67 @@ def test_arabic_delays_use_counted_nouns(rendered: tuple[str, Path]) -> None:
     # A number from 3 to 10 takes the plural (7 أيام), and zero reads as "no delay".
     assert re.search(r"\b([3-9]|10) (يوم|ساعة)\b", text) is None
     assert re.search(r"\b0 (يوم|ساعة)", text) is None
+
+
+# First person plural ("we did not check", "we suggest"): the Arabic guides are written
+# impersonally, as in لم يُتحقَّق منه.
+FIRST_PERSON_PLURAL = re.compile(r"(?<![\u0600-\u06ff])(?:لم |لا |لن )?"
+                                 r"(?:نتحقق|تحققنا|نقترح|ننصح|نوصي|نفترض|نؤكد)")
+
+
+def test_arabic_guides_impersonal(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for path in sorted((project / "docs").glob("*.ar.md")):
+        text = path.read_text("utf-8")
+        assert FIRST_PERSON_PLURAL.findall(text) == [], path.name
+    setup = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    assert "*(لم يُتحقَّق منه)*" in setup
+
+
+def test_spec_calls_codes_personal(rendered: tuple[str, Path]) -> None:
+    # Nothing on the connector or API path limits a code to one use, so the spec's
+    # step contents call it a personal code with an expiry.
+    _, project = rendered
+    playbooks = yaml.safe_load((project / "integration/playbooks.yaml").read_text("utf-8"))
+    mapping = yaml.safe_load((project / "integration/mapping.yaml").read_text("utf-8"))
+    contents = [step["content"] for playbook in playbooks["playbooks"]
+                for step in playbook["steps"] if step.get("content")]
+    discount = next(rollup for rollup in mapping["entities"]["contact"]["rollups"]
+                    if rollup["name"] == "discount_code")
+    texts = [*contents, discount["rule"]]
+    for text in texts:
+        assert "single-use" not in text["en"]
+        assert "لمرة واحدة" not in text["ar"]
+    cart = next(playbook for playbook in playbooks["playbooks"]
+                if playbook["key"] == "abandoned_cart")
+    assert "a personal discount code with an expiry" in cart["steps"][0]["content"]["en"]
+    assert "رمز خصم شخصي له تاريخ انتهاء" in cart["steps"][0]["content"]["ar"]
+    workflows = (project / "docs/crm-workflows.md").read_text("utf-8")
+    assert "single-use" not in workflows
+    assert "Only the iPaaS workflows create a personal code per contact" in workflows
+
+
+def test_zoho_duplicate_check_fields(rendered: tuple[str, Path]) -> None:
+    # Zoho rejects an upsert whose duplicate_check_fields name a field that is neither
+    # unique nor system-defined, such as Mobile.
+    name, project = rendered
+    mapping = yaml.safe_load((project / "integration/mapping.yaml").read_text("utf-8"))
+    upsert = mapping["identity"]["upsert"]
+    if mapping["crm"] != "zoho":
+        return
+    assert "Mobile, Email]" not in upsert["en"]
+    assert "Mobile is left out" in upsert["en"]
+    assert "ويُستبعد الحقل Mobile" in upsert["ar"]
+    if name != "woo-startup":
+        return
+    desired = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    contacts = next(item for item in desired["modules"] if item["module"] == "Contacts")
+    unique = {"Email"} | {field["api_name"] for field in contacts["fields"] if field.get("unique")}
+    checks = [entry["target"] for entry in mapping["identity"]["match_order"]
+              if entry["target"] in unique]
+    assert checks == ["Ecom_Customer_ID", "Email"]
+    english = (project / "docs/connector-setup.md").read_text("utf-8")
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    assert "`duplicate_check_fields` `Ecom_Customer_ID`, `Email`:" in english
+    assert "`Mobile` is left out" in english
+    assert "بالحقول `Ecom_Customer_ID` و`Email`،" in arabic

@@ -80,8 +80,9 @@ def test_data_centre_step_outside_sa(support_project: Path) -> None:
     assert "zoho_data_centre" in [step["key"] for step in plan_steps(support_project, "eu")]
 
 
-def test_view_steps_use_words(support_project: Path) -> None:
-    steps = {step["key"]: step["text"] for step in plan_steps(support_project)}
+def test_view_steps_use_words(ipaas_project: Path) -> None:
+    # The iPaaS workflows fill the Ecom_ roll-ups, so the views filter on them.
+    steps = {step["key"]: step["text"] for step in plan_steps(ipaas_project)}
     dormant = steps["view:Contacts/dormant_90"]
     assert dormant["en"].startswith(
         'Create the custom view "E-commerce: Dormant 90 days" on Contacts')
@@ -108,3 +109,39 @@ def test_hubspot_connector_subscription_step(tmp_path: Path) -> None:
                                  "marketing subscription type per channel")
     assert "Rabt writes no status to them on this path" in text["en"]
     assert "لا يكتب Rabt فيها أي حالة في هذا المسار" in text["ar"]
+
+
+def test_connector_views_use_rollup_summaries(support_project: Path) -> None:
+    # A Shopify connector project on Zoho has no daily sync, so nothing fills the Ecom_
+    # order roll-ups: the views filter on the rollup summary fields instead.
+    steps = {step["key"]: step["text"] for step in plan_steps(support_project)}
+    views = {key: text for key, text in steps.items() if key.startswith("view:")}
+    assert len(views) == 4
+    for key, text in views.items():
+        for field in ("Ecom_Orders_Count", "Ecom_LTV_SAR", "Ecom_Last_Order_At"):
+            assert f"{field} is" not in text["en"], key
+            assert f"{field} يساوي" not in text["ar"], key
+    assert ("the rollup summary field that sums Amount over paid Deals (in place of "
+            "Ecom_LTV_SAR) is greater than or equal to 8000") in views["view:Contacts/vip"]["en"]
+    assert "docs/connector-setup.md, section 4.1" in views["view:Contacts/dormant_90"]["en"]
+    assert ("حقل Rollup Summary الذي يعدّ الصفقات المدفوعة (بدلًا من Ecom_Orders_Count) أكبر "
+            "من 1 أو يساويه") in views["view:Contacts/dormant_90"]["ar"]
+    subscribers = views["view:Contacts/new_subscribers"]["en"]
+    assert "the rollup summary field that counts paid Deals" in subscribers
+    assert "and Ecom_Orders_Count is 0 or empty" not in subscribers
+
+
+def test_vip_view_states_exit(support_project: Path) -> None:
+    vip = {step["key"]: step["text"] for step in plan_steps(support_project)}["view:Contacts/vip"]
+    assert "Lifetime value falls below 7,200 SAR after refunds." in vip["en"]
+    assert "أقل من 7,200 ريال" in vip["ar"]
+
+
+def test_synced_connector_views_keep_ecom_fields(tmp_path: Path) -> None:
+    # The daily contact sync of a WooCommerce project fills the Ecom_ roll-ups.
+    project = make_project("woo-startup", tmp_path)
+    steps = {step["key"]: step["text"] for step in plan_steps(project)}
+    dormant = steps["view:Contacts/dormant_90"]["en"]
+    assert "Ecom_Orders_Count is greater than or equal to 1" in dormant
+    assert "rollup summary" not in dormant
+    assert "and Ecom_Orders_Count is 0 or empty" in steps["view:Contacts/new_subscribers"]["en"]

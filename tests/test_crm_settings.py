@@ -6,6 +6,7 @@ import pytest
 
 from generator.crm.settings import hubspot_settings, zoho_settings
 from generator.errors import InputError
+from generator.model import Lang
 
 TOKEN = "test-token-not-real"
 ZOHO = {"ZOHO_CLIENT_ID": "test-client-not-real", "ZOHO_CLIENT_SECRET": "test-secret-not-real",
@@ -48,3 +49,26 @@ def test_rate_error_names_settings() -> None:
     assert raised.value.summary == ("Some CRM settings in the environment are missing or "
                                     "invalid. Nothing was read or changed.")
     assert raised.value.problems[0].location == "HUBSPOT_RATE_LIMIT_PER_10S"
+
+
+@pytest.mark.parametrize(("lang", "missing", "empty"), [
+    ("en", "the environment variable ZOHO_DC is not set",
+     "the environment variable ZOHO_REFRESH_TOKEN is set but empty"),
+    ("ar", "متغير البيئة ZOHO_DC غير مضبوط",
+     "متغير البيئة ZOHO_REFRESH_TOKEN مضبوط لكن قيمته فارغة"),
+])
+def test_empty_variable_not_called_unset(lang: Lang, missing: str, empty: str) -> None:
+    environ = {**ZOHO, "ZOHO_REFRESH_TOKEN": "  "}
+    del environ["ZOHO_DC"]
+    with pytest.raises(InputError) as raised:
+        zoho_settings(environ, lang)
+    messages = {problem.location: problem.message for problem in raised.value.problems}
+    assert messages["ZOHO_DC"] == missing
+    assert messages["ZOHO_REFRESH_TOKEN"] == empty
+
+
+def test_empty_hubspot_token_called_empty() -> None:
+    with pytest.raises(InputError) as raised:
+        hubspot_settings({"HUBSPOT_ACCESS_TOKEN": ""})
+    assert raised.value.problems[0].message == ("the environment variable "
+                                                "HUBSPOT_ACCESS_TOKEN is set but empty")

@@ -335,6 +335,28 @@ def test_zoho_events_module_step_follows_events() -> None:
     assert "zoho_events_module" not in without
 
 
+@pytest.mark.parametrize(("platform", "path", "expected"), [
+    ("shopify", "connector", False),  # HubSpot's data sync app writes Orders, not deals
+    ("woocommerce", "connector", True),
+    ("shopify", "ipaas", True),
+    ("headless", "api", True),
+])
+def test_hubspot_currency_step_where_deals_written(platform: str, path: str,
+                                                   expected: bool) -> None:
+    steps = {step["key"]: step["text"] for step in
+             state_for("hubspot", platform, path=path)["manual_steps"]}
+    assert ("hubspot_currency" in steps) is expected
+    if expected:
+        assert "deal" in steps["hubspot_currency"]["en"]
+        assert "صفقةً" in steps["hubspot_currency"]["ar"]
+
+
+def test_currency_step_keys_unique_per_project() -> None:
+    for platform, path in itertools.product(PLATFORMS, ("connector", "ipaas", "api")):
+        keys = [step["key"] for step in state_for("hubspot", platform, path=path)["manual_steps"]]
+        assert len(keys) == len(set(keys)), (platform, path)
+
+
 # --- custom (PostgreSQL) -----------------------------------------------------------------
 
 

@@ -257,6 +257,16 @@ def test_missing_env_exits_2(zoho_project: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "state.json").exists()
 
 
+def test_empty_env_called_empty(zoho_project: Path, tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "WOOCOMMERCE_URL": "https://store.example.sa",
+           "WOOCOMMERCE_CONSUMER_KEY": KEY, "WOOCOMMERCE_CONSUMER_SECRET": " "}
+    result = run_sync(zoho_project, env, tmp_path / "state.json", "--dry-run")
+    assert result.code == 2
+    message = result.one("run_failed")["message"]
+    assert "WOOCOMMERCE_CONSUMER_SECRET is set but empty" in message
+    assert "WOOCOMMERCE_CONSUMER_SECRET is missing" not in message
+
+
 def test_plain_http_store_rejected(zoho_project: Path, tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", ""), "WOOCOMMERCE_URL": "http://store.example.sa",
            "WOOCOMMERCE_CONSUMER_KEY": KEY, "WOOCOMMERCE_CONSUMER_SECRET": SECRET}
@@ -475,6 +485,8 @@ def test_hubspot_batches_of_100(hubspot_project: Path, tmp_path: Path) -> None:
     assert [line["size"] for line in result.events("batch_written")] == [100, 100, 5]
     assert calls == 3
     assert len(contacts) == 205
+    # --workflows sets Zoho's upsert trigger. HubSpot has none, so nothing is logged.
+    assert result.events("workflows") == []
 
 
 def test_hubspot_phone_only_by_unique_phone(hubspot_project: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.arabic_counts import arabic_count
 from generator.crm.compare import join_list
 from generator.crm.http import CrmApiError
 from generator.crm.model import CrmPlan, PlanItem
@@ -142,7 +143,8 @@ def _failure(project: Path, plan: CrmPlan, item: PlanItem, error: CrmApiError,
              result: ApplyResult, lang: Lang) -> ApplyFailed:
     done = join_list([entry.key for entry in result.done], lang) or message("crm_nothing", lang)
     problems = [
-        Problem(item.key, message("crm_apply_call_failed", lang, action=item.action,
+        Problem(item.key, message("crm_apply_call_failed", lang,
+                                  action=message(f"crm_operation_{item.action}", lang),
                                   error=str(error)),
                 message("crm_apply_resume_fix", lang, command=resume_command(project,
                                                                              plan.prune))),
@@ -150,5 +152,12 @@ def _failure(project: Path, plan: CrmPlan, item: PlanItem, error: CrmApiError,
                                                   count=len(result.done), items=done)),
     ]
     summary = message("crm_apply_failed", lang, done=len(result.done),
-                      total=len(plan.pending))
+                      total=count_changes(len(plan.pending), lang))
     return ApplyFailed(summary, problems, result, item, error)
+
+
+def count_changes(count: int, lang: Lang) -> str:
+    """Write ``count`` with the noun "change" in the form ``lang`` needs after a number."""
+    if lang == "ar":
+        return arabic_count(count, "change")
+    return f"{count} change" if count == 1 else f"{count} changes"

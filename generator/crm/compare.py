@@ -94,7 +94,7 @@ def field_changes(desired: Mapping[str, Any], live: Mapping[str, Any],
     return changes
 
 
-def option_lines(old: Any, new: Any) -> list[str]:
+def option_lines(old: Any, new: Any, lang: Lang = "en") -> list[str]:
     """Describe an options change value by value: ``+`` added, ``-`` removed, ``~`` relabelled.
 
     A whole option list does not fit on one line, so the printed plan shows each
@@ -107,7 +107,7 @@ def option_lines(old: Any, new: Any) -> list[str]:
     lines += [f"~ {value}: {show(before[value])} → {show(label)}"
               for value, label in after.items() if value in before and before[value] != label]
     if not lines and list(before) != list(after):
-        lines.append(f"order: {', '.join(after)}")
+        lines.append(message("crm_change_option_order", lang, values=join_list(list(after), lang)))
     return lines
 
 

@@ -57,16 +57,22 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
     return dict(data)
 
 
-def project_path(project: Path) -> str | None:
-    """Return the integration path the project was generated for (``.rabt/plan.json``).
+def project_plan(project: Path) -> dict[str, Any]:
+    """Return the decision the project was generated from (``.rabt/plan.json``).
 
-    None when the file is missing or unreadable: the plan then keeps every step.
+    An empty mapping when the file is missing or unreadable: the plan then keeps
+    every step.
     """
     try:
         data = json.loads((project / PLAN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    path = data.get("path") if isinstance(data, dict) else None
+        return {}
+    return dict(data) if isinstance(data, dict) else {}
+
+
+def project_path(project: Path) -> str | None:
+    """Return the integration path the project was generated for, None when unknown."""
+    path = project_plan(project).get("path")
     return str(path) if isinstance(path, str) else None
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from generator.i18n import message
+from generator.model import Lang
 from generator.runtime.ratelimit import RetryPolicy, StatusClass, TokenBucket, classify_status
 
 log = logging.getLogger("rabt.crm")
@@ -48,21 +50,28 @@ _ERROR_TEXT_LIMIT = 500
 
 
 class CrmApiError(Exception):
-    """A CRM call failed for good: the status, the CRM's message and error code."""
+    """A CRM call failed for good: the status, the CRM's message and error code.
+
+    ``text`` is the CRM's own message, or Rabt's message in ``lang`` when no response
+    arrived. ``details`` is the CRM's details object as text, shown after the message.
+    """
 
     def __init__(self, method: str, path: str, status: int | None, text: str,
-                 code: str | None = None) -> None:
+                 code: str | None = None, *, details: str = "", lang: Lang = "en") -> None:
         self.method = method
         self.path = path
         self.status = status
         self.text = text
         self.code = code
+        self.details = details
         # The API base URL; the client that sent the call fills it in.
         self.base_url = ""
         where = f"{method} {path}"
-        status_text = f"HTTP {status}" if status is not None else "no response"
+        status_text = (f"HTTP {status}" if status is not None
+                       else message("crm_http_no_response", lang))
         code_text = f" {code}" if code else ""
-        super().__init__(f"{where}: {status_text}{code_text}: {text}")
+        details_text = message("crm_http_details", lang, details=details) if details else ""
+        super().__init__(f"{where}: {status_text}{code_text}: {text}{details_text}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class CallOptions:
     retry: RetryPolicy = DEFAULT_RETRY
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
+    # Language of the warnings logged and of the errors Rabt words itself.
+    lang: Lang = "en"
 
 
 class CrmHttp:
@@ -118,13 +129,14 @@ class CrmHttp:
                 retries ran out.
         """
         try:
-            return self._request(method, path, params, body, form, recover)
+            return self._request(method, path, params, body, form, recover, self.options.lang)
         except CrmApiError as error:
             error.base_url = error.base_url or self.base_url
             raise
 
     def _request(self, method: str, path: str, params: Mapping[str, str] | None, body: Any,
-                 form: Mapping[str, str] | None, recover: Callable[[], Any] | None) -> Any:
+                 form: Mapping[str, str] | None, recover: Callable[[], Any] | None,
+                 lang: Lang) -> Any:
         attempt = 0
         window_waits = 0
         refreshed = False
@@ -132,7 +144,7 @@ class CrmHttp:
             attempt += 1
             response = self._send(method, path, params, body, form, attempt)
             if response is None:  # a network error that is retried
-                found = _recovered(recover, method, path)
+                found = _recovered(recover, method, path, lang)
                 if found is not None:
                     return found
                 continue
@@ -151,10 +163,10 @@ class CrmHttp:
                     attempt -= 1
                     continue
             if status_class is StatusClass.FAIL or not self.options.retry.can_retry(attempt):
-                raise _api_error(method, path, response)
+                raise _api_error(method, path, response, lang)
             self._wait_before_retry(method, path, response, attempt)
             if response.status_code != 429:  # a 429 was not processed, so nothing to find
-                found = _recovered(recover, method, path)
+                found = _recovered(recover, method, path, lang)
                 if found is not None:
                     return found
 
@@ -168,13 +180,15 @@ class CrmHttp:
             response = self._client.request(method, path, params=params, json=body, data=form,
                                             headers=dict(self._auth_headers()))
         except httpx.TransportError as error:
-            kind = "timed out" if isinstance(error, httpx.TimeoutException) else "failed"
+            lang = self.options.lang
+            kind = ("crm_http_timed_out" if isinstance(error, httpx.TimeoutException)
+                    else "crm_http_connection_failed")
+            reason = message(kind, lang, error=type(error).__name__)
             if not self.options.retry.can_retry(attempt):
-                raise CrmApiError(method, path, None,
-                                  f"the connection {kind}: {type(error).__name__}") from error
+                raise CrmApiError(method, path, None, reason, lang=lang) from error
             delay = self.options.retry.delay_seconds(attempt)
-            log.warning("%s %s %s (%s); retry %d in %.1f s", method, path, kind,
-                        type(error).__name__, attempt, delay)
+            log.warning("%s", message("crm_log_retry", lang, call=f"{method} {path}",
+                                      reason=reason, attempt=attempt, seconds=f"{delay:.1f}"))
             self.options.sleep(delay)
             return None
         log.debug("%s %s -> %d in %.0f ms", method, path, response.status_code,
@@ -183,14 +197,16 @@ class CrmHttp:
 
     def _wait_before_retry(self, method: str, path: str, response: httpx.Response,
                            attempt: int) -> None:
+        lang = self.options.lang
         policy = _policy_name(response)
         if response.status_code == 429 and policy in _DAILY_POLICIES:
-            raise _api_error(method, path, response)
+            raise _api_error(method, path, response, lang)
         delay = self.options.retry.delay_seconds(attempt, response.headers)
         if delay > self.options.retry.max_retry_after_seconds:
-            raise _api_error(method, path, response)
-        log.warning("%s %s -> %d%s; retry %d in %.1f s", method, path, response.status_code,
-                    f" ({policy})" if policy else "", attempt, delay)
+            raise _api_error(method, path, response, lang)
+        reason = f"HTTP {response.status_code}" + (f" ({policy})" if policy else "")
+        log.warning("%s", message("crm_log_retry", lang, call=f"{method} {path}",
+                                  reason=reason, attempt=attempt, seconds=f"{delay:.1f}"))
         if response.status_code == 429 and self._limiter is not None:
             self._limiter.pause(delay)
         self.options.sleep(delay)
@@ -202,26 +218,26 @@ class CrmHttp:
         requested = self.options.retry.delay_seconds(1, response.headers)
         has_header = any(name.lower() == "retry-after" for name in response.headers)
         delay = requested if has_header else window + WINDOW_MARGIN_SECONDS
-        log.warning("%s %s -> 429 (%s); waiting %.1f s for the rate-limit window",
-                    method, path, _policy_name(response), delay)
+        log.warning("%s", message("crm_log_window_wait", self.options.lang,
+                                  call=f"{method} {path}", policy=_policy_name(response),
+                                  seconds=f"{delay:.1f}"))
         if self._limiter is not None:
             self._limiter.pause(delay)
         self.options.sleep(delay)
 
 
-def _recovered(recover: Callable[[], Any] | None, method: str, path: str) -> Any:
+def _recovered(recover: Callable[[], Any] | None, method: str, path: str, lang: Lang) -> Any:
     """Return what ``recover`` finds, or None; a failing lookup means try the call again."""
     if recover is None:
         return None
     try:
         found = recover()
     except CrmApiError as error:
-        log.warning("%s %s: looking the item up before the retry failed (%s)", method, path,
-                    error)
+        log.warning("%s", message("crm_log_lookup_failed", lang, call=f"{method} {path}",
+                                  error=error))
         return None
     if found is not None:
-        log.warning("%s %s: the item exists, so the call that failed had succeeded; "
-                    "not sending it again", method, path)
+        log.warning("%s", message("crm_log_lost_create_found", lang, call=f"{method} {path}"))
     return found
 
 
@@ -248,10 +264,12 @@ def _policy_name(response: httpx.Response) -> str | None:
     return None
 
 
-def _api_error(method: str, path: str, response: httpx.Response) -> CrmApiError:
+def _api_error(method: str, path: str, response: httpx.Response,
+               lang: Lang = "en") -> CrmApiError:
     """Build the error from the CRM's body: HubSpot's ``message``/``category``, Zoho's ``code``."""
     body = _json_or_none(response)
     text = ""
+    details_text = ""
     code = None
     if isinstance(body, dict):
         items = body.get("data") or body.get("fields") or body.get("pipeline")
@@ -262,7 +280,8 @@ def _api_error(method: str, path: str, response: httpx.Response) -> CrmApiError:
         code = str(code_value) if code_value else None
         details = body.get("details")
         if isinstance(details, dict) and details:
-            text += f" (details: {json.dumps(details, ensure_ascii=False)})"
+            details_text = json.dumps(details, ensure_ascii=False)[:_ERROR_TEXT_LIMIT]
     if not text:
         text = response.text[:_ERROR_TEXT_LIMIT] or response.reason_phrase
-    return CrmApiError(method, path, response.status_code, text[:_ERROR_TEXT_LIMIT], code)
+    return CrmApiError(method, path, response.status_code, text[:_ERROR_TEXT_LIMIT], code,
+                       details=details_text, lang=lang)

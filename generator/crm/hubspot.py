@@ -25,6 +25,8 @@ from generator.crm.http import CallOptions, CrmApiError, CrmHttp
 from generator.crm.model import Change, PlanItem, Text
 from generator.crm.settings import HubSpotSettings
 from generator.crm.state import CrmState
+from generator.i18n import message
+from generator.model import Lang
 from generator.runtime.ratelimit import TokenBucket
 
 CRM_LABEL = "HubSpot"
@@ -65,6 +67,7 @@ class HubSpotCrm:
         self.http = CrmHttp(settings.base_url, lambda: {"Authorization": f"Bearer {token}"},
                             options, bucket)
         self.endpoint = settings.base_url
+        self._lang = options.lang
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -170,7 +173,7 @@ class HubSpotCrm:
         elif item.kind == "list":
             data = self.http.request("POST", "/crm/v3/lists", body=payload,
                                      recover=lambda: self._list_by_name(item.name))
-            _record(state, item, str(_dig(data, "list", "listId")), owned=True)
+            _record(state, item, str(_dig(data, self._lang, "list", "listId")), owned=True)
         else:
             raise ValueError(f"cannot create a {item.kind} in HubSpot")
 
@@ -179,7 +182,7 @@ class HubSpotCrm:
         path = f"/crm/v3/pipelines/{PIPELINE_OBJECT}"
         data = self.http.request("POST", path, body=body, recover=lambda: _by_label(
             self._results(path), item.payload["label"]))
-        pipeline_id = str(_dig(data, "id"))
+        pipeline_id = str(_dig(data, self._lang, "id"))
         _record(state, item, pipeline_id, owned=True, label=item.label.en)
         stage_keys: dict[str, str] = item.payload["stage_keys"]
         for stage in data.get("stages", []) if isinstance(data, dict) else []:
@@ -198,7 +201,7 @@ class HubSpotCrm:
         body = {key: value for key, value in item.payload.items() if key != "pipeline_id"}
         data = self.http.request("POST", path, body=body, recover=lambda: _by_label(
             self._results(path), item.payload["label"]))
-        _record(state, item, str(_dig(data, "id")), owned=True, parent=item.parent,
+        _record(state, item, str(_dig(data, self._lang, "id")), owned=True, parent=item.parent,
                 stage_key=item.name, pipeline_id=pipeline_id)
 
     def update(self, item: PlanItem, state: CrmState) -> None:
@@ -265,10 +268,11 @@ def _by_label(entries: list[dict[str, Any]], label: str) -> dict[str, Any] | Non
                  if entry.get("label") == label and not entry.get("archived")), None)
 
 
-def _dig(data: Any, *keys: str) -> Any:
+def _dig(data: Any, lang: Lang, *keys: str) -> Any:
     for key in keys:
         if not isinstance(data, dict) or key not in data:
-            raise CrmApiError("POST", "", None, f"the response has no {'.'.join(keys)}")
+            raise CrmApiError("POST", "", None, message("crm_http_response_lacks", lang,
+                                                        keys=".".join(keys)), lang=lang)
         data = data[key]
     return data
 

@@ -120,8 +120,9 @@ def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en", *,
         lines.append(_item_line(item, lang))
         for change in item.changes:
             if change.field == "options":
-                lines.append("      options:")
-                lines += [f"        {line}" for line in option_lines(change.old, change.new)]
+                lines.append(f"      {message('crm_change_options', lang)}")
+                lines += [f"        {line}"
+                          for line in option_lines(change.old, change.new, lang)]
             else:
                 lines.append(f"      {change.field}: {show(change.old)} → {show(change.new)}")
         if item.action == "kept":

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from generator.crm.compare import bilingual
-from generator.crm.desired import project_path
+from generator.crm.desired import project_plan
 from generator.crm.http import CallOptions, CrmApiError
 from generator.crm.hubspot import HubSpotCrm
 from generator.crm.model import APPLY_ORDER, CrmPlan, PlanItem, Text
 from generator.crm.settings import hubspot_settings, zoho_settings
 from generator.crm.state import CrmState
-from generator.crm.zoho import ZohoCrm
+from generator.crm.zoho import ZohoCrm, criteria_text, exit_text
 from generator.errors import InputError, Problem
 from generator.i18n import message
 from generator.model import Lang
 
 
 class CrmAdapter(Protocol):
-    """What ``build_plan`` and ``apply_plan`` need from a CRM adapter."""
+    """The CRM adapter interface that ``build_plan`` and ``apply_plan`` call."""
 
     crm: str
     label: str
@@ -56,6 +57,7 @@ def connect(crm: str, environ: Mapping[str, str], lang: Lang = "en",
         InputError: A credential is missing or rejected (exit code 2).
         CrmApiError: Zoho's token endpoint failed for a reason other than the credentials.
     """
+    options = replace(options or CallOptions(), lang=lang)
     if crm == "hubspot":
         return HubSpotCrm(hubspot_settings(environ, lang), options)
     if crm == "zoho":
@@ -83,10 +85,13 @@ def build_plan(project: Path, desired: Mapping[str, Any], adapter: CrmAdapter,
                 Problem(f"{error.method} {error.base_url}{error.path}", error.text,
                         message(f"crm_auth_fix_{adapter.crm}", lang))]) from error
         raise
-    path = project_path(project)
+    decision = project_plan(project)
+    path = decision.get("path")
     desired_keys = {item.key for item in items}
     items = [_for_path(item, path, adapter.crm) for item in _in_apply_order(items)
              if _fits_path(item, path)]
+    if adapter.crm == "zoho" and not _order_rollups_filled(decision):
+        items = [_on_rollup_summaries(item, desired) for item in items]
     items += _leftovers(state, desired_keys, prune)
     steps = [(step["key"], _step_text(step, path))
              for step in adapter.desired_steps(list(desired.get("manual_steps", [])))
@@ -110,13 +115,14 @@ CONNECTOR_SKIPPED_STEPS = frozenset({"hubspot_events_tier", "zoho_events_module"
 # data centre, the Deals pipelines switch and the custom module come before the
 # stages, the pipeline and the fields.
 SETUP_STEPS = frozenset({"zoho_data_centre", "zoho_currency_pipeline", "zoho_events_module"})
-# Steps whose text on the connector path is a catalogue message of its own: there the
-# integration writes no subscription status, so the step must not say it does.
+# Steps with a catalogue message of their own on the connector path. There no call
+# needs the Deals layout id and nothing writes subscription statuses, so the desired
+# state's text for these steps would mislead.
 _CONNECTOR_STEP_TEXT = {
     "zoho_currency_pipeline": "crm_step_zoho_currency_pipeline_connector",
     "hubspot_subscription_types": "crm_step_hubspot_subscription_types_connector",
 }
-# The custom module and definitions that hold events, which nothing fills on that path.
+# The custom module that contains events. Nothing fills it on the connector path.
 _EVENT_CONTAINERS = frozenset({"Ecom_Events"})
 
 
@@ -143,6 +149,62 @@ def _for_path(item: PlanItem, path: str | None, crm: str) -> PlanItem:
     return substitute
 
 
+# Zoho fields of the order roll-ups and the catalogue entry naming the rollup summary
+# field that takes each one's place where nothing fills it (docs/connector-setup.md,
+# section 4.1). The names are the Zoho targets in generator/data/spec/mapping.yaml.
+_ROLLUP_SUMMARIES = {
+    "Ecom_Orders_Count": "crm_rollup_summary_orders_count",
+    "Ecom_LTV_SAR": "crm_rollup_summary_ltv_sar",
+    "Ecom_First_Order_At": "crm_rollup_summary_first_order_at",
+    "Ecom_Last_Order_At": "crm_rollup_summary_last_order_at",
+}
+
+
+def _order_rollups_filled(decision: Mapping[str, Any]) -> bool:
+    """Return whether something writes the order roll-up fields on the project's path.
+
+    The iPaaS and API paths write them, and so does the daily contact sync of a
+    WooCommerce connector project. Other connector projects leave them empty, and an
+    unknown path counts as filled, so the plan keeps the desired state's own steps.
+    """
+    if decision.get("path") != "connector":
+        return True
+    return decision.get("platform") == "woocommerce" and decision.get("contact_sync") == "daily"
+
+
+def _on_rollup_summaries(item: PlanItem, desired: Mapping[str, Any]) -> PlanItem:
+    """Rewrite a custom view step on the rollup summary fields where no roll-up is filled."""
+    if item.key in _CONNECTOR_EMPTY_SEGMENTS:
+        if item.action == "manual":  # the substitute step of _for_path
+            item.manual = [bilingual("crm_manual_new_subscribers_connector_zoho_summary",
+                                     name=item.name)]
+        return item
+    view = next((entry for entry in desired.get("segments", [])
+                 if item.key == f"view:Contacts/{entry['key']}"), None)
+    if item.kind != "view" or view is None:
+        return item
+    if not any(entry["field"] in _ROLLUP_SUMMARIES for entry in view["criteria"]):
+        return item
+    item.manual = [Text(en=_summary_view_text(view, "en"), ar=_summary_view_text(view, "ar"))]
+    return item
+
+
+def _summary_view_text(view: Mapping[str, Any], lang: Lang) -> str:
+    criteria = criteria_text(_on_summaries(view["criteria"], lang), lang)
+    return message("crm_manual_zoho_view_rollup_summary", lang, name=view["view_name"],
+                   module=view["module"], criteria=criteria, rule=view["rule"][lang],
+                   exit=exit_text(view, lang))
+
+
+def _on_summaries(criteria: list[dict[str, Any]], lang: Lang) -> list[dict[str, Any]]:
+    """Put the rollup summary field's description in place of each order roll-up field."""
+    named = []
+    for entry in criteria:
+        entry_name = _ROLLUP_SUMMARIES.get(entry["field"])
+        named.append({**entry, "field": message(entry_name, lang)} if entry_name else entry)
+    return named
+
+
 def _step_text(step: Mapping[str, Any], path: str | None) -> Text:
     entry = _CONNECTOR_STEP_TEXT.get(step["key"]) if path == "connector" else None
     if entry is not None:
@@ -150,17 +212,26 @@ def _step_text(step: Mapping[str, Any], path: str | None) -> Text:
     return Text(step["text"]["en"], step["text"]["ar"])
 
 
-# Account statuses under which the state file describes some other account, or may.
+# Account statuses under which the state file may describe another account, so the
+# plan ignores it.
 FOREIGN_ACCOUNT = frozenset({"other", "unknown"})
 
 
 def account_check(state: CrmState, live: str | None) -> dict[str, Any]:
     """Compare the account the state file records with the connected one.
 
-    The status is ``same``; ``new`` when the state records no account yet (a new
-    file, or one written before accounts were recorded); ``other`` when the ids
-    differ; ``unknown`` when the state records an account but the connected one
-    could not be read. Under ``other`` and ``unknown`` the plan ignores the state.
+    Returns:
+        ``status``, ``recorded`` (the account id in the state file) and ``live`` (the
+        id of the connected account). The status is one of:
+
+        - ``same``: the two ids are equal.
+        - ``new``: the state records no account yet (a new file, or one written before
+          accounts were recorded).
+        - ``other``: the two ids differ.
+        - ``unknown``: the state records an account, but the connected account's id
+          could not be read.
+
+        Under ``other`` and ``unknown`` the plan ignores the state.
     """
     recorded = state.account or None
     if recorded is None:

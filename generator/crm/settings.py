@@ -66,8 +66,8 @@ def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en") -> HubSpotSe
     problems = []
     token = environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()
     if not token:
-        problems.append(Problem("HUBSPOT_ACCESS_TOKEN", message("crm_env_missing", lang,
-                                                                name="HUBSPOT_ACCESS_TOKEN"),
+        problems.append(Problem("HUBSPOT_ACCESS_TOKEN",
+                                absent_text(environ, "HUBSPOT_ACCESS_TOKEN", lang),
                                 message("crm_hubspot_token_fix", lang)))
     base_url = environ.get("HUBSPOT_BASE_URL", "").strip() or HUBSPOT_DEFAULT_BASE_URL
     problems += url_problems("HUBSPOT_BASE_URL", base_url, lang)
@@ -100,7 +100,7 @@ def zoho_settings(environ: Mapping[str, str], lang: Lang = "en") -> ZohoSettings
         values[name] = environ.get(name, "").strip()
         if not values[name]:
             fix = "crm_zoho_dc_fix" if name == "ZOHO_DC" else "crm_zoho_client_fix"
-            problems.append(Problem(name, message("crm_env_missing", lang, name=name),
+            problems.append(Problem(name, absent_text(environ, name, lang),
                                     message(fix, lang, allowed=", ".join(ZOHO_ACCOUNTS_BY_DC))))
     dc = values["ZOHO_DC"].lower().lstrip(".")
     if dc and dc not in ZOHO_ACCOUNTS_BY_DC:
@@ -116,6 +116,12 @@ def zoho_settings(environ: Mapping[str, str], lang: Lang = "en") -> ZohoSettings
         client_id=values["ZOHO_CLIENT_ID"], client_secret=values["ZOHO_CLIENT_SECRET"],
         refresh_token=values["ZOHO_REFRESH_TOKEN"], dc=dc,
         accounts_url=(accounts_url or ZOHO_ACCOUNTS_BY_DC[dc]).rstrip("/"))
+
+
+def absent_text(environ: Mapping[str, str], name: str, lang: Lang = "en") -> str:
+    """Describe a required variable without a value: not set, or set to blank text."""
+    entry = "crm_env_missing" if name not in environ else "crm_env_empty"
+    return message(entry, lang, name=name)
 
 
 def url_problems(name: str, value: str, lang: Lang = "en") -> list[Problem]:

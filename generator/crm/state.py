@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import InputError, Problem
-from generator.i18n import message
+from generator.i18n import message, parse_error_text
 from generator.model import Lang
 
 STATE_FILE = ".rabt/crm-state.json"
@@ -113,7 +113,7 @@ def load_state(project: Path, crm: str, lang: Lang = "en") -> CrmState:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise InputError(summary, [Problem(str(path), str(error),
+        raise InputError(summary, [Problem(str(path), parse_error_text(error, lang),
                                            message("crm_state_fix", lang))]) from error
     if not isinstance(data, dict) or not isinstance(data.get("items"), dict):
         raise InputError(summary, [Problem(str(path), message("crm_state_shape", lang),

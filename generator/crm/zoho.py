@@ -12,7 +12,7 @@ not confirmed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from generator.crm.compare import bilingual, bilingual_list, field_changes, show
@@ -86,7 +86,7 @@ class ZohoCrm:
             data = self._accounts.request("POST", "/oauth/v2/token", form=form)
         except CrmApiError as error:
             if error.status is not None and 400 <= error.status < 500:
-                data = {"error": error.text.split(" (details")[0]}
+                data = {"error": error.text}
             else:
                 raise
         if not isinstance(data, dict) or "access_token" not in data:
@@ -158,7 +158,7 @@ class ZohoCrm:
                                         params={"module": "Deals"})
             layout_list = layouts.get("layouts", []) if isinstance(layouts, dict) else []
             if not layout_list:
-                return None, None, "no Deals layout"
+                return None, None, message("crm_zoho_no_deals_layout", self._lang)
             layout_id = str(layout_list[0]["id"])
             data = self.http.request("GET", f"{API}/settings/pipeline",
                                      params={"layout_id": layout_id})
@@ -215,7 +215,7 @@ class ZohoCrm:
             data = self.http.request("POST", path, params={"layout_id": str(self.layout_id)},
                                      body={"pipeline": [item.payload]},
                                      recover=lambda: self._created_pipeline(item))
-            pipeline_id = _result_id(data, "POST", path, key="pipeline")
+            pipeline_id = _result_id(data, "POST", path, self._lang, key="pipeline")
             state.record(item.key, item.kind, pipeline_id, owned=True, name=item.name,
                          container=item.container, label=item.label.en)
             return
@@ -225,7 +225,7 @@ class ZohoCrm:
                                  params={"module": item.container},
                                  body={"fields": [item.payload]},
                                  recover=lambda: self._created_field(item))
-        field_id = _result_id(data, "POST", f"{API}/settings/fields")
+        field_id = _result_id(data, "POST", f"{API}/settings/fields", self._lang)
         state.record(item.key, item.kind, field_id, owned=True, name=item.name,
                      container=item.container)
 
@@ -252,7 +252,7 @@ class ZohoCrm:
         path = f"{API}/settings/fields/{item.live_id}"
         data = self.http.request("PATCH", path, params={"module": item.container},
                                  body={"fields": [item.payload]})
-        _result_id(data, "PATCH", path, required=False)
+        _result_id(data, "PATCH", path, self._lang, required=False)
         state.record(item.key, item.kind, item.live_id, owned=False, name=item.name,
                      container=item.container)
 
@@ -274,7 +274,7 @@ def _success(item_id: Any, key: str = "fields") -> dict[str, Any]:
     return {key: [{"status": "success", "code": "SUCCESS", "details": {"id": str(item_id)}}]}
 
 
-def _result_id(data: Any, method: str, path: str, required: bool = True,
+def _result_id(data: Any, method: str, path: str, lang: Lang, required: bool = True,
                key: str = "fields") -> str:
     """Return the id from Zoho's per-item result, raising the item's error when it failed."""
     results = data.get(key) if isinstance(data, dict) else None
@@ -283,13 +283,14 @@ def _result_id(data: Any, method: str, path: str, required: bool = True,
         first = {}
     if first and str(first.get("status", "success")).lower() != "success":
         details = first.get("details")
-        extra = f" (details: {details})" if details else ""
-        raise CrmApiError(method, path, 200, f"{first.get('message', '')}{extra}",
-                          str(first.get("code") or "") or None)
+        raise CrmApiError(method, path, 200, str(first.get("message", "")),
+                          str(first.get("code") or "") or None,
+                          details=str(details) if details else "", lang=lang)
     details = first.get("details") if isinstance(first.get("details"), dict) else {}
     field_id = details.get("id") if details else None
     if field_id is None and required:
-        raise CrmApiError(method, path, 200, "the response has no fields[0].details.id")
+        raise CrmApiError(method, path, 200, message("crm_http_response_lacks", lang,
+                                                     keys=f"{key}[0].details.id"), lang=lang)
     return str(field_id) if field_id is not None else ""
 
 
@@ -475,12 +476,23 @@ def _view_item(view: Mapping[str, Any]) -> PlanItem:
                     view["module"], "manual", drift=False)
     item.manual.append(Text(**{
         lang: message("crm_manual_zoho_view", lang, name=name, module=view["module"],
-                      criteria=criteria_text(view["criteria"], lang), rule=view["rule"][lang])
+                      criteria=criteria_text(view["criteria"], lang), rule=view["rule"][lang],
+                      exit=exit_text(view, lang))
         for lang in ("en", "ar")}))
     return item
 
 
-def criteria_text(criteria: list[Mapping[str, Any]], lang: Lang) -> str:
+def exit_text(view: Mapping[str, Any], lang: Lang) -> str:
+    """Return the segment's exit note after a space, or nothing when leaving is the entry rule.
+
+    A custom view drops a contact as soon as a criterion stops matching, so the step
+    of a segment with an exit rule of its own (the VIP exit bar) states the difference.
+    """
+    note = view.get("exit_note")
+    return f" {note[lang]}" if note else ""
+
+
+def criteria_text(criteria: Sequence[Mapping[str, Any]], lang: Lang) -> str:
     """Describe a segment's criteria in words, as a view's filter editor shows them."""
     return message("crm_view_criteria_join", lang).join(
         message(f"crm_view_criterion_{entry['op']}", lang, field=entry["field"],

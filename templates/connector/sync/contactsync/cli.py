@@ -251,8 +251,11 @@ def _run_locked(args: argparse.Namespace, state: SyncState, state_path: Path, st
     if writer is None:
         _dry_run(contacts, mapping, log)
         return EXIT_OK
-    writer.run_workflows = workflows_on(args.workflows, marks)
-    log.info("workflows", on=writer.run_workflows)
+    if mapping.get("crm") == "zoho":
+        # Only Zoho's upsert takes a trigger list. HubSpot's API has no such switch, so a
+        # HubSpot run keeps its writer's setting and logs nothing about it.
+        writer.run_workflows = workflows_on(args.workflows, marks)
+        log.info("workflows", on=writer.run_workflows)
     outcomes = _write_all(writer, contacts, args.batch_size, log)
     for name, mark in collected.marks.items():
         newest = later(state.marks.get(name), mark)

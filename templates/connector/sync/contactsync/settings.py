@@ -82,7 +82,8 @@ class _Reader:
     def required(self, name: str, what: str) -> str:
         value = self.environ.get(name, "").strip()
         if not value:
-            self.problems.append(f"{name} is missing: set it to {what}")
+            absence = "is missing" if name not in self.environ else "is set but empty"
+            self.problems.append(f"{name} {absence}: set it to {what}")
         return value
 
     def optional(self, name: str) -> str:
