@@ -284,3 +284,34 @@ def test_hostile_client_name_is_escaped(tmp_path: Path) -> None:
 def test_arabic_templates_start_ascii(name: str) -> None:
     # cookiecutter copies a template it takes for binary without rendering it.
     assert (TEMPLATE_DOCS / name).read_bytes()[:512].isascii()
+
+
+def test_single_use_claim_per_path(projects: dict[str, Project]) -> None:
+    # Only the iPaaS workflows create codes with a usage limit of 1; other paths
+    # must not promise that a code works once.
+    ipaas = flat_text(projects["zoho"].text["docs/playbooks.md"])
+    assert ("works once, because the workflows create it in the store with a usage limit of 1"
+            in ipaas)
+    for name in ("hubspot", "custom"):
+        text = flat_text(projects[name].text["docs/playbooks.md"])
+        assert "works once only if it is created in the store with a usage limit of 1" in text
+        assert "this project does not create the codes itself" in text
+        arabic = flat_text(projects[name].text["docs/playbooks.ar.md"])
+        assert "لأن هذا المشروع لا يُنشئ الرموز بنفسه" in arabic
+
+
+def test_connector_vip_leaves_at_entry_bar(projects: dict[str, Project]) -> None:
+    # A CRM list or view keeps no memory of its members, so on the connector path
+    # a contact leaves VIP at the entry bar, as docs/connector-setup.md says.
+    connector = projects["hubspot"]
+    threshold = f"{connector.spec['segments']['vip_threshold']['threshold_sar']:,}"
+    text = flat_text(connector.text["docs/kpis.md"])
+    assert (f"On this connector project the VIP list cannot remember who was a member, so a "
+            f"contact leaves it as soon as the value falls below {threshold} SAR") in text
+    assert "تحتفظ القائمة بأعضائها السابقين" in connector.text["docs/kpis.ar.md"]
+    for name in ("zoho", "custom"):
+        assert "On this connector project" not in projects[name].text["docs/kpis.md"]
+
+
+def flat_text(text: str) -> str:
+    return " ".join(text.split())
