@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -194,38 +194,104 @@ def test_shopify_consent_topics_stored(make_custom_harness: MakeHarness) -> None
 
 
 def storefront_event(event: str, number: int, email: str) -> dict[str, Any]:
+    """Return a storefront contract event body whose customer is ``email``."""
     return {"event": event, "event_id": f"evt_consent_{number}",
             "occurred_at": days_ago(1).isoformat(), "customer": {"email": email},
             "cart": {"token": f"cart-{number}", "value": "120.00", "url": None},
             "product": {"sku": "OUD-ROYAL-50"}}
 
 
-def test_storefront_events_stored(make_custom_harness: MakeHarness) -> None:
+def pixel_event(name: str, number: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Return a Shopify Web Pixels standard event body: name, id, timestamp and data."""
+    return {"name": name, "id": f"evt_consent_{number}", "type": "standard",
+            "timestamp": days_ago(1).isoformat(), "data": data}
+
+
+def pixel_checkout(number: int, email: str) -> dict[str, Any]:
+    return {"checkout": {"email": email, "token": f"cart-{number}",
+                         "totalPrice": {"amount": 120.0, "currencyCode": "SAR"}}}
+
+
+class EventCase(NamedTuple):
+    """A behaviour event to deliver and the values its ``events`` row must have."""
+
+    topic: str
+    body: dict[str, Any]
+    linked: bool
+    value: Decimal | None
+    sku: str | None
+
+
+def storefront_cases() -> list[EventCase]:
+    """Return events of the storefront contract, which names the customer on every event."""
+    known, other = "consent.9@example.com", "someone.else@example.com"
+    value, sku = Decimal("120.00"), "OUD-ROYAL-50"
+    return [EventCase("page_view", storefront_event("page_view", 1, known), True, value, sku),
+            EventCase("add_to_cart", storefront_event("add_to_cart", 2, known), True, value,
+                      sku),
+            EventCase("checkout_started", storefront_event("checkout_started", 3, known), True,
+                      value, sku),
+            EventCase("page_view", storefront_event("page_view", 4, other), False, value, sku)]
+
+
+def pixel_cases() -> list[EventCase]:
+    """Return Web Pixels events. The field map reads an email and a value only from checkouts."""
+    known, other = "consent.9@example.com", "someone.else@example.com"
+    cart_line = {"cartLine": {"quantity": 1, "merchandise": {
+        "id": "gid://shopify/ProductVariant/4100", "sku": "OUD-ROYAL-50",
+        "price": {"amount": 149.5, "currencyCode": "SAR"}}}}
+    return [EventCase("page_viewed", pixel_event("page_viewed", 1, {}), False, None, None),
+            EventCase("product_added_to_cart",
+                      pixel_event("product_added_to_cart", 2, cart_line), False, None,
+                      "OUD-ROYAL-50"),
+            EventCase("checkout_started",
+                      pixel_event("checkout_started", 3, pixel_checkout(3, known)), True,
+                      Decimal("120.00"), None),
+            EventCase("checkout_completed",
+                      pixel_event("checkout_completed", 4, pixel_checkout(4, other)), False,
+                      Decimal("120.00"), None)]
+
+
+def test_behaviour_events_stored(make_custom_harness: MakeHarness) -> None:
     sync = make_custom_harness()
-    if "storefront" not in sync.context.settings.accepted_platforms:
-        pytest.skip("this project receives no storefront events")
     deliver(sync, pending_order(sync, 9, days_ago(2)))
-    sync.source = "storefront"
-    for number, event in enumerate(("page_view", "add_to_cart", "checkout_started"), start=1):
-        sync.deliver(storefront_event(event, number, "consent.9@example.com"), event)
-    sync.deliver(storefront_event("page_view", 4, "someone.else@example.com"), "page_view")
+    # On a Shopify project, behaviour events are Web Pixels standard events, mapped with
+    # the event name as the topic. Other projects receive the storefront contract's events.
+    # NOTE: the intake maps pixel events only on /webhooks/shopify, whose HMAC a browser
+    # pixel cannot compute without the app secret. /webhooks/storefront reads the topic
+    # from an ``event`` field that pixel events lack, so it quarantines them.
+    if sync.source == "shopify":
+        cases = pixel_cases()
+    elif "storefront" in sync.context.settings.accepted_platforms:
+        sync.source = "storefront"
+        cases = storefront_cases()
+    else:
+        pytest.skip("this project receives no behaviour events")
+    for case in cases:
+        sync.deliver(case.body, case.topic)
     report = sync.write()
     assert report.written.get("events") == 4
     assert sum(report.dead_lettered.values()) == 0
 
     contact = sync.rows("SELECT contact_key FROM contacts")[0]["contact_key"]
-    rows = sync.rows("SELECT event_id, contact_key, contact_email, cart_token, value_sar, sku, "
-                     "occurred_at FROM events ORDER BY event_id")
+    rows = sync.rows("SELECT event_id, event_key, contact_key, contact_email, cart_token, "
+                     "value_sar, sku, occurred_at FROM events ORDER BY event_id")
     assert [row["event_id"] for row in rows] == [f"evt_consent_{n}" for n in range(1, 5)]
-    assert [row["contact_key"] for row in rows] == [contact, contact, contact, None]
+    assert [row["event_key"] for row in rows][:3] == ["page_view", "add_to_cart",
+                                                      "checkout_started"]
+    assert [row["contact_key"] for row in rows] == [
+        contact if case.linked else None for case in cases]
     assert rows[3]["contact_email"] == "someone.else@example.com"
-    assert rows[1]["value_sar"] == Decimal("120.00")
-    assert rows[1]["sku"] == "OUD-ROYAL-50"
-    assert rows[0]["occurred_at"] == days_ago(1)
+    assert [row["value_sar"] for row in rows] == [case.value for case in cases]
+    assert [row["sku"] for row in rows] == [case.sku for case in cases]
+    assert rows[2]["cart_token"] == "cart-3"
+    assert {row["occurred_at"] for row in rows} == {days_ago(1)}
     # Their deliveries were kept in the database, so they count as synced.
-    outcomes = sync.rows("SELECT DISTINCT outcome FROM source_payloads WHERE source = "
-                         "'storefront'")
-    assert outcomes == [{"outcome": "synced_later"}]
+    event_topics = {case.topic for case in cases}
+    outcomes = {row["outcome"] for row in sync.rows(
+        "SELECT topic, outcome FROM source_payloads WHERE source = :source", source=sync.source)
+        if row["topic"] in event_topics}
+    assert outcomes == {"synced_later"}
 
 
 def test_success_rate_stale_and_quarantine(make_custom_harness: MakeHarness) -> None:
