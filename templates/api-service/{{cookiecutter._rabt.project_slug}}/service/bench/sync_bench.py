@@ -3,6 +3,13 @@
 Usage (from the service folder)::
 
     python bench/sync_bench.py --orders 20000 --rate-limit 190
+    python bench/sync_bench.py --orders 20000 --rounds 2 --baseline /path/to/older/service
+
+``--baseline`` also measures another copy of the service folder (for example the
+service before a change) with that copy's own bench script, alternating with this one
+for ``--rounds`` rounds, so both see the same load on the machine. Each measurement
+then runs in a child process of its own, and the output lists every run with the
+machine's load average before and after it.
 
 Steps, as in production: the stand-in (``python -m storesync.standins.hubspot``, seeded
 from ``../crm/desired-state.yaml``) starts in its own process on a free 127.0.0.1 port
@@ -18,7 +25,9 @@ finished and the outbox is empty, which is the last CRM write. The report gives:
   records written, sent at exactly the rate limit) divided by the end-to-end time;
   target >= 0.9;
 * the share of calls answered 429; target <= 1 %;
-* API calls per 1,000 orders against that batch minimum; target <= 1.1 times it.
+* API calls per 1,000 orders against that batch minimum; target <= 1.1 times it;
+* the 1-minute load average before and after the run, because other jobs on the
+  machine slow the worker and the flusher.
 
 Every name, email and phone in the orders is made up.
 """
@@ -132,15 +141,72 @@ def minimum_calls(counts: Counter[str]) -> int:
     return sum(math.ceil(count / BATCH) for count in counts.values() if count)
 
 
+def load_average() -> float:
+    """Return the machine's 1-minute load average."""
+    return round(os.getloadavg()[0], 2)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = load_average()
     port = free_port()
     standin = start_standin(port, args.rate_limit)
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            return measure(args, port, data_dir)
+            result = measure(args, port, data_dir)
     finally:
         standin.terminate()
         standin.wait(10)
+    return {**result, "load_average_before": load_before, "load_average_after": load_average()}
+
+
+def child_arguments(args: argparse.Namespace) -> list[str]:
+    """Return the options of one measurement, for a bench script in a child process."""
+    options = ["--orders", str(args.orders), "--lines", str(args.lines),
+               "--customers", str(args.customers), "--rate-limit", str(args.rate_limit),
+               "--window-ms", str(args.window_ms), "--workers", str(args.workers),
+               "--log-level", args.log_level]
+    for item in args.worker_env:
+        options += ["--worker-env", item]
+    return options
+
+
+def run_child(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``folder``'s own bench script once with this run's options; return its result.
+
+    Raises:
+        SystemExit: the script failed or printed no JSON result.
+    """
+    command = [sys.executable, str(folder / "bench" / "sync_bench.py"), *child_arguments(args)]
+    finished = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        raise SystemExit(f"the bench in {folder} failed with exit code {finished.returncode}:\n"
+                         f"{finished.stderr[-2000:]}")
+    try:
+        result: dict[str, Any] = json.loads(finished.stdout)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"the bench in {folder} printed no JSON result ({error}):\n"
+                         f"{finished.stdout[-2000:]}") from error
+    return result
+
+
+def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure this service, and the baseline when given, in alternating order per round."""
+    folders = [("service", SERVICE_DIR)]
+    if args.baseline:
+        folders.append(("baseline", args.baseline.resolve()))
+    runs = []
+    for number in range(1, args.rounds + 1):
+        # The second of a pair runs on a warmer machine, so the order alternates.
+        order = folders if number % 2 else list(reversed(folders))
+        for name, folder in order:
+            # Read here, because an older bench script may not report the load.
+            load_before = load_average()
+            result = run_child(folder, args)
+            result.update(load_average_before=load_before, load_average_after=load_average())
+            runs.append({"round": number, "version": name, "folder": str(folder), **result})
+            print(f"round {number} {name}: time ratio {result['time_ratio']}, load "
+                  f"{load_before} to {result['load_average_after']}", file=sys.stderr)
+    return {"runs": runs}
 
 
 def start_command(command: list[str], environ: dict[str, str], log_path: Path
@@ -151,6 +217,16 @@ def start_command(command: list[str], environ: dict[str, str], log_path: Path
     with log_path.open("wb") as log:
         return subprocess.Popen([sys.executable, "-m", "storesync", *command], cwd=SERVICE_DIR,
                                 env=env, stdout=log, stderr=log)
+
+
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float | None:
+    """Return the CPU time a running child has used (user plus system), or None off Linux."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime are the 14th and 15th fields of /proc/PID/stat, in clock ticks.
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
 
 
 def check_running(processes: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -262,6 +338,7 @@ def measure(args: argparse.Namespace, port: int, data_dir: str) -> dict[str, Any
         queued_seconds = time.perf_counter() - started
         jobs_seconds, end_to_end_seconds, calls_when_jobs_finished = wait_until_synced(
             queue, store, started, processes, standin)
+        cpu = {name: cpu_seconds(process) for name, process in processes.items()}
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
@@ -290,6 +367,7 @@ def measure(args: argparse.Namespace, port: int, data_dir: str) -> dict[str, Any
         "minimum_calls_per_1000_orders": round(fewest * 1000 / args.orders, 1),
         "calls_ratio": round(calls / fewest, 3),
         "answered_429": rejected, "share_429": round(rejected / max(1, calls), 4),
+        "cpu_seconds": cpu,
         "dead_letters": store.dead_letter_count(),
     }
 
@@ -310,8 +388,21 @@ def main() -> None:
                         help="a setting for the worker and flusher processes only, e.g. "
                              "WORKER_QUEUE_SQLITE_SYNCHRONOUS=FULL or SYNC_FLUSHER=thread; "
                              "repeatable")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measurements of each version, alternating (default 1)")
+    parser.add_argument("--baseline", type=Path, metavar="SERVICE_DIR",
+                        help="also measure the service in this folder, with its own "
+                             "bench/sync_bench.py, in the same rounds")
     args = parser.parse_args()
     args.customers = args.customers or max(1, args.orders * 2 // 3)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be 1 or more, got {args.rounds}")
+    if args.baseline and not (args.baseline / "bench" / "sync_bench.py").is_file():
+        parser.error(f"--baseline {args.baseline} has no bench/sync_bench.py; give the "
+                     "service folder of another copy of the project")
+    if args.baseline or args.rounds > 1:
+        print(json.dumps(run_rounds(args), indent=2))
+        return
     print(json.dumps(run(args), indent=2))
 
 

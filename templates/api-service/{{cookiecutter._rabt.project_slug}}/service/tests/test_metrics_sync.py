@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from intake_support import (
@@ -108,6 +108,20 @@ def test_success_ratio_definition() -> None:
                 {"object": "products", "outcome": "dead_lettered"}, 2.0)]
     assert metrics.success_ratio(samples) == pytest.approx(10 / 12)
     assert metrics.success_ratio([]) is None
+
+
+def help_texts() -> dict[str, str]:
+    """Return the HELP text of each worker-side metric family, as /metrics shows it."""
+    text = generate_latest(metrics.SYNC_REGISTRY).decode("utf-8")
+    return {family.name: family.documentation for family in text_string_to_metric_families(text)}
+
+
+def test_outcome_help_lists_stale() -> None:
+    texts = help_texts()
+    for outcome in ("synced", "stale", "dead_lettered"):
+        assert outcome in texts["storesync_sync_records"], outcome
+    for outcome in metrics.JOB_OUTCOMES:
+        assert outcome in texts["storesync_jobs"], outcome
 
 
 # --- Web and worker processes ----------------------------------------------------------------

@@ -26,6 +26,7 @@ def test_worker_defaults(tmp_path: Path) -> None:
     assert settings.sync_batch_window_ms == 500
     assert settings.sync_max_attempts == 8
     assert settings.sync_flusher == "process"
+    assert settings.flusher_heartbeat_max_age_seconds == 120
     assert settings.hubspot_daily_limit_pause_seconds == 900
     assert settings.hubspot_auth_failure_pause_seconds == 60
 
@@ -55,6 +56,12 @@ def test_flusher_thread_read(tmp_path: Path) -> None:
     assert settings.sync_flusher == "thread"
 
 
+def test_heartbeat_max_age_read(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path), "SPEC_DIR": str(SPEC_DIR),
+                              "FLUSHER_HEARTBEAT_MAX_AGE_SECONDS": "600"})
+    assert settings.flusher_heartbeat_max_age_seconds == 600
+
+
 def test_token_kept_out_of_repr(tmp_path: Path) -> None:
     settings = load_settings({"DATA_DIR": str(tmp_path), "SPEC_DIR": str(SPEC_DIR),
                               "HUBSPOT_ACCESS_TOKEN": "test-token-not-real",
@@ -76,6 +83,8 @@ def test_token_kept_out_of_repr(tmp_path: Path) -> None:
     ("SYNC_BATCH_WINDOW_MS", "-1", "outside the allowed range"),
     ("SYNC_MAX_ATTEMPTS", "0", "outside the allowed range"),
     ("SYNC_FLUSHER", "worker", "not a place the flusher can run"),
+    ("FLUSHER_HEARTBEAT_MAX_AGE_SECONDS", "14", "outside the allowed range 15 to 86400"),
+    ("FLUSHER_HEARTBEAT_MAX_AGE_SECONDS", "2m", "is not a whole number"),
     ("SYNC_BACKOFF_BASE_SECONDS", "0", "outside the allowed range"),
     ("HUBSPOT_ACCESS_TOKEN", "replace-with-a-private-app-token", "placeholder"),
     ("HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS", "59", "outside the allowed range 60 to 86400"),

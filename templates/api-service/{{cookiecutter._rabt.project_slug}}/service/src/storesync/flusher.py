@@ -8,7 +8,14 @@ Contacts the identity table already knows are updated by id (``batch/update``);
 others are upserted by email, by the unique phone property when they have no email,
 or by the store customer id. Deals, line items, products and tickets are upserted
 by their unique key property. A partly filled batch waits up to
-``SYNC_BATCH_WINDOW_MS`` for more records, so a busy store sends full batches.
+``SYNC_BATCH_WINDOW_MS`` for more records, and up to ``BATCH_HOLD_WINDOWS`` of those
+windows while records of its object keep arriving, so a busy store sends full batches.
+
+The batch calls run on sender threads. While they run, the cycle reads and queues the
+next object's batches, so the rate limit, not the reads and the state-file commits,
+sets the pace. An object is read again only after every batch of it has its outcome
+recorded, so a record is never in two batches at once, and only after the objects it
+depends on (``dependencies_of``) have theirs, so their HubSpot ids are known.
 
 Outcomes per record: written (the row leaves the outbox and its HubSpot id is kept);
 rejected with a 4xx data error (dead letter with HubSpot's message); 5xx, timeout or
@@ -27,7 +34,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +42,7 @@ import httpx
 
 from . import metrics
 from .flusher_lock import FlusherLock
+from .heartbeat import HeartbeatStore, HeartbeatWriter, open_heartbeat
 from .hubspot import (
     BATCH_LIMIT,
     CONFLICT_CATEGORY,
@@ -69,6 +77,17 @@ MAX_ROWS_PER_CYCLE = 2000
 # as the rate limit allows per call, so with one call at a time the flusher stayed below
 # the limit whenever a response came late.
 MAX_CALLS_IN_FLIGHT = 2
+# Batches queued for the sender threads before the cycle stops reading more objects.
+# Reading and queueing one object took about 40 ms on average in an 8,000-order sync
+# bench run, and four calls take about 200 ms at 190 per 10 s. So the senders seldom
+# wait for a read, and rows are still read shortly before they are sent.
+MAX_BATCHES_QUEUED = 4
+# How many batch windows a partly filled batch is held at most while its object keeps
+# getting new rows.
+BATCH_HOLD_WINDOWS = 10
+# Record objects whose HubSpot ids a batch of the key object needs: a line item points
+# at its product through ``hs_product_id``. An association needs both of its ends.
+RECORD_DEPENDENCIES: dict[str, tuple[str, ...]] = {"line_items": ("products",)}
 
 _EMAIL = re.compile(r"[^\s@\"',;:<>()\[\]{}]+@[^\s@\"',;:<>()\[\]{}]+")
 _PHONE = re.compile(r"\+?\d[\d \-]{7,}\d")
@@ -93,6 +112,7 @@ class FlushReport:
     dead_lettered: Counter[str] = field(default_factory=Counter)
     retried: Counter[str] = field(default_factory=Counter)
     waiting: int = 0
+    submitted: int = 0
     paused: bool = False
 
 
@@ -116,6 +136,14 @@ def _chunks(rows: Sequence[OutboxRow], size: int) -> Iterator[list[OutboxRow]]:
         yield list(rows[start:start + size])
 
 
+def dependencies_of(obj: str) -> tuple[str, ...]:
+    """Return the objects whose writes must be recorded before ``obj`` is read."""
+    if obj.startswith(ASSOCIATION_PREFIX):
+        _, from_obj, to_obj = obj.split(":", 2)
+        return (from_obj, to_obj)
+    return RECORD_DEPENDENCIES.get(obj, ())
+
+
 class Flusher:
     """Writes the outbox to HubSpot; ``flush_once`` is one steppable cycle."""
 
@@ -133,12 +161,18 @@ class Flusher:
         auth_failure_pause_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
-        """Create a flusher; call :meth:`resolve_stages` before the first cycle."""
+        """Create a flusher; call :meth:`resolve_stages` before the first cycle.
+
+        ``heartbeat`` is called often while :meth:`run` loops; it must return quickly.
+        """
         self.store = store
         self.client = client
         self.mapping = mapping
         self.batch_window_seconds = batch_window_seconds
+        self.max_batch_wait_seconds = batch_window_seconds * BATCH_HOLD_WINDOWS
+        self.heartbeat = heartbeat or (lambda: None)
         self.max_attempts = max_attempts
         self.backoff_base_seconds = backoff_base_seconds
         self.backoff_max_seconds = backoff_max_seconds
@@ -156,17 +190,21 @@ class Flusher:
         self.pipeline_id: str | None = None
         self.stage_ids: dict[str, str] = {}
         # A batch's outcome is written to the state file by this thread while the next
-        # batch of the same object is on its way to HubSpot. A state-file commit takes
-        # about as long as a batch call while the worker writes too, so doing both in
-        # turn would halve the calls per second.
+        # batch is on its way to HubSpot. A state-file commit takes about as long as a
+        # batch call while the worker writes too, so doing both in turn would halve the
+        # calls per second.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flusher-write")
-        self._writes: list[Future[None]] = []
-        # Batches of one object go out on these threads, so the next call does not wait
-        # for the previous response. Every batch of an object has its response recorded
-        # before the next object is read, which keeps the dependency order.
+        # Batches go out on these threads, so the next call does not wait for the
+        # previous response, nor for the cycle to read the next object.
         self._sender = ThreadPoolExecutor(max_workers=MAX_CALLS_IN_FLIGHT,
                                           thread_name_prefix="flusher-send")
-        self._sends: list[Future[None]] = []
+        # Calls and outcome writes not yet waited for, by object; see :meth:`_settle`.
+        self._sends: dict[str, list[Future[Any]]] = {}
+        self._writes: dict[str, list[Future[Any]]] = {}
+        self._tracking = threading.Lock()
+        # Batches submitted to the sender threads that no thread has started yet.
+        self._queued = 0
+        self._room = threading.Condition()
         self._pausing = threading.Event()
 
     # --- set-up ----------------------------------------------------------------------
@@ -218,69 +256,161 @@ class Flusher:
     # --- one cycle -------------------------------------------------------------------
 
     def flush_once(self, now: float | None = None, force: bool = False) -> FlushReport:
-        """Send every due batch once, in dependency order.
+        """Send every due batch once, in dependency order, and record every outcome.
 
         Args:
             now: The current time (seconds since the epoch); the clock when None.
             force: Send partly filled batches without waiting for the batch window.
         """
-        now = self.clock() if now is None else now
-        report = FlushReport()
-        if now < self.paused_until:
-            report.paused = True
-            return report
         calls_before = self.client.calls
-        self._pausing.clear()
         try:
-            for objects in RECORD_STAGES:
-                for obj in objects:
-                    self._flush_records(obj, now, force, report)
-                    # Later objects read the CRM ids these writes store.
-                    self._wait_for_sends()
-                    self._wait_for_writes()
-            for obj in sorted(self.store.pending_objects()):
-                if obj.startswith(ASSOCIATION_PREFIX):
-                    self._flush_links(obj, now, force, report)
-                    self._wait_for_sends()
-                    self._wait_for_writes()
-        except _Paused:
-            report.paused = True
+            report = self._cycle(now, force)
         finally:
-            try:
-                self._wait_for_sends()
-            except _Paused:
-                report.paused = True
-            self._wait_for_writes()
+            paused = self._drain()
+        report.paused = report.paused or paused
         report.calls = self.client.calls - calls_before
         return report
 
     def run(self, stop: threading.Event) -> None:
-        """Flush until ``stop`` is set, pausing a batch window whenever nothing was sent."""
+        """Flush until ``stop`` is set.
+
+        Unlike :meth:`flush_once`, a cycle does not wait for its last batches, so the next
+        cycle reads other objects while they are sent. A cycle that queues nothing is
+        followed by a wait for the next batch to end, or by half a batch window (at
+        least 50 ms) when no batch is out.
+        """
         idle_wait = max(0.05, self.batch_window_seconds / 2)
-        while not stop.is_set():
-            try:
-                report = self.flush_once()
-            except Exception:  # keep the loop alive; the next cycle retries
-                log.exception("flush cycle failed")
-                stop.wait(idle_wait)
-                continue
-            metrics.DEAD_LETTERS.set(self.store.dead_letter_count())
-            if report.calls == 0:
-                stop.wait(idle_wait)
+        try:
+            while not stop.is_set():
+                self.heartbeat()
+                try:
+                    report = self._cycle(None, False, skip_busy=True)
+                except _Paused:
+                    continue
+                except Exception:  # keep the loop alive; the next cycle retries
+                    log.exception("flush cycle failed")
+                    stop.wait(idle_wait)
+                    continue
+                metrics.DEAD_LETTERS.set(self.store.dead_letter_count())
+                if report.submitted:
+                    continue
+                # Nothing new to send: read again once a batch still out has ended, or
+                # after an idle wait when none is out.
+                if not self._wait_for_any(idle_wait):
+                    stop.wait(idle_wait)
+        finally:
+            # Stop after the calls already out: queued batches stay in the outbox as
+            # they are, as during a pause.
+            self._pausing.set()
+            self._drain()
+
+    def _cycle(self, now: float | None, force: bool, skip_busy: bool = False) -> FlushReport:
+        """Read each object in dependency order and queue its due batches.
+
+        Batches of an earlier cycle may still be out when this returns; see
+        :meth:`_settle`. With ``now`` None, each object is read at the clock's time
+        then, because waiting for earlier batches can take seconds. With
+        ``skip_busy``, an object whose own or dependencies' batches are still out is
+        left for the next cycle instead of waited for, so the senders keep working
+        through the queue meanwhile.
+        """
+        report = FlushReport()
+        if (self.clock() if now is None else now) < self.paused_until:
+            report.paused = True
+            return report
+        if self._pausing.is_set():
+            # Batches skipped during the pause must have ended before sends resume.
+            self._drain()
+            self._pausing.clear()
+        try:
+            for objects in RECORD_STAGES:
+                for obj in objects:
+                    if self._before_read(obj, skip_busy):
+                        self._flush_records(obj, self.clock() if now is None else now, force,
+                                            report)
+            for obj in sorted(self.store.pending_objects()):
+                if obj.startswith(ASSOCIATION_PREFIX) and self._before_read(obj, skip_busy):
+                    self._flush_links(obj, self.clock() if now is None else now, force,
+                                      report)
+        except _Paused:
+            report.paused = True
+        return report
+
+    def _before_read(self, obj: str, skip_busy: bool) -> bool:
+        """Wait until ``obj`` and its dependencies are recorded and the send queue has room.
+
+        Returns:
+            Whether to read ``obj`` now. It is False, without any wait, when
+            ``skip_busy`` is set and a batch of ``obj`` or of a dependency is still out.
+        """
+        self.heartbeat()
+        objects = (obj, *dependencies_of(obj))
+        if skip_busy and self._busy(*objects):
+            return False
+        self._settle(*objects)
+        with self._room:
+            while self._queued >= MAX_BATCHES_QUEUED:
+                self._room.wait()
+        return True
+
+    def _wait_for_any(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for one call or write to end; False when none is out."""
+        with self._tracking:
+            futures = [future for tracked in (*self._sends.values(), *self._writes.values())
+                       for future in tracked if not future.done()]
+        if futures:
+            wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        return bool(futures)
+
+    def _busy(self, *objects: str) -> bool:
+        """Return whether a call or outcome write of ``objects`` has not ended yet."""
+        with self._tracking:
+            # A call hands its outcome to the writer before it ends, so calls are
+            # checked before writes.
+            sends = [future for obj in objects for future in self._sends.get(obj, [])]
+            if not all(future.done() for future in sends):
+                return True
+            writes = [future for obj in objects for future in self._writes.get(obj, [])]
+            return not all(future.done() for future in writes)
+
+    def _drain(self) -> bool:
+        """Wait for every batch still out; return whether one of them paused the flusher."""
+        try:
+            self._settle(*self._tracked())
+        except _Paused:
+            return True
+        return False
 
     # --- records ---------------------------------------------------------------------
 
-    def _ready(self, chunk: Sequence[OutboxRow], now: float, force: bool) -> bool:
-        """Return whether a chunk goes now: full, forced, or its oldest row waited a window."""
+    def _ready(self, chunk: Sequence[OutboxRow], now: float, force: bool,
+               newest: float) -> bool:
+        """Return whether a chunk goes now.
+
+        A chunk goes when it is full or forced. A partly filled one goes once its oldest
+        row has waited a batch window and no row of its object arrived for a window
+        (``newest`` is the latest arrival), or once that row has waited
+        ``max_batch_wait_seconds`` while rows keep arriving.
+        """
         if force or len(chunk) >= BATCH_LIMIT:
             return True
-        oldest = min(row.enqueued_at for row in chunk)
-        return now - oldest >= self.batch_window_seconds
+        waited = now - min(row.enqueued_at for row in chunk)
+        if waited >= self.max_batch_wait_seconds:
+            return True
+        return waited >= self.batch_window_seconds and now - newest >= self.batch_window_seconds
+
+    @staticmethod
+    def _newest_arrival(rows: Sequence[OutboxRow], now: float) -> float:
+        """Return when the latest of ``rows`` arrived; ``now`` when more rows wait unread."""
+        if len(rows) >= MAX_ROWS_PER_CYCLE:
+            return now
+        return max(row.enqueued_at for row in rows)
 
     def _flush_records(self, obj: str, now: float, force: bool, report: FlushReport) -> None:
         rows = self.store.due(obj, now, MAX_ROWS_PER_CYCLE)
         if not rows:
             return
+        newest = self._newest_arrival(rows, now)
         known = self.store.crm_ids(obj, [row.item.key for row in rows])
         updates = [row for row in rows if row.item.key in known]
         upserts, keyless = self._upsert_rows([row for row in rows if row.item.key not in known])
@@ -289,8 +419,9 @@ class Flusher:
                                                  "property to upsert by") for row in keyless])
             self._finish(obj, outcome, report)
         for chunk in _chunks(updates, BATCH_LIMIT):
-            if self._ready(chunk, now, force):
-                self._submit(self._send, obj, "update", chunk, known, now, report)
+            if self._ready(chunk, now, force, newest):
+                self._submit(obj, report, self._send, obj, "update", chunk, known, now,
+                             report)
             else:
                 report.waiting += len(chunk)
         # One idProperty per batch, so each result is matched to its input by that property.
@@ -299,8 +430,9 @@ class Flusher:
             by_property.setdefault(str(row.item.id_property), []).append(row)
         for group in by_property.values():
             for chunk in _chunks(group, BATCH_LIMIT):
-                if self._ready(chunk, now, force):
-                    self._submit(self._send, obj, "upsert", chunk, known, now, report)
+                if self._ready(chunk, now, force, newest):
+                    self._submit(obj, report, self._send, obj, "upsert", chunk, known, now,
+                                 report)
                 else:
                     report.waiting += len(chunk)
 
@@ -497,26 +629,48 @@ class Flusher:
         value = (entry.get("properties") or {}).get(str(chunk[0].item.id_property))
         return None if value is None else str(value).casefold()
 
-    def _submit(self, send: Callable[..., None], *args: Any) -> None:
-        """Make one batch call on a sender thread; see :meth:`_wait_for_sends`."""
-        self._sends.append(self._sender.submit(self._send_unless_paused, send, *args))
+    def _submit(self, obj: str, report: FlushReport, send: Callable[..., None],
+                *args: Any) -> None:
+        """Queue one batch call of ``obj`` for a sender thread; see :meth:`_settle`."""
+        report.submitted += 1
+        with self._room:
+            self._queued += 1
+        future = self._sender.submit(self._send_unless_paused, send, *args)
+        with self._tracking:
+            self._sends.setdefault(obj, []).append(future)
 
     def _send_unless_paused(self, send: Callable[..., None], *args: Any) -> None:
+        with self._room:
+            self._queued -= 1
+            self._room.notify_all()
         # After a daily-limit 429 or a rejected token, batches not yet sent stay in the
         # outbox unchanged and go out once the pause ends.
         if not self._pausing.is_set():
             send(*args)
 
-    def _wait_for_sends(self) -> None:
-        """Wait until every batch call handed to the sender threads has returned.
+    def _tracked(self) -> list[str]:
+        with self._tracking:
+            return sorted(set(self._sends) | set(self._writes))
+
+    def _settle(self, *objects: str) -> None:
+        """Wait until every batch of ``objects`` has returned and its outcome is recorded.
 
         Raises:
             _Paused: a call paused the flusher.
-            The first error a call raised, after every call has ended.
+            The first other error a call or write raised, after all of them have ended.
         """
-        sends, self._sends = self._sends, []
-        errors = [send.exception() for send in sends]
-        failures = [error for error in errors if error is not None]
+        failures: list[BaseException] = []
+        for obj in objects:
+            with self._tracking:
+                sends = self._sends.pop(obj, [])
+            # A call hands its outcome to the writer before it returns, so once the
+            # calls have ended, every write of theirs is in ``_writes``.
+            failures.extend(error for error in (send.exception() for send in sends)
+                            if error is not None)
+            with self._tracking:
+                writes = self._writes.pop(obj, [])
+            failures.extend(error for error in (write.exception() for write in writes)
+                            if error is not None)
         others = [error for error in failures if not isinstance(error, _Paused)]
         if others:
             raise others[0]
@@ -524,20 +678,13 @@ class Flusher:
             raise failures[0]
 
     def _finish(self, obj: str, outcome: _Outcome, report: FlushReport) -> None:
-        """Record a batch's outcome on the writer thread; see :meth:`_wait_for_writes`."""
-        self._writes.append(self._writer.submit(self._record_outcome, obj, outcome, report))
+        """Record a batch's outcome on the writer thread; see :meth:`_settle`."""
+        self._write(obj, self._record_outcome, obj, outcome, report)
 
-    def _wait_for_writes(self) -> None:
-        """Wait until every outcome handed to the writer thread is in the state file.
-
-        Raises:
-            The first error a write raised, after every write has ended.
-        """
-        writes, self._writes = self._writes, []
-        errors = [write.exception() for write in writes]
-        for error in errors:
-            if error is not None:
-                raise error
+    def _write(self, obj: str, work: Callable[..., object], *args: Any) -> None:
+        future = self._writer.submit(work, *args)
+        with self._tracking:
+            self._writes.setdefault(obj, []).append(future)
 
     def _record_outcome(self, obj: str, outcome: _Outcome, report: FlushReport) -> None:
         letters = self.store.finish_batch(outcome.synced, outcome.retried, outcome.dead)
@@ -580,6 +727,7 @@ class Flusher:
         rows = self.store.due(obj, now, MAX_ROWS_PER_CYCLE)
         if not rows:
             return
+        newest = self._newest_arrival(rows, now)
         from_ids = self.store.crm_ids(from_obj, [str(row.item.properties["from_key"])
                                                  for row in rows])
         to_ids = self.store.crm_ids(to_obj, [str(row.item.properties["to_key"])
@@ -593,10 +741,10 @@ class Flusher:
         if waiting:
             # Not counted as attempts: the ends are still on their way to HubSpot.
             later = now + max(self.batch_window_seconds, 1.0)
-            self.store.finish_batch([], [(row, later, "waiting for both ends", False)
-                                         for row in waiting], [])
+            self._write(obj, self.store.finish_batch, [],
+                        [(row, later, "waiting for both ends", False) for row in waiting], [])
         for chunk in _chunks(ready, BATCH_LIMIT):
-            if not self._ready(chunk, now, force):
+            if not self._ready(chunk, now, force, newest):
                 report.waiting += len(chunk)
                 continue
             inputs = [{"from": {"id": from_ids[str(row.item.properties["from_key"])]},
@@ -604,7 +752,8 @@ class Flusher:
                        "types": [{"associationCategory": HUBSPOT_DEFINED,
                                   "associationTypeId": int(row.item.properties["type_id"])}]}
                       for row in chunk]
-            self._submit(self._send_links, obj, from_obj, to_obj, chunk, inputs, now, report)
+            self._submit(obj, report, self._send_links, obj, from_obj, to_obj, chunk, inputs,
+                         now, report)
 
     def _send_links(self, obj: str, from_obj: str, to_obj: str, chunk: list[OutboxRow],
                     inputs: list[dict[str, Any]], now: float, report: FlushReport) -> None:
@@ -750,6 +899,8 @@ def _run_when_ready(flusher: Flusher, stop: threading.Event, lock: FlusherLock) 
 
 def _resolve_then_flush(flusher: Flusher, stop: threading.Event) -> None:
     while not stop.is_set() and flusher.pipeline_id is None:
+        # The flusher is running, even while HubSpot cannot be read yet.
+        flusher.heartbeat()
         try:
             flusher.resolve_stages()
         except SetupError as error:
@@ -762,8 +913,12 @@ def _resolve_then_flush(flusher: Flusher, stop: threading.Event) -> None:
     flusher.run(stop)
 
 
-def _build_flusher(settings: Any) -> tuple[Flusher, HubSpotClient]:
-    """Create the flusher and its client from the settings, or exit with code 2."""
+def _build_flusher(settings: Any) -> tuple[Flusher, HubSpotClient, HeartbeatStore]:
+    """Create the flusher, its client and its heartbeat store from the settings.
+
+    Raises:
+        SystemExit: with code 2 when the settings cannot work.
+    """
     import sys
 
     from .db import Database
@@ -776,7 +931,10 @@ def _build_flusher(settings: Any) -> tuple[Flusher, HubSpotClient]:
         sys.stderr.write(f"Error: {error}\n")
         raise SystemExit(2) from error
     store = SyncStore(Database(settings.state_path))
-    return flusher_for(settings, store, mapping, client), client
+    flusher = flusher_for(settings, store, mapping, client)
+    beats = open_heartbeat(settings)
+    flusher.heartbeat = HeartbeatWriter(beats)
+    return flusher, client, beats
 
 
 def start_flusher(settings: Any) -> Callable[[], None]:
@@ -787,7 +945,7 @@ def start_flusher(settings: Any) -> Callable[[], None]:
     Raises:
         SystemExit: with code 2 when the settings cannot work (see :func:`client_for`).
     """
-    flusher, client = _build_flusher(settings)
+    flusher, client, beats = _build_flusher(settings)
     stop = threading.Event()
     lock = FlusherLock(settings.data_dir)
     thread = threading.Thread(target=_run_when_ready, args=(flusher, stop, lock),
@@ -800,6 +958,7 @@ def start_flusher(settings: Any) -> Callable[[], None]:
         stop.set()
         thread.join(timeout=30)
         client.close()
+        beats.close()
 
     return stop_flusher
 
@@ -812,7 +971,7 @@ def run_flusher_process(settings: Any, stop: threading.Event) -> None:
     Raises:
         SystemExit: with code 2 when the settings cannot work (see :func:`client_for`).
     """
-    flusher, client = _build_flusher(settings)
+    flusher, client, beats = _build_flusher(settings)
     lock = FlusherLock(settings.data_dir)
     log.info("flusher started", extra={"resource": settings.hubspot_base_url,
                                        "batch_window_ms": settings.sync_batch_window_ms})
@@ -820,4 +979,5 @@ def run_flusher_process(settings: Any, stop: threading.Event) -> None:
         _run_when_ready(flusher, stop, lock)
     finally:
         client.close()
+        beats.close()
         log.info("flusher stopped")

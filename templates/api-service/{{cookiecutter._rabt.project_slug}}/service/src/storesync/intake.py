@@ -1,9 +1,10 @@
 """The intake: a Starlette app that verifies webhooks, stores them durably and responds fast.
 
 ``POST /webhooks/{shopify,woocommerce,storefront}`` for the platforms the project's
-``integration/mapping.yaml`` accepts, plus ``GET /healthz``, ``GET /readyz`` and
-``GET /metrics``. The intake never waits on the CRM: a delivery is answered once it
-is in the queue (or the quarantine), and the worker does the rest.
+``integration/mapping.yaml`` accepts, plus ``GET /healthz``, ``GET /readyz``,
+``GET /readyz/sync`` (the HubSpot flusher, for monitoring) and ``GET /metrics``.
+The intake never waits on the CRM: a delivery is answered once it is in the queue
+(or the quarantine), and the worker does the rest.
 
 Status codes a sender sees:
 
@@ -46,6 +47,7 @@ from . import metrics
 from .db import Database
 from .dedupe import DedupeStore, dedupe_key
 from .delivery import SOURCES
+from .heartbeat import FlusherCheck, open_heartbeat
 from .inspection import Inspection, delivery_id, header_topic, inspect_delivery, iso_time
 from .privacy import PRIVACY_TOPICS, PrivacyRequest, PrivacyRequests, read_privacy_request
 from .quarantine import Quarantine
@@ -81,6 +83,8 @@ class IntakeServices:
     quarantine: Quarantine
     privacy: PrivacyRequests
     clock: Clock = time.time
+    # The HubSpot flusher's heartbeat; None when the CRM target has no flusher.
+    flusher: FlusherCheck | None = None
     # Resources the app opened itself and closes on shutdown.
     owned: list[Any] = field(default_factory=list)
 
@@ -108,8 +112,14 @@ def build_services(settings: Settings, *, clock: Clock = time.time,
     if queue is None:
         queue = build_queue(settings, handler, dedupe)
         owned.append(queue)
+    flusher = None
+    if settings.crm_target == "hubspot":
+        beats = open_heartbeat(settings)
+        owned.append(beats)
+        flusher = FlusherCheck(settings, beats, state, clock)
     return IntakeServices(settings=settings, queue=queue, dedupe=dedupe or queue.dedupe,
-                          quarantine=quarantine, privacy=privacy, clock=clock, owned=owned)
+                          quarantine=quarantine, privacy=privacy, clock=clock, flusher=flusher,
+                          owned=owned)
 
 
 def create_app(settings: Settings, *, clock: Clock = time.time,
@@ -128,6 +138,8 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
     services = build_services(settings, clock=clock, queue=queue, dedupe=dedupe,
                               quarantine=quarantine, handler=handler)
     metrics.watch_queue_depth(services.queue.depth)
+    # Without a flusher (CRM_TARGET=custom) the age reads -1, the value for "no heartbeat".
+    metrics.watch_flusher_heartbeat(services.flusher.age if services.flusher else lambda: None)
     # The worker side's metrics, which worker processes write to the shared backend.
     sync_metrics = metrics.open_snapshot_store(settings)
     services.owned.append(sync_metrics)
@@ -146,6 +158,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
             Route("/webhooks/{source}", WebhookEndpoint(services), methods=["POST"]),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/readyz", _readyz_endpoint(services), methods=["GET"]),
+            Route("/readyz/sync", _sync_readyz_endpoint(services), methods=["GET"]),
             Route("/metrics", _metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
@@ -429,23 +442,52 @@ async def _healthz(request: Request) -> Response:
 
 
 def _readyz_endpoint(services: IntakeServices) -> Callable[[Request], Any]:
+    # Readiness covers only what the intake needs to accept a webhook. A stopped
+    # flusher does not stop the intake from queueing durably, and failing readiness
+    # for it would make the load balancer reject webhooks, which the stores count as
+    # failed deliveries. The flusher's state is reported here and by /readyz/sync.
     async def readyz(request: Request) -> Response:
         checks = await run_in_threadpool(_run_checks, services)
+        sync = await run_in_threadpool(_run_sync_checks, services)
         ready = all(result == "ok" for result in checks.values())
         if not ready:
             log.warning("not ready", extra={"checks": checks})
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                            status_code=200 if ready else 503)
+        body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+        if sync:
+            body["sync"] = sync
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return readyz
 
 
+def _sync_readyz_endpoint(services: IntakeServices) -> Callable[[Request], Any]:
+    # For monitoring: 503 while records wait for a flusher that is not running.
+    async def sync_readyz(request: Request) -> Response:
+        sync = await run_in_threadpool(_run_sync_checks, services)
+        ready = all(result == "ok" for result in sync.values())
+        if not ready:
+            log.warning("sync not ready", extra={"checks": sync})
+        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": sync},
+                            status_code=200 if ready else 503)
+
+    return sync_readyz
+
+
 def _run_checks(services: IntakeServices) -> dict[str, str]:
-    checks: dict[str, Callable[[], None]] = {
+    return _run({
         "queue": services.queue.check,
         "dedupe": services.dedupe.check,
         "quarantine": services.quarantine.check,
-    }
+    })
+
+
+def _run_sync_checks(services: IntakeServices) -> dict[str, str]:
+    if services.flusher is None:
+        return {}
+    return _run({"flusher": services.flusher.check})
+
+
+def _run(checks: dict[str, Callable[[], None]]) -> dict[str, str]:
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:

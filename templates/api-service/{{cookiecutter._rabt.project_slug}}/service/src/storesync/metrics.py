@@ -77,9 +77,15 @@ QUEUE_DEPTH = Gauge(
     "storesync_queue_depth",
     "Jobs waiting in the queue, read from the queue when scraped.",
 )
+FLUSHER_HEARTBEAT_AGE = Gauge(
+    "storesync_flusher_heartbeat_age_seconds",
+    "Seconds since the HubSpot flusher last wrote its heartbeat, read when scraped; -1 when "
+    "no flusher has written one or it cannot be read.",
+)
 JOBS = Counter(
     "storesync_jobs",
-    "Worker jobs by outcome.",
+    "Worker jobs by outcome: synced_later (records went to the outbox), skipped_stale (every "
+    "record was older than the state already seen), quarantined, nothing_to_do or failed.",
     ["outcome"],
     registry=SYNC_REGISTRY,
 )
@@ -104,7 +110,8 @@ CRM_RATE_LIMITED = Counter(
 )
 SYNC_RECORDS = Counter(
     "storesync_sync_records",
-    "Records written to the CRM or dead-lettered, by CRM object.",
+    "Records by CRM object and outcome: synced (written to the CRM), stale (not written "
+    "because the target already holds a newer state of the record) or dead_lettered.",
     ["object", "outcome"],
     registry=SYNC_REGISTRY,
 )
@@ -151,6 +158,22 @@ def watch_queue_depth(read_depth: Callable[[], int]) -> None:
             return -1.0
 
     QUEUE_DEPTH.set_function(depth)
+
+
+def watch_flusher_heartbeat(read_age: Callable[[], float | None]) -> None:
+    """Make ``storesync_flusher_heartbeat_age_seconds`` call ``read_age`` at each scrape.
+
+    ``read_age`` returns None when no heartbeat exists; that and a failing read report -1.
+    """
+
+    def age() -> float:
+        try:
+            found = read_age()
+        except Exception:  # any storage error; it must not break /metrics
+            return -1.0
+        return -1.0 if found is None else found
+
+    FLUSHER_HEARTBEAT_AGE.set_function(age)
 
 
 # --- Worker-side metrics shared through the backend ---------------------------------------
@@ -301,8 +324,8 @@ class SharedSyncCollector:
         ratio = success_ratio(combined.get("storesync_sync_records", {}).values())
         if ratio is not None:
             family = Metric(SUCCESS_RATIO, "Records written to the CRM divided by records "
-                            "written plus records dead-lettered, over all worker processes.",
-                            "gauge")
+                            "written plus records dead-lettered, over all worker processes; "
+                            "stale records count in neither.", "gauge")
             family.add_sample(SUCCESS_RATIO, {}, ratio)
             yield family
 

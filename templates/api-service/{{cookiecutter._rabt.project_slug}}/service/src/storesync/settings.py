@@ -100,6 +100,12 @@ DEFAULT_SYNC_MAX_ATTEMPTS = 8
 # worker, with its own interpreter and so its own GIL; "thread" is a thread of the worker.
 SYNC_FLUSHER_MODES = ("process", "thread")
 DEFAULT_SYNC_FLUSHER = "process"
+# /readyz/sync fails when records wait and the flusher's heartbeat is older than this. The
+# flusher writes one every 5 s while it loops, but a loop waits out a call's 429 retries
+# and timeouts too, so the limit leaves room for a few of those.
+DEFAULT_FLUSHER_HEARTBEAT_MAX_AGE_SECONDS = 120
+MIN_FLUSHER_HEARTBEAT_MAX_AGE_SECONDS = 15
+MAX_FLUSHER_HEARTBEAT_MAX_AGE_SECONDS = 86_400
 DEFAULT_SYNC_BACKOFF_BASE_SECONDS = 2
 DEFAULT_SYNC_BACKOFF_MAX_SECONDS = 600
 # NOTE: HubSpot resets the daily limit at midnight in the account's time zone, which
@@ -187,6 +193,7 @@ class Settings:
     hubspot_search_rate_per_second: int = DEFAULT_HUBSPOT_SEARCH_RATE_PER_SECOND
     hubspot_timeout_seconds: int = DEFAULT_HUBSPOT_TIMEOUT_SECONDS
     sync_flusher: str = DEFAULT_SYNC_FLUSHER
+    flusher_heartbeat_max_age_seconds: int = DEFAULT_FLUSHER_HEARTBEAT_MAX_AGE_SECONDS
     sync_batch_window_ms: int = DEFAULT_SYNC_BATCH_WINDOW_MS
     sync_max_attempts: int = DEFAULT_SYNC_MAX_ATTEMPTS
     sync_backoff_base_seconds: int = DEFAULT_SYNC_BACKOFF_BASE_SECONDS
@@ -592,6 +599,9 @@ def _worker_settings(reader: _Reader, target: str) -> dict[str, Any]:
         "hubspot_timeout_seconds": reader.integer(
             "HUBSPOT_TIMEOUT_SECONDS", DEFAULT_HUBSPOT_TIMEOUT_SECONDS, 1, 300),
         "sync_flusher": _sync_flusher(reader),
+        "flusher_heartbeat_max_age_seconds": reader.integer(
+            "FLUSHER_HEARTBEAT_MAX_AGE_SECONDS", DEFAULT_FLUSHER_HEARTBEAT_MAX_AGE_SECONDS,
+            MIN_FLUSHER_HEARTBEAT_MAX_AGE_SECONDS, MAX_FLUSHER_HEARTBEAT_MAX_AGE_SECONDS),
         "sync_batch_window_ms": reader.integer(
             "SYNC_BATCH_WINDOW_MS", DEFAULT_SYNC_BATCH_WINDOW_MS, 0, MAX_SYNC_BATCH_WINDOW_MS),
         "sync_max_attempts": reader.integer("SYNC_MAX_ATTEMPTS", DEFAULT_SYNC_MAX_ATTEMPTS, 1, 100),
