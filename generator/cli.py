@@ -485,9 +485,13 @@ def _crm_json_errors(function: F) -> F:
 @_handle_errors
 @_crm_json_errors
 def crm_plan(directory: Path, output_format: str, prune: bool, lang: Lang) -> None:
-    """Compare the CRM with the desired state; exit 0 when equal, 4 when they differ.
+    """Compare the CRM with the desired state; exit 4 when they differ, else 0.
 
-    Nothing is changed. Exit 1 means a CRM call failed, 2 invalid input or credentials.
+    They differ when apply has something to do, or when Rabt reads a difference only a
+    person can fix (a missing Zoho stage value, a field type it may not change). Manual
+    steps Rabt cannot read (custom views, event definitions, general set-up) never give
+    exit 4. Nothing is changed. Exit 1 means a CRM call failed, 2 invalid input or
+    credentials.
 
     \b
     Examples:

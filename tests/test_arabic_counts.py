@@ -26,6 +26,26 @@ def test_arabic_count_thousands_accusative() -> None:
     assert arabic_count(128427, "execution") == "128,427 تنفيذًا"
 
 
+@pytest.mark.parametrize(("noun", "nominative", "oblique"), [
+    ("day", "يومان", "يومين"), ("hour", "ساعتان", "ساعتين"), ("order", "طلبان", "طلبين"),
+    ("minute", "دقيقتان", "دقيقتين"), ("month", "شهران", "شهرين"),
+])
+def test_arabic_count_dual_case(noun: str, nominative: str, oblique: str) -> None:
+    assert arabic_count(2, noun, "nominative") == nominative
+    assert arabic_count(2, noun, "oblique") == oblique
+    assert arabic_count(2, noun) == oblique
+
+
+@pytest.mark.parametrize("value", [1, 5, 45, 100])
+def test_arabic_count_case_only_dual(value: int) -> None:
+    assert arabic_count(value, "day", "nominative") == arabic_count(value, "day", "oblique")
+
+
+def test_arabic_count_unknown_case() -> None:
+    with pytest.raises(ValueError, match="invalid Arabic case 'genitive'"):
+        arabic_count(2, "day", "genitive")  # type: ignore[arg-type]
+
+
 def test_arabic_count_unknown_noun() -> None:
     with pytest.raises(KeyError):
         arabic_count(5, "parcel")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -459,6 +460,22 @@ def test_arabic_delays_use_counted_nouns(rendered: tuple[str, Path]) -> None:
     # A number from 3 to 10 takes the plural (7 أيام), and zero reads as "no delay".
     assert re.search(r"\b([3-9]|10) (يوم|ساعة)\b", text) is None
     assert re.search(r"\b0 (يوم|ساعة)", text) is None
+    # After a preposition the dual is genitive: بعد يومين, never بعد يومان.
+    assert NOMINATIVE_DUAL_AFTER_PREPOSITION.search(text) is None
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    if ", 2 days after the previous step" in english:
+        assert "بعد يومين من الخطوة السابقة" in text
+    assert "بمدة من 1 إلى 4 ساعات" in text
+
+
+NOMINATIVE_DUAL_AFTER_PREPOSITION = re.compile(
+    r"(?<![\u0600-\u06ff])(?:بعد|قبل|من|إلى|خلال|في|منذ|على|لمدة) (?:يومان|ساعتان|دقيقتان|شهران)")
+
+
+def test_preposition_check_catches_nominative() -> None:
+    assert NOMINATIVE_DUAL_AFTER_PREPOSITION.search("بعد يومان من الخطوة السابقة")
+    assert NOMINATIVE_DUAL_AFTER_PREPOSITION.search("بعد يومين من الخطوة") is None
+    assert NOMINATIVE_DUAL_AFTER_PREPOSITION.search("مضى يومان على") is None
 
 
 # First person plural ("we did not check", "we suggest"): the Arabic guides are written
@@ -523,3 +540,105 @@ def test_zoho_duplicate_check_fields(rendered: tuple[str, Path]) -> None:
     assert "`duplicate_check_fields` `Ecom_Customer_ID`, `Email`:" in english
     assert "`Mobile` is left out" in english
     assert "بالحقول `Ecom_Customer_ID` و`Email`،" in arabic
+
+
+def _structure(text: str) -> dict[str, dict[str, Any]]:
+    """Count the numbered steps, bullets and trigger-source lines under each numbered heading."""
+    sections: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    step = ""
+    for line in text.splitlines():
+        heading = re.match(r"^#{2,3} (\d+(?:\.\d+)?)[. ]", line)
+        if heading:
+            current = sections[heading.group(1)] = {"steps": 0, "bullets": 0, "sources": []}
+            continue
+        if current is None:
+            continue
+        numbered = re.match(r"^(\d+)\. ", line)
+        if numbered:
+            current["steps"] += 1
+            step = numbered.group(1)
+        if line.startswith("- "):
+            current["bullets"] += 1
+        if line.strip().startswith(("Source of the trigger:", "مصدر المُشغِّل:")):
+            current["sources"].append(step)
+    return sections
+
+
+def test_workflows_arabic_same_structure(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english = _structure((project / "docs/crm-workflows.md").read_text("utf-8"))
+    arabic = _structure((project / "docs/crm-workflows.ar.md").read_text("utf-8"))
+    assert sorted(arabic) == sorted(english)
+    for number, counts in english.items():
+        assert arabic[number]["steps"] == counts["steps"], f"section {number}"
+        assert arabic[number]["bullets"] == counts["bullets"], f"section {number}"
+        assert arabic[number]["sources"] == counts["sources"], f"section {number}"
+    assert any(counts["sources"] for counts in english.values())
+
+
+def _playbook(text: str, title: str) -> str:
+    return text.split(f" {title}\n", 1)[1].split("\n### ", 1)[0]
+
+
+def test_shopify_cart_trigger_per_crm(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    cart = _playbook(english, "Abandoned cart recovery")
+    ar_cart = _playbook(arabic, "استرجاع السلال المتروكة")
+    assert "the integration waits" not in english
+    assert "checkout_token" not in cart
+    if name == "riyadh-perfume-hubspot":
+        assert "Source of the trigger: the **Carts** records that HubSpot's data sync app" in cart
+        assert "مصدر المُشغِّل: سجلات **Carts**" in ar_cart
+    elif name == "support-heavy":
+        assert "Source of the trigger: none on this path." in cart
+        assert "not abandoned checkouts" in cart
+        assert "needs the iPaaS or API path" in cart
+        assert "مصدر المُشغِّل: لا مصدر له في هذا المسار." in ar_cart
+        setup = (project / "docs/connector-setup.md").read_text("utf-8")
+        assert "Zoho CRM's Shopify extension does not sync\n  abandoned checkouts" in setup
+    else:
+        assert "WooCommerce core has no abandoned-cart webhook" in cart
+
+
+def test_playbook_triggers_are_concrete(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    post = _playbook(english, "Post-purchase series")
+    win_back = _playbook(english, "Win-back")
+    loyalty = _playbook(english, "Loyalty points")
+    hubspot = name in ("riyadh-perfume-hubspot", "woo-hubspot")
+    if name == "riyadh-perfume-hubspot":
+        assert "the **Order** records that HubSpot's data sync app writes" in post
+        assert "Shopify's `fulfillment_status` `fulfilled`" in post
+        assert "payment status becomes paid" in loyalty
+    elif hubspot:
+        assert "Build this workflow on **Deals**" in post
+        assert "pipeline becomes *Fulfilled / shipped*" in post
+    else:
+        assert "Build this rule on the **Deals** module" in post
+        assert "the field **Stage** is\n   changed to `Fulfilled`" in post
+        assert "a deal whose stage becomes `Paid - Processing`" in loyalty
+    if hubspot:
+        assert "Enrollment filter: `ecom_last_order_at` is more than\n   45 days ago." in win_back
+    else:
+        assert "Source of the trigger: the field `Ecom_Last_Order_At`" in win_back
+        assert "run the rule 45\n   days after its value" in win_back
+    assert "Nothing on this path records\n   reviews or referrals" in loyalty
+
+
+def test_plan_exit_rule_stated(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english = (project / "docs/connector-setup.md").read_text("utf-8")
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
+    checks = english.split("## 7.", 1)[1]
+    ar_checks = arabic.split("## 7.", 1)[1]
+    assert "`rabt crm plan .` exits 0. It exits 4 when apply still has something" in checks
+    assert "never make it exit 4" in checks
+    assert "ولا تجعله ينتهي برمز\n      الخروج 4 أبدًا" in ar_checks
+    assert "(وخطوات" not in ar_checks
+    zoho = name in ("woo-startup", "support-heavy")
+    assert ("Stage or Lead Source value that is missing" in checks) is zoho
+    assert ("the custom views" in checks) is zoho

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from generator.cli import apply_question, main
@@ -19,7 +20,9 @@ from generator.standins.hubspot import HubSpotStandinConfig
 from generator.standins.hubspot import create_app as create_hubspot
 from generator.standins.zoho import create_app as create_zoho
 from generator.standins.zoho_config import ZohoStandinConfig
+from generator.standins.zoho_seed import apply_desired_state
 from generator.standins.zoho_settings import create_fields
+from generator.standins.zoho_state import Fault
 from tests.crm_support import (
     copy_project,
     edit_desired,
@@ -31,6 +34,7 @@ from tests.crm_support import (
     run_crm,
 )
 from tests.servers import serve
+from tests.test_standin_zoho import FakeClock
 
 NO_LIMIT = HubSpotStandinConfig(rate_limit_per_10s=0, retry_after_seconds=1)
 
@@ -342,6 +346,7 @@ def test_zoho_wrong_data_centre(zoho_project: Path) -> None:
     with serve(create_zoho(config)) as base_url:
         result = run_crm("plan", str(zoho_project), env=zoho_env(base_url))
     assert result.exit_code == 2
+    assert "Zoho returned invalid_client: the client id is not known" in result.stderr
     assert "another data centre" in result.stderr
     assert "ZOHO_DC" in result.stderr
 
@@ -524,3 +529,168 @@ def test_zoho_unreadable_org_blocks_prune(zoho_project: Path) -> None:
     assert plan["counts"]["delete"] == 0
     assert pruned.exit_code == 2
     assert "Zoho needs the scope ZohoCRM.org.READ" in pruned.stderr
+
+
+def zoho_plan(project: Path, env: dict[str, str | None]) -> tuple[int, dict[str, Any]]:
+    result = run_crm("plan", str(project), "--format", "json", env=env)
+    return result.exit_code, json_output(result)
+
+
+def test_zoho_empty_org_to_clean_plan(zoho_project: Path) -> None:
+    app = create_zoho()
+    zoho = app.state.zoho
+    desired = yaml.safe_load((zoho_project / "crm/desired-state.yaml").read_text("utf-8"))
+    with serve(app) as base_url:
+        env = zoho_env(base_url)
+        first_code, first = zoho_plan(zoho_project, env)
+        applied = run_crm("apply", str(zoho_project), "--yes", env=env)
+        after_code, after = zoho_plan(zoho_project, env)
+        # A person adds the Stage and Lead Source values and the pipeline in Setup.
+        apply_desired_state(zoho, desired)
+        done_code, done = zoho_plan(zoho_project, env)
+        text = run_crm("plan", str(zoho_project), env=env)
+
+    custom_fields = [item for item in first["items"] if item["kind"] == "custom_field"]
+    assert first_code == 4
+    assert custom_fields
+    assert {item["action"] for item in custom_fields} == {"create"}
+    assert first["counts"]["create"] == len(custom_fields)
+    assert applied.exit_code == 0, applied.output
+    assert f"Changes applied: {len(custom_fields)}." in applied.stdout
+
+    assert after["counts"]["create"] == 0
+    assert after["counts"]["update"] == 0
+    # Zoho's Stage values are read and still missing: drift that only a person can fix.
+    assert after_code == 4
+    drifting = {item["key"] for item in after["items"] if item["drift"]}
+    assert "picklist:Deals/Stage" in drifting
+    assert all(item["action"] == "manual" for item in after["items"] if item["drift"])
+
+    assert done_code == 0
+    assert done["differs"] is False
+    views = [item for item in done["items"] if item["kind"] == "view"]
+    assert views
+    assert all(item["action"] == "manual" and item["drift"] is False for item in views)
+    assert text.exit_code == 0
+    assert "The CRM matches the desired state in everything Rabt can read (exit code 0)." \
+        in text.stdout
+
+
+def test_zoho_label_changed_by_hand(zoho_project: Path) -> None:
+    app = create_zoho()
+    zoho = app.state.zoho
+    with serve(app) as base_url:
+        env = zoho_env(base_url)
+        assert run_crm("apply", str(zoho_project), "--yes", env=env).exit_code == 0
+        field = zoho.modules["Contacts"].fields["Ecom_LTV_SAR"]
+        desired_label = field.field_label
+        field.field_label = "Renamed By Hand"
+        code, plan = zoho_plan(zoho_project, env)
+        fixed = run_crm("apply", str(zoho_project), "--yes", env=env)
+        label_after = zoho.modules["Contacts"].fields["Ecom_LTV_SAR"].field_label
+    item = next(entry for entry in plan["items"] if entry["key"] == "field:Contacts/Ecom_LTV_SAR")
+    assert code == 4
+    assert item["action"] == "update"
+    assert item["drift"] is True
+    assert item["changes"] == [{"field": "field_label", "old": "Renamed By Hand",
+                                "new": desired_label}]
+    assert fixed.exit_code == 0, fixed.output
+    assert "Changes applied: 1." in fixed.stdout
+    assert label_after == desired_label
+
+
+def test_zoho_apply_stops_and_resumes(zoho_project: Path) -> None:
+    app = create_zoho()
+    zoho = app.state.zoho
+    with serve(app) as base_url:
+        env = zoho_env(base_url)
+        with open_session(zoho_project, env, lang="ar") as session:
+            plan = session.plan()
+            total = len(plan.pending)
+            first_deals = next(index for index, item in enumerate(plan.pending)
+                               if item.container == "Deals")
+            before = plan.pending[first_deals - 1]
+
+            def fail_next_create(item: PlanItem) -> None:
+                # The first field created on Deals fails with a 400, which is not retried.
+                if item is before:
+                    zoho.add_fault(Fault(400, 1, None, "/crm/v8/settings/fields"))
+
+            with pytest.raises(ApplyFailed) as raised:
+                apply_plan(zoho_project, plan, session.adapter, session.state, lang="ar",
+                           on_done=fail_next_create)
+        state = read_state(zoho_project)
+        resumed = run_crm("apply", str(zoho_project), "--yes", env=env)
+        code, _ = zoho_plan(zoho_project, env)
+    message = raised.value.render()
+    assert raised.value.exit_code == 1
+    assert raised.value.failed.key == plan.pending[first_deals].key
+    assert "HTTP 400" in message
+    assert f"rabt crm apply {zoho_project} --yes --lang ar" in message
+    assert state["last_apply"]["status"] == "failed"
+    assert state["last_apply"]["failed_item"] == plan.pending[first_deals].key
+    assert plan.pending[first_deals - 1].key in state["items"]
+    assert plan.pending[first_deals].key not in state["items"]
+    assert resumed.exit_code == 0, resumed.output
+    assert f"Changes applied: {total - first_deals}." in resumed.stdout
+    assert code == 4  # only the Stage values a person adds are left
+
+
+def test_zoho_outage_bounds_calls(zoho_project: Path) -> None:
+    clock = FakeClock()
+    app = create_zoho(ZohoStandinConfig(clock=clock))
+    zoho = app.state.zoho
+    options = CallOptions(sleep=clock.advance)
+    with serve(app) as base_url, \
+            open_session(zoho_project, zoho_env(base_url), options=options) as session:
+        plan = session.plan()
+        # Every settings call fails with 503 for the next hour.
+        zoho.add_fault(Fault(503, None, clock() + 3600, "/crm/v8/settings"))
+        zoho.calls.clear()
+        with pytest.raises(ApplyFailed) as raised:
+            apply_plan(zoho_project, plan, session.adapter, session.state)
+        counted = dict(zoho.calls)
+    posts = sum(count for (method, _, status), count in counted.items()
+                if method == "POST" and status == 503)
+    lookups = sum(count for (method, _, status), count in counted.items()
+                  if method == "GET" and status == 503)
+    assert raised.value.error.status == 503
+    assert posts == options.retry.max_attempts
+    assert lookups == options.retry.max_attempts - 1
+    assert posts + lookups <= options.retry.max_attempts * 2
+
+
+def test_zoho_unread_pipeline_no_drift(zoho_project: Path) -> None:
+    with serve(create_zoho(ZohoStandinConfig(pipelines_enabled=False))) as base_url:
+        _, plan = zoho_plan(zoho_project, zoho_env(base_url))
+    pipeline = next(item for item in plan["items"] if item["kind"] == "pipeline")
+    assert pipeline["action"] == "manual"
+    assert pipeline["drift"] is False
+    assert "could not read the Deals pipelines" in pipeline["manual"][0]["en"]
+
+
+def test_hubspot_manual_steps_exit_zero(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    assert run_crm("apply", str(project), "--yes", env=env).exit_code == 0
+    result = run_crm("plan", str(project), env=env)
+    plan = json_output(run_crm("plan", str(project), "--format", "json", env=env))
+    assert result.exit_code == 0
+    assert plan["manual_steps"]
+    assert "The CRM matches the desired state in everything Rabt can read (exit code 0)." \
+        in result.stdout
+
+
+def test_hubspot_readable_manual_drift(project: Path, hubspot: str) -> None:
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts/groups",
+                 {"name": "ecommerce", "label": "E-commerce"})
+    hubspot_call(hubspot, "POST", "/crm/v3/properties/contacts",
+                 {"name": "ecom_ltv_sar", "label": "Lifetime value (SAR)", "type": "string",
+                  "fieldType": "text", "groupName": "ecommerce"})
+    env = hubspot_env(hubspot)
+    assert run_crm("apply", str(project), "--yes", env=env).exit_code == 0
+    result = run_crm("plan", str(project), "--format", "json", env=env)
+    item = next(entry for entry in json_output(result)["items"]
+                if entry["key"] == "property:contacts/ecom_ltv_sar")
+    assert result.exit_code == 4
+    assert item["action"] == "manual"
+    assert item["drift"] is True

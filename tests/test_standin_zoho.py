@@ -827,3 +827,35 @@ def test_imports_stdlib_and_starlette_only() -> None:
         # Starlette may sit inside the module-level guard that tells a user without it
         # to install rabt[test]; uvicorn and PyYAML only inside main().
         assert nested <= {"starlette", "uvicorn", "yaml"}, f"{path.name} imports {sorted(nested)}"
+
+
+def test_main_refresh_token_option() -> None:
+    args = zoho._parse_args(["--dc", "com", "--refresh-token", "1000.own-token",
+                             "--refresh-token", "1000.saudi-token=sa"])
+    app = create_app(zoho._config(args))
+    with serve(app) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+        own = client.post("/oauth/v2/token", params={**CLIENT, "refresh_token": "1000.own-token"})
+        other = client.post("/oauth/v2/token",
+                            params={**CLIENT, "refresh_token": "1000.saudi-token"})
+        unknown = client.post("/oauth/v2/token",
+                              params={**CLIENT, "refresh_token": "1000.any-token"})
+    assert own.status_code == 200
+    assert "access_token" in own.json()
+    assert other.json() == {"error": "invalid_client"}
+    assert unknown.json() == {"error": "invalid_code"}
+
+
+def test_main_accepts_any_token_by_default() -> None:
+    assert zoho._config(zoho._parse_args(["--dc", "com"])).refresh_tokens is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("token=mars", "'mars' is not a Zoho data centre"),
+    ("=sa", "has no token before '='"),
+])
+def test_main_rejects_bad_refresh_token(value: str, expected: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        zoho._parse_args(["--refresh-token", value])
+    assert raised.value.code == 2
+    assert expected in capsys.readouterr().err

@@ -10,6 +10,7 @@ run finds nothing to change.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,9 +50,17 @@ class ApplyFailed(RabtError):
         self.error = error
 
 
-def resume_command(project: Path, prune: bool) -> str:
-    """Return the command that finishes an apply that stopped."""
-    return f"rabt crm apply {project} --yes" + (" --prune" if prune else "")
+def resume_command(project: Path, prune: bool, lang: Lang = "en") -> str:
+    """Return the command that finishes an apply that stopped, with the run's options.
+
+    It keeps ``--prune`` and a non-default ``--lang``, and quotes the folder for a shell.
+    """
+    command = f"rabt crm apply {shlex.quote(str(project))} --yes"
+    if prune:
+        command += " --prune"
+    if lang != "en":
+        command += f" --lang {lang}"
+    return command
 
 
 def apply_plan(project: Path, plan: CrmPlan, adapter: CrmAdapter, state: CrmState, *,
@@ -146,8 +155,8 @@ def _failure(project: Path, plan: CrmPlan, item: PlanItem, error: CrmApiError,
         Problem(item.key, message("crm_apply_call_failed", lang,
                                   action=message(f"crm_operation_{item.action}", lang),
                                   error=str(error)),
-                message("crm_apply_resume_fix", lang, command=resume_command(project,
-                                                                             plan.prune))),
+                message("crm_apply_resume_fix", lang, command=resume_command(project, plan.prune,
+                                                                             lang))),
         Problem(str(state_path(project)), message("crm_apply_done_before", lang,
                                                   count=len(result.done), items=done)),
     ]

@@ -7,7 +7,9 @@ message. A 429 from one of HubSpot's rolling limits waits out the whole window a
 pauses the shared bucket without using up an attempt. A create may have succeeded
 when its response was lost (a 5xx from a proxy, a timeout), so a caller can pass
 ``recover``: before each such retry it looks the item up, and a match is taken as
-the result instead of sending the create again. The transport is injectable so
+the result instead of sending the create again. Calls made inside ``recover`` get one
+attempt each, so while the CRM keeps failing, a create costs at most ``max_attempts``
+create calls plus one failed lookup call before each retry. The transport is injectable so
 tests can use ``httpx.MockTransport``; the generator's tests run against the CRM
 stand-ins under uvicorn instead.
 """
@@ -110,6 +112,9 @@ class CrmHttp:
         self._client = httpx.Client(base_url=self.base_url, timeout=self.options.timeout,
                                     transport=self.options.transport)
         self.calls = 0
+        # True while a lost-create lookup runs: its calls then get one attempt each,
+        # because the create's own retry loop already waits and tries again.
+        self._in_lookup = False
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -144,7 +149,7 @@ class CrmHttp:
             attempt += 1
             response = self._send(method, path, params, body, form, attempt)
             if response is None:  # a network error that is retried
-                found = _recovered(recover, method, path, lang)
+                found = self._recovered(recover, method, path, lang)
                 if found is not None:
                     return found
                 continue
@@ -162,11 +167,11 @@ class CrmHttp:
                 if refreshed:
                     attempt -= 1
                     continue
-            if status_class is StatusClass.FAIL or not self.options.retry.can_retry(attempt):
+            if status_class is StatusClass.FAIL or not self._can_retry(attempt):
                 raise _api_error(method, path, response, lang)
             self._wait_before_retry(method, path, response, attempt)
             if response.status_code != 429:  # a 429 was not processed, so nothing to find
-                found = _recovered(recover, method, path, lang)
+                found = self._recovered(recover, method, path, lang)
                 if found is not None:
                     return found
 
@@ -184,7 +189,7 @@ class CrmHttp:
             kind = ("crm_http_timed_out" if isinstance(error, httpx.TimeoutException)
                     else "crm_http_connection_failed")
             reason = message(kind, lang, error=type(error).__name__)
-            if not self.options.retry.can_retry(attempt):
+            if not self._can_retry(attempt):
                 raise CrmApiError(method, path, None, reason, lang=lang) from error
             delay = self.options.retry.delay_seconds(attempt)
             log.warning("%s", message("crm_log_retry", lang, call=f"{method} {path}",
@@ -194,6 +199,28 @@ class CrmHttp:
         log.debug("%s %s -> %d in %.0f ms", method, path, response.status_code,
                   (time.monotonic() - started) * 1000)
         return response
+
+    def _can_retry(self, attempt: int) -> bool:
+        return not self._in_lookup and self.options.retry.can_retry(attempt)
+
+    def _recovered(self, recover: Callable[[], Any] | None, method: str, path: str,
+                   lang: Lang) -> Any:
+        """Return what ``recover`` finds, or None; a failing lookup means try the call again."""
+        if recover is None:
+            return None
+        self._in_lookup = True
+        try:
+            found = recover()
+        except CrmApiError as error:
+            log.warning("%s", message("crm_log_lookup_failed", lang, call=f"{method} {path}",
+                                      error=error))
+            return None
+        finally:
+            self._in_lookup = False
+        if found is not None:
+            log.warning("%s", message("crm_log_lost_create_found", lang,
+                                      call=f"{method} {path}"))
+        return found
 
     def _wait_before_retry(self, method: str, path: str, response: httpx.Response,
                            attempt: int) -> None:
@@ -224,21 +251,6 @@ class CrmHttp:
         if self._limiter is not None:
             self._limiter.pause(delay)
         self.options.sleep(delay)
-
-
-def _recovered(recover: Callable[[], Any] | None, method: str, path: str, lang: Lang) -> Any:
-    """Return what ``recover`` finds, or None; a failing lookup means try the call again."""
-    if recover is None:
-        return None
-    try:
-        found = recover()
-    except CrmApiError as error:
-        log.warning("%s", message("crm_log_lookup_failed", lang, call=f"{method} {path}",
-                                  error=error))
-        return None
-    if found is not None:
-        log.warning("%s", message("crm_log_lost_create_found", lang, call=f"{method} {path}"))
-    return found
 
 
 def _rolling_window_seconds(response: httpx.Response) -> float | None:

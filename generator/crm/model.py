@@ -7,9 +7,15 @@ custom field, picklist, view) becomes one ``PlanItem`` with exactly one action:
 - ``update``: present, with field-level ``changes`` (old → new) that the API allows.
 - ``unchanged``: present and equal to the desired state.
 - ``manual``: a difference the API cannot make, or that Rabt must not make on an
-  item it did not create; ``manual`` holds the steps for a person. ``drift`` says
-  whether the item was compared with the CRM (True) or is a step that is always
-  done by hand (False).
+  item it did not create; ``manual`` contains the steps for a person. ``drift`` is
+  True when Rabt read the item in the CRM and found it different (a missing Zoho
+  Stage value, a field type it may not change), and False for a step it cannot
+  check (a Zoho custom view, a HubSpot event definition, a pipeline the API did
+  not return).
+
+``rabt crm plan`` exits 4 exactly when an item is created, updated, deleted or is
+a ``manual`` item with ``drift``. Manual steps that Rabt cannot check never make it
+exit 4, on HubSpot and on Zoho alike.
 - ``delete``: created by Rabt, no longer desired, and ``--prune`` was given.
 - ``kept``: created by Rabt and no longer desired, but kept because ``--prune`` was
   not given.

@@ -141,8 +141,10 @@ def format_plan(plan: CrmPlan, endpoint: str, lang: Lang = "en", *,
                           delete=totals["delete"], manual=len(steps))]
     if for_apply:
         lines.append(message("crm_apply_pending", lang, count=len(plan.pending)))
+    elif plan.differs:
+        lines.append(message("crm_plan_differs", lang))
     else:
-        lines.append(message("crm_plan_differs" if plan.differs else "crm_plan_clean", lang))
+        lines.append(message("crm_plan_clean_unchecked" if steps else "crm_plan_clean", lang))
     return "\n".join(lines)
 
 

@@ -438,6 +438,9 @@ def _pipeline_item(pipeline: Mapping[str, Any], live: list[dict[str, Any]] | Non
                 for number, option_id in enumerate(option_ids, 1)]}
             return item
         item.action = "manual"
+        # Drift is a difference Rabt read. Pipelines it could not read stay a step to check,
+        # so they never make `rabt crm plan` exit 4 on their own.
+        item.drift = live is not None
         key = "crm_manual_zoho_pipeline_unread" if live is None else "crm_manual_zoho_pipeline"
         item.manual.append(bilingual_list(key, name=pipeline["name"],
                                           lists={"stages": list(pipeline["stages"])},

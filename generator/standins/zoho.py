@@ -7,7 +7,9 @@ creation, layouts, Deals pipelines), API credits and concurrency per edition. Pa
 under ``/_standin/`` are not Zoho's: they inspect and steer the stand-in in tests.
 
 Run it with ``python -m generator.standins.zoho --port 8787 [--seed desired-state.yaml]``
-(``python -m storesync.standins.zoho`` in generated services).
+(``python -m storesync.standins.zoho`` in generated services). To see Rabt's
+wrong-data-centre error, play one data centre and accept one token from another:
+``--dc com --refresh-token my-test-token=sa``.
 """
 
 from __future__ import annotations
@@ -306,9 +308,39 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--credits-per-day", type=int, help="override the daily API credits")
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds added to every CRM call (default 0)")
+    parser.add_argument("--refresh-token", dest="refresh_tokens", action="append",
+                        type=_refresh_token_option, metavar="TOKEN[=DC]",
+                        help="accept only this refresh token, as issued by data centre DC "
+                        "(default: the --dc value); repeat for more tokens. A token issued "
+                        "by another DC gets Zoho's wrong-data-centre error. Without this "
+                        "option any non-empty refresh token is accepted")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow listening on an address other than loopback")
     return parser.parse_args(argv)
+
+
+def _refresh_token_option(value: str) -> tuple[str, str | None]:
+    """Split ``TOKEN`` or ``TOKEN=DC`` into the token and its data centre (None: --dc)."""
+    token, _, data_centre = value.partition("=")
+    if not token:
+        raise argparse.ArgumentTypeError(f"{value!r} has no token before '='; "
+                                         "write TOKEN or TOKEN=DC")
+    if not data_centre:
+        return token, None
+    if data_centre not in DATA_CENTRES:
+        raise argparse.ArgumentTypeError(f"{data_centre!r} is not a Zoho data centre; "
+                                         f"use one of {', '.join(DATA_CENTRES)}")
+    return token, data_centre
+
+
+def _config(args: argparse.Namespace) -> ZohoStandinConfig:
+    refresh_tokens = None
+    if args.refresh_tokens:
+        refresh_tokens = {token: data_centre or args.dc
+                          for token, data_centre in args.refresh_tokens}
+    return ZohoStandinConfig(data_centre=args.dc, edition=args.edition,
+                             credits_per_day=args.credits_per_day,
+                             latency_seconds=args.latency, refresh_tokens=refresh_tokens)
 
 
 def _is_loopback(host: str) -> bool:
@@ -343,10 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --host {args.host} is not a loopback address; the stand-in has no "
               "real security, so pass --allow-remote to listen there anyway", file=sys.stderr)
         return 2
-    config = ZohoStandinConfig(data_centre=args.dc, edition=args.edition,
-                               credits_per_day=args.credits_per_day,
-                               latency_seconds=args.latency)
-    app = create_app(config)
+    app = create_app(_config(args))
     if args.seed is not None:
         try:
             seed_from_desired_state(app, _load_seed(args.seed))
