@@ -149,20 +149,21 @@ def test_intake_refuses_database_without_schema(database_url: str, tmp_path: Pat
     assert "Run: python -m storesync db upgrade" in result.output
 
 
-def test_worker_refuses_other_revision(migrated: Any, database_url: str, tmp_path: Path,
+def test_worker_refuses_newer_revision(migrated: Any, database_url: str, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     from storesync.settings import load_settings
     from storesync.worker import start_background
 
-    run_sql(migrated, "UPDATE alembic_version SET version_num = '0000_older'")
+    run_sql(migrated, "UPDATE alembic_version SET version_num = '0099_newer'")
     settings = load_settings(cli_env(tmp_path, DATABASE_URL=database_url))
     with pytest.raises(SystemExit) as stopped:
         start_background(settings)
     assert stopped.value.code == 2
     error = capsys.readouterr().err
-    assert "is at revision 0000_older" in error
-    assert "needs revision 0001_customer_store" in error
-    assert "python -m storesync db upgrade" in error
+    assert "is at revision 0099_newer, which this release does not have" in error
+    assert "a newer release of this service migrated it" in error
+    assert "db downgrade 0001_customer_store" in error
+    assert "Run: python -m storesync db upgrade" not in error
 
 
 def test_run_without_custom_target(tmp_path: Path) -> None:
@@ -188,7 +189,7 @@ def test_db_commands_upgrade_and_current(database_url: str, tmp_path: Path) -> N
     after = CliRunner().invoke(main, ["db", "current"], env=env)
     assert after.exit_code == 0, after.output
     assert "current: 0001_customer_store" in after.output
-    down = CliRunner().invoke(main, ["db", "downgrade", "base"], env=env)
+    down = CliRunner().invoke(main, ["db", "downgrade", "base", "--yes"], env=env)
     assert down.exit_code == 0, down.output
     assert "is at revision base" in down.output
 
@@ -237,6 +238,13 @@ def test_segment_views(segment_fixture: Any) -> None:
     assert members(segment_fixture, "segment_dormant_90") == ["c2", "c4"]
     # New subscribers: opted in within 30 days and no paid order → c5 (5 days), not c6 (40).
     assert members(segment_fixture, "segment_new_subscribers") == ["c5"]
+
+
+def test_recent_buyers_need_a_paid_order(segment_fixture: Any) -> None:
+    # A contact whose only order was refunded keeps an old last_order_at from before the
+    # roll-up fix; with no paid order it is not a recent buyer.
+    add_contact(segment_fixture, "c7", 0, "0", "google", 3, None)
+    assert members(segment_fixture, "segment_recent_buyers") == ["c1"]
 
 
 def test_vip_exit_threshold(segment_fixture: Any) -> None:
@@ -445,8 +453,8 @@ def test_db_current_names_both_revisions(migrated: Any, database_url: str,
     run_sql(migrated, "UPDATE alembic_version SET version_num = '0000_older'")
     result = invoke(["db", "current"], cli_env(tmp_path, DATABASE_URL=database_url))
     assert result.exit_code == 1
-    assert "is at revision 0000_older, and this release needs 0001_customer_store" \
-        in result.output
+    assert "is at revision 0000_older, which this release does not have" in result.output
+    assert "(this release needs 0001_customer_store)" in result.output
 
 
 def test_export_without_schema(database_url: str, tmp_path: Path) -> None:

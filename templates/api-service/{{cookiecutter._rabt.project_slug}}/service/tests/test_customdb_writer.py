@@ -217,6 +217,21 @@ def test_refund_lowers_lifetime_value(make_custom_harness: MakeHarness) -> None:
     assert sync.rows("SELECT refunded_sar FROM orders")[0]["refunded_sar"] == Decimal("50.00")
 
 
+def test_full_refund_clears_order_times(make_custom_harness: MakeHarness) -> None:
+    sync = make_custom_harness()
+    sync.deliver_order(Order(810016, SARA, total="80.00", updated_at="2026-03-05T10:00:00+00:00"))
+    sync.write()
+    assert sync.rows("SELECT first_order_at FROM contacts")[0]["first_order_at"] is not None
+    sync.deliver_order(Order(810016, SARA, total="80.00", status="refunded", refunded="80.00",
+                             updated_at="2026-03-06T10:00:00+00:00"))
+    sync.write()
+    # The only paid order is now refunded, so no paid order gives the contact its times.
+    contact = sync.rows("SELECT orders_count, first_order_at, last_order_at FROM contacts")[0]
+    assert contact["orders_count"] == 0
+    assert contact["first_order_at"] is None
+    assert contact["last_order_at"] is None
+
+
 def enqueue(sync: CustomHarness, obj: str, key: str, properties: dict[str, Any]) -> None:
     from storesync.sync_store import OutboxItem
 
@@ -449,7 +464,9 @@ def test_export_command_csv(make_custom_harness: MakeHarness, database_url: str,
              "WOOCOMMERCE_WEBHOOK_SECRETS": WOOCOMMERCE_SECRET,
              "STOREFRONT_WEBHOOK_SECRETS": STOREFRONT_SECRET})
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8"))))
+    # A UTF-8 byte order mark comes first, so that Excel shows Arabic text.
+    assert output.read_bytes().startswith(b"\xef\xbb\xbforder_key,")
+    rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8-sig"))))
     assert tuple(rows[0]) == CSV_COLUMNS
     # One row per line: two lines of the first order, one of the second.
     assert [row["line_sku"] for row in rows] == ["OUD-ROYAL-50", "BAKHOOR-250", "MUSK-10"]

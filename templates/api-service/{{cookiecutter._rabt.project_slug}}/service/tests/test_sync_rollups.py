@@ -43,7 +43,17 @@ def test_sources_follow_order_time() -> None:
 
 def test_no_orders_gives_zeroes() -> None:
     values = compute_rollups([], TARGETS)
-    assert values == {"ecom_orders_count": 0, "ecom_ltv_sar": "0.00"}
+    assert values == {"ecom_orders_count": 0, "ecom_ltv_sar": "0.00",
+                      "ecom_first_order_at": None, "ecom_last_order_at": None}
+
+
+def test_cancelled_only_order_clears_times() -> None:
+    orders = [state("1", "cancelled", "50.00", "2026-03-02T10:00:00+03:00"),
+              state("2", "refunded", "70.00", "2026-03-03T10:00:00+03:00", refunded="70.00")]
+    values = compute_rollups(orders, TARGETS)
+    assert values["ecom_orders_count"] == 0
+    assert values["ecom_first_order_at"] is None
+    assert values["ecom_last_order_at"] is None
 
 
 def test_targets_limit_output() -> None:

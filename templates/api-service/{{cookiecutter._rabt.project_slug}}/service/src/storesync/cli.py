@@ -49,10 +49,14 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     sys.exit(code)
 
 
-def current_settings() -> Settings:
-    """Load the settings from the environment and ``<service>/.env``, or exit with code 2."""
+def current_settings(*, webhook_secrets_required: bool = True) -> Settings:
+    """Load the settings from the environment and ``<service>/.env``, or exit with code 2.
+
+    Commands that receive no webhooks pass ``webhook_secrets_required=False``.
+    """
     try:
-        return load_settings(os.environ, env_file=SERVICE_DIR / ENV_FILE_NAME)
+        return load_settings(os.environ, env_file=SERVICE_DIR / ENV_FILE_NAME,
+                             webhook_secrets_required=webhook_secrets_required)
     except SettingsError as error:
         click.echo(str(error), err=True)
         click.echo(f"Settings come from the environment and from {SERVICE_DIR / ENV_FILE_NAME}; "
@@ -366,7 +370,11 @@ def _check_stores(settings: Settings) -> list[str]:
 
 @main.command("check-config")
 def check_config() -> None:
-    """Check the settings and that the queue and state store can be written."""
+    """Check the settings and that the queue and state store can be written.
+
+    With CRM_TARGET=custom and DATABASE_URL set, also connect to the customer
+    database and check that it is at this release's migration revision.
+    """
     settings = current_settings()
     click.echo(f"Accepted platforms: {', '.join(settings.accepted_platforms)}")
     for platform in settings.accepted_platforms:
@@ -377,6 +385,12 @@ def check_config() -> None:
     click.echo(f"Queue: {'Redis' if settings.redis_url else settings.queue_path}")
     click.echo(f"State file: {settings.state_path}")
     failures = _check_stores(settings)
+    if settings.crm_target == "custom":
+        from .customdb.commands import check_database
+
+        status, failure = check_database(settings)
+        click.echo(status)
+        failures += [failure] if failure else []
     for failure in failures:
         click.echo(f"Error: {failure}", err=True)
     if failures:

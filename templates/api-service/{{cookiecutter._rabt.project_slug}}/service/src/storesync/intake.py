@@ -1,7 +1,8 @@
 """The intake: a Starlette app that verifies webhooks, stores them durably and responds fast.
 
 ``POST /webhooks/{shopify,woocommerce,storefront}`` for the platforms the project's
-``integration/mapping.yaml`` accepts, plus ``GET /healthz``, ``GET /readyz``,
+``integration/mapping.yaml`` accepts, ``POST /pixel/shopify`` for the project's Shopify
+custom pixel (see ``storesync.pixel``), plus ``GET /healthz``, ``GET /readyz``,
 ``GET /readyz/sync`` (the HubSpot flusher, for monitoring) and ``GET /metrics``.
 The intake never waits on the CRM: a delivery is answered once it is in the queue
 (or the quarantine), and the worker does the rest.
@@ -135,6 +136,9 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
         queue, dedupe, quarantine: Stores to use instead of those ``settings`` name.
         handler: The job handler registered with a queue built here (tests pass a stub).
     """
+    # Imported here because storesync.pixel reuses this module's body reader.
+    from .pixel import PixelEndpoint
+
     services = build_services(settings, clock=clock, queue=queue, dedupe=dedupe,
                               quarantine=quarantine, handler=handler)
     metrics.watch_queue_depth(services.queue.depth)
@@ -148,6 +152,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info("intake started", extra={"accepted_platforms": list(settings.accepted_platforms),
+                                          "pixel": settings.pixel_enabled,
                                           "queue": "redis" if settings.redis_url else "sqlite"})
         yield
         services.close()
@@ -156,6 +161,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
     app = Starlette(
         routes=[
             Route("/webhooks/{source}", WebhookEndpoint(services), methods=["POST"]),
+            Route("/pixel/shopify", PixelEndpoint(services), methods=["POST", "OPTIONS"]),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/readyz", _readyz_endpoint(services), methods=["GET"]),
             Route("/readyz/sync", _sync_readyz_endpoint(services), methods=["GET"]),

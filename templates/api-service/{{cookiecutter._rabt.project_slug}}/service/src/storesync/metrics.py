@@ -47,9 +47,12 @@ log = logging.getLogger(__name__)
 # accepted platform counts as "received", then as "too_large", "ping", "rejected" or
 # "verified". A verified delivery also counts as "duplicate", "quarantined" or
 # "privacy_pending" (a Shopify privacy request kept for later) when it is one, and a
-# failed queue write counts in ENQUEUE_FAILURES instead.
+# failed queue write counts in ENQUEUE_FAILURES instead. Events of POST /pixel/shopify
+# count under the source "shopify_pixel": "received", then "too_large", "rejected" (an
+# Origin not allowed), "invalid" (a 400), "ignored" (an event name not mapped) or
+# "accepted", and an accepted event also counts as "duplicate" when it is one.
 DELIVERY_OUTCOMES = ("received", "verified", "rejected", "duplicate", "quarantined", "too_large",
-                     "ping", "privacy_pending")
+                     "ping", "privacy_pending", "invalid", "ignored", "accepted")
 JOB_OUTCOMES = ("synced_later", "skipped_stale", "quarantined", "nothing_to_do", "failed")
 OTHER_TOPIC = "other"
 SNAPSHOT_INTERVAL_SECONDS = 1.0

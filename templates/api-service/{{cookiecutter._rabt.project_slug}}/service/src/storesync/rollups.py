@@ -99,8 +99,12 @@ def compute_rollups(orders: Sequence[OrderState], targets: Mapping[str, str]) ->
         targets: Roll-up name → CRM property (``orders_count`` → ``ecom_orders_count``).
 
     Returns:
-        CRM property → value for the roll-ups the field map names. Times and
-        sources are left out while no order gives them.
+        CRM property → value for the roll-ups the field map names. The first and
+        last order times are None while no paid order gives them, so a contact whose
+        only paid order was cancelled or refunded loses its old times. The custom
+        database writer stores None as NULL. The HubSpot flusher drops None, so the
+        HubSpot property keeps its old value. Sources are left out while no order
+        gives them.
     """
     counted = [order for order in orders if order.won]
     values: dict[str, Any] = {
@@ -111,9 +115,8 @@ def compute_rollups(orders: Sequence[OrderState], targets: Mapping[str, str]) ->
     timed = sorted(((when, order) for order in counted
                     if (when := _when(order.ordered_at)) is not None),
                    key=lambda pair: (pair[0], pair[1].order_key))
-    if timed:
-        values["first_order_at"] = timed[0][1].ordered_at
-        values["last_order_at"] = timed[-1][1].ordered_at
+    values["first_order_at"] = timed[0][1].ordered_at if timed else None
+    values["last_order_at"] = timed[-1][1].ordered_at if timed else None
     # The first and last channel come from every order with a source, paid or not.
     sourced = sorted(((when, order) for order in orders
                       if order.source and (when := _when(order.ordered_at)) is not None),

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from . import logs
+from .customdb.urls import database_url_problem
 from .runtime.engine import accepted_platforms
 from .signatures import decode_standard_secret, encode_standard_secret
 
@@ -48,6 +49,16 @@ MAX_DEDUP_WINDOW_HOURS = 24 * 30
 DEFAULT_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS = 300
 MAX_STOREFRONT_TIMESTAMP_TOLERANCE_SECONDS = 24 * 3600
 DEFAULT_REDIS_KEY_PREFIX = "storesync"
+# POST /pixel/shopify is public, so its body limit is far below MAX_BODY_BYTES.
+# NOTE: 16 KiB is an estimate for one Web Pixels event without its ``context``; a
+# checkout with many lines may need more.
+DEFAULT_PIXEL_MAX_BODY_BYTES = 16 * 1024
+MIN_PIXEL_MAX_BODY_BYTES = 1024
+MAX_PIXEL_MAX_BODY_BYTES = 1024 * 1024
+# The field map entity that Web Pixels events feed; the pixel endpoint is on only
+# while it is enabled.
+PIXEL_ENTITY = "event"
+ORIGIN_PATTERN = re.compile(r"^https?://[^/\s?#]+$")
 # SQLite's synchronous modes for the queue file in WAL mode. FULL syncs every commit
 # to disk, so an acknowledged delivery survives a power loss; NORMAL syncs only at
 # checkpoints, so it survives a crash of the process (kill -9) but not of the machine.
@@ -80,7 +91,6 @@ CRM_TARGETS = ("hubspot", "zoho", "custom")
 SANDBOX_SWITCHES = {"custom": "DATABASE_URL"}
 # The role BI tools log in with to read the customer database (CRM_TARGET=custom).
 DEFAULT_CUSTOMDB_READONLY_ROLE = "storesync_bi"
-POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 POSTGRES_ROLE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DEFAULT_HUBSPOT_BASE_URL = "https://api.hubapi.com"
 # HubSpot's burst limit per app in a rolling 10 seconds: 100 on Free and Starter, 190
@@ -184,6 +194,11 @@ class Settings:
     sandbox: bool = True
     sandbox_secret_platforms: tuple[str, ...] = ()
     accepted_platforms: tuple[str, ...] = ()
+    # POST /pixel/shopify: on when Shopify is accepted and the event entity is enabled.
+    pixel_enabled: bool = False
+    pixel_max_body_bytes: int = DEFAULT_PIXEL_MAX_BODY_BYTES
+    # Empty means any Origin is accepted and CORS responses allow "*".
+    pixel_allowed_origins: tuple[str, ...] = ()
 
     # --- Worker and CRM settings (worker side): add fields below this line. ---
     crm_target: str = "hubspot"
@@ -357,7 +372,8 @@ def _plain_secret(text: str) -> bytes:
 
 
 def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
-                  service_dir: Path = SERVICE_DIR) -> Settings:
+                  service_dir: Path = SERVICE_DIR,
+                  webhook_secrets_required: bool = True) -> Settings:
     """Read, check and return the settings.
 
     Args:
@@ -365,6 +381,8 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
         env_file: A ``.env`` file to read first, when it exists (the CLI passes
             ``<service>/.env``; tests pass None).
         service_dir: The folder that relative paths are resolved against.
+        webhook_secrets_required: False for commands that receive no webhooks (``db``,
+            ``export``): a missing webhook secret is then no problem.
 
     Raises:
         SettingsError: one or more settings are invalid; all are listed.
@@ -374,12 +392,14 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
     common = _common_settings(reader, target)
     spec_dir = common["spec_dir"]
     platforms = _accepted_platforms(reader, spec_dir)
-    secrets = _webhook_secrets(reader, platforms, sandbox=common["sandbox"])
+    secrets = _webhook_secrets(reader, platforms, sandbox=common["sandbox"],
+                               required=webhook_secrets_required)
+    pixel = _pixel_settings(reader, platforms, spec_dir)
     worker = _worker_settings(reader, target)
     worker.update(_custom_database_settings(reader))
     if reader.problems:
         raise SettingsError(reader.problems)
-    settings = Settings(**common, **secrets, accepted_platforms=platforms, **worker)
+    settings = Settings(**common, **secrets, accepted_platforms=platforms, **pixel, **worker)
     for source in SECRET_VARIABLES:
         for key in settings.webhook_secrets(source):
             logs.register_secret(key)
@@ -502,8 +522,46 @@ def _accepted_platforms(reader: _Reader, spec_dir: Path) -> tuple[str, ...]:
     return platforms
 
 
+def _pixel_settings(reader: _Reader, platforms: tuple[str, ...],
+                    spec_dir: Path) -> dict[str, Any]:
+    """Return the fields of ``POST /pixel/shopify``, adding problems to ``reader``."""
+    origins: list[str] = []
+    for item in (reader.text("PIXEL_ALLOWED_ORIGINS") or "").split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        if not ORIGIN_PATTERN.match(origin):
+            reader.add("PIXEL_ALLOWED_ORIGINS", f"{origin!r} is not an origin.",
+                       "list origins as scheme and host with no path, separated by commas, "
+                       "e.g. PIXEL_ALLOWED_ORIGINS=https://example-store.myshopify.com, or "
+                       "remove the setting to accept any origin.")
+            continue
+        origins.append(origin.lower())
+    return {
+        "pixel_enabled": "shopify" in platforms and _pixel_entity_enabled(spec_dir),
+        "pixel_max_body_bytes": reader.integer(
+            "PIXEL_MAX_BODY_BYTES", DEFAULT_PIXEL_MAX_BODY_BYTES, MIN_PIXEL_MAX_BODY_BYTES,
+            MAX_PIXEL_MAX_BODY_BYTES),
+        "pixel_allowed_origins": tuple(origins),
+    }
+
+
+def _pixel_entity_enabled(spec_dir: Path) -> bool:
+    """Return whether the field map has the event entity enabled.
+
+    A missing or unreadable field map is reported by ``_accepted_platforms``.
+    """
+    try:
+        mapping = yaml.safe_load((spec_dir / "mapping.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    entities = mapping.get("entities") if isinstance(mapping, dict) else None
+    entity = entities.get(PIXEL_ENTITY) if isinstance(entities, dict) else None
+    return isinstance(entity, dict) and bool(entity.get("enabled", True))
+
+
 def _webhook_secrets(reader: _Reader, platforms: tuple[str, ...], *,
-                     sandbox: bool) -> dict[str, Any]:
+                     sandbox: bool, required: bool = True) -> dict[str, Any]:
     found: dict[str, Any] = {}
     placeholders: list[str] = []
     for source, variable in SECRET_VARIABLES.items():
@@ -513,7 +571,7 @@ def _webhook_secrets(reader: _Reader, platforms: tuple[str, ...], *,
             if sandbox:
                 keys = (decode(SANDBOX_SECRETS[source]),)
                 placeholders.append(source)
-            else:
+            elif required:
                 reader.add(variable, f"is not set, and this project receives {source} webhooks.",
                            f"set {variable} to the webhook secret {_secret_source(source)}; "
                            "separate several secrets with commas while rotating.")
@@ -640,10 +698,10 @@ def _custom_database_settings(reader: _Reader) -> dict[str, Any]:
     """
     url = reader.text("DATABASE_URL")
     if url is not None:
-        if not url.startswith(POSTGRES_SCHEMES):
-            # The URL may carry a password, so the message does not repeat it.
-            reader.add("DATABASE_URL", "does not start with postgresql://.",
-                       "set DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DATABASE.")
+        # The URL may carry a password, so the message shows it masked.
+        problem = database_url_problem(url)
+        if problem is not None:
+            reader.add("DATABASE_URL", *problem)
             url = None
         else:
             password = urlsplit(url).password

@@ -18,6 +18,8 @@ import click
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 CUSTOMDB_PACKAGES = ("sqlalchemy", "alembic", "psycopg")
+# check-config gives up on an unreachable database after this many seconds.
+CHECK_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
@@ -34,27 +36,31 @@ def _require_packages() -> None:
               "'alembic>=1.13,<2' 'psycopg[binary]>=3.1,<4'", EXIT_USAGE)
 
 
+def _command_settings() -> Any:
+    """Load the settings of ``db`` and ``export``, or exit with code 2 when one is invalid.
+
+    These commands receive no webhooks, so a missing webhook secret is no problem here.
+    """
+    from ..cli import current_settings
+
+    return current_settings(webhook_secrets_required=False)
+
+
 def _database_url() -> str:
     """Return DATABASE_URL, or exit with code 2 naming what is missing."""
-    from ..cli import current_settings
     from .writer import require_database_url
 
     try:
-        return require_database_url(current_settings())
+        return require_database_url(_command_settings())
     except ValueError as error:
         _fail(str(error), EXIT_USAGE)
 
 
 def _shown_url(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``, for messages."""
-    from sqlalchemy.engine import make_url
+    """Return ``url`` with its user and password replaced by ``***``, for messages."""
+    from .urls import masked_url
 
-    from .connection import sqlalchemy_url
-
-    try:
-        return make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
-    except Exception:  # any parse error: show no part of a URL that may hold a password
-        return "DATABASE_URL"
+    return masked_url(url)
 
 
 def _driver_message(error: Exception) -> str:
@@ -110,11 +116,10 @@ def db() -> None:
               help="Migration revision to move up to.")
 def db_upgrade(revision: str) -> None:
     """Migrate the customer database up and load the segment thresholds from the spec."""
-    from ..cli import current_settings
     from .connection import opened_engine
     from .schema import load_segment_parameters, revision_of, upgrade
 
-    settings = current_settings()
+    settings = _command_settings()
     url = _database_url()
     if settings.sandbox and settings.crm_target == "custom" and not settings.database_url:
         _create_sandbox_database(url)
@@ -146,21 +151,43 @@ def _create_sandbox_database(url: str) -> None:
 
 @db.command("downgrade")
 @click.argument("revision")
-def db_downgrade(revision: str) -> None:
-    """Migrate the customer database down to REVISION; ``base`` drops every table."""
+@click.option("--yes", is_flag=True,
+              help="Drop every table without asking; needed for base when not on a terminal.")
+def db_downgrade(revision: str, yes: bool) -> None:
+    """Migrate the customer database down to REVISION; ``base`` drops every table.
+
+    Downgrading to base asks for confirmation on a terminal and needs --yes
+    elsewhere. Exit codes: 0 done, 1 declined or a database error, 2 usage or
+    settings error.
+    """
     from .connection import opened_engine
     from .schema import downgrade, revision_of
 
     url = _database_url()
+    if revision == "base" and not yes:
+        _confirm_drop_all(url)
     with _database_errors(url), opened_engine(url) as engine:
         downgrade(engine, revision)
         click.echo(f"The customer database is at revision {revision_of(engine) or 'base'}.")
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm_drop_all(url: str) -> None:
+    """Ask before ``db downgrade base``; exit 2 without a terminal, 1 when declined."""
+    if not _stdin_is_terminal():
+        _fail("db downgrade base drops every table of the customer database and all its "
+              "data. Run it on a terminal to confirm, or add --yes.", EXIT_USAGE)
+    if not click.confirm(f"Drop every table and all data of {_shown_url(url)}?", default=False):
+        _fail("nothing was dropped.")
+
+
 @db.command("current")
 def db_current() -> None:
     """Print the database's migration revision and the one this release needs."""
-    from .connection import head_revision, opened_engine
+    from .connection import head_revision, opened_engine, revision_advice
     from .schema import revision_of
 
     url = _database_url()
@@ -170,8 +197,7 @@ def db_current() -> None:
     click.echo(f"current: {found or 'none (no schema yet)'}")
     click.echo(f"expected: {expected}")
     if found != expected:
-        _fail(f"the database is at revision {found or 'none (no schema yet)'}, and this "
-              f"release needs {expected}. Run: python -m storesync db upgrade")
+        _fail(revision_advice(found, expected))
 
 
 @db.command("grant-readonly")
@@ -181,11 +207,10 @@ def db_grant_readonly() -> None:
     The role name is CUSTOMDB_READONLY_ROLE (default storesync_bi) and its password
     CUSTOMDB_READONLY_PASSWORD, which must be set in the environment.
     """
-    from ..cli import current_settings
     from .connection import opened_engine
     from .roles import OwnRoleError, PrivilegeError, grant_readonly
 
-    settings = current_settings()
+    settings = _command_settings()
     if not settings.customdb_readonly_password:
         _fail("CUSTOMDB_READONLY_PASSWORD is not set. Set it in the environment to a new random "
               "password for the BI role, then run this command again.", EXIT_USAGE)
@@ -213,7 +238,7 @@ def export(start: Any, end: Any, output_format: str, output: Path | None) -> Non
     """Export the orders placed in a date range, with their lines, for the ERP."""
     _require_packages()
     from .connection import check_revision, opened_engine
-    from .export import DateRange, fetch_orders, to_csv, to_json
+    from .export import UTF8_BOM, DateRange, fetch_orders, to_csv, to_json
 
     period = DateRange(start.date(), end.date())
     if period.end <= period.start:
@@ -226,7 +251,7 @@ def export(start: Any, end: Any, output_format: str, output: Path | None) -> Non
     with _database_errors(url), opened_engine(url) as engine:
         check_revision(engine)
         orders = fetch_orders(engine, period)
-    text = to_csv(orders) if output_format == "csv" else to_json(period, orders)
+    text = UTF8_BOM + to_csv(orders) if output_format == "csv" else to_json(period, orders)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -307,6 +332,31 @@ def _prepare_sandbox(settings: Any) -> None:
         click.echo(f"  {platform}: webhook secret not set, so the public sandbox placeholder is "
                    "used (see the README).")
     click.echo("")
+
+
+def check_database(settings: Any) -> tuple[str, str | None]:
+    """Connect to the customer database for ``check-config`` and compare its revision.
+
+    Returns:
+        ``(status line, None)`` when the database is at this release's revision, or
+        ``(status line, failure)`` when it cannot be reached within
+        CHECK_CONNECT_TIMEOUT_SECONDS or is at another revision. Sandbox mode is not
+        checked, because ``run`` creates and migrates the sandbox database.
+    """
+    if not settings.database_url:
+        return "Customer database: sandbox (created and migrated by run)", None
+    missing = [name for name in CUSTOMDB_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        return "Customer database: not checked", f"{', '.join(missing)} not installed."
+    from .connection import DatabaseNotReady, check_revision, opened_engine
+
+    masked = _shown_url(settings.database_url)
+    try:
+        with opened_engine(settings.database_url, CHECK_CONNECT_TIMEOUT_SECONDS) as engine:
+            revision = check_revision(engine)
+    except DatabaseNotReady as error:
+        return f"Customer database: {masked}", str(error)
+    return f"Customer database: {masked}, at revision {revision}", None
 
 
 def register(main: click.Group) -> None:

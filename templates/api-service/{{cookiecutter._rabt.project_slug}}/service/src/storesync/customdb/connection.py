@@ -14,9 +14,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from .urls import URL_SCHEMES
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# The schemes DATABASE_URL may use; all of them connect through psycopg 3.
-URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 UPGRADE_COMMAND = "python -m storesync db upgrade"
 # Sandbox mode (DATABASE_URL not set): a database on the local PostgreSQL server,
 # named after the project, which ``run`` and ``db upgrade`` create and migrate.
@@ -87,9 +87,16 @@ def create_database_if_missing(url: str) -> bool:
         engine.dispose()
 
 
-def create_database_engine(url: str) -> Engine:
-    """Create the engine of the customer database; connections are checked before use."""
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=2, max_overflow=2)
+def create_database_engine(url: str, connect_timeout_seconds: int | None = None) -> Engine:
+    """Create the engine of the customer database; connections are checked before use.
+
+    ``connect_timeout_seconds`` limits each connection attempt; None keeps libpq's
+    default, which waits as long as the operating system does.
+    """
+    options = {} if connect_timeout_seconds is None else {
+        "connect_args": {"connect_timeout": connect_timeout_seconds}}
+    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=2, max_overflow=2,
+                         **options)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -133,10 +140,33 @@ def check_revision(engine: Engine) -> str:
             "and accepts this user.") from error
     if found == expected:
         return found
+    raise DatabaseNotReady(revision_advice(found, expected))
+
+
+def is_known_revision(revision: str) -> bool:
+    """Return True when ``revision`` is one of this release's migrations."""
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def revision_advice(found: str | None, expected: str) -> str:
+    """Return the message for a database at revision ``found`` when this release needs ``expected``.
+
+    A revision this release does not know was written by a newer release, and
+    ``db upgrade`` cannot move it, so the message names the newer release instead.
+    """
+    if found is not None and not is_known_revision(found):
+        return (f"the customer database is at revision {found}, which this release does not "
+                f"have: a newer release of this service migrated it (this release needs "
+                f"{expected}). Deploy that newer release, or with that release run: python -m "
+                f"storesync db downgrade {expected}. Do not run db upgrade with this release.")
     state = "has no schema yet" if found is None else f"is at revision {found}"
-    raise DatabaseNotReady(
-        f"the customer database {state}, and this release needs revision {expected}. "
-        f"Run: {UPGRADE_COMMAND}")
+    return (f"the customer database {state}, and this release needs revision {expected}. "
+            f"Run: {UPGRADE_COMMAND}")
 
 
 def _first_line(error: BaseException) -> str:
@@ -144,9 +174,9 @@ def _first_line(error: BaseException) -> str:
 
 
 @contextmanager
-def opened_engine(url: str) -> Iterator[Engine]:
+def opened_engine(url: str, connect_timeout_seconds: int | None = None) -> Iterator[Engine]:
     """Yield an engine for ``url`` and dispose of it afterwards."""
-    engine = create_database_engine(url)
+    engine = create_database_engine(url, connect_timeout_seconds)
     try:
         yield engine
     finally:

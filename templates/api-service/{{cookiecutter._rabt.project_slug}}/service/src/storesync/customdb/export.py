@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -31,6 +32,10 @@ ORDER_FIELDS = ("order_key", "shop", "store_order_id", "order_name", "ordered_at
 CUSTOMER_FIELDS = ("contact_key", "email", "phone_e164", "first_name", "last_name", "city")
 LINE_FIELDS = ("line_key", "sku", "product_key", "title", "quantity", "unit_price_sar",
                "line_total_sar")
+# Written before the CSV so that Excel reads it as UTF-8 and shows Arabic text.
+UTF8_BOM = "\ufeff"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 # CSV: one row per order line; an order without lines gets one row with empty line columns.
 CSV_COLUMNS = (*ORDER_FIELDS, *(f"customer_{name}" for name in CUSTOMER_FIELDS),
                *(f"line_{name}" if not name.startswith("line_") else name
@@ -101,8 +106,26 @@ def to_json(period: DateRange, exported: list[dict[str, Any]]) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
+def spreadsheet_safe(value: Any) -> Any:
+    """Return ``value`` with ``'`` in front when a spreadsheet would read it as a formula.
+
+    Excel, LibreOffice and Google Sheets run a cell that starts with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return as a formula. A plain number such as
+    ``-10.05`` or ``+966501234567`` cannot run anything and is kept as it is.
+    """
+    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+        return value
+    if PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
 def to_csv(exported: list[dict[str, Any]]) -> str:
-    """Write the CSV shape: a header row, then one row per order line; ``paid`` is true or false."""
+    """Write the CSV shape: a header row, then one row per order line; ``paid`` is true or false.
+
+    Text cells that a spreadsheet would run as a formula get a leading ``'``. The
+    text has no byte order mark; :data:`UTF8_BOM` goes in front when it is written out.
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -114,5 +137,5 @@ def to_csv(exported: list[dict[str, Any]]) -> str:
             row = dict(base)
             for name in LINE_FIELDS:
                 row[name if name.startswith("line_") else f"line_{name}"] = line.get(name)
-            writer.writerow(row)
+            writer.writerow({name: spreadsheet_safe(value) for name, value in row.items()})
     return buffer.getvalue()

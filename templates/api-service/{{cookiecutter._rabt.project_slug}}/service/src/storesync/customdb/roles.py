@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import errors, sql
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 
@@ -19,8 +19,11 @@ class PrivilegeError(Exception):
 def grant_readonly(engine: Engine, role: str, password: str) -> None:
     """Create or update ``role`` as a login role that can only read the customer database.
 
-    The role gets ``SELECT`` on every table and view of the ``public`` schema, also on
-    those later migrations add, and its sessions are read-only by default.
+    The role gets ``SELECT`` on every table and view of the ``public`` schema, and its
+    sessions are read-only by default. Tables that later migrations add are covered
+    by default privileges set ``FOR ROLE`` the owner of ``alembic_version`` (the role
+    that runs the migrations) and for the connected user, so a superuser may grant
+    while the service's own user migrates.
 
     Raises:
         OwnRoleError: ``role`` is the role of this connection, which would make the
@@ -43,6 +46,7 @@ def grant_readonly(engine: Engine, role: str, password: str) -> None:
         exists = connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :role"),
                                     {"role": role}).first() is not None
         name = sql.Identifier(role)
+        creators = sorted({_migration_owner(connection) or user, user})
         statements = [
             sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}" if exists else
                     "CREATE ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(password)),
@@ -51,8 +55,9 @@ def grant_readonly(engine: Engine, role: str, password: str) -> None:
                 sql.Identifier(database), name),
             sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(name),
             sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(name),
-            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {}")
-            .format(name),
+            *(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public "
+                      "GRANT SELECT ON TABLES TO {}").format(sql.Identifier(creator), name)
+              for creator in creators),
         ]
         for statement in statements:
             try:
@@ -67,3 +72,11 @@ def grant_readonly(engine: Engine, role: str, password: str) -> None:
                     f"{error.orig.sqlstate}). Run this command with a DATABASE_URL whose user "
                     "has CREATEROLE and owns the database and its tables, or as a superuser."
                 ) from None
+
+
+def _migration_owner(connection: Connection) -> str | None:
+    """Return the owner of ``public.alembic_version``, or None before the first migration."""
+    owner = connection.execute(text(
+        "SELECT tableowner FROM pg_tables WHERE schemaname = 'public' "
+        "AND tablename = 'alembic_version'")).scalar_one_or_none()
+    return None if owner is None else str(owner)

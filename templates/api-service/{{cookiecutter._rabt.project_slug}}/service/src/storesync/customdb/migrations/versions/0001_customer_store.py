@@ -210,7 +210,10 @@ def _days(name: str) -> str:
 
 SEGMENT_VIEWS = {
     "segment_vip": "vip",
-    "segment_recent_buyers": f"last_order_at >= now() - {_days('recent_buyers_days')}",
+    # orders_count guards against a contact whose paid orders were all refunded or
+    # cancelled before the roll-ups cleared last_order_at.
+    "segment_recent_buyers": (f"orders_count >= 1 AND last_order_at >= now() - "
+                              f"{_days('recent_buyers_days')}"),
     "segment_dormant_90": (f"orders_count >= 1 AND last_order_at < now() - "
                            f"{_days('dormant_days')}"),
     "segment_new_subscribers": (f"orders_count = 0 AND marketing_opt_in_at >= now() - "
