@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
+from pathlib import Path
 
+from click.testing import CliRunner
+
+from generator.cli import main
 from generator.ipaas import budget
 from tests.ipaas_cases import load_case
 
@@ -17,9 +21,11 @@ def rows_by_key(orders: int) -> dict[str, dict[str, object]]:
 
 
 def test_budget_contact_flow_hand_computed() -> None:
-    # 1,000 orders * 1.2 customer events = 1,200 runs. The HubSpot contact blueprint
-    # runs 4 modules (webhook, dedupe check, dedupe store, upsert): 4,800 operations;
-    # Zapier bills the 3 actions: 3,600 tasks; n8n one execution per run.
+    # 1,000 orders * 1.2 customer events = 1,200 runs. When every record is written,
+    # the HubSpot contact blueprint runs 4 modules: webhook, dedupe check, upsert and
+    # the dedupe store on the batch check's success route. The failure report is not
+    # counted. That gives 4,800 operations, 3,600 Zapier tasks (3 actions) and one n8n
+    # execution per run.
     row = rows_by_key(1000)["contact-sync"]
     assert row["runs"] == 1200
     assert row["make"] == 4800
@@ -28,13 +34,57 @@ def test_budget_contact_flow_hand_computed() -> None:
     assert row["make_formula"] == "runs * 4"
 
 
+def batch_router(rest: list[dict[str, object]]) -> dict[str, object]:
+    report = {"module": "http:MakeRequest", "metadata": {"designer": {"name": "Report"}},
+              "filter": {"name": "Some records failed", "conditions": []}}
+    return {"module": "builtin:BasicRouter",
+            "metadata": {"designer": {"name": "Check the batch results"}},
+            "routes": [{"flow": [report]}, {"flow": rest}]}
+
+
+def plain(name: str, filter_name: str = "") -> dict[str, object]:
+    module: dict[str, object] = {"module": name, "metadata": {"designer": {"name": name}}}
+    if filter_name:
+        module["filter"] = {"name": filter_name, "conditions": []}
+    return module
+
+
+def test_budget_batch_check_counts_success_route() -> None:
+    # Webhook and request, then the router: its failure route has 1 module, its
+    # success route 2 (a second request and the dedupe store). A normal run: 4.
+    written = [plain("http:MakeRequest", "Email only; Every record written"),
+               plain("datastore:AddRecord")]
+    flow = [plain("gateway:CustomWebHook"), plain("http:MakeRequest"), batch_router(written)]
+    count = budget._count_modules(flow)
+    assert count.per_run == 4
+    assert count.per_item == 0
+
+
+def test_budget_batch_check_short_success_route() -> None:
+    # The success route (1 module) is shorter than the failure route (2 modules):
+    # still only the success route is counted.
+    router = batch_router([plain("datastore:AddRecord", "Every record written")])
+    router["routes"][0]["flow"].append(plain("http:MakeRequest"))  # type: ignore[index]
+    count = budget._count_modules([plain("gateway:CustomWebHook"), router])
+    assert count.per_run == 2
+
+
+def test_budget_lone_failure_report_skipped() -> None:
+    # After the last batch request with nothing behind it, the report carries the
+    # failure filter and no router: a normal run skips it.
+    flow = [plain("gateway:CustomWebHook"), plain("http:MakeRequest"),
+            plain("http:MakeRequest", "Some records failed")]
+    assert budget._count_modules(flow).per_run == 2
+
+
 def test_budget_order_flow_counts_line_items() -> None:
-    # 1,000 orders * 3 events = 3,000 runs with 7 modules each, and 7,500 line items
-    # (3,000 * 2.5) with 2 modules each (upsert, associate): 21,000 + 15,000.
+    # 1,000 orders * 3 events = 3,000 runs, and 7,500 line items (3,000 * 2.5), each
+    # with its own modules inside the line-item iterator.
     row = rows_by_key(1000)["order-sync"]
     assert row["runs"] == 3000
     assert row["records"] == 7500
-    assert row["make"] == 36000
+    assert " + records * " in str(row["make_formula"])
+    assert row["make"] == units_from_formula(str(row["make_formula"]), 3000, 7500)
 
 
 def test_budget_scheduled_flow_runs_daily() -> None:
@@ -161,3 +211,69 @@ def test_runner_runs_inside_send_hours() -> None:
     # Every 15 minutes from 09:00 to 22:00 is 52 runs a day, 1,560 in 30 days.
     row = rows_by_key(1000)["abandoned-checkout-runner"]
     assert row["runs"] == 1560
+
+
+def test_post_purchase_runs_per_fulfilment() -> None:
+    # Shopify sends one fulfilment event per order (the assumption is 1), so 1,000 orders
+    # give 1,000 webhook runs: 1,000 n8n executions, each waiting inside for both steps.
+    rows = rows_by_key(1000)
+    webhook = rows["post-purchase"]
+    assert webhook["runs"] == 1000
+    assert webhook["runs_formula"] == "orders * 1 (fulfilment events)"
+    assert webhook["records"] == 0
+    assert webhook["n8n_cloud"] == 1000
+
+
+def test_post_purchase_runner_daily() -> None:
+    # The Make runner runs once a day (30 runs) and sends each of the 1,000 fulfilled
+    # orders once per step. n8n has no runner. Zapier's Zap delays inside its own run,
+    # so it bills the per-order actions only.
+    runner = rows_by_key(1000)["post-purchase-runner"]
+    assert runner["runs"] == 30
+    assert runner["records"] == 1000
+    assert runner["n8n_cloud"] == 0
+    assert str(runner["zapier_formula"]).startswith("records * ")
+    assert " + " not in str(runner["zapier_formula"])
+
+
+def test_post_purchase_order_updates_woocommerce() -> None:
+    # WooCommerce sends every order.updated to the flow: 3 order events - 1 created = 2
+    # updates per order, 800 orders * 2 = 1,600 runs.
+    answers, plan, spec = load_case("woo-startup", {"monthly_orders": 800})
+    rows = {row["key"]: row for row in budget.flow_budget(answers, plan, spec)}
+    assert rows["post-purchase"]["runs"] == 1600
+    assert rows["post-purchase"]["runs_formula"] == "orders * 2 (order updates)"
+    assert rows["post-purchase"]["n8n_cloud"] == 1600
+    assert rows["post-purchase-runner"]["records"] == 800
+
+
+def module(name: str, **extra: object) -> dict[str, object]:
+    return {"module": name, "metadata": {"designer": {}}, **extra}
+
+
+def test_count_modules_after_search() -> None:
+    # One route per step: a data store search (once per run), then per found order a
+    # contact read, an iterator and a send. Route 1 has 1 + 3 modules, route 2 too.
+    route = [module("datastore:SearchRecord"), module("http:MakeRequest"),
+             module("builtin:BasicFeeder"), module("http:MakeRequest")]
+    router = module("builtin:BasicRouter", routes=[{"flow": route}, {"flow": route}])
+    count = budget._count_modules([router])
+    assert count.per_run == 2
+    assert count.per_item == 6
+    assert count.feeders == 0
+    assert count.item_feeders == 2
+    units = budget._platform_units(30, 1000, count, scheduled=True, waits_in_run=True)
+    assert units["make"] == 30 * 2 + 1000 * 6
+    assert units["zapier"] == 1000 * 4
+    assert units["zapier_formula"] == "records * 4"
+
+
+def test_budget_doc_counts_success_route(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "shopify-growth",
+                                       "--output-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    english = " ".join((project / "docs/operations-budget.md").read_text("utf-8").split())
+    arabic = " ".join((project / "docs/operations-budget.ar.md").read_text("utf-8").split())
+    assert "only the route of a batch with every record written is counted" in english
+    assert "ولا يُحتسب إلا مسار الدفعة التي كُتبت سجلاتها كلها" in arabic

@@ -272,3 +272,20 @@ def test_ipaas_arabic_counts_use_filter() -> None:
             if 'f"' in line and source.search(line):
                 found.append(f"{path.name}:{number}")
     assert found == []
+
+
+@pytest.mark.parametrize(("preset", "unique"), [("shopify-growth", "ecom_product_id"),
+                                                ("jeddah-fashion-zoho", "Ecom_Product_ID")])
+def test_product_purpose_names_store_id(preset: str, unique: str) -> None:
+    purpose = flows_for(preset).get("product-sync").purpose
+    assert "keyed by SKU" not in purpose.en
+    assert f"keyed by the store's product or variant id ({unique})" in purpose.en
+    assert "the SKU is written as a property" in purpose.en
+    assert "بمفتاح SKU" not in purpose.ar
+    assert f"مفتاحه معرّف المنتج أو المتغيّر في المتجر ({unique})" in purpose.ar
+
+
+def test_error_flow_module_alerts() -> None:
+    flows = flows_for("shopify-growth")
+    assert flows.get("error-alert").module == "alerts"
+    assert flows.get("reconciliation").module == "orders"

@@ -55,7 +55,8 @@ def test_make_guide_headers_and_phone(project: Path, lang: str) -> None:
 def test_tray_sheet_concrete_steps(project: Path) -> None:
     text = read(project, "workflows/tray-build-sheet.md")
     assert "{'" not in text
-    assert "`{" not in text
+    # Only a JSON body or a URL placeholder may start a code span with a brace.
+    assert re.search(r"`\{(?!\"|api_domain\})", text) is None
     assert ("| Data Storage | Operation Get Value, scope Account. Key: `processed_events:` "
             "followed by `header X-Shopify-Event-Id` from the trigger.") in text
     assert "| Script | Input: the trigger body." in text
@@ -78,3 +79,158 @@ def test_zapier_sheet_marks_action_names(project: Path) -> None:
             "Zapier action or rule that sends an HTTP request") in text
     arabic = read(project, "workflows/zapier-build-sheet.ar.md")
     assert "قد يختلف الاسم Get Value في حسابك على Zapier" in arabic
+
+
+def order_section(text: str) -> str:
+    start = text.index("(`order-sync`)")
+    return text[start:text.index("(`", start + len("(`order-sync`)"))]
+
+
+@pytest.mark.parametrize("lang", ["", ".ar"])
+def test_zapier_zoho_one_sales_order(project: Path, lang: str) -> None:
+    section = order_section(read(project, f"workflows/zapier-build-sheet{lang}.md"))
+    assert "Sales_Orders/upsert" not in section
+    assert section.count("`POST {api_domain}/crm/v8/Sales_Orders`") == 1
+    assert section.count("`POST {api_domain}/crm/v8/Products/upsert`") == 1
+    assert section.count("| Code by Zapier |") == 2
+    assert "Product_Details" in section
+    assert "Looping by Zapier" not in section
+    assert "`zoho_sales_orders`" in section
+
+
+def test_zapier_zoho_line_steps_in_order(project: Path) -> None:
+    section = order_section(read(project, "workflows/zapier-build-sheet.md"))
+    rows = [line for line in section.splitlines() if line.startswith("| ") and " | " in line]
+    tools = [row.split(" | ")[2] for row in rows if "line items" in row or "line item," in row]
+    assert tools == ["Storage by Zapier", "Paths by Zapier", "Code by Zapier",
+                     "Webhooks by Zapier", "Code by Zapier", "Webhooks by Zapier",
+                     "Storage by Zapier"]
+
+
+def table_rows(section: str) -> list[list[str]]:
+    return [line.split(" | ") for line in section.splitlines()
+            if line.startswith("| ") and line[2:3].isdigit()]
+
+
+@pytest.mark.parametrize("lang", ["", ".ar"])
+def test_tray_zoho_one_sales_order(project: Path, lang: str) -> None:
+    section = order_section(read(project, f"workflows/tray-build-sheet{lang}.md"))
+    assert "Sales_Orders/upsert" not in section
+    assert section.count("`{api_domain}/crm/v8/Sales_Orders`") == 1
+    assert section.count("`{api_domain}/crm/v8/Products/upsert`") == 1
+    assert "Product_Details" in section
+    assert "`zoho_sales_orders:sales-order:`" in section
+    assert "| Loop Collection |" not in section
+
+
+def test_tray_zoho_line_steps_in_order(project: Path) -> None:
+    section = order_section(read(project, "workflows/tray-build-sheet.md"))
+    line_rows = [row for row in table_rows(section) if "line item" in row[1]]
+    assert [row[2] for row in line_rows] == [
+        "Data Storage", "Boolean Condition", "Script", "HTTP Client", "Script",
+        "HTTP Client", "Data Storage"]
+    for row in line_rows:
+        assert "Unconfirmed name: use the " in row[3]
+    # The checkout-token step after the line items still runs for an order that
+    # already has its sales order.
+    assert ('the steps from "Remember the order\'s checkout token for the abandoned-cart '
+            'check" on after the condition') in line_rows[1][3]
+
+
+def test_tray_contact_check_keeps_order_steps(project: Path) -> None:
+    section = order_section(read(project, "workflows/tray-build-sheet.md"))
+    row = next(row for row in table_rows(section) if "email or a phone" in row[1])
+    assert row[2] == "Boolean Condition"
+    assert ('the steps from "Map the order to the deal, with its stage" on after the '
+            "condition") in row[3]
+    assert "the false path ends the run" not in row[3]
+
+
+def flow_section(text: str, key: str) -> str:
+    start = text.index(f"(`{key}`)")
+    end = text.find("\n## ", start)
+    return text[start:end if end != -1 else len(text)]
+
+
+def tools_of(section: str, title: str) -> list[str]:
+    return [row[2] for row in table_rows(section) if row[1].endswith(title)]
+
+
+def test_zapier_order_contact_check_uses_paths(project: Path) -> None:
+    section = order_section(read(project, "workflows/zapier-build-sheet.md"))
+    assert tools_of(section, "Continue only with an email or a phone") == ["Paths by Zapier"]
+    assert ('Path B takes the Fallback rule: build in it only the rows from "Map the order '
+            'to the deal, with its stage" on') in section
+
+
+def test_zapier_gate_with_later_steps_uses_paths(project: Path) -> None:
+    section = flow_section(read(project, "workflows/zapier-build-sheet.md"),
+                           "abandoned-checkout")
+    # The email gate guards only its send: the WhatsApp reminder must still run.
+    assert tools_of(section, "Check email consent") == ["Paths by Zapier"]
+    assert 'only the rows from "Wait for the next step" on' in section
+    # Ending the Zap is right at the last gate and at the dedupe check.
+    assert tools_of(section, "Check whatsapp consent") == ["Filter by Zapier"]
+    assert tools_of(section, "Skip an event already processed")[1] == "Filter by Zapier"
+
+
+def test_zapier_gate_paths_arabic(project: Path) -> None:
+    section = flow_section(read(project, "workflows/zapier-build-sheet.ar.md"),
+                           "abandoned-checkout")
+    assert "ابنِ فيه الصفوف ابتداءً من «الانتظار حتى الخطوة التالية» فقط" in section
+
+
+def test_zapier_filter_names_its_rule(project: Path) -> None:
+    section = order_section(read(project, "workflows/zapier-build-sheet.md"))
+    dedupe = [row[3] for row in table_rows(section)
+              if row[1] == "Skip an event already processed"]
+    assert "The name Does not exist may differ" in dedupe[1]
+    assert "The name Set Value may differ" in dedupe[2]
+
+
+@pytest.mark.parametrize("sheet", ["zapier-build-sheet", "tray-build-sheet"])
+def test_win_back_later_steps_read_code(project: Path, sheet: str) -> None:
+    section = flow_section(read(project, f"workflows/{sheet}.md"), "win-back")
+    rows = table_rows(section)
+    whatsapp = [row[3] for row in rows if row[1].endswith("Send step 2 by whatsapp")]
+    sms = [row[3] for row in rows if row[1].endswith("Send step 3 by sms")]
+    for settings in (whatsapp[-1], sms[-1]):
+        assert "put the contact's `Ecom_Discount_Code` from the search result" in settings
+        assert "leave it out when `Ecom_Discount_Expires_At` has passed" in settings
+    assert "`coupon_code`" in whatsapp[-1]
+
+
+def test_win_back_code_arabic(project: Path) -> None:
+    section = flow_section(read(project, "workflows/zapier-build-sheet.ar.md"), "win-back")
+    assert "ضع قيمة `Ecom_Discount_Code` لجهة الاتصال من نتيجة البحث" in section
+
+
+@pytest.mark.parametrize("sheet", ["zapier-build-sheet", "tray-build-sheet"])
+def test_cart_code_created_before_gate(project: Path, sheet: str) -> None:
+    section = flow_section(read(project, f"workflows/{sheet}.md"), "abandoned-checkout")
+    titles = [row[1] for row in table_rows(section)]
+    code = next(index for index, title in enumerate(titles)
+                if title.endswith("Create the contact's single-use discount code"))
+    gate = next(index for index, title in enumerate(titles)
+                if title.endswith("Check email consent"))
+    # A contact without email consent still gets the code for the WhatsApp reminder.
+    assert code < gate
+    reminder = [row[3] for row in table_rows(section)
+                if row[1].endswith("Send step 2 by whatsapp")]
+    assert "Put the code of the discount step above in" in reminder[-1]
+
+
+def test_zapier_later_rows_inside_paths(project: Path) -> None:
+    section = flow_section(read(project, "workflows/zapier-build-sheet.md"),
+                           "abandoned-checkout")
+    recheck = [row[3] for row in table_rows(section)
+               if row[1].endswith("Look for an order with the checkout or cart token")
+               and row[2] == "Paths by Zapier"]
+    assert 'so build the rows from "Wait for the end of quiet hours" on at the end of each ' \
+        "path that does not stop the flow" in recheck[-1]
+
+
+def test_budget_notes_failures(project: Path) -> None:
+    for name, text in (("docs/operations-budget.md", "assume that every CRM write succeeds"),
+                       ("docs/operations-budget.ar.md", "أن كل كتابة في CRM تنجح")):
+        assert text in " ".join(read(project, name).split())

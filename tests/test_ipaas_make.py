@@ -69,53 +69,72 @@ def test_make_no_connection_or_secret() -> None:
     assert "HUBSPOT-PRIVATE-APP-TOKEN" in text
 
 
+def runner_routes(blueprint: dict[str, Any]) -> list[dict[str, Any]]:
+    router = next(module for module in modules(blueprint["flow"])
+                  if module["metadata"]["designer"]["name"] == "One route per due day")
+    routes: list[dict[str, Any]] = router["routes"]
+    return routes
+
+
 def test_make_abandoned_split_into_runner() -> None:
     blueprints = blueprints_for("shopify-growth", {})
     capture = [module["module"] for module in blueprints["abandoned-checkout"]["flow"]]
     runner = blueprints["abandoned-checkout-runner"]
     assert capture[0] == "gateway:CustomWebHook"
-    first_step = runner["flow"][0]["routes"][0]["flow"]
-    assert first_step[0]["module"] == "http:MakeRequest"
-    assert first_step[1]["module"] == "builtin:BasicFeeder"
+    first_step = runner_routes(runner)[0]["flow"]
+    assert [module["module"] for module in first_step[:4]] == [
+        "datastore:GetRecord", "http:MakeRequest", "datastore:AddRecord", "builtin:BasicFeeder"]
     assert runner["metadata"]["instant"] is False
 
 
 def test_make_runner_searches_due_checkouts() -> None:
     runner = blueprints_for("shopify-growth", {})["abandoned-checkout-runner"]
-    search = runner["flow"][0]["routes"][0]["flow"][0]["mapper"]
+    page, search = (module["mapper"] for module in runner_routes(runner)[0]["flow"][:2])
     text = search["jsonStringBodyContent"]
     assert search["url"] == "https://api.hubapi.com/crm/v3/objects/contacts/search"
     assert '"propertyName": "ecom_last_checkout_at"' in text
-    assert '"value": "{{formatDate(addMinutes(now; -135); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
+    # From the last run's mark (or 15 minutes ago on the first run), two hours back,
+    # unless the route's page record keeps the start of a search with more pages.
+    assert page["key"] == "abandoned-checkout-runner:wait_delay"
+    assert ('"value": "{{if(4.after = emptystring; formatDate(addMinutes(ifempty(1.since; '
+            'addMinutes(now; -15)); -120); "YYYY-MM-DDTHH:mm:ssZ"); 4.since)}}"') in text
     assert '"highValue": "{{formatDate(addMinutes(now; -120); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
     assert '"ecom_phone_e164"' in text  # the sends read the phone from the found contact
 
 
 def test_make_runner_step_two_waits_offset() -> None:
     runner = blueprints_for("shopify-growth", {})["abandoned-checkout-runner"]
-    first, second = runner["flow"][0]["routes"]
+    first, second = runner_routes(runner)
     names = [module["metadata"]["designer"]["name"] for module in modules(first["flow"])]
     assert "Send step 2 by whatsapp" not in names
-    text = second["flow"][0]["mapper"]["jsonStringBodyContent"]
-    # Two hours' delay, then step 2's offset of 20 hours, in a 15-minute window.
-    assert '"value": "{{formatDate(addMinutes(now; -1335); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
+    page = second["flow"][0]["id"]
+    text = second["flow"][1]["mapper"]["jsonStringBodyContent"]
+    # Two hours' delay, then step 2's offset of 20 hours, from the last run's mark.
+    assert (f'"value": "{{{{if({page}.after = emptystring; formatDate(addMinutes(ifempty('
+            '1.since; addMinutes(now; -15)); -1320); "YYYY-MM-DDTHH:mm:ssZ"); '
+            f'{page}.since)}}}}"') in text
     assert '"highValue": "{{formatDate(addMinutes(now; -1320); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
     send = next(module for module in modules(second["flow"])
                 if module["metadata"]["designer"]["name"] == "Send step 2 by whatsapp")
-    assert send["filter"]["name"] == "No order since the checkout; WhatsApp consent granted"
+    assert send["filter"]["name"] == (
+        "Not sent for this checkout; No order since the checkout; WhatsApp consent granted")
+    feeder = second["flow"][3]["id"]
     no_order, after_checkout = send["filter"]["conditions"][:2]
-    assert no_order[0] == {"a": "{{15.properties.ecom_last_order_at}}", "o": "text:equal",
-                           "b": ""}
-    assert after_checkout[0] == {"a": "{{15.properties.ecom_last_order_at}}", "o": "date:less",
-                                 "b": "{{15.properties.ecom_last_checkout_at}}"}
+    assert {"a": f"{{{{{feeder}.properties.ecom_last_order_at}}}}", "o": "text:equal",
+            "b": ""} in no_order
+    assert {"a": f"{{{{{feeder}.properties.ecom_last_order_at}}}}", "o": "date:less",
+            "b": f"{{{{{feeder}.properties.ecom_last_checkout_at}}}}"} in after_checkout
 
 
-def test_make_dedupe_filter_on_add() -> None:
+def test_make_dedupe_checks_before_writes() -> None:
     flow = blueprints_for("shopify-growth", {})["order-sync"]["flow"]
     assert [module["module"] for module in flow[:3]] == [
-        "gateway:CustomWebHook", "datastore:ExistRecord", "datastore:AddRecord"]
-    condition = flow[2]["filter"]["conditions"][0][0]
-    assert condition == {"a": "{{2.exist}}", "o": "boolean:equal", "b": "false"}
+        "gateway:CustomWebHook", "datastore:ExistRecord", "builtin:BasicRouter"]
+    # Make takes no filter on a router, so each route carries the dedupe condition.
+    for route in flow[2]["routes"]:
+        conditions = route["flow"][0]["filter"]["conditions"]
+        for group in conditions:
+            assert {"a": "{{2.exist}}", "o": "boolean:equal", "b": "false"} in group
 
 
 def test_make_calls_retry_with_break() -> None:

@@ -5,16 +5,20 @@ write: function calls with ``;`` between arguments, module references such as
 ``1.customer.first_name``, quoted arguments read as raw text, ``/pattern/flags``
 regular expressions with ``$1`` in the replacement, the keyword ``emptystring``
 (a reference with a list selector such as ``[0]`` fails, because Make has none)
-and the operators ``=``, ``!=``, ``and``, ``or`` and ``+``. It follows the same
+and the operators ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``and``, ``or`` and ``+``.
+``now`` reads the bundle named ``now``, which a test sets to a datetime. It follows the same
 reading of Make that the generator's formulas assume (see generator/ipaas/make_iml.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -24,7 +28,7 @@ from generator.runtime.result import TransformContext
 from generator.runtime.transforms import TRANSFORMS
 from tests.ipaas_cases import load_case
 
-TOKEN = re.compile(r'\s*(?:(?P<string>"[^"]*")|(?P<op>!=|[=();+])'
+TOKEN = re.compile(r'\s*(?:(?P<string>"[^"]*")|(?P<op>!=|<=|>=|[=();+<>])'
                    r'|(?P<number>-?\d+(?:\.\d+)?(?![\w.]))|(?P<word>[\w.$\[\]-]+))')
 
 
@@ -88,6 +92,25 @@ def text_of(value: Any) -> str:
     return str(value)
 
 
+# Make's formatDate tokens that the blueprints use, as strftime patterns.
+DATE_TOKENS = {"YYYY-MM-DDTHH:mm:ssZ": "%Y-%m-%dT%H:%M:%S%z", "YYYY-MM-DD": "%Y-%m-%d",
+               "HHmm": "%H%M"}
+
+
+def as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(text_of(value))
+
+
+def format_date(value: Any, pattern: str, zone: str | None = None) -> str:
+    """Format a datetime as Make's formatDate does for the patterns the blueprints use."""
+    if not isinstance(value, datetime):
+        return text_of(value)
+    local = value.astimezone(ZoneInfo(zone)) if zone else value
+    if pattern == "d":
+        return str(local.isoweekday() % 7)  # 0 is Sunday
+    return local.strftime(DATE_TOKENS[pattern])
+
+
 def empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
@@ -109,9 +132,13 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "formatNumber": lambda value, digits, *rest: f"{float(value):.{int(digits)}f}",
     "join": lambda items, separator: separator.join(text_of(item) for item in items or []),
     "parseNumber": lambda value, separator: float(text_of(value) or 0),
-    # Dates are not under test here: the value passes through unchanged.
-    "formatDate": lambda value, pattern, *zone: text_of(value),
+    # A text date passes through unchanged; a datetime (such as "now") is formatted.
+    "formatDate": lambda value, pattern, *zone: format_date(value, pattern, *zone),
+    "addMinutes": lambda value, minutes: as_datetime(value) + timedelta(minutes=float(minutes)),
     "stripHTML": lambda value: re.sub(r"<[^>]*>", "", text_of(value)),
+    "md5": lambda value: hashlib.md5(text_of(value).encode()).hexdigest(),
+    "upper": lambda value: text_of(value).upper(),
+    "substring": lambda value, start, end: text_of(value)[int(start):int(end)],
 }
 
 
@@ -161,13 +188,23 @@ class Formula:
             other = self.addition()
             equal = text_of(value) == text_of(other)
             return equal if token == ("op", "=") else not equal
+        if token in (("op", "<"), ("op", "<="), ("op", ">"), ("op", ">=")):
+            self.take()
+            left, right = float(value), float(self.addition())
+            return {"<": left < right, "<=": left <= right, ">": left > right,
+                    ">=": left >= right}[token[1]]
         return value
 
     def addition(self) -> Any:
         value = self.primary()
         while self.peek() == ("op", "+"):
             self.take()
-            value = text_of(value) + text_of(self.primary())
+            other = self.primary()
+            # A number from parseNumber plus a number literal is a sum. Any other "+" joins text.
+            if isinstance(value, float) and re.fullmatch(r"\d+(\.\d+)?", text_of(other)):
+                value = value + float(text_of(other))
+            else:
+                value = text_of(value) + text_of(other)
         return value
 
     def primary(self) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from generator.ipaas import make
 from generator.ipaas.crm_ids import with_stage_ids
 from generator.ipaas.flows import build_flows
+from generator.ipaas.make_outcomes import BATCH_CHECK_ROUTER_NAME
 from tests.ipaas_cases import IPAAS_CASES, load_case
 from tests.test_ipaas_make_iml import evaluate
 from tests.test_ipaas_n8n_stages import recorded_state
@@ -52,18 +54,44 @@ def name_of(module: dict[str, Any]) -> str:
     return str(module["metadata"]["designer"]["name"])
 
 
+def step_names(flow: list[dict[str, Any]]) -> list[str]:
+    """Return the names of the flow's own steps, without the checks added after the writes."""
+    added = (BATCH_CHECK_ROUTER_NAME, "Report the failed records of ", "Remember ")
+    return [name_of(module) for module in modules(flow)
+            if not name_of(module).startswith(added)]
+
+
 def router(blueprint: dict[str, Any], name: str = ROUTER) -> dict[str, Any]:
     return next(module for module in modules(blueprint["flow"]) if name_of(module) == name)
 
 
+class Bundles(dict[str, Any]):
+    """Module outputs by module id; a module the test gives no output has an empty one."""
+
+    def __missing__(self, key: str) -> Any:
+        return {}
+
+
 def passes(condition_filter: Mapping[str, Any], bundles: Mapping[str, Any]) -> bool:
-    """Return whether a Make filter lets ``bundles`` through (text operators only)."""
+    """Return whether a Make filter lets ``bundles`` through (text, boolean and date operators).
+
+    A dedupe check the test gives no output reads as "not seen before".
+    """
+    known = Bundles(bundles)
+
     def holds(condition: Mapping[str, str]) -> bool:
-        value = str(evaluate(condition["a"], bundles) or "")
+        value = evaluate(condition["a"], known)
+        if condition["o"] == "boolean:equal":
+            return str(bool(value) and value not in ("false", "0")).lower() == condition["b"]
+        text = str(value if value is not None else "")
+        if condition["o"] == "date:less":
+            other = str(evaluate(condition["b"], known) or "")
+            return bool(text and other) and (
+                datetime.fromisoformat(text) < datetime.fromisoformat(other))
         if condition["o"] == "text:equal":
-            return value == condition["b"]
+            return text == condition["b"]
         assert condition["o"] == "text:notequal", condition["o"]
-        return value != condition["b"]
+        return text != condition["b"]
 
     return any(all(holds(item) for item in group) for group in condition_filter["conditions"])
 
@@ -206,9 +234,15 @@ def test_consent_without_state_left_out(preset: str) -> None:
         assert field not in text
 
 
+def consent_write(route: dict[str, Any]) -> dict[str, Any]:
+    """Return the route's consent write: on Zoho, the update of a contact found by its key."""
+    return next(module for module in modules(route["flow"])
+                if name_of(module) == "Write the consent record to the CRM")
+
+
 def test_zoho_consent_route_writes_opt_out() -> None:
     routes = router(blueprints("jeddah-fashion-zoho")["consent-sync"], CONSENT_ROUTER)
-    text = routes["routes"][0]["flow"][0]["mapper"]["jsonStringBodyContent"]
+    text = consent_write(routes["routes"][0])["mapper"]["jsonStringBodyContent"]
     assert '"Email_Opt_Out": {{if(lower(trim(toString(1.email_marketing_consent.state)))' in text
     assert "Ecom_WhatsApp_Opt_In" not in text
 
@@ -221,8 +255,8 @@ def test_hubspot_status_from_consent_state(state: str, expected: str) -> None:
                     if module["module"] == "datastore:GetRecord")
     assert settings["mapper"]["key"] == "hubspot"
     routes = router(blueprint, CONSENT_ROUTER)
-    status = routes["routes"][0]["flow"][1]
-    assert name_of(status) == "Set the email subscription status"
+    status = next(module for module in modules(routes["routes"][0]["flow"])
+                  if name_of(module) == "Set the email subscription status")
     bundles = {"1": {**EMAIL_CONSENT_ONLY["1"], "email_marketing_consent": {"state": state}},
                str(settings["id"]): {"email_subscription_id": "12345"}}
     body = body_of(status, bundles)
@@ -236,14 +270,13 @@ def test_hubspot_no_email_route_skips_email_status() -> None:
     routes = router(blueprints("shopify-growth")["consent-sync"], CONSENT_ROUTER)
     for route in routes["routes"][2:4]:
         assert route["flow"][0]["filter"]["name"].startswith("Email state sent, no email")
-        names = [name_of(module) for module in route["flow"]]
-        assert names == ["Write the consent record to the CRM"]
+        assert step_names(route["flow"]) == ["Write the consent record to the CRM"]
 
 
 @pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
 def test_consent_no_phone_body_has_no_phone_key(preset: str) -> None:
     routes = router(blueprints(preset)["consent-sync"], CONSENT_ROUTER)
-    write = routes["routes"][1]["flow"][0]
+    write = consent_write(routes["routes"][1])
     text = write["mapper"]["jsonStringBodyContent"]
     for key in ("ecom_phone_e164", "phone", "Mobile", "Phone"):
         assert f'"{key}":' not in text
@@ -256,7 +289,7 @@ def test_consent_no_phone_body_has_no_phone_key(preset: str) -> None:
 
 def test_consent_sms_route_without_phone_skips_status() -> None:
     routes = router(blueprints("shopify-growth")["consent-sync"], CONSENT_ROUTER)
-    names = {route["flow"][0]["filter"]["name"]: [name_of(module) for module in route["flow"]]
+    names = {route["flow"][0]["filter"]["name"]: step_names(route["flow"])
              for route in routes["routes"]}
     assert names["SMS state sent, with an email, no phone"] == [
         "Write the consent record to the CRM"]
@@ -317,3 +350,70 @@ def test_woocommerce_consent_route_reads_meta_state() -> None:
     assert [routes["routes"][index]["flow"][0]["filter"]["name"] for index in taken] == [
         "Email state sent, with an email, a phone"]
     assert taken_routes(routes, {"1": {**customer, "meta_data": []}}) == []
+
+
+ZOHO_FOUND = "Contact found in Zoho"
+ZOHO_NEW = "Contact not in Zoho: create it with the placeholder last name"
+
+
+def zoho_consent_route() -> list[dict[str, Any]]:
+    """Return the Zoho consent route for an email state with an email and no phone."""
+    routes = router(blueprints("jeddah-fashion-zoho")["consent-sync"], CONSENT_ROUTER)
+    flow: list[dict[str, Any]] = routes["routes"][1]["flow"]
+    return flow
+
+
+def test_zoho_consent_updates_found_contact() -> None:
+    from tests.test_ipaas_make_outcomes import run
+
+    flow = zoho_consent_route()
+    search = flow[0]
+    assert search["mapper"]["method"] == "get"
+    assert search["mapper"]["url"].endswith("/crm/v8/Contacts/search")
+    query = {item["name"]: item["value"] for item in search["mapper"]["queryParameters"]}
+    assert evaluate(query["criteria"], EMAIL_CONSENT_ONLY) == "(Ecom_Customer_ID:equals:7)"
+    bundles = {**EMAIL_CONSENT_ONLY, str(search["id"]): {"data": {"data": [{"id": "4100"}]}}}
+    ran = run(flow, bundles)
+    assert "Write the consent record to the CRM" in ran
+    assert "Write the consent record to the CRM (new contact)" not in ran
+    assert ran[-1] == "Remember the event (data store processed_events)"
+    update = next(module for module in modules(flow)
+                  if name_of(module) == "Write the consent record to the CRM")
+    assert update["filter"]["name"] == ZOHO_FOUND
+    assert update["mapper"]["method"] == "put"
+    assert evaluate(update["mapper"]["url"], Bundles(bundles)).endswith("/crm/v8/Contacts/4100")
+    text = update["mapper"]["jsonStringBodyContent"]
+    assert '"Email_Opt_Out": {{if(lower(trim(toString(1.email_marketing_consent.state)))' in text
+    assert '"Ecom_Customer_ID": "{{' in text
+    assert "Last_Name" not in text
+    assert "duplicate_check_fields" not in text
+    assert "/upsert" not in json.dumps(flow)
+
+
+def test_zoho_consent_creates_unknown_contact() -> None:
+    from tests.test_ipaas_make_outcomes import run
+
+    flow = zoho_consent_route()
+    search = flow[0]
+    # Zoho's search returns 204 with no body when no record matches.
+    bundles = {**EMAIL_CONSENT_ONLY, str(search["id"]): {"data": ""}}
+    ran = run(flow, bundles)
+    assert "Write the consent record to the CRM" not in ran
+    assert ran[-2:] == ["Write the consent record to the CRM (new contact)",
+                        "Remember the event (data store processed_events)"]
+    create = next(module for module in modules(flow)
+                  if name_of(module) == "Write the consent record to the CRM (new contact)")
+    assert create["filter"]["name"] == ZOHO_NEW
+    assert create["mapper"]["method"] == "post"
+    assert create["mapper"]["url"].endswith("/crm/v8/Contacts")
+    text = create["mapper"]["jsonStringBodyContent"]
+    assert text.endswith('"Last_Name": "-"}], "trigger": ["workflow"]}')
+    assert '"Email_Opt_Out": {{if(lower(trim(toString(1.email_marketing_consent.state)))' in text
+    assert '"Email": "{{' in text
+    assert "duplicate_check_fields" not in text
+
+
+def test_hubspot_consent_still_upserts() -> None:
+    routes = router(blueprints("shopify-growth")["consent-sync"], CONSENT_ROUTER)
+    write = consent_write(routes["routes"][0])
+    assert write["mapper"]["url"].endswith("/crm/v3/objects/contacts/batch/upsert")

@@ -41,9 +41,9 @@ def body(module: dict[str, Any]) -> str:
 def test_consent_gate_on_own_route() -> None:
     runner = blueprints("shopify-growth")["abandoned-checkout-runner"]
     first, second = named(runner, "One route per due day")["routes"]
-    gated = named({"flow": first["flow"]}, "Create the contact's single-use discount code")
-    assert gated["filter"]["name"].endswith("Email consent granted")
-    send = second["flow"][2]
+    gated = named({"flow": first["flow"]}, "Send step 1 by email")
+    assert gated["filter"]["name"] == "Email consent granted"
+    send = second["flow"][5]
     assert send["metadata"]["designer"]["name"] == "Send step 2 by whatsapp"
     assert send["filter"]["name"].endswith("WhatsApp consent granted")
     assert "Email consent" not in json.dumps(second["flow"])
@@ -52,10 +52,11 @@ def test_consent_gate_on_own_route() -> None:
 def test_consent_gate_no_inline_stop() -> None:
     runner = blueprints("shopify-growth")["abandoned-checkout-runner"]
     for route in named(runner, "One route per due day")["routes"]:
-        top = [module["module"] for module in route["flow"][:2]]
-        assert top == ["http:MakeRequest", "builtin:BasicFeeder"]
-        assert "filter" not in route["flow"][0]
-        assert "filter" not in route["flow"][1]
+        top = [module["module"] for module in route["flow"][:4]]
+        assert top == ["datastore:GetRecord", "http:MakeRequest", "datastore:AddRecord",
+                       "builtin:BasicFeeder"]
+        for module in route["flow"][:4]:
+            assert "filter" not in module
 
 
 def test_zoho_consent_reads_record_field() -> None:

@@ -388,7 +388,7 @@ def test_dedupe_before_mapping() -> None:
     assert "Skip an event already processed" in upstream(workflow, "Map the order to the deal, "
                                                                    "with its stage")
     assert "Skip an event already processed" in upstream(
-        workflow, "Skip an event already processed: remember")
+        workflow, "Skip an event already processed: claim row")
 
 
 def test_dedupe_keys_purged_after_window() -> None:
@@ -419,9 +419,11 @@ def test_dedupe_row_code_keys() -> None:
         pytest.skip("node (Node.js) not found: the Code node cannot run")
     workflow = workflows("shopify-hubspot")["workflows/n8n/order-sync.json"]
     code = next(item for item in workflow["nodes"]
-                if item["name"] == "Skip an event already processed: row")["parameters"]["jsCode"]
+                if item["name"] == "Skip an event already processed: claim row")["parameters"][
+        "jsCode"]
     items = [{"json": {"_event_id": "evt-1"}}, {"json": {"id": 5, "updated_at": "2026-01-01"}}]
     script = (f"const $input = {{ all: () => {json.dumps(items)} }};\n"
+              "const $execution = { id: '42' };\n"
               f"(async () => {{ {code} }})().then((out) => "
               "process.stdout.write(JSON.stringify(out.map((item) => item.json.key))));")
     done = subprocess.run([node, "-e", script], capture_output=True, text=True, check=False)
@@ -649,3 +651,18 @@ def test_utm_channel_matches_runtime(platform: str) -> None:
         want = TRANSFORMS["utm_channel"](value, context)
         assert got["value"] == want.value, (value, payload)
         assert got["flags"] == list(want.flags), (value, payload)
+
+
+# The third tag of each workflow: the part of the integration it belongs to.
+FLOW_TAGS = {"contact-sync": "contacts", "order-sync": "orders", "product-sync": "products",
+             "event-sync": "events", "abandoned-checkout": "playbooks",
+             "post-purchase": "playbooks", "win-back": "playbooks", "consent-sync": "consent",
+             "ticket-sync": "support", "reconciliation": "orders", "error-alert": "alerts"}
+
+
+def test_workflow_tags_name_their_part() -> None:
+    for case, path, workflow in all_workflows():
+        flow = path.rsplit("/", 1)[-1].removesuffix(".json")
+        names = [tag["name"] for tag in workflow["tags"]]
+        assert names[0] == "rabt", (case, path)
+        assert names[2:] == [FLOW_TAGS[flow]], (case, path, names)

@@ -1,4 +1,4 @@
-"""n8n sync flows store the dedupe key only after the CRM writes, and keep failed events.
+"""n8n flows claim the dedupe key before any wait, and keep failed events until written.
 
 The order checks copy n8n 2.8.4's v1 execution order. A node's children run one
 whole branch after the other, the smallest position y first (then the smallest x).
@@ -17,7 +17,8 @@ from tests.test_ipaas_n8n_run import node_code, run_chain, workflow
 
 PRESETS = ["shopify-growth", "jeddah-fashion-zoho"]
 DEDUPE = "Skip an event already processed"
-REMEMBER = f"{DEDUPE}: remember"
+CLAIM = f"{DEDUPE}: claim"
+RELEASE = "Release the failed run's event claims"
 KEEP = "Keep the event until its CRM writes succeed (failed_items)"
 CLEAR = "Clear the event from failed_items"
 READ = "Read orders changed since the cursor"
@@ -48,13 +49,49 @@ def node_type(data: dict[str, Any], name: str) -> str:
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_key_remembered_after_writes(preset: str) -> None:
+def test_failed_item_cleared_after_writes(preset: str) -> None:
     data = workflow(preset, "order-sync")
     order = run_order(data, "Receive the payload")
     writes = [index for index, name in enumerate(order) if node_type(data, name) in WRITE_TYPES]
     assert writes
-    assert order.index(REMEMBER) > max(writes)
     assert order.index(CLEAR) > max(writes)
+    assert order.index(CLAIM) < min(writes)
+
+
+@pytest.mark.parametrize("flow", ["abandoned-checkout", "post-purchase"])
+def test_key_claimed_before_waits(flow: str) -> None:
+    data = workflow("shopify-growth", flow)
+    order = run_order(data, "Receive the payload")
+    waits = [index for index, name in enumerate(order)
+             if node_type(data, name) == "n8n-nodes-base.wait"]
+    assert waits
+    assert order.index(f"{CLAIM} row") < order.index(CLAIM) < min(waits)
+    claim = next(node for node in data["nodes"] if node["name"] == CLAIM)
+    assert claim["parameters"]["operation"] == "upsert"
+    assert claim["parameters"]["dataTableId"]["value"] == "rabt_processed_events"
+
+
+def test_claim_row_holds_execution_id() -> None:
+    data = workflow("shopify-growth", "abandoned-checkout")
+    rows = run_chain([(f"{CLAIM} row", node_code(data, f"{CLAIM} row"), None)],
+                     [{"id": 7001, "updated_at": "2026-12-01T10:00:00+03:00"}])
+    assert rows == [{"key": "7001:2026-12-01T10:00:00+03:00", "value": "exec-test"}]
+
+
+def test_error_flow_releases_claims_first() -> None:
+    data = workflow("shopify-growth", "error-alert")
+    order = run_order(data, "Failed run")
+    assert order[1] == RELEASE
+    release = next(node for node in data["nodes"] if node["name"] == RELEASE)
+    parameters = release["parameters"]
+    assert parameters["operation"] == "deleteRows"
+    assert parameters["dataTableId"]["value"] == "rabt_processed_events"
+    condition = parameters["filters"]["conditions"][0]
+    assert condition["keyName"] == "value"
+    body = condition["keyValue"].removeprefix("=").strip().removeprefix("{{").removesuffix("}}")
+    released = run_chain([("release key", None, f"($json) => ({{ value: {body} }})")],
+                         [{"execution": {"id": "exec-test"}, "workflow": {"id": "wf-1"}}])
+    assert released == [{"value": "exec-test"}]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -65,11 +102,12 @@ def test_failed_item_kept_before_writes(preset: str) -> None:
     assert order.index(KEEP) < min(writes)
 
 
-def test_every_deduped_flow_remembers_last() -> None:
+def test_every_deduped_flow_claims_first() -> None:
     for flow in ("contact-sync", "order-sync", "product-sync", "consent-sync"):
         data = workflow("shopify-growth", flow)
         order = run_order(data, "Receive the payload")
-        assert order[-3:] == [f"{DEDUPE}: row", REMEMBER, CLEAR], flow
+        assert order[1:4] == [DEDUPE, f"{CLAIM} row", CLAIM], flow
+        assert order[-1] == CLEAR, flow
 
 
 def test_pending_row_and_clear_key_match() -> None:

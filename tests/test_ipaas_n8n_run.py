@@ -37,9 +37,10 @@ let items = %s;
       } });
       const $env = { RABT_WHATSAPP_LANGUAGE: 'ar' };
       const $workflow = { id: 'wf-test' };
-      const run = new Function('$input', '$', '$env', '$workflow',
+      const $execution = { id: 'exec-test' };
+      const run = new Function('$input', '$', '$env', '$workflow', '$execution',
         `return (async () => {\\n${step.code}\\n})();`);
-      items = await run($input, $, $env, $workflow);
+      items = await run($input, $, $env, $workflow, $execution);
     }
     outputs[step.name] = items;
   }
@@ -263,3 +264,27 @@ def test_woocommerce_consent_meta_read_by_key() -> None:
     body["meta_data"][1]["value"] = "no"
     record = run_chain([(name, node_code(data, name), None)], [body])[0]["record"]
     assert record["Email_Opt_Out"] is True
+
+
+def test_zoho_money_fields_sent_as_numbers() -> None:
+    data = workflow("jeddah-fashion-zoho", "order-sync")
+    body = {**ZOHO_ORDER_BODY, "refunds": [{"transactions": [{"amount": "50.00"}]}]}
+    steps = [(name, node_code(data, name), None) for name in (
+        "Map the order to the deal, with its stage", "Create or update the deal: batch")]
+    deal = run_chain(steps, [body])[0]["body"]["data"][0]
+    assert deal["Amount"] == 300
+    assert isinstance(deal["Amount"], int | float)
+    assert deal["Ecom_Refunded_SAR"] == 50
+    assert deal["Shopify_Order_ID"] == "5900000000001"
+    assert deal["Closing_Date"] == "2026-03-01"
+
+
+def test_zoho_product_price_sent_as_number() -> None:
+    data = workflow("jeddah-fashion-zoho", "product-sync")
+    body = {"id": 8, "title": "عطر عود", "product_type": "perfume",
+            "variants": [{"id": 11, "sku": "OUD-50", "price": "149.50"}]}
+    steps = [(name, node_code(data, name), None) for name in (
+        "Map the product", "Create or update the product: batch")]
+    product = run_chain(steps, [body])[0]["body"]["data"][0]
+    assert product["Unit_Price"] == 149.5
+    assert product["Product_Code"] == "OUD-50"

@@ -20,10 +20,14 @@ from generator.ipaas import make
 from generator.ipaas.flows import DEDUPE_TTL_DAYS, FlowSet, build_flows
 from generator.ipaas.make_consent import CONSENT_ROUTER_NAME
 from generator.ipaas.make_contact import CONTACT_ROUTER_NAME
+from generator.ipaas.make_outcomes import BATCH_CHECK_ROUTER_NAME, FAILED_ROUTE_NAME
 from generator.model import Answers, Bilingual, Plan
 from generator.resources import load_data
 
 DAYS_PER_MONTH = 30
+POST_PURCHASE_FLOW = "post-purchase"
+# Flows whose webhook run waits hours or days on n8n, where Make splits off a runner.
+WAITING_FLOWS = frozenset({"abandoned-checkout", POST_PURCHASE_FLOW})
 # Upper bound for the break-even search, in orders a month.
 MAX_BREAK_EVEN_ORDERS = 200_000
 BREAK_EVEN_STEP = 250
@@ -44,25 +48,51 @@ class FlowVolume:
 
 @dataclass(frozen=True)
 class ModuleCount:
-    """Make modules that run once per scenario run, and once per iterated record."""
+    """Make modules that run once per scenario run, and once per iterated record.
+
+    ``feeders`` are the iterators counted in ``per_run`` and ``item_feeders`` those
+    counted in ``per_item``; Zapier bills neither.
+    """
 
     per_run: int
     per_item: int
     trigger: int
     feeders: int
+    item_feeders: int = 0
+
+
+def _first_filter_name(flow: list[dict[str, Any]]) -> str:
+    """Return the filter name on the first module of a route, looking into a leading router.
+
+    Make takes no filter on a router, so the builder puts a route's filter on the
+    first module of each of the router's own routes.
+    """
+    first = flow[0] if flow else {}
+    if first.get("module") == "builtin:BasicRouter" and first.get("routes"):
+        return _first_filter_name(first["routes"][0]["flow"])
+    return str(first.get("filter", {}).get("name", ""))
+
+
+def _failure_only(flow: list[dict[str, Any]]) -> bool:
+    return _first_filter_name(flow).startswith(FAILED_ROUTE_NAME)
 
 
 def _route_groups(router: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Group a router's routes so that at most one route of each group runs.
 
     The contact router's routes exclude each other, and so do the routes of each
-    channel on the consent router (one per case of email and phone). Every other
-    router may run all its routes.
+    channel on the consent router (one per case of email and phone). The batch-check
+    router after a HubSpot batch request counts only the route that a run with every
+    record written takes, because the failure route runs only on a 207 with errors.
+    Every other router may run all its routes.
     """
     routes = list(router.get("routes", []))
     name = router["metadata"]["designer"].get("name")
     if name == CONTACT_ROUTER_NAME:
         return [routes]
+    if name == BATCH_CHECK_ROUTER_NAME:
+        written = [route for route in routes if not _failure_only(route["flow"])]
+        return [written] if written else []
     if name != CONSENT_ROUTER_NAME:
         return [[route] for route in routes]
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -72,8 +102,13 @@ def _route_groups(router: dict[str, Any]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
+# Make modules that output one bundle per record found, so the modules after them run
+# once per record, as after an iterator.
+RECORD_SOURCES = frozenset({"builtin:BasicFeeder", "datastore:SearchRecord"})
+
+
 def _count_modules(modules: list[dict[str, Any]], inside: bool = False) -> ModuleCount:
-    per_run = per_item = feeders = trigger = 0
+    per_run = per_item = feeders = item_feeders = trigger = 0
     for module in modules:
         name = module["module"]
         if name == "builtin:BasicRouter":
@@ -84,19 +119,24 @@ def _count_modules(modules: list[dict[str, Any]], inside: bool = False) -> Modul
                 per_run += sub.per_run
                 per_item += sub.per_item
                 feeders += sub.feeders
+                item_feeders += sub.item_feeders
+            continue
+        if str(module.get("filter", {}).get("name", "")).startswith(FAILED_ROUTE_NAME):
+            # The failure report after the last batch request runs only when records
+            # failed, so a normal run skips it.
             continue
         if name == "gateway:CustomWebHook":
             trigger += 1
-        if name == "builtin:BasicFeeder":
-            feeders += 1
-            per_run += 1
-            inside = True
-            continue
+        feeder = name == "builtin:BasicFeeder"
         if inside:
             per_item += 1
+            item_feeders += feeder
         else:
             per_run += 1
-    return ModuleCount(per_run=per_run, per_item=per_item, trigger=trigger, feeders=feeders)
+            feeders += feeder
+        inside = inside or name in RECORD_SOURCES
+    return ModuleCount(per_run=per_run, per_item=per_item, trigger=trigger, feeders=feeders,
+                       item_feeders=item_feeders)
 
 
 def _assumptions() -> dict[str, float]:
@@ -145,10 +185,7 @@ def _volumes(answers: Answers, flow_set: FlowSet) -> dict[str, FlowVolume]:
             orders * a["abandoned_checkouts_per_order"],
             _orders_times(a["abandoned_checkouts_per_order"],
                           Bilingual("abandoned checkouts", "(سلال متروكة)"))),
-        "post-purchase": FlowVolume(
-            "post-purchase", days, _daily_runs(), orders,
-            Bilingual("orders (each buyer is due once per step)",
-                      "الطلبات (يحين موعد كل مشترٍ مرة واحدة في كل خطوة)")),
+        "post-purchase": _fulfilment_volume(answers, flow_set),
         "win-back": FlowVolume(
             "win-back", days, _daily_runs(), orders * (1 - repeat),
             _orders_times(round(1 - repeat, 2), Bilingual("(buyers who do not reorder)",
@@ -175,6 +212,33 @@ def _volumes(answers: Answers, flow_set: FlowSet) -> dict[str, FlowVolume]:
     return {key: volume for key, volume in table.items() if key in flow_set.keys}
 
 
+# Store topics that start the post-purchase flow on every order update, not only on a
+# fulfilment. The flow's filter then drops the updates that do not fulfil the order.
+ORDER_UPDATE_TOPICS = frozenset({"order.updated", "order_updated"})
+
+
+def _fulfilment_volume(answers: Answers, flow_set: FlowSet) -> FlowVolume:
+    """Return the post-purchase flow's webhook runs and the fulfilled orders it starts.
+
+    Shopify sends the fulfilment topics about once per order. WooCommerce and
+    headless stores send every order update to the flow, about one fewer than the
+    order events per order. Each fulfilled order then starts the series once.
+    """
+    a = _assumptions()
+    orders = answers.monthly_orders
+    if set(flow_set.get("post-purchase").trigger.topics) & ORDER_UPDATE_TOPICS:
+        factor = round(a["order_events_per_order"] - 1, 2)
+        runs_formula = _orders_times(factor, Bilingual("(order updates)", "(تحديثات الطلبات)"))
+    else:
+        factor = a["fulfilment_events_per_order"]
+        runs_formula = _orders_times(factor, Bilingual("(fulfilment events)",
+                                                       "(أحداث اكتمال الطلب)"))
+    return FlowVolume(
+        "post-purchase", orders * factor, runs_formula, orders,
+        Bilingual("orders (each fulfilled order is due once per step)",
+                  "الطلبات (يحين موعد كل طلب مكتمل مرة واحدة في كل خطوة)"))
+
+
 def _error_volume(rows: list[dict[str, Any]]) -> FlowVolume:
     """Return the error flow's runs: the failure rate applied to the runs shown above it."""
     rate = _assumptions()["failure_rate"]
@@ -185,7 +249,16 @@ def _error_volume(rows: list[dict[str, Any]]) -> FlowVolume:
 
 
 def _runner_volume(volume: FlowVolume) -> FlowVolume:
+    """Return the runs of a flow's Make runner, with the records of the flow.
+
+    The workflows guide schedules the post-purchase runner once a day, because it
+    finds the orders by their fulfilment day, and the abandoned-cart runner every
+    15 minutes within the sending hours.
+    """
     a = _assumptions()
+    if volume.key == POST_PURCHASE_FLOW:
+        return FlowVolume(f"{volume.key}-runner", DAYS_PER_MONTH, _daily_runs(),
+                          volume.items, volume.items_formula)
     per_day = int(a["scheduled_runs_per_day_runner"])
     return FlowVolume(f"{volume.key}-runner", per_day * DAYS_PER_MONTH,
                       Bilingual(f"{per_day} * {DAYS_PER_MONTH} runs",
@@ -209,18 +282,25 @@ def _units_formula(per_run: int, per_item: int) -> Bilingual:
 
 
 def _platform_units(runs: int, records: int, count: ModuleCount,
-                    scheduled: bool) -> dict[str, Any]:
+                    scheduled: bool, waits_in_run: bool = False) -> dict[str, Any]:
     """Return the monthly units of one Make scenario on Make, n8n Cloud and Zapier.
 
     ``runs`` and ``records`` are the whole figures shown in the budget, so every
-    unit count is their exact product with the module counts.
+    unit count is their exact product with the module counts. ``waits_in_run``
+    marks a runner whose steps n8n and Zapier run inside the webhook's own run,
+    after a Wait node or a Delay by Zapier step: n8n bills no execution for them and
+    Zapier only the per-record actions.
     """
-    zapier_per_run = count.per_run - count.trigger - count.feeders
+    zapier_per_run = 0 if waits_in_run else count.per_run - count.trigger - count.feeders
+    zapier_per_item = count.per_item - count.item_feeders
     make_formula = _units_formula(count.per_run, count.per_item)
-    zapier_formula = _units_formula(zapier_per_run, count.per_item)
+    zapier_formula = _units_formula(zapier_per_run, zapier_per_item)
+    if waits_in_run:
+        zapier_formula = Bilingual(f"records * {zapier_per_item}",
+                                   f"السجلات {TIMES} {zapier_per_item}")
     return {
         "make": runs * count.per_run + records * count.per_item,
-        "zapier": runs * zapier_per_run + records * count.per_item,
+        "zapier": runs * zapier_per_run + records * zapier_per_item,
         "n8n_cloud": DAYS_PER_MONTH if scheduled and runs <= DAYS_PER_MONTH else runs,
         "make_formula": make_formula.en, "make_formula_ar": make_formula.ar,
         "zapier_formula": zapier_formula.en, "zapier_formula_ar": zapier_formula.ar,
@@ -233,14 +313,17 @@ def _budget_row(stem: str, blueprint: Mapping[str, Any], volume: FlowVolume,
     base = stem.removesuffix("-runner")
     if stem.endswith("-runner"):
         volume = _runner_volume(volume)
-    elif base == "abandoned-checkout":
-        # The webhook half only stores the checkout; its runner handles the records.
+    elif base in WAITING_FLOWS:
+        # The webhook half only stores the checkout or the order; its runner handles
+        # the records.
         volume = FlowVolume(volume.key, volume.runs, volume.runs_formula)
     flow = flow_set.get(base)
     runs, records = _whole(volume.runs), _whole(volume.items)
     scheduled = flow.trigger.kind == "schedule" or stem.endswith("-runner")
-    units = _platform_units(runs, records, _count_modules(blueprint["flow"]), scheduled)
-    if base == "abandoned-checkout" and stem.endswith("-runner"):
+    waits_in_run = base == POST_PURCHASE_FLOW and stem.endswith("-runner")
+    units = _platform_units(runs, records, _count_modules(blueprint["flow"]), scheduled,
+                            waits_in_run)
+    if base in WAITING_FLOWS and stem.endswith("-runner"):
         units["n8n_cloud"] = 0  # on n8n the webhook execution waits; no runner exists
     return {"key": stem, "title_en": flow.title.en, "title_ar": flow.title.ar,
             "runs": runs, "runs_formula": volume.runs_formula.en,

@@ -8,31 +8,61 @@ rows those templates loop over.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from generator.ipaas import make, make_iml, tray_steps, zapier_steps
 from generator.ipaas.flows import Flow, FlowSet, Step
+from generator.ipaas.sheet_steps import (
+    code_text,
+    discount_before_gates,
+    step_after_guard,
+    zoho_line_step,
+)
 from generator.model import Answers, Bilingual, Plan
 
 
-def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _SheetFacts:
+    """The project facts the sheet rows need besides the steps."""
+
+    crm: str
+    # The contact's discount-code field and its expiry field.
+    code_fields: tuple[str | None, str | None]
+
+
+def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _SheetFacts,
+               code_in_run: bool = False) -> list[dict[str, Any]]:
+    crm = facts.crm
+    steps = discount_before_gates(steps)
     rows: list[dict[str, Any]] = []
-    for step in steps:
+    for index, step in enumerate(steps):
+        code_in_run = code_in_run or step.kind == "discount"
+        code = code_text(step, code_in_run, facts.code_fields, crm)
+        calls = [{"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
+                  "note": call.note} for call in step.calls]
+        later = step_after_guard(steps, index, crm)
+        # The sheets' steps for Zoho line items name their own requests (one sales order
+        # per order), so the flow model's line-item upsert call is not listed for them.
+        sheet_calls = [] if zoho_line_step(step, crm) else calls
         rows.append({
             "key": step.key, "kind": step.kind, "depth": depth, "path": path.en,
             "path_ar": path.ar,
             "title_en": step.title.en, "title_ar": step.title.ar,
-            "zapier": zapier_steps.zapier_actions(step),
-            "tray": tray_steps.tray_actions(step),
+            "zapier": zapier_steps.zapier_actions(step, crm, later),
+            "tray": tray_steps.tray_actions(step, crm, later),
             "params": _params_text(step),
-            "calls": [{"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
-                       "note": call.note} for call in step.calls],
+            "calls": calls,
+            "zapier_calls": sheet_calls,
+            "tray_calls": sheet_calls,
+            "code_en": code[0] if code else None,
+            "code_ar": code[1] if code else None,
             "gate": None if step.gate is None else {
                 "channel": step.gate.channel, "field": step.gate.source_field,
                 "granted": list(step.gate.granted_values), "crm_status": step.gate.crm_status},
         })
         for route in step.routes:
-            rows.extend(_step_rows(route.steps, depth + 1, route.label))
+            rows.extend(_step_rows(route.steps, depth + 1, route.label, facts, code_in_run))
     return rows
 
 
@@ -46,7 +76,7 @@ def _params_text(step: Step) -> str:
     return ", ".join(parts)
 
 
-def _flow_row(flow: Flow) -> dict[str, Any]:
+def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
     trigger = flow.trigger
     return {
         "key": flow.key, "title_en": flow.title.en, "title_ar": flow.title.ar,
@@ -56,7 +86,7 @@ def _flow_row(flow: Flow) -> dict[str, Any]:
                     "topics": list(trigger.topics), "every_minutes": trigger.every_minutes,
                     "daily_at": trigger.daily_at, "text_en": trigger.description.en,
                     "text_ar": trigger.description.ar},
-        "steps": _step_rows(flow.steps, 0, Bilingual("", "")),
+        "steps": _step_rows(flow.steps, 0, Bilingual("", ""), facts),
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
                     "fallbacks": list(row.fallback_sources), "target": row.target,
                     "transform": row.transform, "unique": row.unique,
@@ -67,7 +97,11 @@ def _flow_row(flow: Flow) -> dict[str, Any]:
 
 def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
     """Return one row per flow: trigger, steps with their tools, field map and calls."""
-    return [_flow_row(flow) for flow in flow_set.flows]
+    rollups = {str(item["name"]): str(item["target"]) for item in
+               flow_set.mapping.get("entities", {}).get("contact", {}).get("rollups", [])}
+    facts = _SheetFacts(crm=flow_set.crm, code_fields=(rollups.get("discount_code"),
+                                                       rollups.get("discount_expires_at")))
+    return [_flow_row(flow, facts) for flow in flow_set.flows]
 
 
 def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:

@@ -166,7 +166,7 @@ class Flow:
 
     def walk(self) -> Iterator[Step]:
         """Yield every step, depth first, with the steps of each branch route in order."""
-        yield from _walk(self.steps)
+        yield from walk_steps(self.steps)
 
     def field_rows(self) -> tuple[FieldRow, ...]:
         """Return the field-map rows of every step."""
@@ -181,11 +181,12 @@ class Flow:
         return asdict(self)
 
 
-def _walk(steps: tuple[Step, ...]) -> Iterator[Step]:
+def walk_steps(steps: tuple[Step, ...]) -> Iterator[Step]:
+    """Yield ``steps`` and the steps of their routes, depth first."""
     for step in steps:
         yield step
         for route in step.routes:
-            yield from _walk(route.steps)
+            yield from walk_steps(route.steps)
 
 
 @dataclass(frozen=True)
@@ -503,14 +504,17 @@ def _order_flow(ctx: _Context) -> Flow:
 def _product_flow(ctx: _Context) -> Flow:
     rows = ctx.rows("product")
     product = ctx.entity("product")
+    unique = ctx.unique_target("product") or "id"
     return Flow(
         key="product-sync", module="products", dedupe_key=EVENT_ID[ctx.platform],
         trigger=Trigger(kind="webhook", source=ctx.store, topics=ctx.topics("product"),
                         description=Bilingual(product["payload"], product["payload"])),
         title=Bilingual("Product to catalogue", "من المنتج إلى الكتالوج"),
         purpose=Bilingual(
-            "Keep one CRM product per variant, keyed by SKU, so line items link to it.",
-            "الاحتفاظ بمنتج واحد في CRM لكل متغيّر، بمفتاح SKU، لتُربط به بنود الطلبات."),
+            f"Keep one CRM product per variant, keyed by the store's product or variant id "
+            f"({unique}), so line items link to it; the SKU is written as a property.",
+            f"الاحتفاظ بمنتج واحد في CRM لكل متغيّر، مفتاحه معرّف المنتج أو المتغيّر في المتجر "
+            f"({unique})، لتُربط به بنود الطلبات، ويُكتب SKU حقلًا من حقوله."),
         steps=(
             _dedupe_step(ctx),
             _step("map_product", "map", "Map the product", "ربط بيانات المنتج", fields=rows,
@@ -1000,7 +1004,7 @@ def _reconcile_flow(ctx: _Context) -> Flow:
 
 def _error_flow() -> Flow:
     return Flow(
-        key="error-alert", module="orders",
+        key="error-alert", module="alerts",
         trigger=Trigger(kind="error", source="platform",
                         description=Bilingual("A run of any flow fails after its retries",
                                               "فشل تشغيل أي تدفق بعد استنفاد إعادة المحاولة")),

@@ -15,14 +15,24 @@ due records with a CRM search on the timestamp that the first part wrote.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from generator.ipaas import make_post_purchase
 from generator.ipaas.flows import Flow, FlowSet, Step, build_flows
 from generator.ipaas.make_builder import RAW_TRANSFORMS, Y_STEP, Builder, confirmed_modules
 from generator.ipaas.make_http import ZOHO_TOKEN_STORE, calls_zoho, http_module, token_router
+from generator.ipaas.make_outcomes import finish
 from generator.ipaas.make_post_purchase import due_order_modules, is_started_step
 from generator.ipaas.make_reconcile import reconcile_modules
+from generator.ipaas.make_schedule import (
+    mark_modules,
+    page_read_module,
+    page_save_module,
+    paged_call,
+    send_once_modules,
+    window_values,
+)
 from generator.ipaas.make_steps import contact_item_values, search_results, step_list_modules
 from generator.model import Answers, Plan
 from generator.resources import schemas_dir
@@ -52,7 +62,10 @@ def _metadata(instant: bool) -> dict[str, Any]:
 
 def _new_builder(flow_set: FlowSet, flow_key: str) -> Builder:
     store = flow_set.platform if flow_set.platform in ("shopify", "woocommerce") else "storefront"
-    return Builder(flow_key=flow_key, mapping=flow_set.mapping, crm=flow_set.crm, store=store)
+    flow = next(item for item in flow_set.flows if flow_key in (item.key, f"{item.key}-runner"))
+    carriers = [step for step in flow.walk() if step.kind == "send" and step.params.get("discount")]
+    return Builder(flow_key=flow_key, mapping=flow_set.mapping, crm=flow_set.crm, store=store,
+                   code_repeated=len(carriers) > 1)
 
 
 def _blueprint(builder: Builder, name: str, flow: Flow, steps: tuple[Step, ...],
@@ -69,7 +82,7 @@ def _blueprint(builder: Builder, name: str, flow: Flow, steps: tuple[Step, ...],
         modules.extend(token_router(builder, 0, lambda: step_list_modules(builder, steps, 0)))
     else:
         modules.extend(step_list_modules(builder, steps, 0))
-    return {"name": name[:120], "flow": modules, "metadata": _metadata(instant)}
+    return {"name": name[:120], "flow": finish(builder, modules), "metadata": _metadata(instant)}
 
 
 def _split_at_wait(flow: Flow) -> tuple[tuple[Step, ...], Step | None, tuple[Step, ...]]:
@@ -111,7 +124,8 @@ def blueprints(flow_set: FlowSet) -> dict[str, dict[str, Any]]:
                                  if step.kind in ("consent_gate", "discount", "send")
                                  or (step.kind == "wait" and step.calls))
             result[f"{flow.key}-runner"] = _runner(
-                _new_builder(flow_set, f"{flow.key}-runner"), flow, wait, runner_steps)
+                _new_builder(flow_set, f"{flow.key}-runner"), flow, wait, runner_steps,
+                flow_set.quiet_hours)
     return result
 
 
@@ -143,15 +157,40 @@ def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
     if builder.flow_key == f"{POST_PURCHASE_FLOW}-runner":
         search = due_order_modules(builder, wait, y)
     else:
-        search = [http_module(builder, call, wait.title.en, y) for call in wait.calls]
+        search = []
+        page = page_read_module(builder, wait, y) if builder.window_mark_id is not None \
+            else None
+        for call in wait.calls:
+            page_id = None if page is None else int(page["id"])
+            start = window_values(builder, json.dumps([call.body, call.query],
+                                                      ensure_ascii=False), page_id)
+            if page_id is not None and start is not None:
+                call = paged_call(builder, call, page_id)
+            search.append(http_module(builder, call, wait.title.en, y))
+        if page is not None and start is not None:
+            save = page_save_module(builder, wait, int(page["id"]), search[-1], start, y)
+            search = [page, *search, save]
+    found = next(module for module in reversed(search) if module["module"] == "http:MakeRequest")
     feeder = builder.module("builtin:BasicFeeder",
-                            {"array": search_results(builder, search[-1])},
+                            {"array": search_results(builder, found)},
                             "Each contact that fell due", y)
     builder.item_id = int(feeder["id"])
     contact_item_values(builder)
+    once: list[dict[str, Any]] = []
     if builder.flow_key == f"{ABANDONED_FLOW}-runner":
-        builder.pending_filter = _no_order_filter(builder)
-    return [*search, feeder, *step_list_modules(builder, steps, y)]
+        checkout = _rollup_target(builder, "last_checkout_at")
+        if checkout is not None:
+            once = send_once_modules(builder, wait, checkout, y)
+        no_order = _no_order_filter(builder)
+        if no_order is not None:
+            builder.require(no_order)
+    return [*search, feeder, *once, *step_list_modules(builder, steps, y)]
+
+
+def _rollup_target(builder: Builder, name: str) -> str | None:
+    """Return the CRM field of the contact rollup ``name``, or None when the spec has none."""
+    return next((str(item["target"]) for item in builder.mapping["entities"]["contact"]["rollups"]
+                 if item["name"] == name), None)
 
 
 def _no_order_filter(builder: Builder) -> dict[str, Any] | None:
@@ -173,18 +212,21 @@ def _no_order_filter(builder: Builder) -> dict[str, Any] | None:
         [{"a": ordered, "o": "date:less", "b": checkout}]]}
 
 
-def _runner(builder: Builder, flow: Flow, wait: Step,
-            steps: tuple[Step, ...]) -> dict[str, Any]:
+def _runner(builder: Builder, flow: Flow, wait: Step, steps: tuple[Step, ...],
+            quiet_hours: Mapping[str, Any]) -> dict[str, Any]:
     """Return the scheduled part of a waiting flow: find due contacts, then send.
 
     A flow whose later steps wait again (the post-purchase series) gets one router
-    route per due day, each with its own search.
+    route per due day, each with its own search. The abandoned-cart runner first
+    moves its search mark, and only outside quiet hours (make_schedule).
     """
     groups = _due_groups(wait, steps)
 
     def body() -> list[dict[str, Any]]:
+        marks = mark_modules(builder, quiet_hours, 0) if flow.key == ABANDONED_FLOW else []
         if len(groups) == 1:
-            return _due_modules(builder, wait, steps, 0)
+            return [*marks, *_due_modules(builder, wait, steps, 0)]
+        # Make takes no filter on a router, so the quiet-hours filter sits on the mark save.
         router = builder.module("builtin:BasicRouter", None, "One route per due day", 0)
         start_x = builder.x
         routes = []
@@ -192,10 +234,11 @@ def _runner(builder: Builder, flow: Flow, wait: Step,
             builder.x = start_x
             routes.append({"flow": _due_modules(builder, start, group, index * Y_STEP)})
         router["routes"] = routes
-        return [router]
+        return [*marks, router]
 
     modules = token_router(builder, 0, body) if builder.crm == "zoho" else body()
-    return {"name": f"{flow.title.en} ({flow.key}, runner)"[:120], "flow": modules,
+    return {"name": f"{flow.title.en} ({flow.key}, runner)"[:120],
+            "flow": finish(builder, modules),
             "metadata": _metadata(False)}
 
 

@@ -18,6 +18,8 @@ from generator.resources import load_data
 
 X_STEP = 300
 Y_STEP = 300
+# The data store of processed event keys, which the dedupe check reads.
+PROCESSED_STORE = "processed_events"
 
 
 def confirmed_modules() -> dict[str, Any]:
@@ -36,6 +38,10 @@ JSON_SAFE_TRANSFORMS = frozenset({
     "ticket_status_to_stage", "event_key", "channel_to_origin"})
 # Transforms whose result is a JSON boolean, written into a body without quotes.
 BOOLEAN_TRANSFORMS = frozenset({"consent_opt_in", "consent_opt_out"})
+# Transforms whose result is an amount. Zoho rejects a quoted amount in a currency
+# or decimal field (INVALID_DATA), so on Zoho these go into a body without quotes.
+# HubSpot takes every property value as a string, so its amounts keep their quotes.
+NUMBER_TRANSFORMS = frozenset({"money_sar", "refund_total_sar"})
 
 
 @dataclass
@@ -47,8 +53,9 @@ class Builder:
     values: dict[str, str] = field(default_factory=dict)
     # Names of mapped values that need no JSON escaping (see JSON_SAFE_TRANSFORMS).
     safe_values: set[str] = field(default_factory=set)
-    # Names of mapped values that are JSON booleans (see BOOLEAN_TRANSFORMS).
-    boolean_values: set[str] = field(default_factory=set)
+    # Names of mapped values written into a JSON body without quotes: booleans and
+    # Zoho amounts (see BOOLEAN_TRANSFORMS and NUMBER_TRANSFORMS).
+    unquoted_values: set[str] = field(default_factory=set)
     trigger_id: int = 1
     item_id: int | None = None
     pending_filter: dict[str, Any] | None = None
@@ -58,6 +65,27 @@ class Builder:
     store: str = ""
     # The module that read the cached Zoho access token, once the blueprint has one.
     token_id: int | None = None
+    # Each dedupe check as (ExistRecord module id, key formula, name of the module that
+    # stores the key). make_outcomes stores the key at the end of every path below it.
+    dedupe_checks: list[tuple[int, str, str]] = field(default_factory=list)
+    # The step name of each HubSpot batch request module by its id; make_outcomes
+    # routes a response with failed records to the error report.
+    batch_requests: dict[int, str] = field(default_factory=dict)
+    # The module that read a runner's last search mark (make_schedule), if any.
+    window_mark_id: int | None = None
+    # Whether a later send of the flow repeats the discount code of its first discount
+    # step, so that step creates the code before its consent gate (make_steps).
+    code_repeated: bool = False
+
+    def require(self, condition_filter: dict[str, Any]) -> None:
+        """Add a filter to the next module, joined with any filter still pending."""
+        pending = self.pending_filter
+        if pending is None:
+            self.pending_filter = condition_filter
+            return
+        self.pending_filter = {
+            "name": f"{pending['name']}; {condition_filter['name']}",
+            "conditions": both_conditions(pending, condition_filter["conditions"])}
 
     def module(self, module: str, mapper: Any, name: str, y: int = 0,
                parameters: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -73,6 +101,31 @@ class Builder:
         self.next_id += 1
         self.x += X_STEP
         return entry
+
+
+def both_conditions(pending: dict[str, Any] | None,
+                    conditions: list[list[dict[str, str]]]) -> list[list[dict[str, str]]]:
+    """Return conditions that hold when both the pending filter and ``conditions`` hold.
+
+    A Make filter's conditions are OR groups of AND conditions, so the result pairs
+    each group of the one with each group of the other.
+    """
+    if pending is None:
+        return conditions
+    return [[*first, *second] for first in pending["conditions"] for second in conditions]
+
+
+def iterated_list(step: Step) -> str:
+    """Return the trigger path of the list that a line-item map step iterates.
+
+    The step's ``iterate`` names the list as the store's order body has it at the top
+    (``line_items[]``). A headless storefront's event nests the order, so the path is
+    taken from the rows' sources (``order.line_items[].id``) when they name one.
+    """
+    for row in step.fields:
+        if "[]." in row.source:
+            return row.source.split("[].", 1)[0]
+    return str(step.params["iterate"]).removesuffix("[]")
 
 
 def source_ref(builder: Builder, path: str) -> str:
@@ -117,31 +170,56 @@ def _consent_checkbox(value: str, row: FieldRow) -> str:
 
 
 def record_values(builder: Builder, step: Step) -> None:
+    """Keep the formula of each mapped field of ``step`` for the request bodies that follow."""
     for row in step.fields:
-        builder.values[row.name] = _iml(builder, row)
+        builder.values[row.name] = _with_placeholder(builder, row, _iml(builder, row))
         if row.transform in JSON_SAFE_TRANSFORMS:
             builder.safe_values.add(row.name)
         if row.transform in BOOLEAN_TRANSFORMS:
             builder.safe_values.add(row.name)
-            builder.boolean_values.add(row.name)
+            builder.unquoted_values.add(row.name)
+        if row.transform in NUMBER_TRANSFORMS and builder.crm == "zoho":
+            # An empty amount becomes JSON null, so the body stays valid JSON.
+            builder.values[row.name] = f'ifempty({builder.values[row.name]}; "null")'
+            builder.safe_values.add(row.name)
+            builder.unquoted_values.add(row.name)
+
+
+def _with_placeholder(builder: Builder, row: FieldRow, formula: str) -> str:
+    """Return the formula of a field the CRM requires, with the spec's fallback when empty.
+
+    Zoho rejects a contact without Last_Name (MANDATORY_NOT_FOUND). As in the API
+    path, a customer with one name keeps it as the last name, and a customer with no
+    name gets the spec's placeholder.
+    """
+    fields = builder.mapping.get("entities", {}).get(row.entity, {}).get("fields", [])
+    spec: Mapping[str, Any] = next((item for item in fields if item.get("name") == row.name),
+                                   {})
+    if not spec.get("required") or "placeholder" not in spec:
+        return formula
+    fallback = make_iml.literal(str(spec["placeholder"]))
+    first_name = builder.values.get("first_name")
+    if row.name == "last_name" and first_name is not None:
+        fallback = f"ifempty({first_name}; {fallback})"
+    return f"ifempty({formula}; {fallback})"
 
 
 def fill(body: Any, values: Mapping[str, str], formulas: list[str] | None = None,
          safe: frozenset[str] | set[str] = frozenset(),
-         booleans: frozenset[str] | set[str] = frozenset()) -> Any:
+         unquoted: frozenset[str] | set[str] = frozenset()) -> Any:
     """Replace ``<name>`` placeholders in a call body with the mapped values.
 
     With ``formulas`` (a JSON body), each mapped value becomes a marker that
     ``json_body`` swaps for its formula after serialising, and the formula escapes
     the value for a JSON string, so a quote, backslash or newline in a customer's
     name cannot break the body. Without it (query parameters), the formula is inline.
-    A value named in ``booleans`` gets a marker that ``json_body`` swaps with its quotes.
+    A value named in ``unquoted`` gets a marker that ``json_body`` swaps with its quotes.
     """
     if isinstance(body, dict):
-        return {key: fill(value, values, formulas, safe, booleans)
+        return {key: fill(value, values, formulas, safe, unquoted)
                 for key, value in body.items()}
     if isinstance(body, list):
-        return [fill(item, values, formulas, safe, booleans) for item in body]
+        return [fill(item, values, formulas, safe, unquoted) for item in body]
     if not isinstance(body, str):
         return body
     match = re.fullmatch(r"<([^<>]+)>", body)
@@ -159,7 +237,7 @@ def fill(body: Any, values: Mapping[str, str], formulas: list[str] | None = None
     if formulas is None:
         return "{{" + formula + "}}"
     formulas.append(formula)
-    mark = BOOLEAN_MARK if match and match.group(1) in booleans else FORMULA_MARK
+    mark = UNQUOTED_MARK if match and match.group(1) in unquoted else FORMULA_MARK
     return f"{mark}{len(formulas) - 1}{mark}"
 
 
@@ -185,18 +263,18 @@ def _fill_inline(text: str, values: Mapping[str, str], formulas: list[str] | Non
 # {{ and }} unchanged, so a formula must not pass through the JSON serialiser, which
 # would escape its quotes.
 FORMULA_MARK = "@@rabt-formula@@"
-# Marker of a boolean formula, whose result replaces the quoted string as a whole.
-BOOLEAN_MARK = "@@rabt-boolean@@"
+# Marker of a boolean or number formula, whose result replaces the quoted string as a whole.
+UNQUOTED_MARK = "@@rabt-unquoted@@"
 
 
 def json_body(body: Any, values: Mapping[str, str],
               safe: frozenset[str] | set[str] = frozenset(),
-              booleans: frozenset[str] | set[str] = frozenset()) -> str:
+              unquoted: frozenset[str] | set[str] = frozenset()) -> str:
     """Return the request body as JSON text with the formulas of its mapped values in place."""
     formulas: list[str] = []
-    text = json.dumps(fill(body, values, formulas, safe, booleans), ensure_ascii=False)
+    text = json.dumps(fill(body, values, formulas, safe, unquoted), ensure_ascii=False)
     for index, formula in enumerate(formulas):
-        text = text.replace(f'"{BOOLEAN_MARK}{index}{BOOLEAN_MARK}"', "{{" + formula + "}}")
+        text = text.replace(f'"{UNQUOTED_MARK}{index}{UNQUOTED_MARK}"', "{{" + formula + "}}")
         text = text.replace(f"{FORMULA_MARK}{index}{FORMULA_MARK}", "{{" + formula + "}}")
     return text
 

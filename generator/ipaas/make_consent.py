@@ -30,6 +30,7 @@ from generator.ipaas.make_contact import (
 )
 from generator.ipaas.make_http import http_module
 from generator.ipaas.make_records import upsert_modules
+from generator.ipaas.make_zoho_consent import zoho_consent_modules
 
 SETTINGS_STORE = "rabt_settings"
 # The consent router: per channel, one route for each case of email and phone the
@@ -95,6 +96,8 @@ class _ChannelRoute:
         leave_out = self.leave_out if with_email else self.leave_out | {EMAIL_VALUE}
         if not with_phone:
             leave_out |= phone_values(builder)
+        if builder.crm == "zoho":
+            return zoho_consent_modules(builder, contact_step, y, leave_out)
         found = upsert_modules(builder, contact_step, y, leave_out)
         if self.status is None or (self.channel == "email" and not with_email) or (
                 self.channel != "email" and not with_phone):

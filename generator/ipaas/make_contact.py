@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator.ipaas.flows import Step
-from generator.ipaas.make_builder import Y_STEP, Builder
+from generator.ipaas.make_builder import Y_STEP, Builder, both_conditions
 from generator.ipaas.make_records import upsert_modules
 
 # The mapped value names of the contact's email and phone, as the spec's contact map names them.
@@ -57,11 +57,11 @@ def variant_router(builder: Builder, name: str, variants: list[Variant],
     pending, builder.pending_filter = builder.pending_filter, None
     router = builder.module("builtin:BasicRouter", None, name, y)
     start_x = builder.x
-    saved = (dict(builder.values), set(builder.safe_values), set(builder.boolean_values),
+    saved = (dict(builder.values), set(builder.safe_values), set(builder.unquoted_values),
              builder.item_id)
     routes = []
     for index, variant in enumerate(variants):
-        builder.values, builder.safe_values, builder.boolean_values = (
+        builder.values, builder.safe_values, builder.unquoted_values = (
             dict(saved[0]), set(saved[1]), set(saved[2]))
         builder.item_id = saved[3]
         builder.x = start_x
@@ -86,18 +86,6 @@ def phone_values(builder: Builder) -> frozenset[str]:
     if phone is None:
         return frozenset()
     return frozenset(name for name, formula in builder.values.items() if formula == phone)
-
-
-def both_conditions(pending: dict[str, Any] | None,
-          conditions: list[list[dict[str, str]]]) -> list[list[dict[str, str]]]:
-    """Return conditions that hold when both the pending filter and ``conditions`` hold.
-
-    A Make filter's conditions are OR groups of AND conditions, so the result pairs
-    each group of the one with each group of the other.
-    """
-    if pending is None:
-        return conditions
-    return [[*first, *second] for first in pending["conditions"] for second in conditions]
 
 
 def contact_router(builder: Builder, upsert: Step, rest: tuple[Step, ...], y: int,

@@ -81,11 +81,20 @@ def http_module(builder: Builder, call: CrmCall, name: str, y: int = 0) -> dict[
         mapper.update({"contentType": "json", "inputMethod": "jsonString",
                        "jsonStringBodyContent": json_body(call.body, builder.values,
                                                           builder.safe_values,
-                                                          builder.boolean_values)})
+                                                          builder.unquoted_values)})
     module = builder.module("http:MakeRequest", mapper, name, y,
                             parameters={"authenticationType": "noAuth"})
     module["onerror"] = error_route(builder, name, y)
+    if call.system == "hubspot" and "/batch/" in call.endpoint:
+        builder.batch_requests[int(module["id"])] = name
     return module
+
+
+def error_body(builder: Builder, step_name: str, error: str) -> str:
+    """Return the JSON body of a failure report: the flow, the step, the error and the event id."""
+    return json_body({"flow": builder.flow_key, "step": step_name, "error": "<error>",
+                      "event_id": "<event_id>"},
+                     {"error": error, "event_id": f"{builder.trigger_id}.id"})
 
 
 def error_route(builder: Builder, step_name: str, y: int) -> list[dict[str, Any]]:
@@ -97,10 +106,7 @@ def error_route(builder: Builder, step_name: str, y: int) -> list[dict[str, Any]
         "mapper": {"url": ERROR_HOOK_URL, "method": "post", "headers": [],
                    "contentType": "json", "parseResponse": False, "queryParameters": [],
                    "inputMethod": "jsonString",
-                   "jsonStringBodyContent": json_body(
-                       {"flow": builder.flow_key, "step": step_name, "error": "<error>",
-                        "event_id": "<event_id>"},
-                       {"error": "error.message", "event_id": f"{builder.trigger_id}.id"})},
+                   "jsonStringBodyContent": error_body(builder, step_name, "error.message")},
         "metadata": {"designer": {"x": x, "y": y + Y_STEP, "name": "Report the failure"}},
     }
     retry = {

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from typing import Any
 
 from generator.ipaas import make_iml
+from generator.ipaas.crm_calls import CrmCall
 from generator.ipaas.flows import Step
 from generator.ipaas.make_builder import (
+    PROCESSED_STORE,
     Y_STEP,
     Builder,
+    both_conditions,
+    iterated_list,
     record_values,
     relative_time,
     source_ref,
 )
 from generator.ipaas.make_consent import consent_modules, settings_module
-from generator.ipaas.make_contact import both_conditions, contact_router
+from generator.ipaas.make_contact import contact_router
 from generator.ipaas.make_http import http_module
 from generator.ipaas.make_post_purchase import is_started_step, started_modules
 from generator.ipaas.make_records import associate_modules, upsert_modules
@@ -58,15 +64,15 @@ def _dedupe_key(builder: Builder, step: Step) -> str:
 
 
 def _dedupe(builder: Builder, step: Step, y: int, key: str | None = None) -> list[dict[str, Any]]:
+    """Return the check that the event is new; ``make_outcomes`` records it after the writes."""
     key = key or _dedupe_key(builder, step)
     exists = builder.module("datastore:ExistRecord", {"key": key},
-                            "Seen this event? (data store processed_events)", y)
-    builder.pending_filter = {"name": "Not processed before", "conditions": [
-        [{"a": "{{" + f"{exists['id']}.exist" + "}}", "o": "boolean:equal", "b": "false"}]]}
-    add = builder.module("datastore:AddRecord",
-                         {"key": key, "data": {"processedAt": "{{now}}"}, "overwrite": False},
-                         "Remember the event (data store processed_events)", y)
-    return [exists, add]
+                            f"Seen this event? (data store {PROCESSED_STORE})", y)
+    builder.require({"name": "Not processed before", "conditions": [
+        [{"a": "{{" + f"{exists['id']}.exist" + "}}", "o": "boolean:equal", "b": "false"}]]})
+    builder.dedupe_checks.append(
+        (int(exists["id"]), key, f"Remember the event (data store {PROCESSED_STORE})"))
+    return [exists]
 
 
 def step_list_modules(builder: Builder, steps: tuple[Step, ...], y: int) -> list[dict[str, Any]]:
@@ -124,8 +130,17 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     until = steps[start].params["until_step"]
     end = next((index for index in range(start + 1, len(steps)) if steps[index].key == until),
                len(steps) - 1)
-    rest = steps[end + 1:]
-    # A filter still pending (the runner's order check) applies to both routes.
+    unit, rest = steps[start + 1:end + 1], steps[end + 1:]
+    hoisted: list[dict[str, Any]] = []
+    if builder.code_repeated:
+        # A later step repeats this step's code, so the store gets the code before the
+        # gate, even for a contact the gate stops. A filter still pending (the runner's
+        # order check) goes on the discount request, so it stops the later modules too.
+        for step in unit:
+            if step.kind == "discount":
+                hoisted.extend(_step_modules(builder, step, y))
+        unit = tuple(step for step in unit if step.kind != "discount")
+    # A filter still pending applies to both routes.
     pending, builder.pending_filter = builder.pending_filter, None
     gate = _consent_filter(builder, steps[start])
     if pending is not None:
@@ -133,18 +148,18 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
                 "conditions": both_conditions(pending, gate["conditions"])}
     if not rest:
         builder.pending_filter = gate
-        return step_list_modules(builder, steps[start + 1:end + 1], y)
+        return [*hoisted, *step_list_modules(builder, unit, y)]
     router = builder.module("builtin:BasicRouter", None,
                             f"{steps[start].title.en}, then the later steps", y)
     start_x = builder.x
     builder.pending_filter = gate
-    gated = step_list_modules(builder, steps[start + 1:end + 1], y)
+    gated = step_list_modules(builder, unit, y)
     builder.pending_filter = pending
     builder.x = start_x
     later = step_list_modules(builder, rest, y + Y_STEP)
     builder.pending_filter = None
     router["routes"] = [{"flow": flow} for flow in (gated, later) if flow]
-    return [router]
+    return [*hoisted, router]
 
 
 def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
@@ -154,10 +169,10 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
     if step.kind == "dedupe":
         return _dedupe(builder, step, y)
     if step.kind == "filter" and "any_set" in step.params:
-        builder.pending_filter = _any_set_filter(builder, list(step.params["any_set"]), title)
+        builder.require(_any_set_filter(builder, list(step.params["any_set"]), title))
         return []
     if step.kind == "filter" and "fulfilled_when" in step.params:
-        builder.pending_filter = _status_filter(builder, step.params["fulfilled_when"], title)
+        builder.require(_status_filter(builder, step.params["fulfilled_when"], title))
         return []
     if step.kind == "filter" and step.params.get("absent"):
         # Once per record: the record's key, prefixed with the flow, in the dedupe store.
@@ -165,7 +180,7 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
         return _dedupe(builder, step, y, key=f"{builder.flow_key}:{record}")
     if step.kind == "map":
         if "iterate" in step.params:
-            source = str(step.params["iterate"]).removesuffix("[]")
+            source = iterated_list(step)
             feeder = builder.module("builtin:BasicFeeder",
                                     {"array": "{{" + f"{builder.trigger_id}.{source}" + "}}"},
                                     f"Each of {source}", y)
@@ -191,7 +206,7 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
                                 "overwrite": True},
                                "Keep the failed item (data store failed_items)", y)]
     if step.kind == "consent_gate" and step.gate is not None:
-        builder.pending_filter = _consent_filter(builder, step)
+        builder.require(_consent_filter(builder, step))
         return []
     if step.kind == "upsert" and any(call.endpoint == "/events/v3/send" for call in step.calls):
         return _event_modules(builder, step, y)
@@ -207,9 +222,16 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
         _discount_values(builder, step)
     if step.kind == "alert":
         _alert_values(builder, step)
+    if step.kind == "send" and step.params.get("via") == "whatsapp" and \
+            step.params.get("discount"):
+        return [http_module(builder, _with_copy_code(builder, call), title, y)
+                for call in step.calls if call.method != "FIELD"]
     if step.kind == "send" and step.params.get("via") == "sms":
         # The SMS provider's body is the client's choice, so the message is the template key.
         builder.values["message"] = make_iml.literal(str(step.params.get("template")))
+        if step.params.get("discount"):
+            return [http_module(builder, _with_sms_code(builder, call), title, y)
+                    for call in step.calls if call.method != "FIELD"]
     if step.kind == "send" and step.params.get("via") == "crm":
         builder.values["playbook_step"] = make_iml.literal(
             f"{step.params.get('playbook')}:{step.params.get('template')}")
@@ -262,16 +284,52 @@ def _event_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]
                         if call.method != "FIELD")]
 
 
-def _discount_values(builder: Builder, step: Step) -> None:
-    """Set the discount code and its expiry that the discount and send steps write.
+def _discount_code(builder: Builder) -> str:
+    """Return the formula of the contact's discount code for this playbook.
 
     The code is the same for one contact and playbook on every run (an MD5 of both),
-    so a retried run does not create a second code.
+    so a retried run does not create a second code, and a later step of the playbook
+    repeats the code that its first discount step created.
     """
     record = f"{builder.item_id}.id" if builder.item_id is not None else \
         f"{builder.trigger_id}.id"
     seed = f'{record} + {make_iml.literal(builder.flow_key)}'
-    code = f'"RABT-" + upper(substring(md5({seed}); 0; 8))'
+    return f'"RABT-" + upper(substring(md5({seed}); 0; 8))'
+
+
+def _with_copy_code(builder: Builder, call: CrmCall) -> CrmCall:
+    """Return the WhatsApp template send with the discount code on its copy-code button.
+
+    The playbook's WhatsApp reminder carries the code that its first discount step
+    issued. The Cloud API fills a copy-code button from a ``coupon_code`` parameter.
+    """
+    _repeat_code(builder)
+    body = copy.deepcopy(call.body)
+    body["template"]["components"].append(
+        {"type": "button", "sub_type": "copy_code", "index": "0",
+         "parameters": [{"type": "coupon_code", "coupon_code": "<discount_code>"}]})
+    return replace(call, body=body)
+
+
+def _with_sms_code(builder: Builder, call: CrmCall) -> CrmCall:
+    """Return the SMS provider request with the playbook's discount code as ``code``."""
+    _repeat_code(builder)
+    return replace(call, body={**call.body, "code": "<discount_code>"})
+
+
+def _repeat_code(builder: Builder) -> None:
+    """Map the code that the playbook's first discount step created, for a later send.
+
+    The formula reads the current item: a code mapped on another route reads a module
+    that does not run on this one.
+    """
+    builder.values["discount_code"] = _discount_code(builder)
+    builder.safe_values.add("discount_code")
+
+
+def _discount_values(builder: Builder, step: Step) -> None:
+    """Set the discount code and its expiry that the discount and send steps write."""
+    code = _discount_code(builder)
     expires = relative_time(f"now + {int(step.params.get('expires_after_hours', 48))} h")
     assert expires is not None
     builder.values.update(code=code, discount_code=code, discount_expires_at=expires)

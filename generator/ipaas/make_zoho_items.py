@@ -22,7 +22,7 @@ from typing import Any
 
 from generator.ipaas.crm_calls import ZOHO_BASE_URL, CrmCall
 from generator.ipaas.flows import FieldRow, Step
-from generator.ipaas.make_builder import Builder, record_values
+from generator.ipaas.make_builder import Builder, iterated_list, record_values
 from generator.ipaas.make_http import http_module
 
 SALES_ORDER_STORE = "zoho_sales_orders"
@@ -89,14 +89,14 @@ def sales_order_modules(builder: Builder, step: Step, y: int) -> list[dict[str, 
                             f"Sales order written before? (data store {SALES_ORDER_STORE})", y)
     builder.pending_filter = {"name": "No sales order for this order yet", "conditions": [
         [{"a": "{{" + f"{exists['id']}.exist" + "}}", "o": "boolean:equal", "b": "false"}]]}
-    source = str(step.params["iterate"]).removesuffix("[]")
+    source = iterated_list(step)
     feeder = builder.module("builtin:BasicFeeder",
                             {"array": "{{" + f"{trigger}.{source}" + "}}"}, f"Each of {source}", y)
     builder.item_id = int(feeder["id"])
     record_values(builder, step)
     builder.values["product name"] = f'ifempty({builder.values.get("title", "emptystring")}; ' \
                                      f'{builder.values["sku"]})'
-    builder.boolean_values.add("unit_price")
+    builder.unquoted_values.add("unit_price")
     builder.safe_values.add("unit_price")
     product = http_module(builder, product_call(product_row(step)),
                           "Create or update the product", y)
@@ -107,7 +107,7 @@ def sales_order_modules(builder: Builder, step: Step, y: int) -> list[dict[str, 
                                parameters={"feeder": int(feeder["id"])})
     builder.item_id = None
     builder.values[PRODUCT_DETAILS] = f'"[" + join(map({aggregate["id"]}.array; "line"); ",") + "]"'
-    builder.boolean_values.add(PRODUCT_DETAILS)
+    builder.unquoted_values.add(PRODUCT_DETAILS)
     builder.safe_values.add(PRODUCT_DETAILS)
     order = http_module(builder, _sales_order_call(builder), "Create the sales order with its "
                         "lines", y)

@@ -96,9 +96,11 @@ def build_workflow(project: Project, flow: Flow) -> dict[str, Any]:
     graph = Graph(project, flow)
     heads = n8n_steps.trigger_nodes(graph, flow.trigger)
     heads = n8n_steps.emit_steps(graph, flow.steps, heads)
-    n8n_steps.remember_nodes(graph)
+    n8n_steps.clear_failed_nodes(graph)
     if flow.key == PURGE_FLOW:
         n8n_steps.purge_nodes(graph, "processed_events", DEDUPE_TTL_DAYS)
+    if flow.key == ERROR_FLOW:
+        n8n_steps.release_nodes(graph, "processed_events")
     settings: dict[str, Any] = {
         "executionOrder": "v1", "timezone": project.timezone,
         # Failed runs keep their data so they can be retried from the Executions list.

@@ -310,13 +310,17 @@ return items.map((item, index) => {{
 
 
 def dedupe_row_code(title: str, key_expression: str) -> str:
-    """Return the code that turns each new event into a ``{key, value}`` row stamped with now."""
+    """Return the code that turns each new event into a ``{key, value}`` claim row.
+
+    The value is the claiming execution's id, which the error workflow matches to
+    delete the claims of a failed run.
+    """
     return header(title) + f"""
-const stored = new Date().toISOString();
+const claimedBy = String($execution.id);
 return $input.all().map((item, index) => {{
   const $json = item.json;
   const key = {key_expression};
-  return {{ json: {{ key: String(key), value: stored }}, pairedItem: {{ item: index }} }};
+  return {{ json: {{ key: String(key), value: claimedBy }}, pairedItem: {{ item: index }} }};
 }});
 """
 
@@ -589,6 +593,11 @@ def _fallback_id_properties(mapping: Mapping[str, Any], entity: str) -> list[str
     return list(dict.fromkeys([_identity_targets(mapping)["email"], *unique]))
 
 
+# Transforms whose text output Zoho must get as a JSON number: Zoho's API rejects a
+# string in a currency or decimal field (Amount, Ecom_Refunded_SAR, Unit_Price).
+NUMBER_TRANSFORMS = frozenset({"money_sar", "refund_total_sar"})
+
+
 def call_spec(graph: Any, call: Any, entity: str, target: str | None = None,
               step_channels: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return the data the batch node of ``call`` needs, with the kind of request it builds.
@@ -635,7 +644,10 @@ def call_spec(graph: Any, call: Any, entity: str, target: str | None = None,
                   "nodes": graph.entity_nodes.get(link["to"], {})}
                  for link in mapping["entities"].get(entity, {}).get("associations", [])
                  if link["kind"] != "association"]
-        spec.update(kind="zoho_upsert", body=dict(call.body or {}), links=links)
+        numbers = sorted({row.target for row in graph.flow.field_rows()
+                          if row.entity == entity and row.transform in NUMBER_TRANSFORMS})
+        spec.update(kind="zoho_upsert", body=dict(call.body or {}), links=links,
+                    numbers=numbers)
     else:
         spec.update(kind="single", body=call.body)
     return spec
@@ -726,6 +738,11 @@ chunk(inputs, SPEC.limit).forEach((part) => {
   ...link, ids: idsByKey(link.nodes, null) }));
 const records = items.map((item) => {
   const record = { ...item.json.record };
+  // The money transforms write text with two decimals; Zoho takes numbers there.
+  for (const name of SPEC.numbers) {
+    const number = isEmpty(record[name]) ? NaN : Number(record[name]);
+    if (Number.isFinite(number)) record[name] = number;
+  }
   for (const link of linked) {
     const id = link.ids[String((item.json.refs || {})[link.to])];
     if (id) record[link.field] = { id };
@@ -786,8 +803,8 @@ const SPEC = {js(dict(spec))};
 
 BATCH_ERRORS_CHECK = """// A HubSpot batch with some failed records returns 207 Multi-Status, which
 // the HTTP Request node passes as a success. Any failed record stops the run here, so
-// the event is neither remembered as processed nor cleared from failed_items: the
-// error workflow alerts the team and the reconciliation replays the whole event.
+// the event stays in failed_items and the error workflow releases its dedupe claim and
+// alerts the team; the reconciliation then replays the whole event.
 const failed = [];
 for (const item of $input.all()) {
   const response = item.json || {};
@@ -1081,34 +1098,64 @@ return $input.all().map((item, index) => {{
 
 
 def message_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) -> str:
-    """Return the code that builds each WhatsApp template or SMS request body."""
+    """Return the code that builds each WhatsApp template or SMS request body.
+
+    A send with a discount carries the code created earlier in the same run. Without
+    one (a later step of a daily playbook run, such as win-back steps 2 and 3), it reads
+    the code that the first discount step wrote to the contact, unless the code's
+    expiry on the contact has passed.
+
+    NOTE: the first discount step creates and stores the code only behind its own
+    consent gate, so a contact without consent on that channel has no stored code,
+    and the later steps reach it without one.
+    """
     identity = _identity_targets(graph.project.spec["mapping"])
-    contact_rows = graph.project.spec["mapping"]["entities"]["contact"]["fields"]
-    first_name = next((str(row["target"]) for row in contact_rows if row["name"] == "first_name"),
-                      "")
+    contact = graph.project.spec["mapping"]["entities"]["contact"]
+    first_name = next((str(row["target"]) for row in contact["fields"]
+                       if row["name"] == "first_name"), "")
+    rollups = {str(item["name"]): str(item["target"]) for item in contact["rollups"]}
     return header(title) + f"""
 const SYSTEM = {js(call.system)};
 const TEMPLATE = {js(params.get("template"))};
 const WITH_CODE = {js(bool(params.get("discount")))};
 const PHONE = {js(identity.get("phone"))};
 const FIRST_NAME = {js(first_name)};
+const CODE_FIELD = {js(rollups.get("discount_code"))};
+const EXPIRY_FIELD = {js(rollups.get("discount_expires_at"))};
 const language = $env.RABT_WHATSAPP_LANGUAGE || 'ar';
+// The client's own database names a column as table.column; its rows use the column.
+function field(record, target) {{
+  if (!target) return undefined;
+  return record[target] ?? record[target.split('.').pop()];
+}}
+// HubSpot returns a datetime as ISO 8601 text or as epoch milliseconds.
+function expired(value) {{
+  if (value === undefined || value === null || value === '') return false;
+  const time = /^\\d+$/.test(String(value)) ? Number(value) : Date.parse(String(value));
+  return Number.isFinite(time) && time <= Date.now();
+}}
+function storedCode(record) {{
+  const code = field(record, CODE_FIELD);
+  if (!code || expired(field(record, EXPIRY_FIELD))) return null;
+  return String(code);
+}}
 return $input.all().map((item, index) => {{
   const record = item.json.record || {{}};
   const phone = String(record[PHONE] || '');
+  const code = WITH_CODE ? (item.json.discount_code || storedCode(record)) : null;
   let body;
   if (SYSTEM === 'whatsapp') {{
     const name = String(record[FIRST_NAME] || '');
     const components = [{{ type: 'body', parameters: [{{ type: 'text', text: name }}] }}];
-    if (WITH_CODE && item.json.discount_code) {{
+    if (code) {{
       components.push({{ type: 'button', sub_type: 'copy_code', index: '0',
-        parameters: [{{ type: 'coupon_code', coupon_code: item.json.discount_code }}] }});
+        parameters: [{{ type: 'coupon_code', coupon_code: code }}] }});
     }}
     // The Cloud API takes the number in international form without '+'.
     body = {{ messaging_product: 'whatsapp', to: phone.replace(/^\\+/, ''), type: 'template',
       template: {{ name: TEMPLATE, language: {{ code: language }}, components }} }};
   }} else {{
-    body = {{ to: phone, template: TEMPLATE, code: item.json.discount_code || null }};
+    body = {{ to: phone, template: TEMPLATE, code: code || null }};
   }}
   return {{ json: {{ body }}, pairedItem: {{ item: index }} }};
 }});

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from generator.ipaas import n8n_code, n8n_zoho_items
-from generator.ipaas.flows import FieldRow, Route, Step, Trigger
+from generator.ipaas.flows import FieldRow, Route, Step, Trigger, walk_steps
 from generator.ipaas.n8n_graph import ROW_HEIGHT, Graph
 from generator.ipaas.n8n_http import (
     consent_nodes,
@@ -27,13 +27,16 @@ from generator.ipaas.n8n_http import (
     search_nodes,
     send_nodes,
 )
+from generator.ipaas.n8n_tables import (
+    delete_parameters,
+    table_ref,
+    upsert_parameters,
+)
 from generator.model import Bilingual
 
 Heads = list[tuple[str, int]]
 SHOPIFY_TRIGGER = "n8n-nodes-base.shopifyTrigger"
 WOOCOMMERCE_TRIGGER = "n8n-nodes-base.wooCommerceTrigger"
-# Prefix of the data tables the workflows share (each with text columns key and value).
-DATA_TABLE_PREFIX = "rabt_"
 # The table that keeps each event until its CRM writes succeed. The reconciliation
 # replays the orders left in it.
 FAILED_ITEMS = "failed_items"
@@ -132,7 +135,7 @@ def emit_steps(graph: Graph, steps: tuple[Step, ...], heads: Heads) -> Heads:
             synced = False
         if step.kind == "consent_gate" and step.params.get("until_step"):
             end = _gated_end(steps, index)
-            _gated_branch(graph, steps[index:end + 1], heads)
+            heads = _gated_unit(graph, steps[index:end + 1], steps[end + 1:], heads)
             index = end + 1
             continue
         heads = HANDLERS.get(step.kind, _fallback)(graph, step, heads)
@@ -148,6 +151,28 @@ def _gated_end(steps: tuple[Step, ...], start: int) -> int:
         if steps[index].key == until:
             return index
     return len(steps) - 1
+
+
+def _gated_unit(graph: Graph, unit: tuple[Step, ...], later: tuple[Step, ...],
+                heads: Heads) -> Heads:
+    """Emit a consent gate with its steps up to the send; return the heads the chain goes on from.
+
+    A discount code that a later send of the same run repeats (the abandoned-cart
+    reminder) is created on the chain before the gate, not inside it. Otherwise the
+    code would exist only on the gated branch, and the later send would go out
+    without it, or without a code at all when this gate drops the contact.
+    """
+    if any(_repeats_code(step) for step in walk_steps(later)):
+        for step in unit:
+            if step.kind == "discount":
+                heads = HANDLERS[step.kind](graph, step, heads)
+        unit = tuple(step for step in unit if step.kind != "discount")
+    _gated_branch(graph, unit, heads)
+    return heads
+
+
+def _repeats_code(step: Step) -> bool:
+    return step.kind == "send" and bool(step.params.get("discount"))
 
 
 def _gated_branch(graph: Graph, steps: tuple[Step, ...], heads: Heads) -> None:
@@ -179,17 +204,26 @@ def _code(graph: Graph, title: str, code: str, heads: Heads, **extra: Any) -> He
 
 
 def _dedupe(graph: Graph, step: Step, heads: Heads) -> Heads:
-    """Pass on only events whose key is not in the processed-events table.
+    """Pass on only events whose key is not in the processed-events table, and claim them.
 
-    The key is stored by ``remember_nodes`` on the lowest branch, after the CRM
-    writes. Before them, a side branch above the chain keeps the event in the
-    failed-items table, so a run that fails leaves that row for the reconciliation.
+    The claim is a row with the key and this execution's id. It is written on a side
+    branch above the chain, so n8n's v1 order writes it before any Wait node pauses
+    the run, and a second copy of the delivery that arrives during the wait is skipped.
+    A run that fails has its claims deleted by the error workflow (``release_nodes``),
+    so a later delivery or the reconciliation's replay of the event still runs.
+    A second side branch keeps the event in the failed-items table until the CRM
+    writes succeed, so a run that fails leaves that row for the reconciliation.
     The reconciliation workflow deletes keys older than the dedupe window, because
     n8n 2.8's Remove Duplicates node bounds its history by count, not by age.
+
+    NOTE: the check and the claim are two queries, so two copies that arrive within
+    the same few milliseconds can both pass. A run that n8n never finishes (the
+    process is killed) keeps its claim until the dedupe window ends.
     """
     key = str(step.params.get("key", ""))
     expression = _dedupe_expression(graph, key)
-    table = _table(str(step.params.get("store", "processed_events")))
+    store = str(step.params.get("store", "processed_events"))
+    table = table_ref(store)
     name = graph.add(step.title.en, "dataTable", {
         "resource": "row", "operation": "rowNotExists", "dataTableId": table,
         "matchType": "allConditions",
@@ -199,14 +233,21 @@ def _dedupe(graph: Graph, step: Step, heads: Heads) -> Heads:
               "events are keyed on the resource id and its update time.")
     heads = graph.chain(heads, name)
     column = graph.column
-    graph.row -= 1
+    graph.row -= 2
+    claim = graph.add(f"{step.title.en}: claim row", "code", {
+        "mode": "runOnceForAllItems", "language": "javaScript",
+        "jsCode": n8n_code.dedupe_row_code(step.title.en, _expression_body(expression))})
+    graph.link(name, claim)
+    graph.link(claim, graph.add(f"{step.title.en}: claim", "dataTable",
+                                upsert_parameters(store)))
+    graph.new_row(column)
     title = f"Keep the event until its CRM writes succeed ({FAILED_ITEMS})"
     row = graph.add(f"{title}: row", "code", {
         "mode": "runOnceForAllItems", "language": "javaScript",
         "jsCode": n8n_code.pending_row_code(title, graph.flow.key,
                                             _expression_body(expression))})
     graph.link(name, row)
-    graph.link(row, graph.add(title, "dataTable", _upsert_parameters(FAILED_ITEMS)))
+    graph.link(row, graph.add(title, "dataTable", upsert_parameters(FAILED_ITEMS)))
     graph.row += 1
     graph.column = column
     graph.payload_node = name
@@ -214,51 +255,46 @@ def _dedupe(graph: Graph, step: Step, heads: Heads) -> Heads:
     return heads
 
 
-def remember_nodes(graph: Graph) -> None:
-    """Store the dedupe key and clear the failed item on branches below every other.
+def clear_failed_nodes(graph: Graph) -> None:
+    """Clear the event from the failed-items table on a branch below every other.
 
     n8n 2.8.4 with execution order v1 runs the branches leaving one node one after
     the other, the smallest position y first (``workflow-execute.js`` sorts them), and
-    a failed request stops the run. These branches therefore run only when every CRM
+    a failed request stops the run. This branch therefore runs only when every CRM
     write of the event succeeded.
     """
     if graph.dedupe is None:
         return
-    check, title, expression, table = graph.dedupe
+    check, _, expression, _ = graph.dedupe
     graph.row = max(node["position"][1] for node in graph.nodes) // ROW_HEIGHT + 1
     graph.column = 2
-    row = graph.add(f"{title}: row", "code", {
-        "mode": "runOnceForAllItems", "language": "javaScript",
-        "jsCode": n8n_code.dedupe_row_code(title, _expression_body(expression))})
-    graph.link(check, row)
-    graph.link(row, graph.add(f"{title}: remember", "dataTable", _upsert_parameters(
-        table.removeprefix(DATA_TABLE_PREFIX))))
-    graph.new_row(2)
     failed_key = (f"={{{{ {n8n_code.js(graph.flow.key + ':')} + "
                   f"({_record_id_expression(expression)}) }}}}")
-    clear = graph.add(f"Clear the event from {FAILED_ITEMS}", "dataTable", {
-        "resource": "row", "operation": "deleteRows", "dataTableId": _table(FAILED_ITEMS),
-        "matchType": "allConditions",
-        "filters": {"conditions": [{"keyName": "key", "condition": "eq",
-                                    "keyValue": failed_key}]}})
+    clear = graph.add(f"Clear the event from {FAILED_ITEMS}", "dataTable",
+                      delete_parameters(FAILED_ITEMS, failed_key))
     graph.link(check, clear)
+
+
+def release_nodes(graph: Graph, table: str) -> None:
+    """Add the branch of the error workflow that deletes the failed run's dedupe claims.
+
+    Each claim row's value is the id of the execution that claimed the event, and
+    n8n's Error Trigger passes the failed execution's id as ``execution.id``. The
+    branch sits above the others, so n8n's v1 order runs it first and a failed alert
+    email does not keep the claims.
+    """
+    trigger = next(node["name"] for node in graph.nodes
+                   if node["type"].endswith(".errorTrigger"))
+    graph.row = min(node["position"][1] for node in graph.nodes) // ROW_HEIGHT - 1
+    graph.column = 1
+    release = graph.add("Release the failed run's event claims", "dataTable",
+                        delete_parameters(table, "={{ $json.execution?.id ?? '' }}", "value"))
+    graph.link(trigger, release)
 
 
 def _record_id_expression(expression: str) -> str:
     """Return the JavaScript of the failed-item id: the store record id, else the event key."""
     return f"$json.id ?? $json.customer_id ?? ({_expression_body(expression)})"
-
-
-def _upsert_parameters(table: str) -> dict[str, Any]:
-    """Return the parameters of a Data table node that upserts ``{key, value}`` rows by key."""
-    return {
-        "resource": "row", "operation": "upsert", "dataTableId": _table(table),
-        "matchType": "allConditions",
-        "filters": {"conditions": [{"keyName": "key", "condition": "eq",
-                                    "keyValue": "={{ $json.key }}"}]},
-        "columns": {"mappingMode": "autoMapInputData", "value": {}, "matchingColumns": [],
-                    "schema": [], "attemptToConvertTypes": False,
-                    "convertFieldsToString": True}}
 
 
 def _expression_body(expression: str) -> str:
@@ -276,7 +312,7 @@ def purge_nodes(graph: Graph, table: str, days: int) -> None:
     # condition on it is read from n8n's data-table filters, not from the catalogue,
     # which lists the conditions as loaded at run time.
     purge = graph.add(f"Delete event keys older than {days} days", "dataTable", {
-        "resource": "row", "operation": "deleteRows", "dataTableId": _table(table),
+        "resource": "row", "operation": "deleteRows", "dataTableId": table_ref(table),
         "matchType": "allConditions",
         "filters": {"conditions": [{"keyName": "createdAt", "condition": "lt",
                                     "keyValue": "={{ $now.minus({ days: "
@@ -364,10 +400,6 @@ def _filter(graph: Graph, step: Step, heads: Heads) -> Heads:
     return _code(graph, step.title.en, n8n_code.any_set_code(step.title.en, fields), heads)
 
 
-def _table(name: str) -> dict[str, Any]:
-    return {"__rl": True, "mode": "name", "value": DATA_TABLE_PREFIX + name}
-
-
 def _key_expression(graph: Graph, path: str) -> str:
     prefix = "$json.payload" if graph.context_node else "$json"
     return "={{ " + prefix + "." + path + " }}"
@@ -383,7 +415,7 @@ def _store_check(graph: Graph, step: Step, heads: Heads, *, exists: bool) -> Hea
                            "keyValue": _key_expression(graph, str(step.params["equals"]))})
     name = graph.add(step.title.en if exists else f"{step.title.en}: none", "dataTable", {
         "resource": "row", "operation": "rowExists" if exists else "rowNotExists",
-        "dataTableId": _table(str(step.params["store"])),
+        "dataTableId": table_ref(str(step.params["store"])),
         "matchType": "anyCondition" if "keys" in step.params else "allConditions",
         "filters": {"conditions": conditions}})
     return graph.chain(heads, name)
@@ -396,23 +428,13 @@ def _store(graph: Graph, step: Step, heads: Heads) -> Heads:
     column = graph.column
     graph.row -= 1
     if step.params.get("delete"):
-        name = graph.add(step.title.en, "dataTable", {
-            "resource": "row", "operation": "deleteRows", "dataTableId": _table(table),
-            "matchType": "allConditions",
-            "filters": {"conditions": [{"keyName": "key", "condition": "eq",
-                                        "keyValue": _key_expression(graph, key)}]}})
+        name = graph.add(step.title.en, "dataTable",
+                         delete_parameters(table, _key_expression(graph, key)))
         graph.chain(heads, name)
     else:
         prepare = n8n_code.store_row_code(step.title.en, key, step.params.get("value"))
         row_heads = _code(graph, f"{step.title.en}: row", prepare, heads)
-        name = graph.add(step.title.en, "dataTable", {
-            "resource": "row", "operation": "upsert", "dataTableId": _table(table),
-            "matchType": "allConditions",
-            "filters": {"conditions": [{"keyName": "key", "condition": "eq",
-                                        "keyValue": "={{ $json.key }}"}]},
-            "columns": {"mappingMode": "autoMapInputData", "value": {}, "matchingColumns": [],
-                        "schema": [], "attemptToConvertTypes": False,
-                        "convertFieldsToString": True}})
+        name = graph.add(step.title.en, "dataTable", upsert_parameters(table))
         graph.chain(row_heads, name)
     graph.row += 1
     graph.column = column

@@ -27,10 +27,11 @@ from generator.ipaas.flows import Step
 from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE, product_call, product_row
 from generator.ipaas.n8n_graph import Graph
 from generator.ipaas.n8n_http import Heads, http_node
+from generator.ipaas.n8n_tables import table_ref, upsert_parameters
 
 # The largest number of records one Zoho upsert request takes.
 ZOHO_BATCH_LIMIT = 100
-TABLE = {"__rl": True, "mode": "name", "value": f"rabt_{SALES_ORDER_STORE}"}
+TABLE = table_ref(SALES_ORDER_STORE)
 PRODUCTS_TITLE = "Create or update the products"
 ORDERS_TITLE = "Create the sales order with its lines"
 KNOWN_TITLE = f"Sales order written before? ({TABLE['value']})"
@@ -192,13 +193,7 @@ def sales_order_nodes(graph: Graph, map_step: Step, heads: Heads) -> tuple[Heads
     row = _code(graph, f"Remember the sales order ({TABLE['value']}): row",
                 {"batch": batch, "http": request}, REMEMBER_CODE)
     graph.link(request, row)
-    remember = graph.add(f"Remember the sales order ({TABLE['value']})", "dataTable", {
-        "resource": "row", "operation": "upsert", "dataTableId": TABLE,
-        "matchType": "allConditions",
-        "filters": {"conditions": [{"keyName": "key", "condition": "eq",
-                                    "keyValue": "={{ $json.key }}"}]},
-        "columns": {"mappingMode": "autoMapInputData", "value": {}, "matchingColumns": [],
-                    "schema": [], "attemptToConvertTypes": False,
-                    "convertFieldsToString": True}})
+    remember = graph.add(f"Remember the sales order ({TABLE['value']})", "dataTable",
+                         upsert_parameters(SALES_ORDER_STORE))
     graph.link(row, remember)
     return [(remember, 0)], products, request

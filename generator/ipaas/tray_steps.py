@@ -9,11 +9,18 @@ its operation must do, for when a name differs in the client's Tray workspace.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from generator.arabic_counts import arabic_count
 from generator.ipaas.flows import Step
+from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE
+from generator.ipaas.sheet_steps import (
+    products_body,
+    sales_order_body,
+    value_text,
+    writers_by_kind,
+    zoho_line_step,
+)
 
 STORAGE = "Data Storage"
 CONDITION = "Boolean Condition"
@@ -70,10 +77,24 @@ def _dedupe(step: Step) -> list[dict[str, str]]:
     ]
 
 
-def _filter(step: Step) -> list[dict[str, str]]:
+def _guarded_paths(later: Step) -> tuple[str, str]:
+    """Return where the steps go when a condition guards only part of the workflow."""
+    return (f'Put the steps of this part on the true path and the steps from "{later.title.en}" '
+            "on after the condition, outside both paths, so a run whose condition fails still "
+            "reaches them; the false path stays empty.",
+            "ضع خطوات هذا الجزء في المسار الصحيح، وضع الخطوات ابتداءً من "
+            f"«{later.title.ar}» بعد الشرط خارج المسارين، ليصل إليها التشغيل الذي لم يتحقق "
+            "شرطه أيضًا، ويبقى المسار الخاطئ فارغًا.")
+
+
+def _filter(step: Step, later: Step | None = None) -> list[dict[str, str]]:
     params = step.params
     if params.get("any_set"):
         names = " OR ".join(f"`{name}` Is not empty" for name in params["any_set"])
+        if later is not None:
+            where_en, where_ar = _guarded_paths(later)
+            return [_action(CONDITION, f"Conditions: {names}. {where_en}",
+                            f"الشروط: {names}. {where_ar}")]
         return [_action(CONDITION, f"Conditions: {names}. Later steps go on the true path; "
                         "the false path ends the run.",
                         f"الشروط: {names}. تُوضع الخطوات التالية في المسار الصحيح، وينهي المسار "
@@ -110,9 +131,7 @@ def _store(step: Step) -> list[dict[str, str]]:
                         f"followed by `{key}`.",
                         f"العملية Delete Value بالنطاق Account. المفتاح: `{store}:` متبوعًا "
                         f"بقيمة `{key}`.")]
-    value = step.params.get("value") or "the current time"
-    if isinstance(value, dict):
-        value = ", ".join(str(item) for item in value.values())
+    value = value_text(step.params.get("value") or "the current time")
     value_ar = "الوقت الحالي" if value == "the current time" else f"`{value}`"
     value_en = value if value == "the current time" else f"`{value}`"
     return [_action(STORAGE, f"Operation Set Value, scope Account. Key: `{store}:` followed "
@@ -202,13 +221,95 @@ def _gate(step: Step) -> list[dict[str, str]]:
                     "اللاحقة بعد الشرط، لتصل إليها جهة الاتصال التي لم توافق أيضًا.")]
 
 
-_BUILDERS: dict[str, Callable[[Step], list[dict[str, str]]]] = {
-    "dedupe": _dedupe, "filter": _filter, "store": _store, "wait": _wait, "map": _map,
-    "lookup": _lookup, "upsert": _http, "associate": _http, "discount": _http, "send": _http,
-    "alert": _http, "branch": _branch, "consent_gate": _gate,
-}
+def _zoho_lines_map(step: Step, later: Step | None) -> list[dict[str, str]]:
+    """Return the sales-order check and the Script step that builds the products body."""
+    key = next((row.target for row in step.fields if row.name == PRODUCT_ID), "Product_Code")
+    products_en, products_ar = products_body(key)
+    if later is not None:
+        where_en, where_ar = _guarded_paths(later)
+    else:
+        where_en = "Put the later steps on the true path; the false path ends the run."
+        where_ar = "ضع الخطوات التالية في المسار الصحيح، وينهي المسار الخاطئ التشغيل."
+    return [
+        _action(STORAGE, f"Operation Get Value, scope Account. Key: `{SALES_ORDER_STORE}:"
+                "sales-order:` followed by the order's `id` from the trigger.",
+                f"العملية Get Value بالنطاق Account. المفتاح: `{SALES_ORDER_STORE}:"
+                "sales-order:` متبوعًا بقيمة `id` للطلب من المحفّز."),
+        _action(CONDITION, "Value 1: the Get Value step's value; operator: Is null, so each "
+                f"store order gets one sales order. {where_en}",
+                "القيمة الأولى: قيمة خطوة Get Value، والمعامل: Is null، فلا يحصل كل طلب في "
+                f"المتجر إلا على أمر بيع واحد. {where_ar}"),
+        _action(SCRIPT, f"Input: the trigger body. Return `products`: {products_en}",
+                f"المدخل: جسم المحفّز. وأعد `products`: {products_ar}"),
+    ]
 
 
-def tray_actions(step: Step) -> list[dict[str, Any]]:
-    """Return the Tray steps that build ``step``: connector, operation and settings."""
-    return _BUILDERS[step.kind](step)
+def _zoho_lines_write() -> list[dict[str, str]]:
+    """Return the products request, the sales-order body, its request and the stored id."""
+    order_en, order_ar = sales_order_body()
+    return [
+        _action(HTTP, "Operation POST to `{api_domain}/crm/v8/Products/upsert`, authentication "
+                "from Tray's store. Body: the `products` text of the Script step (up to 100 "
+                "products per call). Zoho answers with one `data[].details.id` per product, in "
+                "the order sent.",
+                "العملية POST إلى `{api_domain}/crm/v8/Products/upsert`، والمصادقة من مخزن "
+                "Tray. جسم الطلب: نص `products` من خطوة Script (حتى 100 منتج في الاستدعاء). ويرد "
+                "Zoho بقيمة `data[].details.id` لكل منتج بترتيب الإرسال."),
+        _action(SCRIPT, "Input: the trigger body, the first Script step's `products`, the "
+                "response of the products request, the deal's `data[0].details.id` from the "
+                f"deal request and the mapped deal name. Return `order`: {order_en}",
+                "المدخل: جسم المحفّز، و`products` من خطوة Script الأولى، ورد طلب المنتجات، "
+                "وقيمة `data[0].details.id` للصفقة من طلب الصفقة، واسم الصفقة بعد الربط. وأعد "
+                f"`order`: {order_ar}"),
+        _action(HTTP, "Operation POST to `{api_domain}/crm/v8/Sales_Orders`, authentication "
+                "from Tray's store. Body: the `order` text of the second Script step. It "
+                "creates one sales order for the store order, with every line in its "
+                "Product_Details subform.",
+                "العملية POST إلى `{api_domain}/crm/v8/Sales_Orders`، والمصادقة من مخزن Tray. "
+                "جسم الطلب: نص `order` من خطوة Script الثانية. وينشئ أمر بيع واحدًا لطلب "
+                "المتجر، فيه كل البنود في الجدول الفرعي Product_Details."),
+        _action(STORAGE, "Operation Set Value, scope Account, the same key as the Get Value "
+                "step. Value: the sales order's `data[0].details.id` from the response.",
+                "العملية Set Value بالنطاق Account وبمفتاح خطوة Get Value نفسه. القيمة: "
+                "`data[0].details.id` لأمر البيع من الرد."),
+    ]
+
+
+def _zoho_line_actions(step: Step, later: Step | None) -> list[dict[str, str]]:
+    if step.kind == "map":
+        return _zoho_lines_map(step, later)
+    if step.kind == "upsert":
+        return _zoho_lines_write()
+    # The links are the sales order's Deal_Name and each row's product id.
+    return []
+
+
+_BUILDERS = writers_by_kind(_http, dedupe=_dedupe, filter=_filter, store=_store, wait=_wait,
+                           map=_map, lookup=_lookup, branch=_branch, consent_gate=_gate)
+
+
+def tray_actions(step: Step, crm: str = "", later: Step | None = None) -> list[dict[str, Any]]:
+    """Return the Tray steps that build ``step``: connector, operation and settings.
+
+    ``later`` is the first step after the part that a filter or branch at ``step``
+    guards. After a filter, the later steps go after the condition instead of on its
+    true path. After a branch, they go inside each route that goes on.
+    """
+    if zoho_line_step(step, crm):
+        return _zoho_line_actions(step, later)
+    if step.kind == "filter":
+        return _filter(step, later)
+    actions = _BUILDERS[step.kind](step)
+    if step.kind == "branch" and later is not None:
+        # Tray runs the steps after a condition or branch on every path, but these
+        # belong only to the routes that go on.
+        last = actions[-1]
+        actions[-1] = {
+            **last,
+            "settings_en": last["settings_en"] + f' Put the steps from "{later.title.en}" on '
+            "at the end of each path that does not stop the flow, not after the "
+            f"{last['tool']} step, where every path would run them.",
+            "settings_ar": last["settings_ar"] + f" وضع الخطوات ابتداءً من «{later.title.ar}» "
+            f"في آخر كل مسار لا يوقف التدفق، لا بعد خطوة {last['tool']} حيث تشغّلها كل "
+            "المسارات."}
+    return actions

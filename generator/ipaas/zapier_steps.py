@@ -12,10 +12,17 @@ left untouched for three months are removed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from generator.ipaas.flows import Step
+from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE
+from generator.ipaas.sheet_steps import (
+    products_body,
+    sales_order_body,
+    value_text,
+    writers_by_kind,
+    zoho_line_step,
+)
 
 STORAGE = "Storage by Zapier"
 FILTER = "Filter by Zapier"
@@ -24,6 +31,7 @@ WEBHOOKS = "Webhooks by Zapier"
 FORMATTER = "Formatter by Zapier"
 PATHS = "Paths by Zapier"
 LOOPING = "Looping by Zapier"
+CODE = "Code by Zapier"
 DAYS_AR = {"sun": "الأحد", "mon": "الاثنين", "tue": "الثلاثاء", "wed": "الأربعاء",
            "thu": "الخميس", "fri": "الجمعة", "sat": "السبت"}
 
@@ -55,12 +63,19 @@ ACTION_PURPOSES: dict[str, tuple[str, str]] = {
                         "تشغّل فرعًا مختلفًا من الخطوات لكل قاعدة"),
     "Filter by Zapier": ("stops the Zap unless its conditions hold",
                          "توقف الـ Zap ما لم تتحقق شروطها"),
+    "Run JavaScript": ("runs JavaScript on the step's Input Data and returns an object",
+                       "تشغّل JavaScript على بيانات الإدخال في الخطوة وتعيد كائنًا"),
 }
 
 
-def _action(tool: str, en: str, ar: str) -> dict[str, str]:
-    """Return one Zap step, with the action it must do in case its name differs."""
-    name = next((name for name in ACTION_PURPOSES if name in en or name == tool), None)
+def _action(tool: str, en: str, ar: str, name: str | None = None) -> dict[str, str]:
+    """Return one Zap step, with the action it must do in case its name differs.
+
+    ``name`` is the action or rule the note is about; without it, the first name of
+    ``ACTION_PURPOSES`` found in the settings is used.
+    """
+    if name is None:
+        name = next((name for name in ACTION_PURPOSES if name in en or name == tool), None)
     action = {"tool": tool, "settings_en": en, "settings_ar": ar}
     if name is not None:
         does_en, does_ar = ACTION_PURPOSES[name]
@@ -69,6 +84,28 @@ def _action(tool: str, en: str, ar: str) -> dict[str, str]:
         action["unconfirmed_ar"] = (f"قد يختلف الاسم {name} في حسابك على Zapier، فاختر من "
                                     f"{tool} الإجراء أو القاعدة التي {does_ar}.")
     return action
+
+
+def _paths_gate(rule_en: str, rule_ar: str, later: Step) -> dict[str, str]:
+    """Return a Paths step that skips only the guarded steps when ``rule`` does not hold.
+
+    A Filter would end the whole Zap. In Zapier's help article "Add branching logic to
+    Zaps with Paths", Paths must be the final step of a Zap, and a path can take the
+    Fallback rule, which runs it when no other path's rule holds. So both paths carry
+    the later steps.
+    """
+    return _action(
+        PATHS, f"Two paths, because a Filter would stop every later step of the Zap. Path A "
+        f"runs when {rule_en}: build in it every later row of this flow. Path B takes the "
+        f'Fallback rule: build in it only the rows from "{later.title.en}" on, so a run '
+        "that fails the rule skips just the rows before them. Zapier adds no step after "
+        "Paths outside its paths, which is why both paths carry the later rows.",
+        f"مساران، لأن الـ Filter توقف كل الخطوات اللاحقة في الـ Zap. يعمل المسار A عندما "
+        f"{rule_ar}: ابنِ فيه كل الصفوف التالية من هذا التدفق. ويأخذ المسار B القاعدة "
+        f"Fallback: ابنِ فيه الصفوف ابتداءً من «{later.title.ar}» فقط، فلا يتخطى التشغيل "
+        "الذي لا تتحقق فيه القاعدة إلا الصفوف التي قبلها. ولا يضيف Zapier أي خطوة بعد Paths "
+        "خارج مساراتها، ولهذا يحمل المساران كلاهما الصفوف اللاحقة.",
+        name=PATHS)
 
 
 def _dedupe(step: Step) -> list[dict[str, str]]:
@@ -85,24 +122,30 @@ def _dedupe(step: Step) -> list[dict[str, str]]:
         _action(FILTER, "Only continue if the Value from the Get Value step does not exist, "
                 "so an event already seen stops here.",
                 "لا تستمر إلا إذا كانت القيمة Value الناتجة عن خطوة Get Value غير موجودة "
-                "(Does not exist)، فيتوقف هنا كل حدث سبقت معالجته."),
+                "(Does not exist)، فيتوقف هنا كل حدث سبقت معالجته.", name="Does not exist"),
         _action(STORAGE, f"Action Set Value, on the `{store}` secret. Key: the same key as "
                 "the Get Value step. Value: `1`. The section on dedupe keys above says "
                 "how the keys are cleared.",
                 f"الإجراء Set Value على المفتاح السري `{store}`. المفتاح: مفتاح خطوة Get Value "
-                "نفسه. القيمة: `1`. ويشرح قسم مفاتيح منع التكرار أعلاه كيف تُمسح المفاتيح."),
+                "نفسه. القيمة: `1`. ويشرح قسم مفاتيح منع التكرار أعلاه كيف تُمسح المفاتيح.",
+                name="Set Value"),
     ]
 
 
-def _filter(step: Step) -> list[dict[str, str]]:
+def _filter(step: Step, later: Step | None = None) -> list[dict[str, str]]:
     fields = step.params.get("any_set")
     if fields:
         names_en = " or ".join(f"`{name}`" for name in fields)
         names_ar = " أو ".join(f"`{name}`" for name in fields)
+        if later is not None:
+            return [_paths_gate(f"{names_en} exists (one rule per field with the Exists "
+                                "rule, joined by OR)",
+                                f"يوجد {names_ar} (قاعدة Exists لكل حقل، وتُربط القواعد بـ OR)",
+                                later)]
         return [_action(FILTER, f"Only continue if {names_en} exists: one condition per "
                         "field with the Exists rule, joined by OR.",
                         f"لا تستمر إلا إذا وُجد {names_ar}: شرط لكل حقل بقاعدة Exists، "
-                        "وتُربط الشروط بـ OR.")]
+                        "وتُربط الشروط بـ OR.", name="Exists")]
     rules = step.params.get("fulfilled_when")
     if rules:
         text = " OR ".join(" and ".join(f"`{name}` is " + " or ".join(
@@ -111,7 +154,7 @@ def _filter(step: Step) -> list[dict[str, str]]:
         return [_action(FILTER, f"Only continue if {text} (Text, Exactly matches, one "
                         "condition per value, joined by OR).",
                         f"لا تستمر إلا إذا كان {text} (Text ثم Exactly matches، شرط لكل "
-                        "قيمة، وتُربط الشروط بـ OR).")]
+                        "قيمة، وتُربط الشروط بـ OR).", name="Exactly matches")]
     if step.params.get("absent"):
         store, key = step.params["store"], step.params["key"]
         return [
@@ -121,7 +164,8 @@ def _filter(step: Step) -> list[dict[str, str]]:
             _action(FILTER, "Only continue if the Value from the Get Value step does not "
                     "exist, so each record starts the series once.",
                     "لا تستمر إلا إذا كانت القيمة Value الناتجة عن خطوة Get Value غير موجودة "
-                    "(Does not exist)، فلا يبدأ كل سجل السلسلة إلا مرة واحدة."),
+                    "(Does not exist)، فلا يبدأ كل سجل السلسلة إلا مرة واحدة.",
+                    name="Does not exist"),
         ]
     store, key, equals = step.params["store"], step.params["key"], step.params["equals"]
     return [
@@ -130,7 +174,8 @@ def _filter(step: Step) -> list[dict[str, str]]:
         _action(FILTER, f"Only continue if the Value from the Get Value step exactly matches "
                 f"the trigger's `{equals}`, so only the latest update goes on.",
                 f"لا تستمر إلا إذا طابقت القيمة Value الناتجة عن خطوة Get Value قيمة `{equals}` "
-                "في المحفّز تمامًا (Exactly matches)، فلا يمضي إلا آخر تحديث."),
+                "في المحفّز تمامًا (Exactly matches)، فلا يمضي إلا آخر تحديث.",
+                name="Exactly matches"),
     ]
 
 
@@ -139,9 +184,7 @@ def _store(step: Step) -> list[dict[str, str]]:
     if step.params.get("delete"):
         return [_action(STORAGE, f"Action Remove Value, on the `{store}` secret. Key: `{key}`.",
                         f"الإجراء Remove Value على المفتاح السري `{store}`. المفتاح: `{key}`.")]
-    value = step.params.get("value", "1")
-    if isinstance(value, dict):
-        value = ", ".join(str(name) for name in value.values())
+    value = value_text(step.params.get("value", "1"))
     return [_action(STORAGE, f"Action Set Value, on the `{store}` secret. Key: `{key}`. "
                     f"Value: `{value}`.",
                     f"الإجراء Set Value على المفتاح السري `{store}`. المفتاح: `{key}`. "
@@ -206,11 +249,17 @@ def _branch(step: Step) -> list[dict[str, str]]:
                     "مسار لكل فرع أدناه يحمل اسمه، وقاعدته هي شرط ذلك الفرع.")]
 
 
-def _gate(step: Step) -> list[dict[str, str]]:
+def _gate(step: Step, later: Step | None = None) -> list[dict[str, str]]:
+    if later is not None:
+        return [_paths_gate("the consent field below has a granted value (Text, Exactly "
+                            "matches; one rule per value, joined by OR)",
+                            "تكون قيمة حقل الموافقة أدناه من قيم الموافقة (Text ثم Exactly "
+                            "matches، قاعدة لكل قيمة، وتُربط القواعد بـ OR)", later)]
     return [_action(FILTER, "Only continue if the consent field below has a granted value "
                     "(Text, Exactly matches; one condition per value, joined by OR).",
                     "لا تستمر إلا إذا كانت قيمة حقل الموافقة أدناه من قيم الموافقة "
-                    "(Text ثم Exactly matches، شرط لكل قيمة، وتُربط الشروط بـ OR).")]
+                    "(Text ثم Exactly matches، شرط لكل قيمة، وتُربط الشروط بـ OR).",
+                    name="Exactly matches")]
 
 
 def _lookup(step: Step) -> list[dict[str, str]]:
@@ -231,14 +280,114 @@ def _lookup(step: Step) -> list[dict[str, str]]:
     return actions
 
 
-_BUILDERS: dict[str, Callable[[Step], list[dict[str, str]]]] = {
-    "dedupe": _dedupe, "filter": _filter, "store": _store, "wait": _wait, "map": _map,
-    "lookup": _lookup, "upsert": _http, "associate": _http, "discount": _http, "send": _http,
-    "alert": _http, "branch": _branch, "consent_gate": _gate,
-}
+def _zoho_lines_check(later: Step | None) -> dict[str, str]:
+    """Return the step that lets only an order without a sales order reach the line steps."""
+    if later is not None:
+        return _paths_gate("the Value from the Get Value step does not exist (Does not "
+                           "exist), so each store order gets one sales order",
+                           "تكون القيمة Value الناتجة عن خطوة Get Value غير موجودة (Does not "
+                           "exist)، فلا يحصل كل طلب في المتجر إلا على أمر بيع واحد", later)
+    return _action(FILTER, "Only continue if the Value from the Get Value step does not "
+                   "exist, so each store order gets one sales order.",
+                   "لا تستمر إلا إذا كانت القيمة Value الناتجة عن خطوة Get Value غير موجودة "
+                   "(Does not exist)، فلا يحصل كل طلب في المتجر إلا على أمر بيع واحد.",
+                   name="Does not exist")
 
 
-def zapier_actions(step: Step) -> list[dict[str, Any]]:
-    """Return the Zap steps that build ``step``: app and settings, in English and Arabic."""
-    return _BUILDERS[step.kind](step)
+def _zoho_lines_map(step: Step, later: Step | None) -> list[dict[str, str]]:
+    """Return the sales-order check and the Code step that builds the products body."""
+    key = next((row.target for row in step.fields if row.name == PRODUCT_ID), "Product_Code")
+    products_en, products_ar = products_body(key)
+    return [
+        _action(STORAGE, f"Action Get Value, on the `{SALES_ORDER_STORE}` secret. Key: "
+                "`sales-order:` followed by the order's `id` from the trigger.",
+                f"الإجراء Get Value على المفتاح السري `{SALES_ORDER_STORE}`. المفتاح: "
+                "`sales-order:` متبوعًا بقيمة `id` للطلب من المحفّز.",
+                name="Get Value"),
+        _zoho_lines_check(later),
+        _action(CODE, "Action Run JavaScript. Input Data: `body`, the raw body from the "
+                f"trigger. Return `products`: {products_en}",
+                "الإجراء Run JavaScript. بيانات الإدخال: `body`، وهو جسم الطلب الخام من "
+                f"المحفّز. وأعد `products`: {products_ar}",
+                name="Run JavaScript"),
+    ]
+
+
+def _zoho_lines_write(step: Step) -> list[dict[str, str]]:
+    """Return the products request, the sales-order body, its request and the stored id."""
+    order_en, order_ar = sales_order_body()
+    return [
+        _action(WEBHOOKS, "Action Custom Request, `POST {api_domain}/crm/v8/Products/upsert`, "
+                "Data: the `products` text of the Code step (up to 100 products per call). "
+                "Zoho answers with one `data[].details.id` per product, in the order sent.",
+                "الإجراء Custom Request بالطلب `POST {api_domain}/crm/v8/Products/upsert`، "
+                "والبيانات Data: نص `products` من خطوة Code (حتى 100 منتج في الاستدعاء). ويرد "
+                "Zoho بقيمة `data[].details.id` لكل منتج بترتيب الإرسال.",
+                name="Custom Request"),
+        _action(CODE, "Action Run JavaScript. Input Data: `body` (the raw body from the "
+                "trigger), `products` (the first Code step's output), `answer` (the raw "
+                "response of the products request), `deal` (the deal's `data[0].details.id` "
+                f"from the deal request) and `subject` (the mapped deal name). Return `order`: "
+                f"{order_en}",
+                "الإجراء Run JavaScript. بيانات الإدخال: `body` (جسم الطلب الخام من المحفّز)، "
+                "و`products` (ناتج خطوة Code الأولى)، و`answer` (الرد الخام لطلب المنتجات)، "
+                "و`deal` (قيمة `data[0].details.id` للصفقة من طلب الصفقة)، و`subject` (اسم "
+                f"الصفقة بعد الربط). وأعد `order`: {order_ar}",
+                name="Run JavaScript"),
+        _action(WEBHOOKS, "Action Custom Request, `POST {api_domain}/crm/v8/Sales_Orders`, "
+                "Data: the `order` text of the second Code step. It creates one sales order "
+                "for the store order, with every line in its Product_Details subform.",
+                "الإجراء Custom Request بالطلب `POST {api_domain}/crm/v8/Sales_Orders`، "
+                "والبيانات Data: نص `order` من خطوة Code الثانية. وينشئ أمر بيع واحدًا لطلب "
+                "المتجر، فيه كل البنود في الجدول الفرعي Product_Details.",
+                name="Custom Request"),
+        _action(STORAGE, f"Action Set Value, on the `{SALES_ORDER_STORE}` secret. Key: the "
+                "same key as the Get Value step. Value: the sales order's "
+                "`data[0].details.id` from the response.",
+                f"الإجراء Set Value على المفتاح السري `{SALES_ORDER_STORE}`. المفتاح: مفتاح "
+                "خطوة Get Value نفسه. القيمة: `data[0].details.id` لأمر البيع من الرد.",
+                name="Set Value"),
+    ]
+
+
+def _zoho_line_actions(step: Step, later: Step | None) -> list[dict[str, str]]:
+    if step.kind == "map":
+        return _zoho_lines_map(step, later)
+    if step.kind == "upsert":
+        return _zoho_lines_write(step)
+    # The links are the sales order's Deal_Name and each row's product id.
+    return []
+
+
+_BUILDERS = writers_by_kind(_http, dedupe=_dedupe, filter=_filter, store=_store, wait=_wait,
+                           map=_map, lookup=_lookup, branch=_branch, consent_gate=_gate)
+
+
+def zapier_actions(step: Step, crm: str = "", later: Step | None = None) -> list[dict[str, Any]]:
+    """Return the Zap steps that build ``step``: app and settings, in English and Arabic.
+
+    ``later`` is the first step after the part that a filter or consent gate at
+    ``step`` guards. With it, the check becomes Paths by Zapier, because a Filter
+    would also stop ``later`` and every step after it.
+    """
+    if zoho_line_step(step, crm):
+        return _zoho_line_actions(step, later)
+    if step.kind == "filter":
+        return _filter(step, later)
+    if step.kind == "consent_gate":
+        return _gate(step, later)
+    actions = _BUILDERS[step.kind](step)
+    if step.kind == "branch" and later is not None:
+        actions[-1] = {**actions[-1], **_routes_go_on(actions[-1], later)}
+    return actions
+
+
+def _routes_go_on(action: dict[str, str], later: Step) -> dict[str, str]:
+    """Return the settings of a Paths step that the flow's later rows must follow."""
+    return {"settings_en": action["settings_en"] + " Zapier adds no step after Paths outside "
+            f'its paths, so build the rows from "{later.title.en}" on at the end of each '
+            "path that does not stop the flow.",
+            "settings_ar": action["settings_ar"] + " ولا يضيف Zapier أي خطوة بعد Paths خارج "
+            f"مساراتها، لذا ابنِ الصفوف ابتداءً من «{later.title.ar}» في آخر كل مسار لا "
+            "يوقف التدفق."}
 

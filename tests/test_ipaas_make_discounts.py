@@ -1,0 +1,98 @@
+"""Make playbook runners: a discount code exists in the store before any message carries it.
+
+Each runner route runs in its own scheduled run, hours or days apart. So a test runs
+one route for a contact that the route's search found, and compares the code that the
+store request creates with the code that a later send carries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.test_ipaas_make_outcomes import module_named, run
+from tests.test_ipaas_make_records import Bundles, blueprints, body_of, modules, name_of
+
+CREATE_CODE = "Create the contact's single-use discount code"
+NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+# A contact found by a runner search: WhatsApp and SMS consent, no email consent.
+NO_EMAIL_CONSENT = {"id": "901", "properties": {
+    "firstname": "Noura", "ecom_phone_e164": "+966501234567", "ecom_email_consent_at": "",
+    "ecom_whatsapp_consent_at": "2026-01-01", "ecom_sms_consent_at": "2026-01-01",
+    "ecom_last_checkout_at": "2026-12-01T20:00:00+03:00", "ecom_last_order_at": ""}}
+
+
+def route_flows(blueprint: dict[str, Any], router_name: str) -> list[list[dict[str, Any]]]:
+    return [route["flow"] for route in module_named(blueprint, router_name)["routes"]]
+
+
+def feeder_id(flow: list[dict[str, Any]]) -> str:
+    return str(next(module["id"] for module in flow if module["module"] == "builtin:BasicFeeder"))
+
+
+def created_code(flow: list[dict[str, Any]], item: dict[str, Any]) -> str:
+    """Return the code that the route's store request creates for ``item``."""
+    create = next(module for module in modules(flow) if name_of(module) == CREATE_CODE)
+    body = body_of(create, Bundles({feeder_id(flow): item, "now": NOW}))
+    code: str = body["variables"]["basicCodeDiscount"]["code"]
+    return code
+
+
+def sent_body(flow: list[dict[str, Any]], name: str, item: dict[str, Any]) -> Any:
+    send = next(module for module in modules(flow) if name_of(module) == name)
+    return body_of(send, Bundles({feeder_id(flow): item, "now": NOW}))
+
+
+def test_cart_code_created_without_email_consent() -> None:
+    runner = blueprints("shopify-growth")["abandoned-checkout-runner"]
+    first, second = route_flows(runner, "One route per due day")
+    ran = run(first, {feeder_id(first): NO_EMAIL_CONSENT, "now": NOW})
+    assert CREATE_CODE in ran
+    assert "Send step 1 by email" not in ran
+    later = run(second, {feeder_id(second): NO_EMAIL_CONSENT, "now": NOW})
+    assert "Send step 2 by whatsapp" in later
+    button = sent_body(second, "Send step 2 by whatsapp", NO_EMAIL_CONSENT)[
+        "template"]["components"][-1]
+    assert button["parameters"][0]["coupon_code"] == created_code(first, NO_EMAIL_CONSENT)
+
+
+def test_cart_code_not_created_after_order() -> None:
+    runner = blueprints("shopify-growth")["abandoned-checkout-runner"]
+    first = route_flows(runner, "One route per due day")[0]
+    ordered = {"id": "901", "properties": {**NO_EMAIL_CONSENT["properties"],
+                                           "ecom_last_order_at": "2026-12-01T21:00:00+03:00"}}
+    assert CREATE_CODE not in run(first, {feeder_id(first): ordered, "now": NOW})
+
+
+def test_cart_code_created_once_per_route() -> None:
+    runner = blueprints("shopify-growth")["abandoned-checkout-runner"]
+    first, second = route_flows(runner, "One route per due day")
+    assert [name_of(module) for module in modules(first)].count(CREATE_CODE) == 1
+    assert CREATE_CODE not in [name_of(module) for module in modules(second)]
+
+
+@pytest.mark.parametrize(("route", "send"), [(1, "Send step 2 by whatsapp"),
+                                             (2, "Send step 3 by sms")])
+def test_win_back_later_steps_repeat_code(route: int, send: str) -> None:
+    flows = route_flows(blueprints("shopify-growth")["win-back"], "One route per playbook step")
+    ran = run(flows[0], {feeder_id(flows[0]): NO_EMAIL_CONSENT, "now": NOW})
+    assert CREATE_CODE in ran
+    assert "Send step 1 by email" not in ran
+    assert send in run(flows[route], {feeder_id(flows[route]): NO_EMAIL_CONSENT})
+    body = sent_body(flows[route], send, NO_EMAIL_CONSENT)
+    code = body["code"] if send.endswith("sms") else \
+        body["template"]["components"][-1]["parameters"][0]["coupon_code"]
+    assert code.startswith("RABT-")
+    assert code == created_code(flows[0], NO_EMAIL_CONSENT)
+
+
+def test_win_back_email_step_carries_code() -> None:
+    first = route_flows(blueprints("shopify-growth")["win-back"], "One route per playbook step")[0]
+    consented = {"id": "901", "properties": {**NO_EMAIL_CONSENT["properties"],
+                                             "ecom_email_consent_at": "2026-01-01"}}
+    ran = run(first, {feeder_id(first): consented, "now": NOW})
+    assert ran.index(CREATE_CODE) < ran.index("Send step 1 by email")
+    properties = sent_body(first, "Send step 1 by email", consented)["inputs"][0]["properties"]
+    assert properties["ecom_discount_code"] == created_code(first, consented)
