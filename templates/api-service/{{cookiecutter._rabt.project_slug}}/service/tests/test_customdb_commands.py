@@ -37,11 +37,13 @@ def env_without_secrets(tmp_path: Path, **values: str) -> dict[str, str]:
 @pytest.mark.parametrize(("url", "problem"), [
     ("postgresql://postgres@127.0.0.1:abc/x", "has a port that is not a number"),
     ("postgresql://postgres@127.0.0.1:70000/x", "has a port that is not a number"),
+    ("postgresql://postgres@127.0.0.1:/x", "has an empty port after the colon"),
     ("postgresql://postgres@127.0.0.1:5432", "has no database name"),
     ("postgresql://postgres@127.0.0.1:5432/", "has no database name"),
     ("mysql://postgres@127.0.0.1/x", "does not start with postgresql://"),
     ("postgresql://postgres:p@ss@127.0.0.1:5432/db", "has more than one @ before the host"),
-], ids=["port-letters", "port-range", "no-database", "empty-database", "scheme", "raw-at"])
+], ids=["port-letters", "port-range", "port-empty", "no-database", "empty-database", "scheme",
+       "raw-at"])
 def test_invalid_database_url_rejected(tmp_path: Path, url: str, problem: str) -> None:
     from storesync.settings import SettingsError, load_settings
 
@@ -221,11 +223,14 @@ def test_readonly_role_reads_later_tables(two_roles: Any, database_url: str,
 # --- db downgrade base ---------------------------------------------------------------------
 
 
-def test_downgrade_base_needs_yes(migrated: Any, database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["base", "-1", "0001_customer_store-1"])
+def test_downgrade_needs_yes(migrated: Any, database_url: str, tmp_path: Path,
+                             target: str) -> None:
     from storesync.cli import main
     from storesync.customdb.schema import revision_of
 
-    result = CliRunner().invoke(main, ["db", "downgrade", "base"],
+    # Every spelling of a downgrade drops data, not only the literal "base".
+    result = CliRunner().invoke(main, ["db", "downgrade", "--", target],
                                 env=env_without_secrets(tmp_path, DATABASE_URL=database_url))
     assert result.exit_code == 2
     assert "drops every table" in result.output

@@ -521,7 +521,7 @@ def test_grant_readonly_rejects_own_role(migrated: Any, database_url: str,
 
 def test_db_downgrade_unknown_revision(migrated: Any, database_url: str,
                                        tmp_path: Path) -> None:
-    result = invoke(["db", "downgrade", "0042_unknown"],
+    result = invoke(["db", "downgrade", "0042_unknown", "--yes"],
                     cli_env(tmp_path, DATABASE_URL=database_url))
     assert result.exit_code == 2
     assert "the migration failed: Can't locate revision" in result.output

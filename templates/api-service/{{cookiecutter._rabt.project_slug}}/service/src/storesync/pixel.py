@@ -27,6 +27,7 @@ The body is never logged, because ``data.checkout`` carries the buyer's email.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Mapping
@@ -188,6 +189,15 @@ def read_event(body: bytes) -> tuple[dict[str, Any] | None, str]:
         value = event.get(name)
         if not isinstance(value, str) or not value.strip():
             return None, f"the event has no {name!r} string"
+    # The events table needs the time, so an event without a readable one is refused
+    # here instead of becoming a dead letter after it was queued.
+    timestamp = event.get("timestamp")
+    if not isinstance(timestamp, str) or not timestamp.strip():
+        return None, "the event has no 'timestamp' string"
+    try:
+        dt.datetime.fromisoformat(timestamp.strip())
+    except ValueError:
+        return None, "the event's 'timestamp' is not an ISO 8601 time"
     return event, ""
 
 

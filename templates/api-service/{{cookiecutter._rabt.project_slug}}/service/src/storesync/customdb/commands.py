@@ -152,20 +152,21 @@ def _create_sandbox_database(url: str) -> None:
 @db.command("downgrade")
 @click.argument("revision")
 @click.option("--yes", is_flag=True,
-              help="Drop every table without asking; needed for base when not on a terminal.")
+              help="Downgrade without asking; needed when not on a terminal.")
 def db_downgrade(revision: str, yes: bool) -> None:
     """Migrate the customer database down to REVISION; ``base`` drops every table.
 
-    Downgrading to base asks for confirmation on a terminal and needs --yes
-    elsewhere. Exit codes: 0 done, 1 declined or a database error, 2 usage or
-    settings error.
+    Every downgrade drops the tables and data of the migrations it undoes (with one
+    migration, ``-1`` and ``base`` both drop everything), so it asks for confirmation
+    on a terminal and needs --yes elsewhere. Exit codes: 0 done, 1 declined or a
+    database error, 2 usage or settings error.
     """
     from .connection import opened_engine
     from .schema import downgrade, revision_of
 
     url = _database_url()
-    if revision == "base" and not yes:
-        _confirm_drop_all(url)
+    if not yes:
+        _confirm_downgrade(url, revision)
     with _database_errors(url), opened_engine(url) as engine:
         downgrade(engine, revision)
         click.echo(f"The customer database is at revision {revision_of(engine) or 'base'}.")
@@ -175,12 +176,16 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def _confirm_drop_all(url: str) -> None:
-    """Ask before ``db downgrade base``; exit 2 without a terminal, 1 when declined."""
+def _confirm_downgrade(url: str, revision: str) -> None:
+    """Ask before ``db downgrade``; exit 2 without a terminal, 1 when declined."""
     if not _stdin_is_terminal():
-        _fail("db downgrade base drops every table of the customer database and all its "
-              "data. Run it on a terminal to confirm, or add --yes.", EXIT_USAGE)
-    if not click.confirm(f"Drop every table and all data of {_shown_url(url)}?", default=False):
+        _fail(f"db downgrade {revision} drops every table of the customer database that the "
+              "undone migrations created, with all its data. Run it on a terminal to "
+              "confirm, or add --yes.", EXIT_USAGE)
+    question = (f"Drop every table and all data of {_shown_url(url)}?" if revision == "base"
+                else f"Downgrade {_shown_url(url)} to {revision} and drop the tables and data "
+                     "of every migration it undoes?")
+    if not click.confirm(question, default=False):
         _fail("nothing was dropped.")
 
 

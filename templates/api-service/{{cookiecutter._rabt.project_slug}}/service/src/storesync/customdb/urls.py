@@ -47,6 +47,12 @@ def database_url_problem(url: str) -> tuple[str, str] | None:
         return (f"{masked_url(url)} has a port that is not a number from 1 to 65535.",
                 f"write the port as digits after the host, e.g. {URL_EXAMPLE}, and "
                 f"{PERCENT_ENCODING_HINT}")
+    # urlsplit reads "host:" with nothing after the colon as no port at all, but the
+    # driver then fails to parse the empty port.
+    if port is None and parts.netloc.endswith(":"):
+        return (f"{masked_url(url)} has an empty port after the colon.",
+                f"write the port as digits after the host, e.g. {URL_EXAMPLE}, or drop "
+                "the colon.")
     if port == 0:
         return (f"{masked_url(url)} has port 0.",
                 f"use the server's port, e.g. {URL_EXAMPLE}.")
