@@ -302,7 +302,7 @@ def test_single_use_claim_per_path(projects: dict[str, Project]) -> None:
 
 def test_connector_vip_leaves_at_entry_bar(projects: dict[str, Project]) -> None:
     # A CRM list or view keeps no memory of its members, so on the connector path
-    # a contact leaves VIP at the entry bar, as docs/connector-setup.md says.
+    # a contact leaves VIP at the entry bar, as docs/connector-setup.md states.
     connector = projects["hubspot"]
     threshold = f"{connector.spec['segments']['vip_threshold']['threshold_sar']:,}"
     text = flat_text(connector.text["docs/kpis.md"])

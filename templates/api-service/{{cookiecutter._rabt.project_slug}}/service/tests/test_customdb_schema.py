@@ -241,8 +241,8 @@ def test_segment_views(segment_fixture: Any) -> None:
 
 
 def test_recent_buyers_need_a_paid_order(segment_fixture: Any) -> None:
-    # A contact whose only order was refunded keeps an old last_order_at from before the
-    # roll-up fix; with no paid order it is not a recent buyer.
+    # A database written before roll-ups cleared the order times can keep last_order_at
+    # for a contact whose only order was refunded. Without a paid order it is no recent buyer.
     add_contact(segment_fixture, "c7", 0, "0", "google", 3, None)
     assert members(segment_fixture, "segment_recent_buyers") == ["c1"]
 

@@ -7,8 +7,8 @@ the running flusher writes the time of its latest loop as a heartbeat: a row in 
 state file, or the Redis key ``<REDIS_KEY_PREFIX>:flusher-heartbeat`` when
 ``REDIS_URL`` is set, the same backend as the worker's metric snapshots. The web's
 ``/readyz/sync`` fails when records wait in the outbox and the heartbeat is older
-than ``FLUSHER_HEARTBEAT_MAX_AGE_SECONDS``; ``/readyz`` only reports it, and
-``/metrics`` shows its age.
+than ``FLUSHER_HEARTBEAT_MAX_AGE_SECONDS``. ``/readyz`` only reports that check,
+and ``/metrics`` shows the heartbeat's age.
 """
 
 from __future__ import annotations

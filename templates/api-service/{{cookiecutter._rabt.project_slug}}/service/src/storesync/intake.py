@@ -4,7 +4,7 @@
 ``integration/mapping.yaml`` accepts, ``POST /pixel/shopify`` for the project's Shopify
 custom pixel (see ``storesync.pixel``), plus ``GET /healthz``, ``GET /readyz``,
 ``GET /readyz/sync`` (the HubSpot flusher, for monitoring) and ``GET /metrics``.
-The intake never waits on the CRM: a delivery is answered once it is in the queue
+The intake never waits on the CRM: a delivery is acknowledged once it is in the queue
 (or the quarantine), and the worker does the rest.
 
 Status codes a sender sees:

@@ -157,7 +157,7 @@ def db_downgrade(revision: str, yes: bool) -> None:
     """Migrate the customer database down to REVISION; ``base`` drops every table.
 
     Every downgrade drops the tables and data of the migrations it undoes (with one
-    migration, ``-1`` and ``base`` both drop everything), so it asks for confirmation
+    migration, ``-1`` and ``base`` both drop everything), so it prompts for confirmation
     on a terminal and needs --yes elsewhere. Exit codes: 0 done, 1 declined or a
     database error, 2 usage or settings error.
     """

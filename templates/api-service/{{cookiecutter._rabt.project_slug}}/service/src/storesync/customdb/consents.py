@@ -112,8 +112,8 @@ def _meta_value(entries: Any, key: str) -> Any:
 
 def field_value(body: Any, path: str) -> Any:
     """Return the value at ``path``, also trying a ``customer.`` path on the body itself."""
-    # Shopify's developer changelog (January 2025) says that from API 2025-01 customer
-    # bodies no longer carry the consent objects. The two consent topics carry them.
+    # From API 2025-01, customer bodies no longer carry the consent objects (Shopify
+    # developer changelog, January 2025). The two consent topics carry them instead.
     value = read_path(body, path)
     if value is _MISSING and path.startswith("customer."):
         value = read_path(body, path[len("customer."):])
