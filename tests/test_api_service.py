@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,41 @@ def test_service_files_listed(variant: tuple[str, Path]) -> None:
     for name, files in api["crm_files"].items():
         for relative in files:
             assert (project / relative).is_file() is (name == crm), relative
+
+
+def test_storefront_only_headless(variant: tuple[str, Path]) -> None:
+    _, project = variant
+    platform = yaml.safe_load((project / ".rabt/answers.yaml").read_text(encoding="utf-8"))[
+        "platform"]
+    listed = load_data("paths")["paths"]["api"]["platform_files"]["headless"]
+    assert "storefront/storefront-events.mjs" in listed
+    for relative in listed:
+        assert (project / relative).is_file() is (platform == "headless"), relative
+    if platform != "headless":
+        assert not (project / "storefront").exists()
+        return
+    shipped = sorted(path.relative_to(project).as_posix()
+                     for path in (project / "storefront").rglob("*") if path.is_file())
+    assert shipped == sorted(listed)
+
+
+def test_storefront_node_tests(variant: tuple[str, Path]) -> None:
+    name, project = variant
+    if not (project / "storefront").is_dir():
+        pytest.skip(f"{name} is not a headless project, so it has no storefront/ helper")
+    node = shutil.which("node")
+    if node is None:
+        reason = "Node.js is not installed, so the storefront helper's tests cannot run"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}. CI is set, so this test must run.")
+        pytest.skip(reason)
+    result = run([node, "--test"], project / "storefront")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "# fail 0" in output
+    passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
+    assert passed is not None, output[-2000:]
+    assert int(passed.group(1)) >= 20
 
 
 def test_project_validates(variant: tuple[str, Path]) -> None:
