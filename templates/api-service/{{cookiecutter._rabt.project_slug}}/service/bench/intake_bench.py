@@ -309,6 +309,18 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def memory_mib(pid: int) -> dict[str, float] | None:
+    """Return the resident and peak resident memory of the process in MiB, or None off Linux."""
+    status = Path(f"/proc/{pid}/status")
+    if not status.is_file():
+        return None
+    found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB$", status.read_text(), re.MULTILINE))
+    if len(found) != 2:
+        return None
+    return {"rss_mib": round(int(found["VmRSS"]) / 1024, 1),
+            "peak_rss_mib": round(int(found["VmHWM"]) / 1024, 1)}
+
+
 def port_of(url: str) -> int:
     """Return the port of a ``http://127.0.0.1:PORT`` URL."""
     return int(url.rsplit(":", 1)[1])
@@ -387,6 +399,7 @@ def summary(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "p99_target_ms": P99_TARGET_MS,
         "queue_depth_at_end": float(depth.group(1)) if depth else None,
+        "server_memory": memory_mib(server.process.pid),
     }
 
 
@@ -396,13 +409,16 @@ def _key_prefix(name: str) -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work_dir = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    folders = {"service": SERVICE_DIR}
+    # Each server: its service folder and the Redis URL of its queue (None: SQLite).
+    folders: dict[str, tuple[Path, str | None]] = {"service": (SERVICE_DIR, args.redis)}
     if args.baseline:
-        folders["baseline"] = args.baseline.resolve()
+        folders["baseline"] = (args.baseline.resolve(), args.redis)
+    if args.compare_redis:
+        folders["redis"] = (SERVICE_DIR, args.compare_redis)
     servers: list[Server] = []
     try:
-        for name, folder in folders.items():
-            process, url = start_server(work_dir / name, args.redis, args.log_level,
+        for name, (folder, redis_url) in folders.items():
+            process, url = start_server(work_dir / name, redis_url, args.log_level,
                                         args.synchronous, folder, _key_prefix(name))
             servers.append(Server(name, process, url))
         measure_rounds(args, servers, work_dir)
@@ -411,9 +427,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for server in servers:
             server.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
-        if args.redis:
-            for name in folders:
-                _delete_redis_keys(args.redis, _key_prefix(name))
+        for name, (_, redis_url) in folders.items():
+            if redis_url:
+                _delete_redis_keys(redis_url, _key_prefix(name))
     output = {
         "hardware": hardware(),
         "queue": "redis" if args.redis else "sqlite",
@@ -425,7 +441,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **results.pop("service"),
     }
     if "baseline" in results:
-        output["baseline"] = {"folder": str(folders["baseline"]), **results["baseline"]}
+        output["baseline"] = {"folder": str(folders["baseline"][0]), **results["baseline"]}
+    if "redis" in results:
+        redis_result = results["redis"]
+        output["redis"] = {
+            # Medians of the same rounds, so both queues shared the machine's other load.
+            "webhook_rps_vs_sqlite": round(
+                statistics.median(redis_result["webhook_rps"])
+                / statistics.median(output["webhook_rps"]), 3),
+            **redis_result,
+        }
     return output
 
 
@@ -441,6 +466,9 @@ def main() -> None:
                         default="wrk" if shutil.which("wrk") else "python",
                         help="Throughput load generator (default: wrk when installed).")
     parser.add_argument("--redis", metavar="URL", help="Use this Redis for the queue.")
+    parser.add_argument("--compare-redis", metavar="URL",
+                        help="Also measure this service on a Redis queue at URL, in the same "
+                             "rounds as the SQLite one.")
     parser.add_argument("--baseline", type=Path, metavar="SERVICE_DIR",
                         help="Also measure the service in this folder, in the same rounds.")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
@@ -450,6 +478,9 @@ def main() -> None:
                         help="LOG_LEVEL of the server; at INFO it writes one line per delivery.")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.redis and args.compare_redis:
+        parser.error("--compare-redis measures a Redis queue beside the SQLite one; "
+                     "leave out --redis")
     if args.serve:
         serve(args.serve)
         return
@@ -462,6 +493,10 @@ def main() -> None:
     if "baseline" in result:
         baseline = result["baseline"]
         print(f"baseline: throughput ratio {baseline['ratio']}, p99 {baseline['p99_ms']} ms")
+    if "redis" in result:
+        on_redis = result["redis"]
+        print(f"redis queue: throughput ratio {on_redis['ratio']}, p99 {on_redis['p99_ms']} ms, "
+              f"webhook rate {on_redis['webhook_rps_vs_sqlite']} x the SQLite queue's")
 
 
 if __name__ == "__main__":
