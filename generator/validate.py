@@ -89,19 +89,20 @@ def _schema_problems(data: Any, schema_name: str,
     validator = jsonschema.Draft202012Validator(load_schema(schema_name))
     for error in sorted(validator.iter_errors(data), key=lambda err: list(err.absolute_path)):
         where = "/".join(str(part) for part in error.absolute_path)
-        yield where or message("schema_top_level", lang), _schema_error_text(error, lang)
+        yield where or message("schema_top_level", lang), schema_error_text(error, lang)
 
 
-def _schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
-    """Word the common schema errors in ``lang``; others keep jsonschema's English text."""
-    value = repr(error.instance)
+def schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
+    """Word a schema error in ``lang`` as a plain sentence, without jsonschema's own text."""
+    value = _short_repr(error.instance)
+    rule = error.validator_value
     if error.validator == "enum":
-        allowed = ", ".join(repr(item) for item in error.validator_value)
+        allowed = ", ".join(repr(item) for item in rule)
         return message("schema_enum", lang, value=value, allowed=allowed)
     if error.validator == "const":
-        return message("schema_const", lang, value=value, expected=repr(error.validator_value))
+        return message("schema_const", lang, value=value, expected=repr(rule))
     if error.validator == "type":
-        return message("schema_type", lang, value=value, expected=error.validator_value)
+        return message("schema_type", lang, value=value, expected=rule)
     if error.validator == "required":
         names = re.findall(r"'([^']+)' is a required property", error.message)
         return message("schema_required", lang, name=names[0] if names else error.message)
@@ -109,7 +110,17 @@ def _schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
         allowed = error.schema.get("properties", {})
         extra = ", ".join(sorted(repr(key) for key in error.instance if key not in allowed))
         return message("schema_additional", lang, names=extra)
-    return str(error.message)
+    if error.validator in ("minLength", "minItems") and rule == 1:
+        return message("schema_empty", lang, value=value)
+    if error.validator in ("pattern", "minimum", "maximum", "minLength", "maxLength",
+                           "minItems", "maxItems"):
+        return message(f"schema_{error.validator}", lang, value=value, limit=rule)
+    return message("schema_rule", lang, value=value, rule=error.validator)
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def _answer_strings(project: Path) -> list[str]:
