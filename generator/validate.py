@@ -23,7 +23,7 @@ import yaml
 from generator.answers import check_answers
 from generator.crm.references import reference_problems
 from generator.errors import Problem
-from generator.i18n import message, parse_error_text
+from generator.i18n import message, parse_error_text, schema_error_text
 from generator.ipaas import checks
 from generator.model import Lang
 from generator.path_files import contact_sync_paths
@@ -90,37 +90,6 @@ def _schema_problems(data: Any, schema_name: str,
     for error in sorted(validator.iter_errors(data), key=lambda err: list(err.absolute_path)):
         where = "/".join(str(part) for part in error.absolute_path)
         yield where or message("schema_top_level", lang), schema_error_text(error, lang)
-
-
-def schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
-    """Word a schema error in ``lang`` as a plain sentence, without jsonschema's own text."""
-    value = _short_repr(error.instance)
-    rule = error.validator_value
-    if error.validator == "enum":
-        allowed = ", ".join(repr(item) for item in rule)
-        return message("schema_enum", lang, value=value, allowed=allowed)
-    if error.validator == "const":
-        return message("schema_const", lang, value=value, expected=repr(rule))
-    if error.validator == "type":
-        return message("schema_type", lang, value=value, expected=rule)
-    if error.validator == "required":
-        names = re.findall(r"'([^']+)' is a required property", error.message)
-        return message("schema_required", lang, name=names[0] if names else error.message)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties", {})
-        extra = ", ".join(sorted(repr(key) for key in error.instance if key not in allowed))
-        return message("schema_additional", lang, names=extra)
-    if error.validator in ("minLength", "minItems") and rule == 1:
-        return message("schema_empty", lang, value=value)
-    if error.validator in ("pattern", "minimum", "maximum", "minLength", "maxLength",
-                           "minItems", "maxItems"):
-        return message(f"schema_{error.validator}", lang, value=value, limit=rule)
-    return message("schema_rule", lang, value=value, rule=error.validator)
-
-
-def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def _answer_strings(project: Path) -> list[str]:

@@ -11,10 +11,9 @@ import yaml
 
 from generator.crm.references import reference_problems
 from generator.errors import InputError, Problem
-from generator.i18n import message, parse_error_text
+from generator.i18n import message, parse_error_text, schema_error_text
 from generator.model import Lang
 from generator.resources import load_schema
-from generator.validate import schema_error_text
 
 DESIRED_STATE_FILE = "crm/desired-state.yaml"
 PLAN_FILE = ".rabt/plan.json"
