@@ -756,6 +756,12 @@ def test_playbook_object_matches_trigger(rendered: tuple[str, Path]) -> None:
     assert second in loyalty
     assert f"لنقاط الشراء، و{objects['contact'][1]}" in ar_loyalty
     assert "contact-based" in loyalty.split("Nothing on this path records", 1)[1]
+    post = _playbook(english, "Post-purchase series")
+    ar_post = _playbook(arabic, "سلسلة ما بعد الشراء")
+    assert f"The steps go to the {orders}'s associated contact" in post
+    assert "each consent branch reads that contact's consent" in post
+    assert "وتُرسَل الخطوات إلى جهة الاتصال المرتبطة" in ar_post
+    assert "The steps go to" not in _playbook(english, "Win-back")
 
 
 def test_vip_trigger_is_buildable(rendered: tuple[str, Path]) -> None:
