@@ -547,7 +547,8 @@ def crm_apply(directory: Path, output_format: str, prune: bool, lang: Lang, yes:
         try:
             with api_failures(plan.crm, lang):
                 result = apply_plan(directory, plan, session.adapter, session.state,
-                                    lang=lang, on_done=echo_done)
+                                    lang=lang, yes=yes, output_format=output_format,
+                                    on_done=echo_done)
         except ApplyFailed as failure:
             if as_json:
                 failed = {"key": failure.failed.key, "action": failure.failed.action,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import jsonschema
 
 from generator.model import Lang
 from generator.resources import load_data
@@ -30,3 +33,34 @@ def parse_error_text(error: Exception, lang: Lang = "en") -> str:
         return message("parse_position", lang, line=line, column=getattr(error, "colno", 1),
                        problem=getattr(error, "msg", str(error)))
     return str(error).replace("\n", " ")
+
+
+def schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
+    """Word a schema error in ``lang`` as a plain sentence, without jsonschema's own text."""
+    value = _short_repr(error.instance)
+    rule = error.validator_value
+    if error.validator == "enum":
+        allowed = ", ".join(repr(item) for item in rule)
+        return message("schema_enum", lang, value=value, allowed=allowed)
+    if error.validator == "const":
+        return message("schema_const", lang, value=value, expected=repr(rule))
+    if error.validator == "type":
+        return message("schema_type", lang, value=value, expected=rule)
+    if error.validator == "required":
+        names = re.findall(r"'([^']+)' is a required property", error.message)
+        return message("schema_required", lang, name=names[0] if names else error.message)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = ", ".join(sorted(repr(key) for key in error.instance if key not in allowed))
+        return message("schema_additional", lang, names=extra)
+    if error.validator in ("minLength", "minItems") and rule == 1:
+        return message("schema_empty", lang, value=value)
+    if error.validator in ("pattern", "minimum", "maximum", "minLength", "maxLength",
+                           "minItems", "maxItems"):
+        return message(f"schema_{error.validator}", lang, value=value, limit=rule)
+    return message("schema_rule", lang, value=value, rule=error.validator)
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."

@@ -23,7 +23,7 @@ import yaml
 from generator.answers import check_answers
 from generator.crm.references import reference_problems
 from generator.errors import Problem
-from generator.i18n import message, parse_error_text
+from generator.i18n import message, parse_error_text, schema_error_text
 from generator.ipaas import checks
 from generator.model import Lang
 from generator.path_files import contact_sync_paths
@@ -89,27 +89,7 @@ def _schema_problems(data: Any, schema_name: str,
     validator = jsonschema.Draft202012Validator(load_schema(schema_name))
     for error in sorted(validator.iter_errors(data), key=lambda err: list(err.absolute_path)):
         where = "/".join(str(part) for part in error.absolute_path)
-        yield where or message("schema_top_level", lang), _schema_error_text(error, lang)
-
-
-def _schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
-    """Word the common schema errors in ``lang``; others keep jsonschema's English text."""
-    value = repr(error.instance)
-    if error.validator == "enum":
-        allowed = ", ".join(repr(item) for item in error.validator_value)
-        return message("schema_enum", lang, value=value, allowed=allowed)
-    if error.validator == "const":
-        return message("schema_const", lang, value=value, expected=repr(error.validator_value))
-    if error.validator == "type":
-        return message("schema_type", lang, value=value, expected=error.validator_value)
-    if error.validator == "required":
-        names = re.findall(r"'([^']+)' is a required property", error.message)
-        return message("schema_required", lang, name=names[0] if names else error.message)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = error.schema.get("properties", {})
-        extra = ", ".join(sorted(repr(key) for key in error.instance if key not in allowed))
-        return message("schema_additional", lang, names=extra)
-    return str(error.message)
+        yield where or message("schema_top_level", lang), schema_error_text(error, lang)
 
 
 def _answer_strings(project: Path) -> list[str]:

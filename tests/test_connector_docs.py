@@ -75,8 +75,26 @@ def test_field_map_lists_rollups(rendered: tuple[str, Path]) -> None:
     _, project = rendered
     mapping = yaml.safe_load((project / "integration/mapping.yaml").read_text("utf-8"))
     text = (project / "docs/connector-setup.md").read_text("utf-8")
+    arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
     for rollup in mapping["entities"]["contact"]["rollups"]:
-        assert f"| roll-up `{rollup['name']}` | `{rollup['target']}` |" in text
+        kind, ar_kind = FIELD_KINDS.get(rollup["name"], ("roll-up", "حقل تجميعي"))
+        assert f"| {kind} `{rollup['name']}` | `{rollup['target']}` |" in text
+        assert f"| {ar_kind} `{rollup['name']}` | `{rollup['target']}` |" in arabic
+    # Fields set by workflows or from checkout and consent events add up no orders.
+    for name in ("playbook_step", "discount_code", "lifecycle_stage", "last_checkout_at"):
+        assert f"| roll-up `{name}` |" not in text, name
+        assert f"| حقل تجميعي `{name}` |" not in arabic, name
+
+
+# Contact fields in the field map that are not roll-ups (English, Arabic label).
+FIELD_KINDS = {"last_checkout_at": ("checkout", "حقل عملية الدفع"),
+               "last_cart_value_sar": ("checkout", "حقل عملية الدفع"),
+               "last_cart_url": ("checkout", "حقل عملية الدفع"),
+               "marketing_opt_in_at": ("consent", "حقل الموافقة"),
+               "lifecycle_stage": ("lifecycle", "حقل دورة الحياة"),
+               "playbook_step": ("playbook", "حقل خطة التشغيل"),
+               "discount_code": ("playbook", "حقل خطة التشغيل"),
+               "discount_expires_at": ("playbook", "حقل خطة التشغيل")}
 
 
 def test_workflows_cover_playbooks(rendered: tuple[str, Path]) -> None:
@@ -642,3 +660,143 @@ def test_plan_exit_rule_stated(rendered: tuple[str, Path]) -> None:
     zoho = name in ("woo-startup", "support-heavy")
     assert ("Stage or Lead Source value that is missing" in checks) is zoho
     assert ("the custom views" in checks) is zoho
+
+
+# Six or more Latin words in a row, outside code spans, quoted names, bold UI labels and
+# link targets: an English sentence that reached an Arabic guide.
+LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'-]*(?:[ ,;:()]+[A-Za-z][A-Za-z'-]*){5,}")
+
+
+def _arabic_prose(text: str) -> str:
+    text = re.sub(r"`[^`\n]*`", " ", text)
+    text = re.sub(r'"[^"\n]*"', " ", text)
+    text = re.sub(r"\*\*[^*\n]+\*\*", " ", text)
+    return re.sub(r"\]\([^)\n]*\)", "]", text)
+
+
+def test_arabic_guides_have_no_english(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for name in ("crm-workflows", "connector-setup"):
+        text = _arabic_prose((project / f"docs/{name}.ar.md").read_text("utf-8"))
+        assert LATIN_RUN.findall(text) == [], name
+
+
+def test_arabic_workflows_show_arabic_notes(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    lifecycle = yaml.safe_load((project / "integration/lifecycle.yaml").read_text("utf-8"))
+    playbooks = yaml.safe_load((project / "integration/playbooks.yaml").read_text("utf-8"))
+    noted = [lifecycle["crm_field"],
+             *(item for item in playbooks["playbooks"] if item["enabled"])]
+    noted = [item for item in noted if "note" in item]
+    assert any("loyalty app" in item["note"] for item in noted)
+    for item in noted:
+        assert item["note"] in english
+        assert item["note"] not in arabic
+        assert item["note_ar"] in arabic
+
+
+def test_spec_notes_have_arabic_twins() -> None:
+    source = Path(__file__).parents[1] / "generator/data/spec"
+    notes: list[Any] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict):
+            notes.extend(note for key, note in value.items() if key.endswith("note"))
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    for name in ("playbooks", "lifecycle"):
+        collect(yaml.safe_load((source / f"{name}.yaml").read_text("utf-8")))
+    assert len(notes) == 6
+    for note in notes:
+        assert isinstance(note, dict), note
+        assert set(note) == {"en", "ar"}, note
+        assert re.search("[\u0600-\u06ff]", note["ar"]), note
+
+
+# Step 1 of each playbook names the object its trigger fires on (English, Arabic).
+HUBSPOT_OBJECTS = {"contact": ("a contact-based workflow", "سير عمل على جهات الاتصال"),
+                   "deal": ("a deal-based workflow", "سير عمل على الصفقات"),
+                   "order": ("an order-based workflow", "سير عمل على الطلبات")}
+ZOHO_OBJECTS = {"contact": ("a workflow rule on the **Contacts** module",
+                            "قاعدة سير عمل على وحدة **Contacts**"),
+                "deal": ("a workflow rule on the **Deals** module",
+                         "قاعدة سير عمل على وحدة **Deals**")}
+PLAYBOOK_TITLES = {"abandoned_cart": ("Abandoned cart recovery", "استرجاع السلال المتروكة"),
+                   "post_purchase": ("Post-purchase series", "سلسلة ما بعد الشراء"),
+                   "win_back": ("Win-back", "استعادة العملاء"),
+                   "vip_care": ("VIP care", "رعاية كبار العملاء"),
+                   "loyalty": ("Loyalty points", "نقاط الولاء")}
+
+
+def test_playbook_object_matches_trigger(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english = (project / "docs/crm-workflows.md").read_text("utf-8")
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    hubspot = name in ("riyadh-perfume-hubspot", "woo-hubspot")
+    objects = HUBSPOT_OBJECTS if hubspot else ZOHO_OBJECTS
+    orders = "order" if name == "riyadh-perfume-hubspot" else "deal"
+    expected = {"abandoned_cart": "contact", "post_purchase": orders, "win_back": "contact",
+                "vip_care": "contact", "loyalty": orders}
+    for key, kind in expected.items():
+        title, ar_title = PLAYBOOK_TITLES[key]
+        section = _playbook(english, title)
+        ar_section = _playbook(arabic, ar_title)
+        assert f"1. **Create** {objects[kind][0]}" in section, key
+        assert f"1. **أنشئ** {objects[kind][1]}" in ar_section, key
+    loyalty = _playbook(english, "Loyalty points")
+    ar_loyalty = _playbook(arabic, "نقاط الولاء")
+    second = (f'and {objects["contact"][0]} named\n'
+              '   "Playbook: Loyalty points (reviews and referrals)"')
+    assert second in loyalty
+    assert f"لنقاط الشراء، و{objects['contact'][1]}" in ar_loyalty
+    assert "contact-based" in loyalty.split("Nothing on this path records", 1)[1]
+    post = _playbook(english, "Post-purchase series")
+    ar_post = _playbook(arabic, "سلسلة ما بعد الشراء")
+    assert f"The steps go to the {orders}'s associated contact" in post
+    assert "each consent branch reads that contact's consent" in post
+    assert "وتُرسَل الخطوات إلى جهة الاتصال المرتبطة" in ar_post
+    assert "The steps go to" not in _playbook(english, "Win-back")
+
+
+def test_vip_trigger_is_buildable(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english = _playbook((project / "docs/crm-workflows.md").read_text("utf-8"), "VIP care")
+    arabic = _playbook((project / "docs/crm-workflows.ar.md").read_text("utf-8"),
+                       "رعاية كبار العملاء")
+    segments = yaml.safe_load((project / "integration/segments.yaml").read_text("utf-8"))
+    vip = segments["vip_threshold"]
+    entry, leave = vip["threshold_sar"], vip["exit_threshold_sar"]
+    if name in ("riyadh-perfume-hubspot", "woo-hubspot"):
+        assert "**List membership** on that list" in english
+        assert "مُشغِّل التسجيل **List membership**" in arabic
+        return
+    assert "enters the VIP segment" not in english
+    assert "تدخل جهة الاتصال شريحة" not in arabic
+    assert f"2. **Trigger:** the lifetime value `Ecom_LTV_SAR` reaches {entry} SAR" in english
+    assert f"`Ecom_LTV_SAR` is greater than or equal to {entry}" in english
+    assert f"when `Ecom_LTV_SAR` falls below {leave} SAR" in english
+    assert "cannot start a workflow rule" in english
+    assert f"تبلغ قيمة العميل مدى الحياة `Ecom_LTV_SAR` \u200f{entry} ريال" in arabic
+    assert f"`Ecom_LTV_SAR` أكبر من {entry} أو يساويه" in arabic
+    assert f"أقل من {leave} ريال" in arabic
+
+
+def test_zoho_docs_say_fields(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    paths = ("docs/connector-setup.md", "docs/crm-workflows.md", "README.md")
+    texts = {path: (project / path).read_text("utf-8") for path in paths}
+    if name in ("riyadh-perfume-hubspot", "woo-hubspot"):
+        assert "custom properties" in texts["README.md"]
+        return
+    for path, text in texts.items():
+        assert "custom properties" not in text, path
+        assert "properties, pipeline" not in text, path
+        assert "roll-up\nproperties" not in text, path
+    assert "custom fields for roll-ups and sources" in texts["docs/connector-setup.md"]
+    assert "الحقول المخصصة، ومسار الصفقات" in (project / "README.ar.md").read_text("utf-8")

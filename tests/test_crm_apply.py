@@ -12,7 +12,8 @@ import yaml
 from click.testing import CliRunner
 
 from generator.cli import apply_question, main
-from generator.crm.apply import ApplyFailed, apply_plan
+from generator.crm import apply as crm_apply
+from generator.crm.apply import ApplyFailed, apply_plan, resume_command
 from generator.crm.http import CallOptions
 from generator.crm.model import PlanItem
 from generator.crm.session import open_session
@@ -138,7 +139,7 @@ def test_apply_stops_on_failure_and_resumes(project: Path, hubspot: str) -> None
                    json={"status": 400, "count": 1, "path_prefix": "/crm/v3/lists"},
                    timeout=10)
         with pytest.raises(ApplyFailed) as raised:
-            apply_plan(project, plan, session.adapter, session.state)
+            apply_plan(project, plan, session.adapter, session.state, yes=True)
     message = raised.value.render()
     assert raised.value.exit_code == 1
     # Three lists are left: a connector project gets no "New subscribers" list.
@@ -154,6 +155,32 @@ def test_apply_stops_on_failure_and_resumes(project: Path, hubspot: str) -> None
     assert resumed.exit_code == 0
     assert "Changes applied: 3." in resumed.stdout
     assert run_crm("plan", str(project), env=env).exit_code == 0
+
+
+def test_resume_repeats_json_format(project: Path, hubspot: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    original = crm_apply._apply_item
+
+    def fail_first_list(adapter: Any, item: PlanItem, state: Any) -> None:
+        # The plan reads lists too, so the fault is armed only when apply creates one.
+        if item.kind == "list":
+            httpx.post(f"{hubspot}/_standin/faults", timeout=10,
+                       json={"status": 400, "count": 1, "path_prefix": "/crm/v3/lists"})
+        original(adapter, item, state)
+
+    monkeypatch.setattr(crm_apply, "_apply_item", fail_first_list)
+    result = run_crm("apply", str(project), "--yes", "--format", "json",
+                     env=hubspot_env(hubspot))
+    assert result.exit_code == 1
+    assert f"rabt crm apply {project} --yes --format json" in result.output
+    assert "--prune" not in result.output
+
+
+def test_resume_command_options() -> None:
+    folder = Path("clients/dar al qahwa")
+    assert resume_command(folder, False) == "rabt crm apply 'clients/dar al qahwa'"
+    assert resume_command(folder, True, "ar", yes=True, output_format="json") == (
+        "rabt crm apply 'clients/dar al qahwa' --yes --prune --format json --lang ar")
 
 
 def test_apply_leaves_fixed_fields_manual(project: Path, hubspot: str) -> None:
@@ -626,7 +653,9 @@ def test_zoho_apply_stops_and_resumes(zoho_project: Path) -> None:
     assert raised.value.exit_code == 1
     assert raised.value.failed.key == plan.pending[first_deals].key
     assert "HTTP 400" in message
-    assert f"rabt crm apply {zoho_project} --yes --lang ar" in message
+    # The run was not started with --yes, so the resume command leaves it out too.
+    assert f"rabt crm apply {zoho_project} --lang ar" in message
+    assert "--yes" not in message
     assert state["last_apply"]["status"] == "failed"
     assert state["last_apply"]["failed_item"] == plan.pending[first_deals].key
     assert plan.pending[first_deals - 1].key in state["items"]

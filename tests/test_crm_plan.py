@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -219,6 +220,27 @@ def test_plan_schema_violation(project: Path, hubspot: str) -> None:
     result = run_crm("plan", str(project), env=hubspot_env(hubspot))
     assert result.exit_code == 2
     assert "lists/0/processingType" in result.stderr
+
+
+def test_plan_schema_error_is_plain(project: Path, hubspot: str) -> None:
+    def break_names(data: dict[str, Any]) -> None:
+        data["property_groups"][0]["name"] = "E-commerce"
+        data["properties"][0]["label"] = ""
+
+    edit_desired(project, break_names)
+    for lang, words in (("en", ("does not have the required form", "is empty")),
+                        ("ar", ("ليست بالصيغة المطلوبة", "فارغة"))):
+        result = run_crm("plan", str(project), "--lang", lang, env=hubspot_env(hubspot))
+        assert result.exit_code == 2
+        assert "desired-state.yaml: property_groups/0/name" in result.stderr
+        assert "desired-state.yaml: properties/0/label" in result.stderr
+        for word in words:
+            assert word in result.stderr, (lang, word)
+        assert "crm-desired-state.schema.json" in result.stderr
+        # jsonschema's own wording never reaches the user.
+        assert "does not match" not in result.stderr
+        assert "should be non-empty" not in result.stderr
+        assert "is too short" not in result.stderr
 
 
 def test_plan_custom_crm_rejected(tmp_path: Path, hubspot: str) -> None:

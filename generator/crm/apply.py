@@ -50,21 +50,27 @@ class ApplyFailed(RabtError):
         self.error = error
 
 
-def resume_command(project: Path, prune: bool, lang: Lang = "en") -> str:
-    """Return the command that finishes an apply that stopped, with the run's options.
+def resume_command(project: Path, prune: bool, lang: Lang = "en", *, yes: bool = False,
+                   output_format: str = "text") -> str:
+    """Return the command that finishes an apply that stopped, with the run's own options.
 
-    It keeps ``--prune`` and a non-default ``--lang``, and quotes the folder for a shell.
+    It repeats ``--yes``, ``--prune``, ``--format json`` and a non-default ``--lang`` only
+    when the run used them, and quotes the folder for a shell.
     """
-    command = f"rabt crm apply {shlex.quote(str(project))} --yes"
+    command = f"rabt crm apply {shlex.quote(str(project))}"
+    if yes:
+        command += " --yes"
     if prune:
         command += " --prune"
+    if output_format != "text":
+        command += f" --format {output_format}"
     if lang != "en":
         command += f" --lang {lang}"
     return command
 
 
 def apply_plan(project: Path, plan: CrmPlan, adapter: CrmAdapter, state: CrmState, *,
-               lang: Lang = "en",
+               lang: Lang = "en", yes: bool = False, output_format: str = "text",
                on_done: Callable[[PlanItem], None] | None = None) -> ApplyResult:
     """Carry out ``plan`` against ``adapter`` and record every result in ``state``.
 
@@ -74,6 +80,8 @@ def apply_plan(project: Path, plan: CrmPlan, adapter: CrmAdapter, state: CrmStat
         adapter: The connected CRM adapter the plan was built with.
         state: The state the plan was built with; updated and saved as apply goes.
         lang: Language of the failure message.
+        yes: True when the run was started with ``--yes``, so the resume command repeats it.
+        output_format: The run's ``--format``, which the resume command repeats when it is json.
         on_done: Called after each item succeeds, to print progress.
 
     Raises:
@@ -98,7 +106,9 @@ def apply_plan(project: Path, plan: CrmPlan, adapter: CrmAdapter, state: CrmStat
             state.last_apply.update(status="failed", failed_item=item.key,
                                     error=str(error), finished_at=state.clock())
             save_state(project, state)
-            raise _failure(project, plan, item, error, result, lang) from error
+            command = resume_command(project, plan.prune, lang, yes=yes,
+                                     output_format=output_format)
+            raise _failure(plan, item, error, result, command, lang) from error
         save_state(project, state)
         result.done.append(item)
         if on_done is not None:
@@ -148,16 +158,15 @@ def _record_unchanged(plan: CrmPlan, state: CrmState) -> None:
                      **{key: value for key, value in extra.items() if value is not None})
 
 
-def _failure(project: Path, plan: CrmPlan, item: PlanItem, error: CrmApiError,
-             result: ApplyResult, lang: Lang) -> ApplyFailed:
+def _failure(plan: CrmPlan, item: PlanItem, error: CrmApiError, result: ApplyResult,
+             command: str, lang: Lang) -> ApplyFailed:
     done = join_list([entry.key for entry in result.done], lang) or message("crm_nothing", lang)
     problems = [
         Problem(item.key, message("crm_apply_call_failed", lang,
                                   action=message(f"crm_operation_{item.action}", lang),
                                   error=str(error)),
-                message("crm_apply_resume_fix", lang, command=resume_command(project, plan.prune,
-                                                                             lang))),
-        Problem(str(state_path(project)), message("crm_apply_done_before", lang,
+                message("crm_apply_resume_fix", lang, command=command)),
+        Problem(str(result.state_file), message("crm_apply_done_before", lang,
                                                   count=len(result.done), items=done)),
     ]
     summary = message("crm_apply_failed", lang, done=len(result.done),

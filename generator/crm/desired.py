@@ -11,7 +11,7 @@ import yaml
 
 from generator.crm.references import reference_problems
 from generator.errors import InputError, Problem
-from generator.i18n import message, parse_error_text
+from generator.i18n import message, parse_error_text, schema_error_text
 from generator.model import Lang
 from generator.resources import load_schema
 
@@ -44,7 +44,7 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
         raise InputError(summary, [Problem(str(path), parse_error_text(error, lang),
                                            regenerate_fix(project, lang))]) from error
     fix = regenerate_fix(project, lang)
-    problems = _schema_problems(data, str(path), fix)
+    problems = _schema_problems(data, str(path), fix, lang)
     if not problems and isinstance(data, dict):
         problems = [Problem(f"{path}: {problem.location}", problem.message,
                             f"{problem.fix}; {fix}")
@@ -83,12 +83,14 @@ def regenerate_fix(project: Path, lang: Lang = "en") -> str:
                    answers=folder / ".rabt" / "answers.yaml", output=folder.parent)
 
 
-def _schema_problems(data: Any, where: str, fix: str) -> list[Problem]:
-    """Return one problem for every schema violation, in file order."""
+def _schema_problems(data: Any, where: str, fix: str, lang: Lang) -> list[Problem]:
+    """Return one problem for every schema violation, in file order, worded in ``lang``."""
     validator = jsonschema.Draft202012Validator(load_schema(SCHEMA_NAME))
     errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
+    schema_fix = message("validate_schema_fix", lang, schema=SCHEMA_NAME)
     problems = []
     for error in errors:
         location = "/".join(str(part) for part in error.absolute_path)
-        problems.append(Problem(f"{where}: {location or '/'}", error.message, fix))
+        problems.append(Problem(f"{where}: {location or message('schema_top_level', lang)}",
+                                schema_error_text(error, lang), f"{schema_fix}; {fix}"))
     return problems

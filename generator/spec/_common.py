@@ -91,25 +91,55 @@ def for_crm(value: Any, ctx: SpecContext) -> Any:
     return entry
 
 
-def unconfirmed_note(marks: Iterable[Mapping[str, Any]] | None, ctx: SpecContext) -> str | None:
+def unconfirmed_note(
+    marks: Iterable[Mapping[str, Any]] | None, ctx: SpecContext, lang: str = "en"
+) -> str | None:
     """Join the notes of the ``unconfirmed`` marks that apply to this CRM and source family.
 
     A mark applies when its ``crm`` and ``source`` keys, where present, match the context.
+    For ``lang="ar"`` the result is None unless every applying note has an Arabic twin,
+    so an Arabic guide never shows part of the notes, or English ones.
     """
     notes = [
-        str(mark["note"])
+        note_text(mark["note"], lang)
         for mark in marks or ()
         if mark.get("crm", ctx.crm) == ctx.crm and mark.get("source", ctx.family) == ctx.family
     ]
-    return " ".join(notes) if notes else None
+    if not notes or None in notes:
+        return None
+    return " ".join(note for note in notes if note)
 
 
-def add_confidence(entry: dict[str, Any], note: str | None) -> dict[str, Any]:
-    """Mark ``entry`` as unconfirmed with ``note`` when a note is given, and return the entry."""
+def note_text(note: Any, lang: str) -> str | None:
+    """Return a data file's note in ``lang``.
+
+    A note is either English text or a mapping with ``en`` and ``ar``. English text
+    has no Arabic twin, so it returns None for ``ar``.
+    """
+    if isinstance(note, Mapping):
+        return str(note[lang])
+    return str(note) if lang == "en" else None
+
+
+def add_confidence(entry: dict[str, Any], note: str | None,
+                   note_ar: str | None = None) -> dict[str, Any]:
+    """Mark ``entry`` as unconfirmed with ``note`` when a note is given, and return the entry.
+
+    ``note_ar``, the note's Arabic twin, is kept only beside an English note.
+    """
     if note:
         entry["confidence"] = "unconfirmed"
         entry["note"] = note
+        if note_ar:
+            entry["note_ar"] = note_ar
     return entry
+
+
+def add_unconfirmed(entry: dict[str, Any], marks: Iterable[Mapping[str, Any]] | None,
+                    ctx: SpecContext) -> dict[str, Any]:
+    """Mark ``entry`` with the applying ``unconfirmed`` marks, in English and in Arabic."""
+    marks = list(marks or ())
+    return add_confidence(entry, unconfirmed_note(marks, ctx), unconfirmed_note(marks, ctx, "ar"))
 
 
 def in_order(values: Iterable[str], order: Iterable[str]) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generator.resources import load_data
-from generator.spec._common import SpecContext, add_confidence, bilingual, header
+from generator.spec._common import SpecContext, add_confidence, bilingual, header, note_text
 from generator.spec.conditions import copy_conditions
 
 
@@ -23,7 +23,8 @@ def build_lifecycle(ctx: SpecContext) -> dict[str, Any]:
     doc = header(ctx)
     crm_field: dict[str, Any] = dict(data["crm_field"][ctx.crm])
     if ctx.crm == "hubspot":
-        add_confidence(crm_field, data["hubspot_backward_note"])
+        note = data["hubspot_backward_note"]
+        add_confidence(crm_field, note_text(note, "en"), note_text(note, "ar"))
     doc["crm_field"] = crm_field
     doc["stages"] = [
         _stage(stage, position, ctx) for position, stage in enumerate(data["stages"], start=1)

@@ -15,11 +15,12 @@ from generator.resources import load_data
 from generator.spec._common import (
     SpecContext,
     add_confidence,
+    add_unconfirmed,
     bilingual,
     fill,
     for_family,
     header,
-    unconfirmed_note,
+    note_text,
 )
 
 
@@ -57,7 +58,7 @@ def _quiet_hours(data: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "rule": bilingual(data["rule"]),
     }
-    return add_confidence(quiet, data["note"])
+    return add_confidence(quiet, note_text(data["note"], "en"), note_text(data["note"], "ar"))
 
 
 def _discount(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def _discount(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
         "create_with": for_family(data["create_with"], ctx),
         "rule": fill(data["rule"], expires_after_hours=int(data["expires_after_hours"])),
     }
-    return add_confidence(discount, unconfirmed_note(data.get("unconfirmed"), ctx))
+    return add_unconfirmed(discount, data.get("unconfirmed"), ctx)
 
 
 _HOURS_PER_UNIT = {"hours": 1, "days": 24}
@@ -133,7 +134,7 @@ def _playbook(
         playbook["discount_code"] = code
     if "points" in data:
         playbook["points"] = {key: int(value) for key, value in data["points"].items()}
-    return add_confidence(playbook, unconfirmed_note(data.get("unconfirmed"), ctx))
+    return add_unconfirmed(playbook, data.get("unconfirmed"), ctx)
 
 
 def _trigger(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
@@ -186,4 +187,4 @@ def _step(data: Mapping[str, Any], number: int, ctx: SpecContext) -> dict[str, A
         step["template_category"] = data["template_category"]
     if "alternative_group" in data:
         step["alternative_group"] = data["alternative_group"]
-    return add_confidence(step, unconfirmed_note(data.get("unconfirmed"), ctx))
+    return add_unconfirmed(step, data.get("unconfirmed"), ctx)
