@@ -1,10 +1,10 @@
 """A local stand-in for the Shopify Admin GraphQL API, served as a Starlette app.
 
-``POST /admin/api/<version>/graphql.json`` answers the operations listed in
+``POST /admin/api/<version>/graphql.json`` serves the operations listed in
 ``shopify_graphql.OPERATIONS``: ``orders`` and ``customers`` with cursor paging and the
 ``updated_at``/``created_at`` search terms, ``webhookSubscriptions``,
 ``webhookSubscriptionCreate`` and ``discountCodeBasicCreate``. Requests authenticate
-with the ``X-Shopify-Access-Token`` header. Every answer carries ``extensions.cost``
+with the ``X-Shopify-Access-Token`` header. Every response carries ``extensions.cost``
 with the bucket's ``throttleStatus``; a request the bucket cannot pay for gets the
 ``THROTTLED`` error.
 
@@ -82,10 +82,10 @@ async def graphql(request: Request) -> Response:
         return JSONResponse({"errors": [{"message": "Send a JSON object with query (a string) "
                                                     "and optional variables (an object)."}]},
                             status_code=400)
-    return _answer(state, query, variables)
+    return _respond(state, query, variables)
 
 
-def _answer(state: ShopifyState, query: str, variables: dict[str, Any]) -> Response:
+def _respond(state: ShopifyState, query: str, variables: dict[str, Any]) -> Response:
     try:
         requested = price(query, variables)
         with state.lock:

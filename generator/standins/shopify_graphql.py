@@ -1,4 +1,4 @@
-"""The GraphQL operations the Shopify stand-in answers, with their cost and errors.
+"""The GraphQL operations the Shopify stand-in serves, with their cost and errors.
 
 This is no GraphQL engine. The stand-in finds the operation by its root field (the first
 of ``OPERATIONS`` named in the query text), reads the arguments from ``variables``
@@ -22,8 +22,8 @@ from .shopify_state import ShopifyState, gid, iso_time
 __all__ = ["OPERATIONS", "WEBHOOK_TOPICS", "GraphQLError", "price", "run_operation"]
 
 MAX_PAGE_SIZE = 250
-# NOTE: Shopify computes cost per selected field; these are estimates of the same order:
-# a connection costs 2, each node 1 more for its nested objects, a mutation 10.
+# NOTE: Shopify computes the cost per selected field, so these are estimates of the same
+# size. A connection costs 2, each node 2 for itself and its nested objects, a mutation 10.
 CONNECTION_COST = 2
 NODE_COST = 2
 MUTATION_COST = 10
@@ -80,8 +80,8 @@ def _parse_time(text: str) -> float:
 def _matches(node: Mapping[str, Any], query: str) -> bool:
     """Apply the ``updated_at`` and ``created_at`` terms of a search query.
 
-    NOTE: other terms are ignored, as Shopify ignores terms it cannot use (it reports
-    them under ``extensions.search``, which the stand-in does not send).
+    NOTE: other terms are ignored, as Shopify ignores terms it cannot use. Shopify also
+    reports them under ``extensions.search``, which the stand-in does not send.
     """
     for name, operator, value in SEARCH_TERM.findall(query):
         bound = _parse_time(value)

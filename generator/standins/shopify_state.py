@@ -172,7 +172,7 @@ class ShopifyState:
     # -- cost ---------------------------------------------------------------
 
     def charge(self, cost: float) -> tuple[bool, dict[str, float]]:
-        """Take ``cost`` points when the bucket holds them; return (allowed, throttle status)."""
+        """Take ``cost`` points when the bucket contains them; return (allowed, throttle status)."""
         with self.lock:
             self.bucket.refill(self.now())
             if self.forced_throttles > 0:

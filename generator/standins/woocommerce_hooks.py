@@ -65,15 +65,15 @@ def _new_id(state: WooState) -> int:
 
 async def list_webhooks(request: Request) -> Response:
     """``GET /wp-json/wc/v3/webhooks``."""
-    wanted = request.query_params.get("status", "all")
-    if wanted not in ("all", *WEBHOOK_STATUSES):
+    requested_status = request.query_params.get("status", "all")
+    if requested_status not in ("all", *WEBHOOK_STATUSES):
         allowed = ", ".join(WEBHOOK_STATUSES)
         return _error("rest_invalid_param", "Invalid parameter(s): status", 400,
                       params={"status": f"status is not one of all, {allowed}."})
     state = _state(request)
     with state.lock:
         found = [dict(item) for _, item in sorted(state.webhooks.items())
-                 if wanted == "all" or item["status"] == wanted]
+                 if requested_status in ("all", item["status"])]
     response = JSONResponse(found)
     response.headers["X-WP-Total"] = str(len(found))
     response.headers["X-WP-TotalPages"] = "1"

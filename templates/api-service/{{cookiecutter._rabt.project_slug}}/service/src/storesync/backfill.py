@@ -1,9 +1,9 @@
 """Backfill: import the orders created in a date range, with an estimate first.
 
 ``storesync backfill --from DATE --to DATE`` counts the orders in the range in the
-store, estimates the CRM calls and the time they take at the CRM's rate limit, and then
-queues the orders like reconciliation does (same deterministic delivery ids, so
-a backfill run twice, or over orders already synced, changes nothing). Days are
+store and estimates the CRM calls and the time they take at the CRM's rate limit. It
+then queues the orders as reconciliation does, with the same deterministic delivery
+ids, so a backfill run twice, or over orders already synced, changes nothing. Days are
 calendar days in the store's time zone, Asia/Riyadh (UTC+3, no daylight saving), and
 both ends are included.
 """
@@ -39,7 +39,7 @@ class BackfillInputError(ValueError):
 
 @dataclass(frozen=True)
 class Estimate:
-    """What a backfill will cost.
+    """Estimated cost of a backfill.
 
     Attributes:
         orders: Orders in the range, as the store counts them.

@@ -21,7 +21,7 @@ EXIT_FAILURE = 1
 
 
 def count_orders(platform: str, client: Any, start: datetime, end: datetime) -> int:
-    """Return how many orders the store holds with a creation time in ``[start, end)``."""
+    """Return how many orders the store has with a creation time in ``[start, end)``."""
     if platform == "shopify":
         return int(client.orders_count(f"created_at:>='{iso_z(start)}' AND "
                                        f"created_at:<'{iso_z(end)}'"))

@@ -12,9 +12,9 @@ since the last run and feeds it into the same pipeline as webhooks:
   billing details.
 
 Each record becomes a :class:`~storesync.delivery.Delivery` with a deterministic id,
-``reconcile:<kind>:<id>:<updated_at>``, queued through the dedupe store: a second run
-over the same change is a duplicate, and when the webhook for the same change arrives
-later, the worker's newest-state guard skips it because it carries the same version.
+``reconcile:<kind>:<id>:<updated_at>``, queued through the dedupe store. A second run
+over the same change is therefore a duplicate. When the webhook for the same change
+arrives later, the worker's newest-state guard skips it because it has the same version.
 
 The high-water mark (``store_marks`` in the state file) moves to the newest
 ``updated_at`` read, only after every page of a run was queued; each run reads from
@@ -77,7 +77,7 @@ class StoreRecord:
 
 @dataclass
 class RunResult:
-    """What one reconciliation run of one store did.
+    """Counts and high-water mark of one reconciliation run of one store.
 
     Attributes:
         platform: ``shopify`` or ``woocommerce``.
@@ -181,7 +181,7 @@ def _record(kind: str, body: dict[str, Any]) -> StoreRecord:
 
 
 def _order_seen(state: sqlite3.Connection, platform: str, shop: str, record: StoreRecord) -> bool:
-    """Whether the worker already holds this version of the order (or a newer one)."""
+    """Return whether the worker has already handled this version of the order or a newer one."""
     resource = f"deals:{record_key(shop_part(platform, shop), record.store_id)}"
     try:
         row = state.execute("SELECT updated_at FROM sync_versions WHERE resource = ?",
@@ -264,7 +264,8 @@ def store_readers(settings: Settings, transport: Any = None,
     readers: dict[str, tuple[str, Any, Callable[..., Iterator[list[StoreRecord]]]]] = {}
     on = store_api_platforms(settings)
     if "shopify" in on:
-        assert settings.shopify_shop_domain and settings.shopify_admin_access_token
+        assert settings.shopify_shop_domain
+        assert settings.shopify_admin_access_token
         shopify = ShopifyAdmin(settings.shopify_shop_domain, settings.shopify_admin_access_token,
                                settings.shopify_api_version, base_url=settings.shopify_admin_url,
                                timeout=settings.store_api_timeout_seconds,
@@ -273,8 +274,9 @@ def store_readers(settings: Settings, transport: Any = None,
                               lambda since, until=None, field="updated_at":
                               shopify_changes(shopify, since, until, field))
     if "woocommerce" in on:
-        assert settings.woocommerce_site_url and settings.woocommerce_consumer_key and \
-            settings.woocommerce_consumer_secret
+        assert settings.woocommerce_site_url
+        assert settings.woocommerce_consumer_key
+        assert settings.woocommerce_consumer_secret
         woo = WooCommerceApi(settings.woocommerce_site_url, settings.woocommerce_consumer_key,
                              settings.woocommerce_consumer_secret,
                              timeout=settings.store_api_timeout_seconds, transport=transport,

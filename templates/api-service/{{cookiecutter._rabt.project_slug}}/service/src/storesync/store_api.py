@@ -4,10 +4,10 @@ Reconciliation, the webhook subscription check, backfill and the playbooks' disc
 codes call the stores through these two classes:
 
 * :class:`ShopifyAdmin` posts to ``/admin/api/<version>/graphql.json`` with the
-  ``X-Shopify-Access-Token`` header. Shopify limits calls by query cost: every answer
+  ``X-Shopify-Access-Token`` header. Shopify limits calls by query cost: every response
   carries ``extensions.cost.throttleStatus`` (``currentlyAvailable`` points and
   ``restoreRate`` per second), so the client waits before a query the bucket cannot
-  pay for, and waits and retries when the answer is a ``THROTTLED`` error.
+  pay for, and waits and retries when the response is a ``THROTTLED`` error.
 * :class:`WooCommerceApi` calls ``/wp-json/wc/v3`` with the consumer key and secret as
   HTTP Basic credentials, which WooCommerce accepts over HTTPS only. Lists are read
   100 per page up to ``X-WP-TotalPages``.
@@ -35,10 +35,10 @@ WOOCOMMERCE_PAGE_SIZE = 100
 MAX_ATTEMPTS = 6
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
-# Used until the first answer reports the bucket's real restore rate.
+# Used until the first response reports the bucket's real restore rate.
 DEFAULT_RESTORE_RATE = 50.0
 # NOTE: an estimate of what one page of ORDERS_QUERY costs, used to wait before a query
-# when the bucket is low; the real cost arrives with each answer.
+# when the bucket is low; the real cost arrives with each response.
 ESTIMATED_PAGE_COST = 2 + 2 * SHOPIFY_PAGE_SIZE
 
 _MONEY = "shopMoney { amount currencyCode }"
@@ -193,7 +193,7 @@ class _Http:
                 log.warning("store API call failed, will retry", extra={
                     "store": self.store, "path": path, "error": problem, "attempt": attempt})
                 self.sleep(wait)
-        raise StoreUnavailable(f"{self.store} did not answer {method} {path} after "
+        raise StoreUnavailable(f"{self.store} did not respond to {method} {path} after "
                                f"{MAX_ATTEMPTS} attempts ({problem}); the job runs again at "
                                "its next interval.")
 
@@ -261,7 +261,7 @@ class ShopifyAdmin:
             try:
                 body = response.json()
             except ValueError as error:
-                raise StoreApiError(f"Shopify answered {response.status_code} with a body that "
+                raise StoreApiError(f"Shopify returned {response.status_code} with a body that "
                                     f"is not JSON: {response.text[:200]}",
                                     response.status_code) from error
             self._note_cost(body)
@@ -331,7 +331,7 @@ class ShopifyAdmin:
         """Subscribe ``uri`` to ``topic`` (the enum form, e.g. ``ORDERS_CREATE``).
 
         Raises:
-            StoreApiError: Shopify returned ``userErrors``; the message lists them.
+            StoreApiError: Shopify returned ``userErrors``, which the message lists.
         """
         data = self.execute(CREATE_SUBSCRIPTION, {"topic": topic,
                                                   "webhookSubscription": {"uri": uri}})
@@ -398,7 +398,7 @@ def _raise_user_errors(operation: str, result: Mapping[str, Any]) -> None:
     if errors:
         text = "; ".join(f"{'.'.join(error.get('field') or [])}: {error.get('message')}"
                          for error in errors if isinstance(error, Mapping))
-        raise StoreApiError(f"Shopify refused {operation}: {text}")
+        raise StoreApiError(f"Shopify rejected {operation}: {text}")
 
 
 class WooCommerceApi:
@@ -510,7 +510,7 @@ class WooCommerceApi:
 
         Raises:
             ValueError: both or neither of ``percentage`` and ``amount``.
-            StoreApiError: WooCommerce refused it (e.g. the code already exists).
+            StoreApiError: WooCommerce rejected it (e.g. the code already exists).
         """
         value = _discount_value(percentage, amount)
         body: dict[str, Any] = {

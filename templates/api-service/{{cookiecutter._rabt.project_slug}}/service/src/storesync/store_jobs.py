@@ -36,7 +36,7 @@ class StoreJobs:
         self.next_check = 0.0
 
     def run_due(self) -> None:
-        """Run each job whose time has come; errors are logged, never raised."""
+        """Run each job whose time has come, logging any exception instead of raising it."""
         from .reconcile import reconcile_all
         from .subscriptions import check_all
 

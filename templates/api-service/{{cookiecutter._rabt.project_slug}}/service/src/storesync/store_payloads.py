@@ -1,7 +1,7 @@
 """Shopify Admin GraphQL nodes rewritten in the webhook (REST resource) form the field map reads.
 
 Shopify's webhook bodies use the REST resource shape (snake_case names, numeric ids,
-``total_price`` as a decimal string), while the Admin GraphQL API answers with
+``total_price`` as a decimal string), while the Admin GraphQL API returns
 camelCase nodes, global ids and money objects. Reconciliation reads GraphQL, so each
 node is rewritten here into the fields the field map uses, and the worker handles
 it like a webhook. Fields GraphQL does not give (``landing_site``, ``refunds``,

@@ -1,8 +1,8 @@
 """Settings of the store API jobs: reconciliation, webhook subscription checks and backfill.
 
 All of them are optional. A platform's jobs run only while its store API credentials
-are set (``SHOPIFY_SHOP_DOMAIN`` with ``SHOPIFY_ADMIN_ACCESS_TOKEN``, or
-``WOOCOMMERCE_SITE_URL`` with the consumer key and secret); the subscription check also
+are set: ``SHOPIFY_SHOP_DOMAIN`` with ``SHOPIFY_ADMIN_ACCESS_TOKEN``, or
+``WOOCOMMERCE_SITE_URL`` with the consumer key and secret. The subscription check also
 needs ``PUBLIC_BASE_URL``. ``storesync.settings.load_settings`` calls
 :func:`store_api_settings` with its reader, so problems are reported with all others.
 """
@@ -71,15 +71,15 @@ def _secret(reader: _Reader, name: str) -> str | None:
 
 def _shopify(reader: _Reader) -> dict[str, Any]:
     domain = (reader.text("SHOPIFY_SHOP_DOMAIN") or "").lower() or None
-    given = domain is not None
+    domain_set = domain is not None
     if domain is not None and not SHOP_DOMAIN_PATTERN.match(domain):
         reader.add("SHOPIFY_SHOP_DOMAIN", f"{domain!r} is not a *.myshopify.com domain.",
                    "set the shop's permanent domain, e.g. SHOPIFY_SHOP_DOMAIN="
                    "demo-store.myshopify.com (not the storefront's own domain).")
         domain = None
     token = _secret(reader, "SHOPIFY_ADMIN_ACCESS_TOKEN")
-    if given != (reader.text("SHOPIFY_ADMIN_ACCESS_TOKEN") is not None):
-        missing = "SHOPIFY_SHOP_DOMAIN" if not given else "SHOPIFY_ADMIN_ACCESS_TOKEN"
+    if domain_set != (reader.text("SHOPIFY_ADMIN_ACCESS_TOKEN") is not None):
+        missing = "SHOPIFY_SHOP_DOMAIN" if not domain_set else "SHOPIFY_ADMIN_ACCESS_TOKEN"
         reader.add(missing, "is not set, and the other Shopify Admin API setting is.",
                    "set both SHOPIFY_SHOP_DOMAIN and SHOPIFY_ADMIN_ACCESS_TOKEN to turn "
                    "reconciliation on, or neither to leave it off.")
@@ -100,9 +100,9 @@ def _woocommerce(reader: _Reader) -> dict[str, Any]:
     key = _secret(reader, "WOOCOMMERCE_CONSUMER_KEY")
     secret = _secret(reader, "WOOCOMMERCE_CONSUMER_SECRET")
     names = ("WOOCOMMERCE_SITE_URL", "WOOCOMMERCE_CONSUMER_KEY", "WOOCOMMERCE_CONSUMER_SECRET")
-    given = [reader.text(name) is not None for name in names]
-    if any(given) and not all(given):
-        missing = [name for name, present in zip(names, given, strict=True) if not present]
+    present = [reader.text(name) is not None for name in names]
+    if any(present) and not all(present):
+        missing = [name for name, is_set in zip(names, present, strict=True) if not is_set]
         reader.add(missing[0], "is not set, and other WooCommerce REST API settings are.",
                    "set WOOCOMMERCE_SITE_URL, WOOCOMMERCE_CONSUMER_KEY and "
                    "WOOCOMMERCE_CONSUMER_SECRET together (a key with read/write access), or "

@@ -3,11 +3,11 @@
 A store can stop sending webhooks without a word: Shopify deletes a subscription made
 through the Admin API after repeated failed deliveries, and WooCommerce sets a webhook
 to ``disabled`` after more than 5 failures in a row. This job lists the store's
-subscriptions, compares them with the topics the project maps (the intake's accepted
-topics whose entities the field map enables) at ``PUBLIC_BASE_URL/webhooks/<platform>``,
-creates each missing one, re-activates a paused or disabled WooCommerce webhook, and
-logs each at ERROR with the topic, because events may have been lost in between
-(reconciliation picks those up).
+subscriptions and compares them with the topics the project maps (the intake's accepted
+topics whose entities the field map enables) at ``PUBLIC_BASE_URL/webhooks/<platform>``.
+It creates each missing one and re-activates a paused or disabled WooCommerce webhook.
+Each repair is logged at ERROR with the topic, because events may have been lost in
+between; reconciliation picks those up.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ WEBHOOK_NAME = "storesync"
 
 @dataclass
 class CheckResult:
-    """What one subscription check of one store found and did.
+    """Findings and repairs of one subscription check of one store.
 
     Attributes:
         platform: ``shopify`` or ``woocommerce``.
@@ -70,8 +70,8 @@ def needed_topics(platform: str, mapping: Mapping[str, Any]) -> list[str]:
 def shopify_topic_enum(topic: str) -> str:
     """Return the ``WebhookSubscriptionTopic`` value of a topic, e.g. ``ORDERS_CREATE``.
 
-    NOTE: the rule (upper case, ``/`` to ``_``) holds for the topics in Shopify's enum
-    reference; the two consent topics' enum names were not checked against it.
+    NOTE: the rule (upper case, ``/`` to ``_``) matches the topics in Shopify's enum
+    reference. The enum names of the two consent topics were not checked against it.
     """
     return topic.replace("/", "_").upper()
 
