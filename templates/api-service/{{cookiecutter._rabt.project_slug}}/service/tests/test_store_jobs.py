@@ -347,3 +347,40 @@ def test_project_mapping_topics_subscribable() -> None:
     if family() in ("shopify", "woocommerce"):
         assert topics
     assert all(topic not in ("customers/redact", "shop/redact") for topic in topics)
+
+
+def test_open_client_without_credentials(make_settings: Callable[..., Any]) -> None:
+    from storesync.store_api import open_client
+
+    with pytest.raises(ValueError, match="SHOPIFY_SHOP_DOMAIN and SHOPIFY_ADMIN_ACCESS_TOKEN"):
+        open_client(make_settings("shopify"), "shopify")
+
+
+def test_store_jobs_run_when_due(stores: Stores, tmp_path: Path,
+                                 recording_queue: Callable[..., RecordingQueue]) -> None:
+    from storesync.db import Database
+    from storesync.store_jobs import StoreJobs
+
+    settings = stores.settings(tmp_path, "shopify", PUBLIC_BASE_URL=PUBLIC_URL,
+                               RECONCILE_INTERVAL_SECONDS="900",
+                               SUBSCRIPTION_CHECK_INTERVAL_SECONDS="3600")
+    now = [1_800_000_000.0]
+    db = Database(settings.state_path)
+    jobs = StoreJobs(settings, recording_queue(settings).enqueue_once, db,
+                     {"entities": {"contact": {}, "order": {}, "line_item": {}}},
+                     clock=lambda: now[0])
+    try:
+        jobs.run_due()
+        first = (stores.shopify_calls("orders"), stores.shopify_calls("webhookSubscriptions"))
+        now[0] += 60
+        jobs.run_due()
+        early = (stores.shopify_calls("orders"), stores.shopify_calls("webhookSubscriptions"))
+        now[0] += 900
+        jobs.run_due()
+        later = (stores.shopify_calls("orders"), stores.shopify_calls("webhookSubscriptions"))
+    finally:
+        db.close()
+
+    assert first == (1, 1)
+    assert early == (1, 1)
+    assert later == (2, 1)

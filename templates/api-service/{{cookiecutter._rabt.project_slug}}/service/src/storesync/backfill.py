@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -143,5 +142,3 @@ def shopify_history_warning(start: datetime, today: date) -> str | None:
                 "silently left out.")
     return None
 
-
-ProgressUpdate = Callable[[int], None]

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from . import metrics
@@ -40,7 +41,7 @@ from .dedupe import dedupe_key
 from .delivery import Delivery
 from .record_keys import record_key, shop_part
 from .settings import Settings
-from .store_api import ShopifyAdmin, WooCommerceApi, iso_z
+from .store_api import ShopifyAdmin, WooCommerceApi, iso_z, open_client
 from .store_payloads import shopify_customer, shopify_order
 
 log = logging.getLogger("storesync.reconcile")
@@ -262,29 +263,14 @@ def store_readers(settings: Settings, transport: Any = None,
     from .store_settings import store_api_platforms
 
     readers: dict[str, tuple[str, Any, Callable[..., Iterator[list[StoreRecord]]]]] = {}
-    on = store_api_platforms(settings)
-    if "shopify" in on:
-        assert settings.shopify_shop_domain
-        assert settings.shopify_admin_access_token
-        shopify = ShopifyAdmin(settings.shopify_shop_domain, settings.shopify_admin_access_token,
-                               settings.shopify_api_version, base_url=settings.shopify_admin_url,
-                               timeout=settings.store_api_timeout_seconds,
-                               transport=transport, sleep=sleep)
-        readers["shopify"] = (settings.shopify_shop_domain, shopify,
-                              lambda since, until=None, field="updated_at":
-                              shopify_changes(shopify, since, until, field))
-    if "woocommerce" in on:
-        assert settings.woocommerce_site_url
-        assert settings.woocommerce_consumer_key
-        assert settings.woocommerce_consumer_secret
-        woo = WooCommerceApi(settings.woocommerce_site_url, settings.woocommerce_consumer_key,
-                             settings.woocommerce_consumer_secret,
-                             timeout=settings.store_api_timeout_seconds, transport=transport,
-                             sleep=sleep)
-        # WooCommerce names its site with a trailing slash in X-WC-Webhook-Source.
-        readers["woocommerce"] = (f"{settings.woocommerce_site_url}/", woo,
-                                  lambda since, until=None, field="updated_at":
-                                  woocommerce_changes(woo, since, until, field))
+    for platform in store_api_platforms(settings):
+        client = open_client(settings, platform, transport=transport, sleep=sleep)
+        if isinstance(client, ShopifyAdmin):
+            readers[platform] = (client.shop_domain, client, partial(shopify_changes, client))
+        else:
+            # WooCommerce names its site with a trailing slash in X-WC-Webhook-Source.
+            readers[platform] = (f"{client.site_url}/", client,
+                                 partial(woocommerce_changes, client))
     return readers
 
 
@@ -309,11 +295,6 @@ def reconcile_all(settings: Settings, enqueue: Enqueue, db: Database,
         finally:
             client.close()
     return results
-
-
-def missed_total(results: Iterable[RunResult]) -> int:
-    """Return the orders the webhooks missed, over several runs."""
-    return sum(result.missed_orders for result in results)
 
 
 def results_as_dicts(results: Iterable[RunResult]) -> list[Mapping[str, Any]]:

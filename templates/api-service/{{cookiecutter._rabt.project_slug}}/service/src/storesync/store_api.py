@@ -24,9 +24,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger("storesync.store_api")
 
@@ -524,3 +527,31 @@ class WooCommerceApi:
         created = self._json("POST", "/coupons", json=body)
         return DiscountCode(code=str(created.get("code") or code), store_id=str(created["id"]),
                             expires_at=iso_z(expires_at))
+
+
+def open_client(settings: Settings, platform: str, *,
+                transport: httpx.BaseTransport | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> ShopifyAdmin | WooCommerceApi:
+    """Open the store API client of ``platform`` from the settings; close it after use.
+
+    The playbooks call this to create discount codes, e.g.
+    ``open_client(settings, "shopify").create_discount_code(...)``.
+
+    Raises:
+        ValueError: the platform's store API credentials are not set.
+    """
+    if platform == "shopify" and settings.shopify_shop_domain and \
+            settings.shopify_admin_access_token:
+        return ShopifyAdmin(settings.shopify_shop_domain, settings.shopify_admin_access_token,
+                            settings.shopify_api_version, base_url=settings.shopify_admin_url,
+                            timeout=settings.store_api_timeout_seconds, transport=transport,
+                            sleep=sleep)
+    if platform == "woocommerce" and settings.woocommerce_site_url and \
+            settings.woocommerce_consumer_key and settings.woocommerce_consumer_secret:
+        return WooCommerceApi(settings.woocommerce_site_url, settings.woocommerce_consumer_key,
+                              settings.woocommerce_consumer_secret,
+                              timeout=settings.store_api_timeout_seconds, transport=transport,
+                              sleep=sleep)
+    needed = ("SHOPIFY_SHOP_DOMAIN and SHOPIFY_ADMIN_ACCESS_TOKEN" if platform == "shopify"
+              else "WOOCOMMERCE_SITE_URL, WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET")
+    raise ValueError(f"the {platform} store API credentials are not set; set {needed}.")
