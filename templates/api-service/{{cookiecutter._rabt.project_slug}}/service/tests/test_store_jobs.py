@@ -384,3 +384,46 @@ def test_store_jobs_run_when_due(stores: Stores, tmp_path: Path,
     assert first == (1, 1)
     assert early == (1, 1)
     assert later == (2, 1)
+
+
+def _store_env(stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from intake_support import write_spec
+
+    values = {"DATA_DIR": str(tmp_path / "var"),
+              "SPEC_DIR": str(write_spec(tmp_path / "spec", "woocommerce")),
+              "WOOCOMMERCE_SITE_URL": stores.woocommerce_url, "WOOCOMMERCE_CONSUMER_KEY": WOO_KEY,
+              "WOOCOMMERCE_CONSUMER_SECRET": WOO_SECRET, "RECONCILE_FIRST_LOOKBACK_HOURS": "72"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_reconcile_command_prints_results(stores: Stores, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    changed = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    stores.woocommerce.seed(orders=[woocommerce_order(1001, changed),
+                                    woocommerce_order(1002, changed)])
+    _store_env(stores, tmp_path, monkeypatch)
+
+    result = CliRunner().invoke(main, ["reconcile", "--json"])
+    again = CliRunner().invoke(main, ["reconcile"])
+
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output.strip().splitlines()[-1])
+    assert [(run["platform"], run["read"], run["queued"]) for run in runs] == \
+        [("woocommerce", 2, 2)]
+    assert again.exit_code == 0
+    assert "queued 0" in again.output
+
+
+def test_backfill_command_dry_run(stores: Stores, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    stores.woocommerce.seed(orders=[woocommerce_order(1001, "2026-03-02T08:00:00")])
+    _store_env(stores, tmp_path, monkeypatch)
+
+    result = CliRunner().invoke(main, ["backfill", "--from", "2026-03-01", "--to", "2026-03-03",
+                                       "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert "Estimate: woocommerce: 1 orders" in result.output

@@ -68,10 +68,11 @@ def reconcile_command(as_json: bool) -> None:
         queue.close()
     if as_json:
         click.echo(json.dumps(results_as_dicts(results), ensure_ascii=False))
-    for result in results if not as_json else []:
-        click.echo(f"{result.platform} {result.shop}: read {result.read}, queued "
-                   f"{result.queued}, missed by webhooks {result.missed_orders} orders; "
-                   f"high-water mark {result.mark or 'not set'}")
+    else:
+        for result in results:
+            click.echo(f"{result.platform} {result.shop}: read {result.read}, queued "
+                       f"{result.queued}, missed by webhooks {result.missed_orders} orders; "
+                       f"high-water mark {result.mark or 'not set'}")
     if len(results) < len(store_api_platforms(settings)):
         _fail("a store could not be read; see the log above. The high-water mark did not move.")
 
@@ -95,11 +96,12 @@ def subscriptions_command(as_json: bool) -> None:
     results = check_all(settings, mapping)
     if as_json:
         click.echo(json.dumps([vars(result) for result in results], ensure_ascii=False))
-    for result in results if not as_json else []:
-        click.echo(f"{result.platform}: {len(result.expected)} topics; created "
-                   f"{', '.join(result.created) or 'none'}; re-activated "
-                   f"{', '.join(result.reactivated) or 'none'}; failed "
-                   f"{', '.join(result.failed) or 'none'}")
+    else:
+        for result in results:
+            click.echo(f"{result.platform}: {len(result.expected)} topics; created "
+                       f"{', '.join(result.created) or 'none'}; re-activated "
+                       f"{', '.join(result.reactivated) or 'none'}; failed "
+                       f"{', '.join(result.failed) or 'none'}")
     if len(results) < len(store_api_platforms(settings)) or \
             any(result.failed for result in results):
         _fail("some subscriptions could not be checked or created; see the log above.")
