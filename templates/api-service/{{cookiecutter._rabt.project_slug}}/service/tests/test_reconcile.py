@@ -177,8 +177,8 @@ def test_shopify_bucket_waits_before_query(stores: Stores, tmp_path: Path,
 
     results = run(settings, recording_queue(settings), sleep)
 
-    # The empty bucket throttles the first query; the client then waits by the cost and
-    # the restore rate that came with the THROTTLED response, and gives up after its attempts.
+    # The empty bucket throttles the first query. The client then waits for the requested
+    # cost at the restore rate the THROTTLED response reports, and gives up after its attempts.
     assert results == []
     assert len(sleep.waits) >= 2
     assert sleep.waits[0] == pytest.approx(202 / 100, rel=0.01)
