@@ -12,7 +12,7 @@ HIDE_AND_RUN = ("import runpy, sys; sys.modules['starlette'] = None; "
                 "runpy.run_module(sys.argv[1], run_name='__main__')")
 
 
-@pytest.mark.parametrize("module", ["hubspot", "zoho", "woocommerce"])
+@pytest.mark.parametrize("module", ["hubspot", "zoho", "woocommerce", "shopify"])
 def test_standin_without_starlette(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", HIDE_AND_RUN, f"generator.standins.{module}",
                            "--port", "1"], capture_output=True, text=True, timeout=60,

@@ -329,3 +329,60 @@ def test_imports_stay_portable() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+# -- webhooks and coupons -----------------------------------------------------------
+
+WEBHOOKS = "/wp-json/wc/v3/webhooks"
+COUPONS = "/wp-json/wc/v3/coupons"
+
+
+def test_webhook_create_list_reactivate() -> None:
+    hook = {"topic": "order.updated", "delivery_url": "https://hooks.example.sa/webhooks/woo",
+            "secret": "not-a-real-secret"}
+    with store() as (client, _):
+        created = client.post(WEBHOOKS, json=hook)
+        number = created.json()["id"]
+        paused = client.put(f"{WEBHOOKS}/{number}", json={"status": "disabled"})
+        disabled = client.get(WEBHOOKS, params={"status": "disabled"}).json()
+        active = client.put(f"{WEBHOOKS}/{number}", json={"status": "active"})
+        listed = client.get(WEBHOOKS)
+
+    assert created.status_code == 201
+    assert created.json()["status"] == "active"
+    assert created.json()["resource"] == "order"
+    assert "secret" not in created.json()
+    assert paused.json()["status"] == "disabled"
+    assert [item["id"] for item in disabled] == [number]
+    assert active.json()["status"] == "active"
+    assert listed.headers["X-WP-Total"] == "1"
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ({"delivery_url": "https://hooks.example.sa/x"}, "rest_missing_callback_param"),
+    ({"topic": "order.exploded", "delivery_url": "https://hooks.example.sa/x"},
+     "woocommerce_rest_webhook_invalid_topic"),
+    ({"topic": "order.created", "delivery_url": "ftp://hooks.example.sa/x"},
+     "rest_invalid_param"),
+])
+def test_webhook_create_errors(body: dict[str, Any], code: str) -> None:
+    with store() as (client, _):
+        response = client.post(WEBHOOKS, json=body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+
+
+def test_coupon_single_use_and_unique() -> None:
+    coupon = {"code": "BACK15", "discount_type": "fixed_cart", "amount": "15.00",
+              "usage_limit": 1, "date_expires_gmt": "2026-05-03T00:00:00"}
+    with store() as (client, _):
+        created = client.post(COUPONS, json=coupon)
+        again = client.post(COUPONS, json={**coupon, "code": "back15"})
+        bad_type = client.post(COUPONS, json={**coupon, "code": "X", "discount_type": "free"})
+
+    assert created.status_code == 201
+    assert created.json()["code"] == "back15"
+    assert created.json()["usage_limit"] == 1
+    assert again.json()["code"] == "woocommerce_rest_coupon_code_already_exists"
+    assert bad_type.status_code == 400

@@ -6,7 +6,8 @@ error bodies (``{"code", "message", "data": {"status"}}``):
 - ``GET /wp-json/wc/v3/customers`` and ``/orders`` with the parameters listed in
   ``woocommerce_query``, and the ``X-WP-Total``, ``X-WP-TotalPages`` and ``Link`` headers;
 - ``GET``, ``PUT``, ``PATCH`` or ``POST`` on ``/customers/{id}`` and ``/orders/{id}``,
-  and ``POST`` on the collections to create; a change sets ``date_modified`` to now.
+  and ``POST`` on the collections to create; a change sets ``date_modified`` to now;
+- webhooks and coupons, as ``woocommerce_hooks`` lists.
 
 Requests authenticate with the consumer key and secret as HTTP Basic credentials or
 as the ``consumer_key`` and ``consumer_secret`` query parameters, which WooCommerce
@@ -51,6 +52,14 @@ except ModuleNotFoundError as missing:  # started from a plain install, without 
         raise
     exit_missing_package(missing, "WooCommerce")
 
+from .woocommerce_hooks import (
+    create_coupon,
+    create_webhook,
+    get_webhook,
+    list_coupons,
+    list_webhooks,
+    update_webhook,
+)
 from .woocommerce_query import Page, QueryError, customer_page, order_page
 from .woocommerce_state import Fault, WooStandinConfig, WooState
 
@@ -325,6 +334,13 @@ def _routes() -> list[Route]:
         (f"{API}/orders/{one}", ["GET"], _api(f"{API}/orders/{{id}}", get_order)),
         (f"{API}/orders/{one}", ["PUT", "PATCH", "POST"],
          _api(f"{API}/orders/{{id}}", write_order, writes=True)),
+        (f"{API}/webhooks", ["GET"], _api(f"{API}/webhooks", list_webhooks, listing=True)),
+        (f"{API}/webhooks", ["POST"], _api(f"{API}/webhooks", create_webhook, writes=True)),
+        (f"{API}/webhooks/{one}", ["GET"], _api(f"{API}/webhooks/{{id}}", get_webhook)),
+        (f"{API}/webhooks/{one}", ["PUT", "PATCH", "POST"],
+         _api(f"{API}/webhooks/{{id}}", update_webhook, writes=True)),
+        (f"{API}/coupons", ["GET"], _api(f"{API}/coupons", list_coupons, listing=True)),
+        (f"{API}/coupons", ["POST"], _api(f"{API}/coupons", create_coupon, writes=True)),
     ]
     inspection: list[tuple[str, list[str], _Endpoint]] = [
         ("/_standin/health", ["GET"], standin_health),

@@ -114,6 +114,9 @@ class WooState:
             self.orders: dict[int, dict[str, Any]] = {}
             self.calls: Counter[tuple[str, str, int]] = Counter()
             self.faults: list[Fault] = []
+            # Webhooks and coupons (woocommerce_hooks.py); reset empties them, seed or not.
+            self.webhooks: dict[int, dict[str, Any]] = {}
+            self.coupons: dict[int, dict[str, Any]] = {}
             self._next_id = 1
             if not seed:
                 self._seed_customers, self._seed_orders = [], []

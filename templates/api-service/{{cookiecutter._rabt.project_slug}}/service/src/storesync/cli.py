@@ -488,6 +488,17 @@ def _register_sync_commands() -> None:
 _register_sync_commands()
 
 
+# The store API jobs' commands (reconcile, subscriptions, backfill).
+def _register_store_commands() -> None:
+    from .store_cli import commands
+
+    for command in commands:
+        main.add_command(command)
+
+
+_register_store_commands()
+
+
 # The custom database's commands (db, export). They also make run, intake and worker
 # check the database's migration revision first when CRM_TARGET=custom.
 def _register_customdb_commands() -> None:

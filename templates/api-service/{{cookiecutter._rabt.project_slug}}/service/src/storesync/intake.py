@@ -62,6 +62,7 @@ from .signatures import (
     verify_standard_webhooks,
     verify_woocommerce,
 )
+from .store_settings import jobs_status
 from .tasks import DeliveryHandler
 
 log = logging.getLogger(__name__)
@@ -461,6 +462,10 @@ def _readyz_endpoint(services: IntakeServices) -> Callable[[Request], Any]:
         body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
         if sync:
             body["sync"] = sync
+        # Whether reconciliation and the subscription check run; never fails readiness.
+        store_jobs = jobs_status(services.settings)
+        if store_jobs:
+            body["store_jobs"] = store_jobs
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return readyz

@@ -411,3 +411,27 @@ def start_publisher(settings: Any) -> Callable[[], None]:
     store = open_snapshot_store(settings)
     watch_sync_metrics(store)
     return SnapshotPublisher(store).start()
+
+
+# --- Store API jobs (storesync.reconcile, storesync.subscriptions) -------------------------
+
+RECONCILE_MISSED_ORDERS = Counter(
+    "storesync_reconcile_missed_orders",
+    "Orders reconciliation found that no webhook had delivered, by source.",
+    ["source"], registry=SYNC_REGISTRY,
+)
+RECONCILE_LAST_SUCCESS = Gauge(
+    "storesync_reconcile_last_success_timestamp_seconds",
+    "Unix time of the last reconciliation run that read every page, by source.",
+    ["source"], registry=SYNC_REGISTRY,
+)
+RECONCILE_FAILURES = Counter(
+    "storesync_store_api_job_failures",
+    "Reconciliation or subscription check runs that failed on the store API, by source.",
+    ["source"], registry=SYNC_REGISTRY,
+)
+SUBSCRIPTIONS_REPAIRED = Counter(
+    "storesync_webhook_subscriptions_repaired",
+    "Webhook subscriptions found missing or inactive and then created or re-activated.",
+    ["source", "action"], registry=SYNC_REGISTRY,
+)

@@ -28,6 +28,15 @@ from . import logs
 from .customdb.urls import database_url_problem
 from .runtime.engine import accepted_platforms
 from .signatures import decode_standard_secret, encode_standard_secret
+from .store_settings import (
+    DEFAULT_RECONCILE_FIRST_LOOKBACK_HOURS,
+    DEFAULT_RECONCILE_INTERVAL_SECONDS,
+    DEFAULT_RECONCILE_OVERLAP_SECONDS,
+    DEFAULT_SHOPIFY_API_VERSION,
+    DEFAULT_STORE_API_TIMEOUT_SECONDS,
+    DEFAULT_SUBSCRIPTION_CHECK_INTERVAL_SECONDS,
+    store_api_settings,
+)
 
 # src/storesync/settings.py → the service folder, where .env, var/ and scripts/ live.
 SERVICE_DIR = Path(__file__).resolve().parents[2]
@@ -222,6 +231,21 @@ class Settings:
     customdb_readonly_role: str = DEFAULT_CUSTOMDB_READONLY_ROLE
     customdb_readonly_password: str | None = field(default=None, repr=False)
 
+    # Store API jobs (storesync.store_settings): reconciliation, subscriptions, backfill.
+    shopify_shop_domain: str | None = None
+    shopify_admin_access_token: str | None = field(default=None, repr=False)
+    shopify_api_version: str = DEFAULT_SHOPIFY_API_VERSION
+    shopify_admin_url: str | None = None
+    woocommerce_site_url: str | None = None
+    woocommerce_consumer_key: str | None = field(default=None, repr=False)
+    woocommerce_consumer_secret: str | None = field(default=None, repr=False)
+    store_api_timeout_seconds: int = DEFAULT_STORE_API_TIMEOUT_SECONDS
+    reconcile_interval_seconds: int = DEFAULT_RECONCILE_INTERVAL_SECONDS
+    reconcile_overlap_seconds: int = DEFAULT_RECONCILE_OVERLAP_SECONDS
+    reconcile_first_lookback_hours: int = DEFAULT_RECONCILE_FIRST_LOOKBACK_HOURS
+    public_base_url: str | None = None
+    subscription_check_interval_seconds: int = DEFAULT_SUBSCRIPTION_CHECK_INTERVAL_SECONDS
+
     @property
     def sandbox_switch(self) -> str:
         """The setting that, once set, takes the service out of sandbox mode."""
@@ -397,6 +421,7 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
     pixel = _pixel_settings(reader, platforms, spec_dir)
     worker = _worker_settings(reader, target)
     worker.update(_custom_database_settings(reader))
+    worker.update(store_api_settings(reader))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**common, **secrets, accepted_platforms=platforms, **pixel, **worker)

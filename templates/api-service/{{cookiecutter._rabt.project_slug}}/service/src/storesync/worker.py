@@ -629,6 +629,10 @@ def start_background(settings: Settings) -> Callable[[], None]:
         raise SystemExit(2) from error
     # The metrics reach the web's /metrics through snapshots in the shared backend.
     stop_publisher = metrics.start_publisher(settings)
+    # Reconciliation and the webhook subscription check (off without store credentials).
+    from .store_jobs import start_store_jobs
+
+    stop_publisher = _stop_in_turn(start_store_jobs(settings), stop_publisher)
     if settings.crm_target == "custom":
         from .customdb.writer import start_writer
 
