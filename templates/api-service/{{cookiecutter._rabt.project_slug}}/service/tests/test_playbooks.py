@@ -378,6 +378,7 @@ def test_worker_routes_checkouts_and_orders_to_the_timers(
         discounts: FakeDiscounts) -> None:
     from playbook_support import write_playbook_spec
     from storesync.playbook_config import load_playbook_config
+    from storesync.playbook_notes import NoteWriter
     from storesync.playbooks import PlaybookRunner
     from storesync.timers import TimerStore
     from sync_support import SARA, family, project_mapping, require_hubspot
@@ -390,7 +391,8 @@ def test_worker_routes_checkouts_and_orders_to_the_timers(
     config = load_playbook_config(write_playbook_spec(tmp_path / "spec"), project_mapping())
     harness.context.playbooks = PlaybookRunner(
         config=config, store=store, timers=TimerStore(store.db, clock=clock), consent=consent,
-        discounts=discounts, senders={}, clock=clock)
+        discounts=discounts, senders={}, clock=clock, notes=True)
+    notes = NoteWriter(store, harness.client)
     customer = {key: SARA[key] for key in ("id", "email", "phone", "first_name", "last_name")}
     for token in ("tok-open", "tok-paid"):
         harness.deliver({"id": 1, "token": token, "email": SARA["email"], "customer": customer,
@@ -406,9 +408,75 @@ def test_worker_routes_checkouts_and_orders_to_the_timers(
     clock.advance(3 * HOUR)
     harness.context.playbooks.run_until_idle()
     harness.flush()
+    assert notes.flush() == 1
 
     assert [call[0] for call in discounts.calls] == ["test-store:tok-open"]
     [contact] = [record for record in harness.standin.records("contacts")
                  if record["properties"].get("email") == SARA["email"]]
     assert contact["properties"]["ecom_playbook_step"] == "abandoned_cart:cart_reminder_1"
     assert contact["properties"]["ecom_last_cart_url"] == f"https://{SHOP}/recover/tok-open"
+    [note] = harness.standin.records("notes")
+    assert f"https://{SHOP}/recover/tok-open" in note["properties"]["hs_note_body"]
+    assert "abandoned_cart:cart_reminder_1" in note["properties"]["hs_note_body"]
+    assert note["associations"]["contacts"][0]["id"] == contact["id"]
+    assert store.pending_count("playbook_notes") == 0
+
+
+def test_note_waits_for_the_contact_id(tmp_path: Path, config: PlaybookConfig, clock: Clock,
+                                       consent: FakeConsent, discounts: FakeDiscounts) -> None:
+    from storesync.playbook_notes import NOTE_OBJECT, NoteWriter
+
+    class NoCalls:
+        def create_note(self, properties: Any, contact_id: str) -> str:
+            raise AssertionError("no note may be created before the contact has an id")
+
+    rig = make_rig(tmp_path / "state.sqlite3", config, clock, consent, discounts)
+    rig.runner.notes = True
+    try:
+        observe(rig, "checkouts/create", checkout())
+        clock.advance(3 * HOUR)
+        rig.runner.run_until_idle()
+        [row] = rig.store.due(NOTE_OBJECT, float("inf"), 10)
+        assert "tok-1/recover" in row.item.properties["hs_note_body"]
+        writer = NoteWriter(rig.store, NoCalls(), clock=clock)  # type: ignore[arg-type]
+        assert writer.flush() == 0
+        assert rig.store.due(NOTE_OBJECT, clock.now, 10) == []
+        assert rig.store.pending_count(NOTE_OBJECT) == 1
+    finally:
+        rig.close()
+
+
+def test_rejected_note_becomes_a_dead_letter(tmp_path: Path, config: PlaybookConfig,
+                                             clock: Clock, consent: FakeConsent,
+                                             discounts: FakeDiscounts) -> None:
+    from storesync.hubspot import BatchRejected, CrmUnavailable
+    from storesync.playbook_notes import NOTE_OBJECT, NoteWriter
+
+    class Failing:
+        def __init__(self) -> None:
+            self.errors: list[Exception] = [CrmUnavailable("HubSpot returned 503", 503),
+                                            BatchRejected("Property values were not valid", 400)]
+
+        def create_note(self, properties: Any, contact_id: str) -> str:
+            raise self.errors.pop(0)
+
+    rig = make_rig(tmp_path / "state.sqlite3", config, clock, consent, discounts)
+    rig.runner.notes = True
+    try:
+        observe(rig, "checkouts/create", checkout())
+        clock.advance(3 * HOUR)
+        rig.runner.run_until_idle()
+        with rig.db.transaction() as conn:
+            conn.execute("INSERT INTO sync_crm_ids (object, key, crm_id) VALUES "
+                         "('contacts', 'c1', '501')")
+        writer = NoteWriter(rig.store, Failing(), clock=clock)  # type: ignore[arg-type]
+        assert writer.flush() == 0
+        assert rig.store.pending_count(NOTE_OBJECT) == 1  # a 503 is tried again later
+        clock.advance(3600)
+        assert writer.flush() == 0
+        assert rig.store.pending_count(NOTE_OBJECT) == 0
+        [letter] = rig.store.dead_letters()
+        assert letter.item.object == NOTE_OBJECT
+        assert letter.status == 400
+    finally:
+        rig.close()

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from . import metrics
 from .playbook_config import Playbook, PlaybookConfig, Step, iso
+from .playbook_notes import NoteWriter, note_item
 from .rollups import compute_rollups
 from .sync_store import EMAIL_KIND, PHONE_KIND, OutboxItem, SyncStore
 from .timers import FIRED, SKIPPED, Timer, TimerStore
@@ -129,6 +130,8 @@ class PlaybookRunner:
         senders: Direct senders by channel (only ``whatsapp`` today); empty when the
             CRM's workflows send every message.
         clock: Seconds since the epoch; tests pass their own.
+        notes: Whether each mark also puts a timeline note in the outbox (HubSpot only;
+            ``storesync.playbook_notes.NoteWriter`` writes them).
     """
 
     config: PlaybookConfig
@@ -138,6 +141,7 @@ class PlaybookRunner:
     discounts: DiscountIssuer
     senders: Mapping[str, StepSender]
     clock: Callable[[], float] = time.time
+    notes: bool = False
 
     def __post_init__(self) -> None:
         self.store.db.migrate(COMPONENT, SCHEMA_STEPS)
@@ -317,7 +321,8 @@ class PlaybookRunner:
         payload = dict(timer.payload)
         if timer.kind == "vip_care":
             marker = f"vip_care:{payload['transition']}"
-            self._finish(timer, FIRED, "fired", lambda conn: self._mark(conn, payload, marker))
+            self._finish(timer, FIRED, "fired",
+                         lambda conn: self._mark(conn, payload, marker, timer.subject_key))
             return
         code = self._discount(playbook, timer, payload)
         if code is not None:
@@ -381,8 +386,8 @@ class PlaybookRunner:
         if sender is not None:
             self._send(timer, step, sender, now)
             return
-        self._finish(timer, FIRED, "fired", lambda conn: self._mark(conn, payload, step.marker,
-                                                                    step.discount))
+        self._finish(timer, FIRED, "fired", lambda conn: self._mark(
+            conn, payload, step.marker, timer.subject_key, step.discount))
 
     def _send(self, timer: Timer, step: Step, sender: StepSender, now: float) -> None:
         outcome = sender.send_step(step, timer.payload, now)
@@ -391,15 +396,18 @@ class PlaybookRunner:
             metrics.PLAYBOOK_TIMERS.labels(kind=STEP_KIND, outcome="deferred").inc()
             return
         metrics.PLAYBOOK_MESSAGES.labels(channel=step.channel, outcome=outcome.status).inc()
-        # The CRM still learns the step, so its timeline shows what the contact got.
-        status = FIRED if outcome.status == "sent" else SKIPPED
-        self._finish(timer, status, "fired" if status == FIRED else "send_failed",
-                     lambda conn: self._mark(conn, timer.payload, step.marker, step.discount)
-                     if status == FIRED else None)
+        if outcome.status != "sent":
+            log.warning("playbook message not sent", extra={
+                "timer_kind": timer.kind, "timer_id": timer.id, "reason": outcome.reason})
+            self._finish(timer, SKIPPED, "send_failed")
+            return
+        # A sent step is marked in the CRM too, so the contact's record shows what it got.
+        self._finish(timer, FIRED, "fired", lambda conn: self._mark(
+            conn, timer.payload, step.marker, timer.subject_key, step.discount))
 
     def _mark(self, conn: sqlite3.Connection, payload: Mapping[str, Any], marker: str,
-              with_code: bool = False) -> None:
-        """Put the contact's playbook properties in the outbox."""
+              subject: str, with_code: bool = False) -> None:
+        """Put the contact's playbook properties, and with ``notes`` its note, in the outbox."""
         fields = self.config.fields
         values: dict[str, Any] = {"playbook_step": marker}
         if with_code and payload.get("discount_code"):
@@ -418,6 +426,12 @@ class PlaybookRunner:
             object="contacts", key=contact["key"], properties=properties,
             id_property=contact.get("id_property"), id_value=contact.get("id_value"),
             event_id=f"playbook:{marker}", resource=f"contacts:{contact['key']}"))
+        if self.notes:
+            lines = {"Recovery link / رابط الاسترجاع": values.get("last_cart_url"),
+                     "Discount code / رمز الخصم": values.get("discount_code"),
+                     "Code expires / ينتهي الرمز": values.get("discount_expires_at")}
+            self.store.enqueue(conn, note_item(contact["key"], marker, subject,
+                                               iso(self.clock()), lines))
 
 
 # --- wiring ----------------------------------------------------------------------------
@@ -481,7 +495,7 @@ def contacts_with_orders(store: SyncStore, contact_fields: Mapping[str, str]
 
 def run_loop(runner: PlaybookRunner, contact_fields: Mapping[str, str],
              stop: threading.Event, interval_seconds: float = 30.0,
-             scan_every_seconds: float = _DAY) -> None:
+             scan_every_seconds: float = _DAY, notes: NoteWriter | None = None) -> None:
     """Fire due timers every ``interval_seconds`` and scan for win-back once a day until ``stop``.
 
     Run it in a thread of the worker process; several workers on one state file may
@@ -494,6 +508,8 @@ def run_loop(runner: PlaybookRunner, contact_fields: Mapping[str, str],
                 runner.scan_win_back(contacts_with_orders(runner.store, contact_fields))
                 next_scan = runner.clock() + scan_every_seconds
             runner.run_due()
+            if notes is not None:
+                notes.flush()
         except Exception:  # the next pass tries again; timers stay in the state file
             log.warning("playbook timer pass failed", exc_info=True)
         stop.wait(interval_seconds)
