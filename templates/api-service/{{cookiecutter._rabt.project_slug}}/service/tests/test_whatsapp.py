@@ -308,3 +308,30 @@ def test_project_spec_loads_with_its_own_numbers() -> None:
     assert config.quiet_hours.windows
     assert set(config.fields) >= {"playbook_step", "discount_code"}
     assert CONTACT.key == "c1"
+
+
+# --- wiring ------------------------------------------------------------------------------
+
+
+def test_runner_is_built_from_the_settings(make_harness: Any) -> None:
+    from playbook_support import FakeConsent, FakeDiscounts
+    from storesync.playbook_wiring import build_runner, start_playbooks
+    from sync_support import require_hubspot
+
+    require_hubspot()
+    harness = make_harness()
+    plain = build_runner(harness.settings, harness.context, FakeConsent(), FakeDiscounts())
+    assert plain.senders == {}
+    assert plain.notes is True
+    assert "abandoned_cart" in plain.config.playbooks
+
+    harness.settings.playbook_environ.update({"WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
+                                              "WHATSAPP_ACCESS_TOKEN": "token-for-the-test"})
+    with_sender = build_runner(harness.settings, harness.context, FakeConsent(), FakeDiscounts())
+    assert set(with_sender.senders) == {"whatsapp"}
+
+    stop = start_playbooks(harness.settings, harness.context, FakeConsent(), FakeDiscounts())
+    try:
+        assert harness.context.playbooks is not None
+    finally:
+        stop()
