@@ -480,3 +480,21 @@ def test_rejected_note_becomes_a_dead_letter(tmp_path: Path, config: PlaybookCon
         assert letter.status == 400
     finally:
         rig.close()
+
+
+@pytest.mark.parametrize(("source", "done", "stopped"), [
+    ("woocommerce", {"status": "completed", "date_completed_gmt": "2026-03-01T07:00:00"},
+     {"status": "refunded"}),
+    ("storefront", {"event": "order_updated", "occurred_at": "2026-03-01T07:00:00Z",
+                    "order": {"status": "fulfilled"}},
+     {"event": "order_updated", "order": {"status": "cancelled"}}),
+])
+def test_post_purchase_for_other_platforms(rig: Rig, clock: Clock, source: str,
+                                           done: dict[str, Any],
+                                           stopped: dict[str, Any]) -> None:
+    observe(rig, "order.updated", done, order_key="o-7", source=source)
+    timer = rig.timers.get("post_purchase", "o-7")
+    assert timer is not None
+    assert timer.due_at == riyadh("2026-03-08 10:00")
+    observe(rig, "order.updated", stopped, order_key="o-7", source=source)
+    assert rig.timers.get("post_purchase", "o-7").status == CANCELLED  # type: ignore[union-attr]

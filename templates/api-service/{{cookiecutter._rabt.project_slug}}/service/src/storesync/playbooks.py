@@ -52,13 +52,21 @@ STEP_KIND = "playbook_step"
 # Shopify checkout topics and storefront events that start the abandoned-cart timer.
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update", "checkout_started"})
 # Where an order names the checkout it completed, by payload family.
-# NOTE: WooCommerce core has no checkout id on an order; the project's snippet must send
-# the order's cart_hash as cart.token in checkout_started for the two to meet. That
-# pairing is this project's contract, not a WooCommerce guarantee.
+# NOTE: WooCommerce core has no checkout id on an order, so the project's snippet must send
+# the order's cart_hash as cart.token in checkout_started for the two to meet, and a
+# storefront purchase_completed must repeat its checkout's cart.token. Neither pairing is
+# in the shipped samples yet.
 ORDER_CHECKOUT_PATHS = {
     "shopify": ("checkout_token", "cart_token", "checkout_id"),
     "woocommerce": ("cart_hash",),
     "storefront": ("cart.token", "checkout_token"),
+}
+# Order statuses that end the post-purchase series, per payload family (the stage rules'
+# cancelled and refunded statuses).
+CANCELLED = {
+    "shopify": ("refunded", "voided", "expired"),
+    "woocommerce": ("cancelled", "refunded", "failed", "trash"),
+    "storefront": ("cancelled", "refunded", "payment_failed"),
 }
 # A fire that raised is tried again after this long.
 RETRY_SECONDS = 300.0
@@ -193,7 +201,7 @@ class PlaybookRunner:
                          " VALUES (?, ?, ?) ON CONFLICT (checkout_key) DO NOTHING",
                          (key, order_key, self.clock()))
             self._cancel(conn, "abandoned_cart", key)
-        if _is_cancelled(body):
+        if _is_cancelled(source, body):
             self._cancel(conn, "post_purchase", order_key)
         elif contact is not None:
             self._schedule_post_purchase(conn, source, body, contact, order_key)
@@ -560,9 +568,12 @@ def _order_checkout_tokens(source: str, body: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(token for token in found if token))
 
 
-def _is_cancelled(body: Mapping[str, Any]) -> bool:
-    status = str(body.get("financial_status") or body.get("status") or "").lower()
-    return bool(body.get("cancelled_at")) or status in {"refunded", "voided", "cancelled"}
+def _is_cancelled(source: str, body: Mapping[str, Any]) -> bool:
+    """Return whether the order is cancelled or fully refunded, which ends post-purchase."""
+    if source == "shopify":
+        return bool(body.get("cancelled_at")) or body.get("financial_status") in CANCELLED[source]
+    status = _path(body, "order.status") if source == "storefront" else body.get("status")
+    return status in CANCELLED.get(source, ())
 
 
 def _fulfilled_at(source: str, body: Mapping[str, Any]) -> float | None:
@@ -578,7 +589,7 @@ def _fulfilled_at(source: str, body: Mapping[str, Any]) -> float | None:
         if body.get("status") != "completed":
             return None
         return _time(body.get("date_completed_gmt")) or _time(body.get("date_modified_gmt"))
-    if body.get("event") == "order_updated" and _path(body, "order.status") == "fulfilled":
+    if _path(body, "order.status") == "fulfilled":
         return _time(body.get("occurred_at"))
     return None
 
