@@ -498,3 +498,30 @@ def test_post_purchase_for_other_platforms(rig: Rig, clock: Clock, source: str,
     assert timer.due_at == riyadh("2026-03-08 10:00")
     observe(rig, "order.updated", stopped, order_key="o-7", source=source)
     assert rig.timers.get("post_purchase", "o-7").status == CANCELLED  # type: ignore[union-attr]
+
+
+def test_loop_pass_scans_and_fires(rig: Rig, clock: Clock) -> None:
+    import threading
+
+    from storesync.playbooks import contacts_with_orders, run_loop
+
+    class OnePass(threading.Event):
+        """Ends the loop after its first pass."""
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.set()
+            return True
+
+    with rig.store.transaction() as conn:
+        rig.store.match_contact(conn, [("email", "back.again@example.com")])
+    paid_order(rig, "c1", "o-1", 50)
+    fields = {"email": "email", "phone_e164": "ecom_phone_e164"}
+    assert contacts_with_orders(rig.store, fields) == {
+        "c1": ContactRef("c1", "email", "back.again@example.com", None)}
+
+    run_loop(rig.runner, fields, OnePass(), interval_seconds=0)
+
+    [mark] = contact_marks(rig)
+    assert mark["ecom_playbook_step"] == "win_back:win_back_offer_1"
+    assert [row.item.id_value for row in rig.store.due("contacts", float("inf"), 10)] == [
+        "back.again@example.com"]
