@@ -525,3 +525,12 @@ def test_loop_pass_scans_and_fires(rig: Rig, clock: Clock) -> None:
     assert mark["ecom_playbook_step"] == "win_back:win_back_offer_1"
     assert [row.item.id_value for row in rig.store.due("contacts", float("inf"), 10)] == [
         "back.again@example.com"]
+
+
+def test_new_order_stops_win_back(rig: Rig, clock: Clock) -> None:
+    paid_order(rig, "c1", "o-1", 50)
+    assert rig.runner.scan_win_back({"c1": CONTACT}) == 1
+    observe(rig, "orders/paid", {"id": 2}, order_key="o-2")
+    rig.runner.run_until_idle()
+    assert contact_marks(rig) == []
+    assert rig.timers.get("win_back", "c1:o-1").status == CANCELLED  # type: ignore[union-attr]

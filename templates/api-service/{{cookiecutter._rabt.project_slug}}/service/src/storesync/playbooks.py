@@ -206,6 +206,12 @@ class PlaybookRunner:
         elif contact is not None:
             self._schedule_post_purchase(conn, source, body, contact, order_key)
         if contact is not None:
+            # A new order is win-back's exit, for the playbook and its waiting steps.
+            cancelled = self.timers.cancel_prefix(conn, "win_back", f"{contact.key}:")
+            cancelled += self.timers.cancel_prefix(conn, STEP_KIND, f"win_back:{contact.key}:")
+            if cancelled:
+                metrics.PLAYBOOK_TIMERS.labels(kind="win_back", outcome="cancelled").inc(
+                    cancelled)
             self._check_vip(conn, contact)
 
     def _cancel(self, conn: sqlite3.Connection, kind: str, subject: str) -> None:

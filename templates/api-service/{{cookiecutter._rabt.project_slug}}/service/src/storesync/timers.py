@@ -139,6 +139,18 @@ class TimerStore:
              f"{subject_key}#", SCHEDULED, CLAIMED))
         return cursor.rowcount
 
+    def cancel_prefix(self, conn: sqlite3.Connection, kind: str, prefix: str) -> int:
+        """Cancel the waiting or claimed timers of ``kind`` whose subject starts with ``prefix``.
+
+        Returns:
+            How many timers were cancelled.
+        """
+        cursor = conn.execute(
+            "UPDATE playbook_timers SET status = ?, finished_at = ?, claim_token = NULL"
+            " WHERE kind = ? AND substr(subject_key, 1, ?) = ? AND status IN (?, ?)",
+            (CANCELLED, self.clock(), kind, len(prefix), prefix, SCHEDULED, CLAIMED))
+        return cursor.rowcount
+
     def add(self, kind: str, subject_key: str, due_at: float,
             payload: Mapping[str, Any]) -> bool:
         """Schedule a timer in a transaction of its own; see :meth:`schedule`."""
