@@ -534,3 +534,39 @@ def test_new_order_stops_win_back(rig: Rig, clock: Clock) -> None:
     rig.runner.run_until_idle()
     assert contact_marks(rig) == []
     assert rig.timers.get("win_back", "c1:o-1").status == CANCELLED  # type: ignore[union-attr]
+
+
+def test_failed_send_is_tried_again(tmp_path: Path, config: PlaybookConfig, clock: Clock,
+                                    consent: FakeConsent, discounts: FakeDiscounts) -> None:
+    from storesync.playbooks import RETRY_SECONDS, SendOutcome
+
+    class FlakySender:
+        channel = "whatsapp"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def send_step(self, step: Any, payload: Any, now: float) -> SendOutcome:
+            self.calls += 1
+            if self.calls == 1:
+                raise ConnectionError("the API could not be reached")
+            return SendOutcome("sent")
+
+    sender = FlakySender()
+    rig = make_rig(tmp_path / "state.sqlite3", config, clock, consent, discounts,
+                   {"whatsapp": sender})
+    try:
+        observe(rig, "checkouts/create", checkout())
+        clock.advance(3 * HOUR)
+        rig.runner.run_until_idle()  # step 1 marks; step 2 waits 20 hours
+        clock.advance(20 * HOUR)  # 09:00 in Riyadh, as the night window ends
+        rig.runner.run_until_idle()
+        step = rig.timers.get("playbook_step", f"abandoned_cart:{SHOP}:tok-1#2")
+        assert step is not None and step.status == SCHEDULED
+        assert step.attempts == 1
+        clock.advance(RETRY_SECONDS)
+        rig.runner.run_until_idle()
+        assert sender.calls == 2
+        assert rig.timers.get("playbook_step", f"abandoned_cart:{SHOP}:tok-1#2").status == FIRED  # type: ignore[union-attr]
+    finally:
+        rig.close()

@@ -11,8 +11,8 @@ quiet hours (Asia/Riyadh) is deferred to the window's end, never dropped.
 Errors, read from the ``error.code`` of Meta's error body: a rate limit (130429,
 131056) defers the step; a template that does not exist or is paused (132001,
 132015), a free-form message outside the window (131047) or an undeliverable number
-(131026) fails the step without a retry, and the metrics count it; a server error
-raises, so the timer is tried again.
+(131026) fails the step without a retry, and the metrics count it; a server error or
+a rejected access token raises, so the timer is tried again.
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ RIYADH = ZoneInfo("Asia/Riyadh")
 PLACEHOLDER = "replace-with"
 SETTINGS = ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_API_VERSION",
             "WHATSAPP_BASE_URL", "WHATSAPP_TEMPLATE_LANGUAGE", "WHATSAPP_QUIET_HOURS")
+
+
+class WhatsAppUnavailable(Exception):
+    """The Cloud API failed or rejected the access token; the step is tried again later."""
 
 
 class WhatsAppSettingsError(ValueError):
@@ -156,7 +160,8 @@ class WhatsAppSender:
             ``sent``, or ``failed`` with the reason.
 
         Raises:
-            httpx.HTTPError: the API could not be reached or answered with a server error.
+            httpx.HTTPError: the API could not be reached.
+            WhatsAppUnavailable: a server error, or the access token was rejected.
         """
         release = self.quiet_hours.release_time(now)
         if release is not None:
@@ -173,9 +178,12 @@ class WhatsAppSender:
             log.info("WhatsApp template sent", extra={"template": step.template,
                                                       "phone": mask_phone(str(phone))})
             return SendOutcome("sent")
-        if response.status_code >= 500:
-            response.raise_for_status()
         code, detail = _error(response)
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            # The step is tried again later, so a server error or a token being replaced
+            # delays messages instead of dropping them.
+            raise WhatsAppUnavailable(f"WhatsApp returned {response.status_code} (error {code}): "
+                                      f"{detail}")
         if response.status_code == 429 or code in RATE_LIMIT_CODES:
             return SendOutcome("deferred", retry_at=now + RATE_LIMIT_RETRY_SECONDS,
                                reason=f"rate limit ({code})")
