@@ -76,6 +76,9 @@ OBJECT_TYPE_IDS = {
     "tickets": "0-5",
     "products": "0-7",
     "line_items": "0-8",
+    # Notes are activities: a private app with the contacts write scope creates them,
+    # and a note associated with a contact shows on the contact's timeline.
+    "notes": "0-46",
 }
 # Singular forms HubSpot accepts in paths, such as /crm/v3/objects/contact.
 OBJECT_ALIASES = {
@@ -85,6 +88,7 @@ OBJECT_ALIASES = {
     "ticket": "tickets",
     "product": "products",
     "line_item": "line_items",
+    "note": "notes",
     **{type_id: name for name, type_id in OBJECT_TYPE_IDS.items()},
 }
 # The word HubSpot uses in conflict and not-found messages, such as "Contact already exists".
@@ -95,6 +99,7 @@ OBJECT_LABELS = {
     "tickets": "Ticket",
     "products": "Product",
     "line_items": "Line item",
+    "notes": "Note",
 }
 # Upper-case names used in batch read errors ("Could not get some CONTACT objects").
 OBJECT_ERROR_NAMES = {
@@ -104,6 +109,7 @@ OBJECT_ERROR_NAMES = {
     "tickets": "TICKET",
     "products": "PRODUCT",
     "line_items": "LINE_ITEM",
+    "notes": "NOTE",
 }
 
 # NOTE: the default group names follow HubSpot's property settings pages (secondary).
@@ -114,6 +120,8 @@ DEFAULT_GROUPS = {
     "tickets": ("ticketinformation", "Ticket information"),
     "products": ("productinformation", "Product information"),
     "line_items": ("lineiteminformation", "Line item information"),
+    # NOTE: the notes group name is assumed; no call of the service reads it.
+    "notes": ("noteinformation", "Note information"),
 }
 
 # (name, type, fieldType) of the default properties the spec and the service use.
@@ -145,6 +153,8 @@ DEFAULT_PROPERTIES: dict[str, dict[str, tuple[str, str]]] = {
         "subject": _STRING, "content": ("string", "textarea"), "hs_pipeline": _ENUM,
         "hs_pipeline_stage": _ENUM, "hs_ticket_priority": _ENUM, "source_type": _ENUM,
     },
+    # hs_timestamp places the note on the timeline and is required; the body is HTML.
+    "notes": {"hs_timestamp": _DATETIME, "hs_note_body": ("string", "html")},
 }
 # Read-only properties every object has; HubSpot sets them and rejects writes to them.
 SYSTEM_PROPERTIES: dict[str, tuple[str, str]] = {
@@ -161,6 +171,7 @@ DEFAULT_READ_PROPERTIES = {
     "line_items": ("name", "quantity", "price"),
     "products": ("name", "price", "description"),
     "tickets": ("subject", "content", "hs_pipeline", "hs_pipeline_stage"),
+    "notes": ("hs_timestamp", "hs_note_body"),
 }
 # Option lists of default enumeration properties (values only; labels are derived).
 DEFAULT_OPTIONS = {
@@ -200,7 +211,11 @@ ASSOCIATION_TYPES = {
     ("tickets", "contacts"): 16,
     ("deals", "tickets"): 27,
     ("tickets", "deals"): 28,
+    ("contacts", "notes"): 201,
+    ("notes", "contacts"): 202,
 }
+# Properties a create must give, by object (the notes guide marks hs_timestamp required).
+REQUIRED_ON_CREATE = {"notes": ("hs_timestamp",)}
 # Primary company labels, accepted beside the unlabeled types above.
 PRIMARY_ASSOCIATION_TYPES = {("contacts", "companies"): 1, ("companies", "contacts"): 2}
 

@@ -56,6 +56,7 @@ NOT_FOUND_CATEGORY = "OBJECT_NOT_FOUND"
 # Existing ID: ..."): 409 for a single record, category CONFLICT in a 207's errors.
 CONFLICT_STATUS = 409
 CONFLICT_CATEGORY = "CONFLICT"
+NOTE_TO_CONTACT_TYPE = 202
 
 
 class HubSpotError(Exception):
@@ -169,6 +170,19 @@ class HubSpotClient:
         """Create up to 100 associations from ``from_obj`` records to ``to_obj`` records."""
         return self._batch(f"{from_obj}.associate", f"/crm/v4/associations/{from_obj}/{to_obj}"
                            "/batch/create", inputs)
+
+    def create_note(self, properties: Mapping[str, Any], contact_id: str) -> str:
+        """Create a note on a contact's timeline and return the note's id.
+
+        Notes need only the contacts write scope of a private app. The association type
+        202 (note to contact, HUBSPOT_DEFINED) comes from HubSpot's notes schema examples.
+        """
+        body = {"properties": dict(properties), "associations": [{
+            "to": {"id": str(contact_id)},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                       "associationTypeId": NOTE_TO_CONTACT_TYPE}]}]}
+        response = self._request("notes.create", "POST", "/crm/v3/objects/notes", json=body)
+        return str(_body(response).get("id"))
 
     def pipelines(self, obj: str) -> list[dict[str, Any]]:
         """Return the pipelines of ``deals`` or ``tickets`` with their stages."""

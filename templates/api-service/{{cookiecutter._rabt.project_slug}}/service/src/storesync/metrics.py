@@ -129,6 +129,21 @@ DEAD_LETTERS = Gauge(
     "Records waiting in the dead-letter store.",
     registry=SYNC_REGISTRY,
 )
+# Playbook timers (storesync.playbooks) and the direct WhatsApp sender.
+PLAYBOOK_TIMERS = Counter(
+    "storesync_playbook_timers",
+    "Playbook timers by kind and outcome: scheduled, fired, cancelled, skipped_consent, "
+    "deferred (quiet hours), completed (the checkout became an order), disabled, send_failed "
+    "or failed (tried again later).",
+    ["kind", "outcome"],
+    registry=SYNC_REGISTRY,
+)
+PLAYBOOK_MESSAGES = Counter(
+    "storesync_playbook_messages",
+    "Messages the service sent itself, by channel and outcome: sent or failed.",
+    ["channel", "outcome"],
+    registry=SYNC_REGISTRY,
+)
 
 
 # Children of DELIVERIES by label values. labels() validates and locks on every call,

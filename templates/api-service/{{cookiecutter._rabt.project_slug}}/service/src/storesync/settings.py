@@ -230,6 +230,10 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     customdb_readonly_role: str = DEFAULT_CUSTOMDB_READONLY_ROLE
     customdb_readonly_password: str | None = field(default=None, repr=False)
+    # Playbook timers and the direct WhatsApp sender (storesync.playbook_config,
+    # storesync.whatsapp): the raw values, checked here and read by those modules.
+    # WHATSAPP_ACCESS_TOKEN is among them, so the field stays out of repr.
+    playbook_environ: dict[str, str] = field(default_factory=dict, repr=False)
 
     # Store API jobs (storesync.store_settings): reconciliation, subscriptions, backfill.
     shopify_shop_domain: str | None = None
@@ -422,6 +426,7 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
     worker = _worker_settings(reader, target)
     worker.update(_custom_database_settings(reader))
     worker.update(store_api_settings(reader))
+    worker.update(_playbook_settings(reader, common["spec_dir"]))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**common, **secrets, accepted_platforms=platforms, **pixel, **worker)
@@ -429,6 +434,29 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
         for key in settings.webhook_secrets(source):
             logs.register_secret(key)
     return settings
+
+
+def _playbook_settings(reader: _Reader, spec_dir: Path) -> dict[str, Any]:
+    """Read and check the playbook timer and WhatsApp sender settings."""
+    from .playbook_config import CART_DELAY_SETTING, cart_delay_of_spec, cart_delay_problem
+    from .whatsapp import SETTINGS as WHATSAPP_SETTINGS
+    from .whatsapp import WhatsAppSettingsError, load_whatsapp_settings
+
+    values = {name: value for name in (CART_DELAY_SETTING, *WHATSAPP_SETTINGS)
+              if (value := reader.text(name)) is not None}
+    delay = cart_delay_of_spec(spec_dir)
+    if CART_DELAY_SETTING in values and delay is not None:
+        problem = cart_delay_problem(values[CART_DELAY_SETTING], delay)
+        if problem is not None:
+            reader.add(CART_DELAY_SETTING, *problem)
+    try:
+        load_whatsapp_settings(values)
+    except WhatsAppSettingsError as error:
+        for name, problem_text, fix in error.problems:
+            reader.add(name, problem_text, fix)
+    if "WHATSAPP_ACCESS_TOKEN" in values:
+        logs.register_secret(values["WHATSAPP_ACCESS_TOKEN"].encode("utf-8"))
+    return {"playbook_environ": values}
 
 
 def sandbox_switch(crm_target: str) -> str:

@@ -124,6 +124,8 @@ class WorkerContext:
     won_stages: dict[str, bool] = field(default_factory=dict)
     required: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     products_from_lines: bool = False
+    # The playbook runner (storesync.playbooks), when the timed playbooks are wired in.
+    playbooks: Any = None
 
 
 def check_crm_target(settings: Settings, mapping: Mapping[str, Any] | None = None) -> None:
@@ -450,6 +452,10 @@ def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
             _write_line_item(conn, ctx, line, order_key, version, event_id, writes)
         for record in plan.others:
             _write_other(conn, ctx, record, version, event_id, writes)
+        if ctx.playbooks is not None:
+            from .playbooks import observe_delivery
+
+            observe_delivery(ctx, conn, delivery, plan.contact, writes, order_key)
         return writes.count
 
     # Deliveries handled at the same time by other consumer threads share the commit.
