@@ -76,6 +76,9 @@ class Builder:
     # Whether a later send of the flow repeats the discount code of its first discount
     # step, so that step creates the code before its consent gate (make_steps).
     code_repeated: bool = False
+    # The cart runner's formula of the found contact's latest checkout time. The contact
+    # carries no checkout token, so this time names the checkout that fell due.
+    checkout_ref: str | None = None
 
     def require(self, condition_filter: dict[str, Any]) -> None:
         """Add a filter to the next module, joined with any filter still pending."""
