@@ -1066,11 +1066,13 @@ return $input.all().map((response, index) => {{
 """
 
 
-def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) -> str:
+def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any],
+                marker: bool = True) -> str:
     """Return the code that writes the playbook-step marker that enrols contacts in a CRM email.
 
     With a discount, the issued code and its expiry go on the contact too, so the
-    CRM's email can show them.
+    CRM's email can show them. Without ``marker`` only the code and its expiry are
+    written, so no CRM email starts.
     """
     rollups = {str(item["name"]): str(item["target"]) for item in
                graph.project.spec["mapping"]["entities"]["contact"]["rollups"]}
@@ -1081,13 +1083,13 @@ def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) ->
         "discount") else {}
     return header(title) + f"""
 const UNIQUE = {js(unique)};
-const MARKER = {js(rollups["playbook_step"])};
+const MARKER = {js(rollups["playbook_step"] if marker else None)};
 const VALUE = {js(value)};
 const DISCOUNT = {js(discount)};
 return $input.all().map((item, index) => {{
   const record = item.json.record || {{}};
   const key = item.json.key ?? record[UNIQUE];
-  const marked = {{ [MARKER]: VALUE }};
+  const marked = MARKER ? {{ [MARKER]: VALUE }} : {{}};
   if (UNIQUE && key !== undefined && key !== null) marked[UNIQUE] = key;
   for (const [target, name] of Object.entries(DISCOUNT)) {{
     if (item.json[name]) marked[target] = item.json[name];
@@ -1103,11 +1105,8 @@ def message_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) -
     A send with a discount carries the code created earlier in the same run. Without
     one (a later step of a daily playbook run, such as win-back steps 2 and 3), it reads
     the code that the first discount step wrote to the contact, unless the code's
-    expiry on the contact has passed.
-
-    NOTE: the first discount step creates and stores the code only behind its own
-    consent gate, so a contact without consent on that channel has no stored code,
-    and the later steps reach it without one.
+    expiry on the contact has passed. The first discount step stores the code for
+    each contact with consent on a channel that carries it (``n8n_discount``).
     """
     identity = _identity_targets(graph.project.spec["mapping"])
     contact = graph.project.spec["mapping"]["entities"]["contact"]
