@@ -440,6 +440,20 @@ def _last_order_row(ctx: _Context) -> tuple[FieldRow, ...]:
                                 "transform": "iso_datetime"}),)
 
 
+def _line_items_path(rows: tuple[FieldRow, ...]) -> str:
+    """Return the payload path of the order's line items, such as ``order.line_items[]``.
+
+    The path comes from the field map's sources, because the stores nest the list
+    differently: Shopify and WooCommerce at the top of the order body, a headless
+    storefront's event under ``order``.
+    """
+    for row in rows:
+        if "[]." in row.source:
+            return row.source.split("[].", 1)[0] + "[]"
+    raise ValueError("no line item field of the mapping reads a list item (a source with "
+                     "'[].'); give each line item field its source in the order payload")
+
+
 def _order_steps(ctx: _Context) -> tuple[Step, ...]:
     order_rows = ctx.rows("order")
     steps = [*_contact_steps(ctx, _last_order_row(ctx))]
@@ -453,13 +467,14 @@ def _order_steps(ctx: _Context) -> tuple[Step, ...]:
     if ctx.enabled("line_item"):
         item_rows = ctx.rows("line_item")
         product_row = ctx.line_product_row()
+        lines = _line_items_path(item_rows)
         steps.append(_step("map_line_items", "map", "Map each line item, linked by SKU",
                            "ربط كل بند من بنود الطلب عبر SKU",
                            fields=item_rows + ((product_row,) if product_row else ()),
-                           params={"iterate": "line_items[]"}))
+                           params={"iterate": lines}))
         steps.append(_step("upsert_line_items", "upsert", "Create or update the line items",
                            "إنشاء بنود الطلب أو تحديثها",
-                           params={"entity": "line_item", "iterate": "line_items[]"},
+                           params={"entity": "line_item", "iterate": lines},
                            calls=(ctx.upsert("line_item", item_rows),)))
         steps.extend(_association_steps(ctx, "line_item"))
     if "playbooks" in ctx.plan.modules and _playbook(ctx, "abandoned_cart") is not None:

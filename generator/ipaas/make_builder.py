@@ -121,13 +121,9 @@ def both_conditions(pending: dict[str, Any] | None,
 def iterated_list(step: Step) -> str:
     """Return the trigger path of the list that a line-item map step iterates.
 
-    The step's ``iterate`` names the list as the store's order body has it at the top
-    (``line_items[]``). A headless storefront's event nests the order, so the path is
-    taken from the rows' sources (``order.line_items[].id``) when they name one.
+    The step's ``iterate`` is the list's payload path from the field map, such as
+    ``line_items[]`` for Shopify or ``order.line_items[]`` for a headless storefront.
     """
-    for row in step.fields:
-        if "[]." in row.source:
-            return row.source.split("[].", 1)[0]
     return str(step.params["iterate"]).removesuffix("[]")
 
 

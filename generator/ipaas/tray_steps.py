@@ -224,7 +224,7 @@ def _gate(step: Step) -> list[dict[str, str]]:
 def _zoho_lines_map(step: Step, later: Step | None) -> list[dict[str, str]]:
     """Return the sales-order check and the Script step that builds the products body."""
     key = next((row.target for row in step.fields if row.name == PRODUCT_ID), "Product_Code")
-    products_en, products_ar = products_body(key)
+    products_en, products_ar = products_body(key, str(step.params["iterate"]))
     if later is not None:
         where_en, where_ar = _guarded_paths(later)
     else:

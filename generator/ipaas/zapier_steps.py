@@ -297,7 +297,7 @@ def _zoho_lines_check(later: Step | None) -> dict[str, str]:
 def _zoho_lines_map(step: Step, later: Step | None) -> list[dict[str, str]]:
     """Return the sales-order check and the Code step that builds the products body."""
     key = next((row.target for row in step.fields if row.name == PRODUCT_ID), "Product_Code")
-    products_en, products_ar = products_body(key)
+    products_en, products_ar = products_body(key, str(step.params["iterate"]))
     return [
         _action(STORAGE, f"Action Get Value, on the `{SALES_ORDER_STORE}` secret. Key: "
                 "`sales-order:` followed by the order's `id` from the trigger.",
