@@ -874,12 +874,21 @@ return [{{ json: {{ body: fill(CALL.body), query: fill(CALL.query) }} }}];
 """
 
 
-def split_results_code(title: str, call: Any, crm: str) -> str:
-    """Return the code that turns a search or poll response into one item per record."""
+def split_results_code(title: str, call: Any, crm: str, key_target: str | None = None) -> str:
+    """Return the code that turns a search or poll response into one item per record.
+
+    A CRM record becomes ``{record, key, crm_id, payload}``. The client's own database
+    returns one row per item, and its record keeps each column under both its own
+    name and ``table.column``, the form of the mapping's targets. ``key_target`` is
+    the target of the unique key, such as ``contacts.customer_id``.
+    """
     resource = str(call.action).rsplit(" ", 1)[-1]
+    table, _, key_column = (key_target or "").rpartition(".")
     return header(title) + f"""
 const SYSTEM = {js(call.system)};
 const RESOURCE = {js(resource)};
+const TABLE = {js(table or resource)};
+const KEY_COLUMN = {js(key_column or None)};
 const output = [];
 for (const response of $input.all()) {{
   const json = response.json || {{}};
@@ -892,6 +901,14 @@ for (const response of $input.all()) {{
     for (const result of json.data || []) {{
       output.push({{ record: result, key: result.id, crm_id: result.id, payload: result }});
     }}
+  }} else if (SYSTEM === 'postgres') {{
+    const record = {{}};
+    for (const [column, value] of Object.entries(json)) {{
+      record[column] = value;
+      record[`${{TABLE}}.${{column}}`] = value;
+    }}
+    const key = KEY_COLUMN ? json[KEY_COLUMN] : undefined;
+    output.push({{ record, key, crm_id: key, payload: json }});
   }} else if (SYSTEM === 'shopify') {{
     // The GraphQL poll returns ids; the order flow reads REST-shaped bodies, so each
     // id is read again through the REST resource by the next node.
