@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from generator.arabic_counts import Case
 from generator.cli import main
+from generator.ipaas.flows import arabic_duration
 from generator.ipaas.make_schedule import quiet_windows_text
 
 CREDENTIAL_ROW = re.compile(r"^\| `([a-z0-9-]+)` \|", re.M)
@@ -258,3 +260,28 @@ def test_quiet_windows_text_from_spec() -> None:
     text = quiet_windows_text(quiet)
     assert text.en == "23:00 to 08:00 every day, and 12:00 to 16:00 on Fridays and Saturdays"
     assert text.ar == "من 23:00 إلى 08:00 كل يوم، ومن 12:00 إلى 16:00 أيام الجمعة والسبت"
+
+
+def test_tray_arabic_duration_genitive(project: Path) -> None:
+    text = read(project, "workflows/tray-build-sheet.ar.md")
+    # After مدة the length is genitive: ساعتين, never the nominative ساعتان.
+    assert "التأخير مدة ساعتين (المسموح من 1 إلى 4)" in text
+    assert "مدة ساعتان" not in text
+    assert not re.search(r"مدة \d+ (hours|days)", text)
+
+
+def test_zapier_arabic_duration_nominative(project: Path) -> None:
+    text = read(project, "workflows/zapier-build-sheet.ar.md")
+    assert "Delay For: ساعتان (المسموح من 1 إلى 4)" in text
+    assert not re.search(r"Delay For: \d+ (hours|days)", text)
+
+
+@pytest.mark.parametrize(("amount", "unit", "case", "expected"), [
+    (2, "hours", "oblique", "ساعتين"),
+    (2, "hours", "nominative", "ساعتان"),
+    (1, "days", "oblique", "يوم واحد"),
+    (7, "days", "oblique", "7 أيام"),
+    (30, "minutes", "nominative", "30 دقيقة"),
+])
+def test_arabic_duration_cases(amount: int, unit: str, case: Case, expected: str) -> None:
+    assert arabic_duration(amount, unit, case) == expected

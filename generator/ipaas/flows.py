@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from generator.arabic_counts import arabic_count
+from generator.arabic_counts import Case, arabic_count
 from generator.ipaas import crm_calls
 from generator.ipaas.crm_calls import CrmCall
 from generator.model import Answers, Bilingual, Plan
@@ -638,16 +638,32 @@ def _send_step(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, An
                  calls=calls)
 
 
-# The dual of each delay unit in the nominative. The delay text follows a colon on its
-# own, where arabic_count's oblique dual (ساعتين) would be wrong.
-NOMINATIVE_DUALS = {"hours": "ساعتان", "days": "يومان"}
+# The arabic_counts noun of each delay unit.
+DURATION_NOUNS = {"minutes": "minute", "hours": "hour", "days": "day"}
+
+
+def arabic_duration(amount: Any, unit: str, case: Case = "oblique") -> str:
+    """Write a delay such as 2 hours in Arabic, in ``case``.
+
+    The case matters for two: a delay on its own after a colon is nominative
+    (ساعتان), and one after a noun or preposition is oblique (مدة ساعتين، بعد يومين).
+    """
+    return arabic_count(amount, DURATION_NOUNS[unit], case)
+
+
+def wait_text_ar(params: Mapping[str, Any], case: Case = "oblique") -> str:
+    """Return a delay wait's Arabic length in ``case``, with its allowed range when it has one."""
+    text = arabic_duration(params["amount"], str(params["unit"]), case)
+    if "min" in params and "max" in params:
+        text += f" (المسموح من {params['min']} إلى {params['max']})"
+    return text
 
 
 def _delay_text(delay: Mapping[str, Any]) -> Bilingual:
-    noun = {"hours": "hour", "days": "day"}[delay["unit"]]
     low, high = delay["min"], delay["max"]
     amount = int(delay["default"])
-    amount_ar = NOMINATIVE_DUALS[delay["unit"]] if amount == 2 else arabic_count(amount, noun)
+    # The text follows a colon on its own, so it is nominative.
+    amount_ar = arabic_duration(amount, delay["unit"], "nominative")
     return Bilingual(f"{amount} {delay['unit']} (allowed {low} to {high})",
                      f"{amount_ar} (المسموح من {low} إلى {high})")
 
