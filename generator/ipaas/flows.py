@@ -654,7 +654,7 @@ def arabic_duration(amount: Any, unit: str, case: Case = "oblique") -> str:
 def wait_text_ar(params: Mapping[str, Any], case: Case = "oblique") -> str:
     """Return a delay wait's Arabic length in ``case``, with its allowed range when it has one."""
     text = arabic_duration(params["amount"], str(params["unit"]), case)
-    if "min" in params and "max" in params:
+    if params.get("min", params["amount"]) != params.get("max", params["amount"]):
         text += f" (المسموح من {params['min']} إلى {params['max']})"
     return text
 
