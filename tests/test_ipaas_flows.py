@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from generator.ipaas import make
+from generator.ipaas.buildsheets import sheet_context
 from generator.ipaas.flows import FlowSet, build_flows
 from tests.ipaas_cases import IPAAS_CASES, load_case
 
 BASE_FLOWS = ["contact-sync", "order-sync", "product-sync", "event-sync", "abandoned-checkout",
               "post-purchase", "win-back", "consent-sync", "reconciliation", "error-alert"]
+
+
+def _modules(flow: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for module in flow:
+        yield module
+        for route in module.get("routes", []):
+            yield from _modules(route["flow"])
 
 
 def flows_for(preset: str, **values: object) -> FlowSet:
@@ -289,3 +301,33 @@ def test_error_flow_module_alerts() -> None:
     flows = flows_for("shopify-growth")
     assert flows.get("error-alert").module == "alerts"
     assert flows.get("reconciliation").module == "orders"
+
+
+@pytest.mark.parametrize(("preset", "values", "expected"), [
+    ("shopify-growth", {}, "line_items[]"),
+    ("woo-startup", {"monthly_orders": 400}, "line_items[]"),
+    ("headless-nextjs", {"path": "ipaas"}, "order.line_items[]"),
+])
+def test_line_items_path_from_mapping(preset: str, values: dict[str, object],
+                                      expected: str) -> None:
+    order = flows_for(preset, **values).get("order-sync")
+    for key in ("map_line_items", "upsert_line_items"):
+        step = next(step for step in order.walk() if step.key == key)
+        assert step.params["iterate"] == expected
+
+
+def test_headless_make_feeder_reads_order() -> None:
+    answers, plan, spec = load_case("headless-nextjs", {"path": "ipaas"})
+    blueprint = make.blueprints(build_flows(answers, plan, spec))["order-sync"]
+    feeders = [module for module in _modules(blueprint["flow"])
+               if module["module"] == "builtin:BasicFeeder"]
+    assert feeders
+    # One feeder per contact route; each iterates the order's nested line items.
+    assert {module["mapper"]["array"] for module in feeders} == {"{{1.order.line_items}}"}
+
+
+def test_headless_sheet_loops_order_lines() -> None:
+    rows = sheet_context(flows_for("headless-nextjs", path="ipaas"))
+    text = json.dumps(rows, ensure_ascii=False)
+    assert "`order.line_items[]`" in text
+    assert "`line_items[]`" not in text

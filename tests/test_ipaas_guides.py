@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from generator.arabic_counts import Case
 from generator.cli import main
+from generator.ipaas.flows import arabic_duration
+from generator.ipaas.make_schedule import quiet_windows_text
 
 CREDENTIAL_ROW = re.compile(r"^\| `([a-z0-9-]+)` \|", re.M)
 
@@ -234,3 +237,51 @@ def test_budget_notes_failures(project: Path) -> None:
     for name, text in (("docs/operations-budget.md", "assume that every CRM write succeeds"),
                        ("docs/operations-budget.ar.md", "أن كل كتابة في CRM تنجح")):
         assert text in " ".join(read(project, name).split())
+
+
+@pytest.mark.parametrize(("lang", "windows"), [
+    ("", "(22:00 to 09:00 every day, and 11:30 to 13:30 on Fridays, time zone Asia/Riyadh)"),
+    (".ar", "من 22:00 إلى 09:00 كل يوم، ومن 11:30 إلى 13:30 يوم الجمعة، بالمنطقة الزمنية "
+            "Asia/Riyadh"),
+])
+def test_make_guide_quiet_tokens(project: Path, lang: str, windows: str) -> None:
+    text = " ".join(read(project, f"workflows/README{lang}.md").split())
+    assert windows in text
+    assert "`HHmm`" in text
+    assert "`d`" in text
+    assert '"Outside quiet hours"' in text
+
+
+def test_quiet_windows_text_from_spec() -> None:
+    quiet = {"timezone": "Asia/Riyadh", "windows": [
+        {"name": "night", "days": ["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+         "start": "23:00", "end": "08:00"},
+        {"name": "weekend", "days": ["fri", "sat"], "start": "12:00", "end": "16:00"}]}
+    text = quiet_windows_text(quiet)
+    assert text.en == "23:00 to 08:00 every day, and 12:00 to 16:00 on Fridays and Saturdays"
+    assert text.ar == "من 23:00 إلى 08:00 كل يوم، ومن 12:00 إلى 16:00 أيام الجمعة والسبت"
+
+
+def test_tray_arabic_duration_genitive(project: Path) -> None:
+    text = read(project, "workflows/tray-build-sheet.ar.md")
+    # After مدة the length is genitive: ساعتين, never the nominative ساعتان.
+    assert "التأخير مدة ساعتين (المسموح من 1 إلى 4)" in text
+    assert "مدة ساعتان" not in text
+    assert not re.search(r"مدة \d+ (hours|days)", text)
+
+
+def test_zapier_arabic_duration_nominative(project: Path) -> None:
+    text = read(project, "workflows/zapier-build-sheet.ar.md")
+    assert "Delay For: ساعتان (المسموح من 1 إلى 4)" in text
+    assert not re.search(r"Delay For: \d+ (hours|days)", text)
+
+
+@pytest.mark.parametrize(("amount", "unit", "case", "expected"), [
+    (2, "hours", "oblique", "ساعتين"),
+    (2, "hours", "nominative", "ساعتان"),
+    (1, "days", "oblique", "يوم واحد"),
+    (7, "days", "oblique", "7 أيام"),
+    (30, "minutes", "nominative", "30 دقيقة"),
+])
+def test_arabic_duration_cases(amount: int, unit: str, case: Case, expected: str) -> None:
+    assert arabic_duration(amount, unit, case) == expected

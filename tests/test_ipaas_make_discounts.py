@@ -96,3 +96,39 @@ def test_win_back_email_step_carries_code() -> None:
     assert ran.index(CREATE_CODE) < ran.index("Send step 1 by email")
     properties = sent_body(first, "Send step 1 by email", consented)["inputs"][0]["properties"]
     assert properties["ecom_discount_code"] == created_code(first, consented)
+
+
+CLAIM = "Claim the code for this checkout (data store processed_events)"
+
+
+def test_cart_code_differs_per_checkout() -> None:
+    first = route_flows(blueprints("shopify-growth")["abandoned-checkout-runner"],
+                        "One route per due day")[0]
+    later = {"id": "901", "properties": {**NO_EMAIL_CONSENT["properties"],
+                                         "ecom_last_checkout_at": "2026-12-05T20:00:00+03:00"}}
+    assert created_code(first, later) != created_code(first, NO_EMAIL_CONSENT)
+    assert created_code(first, NO_EMAIL_CONSENT) == created_code(first, NO_EMAIL_CONSENT)
+
+
+def test_cart_code_claimed_before_create() -> None:
+    first = route_flows(blueprints("shopify-growth")["abandoned-checkout-runner"],
+                        "One route per due day")[0]
+    ran = run(first, {feeder_id(first): NO_EMAIL_CONSENT, "now": NOW})
+    assert ran.index(CLAIM) < ran.index(CREATE_CODE)
+    claim = next(module for module in modules(first) if name_of(module) == CLAIM)
+    assert claim["mapper"]["overwrite"] is False
+    assert [handler["module"] for handler in claim["onerror"]] == ["builtin:Ignore"]
+    key = claim["mapper"]["key"]
+    feeder = feeder_id(first)
+    assert key == (f"abandoned-checkout-runner:code:{{{{{feeder}.id}}}}:"
+                   f"{{{{{feeder}.properties.ecom_last_checkout_at}}}}")
+
+
+def test_cart_code_not_created_when_claimed() -> None:
+    first = route_flows(blueprints("shopify-growth")["abandoned-checkout-runner"],
+                        "One route per due day")[0]
+    claim = next(module for module in modules(first) if name_of(module) == CLAIM)
+    # A run whose window overlaps an earlier run's finds the record already added.
+    ran = run(first, {feeder_id(first): NO_EMAIL_CONSENT, "now": NOW}, failing={claim["id"]})
+    assert CLAIM in ran
+    assert CREATE_CODE not in ran

@@ -37,10 +37,12 @@ def position(data: dict[str, Any], name: str) -> list[int]:
 @pytest.mark.parametrize("preset", PRESETS)
 def test_gate_follows_quiet_hours(preset: str) -> None:
     data = workflow(preset, "abandoned-checkout")
-    # Step 1's discount code is created between its quiet-hours wait and its gate.
+    # Step 1's discount code is added to each contact between its quiet-hours wait
+    # and its gate.
+    assert linked(data, "Wait for the end of quiet hours", "Contacts with consent for the code")
     assert linked(data, "Wait for the end of quiet hours",
-                  "Create the contact's single-use discount code: request")
-    assert linked(data, "Create the contact's single-use discount code: keep the code",
+                  "Create the contact's single-use discount code: add to each contact")
+    assert linked(data, "Create the contact's single-use discount code: add to each contact",
                   "Check email consent: request")
     assert linked(data, "Wait for the end of quiet hours (2)",
                   "Check whatsapp consent: request")
@@ -53,7 +55,7 @@ def test_failed_gate_reaches_next_step(preset: str) -> None:
     assert "Send step 1 by email: continue" in after_gate
     assert "Wait for the next step" not in after_gate
     assert "Check whatsapp consent" not in after_gate
-    assert linked(data, "Create the contact's single-use discount code: keep the code",
+    assert linked(data, "Create the contact's single-use discount code: add to each contact",
                   "Wait for the next step")
 
 
@@ -76,6 +78,11 @@ def test_scheduled_gate_after_wait(flow: str) -> None:
         sources = [name for name, links in data["connections"].items()
                    if any(link["node"] == gate for output in links["main"] for link in output)]
         assert len(sources) == 1
+        # Win-back step 1 adds the code to each contact between the wait and the gate.
+        if sources[0] == f"{CODE}: add to each contact":
+            sources = [name for name, links in data["connections"].items()
+                       if any(link["node"] == sources[0] for output in links["main"]
+                              for link in output)]
         assert sources[0].startswith("Wait for the end of quiet hours"), sources
 
 
@@ -101,12 +108,12 @@ REMINDER = "Send step 2 by whatsapp: message"
 def test_reminder_carries_step_one_code(preset: str) -> None:
     data = workflow(preset, "abandoned-checkout")
     before_reminder = ancestors(data, REMINDER)
-    # The code is created once, on the chain both steps share, after the first quiet-hours
-    # wait and before either consent gate.
-    assert f"{CODE}: keep the code" in before_reminder
-    assert linked(data, "Wait for the end of quiet hours", f"{CODE}: request")
-    assert linked(data, f"{CODE}: keep the code", "Check email consent: request")
-    assert linked(data, f"{CODE}: keep the code", "Wait for the next step")
+    # The code is created once, after the first quiet-hours wait and before either
+    # consent gate, and added to each contact on the chain both steps share.
+    assert f"{CODE}: add to each contact" in before_reminder
+    assert linked(data, "Contacts with consent for the code", f"{CODE}: request")
+    assert linked(data, f"{CODE}: add to each contact", "Check email consent: request")
+    assert linked(data, f"{CODE}: add to each contact", "Wait for the next step")
     assert "Check email consent" not in ancestors(data, f"{CODE}: request")
     assert sum(node["name"] == CODE for node in data["nodes"]) == 1
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generator.ipaas import make, make_iml, tray_steps, zapier_steps
+from generator.ipaas import make, make_iml, make_schedule, tray_steps, zapier_steps
 from generator.ipaas.flows import Flow, FlowSet, Step
 from generator.ipaas.sheet_steps import (
     code_text,
@@ -106,9 +106,14 @@ def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
 
 def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
     """Return the facts about this project's Make blueprints that the workflows README lists."""
+    windows = make_schedule.quiet_windows_text(flow_set.quiet_hours)
+    quiet_hours = {"windows_en": windows.en, "windows_ar": windows.ar,
+                   "timezone": str(flow_set.quiet_hours["timezone"]),
+                   "tokens": [make_schedule.CLOCK_TOKEN, make_schedule.WEEKDAY_TOKEN],
+                   "filter": make_schedule.QUIET_FILTER_NAME}
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
-                "data_stores": [], "fulfilment_store": False}
+                "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -127,6 +132,7 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
             [make.ZOHO_TOKEN_STORE] if plan.crm == "zoho" else []),
         # The post-purchase scenarios keep each started order in playbook_orders.
         "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
+        "quiet_hours": quiet_hours,
     }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from generator.arabic_counts import arabic_count
+from generator.arabic_counts import Case, arabic_count
 from generator.ipaas import crm_calls
 from generator.ipaas.crm_calls import CrmCall
 from generator.model import Answers, Bilingual, Plan
@@ -440,6 +440,20 @@ def _last_order_row(ctx: _Context) -> tuple[FieldRow, ...]:
                                 "transform": "iso_datetime"}),)
 
 
+def _line_items_path(rows: tuple[FieldRow, ...]) -> str:
+    """Return the payload path of the order's line items, such as ``order.line_items[]``.
+
+    The path comes from the field map's sources, because the stores nest the list
+    differently: Shopify and WooCommerce at the top of the order body, a headless
+    storefront's event under ``order``.
+    """
+    for row in rows:
+        if "[]." in row.source:
+            return row.source.split("[].", 1)[0] + "[]"
+    raise ValueError("no line item field of the mapping reads a list item (a source with "
+                     "'[].'); give each line item field its source in the order payload")
+
+
 def _order_steps(ctx: _Context) -> tuple[Step, ...]:
     order_rows = ctx.rows("order")
     steps = [*_contact_steps(ctx, _last_order_row(ctx))]
@@ -453,13 +467,14 @@ def _order_steps(ctx: _Context) -> tuple[Step, ...]:
     if ctx.enabled("line_item"):
         item_rows = ctx.rows("line_item")
         product_row = ctx.line_product_row()
+        lines = _line_items_path(item_rows)
         steps.append(_step("map_line_items", "map", "Map each line item, linked by SKU",
                            "ربط كل بند من بنود الطلب عبر SKU",
                            fields=item_rows + ((product_row,) if product_row else ()),
-                           params={"iterate": "line_items[]"}))
+                           params={"iterate": lines}))
         steps.append(_step("upsert_line_items", "upsert", "Create or update the line items",
                            "إنشاء بنود الطلب أو تحديثها",
-                           params={"entity": "line_item", "iterate": "line_items[]"},
+                           params={"entity": "line_item", "iterate": lines},
                            calls=(ctx.upsert("line_item", item_rows),)))
         steps.extend(_association_steps(ctx, "line_item"))
     if "playbooks" in ctx.plan.modules and _playbook(ctx, "abandoned_cart") is not None:
@@ -623,16 +638,32 @@ def _send_step(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, An
                  calls=calls)
 
 
-# The dual of each delay unit in the nominative. The delay text follows a colon on its
-# own, where arabic_count's oblique dual (ساعتين) would be wrong.
-NOMINATIVE_DUALS = {"hours": "ساعتان", "days": "يومان"}
+# The arabic_counts noun of each delay unit.
+DURATION_NOUNS = {"minutes": "minute", "hours": "hour", "days": "day"}
+
+
+def arabic_duration(amount: Any, unit: str, case: Case = "oblique") -> str:
+    """Write a delay such as 2 hours in Arabic, in ``case``.
+
+    The case matters for two: a delay on its own after a colon is nominative
+    (ساعتان), and one after a noun or preposition is oblique (مدة ساعتين، بعد يومين).
+    """
+    return arabic_count(amount, DURATION_NOUNS[unit], case)
+
+
+def wait_text_ar(params: Mapping[str, Any], case: Case = "oblique") -> str:
+    """Return a delay wait's Arabic length in ``case``, with its allowed range when it has one."""
+    text = arabic_duration(params["amount"], str(params["unit"]), case)
+    if params.get("min", params["amount"]) != params.get("max", params["amount"]):
+        text += f" (المسموح من {params['min']} إلى {params['max']})"
+    return text
 
 
 def _delay_text(delay: Mapping[str, Any]) -> Bilingual:
-    noun = {"hours": "hour", "days": "day"}[delay["unit"]]
     low, high = delay["min"], delay["max"]
     amount = int(delay["default"])
-    amount_ar = NOMINATIVE_DUALS[delay["unit"]] if amount == 2 else arabic_count(amount, noun)
+    # The text follows a colon on its own, so it is nominative.
+    amount_ar = arabic_duration(amount, delay["unit"], "nominative")
     return Bilingual(f"{amount} {delay['unit']} (allowed {low} to {high})",
                      f"{amount_ar} (المسموح من {low} إلى {high})")
 

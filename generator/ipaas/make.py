@@ -180,6 +180,8 @@ def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
     if builder.flow_key == f"{ABANDONED_FLOW}-runner":
         checkout = _rollup_target(builder, "last_checkout_at")
         if checkout is not None:
+            prefix = "properties." if builder.crm == "hubspot" else ""
+            builder.checkout_ref = f"{builder.item_id}.{prefix}{checkout}"
             once = send_once_modules(builder, wait, checkout, y)
         no_order = _no_order_filter(builder)
         if no_order is not None:

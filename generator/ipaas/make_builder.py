@@ -76,6 +76,9 @@ class Builder:
     # Whether a later send of the flow repeats the discount code of its first discount
     # step, so that step creates the code before its consent gate (make_steps).
     code_repeated: bool = False
+    # The cart runner's formula of the found contact's latest checkout time. The contact
+    # carries no checkout token, so this time names the checkout that fell due.
+    checkout_ref: str | None = None
 
     def require(self, condition_filter: dict[str, Any]) -> None:
         """Add a filter to the next module, joined with any filter still pending."""
@@ -118,13 +121,9 @@ def both_conditions(pending: dict[str, Any] | None,
 def iterated_list(step: Step) -> str:
     """Return the trigger path of the list that a line-item map step iterates.
 
-    The step's ``iterate`` names the list as the store's order body has it at the top
-    (``line_items[]``). A headless storefront's event nests the order, so the path is
-    taken from the rows' sources (``order.line_items[].id``) when they name one.
+    The step's ``iterate`` is the list's payload path from the field map, such as
+    ``line_items[]`` for Shopify or ``order.line_items[]`` for a headless storefront.
     """
-    for row in step.fields:
-        if "[]." in row.source:
-            return row.source.split("[].", 1)[0]
     return str(step.params["iterate"]).removesuffix("[]")
 
 

@@ -31,6 +31,7 @@ from generator.ipaas import make_iml
 from generator.ipaas.crm_calls import CrmCall
 from generator.ipaas.flows import ABANDONED_CHECK_EVERY_MINUTES, Step
 from generator.ipaas.make_builder import PROCESSED_STORE, UNIT_MINUTES, Builder
+from generator.model import Bilingual
 
 MARK_STORE = "sync_cursors"
 MARK_FIELD = "since"
@@ -39,14 +40,25 @@ MARK_FIELD = "since"
 PAGE_FIELD = "after"
 PAGE_VALUE = "page after"
 DATE_FORMAT = "YYYY-MM-DDTHH:mm:ssZ"
-# Day numbers of Make's formatDate token "d": 0 is Sunday.
+# Make formatDate tokens of the quiet-hours filter: the local time as hours and
+# minutes, and the weekday as a number (DAY_NUMBERS).
+# NOTE: both tokens and the day numbering (0 is Sunday) come from exported blueprints
+# and secondhand copies of Make's token table, not Make's own reference. The
+# workflows guide tells the user to check them in the Make editor on import.
+CLOCK_TOKEN = "HHmm"
+WEEKDAY_TOKEN = "d"
 DAY_NUMBERS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 QUIET_FILTER_NAME = "Outside quiet hours"
+DAY_NAMES = {"sun": ("Sundays", "الأحد"), "mon": ("Mondays", "الاثنين"),
+             "tue": ("Tuesdays", "الثلاثاء"), "wed": ("Wednesdays", "الأربعاء"),
+             "thu": ("Thursdays", "الخميس"), "fri": ("Fridays", "الجمعة"),
+             "sat": ("Saturdays", "السبت")}
 
 
 def _clock(timezone: str) -> str:
     """Return the formula of the local time as a number: 21:30 is 2130."""
-    return f'parseNumber(formatDate(now; "HHmm"; {make_iml.literal(timezone)}); ".")'
+    return (f'parseNumber(formatDate(now; "{CLOCK_TOKEN}"; {make_iml.literal(timezone)}); '
+            '".")')
 
 
 def _on_days(days: Sequence[str], timezone: str, shift: int = 0) -> str | None:
@@ -54,7 +66,7 @@ def _on_days(days: Sequence[str], timezone: str, shift: int = 0) -> str | None:
     numbers = sorted({(DAY_NUMBERS[day] + shift) % 7 for day in days})
     if len(numbers) == len(DAY_NUMBERS):
         return None
-    today = f'formatDate(now; "d"; {make_iml.literal(timezone)})'
+    today = f'formatDate(now; "{WEEKDAY_TOKEN}"; {make_iml.literal(timezone)})'
     return "(" + " or ".join(f'{today} = "{number}"' for number in numbers) + ")"
 
 
@@ -68,9 +80,8 @@ def quiet_formula(quiet_hours: Mapping[str, Any]) -> str:
     A window whose end is not after its start crosses midnight: its days name the
     evening it starts, and the early hours belong to the next day.
 
-    NOTE: the ``d`` token of formatDate (0 for Sunday) and the ``>=`` and ``<``
-    operators were read in exported blueprints and secondhand copies of Make's token
-    table. Check one run inside the Friday window in the first week.
+    NOTE: the ``>=`` and ``<`` operators were read in exported blueprints, like the
+    tokens above. Check one run inside the Friday window in the first week.
     """
     timezone = str(quiet_hours["timezone"])
     clock = _clock(timezone)
@@ -86,6 +97,32 @@ def quiet_formula(quiet_hours: Mapping[str, Any]) -> str:
         cases.append(_both(_on_days(days, timezone), f"{clock} >= {start}"))
         cases.append(_both(_on_days(days, timezone, 1), f"{clock} < {end}"))
     return " or ".join(f"({case})" for case in cases) or "false"
+
+
+def _listed(names: list[str], separator: str, last: str) -> str:
+    """Join ``names`` with ``separator``, and the final one with ``last``."""
+    if len(names) == 1:
+        return names[0]
+    return separator.join(names[:-1]) + last + names[-1]
+
+
+def quiet_windows_text(quiet_hours: Mapping[str, Any]) -> Bilingual:
+    """Return the spec's quiet windows as a phrase, such as "22:00 to 09:00 every day"."""
+    english, arabic = [], []
+    for window in quiet_hours["windows"]:
+        days = list(window["days"])
+        span_en = f"{window['start']} to {window['end']}"
+        span_ar = f"من {window['start']} إلى {window['end']}"
+        if len(set(days)) == len(DAY_NUMBERS):
+            english.append(f"{span_en} every day")
+            arabic.append(f"{span_ar} كل يوم")
+            continue
+        names_en = [DAY_NAMES[day][0] for day in days]
+        names_ar = [DAY_NAMES[day][1] for day in days]
+        english.append(f"{span_en} on " + _listed(names_en, ", ", " and "))
+        label = "يوم" if len(names_ar) == 1 else "أيام"
+        arabic.append(f"{span_ar} {label} " + _listed(names_ar, "، ", " و"))
+    return Bilingual(", and ".join(english), "، و".join(arabic))
 
 
 def quiet_filter(quiet_hours: Mapping[str, Any]) -> dict[str, Any]:

@@ -874,12 +874,21 @@ return [{{ json: {{ body: fill(CALL.body), query: fill(CALL.query) }} }}];
 """
 
 
-def split_results_code(title: str, call: Any, crm: str) -> str:
-    """Return the code that turns a search or poll response into one item per record."""
+def split_results_code(title: str, call: Any, crm: str, key_target: str | None = None) -> str:
+    """Return the code that turns a search or poll response into one item per record.
+
+    A CRM record becomes ``{record, key, crm_id, payload}``. The client's own database
+    returns one row per item, and its record keeps each column under both its own
+    name and ``table.column``, the form of the mapping's targets. ``key_target`` is
+    the target of the unique key, such as ``contacts.customer_id``.
+    """
     resource = str(call.action).rsplit(" ", 1)[-1]
+    table, _, key_column = (key_target or "").rpartition(".")
     return header(title) + f"""
 const SYSTEM = {js(call.system)};
 const RESOURCE = {js(resource)};
+const TABLE = {js(table or resource)};
+const KEY_COLUMN = {js(key_column or None)};
 const output = [];
 for (const response of $input.all()) {{
   const json = response.json || {{}};
@@ -892,6 +901,14 @@ for (const response of $input.all()) {{
     for (const result of json.data || []) {{
       output.push({{ record: result, key: result.id, crm_id: result.id, payload: result }});
     }}
+  }} else if (SYSTEM === 'postgres') {{
+    const record = {{}};
+    for (const [column, value] of Object.entries(json)) {{
+      record[column] = value;
+      record[`${{TABLE}}.${{column}}`] = value;
+    }}
+    const key = KEY_COLUMN ? json[KEY_COLUMN] : undefined;
+    output.push({{ record, key, crm_id: key, payload: json }});
   }} else if (SYSTEM === 'shopify') {{
     // The GraphQL poll returns ids; the order flow reads REST-shaped bodies, so each
     // id is read again through the REST resource by the next node.
@@ -1066,11 +1083,13 @@ return $input.all().map((response, index) => {{
 """
 
 
-def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) -> str:
+def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any],
+                marker: bool = True) -> str:
     """Return the code that writes the playbook-step marker that enrols contacts in a CRM email.
 
     With a discount, the issued code and its expiry go on the contact too, so the
-    CRM's email can show them.
+    CRM's email can show them. Without ``marker`` only the code and its expiry are
+    written, so no CRM email starts.
     """
     rollups = {str(item["name"]): str(item["target"]) for item in
                graph.project.spec["mapping"]["entities"]["contact"]["rollups"]}
@@ -1081,13 +1100,13 @@ def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) ->
         "discount") else {}
     return header(title) + f"""
 const UNIQUE = {js(unique)};
-const MARKER = {js(rollups["playbook_step"])};
+const MARKER = {js(rollups["playbook_step"] if marker else None)};
 const VALUE = {js(value)};
 const DISCOUNT = {js(discount)};
 return $input.all().map((item, index) => {{
   const record = item.json.record || {{}};
   const key = item.json.key ?? record[UNIQUE];
-  const marked = {{ [MARKER]: VALUE }};
+  const marked = MARKER ? {{ [MARKER]: VALUE }} : {{}};
   if (UNIQUE && key !== undefined && key !== null) marked[UNIQUE] = key;
   for (const [target, name] of Object.entries(DISCOUNT)) {{
     if (item.json[name]) marked[target] = item.json[name];
@@ -1103,11 +1122,8 @@ def message_code(title: str, graph: Any, call: Any, params: Mapping[str, Any]) -
     A send with a discount carries the code created earlier in the same run. Without
     one (a later step of a daily playbook run, such as win-back steps 2 and 3), it reads
     the code that the first discount step wrote to the contact, unless the code's
-    expiry on the contact has passed.
-
-    NOTE: the first discount step creates and stores the code only behind its own
-    consent gate, so a contact without consent on that channel has no stored code,
-    and the later steps reach it without one.
+    expiry on the contact has passed. The first discount step stores the code for
+    each contact with consent on a channel that carries it (``n8n_discount``).
     """
     identity = _identity_targets(graph.project.spec["mapping"])
     contact = graph.project.spec["mapping"]["entities"]["contact"]

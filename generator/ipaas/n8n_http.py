@@ -264,13 +264,16 @@ def search_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
             request = http_node(graph, step.title.en, call, body=call.method != "GET",
                                 query=bool(call.query), paged=True)
             heads = graph.chain(heads, request)
+        key_target = next((str(item["target"]) for item in graph.project.spec["mapping"][
+            "entities"]["contact"]["fields"] if item.get("unique")), None)
         split = _code_node(graph, f"{step.title.en}: results",
-                           n8n_code.split_results_code(step.title.en, call, graph.project.crm))
+                           n8n_code.split_results_code(step.title.en, call, graph.project.crm,
+                                                       key_target))
         heads = graph.chain(heads, split)
         if call.system == "shopify" or (call.system == "woocommerce"
                                         and step.params.get("replay_flow")):
             heads = _read_store_records(graph, step, call, heads)
-        graph.context_node = split if call.system in ("hubspot", "zoho") else None
+        graph.context_node = split if call.system in ("hubspot", "zoho", "postgres") else None
     return heads
 
 

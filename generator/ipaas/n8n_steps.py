@@ -17,6 +17,7 @@ from typing import Any
 
 from generator.ipaas import n8n_code, n8n_zoho_items
 from generator.ipaas.flows import FieldRow, Route, Step, Trigger, walk_steps
+from generator.ipaas.n8n_discount import shared_code_nodes, shares_code
 from generator.ipaas.n8n_graph import ROW_HEIGHT, Graph
 from generator.ipaas.n8n_http import (
     consent_nodes,
@@ -157,15 +158,16 @@ def _gated_unit(graph: Graph, unit: tuple[Step, ...], later: tuple[Step, ...],
                 heads: Heads) -> Heads:
     """Emit a consent gate with its steps up to the send; return the heads the chain goes on from.
 
-    A discount code that a later send of the same run repeats (the abandoned-cart
-    reminder) is created on the chain before the gate, not inside it. Otherwise the
-    code would exist only on the gated branch, and the later send would go out
-    without it, or without a code at all when this gate drops the contact.
+    A discount code that a later send repeats (the abandoned-cart reminder in the
+    same run, win-back steps in later runs) is created before the gate, not inside
+    it. Each contact with consent on any channel that carries the code gets it.
+    Otherwise the code would exist only on the gated branch, and the later send
+    would go out without it, or without a code at all when this gate drops the contact.
     """
-    if any(_repeats_code(step) for step in walk_steps(later)):
+    if shares_code(graph.flow) or any(_repeats_code(step) for step in walk_steps(later)):
         for step in unit:
             if step.kind == "discount":
-                heads = HANDLERS[step.kind](graph, step, heads)
+                heads = shared_code_nodes(graph, step, heads)
         unit = tuple(step for step in unit if step.kind != "discount")
     _gated_branch(graph, unit, heads)
     return heads

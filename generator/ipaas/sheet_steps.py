@@ -30,19 +30,20 @@ def zoho_line_step(step: Step, crm: str) -> bool:
     return step.params.get("entity") == "line_item" or step.params.get("from") == "line_item"
 
 
-def products_body(key: str) -> tuple[str, str]:
+def products_body(key: str, lines: str) -> tuple[str, str]:
     """Return the Zoho products upsert body that a code step builds, in English and Arabic.
 
-    ``key`` is the products' unique field that the upsert checks for duplicates.
+    ``key`` is the products' unique field that the upsert checks for duplicates, and
+    ``lines`` the payload path of the order's line items.
     """
     en = ("the JSON text of the Zoho products upsert body "
           f'`{{"data": [...], "duplicate_check_fields": ["{key}"], "trigger": []}}`, '
-          f"with one record per distinct product of `line_items[]`: `{key}` (the "
+          f"with one record per distinct product of `{lines}`: `{key}` (the "
           "store's variant id as text), `Product_Code` (the SKU, else the variant id), "
           "`Product_Name` (the line's title) and `Unit_Price` (the price as a number).")
     ar = ("نص JSON لجسم طلب إنشاء المنتجات أو تحديثها في Zoho "
           f'`{{"data": [...], "duplicate_check_fields": ["{key}"], "trigger": []}}`، '
-          f"وفيه سجل لكل منتج مختلف في `line_items[]`: `{key}` (معرّف المتغيّر في "
+          f"وفيه سجل لكل منتج مختلف في `{lines}`: `{key}` (معرّف المتغيّر في "
           "المتجر نصًّا)، و`Product_Code` (رمز SKU، أو معرّف المتغيّر إن غاب)، "
           "و`Product_Name` (عنوان البند)، و`Unit_Price` (السعر رقمًا).")
     return en, ar

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.arabic_counts import arabic_count
-from generator.ipaas.flows import Step
+from generator.ipaas.flows import Step, wait_text_ar
 from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE
 from generator.ipaas.sheet_steps import (
     products_body,
@@ -153,12 +153,12 @@ def _wait(step: Step) -> list[dict[str, str]]:
             _action(DELAY, "Delay until the time the Script step returned.",
                     "التأخير حتى الوقت الذي أعادته خطوة Script."),
         ]
-    text = params.get("text") or {"en": f"{params['amount']} {params['unit']}",
-                                  "ar": f"{params['amount']} {params['unit']}"}
+    text = params.get("text") or {"en": f"{params['amount']} {params['unit']}"}
+    # After مدة the length is in the genitive: مدة ساعتين.
     return [_action(DELAY, f"Delay for {text['en']}. A delay longer than the connector "
                     "allows is built as a scheduled workflow that reads the due records.",
-                    f"التأخير مدة {text['ar']}. وإذا تجاوز التأخير ما يسمح به الموصل فابنِه "
-                    "تدفقًا مجدولًا يقرأ السجلات المستحقة.")]
+                    f"التأخير مدة {wait_text_ar(params)}. وإذا تجاوز التأخير ما يسمح به "
+                    "الموصل فابنِه تدفقًا مجدولًا يقرأ السجلات المستحقة.")]
 
 
 def _map(step: Step) -> list[dict[str, str]]:
@@ -224,7 +224,7 @@ def _gate(step: Step) -> list[dict[str, str]]:
 def _zoho_lines_map(step: Step, later: Step | None) -> list[dict[str, str]]:
     """Return the sales-order check and the Script step that builds the products body."""
     key = next((row.target for row in step.fields if row.name == PRODUCT_ID), "Product_Code")
-    products_en, products_ar = products_body(key)
+    products_en, products_ar = products_body(key, str(step.params["iterate"]))
     if later is not None:
         where_en, where_ar = _guarded_paths(later)
     else:

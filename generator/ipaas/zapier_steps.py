@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.ipaas.flows import Step
+from generator.ipaas.flows import Step, wait_text_ar
 from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE
 from generator.ipaas.sheet_steps import (
     products_body,
@@ -204,10 +204,10 @@ def _wait(step: Step) -> list[dict[str, str]]:
                         f"{params['timezone']}; windows: {windows}.",
                         "الإجراء Delay Until. احسب نهاية فترة الهدوء في خطوة Formatter by Zapier "
                         f"(Date / Time) بتوقيت {params['timezone']}، والفترات: {windows_ar}.")]
-    text = params.get("text", {"en": f"{params['amount']} {params['unit']}",
-                               "ar": f"{params['amount']} {params['unit']}"})
+    text = params.get("text", {"en": f"{params['amount']} {params['unit']}"})
+    # The length follows the colon on its own, so it is nominative: ساعتان.
     return [_action(DELAY, f"Action Delay For: {text['en']}.",
-                    f"الإجراء Delay For: {text['ar']}.")]
+                    f"الإجراء Delay For: {wait_text_ar(params, 'nominative')}.")]
 
 
 def _map(step: Step) -> list[dict[str, str]]:
@@ -297,7 +297,7 @@ def _zoho_lines_check(later: Step | None) -> dict[str, str]:
 def _zoho_lines_map(step: Step, later: Step | None) -> list[dict[str, str]]:
     """Return the sales-order check and the Code step that builds the products body."""
     key = next((row.target for row in step.fields if row.name == PRODUCT_ID), "Product_Code")
-    products_en, products_ar = products_body(key)
+    products_en, products_ar = products_body(key, str(step.params["iterate"]))
     return [
         _action(STORAGE, f"Action Get Value, on the `{SALES_ORDER_STORE}` secret. Key: "
                 "`sales-order:` followed by the order's `id` from the trigger.",
