@@ -28,6 +28,13 @@ from . import logs
 from .customdb.urls import database_url_problem
 from .runtime.engine import accepted_platforms
 from .signatures import decode_standard_secret, encode_standard_secret
+from .zoho_settings import (
+    DEFAULT_ZOHO_DC,
+    DEFAULT_ZOHO_EDITION,
+    DEFAULT_ZOHO_TIMEOUT_SECONDS,
+    DEFAULT_ZOHO_USER_LICENCES,
+    zoho_settings_from,
+)
 
 # src/storesync/settings.py → the service folder, where .env, var/ and scripts/ live.
 SERVICE_DIR = Path(__file__).resolve().parents[2]
@@ -88,7 +95,7 @@ PLACEHOLDER_PREFIX = "replace-with"
 CRM_TARGETS = ("hubspot", "zoho", "custom")
 # The setting whose absence puts the service in sandbox mode, by CRM target; other
 # targets use HUBSPOT_ACCESS_TOKEN.
-SANDBOX_SWITCHES = {"custom": "DATABASE_URL"}
+SANDBOX_SWITCHES = {"custom": "DATABASE_URL", "zoho": "ZOHO_REFRESH_TOKEN"}
 # The role BI tools log in with to read the customer database (CRM_TARGET=custom).
 DEFAULT_CUSTOMDB_READONLY_ROLE = "storesync_bi"
 POSTGRES_ROLE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -221,6 +228,18 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     customdb_readonly_role: str = DEFAULT_CUSTOMDB_READONLY_ROLE
     customdb_readonly_password: str | None = field(default=None, repr=False)
+
+    # Zoho CRM settings (CRM_TARGET=zoho). The client secret and refresh token are secrets.
+    zoho_dc: str = DEFAULT_ZOHO_DC
+    zoho_client_id: str | None = field(default=None, repr=False)
+    zoho_client_secret: str | None = field(default=None, repr=False)
+    zoho_refresh_token: str | None = field(default=None, repr=False)
+    zoho_accounts_url: str | None = None
+    zoho_edition: str = DEFAULT_ZOHO_EDITION
+    zoho_user_licences: int = DEFAULT_ZOHO_USER_LICENCES
+    zoho_credits_per_day: int | None = None
+    zoho_concurrency: int | None = None
+    zoho_timeout_seconds: int = DEFAULT_ZOHO_TIMEOUT_SECONDS
 
     @property
     def sandbox_switch(self) -> str:
@@ -397,6 +416,7 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
     pixel = _pixel_settings(reader, platforms, spec_dir)
     worker = _worker_settings(reader, target)
     worker.update(_custom_database_settings(reader))
+    worker.update(_zoho_settings(reader, target))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**common, **secrets, accepted_platforms=platforms, **pixel, **worker)
@@ -726,3 +746,8 @@ def _custom_database_settings(reader: _Reader) -> dict[str, Any]:
             password = None
     return {"database_url": url, "customdb_readonly_role": role,
             "customdb_readonly_password": password}
+
+
+def _zoho_settings(reader: _Reader, crm_target: str) -> dict[str, Any]:
+    """Return the Zoho fields of :class:`Settings`; see :mod:`storesync.zoho_settings`."""
+    return zoho_settings_from(reader, crm_target)
