@@ -44,6 +44,7 @@ from .logs import mask_email, mask_phone
 from .runtime.ratelimit import backoff_seconds
 from .zoho_auth import ZohoTokens
 from .zoho_credits import CREDITS_REMAINING_HEADER, CallSlots, CreditBudget, is_heavy, write_cost
+from .zoho_values import to_zoho
 
 log = logging.getLogger("storesync.zoho")
 
@@ -131,6 +132,7 @@ class ZohoClient:
         self._count_lock = threading.Lock()
         self.calls = 0
         self.rate_limited_calls = 0
+        self._field_types: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
         """Close the HTTP connections of the client and of its token source."""
@@ -147,7 +149,8 @@ class ZohoClient:
         """
         _check_size(inputs)
         field = str(inputs[0]["idProperty"])
-        records = [{**item["properties"], field: item["id"]} for item in inputs]
+        types = self.field_types(obj)
+        records = [to_zoho({**item["properties"], field: item["id"]}, types) for item in inputs]
         status, entries = self._write(f"{obj}.upsert", "POST", f"{API}/{MODULES[obj]}/upsert",
                                       records, {"duplicate_check_fields": [field]})
         results, errors = [], []
@@ -162,7 +165,9 @@ class ZohoClient:
     def batch_update(self, obj: str, inputs: Sequence[Mapping[str, Any]]) -> BatchResult:
         """Update up to 100 records by their Zoho ids."""
         _check_size(inputs)
-        records = [{**item["properties"], "id": str(item["id"])} for item in inputs]
+        types = self.field_types(obj)
+        records = [to_zoho({**item["properties"], "id": str(item["id"])}, types)
+                   for item in inputs]
         status, entries = self._write(f"{obj}.update", "PUT", f"{API}/{MODULES[obj]}", records)
         results, errors = [], []
         for record, entry in zip(records, entries, strict=False):
@@ -200,6 +205,29 @@ class ZohoClient:
         _, entries = self._write(f"{obj}.insert", "POST", f"{API}/{MODULES[obj]}",
                                  [dict(record) for record in records])
         return entries
+
+    def field_types(self, obj: str) -> dict[str, str]:
+        """Return the data type of each field of ``obj``'s module, read once per module.
+
+        A module whose fields cannot be read gets no conversion; Zoho then names any
+        value of the wrong type in its per-record error.
+        """
+        module = MODULES[obj]
+        with self._count_lock:
+            known = self._field_types.get(module)
+        if known is not None:
+            return known
+        try:
+            data = self._call(f"{obj}.fields", "GET", f"{API}/settings/fields",
+                              params={"module": module})
+        except BatchRejected:
+            data = {}
+        types = {str(entry["api_name"]): str(entry.get("data_type"))
+                 for entry in data.get("fields") or []
+                 if isinstance(entry, dict) and "api_name" in entry}
+        with self._count_lock:
+            self._field_types[module] = types
+        return types
 
     def pipelines(self, obj: str) -> list[dict[str, Any]]:
         """Return the pipelines of the Deals layout with their stages, HubSpot-shaped.

@@ -13,7 +13,8 @@ for Zoho:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ from .flusher import (
 )
 from .hubspot import BATCH_LIMIT, AuthFailed, BatchRejected, CrmUnavailable, DailyLimitReached
 from .record_keys import shop_of_key
-from .sync_store import OutboxRow
+from .sync_store import OutboxRow, properties_of
 from .zoho import ZohoClient, record_error
 from .zoho_auth import ZohoTokens, accounts_url_for
 from .zoho_credits import CallSlots, CreditBudget, concurrency_limit, daily_credits
@@ -53,6 +54,22 @@ class ZohoFlusher(Flusher):
         """Create the flusher with Zoho's write stages."""
         super().__init__(*args, **kwargs)
         self.record_stages = ZOHO_STAGES
+        product = properties_of(self.mapping, "product")
+        self.product_name_field = product.get("title")
+        self.product_sku_field = product.get("sku")
+
+    def _properties(self, obj: str, row: OutboxRow,
+                    product_ids: Mapping[str, str]) -> dict[str, Any]:
+        """Return the fields to send; a product made from an order line is named by its SKU.
+
+        Zoho requires ``Product_Name``, and an order line's title is not in the field map.
+        """
+        properties = super()._properties(obj, row, product_ids)
+        name, sku = self.product_name_field, self.product_sku_field
+        if obj == "products" and name and sku and not properties.get(name) \
+                and properties.get(sku):
+            properties[name] = str(properties[sku])
+        return properties
 
     @staticmethod
     def _link_input(row: OutboxRow, from_ids: Mapping[str, str],
@@ -143,8 +160,12 @@ def _sales_order_outcome(chunk: Sequence[OutboxRow], records: Sequence[Mapping[s
     return outcome
 
 
-def zoho_client_for(settings: Any, transport: httpx.BaseTransport | None = None) -> ZohoClient:
+def zoho_client_for(settings: Any, transport: httpx.BaseTransport | None = None, *,
+                    clock: Callable[[], float] = time.time,
+                    sleep: Callable[[float], None] = time.sleep) -> ZohoClient:
     """Create the Zoho client the settings describe, sharing its token through the data folder.
+
+    ``clock`` and ``sleep`` drive the token expiry and the credit budget; tests inject them.
 
     Raises:
         SetupError: sandbox mode (no refresh token) with an accounts server that is not
@@ -164,9 +185,9 @@ def zoho_client_for(settings: Any, transport: httpx.BaseTransport | None = None)
     tokens = ZohoTokens(client_id or "", client_secret or "", refresh_token, dc=settings.zoho_dc,
                         accounts_url=accounts_url, cache_dir=settings.data_dir,
                         timeout_seconds=float(settings.zoho_timeout_seconds),
-                        transport=transport)
+                        transport=transport, clock=clock)
     budget = CreditBudget(daily_credits(settings.zoho_edition, settings.zoho_user_licences,
-                                        settings.zoho_credits_per_day))
+                                        settings.zoho_credits_per_day), clock=clock, sleep=sleep)
     slots = CallSlots(concurrency_limit(settings.zoho_edition, settings.zoho_concurrency))
-    return ZohoClient(tokens, budget, slots,
-                      timeout_seconds=float(settings.zoho_timeout_seconds), transport=transport)
+    return ZohoClient(tokens, budget, slots, timeout_seconds=float(settings.zoho_timeout_seconds),
+                      transport=transport, sleep=sleep)

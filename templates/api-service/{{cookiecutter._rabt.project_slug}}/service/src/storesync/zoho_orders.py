@@ -14,6 +14,7 @@ workflows: updating subform rows needs their Zoho row ids, which are not kept.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .record_keys import shop_of_key, sku_key
@@ -74,10 +75,18 @@ def zoho_record(properties: Mapping[str, Any], deal_id: str, product_ids: Mappin
     """
     rows = []
     for line in properties.get("lines") or []:
-        quantity = line.get("quantity")
-        price = line.get("list_price")
         rows.append({"product": {"id": product_ids[sku_key(shop, str(line["sku"]))]},
-                     "quantity": quantity if isinstance(quantity, int | float) else 1,
-                     "list_price": price if isinstance(price, int | float) else 0})
+                     "quantity": _number(line.get("quantity"), 1),
+                     "list_price": _number(line.get("list_price"), 0)})
     return {"Subject": str(properties.get("subject") or "")[:255],
             "Deal_Name": {"id": deal_id}, SUBFORM: rows}
+
+
+def _number(value: Any, default: float) -> float:
+    """Return a line's quantity or price as a number; the field map writes money as text."""
+    if isinstance(value, bool):
+        return default
+    try:
+        return float(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return default
