@@ -25,7 +25,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TEXT_TYPES = ("text", "textarea", "email", "phone", "website")
 _NUMBER_TYPES = ("currency", "double", "percent")
 _INTEGER_TYPES = ("integer", "bigint")
-# The subform of a sales order's lines (Zoho API v2 to v6; see domain-facts §4.1).
+# The subform of a sales order's lines, by its name in Zoho API v2 to v6.
 LINE_ITEMS_FIELD = "Product_Details"
 
 
@@ -326,7 +326,7 @@ def _check_line_items(state: ZohoState, definition: FieldDef, value: Any,
     """Check the ``Product_Details`` rows of a sales order: a product and a quantity each.
 
     NOTE: Zoho's docs show the row shape (``product`` lookup, ``quantity``, ``list_price``)
-    but not the error for a bad row; the stand-in names the subform and the row's path.
+    but not the error for a bad row. The stand-in names the subform and the row's path.
     """
     if not isinstance(value, list) or not value:
         return None, _field_error("INVALID_DATA", "invalid data", definition.api_name, path,

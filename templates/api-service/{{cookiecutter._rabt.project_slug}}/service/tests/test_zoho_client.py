@@ -40,7 +40,8 @@ def test_upsert_creates_then_updates_by_email(start_zoho: StartZoho,
                                              contact("huda.zoho@example.com", "c-2")])
     again = client.batch_upsert("contacts", [contact("sara.zoho@example.com", "c-1", "Renamed")])
 
-    assert not first.errors and not again.errors
+    assert not first.errors
+    assert not again.errors
     assert [item["properties"] for item in first.results] == [
         {"Email": "sara.zoho@example.com"}, {"Email": "huda.zoho@example.com"}]
     assert again.results[0]["id"] == first.results[0]["id"]
@@ -62,7 +63,8 @@ def test_record_errors_name_field_and_masked_value(start_zoho: StartZoho,
     invalid = client.batch_upsert("contacts", [bad_email])
 
     # Sara's record is matched by email, and the customer id c-2 belongs to Huda.
-    assert result.status == 400 and not result.results
+    assert result.status == 400
+    assert not result.results
     duplicate = result.errors[0]
     assert duplicate["category"] == "DUPLICATE_DATA"
     assert duplicate["field"] == "Ecom_Customer_ID"
@@ -74,7 +76,7 @@ def test_record_errors_name_field_and_masked_value(start_zoho: StartZoho,
     assert "value n***" in error["message"]
 
 
-def test_update_of_a_deleted_record_reads_as_not_found(start_zoho: StartZoho,
+def test_update_of_deleted_record_not_found(start_zoho: StartZoho,
                                                        make_zoho_client: MakeClient) -> None:
     client = make_zoho_client(start_zoho())
 
@@ -125,7 +127,7 @@ def test_token_refreshed_before_it_expires(start_zoho: StartZoho,
 
 
 def test_wrong_data_centre_is_named(start_zoho: StartZoho, make_zoho_client: MakeClient) -> None:
-    # The account lives in the .com data centre, and ZOHO_DC says sa.
+    # The account is in the .com data centre, and ZOHO_DC is sa.
     standin = start_zoho(ZohoStandinConfig(data_centre="sa", refresh_tokens={
         REFRESH_TOKEN: "com"}))
     client = make_zoho_client(standin, dc="sa")
@@ -134,9 +136,11 @@ def test_wrong_data_centre_is_named(start_zoho: StartZoho, make_zoho_client: Mak
         client.batch_upsert("contacts", [contact("sara.zoho@example.com", "c-1")])
 
     text = str(raised.value)
-    assert "ZOHO_DC=sa" in text and "another data centre" in text
+    assert "ZOHO_DC=sa" in text
+    assert "another data centre" in text
     assert "invalid_client" in text
-    assert REFRESH_TOKEN not in text and CLIENT_SECRET not in text
+    assert REFRESH_TOKEN not in text
+    assert CLIENT_SECRET not in text
 
 
 def test_revoked_refresh_token_is_explained(start_zoho: StartZoho,
@@ -171,7 +175,8 @@ def test_one_refresh_for_two_threads_of_two_processes(start_zoho: StartZoho,
         source.close()
 
     assert standin.refreshes() == 1
-    assert len(values) == 4 and len(set(values)) == 1
+    assert len(values) == 4
+    assert len(set(values)) == 1
     assert (tmp_path / "var" / "zoho-token.json").stat().st_mode & 0o777 == 0o600
 
 

@@ -51,13 +51,15 @@ def test_refresh_token_ends_zoho_sandbox(tmp_path: Path) -> None:
 
 def test_unknown_data_centre(tmp_path: Path) -> None:
     text = problems_for(tmp_path, ZOHO_DC="zoho.ae")
-    assert "ZOHO_DC" in text and "'zoho.ae' is not a Zoho data centre" in text
+    assert "ZOHO_DC" in text
+    assert "'zoho.ae' is not a Zoho data centre" in text
     assert "com, eu, in, com.au, jp, com.cn, ca, sa, uk" in text
 
 
 def test_unknown_edition(tmp_path: Path) -> None:
     text = problems_for(tmp_path, ZOHO_EDITION="premium")
-    assert "'premium' is not a Zoho CRM edition" in text and "enterprise" in text
+    assert "'premium' is not a Zoho CRM edition" in text
+    assert "enterprise" in text
 
 
 def test_refresh_token_needs_the_client(tmp_path: Path) -> None:
@@ -75,7 +77,8 @@ def test_placeholder_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("url", ["ftp://accounts.zoho.sa", "http://accounts.zoho.sa"])
 def test_accounts_url_must_be_https_or_local(tmp_path: Path, url: str) -> None:
     text = problems_for(tmp_path, ZOHO_ACCOUNTS_URL=url)
-    assert "ZOHO_ACCOUNTS_URL" in text and "not an https URL or a local http one" in text
+    assert "ZOHO_ACCOUNTS_URL" in text
+    assert "not an https URL or a local http one" in text
 
 
 def test_sandbox_accounts_url_must_be_local(tmp_path: Path) -> None:

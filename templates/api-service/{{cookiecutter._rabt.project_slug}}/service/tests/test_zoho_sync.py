@@ -108,7 +108,7 @@ ORDER = Order(5100001, SARA, lines=(Line(91001, "OUD-ROYAL-50", 1, "149.50"),
                                     Line(91002, "MUSK-WHITE-30", 2, "60.00")))
 
 
-def test_order_reaches_zoho_with_contact_deal_and_sales_order(
+def test_order_reaches_zoho_records(
         make_zoho_harness: Callable[..., ZohoHarness]) -> None:
     harness = make_zoho_harness()
 
@@ -121,14 +121,17 @@ def test_order_reaches_zoho_with_contact_deal_and_sales_order(
     products = harness.standin.records("Products")
     orders = harness.standin.records("Sales_Orders")
     assert [item["Email"] for item in contacts] == [SARA["email"]]
-    assert len(deals) == 1 and deals[0]["Amount"] == 149.5
+    assert len(deals) == 1
+    assert deals[0]["Amount"] == 149.5
     assert deals[0]["Contact_Name"]["id"] == contacts[0]["id"]
     assert deals[0]["Pipeline"] == "E-commerce"
     assert sorted(item["Product_Code"] for item in products) == ["MUSK-WHITE-30", "OUD-ROYAL-50"]
-    assert len(orders) == 1 and orders[0]["Deal_Name"]["id"] == deals[0]["id"]
+    assert len(orders) == 1
+    assert orders[0]["Deal_Name"]["id"] == deals[0]["id"]
     rows = {row["product"]["id"]: row for row in orders[0]["Product_Details"]}
     musk = next(item["id"] for item in products if item["Product_Code"] == "MUSK-WHITE-30")
-    assert rows[musk]["quantity"] == 2 and rows[musk]["list_price"] == 60.0
+    assert rows[musk]["quantity"] == 2
+    assert rows[musk]["list_price"] == 60.0
     assert harness.context.store.pending_objects() == []
 
 
@@ -144,7 +147,8 @@ def test_second_delivery_updates_without_a_second_sales_order(
     harness.flush()
 
     deals = harness.standin.records("Deals")
-    assert len(deals) == 1 and deals[0]["Amount"] == 209.5
+    assert len(deals) == 1
+    assert deals[0]["Amount"] == 209.5
     assert len(harness.standin.records("Sales_Orders")) == 1
     assert len(harness.standin.records("Contacts")) == 1
 
@@ -164,7 +168,8 @@ def test_invalid_value_goes_to_dead_letters_masked(
     assert len(contact_letters) == 1
     error = contact_letters[0].error
     assert error.startswith("INVALID_DATA: invalid data in Last_Name (value ")
-    assert f"({len(long_name)} characters)" in error and long_name not in error
+    assert f"({len(long_name)} characters)" in error
+    assert long_name not in error
     assert len(harness.standin.records("Deals")) == 1
     for value in (*PERSONAL_VALUES, long_name, "long.name@example.com"):
         assert value not in caplog.text
@@ -181,5 +186,6 @@ def test_used_up_credits_pause_the_flusher(make_zoho_harness: Callable[..., Zoho
         harness.settings.hubspot_daily_limit_pause_seconds)
     calls_before = harness.client.calls
     again = harness.flusher.flush_once(now=2_000_000_001.0, force=True)
-    assert again.paused and harness.client.calls == calls_before
+    assert again.paused
+    assert harness.client.calls == calls_before
 

@@ -1,6 +1,6 @@
 """Fixtures of the Zoho tests: the Zoho stand-in under uvicorn and clients pointed at it.
 
-The client tests seed a small org of their own, so they run in every project; the
+The client tests seed a small org of their own, so they run in every project. The
 end-to-end tests use the project's field map and desired state, so they need a
 project whose CRM is Zoho. Every credential here is a made-up test value.
 """

@@ -1,4 +1,4 @@
-"""What the flusher needs of a CRM client; HubSpot's and Zoho's clients both provide it.
+"""The interface the flusher uses of a CRM client, which HubSpot's and Zoho's clients provide.
 
 Both raise the error classes of :mod:`storesync.hubspot` (``CrmUnavailable``,
 ``DailyLimitReached``, ``AuthFailed``, ``BatchRejected``), so the flusher's retry,

@@ -9,8 +9,8 @@ Endpoints (Zoho CRM API v8, on the ``api_domain`` of the access token):
 * ``POST /crm/v8/Sales_Orders`` for new sales orders;
 * ``GET /crm/v8/settings/layouts`` and ``/settings/pipeline`` for the deal pipelines.
 
-Every record gets its own entry in the answer's ``data``, in the order sent, with
-``code``, ``details`` and ``message``; the HTTP status is 200, 201, 202 or 207, or
+Every record gets its own entry in the response's ``data``, in the order sent, with
+``code``, ``details`` and ``message``. The HTTP status is 200, 201, 202 or 207, or
 400 when no record was written. The client speaks the flusher's terms
 (:class:`storesync.hubspot.BatchResult`, the same error classes), so one flusher
 drives both CRMs: a written record comes back with its Zoho id, and a failed one as an

@@ -2,7 +2,7 @@
 
 Zoho has no line-item module. As the project's n8n and Make workflows do, the service
 writes each store order once as a ``Sales_Orders`` record whose ``Product_Details``
-subform holds a row per line (``product`` lookup, ``quantity``, ``list_price``), linked
+subform contains a row per line (``product`` lookup, ``quantity``, ``list_price``), linked
 to the order's deal through the ``Deal_Name`` lookup. The worker puts one
 ``sales_orders`` row in the outbox per order; the flusher writes it after the deal and
 the products it points at have their Zoho ids.

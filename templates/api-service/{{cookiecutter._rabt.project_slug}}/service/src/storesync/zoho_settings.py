@@ -4,8 +4,8 @@ Without ``ZOHO_REFRESH_TOKEN`` the service is in sandbox mode and talks to the l
 Zoho stand-in; ``ZOHO_ACCOUNTS_URL`` then must point at it. With the token,
 ``ZOHO_CLIENT_ID`` and ``ZOHO_CLIENT_SECRET`` are required too. The edition sets the
 daily credit budget and the concurrency limit from Zoho's API limits table
-(:mod:`storesync.standins.zoho_config`); ``ZOHO_CREDITS_PER_DAY`` and
-``ZOHO_CONCURRENCY`` override them when Zoho changes the table or grants add-on credits.
+(:mod:`storesync.standins.zoho_config`). ``ZOHO_CREDITS_PER_DAY`` and
+``ZOHO_CONCURRENCY`` override them when Zoho changes the table or sells add-on credits.
 """
 
 from __future__ import annotations
