@@ -16,11 +16,12 @@ import yaml
 from intake_support import encode_body
 from storesync.db import Database
 from storesync.delivery import Delivery
-from storesync.flusher import FlushReport, flusher_for
+from storesync.flusher import FlushReport, SetupError, flusher_for
 from storesync.settings import Settings, load_settings
 from storesync.standins.zoho import ZohoStandinConfig
 from storesync.worker import JobOutcome, WorkerContext, build_context, handle_delivery
 from storesync.zoho import ZohoClient
+from storesync.zoho_demo import print_records
 from storesync.zoho_flusher import ZohoFlusher, zoho_client_for
 from sync_support import (
     DESIRED_STATE_PATH,
@@ -80,7 +81,8 @@ def make_zoho_harness(tmp_path: Path, start_zoho: Callable[..., ZohoStandin]
                       ) -> Iterator[Callable[..., ZohoHarness]]:
     clients: list[ZohoClient] = []
 
-    def build(config: ZohoStandinConfig | None = None, **environ: str) -> ZohoHarness:
+    def build(config: ZohoStandinConfig | None = None, *, resolve: bool = True,
+              **environ: str) -> ZohoHarness:
         require_zoho()
         desired = yaml.safe_load(DESIRED_STATE_PATH.read_text(encoding="utf-8"))
         standin = start_zoho(config, desired)
@@ -96,7 +98,8 @@ def make_zoho_harness(tmp_path: Path, start_zoho: Callable[..., ZohoStandin]
         clients.append(client)
         flusher = flusher_for(settings, context.store, context.mapping, client)
         assert isinstance(flusher, ZohoFlusher)
-        flusher.resolve_stages()
+        if resolve:
+            flusher.resolve_stages()
         return ZohoHarness(settings, context, client, flusher, standin)
 
     yield build
@@ -189,3 +192,28 @@ def test_used_up_credits_pause_the_flusher(make_zoho_harness: Callable[..., Zoho
     assert again.paused
     assert harness.client.calls == calls_before
 
+
+def test_missing_pipeline_names_the_fix(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness(ZohoStandinConfig(pipelines_enabled=False), resolve=False)
+
+    with pytest.raises(SetupError) as raised:
+        harness.flusher.resolve_stages()
+
+    assert "Zoho CRM has no deal pipeline" in str(raised.value)
+    assert "crm/desired-state.yaml" in str(raised.value)
+
+
+def test_demo_prints_zoho_records_masked(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    harness.deliver_order(ORDER)
+    harness.flush()
+    lines: list[str] = []
+
+    counts = print_records(harness.standin.http, lines.append)
+
+    assert counts == {"Contacts": 1, "Deals": 1, "Products": 2, "Sales_Orders": 1}
+    text = "\n".join(lines)
+    assert "Email=s***@e***.com" in text
+    assert "Product_Details=2 rows" in text
+    for value in PERSONAL_VALUES:
+        assert value not in text

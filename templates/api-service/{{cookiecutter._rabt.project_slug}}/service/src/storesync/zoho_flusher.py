@@ -71,6 +71,24 @@ class ZohoFlusher(Flusher):
             properties[name] = str(properties[sku])
         return properties
 
+    def resolve_stages(self) -> None:
+        """Find the deal pipeline among the Deals layout's pipelines, as the HubSpot flusher does.
+
+        Raises:
+            SetupError: the pipeline or a stage is missing, with the fix in Zoho's terms.
+            HubSpotError: Zoho could not be asked (the flusher's error classes).
+        """
+        try:
+            super().resolve_stages()
+        except SetupError as error:
+            label = ((self.mapping.get("order_stages") or {}).get("pipeline") or {}).get("name")
+            raise SetupError(
+                f"Zoho CRM has no deal pipeline {label or ''} with the stages of the field map "
+                f"({error}). Create the pipeline and its stages from crm/desired-state.yaml "
+                "(`rabt crm apply` lists the manual steps), or fill order_stages.pipeline."
+                "crm_value in integration/mapping.yaml with the pipeline's display value."
+            ) from error
+
     @staticmethod
     def _link_input(row: OutboxRow, from_ids: Mapping[str, str],
                     to_ids: Mapping[str, str]) -> dict[str, Any]:
