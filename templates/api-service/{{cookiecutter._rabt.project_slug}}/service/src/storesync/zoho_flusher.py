@@ -108,6 +108,7 @@ class ZohoFlusher(Flusher):
         if not rows:
             return
         newest = self._newest_arrival(rows, now)
+
         keys = [row.item.key for row in rows]
         written = self.store.crm_ids(SALES_ORDERS, keys)
         deals = self.store.crm_ids("deals", keys)
@@ -116,6 +117,7 @@ class ZohoFlusher(Flusher):
         product_ids = self.store.crm_ids("products", list(product_keys.values()))
         ids_by_sku = {sku: product_ids[key] for sku, key in product_keys.items()
                       if key in product_ids}
+
         outcome = _Outcome()
         ready: list[tuple[OutboxRow, dict[str, Any]]] = []
         for row in rows:
@@ -126,14 +128,17 @@ class ZohoFlusher(Flusher):
             missing = [sku for sku in product_skus(row.item.key, row.item.properties)
                        if sku not in ids_by_sku]
             if row.item.key not in deals or missing:
+                # Not counted as an attempt, as links waiting for their ends are not: a
+                # dead-lettered deal, once replayed, lets its sales order go out.
                 what = "the deal" if row.item.key not in deals else f"{len(missing)} products"
                 outcome.retried.append((row, now + max(self.batch_window_seconds, 1.0),
-                                        f"waiting for the Zoho id of {what}", True))
+                                        f"waiting for the Zoho id of {what}", False))
                 continue
             ready.append((row, zoho_record(row.item.properties, deals[row.item.key], ids_by_sku,
                                            shop_of_key(row.item.key))))
         if outcome.synced or outcome.retried:
             self._finish(SALES_ORDERS, outcome, report)
+
         for start in range(0, len(ready), BATCH_LIMIT):
             chunk = [row for row, _ in ready[start:start + BATCH_LIMIT]]
             if not self._ready(chunk, now, force, newest):
