@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 
+from conftest import redis_url_or_skip
 from storesync import metrics
 from storesync.hubspot import NOT_FOUND_CATEGORY, DailyLimitReached
 from storesync.standins.zoho import ZohoStandinConfig
 from storesync.zoho import ZohoClient, mask_value
-from storesync.zoho_auth import REFRESH_MARGIN_SECONDS, TokenRejected, ZohoTokens
+from storesync.zoho_auth import (
+    REFRESH_MARGIN_SECONDS,
+    FileTokenCache,
+    RedisTokenCache,
+    TokenCache,
+    TokenRejected,
+    ZohoTokens,
+)
 from storesync.zoho_credits import CreditsExhausted
 from zoho_support import (
     CLIENT_ID,
@@ -152,13 +162,10 @@ def test_revoked_refresh_token_is_explained(start_zoho: StartZoho,
         client.batch_upsert("contacts", [contact("sara.zoho@example.com", "c-1")])
 
 
-def test_one_refresh_for_two_threads_of_two_processes(start_zoho: StartZoho,
-                                                       tmp_path: Path) -> None:
-    standin = start_zoho()
-    # Two token sources on one data folder stand for two worker processes.
-    sources = [ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
-                          accounts_url=standin.url, cache_dir=tmp_path / "var")
-               for _ in range(2)]
+def take_tokens_at_once(url: str, caches: list[TokenCache]) -> list[str]:
+    """Ask two token sources (two processes) from two threads each at the same moment."""
+    sources = [ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa", accounts_url=url,
+                          cache=cache) for cache in caches]
     start = threading.Barrier(4)
     values: list[str] = []
 
@@ -173,6 +180,14 @@ def test_one_refresh_for_two_threads_of_two_processes(start_zoho: StartZoho,
         thread.join(timeout=10)
     for source in sources:
         source.close()
+    return values
+
+
+def test_one_refresh_for_two_processes(start_zoho: StartZoho, tmp_path: Path) -> None:
+    standin = start_zoho()
+
+    values = take_tokens_at_once(standin.url, [FileTokenCache(tmp_path / "var"),
+                                               FileTokenCache(tmp_path / "var")])
 
     assert standin.refreshes() == 1
     assert len(values) == 4
@@ -180,10 +195,28 @@ def test_one_refresh_for_two_threads_of_two_processes(start_zoho: StartZoho,
     assert (tmp_path / "var" / "zoho-token.json").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.redis
+def test_one_refresh_through_redis(start_zoho: StartZoho) -> None:
+    standin = start_zoho()
+    client = redis.Redis.from_url(redis_url_or_skip())
+    prefix = f"storesync-test-{uuid.uuid4().hex}"
+    try:
+        values = take_tokens_at_once(standin.url, [RedisTokenCache(client, prefix),
+                                                   RedisTokenCache(client, prefix)])
+        ttl = client.ttl(f"{prefix}:zoho:token")
+    finally:
+        client.delete(f"{prefix}:zoho:token", f"{prefix}:zoho:token-lock")
+        client.close()
+
+    assert standin.refreshes() == 1
+    assert len(set(values)) == 1
+    assert ttl > 0
+
+
 def test_rejected_token_is_replaced_once(start_zoho: StartZoho, tmp_path: Path) -> None:
     standin = start_zoho()
     source = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
-                        accounts_url=standin.url, cache_dir=tmp_path)
+                        accounts_url=standin.url, cache=FileTokenCache(tmp_path))
     old = source.current().value
     source.reject(old)
     new = source.current().value

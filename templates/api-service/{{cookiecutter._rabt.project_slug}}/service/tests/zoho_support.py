@@ -99,11 +99,11 @@ def make_zoho_client(tmp_path: Path) -> Iterator[Callable[..., ZohoClient]]:
     clients: list[ZohoClient] = []
 
     def build(standin: ZohoStandin, *, clock: ZohoClock | None = None, daily_limit: int = 50_000,
-              concurrency: int = 20, cache_dir: Path | None = None,
+              concurrency: int = 20,
               refresh_token: str = REFRESH_TOKEN, dc: str = "sa") -> ZohoClient:
         clock = clock or ZohoClock()
         tokens = ZohoTokens(CLIENT_ID, CLIENT_SECRET, refresh_token, dc=dc,
-                            accounts_url=standin.url, cache_dir=cache_dir, clock=clock)
+                            accounts_url=standin.url, clock=clock)
         budget = CreditBudget(daily_limit, clock=clock, sleep=clock.sleep)
         client = ZohoClient(tokens, budget, CallSlots(concurrency), sleep=clock.sleep)
         clients.append(client)

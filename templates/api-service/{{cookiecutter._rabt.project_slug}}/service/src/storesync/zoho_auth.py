@@ -4,10 +4,11 @@ Zoho hands out an access token for a refresh token at ``POST {accounts}/oauth/v2
 with ``grant_type=refresh_token``; the answer carries ``access_token``, ``expires_in``
 (3,600 s) and ``api_domain``, the host every CRM call of that account goes to. Zoho
 Accounts limits how many tokens one refresh token may get (about ten per ten minutes,
-at most 30 live ones), so the service never refreshes per call: the token is kept in
-``zoho-token.json`` in the data folder (mode 0600) and shared by every process, and a
-refresh runs under an exclusive lock on ``zoho-token.lock`` there, so when two workers
-find the token stale at once, one refreshes and the other reads its result.
+at most 30 live ones), so the service never refreshes per call. Every process shares
+the token: in ``zoho-token.json`` in the data folder (mode 0600) under an exclusive lock
+on ``zoho-token.lock`` there, or in Redis under a Redis lock when ``REDIS_URL`` is set.
+When two processes find the token stale at once, one refreshes and the other reads its
+result.
 
 Failures come back from Zoho Accounts with HTTP 200 and ``{"error": ...}``. A client id
 the data centre does not know gives ``invalid_client``, and a refresh token issued by
@@ -23,12 +24,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+import redis
 
 from . import logs
 from .hubspot import AuthFailed, CrmUnavailable
@@ -42,6 +44,9 @@ LOCK_FILE_NAME = "zoho-token.lock"
 # Zoho's tokens live an hour. A token is replaced 5 minutes before it expires, so a
 # call that starts just before that never carries a token that dies on the way.
 REFRESH_MARGIN_SECONDS = 300
+# How long the Redis refresh lock lives when its holder dies, and how long others wait
+# for it: a refresh is one call with a 10-second timeout.
+REDIS_LOCK_SECONDS = 30
 DEFAULT_EXPIRES_IN_SECONDS = 3600
 # Hosts where the API domain may use plain http: the local stand-in.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -111,20 +116,22 @@ class ZohoTokens:
         refresh_token: ``ZOHO_REFRESH_TOKEN``.
         dc: ``ZOHO_DC``, named in error messages.
         accounts_url: The accounts server to refresh at.
-        cache_dir: Folder of the shared token file and its lock; None keeps the token
-            in this object only (tests, one-off commands).
+        cache: Where processes share the token and take turns to refresh it
+            (:class:`FileTokenCache`, :class:`RedisTokenCache`); None keeps the token in
+            this object only (tests, one-off commands).
         clock: Seconds since the epoch; tests inject their own.
     """
 
     def __init__(self, client_id: str, client_secret: str, refresh_token: str, *, dc: str,
-                 accounts_url: str, cache_dir: Path | None = None, timeout_seconds: float = 10.0,
+                 accounts_url: str, cache: TokenCache | None = None,
+                 timeout_seconds: float = 10.0,
                  transport: httpx.BaseTransport | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._form = {"grant_type": "refresh_token", "client_id": client_id,
                       "client_secret": client_secret, "refresh_token": refresh_token}
         self.dc = dc
         self.accounts_url = accounts_url.rstrip("/")
-        self._cache_dir = cache_dir
+        self._cache = cache
         self._clock = clock
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_seconds), transport=transport)
         self._lock = threading.Lock()
@@ -145,7 +152,7 @@ class ZohoTokens:
         token = self._token
         if token is not None and self._fresh(token):
             return token
-        with self._lock, self._file_lock():
+        with self._lock, self._shared_lock():
             # Another thread or process may have refreshed while this one waited.
             token = self._token if self._token and self._fresh(self._token) else self._read()
             if token is None or not self._fresh(token):
@@ -160,7 +167,7 @@ class ZohoTokens:
         Only that token is dropped: when another thread already replaced it, the newer
         token stays, so a burst of 401s causes one refresh.
         """
-        with self._lock, self._file_lock():
+        with self._lock, self._shared_lock():
             if self._token is not None and self._token.value == value:
                 self._token = None
             stored = self._read()
@@ -199,35 +206,116 @@ class ZohoTokens:
                            started + seconds)
 
     @contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        if self._cache_dir is None:
+    def _shared_lock(self) -> Iterator[None]:
+        if self._cache is None:
             yield
             return
-        self._cache_dir.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self._cache_dir / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        with self._cache.lock():
+            yield
+
+    def _read(self) -> AccessToken | None:
+        return None if self._cache is None else self._cache.read()
+
+    def _write(self, token: AccessToken) -> None:
+        if self._cache is not None:
+            self._cache.write(token)
+
+
+class TokenCache(Protocol):
+    """Where processes share the access token, and the lock they refresh it under."""
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Return a context manager that holds the refresh lock across processes."""
+
+    def read(self) -> AccessToken | None:
+        """Return the shared token, or None when there is none or it cannot be read."""
+
+    def write(self, token: AccessToken) -> None:
+        """Store ``token`` for the other processes."""
+
+
+class FileTokenCache:
+    """The token in ``zoho-token.json`` (mode 0600) of a folder, locked with ``flock``."""
+
+    def __init__(self, folder: Path) -> None:
+        """Share the token through ``folder``, usually the data folder."""
+        self.folder = folder
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on ``zoho-token.lock``; it ends when the process does."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.folder / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             yield
         finally:
             os.close(descriptor)
 
-    def _read(self) -> AccessToken | None:
-        if self._cache_dir is None:
-            return None
+    def read(self) -> AccessToken | None:
+        """Return the stored token, or None."""
         try:
-            data = json.loads((self._cache_dir / TOKEN_FILE_NAME).read_text(encoding="utf-8"))
-            return AccessToken(str(data["access_token"]), str(data["api_domain"]),
-                               float(data["expires_at"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            text = (self.folder / TOKEN_FILE_NAME).read_text(encoding="utf-8")
+        except OSError:
             return None
+        return _token_from_json(text)
 
-    def _write(self, token: AccessToken) -> None:
-        if self._cache_dir is None:
-            return
-        path = self._cache_dir / TOKEN_FILE_NAME
+    def write(self, token: AccessToken) -> None:
+        """Replace the stored token in one step, so a reader never sees half a file."""
+        path = self.folder / TOKEN_FILE_NAME
         temporary = path.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump({"access_token": token.value, "api_domain": token.api_domain,
-                       "expires_at": token.expires_at}, handle)
+            handle.write(_token_json(token))
         os.replace(temporary, path)
+
+
+class RedisTokenCache:
+    """The token in a Redis key that expires with it, refreshed under a Redis lock."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        """Share the token through ``client`` under keys that start with ``prefix``."""
+        self.client = client
+        self.key = f"{prefix}:zoho:token"
+        self.lock_key = f"{prefix}:zoho:token-lock"
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the refresh lock; it expires after REDIS_LOCK_SECONDS if its holder dies."""
+        with self.client.lock(self.lock_key, timeout=REDIS_LOCK_SECONDS,
+                              blocking_timeout=REDIS_LOCK_SECONDS):
+            yield
+
+    def read(self) -> AccessToken | None:
+        """Return the stored token, or None."""
+        value = self.client.get(self.key)
+        if value is None:
+            return None
+        return _token_from_json(value.decode("utf-8") if isinstance(value, bytes) else value)
+
+    def write(self, token: AccessToken) -> None:
+        """Store the token until it expires."""
+        seconds = max(1, int(token.expires_at - time.time()))
+        self.client.set(self.key, _token_json(token), ex=seconds)
+
+
+def token_cache_for(settings: Any) -> TokenCache:
+    """Return the token cache of the backend ``settings`` names: Redis, else the data folder."""
+    if settings.redis_url:
+        return RedisTokenCache(redis.Redis.from_url(settings.redis_url),
+                               settings.redis_key_prefix)
+    return FileTokenCache(settings.data_dir)
+
+
+def _token_json(token: AccessToken) -> str:
+    return json.dumps({"access_token": token.value, "api_domain": token.api_domain,
+                       "expires_at": token.expires_at})
+
+
+def _token_from_json(text: str) -> AccessToken | None:
+    try:
+        data = json.loads(text)
+        return AccessToken(str(data["access_token"]), str(data["api_domain"]),
+                           float(data["expires_at"]))
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -31,7 +31,7 @@ from .hubspot import BATCH_LIMIT, AuthFailed, BatchRejected, CrmUnavailable, Dai
 from .record_keys import shop_of_key
 from .sync_store import OutboxRow, properties_of
 from .zoho import ZohoClient, record_error
-from .zoho_auth import ZohoTokens, accounts_url_for
+from .zoho_auth import ZohoTokens, accounts_url_for, token_cache_for
 from .zoho_credits import CallSlots, CreditBudget, concurrency_limit, daily_credits
 from .zoho_orders import OBJECT as SALES_ORDERS
 from .zoho_orders import product_skus, zoho_record
@@ -206,7 +206,7 @@ def zoho_client_for(settings: Any, transport: httpx.BaseTransport | None = None,
                 "ZOHO_ACCOUNTS_URL=http://127.0.0.1:PORT of `python -m storesync standin`.")
         refresh_token = client_id = client_secret = SANDBOX_CLIENT
     tokens = ZohoTokens(client_id or "", client_secret or "", refresh_token, dc=settings.zoho_dc,
-                        accounts_url=accounts_url, cache_dir=settings.data_dir,
+                        accounts_url=accounts_url, cache=token_cache_for(settings),
                         timeout_seconds=float(settings.zoho_timeout_seconds),
                         transport=transport, clock=clock)
     budget = CreditBudget(daily_credits(settings.zoho_edition, settings.zoho_user_licences,
