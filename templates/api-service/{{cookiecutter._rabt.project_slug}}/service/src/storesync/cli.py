@@ -257,7 +257,7 @@ def worker(workers: int) -> None:
     if separate_flusher(settings):
         logging.getLogger("storesync.worker").info(
             "the flusher runs as its own process (SYNC_FLUSHER=process): start `python -m "
-            "storesync flusher` beside this worker, or nothing reaches HubSpot")
+            "storesync flusher` beside this worker, or nothing reaches the CRM")
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.host)
     # The worker side may run loops beside the consumer (metrics snapshots, the custom

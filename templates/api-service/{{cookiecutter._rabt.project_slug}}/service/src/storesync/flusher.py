@@ -889,6 +889,13 @@ def flusher_for(settings: Any, store: SyncStore, mapping: Mapping[str, Any],
     )
 
 
+def _crm_address(settings: Any) -> str:
+    """Return the address the flusher's client starts from, for the start log line."""
+    if settings.crm_target == "zoho":
+        return str(settings.zoho_accounts_url or f"Zoho accounts server of {settings.zoho_dc}")
+    return str(settings.hubspot_base_url)
+
+
 def _wait_for_lock(lock: FlusherLock, stop: threading.Event) -> bool:
     """Take the flusher lock, waiting while another flusher holds it; False when stopped."""
     warned = False
@@ -971,7 +978,7 @@ def start_flusher(settings: Any) -> Callable[[], None]:
     thread = threading.Thread(target=_run_when_ready, args=(flusher, stop, lock),
                               name="storesync-flusher", daemon=True)
     thread.start()
-    log.info("flusher started", extra={"resource": settings.hubspot_base_url,
+    log.info("flusher started", extra={"resource": _crm_address(settings),
                                        "batch_window_ms": settings.sync_batch_window_ms})
 
     def stop_flusher() -> None:
@@ -993,7 +1000,7 @@ def run_flusher_process(settings: Any, stop: threading.Event) -> None:
     """
     flusher, client, beats = _build_flusher(settings)
     lock = FlusherLock(settings.data_dir)
-    log.info("flusher started", extra={"resource": settings.hubspot_base_url,
+    log.info("flusher started", extra={"resource": _crm_address(settings),
                                        "batch_window_ms": settings.sync_batch_window_ms})
     try:
         _run_when_ready(flusher, stop, lock)

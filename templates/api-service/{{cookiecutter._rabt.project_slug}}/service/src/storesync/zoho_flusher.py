@@ -186,7 +186,7 @@ def _sales_order_outcome(chunk: Sequence[OutboxRow], records: Sequence[Mapping[s
 def zoho_client_for(settings: Any, transport: httpx.BaseTransport | None = None, *,
                     clock: Callable[[], float] = time.time,
                     sleep: Callable[[float], None] = time.sleep) -> ZohoClient:
-    """Create the Zoho client the settings describe, sharing its token through the data folder.
+    """Create the Zoho client the settings describe; its token is shared through Redis or files.
 
     ``clock`` and ``sleep`` drive the token expiry and the credit budget; tests inject them.
 
