@@ -388,8 +388,9 @@ def preview(project: Path, platform: str | None, topic: str | None, payload: str
 def _crm_environment_help() -> str:
     """Return the help paragraph that lists the variables ``generator.crm.settings`` reads."""
     from generator.crm import settings
+    from generator.runtime.zoho_regions import ZOHO_ACCOUNTS_BY_DC
 
-    data_centres = ", ".join(settings.ZOHO_ACCOUNTS_BY_DC)
+    data_centres = ", ".join(ZOHO_ACCOUNTS_BY_DC)
     lines = [
         "\b",
         "Environment variables (read only from the environment, never from a file):",

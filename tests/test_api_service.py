@@ -36,6 +36,9 @@ VARIANTS = {
     # 3 minutes a variant may add to CI, so it runs whole, as the others do.
     "shopify-custom": ["--preset", "custom-erp", "--set", "platform=shopify",
                        "--set", "project_slug=shop-custom"],
+    # Zoho CRM through the Zoho flusher, against the Zoho stand-in.
+    "shopify-zoho": ["--preset", "headless-nextjs", "--set", "platform=shopify",
+                     "--set", "path=api", "--set", "crm=zoho", "--set", "project_slug=shop-zoho"],
 }
 ACCEPTED = {
     "headless-hubspot": ["storefront"],
@@ -43,6 +46,7 @@ ACCEPTED = {
     "woocommerce-hubspot": ["woocommerce", "storefront"],
     "woocommerce-custom": ["woocommerce", "storefront"],
     "shopify-custom": ["shopify", "storefront"],
+    "shopify-zoho": ["shopify", "storefront"],
 }
 PASSED = re.compile(r"(\d+) passed")
 

@@ -371,6 +371,29 @@ def test_lookup_stored_with_name() -> None:
         assert stored["Contact_Name"] == {"id": contact_id, "name": "Test 1"}
 
 
+def test_sales_order_lines_need_products() -> None:
+    with standin() as (client, _):
+        headers = auth(client)
+        product = client.post("/crm/v8/Products", headers=headers, json={"data": [
+            {"Product_Name": "OUD-ROYAL-50"}]}).json()["data"][0]["details"]["id"]
+        line = {"product": {"id": product}, "quantity": 2, "list_price": 60.0}
+        response = client.post("/crm/v8/Sales_Orders", headers=headers, json={"data": [
+            {"Subject": "Order #1", "Product_Details": [line]},
+            {"Subject": "Order #2", "Product_Details": [line, {"product": {"id": "404"}}]},
+            {"Subject": "Order #3", "Product_Details": [{**line, "quantity": 0}]}]})
+        stored = client.get("/_standin/records/Sales_Orders").json()["records"]
+
+    assert response.status_code == 207
+    results = response.json()["data"]
+    assert results[0]["status"] == "success"
+    assert results[1]["details"] == {"api_name": "Product_Details",
+                                     "json_path": "$.data[1].Product_Details[1].product"}
+    assert results[2]["details"]["json_path"] == "$.data[2].Product_Details[0].quantity"
+    rows = stored[0]["Product_Details"]
+    assert rows[0]["product"] == {"id": product, "name": "OUD-ROYAL-50"}
+    assert rows[0]["quantity"] == 2 and rows[0]["id"]
+
+
 def test_unknown_module_rejected() -> None:
     with standin() as (client, _):
         response = client.post("/crm/v8/Orders", headers=auth(client),

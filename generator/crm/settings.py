@@ -14,27 +14,13 @@ from urllib.parse import urlsplit
 from generator.errors import InputError, Problem
 from generator.i18n import message
 from generator.model import Lang
+from generator.runtime.zoho_regions import ZOHO_ACCOUNTS_BY_DC
 
 HUBSPOT_DEFAULT_BASE_URL = "https://api.hubapi.com"
 # HubSpot's burst limit for Free and Starter accounts: 100 calls per rolling 10 s per
 # app (usage guidelines page); Professional and Enterprise allow 190.
 HUBSPOT_DEFAULT_RATE_LIMIT_PER_10S = 100
 HUBSPOT_MAX_RATE_LIMIT_PER_10S = 250
-
-# Zoho Accounts server per data centre, from Zoho's multi-DC OAuth page. The token
-# response names the API domain, so only the accounts server is needed here.
-# NOTE: the UK entry comes from a secondary source.
-ZOHO_ACCOUNTS_BY_DC = {
-    "com": "https://accounts.zoho.com",
-    "eu": "https://accounts.zoho.eu",
-    "in": "https://accounts.zoho.in",
-    "com.au": "https://accounts.zoho.com.au",
-    "jp": "https://accounts.zoho.jp",
-    "com.cn": "https://accounts.zoho.com.cn",
-    "ca": "https://accounts.zohocloud.ca",
-    "sa": "https://accounts.zoho.sa",
-    "uk": "https://accounts.zoho.uk",
-}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TEXT_TYPES = ("text", "textarea", "email", "phone", "website")
 _NUMBER_TYPES = ("currency", "double", "percent")
 _INTEGER_TYPES = ("integer", "bigint")
+# The subform of a sales order's lines, by its name in Zoho API v2 to v6.
+LINE_ITEMS_FIELD = "Product_Details"
 
 
 def error_item(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -255,6 +257,8 @@ def _check_value(state: ZohoState, definition: FieldDef, value: Any,
         return _check_picklist(state, definition, value, path)
     elif data_type == "lookup":
         return _check_lookup(state, definition, value, path)
+    elif data_type == "subform" and definition.api_name == LINE_ITEMS_FIELD:
+        return _check_line_items(state, definition, value, path)
     if problem is not None:
         return None, _field_error("INVALID_DATA", "invalid data", definition.api_name, path,
                                   expected_data_type=_expected_type(definition.data_type))
@@ -315,6 +319,34 @@ def _check_lookup(state: ZohoState, definition: FieldDef, value: Any,
         return None, _field_error("INVALID_DATA", "invalid data", definition.api_name,
                                   f"{path}.id" if isinstance(value, dict) else path)
     return {"id": record["id"], "name": _record_name(record)}, None
+
+
+def _check_line_items(state: ZohoState, definition: FieldDef, value: Any,
+                      path: str) -> tuple[Any, dict[str, Any] | None]:
+    """Check the ``Product_Details`` rows of a sales order: a product and a quantity each.
+
+    NOTE: Zoho's docs show the row shape (``product`` lookup, ``quantity``, ``list_price``)
+    but not the error for a bad row. The stand-in names the subform and the row's path.
+    """
+    if not isinstance(value, list) or not value:
+        return None, _field_error("INVALID_DATA", "invalid data", definition.api_name, path,
+                                  expected_data_type="jsonarray")
+    rows = []
+    for index, row in enumerate(value):
+        row_path = f"{path}[{index}]"
+        product = row.get("product") if isinstance(row, dict) else None
+        product_id = product.get("id") if isinstance(product, dict) else None
+        record = state.records["Products"].get(str(product_id)) if product_id else None
+        if record is None:
+            return None, _field_error("INVALID_DATA", "invalid data", definition.api_name,
+                                      f"{row_path}.product")
+        quantity = row.get("quantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, int | float) or quantity <= 0:
+            return None, _field_error("INVALID_DATA", "invalid data", definition.api_name,
+                                      f"{row_path}.quantity")
+        rows.append({**row, "id": state.next_id(),
+                     "product": {"id": record["id"], "name": _record_name(record)}})
+    return rows, None
 
 
 def _record_name(record: dict[str, Any]) -> str:

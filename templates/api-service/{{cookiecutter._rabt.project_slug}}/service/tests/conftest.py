@@ -30,7 +30,7 @@ from storesync.intake import Clock, IntakeServices, create_app
 from storesync.settings import Settings, load_settings
 
 # The worker side's fixtures (CRM stand-in, worker context).
-pytest_plugins = ["sync_support", "store_support"]
+pytest_plugins = ["sync_support", "store_support", "zoho_support"]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

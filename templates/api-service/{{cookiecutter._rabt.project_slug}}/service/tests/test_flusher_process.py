@@ -202,9 +202,12 @@ def test_second_flusher_waits_for_first(
 
 def test_flusher_command_rejects_other_crm(tmp_path: Path) -> None:
     env = {key: found for key, found in os.environ.items() if key not in CLEARED_VARIABLES}
+    # The customer database has no flusher; in other projects it also disagrees with the
+    # field map. Either way the command stops with the setting named.
     env.update({"PYTHONPATH": str(SERVICE_DIR / "src"), "DATA_DIR": str(tmp_path / "var"),
-                "SPEC_DIR": str(SPEC_DIR), "CRM_TARGET": "zoho"})
+                "SPEC_DIR": str(SPEC_DIR), "CRM_TARGET": "custom"})
     finished = subprocess.run([sys.executable, "-m", "storesync", "flusher"], cwd=SERVICE_DIR,
                               env=env, capture_output=True, text=True, timeout=60, check=False)
     assert finished.returncode == 2
-    assert "CRM_TARGET=zoho" in finished.stderr
+    assert "CRM_TARGET" in finished.stderr
+    assert "custom" in finished.stderr

@@ -157,8 +157,8 @@ def test_update_by_id_after_first_sync(make_harness: MakeHarness) -> None:
     assert len(sync.standin.records("contacts")) == 1
 
 
-def test_zoho_target_exits(capsys: pytest.CaptureFixture[str],
-                           make_harness: MakeHarness) -> None:
+def test_zoho_target_on_hubspot_field_map_exits(capsys: pytest.CaptureFixture[str],
+                                                make_harness: MakeHarness) -> None:
     sync = make_harness()
     values = {"DATA_DIR": str(sync.settings.data_dir), "SPEC_DIR": str(sync.settings.spec_dir),
               "CRM_TARGET": "zoho"}
@@ -167,8 +167,8 @@ def test_zoho_target_exits(capsys: pytest.CaptureFixture[str],
         start_background(settings)
     assert exit_info.value.code == 2
     message = capsys.readouterr().err
-    assert "CRM_TARGET=zoho" in message
-    assert "Set CRM_TARGET=hubspot" in message
+    assert "is for the CRM 'hubspot', and CRM_TARGET is zoho" in message
+    assert "set CRM_TARGET=hubspot" in message
 
 
 def test_sandbox_refuses_real_hubspot(make_harness: MakeHarness) -> None:

@@ -131,14 +131,17 @@ def _print_banner(settings: Settings, standin_url: str | None) -> None:
     if settings.crm_target == "custom":
         click.echo("CRM: the customer database in DATABASE_URL (CRM_TARGET=custom).")
         return
+    crm = "Zoho CRM" if settings.crm_target == "zoho" else "HubSpot"
     if standin_url is None:
-        click.echo("CRM: HubSpot (HUBSPOT_ACCESS_TOKEN is set).")
+        click.echo(f"CRM: {crm} ({settings.sandbox_switch} is set).")
         return
     click.echo("")
-    click.echo("SANDBOX MODE: HUBSPOT_ACCESS_TOKEN is not set, so nothing is sent to HubSpot.")
-    click.echo(f"  Records go to a local HubSpot stand-in at {standin_url}, seeded from "
+    click.echo(f"SANDBOX MODE: {settings.sandbox_switch} is not set, so nothing is sent to "
+               f"{crm}.")
+    click.echo(f"  Records go to a local {crm} stand-in at {standin_url}, seeded from "
                f"{settings.desired_state_path}.")
-    click.echo(f"  See them with: curl {standin_url}/_standin/records/contacts")
+    records = "Contacts" if settings.crm_target == "zoho" else "contacts"
+    click.echo(f"  See them with: curl {standin_url}/_standin/records/{records}")
     for platform in settings.sandbox_secret_platforms:
         click.echo(f"  {platform}: webhook secret not set, so the public sandbox placeholder is "
                    "used (see the README).")
@@ -165,13 +168,15 @@ def run(workers: int) -> None:
     # The demo command reads the stand-in's address from this file.
     address_file = settings.data_dir / STANDIN_URL_FILE
     with _children() as processes:
-        # The HubSpot stand-in serves only the HubSpot target.
-        if settings.sandbox and settings.crm_target == "hubspot":
+        # The stand-ins serve the HubSpot and Zoho targets.
+        if settings.sandbox and settings.crm_target in FLUSHED_CRM_TARGETS:
             port = _free_port("127.0.0.1")
             standin_url = f"http://127.0.0.1:{port}"
             processes.append(_child(["standin", "--port", str(port)], env))
             _wait_for_port("127.0.0.1", port, processes[-1], STANDIN_START_TIMEOUT_SECONDS)
             env["HUBSPOT_BASE_URL"] = standin_url
+            # The Zoho stand-in is its own accounts server and names itself as api_domain.
+            env["ZOHO_ACCOUNTS_URL"] = standin_url
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             address_file.write_text(standin_url + "\n", encoding="utf-8")
         _print_banner(settings, standin_url)
@@ -252,7 +257,7 @@ def worker(workers: int) -> None:
     if separate_flusher(settings):
         logging.getLogger("storesync.worker").info(
             "the flusher runs as its own process (SYNC_FLUSHER=process): start `python -m "
-            "storesync flusher` beside this worker, or nothing reaches HubSpot")
+            "storesync flusher` beside this worker, or nothing reaches the CRM")
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.host)
     # The worker side may run loops beside the consumer (metrics snapshots, the custom
@@ -272,9 +277,13 @@ def worker(workers: int) -> None:
         queue.close()
 
 
+# CRM targets written by the flusher; custom is written by the worker itself.
+FLUSHED_CRM_TARGETS = ("hubspot", "zoho")
+
+
 def separate_flusher(settings: Settings) -> bool:
     """Return whether the HubSpot flusher runs as its own ``flusher`` process."""
-    return settings.crm_target == "hubspot" and settings.sync_flusher == "process"
+    return settings.crm_target in FLUSHED_CRM_TARGETS and settings.sync_flusher == "process"
 
 
 @main.command()
@@ -297,7 +306,7 @@ def flusher() -> None:
         check_crm_target(settings, load_mapping(settings.mapping_path))
     except (UnsupportedCrmTarget, ValueError) as error:
         _fail(str(error), EXIT_USAGE)
-    if settings.crm_target != "hubspot":
+    if settings.crm_target not in FLUSHED_CRM_TARGETS:
         _fail(f"CRM_TARGET={settings.crm_target} has no flusher: the worker writes to the "
               "customer database itself.", EXIT_USAGE)
     stop = threading.Event()
@@ -316,11 +325,12 @@ def flusher() -> None:
 
 def _standin_app(settings: Settings, seed: bool) -> Any:
     try:
-        from .standins import hubspot
+        from .standins import hubspot, zoho
     except ImportError as error:
         _fail(f"the HubSpot stand-in is not in this service ({error}). Regenerate the project "
               "with rabt.")
-    app = hubspot.create_app()
+    standin_module: Any = zoho if settings.crm_target == "zoho" else hubspot
+    app = standin_module.create_app()
     if seed:
         path = settings.desired_state_path
         try:
@@ -328,7 +338,7 @@ def _standin_app(settings: Settings, seed: bool) -> Any:
         except (OSError, yaml.YAMLError) as error:
             _fail(f"cannot read the desired state {path}: {error}. Set DESIRED_STATE_PATH, or "
                   "pass --no-seed.", EXIT_USAGE)
-        hubspot.seed_from_desired_state(app, desired)
+        standin_module.seed_from_desired_state(app, desired)
     return app
 
 

@@ -244,6 +244,10 @@ def run_demo(settings: Settings, intake_url: str, standin: str, echo: Callable[[
         return print_rows(settings, echo)
     with httpx.Client(base_url=standin, timeout=10) as crm:
         try:
+            if settings.crm_target == "zoho":
+                from .zoho_demo import print_records as print_zoho_records
+
+                return print_zoho_records(crm, echo)
             return print_records(crm, echo)
         except httpx.HTTPError as error:
             raise DemoError(f"cannot read the stand-in at {standin}: {error}") from error

@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 
 from . import metrics
+from .crm_client import CrmClient
 from .flusher_lock import FlusherLock
 from .heartbeat import HeartbeatStore, HeartbeatWriter, open_heartbeat
 from .hubspot import (
@@ -87,7 +88,8 @@ MAX_BATCHES_QUEUED = 4
 BATCH_HOLD_WINDOWS = 10
 # Record objects whose HubSpot ids a batch of the key object needs: a line item points
 # at its product through ``hs_product_id``. An association needs both of its ends.
-RECORD_DEPENDENCIES: dict[str, tuple[str, ...]] = {"line_items": ("products",)}
+RECORD_DEPENDENCIES: dict[str, tuple[str, ...]] = {"line_items": ("products",),
+                                                   "sales_orders": ("products", "deals")}
 
 _EMAIL = re.compile(r"[^\s@\"',;:<>()\[\]{}]+@[^\s@\"',;:<>()\[\]{}]+")
 _PHONE = re.compile(r"\+?\d[\d \-]{7,}\d")
@@ -150,7 +152,7 @@ class Flusher:
     def __init__(
         self,
         store: SyncStore,
-        client: HubSpotClient,
+        client: CrmClient,
         mapping: Mapping[str, Any],
         *,
         batch_window_seconds: float = 0.5,
@@ -181,6 +183,7 @@ class Flusher:
         self.clock = clock
         self.rng = rng or random.Random()
         self.paused_until = 0.0
+        self.record_stages = RECORD_STAGES
         stages = mapping.get("order_stages") or {}
         self.pipeline_property = str((stages.get("pipeline") or {}).get("field") or "pipeline")
         self.stage_property = properties_of(mapping, "order").get("stage", "dealstage")
@@ -323,7 +326,7 @@ class Flusher:
             self._drain()
             self._pausing.clear()
         try:
-            for objects in RECORD_STAGES:
+            for objects in self.record_stages:
                 for obj in objects:
                     if self._before_read(obj, skip_busy):
                         self._flush_records(obj, self.clock() if now is None else now, force,
@@ -603,6 +606,11 @@ class Flusher:
                 if row.item.key in done:
                     continue
                 done.add(row.item.key)
+                if kind == "update" and category == NOT_FOUND_CATEGORY:
+                    # Deleted or merged in the CRM since: upsert it again by its key.
+                    self.store.forget_crm_id(row.item.object, row.item.key)
+                    outcome.retried.append((row, now, error_message(entry), False))
+                    continue
                 droppable = self._droppable(row, None, category)
                 if droppable:
                     outcome.unique_conflicts.append((row, droppable, error_message(entry), now))
@@ -747,13 +755,18 @@ class Flusher:
             if not self._ready(chunk, now, force, newest):
                 report.waiting += len(chunk)
                 continue
-            inputs = [{"from": {"id": from_ids[str(row.item.properties["from_key"])]},
-                       "to": {"id": to_ids[str(row.item.properties["to_key"])]},
-                       "types": [{"associationCategory": HUBSPOT_DEFINED,
-                                  "associationTypeId": int(row.item.properties["type_id"])}]}
-                      for row in chunk]
+            inputs = [self._link_input(row, from_ids, to_ids) for row in chunk]
             self._submit(obj, report, self._send_links, obj, from_obj, to_obj, chunk, inputs,
                          now, report)
+
+    @staticmethod
+    def _link_input(row: OutboxRow, from_ids: Mapping[str, str],
+                    to_ids: Mapping[str, str]) -> dict[str, Any]:
+        """Return the input of one link for ``create_associations``."""
+        return {"from": {"id": from_ids[str(row.item.properties["from_key"])]},
+                "to": {"id": to_ids[str(row.item.properties["to_key"])]},
+                "types": [{"associationCategory": HUBSPOT_DEFINED,
+                           "associationTypeId": int(row.item.properties["type_id"])}]}
 
     def _send_links(self, obj: str, from_obj: str, to_obj: str, chunk: list[OutboxRow],
                     inputs: list[dict[str, Any]], now: float, report: FlushReport) -> None:
@@ -829,13 +842,17 @@ STAGE_LOOKUP_RETRY_SECONDS = 10.0
 LOCK_RETRY_SECONDS = 2.0
 
 
-def client_for(settings: Any, transport: Any = None) -> HubSpotClient:
-    """Create the HubSpot client the settings describe.
+def client_for(settings: Any, transport: Any = None) -> CrmClient:
+    """Create the HubSpot or Zoho client the settings describe.
 
     Raises:
         SetupError: sandbox mode (no access token) with a base URL that is not a
             loopback stand-in, which would send unauthenticated calls to HubSpot.
     """
+    if settings.crm_target == "zoho":
+        from .zoho_flusher import zoho_client_for
+
+        return zoho_client_for(settings, transport)
     token = settings.hubspot_access_token
     if token is None:
         host = httpx.URL(settings.hubspot_base_url).host
@@ -856,9 +873,12 @@ def client_for(settings: Any, transport: Any = None) -> HubSpotClient:
 
 
 def flusher_for(settings: Any, store: SyncStore, mapping: Mapping[str, Any],
-                client: HubSpotClient) -> Flusher:
-    """Create a flusher with the sync settings."""
-    return Flusher(
+                client: CrmClient) -> Flusher:
+    """Create a flusher with the sync settings: the Zoho flusher for a Zoho client."""
+    from .zoho_flusher import ZohoFlusher
+
+    kind = ZohoFlusher if settings.crm_target == "zoho" else Flusher
+    return kind(
         store, client, mapping,
         batch_window_seconds=settings.sync_batch_window_ms / 1000,
         max_attempts=settings.sync_max_attempts,
@@ -867,6 +887,13 @@ def flusher_for(settings: Any, store: SyncStore, mapping: Mapping[str, Any],
         daily_limit_pause_seconds=float(settings.hubspot_daily_limit_pause_seconds),
         auth_failure_pause_seconds=float(settings.hubspot_auth_failure_pause_seconds),
     )
+
+
+def _crm_address(settings: Any) -> str:
+    """Return the address the flusher's client starts from, for the start log line."""
+    if settings.crm_target == "zoho":
+        return str(settings.zoho_accounts_url or f"Zoho accounts server of {settings.zoho_dc}")
+    return str(settings.hubspot_base_url)
 
 
 def _wait_for_lock(lock: FlusherLock, stop: threading.Event) -> bool:
@@ -913,7 +940,7 @@ def _resolve_then_flush(flusher: Flusher, stop: threading.Event) -> None:
     flusher.run(stop)
 
 
-def _build_flusher(settings: Any) -> tuple[Flusher, HubSpotClient, HeartbeatStore]:
+def _build_flusher(settings: Any) -> tuple[Flusher, CrmClient, HeartbeatStore]:
     """Create the flusher, its client and its heartbeat store from the settings.
 
     Raises:
@@ -951,7 +978,7 @@ def start_flusher(settings: Any) -> Callable[[], None]:
     thread = threading.Thread(target=_run_when_ready, args=(flusher, stop, lock),
                               name="storesync-flusher", daemon=True)
     thread.start()
-    log.info("flusher started", extra={"resource": settings.hubspot_base_url,
+    log.info("flusher started", extra={"resource": _crm_address(settings),
                                        "batch_window_ms": settings.sync_batch_window_ms})
 
     def stop_flusher() -> None:
@@ -973,7 +1000,7 @@ def run_flusher_process(settings: Any, stop: threading.Event) -> None:
     """
     flusher, client, beats = _build_flusher(settings)
     lock = FlusherLock(settings.data_dir)
-    log.info("flusher started", extra={"resource": settings.hubspot_base_url,
+    log.info("flusher started", extra={"resource": _crm_address(settings),
                                        "batch_window_ms": settings.sync_batch_window_ms})
     try:
         _run_when_ready(flusher, stop, lock)

@@ -144,6 +144,27 @@ PLAYBOOK_MESSAGES = Counter(
     ["channel", "outcome"],
     registry=SYNC_REGISTRY,
 )
+# Zoho CRM's API credits per rolling 24 hours, as storesync.zoho_credits counts them.
+ZOHO_CREDITS_USED = Gauge(
+    "storesync_zoho_credits_used",
+    "Zoho API credits this service spent in the last 24 hours.",
+    registry=SYNC_REGISTRY,
+)
+ZOHO_CREDITS_REMAINING = Gauge(
+    "storesync_zoho_credits_remaining",
+    "Zoho API credits left in the rolling 24 hours (the lower of the own count and Zoho's).",
+    registry=SYNC_REGISTRY,
+)
+ZOHO_CREDITS_LIMIT = Gauge(
+    "storesync_zoho_credits_limit",
+    "Zoho API credits per rolling 24 hours of the configured edition.",
+    registry=SYNC_REGISTRY,
+)
+ZOHO_CREDIT_PAUSES = Counter(
+    "storesync_zoho_credit_pauses",
+    "Zoho calls held back to spread the last credits of the 24-hour budget.",
+    registry=SYNC_REGISTRY,
+)
 
 
 # Children of DELIVERIES by label values. labels() validates and locks on every call,

@@ -36,6 +36,12 @@ from .store_settings import (
     DEFAULT_STORE_API_TIMEOUT_SECONDS,
     DEFAULT_SUBSCRIPTION_CHECK_INTERVAL_SECONDS,
     store_api_settings,
+from .zoho_settings import (
+    DEFAULT_ZOHO_DC,
+    DEFAULT_ZOHO_EDITION,
+    DEFAULT_ZOHO_TIMEOUT_SECONDS,
+    DEFAULT_ZOHO_USER_LICENCES,
+    zoho_settings_from,
 )
 
 # src/storesync/settings.py → the service folder, where .env, var/ and scripts/ live.
@@ -97,7 +103,7 @@ PLACEHOLDER_PREFIX = "replace-with"
 CRM_TARGETS = ("hubspot", "zoho", "custom")
 # The setting whose absence puts the service in sandbox mode, by CRM target; other
 # targets use HUBSPOT_ACCESS_TOKEN.
-SANDBOX_SWITCHES = {"custom": "DATABASE_URL"}
+SANDBOX_SWITCHES = {"custom": "DATABASE_URL", "zoho": "ZOHO_REFRESH_TOKEN"}
 # The role BI tools log in with to read the customer database (CRM_TARGET=custom).
 DEFAULT_CUSTOMDB_READONLY_ROLE = "storesync_bi"
 POSTGRES_ROLE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -249,6 +255,18 @@ class Settings:
     reconcile_first_lookback_hours: int = DEFAULT_RECONCILE_FIRST_LOOKBACK_HOURS
     public_base_url: str | None = None
     subscription_check_interval_seconds: int = DEFAULT_SUBSCRIPTION_CHECK_INTERVAL_SECONDS
+
+    # Zoho CRM settings (CRM_TARGET=zoho). The client secret and refresh token are secrets.
+    zoho_dc: str = DEFAULT_ZOHO_DC
+    zoho_client_id: str | None = field(default=None, repr=False)
+    zoho_client_secret: str | None = field(default=None, repr=False)
+    zoho_refresh_token: str | None = field(default=None, repr=False)
+    zoho_accounts_url: str | None = None
+    zoho_edition: str = DEFAULT_ZOHO_EDITION
+    zoho_user_licences: int = DEFAULT_ZOHO_USER_LICENCES
+    zoho_credits_per_day: int | None = None
+    zoho_concurrency: int | None = None
+    zoho_timeout_seconds: int = DEFAULT_ZOHO_TIMEOUT_SECONDS
 
     @property
     def sandbox_switch(self) -> str:
@@ -427,6 +445,7 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
     worker.update(_custom_database_settings(reader))
     worker.update(store_api_settings(reader))
     worker.update(_playbook_settings(reader, common["spec_dir"]))
+    worker.update(_zoho_settings(reader, target))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**common, **secrets, accepted_platforms=platforms, **pixel, **worker)
@@ -779,3 +798,8 @@ def _custom_database_settings(reader: _Reader) -> dict[str, Any]:
             password = None
     return {"database_url": url, "customdb_readonly_role": role,
             "customdb_readonly_password": password}
+
+
+def _zoho_settings(reader: _Reader, crm_target: str) -> dict[str, Any]:
+    """Return the Zoho fields of :class:`Settings`; see :mod:`storesync.zoho_settings`."""
+    return zoho_settings_from(reader, crm_target)

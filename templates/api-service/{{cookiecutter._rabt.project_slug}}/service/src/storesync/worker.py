@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from . import metrics
+from . import metrics, zoho_orders
 from .db import Database
 from .delivery import Delivery
 from .logs import mask_email, mask_phone
@@ -89,9 +89,9 @@ class JobOutcome(StrEnum):
     NOTHING_TO_DO = "nothing_to_do"
 
 
-# CRM targets the worker syncs: HubSpot through the flusher, the client's own
+# CRM targets the worker syncs: HubSpot and Zoho through the flusher, the client's own
 # PostgreSQL database (custom) through storesync.customdb.writer.
-SYNCED_CRM_TARGETS = ("hubspot", "custom")
+SYNCED_CRM_TARGETS = ("hubspot", "zoho", "custom")
 
 
 class UnsupportedCrmTarget(Exception):
@@ -137,8 +137,8 @@ def check_crm_target(settings: Settings, mapping: Mapping[str, Any] | None = Non
     if settings.crm_target not in SYNCED_CRM_TARGETS:
         raise UnsupportedCrmTarget(
             f"CRM_TARGET={settings.crm_target} is not supported by the worker in this release: "
-            "only hubspot and custom are. Set CRM_TARGET=hubspot (and HUBSPOT_ACCESS_TOKEN, or "
-            "leave it unset for the sandbox). Zoho comes in a later release.")
+            "only hubspot, zoho and custom are. Set CRM_TARGET to the field map's crm, or "
+            "remove it.")
     crm = (mapping or {}).get("crm", settings.crm_target)
     if crm != settings.crm_target:
         raise UnsupportedCrmTarget(
@@ -265,6 +265,8 @@ class _Plan:
     others: list[Record] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     missing_keys: list[str] = field(default_factory=list)
+    # Zoho: the order's lines, written as one sales order (storesync.zoho_orders).
+    sales_order_lines: list[Record] = field(default_factory=list)
 
 
 def _has_values(record: Record) -> bool:
@@ -334,7 +336,12 @@ def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | 
     # Store ids repeat across shops, so their keys name the shop.
     shop = shop_part(delivery.source, delivery.shop)
     customer_id_target = ctx.fields["contact"].get("store_customer_id")
-    plan = _plan([scope_record(record, shop, customer_id_target) for record in mapped.records])
+    records = [scope_record(record, shop, customer_id_target) for record in mapped.records]
+    lines: list[Record] = []
+    if ctx.settings.crm_target == "zoho":
+        records, lines = zoho_orders.split_lines(records)
+    plan = _plan(records)
+    plan.sales_order_lines = lines
     if plan.missing_keys and plan.missing_keys != ["contact"]:
         reason = (f"the field map found no identity key for: {', '.join(plan.missing_keys)}. "
                   + " ".join(mapped.problems))
@@ -412,9 +419,11 @@ def _item(ctx: WorkerContext, record: Record, key: str, event_id: str,
 
 def _link(from_obj: str, from_key: str, to_obj: str, to_key: str, type_id: Any,
           event_id: str) -> OutboxItem:
+    # HubSpot links by association type id; Zoho by a lookup field's name.
+    kind = {"type_id": int(type_id)} if str(type_id).isdigit() else {"lookup": str(type_id)}
     return OutboxItem(
         object=f"assoc:{from_obj}:{to_obj}", key=f"{from_key}|{to_key}",
-        properties={"from_key": from_key, "to_key": to_key, "type_id": int(type_id)},
+        properties={"from_key": from_key, "to_key": to_key, **kind},
         event_id=event_id, resource=f"{from_obj}:{from_key}")
 
 
@@ -422,7 +431,7 @@ def _association_type(ctx: WorkerContext, entity: str, to: str) -> Any:
     entities = ctx.mapping.get("entities") or {}
     for link in (entities.get(entity) or {}).get("associations") or []:
         if isinstance(link, Mapping) and link.get("to") == to and \
-                link.get("kind") == "association":
+                link.get("kind") in ("association", "lookup"):
             return link.get("ref")
     return None
 
@@ -452,6 +461,8 @@ def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
             _write_line_item(conn, ctx, line, order_key, version, event_id, writes)
         for record in plan.others:
             _write_other(conn, ctx, record, version, event_id, writes)
+        if plan.order is not None and plan.sales_order_lines:
+            _write_sales_order(conn, ctx, plan, str(order_key), version, event_id, writes)
         if ctx.playbooks is not None:
             from .playbooks import observe_delivery
 
@@ -460,6 +471,23 @@ def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
 
     # Deliveries handled at the same time by other consumer threads share the commit.
     return ctx.store.write_together(apply)
+
+
+def _write_sales_order(conn: Any, ctx: WorkerContext, plan: _Plan, order_key: str,
+                       version: float, event_id: str, writes: _Writes) -> None:
+    """Put the order's Zoho sales order, and products for unknown SKUs, in the outbox."""
+    for line in plan.sales_order_lines:
+        if ctx.products_from_lines:
+            _product_from_line(conn, ctx, line, event_id, writes)
+    if ctx.store.check_version(conn, f"sales_orders:{order_key}", version, event_id) != "newer":
+        return
+    assert plan.order is not None
+    subject = plan.order.properties.get(ctx.fields["order"].get("deal_name", "")) or order_key
+    item = zoho_orders.sales_order_item(order_key, str(subject), plan.sales_order_lines,
+                                        ctx.fields["line_item"], event_id)
+    if item is not None:
+        ctx.store.enqueue(conn, item)
+        writes.count += 1
 
 
 def _write_contact(conn: Any, ctx: WorkerContext, record: Record, version: float,

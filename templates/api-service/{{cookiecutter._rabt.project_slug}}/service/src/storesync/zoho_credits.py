@@ -1,0 +1,268 @@
+"""Zoho API credits: the rolling 24-hour budget, pacing before it runs out, and backfill plans.
+
+Zoho charges credits per call (most calls 1; insert, update and upsert 1 per 10
+records, so 10 for 100) against a budget per rolling 24 hours that depends on the
+edition and the user licences, and limits the calls one app has in flight per org.
+The limits come from the table in ``storesync.standins.zoho_config``, taken from
+Zoho's API limits page; ``ZOHO_CREDITS_PER_DAY`` and ``ZOHO_CONCURRENCY`` override it.
+
+The budget counts the credits this process spent in the last 24 hours and, when Zoho
+sends ``X-API-CREDITS-REMAINING``, takes the lower of the two, because other apps of
+the org spend from the same budget. Once less than ``SLOWDOWN_FRACTION`` of the budget
+is left, calls are spaced so that the rest lasts until the oldest credits spent leave
+the window; with no credit left, :class:`CreditsExhausted` stops the caller until then.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from . import metrics
+from .hubspot import DailyLimitReached
+from .standins.zoho_config import (
+    CREDIT_WINDOW_SECONDS,
+    EDITIONS,
+    HEAVY_CONCURRENCY_LIMIT,
+    HEAVY_WRITE_RECORDS,
+    MAX_RECORDS_PER_WRITE,
+    RECORDS_PER_CREDIT,
+)
+
+# Below this share of the daily budget left, calls are spaced out.
+SLOWDOWN_FRACTION = 0.2
+# The longest pause between two calls while spacing; a longer one would stall the
+# heartbeat of the flusher, which then looks stuck.
+MAX_PACE_SECONDS = 60.0
+# NOTE: an estimate for one batch call of 100 records measured on the stand-in with a
+# latency like Zoho's; real calls vary with the org's workflows and layout rules.
+DEFAULT_SECONDS_PER_CALL = 1.5
+CREDITS_REMAINING_HEADER = "X-API-CREDITS-REMAINING"
+
+
+class CreditsExhausted(DailyLimitReached):
+    """The rolling 24-hour credit budget is used up; calls stop until credits return.
+
+    Attributes:
+        wait_seconds: Seconds until enough credits leave the window, when known.
+    """
+
+    def __init__(self, message: str, wait_seconds: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, status)
+        self.wait_seconds = wait_seconds
+
+
+def write_cost(records: int) -> int:
+    """Return the credits of one insert, update or upsert call of ``records`` records."""
+    return max(1, math.ceil(min(records, MAX_RECORDS_PER_WRITE) / RECORDS_PER_CREDIT))
+
+
+def is_heavy(records: int) -> bool:
+    """Return whether a write of ``records`` records counts against the sub-concurrency limit."""
+    return records > HEAVY_WRITE_RECORDS
+
+
+def daily_credits(edition: str, user_licences: int, override: int | None = None) -> int:
+    """Return the credits per rolling 24 hours of ``edition`` with ``user_licences`` users."""
+    if override is not None:
+        return override
+    return EDITIONS[edition].daily_credits(user_licences)
+
+
+def concurrency_limit(edition: str, override: int | None = None) -> int:
+    """Return how many calls the app may have in flight for one org."""
+    return override if override is not None else EDITIONS[edition].concurrency
+
+
+class CreditBudget:
+    """The credits spent in the rolling 24-hour window, shared by the threads of a process."""
+
+    def __init__(self, daily_limit: int, *, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        """Create an empty budget of ``daily_limit`` credits."""
+        self.daily_limit = daily_limit
+        self._clock = clock
+        self._sleep = sleep
+        self._spent: deque[tuple[float, int]] = deque()
+        self._reported: tuple[float, int] | None = None
+        self._lock = threading.Lock()
+        self._publish()
+
+    def used(self) -> int:
+        """Return the credits this process spent in the last 24 hours."""
+        with self._lock:
+            return self._used(self._clock())
+
+    def remaining(self) -> int:
+        """Return the credits left: the lower of the own count and Zoho's last report."""
+        with self._lock:
+            return self._remaining(self._clock())
+
+    def spend(self, cost: int, reported_remaining: int | None = None) -> None:
+        """Record a call's credits and, when Zoho sent it, the remaining count it reported."""
+        with self._lock:
+            now = self._clock()
+            self._spent.append((now, cost))
+            if reported_remaining is not None:
+                self._reported = (now, reported_remaining)
+        self._publish()
+
+    def exhausted(self, reported_remaining: int | None = None) -> CreditsExhausted:
+        """Record that Zoho refused a call for lack of credits; return the error to raise."""
+        with self._lock:
+            now = self._clock()
+            self._reported = (now, reported_remaining or 0)
+            wait = self._wait_for_credits(now)
+        self._publish()
+        return CreditsExhausted(
+            f"Zoho's API credits for the last 24 hours are used up (budget {self.daily_limit}); "
+            f"calls stop for {wait:.0f} s", wait, 429)
+
+    def before_call(self, cost: int) -> None:
+        """Wait as the remaining budget requires before a call of ``cost`` credits.
+
+        Raises:
+            CreditsExhausted: fewer than ``cost`` credits are left.
+        """
+        with self._lock:
+            now = self._clock()
+            remaining = self._remaining(now)
+            if remaining < cost:
+                wait = self._wait_for_credits(now)
+                raise CreditsExhausted(
+                    f"{remaining} Zoho API credits are left of {self.daily_limit} for 24 hours, "
+                    f"and the call needs {cost}; calls stop for {wait:.0f} s", wait)
+            delay = self._pace(now, remaining, cost)
+        if delay > 0:
+            metrics.ZOHO_CREDIT_PAUSES.inc()
+            self._sleep(delay)
+
+    def _pace(self, now: float, remaining: int, cost: int) -> float:
+        """Return the pause that spreads the remaining credits until the oldest ones return."""
+        if remaining >= self.daily_limit * SLOWDOWN_FRACTION:
+            return 0.0
+        calls_left = max(1, remaining // cost)
+        return min(MAX_PACE_SECONDS, self._wait_for_credits(now) / calls_left)
+
+    def _expire(self, now: float) -> None:
+        while self._spent and self._spent[0][0] <= now - CREDIT_WINDOW_SECONDS:
+            self._spent.popleft()
+
+    def _used(self, now: float) -> int:
+        self._expire(now)
+        return sum(cost for _, cost in self._spent)
+
+    def _remaining(self, now: float) -> int:
+        own = self.daily_limit - self._used(now)
+        if self._reported is None or self._reported[0] <= now - CREDIT_WINDOW_SECONDS:
+            return max(0, own)
+        # Credits this process spent after Zoho's report are not in the report yet.
+        since = sum(cost for when, cost in self._spent if when > self._reported[0])
+        return max(0, min(own, self._reported[1] - since))
+
+    def _wait_for_credits(self, now: float) -> float:
+        """Return the seconds until the oldest credits spent leave the 24-hour window."""
+        self._expire(now)
+        if not self._spent:
+            # Zoho reported the budget gone, but the credits went to other apps: their
+            # times are unknown, so the wait is a whole window at most.
+            return float(CREDIT_WINDOW_SECONDS)
+        return max(1.0, self._spent[0][0] + CREDIT_WINDOW_SECONDS - now)
+
+    def _publish(self) -> None:
+        with self._lock:
+            now = self._clock()
+            used, remaining = self._used(now), self._remaining(now)
+        metrics.ZOHO_CREDITS_USED.set(used)
+        metrics.ZOHO_CREDITS_REMAINING.set(remaining)
+        metrics.ZOHO_CREDITS_LIMIT.set(self.daily_limit)
+
+
+class CallSlots:
+    """Keeps the calls in flight under Zoho's concurrency limit and its limit for heavy calls."""
+
+    def __init__(self, limit: int, heavy_limit: int = HEAVY_CONCURRENCY_LIMIT) -> None:
+        """Allow ``limit`` calls at once, of which ``heavy_limit`` heavy ones."""
+        self._all = threading.BoundedSemaphore(limit)
+        self._heavy = threading.BoundedSemaphore(min(limit, heavy_limit))
+
+    def hold(self, heavy: bool) -> _Slot:
+        """Return a context manager that holds a slot for one call."""
+        return _Slot(self, heavy)
+
+
+class _Slot:
+    def __init__(self, slots: CallSlots, heavy: bool) -> None:
+        self._slots = slots
+        self._heavy = heavy
+
+    def __enter__(self) -> None:
+        if self._heavy:
+            self._slots._heavy.acquire()
+        self._slots._all.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self._slots._all.release()
+        if self._heavy:
+            self._slots._heavy.release()
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What a backfill of store history costs in Zoho and how long it takes.
+
+    Attributes:
+        records: Records written (contacts, deals, products, sales orders).
+        calls: API calls, each of up to 100 records.
+        credits: Credits the calls cost.
+        credits_available: Credits left in the current 24 hours when planned.
+        days: Rolling 24-hour windows the credits need (1 when they fit now).
+        seconds: Estimated duration, counting the waits for credits to return.
+    """
+
+    records: int
+    calls: int
+    credits: int
+    credits_available: int
+    days: int
+    seconds: float
+
+
+def plan_backfill(orders: int, contacts: int, *, daily_limit: int,
+                  credits_available: int | None = None, products: int = 0,
+                  seconds_per_call: float = DEFAULT_SECONDS_PER_CALL) -> BackfillPlan:
+    """Estimate the credits and duration of writing ``orders`` and ``contacts`` to Zoho.
+
+    Each order is a deal, a lookup from the deal to its contact and a sales order
+    with its lines, each written 100 to a call; contacts and products are upserted 100
+    to a call. Calls go one after another, as the flusher's batches of one object do.
+
+    Args:
+        orders: Orders to import.
+        contacts: Contacts to import.
+        daily_limit: Credits per rolling 24 hours (:func:`daily_credits`).
+        credits_available: Credits left now; the whole budget when None.
+        products: Products to import.
+        seconds_per_call: Time one call takes.
+    """
+    if min(orders, contacts, products) < 0:
+        raise ValueError("orders, contacts and products must not be negative")
+    available = daily_limit if credits_available is None else max(0, credits_available)
+    batches: Mapping[str, int] = {"contacts": contacts, "products": products, "deals": orders,
+                                  "deal_contacts": orders, "sales_orders": orders}
+    calls = 0
+    credits = 0
+    for count in batches.values():
+        full, rest = divmod(count, MAX_RECORDS_PER_WRITE)
+        calls += full + (1 if rest else 0)
+        credits += full * write_cost(MAX_RECORDS_PER_WRITE) + (write_cost(rest) if rest else 0)
+    beyond = max(0, credits - available)
+    extra_days = math.ceil(beyond / daily_limit) if daily_limit > 0 else 0
+    seconds = calls * seconds_per_call + extra_days * CREDIT_WINDOW_SECONDS
+    return BackfillPlan(records=contacts + products + 2 * orders, calls=calls, credits=credits,
+                        credits_available=available, days=1 + extra_days, seconds=seconds)

@@ -1,0 +1,219 @@
+"""End to end for Zoho: worker and Zoho flusher against the stand-in seeded from this project.
+
+These tests use the project's own field map and desired state, so they run in
+projects whose CRM is Zoho and skip in the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from intake_support import encode_body
+from storesync.db import Database
+from storesync.delivery import Delivery
+from storesync.flusher import FlushReport, SetupError, flusher_for
+from storesync.settings import Settings, load_settings
+from storesync.standins.zoho import ZohoStandinConfig
+from storesync.worker import JobOutcome, WorkerContext, build_context, handle_delivery
+from storesync.zoho import ZohoClient
+from storesync.zoho_demo import print_records
+from storesync.zoho_flusher import ZohoFlusher, zoho_client_for
+from sync_support import (
+    DESIRED_STATE_PATH,
+    PERSONAL_VALUES,
+    SARA,
+    SPEC_DIR,
+    Line,
+    Order,
+    family,
+    project_mapping,
+)
+from zoho_support import ZohoClock, ZohoStandin
+
+
+def require_zoho() -> None:
+    """Skip when the project's CRM is not Zoho, because the field map decides the fields."""
+    crm = project_mapping().get("crm")
+    if crm != "zoho":
+        pytest.skip(f"this test needs the Zoho target, and this project's CRM is {crm}")
+
+
+@dataclass
+class ZohoHarness:
+    """A worker context and a Zoho flusher against one stand-in."""
+
+    settings: Settings
+    context: WorkerContext
+    client: ZohoClient
+    flusher: ZohoFlusher
+    standin: ZohoStandin
+    deliveries: int = 0
+
+    def deliver_order(self, order: Order) -> JobOutcome:
+        self.deliveries += 1
+        source = family()
+        delivery = Delivery(delivery_id=f"zoho-delivery-{self.deliveries}", source=source,
+                            topic=order.topic(source), shop="test-store",
+                            received_at="2026-03-03T18:10:00Z", triggered_at=None,
+                            body=encode_body(order.body(source)).decode("utf-8"))
+        return handle_delivery(delivery, self.context)
+
+    def flush(self, now: float | None = None, cycles: int = 10) -> FlushReport:
+        total = FlushReport()
+        for _ in range(cycles):
+            report = self.flusher.flush_once(now=now, force=True)
+            total.calls += report.calls
+            total.synced.update(report.synced)
+            total.dead_lettered.update(report.dead_lettered)
+            total.paused = total.paused or report.paused
+            if report.calls == 0 and not report.synced:
+                break
+        return total
+
+
+@pytest.fixture
+def make_zoho_harness(tmp_path: Path, start_zoho: Callable[..., ZohoStandin]
+                      ) -> Iterator[Callable[..., ZohoHarness]]:
+    clients: list[ZohoClient] = []
+
+    def build(config: ZohoStandinConfig | None = None, *, resolve: bool = True,
+              **environ: str) -> ZohoHarness:
+        require_zoho()
+        desired = yaml.safe_load(DESIRED_STATE_PATH.read_text(encoding="utf-8"))
+        standin = start_zoho(config, desired)
+        # No ZOHO_REFRESH_TOKEN: sandbox mode, with the stand-in as the accounts server.
+        values = {"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+                  "DESIRED_STATE_PATH": str(DESIRED_STATE_PATH), "CRM_TARGET": "zoho",
+                  "ZOHO_ACCOUNTS_URL": standin.url, "SYNC_BATCH_WINDOW_MS": "0",
+                  "SYNC_MAX_ATTEMPTS": "3", "STORE_ID": "test-store", **environ}
+        settings = load_settings(values)
+        context = build_context(settings, Database(settings.state_path))
+        clock = ZohoClock()
+        client = zoho_client_for(settings, clock=clock, sleep=clock.sleep)
+        clients.append(client)
+        flusher = flusher_for(settings, context.store, context.mapping, client)
+        assert isinstance(flusher, ZohoFlusher)
+        if resolve:
+            flusher.resolve_stages()
+        return ZohoHarness(settings, context, client, flusher, standin)
+
+    yield build
+    for client in clients:
+        client.close()
+
+
+ORDER = Order(5100001, SARA, lines=(Line(91001, "OUD-ROYAL-50", 1, "149.50"),
+                                    Line(91002, "MUSK-WHITE-30", 2, "60.00")))
+
+
+def test_order_reaches_zoho_records(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+
+    assert harness.deliver_order(ORDER) is JobOutcome.SYNCED_LATER
+    report = harness.flush()
+
+    assert sum(report.dead_lettered.values()) == 0
+    contacts = harness.standin.records("Contacts")
+    deals = harness.standin.records("Deals")
+    products = harness.standin.records("Products")
+    orders = harness.standin.records("Sales_Orders")
+    assert [item["Email"] for item in contacts] == [SARA["email"]]
+    assert len(deals) == 1
+    assert deals[0]["Amount"] == 149.5
+    assert deals[0]["Contact_Name"]["id"] == contacts[0]["id"]
+    assert deals[0]["Pipeline"] == "E-commerce"
+    assert sorted(item["Product_Code"] for item in products) == ["MUSK-WHITE-30", "OUD-ROYAL-50"]
+    assert len(orders) == 1
+    assert orders[0]["Deal_Name"]["id"] == deals[0]["id"]
+    rows = {row["product"]["id"]: row for row in orders[0]["Product_Details"]}
+    musk = next(item["id"] for item in products if item["Product_Code"] == "MUSK-WHITE-30")
+    assert rows[musk]["quantity"] == 2
+    assert rows[musk]["list_price"] == 60.0
+    assert harness.context.store.pending_objects() == []
+
+
+def test_second_delivery_updates_without_a_second_sales_order(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    harness.deliver_order(ORDER)
+    harness.flush()
+
+    later = Order(ORDER.id, SARA, total="209.50", updated_at="2026-03-04T10:00:00+00:00",
+                  lines=ORDER.lines)
+    harness.deliver_order(later)
+    harness.flush()
+
+    deals = harness.standin.records("Deals")
+    assert len(deals) == 1
+    assert deals[0]["Amount"] == 209.5
+    assert len(harness.standin.records("Sales_Orders")) == 1
+    assert len(harness.standin.records("Contacts")) == 1
+
+
+def test_invalid_value_goes_to_dead_letters_masked(
+        make_zoho_harness: Callable[..., ZohoHarness], caplog: pytest.LogCaptureFixture) -> None:
+    harness = make_zoho_harness()
+    # Zoho keeps at most 80 characters in Last_Name.
+    long_name = "القحطاني" * 12
+    bad = dict(SARA, email="long.name@example.com", id=7200000000099, last_name=long_name)
+
+    harness.deliver_order(Order(5100002, bad))
+    harness.flush()
+
+    letters = harness.context.store.dead_letters()
+    contact_letters = [letter for letter in letters if letter.item.object == "contacts"]
+    assert len(contact_letters) == 1
+    error = contact_letters[0].error
+    assert error.startswith("INVALID_DATA: invalid data in Last_Name (value ")
+    assert f"({len(long_name)} characters)" in error
+    assert long_name not in error
+    assert len(harness.standin.records("Deals")) == 1
+    for value in (*PERSONAL_VALUES, long_name, "long.name@example.com"):
+        assert value not in caplog.text
+
+
+def test_used_up_credits_pause_the_flusher(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness(ZohoStandinConfig(credits_per_day=3))
+    harness.deliver_order(ORDER)
+
+    report = harness.flush(now=2_000_000_000.0)
+
+    assert report.paused
+    assert harness.flusher.paused_until == 2_000_000_000.0 + float(
+        harness.settings.hubspot_daily_limit_pause_seconds)
+    calls_before = harness.client.calls
+    again = harness.flusher.flush_once(now=2_000_000_001.0, force=True)
+    assert again.paused
+    assert harness.client.calls == calls_before
+
+
+def test_missing_pipeline_names_the_fix(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness(ZohoStandinConfig(pipelines_enabled=False), resolve=False)
+
+    with pytest.raises(SetupError) as raised:
+        harness.flusher.resolve_stages()
+
+    assert "Zoho CRM has no deal pipeline" in str(raised.value)
+    assert "crm/desired-state.yaml" in str(raised.value)
+
+
+def test_demo_prints_zoho_records_masked(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    harness.deliver_order(ORDER)
+    harness.flush()
+    lines: list[str] = []
+
+    counts = print_records(harness.standin.http, lines.append)
+
+    assert counts == {"Contacts": 1, "Deals": 1, "Products": 2, "Sales_Orders": 1}
+    text = "\n".join(lines)
+    assert "Email=s***@e***.com" in text
+    assert "Product_Details=2 rows" in text
+    for value in PERSONAL_VALUES:
+        assert value not in text
