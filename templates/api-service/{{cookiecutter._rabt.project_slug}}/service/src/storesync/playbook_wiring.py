@@ -69,8 +69,12 @@ def start_playbooks(settings: Settings, context: Any, consent: ConsentCheck,
     notes = None
     if runner.notes:
         from .flusher import client_for
+        from .hubspot import HubSpotClient
 
-        notes = NoteWriter(runner.store, client_for(settings))
+        # Notes are a HubSpot object; runner.notes is set only when the CRM is HubSpot.
+        client = client_for(settings)
+        if isinstance(client, HubSpotClient):
+            notes = NoteWriter(runner.store, client)
     stop = threading.Event()
     thread = threading.Thread(
         target=run_loop, name="playbook-timers", daemon=True,

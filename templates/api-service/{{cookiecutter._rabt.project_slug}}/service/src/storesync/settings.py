@@ -36,6 +36,7 @@ from .store_settings import (
     DEFAULT_STORE_API_TIMEOUT_SECONDS,
     DEFAULT_SUBSCRIPTION_CHECK_INTERVAL_SECONDS,
     store_api_settings,
+)
 from .zoho_settings import (
     DEFAULT_ZOHO_DC,
     DEFAULT_ZOHO_EDITION,
