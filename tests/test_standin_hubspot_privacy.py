@@ -56,7 +56,7 @@ def test_status_set_read_and_unsubscribe_all(hubspot: httpx.Client) -> None:
     (f"/{EMAIL}", {}, {"channel": "SMS", "statusState": "SUBSCRIBED", "subscriptionId": 7001},
      "is not a SMS subscription type"),
 ])
-def test_bad_preference_requests(hubspot: httpx.Client, path: str, params: dict[str, str],
+def test_preference_request_rejected(hubspot: httpx.Client, path: str, params: dict[str, str],
                                  body: dict[str, object], words: str) -> None:
     response = hubspot.post(f"{PREFERENCES}{path}", params=params, json=body)
     assert response.status_code == 400

@@ -16,11 +16,14 @@ from click.testing import CliRunner
 from storesync import logs
 from storesync.cli import main
 from storesync.consent import ConsentEvent
+from storesync.db import Database
 from storesync.delivery import Delivery
 from storesync.privacy import PrivacyRequest, PrivacyRequests
 from storesync.privacy_runner import MAX_ATTEMPTS, PrivacyRunner
 from storesync.quarantine import Quarantine
+from storesync.settings import load_settings
 from storesync.sync_store import OutboxItem, OutboxRow
+from storesync.worker import build_context, handle_delivery
 from sync_support import GUEST, SARA, SPEC_DIR, Order, SyncHarness, family
 
 MakeHarness = Callable[..., SyncHarness]
@@ -268,3 +271,37 @@ def test_privacy_cli(make_harness: MakeHarness, tmp_path: Path,
 
 def test_family_is_known() -> None:
     assert family() in {"shopify", "woocommerce", "storefront"}
+
+
+def test_redact_without_a_crm_client(tmp_path: Path) -> None:
+    """Every CRM target: the state file is redacted, and a CRM delete without a client retries."""
+    environ = {"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR)}
+    settings = load_settings(environ)
+    database = Database(settings.state_path)
+    context = build_context(settings, database)
+    source = family()
+    for order in (SARA_ORDER, GUEST_ORDER):
+        handle_delivery(Delivery(delivery_id=f"d-{order.id}", source=source,
+                                 topic=order.topic(source), shop=SHOP,
+                                 received_at="2027-01-15T08:00:00Z", triggered_at=None,
+                                 body=json.dumps(order.body(source))), context)
+    customer_id, order_id = store_ids(source, SARA["id"], SARA_ORDER.id)
+    requests = PrivacyRequests(database)
+    request_id = requests.add(PrivacyRequest("customers/redact", SHOP, "55", customer_id,
+                                             (order_id,)), "evt-r", "2027-01-15T08:00Z")
+    strict = load_settings({**environ, "PRIVACY_CRM_DELETE": "true"})
+    PrivacyRunner(strict, database, client=None, clock=lambda: T0).run_due()
+    stored = requests.get(request_id)
+    assert stored is not None
+    assert stored.status == "pending"
+    assert stored.last_error is not None
+    assert "no HubSpot client" in stored.last_error
+    PrivacyRunner(settings, database, client=None, clock=lambda: T0 + 3600).run_due()
+    stored = requests.get(request_id)
+    assert stored is not None
+    assert stored.status == "done"
+    with database.reading() as reader:
+        emails = {row[0] for row in reader.execute(
+            "SELECT value FROM sync_identity WHERE kind = 'email'")}
+    assert SARA["email"] not in emails
+    assert GUEST["email"] in emails
