@@ -6,8 +6,9 @@ and, every ``CONSENT_CRM_PULL_SECONDS``, reads HubSpot's subscription statuses. 
 request that fails is tried again after a growing pause, up to ``MAX_ATTEMPTS``
 times; it then stays ``failed`` until ``python -m storesync privacy run ID``.
 
-The CRM calls need ``CRM_TARGET=hubspot``. With another target, privacy requests
-change only the state file, and consent is neither pushed nor pulled.
+The CRM calls need ``CRM_TARGET=hubspot``. With ``CRM_TARGET=custom`` the requests
+also redact and export the customer database (``storesync.customdb.privacy``), and
+consent is neither pushed nor pulled.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from .customdb.consents import load_rules
 from .db import Database
 from .privacy import PrivacyRequests, StoredPrivacyRequest
 from .privacy_actions import (
+    Customer,
     export_customer,
     find_customer,
     open_tables,
     redact_customer,
     redact_shop,
+    shop_contacts,
     write_export,
 )
+from .record_keys import shop_part
 from .settings import Settings
 
 log = logging.getLogger("storesync.privacy")
@@ -57,11 +61,20 @@ class PrivacyRunner:
     """Handles privacy requests and consent propagation for one state file."""
 
     def __init__(self, settings: Settings, database: Database, *, client: Any = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        """Open the tables; ``client`` is the HubSpot client, or None without one."""
+                 engine: Any = None, clock: Callable[[], float] = time.time) -> None:
+        """Open the tables.
+
+        Args:
+            settings: The service settings.
+            database: The state file.
+            client: The HubSpot client, or None without one.
+            engine: The customer database's SQLAlchemy engine (``CRM_TARGET=custom``).
+            clock: Returns the current Unix time.
+        """
         self.settings = settings
         self.database = database
         self.client = client
+        self.engine = engine
         self.clock = clock
         open_tables(database)
         self.requests = PrivacyRequests(database)
@@ -134,22 +147,68 @@ def handle_request(runner: PrivacyRunner, stored: StoredPrivacyRequest) -> dict[
     """Act on one request; return counts (never data) for the row and the log."""
     topic = stored.request.topic
     if topic == "shop/redact":
-        with runner.database.transaction() as conn:
-            return redact_shop(conn, stored.request.shop, stored.id)
+        return _redact_shop(runner, stored)
     with runner.database.reading() as reader:
         customer = find_customer(reader, stored)
     if topic == "customers/data_request":
+        return _export(runner, stored, customer)
+    return _redact_customer(runner, stored, customer)
+
+
+def _customer_db(runner: PrivacyRunner) -> Any:
+    """Return ``storesync.customdb.privacy`` when the runner has a customer database."""
+    if runner.engine is None:
+        return None
+    # Imported here because it needs SQLAlchemy, which only custom projects install.
+    from .customdb import privacy
+
+    return privacy
+
+
+def _redact_shop(runner: PrivacyRunner, stored: StoredPrivacyRequest) -> dict[str, Any]:
+    counts: dict[str, Any] = {}
+    customer_db = _customer_db(runner)
+    if customer_db is not None:
+        shop_key = shop_part("shopify", stored.request.shop)
         with runner.database.reading() as reader:
-            data = export_customer(reader, customer, stored)
-        path = write_export(export_folder(runner.settings), stored.id, data)
-        log.info("privacy export written", extra={
-            "privacy_request_id": stored.id, "path": str(path),
-            "contacts": len(customer.contact_keys), "orders": len(data["orders"])})
-        return {"contacts": len(customer.contact_keys), "orders": len(data["orders"]),
-                "export": str(path)}
+            own, _shared = shop_contacts(reader, shop_key + ":")
+        with runner.engine.begin() as connection:
+            counts.update(customer_db.redact_shop(connection, shop_key, own))
+    with runner.database.transaction() as conn:
+        counts.update(redact_shop(conn, stored.request.shop, stored.id))
+    return counts
+
+
+def _export(runner: PrivacyRunner, stored: StoredPrivacyRequest,
+            customer: Customer) -> dict[str, Any]:
+    with runner.database.reading() as reader:
+        data = export_customer(reader, customer, stored)
+    customer_db = _customer_db(runner)
+    if customer_db is not None:
+        with runner.engine.connect() as connection:
+            data["customer_database"] = customer_db.export_customer(
+                connection, customer.contact_keys, sorted(customer.order_keys))
+    path = write_export(export_folder(runner.settings), stored.id, data)
+    counts = {"contacts": len(customer.contact_keys), "orders": len(data["orders"])}
+    log.info("privacy export written",
+             extra={"privacy_request_id": stored.id, "path": str(path), **counts})
+    return {**counts, "export": str(path)}
+
+
+def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
+                     customer: Customer) -> dict[str, Any]:
+    # The CRM and the customer database go first: when they fail, the state file
+    # still leads to the customer, so the next attempt finds the same records.
     counts: dict[str, Any] = {}
     if runner.settings.privacy_crm_delete:
         counts["crm_deleted"] = _delete_in_crm(runner, customer.contact_keys, customer.emails)
+    customer_db = _customer_db(runner)
+    if customer_db is not None:
+        plain_ids = {key.partition(":")[2] for key in customer.customer_keys}
+        with runner.engine.begin() as connection:
+            counts.update(customer_db.redact_customer(
+                connection, customer.contact_keys, customer.emails, customer.phones, plain_ids,
+                sorted(customer.order_keys), shop_part("shopify", stored.request.shop)))
     with runner.database.transaction() as conn:
         counts.update(redact_customer(conn, customer, stored.id, stored.request.shop))
     return counts
@@ -175,8 +234,16 @@ def _delete_in_crm(runner: PrivacyRunner, contacts: list[str], emails: set[str])
 
 
 def build_runner(settings: Settings, database: Database | None = None) -> PrivacyRunner:
-    """Create a runner with the HubSpot client the settings describe (none for other CRMs)."""
-    client = None
+    """Create a runner with the HubSpot client or customer database the settings describe."""
+    client = engine = None
+    if settings.crm_target == "custom":
+        from .customdb.connection import create_database_engine
+        from .customdb.writer import require_database_url
+
+        try:
+            engine = create_database_engine(require_database_url(settings))
+        except ValueError as error:
+            log.error("privacy thread has no customer database: %s", error)
     if settings.crm_target == "hubspot":
         from .flusher import SetupError, client_for
 
@@ -184,7 +251,8 @@ def build_runner(settings: Settings, database: Database | None = None) -> Privac
             client = client_for(settings)
         except SetupError as error:
             log.error("privacy thread has no HubSpot client: %s", error)
-    return PrivacyRunner(settings, database or Database(settings.state_path), client=client)
+    return PrivacyRunner(settings, database or Database(settings.state_path), client=client,
+                         engine=engine)
 
 
 def start_privacy_thread(settings: Settings) -> Callable[[], None]:
@@ -209,6 +277,8 @@ def start_privacy_thread(settings: Settings) -> Callable[[], None]:
         thread.join(timeout=30)
         if runner.client is not None:
             runner.client.close()
+        if runner.engine is not None:
+            runner.engine.dispose()
         runner.database.close()
 
     return stop
