@@ -60,7 +60,9 @@ CRM_SOURCE = "hubspot"
 STORE_SOURCES = frozenset({"shopify", "woocommerce", "storefront"})
 # HubSpot's channel names, by our channel.
 CRM_CHANNELS = {"email": "EMAIL", "sms": "SMS", "whatsapp": "WHATSAPP"}
-# Identity kinds (storesync.sync_store) that hold each channel's address.
+# Identity kinds (storesync.sync_store) that contain each channel's address.
+# NOTE: HubSpot's reference shows the subscriber of SMS and WHATSAPP only as a string;
+# sending the phone in E.164 with its "+" is an assumption to check on a live account.
 ADDRESS_KINDS = {"email": "email", "sms": "phone", "whatsapp": "phone"}
 STORE_CUSTOMER_KIND = "store_customer_id"
 # Push targets and statuses.
