@@ -63,6 +63,19 @@ def test_redact_in_customer_database(make_custom_harness: MakeHarness) -> None:
     assert orders[1]["contact_key"] is not None
 
 
+def test_redact_drops_waiting_rows(make_custom_harness: MakeHarness) -> None:
+    sync = seeded(make_custom_harness)
+    # Delivered but not yet written when the request is handled.
+    sync.deliver_order(Order(8300003, SARA, updated_at="2026-03-04T10:00:00+00:00"))
+    run_request(sync, "customers/redact")
+    sync.write()
+    emails = [row["email"] for row in sync.rows("SELECT email FROM contacts")]
+    assert emails == [GUEST["email"]]
+    payloads = json.dumps([row["body"] for row in sync.rows("SELECT body FROM source_payloads")],
+                          ensure_ascii=False)
+    assert SARA["email"] not in payloads
+
+
 def test_export_includes_customer_database(make_custom_harness: MakeHarness,
                                            tmp_path: Path) -> None:
     sync = seeded(make_custom_harness, PRIVACY_EXPORT_DIR=str(tmp_path / "exports"))

@@ -196,6 +196,7 @@ def redact_customer(conn: sqlite3.Connection, customer: Customer, request_id: in
         f" OR (object LIKE 'assoc:%' AND (json_extract(properties, '$.from_key') IN"
         f" ({_placeholders(ends)}) OR json_extract(properties, '$.to_key') IN"
         f" ({_placeholders(ends)})))", [*contacts, *orders, *ends, *ends]).rowcount
+    counts["outbox"] += _redact_other_outbox(conn, customer)
     counts["dead_letters"] = _redact_dead_letters(conn, customer, contacts, orders, request_id)
     counts["quarantine"] = _redact_quarantine(conn, customer, request_id, shop)
     counts["identity"] = conn.execute(
@@ -221,6 +222,29 @@ def redact_customer(conn: sqlite3.Connection, customer: Customer, request_id: in
     conn.execute(f"DELETE FROM consent_pushes WHERE contact_key IN ({_placeholders(contacts)})"
                  " AND status = 'pending' AND target = 'store'", contacts)
     return counts
+
+
+def _redact_other_outbox(conn: sqlite3.Connection, customer: Customer) -> int:
+    """Delete the customer's raw bodies, events and consent rows waiting in the outbox.
+
+    Only projects on the customer database queue these objects. A waiting withdrawal
+    stays, as it does among the consent events.
+    """
+    contacts = set(customer.contact_keys)
+    chosen = []
+    for obj, key, properties in conn.execute(
+            "SELECT object, key, properties FROM sync_outbox"
+            " WHERE object IN ('payloads', 'events', 'consents')"):
+        data = json.loads(properties)
+        if obj == "consents" and data.get("state") == WITHDRAWN:
+            continue
+        if data.get("contact_key") in contacts or body_belongs(
+                properties.encode("utf-8"), customer, customer.customer_keys | {
+                    item.partition(":")[2] for item in customer.customer_keys}):
+            chosen.append((obj, key))
+    for obj, key in chosen:
+        conn.execute("DELETE FROM sync_outbox WHERE object = ? AND key = ?", (obj, key))
+    return len(chosen)
 
 
 def _redact_dead_letters(conn: sqlite3.Connection, customer: Customer, contacts: list[str],
@@ -294,6 +318,8 @@ def redact_shop(conn: sqlite3.Connection, shop_domain: str | None,
     conn.execute("DELETE FROM sync_versions WHERE instr(resource, ?) > 0", (":" + prefix,))
     conn.execute("DELETE FROM sync_outbox WHERE object LIKE 'assoc:%' AND instr(key, ?) > 0",
                  (prefix,))
+    conn.execute("DELETE FROM sync_outbox WHERE object = 'payloads'"
+                 " AND json_extract(properties, '$.shop') = ?", (prefix[:-1],))
     counts["quarantine"] += conn.execute("DELETE FROM quarantine WHERE shop = ?",
                                          (shop_domain,)).rowcount
     counts["contacts_kept_for_other_shops"] = len(_shared)
