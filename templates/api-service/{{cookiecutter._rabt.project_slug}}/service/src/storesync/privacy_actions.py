@@ -17,9 +17,11 @@ id (``<shop>:<id>``) and the orders it names, then, in one transaction:
   NOTE: this is our reading of PDPL Art. 25 and the implementing regulations; have
   counsel confirm it for the client.
 
-With ``PRIVACY_CRM_DELETE=true`` it first asks HubSpot to delete each contact (GDPR
-delete by the stored HubSpot id, or by email when the id is not known yet). A CRM
-error leaves local data untouched and the request is tried again later.
+With ``PRIVACY_CRM_DELETE=true`` it first requests deletion of each contact from
+HubSpot (GDPR delete by the stored HubSpot id, or by email when the id is not known
+yet). With ``CRM_TARGET=custom`` the customer database is redacted first instead
+(``storesync.customdb.privacy``). An error there leaves local data untouched, and the
+request is tried again later.
 
 A contact is one person across shops: when the service serves several shops, a
 redact from one of them removes the whole local contact.
