@@ -2,7 +2,8 @@
 
 It serves the endpoints Rabt and the generated services call: CRM objects v3
 (single, batch and search), associations v4, properties and groups, pipelines,
-lists v3 and custom behavioral events, each behind a bearer token and HubSpot's
+lists v3, custom behavioral events, subscription statuses (communication preferences v4)
+and GDPR delete of contacts, each behind a bearer token and HubSpot's
 rate limits. Inspection and fault injection live under ``/_standin/`` and are not
 part of HubSpot:
 
@@ -43,6 +44,7 @@ except ModuleNotFoundError as missing:  # started from a plain install, without 
 from . import hubspot_admin as admin
 from . import hubspot_associations as associations
 from . import hubspot_objects as objects
+from . import hubspot_privacy as privacy
 from .hubspot_config import OBJECT_TYPE_IDS, HubSpotStandinConfig
 from .hubspot_errors import HubSpotError, error_body
 from .hubspot_http import Handler, endpoint, object_name
@@ -62,10 +64,15 @@ _OBJECT = "/crm/v3/objects/{object_type}"
 _PROPERTIES = "/crm/v3/properties/{object_type}"
 _PIPELINES = "/crm/v3/pipelines/{object_type}"
 _ASSOCIATIONS = "/crm/v4/associations/{from_type}/{to_type}"
+_PREFERENCES = "/communication-preferences/v4/statuses"
 
 # (path template, methods, handler); more specific paths come first, because
 # Starlette takes the first route whose path and method match.
 _API_ROUTES: list[tuple[str, str, Handler]] = [
+    ("/crm/v3/objects/contacts/gdpr-delete", "POST", privacy.gdpr_delete),
+    (f"{_PREFERENCES}/batch/read", "POST", privacy.batch_read),
+    (f"{_PREFERENCES}/{{subscriber}}/unsubscribe-all", "POST", privacy.unsubscribe_all),
+    (f"{_PREFERENCES}/{{subscriber}}", "POST", privacy.set_status),
     (f"{_OBJECT}/batch/upsert", "POST", objects.batch_upsert),
     (f"{_OBJECT}/batch/create", "POST", objects.batch_create),
     (f"{_OBJECT}/batch/update", "POST", objects.batch_update),

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from .hubspot_config import HubSpotStandinConfig
 from .hubspot_limits import CallLog, FaultInjector, RateLimiter
 from .hubspot_lists import EventStore, ListStore
+from .hubspot_preferences import PreferenceStore
 from .hubspot_records import RecordStore
 from .hubspot_schema import SchemaStore
 
@@ -36,6 +37,7 @@ class StandinState:
         self.records = RecordStore(self.schema, self.next_id, self.config.clock, self.now_iso)
         self.lists = ListStore(self.schema, self.now_iso)
         self.events = EventStore(self.config.portal_id, self.now_iso)
+        self.preferences = PreferenceStore()
 
     def reset(self) -> None:
         """Return to a new account: no records, default schema, no faults, counts at zero."""

@@ -690,9 +690,9 @@ def test_privacy_topic_kept_without_pii(make_settings: MakeSettings, start_intak
         assert value.encode() not in raw, value
         assert value not in captured_logs.getvalue(), value
     pending = [json.loads(line) for line in captured_logs.getvalue().splitlines()
-               if "privacy request stored as pending" in line]
+               if "privacy request stored; the worker handles it" in line]
     assert len(pending) == 1
-    assert pending[0]["level"] == "WARNING"
+    assert pending[0]["level"] == "INFO"
     assert pending[0]["topic"] == topic
 
 

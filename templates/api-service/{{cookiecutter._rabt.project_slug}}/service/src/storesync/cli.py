@@ -509,6 +509,17 @@ def _register_store_commands() -> None:
 _register_store_commands()
 
 
+# The privacy requests' commands (privacy list, show, run).
+def _register_privacy_commands() -> None:
+    from .privacy_cli import commands
+
+    for command in commands:
+        main.add_command(command)
+
+
+_register_privacy_commands()
+
+
 # The custom database's commands (db, export). They also make run, intake and worker
 # check the database's migration revision first when CRM_TARGET=custom.
 def _register_customdb_commands() -> None:

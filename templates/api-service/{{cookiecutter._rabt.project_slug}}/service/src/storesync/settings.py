@@ -144,6 +144,12 @@ DEFAULT_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS = 60
 MIN_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS = 5
 MAX_HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS = 3600
 
+# Consent and privacy requests. HubSpot's subscription statuses are read this often; 0 stops it.
+DEFAULT_CONSENT_CRM_PULL_SECONDS = 3600
+MAX_CONSENT_CRM_PULL_SECONDS = 7 * 86_400
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
 SECRET_VARIABLES = {
     "shopify": "SHOPIFY_WEBHOOK_SECRETS",
     "woocommerce": "WOOCOMMERCE_WEBHOOK_SECRETS",
@@ -268,6 +274,13 @@ class Settings:
     zoho_credits_per_day: int | None = None
     zoho_concurrency: int | None = None
     zoho_timeout_seconds: int = DEFAULT_ZOHO_TIMEOUT_SECONDS
+
+    # Consent and privacy requests (storesync.consent, storesync.privacy_actions).
+    consent_store_writeback: bool = False
+    consent_crm_pull_seconds: int = DEFAULT_CONSENT_CRM_PULL_SECONDS
+    privacy_crm_delete: bool = False
+    # None means DATA_DIR/privacy-exports.
+    privacy_export_dir: Path | None = None
 
     @property
     def sandbox_switch(self) -> str:
@@ -447,6 +460,7 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
     worker.update(store_api_settings(reader))
     worker.update(_playbook_settings(reader, common["spec_dir"]))
     worker.update(_zoho_settings(reader, target))
+    worker.update(_privacy_settings(reader))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**common, **secrets, accepted_platforms=platforms, **pixel, **worker)
@@ -804,3 +818,37 @@ def _custom_database_settings(reader: _Reader) -> dict[str, Any]:
 def _zoho_settings(reader: _Reader, crm_target: str) -> dict[str, Any]:
     """Return the Zoho fields of :class:`Settings`; see :mod:`storesync.zoho_settings`."""
     return zoho_settings_from(reader, crm_target)
+
+
+# --- Consent and privacy settings. ---------------------------------------------------------
+
+
+def _switch(reader: _Reader, name: str) -> bool:
+    raw = reader.text(name)
+    if raw is None or raw.lower() in FALSE_WORDS:
+        return False
+    if raw.lower() in TRUE_WORDS:
+        return True
+    reader.add(name, f"{raw!r} is not on or off.",
+               f"set {name}=true or {name}=false, or remove it for false.")
+    return False
+
+
+def _privacy_settings(reader: _Reader) -> dict[str, Any]:
+    """Return the consent and privacy fields of :class:`Settings`, adding problems to ``reader``."""
+    export_dir = None
+    if reader.text("PRIVACY_EXPORT_DIR") is not None:
+        export_dir = reader.path("PRIVACY_EXPORT_DIR", reader.service_dir)
+        if export_dir.exists() and not export_dir.is_dir():
+            reader.add("PRIVACY_EXPORT_DIR", f"{str(export_dir)!r} is a file, not a folder.",
+                       "set PRIVACY_EXPORT_DIR to a folder, or remove it for "
+                       "DATA_DIR/privacy-exports.")
+            export_dir = None
+    return {
+        "consent_store_writeback": _switch(reader, "CONSENT_STORE_WRITEBACK"),
+        "consent_crm_pull_seconds": reader.integer(
+            "CONSENT_CRM_PULL_SECONDS", DEFAULT_CONSENT_CRM_PULL_SECONDS, 0,
+            MAX_CONSENT_CRM_PULL_SECONDS),
+        "privacy_crm_delete": _switch(reader, "PRIVACY_CRM_DELETE"),
+        "privacy_export_dir": export_dir,
+    }

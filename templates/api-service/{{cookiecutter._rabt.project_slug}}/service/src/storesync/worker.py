@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from . import metrics, zoho_orders
+from .consent import ConsentRecorder, ConsentStore
 from .db import Database
 from .delivery import Delivery
 from .logs import mask_email, mask_phone
@@ -126,6 +127,8 @@ class WorkerContext:
     products_from_lines: bool = False
     # The playbook runner (storesync.playbooks), when the timed playbooks are wired in.
     playbooks: Any = None
+    # Records the consent a body states (storesync.consent); None leaves consent out.
+    consent: ConsentRecorder | None = None
 
 
 def check_crm_target(settings: Settings, mapping: Mapping[str, Any] | None = None) -> None:
@@ -190,6 +193,9 @@ def build_context(settings: Settings, database: Database | None = None,
         fields={entity: properties_of(mapping, entity) for entity in WRITTEN_ENTITIES},
         rollup_targets=rollups, won_stages=won, required=required_fields(mapping),
         products_from_lines=_products_from_lines(mapping),
+        consent=ConsentRecorder.from_spec(
+            ConsentStore(db, clock, store_writeback=settings.consent_store_writeback),
+            settings.spec_dir),
     )
 
 
@@ -356,7 +362,7 @@ def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | 
     if plan.contact is None and plan.order is None and not plan.line_items and not plan.others:
         return JobOutcome.NOTHING_TO_DO, resource
     version = payload_version(body, delivery)
-    written = _write(delivery, ctx, plan, version, shop)
+    written = _write(delivery, ctx, plan, version, shop, body)
     return (JobOutcome.SYNCED_LATER if written else JobOutcome.SKIPPED_STALE), resource
 
 
@@ -446,7 +452,7 @@ class _Writes:
 
 
 def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
-           shop: str) -> int:
+           shop: str, body: Any = None) -> int:
     """Apply one delivery's records in one transaction; return how many were not stale."""
     event_id = delivery.delivery_id
 
@@ -454,6 +460,8 @@ def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
         writes = _Writes(shop=shop)
         if plan.contact is not None:
             _write_contact(conn, ctx, plan.contact, version, event_id, writes)
+            if ctx.consent is not None and writes.contact_key is not None:
+                ctx.consent.record_body(conn, writes.contact_key, body, delivery.source, version)
         order_key = None
         if plan.order is not None:
             order_key = _write_order(conn, ctx, plan.order, version, event_id, writes)
@@ -667,6 +675,10 @@ def start_background(settings: Settings) -> Callable[[], None]:
     from .store_jobs import start_store_jobs
 
     stop_publisher = _stop_in_turn(start_store_jobs(settings), stop_publisher)
+    # Privacy requests and consent propagation run in a thread of every worker process.
+    from .privacy_runner import start_privacy_thread
+
+    stop_publisher = _stop_in_turn(start_privacy_thread(settings), stop_publisher)
     if settings.crm_target == "custom":
         from .customdb.writer import start_writer
 

@@ -1,0 +1,416 @@
+"""Marketing consent per channel (email, sms, whatsapp) in the state file, and its gate.
+
+Where consent comes from:
+
+* the store: each delivery body, read by the channel rules of
+  ``integration/consent.yaml`` (see :mod:`storesync.customdb.consents`). Shopify's
+  ``email_marketing_consent`` and ``sms_marketing_consent`` on customer bodies and on
+  the consent topics ``customers/marketing_consent`` and
+  ``customers_email_marketing_consent/update``; WooCommerce order meta
+  (``_rabt_email_opt_in``, ``_rabt_sms_opt_in``, ``_rabt_whatsapp_opt_in``); the
+  storefront's ``consent.<channel>.state``;
+* the CRM: HubSpot's subscription statuses (communication preferences v4), read by
+  :func:`pull_crm_statuses`. A channel counts as granted when any of its subscription
+  types is ``SUBSCRIBED``, and as withdrawn when every status it has is
+  ``NOT_SUBSCRIBED``. NOTE: how HubSpot reports a contact with several types, some
+  on and some off, is not confirmed; this rule favours sending only with an opt-in.
+
+WhatsApp needs an explicit WhatsApp opt-in (WhatsApp Business Messaging Policy): only
+the WhatsApp fields above and HubSpot's WHATSAPP statuses count. An email or SMS
+opt-in, or a known phone number, never grants WhatsApp.
+
+Each statement is kept as an event (``consent_events``: contact, channel, state, the
+time it was given, source and wording version), which is also the record of consent
+that PDPL requires. The current state of a channel is the newest event at or before the
+time asked about; when a withdrawal and an opt-in have the same time, the withdrawal
+wins. So an unsubscribe on any side wins over an older or equal-time opt-in, and only
+a newer opt-in undoes it.
+
+A withdrawal that changes the current state is propagated (``consent_pushes``): to
+HubSpot as ``unsubscribe-all`` on that channel when it came from the store, and back
+to the store when it came from the CRM and ``CONSENT_STORE_WRITEBACK`` is on. The
+store side calls the hook set by :func:`set_store_unsubscribe_hook`; until a store
+API client sets it, such pushes end with status ``no_store_client``. The worker's
+privacy thread sends the pushes (see :mod:`storesync.privacy_runner`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .customdb.consents import ConsentRule, consent_changes, load_rules
+from .db import Database
+from .record_keys import shop_of_key
+
+log = logging.getLogger("storesync.consent")
+
+CHANNELS = ("email", "sms", "whatsapp")
+GRANTED = "granted"
+NOT_GRANTED = "not_granted"
+WITHDRAWN = "withdrawn"
+CRM_SOURCE = "hubspot"
+STORE_SOURCES = frozenset({"shopify", "woocommerce", "storefront"})
+# HubSpot's channel names, by our channel.
+CRM_CHANNELS = {"email": "EMAIL", "sms": "SMS", "whatsapp": "WHATSAPP"}
+# Identity kinds (storesync.sync_store) that contain each channel's address.
+# NOTE: HubSpot's reference shows the subscriber of SMS and WHATSAPP only as a string;
+# sending the phone in E.164 with its "+" is an assumption to check on a live account.
+ADDRESS_KINDS = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+STORE_CUSTOMER_KIND = "store_customer_id"
+# Push targets and statuses.
+TO_CRM = "crm"
+TO_STORE = "store"
+PENDING = "pending"
+MAX_PUSH_ATTEMPTS = 10
+PUSH_BACKOFF_MAX_SECONDS = 3600.0
+
+SCHEMA = (
+    "CREATE TABLE consent_events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, contact_key TEXT NOT NULL,"
+    " channel TEXT NOT NULL, state TEXT NOT NULL, captured_at REAL NOT NULL,"
+    " source TEXT NOT NULL, wording_version TEXT, recorded_at REAL NOT NULL,"
+    " UNIQUE (contact_key, channel, state, captured_at, source))",
+    "CREATE INDEX consent_events_current ON consent_events (contact_key, channel, captured_at)",
+    "CREATE TABLE consent_pushes ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, contact_key TEXT NOT NULL, channel TEXT NOT NULL,"
+    " target TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at REAL NOT NULL, last_error TEXT, created_at REAL NOT NULL,"
+    " done_at REAL)",
+    "CREATE UNIQUE INDEX consent_pushes_waiting ON consent_pushes (contact_key, channel, target)"
+    " WHERE status = 'pending'",
+)
+
+# Called with (shop, store customer id, channel) to unsubscribe in the store.
+StoreUnsubscribe = Callable[[str, str, str], None]
+_store_unsubscribe: StoreUnsubscribe | None = None
+
+
+def set_store_unsubscribe_hook(hook: StoreUnsubscribe | None) -> None:
+    """Set the function that writes an opt-out back to the store (a store API client's).
+
+    It is called with the shop part of the record keys, the store's customer id and
+    the channel, and raises to have the push tried again later.
+    """
+    global _store_unsubscribe
+    _store_unsubscribe = hook
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One statement of consent for one contact and channel."""
+
+    channel: str
+    state: str
+    captured_at: float
+    source: str
+    wording_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsentPush:
+    """A withdrawal waiting to reach the CRM or the store."""
+
+    id: int
+    contact_key: str
+    channel: str
+    target: str
+    attempts: int
+
+
+class ConsentStore:
+    """The consent tables of the state file; the gate the playbooks ask before a message."""
+
+    def __init__(self, database: Database, clock: Callable[[], float] = time.time, *,
+                 store_writeback: bool = False) -> None:
+        self.database = database
+        self.clock = clock
+        self.store_writeback = store_writeback
+        database.migrate("consent", SCHEMA)
+
+    @contextmanager
+    def _connection(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.database.transaction() as own:
+                yield own
+
+    # --- the gate -----------------------------------------------------------------
+
+    def allows(self, contact_key: str, channel: str, at: float | None = None) -> bool:
+        """Return whether ``contact_key`` may get a marketing message on ``channel``.
+
+        Args:
+            contact_key: The local contact key (``c<number>``).
+            channel: ``email``, ``sms`` or ``whatsapp``; any other channel gives False.
+            at: The time of the message (Unix seconds); now when left out.
+        """
+        if channel not in CHANNELS:
+            return False
+        current = self.current(contact_key, channel, at)
+        return current is not None and current.state == GRANTED
+
+    def current(self, contact_key: str, channel: str, at: float | None = None,
+                conn: sqlite3.Connection | None = None) -> ConsentEvent | None:
+        """Return the event that decides the channel's consent at ``at``, or None."""
+        when = self.clock() if at is None else at
+        query = ("SELECT channel, state, captured_at, source, wording_version FROM consent_events"
+                 " WHERE contact_key = ? AND channel = ? AND captured_at <= ?"
+                 " ORDER BY captured_at DESC, state = 'withdrawn' DESC, id DESC LIMIT 1")
+        if conn is not None:
+            row = conn.execute(query, (contact_key, channel, when)).fetchone()
+        else:
+            with self.database.reading() as reader:
+                row = reader.execute(query, (contact_key, channel, when)).fetchone()
+        return ConsentEvent(*row) if row else None
+
+    def history(self, contact_key: str) -> list[ConsentEvent]:
+        """Return every event of a contact, oldest first."""
+        with self.database.reading() as reader:
+            rows = reader.execute(
+                "SELECT channel, state, captured_at, source, wording_version FROM consent_events"
+                " WHERE contact_key = ? ORDER BY captured_at, id", (contact_key,)).fetchall()
+        return [ConsentEvent(*row) for row in rows]
+
+    # --- recording ----------------------------------------------------------------
+
+    def record(self, contact_key: str, event: ConsentEvent,
+               conn: sqlite3.Connection | None = None) -> bool:
+        """Store one event; queue its propagation when it withdraws the current consent.
+
+        Returns:
+            True when the event changed the channel's current state.
+        """
+        if event.channel not in CHANNELS:
+            raise ValueError(f"unknown consent channel {event.channel!r}")
+        now = self.clock()
+        with self._connection(conn) as db:
+            before = self.current(contact_key, event.channel, float("inf"), db)
+            db.execute("INSERT OR IGNORE INTO consent_events (contact_key, channel, state,"
+                       " captured_at, source, wording_version, recorded_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (contact_key, event.channel, event.state, event.captured_at,
+                        event.source, event.wording_version, now))
+            after = self.current(contact_key, event.channel, float("inf"), db)
+            before_state = before.state if before else None
+            after_state = after.state if after else None
+            changed = before_state != after_state
+            if changed and after is not None and after.state == WITHDRAWN:
+                for target in self._targets(event.source):
+                    db.execute("INSERT OR IGNORE INTO consent_pushes (contact_key, channel,"
+                               " target, status, next_attempt_at, created_at)"
+                               " VALUES (?, ?, ?, 'pending', ?, ?)",
+                               (contact_key, event.channel, target, now, now))
+        if changed:
+            log.info("consent changed", extra={"contact_key": contact_key,
+                                               "channel": event.channel, "state": event.state,
+                                               "consent_source": event.source})
+        return changed
+
+    def _targets(self, source: str) -> list[str]:
+        if source == CRM_SOURCE:
+            return [TO_STORE] if self.store_writeback else []
+        targets = [TO_CRM]
+        if self.store_writeback:
+            targets.append(TO_STORE)
+        return targets
+
+    # --- propagation --------------------------------------------------------------
+
+    def due_pushes(self, now: float, limit: int = 100) -> list[ConsentPush]:
+        """Return pending pushes whose next attempt is due, oldest first."""
+        with self.database.reading() as reader:
+            rows = reader.execute(
+                "SELECT id, contact_key, channel, target, attempts FROM consent_pushes"
+                " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                (now, limit)).fetchall()
+        return [ConsentPush(*row) for row in rows]
+
+    def finish_push(self, push: ConsentPush, status: str, error: str | None = None) -> None:
+        """Close a push with ``status`` (``done``, ``failed``, ``no_address`` ...)."""
+        with self.database.transaction() as conn:
+            conn.execute("UPDATE consent_pushes SET status = ?, last_error = ?, done_at = ?,"
+                         " attempts = attempts + 1 WHERE id = ?",
+                         (status, error, self.clock(), push.id))
+
+    def retry_push(self, push: ConsentPush, error: str) -> None:
+        """Try a push again later, or mark it failed after ``MAX_PUSH_ATTEMPTS``."""
+        if push.attempts + 1 >= MAX_PUSH_ATTEMPTS:
+            self.finish_push(push, "failed", error)
+            return
+        delay = min(PUSH_BACKOFF_MAX_SECONDS, 30.0 * 2 ** push.attempts)
+        with self.database.transaction() as conn:
+            conn.execute("UPDATE consent_pushes SET attempts = attempts + 1, last_error = ?,"
+                         " next_attempt_at = ? WHERE id = ?",
+                         (error, self.clock() + delay, push.id))
+
+    def push_statuses(self, contact_key: str | None = None) -> list[tuple[str, str, str]]:
+        """Return (channel, target, status) of the pushes, for tests and the export."""
+        with self.database.reading() as reader:
+            rows = reader.execute(
+                "SELECT channel, target, status FROM consent_pushes"
+                " WHERE ? IS NULL OR contact_key = ? ORDER BY id",
+                (contact_key, contact_key)).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
+
+
+def identity_values(conn: sqlite3.Connection, contact_key: str, kind: str) -> list[str]:
+    """Return the identity values of one kind (email, phone ...) that lead to a contact."""
+    return [row[0] for row in conn.execute(
+        "SELECT value FROM sync_identity WHERE contact_key = ? AND kind = ? ORDER BY value",
+        (contact_key, kind))]
+
+
+# --- reading bodies (worker side) ------------------------------------------------------------
+
+
+class ConsentRecorder:
+    """Reads a delivery body's consent with the project's rules and stores it."""
+
+    def __init__(self, store: ConsentStore, rules: Sequence[ConsentRule]) -> None:
+        self.store = store
+        self.rules = list(rules)
+
+    @classmethod
+    def from_spec(cls, store: ConsentStore, spec_dir: Path) -> ConsentRecorder:
+        """Load the rules of ``spec_dir/consent.yaml``; a broken file is logged, not fatal."""
+        try:
+            rules = load_rules(spec_dir / "consent.yaml")
+        except ValueError as error:
+            # Records still sync; only consent is left out until the file is fixed.
+            log.error("consent rules not loaded, so no consent is stored: %s", error)
+            rules = []
+        return cls(store, rules)
+
+    def record_body(self, conn: sqlite3.Connection, contact_key: str, body: Any, source: str,
+                    fallback_time: float) -> int:
+        """Store the consent ``body`` states for a contact; return how many channels changed.
+
+        A body without a readable consent time takes ``fallback_time`` (the payload's
+        version), so a replay of an old body never looks newer than it is.
+        """
+        changed = 0
+        for change in consent_changes(self.rules, body):
+            when = _timestamp(change.captured_at, fallback_time)
+            event = ConsentEvent(change.channel, change.state, when, source,
+                                 change.wording_version)
+            changed += int(self.store.record(contact_key, event, conn))
+        return changed
+
+
+def _timestamp(value: datetime | None, fallback: float) -> float:
+    return value.timestamp() if value is not None else fallback
+
+
+# --- the CRM side -----------------------------------------------------------------------------
+
+
+def crm_state(statuses: Sequence[dict[str, Any]]) -> tuple[str, float] | None:
+    """Return one channel's HubSpot statuses as (state, time), or None without a clear state."""
+    states = {str(item.get("status") or "").upper() for item in statuses}
+    if "SUBSCRIBED" in states:
+        state = GRANTED
+    elif states == {"NOT_SUBSCRIBED"}:
+        state = WITHDRAWN
+    else:
+        return None
+    times = [_iso_seconds(item.get("timestamp")) for item in statuses]
+    known = [moment for moment in times if moment is not None]
+    return state, max(known) if known else 0.0
+
+
+def _iso_seconds(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def pull_crm_statuses(store: ConsentStore, client: Any, channels: Sequence[str],
+                      batch: int = 100) -> int:
+    """Record HubSpot's subscription status of every known address; return changes.
+
+    Args:
+        store: The consent store. Its database also contains the identity table.
+        client: A :class:`storesync.hubspot.HubSpotClient`.
+        channels: The channels the project manages (those of ``consent.yaml``).
+        batch: Subscribers per call, at most 100.
+    """
+    changed = 0
+    for channel in channels:
+        kind = ADDRESS_KINDS[channel]
+        with store.database.reading() as reader:
+            owners = reader.execute("SELECT value, contact_key FROM sync_identity WHERE kind = ?"
+                                    " ORDER BY value", (kind,)).fetchall()
+        for start in range(0, len(owners), batch):
+            chunk = dict(owners[start:start + batch])
+            found = client.subscription_statuses(CRM_CHANNELS[channel], list(chunk))
+            for subscriber, statuses in found.items():
+                contact_key = chunk.get(subscriber) or chunk.get(subscriber.lower())
+                read = crm_state(statuses)
+                if contact_key is None or read is None:
+                    continue
+                event = ConsentEvent(channel, read[0], read[1], CRM_SOURCE)
+                changed += int(store.record(contact_key, event))
+    return changed
+
+
+def send_pushes(store: ConsentStore, client: Any, now: float) -> dict[str, int]:
+    """Send the due withdrawals to HubSpot or the store; return counts by outcome.
+
+    CRM errors that may pass (5xx, 429, timeouts, a bad token) leave the push
+    pending with a backoff; a 4xx data error fails it.
+    """
+    from .hubspot import BatchRejected, HubSpotError
+
+    counts: dict[str, int] = {}
+    for push in store.due_pushes(now):
+        failure: str | None = None
+        try:
+            outcome = _send_one(store, client, push)
+        except BatchRejected as error:
+            outcome, failure = "failed", type(error).__name__
+            store.finish_push(push, outcome, str(error))
+        except (HubSpotError, OSError, RuntimeError) as error:
+            outcome, failure = "retry", type(error).__name__
+            store.retry_push(push, f"{type(error).__name__}: {error}")
+        else:
+            store.finish_push(push, outcome)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        level = logging.INFO if failure is None else logging.WARNING
+        log.log(level, "consent push %s", outcome, extra={
+            "contact_key": push.contact_key, "channel": push.channel, "target": push.target,
+            "error": failure})
+    return counts
+
+
+def _send_one(store: ConsentStore, client: Any, push: ConsentPush) -> str:
+    with store.database.reading() as reader:
+        if push.target == TO_CRM:
+            addresses = identity_values(reader, push.contact_key, ADDRESS_KINDS[push.channel])
+        else:
+            addresses = identity_values(reader, push.contact_key, STORE_CUSTOMER_KIND)
+    if not addresses:
+        return "no_address"
+    if push.target == TO_CRM:
+        if client is None:
+            return "no_crm_client"
+        for address in addresses:
+            client.unsubscribe_all(CRM_CHANNELS[push.channel], address)
+        return "done"
+    hook = _store_unsubscribe
+    if hook is None:
+        return "no_store_client"
+    for key in addresses:
+        hook(shop_of_key(key), key.partition(":")[2], push.channel)
+    return "done"

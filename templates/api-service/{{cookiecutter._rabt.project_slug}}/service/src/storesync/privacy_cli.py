@@ -1,0 +1,98 @@
+"""``python -m storesync privacy list|show|run``: see and rerun Shopify privacy requests.
+
+Exit codes follow the CLI's: 0 success, 1 a request failed or the state file cannot
+be opened, 2 invalid settings or usage (such as an unknown request id).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from typing import Any, NoReturn
+
+import click
+
+from .cli import EXIT_FAILURE, EXIT_USAGE, current_settings
+from .privacy import STATUSES, StoredPrivacyRequest
+from .privacy_runner import PrivacyRunner, build_runner
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _runner() -> PrivacyRunner:
+    settings = current_settings(webhook_secrets_required=False)
+    try:
+        return build_runner(settings)
+    except Exception as error:  # report any failure to open the state file
+        _fail(f"cannot open the state file {settings.state_path}: {error}")
+
+
+def _fields(stored: StoredPrivacyRequest) -> dict[str, Any]:
+    fields = asdict(stored)
+    request = fields.pop("request")
+    request["order_ids"] = list(request["order_ids"])
+    return {**fields, **request}
+
+
+@click.group("privacy")
+def privacy_group() -> None:
+    """See and rerun Shopify privacy requests (data requests and redactions)."""
+
+
+@privacy_group.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only requests with this status.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True,
+              help="Newest requests to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def list_command(status: str | None, limit: int, as_json: bool) -> None:
+    """List privacy requests, newest first: id, received, topic, status, handled."""
+    found = _runner().requests.listing(status, limit)
+    for stored in found:
+        if as_json:
+            click.echo(json.dumps(_fields(stored), ensure_ascii=False))
+        else:
+            click.echo(f"{stored.id:>6}  {stored.received_at}  {stored.request.topic:<24}  "
+                       f"{stored.status:<8}  {stored.handled_at or '-'}")
+    if not found and not as_json:
+        click.echo("There are no privacy requests.")
+
+
+@privacy_group.command("show")
+@click.argument("request_id", type=int)
+def show_command(request_id: int) -> None:
+    """Show one request: its ids, status, attempts, last error and counts."""
+    stored = _runner().requests.get(request_id)
+    if stored is None:
+        _fail(f"no privacy request has id {request_id}. List them with: "
+              "python -m storesync privacy list", EXIT_USAGE)
+    for key, value in _fields(stored).items():
+        click.echo(f"{key}: {value if value not in (None, '', []) else '-'}")
+
+
+@privacy_group.command("run")
+@click.argument("request_id", type=int, required=False)
+def run_command(request_id: int | None) -> None:
+    """Handle one request now (again, whatever its status), or every due one."""
+    runner = _runner()
+    if request_id is not None:
+        if not runner.requests.reopen(request_id):
+            _fail(f"no privacy request has id {request_id}. List them with: "
+                  "python -m storesync privacy list", EXIT_USAGE)
+        runner.run_due(request_id)
+        stored = runner.requests.get(request_id)
+        if stored is None or stored.status != "done":
+            _fail(f"privacy request {request_id} failed: "
+                  f"{stored.last_error if stored else 'gone'}. It is tried again later; see "
+                  f"python -m storesync privacy show {request_id}")
+        click.echo(f"Privacy request {request_id} ({stored.request.topic}) is done: "
+                   f"{json.dumps(stored.result, ensure_ascii=False)}")
+        return
+    handled = runner.run_due()
+    click.echo(f"Handled {handled} privacy request(s).")
+
+
+commands = [privacy_group]

@@ -1,0 +1,284 @@
+"""The worker's privacy thread: privacy requests, consent pushes and HubSpot's statuses.
+
+Every ``POLL_SECONDS`` the thread claims each due privacy request and handles it
+(:func:`handle_request`), sends the due consent withdrawals (``storesync.consent``)
+and, every ``CONSENT_CRM_PULL_SECONDS``, reads HubSpot's subscription statuses. A
+request that fails is tried again after a growing pause, up to ``MAX_ATTEMPTS``
+times; it then stays ``failed`` until ``python -m storesync privacy run ID``.
+
+The CRM calls need ``CRM_TARGET=hubspot``. With ``CRM_TARGET=custom`` the requests
+also redact and export the customer database (``storesync.customdb.privacy``), and
+consent is neither pushed nor pulled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .consent import CHANNELS, ConsentStore, pull_crm_statuses, send_pushes
+from .customdb.consents import load_rules
+from .db import Database
+from .privacy import PrivacyRequests, StoredPrivacyRequest
+from .privacy_actions import (
+    Customer,
+    export_customer,
+    find_customer,
+    open_tables,
+    redact_customer,
+    redact_shop,
+    shop_contacts,
+    write_export,
+)
+from .record_keys import shop_part
+from .settings import Settings
+
+log = logging.getLogger("storesync.privacy")
+
+POLL_SECONDS = 10.0
+MAX_ATTEMPTS = 8
+RETRY_BASE_SECONDS = 60.0
+RETRY_MAX_SECONDS = 6 * 3600.0
+# A claimed request that is not finished by then is taken again by another process.
+LEASE_SECONDS = 900.0
+
+
+class CrmDeleteFailed(Exception):
+    """HubSpot did not confirm the deletion of a contact; the request is tried again."""
+
+
+def export_folder(settings: Settings) -> Path:
+    """Return the folder of data request exports."""
+    return settings.privacy_export_dir or settings.data_dir / "privacy-exports"
+
+
+class PrivacyRunner:
+    """Handles privacy requests and consent propagation for one state file."""
+
+    def __init__(self, settings: Settings, database: Database, *, client: Any = None,
+                 engine: Any = None, clock: Callable[[], float] = time.time) -> None:
+        """Open the tables.
+
+        Args:
+            settings: The service settings.
+            database: The state file.
+            client: The HubSpot client, or None without one.
+            engine: The customer database's SQLAlchemy engine (``CRM_TARGET=custom``).
+            clock: Returns the current Unix time.
+        """
+        self.settings = settings
+        self.database = database
+        self.client = client
+        self.engine = engine
+        self.clock = clock
+        open_tables(database)
+        self.requests = PrivacyRequests(database)
+        self.consent = ConsentStore(database, clock,
+                                    store_writeback=settings.consent_store_writeback)
+        self.last_pull = 0.0
+
+    # --- privacy requests ---------------------------------------------------------
+
+    def run_due(self, request_id: int | None = None) -> int:
+        """Handle every due request (or only ``request_id``); return how many were handled."""
+        handled = 0
+        while True:
+            claimed = self.requests.claim(self.clock(), LEASE_SECONDS, request_id)
+            if claimed is None:
+                return handled
+            self.run_claimed(claimed)
+            handled += 1
+            if request_id is not None:
+                return handled
+
+    def run_claimed(self, request: StoredPrivacyRequest) -> bool:
+        """Handle one claimed request; record done, or the failure and the next try."""
+        ids = {"privacy_request_id": request.id, "topic": request.request.topic,
+               "delivery_id": request.delivery_id}
+        try:
+            counts = handle_request(self, request)
+        except Exception as error:  # any failure is retried; the message has no personal data
+            attempt = request.attempts + 1
+            retry_at = None
+            if attempt < MAX_ATTEMPTS:
+                retry_at = self.clock() + min(RETRY_MAX_SECONDS,
+                                              RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+            self.requests.fail(request.id, f"{type(error).__name__}: {error}", retry_at)
+            log.error("privacy request failed", extra={
+                **ids, "attempt": attempt, "will_retry": retry_at is not None,
+                "error": type(error).__name__})
+            return False
+        handled_at = datetime.fromtimestamp(self.clock(), UTC).isoformat().replace("+00:00", "Z")
+        self.requests.finish(request.id, counts, handled_at)
+        log.info("privacy request handled", extra={**ids, "counts": counts})
+        return True
+
+    # --- consent ------------------------------------------------------------------
+
+    def consent_pass(self) -> dict[str, int]:
+        """Send due consent pushes, and pull HubSpot's statuses when that is due."""
+        if self.client is None:
+            return {}
+        counts = send_pushes(self.consent, self.client, self.clock())
+        interval = self.settings.consent_crm_pull_seconds
+        now = self.clock()
+        if interval and now - self.last_pull >= interval:
+            self.last_pull = now
+            channels = managed_channels(self.settings.spec_dir)
+            counts["pulled_changes"] = pull_crm_statuses(self.consent, self.client, channels)
+        return counts
+
+
+def managed_channels(spec_dir: Path) -> list[str]:
+    """Return the channels ``consent.yaml`` has rules for."""
+    try:
+        rules = load_rules(spec_dir / "consent.yaml")
+    except ValueError:
+        return []
+    return [channel for channel in CHANNELS if any(rule.channel == channel for rule in rules)]
+
+
+def handle_request(runner: PrivacyRunner, stored: StoredPrivacyRequest) -> dict[str, Any]:
+    """Act on one request; return counts (never data) for the row and the log."""
+    topic = stored.request.topic
+    if topic == "shop/redact":
+        return _redact_shop(runner, stored)
+    with runner.database.reading() as reader:
+        customer = find_customer(reader, stored)
+    if topic == "customers/data_request":
+        return _export(runner, stored, customer)
+    return _redact_customer(runner, stored, customer)
+
+
+def _customer_db(runner: PrivacyRunner) -> Any:
+    """Return ``storesync.customdb.privacy`` when the runner has a customer database."""
+    if runner.engine is None:
+        return None
+    # Imported here because it needs SQLAlchemy, which only custom projects install.
+    from .customdb import privacy
+
+    return privacy
+
+
+def _redact_shop(runner: PrivacyRunner, stored: StoredPrivacyRequest) -> dict[str, Any]:
+    counts: dict[str, Any] = {}
+    customer_db = _customer_db(runner)
+    if customer_db is not None:
+        shop_key = shop_part("shopify", stored.request.shop)
+        with runner.database.reading() as reader:
+            own, _shared = shop_contacts(reader, shop_key + ":")
+        with runner.engine.begin() as connection:
+            counts.update(customer_db.redact_shop(connection, shop_key, own))
+    with runner.database.transaction() as conn:
+        counts.update(redact_shop(conn, stored.request.shop, stored.id))
+    return counts
+
+
+def _export(runner: PrivacyRunner, stored: StoredPrivacyRequest,
+            customer: Customer) -> dict[str, Any]:
+    with runner.database.reading() as reader:
+        data = export_customer(reader, customer, stored)
+    customer_db = _customer_db(runner)
+    if customer_db is not None:
+        with runner.engine.connect() as connection:
+            data["customer_database"] = customer_db.export_customer(
+                connection, customer.contact_keys, sorted(customer.order_keys))
+    path = write_export(export_folder(runner.settings), stored.id, data)
+    counts = {"contacts": len(customer.contact_keys), "orders": len(data["orders"])}
+    log.info("privacy export written",
+             extra={"privacy_request_id": stored.id, "path": str(path), **counts})
+    return {**counts, "export": str(path)}
+
+
+def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
+                     customer: Customer) -> dict[str, Any]:
+    # The CRM and the customer database go first: when they fail, the state file
+    # still leads to the customer, so the next attempt finds the same records.
+    counts: dict[str, Any] = {}
+    if runner.settings.privacy_crm_delete:
+        counts["crm_deleted"] = _delete_in_crm(runner, customer.contact_keys, customer.emails)
+    customer_db = _customer_db(runner)
+    if customer_db is not None:
+        plain_ids = {key.partition(":")[2] for key in customer.customer_keys}
+        with runner.engine.begin() as connection:
+            counts.update(customer_db.redact_customer(
+                connection, customer.contact_keys, customer.emails, customer.phones, plain_ids,
+                sorted(customer.order_keys), shop_part("shopify", stored.request.shop)))
+    with runner.database.transaction() as conn:
+        counts.update(redact_customer(conn, customer, stored.id, stored.request.shop))
+    return counts
+
+
+def _delete_in_crm(runner: PrivacyRunner, contacts: list[str], emails: set[str]) -> int:
+    """Ask HubSpot to delete each contact; raise to retry when that cannot be done now."""
+    if runner.client is None:
+        raise CrmDeleteFailed("PRIVACY_CRM_DELETE is on, but the CRM target has no HubSpot client")
+    with runner.database.reading() as reader:
+        ids = [row[0] for row in reader.execute(
+            f"SELECT crm_id FROM sync_crm_ids WHERE object = 'contacts' AND key IN "
+            f"({', '.join('?' * len(contacts)) or 'NULL'})", contacts)]
+    deleted = 0
+    for crm_id in ids:
+        deleted += int(runner.client.gdpr_delete_contact(str(crm_id)))
+    if not ids:
+        # No HubSpot id is stored, so delete by email. HubSpot also blocklists an
+        # address that no contact has.
+        for email in sorted(emails):
+            deleted += int(runner.client.gdpr_delete_contact(email, "email"))
+    return deleted
+
+
+def build_runner(settings: Settings, database: Database | None = None) -> PrivacyRunner:
+    """Create a runner with the HubSpot client or customer database the settings describe."""
+    client = engine = None
+    if settings.crm_target == "custom":
+        from .customdb.connection import create_database_engine
+        from .customdb.writer import require_database_url
+
+        try:
+            engine = create_database_engine(require_database_url(settings))
+        except ValueError as error:
+            log.error("privacy thread has no customer database: %s", error)
+    if settings.crm_target == "hubspot":
+        from .flusher import SetupError, client_for
+
+        try:
+            client = client_for(settings)
+        except SetupError as error:
+            log.error("privacy thread has no HubSpot client: %s", error)
+    return PrivacyRunner(settings, database or Database(settings.state_path), client=client,
+                         engine=engine)
+
+
+def start_privacy_thread(settings: Settings) -> Callable[[], None]:
+    """Run the runner every ``POLL_SECONDS`` in a daemon thread; return the stop function."""
+    runner = build_runner(settings)
+    stopped = threading.Event()
+
+    def loop() -> None:
+        while not stopped.is_set():
+            try:
+                runner.run_due()
+                runner.consent_pass()
+            except Exception:  # the next pass tries again
+                log.warning("privacy pass failed", exc_info=True)
+            stopped.wait(POLL_SECONDS)
+
+    thread = threading.Thread(target=loop, name="privacy", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(timeout=30)
+        if runner.client is not None:
+            runner.client.close()
+        if runner.engine is not None:
+            runner.engine.dispose()
+        runner.database.close()
+
+    return stop

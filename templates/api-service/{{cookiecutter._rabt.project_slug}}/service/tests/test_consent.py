@@ -1,0 +1,281 @@
+"""Consent per channel: each source, withdrawal wins, the gate, and propagation to HubSpot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storesync import consent as consent_module
+from storesync.consent import (
+    ConsentEvent,
+    ConsentRecorder,
+    ConsentStore,
+    pull_crm_statuses,
+    send_pushes,
+)
+from storesync.customdb.consents import ConsentRule, load_rules
+from storesync.db import Database
+from storesync.settings import SettingsError, load_settings
+from sync_support import SARA, SPEC_DIR, Order, SyncHarness, family
+
+MakeHarness = Callable[..., SyncHarness]
+T0 = 1_800_000_000.0
+ISO_T0 = "2027-01-15T08:00:00+00:00"  # T0 as ISO 8601
+ISO_LATER = "2027-01-15T09:00:00+00:00"
+
+# The rules of integration/consent.yaml for each payload family (as rabt writes them).
+YES_NO = {"yes": "granted", "no": "not_granted", "withdrawn": "withdrawn"}
+SHOPIFY_STATES = {"subscribed": "granted", "unsubscribed": "withdrawn",
+                  "not_subscribed": "not_granted", "pending": "not_granted"}
+RULES: dict[str, list[ConsentRule]] = {
+    "shopify": [
+        ConsentRule("email", "customer.email_marketing_consent.state",
+                    ("customer.email_marketing_consent.consent_updated_at",), SHOPIFY_STATES),
+        ConsentRule("sms", "customer.sms_marketing_consent.state",
+                    ("customer.sms_marketing_consent.consent_updated_at",), SHOPIFY_STATES),
+        ConsentRule("whatsapp", "customer.metafields.rabt.whatsapp_opt_in",
+                    ("customer.metafields.rabt.whatsapp_opt_in_at",),
+                    {"true": "granted", "false": "not_granted", "withdrawn": "withdrawn"}),
+    ],
+    "woocommerce": [
+        ConsentRule(channel, f"meta_data[_rabt_{channel}_opt_in]",
+                    (f"meta_data[_rabt_{channel}_opt_in_at]", "meta_data[_rabt_consent_wording]"),
+                    YES_NO) for channel in ("email", "sms", "whatsapp")],
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ConsentStore:
+    return ConsentStore(Database(tmp_path / "state.sqlite3"), clock=lambda: T0 + 10_000)
+
+
+def test_shopify_customer_and_consent_topic_bodies(store: ConsentStore) -> None:
+    recorder = ConsentRecorder(store, RULES["shopify"])
+    customer = {"id": 1, "email_marketing_consent": {"state": "subscribed",
+                                                      "consent_updated_at": ISO_T0},
+                "sms_marketing_consent": {"state": "not_subscribed"}}
+    with store.database.transaction() as conn:
+        assert recorder.record_body(conn, "c1", customer, "shopify", T0) == 2
+        # customers/marketing_consent: the SMS consent at the top level of the body.
+        sms_topic = {"id": 1, "phone": "+966500000011",
+                     "sms_marketing_consent": {"state": "subscribed",
+                                               "consent_updated_at": ISO_LATER}}
+        recorder.record_body(conn, "c1", sms_topic, "shopify", T0)
+    assert store.allows("c1", "email")
+    assert store.allows("c1", "sms")
+    assert not store.allows("c1", "whatsapp")
+    [email] = [event for event in store.history("c1") if event.channel == "email"]
+    assert (email.state, email.captured_at, email.source) == ("granted", T0, "shopify")
+
+
+def test_woocommerce_order_meta(store: ConsentStore) -> None:
+    recorder = ConsentRecorder(store, RULES["woocommerce"])
+    order = {"id": 5, "meta_data": [
+        {"id": 1, "key": "_rabt_email_opt_in", "value": "yes"},
+        {"id": 2, "key": "_rabt_email_opt_in_at", "value": ISO_T0},
+        {"id": 3, "key": "_rabt_consent_wording", "value": "v3"},
+        {"id": 4, "key": "_rabt_whatsapp_opt_in", "value": "no"},
+        {"id": 5, "key": "_rabt_sms_opt_in", "value": "withdrawn"}]}
+    with store.database.transaction() as conn:
+        recorder.record_body(conn, "c2", order, "woocommerce", T0)
+    assert store.allows("c2", "email")
+    assert not store.allows("c2", "sms")
+    assert not store.allows("c2", "whatsapp")
+    email = store.current("c2", "email")
+    assert email is not None and email.wording_version == "v3"
+
+
+def test_rules_of_this_project_load() -> None:
+    rules = load_rules(SPEC_DIR / "consent.yaml")
+    assert rules, "the project's consent.yaml has no channel rules"
+    assert {rule.channel for rule in rules} <= {"email", "sms", "whatsapp"}
+
+
+def test_withdrawal_wins_over_older_or_equal_opt_in(store: ConsentStore) -> None:
+    store.record("c1", ConsentEvent("email", "granted", T0, "shopify"))
+    assert store.allows("c1", "email")
+    # The same time from the CRM: the withdrawal wins.
+    store.record("c1", ConsentEvent("email", "withdrawn", T0, "hubspot"))
+    assert not store.allows("c1", "email")
+    # An older opt-in arriving late changes nothing.
+    assert not store.record("c1", ConsentEvent("email", "granted", T0 - 60, "shopify"))
+    assert not store.allows("c1", "email")
+    # Only a newer opt-in undoes it, and only from its own time on.
+    store.record("c1", ConsentEvent("email", "granted", T0 + 60, "shopify"))
+    assert store.allows("c1", "email")
+    assert not store.allows("c1", "email", at=T0 + 30)
+    assert not store.allows("c1", "email", at=T0 - 120)
+
+
+def test_gate_denies_unknown_contact_and_channel(store: ConsentStore) -> None:
+    store.record("c1", ConsentEvent("email", "granted", T0, "shopify"))
+    assert not store.allows("c999", "email")
+    assert not store.allows("c1", "push")
+    assert not store.allows("c1", "EMAIL")
+    with pytest.raises(ValueError, match="unknown consent channel"):
+        store.record("c1", ConsentEvent("fax", "granted", T0, "shopify"))
+
+
+def test_whatsapp_needs_its_own_opt_in(store: ConsentStore) -> None:
+    store.record("c1", ConsentEvent("email", "granted", T0, "shopify"))
+    store.record("c1", ConsentEvent("sms", "granted", T0, "shopify"))
+    assert not store.allows("c1", "whatsapp")
+    store.record("c1", ConsentEvent("whatsapp", "granted", T0, "shopify"))
+    assert store.allows("c1", "whatsapp")
+
+
+def test_withdrawal_queues_one_push_per_target(store: ConsentStore) -> None:
+    store.record("c1", ConsentEvent("email", "granted", T0, "shopify"))
+    store.record("c1", ConsentEvent("email", "withdrawn", T0 + 1, "shopify"))
+    # A second withdrawal does not change the state, so nothing more is queued.
+    store.record("c1", ConsentEvent("email", "withdrawn", T0 + 2, "shopify"))
+    assert store.push_statuses("c1") == [("email", "crm", "pending")]
+    # A withdrawal read from the CRM goes nowhere unless the store write-back is on.
+    store.record("c2", ConsentEvent("sms", "withdrawn", T0, "hubspot"))
+    assert store.push_statuses("c2") == []
+
+
+def test_store_writeback_hook(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.sqlite3")
+    store = ConsentStore(db, clock=lambda: T0, store_writeback=True)
+    from storesync.sync_store import SyncStore
+
+    SyncStore(db)
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO sync_identity VALUES ('store_customer_id', 'shop-a:77', 'c1')")
+    store.record("c1", ConsentEvent("email", "withdrawn", T0, "hubspot"))
+    assert send_pushes(store, None, T0) == {"no_store_client": 1}
+    calls: list[tuple[str, str, str]] = []
+    consent_module.set_store_unsubscribe_hook(lambda *args: calls.append(args))
+    try:
+        store.record("c1", ConsentEvent("email", "granted", T0 + 5, "shopify"))
+        store.record("c1", ConsentEvent("email", "withdrawn", T0 + 9, "hubspot"))
+        assert send_pushes(store, None, T0 + 10) == {"done": 1}
+    finally:
+        consent_module.set_store_unsubscribe_hook(None)
+    assert calls == [("shop-a", "77", "email")]
+
+
+# --- through the worker and the HubSpot stand-in ------------------------------------------
+
+
+def with_email_consent(body: dict[str, Any], source: str, state: str, at: str) -> dict[str, Any]:
+    """Add an email consent statement to an order body in the shape of ``source``."""
+    if source == "shopify":
+        value = {"granted": "subscribed", "withdrawn": "unsubscribed"}[state]
+        body["customer"]["email_marketing_consent"] = {"state": value,
+                                                       "consent_updated_at": at}
+    elif source == "woocommerce":
+        value = {"granted": "yes", "withdrawn": "withdrawn"}[state]
+        body["meta_data"] = [{"key": "_rabt_email_opt_in", "value": value},
+                             {"key": "_rabt_email_opt_in_at", "value": at}]
+    else:
+        body["consent"] = {"email": {"state": state, "captured_at": at}}
+    return body
+
+
+def require_email_rule() -> None:
+    if not any(rule.channel == "email" for rule in load_rules(SPEC_DIR / "consent.yaml")):
+        pytest.skip("this project does not manage email consent")
+
+
+def contact_key(sync: SyncHarness, email: str) -> str:
+    with sync.context.store.db.reading() as reader:
+        row = reader.execute("SELECT contact_key FROM sync_identity WHERE kind = 'email' "
+                             "AND value = ?", (email,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def crm_email_statuses(sync: SyncHarness, email: str) -> list[str]:
+    found = sync.client.subscription_statuses("EMAIL", [email])
+    return [str(item["status"]) for item in found.get(email, [])]
+
+
+def test_store_unsubscribe_reaches_hubspot(make_harness: MakeHarness) -> None:
+    require_email_rule()
+    sync = make_harness()
+    source = family()
+    order = Order(8100001, SARA, updated_at="2027-01-15T08:00:00+00:00")
+    sync.deliver(with_email_consent(order.body(source), source, "granted", ISO_T0),
+                 order.topic(source))
+    key = contact_key(sync, SARA["email"])
+    consent = sync.context.consent
+    assert consent is not None
+    assert consent.store.allows(key, "email", at=T0 + 1)
+    later = Order(8100001, SARA, updated_at="2027-01-15T09:00:00+00:00")
+    sync.deliver(with_email_consent(later.body(source), source, "withdrawn", ISO_LATER),
+                 later.topic(source))
+    assert not consent.store.allows(key, "email", at=T0 + 7200)
+    assert send_pushes(consent.store, sync.client, T0 + 7200) == {"done": 1}
+    assert crm_email_statuses(sync, SARA["email"]) == ["NOT_SUBSCRIBED"]
+    assert consent.store.push_statuses(key) == [("email", "crm", "done")]
+
+
+def test_hubspot_status_is_a_source(make_harness: MakeHarness) -> None:
+    require_email_rule()
+    sync = make_harness()
+    source = family()
+    order = Order(8100002, SARA)
+    sync.deliver(order.body(source), order.topic(source))
+    key = contact_key(sync, SARA["email"])
+    consent = sync.context.consent
+    assert consent is not None
+    assert not consent.store.allows(key, "email")
+    sync.standin.http.post(
+        f"/communication-preferences/v4/statuses/{SARA['email']}",
+        headers={"Authorization": "Bearer test-token-not-real"},
+        json={"channel": "EMAIL", "statusState": "SUBSCRIBED", "subscriptionId": 7001,
+              "legalBasis": "CONSENT_WITH_NOTICE"}).raise_for_status()
+    store = ConsentStore(consent.store.database)
+    assert pull_crm_statuses(store, sync.client, ["email"]) == 1
+    assert store.allows(key, "email")
+    sync.client.unsubscribe_all("EMAIL", SARA["email"])
+    assert pull_crm_statuses(store, sync.client, ["email"]) == 1
+    assert not store.allows(key, "email")
+    # Read from the CRM, so nothing is pushed back to it.
+    assert store.push_statuses(key) == []
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("PRIVACY_CRM_DELETE", "maybe", "is not on or off"),
+    ("CONSENT_STORE_WRITEBACK", "2", "is not on or off"),
+    ("CONSENT_CRM_PULL_SECONDS", "-5", "outside the allowed range"),
+    ("CONSENT_CRM_PULL_SECONDS", "hourly", "is not a whole number"),
+])
+def test_bad_consent_and_privacy_settings(tmp_path: Path, name: str, value: str,
+                                          words: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+                       name: value})
+    [problem] = caught.value.problems
+    assert problem.variable == name
+    assert words in problem.problem
+    assert value in problem.problem
+    assert name in problem.fix
+
+
+def test_privacy_export_dir_must_be_a_folder(tmp_path: Path) -> None:
+    file = tmp_path / "exports.txt"
+    file.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+                       "PRIVACY_EXPORT_DIR": str(file)})
+    [problem] = caught.value.problems
+    assert problem.variable == "PRIVACY_EXPORT_DIR"
+    assert "is a file" in problem.problem
+
+
+def test_consent_and_privacy_defaults(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+                              "PRIVACY_CRM_DELETE": "TRUE", "PRIVACY_EXPORT_DIR": "exports"})
+    assert settings.privacy_crm_delete is True
+    assert settings.consent_store_writeback is False
+    assert settings.consent_crm_pull_seconds == 3600
+    assert settings.privacy_export_dir is not None and settings.privacy_export_dir.is_absolute()

@@ -1,0 +1,307 @@
+"""Shopify privacy requests handled by the worker: redact, shop redact, data request export."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from storesync import logs
+from storesync.cli import main
+from storesync.consent import ConsentEvent
+from storesync.db import Database
+from storesync.delivery import Delivery
+from storesync.privacy import PrivacyRequest, PrivacyRequests
+from storesync.privacy_runner import MAX_ATTEMPTS, PrivacyRunner
+from storesync.quarantine import Quarantine
+from storesync.settings import load_settings
+from storesync.sync_store import OutboxItem, OutboxRow
+from storesync.worker import build_context, handle_delivery
+from sync_support import GUEST, SARA, SPEC_DIR, Order, SyncHarness, family
+
+MakeHarness = Callable[..., SyncHarness]
+SHOP = "test-store"
+OTHER_SHOP = "other-store"
+T0 = 1_800_000_000.0
+SARA_ORDER = Order(8200001, SARA)
+GUEST_ORDER = Order(8200002, GUEST)
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logs.configure_logging("DEBUG", stream)
+    yield stream
+    logging.getLogger().removeHandler(handler)
+
+
+def store_ids(source: str, customer_id: int, order_id: int) -> tuple[str, str]:
+    """Return the customer and order ids as this platform's bodies give them."""
+    if source == "storefront":
+        return f"cus_{customer_id}", f"ord_{order_id}"
+    return str(customer_id), str(order_id)
+
+
+def contacts_by_email(sync: SyncHarness) -> dict[str, str]:
+    with sync.context.store.db.reading() as reader:
+        return dict(reader.execute(
+            "SELECT value, contact_key FROM sync_identity WHERE kind = 'email'").fetchall())
+
+
+def rows(sync: SyncHarness, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sync.context.store.db.reading() as reader:
+        return [tuple(row) for row in reader.execute(query, params).fetchall()]
+
+
+def seed_two_customers(sync: SyncHarness, shop: str = SHOP) -> dict[str, str]:
+    """Deliver an order each for Sara and a guest, with consent, dead letters and quarantine."""
+    source = sync.source
+    for order in (SARA_ORDER, GUEST_ORDER):
+        sync.deliver(order.body(source), order.topic(source), shop=shop)
+    keys = contacts_by_email(sync)
+    consent = sync.context.consent
+    assert consent is not None
+    for email in (SARA["email"], GUEST["email"]):
+        consent.store.record(keys[email], ConsentEvent("email", "granted", T0, source, "v1"))
+        consent.store.record(keys[email], ConsentEvent("sms", "withdrawn", T0, source))
+    store = sync.context.store
+    with store.transaction() as conn:
+        for email in (SARA["email"], GUEST["email"]):
+            item = OutboxItem("contacts", keys[email], {"email": email}, "email", email)
+            store._insert_dead_letter(conn, OutboxRow(item, 2, T0, T0, 1, None), 400,
+                                      "INVALID_EMAIL", T0)
+    quarantine = Quarantine(store.db)
+    for customer in (SARA, GUEST):
+        body = json.dumps({"note": "unmapped", "contact": {"email": customer["email"]}})
+        quarantine.add(Delivery(delivery_id=f"q-{customer['phone']}", source=source,
+                                topic="orders/unknown", shop=shop, received_at="2027-01-15T08:00Z",
+                                triggered_at=None, body=body), "topic not mapped")
+    return keys
+
+
+def add_request(sync: SyncHarness, topic: str, *, customer: dict[str, Any] | None = None,
+                order: Order | None = None, shop: str = SHOP) -> int:
+    customer_id = order_id = None
+    if customer is not None and order is not None:
+        customer_id, order_id = store_ids(sync.source, customer["id"], order.id)
+    request = PrivacyRequest(topic=topic, shop=shop, shop_id="55",
+                             customer_id=customer_id,
+                             order_ids=(order_id,) if order_id else (),
+                             data_request_id="9001" if topic == "customers/data_request" else None)
+    return PrivacyRequests(sync.context.store.db).add(request, f"evt-{topic}", "2027-01-15T08:00Z")
+
+
+def runner_for(sync: SyncHarness, clock: Callable[[], float] = lambda: T0) -> PrivacyRunner:
+    return PrivacyRunner(sync.settings, sync.context.store.db, client=sync.client, clock=clock)
+
+
+def test_redact_removes_the_customer_and_only_them(make_harness: MakeHarness,
+                                                   captured_logs: io.StringIO) -> None:
+    sync = make_harness()
+    keys = seed_two_customers(sync)
+    sara, guest = keys[SARA["email"]], keys[GUEST["email"]]
+    request_id = add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+    assert runner_for(sync).run_due() == 1
+
+    stored = PrivacyRequests(sync.context.store.db).get(request_id)
+    assert stored is not None and stored.status == "done"
+    assert stored.handled_at == "2027-01-15T08:00:00Z"
+    assert stored.result is not None and stored.result["identity"] >= 2
+    assert rows(sync, "SELECT count(*) FROM sync_identity WHERE contact_key = ?", sara) == [(0,)]
+    assert rows(sync, "SELECT count(*) FROM sync_identity WHERE contact_key = ?", guest)[0][0] >= 2
+    outbox = rows(sync, "SELECT object, key, properties FROM sync_outbox")
+    assert not [row for row in outbox if sara in row[1] or SARA["email"] in row[2]]
+    assert [row for row in outbox if row[1] == guest]
+    letters = dict(rows(sync, "SELECT key, properties FROM sync_dead_letters"))
+    assert letters[sara] == "{}"
+    assert GUEST["email"] in letters[guest]
+    bodies = [bytes(row[0]) for row in rows(sync, "SELECT body FROM quarantine ORDER BY id")]
+    assert bodies[0] == b""
+    assert GUEST["email"].encode() in bodies[1]
+    consent = rows(sync, "SELECT contact_key, channel, state, wording_version FROM "
+                         "consent_events ORDER BY contact_key, channel")
+    assert [row for row in consent if row[0] == sara] == [(sara, "sms", "withdrawn", None)]
+    assert len([row for row in consent if row[0] == guest]) == 2
+    # The order stays, without its contact.
+    orders = dict(rows(sync, "SELECT order_key, contact_key FROM sync_orders"))
+    assert sara not in orders.values()
+    assert guest in orders.values()
+    text = captured_logs.getvalue()
+    for value in (SARA["email"], SARA["phone"], GUEST["email"], "القحطاني"):
+        assert value not in text
+    assert "privacy request handled" in text
+
+
+def test_redact_deletes_in_hubspot_when_configured(make_harness: MakeHarness) -> None:
+    sync = make_harness(PRIVACY_CRM_DELETE="true")
+    seed_two_customers(sync)
+    sync.flush()
+    emails = {record["properties"].get("email") for record in sync.standin.records("contacts")}
+    assert {SARA["email"], GUEST["email"]} <= emails
+    add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+    runner_for(sync).run_due()
+    emails = {record["properties"].get("email") for record in sync.standin.records("contacts")}
+    assert SARA["email"] not in emails
+    assert GUEST["email"] in emails
+    assert sync.standin.call_count("/gdpr-delete", 204) == 1
+
+
+def test_crm_failure_keeps_local_data_and_retries(make_harness: MakeHarness) -> None:
+    sync = make_harness(PRIVACY_CRM_DELETE="true")
+    keys = seed_two_customers(sync)
+    sync.flush()
+    request_id = add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+    sync.standin.fault(503, 20, "/crm/v3/objects/contacts/gdpr-delete")
+    now = [T0]
+    runner = runner_for(sync, clock=lambda: now[0])
+    runner.run_due()
+    requests = PrivacyRequests(sync.context.store.db)
+    stored = requests.get(request_id)
+    assert stored is not None
+    assert (stored.status, stored.attempts, stored.handled_at) == ("pending", 1, None)
+    assert stored.last_error is not None and "503" in stored.last_error
+    assert rows(sync, "SELECT count(*) FROM sync_identity WHERE contact_key = ?",
+                keys[SARA["email"]])[0][0] >= 2
+    # Not due again before the pause.
+    assert runner.run_due() == 0
+    sync.standin.http.post("/_standin/reset", json={"seed": True})
+    now[0] = T0 + 3600
+    assert runner.run_due() == 1
+    assert requests.get(request_id).status == "done"  # type: ignore[union-attr]
+
+
+def test_failed_for_good_after_max_attempts(make_harness: MakeHarness) -> None:
+    sync = make_harness(PRIVACY_CRM_DELETE="true")
+    seed_two_customers(sync)
+    request_id = add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+    sync.standin.fault(503, 10_000, "/crm/v3/objects/contacts/gdpr-delete")
+    now = [T0]
+    runner = runner_for(sync, clock=lambda: now[0])
+    for _ in range(MAX_ATTEMPTS):
+        runner.run_due()
+        now[0] += 7 * 3600
+    stored = PrivacyRequests(sync.context.store.db).get(request_id)
+    assert stored is not None and (stored.status, stored.attempts) == ("failed", MAX_ATTEMPTS)
+
+
+def test_shop_redact_deletes_the_shop_only(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    seed_two_customers(sync, shop=SHOP)
+    other = Order(8200003, {**GUEST, "id": 7200000000009, "email": "other.shop@example.com",
+                            "phone": "+966500000019"})
+    sync.deliver(other.body(sync.source), other.topic(sync.source), shop=OTHER_SHOP)
+    add_request(sync, "shop/redact")
+    runner_for(sync).run_due()
+    prefix = SHOP + ":"
+    for table, column in (("sync_outbox", "key"), ("sync_orders", "order_key"),
+                          ("sync_identity", "value"), ("sync_dead_letters", "key")):
+        assert rows(sync, f"SELECT count(*) FROM {table} WHERE substr({column}, 1, ?) = ?",
+                    len(prefix), prefix) == [(0,)], table
+    assert rows(sync, "SELECT count(*) FROM quarantine WHERE shop = ?", SHOP) == [(0,)]
+    assert set(contacts_by_email(sync)) == {"other.shop@example.com"}
+    assert rows(sync, "SELECT count(*) FROM sync_orders WHERE substr(order_key, 1, ?) = ?",
+                len(OTHER_SHOP) + 1, OTHER_SHOP + ":") == [(1,)]
+    assert sync.standin.call_count("/gdpr-delete") == 0
+
+
+def test_data_request_export(make_harness: MakeHarness, tmp_path: Path,
+                             captured_logs: io.StringIO) -> None:
+    folder = tmp_path / "exports"
+    sync = make_harness(PRIVACY_EXPORT_DIR=str(folder))
+    keys = seed_two_customers(sync)
+    request_id = add_request(sync, "customers/data_request", customer=SARA, order=SARA_ORDER)
+    runner_for(sync).run_due()
+    path = folder / f"data-request-{request_id}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["contacts"] == [keys[SARA["email"]]]
+    assert data["data_request_id"] == "9001"
+    values = {(row["kind"], row["value"]) for row in data["identity"]}
+    assert ("email", SARA["email"]) in values
+    assert all(GUEST["email"] not in json.dumps(part, ensure_ascii=False)
+               for part in data.values())
+    assert [row["channel"] for row in data["consent"]] == ["email", "sms"]
+    assert len(data["orders"]) == 1
+    assert len(data["quarantined_deliveries"]) == 1
+    # Nothing was deleted.
+    assert SARA["email"] in contacts_by_email(sync)
+    text = captured_logs.getvalue()
+    assert str(path) in text
+    assert SARA["email"] not in text
+    assert SARA["phone"] not in text
+    # A rerun rewrites the file with the same mode.
+    runner = runner_for(sync)
+    assert runner.requests.reopen(request_id)
+    assert runner.run_due(request_id) == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_privacy_cli(make_harness: MakeHarness, tmp_path: Path,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    sync = make_harness()
+    seed_two_customers(sync)
+    request_id = add_request(sync, "customers/redact", customer=GUEST, order=GUEST_ORDER)
+    for name, value in {"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+                        "HUBSPOT_BASE_URL": sync.standin.url}.items():
+        monkeypatch.setenv(name, value)
+    cli = CliRunner()
+    listed = cli.invoke(main, ["privacy", "list"])
+    assert listed.exit_code == 0
+    assert "customers/redact" in listed.output
+    assert "pending" in listed.output
+    ran = cli.invoke(main, ["privacy", "run", str(request_id)])
+    assert ran.exit_code == 0, ran.output
+    assert f"Privacy request {request_id} (customers/redact) is done" in ran.output
+    shown = cli.invoke(main, ["privacy", "show", str(request_id)])
+    assert "status: done" in shown.output
+    assert GUEST["email"] not in shown.output
+    missing = cli.invoke(main, ["privacy", "show", "999"])
+    assert missing.exit_code == 2
+    assert "no privacy request has id 999" in missing.output
+    assert cli.invoke(main, ["privacy", "list", "--status", "lost"]).exit_code == 2
+
+
+def test_family_is_known() -> None:
+    assert family() in {"shopify", "woocommerce", "storefront"}
+
+
+def test_redact_without_a_crm_client(tmp_path: Path) -> None:
+    """Every CRM target: the state file is redacted, and a CRM delete without a client retries."""
+    environ = {"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR)}
+    settings = load_settings(environ)
+    database = Database(settings.state_path)
+    context = build_context(settings, database)
+    source = family()
+    for order in (SARA_ORDER, GUEST_ORDER):
+        handle_delivery(Delivery(delivery_id=f"d-{order.id}", source=source,
+                                 topic=order.topic(source), shop=SHOP,
+                                 received_at="2027-01-15T08:00:00Z", triggered_at=None,
+                                 body=json.dumps(order.body(source))), context)
+    customer_id, order_id = store_ids(source, SARA["id"], SARA_ORDER.id)
+    requests = PrivacyRequests(database)
+    request_id = requests.add(PrivacyRequest("customers/redact", SHOP, "55", customer_id,
+                                             (order_id,)), "evt-r", "2027-01-15T08:00Z")
+    strict = load_settings({**environ, "PRIVACY_CRM_DELETE": "true"})
+    PrivacyRunner(strict, database, client=None, clock=lambda: T0).run_due()
+    stored = requests.get(request_id)
+    assert stored is not None
+    assert stored.status == "pending"
+    assert stored.last_error is not None
+    assert "no HubSpot client" in stored.last_error
+    PrivacyRunner(settings, database, client=None, clock=lambda: T0 + 3600).run_due()
+    stored = requests.get(request_id)
+    assert stored is not None
+    assert stored.status == "done"
+    with database.reading() as reader:
+        emails = {row[0] for row in reader.execute(
+            "SELECT value FROM sync_identity WHERE kind = 'email'")}
+    assert SARA["email"] not in emails
+    assert GUEST["email"] in emails
