@@ -41,7 +41,7 @@ from .logs import mask_email, mask_phone
 from .quarantine import Quarantine
 from .record_keys import product_key_from_sku, scope_record, shop_part, sku_key
 from .rollups import OrderFields, compute_rollups, order_state
-from .runtime.engine import Record, map_payload
+from .runtime.engine import MappedRecords, Record, map_payload
 from .settings import Settings
 from .sync_store import PHONE_KIND, OutboxItem, SyncStore, properties_of
 
@@ -300,8 +300,13 @@ def _quarantine(delivery: Delivery, ctx: WorkerContext, reason: str) -> JobOutco
     return JobOutcome.QUARANTINED
 
 
-def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
+def handle_delivery(delivery: Delivery, ctx: WorkerContext,
+                    mapped: MappedRecords | None = None) -> JobOutcome:
     """Map one delivery and put its records in the outbox.
+
+    ``mapped`` is the engine's result for this delivery's body when the caller has
+    already mapped it (the custom database step does); the body is then not mapped
+    again.
 
     Returns:
         ``synced_later`` when records went to the outbox. ``skipped_stale`` when
@@ -310,7 +315,7 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
         when the delivery carries nothing this release writes.
     """
     started = time.perf_counter()
-    outcome, resource = _process(delivery, ctx)
+    outcome, resource = _process(delivery, ctx, mapped)
     log.info("job %s", outcome.value, extra={
         "event_id": delivery.delivery_id, "source": delivery.source, "topic": delivery.topic,
         "resource": resource, "outcome": outcome.value,
@@ -318,13 +323,15 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
     return outcome
 
 
-def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | None]:
+def _process(delivery: Delivery, ctx: WorkerContext,
+             mapped: MappedRecords | None = None) -> tuple[JobOutcome, str | None]:
     try:
         body = json.loads(delivery.body)
     except json.JSONDecodeError as error:
         return _quarantine(delivery, ctx, f"the body is not valid JSON: {error.msg} at "
                                           f"character {error.pos}"), None
-    mapped = map_payload(ctx.mapping, delivery.source, delivery.topic, body)
+    if mapped is None:
+        mapped = map_payload(ctx.mapping, delivery.source, delivery.topic, body)
     if not mapped.records:
         if mapped.problems:
             return _quarantine(delivery, ctx, " ".join(mapped.problems)), None
