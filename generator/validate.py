@@ -330,17 +330,21 @@ def _path_files(project: Path, plan: dict[str, Any] | None) -> tuple[str, ...]:
     """
     path = plan["path"] if plan is not None else None
     crm = plan.get("crm") if plan is not None else None
+    platform = plan.get("platform") if plan is not None else None
     if path is None:
         try:
             recorded = json.loads((project / ".rabt/plan.json").read_text(encoding="utf-8"))
             path = recorded.get("path") if isinstance(recorded, dict) else None
             crm = recorded.get("crm") if isinstance(recorded, dict) else None
+            platform = recorded.get("platform") if isinstance(recorded, dict) else None
         except (OSError, ValueError):
             path = None
     paths = load_data("paths")["paths"]
     files = tuple(paths[path]["files"]) if path in paths else ()
     crm_files = tuple((paths[path].get("crm_files") or {}).get(crm) or ()) if path in paths else ()
-    return files + crm_files + contact_sync_paths(plan)
+    platform_files = (tuple((paths[path].get("platform_files") or {}).get(platform) or ())
+                      if path in paths else ())
+    return files + crm_files + platform_files + contact_sync_paths(plan)
 
 
 def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
