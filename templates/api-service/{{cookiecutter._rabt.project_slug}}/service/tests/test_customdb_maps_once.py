@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from intake_support import encode_body
-from storesync import worker
 from storesync.customdb import deliveries
 from storesync.db import Database
 from storesync.delivery import Delivery
+from storesync.runtime import engine
 from storesync.settings import load_settings
 from storesync.worker import JobOutcome, WorkerContext, build_context
 from sync_support import SARA, SPEC_DIR, Order, family
@@ -31,14 +31,14 @@ def context(tmp_path: Path) -> Iterator[WorkerContext]:
 def engine_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Count the engine's map_payload calls made through the worker and the custom step."""
     calls: list[str] = []
-    real = worker.map_payload
+    real = engine.map_payload
 
     def counting(mapping: Any, platform: str, topic: str, payload: Any) -> Any:
         calls.append(topic)
         return real(mapping, platform, topic, payload)
 
-    monkeypatch.setattr(worker, "map_payload", counting)
-    monkeypatch.setattr(deliveries, "map_payload", counting)
+    monkeypatch.setattr("storesync.worker.map_payload", counting)
+    monkeypatch.setattr("storesync.customdb.deliveries.map_payload", counting)
     return calls
 
 

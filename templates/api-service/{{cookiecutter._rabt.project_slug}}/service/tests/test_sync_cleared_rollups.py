@@ -49,6 +49,6 @@ def test_cleared_value_sent_as_empty_string(make_harness: MakeHarness) -> None:
     rows = sync.context.store.due("contacts", 10.0**12, 10)
     assert len(rows) == 1
     assert rows[0].item.properties["ecom_last_order_at"] is None
-    sent = sync.flusher._properties("contacts", rows[0], {})  # noqa: SLF001
+    sent = sync.flusher._properties("contacts", rows[0], {})
     assert sent["ecom_last_order_at"] == ""
     assert None not in sent.values()

@@ -35,6 +35,15 @@ from typing import Any
 import yaml
 
 from . import metrics
+from .checkouts import (
+    Checkout,
+    ContactRef,
+    checkout_of,
+    contact_for,
+    has_events,
+    note_unsent,
+    write_checkout,
+)
 from .db import Database
 from .delivery import Delivery
 from .logs import mask_email, mask_phone
@@ -56,7 +65,8 @@ WRITTEN_ENTITIES = {
     "ticket": "tickets",
 }
 # NOTE: HubSpot custom behavioral events need an Enterprise subscription, so this
-# release does not send event records; the contact roll-ups carry the cart fields.
+# release does not send event records; a checkout_started event sets the contact's
+# checkout roll-ups instead (storesync.checkouts).
 SKIPPED_ENTITIES = frozenset({"event"})
 
 # Fields that hold the time a resource last changed, per payload family, in order of
@@ -351,11 +361,22 @@ def _process(delivery: Delivery, ctx: WorkerContext,
         log.warning("contact skipped: the body has no store customer id, phone or email",
                     extra={"event_id": delivery.delivery_id, "source": delivery.source})
     resource = _resource_name(plan)
-    if plan.contact is None and plan.order is None and not plan.line_items and not plan.others:
+    # Checkout events set contact roll-ups on HubSpot; the custom database keeps the
+    # events themselves (storesync.customdb.deliveries).
+    checkout = (checkout_of(ctx.mapping, ctx.rollup_targets, mapped.records)
+                if ctx.settings.crm_target == "hubspot" else None)
+    if checkout is None and ctx.settings.crm_target == "hubspot" and has_events(mapped.records):
+        note_unsent(delivery, None)
+    if plan.contact is None and plan.order is None and not plan.line_items and not plan.others \
+            and checkout is None:
         return JobOutcome.NOTHING_TO_DO, resource
     version = payload_version(body, delivery)
-    written = _write(delivery, ctx, plan, version, shop)
-    return (JobOutcome.SYNCED_LATER if written else JobOutcome.SKIPPED_STALE), resource
+    writes = _write(delivery, ctx, plan, version, shop, checkout)
+    if writes.checkout_unsent is not None:
+        note_unsent(delivery, writes.checkout_unsent)
+        if not writes.count:
+            return JobOutcome.NOTHING_TO_DO, resource
+    return (JobOutcome.SYNCED_LATER if writes.count else JobOutcome.SKIPPED_STALE), resource
 
 
 def _missing_required(ctx: WorkerContext, records: Sequence[Record]) -> str | None:
@@ -439,14 +460,16 @@ class _Writes:
     contact_key: str | None = None
     contact_id_property: str | None = None
     contact_id_value: str | None = None
+    # Why a checkout event's roll-ups were not sent, when they were not.
+    checkout_unsent: str | None = None
 
 
 def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
-           shop: str) -> int:
-    """Apply one delivery's records in one transaction; return how many were not stale."""
+           shop: str, checkout: Checkout | None = None) -> _Writes:
+    """Apply one delivery's records in one transaction; ``count`` is how many were not stale."""
     event_id = delivery.delivery_id
 
-    def apply(conn: Any) -> int:
+    def apply(conn: Any) -> _Writes:
         writes = _Writes(shop=shop)
         if plan.contact is not None:
             _write_contact(conn, ctx, plan.contact, version, event_id, writes)
@@ -457,10 +480,23 @@ def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
             _write_line_item(conn, ctx, line, order_key, version, event_id, writes)
         for record in plan.others:
             _write_other(conn, ctx, record, version, event_id, writes)
-        return writes.count
+        if checkout is not None:
+            _write_checkout(conn, ctx, checkout, version, event_id, writes)
+        return writes
 
     # Deliveries handled at the same time by other consumer threads share the commit.
     return ctx.store.write_together(apply)
+
+
+def _write_checkout(conn: Any, ctx: WorkerContext, checkout: Checkout, version: float,
+                    event_id: str, writes: _Writes) -> None:
+    named = (ContactRef(writes.contact_key, writes.contact_id_property, writes.contact_id_value)
+             if writes.contact_key is not None else None)
+    contact, writes.checkout_unsent = contact_for(
+        conn, checkout, named, ctx.fields["contact"].get("email", "email"))
+    if contact is not None and write_checkout(conn, ctx.store, checkout, contact, version,
+                                              event_id):
+        writes.count += 1
 
 
 def _write_contact(conn: Any, ctx: WorkerContext, record: Record, version: float,
