@@ -84,6 +84,22 @@ def test_older_checkout_kept_out(make_harness: MakeHarness) -> None:
     assert Decimal(contact["ecom_last_cart_value_sar"]) == Decimal("300.00")
 
 
+def test_newer_checkout_replaces_older(make_harness: MakeHarness) -> None:
+    # Both events reach the worker with the same receipt time, so only the events' own
+    # times can order them.
+    source = require_checkout_events()
+    sync = make_harness()
+    sync_sara(sync)
+    older = checkout_event(source, 6, SARA["email"], EARLIER, "10.00")
+    newer = checkout_event(source, 7, SARA["email"], LATER, "300.00")
+    assert sync.deliver(older, "checkout_started") is JobOutcome.SYNCED_LATER
+    assert sync.deliver(newer, "checkout_started") is JobOutcome.SYNCED_LATER
+    sync.flush()
+    contact = sara_contact(sync)
+    assert contact["ecom_last_checkout_at"].startswith("2026-03-05T09:30:00")
+    assert Decimal(contact["ecom_last_cart_value_sar"]) == Decimal("300.00")
+
+
 def test_checkout_time_not_contact_version(make_harness: MakeHarness) -> None:
     # A checkout after the order must not make the next order update look stale.
     source = require_checkout_events()
@@ -91,8 +107,11 @@ def test_checkout_time_not_contact_version(make_harness: MakeHarness) -> None:
     sync_sara(sync)
     event = checkout_event(source, 4, SARA["email"], "2026-03-09T09:00:00+00:00")
     assert sync.deliver(event, "checkout_started") is JobOutcome.SYNCED_LATER
-    update = Order(850001, SARA, total="180.00", updated_at="2026-03-06T10:00:00+00:00")
+    renamed = {**SARA, "first_name": "سارة المحدثة"}
+    update = Order(850001, renamed, total="180.00", updated_at="2026-03-06T10:00:00+00:00")
     assert sync.deliver_order(update) is JobOutcome.SYNCED_LATER
+    sync.flush()
+    assert sara_contact(sync)["firstname"] == "سارة المحدثة"
 
 
 def test_unknown_email_creates_no_contact(make_harness: MakeHarness,

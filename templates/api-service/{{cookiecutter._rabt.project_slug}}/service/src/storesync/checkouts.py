@@ -44,10 +44,11 @@ UNKNOWN_CONTACT = ("no contact with this email has synced yet, and a behaviour e
 
 @dataclass(frozen=True)
 class Checkout:
-    """The contact roll-ups one ``checkout_started`` event sets, and the buyer's email."""
+    """The contact roll-ups one ``checkout_started`` event sets, the buyer's email and the time."""
 
     email: str | None
     properties: dict[str, Any]
+    occurred_at: str | None = None
 
 
 def checkout_of(mapping: Mapping[str, Any], rollup_targets: Mapping[str, str],
@@ -75,7 +76,10 @@ def checkout_of(mapping: Mapping[str, Any], rollup_targets: Mapping[str, str],
             return None
         email_target = fields.get("customer_email")
         email = record.properties.get(email_target) if email_target else None
-        return Checkout(email=str(email) if email else None, properties=values)
+        time_target = fields.get("occurred_at")
+        occurred_at = record.properties.get(time_target) if time_target else None
+        return Checkout(email=str(email) if email else None, properties=values,
+                        occurred_at=str(occurred_at) if occurred_at else None)
     return None
 
 

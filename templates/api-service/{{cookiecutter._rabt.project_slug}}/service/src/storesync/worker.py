@@ -494,8 +494,10 @@ def _write_checkout(conn: Any, ctx: WorkerContext, checkout: Checkout, version: 
              if writes.contact_key is not None else None)
     contact, writes.checkout_unsent = contact_for(
         conn, checkout, named, ctx.fields["contact"].get("email", "email"))
-    if contact is not None and write_checkout(conn, ctx.store, checkout, contact, version,
-                                              event_id):
+    # A pixel body has no updated_at, so the event's own time orders checkouts.
+    checkout_version = parse_time(checkout.occurred_at) or version
+    if contact is not None and write_checkout(conn, ctx.store, checkout, contact,
+                                              checkout_version, event_id):
         writes.count += 1
 
 
