@@ -102,7 +102,7 @@ def contact_for(conn: sqlite3.Connection, checkout: Checkout, named: ContactRef 
     """Return the contact to update, or None and the reason nothing is sent.
 
     ``named`` is the contact the same delivery wrote, if any. Otherwise the email
-    must be in the identity table, which holds every contact the worker has written.
+    must be in the identity table, which contains every contact the worker has written.
     """
     if named is not None:
         return named, None
