@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from generator.model import Answers, Plan
-from generator.resources import templates_dir
+from generator.resources import load_data, templates_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -60,21 +60,19 @@ def customdb_doc_files(crm: str | None) -> dict[str, bytes]:
     return {f"docs/{name}": (source / name).read_bytes() for name in CUSTOMDB_DOCS}
 
 
-# Folders that API projects on one store platform get, copied verbatim from
-# templates/api-service/<folder> to <folder> in the project. paths.yaml lists their
-# files under platform_files, so rabt validate reports a missing one.
-PLATFORM_FOLDERS: dict[str, tuple[str, ...]] = {"headless": ("storefront",)}
+def platform_files(platform: str | None) -> dict[str, bytes]:
+    """Return the API service files that only projects on ``platform`` get, by project path.
 
-
-def platform_folder_files(platform: str | None) -> dict[str, bytes]:
-    """Return the files of ``platform``'s folders by project-relative path (none for others)."""
-    files: dict[str, bytes] = {}
-    for folder in PLATFORM_FOLDERS.get(platform or "", ()):
-        source = templates_dir() / "api-service" / folder
-        for path in sorted(source.rglob("*")):
-            if path.is_file() and "node_modules" not in path.parts:
-                files[f"{folder}/{path.relative_to(source).as_posix()}"] = path.read_bytes()
-    return files
+    ``platform_files`` in ``generator/data/paths.yaml`` lists them per platform (the
+    Shopify custom pixel for Shopify, the storefront signing helper for headless), and
+    each file's source is
+    ``templates/api-service/platform-files/<platform>/<project path>``, copied verbatim.
+    """
+    listed = load_data("paths")["paths"]["api"].get("platform_files") or {}
+    if not platform or platform not in listed:
+        return {}
+    source = templates_dir() / "api-service" / "platform-files" / platform
+    return {relative: (source / relative).read_bytes() for relative in listed[platform]}
 
 
 # The contact sync's folder in the project and the runtime's place inside it.
@@ -209,7 +207,7 @@ def path_data_files(answers: Answers, plan: Plan, spec: dict[str, dict[str, obje
         return ipaas_files(answers, plan, spec, desired_state, crm_ids)
     if plan.path == "api":
         return {**copied_package_files(), **customdb_doc_files(plan.crm),
-                **platform_folder_files(plan.platform)}
+                **platform_files(plan.platform)}
     if wants_contact_sync(plan.path, plan.platform, plan.crm, plan.contact_sync):
         return contact_sync_files(plan.crm)
     return {}

@@ -92,6 +92,11 @@ def test_service_files_listed(variant: tuple[str, Path]) -> None:
     for name, files in api["crm_files"].items():
         for relative in files:
             assert (project / relative).is_file() is (name == crm), relative
+    platform = yaml.safe_load(
+        (project / ".rabt/answers.yaml").read_text(encoding="utf-8"))["platform"]
+    for name, files in api["platform_files"].items():
+        for relative in files:
+            assert (project / relative).is_file() is (name == platform), relative
 
 
 def test_storefront_only_headless(variant: tuple[str, Path]) -> None:

@@ -462,9 +462,15 @@ class Flusher:
 
     def _properties(self, obj: str, row: OutboxRow,
                     product_ids: Mapping[str, str]) -> dict[str, Any]:
-        """Return the properties to send, with stage ids, pipeline and product id filled in."""
-        properties = {name: value for name, value in row.item.properties.items()
-                      if value is not None}
+        """Return the properties to send, with stage ids, pipeline and product id filled in.
+
+        A None value becomes an empty string, which HubSpot's objects API takes as
+        "clear this property". Mapped records carry no empty values, so None comes only
+        from a value the worker cleared, such as ``last_order_at`` after the contact's
+        only paid order was refunded.
+        """
+        properties = {name: "" if value is None else value
+                      for name, value in row.item.properties.items()}
         if obj == "deals":
             stage = properties.get(self.stage_property)
             if stage is not None and str(stage) in self.stage_ids:

@@ -7,7 +7,9 @@ the endpoint is public and checks what it can instead: its own body limit
 ``PIXEL_ALLOWED_ORIGINS`` is set, the ``Origin`` header. Only the four events the
 engine maps (``PIXEL_EVENT_NAMES``) are queued, as Shopify deliveries whose topic is
 the event name, so the worker maps them through the engine's Web Pixels route. That
-route feeds the event entity only, so a pixel event can never change a contact.
+route feeds the event entity only, so a pixel event never creates a contact. On HubSpot a
+``checkout_started`` event sets the checkout roll-ups of a contact the service already
+knows by email (``storesync.checkouts``).
 
 Status codes:
 

@@ -102,8 +102,8 @@ def compute_rollups(orders: Sequence[OrderState], targets: Mapping[str, str]) ->
         CRM property → value for the roll-ups the field map names. The first and
         last order times are None while no paid order gives them, so a contact whose
         only paid order was cancelled or refunded loses its old times. The custom
-        database writer stores None as NULL. The HubSpot flusher drops None, so the
-        HubSpot property keeps its old value. Sources are left out while no order
+        database writer stores None as NULL, and the HubSpot flusher sends it as an
+        empty string, which clears the property. Sources are left out while no order
         gives them.
     """
     counted = [order for order in orders if order.won]

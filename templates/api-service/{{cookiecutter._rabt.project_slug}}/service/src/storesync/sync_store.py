@@ -63,6 +63,9 @@ SCHEMA_STEPS: tuple[str, ...] = (
     " properties TEXT NOT NULL, id_property TEXT, id_value TEXT, event_id TEXT,"
     " resource TEXT, attempts INTEGER NOT NULL, status INTEGER, error TEXT NOT NULL,"
     " created_at REAL NOT NULL, replayed_at REAL)",
+    # _has_other_email reads a contact's emails by contact key. Without this index, each
+    # order whose phone was already known scanned every identity row.
+    "CREATE INDEX sync_identity_contact ON sync_identity (contact_key, kind)",
 )
 
 # Most deliveries whose writes share one commit.
@@ -158,11 +161,13 @@ class ContactMatch:
     shared_phone: bool = False
 
 
+# The identity values of one kind that a contact holds.
+CONTACT_IDENTITY_SQL = "SELECT value FROM sync_identity WHERE kind = ? AND contact_key = ?"
+
+
 def _has_other_email(conn: sqlite3.Connection, contact_key: str, emails: set[str]) -> bool:
     """Return whether the contact has an email and none of them is in ``emails``."""
-    held = {row[0] for row in conn.execute(
-        "SELECT value FROM sync_identity WHERE kind = ? AND contact_key = ?",
-        (EMAIL_KIND, contact_key))}
+    held = {row[0] for row in conn.execute(CONTACT_IDENTITY_SQL, (EMAIL_KIND, contact_key))}
     return bool(held) and not held & emails
 
 

@@ -35,6 +35,15 @@ from typing import Any
 import yaml
 
 from . import metrics, zoho_orders
+from .checkouts import (
+    Checkout,
+    ContactRef,
+    checkout_of,
+    contact_for,
+    has_events,
+    note_unsent,
+    write_checkout,
+)
 from .consent import ConsentRecorder, ConsentStore
 from .db import Database
 from .delivery import Delivery
@@ -42,7 +51,7 @@ from .logs import mask_email, mask_phone
 from .quarantine import Quarantine
 from .record_keys import product_key_from_sku, scope_record, shop_part, sku_key
 from .rollups import OrderFields, compute_rollups, order_state
-from .runtime.engine import Record, map_payload
+from .runtime.engine import MappedRecords, Record, map_payload
 from .settings import Settings
 from .sync_store import PHONE_KIND, OutboxItem, SyncStore, properties_of
 
@@ -57,7 +66,8 @@ WRITTEN_ENTITIES = {
     "ticket": "tickets",
 }
 # NOTE: HubSpot custom behavioral events need an Enterprise subscription, so this
-# release does not send event records; the contact roll-ups carry the cart fields.
+# release does not send event records; a checkout_started event sets the contact's
+# checkout roll-ups instead (storesync.checkouts).
 SKIPPED_ENTITIES = frozenset({"event"})
 
 # Fields that hold the time a resource last changed, per payload family, in order of
@@ -310,8 +320,13 @@ def _quarantine(delivery: Delivery, ctx: WorkerContext, reason: str) -> JobOutco
     return JobOutcome.QUARANTINED
 
 
-def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
+def handle_delivery(delivery: Delivery, ctx: WorkerContext,
+                    mapped: MappedRecords | None = None) -> JobOutcome:
     """Map one delivery and put its records in the outbox.
+
+    ``mapped`` is the engine's result for this delivery's body when the caller has
+    already mapped it (the custom database step does); the body is then not mapped
+    again.
 
     Returns:
         ``synced_later`` when records went to the outbox. ``skipped_stale`` when
@@ -320,7 +335,7 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
         when the delivery carries nothing this release writes.
     """
     started = time.perf_counter()
-    outcome, resource = _process(delivery, ctx)
+    outcome, resource = _process(delivery, ctx, mapped)
     log.info("job %s", outcome.value, extra={
         "event_id": delivery.delivery_id, "source": delivery.source, "topic": delivery.topic,
         "resource": resource, "outcome": outcome.value,
@@ -328,13 +343,15 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
     return outcome
 
 
-def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | None]:
+def _process(delivery: Delivery, ctx: WorkerContext,
+             mapped: MappedRecords | None = None) -> tuple[JobOutcome, str | None]:
     try:
         body = json.loads(delivery.body)
     except json.JSONDecodeError as error:
         return _quarantine(delivery, ctx, f"the body is not valid JSON: {error.msg} at "
                                           f"character {error.pos}"), None
-    mapped = map_payload(ctx.mapping, delivery.source, delivery.topic, body)
+    if mapped is None:
+        mapped = map_payload(ctx.mapping, delivery.source, delivery.topic, body)
     if not mapped.records:
         if mapped.problems:
             return _quarantine(delivery, ctx, " ".join(mapped.problems)), None
@@ -359,11 +376,22 @@ def _process(delivery: Delivery, ctx: WorkerContext) -> tuple[JobOutcome, str | 
         log.warning("contact skipped: the body has no store customer id, phone or email",
                     extra={"event_id": delivery.delivery_id, "source": delivery.source})
     resource = _resource_name(plan)
-    if plan.contact is None and plan.order is None and not plan.line_items and not plan.others:
+    # Checkout events set contact roll-ups on HubSpot; the custom database keeps the
+    # events themselves (storesync.customdb.deliveries).
+    checkout = (checkout_of(ctx.mapping, ctx.rollup_targets, mapped.records)
+                if ctx.settings.crm_target == "hubspot" else None)
+    if checkout is None and ctx.settings.crm_target == "hubspot" and has_events(mapped.records):
+        note_unsent(delivery, None)
+    if plan.contact is None and plan.order is None and not plan.line_items and not plan.others \
+            and checkout is None:
         return JobOutcome.NOTHING_TO_DO, resource
     version = payload_version(body, delivery)
-    written = _write(delivery, ctx, plan, version, shop, body)
-    return (JobOutcome.SYNCED_LATER if written else JobOutcome.SKIPPED_STALE), resource
+    writes = _write(delivery, ctx, plan, version, shop, body, checkout)
+    if writes.checkout_unsent is not None:
+        note_unsent(delivery, writes.checkout_unsent)
+        if not writes.count:
+            return JobOutcome.NOTHING_TO_DO, resource
+    return (JobOutcome.SYNCED_LATER if writes.count else JobOutcome.SKIPPED_STALE), resource
 
 
 def _missing_required(ctx: WorkerContext, records: Sequence[Record]) -> str | None:
@@ -449,14 +477,16 @@ class _Writes:
     contact_key: str | None = None
     contact_id_property: str | None = None
     contact_id_value: str | None = None
+    # Why a checkout event's roll-ups were not sent, when they were not.
+    checkout_unsent: str | None = None
 
 
 def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
-           shop: str, body: Any = None) -> int:
-    """Apply one delivery's records in one transaction; return how many were not stale."""
+           shop: str, body: Any = None, checkout: Checkout | None = None) -> _Writes:
+    """Apply one delivery's records in one transaction; ``count`` is how many were not stale."""
     event_id = delivery.delivery_id
 
-    def apply(conn: Any) -> int:
+    def apply(conn: Any) -> _Writes:
         writes = _Writes(shop=shop)
         if plan.contact is not None:
             _write_contact(conn, ctx, plan.contact, version, event_id, writes)
@@ -471,11 +501,13 @@ def _write(delivery: Delivery, ctx: WorkerContext, plan: _Plan, version: float,
             _write_other(conn, ctx, record, version, event_id, writes)
         if plan.order is not None and plan.sales_order_lines:
             _write_sales_order(conn, ctx, plan, str(order_key), version, event_id, writes)
+        if checkout is not None:
+            _write_checkout(conn, ctx, checkout, version, event_id, writes)
         if ctx.playbooks is not None:
             from .playbooks import observe_delivery
 
             observe_delivery(ctx, conn, delivery, plan.contact, writes, order_key)
-        return writes.count
+        return writes
 
     # Deliveries handled at the same time by other consumer threads share the commit.
     return ctx.store.write_together(apply)
@@ -495,6 +527,19 @@ def _write_sales_order(conn: Any, ctx: WorkerContext, plan: _Plan, order_key: st
                                         ctx.fields["line_item"], event_id)
     if item is not None:
         ctx.store.enqueue(conn, item)
+        writes.count += 1
+
+
+def _write_checkout(conn: Any, ctx: WorkerContext, checkout: Checkout, version: float,
+                    event_id: str, writes: _Writes) -> None:
+    named = (ContactRef(writes.contact_key, writes.contact_id_property, writes.contact_id_value)
+             if writes.contact_key is not None else None)
+    contact, writes.checkout_unsent = contact_for(
+        conn, checkout, named, ctx.fields["contact"].get("email", "email"))
+    # A pixel body has no updated_at, so the event's own time orders checkouts.
+    checkout_version = parse_time(checkout.occurred_at) or version
+    if contact is not None and write_checkout(conn, ctx.store, checkout, contact,
+                                              checkout_version, event_id):
         writes.count += 1
 
 

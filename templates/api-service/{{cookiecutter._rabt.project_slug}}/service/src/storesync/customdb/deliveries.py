@@ -32,7 +32,7 @@ from ..db import Database
 from ..delivery import Delivery
 from ..quarantine import Quarantine
 from ..record_keys import scope_record, shop_part
-from ..runtime.engine import Record, map_payload
+from ..runtime.engine import MappedRecords, Record, map_payload
 from ..sync_store import EMAIL_KIND, OutboxItem
 from ..worker import JobOutcome, WorkerContext, payload_version
 from ..worker import handle_delivery as handle_records
@@ -74,12 +74,15 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
     the delivery is in the quarantine, which the writer copies to ``source_payloads``.
     """
     prepare_state(ctx.store.db)
-    outcome = handle_records(delivery, ctx)
-    body = _parsed_body(delivery.body)
+    body, readable = _parsed_body(delivery.body)
+    # Mapped once here and handed to the worker, which would otherwise map it again.
+    mapped = (map_payload(ctx.mapping, delivery.source, delivery.topic, body)
+              if readable else None)
+    outcome = handle_records(delivery, ctx, mapped=mapped)
     items: list[OutboxItem] = []
     links: list[tuple[str, str]] = []
-    if outcome != JobOutcome.QUARANTINED and isinstance(body, Mapping):
-        records = _mapped_records(delivery, ctx, body)
+    if outcome != JobOutcome.QUARANTINED and mapped is not None and isinstance(body, Mapping):
+        records = _scoped_records(delivery, ctx, mapped)
         if outcome == JobOutcome.SYNCED_LATER:
             links = _line_orders(records)
         with ctx.store.db.connection() as conn:
@@ -111,19 +114,18 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
     return outcome
 
 
-def _parsed_body(body: str) -> Any:
+def _parsed_body(body: str) -> tuple[Any, bool]:
+    """Return the parsed body and whether it was valid JSON."""
     try:
-        return json.loads(body)
+        return json.loads(body), True
     except json.JSONDecodeError:
         # Kept as text, so an unreadable delivery can still be audited.
-        return {"unparsed_body": body}
+        return {"unparsed_body": body}, False
 
 
-def _mapped_records(delivery: Delivery, ctx: WorkerContext, body: Any) -> list[Record]:
-    """Map the body again, with store ids keyed by shop as the worker keys them."""
-    # TODO: storesync.worker.handle_delivery maps the same body but cannot take or return
-    # its result yet, so every delivery on this path goes through the engine twice.
-    mapped = map_payload(ctx.mapping, delivery.source, delivery.topic, body)
+def _scoped_records(delivery: Delivery, ctx: WorkerContext,
+                    mapped: MappedRecords) -> list[Record]:
+    """Return the mapped records with store ids keyed by shop, as the worker keys them."""
     shop = shop_part(delivery.source, delivery.shop)
     customer_id_target = ctx.fields.get("contact", {}).get("store_customer_id")
     return [scope_record(record, shop, customer_id_target) for record in mapped.records]
