@@ -554,8 +554,9 @@ def crm_apply(directory: Path, output_format: str, prune: bool, lang: Lang, yes:
             if as_json:
                 failed = {"key": failure.failed.key, "action": failure.failed.action,
                           "error": str(failure.error)}
-                click.echo(json.dumps(apply_data(plan, endpoint, failure.result, session.state,
-                                                 failed), ensure_ascii=False, indent=2))
+                data = apply_data(plan, endpoint, failure.result, session.state, failed,
+                                  resume=failure.resume)
+                click.echo(json.dumps(data, ensure_ascii=False, indent=2))
             raise
     if as_json:
         click.echo(json.dumps(apply_data(plan, endpoint, result, session.state),

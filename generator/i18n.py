@@ -45,7 +45,7 @@ def schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
     if error.validator == "const":
         return message("schema_const", lang, value=value, expected=repr(rule))
     if error.validator == "type":
-        return message("schema_type", lang, value=value, expected=rule)
+        return message("schema_type", lang, value=value, expected=_type_names(rule, lang))
     if error.validator == "required":
         names = re.findall(r"'([^']+)' is a required property", error.message)
         return message("schema_required", lang, name=names[0] if names else error.message)
@@ -59,6 +59,32 @@ def schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
                            "minItems", "maxItems"):
         return message(f"schema_{error.validator}", lang, value=value, limit=rule)
     return message("schema_rule", lang, value=value, rule=error.validator)
+
+
+def schema_error_fix(error: jsonschema.ValidationError, lang: Lang, default: str) -> str:
+    """Return the fix for a schema error: add the missing field, remove the unknown one.
+
+    Any other error gets ``default``.
+    """
+    if error.validator == "required":
+        names = re.findall(r"'([^']+)' is a required property", error.message)
+        if names:
+            return message("schema_fix_required", lang, name=names[0])
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = ", ".join(sorted(repr(key) for key in error.instance if key not in allowed))
+        if extra:
+            return message("schema_fix_additional", lang, names=extra)
+    return default
+
+
+def _type_names(rule: Any, lang: Lang) -> str:
+    """Name the JSON type or types ``rule`` in ``lang``."""
+    catalogue = load_data("messages")
+    types = rule if isinstance(rule, list) else [rule]
+    names = [message(f"schema_type_{item}", lang) if f"schema_type_{item}" in catalogue
+             else str(item) for item in types]
+    return message("schema_type_or", lang).join(names)
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:

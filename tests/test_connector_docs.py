@@ -685,11 +685,10 @@ def test_arabic_workflows_show_arabic_notes(rendered: tuple[str, Path]) -> None:
     _, project = rendered
     english = (project / "docs/crm-workflows.md").read_text("utf-8")
     arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
-    lifecycle = yaml.safe_load((project / "integration/lifecycle.yaml").read_text("utf-8"))
     playbooks = yaml.safe_load((project / "integration/playbooks.yaml").read_text("utf-8"))
-    noted = [lifecycle["crm_field"],
-             *(item for item in playbooks["playbooks"] if item["enabled"])]
-    noted = [item for item in noted if "note" in item]
+    # The lifecycle note speaks of the API; the guide words it for the workflow editor instead
+    # (test_backward_move_clears_stage).
+    noted = [item for item in playbooks["playbooks"] if item["enabled"] and "note" in item]
     assert any("loyalty app" in item["note"] for item in noted)
     for item in noted:
         assert item["note"] in english
@@ -800,3 +799,168 @@ def test_zoho_docs_say_fields(rendered: tuple[str, Path]) -> None:
         assert "roll-up\nproperties" not in text, path
     assert "custom fields for roll-ups and sources" in texts["docs/connector-setup.md"]
     assert "الحقول المخصصة، ومسار الصفقات" in (project / "README.ar.md").read_text("utf-8")
+
+
+def _docs(project: Path, name: str) -> tuple[str, str]:
+    return ((project / f"docs/{name}.md").read_text("utf-8"),
+            (project / f"docs/{name}.ar.md").read_text("utf-8"))
+
+
+def test_woo_cart_trigger_is_buildable(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    cart = _playbook(english, "Abandoned cart recovery")
+    ar_cart = _playbook(arabic, "استرجاع السلال المتروكة")
+    # No path's contact workflow can see a cart being emptied.
+    assert "or the cart is emptied" not in cart
+    assert '"the cart is emptied", is left out on this path' in cart
+    assert "«إفراغ السلة»" in ar_cart
+    if not name.startswith("woo"):
+        return
+    hubspot = name == "woo-hubspot"
+    field = "ecom_last_checkout_at" if hubspot else "Ecom_Last_Checkout_At"
+    url = "ecom_last_cart_url" if hubspot else "Ecom_Last_Cart_URL"
+    assert "where it has one" not in cart
+    assert f"the contact {'property' if hubspot else 'field'} `{field}`, which the plugin" in cart
+    assert "nothing starts this workflow, so leave it switched off" in cart
+    assert f"`{field}`" in ar_cart and "فأبقِه معطَّلًا" in ar_cart
+    setup, ar_setup = _docs(project, "connector-setup")
+    section_1 = setup.split("## 2.", 1)[0]
+    capture = "abandoned-cart capture that writes, on the contact, the time the shopper left"
+    assert capture in section_1
+    assert "التقاط السلال المتروكة مع كتابة وقت مغادرة المتسوق" in ar_setup.split("## 2.", 1)[0]
+    rollups = setup.split("### 4.1", 1)[1].split("### 4.2", 1)[0]
+    mapping = yaml.safe_load((project / "integration/mapping.yaml").read_text("utf-8"))
+    targets = {item["name"]: item["target"] for item in mapping["entities"]["contact"]["rollups"]}
+    assert targets["last_cart_url"] == url
+    assert f"the time the shopper left the checkout to\n  `{field}`" in rollups
+    assert f"بالحقل `{field}`" in ar_setup
+
+
+def test_vip_steps_are_workflow_actions(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    vip = _playbook(english, "VIP care")
+    ar_vip = _playbook(arabic, "رعاية كبار العملاء")
+    for words in ("front of the WhatsApp queue", "tagged high priority", "routed to senior agents",
+                  "removes the VIP owner and priority", "the CRM assigns a named owner"):
+        assert words not in vip, words
+    for words in ("أول طابور واتساب", "تُوسَم رسائل", "تزيل مسؤول الحساب"):
+        assert words not in ar_vip, words
+    hubspot = name in ("riyadh-perfume-hubspot", "woo-hubspot")
+    flag = "ecom_vip_since" if hubspot else "Ecom_VIP_Since"
+    if hubspot:
+        assert f"sets the date property `{flag}` to the enrollment date" in vip
+    else:
+        assert f"Add the date field `{flag}` on Contacts by hand" in vip
+    assert "**Priority** = *High*" in vip
+    assert "create a task for the fulfilment team" in vip
+    assert "أنشئ مهمة لفريق التنفيذ" in ar_vip
+    assert f"`{flag}`" in ar_vip
+    if hubspot:
+        assert f"**Clear property value** on `{flag}`" in vip
+        assert f"**Clear property value** على `{flag}`" in ar_vip
+    else:
+        assert f"clear `{flag}` and set **Contact Owner** back" in vip
+        assert f"مسح `{flag}`" in ar_vip
+
+
+def test_zoho_vip_rule_fires_once(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    if name in ("riyadh-perfume-hubspot", "woo-hubspot"):
+        pytest.skip("Zoho projects only")
+    english, arabic = _docs(project, "crm-workflows")
+    vip = _playbook(english, "VIP care")
+    ar_vip = _playbook(arabic, "رعاية كبار العملاء")
+    segments = yaml.safe_load((project / "integration/segments.yaml").read_text("utf-8"))
+    entry = segments["vip_threshold"]["threshold_sar"]
+    leave = segments["vip_threshold"]["exit_threshold_sar"]
+    guard = f"`Ecom_LTV_SAR` is greater than or equal to {entry} and `Ecom_VIP_Since` is empty"
+    assert guard in vip
+    assert "the rule fires once" in vip
+    assert (f"conditions `Ecom_LTV_SAR` is less than {leave} and `Ecom_VIP_Since` is not empty"
+            in vip)
+    assert "وأن يكون\n   `Ecom_VIP_Since` فارغًا" in ar_vip
+    setup, ar_setup = _docs(project, "connector-setup")
+    row = next(line for line in setup.splitlines() if line.startswith("| segments (VIP"))
+    assert "VIP care workflow as ending when the contact leaves it" not in row
+    ends = f"ends only when it falls below {leave:,} SAR, not when the contact leaves the view"
+    assert ends in row
+    ar_row = next(line for line in ar_setup.splitlines() if line.startswith("| الشرائح"))
+    assert f"ولا تنتهي إلا حين تنخفض عن {leave:,} ريال" in ar_row
+
+
+def test_segmentation_has_no_trigger(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    section = _playbook(english, "Smart segmentation")
+    ar_section = _playbook(arabic, "التقسيم الذكي")
+    assert "Always on" not in section
+    assert "تعمل دائمًا" not in ar_section
+    assert "1. **Create** no workflow: this playbook is a way of sending campaigns." in section
+    assert "2. **Trigger:** none. A campaign is not an enrollment" in section
+    assert "2. **المُشغِّل:** لا مُشغِّل." in ar_section
+    assert "favourite category or an average order value" in section
+
+
+def test_post_purchase_reads_review_field(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    post = _playbook(english, "Post-purchase series")
+    ar_post = _playbook(arabic, "سلسلة ما بعد الشراء")
+    loyalty = _playbook(english, "Loyalty points")
+    field = "ecom_last_review_at" if name in ("riyadh-perfume-hubspot", "woo-hubspot") \
+        else "Ecom_Last_Review_At"
+    assert "the email step got no review" not in post
+    assert "Stops when the customer leaves a review" not in post
+    if "Step 2, WhatsApp" in post:
+        assert f"branch on `{field}`, the review date" in post
+        assert f"تفرّع حسب `{field}`" in ar_post
+    assert f"Stops when `{field}` changes (the customer left a review)" in post
+    assert f"`{field}` for the last published" in loyalty
+    assert re.search(f"[تي]تغير `{field}`", ar_post)
+    assert "لم تُثمر رسالة البريد" not in ar_post
+
+
+def test_lead_stage_is_buildable(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    lifecycle = english.split("\n## 1.", 1)[1].split("\n## 2.", 1)[0]
+    ar_lifecycle = arabic.split("\n## 1.", 1)[1].split("\n## 2.", 1)[0]
+    assert "A rule that reads a\nroll-up" not in lifecycle
+    assert "which always holds" in lifecycle
+    assert "فيتحقق دائمًا" in ar_lifecycle
+    lead = lifecycle.split("### 2. Lead", 1)[1].split("### 3.", 1)[0]
+    if name == "riyadh-perfume-hubspot":
+        assert "`ecom_last_checkout_at` is known" not in lead
+        assert "the contact has an associated cart" in lead
+        visitor = "| 1 | Visitor | `ecom_orders_count` is equal to 0 and the contact has no"
+        assert f"{visitor} associated cart" in lifecycle
+        assert "ترتبط بجهة الاتصال سلة" in ar_lifecycle
+    elif name == "support-heavy":
+        off = "Leave the Lead rule switched off; a Lead\nstage needs the iPaaS or API path"
+        assert off in lifecycle
+        assert "أبقِ قاعدة العميل المهتم معطَّلة" in ar_lifecycle
+    else:
+        assert "leave the Lead workflow switched off until\nthe plugin fills" in lifecycle
+        assert "أبقِ سير العميل المهتم معطَّلًا" in ar_lifecycle
+
+
+def test_backward_move_clears_stage(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    lifecycle = english.split("\n## 1.", 1)[1].split("\n## 2.", 1)[0]
+    ar_lifecycle = arabic.split("\n## 1.", 1)[1].split("\n## 2.", 1)[0]
+    assert "the API" not in lifecycle
+    assert "empty string" not in lifecycle
+    assert "API" not in ar_lifecycle.replace("iPaaS أو API", "")
+    if name not in ("riyadh-perfume-hubspot", "woo-hubspot"):
+        assert "Clear property value" not in lifecycle
+        return
+    for stage in ("1. Visitor", "2. Lead"):
+        section = lifecycle.split(f"### {stage}", 1)[1].split("### ", 1)[0]
+        assert "3. Action **Clear property value** on `lifecyclestage`" in section, stage
+    first_time = lifecycle.split("### 3. First-time", 1)[1].split("### ", 1)[0]
+    assert "Clear property value" not in first_time
+    assert "Note: a HubSpot workflow cannot set `lifecyclestage` to an earlier stage" in lifecycle
+    assert "3. إجراء **Clear property value** على `lifecyclestage`" in ar_lifecycle

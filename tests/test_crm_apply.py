@@ -174,6 +174,14 @@ def test_resume_repeats_json_format(project: Path, hubspot: str,
     assert result.exit_code == 1
     assert f"rabt crm apply {project} --yes --format json" in result.output
     assert "--prune" not in result.output
+    data = json_output(result)
+    assert data["status"] == "failed"
+    assert data["resume"] == f"rabt crm apply {project} --yes --format json"
+    # The properties created before the failure are listed with their ids.
+    created = data["ids"]["items"]["property:contacts/ecom_ltv_sar"]
+    assert created == {"kind": "property", "id": "ecom_ltv_sar", "owned": True}
+    assert "list:vip" not in data["ids"]["items"]
+    assert "pipelines" in data["ids"]
 
 
 def test_resume_command_options() -> None:
@@ -221,8 +229,9 @@ def test_apply_json_shape(project: Path, hubspot: str) -> None:
     result = run_crm("apply", str(project), "--yes", "--format", "json",
                      env=hubspot_env(hubspot))
     data = json_output(result)
-    assert set(data) == {"kind", "version", "status", "done", "failed", "ids", "state_file",
-                         "plan"}
+    assert set(data) == {"kind", "version", "status", "done", "failed", "resume", "ids",
+                         "state_file", "plan"}
+    assert data["resume"] is None
     assert data["kind"] == "rabt.crm.apply"
     assert data["status"] == "applied"
     assert data["failed"] is None

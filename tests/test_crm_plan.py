@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from generator.cli import main
@@ -219,7 +220,7 @@ def test_plan_schema_violation(project: Path, hubspot: str) -> None:
     edit_desired(project, lambda data: data["lists"][0].update(processingType="SOMETIMES"))
     result = run_crm("plan", str(project), env=hubspot_env(hubspot))
     assert result.exit_code == 2
-    assert "lists/0/processingType" in result.stderr
+    assert "lists/0 (E-commerce: VIP)/processingType" in result.stderr
 
 
 def test_plan_schema_error_is_plain(project: Path, hubspot: str) -> None:
@@ -232,8 +233,8 @@ def test_plan_schema_error_is_plain(project: Path, hubspot: str) -> None:
                         ("ar", ("ليست بالصيغة المطلوبة", "فارغة"))):
         result = run_crm("plan", str(project), "--lang", lang, env=hubspot_env(hubspot))
         assert result.exit_code == 2
-        assert "desired-state.yaml: property_groups/0/name" in result.stderr
-        assert "desired-state.yaml: properties/0/label" in result.stderr
+        assert "desired-state.yaml: property_groups/0 (E-commerce)/name" in result.stderr
+        assert "desired-state.yaml: properties/0 (ecom_customer_id)/label" in result.stderr
         for word in words:
             assert word in result.stderr, (lang, word)
         assert "crm-desired-state.schema.json" in result.stderr
@@ -241,6 +242,39 @@ def test_plan_schema_error_is_plain(project: Path, hubspot: str) -> None:
         assert "does not match" not in result.stderr
         assert "should be non-empty" not in result.stderr
         assert "is too short" not in result.stderr
+
+
+def test_schema_fix_names_the_key(project: Path, hubspot: str) -> None:
+    def break_keys(data: dict[str, Any]) -> None:
+        del data["properties"][1]["label"]
+        data["properties"][2]["colour"] = "red"
+        data["properties"][3]["label"] = ["not", "text"]
+
+    edit_desired(project, break_keys)
+    data = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    names = [data["properties"][index]["name"] for index in (1, 2, 3)]
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert f"properties/1 ({names[0]}): the field 'label' is required" in result.stderr
+    assert "add the field 'label'" in result.stderr
+    assert f"properties/2 ({names[1]}): fields not allowed here: 'colour'" in result.stderr
+    assert "remove 'colour', or correct the spelling" in result.stderr
+    assert f"properties/3 ({names[2]})/label" in result.stderr
+    arabic = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    assert arabic.exit_code == 2
+    assert "أضف الحقل 'label'؛ " in arabic.stderr
+    assert "احذف 'colour'" in arabic.stderr
+    assert "(نص)" in arabic.stderr
+    assert "(string)" not in arabic.stderr
+    assert "; " not in arabic.stderr
+
+
+def test_yaml_error_arabic_sentence(project: Path, hubspot: str) -> None:
+    (project / "crm/desired-state.yaml").write_text("crm: [unclosed\n", "utf-8")
+    result = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert "تعذّرت قراءة الملف عند السطر 2، العمود 1." in result.stderr
+    assert "نص المحلّل بالإنجليزية:" in result.stderr
 
 
 def test_plan_custom_crm_rejected(tmp_path: Path, hubspot: str) -> None:

@@ -135,8 +135,9 @@ def test_crm_reports_every_schema_error(project: Path) -> None:
     edit_desired(project, break_labels)
     result = run_crm("plan", str(project), env=hubspot_env(UNUSED_URL))
     assert result.exit_code == 2
-    for index in range(12):
-        assert f"properties/{index}/label" in result.stderr
+    data = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    for index, entry in enumerate(data["properties"][:12]):
+        assert f"properties/{index} ({entry['name']})/label" in result.stderr
 
 
 def test_regenerate_fix_has_full_paths(project: Path) -> None:
@@ -145,3 +146,18 @@ def test_regenerate_fix_has_full_paths(project: Path) -> None:
     folder = project.resolve()
     assert f"--answers {folder / '.rabt' / 'answers.yaml'}" in result.stderr
     assert f"--output-dir {folder.parent}" in result.stderr
+    assert "--overwrite" in result.stderr
+
+
+def test_regenerate_fix_keeps_renamed_folder(project: Path, tmp_path: Path) -> None:
+    # The folder's name differs from the slug, so --output-dir of the parent would write
+    # a different folder, <parent>/<slug>, and --overwrite could replace another project.
+    renamed = copy_project(project, tmp_path / "client-copy")
+    edit_desired(renamed, lambda data: data["lists"][0].update(processingType="SOMETIMES"))
+    result = run_crm("plan", str(renamed), env=hubspot_env(UNUSED_URL))
+    folder = renamed.resolve()
+    assert result.exit_code == 2
+    assert f"--output-dir {folder.parent}-" not in result.stderr
+    assert f"--output-dir {folder.parent / 'client-copy-regenerated'}" in result.stderr
+    assert "--overwrite" not in result.stderr
+    assert f"is not the project's slug, {project.name}" in result.stderr

@@ -43,11 +43,12 @@ class ApplyFailed(RabtError):
     """A CRM call failed halfway through apply (exit code 1)."""
 
     def __init__(self, summary: str, problems: list[Problem], result: ApplyResult,
-                 failed: PlanItem, error: CrmApiError) -> None:
+                 failed: PlanItem, error: CrmApiError, resume: str) -> None:
         super().__init__(summary, problems, EXIT_FAILURE)
         self.result = result
         self.failed = failed
         self.error = error
+        self.resume = resume
 
 
 def resume_command(project: Path, prune: bool, lang: Lang = "en", *, yes: bool = False,
@@ -171,7 +172,7 @@ def _failure(plan: CrmPlan, item: PlanItem, error: CrmApiError, result: ApplyRes
     ]
     summary = message("crm_apply_failed", lang, done=len(result.done),
                       total=count_changes(len(plan.pending), lang))
-    return ApplyFailed(summary, problems, result, item, error)
+    return ApplyFailed(summary, problems, result, item, error, command)
 
 
 def count_changes(count: int, lang: Lang) -> str:

@@ -11,7 +11,7 @@ import yaml
 
 from generator.crm.references import reference_problems
 from generator.errors import InputError, Problem
-from generator.i18n import message, parse_error_text, schema_error_text
+from generator.i18n import message, parse_error_text, schema_error_fix, schema_error_text
 from generator.model import Lang
 from generator.resources import load_schema
 
@@ -46,8 +46,9 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
     fix = regenerate_fix(project, lang)
     problems = _schema_problems(data, str(path), fix, lang)
     if not problems and isinstance(data, dict):
+        separator = message("fix_separator", lang)
         problems = [Problem(f"{path}: {problem.location}", problem.message,
-                            f"{problem.fix}; {fix}")
+                            f"{problem.fix}{separator}{fix}")
                     for problem in reference_problems(data, lang)]
     if problems:
         raise InputError(summary, problems)
@@ -77,10 +78,30 @@ def project_path(project: Path) -> str | None:
 
 
 def regenerate_fix(project: Path, lang: Lang = "en") -> str:
-    """Return the fix that regenerates the project at ``project``, runnable from any folder."""
+    """Return the fix that regenerates the project at ``project``, runnable from any folder.
+
+    ``rabt new`` writes ``<output-dir>/<slug>``, so ``--overwrite`` into the parent rewrites
+    this folder only when its name is the slug. Otherwise the fix regenerates into a new
+    sibling folder, so it never overwrites another project named like the slug.
+    """
     folder = project.resolve()
-    return message("crm_desired_regenerate_fix", lang,
-                   answers=folder / ".rabt" / "answers.yaml", output=folder.parent)
+    answers = folder / ".rabt" / "answers.yaml"
+    slug = _answers_slug(answers)
+    if slug is None or slug == folder.name:
+        return message("crm_desired_regenerate_fix", lang, answers=answers,
+                       output=folder.parent)
+    return message("crm_desired_regenerate_into_fix", lang, answers=answers, slug=slug,
+                   folder=folder.name, output=folder.parent / f"{folder.name}-regenerated")
+
+
+def _answers_slug(answers: Path) -> str | None:
+    """Return the ``project_slug`` recorded in an answers file, None when it is unreadable."""
+    try:
+        data = yaml.safe_load(answers.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    slug = data.get("project_slug") if isinstance(data, dict) else None
+    return slug if isinstance(slug, str) and slug else None
 
 
 def _schema_problems(data: Any, where: str, fix: str, lang: Lang) -> list[Problem]:
@@ -88,9 +109,28 @@ def _schema_problems(data: Any, where: str, fix: str, lang: Lang) -> list[Proble
     validator = jsonschema.Draft202012Validator(load_schema(SCHEMA_NAME))
     errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
     schema_fix = message("validate_schema_fix", lang, schema=SCHEMA_NAME)
+    separator = message("fix_separator", lang)
     problems = []
     for error in errors:
-        location = "/".join(str(part) for part in error.absolute_path)
+        location = _location(data, list(error.absolute_path))
+        first = schema_error_fix(error, lang, schema_fix)
         problems.append(Problem(f"{where}: {location or message('schema_top_level', lang)}",
-                                schema_error_text(error, lang), f"{schema_fix}; {fix}"))
+                                schema_error_text(error, lang), f"{first}{separator}{fix}"))
     return problems
+
+
+def _location(data: Any, path: list[Any]) -> str:
+    """Write a path into ``data`` with slashes, naming each list item by its ``name`` or ``key``.
+
+    ``properties/3/type`` becomes ``properties/3 (ecom_ltv_sar)/type``, so the reader finds
+    the item without counting from 0.
+    """
+    parts = []
+    node = data
+    for part in path:
+        node = node[part] if isinstance(node, (dict, list)) else None
+        label = None
+        if isinstance(part, int) and isinstance(node, dict):
+            label = node.get("name") or node.get("key")
+        parts.append(f"{part} ({label})" if isinstance(label, str) and label else str(part))
+    return "/".join(parts)

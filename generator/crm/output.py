@@ -18,8 +18,10 @@ renamed, within a version):
 
 ``rabt crm apply --format json`` prints ``{"kind": "rabt.crm.apply", "version": 1,
 "status": "applied" | "nothing_to_do" | "failed", "done": [{"key", "action", "id"}],
-"failed": null | {"key", "action", "error"}, "ids": {"pipelines": {...}},
-"state_file": <path>, "plan": <the plan above>}``.
+"failed": null | {"key", "action", "error"}, "resume": null | <command that finishes
+the run>, "ids": {"pipelines": {...}, "items": {<key>: {"kind", "id", "owned"}}},
+"state_file": <path>, "plan": <the plan above>}``. ``ids.items`` lists every item the
+state file records, so after a failure it shows what the run created before it stopped.
 
 With ``--format json`` a failure before any of these documents is printed gives
 ``{"kind": "rabt.crm.error", "version": 1, "exit_code": n, "summary": <text>,
@@ -67,8 +69,12 @@ def plan_data(plan: CrmPlan, endpoint: str) -> dict[str, Any]:
 
 
 def apply_data(plan: CrmPlan, endpoint: str, result: ApplyResult, state: CrmState,
-               failed: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Return an apply run as the documented JSON document."""
+               failed: dict[str, Any] | None = None,
+               resume: str | None = None) -> dict[str, Any]:
+    """Return an apply run as the documented JSON document.
+
+    ``resume`` is the command that finishes a failed run, and null otherwise.
+    """
     if failed:
         status = "failed"
     elif result.done:
@@ -82,7 +88,11 @@ def apply_data(plan: CrmPlan, endpoint: str, result: ApplyResult, state: CrmStat
         "done": [{"key": item.key, "action": item.action,
                   "id": state.item_id(item.key) or item.live_id} for item in result.done],
         "failed": failed,
-        "ids": state.ids(),
+        "resume": resume if failed else None,
+        "ids": {**state.ids(), "items": {
+            key: {"kind": entry.get("kind"), "id": entry.get("id"),
+                  "owned": bool(entry.get("owned"))}
+            for key, entry in sorted(state.items.items())}},
         "state_file": str(result.state_file) if result.state_file else None,
         "plan": plan_data(plan, endpoint),
     }
