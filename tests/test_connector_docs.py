@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.arabic_text import english_runs
 from tests.crm_support import make_project
 
 MARKER = re.compile(r"(?<!\\)\{[{%#]")
@@ -662,23 +663,11 @@ def test_plan_exit_rule_stated(rendered: tuple[str, Path]) -> None:
     assert ("the custom views" in checks) is zoho
 
 
-# Six or more Latin words in a row, outside code spans, quoted names, bold UI labels and
-# link targets: an English sentence that reached an Arabic guide.
-LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'-]*(?:[ ,;:()]+[A-Za-z][A-Za-z'-]*){5,}")
-
-
-def _arabic_prose(text: str) -> str:
-    text = re.sub(r"`[^`\n]*`", " ", text)
-    text = re.sub(r'"[^"\n]*"', " ", text)
-    text = re.sub(r"\*\*[^*\n]+\*\*", " ", text)
-    return re.sub(r"\]\([^)\n]*\)", "]", text)
-
-
 def test_arabic_guides_have_no_english(rendered: tuple[str, Path]) -> None:
     _, project = rendered
     for name in ("crm-workflows", "connector-setup"):
-        text = _arabic_prose((project / f"docs/{name}.ar.md").read_text("utf-8"))
-        assert LATIN_RUN.findall(text) == [], name
+        text = (project / f"docs/{name}.ar.md").read_text("utf-8")
+        assert english_runs(text) == [], name
 
 
 def test_arabic_workflows_show_arabic_notes(rendered: tuple[str, Path]) -> None:

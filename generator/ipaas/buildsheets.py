@@ -91,7 +91,8 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
                     "fallbacks": list(row.fallback_sources), "target": row.target,
                     "transform": row.transform, "unique": row.unique,
                     "description_en": row.description.en, "description_ar": row.description.ar,
-                    "note": row.note} for row in flow.field_rows()],
+                    "note": row.note, "note_ar": row.note_ar}
+                   for row in flow.field_rows()],
     }
 
 

@@ -96,6 +96,8 @@ class FieldRow:
     fallback_sources: tuple[str, ...] = ()
     unique: bool = False
     note: str | None = None
+    # The note's Arabic twin, absent when the spec gives the note in English only.
+    note_ar: str | None = None
     # The store values that mean consent is granted, for the consent_opt_in and
     # consent_opt_out transforms that turn a consent state into a CRM checkbox.
     granted_values: tuple[str, ...] = ()
@@ -256,6 +258,7 @@ class _Context:
         return tuple(self.row(entity, item) for item in items)
 
     def row(self, entity: str, item: Mapping[str, Any]) -> FieldRow:
+        unconfirmed = item.get("confidence") == "unconfirmed"
         return FieldRow(
             entity=entity, name=item["name"], source=item.get("source", ""),
             target=item["target"], transform=item.get("transform", "identity"),
@@ -263,7 +266,8 @@ class _Context:
                                             Bilingual("", "")),
             fallback_sources=tuple(item.get("fallback_sources", ())),
             unique=bool(item.get("unique", False)),
-            note=item.get("note") if item.get("confidence") == "unconfirmed" else None)
+            note=item.get("note") if unconfirmed else None,
+            note_ar=item.get("note_ar") if unconfirmed else None)
 
     def line_product_row(self) -> FieldRow | None:
         """Return the row that reads a line's store product id for the Zoho product upsert.

@@ -11,6 +11,7 @@ from generator.spec._common import (
     SUPPORT_CHANNELS,
     SpecContext,
     add_confidence,
+    add_unconfirmed,
     bilingual,
     fill,
     for_crm,
@@ -212,7 +213,7 @@ def _field(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any] | None:
         field["placeholder"] = str(data["placeholder"])
     if data.get("unique"):
         field["unique"] = True
-    return add_confidence(field, unconfirmed_note(data.get("unconfirmed"), ctx))
+    return add_unconfirmed(field, data.get("unconfirmed"), ctx)
 
 
 def _rollup(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
@@ -223,7 +224,7 @@ def _rollup(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any]:
         "target": str(for_crm(data["target"], ctx)),
         "rule": bilingual(data["rule"].get(ctx.crm, data["rule"])),
     }
-    return add_confidence(rollup, unconfirmed_note(data.get("unconfirmed"), ctx))
+    return add_unconfirmed(rollup, data.get("unconfirmed"), ctx)
 
 
 def _association(data: Mapping[str, Any], ctx: SpecContext) -> dict[str, Any] | None:
