@@ -413,21 +413,36 @@ def render_project(
     return RenderResult(project_dir=target, files=files, dry_run=dry_run)
 
 
+# Files and folders a project's users create while running it, which no template writes
+# and git ignores: secrets (.env files), local state and virtual environments. Regenerating
+# with --overwrite keeps them, because git cannot bring them back.
+LOCAL_FILES = (".env", "sync/.env", "sync/state", "service/.env", "service/var",
+               "service/.venv", "sync/.venv")
+
+
 def _replace(project: Path, target: Path) -> None:
     """Move the finished project to ``target``, replacing an older copy's files.
 
     The target folder itself stays (a shell inside it keeps working), and so does
     its ``.git`` folder, so a project under version control keeps its history.
     ``.rabt/crm-state.json`` is carried over too: it records what ``rabt crm apply``
-    created in the client's CRM, which regenerating does not undo.
-    Every other entry is removed before the new files move in.
+    created in the client's CRM, which regenerating does not undo. So are the
+    ``LOCAL_FILES`` that exist, with their permissions, unless the new project has a
+    file of that name. Every other entry is removed before the new files move in.
     """
     if not target.exists():
         project.rename(target)
         return
-    crm_state = target / CRM_STATE_FILE
-    if crm_state.is_file():
-        (project / CRM_STATE_FILE).write_bytes(crm_state.read_bytes())
+    for relative in (CRM_STATE_FILE, *LOCAL_FILES):
+        source = target / relative
+        kept = project / relative
+        if source.is_symlink() or not source.exists() or (
+                kept.exists() and relative != CRM_STATE_FILE):
+            continue
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        if kept.exists():
+            kept.unlink()
+        source.rename(kept)
     for entry in target.iterdir():
         if entry.name == ".git":
             continue

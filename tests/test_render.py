@@ -61,6 +61,32 @@ def test_overwrite_keeps_git_folder(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == ["riyadh-perfume"]
 
 
+def test_overwrite_keeps_local_secrets_and_state(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["new", "--no-input", "--output-dir", str(tmp_path), "--preset", "woo-startup"]
+    assert runner.invoke(main, args).exit_code == 0
+    project = tmp_path / "woo-startup"
+    assert (project / "sync" / ".env.example").is_file()
+    secrets = project / "sync" / ".env"
+    secrets.write_text("WOOCOMMERCE_CONSUMER_SECRET=cs_placeholder_not_real\n", encoding="utf-8")
+    secrets.chmod(0o600)
+    state = project / "sync" / "state" / "contact-sync.json"
+    state.parent.mkdir()
+    state.write_text('{"high_water_mark": "2026-12-01T00:00:00Z"}', encoding="utf-8")
+    crm_state = project / ".rabt" / "crm-state.json"
+    crm_state.write_text('{"version": 1}', encoding="utf-8")
+    crm_state.chmod(0o600)
+
+    assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+
+    assert secrets.read_text(encoding="utf-8").startswith("WOOCOMMERCE_CONSUMER_SECRET=")
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert state.read_text(encoding="utf-8") == '{"high_water_mark": "2026-12-01T00:00:00Z"}'
+    assert crm_state.read_text(encoding="utf-8") == '{"version": 1}'
+    assert crm_state.stat().st_mode & 0o777 == 0o600
+    assert (project / "sync" / ".env.example").is_file()
+
+
 def test_failed_generation_leaves_nothing(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["new", "--no-input", "--output-dir", str(tmp_path),
                                        "--set", "start_date=2099-01-04"])
