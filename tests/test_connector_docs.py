@@ -849,6 +849,9 @@ def test_vip_steps_are_workflow_actions(rendered: tuple[str, Path]) -> None:
     if hubspot:
         assert f"**Clear property value** on `{flag}`" in vip
         assert f"**Clear property value** على `{flag}`" in ar_vip
+        exit_part = vip[vip.index("VIP care (exit)"):]
+        assert "Turn re-enrollment on for this\n   workflow too" in exit_part
+        assert "وفعّل إعادة التسجيل (Re-enrollment) في سير العمل هذا أيضًا" in ar_vip
     else:
         assert f"clear `{flag}` and set **Contact Owner** back" in vip
         assert f"مسح `{flag}`" in ar_vip
@@ -886,7 +889,7 @@ def test_segmentation_has_no_trigger(rendered: tuple[str, Path]) -> None:
     ar_section = _playbook(arabic, "التقسيم الذكي")
     assert "Always on" not in section
     assert "تعمل دائمًا" not in ar_section
-    assert "1. **Create** no workflow: this playbook is a way of sending campaigns." in section
+    assert "1. **No workflow** to create: this playbook is a way of sending campaigns." in section
     assert "2. **Trigger:** none. A campaign is not an enrollment" in section
     assert "2. **المُشغِّل:** لا مُشغِّل." in ar_section
     assert "favourite category or an average order value" in section
