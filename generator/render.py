@@ -416,8 +416,8 @@ def render_project(
 # Files and folders a project's users create while running it, which no template writes
 # and git ignores: secrets (.env files), local state and virtual environments. Regenerating
 # with --overwrite keeps them, because git cannot bring them back.
-LOCAL_FILES = (".env", "sync/.env", "sync/state", "service/.env", "service/var",
-               "service/.venv", "sync/.venv")
+LOCAL_FILES = (".env", ".venv", "venv", "sync/.env", "sync/state", "sync/.venv", "service/.env",
+               "service/var", "service/.venv")
 
 
 def _replace(project: Path, target: Path) -> None:

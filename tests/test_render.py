@@ -87,6 +87,19 @@ def test_overwrite_keeps_local_secrets_and_state(tmp_path: Path) -> None:
     assert (project / "sync" / ".env.example").is_file()
 
 
+def test_overwrite_keeps_top_level_venv(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["new", "--no-input", "--output-dir", str(tmp_path)]
+    assert runner.invoke(main, args).exit_code == 0
+    project = tmp_path / "riyadh-perfume"
+    (project / ".venv").mkdir()
+    (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
+    (project / "NOTES.md").write_text("my notes", encoding="utf-8")
+    assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+    assert (project / ".venv" / "pyvenv.cfg").read_text(encoding="utf-8") == "home = /usr/bin\n"
+    assert not (project / "NOTES.md").exists()
+
+
 def test_failed_generation_leaves_nothing(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["new", "--no-input", "--output-dir", str(tmp_path),
                                        "--set", "start_date=2099-01-04"])
