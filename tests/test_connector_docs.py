@@ -895,6 +895,22 @@ def test_segmentation_has_no_trigger(rendered: tuple[str, Path]) -> None:
     assert "favourite category or an average order value" in section
 
 
+def test_segmentation_sends_only_kept_channels(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    section = _playbook(english, "Smart segmentation")
+    ar_section = _playbook(arabic, "التقسيم الذكي")
+    steps = section[:section.index("**Exit:**")]
+    trigger = section[section.index("2. **Trigger:**"):section.index("3. **First delay:**")]
+    for channel in ("WhatsApp", "SMS"):
+        kept = f", {channel}**" in steps
+        assert (channel in trigger) is kept, (channel, trigger)
+    assert "branch on" not in steps
+    assert "send only to the contacts with Email consent" in steps
+    assert "تفرّع حسب" not in ar_section[:ar_section.index("**الخروج:**")]
+    assert 'named "Segment: " followed by the campaign name' in section
+
+
 def test_post_purchase_reads_review_field(rendered: tuple[str, Path]) -> None:
     name, project = rendered
     english, arabic = _docs(project, "crm-workflows")
