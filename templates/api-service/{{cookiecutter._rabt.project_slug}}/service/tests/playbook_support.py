@@ -114,9 +114,10 @@ class FakeDiscounts:
 
     calls: list[tuple[str, str, float]] = field(default_factory=list)
 
-    def create_code(self, checkout_key: str, contact_key: str, expires_at: float) -> str:
+    def create_code(self, checkout_key: str, contact_key: str,
+                    expires_at: float) -> tuple[str, float]:
         self.calls.append((checkout_key, contact_key, expires_at))
-        return f"BACK-{len({call[0] for call in self.calls})}"
+        return f"BACK-{len({call[0] for call in self.calls})}", expires_at
 
 
 @dataclass

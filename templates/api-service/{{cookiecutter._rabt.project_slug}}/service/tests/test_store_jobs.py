@@ -230,6 +230,24 @@ def test_backfill_estimate_from_rate_limit(stores: Stores, tmp_path: Path) -> No
     assert result.seconds == pytest.approx(6.0)
 
 
+def test_backfill_estimate_for_zoho_counts_credits_and_days(stores: Stores,
+                                                             tmp_path: Path) -> None:
+    from storesync.backfill import describe
+
+    settings = stores.settings(tmp_path, "woocommerce", CRM_TARGET="zoho",
+                               ZOHO_CREDITS_PER_DAY="200")
+
+    result = estimate("woocommerce", 1000, settings)
+
+    # 1000 contacts, deals, deal contacts and sales orders: 40 calls of 100 records at
+    # 10 credits each, twice the 200 credits a day, so the second day waits 24 hours.
+    assert (result.crm_calls, result.credits, result.days) == (40, 400, 2)
+    assert result.seconds == pytest.approx(40 * 1.5 + 24 * 3600)
+    line = describe("woocommerce", result)
+    assert "40 CRM calls, 400 Zoho credits over 2 day(s), about 1441.0 minutes" in line
+    assert "400 Zoho credits, 200 a rolling 24 hours (" in line
+
+
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_backfill_dry_run_and_run(stores: Stores, tmp_path: Path, platform: str,
                                   recording_queue: Callable[..., RecordingQueue]) -> None:

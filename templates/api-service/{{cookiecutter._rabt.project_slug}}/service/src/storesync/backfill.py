@@ -1,7 +1,8 @@
 """Backfill: import the orders created in a date range, with an estimate first.
 
 ``storesync backfill --from DATE --to DATE`` counts the orders in the range in the
-store and estimates the CRM calls and the time they take at the CRM's rate limit. It
+store and estimates the CRM calls and the time they take at the CRM's rate limit (for
+Zoho, the API credits and the days the rolling 24-hour budget needs for them). It
 then queues the orders as reconciliation does, with the same deterministic delivery
 ids, so a backfill run twice, or over orders already synced, changes nothing. Days are
 calendar days in the store's time zone, Asia/Riyadh (UTC+3, no daylight saving), and
@@ -10,13 +11,12 @@ both ends are included.
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
 
 from .settings import Settings
+from .zoho_credits import DEFAULT_SECONDS_PER_CALL, BackfillPlan, daily_credits, plan_backfill
 
 RIYADH = timezone(timedelta(hours=3), "Asia/Riyadh")
 # NOTE: an estimate, not a measurement. Per 100 orders the flusher sends about one batch
@@ -27,9 +27,6 @@ HUBSPOT_CALLS_PER_100_ORDERS = 8
 SHOPIFY_DEFAULT_READABLE_DAYS = 60
 # NOTE: an estimate of one WooCommerce page of 100 orders, which depends on the site's host.
 WOOCOMMERCE_SECONDS_PER_PAGE = 2.0
-# The Zoho CRM credit estimate comes from this module's ``estimate_backfill(orders,
-# settings)`` once the Zoho sync provides it; until then Zoho projects get no CRM estimate.
-ZOHO_ESTIMATE_MODULE = "storesync.zoho_credits"
 
 
 class BackfillInputError(ValueError):
@@ -46,6 +43,8 @@ class Estimate:
         crm_calls: CRM API calls to write them, or None when no estimate exists.
         seconds: Time at the CRM's rate limit (or the store's, when slower).
         basis: How the CRM part was estimated, in one sentence.
+        credits: Zoho API credits the CRM calls cost, or None for other CRMs.
+        days: Rolling 24-hour credit windows the backfill needs (Zoho only).
     """
 
     orders: int
@@ -53,6 +52,8 @@ class Estimate:
     crm_calls: int | None
     seconds: float
     basis: str
+    credits: int | None = None
+    days: int | None = None
 
 
 def parse_day(name: str, text: str) -> date:
@@ -86,15 +87,27 @@ def date_range(first: str, last: str, today: date) -> tuple[datetime, datetime]:
     return begin, datetime.combine(end + timedelta(days=1), datetime.min.time(), RIYADH)
 
 
+def zoho_plan(orders: int, settings: Settings) -> BackfillPlan:
+    """Return the Zoho credit plan of writing ``orders`` orders.
+
+    Each order is counted with a contact of its own, the most a backfill can write;
+    returning customers make the real cost lower. The whole daily budget of the
+    edition (or ``ZOHO_CREDITS_PER_DAY``) is taken as free, because other apps of the
+    org may spend from it at any time.
+    """
+    limit = daily_credits(settings.zoho_edition, settings.zoho_user_licences,
+                          settings.zoho_credits_per_day)
+    return plan_backfill(orders, orders, daily_limit=limit)
+
+
 def crm_estimate(orders: int, settings: Settings) -> tuple[int | None, float, str]:
     """Return (CRM calls, seconds, basis) for writing ``orders`` orders to the CRM."""
     if settings.crm_target == "zoho":
-        try:
-            module: Any = importlib.import_module(ZOHO_ESTIMATE_MODULE)
-        except ImportError:
-            return None, 0.0, "no Zoho CRM credit estimate in this release"
-        calls, seconds, basis = module.estimate_backfill(orders, settings)
-        return int(calls), float(seconds), str(basis)
+        plan = zoho_plan(orders, settings)
+        return plan.calls, plan.seconds, (
+            f"at most {plan.credits} Zoho credits, {plan.credits_available} a rolling 24 hours "
+            f"({settings.zoho_edition} edition), so {plan.days} day(s); about "
+            f"{DEFAULT_SECONDS_PER_CALL:g} s per call of 100 records")
     if settings.crm_target == "custom":
         return None, 0.0, "the customer database has no rate limit"
     calls = math.ceil(orders / 100) * HUBSPOT_CALLS_PER_100_ORDERS
@@ -122,16 +135,23 @@ def estimate(platform: str, orders: int, settings: Settings,
     else:
         store_seconds = pages * WOOCOMMERCE_SECONDS_PER_PAGE
     calls, crm_seconds, basis = crm_estimate(orders, settings)
+    credits = days = None
+    if settings.crm_target == "zoho":
+        plan = zoho_plan(orders, settings)
+        credits, days = plan.credits, plan.days
     return Estimate(orders=orders, store_calls=pages, crm_calls=calls,
-                    seconds=max(store_seconds, crm_seconds), basis=basis)
+                    seconds=max(store_seconds, crm_seconds), basis=basis, credits=credits,
+                    days=days)
 
 
 def describe(platform: str, result: Estimate) -> str:
     """Return the estimate as one line for the terminal."""
     crm = "unknown" if result.crm_calls is None else str(result.crm_calls)
     minutes = result.seconds / 60
+    credits = ("" if result.credits is None else
+               f", {result.credits} Zoho credits over {result.days} day(s)")
     return (f"{platform}: {result.orders} orders; about {result.store_calls} store API calls "
-            f"and {crm} CRM calls, about {minutes:.1f} minutes ({result.basis}).")
+            f"and {crm} CRM calls{credits}, about {minutes:.1f} minutes ({result.basis}).")
 
 
 def shopify_history_warning(start: datetime, today: date) -> str | None:

@@ -59,9 +59,7 @@ def start_playbooks(settings: Settings, context: Any, consent: ConsentCheck,
         settings: The service settings.
         context: The worker context whose deliveries feed the timers.
         consent: The consent store (``storesync.consent.ConsentStore``).
-        discounts: The store's discount issuer. TODO(store-api): pass the Shopify
-            ``discountCodeBasicCreate`` / WooCommerce coupon client from
-            ``storesync.store_api`` here once it is merged; until then nothing calls this.
+        discounts: The store's discount issuer (``storesync.discounts.build_issuer``).
         interval_seconds: Seconds between two passes over the due timers.
     """
     runner = build_runner(settings, context, consent, discounts)

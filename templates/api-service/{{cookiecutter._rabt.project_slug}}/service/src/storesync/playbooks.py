@@ -88,10 +88,17 @@ class DiscountIssuer(Protocol):
 
     The implementation must return the same code when called again for the same
     ``checkout_key``, because a fire that failed after the call is tried again.
+    ``storesync.discounts.build_issuer`` returns the store's issuer.
     """
 
-    def create_code(self, checkout_key: str, contact_key: str, expires_at: float) -> str:
-        """Create (or return the existing) code for the checkout; raise when the store fails."""
+    def create_code(self, checkout_key: str, contact_key: str,
+                    expires_at: float) -> tuple[str, float] | None:
+        """Create (or return the existing) code for the checkout; raise when the store fails.
+
+        Returns:
+            The code and when it expires (the first try's expiry on a retry), or None
+            when no store can create codes, so the step marks the contact without one.
+        """
 
 
 class StepSender(Protocol):
@@ -365,7 +372,7 @@ class PlaybookRunner:
             return None
         expires = now + playbook.discount_hours * 3600
         subject = payload.get("checkout_key") or f"{playbook.key}:{timer.subject_key}"
-        return self.discounts.create_code(subject, contact, expires), expires
+        return self.discounts.create_code(subject, contact, expires)
 
     def _allowed(self, contact_key: str, step: Step, at: float) -> bool:
         return step.consent == "none" or self.consent.allows(contact_key, step.consent, at)

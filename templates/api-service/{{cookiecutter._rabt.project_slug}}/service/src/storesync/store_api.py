@@ -106,9 +106,12 @@ mutation CreateDiscount($basicCodeDiscount: DiscountCodeBasicInput!) {
 class StoreApiError(Exception):
     """A store API call failed; ``status`` is the HTTP status when one arrived."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None,
+                 error_codes: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.status = status
+        # The store's own error codes, e.g. Shopify's userErrors code TAKEN.
+        self.error_codes = error_codes
 
 
 class StoreAuthError(StoreApiError):
@@ -401,7 +404,9 @@ def _raise_user_errors(operation: str, result: Mapping[str, Any]) -> None:
     if errors:
         text = "; ".join(f"{'.'.join(error.get('field') or [])}: {error.get('message')}"
                          for error in errors if isinstance(error, Mapping))
-        raise StoreApiError(f"Shopify rejected {operation}: {text}")
+        codes = tuple(str(error.get("code")) for error in errors
+                      if isinstance(error, Mapping) and error.get("code"))
+        raise StoreApiError(f"Shopify rejected {operation}: {text}", error_codes=codes)
 
 
 class WooCommerceApi:
@@ -429,13 +434,16 @@ class WooCommerceApi:
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400:
+            codes: tuple[str, ...] = ()
             try:
                 body = response.json()
                 detail = f"{body.get('code')}: {body.get('message')}"
+                codes = (str(body["code"]),) if body.get("code") else ()
             except (ValueError, AttributeError):
                 detail = response.text[:200]
             raise StoreApiError(f"WooCommerce rejected {method} {path} "
-                                f"({response.status_code}): {detail}", response.status_code)
+                                f"({response.status_code}): {detail}", response.status_code,
+                                codes)
         return response.json()
 
     def orders(self, *, modified_after: datetime | None = None,

@@ -2,7 +2,7 @@
 
 ``process_delivery`` rebuilds the :class:`~storesync.delivery.Delivery` from the queued
 dict and calls ``storesync.worker.handle_delivery`` with one worker context per
-process, built on first use by ``storesync.worker.build_context(settings)``. A job
+process, built on first use by ``storesync.worker.process_context(settings)``. A job
 that raises is retried. When the retries are used up, the delivery goes to the
 quarantine with the error, so an acknowledged webhook is not dropped. Once a job has
 finished either way, its inbox entry is deleted (see :mod:`storesync.inbox`).
@@ -52,7 +52,7 @@ class _WorkerHandler:
 
         with self._lock:
             if self._context is None:
-                self._context = worker.build_context(self.settings)
+                self._context = worker.process_context(self.settings)
         if self.settings.crm_target == "custom":
             from .customdb.deliveries import handle_delivery
 

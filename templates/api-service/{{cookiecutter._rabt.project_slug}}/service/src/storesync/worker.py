@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -207,6 +208,27 @@ def build_context(settings: Settings, database: Database | None = None,
             ConsentStore(db, clock, store_writeback=settings.consent_store_writeback),
             settings.spec_dir),
     )
+
+
+# The worker context of each state file in this process, shared by the queue's jobs
+# (storesync.tasks) and the playbook timers, which must see the same runner.
+_PROCESS_CONTEXTS: dict[Path, WorkerContext] = {}
+_PROCESS_CONTEXTS_LOCK = threading.Lock()
+
+
+def process_context(settings: Settings) -> WorkerContext:
+    """Return this process's context for the settings' state file, built on first use.
+
+    Raises:
+        UnsupportedCrmTarget: ``CRM_TARGET`` is not synced.
+        ValueError: the field map cannot be read.
+    """
+    with _PROCESS_CONTEXTS_LOCK:
+        context = _PROCESS_CONTEXTS.get(settings.state_path)
+        if context is None:
+            context = build_context(settings)
+            _PROCESS_CONTEXTS[settings.state_path] = context
+        return context
 
 
 def required_fields(mapping: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
@@ -714,8 +736,11 @@ def start_background(settings: Settings) -> Callable[[], None]:
     except (UnsupportedCrmTarget, ValueError) as error:
         sys.stderr.write(f"Error: {error}\n")
         raise SystemExit(2) from error
+    # The playbook timers fire in this process, on the context the jobs use.
+    stop_playbooks = (_start_playbook_timers(settings) if settings.crm_target in PLAYBOOK_TARGETS
+                      else _nothing_to_stop)
     # The metrics reach the web's /metrics through snapshots in the shared backend.
-    stop_publisher = metrics.start_publisher(settings)
+    stop_publisher = _stop_in_turn(metrics.start_publisher(settings), stop_playbooks)
     # Reconciliation and the webhook subscription check (off without store credentials).
     from .store_jobs import start_store_jobs
 
@@ -731,6 +756,43 @@ def start_background(settings: Settings) -> Callable[[], None]:
     if settings.sync_flusher == "process":
         return _stop_in_turn(_start_dead_letter_refresh(settings), stop_publisher)
     return _stop_in_turn(start_flusher(settings), stop_publisher)
+
+
+# CRM targets whose worker runs the playbook timers. NOTE: custom-database projects get
+# none yet: storesync.customdb.deliveries does not hand deliveries to the runner.
+PLAYBOOK_TARGETS = ("hubspot", "zoho")
+
+
+def _nothing_to_stop() -> None:
+    return None
+
+
+def _start_playbook_timers(settings: Settings) -> Callable[[], None]:
+    """Attach the playbook runner to this process's context and start its loop.
+
+    The consent gate is the store the context records consent in, so the steps check
+    the same contact keys the deliveries wrote. A spec the timers cannot use
+    stops the process with exit code 2 and the message, before any job runs.
+    """
+    from .discounts import DiscountConfigError, build_issuer
+    from .playbook_config import PlaybookConfigError
+    from .playbook_wiring import start_playbooks
+
+    context = process_context(settings)
+    db = context.store.db
+    consent = (context.consent.store if context.consent is not None
+               else ConsentStore(db, store_writeback=settings.consent_store_writeback))
+    try:
+        stop = start_playbooks(settings, context, consent, build_issuer(settings, db))
+    except (PlaybookConfigError, DiscountConfigError) as error:
+        sys.stderr.write(f"Error: {error}\n")
+        raise SystemExit(2) from error
+
+    def stop_and_detach() -> None:
+        stop()
+        context.playbooks = None
+
+    return stop_and_detach
 
 
 def _start_dead_letter_refresh(settings: Settings) -> Callable[[], None]:
