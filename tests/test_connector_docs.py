@@ -905,10 +905,31 @@ def test_segmentation_sends_only_kept_channels(rendered: tuple[str, Path]) -> No
     for channel in ("WhatsApp", "SMS"):
         kept = f", {channel}**" in steps
         assert (channel in trigger) is kept, (channel, trigger)
+    assert ("email (**" in trigger) is (", Email**" in steps), trigger
     assert "branch on" not in steps
     assert "send only to the contacts with Email consent" in steps
     assert "تفرّع حسب" not in ar_section[:ar_section.index("**الخروج:**")]
     assert 'named "Segment: " followed by the campaign name' in section
+
+
+def test_segmentation_without_email_step(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", "woo-startup",
+        "--set", "consent_channels=sms", "--set", "project_slug=woo-sms"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    english, arabic = _docs(tmp_path / "woo-sms", "crm-workflows")
+    section = _playbook(english, "Smart segmentation")
+    ar_section = _playbook(arabic, "التقسيم الذكي")
+    trigger = section[section.index("2. **Trigger:**"):section.index("3. **First delay:**")]
+    ar_trigger = ar_section[ar_section.index("2. **المُشغِّل:**"):ar_section.index("3. **المهلة")]
+    assert "email" not in trigger.lower()
+    assert "as SMS messages through" in trigger
+    assert "بريد" not in ar_trigger
+    assert "عبر الرسائل النصية" in ar_trigger
 
 
 def test_post_purchase_reads_review_field(rendered: tuple[str, Path]) -> None:
