@@ -44,7 +44,7 @@ FIRED = "fired"
 CANCELLED = "cancelled"
 SKIPPED = "skipped"
 FINISHED_STATUSES = frozenset({FIRED, CANCELLED, SKIPPED})
-# How long a claim holds before another worker may take the timer. A fire makes one
+# How long a claim lasts before another worker may take the timer. A fire makes one
 # store API call and one local transaction, so five minutes is ample.
 DEFAULT_LEASE_SECONDS = 300.0
 

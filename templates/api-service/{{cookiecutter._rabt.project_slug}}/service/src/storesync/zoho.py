@@ -246,7 +246,7 @@ class ZohoClient:
             data = self._call(f"{obj}.pipelines", "GET", f"{API}/settings/pipeline",
                               params={"layout_id": str(layout_list[0]["id"])})
         except BatchRejected as error:
-            # NOTE: the answer of an org with pipelines switched off was not confirmed;
+            # NOTE: the response of an org with pipelines switched off is not confirmed;
             # any 4xx is read as "no pipelines", which the flusher reports with the fix.
             log.warning("Zoho returned no deal pipelines: %s", error)
             return []

@@ -55,7 +55,7 @@ REJECTED_TOKEN_ERRORS = frozenset({"invalid_code", "invalid_token"})
 
 
 class TokenRejected(AuthFailed):
-    """Zoho Accounts refused the client or the refresh token; the message says why."""
+    """Zoho Accounts rejected the client or the refresh token, for the reason in the message."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class ZohoTokens:
         """Return a token valid for at least ``REFRESH_MARGIN_SECONDS``, refreshing it if needed.
 
         Raises:
-            TokenRejected: Zoho refused the client or the refresh token.
+            TokenRejected: Zoho rejected the client or the refresh token.
             CrmUnavailable: Zoho Accounts could not be reached or failed.
         """
         token = self._token

@@ -35,8 +35,8 @@ from .standins.zoho_config import (
 
 # Below this share of the daily budget left, calls are spaced out.
 SLOWDOWN_FRACTION = 0.2
-# The longest pause between two calls while spacing; a longer one would stall the
-# heartbeat of the flusher, which then looks stuck.
+# The maximum pause between two spaced calls. A longer one would stall the
+# flusher's heartbeat, so the flusher would look stuck.
 MAX_PACE_SECONDS = 60.0
 # NOTE: an estimate for one batch call of 100 records measured on the stand-in with a
 # latency like Zoho's; real calls vary with the org's workflows and layout rules.
