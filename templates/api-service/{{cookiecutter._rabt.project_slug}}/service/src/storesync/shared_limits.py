@@ -196,13 +196,16 @@ class RedisTokenBucket:
 
     def __init__(self, client: redis.Redis, key: str, rate: float, per_seconds: float, *,
                  capacity: float | None = None,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         """Create the bucket stored under ``key``; the pause key is ``key + ":pause"``.
+
+        ``clock`` drives only the per-process bucket used while Redis does not answer.
 
         Raises:
             ValueError: When a number is not above 0.
         """
-        self.local = TokenBucket(rate, per_seconds, capacity=capacity, sleep=sleep)
+        self.local = TokenBucket(rate, per_seconds, capacity=capacity, clock=clock, sleep=sleep)
         self.client = client
         self.key = key
         self.pause_key = f"{key}:pause"
@@ -214,6 +217,7 @@ class RedisTokenBucket:
     @classmethod
     def for_rolling_window(cls, client: redis.Redis, key: str, limit: int,
                            window_seconds: float, burst: int, *,
+                           clock: Callable[[], float] = time.monotonic,
                            sleep: Callable[[float], None] = time.sleep) -> RedisTokenBucket:
         """Create a bucket that hands out at most ``limit`` tokens in any window, as
         :meth:`TokenBucket.for_rolling_window` does.
@@ -224,7 +228,8 @@ class RedisTokenBucket:
         if not 1 <= burst < limit:
             raise ValueError(f"burst must be from 1 to {limit - 1} for a limit of {limit}, "
                              f"got {burst}")
-        return cls(client, key, limit - burst, window_seconds, capacity=burst, sleep=sleep)
+        return cls(client, key, limit - burst, window_seconds, capacity=burst, clock=clock,
+                   sleep=sleep)
 
     @property
     def rate(self) -> float:
