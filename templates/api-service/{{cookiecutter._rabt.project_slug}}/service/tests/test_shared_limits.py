@@ -36,6 +36,7 @@ from storesync.shared_limits import (
 from storesync.standins.hubspot import HubSpotStandinConfig
 from storesync.standins.zoho_config import CREDIT_WINDOW_SECONDS
 from storesync.zoho_credits import CreditBudget
+from storesync.zoho_flusher import zoho_client_for
 from sync_support import SPEC_DIR, FakeClock, Standin
 
 pytestmark = pytest.mark.redis
@@ -420,3 +421,17 @@ def test_flusher_lock_by_backend(tmp_path: Path, prefix: str, redis_on: bool,
     assert isinstance(lock, kind)
     assert lock.acquire()
     lock.release()
+
+
+@pytest.mark.parametrize("redis_on", [False, True])
+def test_zoho_client_limits_by_backend(tmp_path: Path, prefix: str, redis_on: bool) -> None:
+    environ = {"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+               "CRM_TARGET": "zoho", "ZOHO_ACCOUNTS_URL": "http://127.0.0.1:9"}
+    if redis_on:
+        environ.update({"REDIS_URL": redis_url_or_skip(), "REDIS_KEY_PREFIX": prefix})
+    client = zoho_client_for(load_settings(environ))
+    try:
+        assert isinstance(client.budget, RedisCreditBudget) is redis_on
+        assert isinstance(client.slots, RedisCallSlots) is redis_on
+    finally:
+        client.close()
