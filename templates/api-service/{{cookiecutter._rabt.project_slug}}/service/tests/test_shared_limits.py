@@ -1,8 +1,8 @@
 """CRM limits shared through Redis: the token bucket, the 429 pause, Zoho's credits and call
 slots, and the flusher lease, each checked across real OS processes.
 
-Every test uses the real Redis on 127.0.0.1:6379 under a key prefix of its own; it skips
-when Redis is down, and fails then when CI is set. The credit budget's arithmetic is
+Every test uses the real Redis on 127.0.0.1:6379 under a key prefix of its own. A test
+skips when Redis is down, unless CI is set, and then it fails. The credit budget's arithmetic is
 checked on both backends.
 """
 

@@ -40,7 +40,7 @@ LOCK_FILE_NAME = "flusher.lock"
 # How long a lease outlives the last renewal. The holder renews every third of it, so a
 # Redis that stalls for less than two renewals does not cost the lease.
 LEASE_SECONDS = 30.0
-# The longest the lease's renewal thread takes to pass a stop on to the drain loop.
+# The maximum delay before the renewal thread passes ``stop`` on to the drain loop.
 WATCH_SECONDS = 0.5
 
 # Renew the lease KEYS[1] for ARGV[2] ms only while it still holds ARGV[1], this holder.
@@ -61,7 +61,7 @@ return 0
 
 
 class OutboxLock(Protocol):
-    """What the flusher needs of its lock: the flock or the Redis lease."""
+    """The flusher's lock: the flock or the Redis lease."""
 
     where: str
 
@@ -72,7 +72,7 @@ class OutboxLock(Protocol):
         """Return who holds the lock (a process id, or host and process), when known."""
 
     def guard(self, stop: threading.Event) -> threading.Event:
-        """Return the event that tells the drain loop to stop: ``stop``, or the lease lost."""
+        """Return the event that stops the drain loop: ``stop``, or one also set on a lost lease."""
 
     def release(self) -> None:
         """Release the lock; nothing happens when it is not held."""
@@ -241,7 +241,7 @@ class RedisFlusherLease:
                     log.warning("flusher lease could not be renewed; trying again",
                                 extra={"resource": self.key, "error": repr(error)})
                     continue
-                reason = "Redis did not answer for a whole lease"
+                reason = "Redis was unreachable for a whole lease"
             log.error("flusher lease lost (%s); this flusher stops draining and waits for the "
                       "lease again", reason, extra={"resource": self.key})
             self._held = False

@@ -18,7 +18,7 @@ The bucket and the slots use Redis's own clock (``TIME`` inside the scripts), be
 ``time.monotonic`` differs between machines, so the injectable clock of the in-process
 bucket does not apply to them. The credit budget takes the injected wall clock, as the
 in-process one does, since clocks of a few seconds apart do not matter over 24 hours.
-When Redis does not answer, all three fall back to the per-process limit and log it once
+When Redis is unreachable, all three fall back to the per-process limit and log it once
 per failing spell, because sending under a per-process limit is better than stopping.
 
 The account is the deployment: the keys sit under ``REDIS_KEY_PREFIX``, and one
@@ -103,10 +103,10 @@ redis.call('PEXPIRE', KEYS[1], lease_ms)
 return 1
 """
 
-# Drop the spends of sorted set KEYS[1] older than the window, keep the running total in
-# KEYS[2] in step, then add a spend of ARGV[3] credits as member ARGV[4] (members end in
-# ":<cost>") and Zoho's report ARGV[5] (empty for none) in hash KEYS[3].
-# ARGV: now, window seconds, cost, member, report.
+# Drop the spends of sorted set KEYS[1] older than the window and subtract them from the
+# running total in KEYS[2]. Members end in ":<cost>". The spend script then adds a spend
+# of ARGV[3] credits as member ARGV[4], and Zoho's report ARGV[5] (empty for none) to the
+# hash KEYS[3]. ARGV: now, window seconds, cost, member, report.
 _CREDIT_EXPIRE = """
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -163,7 +163,7 @@ HUBSPOT_SEARCH_BUCKET = "crm-rate:hubspot-search"
 # as the slot of a dead process.
 SLOT_LEASE_MARGIN_SECONDS = 30.0
 
-# How often a caller waiting for a Zoho call slot asks again, at most.
+# The longest pause before a caller waiting for a Zoho call slot tries again.
 SLOT_POLL_SECONDS = 0.05
 
 
@@ -176,13 +176,13 @@ class _FallbackLog:
 
     def failed(self, error: redis.RedisError) -> None:
         if not self._failing:
-            log.warning("Redis did not answer for the shared %s; this process uses its own "
-                        "limit until it answers", self.what, extra={"error": repr(error)})
+            log.warning("Redis is unreachable for the shared %s; this process uses its own "
+                        "limit until Redis responds", self.what, extra={"error": repr(error)})
         self._failing = True
 
     def answered(self) -> None:
         if self._failing:
-            log.info("Redis answers again; the %s is shared again", self.what)
+            log.info("Redis responds again; the %s is shared again", self.what)
         self._failing = False
 
 
@@ -355,7 +355,7 @@ class RedisCallSlots:
         self.client.close()
 
     def _take_shared(self, holder: str, heavy: bool) -> bool:
-        """Wait for a shared slot; False when Redis does not answer."""
+        """Wait for a shared slot; False when Redis is unreachable."""
         args: list[str | int] = [holder, self.limit, self.heavy_limit, "1" if heavy else "0",
                                  self.lease_milliseconds]
         while True:
