@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import redis
 
 from . import metrics
 from .crm_client import CrmClient
-from .flusher_lock import FlusherLock
+from .flusher_lock import OutboxLock, open_flusher_lock
 from .heartbeat import HeartbeatStore, HeartbeatWriter, open_heartbeat
 from .hubspot import (
     BATCH_LIMIT,
@@ -851,6 +852,10 @@ LOCK_RETRY_SECONDS = 2.0
 def client_for(settings: Any, transport: Any = None) -> CrmClient:
     """Create the HubSpot or Zoho client the settings describe.
 
+    Every caller of the CRM (the flusher, the playbook timers, the consent pulls and the
+    privacy actions) gets its client here, so with ``REDIS_URL`` set they all share the
+    rate limits in Redis (see :mod:`storesync.shared_limits`).
+
     Raises:
         SetupError: sandbox mode (no access token) with a base URL that is not a
             loopback stand-in, which would send unauthenticated calls to HubSpot.
@@ -869,12 +874,19 @@ def client_for(settings: Any, transport: Any = None) -> CrmClient:
                 "`python -m storesync run`, which starts the stand-in, or set "
                 "HUBSPOT_BASE_URL=http://127.0.0.1:PORT of `python -m storesync standin`.")
         token = SANDBOX_TOKEN
+    bucket = search_bucket = None
+    if settings.redis_url:
+        from .shared_limits import hubspot_buckets
+
+        bucket, search_bucket = hubspot_buckets(settings)
     return HubSpotClient(
         settings.hubspot_base_url, token,
         rate_limit_per_10s=settings.hubspot_rate_limit_per_10s,
         search_rate_per_second=settings.hubspot_search_rate_per_second,
         timeout_seconds=float(settings.hubspot_timeout_seconds),
         transport=transport,
+        bucket=bucket,
+        search_bucket=search_bucket,
     )
 
 
@@ -902,32 +914,40 @@ def _crm_address(settings: Any) -> str:
     return str(settings.hubspot_base_url)
 
 
-def _wait_for_lock(lock: FlusherLock, stop: threading.Event) -> bool:
+def _wait_for_lock(lock: OutboxLock, stop: threading.Event) -> bool:
     """Take the flusher lock, waiting while another flusher holds it; False when stopped."""
     warned = False
     while not stop.is_set():
-        if lock.acquire():
+        try:
+            taken = lock.acquire()
+        except redis.RedisError as error:
+            log.warning("cannot reach Redis for the flusher lease; trying again",
+                        extra={"resource": lock.where, "error": repr(error)})
+            taken = False
+        if taken:
             if warned:
                 log.info("flusher lock taken; this flusher drains the outbox now",
-                         extra={"resource": str(lock.path)})
+                         extra={"resource": lock.where})
             return True
         if not warned:
-            log.warning("another flusher drains the outbox (process %s holds %s); this one "
-                        "waits until it stops", lock.holder_pid() or "unknown", lock.path)
+            log.warning("another flusher drains the outbox (%s holds %s); this one "
+                        "waits until it stops", lock.holder() or "an unknown holder", lock.where)
             warned = True
         stop.wait(LOCK_RETRY_SECONDS)
     return False
 
 
-def _run_when_ready(flusher: Flusher, stop: threading.Event, lock: FlusherLock) -> None:
+def _run_when_ready(flusher: Flusher, stop: threading.Event, lock: OutboxLock) -> None:
     """Take the flusher lock, resolve the deal stages (retrying while HubSpot is
-    unreachable), then flush until ``stop`` is set."""
-    if not _wait_for_lock(lock, stop):
-        return
-    try:
-        _resolve_then_flush(flusher, stop)
-    finally:
-        lock.release()
+    unreachable), then flush until ``stop`` is set.
+
+    A lost Redis lease ends the draining, and the flusher waits for the lock again.
+    """
+    while _wait_for_lock(lock, stop):
+        try:
+            _resolve_then_flush(flusher, lock.guard(stop))
+        finally:
+            lock.release()
 
 
 def _resolve_then_flush(flusher: Flusher, stop: threading.Event) -> None:
@@ -980,7 +1000,7 @@ def start_flusher(settings: Any) -> Callable[[], None]:
     """
     flusher, client, beats = _build_flusher(settings)
     stop = threading.Event()
-    lock = FlusherLock(settings.data_dir)
+    lock = open_flusher_lock(settings)
     thread = threading.Thread(target=_run_when_ready, args=(flusher, stop, lock),
                               name="storesync-flusher", daemon=True)
     thread.start()
@@ -1005,7 +1025,7 @@ def run_flusher_process(settings: Any, stop: threading.Event) -> None:
         SystemExit: with code 2 when the settings cannot work (see :func:`client_for`).
     """
     flusher, client, beats = _build_flusher(settings)
-    lock = FlusherLock(settings.data_dir)
+    lock = open_flusher_lock(settings)
     log.info("flusher started", extra={"resource": _crm_address(settings),
                                        "batch_window_ms": settings.sync_batch_window_ms})
     try:

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -110,12 +110,26 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"message": str(data)[:500]}
 
 
+def burst_size(limit_per_10s: int) -> int:
+    """Return the tokens the bucket of a limit of ``limit_per_10s`` saves for a burst."""
+    return max(1, min(limit_per_10s - 1, round(limit_per_10s * RATE_BURST_FRACTION)))
+
+
 def rate_limit_bucket(limit_per_10s: int, clock: Callable[[], float] = time.monotonic,
                       sleep: Callable[[float], None] = time.sleep) -> TokenBucket:
     """Create the bucket that keeps every call of this process under HubSpot's burst limit."""
-    burst = max(1, min(limit_per_10s - 1, round(limit_per_10s * RATE_BURST_FRACTION)))
-    return TokenBucket.for_rolling_window(limit_per_10s, RATE_WINDOW_SECONDS, burst,
-                                          clock=clock, sleep=sleep)
+    return TokenBucket.for_rolling_window(limit_per_10s, RATE_WINDOW_SECONDS,
+                                          burst_size(limit_per_10s), clock=clock, sleep=sleep)
+
+
+class CallBucket(Protocol):
+    """A token bucket of this process (``TokenBucket``) or of the deployment, in Redis."""
+
+    def acquire(self, tokens: float = 1) -> float:
+        """Take ``tokens``, sleeping until they are there; return the seconds slept."""
+
+    def pause(self, seconds: float) -> None:
+        """Hold back every caller of the bucket for ``seconds``."""
 
 
 class HubSpotClient:
@@ -123,6 +137,8 @@ class HubSpotClient:
 
     All calls share one token bucket sized to ``HUBSPOT_RATE_LIMIT_PER_10S``; search
     calls also take a token from a second bucket at ``HUBSPOT_SEARCH_RATE_PER_SECOND``.
+    The buckets belong to this process unless ``bucket`` and ``search_bucket`` pass
+    buckets shared in Redis (:func:`storesync.shared_limits.hubspot_buckets`).
     """
 
     def __init__(
@@ -136,11 +152,13 @@ class HubSpotClient:
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        bucket: CallBucket | None = None,
+        search_bucket: CallBucket | None = None,
     ) -> None:
         """Create the client; ``transport`` replaces the network in tests."""
-        self.bucket = rate_limit_bucket(rate_limit_per_10s, clock, sleep)
-        self.search_bucket = TokenBucket(search_rate_per_second, 1.0, clock=clock, sleep=sleep,
-                                         capacity=1)
+        self.bucket: CallBucket = bucket or rate_limit_bucket(rate_limit_per_10s, clock, sleep)
+        self.search_bucket: CallBucket = search_bucket or TokenBucket(
+            search_rate_per_second, 1.0, clock=clock, sleep=sleep, capacity=1)
         self._clock = clock
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -155,8 +173,12 @@ class HubSpotClient:
         self.calls = 0
 
     def close(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections, and the buckets' Redis connections when shared."""
         self._http.close()
+        for bucket in (self.bucket, self.search_bucket):
+            close = getattr(bucket, "close", None)
+            if close is not None:
+                close()
 
     # --- endpoints -------------------------------------------------------------------
 

@@ -16,6 +16,11 @@ Tables (all prefixed ``sync_``):
 * ``product_skus``: shop-scoped SKU (``<shop>:<sku>``) to product key, so a line item
   can point at its product.
 * ``dead_letters``: records the CRM rejected or that ran out of attempts.
+
+NOTE: this file is local to one DATA_DIR, also when ``REDIS_URL`` is set. Redis shares
+the queue, the dedupe keys, the CRM rate limits and the flusher lease, but the identity
+table, the roll-ups, the newest-state guard and the outbox stay here, so every worker
+and flusher process must share one DATA_DIR volume.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from .hubspot import (
 from .logs import mask_email, mask_phone
 from .runtime.ratelimit import backoff_seconds
 from .zoho_auth import ZohoTokens
-from .zoho_credits import CREDITS_REMAINING_HEADER, CallSlots, CreditBudget, is_heavy, write_cost
+from .zoho_credits import CREDITS_REMAINING_HEADER, CreditBudget, SlotPool, is_heavy, write_cost
 from .zoho_values import to_zoho
 
 log = logging.getLogger("storesync.zoho")
@@ -118,7 +118,7 @@ def _reported_remaining(response: httpx.Response) -> int | None:
 class ZohoClient:
     """Synchronous Zoho CRM client for the calls the flusher makes; safe across threads."""
 
-    def __init__(self, tokens: ZohoTokens, budget: CreditBudget, slots: CallSlots, *,
+    def __init__(self, tokens: ZohoTokens, budget: CreditBudget, slots: SlotPool, *,
                  triggers: Sequence[str] = (), timeout_seconds: float = 10.0,
                  transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -135,9 +135,16 @@ class ZohoClient:
         self._field_types: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
-        """Close the HTTP connections of the client and of its token source."""
+        """Close the HTTP connections of the client and of its token source.
+
+        A budget and slots shared in Redis close their Redis connections too.
+        """
         self._http.close()
         self.tokens.close()
+        for part in (self.budget, self.slots):
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
 
     # --- the flusher's calls -----------------------------------------------------------
 

@@ -6,8 +6,9 @@ edition and the user licences, and limits the calls one app has in flight per or
 The limits come from the table in ``storesync.standins.zoho_config``, taken from
 Zoho's API limits page; ``ZOHO_CREDITS_PER_DAY`` and ``ZOHO_CONCURRENCY`` override it.
 
-The budget counts the credits this process spent in the last 24 hours and, when Zoho
-sends ``X-API-CREDITS-REMAINING``, takes the lower of the two, because other apps of
+The budget counts the credits this process spent in the last 24 hours (every process
+of the deployment, in Redis, when ``REDIS_URL`` is set) and, when Zoho sends
+``X-API-CREDITS-REMAINING``, takes the lower of the two, because other apps of
 the org spend from the same budget. Once less than ``SLOWDOWN_FRACTION`` of the budget
 is left, calls are spaced so that the rest lasts until the oldest credits spent leave
 the window; with no credit left, :class:`CreditsExhausted` stops the caller until then.
@@ -20,7 +21,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 from . import metrics
 from .hubspot import DailyLimitReached
@@ -79,8 +82,27 @@ def concurrency_limit(edition: str, override: int | None = None) -> int:
     return override if override is not None else EDITIONS[edition].concurrency
 
 
+@dataclass(frozen=True)
+class CreditState:
+    """The budget at one moment.
+
+    Attributes:
+        used: Credits spent in the last 24 hours.
+        remaining: Credits left: the lower of the own count and Zoho's last report.
+        oldest_spend: When the oldest credits in the window were spent, or None.
+    """
+
+    used: int
+    remaining: int
+    oldest_spend: float | None
+
+
 class CreditBudget:
-    """The credits spent in the rolling 24-hour window, shared by the threads of a process."""
+    """The credits spent in the rolling 24-hour window, shared by the threads of a process.
+
+    :class:`storesync.shared_limits.RedisCreditBudget` keeps the same count in Redis for
+    every process; it replaces :meth:`_record` and :meth:`_state`.
+    """
 
     def __init__(self, daily_limit: int, *, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -94,30 +116,23 @@ class CreditBudget:
         self._publish()
 
     def used(self) -> int:
-        """Return the credits this process spent in the last 24 hours."""
-        with self._lock:
-            return self._used(self._clock())
+        """Return the credits spent in the last 24 hours."""
+        return self._state(self._clock()).used
 
     def remaining(self) -> int:
         """Return the credits left: the lower of the own count and Zoho's last report."""
-        with self._lock:
-            return self._remaining(self._clock())
+        return self._state(self._clock()).remaining
 
     def spend(self, cost: int, reported_remaining: int | None = None) -> None:
         """Record a call's credits and, when Zoho sent it, the remaining count it reported."""
-        with self._lock:
-            now = self._clock()
-            self._spent.append((now, cost))
-            if reported_remaining is not None:
-                self._reported = (now, reported_remaining)
+        self._record(self._clock(), cost, reported_remaining)
         self._publish()
 
     def exhausted(self, reported_remaining: int | None = None) -> CreditsExhausted:
         """Record that Zoho refused a call for lack of credits; return the error to raise."""
-        with self._lock:
-            now = self._clock()
-            self._reported = (now, reported_remaining or 0)
-            wait = self._wait_for_credits(now)
+        now = self._clock()
+        self._record(now, 0, reported_remaining or 0)
+        wait = _wait_for_credits(now, self._state(now))
         self._publish()
         return CreditsExhausted(
             f"Zoho's API credits for the last 24 hours are used up (budget {self.daily_limit}); "
@@ -129,58 +144,67 @@ class CreditBudget:
         Raises:
             CreditsExhausted: fewer than ``cost`` credits are left.
         """
-        with self._lock:
-            now = self._clock()
-            remaining = self._remaining(now)
-            if remaining < cost:
-                wait = self._wait_for_credits(now)
-                raise CreditsExhausted(
-                    f"{remaining} Zoho API credits are left of {self.daily_limit} for 24 hours, "
-                    f"and the call needs {cost}; calls stop for {wait:.0f} s", wait)
-            delay = self._pace(now, remaining, cost)
+        now = self._clock()
+        state = self._state(now)
+        if state.remaining < cost:
+            wait = _wait_for_credits(now, state)
+            raise CreditsExhausted(
+                f"{state.remaining} Zoho API credits are left of {self.daily_limit} for 24 "
+                f"hours, and the call needs {cost}; calls stop for {wait:.0f} s", wait)
+        delay = self._pace(now, state, cost)
         if delay > 0:
             metrics.ZOHO_CREDIT_PAUSES.inc()
             self._sleep(delay)
 
-    def _pace(self, now: float, remaining: int, cost: int) -> float:
+    def _pace(self, now: float, state: CreditState, cost: int) -> float:
         """Return the pause that spreads the remaining credits until the oldest ones return."""
-        if remaining >= self.daily_limit * SLOWDOWN_FRACTION:
+        if state.remaining >= self.daily_limit * SLOWDOWN_FRACTION:
             return 0.0
-        calls_left = max(1, remaining // cost)
-        return min(MAX_PACE_SECONDS, self._wait_for_credits(now) / calls_left)
+        calls_left = max(1, state.remaining // cost)
+        return min(MAX_PACE_SECONDS, _wait_for_credits(now, state) / calls_left)
 
-    def _expire(self, now: float) -> None:
-        while self._spent and self._spent[0][0] <= now - CREDIT_WINDOW_SECONDS:
-            self._spent.popleft()
+    def _record(self, now: float, cost: int, reported_remaining: int | None) -> None:
+        """Store a spend of ``cost`` credits (0 for none) and Zoho's report, when given."""
+        with self._lock:
+            if cost > 0:
+                self._spent.append((now, cost))
+            if reported_remaining is not None:
+                self._reported = (now, reported_remaining)
 
-    def _used(self, now: float) -> int:
-        self._expire(now)
-        return sum(cost for _, cost in self._spent)
-
-    def _remaining(self, now: float) -> int:
-        own = self.daily_limit - self._used(now)
-        if self._reported is None or self._reported[0] <= now - CREDIT_WINDOW_SECONDS:
-            return max(0, own)
-        # Credits this process spent after Zoho's report are not in the report yet.
-        since = sum(cost for when, cost in self._spent if when > self._reported[0])
-        return max(0, min(own, self._reported[1] - since))
-
-    def _wait_for_credits(self, now: float) -> float:
-        """Return the seconds until the oldest credits spent leave the 24-hour window."""
-        self._expire(now)
-        if not self._spent:
-            # Zoho reported the budget gone, but the credits went to other apps: their
-            # times are unknown, so the wait is a whole window at most.
-            return float(CREDIT_WINDOW_SECONDS)
-        return max(1.0, self._spent[0][0] + CREDIT_WINDOW_SECONDS - now)
+    def _state(self, now: float) -> CreditState:
+        with self._lock:
+            while self._spent and self._spent[0][0] <= now - CREDIT_WINDOW_SECONDS:
+                self._spent.popleft()
+            used = sum(cost for _, cost in self._spent)
+            remaining = max(0, self.daily_limit - used)
+            if self._reported is not None and self._reported[0] > now - CREDIT_WINDOW_SECONDS:
+                # Credits spent after Zoho's report are not in the report yet.
+                since = sum(cost for when, cost in self._spent if when > self._reported[0])
+                remaining = max(0, min(remaining, self._reported[1] - since))
+            oldest = self._spent[0][0] if self._spent else None
+        return CreditState(used, remaining, oldest)
 
     def _publish(self) -> None:
-        with self._lock:
-            now = self._clock()
-            used, remaining = self._used(now), self._remaining(now)
-        metrics.ZOHO_CREDITS_USED.set(used)
-        metrics.ZOHO_CREDITS_REMAINING.set(remaining)
+        state = self._state(self._clock())
+        metrics.ZOHO_CREDITS_USED.set(state.used)
+        metrics.ZOHO_CREDITS_REMAINING.set(state.remaining)
         metrics.ZOHO_CREDITS_LIMIT.set(self.daily_limit)
+
+
+def _wait_for_credits(now: float, state: CreditState) -> float:
+    """Return the seconds until the oldest credits spent leave the 24-hour window."""
+    if state.oldest_spend is None:
+        # Zoho reported the budget gone, but the credits went to other apps: their
+        # times are unknown, so the wait is a whole window at most.
+        return float(CREDIT_WINDOW_SECONDS)
+    return max(1.0, state.oldest_spend + CREDIT_WINDOW_SECONDS - now)
+
+
+class SlotPool(Protocol):
+    """Zoho's limits on calls in flight: :class:`CallSlots`, or the ones shared in Redis."""
+
+    def hold(self, heavy: bool) -> AbstractContextManager[None]:
+        """Return a context manager that holds a slot for one call."""
 
 
 class CallSlots:

@@ -29,10 +29,11 @@ from .flusher import (
 )
 from .hubspot import BATCH_LIMIT, AuthFailed, BatchRejected, CrmUnavailable, DailyLimitReached
 from .record_keys import shop_of_key
+from .shared_limits import zoho_limits
 from .sync_store import OutboxRow, properties_of
 from .zoho import ZohoClient, record_error
 from .zoho_auth import ZohoTokens, accounts_url_for, token_cache_for
-from .zoho_credits import CallSlots, CreditBudget, concurrency_limit, daily_credits
+from .zoho_credits import CallSlots, CreditBudget, SlotPool, concurrency_limit, daily_credits
 from .zoho_orders import OBJECT as SALES_ORDERS
 from .zoho_orders import product_skus, zoho_record
 
@@ -209,8 +210,17 @@ def zoho_client_for(settings: Any, transport: httpx.BaseTransport | None = None,
                         accounts_url=accounts_url, cache=token_cache_for(settings),
                         timeout_seconds=float(settings.zoho_timeout_seconds),
                         transport=transport, clock=clock)
-    budget = CreditBudget(daily_credits(settings.zoho_edition, settings.zoho_user_licences,
-                                        settings.zoho_credits_per_day), clock=clock, sleep=sleep)
-    slots = CallSlots(concurrency_limit(settings.zoho_edition, settings.zoho_concurrency))
+    daily_limit = daily_credits(settings.zoho_edition, settings.zoho_user_licences,
+                                settings.zoho_credits_per_day)
+    concurrency = concurrency_limit(settings.zoho_edition, settings.zoho_concurrency)
+    budget: CreditBudget
+    slots: SlotPool
+    if settings.redis_url:
+        # Every process of the deployment spends from one budget and one set of slots.
+        budget, slots = zoho_limits(settings, daily_limit, concurrency, clock=clock,
+                                    sleep=sleep)
+    else:
+        budget = CreditBudget(daily_limit, clock=clock, sleep=sleep)
+        slots = CallSlots(concurrency)
     return ZohoClient(tokens, budget, slots, timeout_seconds=float(settings.zoho_timeout_seconds),
                       transport=transport, sleep=sleep)
