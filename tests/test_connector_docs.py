@@ -645,7 +645,7 @@ def test_playbook_triggers_are_concrete(rendered: tuple[str, Path]) -> None:
     else:
         assert "Source of the trigger: the field `Ecom_Last_Order_At`" in win_back
         assert "run the rule 45\n   days after its value" in win_back
-    assert "Nothing on this path records\n   reviews or referrals" in loyalty
+    assert "The connector records no reviews\n   or referrals." in loyalty
 
 
 def test_plan_exit_rule_stated(rendered: tuple[str, Path]) -> None:
@@ -743,7 +743,7 @@ def test_playbook_object_matches_trigger(rendered: tuple[str, Path]) -> None:
               '   "Playbook: Loyalty points (reviews and referrals)"')
     assert second in loyalty
     assert f"لنقاط الشراء، و{objects['contact'][1]}" in ar_loyalty
-    assert "contact-based" in loyalty.split("Nothing on this path records", 1)[1]
+    assert "contact-based" in loyalty.split("The connector records no reviews", 1)[1]
     post = _playbook(english, "Post-purchase series")
     ar_post = _playbook(arabic, "سلسلة ما بعد الشراء")
     assert f"The steps go to the {orders}'s associated contact" in post
@@ -839,9 +839,12 @@ def test_vip_steps_are_workflow_actions(rendered: tuple[str, Path]) -> None:
     hubspot = name in ("riyadh-perfume-hubspot", "woo-hubspot")
     flag = "ecom_vip_since" if hubspot else "Ecom_VIP_Since"
     if hubspot:
-        assert f"sets the date property `{flag}` to the enrollment date" in vip
+        assert (f"sets the date property `{flag}`, which `rabt crm apply`\n   creates, to the "
+                "enrollment date") in vip
     else:
-        assert f"Add the date field `{flag}` on Contacts by hand" in vip
+        assert f"sets the date field\n   `{flag}`, which `rabt crm apply` creates" in vip
+    assert "by hand" not in vip.split("**Exit:**", 1)[0].split("Source of the trigger:", 1)[1]
+    assert "يدويًا" not in ar_vip.split("مصدر المُشغِّل:", 1)[1].split("**الخروج:**", 1)[0]
     assert "**Priority** = *High*" in vip
     assert "create a task for the fulfilment team" in vip
     assert "أنشئ مهمة لفريق التنفيذ" in ar_vip
@@ -947,6 +950,8 @@ def test_post_purchase_reads_review_field(rendered: tuple[str, Path]) -> None:
         assert f"تفرّع حسب `{field}`" in ar_post
     assert f"Stops when `{field}` changes (the customer left a review)" in post
     assert f"`{field}` for the last published" in loyalty
+    assert "by hand" not in loyalty
+    assert "that `rabt crm apply` creates for the store's review app" in post
     assert re.search(f"[تي]تغير `{field}`", ar_post)
     assert "لم تُثمر رسالة البريد" not in ar_post
 
