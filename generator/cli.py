@@ -42,7 +42,7 @@ from generator.errors import (
     Problem,
     RabtError,
 )
-from generator.i18n import message
+from generator.i18n import join_list, message
 from generator.model import Answers, Lang, Plan
 from generator.resources import load_data
 
@@ -148,7 +148,8 @@ def gather_answers(options: AnswerOptions, *, plan_only: bool = False) -> Answer
     if not options.no_input and missing:
         if not sys.stdin.isatty():
             raise InputError(message("invalid_answers", options.lang, count=1), [
-                Problem("stdin", message("no_terminal", options.lang, keys=", ".join(missing)),
+                Problem("stdin", message("no_terminal", options.lang,
+                                         keys=join_list(missing, options.lang)),
                         message("no_terminal_fix", options.lang))])
         from generator.questionnaire import ask_missing  # imports prompt_toolkit lazily
 

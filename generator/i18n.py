@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import jsonschema
@@ -19,6 +20,11 @@ def message(name: str, lang: Lang = "en", /, **fields: Any) -> str:
     """
     entry: dict[str, str] = load_data("messages")[name]
     return entry[lang].format(**fields)
+
+
+def join_list(values: Iterable[str], lang: Lang = "en") -> str:
+    """Join list items with the comma of ``lang``, which is "،" in Arabic."""
+    return message("list_separator", lang).join(values)
 
 
 def parse_error_text(error: Exception, lang: Lang = "en") -> str:
@@ -40,7 +46,7 @@ def schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
     value = _short_repr(error.instance)
     rule = error.validator_value
     if error.validator == "enum":
-        allowed = ", ".join(repr(item) for item in rule)
+        allowed = join_list((repr(item) for item in rule), lang)
         return message("schema_enum", lang, value=value, allowed=allowed)
     if error.validator == "const":
         return message("schema_const", lang, value=value, expected=repr(rule))
@@ -51,7 +57,7 @@ def schema_error_text(error: jsonschema.ValidationError, lang: Lang) -> str:
         return message("schema_required", lang, name=names[0] if names else error.message)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = error.schema.get("properties", {})
-        extra = ", ".join(sorted(repr(key) for key in error.instance if key not in allowed))
+        extra = join_list(sorted(repr(key) for key in error.instance if key not in allowed), lang)
         return message("schema_additional", lang, names=extra)
     if error.validator in ("minLength", "minItems") and rule == 1:
         return message("schema_empty", lang, value=value)
@@ -72,7 +78,7 @@ def schema_error_fix(error: jsonschema.ValidationError, lang: Lang, default: str
             return message("schema_fix_required", lang, name=names[0])
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = error.schema.get("properties", {})
-        extra = ", ".join(sorted(repr(key) for key in error.instance if key not in allowed))
+        extra = join_list(sorted(repr(key) for key in error.instance if key not in allowed), lang)
         if extra:
             return message("schema_fix_additional", lang, names=extra)
     return default

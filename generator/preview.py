@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from generator.errors import InputError, Problem
-from generator.i18n import message
+from generator.i18n import join_list, message
 from generator.model import Lang
 from generator.resources import load_data
 from generator.runtime.engine import (
@@ -136,16 +136,16 @@ def _platform_problems(
         return _problem("--platform", message("preview_missing_option", lang),
                         message("preview_missing_option_fix", lang, option="--platform"))
     if platform not in PLATFORMS:
-        return _problem("--platform", message("preview_unknown_platform", lang,
-                                                    value=platform, allowed=", ".join(PLATFORMS)),
+        return _problem("--platform", message("preview_unknown_platform", lang, value=platform,
+                                              allowed=join_list(PLATFORMS, lang)),
                         message("preview_unknown_platform_fix", lang))
     problems = []
     accepted = accepted_platforms(mapping) if mapping is not None else (platform,)
     if mapping is not None and platform not in accepted:
         problems += _problem("--platform", message(
             "preview_platform_mismatch", lang, path=project, value=platform,
-            project_platform=mapping.get("platform"), allowed=", ".join(accepted)),
-            message("preview_platform_mismatch_fix", lang, allowed=", ".join(accepted)))
+            project_platform=mapping.get("platform"), allowed=join_list(accepted, lang)),
+            message("preview_platform_mismatch_fix", lang, allowed=join_list(accepted, lang)))
     if sample is not None and sample.platform != platform:
         problems += _problem("--payload", message(
             "preview_sample_platform", lang, name=sample.name, sample_platform=sample.platform,
@@ -161,7 +161,7 @@ def _topic_problems(topic: str | None, platform: str | None, lang: Lang) -> list
         return _problem("--topic", message("preview_unknown_topic", lang, value=topic,
                                                  platform=platform),
                         message("preview_unknown_topic_fix", lang,
-                                topics=", ".join(topics(str(platform)))))
+                                topics=join_list(topics(str(platform)), lang)))
     return []
 
 

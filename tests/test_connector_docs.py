@@ -645,7 +645,7 @@ def test_playbook_triggers_are_concrete(rendered: tuple[str, Path]) -> None:
     else:
         assert "Source of the trigger: the field `Ecom_Last_Order_At`" in win_back
         assert "run the rule 45\n   days after its value" in win_back
-    assert "Nothing on this path records\n   reviews or referrals" in loyalty
+    assert "The connector records no reviews\n   or referrals." in loyalty
 
 
 def test_plan_exit_rule_stated(rendered: tuple[str, Path]) -> None:
@@ -743,7 +743,7 @@ def test_playbook_object_matches_trigger(rendered: tuple[str, Path]) -> None:
               '   "Playbook: Loyalty points (reviews and referrals)"')
     assert second in loyalty
     assert f"لنقاط الشراء، و{objects['contact'][1]}" in ar_loyalty
-    assert "contact-based" in loyalty.split("Nothing on this path records", 1)[1]
+    assert "contact-based" in loyalty.split("The connector records no reviews", 1)[1]
     post = _playbook(english, "Post-purchase series")
     ar_post = _playbook(arabic, "سلسلة ما بعد الشراء")
     assert f"The steps go to the {orders}'s associated contact" in post
@@ -839,9 +839,12 @@ def test_vip_steps_are_workflow_actions(rendered: tuple[str, Path]) -> None:
     hubspot = name in ("riyadh-perfume-hubspot", "woo-hubspot")
     flag = "ecom_vip_since" if hubspot else "Ecom_VIP_Since"
     if hubspot:
-        assert f"sets the date property `{flag}` to the enrollment date" in vip
+        assert (f"sets the date property `{flag}`, which `rabt crm apply`\n   creates, to the "
+                "enrollment date") in vip
     else:
-        assert f"Add the date field `{flag}` on Contacts by hand" in vip
+        assert f"sets the date field\n   `{flag}`, which `rabt crm apply` creates" in vip
+    assert "by hand" not in vip.split("**Exit:**", 1)[0].split("Source of the trigger:", 1)[1]
+    assert "يدويًا" not in ar_vip.split("مصدر المُشغِّل:", 1)[1].split("**الخروج:**", 1)[0]
     assert "**Priority** = *High*" in vip
     assert "create a task for the fulfilment team" in vip
     assert "أنشئ مهمة لفريق التنفيذ" in ar_vip
@@ -907,7 +910,7 @@ def test_segmentation_sends_only_kept_channels(rendered: tuple[str, Path]) -> No
         assert (channel in trigger) is kept, (channel, trigger)
     assert ("email (**" in trigger) is (", Email**" in steps), trigger
     assert "branch on" not in steps
-    assert "send only to the contacts with Email consent" in steps
+    assert "send the template `segment_campaign` only to the contacts with Email consent" in steps
     assert "تفرّع حسب" not in ar_section[:ar_section.index("**الخروج:**")]
     assert 'named "Segment: " followed by the campaign name' in section
 
@@ -947,6 +950,8 @@ def test_post_purchase_reads_review_field(rendered: tuple[str, Path]) -> None:
         assert f"تفرّع حسب `{field}`" in ar_post
     assert f"Stops when `{field}` changes (the customer left a review)" in post
     assert f"`{field}` for the last published" in loyalty
+    assert "by hand" not in loyalty
+    assert "that `rabt crm apply` creates for the store's review app" in post
     assert re.search(f"[تي]تغير `{field}`", ar_post)
     assert "لم تُثمر رسالة البريد" not in ar_post
 
@@ -993,3 +998,109 @@ def test_backward_move_clears_stage(rendered: tuple[str, Path]) -> None:
     assert "Clear property value" not in first_time
     assert "Note: a HubSpot workflow cannot set `lifecyclestage` to an earlier stage" in lifecycle
     assert "3. إجراء **Clear property value** على `lifecyclestage`" in ar_lifecycle
+
+
+CHANNEL_NAMES = {"email": ("Email", "البريد الإلكتروني"), "whatsapp": ("WhatsApp", "واتساب"),
+                 "sms": ("SMS", "الرسائل النصية")}
+
+
+def _step_lines(section: str, number: int) -> str:
+    """Return the heading line of kept step ``number`` and the line that follows it."""
+    match = re.search(rf"^\d+\. \*\*(?:Step|الخطوة) {number}[،,].*\n.*$", section,
+                      flags=re.MULTILINE)
+    assert match, number
+    return match.group(0)
+
+
+def _alternative_groups(project: Path) -> list[tuple[dict[str, Any], dict[str, list[int]]]]:
+    """Return each enabled playbook with its kept step numbers per alternative group."""
+    spec = yaml.safe_load((project / "integration/playbooks.yaml").read_text("utf-8"))
+    playbooks = []
+    for playbook in spec["playbooks"]:
+        if not playbook["enabled"]:
+            continue
+        groups: dict[str, list[int]] = {}
+        for step in playbook["steps"]:
+            if "alternative_group" in step:
+                groups.setdefault(step["alternative_group"], []).append(step["step"])
+        playbooks.append((playbook, groups))
+    return playbooks
+
+
+def test_alternatives_exclude_earlier_consent(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    for playbook, groups in _alternative_groups(project):
+        section = _playbook(english, playbook["name"]["en"])
+        ar_section = _playbook(arabic, playbook["name"]["ar"])
+        channels = {step["step"]: step["channel"] for step in playbook["steps"]}
+        for numbers in groups.values():
+            for position, number in enumerate(numbers):
+                earlier = [CHANNEL_NAMES[channels[n]] for n in numbers[:position]]
+                lines = _step_lines(section, number)
+                ar_lines = _step_lines(ar_section, number)
+                if not earlier:
+                    assert " without " not in lines, lines
+                    assert "has no " not in lines, lines
+                    assert "ولم تمنح" not in ar_lines, ar_lines
+                    continue
+                english_names = " or ".join(name for name, _ in earlier)
+                arabic_names = " ولا موافقة ".join(name for _, name in earlier)
+                if playbook["key"] == "smart_segmentation":
+                    assert f"and without {english_names} consent (filters on the" in lines
+                else:
+                    assert f"and the contact has no {english_names} consent;" in lines
+                assert f"ولم تمنح{' جهة الاتصال' * (playbook['key'] != 'smart_segmentation')}" \
+                       f" موافقة {arabic_names}" in ar_lines, ar_lines
+
+
+def test_segment_filters_name_every_channel(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    section = _playbook(english, "Smart segmentation")
+    ar_section = _playbook(arabic, "التقسيم الذكي")
+    if name == "support-heavy":
+        assert ("send the template `segment_campaign` only to the contacts with SMS consent and "
+                "without Email or WhatsApp consent (filters on the view): A one-line") in section
+        assert ("لا ترسل القالب `segment_campaign` إلا إلى جهات الاتصال التي منحت موافقة الرسائل"
+                " النصية ولم تمنح موافقة البريد الإلكتروني ولا موافقة واتساب (مرشِّحات على طريقة"
+                " العرض)") in ar_section
+    if name == "riyadh-perfume-hubspot":
+        assert ("only to the contacts with WhatsApp consent and without Email consent (filters on"
+                " the list)") in section
+        assert "ولم تمنح موافقة البريد الإلكتروني (مرشِّحان على القائمة)" in ar_section
+    assert "; send the template" not in section
+    assert "؛ أرسل القالب" not in ar_section
+
+
+def test_lone_alternative_has_no_label(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english, arabic = _docs(project, "crm-workflows")
+    lone = 0
+    for playbook, groups in _alternative_groups(project):
+        section = _playbook(english, playbook["name"]["en"])
+        ar_section = _playbook(arabic, playbook["name"]["ar"])
+        for group, numbers in groups.items():
+            for number in numbers:
+                heading = _step_lines(section, number).splitlines()[0]
+                ar_heading = _step_lines(ar_section, number).splitlines()[0]
+                labelled = len(numbers) > 1
+                assert (f'one of the "{group}" alternatives' in heading) is labelled, heading
+                assert (f'أحد بدائل المجموعة "{group}"' in ar_heading) is labelled, ar_heading
+            lone += len(numbers) == 1
+    assert lone or project.name != "woo-startup"
+    labelled_steps = sum(len(numbers) for _, groups in _alternative_groups(project)
+                         for numbers in groups.values() if len(numbers) > 1)
+    overview, ar_overview = _docs(project, "playbooks")
+    assert overview.count("One of a set: each contact gets") == labelled_steps
+    assert ar_overview.count("هذه إحدى القنوات البديلة") == labelled_steps
+
+
+def test_arabic_menu_paths_unambiguous(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for path in sorted((project / "docs").glob("*.ar.md")):
+        text = path.read_text("utf-8")
+        assert "مسارات القوائم" not in text, path.name
+        assert "مسار القائمة" not in text, path.name
+    arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
+    assert "مسارات التنقل في الواجهة ومتطلبات الإصدارات" in arabic

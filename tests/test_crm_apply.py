@@ -86,6 +86,26 @@ def test_apply_then_plan_clean(project: Path, hubspot: str) -> None:
     assert run_crm("plan", str(project), env=env).exit_code == 0
 
 
+# The contact properties that the connector's playbook workflows read, with their types.
+WORKFLOW_PROPERTIES = {"ecom_vip_since": "date", "ecom_last_review_at": "datetime",
+                       "ecom_last_referral_at": "datetime"}
+
+
+def test_apply_creates_workflow_properties(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    plan = json_output(run_crm("plan", str(project), "--format", "json", env=env))
+    actions = {item["key"]: item["action"] for item in plan["items"]}
+    for name in WORKFLOW_PROPERTIES:
+        assert actions[f"property:contacts/{name}"] == "create", name
+    assert run_crm("apply", str(project), "--yes", env=env).exit_code == 0
+    for name, kind in WORKFLOW_PROPERTIES.items():
+        live = hubspot_call(hubspot, "GET", f"/crm/v3/properties/contacts/{name}")
+        assert live["type"] == kind, name
+        assert live["fieldType"] == "date", name
+        assert live["groupName"] == "ecommerce", name
+        assert read_state(project)["items"][f"property:contacts/{name}"]["owned"] is True
+
+
 def test_second_apply_changes_nothing(project: Path, hubspot: str) -> None:
     env = hubspot_env(hubspot)
     assert run_crm("apply", str(project), "--yes", env=env).exit_code == 0
@@ -302,6 +322,9 @@ def test_zoho_creates_custom_fields(zoho_project: Path) -> None:
     created = {item["key"]: item["action"] for item in plan["items"]}
     assert created["field:Deals/Shopify_Order_ID"] == "unchanged"
     assert created["field:Contacts/Ecom_LTV_SAR"] == "unchanged"
+    for name in ("Ecom_VIP_Since", "Ecom_Last_Review_At", "Ecom_Last_Referral_At"):
+        assert created[f"field:Contacts/{name}"] == "unchanged", name
+        assert read_state(zoho_project)["items"][f"field:Contacts/{name}"]["owned"] is True
     assert fields.status_code == 401  # a person needs a token too
     state = read_state(zoho_project)
     assert state["items"]["field:Deals/Shopify_Order_ID"]["owned"] is True

@@ -244,6 +244,23 @@ def test_plan_schema_error_is_plain(project: Path, hubspot: str) -> None:
         assert "is too short" not in result.stderr
 
 
+def test_arabic_schema_lists_use_arabic_comma(project: Path, hubspot: str) -> None:
+    def break_values(data: dict[str, Any]) -> None:
+        data["properties"][0]["object"] = "companies"
+        data["properties"][2].update(colour="red", size="big")
+
+    edit_desired(project, break_values)
+    arabic = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    assert arabic.exit_code == 2
+    assert ("ليست من القيم المسموح بها: 'contacts'، 'deals'، 'line_items'، 'products'، 'tickets'"
+            in arabic.stderr)
+    assert "حقول غير مسموح بها هنا: 'colour'، 'size'" in arabic.stderr
+    assert "احذف 'colour'، 'size'" in arabic.stderr
+    english = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert "is not one of 'contacts', 'deals', 'line_items', 'products'" in english.stderr
+    assert "fields not allowed here: 'colour', 'size'" in english.stderr
+
+
 def test_schema_fix_names_the_key(project: Path, hubspot: str) -> None:
     def break_keys(data: dict[str, Any]) -> None:
         del data["properties"][1]["label"]

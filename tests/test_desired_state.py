@@ -446,6 +446,7 @@ def use_exists(use: str, spec: dict[str, dict[str, Any]]) -> bool:
         "lifecycle": [item["key"] for item in spec["lifecycle"]["stages"]],
         "kpis": [item["key"] for item in spec["kpis"]["kpis"]],
         "consent": spec["consent"]["managed_channels"],
+        "playbooks": [item["key"] for item in spec["playbooks"]["playbooks"] if item["enabled"]],
     }
     return rest in keys[part]
 
@@ -457,6 +458,65 @@ def test_every_item_is_used_by_the_spec(crm: str, platform: str) -> None:
         assert uses, name
         for use in uses:
             assert use_exists(use, spec), (name, use)
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "zoho"])
+def test_connector_items_are_used_by_the_spec(crm: str) -> None:
+    spec, state = build(crm, "woocommerce", path="connector")
+    assert schema_errors(state) == []
+    for name, uses in used_items(state):
+        for use in uses:
+            assert use_exists(use, spec), (name, use)
+
+
+# The contact fields that a connector project's playbook workflows read and write:
+# (HubSpot name, Zoho name, HubSpot type, Zoho data type, playbooks that use it).
+WORKFLOW_FIELDS = [
+    ("ecom_vip_since", "Ecom_VIP_Since", "date", "date", ["playbooks.vip_care"]),
+    ("ecom_last_review_at", "Ecom_Last_Review_At", "datetime", "datetime",
+     ["playbooks.post_purchase", "playbooks.loyalty"]),
+    ("ecom_last_referral_at", "Ecom_Last_Referral_At", "datetime", "datetime",
+     ["playbooks.loyalty"]),
+]
+
+
+def test_connector_hubspot_gets_workflow_fields() -> None:
+    props = properties_by_name(state_for("hubspot", "woocommerce", path="connector"))
+    for name, _, hubspot_type, _, used_by in WORKFLOW_FIELDS:
+        prop = props[name]
+        assert prop["object"] == "contacts", name
+        assert prop["type"] == hubspot_type, name
+        assert prop["fieldType"] == "date", name
+        assert prop["groupName"] == "ecommerce", name
+        assert prop["used_by"] == used_by, name
+        assert prop["label_ar"], name
+
+
+def test_connector_zoho_gets_workflow_fields() -> None:
+    fields = zoho_fields(state_for("zoho", "woocommerce", path="connector"), "Contacts")
+    for _, name, _, data_type, used_by in WORKFLOW_FIELDS:
+        field = fields[name]
+        assert field["data_type"] == data_type, name
+        assert field["field_label"] == name.replace("_", " "), name
+        assert field["used_by"] == used_by, name
+
+
+@pytest.mark.parametrize("path", ["api", "ipaas"])
+@pytest.mark.parametrize("crm", ["hubspot", "zoho"])
+def test_workflow_fields_only_on_connector(crm: str, path: str) -> None:
+    state = state_for(crm, "woocommerce", path=path)
+    names = {name for name, _ in used_items(state)}
+    for hubspot_name, zoho_name, *_ in WORKFLOW_FIELDS:
+        assert hubspot_name not in names
+        assert zoho_name not in names
+
+
+def test_workflow_fields_follow_enabled_playbooks() -> None:
+    modules = tuple(module for module in FULL_MODULES if module != "playbooks")
+    state = state_for("hubspot", "woocommerce", path="connector", modules=modules)
+    names = set(properties_by_name(state))
+    for hubspot_name, *_ in WORKFLOW_FIELDS:
+        assert hubspot_name not in names
 
 
 def test_segment_and_kpi_uses_are_recorded() -> None:

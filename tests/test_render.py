@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from binaryornot.check import is_binary
 from click.testing import CliRunner
 
 from generator.cli import main
-from generator.render import _cookiecutter
+from generator.render import CRM_STATE_FILE, LOCAL_FILES, _cookiecutter, list_files
 
 
 def test_arabic_template_cut_at_512_bytes_is_rendered(tmp_path: Path) -> None:
@@ -85,6 +87,32 @@ def test_overwrite_keeps_local_secrets_and_state(tmp_path: Path) -> None:
     assert crm_state.read_text(encoding="utf-8") == '{"version": 1}'
     assert crm_state.stat().st_mode & 0o777 == 0o600
     assert (project / "sync" / ".env.example").is_file()
+
+
+def _ignored(project: Path, paths: list[str]) -> set[str]:
+    """Return the entries of ``paths`` that the .gitignore files of ``project`` ignore."""
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    result = subprocess.run(["git", "-C", str(project), "check-ignore", "--no-index", "--stdin"],
+                            input="\n".join(paths), capture_output=True, text=True, check=False)
+    assert result.returncode in (0, 1), result.stderr
+    return set(result.stdout.splitlines())
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+@pytest.mark.parametrize("preset", ["riyadh-perfume-hubspot", "woo-startup", "shopify-growth",
+                                    "custom-erp"])
+def test_gitignore_keeps_local_files_out(tmp_path: Path, preset: str) -> None:
+    args = ["new", "--no-input", "--output-dir", str(tmp_path), "--preset", preset]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    project = next(tmp_path.iterdir())
+    assert (project / ".gitignore").is_file()
+    # A folder entry is checked through a file inside it, as git sees it once it exists.
+    local_files = [entry if entry.endswith(".env") else f"{entry}/file" for entry in LOCAL_FILES]
+    local_files += ["production.env", "service/staging.env", "__pycache__/x.pyc",
+                    "sync/contactsync/__pycache__/crm.cpython-311.pyc"]
+    assert _ignored(project, local_files) == set(local_files)
+    tracked = [*list_files(project), CRM_STATE_FILE, ".env.example", "sync/.env.example"]
+    assert _ignored(project, tracked) == set()
 
 
 def test_overwrite_keeps_top_level_venv(tmp_path: Path) -> None:

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from generator.arabic_counts import arabic_count
-from generator.crm.compare import join_list
 from generator.crm.http import CrmApiError
 from generator.crm.model import CrmPlan, PlanItem
 from generator.crm.plan import FOREIGN_ACCOUNT, CrmAdapter
 from generator.crm.state import STATE_FILE, CrmState, save_state, state_path
 from generator.errors import EXIT_FAILURE, InputError, Problem, RabtError
-from generator.i18n import message
+from generator.i18n import join_list, message
 from generator.model import Lang
 
 # Kinds whose ids are worth keeping even when apply did not touch them.

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from generator.crm.model import Change, Text
-from generator.i18n import message
+from generator.i18n import join_list, message
 from generator.model import Lang
 
 # Maximum length of a value shown in a printed change or manual step.
@@ -18,15 +18,6 @@ MAX_VALUE_TEXT = 160
 def bilingual(entry: str, /, **fields: Any) -> Text:
     """Return catalogue message ``entry`` in both languages with ``fields`` filled in."""
     return Text(en=message(entry, "en", **fields), ar=message(entry, "ar", **fields))
-
-
-# Arabic lists names with the Arabic comma.
-_LIST_SEPARATORS = {"en": ", ", "ar": "، "}
-
-
-def join_list(values: Sequence[str], lang: Lang) -> str:
-    """Join names with the comma of ``lang``."""
-    return _LIST_SEPARATORS[lang].join(values)
 
 
 def bilingual_list(entry: str, /, lists: dict[str, list[str]], **fields: Any) -> Text:

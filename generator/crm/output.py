@@ -34,12 +34,12 @@ from __future__ import annotations
 from typing import Any
 
 from generator.crm.apply import ApplyResult
-from generator.crm.compare import join_list, option_lines, show
+from generator.crm.compare import option_lines, show
 from generator.crm.model import CrmPlan, PlanItem
 from generator.crm.plan import FOREIGN_ACCOUNT
 from generator.crm.state import CrmState
 from generator.errors import RabtError
-from generator.i18n import message
+from generator.i18n import join_list, message
 from generator.model import Lang
 
 PLAN_KIND = "rabt.crm.plan"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from generator.errors import Problem
-from generator.i18n import message
+from generator.i18n import join_list, message
 from generator.model import Lang
 
 # HubSpot's own property groups, which a desired property may use without listing them.
@@ -83,7 +83,7 @@ def _hubspot_problems(data: Mapping[str, Any], lang: Lang) -> Iterator[Problem]:
         yield Problem(f"properties/{index}/groupName",
                       message("crm_ref_unknown_group", lang, value=group, object=obj),
                       message("crm_ref_unknown_group_fix", lang, object=obj,
-                              known=", ".join(listed) or message("crm_nothing", lang)))
+                              known=join_list(listed, lang) or message("crm_nothing", lang)))
     for index, pipeline in enumerate(data.get("pipelines", [])):
         yield from _pipeline_problems(f"pipelines/{index}", pipeline, lang)
     yield from _duplicates("pipelines", enumerate(entry["label"]

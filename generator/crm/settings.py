@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from generator.errors import InputError, Problem
-from generator.i18n import message
+from generator.i18n import join_list, message
 from generator.model import Lang
 from generator.runtime.zoho_regions import ZOHO_ACCOUNTS_BY_DC
 
@@ -86,13 +86,14 @@ def zoho_settings(environ: Mapping[str, str], lang: Lang = "en") -> ZohoSettings
         values[name] = environ.get(name, "").strip()
         if not values[name]:
             fix = "crm_zoho_dc_fix" if name == "ZOHO_DC" else "crm_zoho_client_fix"
+            allowed = join_list(ZOHO_ACCOUNTS_BY_DC, lang)
             problems.append(Problem(name, absent_text(environ, name, lang),
-                                    message(fix, lang, allowed=", ".join(ZOHO_ACCOUNTS_BY_DC))))
+                                    message(fix, lang, allowed=allowed)))
     dc = values["ZOHO_DC"].lower().lstrip(".")
     if dc and dc not in ZOHO_ACCOUNTS_BY_DC:
         problems.append(Problem("ZOHO_DC", message("crm_zoho_dc_unknown", lang, value=dc),
                                 message("crm_zoho_dc_fix", lang,
-                                        allowed=", ".join(ZOHO_ACCOUNTS_BY_DC))))
+                                        allowed=join_list(ZOHO_ACCOUNTS_BY_DC, lang))))
     accounts_url = environ.get("ZOHO_ACCOUNTS_URL", "").strip()
     if accounts_url:
         problems += url_problems("ZOHO_ACCOUNTS_URL", accounts_url, lang)

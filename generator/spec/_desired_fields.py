@@ -1,7 +1,8 @@
 """Collect every CRM field the spec writes, in a form each CRM's desired state can use.
 
 A ``Requirement`` is one target name on one CRM object: a field of the field map, a
-contact roll-up, a consent field, a lookup or a foreign key. Requirements carry the
+contact roll-up, a consent field, a field the connector's CRM workflows use, a lookup
+or a foreign key. Requirements carry the
 kind of value (from ``data/spec/desired_state.yaml``), the value list of an
 enumeration and the places in the spec that use the field.
 """
@@ -33,7 +34,8 @@ class Option:
 class Requirement:
     """A field that must exist on a CRM object for the spec to work.
 
-    ``origin`` is ``field``, ``rollup``, ``consent``, ``lookup`` or ``foreign_key``.
+    ``origin`` is ``field``, ``rollup``, ``consent``, ``workflow``, ``lookup`` or
+    ``foreign_key``.
     ``lookup_to`` names the entity a lookup or foreign key points to, and
     ``counts_from_zero`` marks a recomputed count or sum, which is 0 before any order.
     """
@@ -219,6 +221,37 @@ def _consent_requirements(
                 description=definition.get("description"),
                 used_by=[f"consent.{channel['channel']}"],
             ))
+    return requirements
+
+
+def workflow_requirements(
+    spec: Mapping[str, Any], data: Mapping[str, Any], crm: str
+) -> list[Requirement]:
+    """Return the contact fields that the enabled playbooks' CRM workflows need.
+
+    Only connector projects build their playbooks as CRM workflows, so the caller
+    decides by path. ``crm`` picks each field's name, because HubSpot property names
+    are lower case and Zoho API names are capitalised.
+    """
+    enabled = {playbook["key"] for playbook in spec["playbooks"]["playbooks"]
+               if playbook["enabled"]}
+    contact = spec["mapping"]["entities"]["contact"]
+    requirements = []
+    for item in data["workflow_fields"]:
+        users = [key for key in item["playbooks"] if key in enabled]
+        if not users or crm not in item["target"]:
+            continue
+        requirements.append(Requirement(
+            entity="contact",
+            name=item["name"],
+            object=contact["object"],
+            target=item["target"][crm],
+            kind=item["kind"]["kind"],
+            origin="workflow",
+            label=dict(item["label"]),
+            description=dict(item["description"]),
+            used_by=[f"playbooks.{key}" for key in users],
+        ))
     return requirements
 
 

@@ -4,7 +4,8 @@ The desired state is plain data for a later ``rabt crm plan`` / ``rabt crm apply
 custom properties or fields with their types and value lists, the E-commerce
 pipeline, the segments as lists or views, and the steps a person must do by hand.
 Every custom field comes from a target the spec writes, so nothing is created that
-the mapping, segments, lifecycle, consent or KPIs do not use. Standard fields, listed
+the mapping, segments, lifecycle, consent or KPIs do not use, except the contact
+fields that a connector project's playbook workflows read and write. Standard fields, listed
 in ``data/spec/crm-fields.yaml``, are left out because every account has them.
 """
 
@@ -16,7 +17,11 @@ from typing import Any
 from generator.model import Plan
 from generator.resources import load_data
 from generator.spec._common import CRMS, SOURCE_FAMILY
-from generator.spec._desired_fields import Requirement, collect_requirements
+from generator.spec._desired_fields import (
+    Requirement,
+    collect_requirements,
+    workflow_requirements,
+)
 from generator.spec._desired_hubspot import hubspot_state
 from generator.spec._desired_postgres import postgres_state
 from generator.spec._desired_zoho import zoho_state
@@ -54,6 +59,8 @@ def build_desired_state(spec: Mapping[str, Mapping[str, Any]], plan: Plan) -> di
     _check_inputs(spec, plan)
     data = load_data("spec/desired_state")
     requirements = collect_requirements(spec)
+    if plan.path == "connector":
+        requirements += workflow_requirements(spec, data, plan.crm)
     state: dict[str, Any] = {
         "version": DESIRED_STATE_VERSION,
         "crm": plan.crm,
