@@ -59,7 +59,7 @@ def test_shopify_customer_and_consent_topic_bodies(store: ConsentStore) -> None:
                 "sms_marketing_consent": {"state": "not_subscribed"}}
     with store.database.transaction() as conn:
         assert recorder.record_body(conn, "c1", customer, "shopify", T0) == 2
-        # customers/marketing_consent: the SMS consent at the top level of the body.
+        # customers_marketing_consent/update: the SMS consent at the top level of the body.
         sms_topic = {"id": 1, "phone": "+966500000011",
                      "sms_marketing_consent": {"state": "subscribed",
                                                "consent_updated_at": ISO_LATER}}

@@ -55,6 +55,10 @@ def test_needed_topics_follow_mapping() -> None:
 
     assert "orders/create" in shopify
     assert "customers/update" in shopify
+    assert "customers_marketing_consent/update" in shopify
+    assert "customers_email_marketing_consent/update" in shopify
+    # The old SMS consent name is only accepted at intake, never subscribed to.
+    assert "customers/marketing_consent" not in shopify
     assert "checkouts/create" not in shopify
     assert "products/update" not in shopify
     assert "page_viewed" not in shopify
@@ -74,8 +78,11 @@ def test_shopify_missing_subscriptions_created(stores: Stores, tmp_path: Path,
 
     listed = stores.http.get(f"{stores.shopify_url}/_standin/subscriptions").json()
     topics = sorted(item["topic"] for item in listed["subscriptions"])
+    assert first[0].failed == {}
     assert first[0].created == first[0].expected
     assert "ORDERS_CREATE" in topics
+    assert "CUSTOMERS_MARKETING_CONSENT_UPDATE" in topics
+    assert "CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE" in topics
     assert {item["uri"] for item in listed["subscriptions"]} == \
         {f"{PUBLIC_URL}/webhooks/shopify"}
     assert second[0].created == []

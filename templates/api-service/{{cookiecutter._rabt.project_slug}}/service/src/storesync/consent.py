@@ -5,7 +5,7 @@ Where consent comes from:
 * the store: each delivery body, read by the channel rules of
   ``integration/consent.yaml`` (see :mod:`storesync.customdb.consents`). Shopify's
   ``email_marketing_consent`` and ``sms_marketing_consent`` on customer bodies and on
-  the consent topics ``customers/marketing_consent`` and
+  the consent topics ``customers_marketing_consent/update`` and
   ``customers_email_marketing_consent/update``; WooCommerce order meta
   (``_rabt_email_opt_in``, ``_rabt_sms_opt_in``, ``_rabt_whatsapp_opt_in``); the
   storefront's ``consent.<channel>.state``;
