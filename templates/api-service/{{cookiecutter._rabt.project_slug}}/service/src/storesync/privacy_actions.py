@@ -17,9 +17,10 @@ id (``<shop>:<id>``) and the orders it names, then, in one transaction:
   NOTE: this is our reading of PDPL Art. 25 and the implementing regulations; have
   counsel confirm it for the client.
 
-With ``PRIVACY_CRM_DELETE=true`` it first requests deletion of each contact from
-HubSpot (GDPR delete by the stored HubSpot id, or by email when the id is not known
-yet). With ``CRM_TARGET=custom`` the customer database is redacted first instead
+With ``PRIVACY_CRM_DELETE=true`` the same transaction queues the deletion of each
+contact in the CRM (:mod:`storesync.privacy_crm`), which is tried after it and again
+later when the CRM fails, so the CRM never holds back the local erasure. With
+``CRM_TARGET=custom`` the customer database is redacted first
 (``storesync.customdb.privacy``). An error there leaves local data untouched, and the
 request is tried again later.
 
