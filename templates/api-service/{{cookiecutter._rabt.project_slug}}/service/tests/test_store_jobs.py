@@ -43,6 +43,11 @@ def repaired(platform: str, action: str) -> float:
                         {"source": platform, "action": action})
 
 
+def missed_orders(platform: str) -> float:
+    return sample_value(metrics.SYNC_REGISTRY, "storesync_reconcile_missed_orders_total",
+                        {"source": platform})
+
+
 # --- webhook subscriptions --------------------------------------------------------------------
 
 
@@ -257,7 +262,8 @@ def test_backfill_estimate_for_zoho_counts_credits_and_days(stores: Stores,
 
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_backfill_dry_run_and_run(stores: Stores, tmp_path: Path, platform: str,
-                                  recording_queue: Callable[..., RecordingQueue]) -> None:
+                                  recording_queue: Callable[..., RecordingQueue],
+                                  caplog: pytest.LogCaptureFixture) -> None:
     inside = "2026-03-02T08:00:00"
     outside = "2026-03-05T08:00:00"
     if platform == "shopify":
@@ -279,12 +285,18 @@ def test_backfill_dry_run_and_run(stores: Stores, tmp_path: Path, platform: str,
     assert queue.take() == []
     assert any(line.startswith(f"Estimate: {platform}: 130 orders") for line in lines)
 
+    missed_before = missed_orders(platform)
+    caplog.set_level(logging.INFO, logger="storesync")
     code = run_backfill(settings, start, end, date(2026, 3, 20), dry_run=False,
                         echo=lines.append, clock=lambda: 1_800_000_000.0, sleep=FakeSleep(),
                         enqueue=queue.enqueue_once)
     queued = queue.take()
     assert code == 0
     assert len(queued) == 130
+    # History is imported on purpose: none of it counts or logs as missed by webhooks.
+    assert missed_orders(platform) == missed_before
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.WARNING] == []
     assert "900" not in {delivery.delivery_id.split(":")[2] for delivery in queued}
 
 
