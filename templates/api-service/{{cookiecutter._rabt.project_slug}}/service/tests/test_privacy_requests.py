@@ -22,6 +22,7 @@ from storesync.privacy import PrivacyRequest, PrivacyRequests
 from storesync.privacy_crm import MAX_ATTEMPTS as CRM_MAX_ATTEMPTS
 from storesync.privacy_runner import PrivacyRunner
 from storesync.quarantine import Quarantine
+from storesync.queue import build_queue
 from storesync.settings import SettingsError, load_settings
 from storesync.sync_store import OutboxItem, OutboxRow
 from storesync.worker import build_context, handle_delivery
@@ -138,6 +139,38 @@ def test_redact_removes_the_customer_and_only_them(make_harness: MakeHarness,
     for value in (SARA["email"], SARA["phone"], GUEST["email"], "القحطاني"):
         assert value not in text
     assert "privacy request handled" in text
+
+
+def file_bytes(path: Path) -> bytes:
+    """Return the bytes of an SQLite file and of its WAL, as a disk reader would see them."""
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def test_redact_leaves_no_copy_in_files(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    seed_two_customers(sync)
+    sync.flush()
+    queue = build_queue(sync.settings, handler=lambda delivery: None)
+    try:
+        # A job that already ran: huey deleted it, but its body was written to the file.
+        body = json.dumps(SARA_ORDER.body(sync.source))
+        queue.enqueue(Delivery(delivery_id="evt-done", source=sync.source,
+                               topic=SARA_ORDER.topic(sync.source), shop=SHOP,
+                               received_at="2027-01-15T08:00Z", triggered_at=None, body=body))
+        task = queue.huey.dequeue()
+        assert task is not None
+        queue.inbox.done(task.id)
+        add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+        runner_for(sync).run_due()
+        state = file_bytes(sync.settings.state_path)
+        queued = file_bytes(sync.settings.queue_path)
+    finally:
+        queue.close()
+    assert SARA["email"].encode() not in state
+    assert SARA["email"].encode() not in queued
+    # The other customer's rows stay, so the search itself finds what is there.
+    assert GUEST["email"].encode() in state
 
 
 def test_redact_deletes_in_hubspot_when_configured(make_harness: MakeHarness) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from .consent import CHANNELS, TO_STORE, ConsentStore, pull_crm_statuses, send_pushes
 from .customdb.consents import load_rules
-from .db import Database
+from .db import Database, checkpoint, connect
 from .privacy import PrivacyRequests, StoredPrivacyRequest
 from .privacy_actions import (
     Customer,
@@ -205,7 +205,34 @@ def _redact_shop(runner: PrivacyRunner, stored: StoredPrivacyRequest) -> dict[st
             counts.update(customer_db.redact_shop(connection, shop_key, own))
     with runner.database.transaction() as conn:
         counts.update(redact_shop(conn, stored.request.shop, stored.id))
+    _erase_old_copies(runner)
     return counts
+
+
+def _erase_old_copies(runner: PrivacyRunner) -> None:
+    """Empty the WAL of the state file and of the SQLite queue after a redaction.
+
+    The deleted rows are zeroed in the files themselves (``secure_delete``), but their
+    earlier page versions stay in each WAL until a checkpoint. A checkpoint that a
+    long reader blocks is logged; the next checkpoint of that file finishes it.
+
+    NOTE: jobs still waiting in the queue (SQLite or Redis) are not searched, so a
+    webhook body of the customer that has not been handled yet stays until its job
+    runs, and that job writes the customer's data again.
+    """
+    files = [(runner.settings.state_path, runner.database.checkpoint())]
+    queue_path = runner.settings.queue_path
+    if runner.settings.redis_url is None and queue_path.exists():
+        conn = connect(queue_path, synchronous="NORMAL")
+        try:
+            files.append((queue_path, checkpoint(conn)))
+        finally:
+            conn.close()
+    for path, emptied in files:
+        if not emptied:
+            log.warning("the WAL could not be emptied after a redaction because a reader "
+                        "was busy; it is emptied at the next checkpoint",
+                        extra={"resource": str(path)})
 
 
 def _export(runner: PrivacyRunner, stored: StoredPrivacyRequest,
@@ -245,6 +272,7 @@ def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
                 conn, stored.id, runner.settings.crm_target, customer.contact_keys,
                 customer.emails, runner.clock())
         counts.update(redact_customer(conn, customer, stored.id, stored.request.shop))
+    _erase_old_copies(runner)
     if crm_delete:
         outcomes = runner.crm_deletes.send_due(stored.id)
         counts["crm_deleted"] = outcomes.get("deleted", 0)
