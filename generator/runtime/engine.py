@@ -308,7 +308,7 @@ def json_type(value: Any) -> str:
 
 
 # Topic names accepted for another topic's route. Earlier releases mapped Shopify's SMS
-# consent topic as customers/marketing_consent, which Shopify never sends; a body posted
+# consent topic as customers/marketing_consent, which Shopify never sends. A body posted
 # under that name by a replay or a hand-made test still maps as the real topic. Aliases
 # are never subscribed to.
 TOPIC_ALIASES: dict[str, dict[str, str]] = {

@@ -164,16 +164,16 @@ async def records_list(call: Call) -> Response:
     if not requested:
         return json_response(400, _missing_param("fields"), call.state)
     names = [name.strip() for name in requested.split(",") if name.strip()]
-    wanted = _id_list(call.request.query_params.get("ids"))
-    if wanted is not None and not 0 < len(wanted) <= MAX_RECORDS_PER_WRITE:
+    requested_ids = _id_list(call.request.query_params.get("ids"))
+    if requested_ids is not None and not 0 < len(requested_ids) <= MAX_RECORDS_PER_WRITE:
         return json_response(400, error_item("INVALID_DATA", "invalid data",
                                              {"param_name": "ids"}), call.state)
     with call.state.lock:
         stored = call.state.records[module.api_name]
-        if wanted is None:
+        if requested_ids is None:
             records = list(stored.values())
         else:
-            records = [stored[record_id] for record_id in wanted if record_id in stored]
+            records = [stored[record_id] for record_id in requested_ids if record_id in stored]
     selected = [{"id": record["id"], **{name: record.get(name) for name in names}}
                 for record in records]
     return _page(call, selected)
@@ -213,17 +213,17 @@ async def records_delete(call: Call) -> Response:
     module = _path_module(call)
     if module is None:
         return json_response(400, _invalid_module(), call.state)
-    wanted = _id_list(call.request.query_params.get("ids"))
-    if not wanted:
+    requested_ids = _id_list(call.request.query_params.get("ids"))
+    if not requested_ids:
         return json_response(400, _missing_param("ids"), call.state)
-    if len(wanted) > MAX_RECORDS_PER_WRITE:
+    if len(requested_ids) > MAX_RECORDS_PER_WRITE:
         return json_response(400, error_item("LIMIT_EXCEEDED", "the number of ids exceeds "
                                              f"{MAX_RECORDS_PER_WRITE}",
                                              {"param_name": "ids"}), call.state)
     results = []
     with call.state.lock:
         stored = call.state.records[module.api_name]
-        for record_id in wanted:
+        for record_id in requested_ids:
             if stored.pop(record_id, None) is None:
                 results.append(error_item("INVALID_DATA", "the related id given seems to be "
                                           "invalid", {"id": record_id}))

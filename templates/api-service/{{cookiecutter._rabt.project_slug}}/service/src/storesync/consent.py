@@ -209,8 +209,8 @@ class ConsentStore:
                conn: sqlite3.Connection | None = None) -> bool:
         """Store one event; queue its propagation when it changes the current consent.
 
-        A withdrawal is pushed as :meth:`_targets` says; an opt-in only to a CRM that
-        keeps consent in fields of its own (``push_grants``).
+        A withdrawal goes where :meth:`_targets` returns. An opt-in goes only to a CRM
+        that keeps consent in fields of its own (``push_grants``).
 
         Returns:
             True when the event changed the channel's current state.

@@ -53,7 +53,7 @@ def connect(path: Path, *, timeout: float = BUSY_TIMEOUT_SECONDS,
 def checkpoint(conn: sqlite3.Connection) -> bool:
     """Copy the WAL into the database file and empty it; return False when a reader blocked it.
 
-    Until a checkpoint, the WAL still holds the pages as they were before a delete, so
+    Until a checkpoint, the WAL still contains the pages as they were before a delete, so
     a redaction runs this (``wal_checkpoint(TRUNCATE)``, which also truncates the WAL
     file to zero bytes).
     """

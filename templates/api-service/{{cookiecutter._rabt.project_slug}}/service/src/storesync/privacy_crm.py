@@ -3,7 +3,7 @@
 A ``customers/redact`` request deletes the local personal data at once and, in the same
 transaction, queues one ``privacy_crm_deletes`` row per CRM contact: its CRM id, or,
 when the contact has no CRM id yet, its email. So the local erasure never waits for
-the CRM, and a CRM that is down or refuses the call only delays the CRM part. Each
+the CRM, and a CRM that is down or rejects the call only delays the CRM part. Each
 row is tried right after the redaction and then by the privacy thread with a growing
 pause, up to ``MAX_ATTEMPTS`` times; it then stays ``failed`` until
 ``python -m storesync privacy run ID`` tries it again.

@@ -203,8 +203,8 @@ def queue_pages(platform: str, shop: str, pages: Iterable[list[StoreRecord]], en
     because it imports history that no webhook was meant to deliver.
 
     NOTE: an order whose webhook delivery still waits in the queue also counts as
-    missed, because the queued jobs are not searched for it; a long queue can raise
-    such false alarms.
+    missed, because the queued jobs are not searched for it. So a long queue can raise
+    false alarms.
     """
     result = RunResult(platform, shop)
     newest: datetime | None = None

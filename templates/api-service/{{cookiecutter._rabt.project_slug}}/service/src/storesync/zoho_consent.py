@@ -1,9 +1,9 @@
 """Consent between the state file and Zoho CRM, in the contact fields ``consent.yaml`` names.
 
-Zoho has no subscription API like HubSpot's: consent is kept in fields of the contact.
-Each channel of ``integration/consent.yaml`` lists them in ``target.fields``: a
-checkbox for the state, which is either an opt-out (``Email_Opt_Out``, ticked after a
-withdrawal) or an opt-in (``Ecom_WhatsApp_Opt_In``, ticked while granted), and the
+Zoho has no subscription API like HubSpot's, so consent is kept in fields of the
+contact. Each channel of ``integration/consent.yaml`` lists them in ``target.fields``.
+The state is a checkbox: an opt-out (``Email_Opt_Out``, ticked after a withdrawal) or
+an opt-in (``Ecom_WhatsApp_Opt_In``, ticked while granted). The other fields keep the
 time, source and wording version of the consent (``..._Consent_At``,
 ``..._Consent_Source``, ``..._Consent_Wording``). Fields are told apart by the end of
 their API name.
