@@ -1,6 +1,6 @@
 """The consent flow reads Shopify's consent-only topics and writes Zoho's checkboxes as booleans.
 
-Shopify's customers/marketing_consent and customers_email_marketing_consent/update
+Shopify's customers_marketing_consent/update and customers_email_marketing_consent/update
 bodies carry ``customer_id`` and ``email_address`` in place of ``id`` and ``email``.
 Zoho's Email_Opt_Out is a checkbox that is true when the contact opted out, and the
 SMS and WhatsApp opt-in checkboxes are true when consent is granted.

@@ -372,7 +372,7 @@ def test_store_trigger_topics() -> None:
 def test_unsupported_topic_uses_webhook() -> None:
     workflow = workflows("shopify-hubspot")["workflows/n8n/consent-sync.json"]
     webhooks = [node for node in workflow["nodes"] if node["type"] == "n8n-nodes-base.webhook"]
-    assert webhooks  # customers/marketing_consent is not a Shopify Trigger topic in 2.8.1
+    assert webhooks  # customers_marketing_consent/update is not a Shopify Trigger topic in 2.8.1
     code = "\n".join(node["parameters"].get("jsCode", "") for node in workflow["nodes"])
     assert "timingSafeEqual" in code
 

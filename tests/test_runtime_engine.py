@@ -14,6 +14,8 @@ from generator.runtime.engine import (
     TOPICS,
     MappedRecords,
     accepted_platforms,
+    accepted_topics,
+    canonical_topic,
     is_empty,
     map_payload,
     resolve_path,
@@ -338,7 +340,7 @@ EMAIL_CONSENT_BODY = {
 
 
 def test_sms_consent_topic_maps_identity_only() -> None:
-    result = run(SMS_CONSENT_BODY, "customers/marketing_consent",
+    result = run(SMS_CONSENT_BODY, "customers_marketing_consent/update",
                  document=mapping(contact=ZOHO_CONTACT))
     assert result.problems == []
     [record] = result.records
@@ -361,20 +363,20 @@ def test_email_consent_topic_maps_identity_only() -> None:
 def test_sms_consent_topic_reads_customer_id() -> None:
     body = {"customer_id": 7300000000021, "phone": None,
             "sms_marketing_consent": {"state": "unsubscribed"}}
-    [record] = run(body, "customers/marketing_consent",
+    [record] = run(body, "customers_marketing_consent/update",
                    document=mapping(contact=ZOHO_CONTACT)).records
     assert record.properties == {"customer_id": "7300000000021"}
 
 
 def test_consent_topic_without_ids_is_a_problem() -> None:
     result = run({"sms_marketing_consent": {"state": "subscribed"}},
-                 "customers/marketing_consent", document=mapping(contact=ZOHO_CONTACT))
+                 "customers_marketing_consent/update", document=mapping(contact=ZOHO_CONTACT))
     assert result.records == []
     assert result.problems == ["contact: no field of the body had a value, so no record was made."]
 
 
 @pytest.mark.parametrize(("topic", "body", "channel"), [
-    ("customers/marketing_consent", SMS_CONSENT_BODY, "sms"),
+    ("customers_marketing_consent/update", SMS_CONSENT_BODY, "sms"),
     ("customers_email_marketing_consent/update", EMAIL_CONSENT_BODY, "email"),
 ])
 def test_consent_topic_view_has_consent_paths(topic: str, body: dict[str, Any],
@@ -452,8 +454,9 @@ def test_split_name_single_field_gets_whole_name() -> None:
 def test_topics_table() -> None:
     assert set(topics("shopify")) >= {
         "orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
-        "refunds/create", "customers/create", "customers/update", "customers/marketing_consent",
-        "customers_email_marketing_consent/update", "products/create", "products/update",
+        "refunds/create", "customers/create", "customers/update",
+        "customers_marketing_consent/update", "customers_email_marketing_consent/update",
+        "products/create", "products/update",
         "checkouts/create", "checkouts/update"}
     assert topics("woocommerce") == (
         "order.created", "order.updated", "customer.created", "customer.updated",
@@ -461,6 +464,19 @@ def test_topics_table() -> None:
     assert "add_to_cart" in topics("storefront")
     assert topics("magento") == ()
     assert set(TOPICS) == {"shopify", "woocommerce", "storefront"}
+
+
+def test_old_sms_consent_name_is_alias() -> None:
+    old = "customers/marketing_consent"
+    assert old not in topics("shopify")
+    assert old in accepted_topics("shopify")
+    assert canonical_topic("shopify", old) == "customers_marketing_consent/update"
+    assert canonical_topic("shopify", "orders/create") == "orders/create"
+    by_alias = run(SMS_CONSENT_BODY, old, document=mapping(contact=ZOHO_CONTACT))
+    by_name = run(SMS_CONSENT_BODY, "customers_marketing_consent/update",
+                  document=mapping(contact=ZOHO_CONTACT))
+    assert by_alias.problems == []
+    assert by_alias.records == by_name.records
 
 
 @pytest.mark.parametrize(("platform", "accepted"), [

@@ -422,6 +422,42 @@ def test_list_needs_fields_param() -> None:
         assert set(page.json()["data"][0]) == {"id", "Email"}
 
 
+def test_list_by_ids() -> None:
+    with standin() as (client, _):
+        headers = auth(client)
+        created = client.post("/crm/v8/Contacts", headers=headers,
+                              json={"data": [contact(n) for n in range(3)]}).json()["data"]
+        ids = [str(entry["details"]["id"]) for entry in created]
+        listed = client.get("/crm/v8/Contacts", headers=headers, params={
+            "fields": "Email,Email_Opt_Out", "ids": f"{ids[2]},5725767999999999999,{ids[0]}"})
+        too_many = client.get("/crm/v8/Contacts", headers=headers, params={
+            "fields": "Email", "ids": ",".join(str(n) for n in range(101))})
+        assert listed.status_code == 200
+        assert [row["id"] for row in listed.json()["data"]] == [ids[2], ids[0]]
+        assert set(listed.json()["data"][0]) == {"id", "Email", "Email_Opt_Out"}
+        assert too_many.status_code == 400
+
+
+def test_delete_records_by_ids() -> None:
+    with standin() as (client, _):
+        headers = auth(client)
+        created = client.post("/crm/v8/Contacts", headers=headers,
+                              json={"data": [contact(n) for n in range(2)]}).json()["data"]
+        ids = [str(entry["details"]["id"]) for entry in created]
+        unknown = "5725767999999999999"
+        mixed = client.delete("/crm/v8/Contacts", headers=headers,
+                              params={"ids": f"{ids[0]},{unknown}"})
+        missing = client.delete("/crm/v8/Contacts", headers=headers)
+        assert mixed.status_code == 207
+        results = mixed.json()["data"]
+        assert results[0] == {"code": "SUCCESS", "details": {"id": ids[0]},
+                              "message": "record deleted", "status": "success"}
+        assert (results[1]["code"], results[1]["details"]) == ("INVALID_DATA", {"id": unknown})
+        assert client.get(f"/crm/v8/Contacts/{ids[0]}", headers=headers).status_code == 204
+        assert client.get(f"/crm/v8/Contacts/{ids[1]}", headers=headers).status_code == 200
+        assert missing.json()["code"] == "REQUIRED_PARAM_MISSING"
+
+
 # -- search ---------------------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ WEBHOOK_TOPICS = {
                 "order": ("orders/create", "orders/updated"),
                 "product": ("products/create", "products/update"),
                 "checkout": ("checkouts/create", "checkouts/update"),
-                "consent": ("customers/update", "customers/marketing_consent",
+                "consent": ("customers/update", "customers_marketing_consent/update",
                             "customers_email_marketing_consent/update")},
     "woocommerce": {"contact": ("customer.created", "customer.updated"),
                     "order": ("order.created", "order.updated"),
@@ -929,7 +929,7 @@ def _consent_transform(target: str) -> str:
 
 
 # Customer-body paths and the paths Shopify's consent-only topics send in their place:
-# customers/marketing_consent and customers_email_marketing_consent/update carry
+# customers_marketing_consent/update and customers_email_marketing_consent/update carry
 # customer_id and email_address, not the customer's id and email. The first path
 # found wins, so one flow reads customers/update bodies and the consent topics alike.
 SHOPIFY_CONSENT_PATHS = {"id": ("customer_id", "id"), "email": ("email_address", "email")}

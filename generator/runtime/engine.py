@@ -180,8 +180,8 @@ def _first_present(body: Mapping[str, Any], *keys: str) -> Any:
 
 
 def _shopify_sms_consent_view(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    # A customers/marketing_consent body is {id, phone, sms_marketing_consent}. The
-    # customer id is also read from customer_id, the key the email consent topic uses.
+    # A customers_marketing_consent/update body is {id, phone, sms_marketing_consent}.
+    # The customer id is also read from customer_id, the key the email consent topic uses.
     return {"customer": {"id": _first_present(body, "id", "customer_id"),
                          "phone": body.get("phone"),
                          "sms_marketing_consent": body.get("sms_marketing_consent")}}
@@ -251,13 +251,14 @@ TOPICS: dict[str, dict[str, Route]] = {
         ),
         "customers/create": _SHOPIFY_CUSTOMER,
         "customers/update": _SHOPIFY_CUSTOMER,
-        # Since API 2025-01 customer bodies no longer carry the consent objects
-        # (Shopify developer changelog, 2025-01), so these two topics are the only
-        # webhook source of consent changes. SMS consent has had its own topic since
-        # API 2021-10.
-        "customers/marketing_consent": _SHOPIFY_SMS_CONSENT,
-        # NOTE: this topic name and both body shapes come from secondary sources and
-        # were not checked against a live delivery.
+        # Since API 2025-01 customer bodies no longer carry the consent objects, which
+        # moved to these two topics (Shopify developer changelog "New customer's
+        # webhook and changes to existing customer's webhooks payload", 2025-01). Their
+        # WebhookSubscriptionTopic values are CUSTOMERS_MARKETING_CONSENT_UPDATE (SMS)
+        # and CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE.
+        # NOTE: both body shapes come from secondary sources and were not checked
+        # against a live delivery.
+        "customers_marketing_consent/update": _SHOPIFY_SMS_CONSENT,
         "customers_email_marketing_consent/update": _SHOPIFY_EMAIL_CONSENT,
         "products/create": Route(("product",)),
         "products/update": Route(("product",)),
@@ -306,9 +307,28 @@ def json_type(value: Any) -> str:
     return "object" if isinstance(value, Mapping) else "array"
 
 
+# Topic names accepted for another topic's route. Earlier releases mapped Shopify's SMS
+# consent topic as customers/marketing_consent, which Shopify never sends. A body posted
+# under that name by a replay or a hand-made test still maps as the real topic. Aliases
+# are never subscribed to.
+TOPIC_ALIASES: dict[str, dict[str, str]] = {
+    "shopify": {"customers/marketing_consent": "customers_marketing_consent/update"},
+}
+
+
 def topics(platform: str) -> tuple[str, ...]:
     """Return the topics the engine maps for ``platform``, in table order (empty if unknown)."""
     return tuple(TOPICS.get(platform, {}))
+
+
+def accepted_topics(platform: str) -> tuple[str, ...]:
+    """Return the mapped topics of ``platform`` followed by their accepted aliases."""
+    return (*topics(platform), *TOPIC_ALIASES.get(platform, {}))
+
+
+def canonical_topic(platform: str, topic: str) -> str:
+    """Return the mapped topic an alias stands for, or ``topic`` itself."""
+    return TOPIC_ALIASES.get(platform, {}).get(topic, topic)
 
 
 def source_family(mapping: Mapping[str, Any]) -> str | None:
@@ -730,7 +750,7 @@ def _route_entities(
     if platform not in TOPICS:
         problems.append(f"Unknown platform {platform!r}: expected one of {', '.join(PLATFORMS)}.")
         return None
-    route = TOPICS[platform].get(topic)
+    route = TOPICS[platform].get(canonical_topic(platform, topic))
     if route is None:
         problems.append(f"Unknown {platform} topic {topic!r}: the engine maps "
                         f"{', '.join(topics(platform))}.")

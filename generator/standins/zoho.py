@@ -2,8 +2,9 @@
 
 It serves the calls Rabt and the generated services make, with Zoho's shapes,
 limits and error bodies: the token endpoint (``POST /oauth/v2/token``), records
-(insert, update, upsert, get, list, search), metadata (modules, fields, custom field
-creation, layouts, Deals pipelines), API credits and concurrency per edition. Paths
+(insert, update, upsert, get, list by page or by ids, search, delete), metadata
+(modules, fields, custom field creation, layouts, Deals pipelines), API credits and
+concurrency per edition. Paths
 under ``/_standin/`` are not Zoho's: they inspect and steer the stand-in in tests.
 
 Run it with ``python -m generator.standins.zoho --port 8787 [--seed desired-state.yaml]``
@@ -231,6 +232,7 @@ def _routes() -> list[Route]:
         _crm("/{module}", CallSpec("modules", "CREATE"), endpoints.records_insert, "POST"),
         _crm("/{module}", CallSpec("modules", "UPDATE"), endpoints.records_update, "PUT"),
         _crm("/{module}", CallSpec("modules", "READ"), endpoints.records_list, "GET"),
+        _crm("/{module}", CallSpec("modules", "DELETE"), endpoints.records_delete, "DELETE"),
         _crm("/{module}/{record_id}", CallSpec("modules", "READ"), endpoints.record_get, "GET"),
         _crm("/{module}/{record_id}", CallSpec("modules", "UPDATE"), endpoints.record_update,
              "PUT"),

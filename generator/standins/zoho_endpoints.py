@@ -29,7 +29,8 @@ from .zoho_settings import (
 __all__ = [
     "field_by_id", "field_delete", "fields_create", "fields_list", "fields_update", "layouts_list",
     "modules_list", "pipelines_create", "pipelines_list", "record_get", "record_update",
-    "records_insert", "records_list", "records_search", "records_update", "records_upsert",
+    "records_delete", "records_insert", "records_list", "records_search", "records_update",
+    "records_upsert",
 ]
 
 
@@ -149,7 +150,13 @@ async def record_get(call: Call) -> Response:
 
 
 async def records_list(call: Call) -> Response:
-    """``GET /crm/v8/{module}?fields=...``: a page of records, 204 when empty."""
+    """``GET /crm/v8/{module}?fields=...[&ids=...]``: a page of records, 204 when empty.
+
+    With ``ids`` (up to 100, comma-separated) only those records are listed; unknown
+    ids are left out. NOTE: the ``ids`` parameter of Get Records is taken from public
+    client code and the older API's ``idlist`` (up to 100 ids); its limit on v8 is
+    not confirmed.
+    """
     module = _path_module(call)
     if module is None:
         return json_response(400, _invalid_module(), call.state)
@@ -157,8 +164,16 @@ async def records_list(call: Call) -> Response:
     if not requested:
         return json_response(400, _missing_param("fields"), call.state)
     names = [name.strip() for name in requested.split(",") if name.strip()]
+    requested_ids = _id_list(call.request.query_params.get("ids"))
+    if requested_ids is not None and not 0 < len(requested_ids) <= MAX_RECORDS_PER_WRITE:
+        return json_response(400, error_item("INVALID_DATA", "invalid data",
+                                             {"param_name": "ids"}), call.state)
     with call.state.lock:
-        records = list(call.state.records[module.api_name].values())
+        stored = call.state.records[module.api_name]
+        if requested_ids is None:
+            records = list(stored.values())
+        else:
+            records = [stored[record_id] for record_id in requested_ids if record_id in stored]
     selected = [{"id": record["id"], **{name: record.get(name) for name in names}}
                 for record in records]
     return _page(call, selected)
@@ -180,6 +195,43 @@ def _page(call: Call, records: list[dict[str, Any]]) -> Response:
     info = {"per_page": per_page, "count": len(chunk), "page": page,
             "more_records": start + per_page < len(records)}
     return json_response(200, {"data": chunk, "info": info}, call.state)
+
+
+def _id_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+async def records_delete(call: Call) -> Response:
+    """``DELETE /crm/v8/{module}?ids=...``: delete up to 100 records, one result per id.
+
+    Zoho moves deleted records to the recycle bin; the stand-in drops them. An unknown
+    id gets ``INVALID_DATA``. NOTE: the message and details of that error are not
+    confirmed against a live org.
+    """
+    module = _path_module(call)
+    if module is None:
+        return json_response(400, _invalid_module(), call.state)
+    requested_ids = _id_list(call.request.query_params.get("ids"))
+    if not requested_ids:
+        return json_response(400, _missing_param("ids"), call.state)
+    if len(requested_ids) > MAX_RECORDS_PER_WRITE:
+        return json_response(400, error_item("LIMIT_EXCEEDED", "the number of ids exceeds "
+                                             f"{MAX_RECORDS_PER_WRITE}",
+                                             {"param_name": "ids"}), call.state)
+    results = []
+    with call.state.lock:
+        stored = call.state.records[module.api_name]
+        for record_id in requested_ids:
+            if stored.pop(record_id, None) is None:
+                results.append(error_item("INVALID_DATA", "the related id given seems to be "
+                                          "invalid", {"id": record_id}))
+                continue
+            call.state.written_at.pop(record_id, None)
+            results.append({"code": "SUCCESS", "details": {"id": record_id},
+                            "message": "record deleted", "status": "success"})
+    return json_response(write_status(results, 200), {"data": results}, call.state)
 
 
 async def records_search(call: Call) -> Response:

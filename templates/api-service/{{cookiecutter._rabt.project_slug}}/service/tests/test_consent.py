@@ -59,7 +59,7 @@ def test_shopify_customer_and_consent_topic_bodies(store: ConsentStore) -> None:
                 "sms_marketing_consent": {"state": "not_subscribed"}}
     with store.database.transaction() as conn:
         assert recorder.record_body(conn, "c1", customer, "shopify", T0) == 2
-        # customers/marketing_consent: the SMS consent at the top level of the body.
+        # customers_marketing_consent/update: the SMS consent at the top level of the body.
         sms_topic = {"id": 1, "phone": "+966500000011",
                      "sms_marketing_consent": {"state": "subscribed",
                                                "consent_updated_at": ISO_LATER}}
@@ -272,9 +272,20 @@ def test_privacy_export_dir_must_be_a_folder(tmp_path: Path) -> None:
     assert "is a file" in problem.problem
 
 
+def test_crm_delete_rejected_for_custom(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+                       "CRM_TARGET": "custom", "PRIVACY_CRM_DELETE": "true"})
+    [problem] = [item for item in caught.value.problems
+                 if item.variable == "PRIVACY_CRM_DELETE"]
+    assert "CRM_TARGET is custom" in problem.problem
+    assert "set it to false" in problem.fix
+
+
 def test_consent_and_privacy_defaults(tmp_path: Path) -> None:
     settings = load_settings({"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
-                              "PRIVACY_CRM_DELETE": "TRUE", "PRIVACY_EXPORT_DIR": "exports"})
+                              "CRM_TARGET": "hubspot", "PRIVACY_CRM_DELETE": "TRUE",
+                              "PRIVACY_EXPORT_DIR": "exports"})
     assert settings.privacy_crm_delete is True
     assert settings.consent_store_writeback is False
     assert settings.consent_crm_pull_seconds == 3600

@@ -169,7 +169,7 @@ def test_shopify_consent_topics_stored(make_custom_harness: MakeHarness) -> None
                                             "opt_in_level": "single_opt_in",
                                             "consent_updated_at": days_ago(2).isoformat(),
                                             "consent_collected_from": "SHOPIFY"}},
-                 "customers/marketing_consent")
+                 "customers_marketing_consent/update")
     sync.deliver({"customer_id": person["id"], "email_address": person["email"],
                   "email_marketing_consent": {"state": "unsubscribed",
                                               "opt_in_level": "single_opt_in",
@@ -182,7 +182,7 @@ def test_shopify_consent_topics_stored(make_custom_harness: MakeHarness) -> None
                      "ORDER BY captured_at")
     assert rows == [
         {"channel": "sms", "state": "granted", "captured_at": days_ago(2),
-         "source": "shopify customers/marketing_consent (single_opt_in)"},
+         "source": "shopify customers_marketing_consent/update (single_opt_in)"},
         {"channel": "email", "state": "withdrawn", "captured_at": days_ago(1),
          "source": "shopify customers_email_marketing_consent/update (single_opt_in)"}]
     # One contact, whose names the consent bodies did not empty; SMS is still granted.

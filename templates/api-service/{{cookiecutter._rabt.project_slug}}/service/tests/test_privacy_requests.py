@@ -19,9 +19,11 @@ from storesync.consent import ConsentEvent
 from storesync.db import Database
 from storesync.delivery import Delivery
 from storesync.privacy import PrivacyRequest, PrivacyRequests
-from storesync.privacy_runner import MAX_ATTEMPTS, PrivacyRunner
+from storesync.privacy_crm import MAX_ATTEMPTS as CRM_MAX_ATTEMPTS
+from storesync.privacy_runner import PrivacyRunner
 from storesync.quarantine import Quarantine
-from storesync.settings import load_settings
+from storesync.queue import build_queue
+from storesync.settings import SettingsError, load_settings
 from storesync.sync_store import OutboxItem, OutboxRow
 from storesync.worker import build_context, handle_delivery
 from sync_support import GUEST, SARA, SPEC_DIR, Order, SyncHarness, family
@@ -139,6 +141,38 @@ def test_redact_removes_the_customer_and_only_them(make_harness: MakeHarness,
     assert "privacy request handled" in text
 
 
+def file_bytes(path: Path) -> bytes:
+    """Return the bytes of an SQLite file and of its WAL, as a disk reader would see them."""
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def test_redact_leaves_no_copy_in_files(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    seed_two_customers(sync)
+    sync.flush()
+    queue = build_queue(sync.settings, handler=lambda delivery: None)
+    try:
+        # A job that already ran: huey deleted it, but its body was written to the file.
+        body = json.dumps(SARA_ORDER.body(sync.source))
+        queue.enqueue(Delivery(delivery_id="evt-done", source=sync.source,
+                               topic=SARA_ORDER.topic(sync.source), shop=SHOP,
+                               received_at="2027-01-15T08:00Z", triggered_at=None, body=body))
+        task = queue.huey.dequeue()
+        assert task is not None
+        queue.inbox.done(task.id)
+        add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+        runner_for(sync).run_due()
+        state = file_bytes(sync.settings.state_path)
+        queued = file_bytes(sync.settings.queue_path)
+    finally:
+        queue.close()
+    assert SARA["email"].encode() not in state
+    assert SARA["email"].encode() not in queued
+    # The other customer's rows stay, so the search itself finds what is there.
+    assert GUEST["email"].encode() in state
+
+
 def test_redact_deletes_in_hubspot_when_configured(make_harness: MakeHarness) -> None:
     sync = make_harness(PRIVACY_CRM_DELETE="true")
     seed_two_customers(sync)
@@ -153,7 +187,12 @@ def test_redact_deletes_in_hubspot_when_configured(make_harness: MakeHarness) ->
     assert sync.standin.call_count("/gdpr-delete", 204) == 1
 
 
-def test_crm_failure_keeps_local_data_and_retries(make_harness: MakeHarness) -> None:
+def crm_delete_rows(sync: SyncHarness, request_id: int) -> list[tuple[Any, ...]]:
+    return rows(sync, "SELECT kind, value, status, attempts FROM privacy_crm_deletes"
+                " WHERE request_id = ? ORDER BY id", request_id)
+
+
+def test_crm_failure_still_redacts_locally(make_harness: MakeHarness) -> None:
     sync = make_harness(PRIVACY_CRM_DELETE="true")
     keys = seed_two_customers(sync)
     sync.flush()
@@ -165,30 +204,44 @@ def test_crm_failure_keeps_local_data_and_retries(make_harness: MakeHarness) -> 
     requests = PrivacyRequests(sync.context.store.db)
     stored = requests.get(request_id)
     assert stored is not None
-    assert (stored.status, stored.attempts, stored.handled_at) == ("pending", 1, None)
-    assert stored.last_error is not None and "503" in stored.last_error
+    assert (stored.status, stored.attempts) == ("done", 1)
+    assert stored.result is not None
+    assert (stored.result["crm_deletes_queued"], stored.result["crm_deleted"],
+            stored.result["crm_deletes_waiting"]) == (1, 0, 1)
     assert rows(sync, "SELECT count(*) FROM sync_identity WHERE contact_key = ?",
-                keys[SARA["email"]])[0][0] >= 2
+                keys[SARA["email"]]) == [(0,)]
+    [(kind, _, status, attempts)] = crm_delete_rows(sync, request_id)
+    assert (kind, status, attempts) == ("id", "pending", 1)
     # Not due again before the pause.
-    assert runner.run_due() == 0
+    assert runner.crm_deletes_pass() == {}
     sync.standin.http.post("/_standin/reset", json={"seed": True})
     now[0] = T0 + 3600
-    assert runner.run_due() == 1
-    assert requests.get(request_id).status == "done"  # type: ignore[union-attr]
+    assert runner.crm_deletes_pass() == {"not_found": 1}
+    [(_, _, status, _)] = crm_delete_rows(sync, request_id)
+    assert status == "done"
 
 
-def test_failed_for_good_after_max_attempts(make_harness: MakeHarness) -> None:
+def test_crm_delete_failed_for_good_after_max_attempts(make_harness: MakeHarness) -> None:
     sync = make_harness(PRIVACY_CRM_DELETE="true")
     seed_two_customers(sync)
     request_id = add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
     sync.standin.fault(503, 10_000, "/crm/v3/objects/contacts/gdpr-delete")
     now = [T0]
     runner = runner_for(sync, clock=lambda: now[0])
-    for _ in range(MAX_ATTEMPTS):
-        runner.run_due()
+    runner.run_due()
+    for _ in range(CRM_MAX_ATTEMPTS):
         now[0] += 7 * 3600
+        runner.crm_deletes_pass()
     stored = PrivacyRequests(sync.context.store.db).get(request_id)
-    assert stored is not None and (stored.status, stored.attempts) == ("failed", MAX_ATTEMPTS)
+    assert stored is not None and stored.status == "done"
+    # Never flushed, so the contact has no HubSpot id and is deleted by email, which
+    # is kept while the deletion can still be run again.
+    assert crm_delete_rows(sync, request_id) == [
+        ("email", SARA["email"], "failed", CRM_MAX_ATTEMPTS)]
+    assert runner.crm_deletes.reopen(request_id) == 1
+    sync.standin.http.post("/_standin/reset", json={"seed": True})
+    assert runner.crm_deletes_pass() == {"deleted": 1}
+    assert crm_delete_rows(sync, request_id) == [("email", "", "done", CRM_MAX_ATTEMPTS + 1)]
 
 
 def test_shop_redact_deletes_the_shop_only(make_harness: MakeHarness) -> None:
@@ -274,7 +327,7 @@ def test_family_is_known() -> None:
 
 
 def test_redact_without_a_crm_client(tmp_path: Path) -> None:
-    """Every CRM target: the state file is redacted, and a CRM delete without a client retries."""
+    """Every CRM target: the state file is redacted, and a CRM delete without a client waits."""
     environ = {"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR)}
     settings = load_settings(environ)
     database = Database(settings.state_path)
@@ -289,14 +342,19 @@ def test_redact_without_a_crm_client(tmp_path: Path) -> None:
     requests = PrivacyRequests(database)
     request_id = requests.add(PrivacyRequest("customers/redact", SHOP, "55", customer_id,
                                              (order_id,)), "evt-r", "2027-01-15T08:00Z")
-    strict = load_settings({**environ, "PRIVACY_CRM_DELETE": "true"})
-    PrivacyRunner(strict, database, client=None, clock=lambda: T0).run_due()
-    stored = requests.get(request_id)
-    assert stored is not None
-    assert stored.status == "pending"
-    assert stored.last_error is not None
-    assert "no HubSpot client" in stored.last_error
-    PrivacyRunner(settings, database, client=None, clock=lambda: T0 + 3600).run_due()
+    if settings.crm_target == "custom":
+        with pytest.raises(SettingsError, match="PRIVACY_CRM_DELETE"):
+            load_settings({**environ, "PRIVACY_CRM_DELETE": "true"})
+        PrivacyRunner(settings, database, client=None, clock=lambda: T0).run_due()
+    else:
+        strict = load_settings({**environ, "PRIVACY_CRM_DELETE": "true"})
+        PrivacyRunner(strict, database, client=None, clock=lambda: T0).run_due()
+        with database.reading() as reader:
+            [(status, error)] = reader.execute(
+                "SELECT status, last_error FROM privacy_crm_deletes WHERE request_id = ?",
+                (request_id,)).fetchall()
+        assert status == "pending"
+        assert f"no {strict.crm_target} client" in error
     stored = requests.get(request_id)
     assert stored is not None
     assert stored.status == "done"

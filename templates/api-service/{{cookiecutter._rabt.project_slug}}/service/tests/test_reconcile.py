@@ -267,3 +267,36 @@ def test_worker_recovers_missed_orders(stores: Stores, tmp_path: Path,
     assert [result.queued for result in again] == [0]
     deals = context.store.pending_count("deals")
     assert deals == 3
+
+
+def test_reconciled_customer_consent_recorded(
+        stores: Stores, tmp_path: Path, recording_queue: Callable[..., RecordingQueue]) -> None:
+    """From API 2025-01 customer webhooks carry no consent; reconciliation reads it."""
+    if family() != "shopify":
+        pytest.skip("the consent of reconciled customers is read from Shopify's GraphQL")
+    stores.shopify.seed(customers=[{
+        "legacyResourceId": "7300000000501", "email": "consent.recon@example.com",
+        "phone": "+966500000031", "firstName": "ريم", "lastName": "المطابقة",
+        "createdAt": f"{CHANGED}Z", "updatedAt": f"{CHANGED}Z",
+        "emailMarketingConsent": {"marketingState": "UNSUBSCRIBED",
+                                  "marketingOptInLevel": "SINGLE_OPT_IN",
+                                  "consentUpdatedAt": f"{CHANGED}Z"}}])
+    settings = stores.settings(tmp_path, "shopify", project_spec=True,
+                               RECONCILE_FIRST_LOOKBACK_HOURS="72")
+    context = build_context(settings, Database(settings.state_path))
+    assert context.consent is not None
+    if "email" not in {rule.channel for rule in context.consent.rules}:
+        pytest.skip("this project keeps no email consent")
+    queue = recording_queue(settings)
+
+    run(settings, queue)
+    for delivery in queue.take():
+        handle_delivery(delivery, context)
+
+    with context.store.db.reading() as reader:
+        [(key,)] = reader.execute("SELECT contact_key FROM sync_identity WHERE kind = 'email'"
+                                  " AND value = ?", ("consent.recon@example.com",)).fetchall()
+    current = context.consent.store.current(key, "email", at=float("inf"))
+    assert current is not None
+    assert (current.state, current.source) == ("withdrawn", "shopify")
+

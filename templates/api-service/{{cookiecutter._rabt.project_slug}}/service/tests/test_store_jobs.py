@@ -43,6 +43,11 @@ def repaired(platform: str, action: str) -> float:
                         {"source": platform, "action": action})
 
 
+def missed_orders(platform: str) -> float:
+    return sample_value(metrics.SYNC_REGISTRY, "storesync_reconcile_missed_orders_total",
+                        {"source": platform})
+
+
 # --- webhook subscriptions --------------------------------------------------------------------
 
 
@@ -55,6 +60,10 @@ def test_needed_topics_follow_mapping() -> None:
 
     assert "orders/create" in shopify
     assert "customers/update" in shopify
+    assert "customers_marketing_consent/update" in shopify
+    assert "customers_email_marketing_consent/update" in shopify
+    # The old SMS consent name is only accepted at intake, never subscribed to.
+    assert "customers/marketing_consent" not in shopify
     assert "checkouts/create" not in shopify
     assert "products/update" not in shopify
     assert "page_viewed" not in shopify
@@ -74,8 +83,11 @@ def test_shopify_missing_subscriptions_created(stores: Stores, tmp_path: Path,
 
     listed = stores.http.get(f"{stores.shopify_url}/_standin/subscriptions").json()
     topics = sorted(item["topic"] for item in listed["subscriptions"])
+    assert first[0].failed == {}
     assert first[0].created == first[0].expected
     assert "ORDERS_CREATE" in topics
+    assert "CUSTOMERS_MARKETING_CONSENT_UPDATE" in topics
+    assert "CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE" in topics
     assert {item["uri"] for item in listed["subscriptions"]} == \
         {f"{PUBLIC_URL}/webhooks/shopify"}
     assert second[0].created == []
@@ -250,7 +262,8 @@ def test_backfill_estimate_for_zoho_counts_credits_and_days(stores: Stores,
 
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_backfill_dry_run_and_run(stores: Stores, tmp_path: Path, platform: str,
-                                  recording_queue: Callable[..., RecordingQueue]) -> None:
+                                  recording_queue: Callable[..., RecordingQueue],
+                                  caplog: pytest.LogCaptureFixture) -> None:
     inside = "2026-03-02T08:00:00"
     outside = "2026-03-05T08:00:00"
     if platform == "shopify":
@@ -272,12 +285,18 @@ def test_backfill_dry_run_and_run(stores: Stores, tmp_path: Path, platform: str,
     assert queue.take() == []
     assert any(line.startswith(f"Estimate: {platform}: 130 orders") for line in lines)
 
+    missed_before = missed_orders(platform)
+    caplog.set_level(logging.INFO, logger="storesync")
     code = run_backfill(settings, start, end, date(2026, 3, 20), dry_run=False,
                         echo=lines.append, clock=lambda: 1_800_000_000.0, sleep=FakeSleep(),
                         enqueue=queue.enqueue_once)
     queued = queue.take()
     assert code == 0
     assert len(queued) == 130
+    # History is imported on purpose: none of it counts or logs as missed by webhooks.
+    assert missed_orders(platform) == missed_before
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.WARNING] == []
     assert "900" not in {delivery.delivery_id.split(":")[2] for delivery in queued}
 
 

@@ -82,7 +82,8 @@ def _one_store(platform: str, shop: str, client: Any, read: Any, settings: Setti
     # The stores' lower bounds are exclusive, so the start moves back one second.
     pages = read(start - timedelta(seconds=1), end, "created_at")
     with click.progressbar(length=orders, label=f"{platform} orders", file=None) as bar:
-        result = queue_pages(platform, shop, pages, enqueue, db, clock, progress=bar.update)
+        result = queue_pages(platform, shop, pages, enqueue, db, clock, progress=bar.update,
+                             count_missed=False)
     echo(f"{platform}: read {result.read}, queued {result.queued} (the rest were already "
          "queued or synced).")
     log.info("backfill finished", extra={"source": platform, "shop": shop, "read": result.read,

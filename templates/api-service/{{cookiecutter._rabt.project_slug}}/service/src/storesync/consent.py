@@ -5,15 +5,17 @@ Where consent comes from:
 * the store: each delivery body, read by the channel rules of
   ``integration/consent.yaml`` (see :mod:`storesync.customdb.consents`). Shopify's
   ``email_marketing_consent`` and ``sms_marketing_consent`` on customer bodies and on
-  the consent topics ``customers/marketing_consent`` and
+  the consent topics ``customers_marketing_consent/update`` and
   ``customers_email_marketing_consent/update``; WooCommerce order meta
   (``_rabt_email_opt_in``, ``_rabt_sms_opt_in``, ``_rabt_whatsapp_opt_in``); the
   storefront's ``consent.<channel>.state``;
-* the CRM: HubSpot's subscription statuses (communication preferences v4), read by
-  :func:`pull_crm_statuses`. A channel counts as granted when any of its subscription
-  types is ``SUBSCRIBED``, and as withdrawn when every status it has is
-  ``NOT_SUBSCRIBED``. NOTE: how HubSpot reports a contact with several types, some
-  on and some off, is not confirmed; this rule favours sending only with an opt-in.
+* the CRM: Zoho's consent checkboxes on the contact, read by
+  :func:`storesync.zoho_consent.pull_zoho_consent`, or HubSpot's subscription statuses
+  (communication preferences v4), read by :func:`pull_crm_statuses`. A HubSpot channel
+  counts as granted when any of its subscription types is ``SUBSCRIBED``, and as
+  withdrawn when every status it has is ``NOT_SUBSCRIBED``. NOTE: how HubSpot reports a
+  contact with several types, some on and some off, is not confirmed; this rule
+  favours sending only with an opt-in.
 
 WhatsApp needs an explicit WhatsApp opt-in (WhatsApp Business Messaging Policy): only
 the WhatsApp fields above and HubSpot's WHATSAPP statuses count. An email or SMS
@@ -28,7 +30,9 @@ a newer opt-in undoes it.
 
 A withdrawal that changes the current state is propagated (``consent_pushes``): to
 HubSpot as ``unsubscribe-all`` on that channel when it came from the store, and back
-to the store when it came from the CRM and ``CONSENT_STORE_WRITEBACK`` is on. The
+to the store when it came from the CRM and ``CONSENT_STORE_WRITEBACK`` is on. For Zoho
+an opt-in from the store is pushed too, because Zoho keeps consent in the contact's
+own fields (``integration/consent.yaml``), which the push sets to the current state. The
 store side calls the hook set by :func:`set_store_unsubscribe_hook`; until a store
 API client sets it, such pushes end with status ``no_store_client``. The worker's
 privacy thread sends the pushes (see :mod:`storesync.privacy_runner`).
@@ -57,6 +61,9 @@ GRANTED = "granted"
 NOT_GRANTED = "not_granted"
 WITHDRAWN = "withdrawn"
 CRM_SOURCE = "hubspot"
+ZOHO_SOURCE = "zoho"
+# Sources that are the CRM itself: their withdrawals go only back to the store.
+CRM_SOURCES = frozenset({CRM_SOURCE, ZOHO_SOURCE})
 STORE_SOURCES = frozenset({"shopify", "woocommerce", "storefront"})
 # HubSpot's channel names, by our channel.
 CRM_CHANNELS = {"email": "EMAIL", "sms": "SMS", "whatsapp": "WHATSAPP"}
@@ -129,11 +136,27 @@ class ConsentStore:
     """The consent tables of the state file; the gate the playbooks ask before a message."""
 
     def __init__(self, database: Database, clock: Callable[[], float] = time.time, *,
-                 store_writeback: bool = False) -> None:
+                 store_writeback: bool = False, push_grants: bool = False) -> None:
+        """Open the consent tables.
+
+        Args:
+            database: The state file.
+            clock: Returns the current Unix time.
+            store_writeback: Push withdrawals made in the CRM back to the store.
+            push_grants: Push opt-ins from the store to the CRM too (Zoho).
+        """
         self.database = database
         self.clock = clock
         self.store_writeback = store_writeback
+        self.push_grants = push_grants
         database.migrate("consent", SCHEMA)
+
+    @classmethod
+    def for_settings(cls, database: Database, settings: Any,
+                     clock: Callable[[], float] = time.time) -> ConsentStore:
+        """Return the store with the propagation the settings ask for."""
+        return cls(database, clock, store_writeback=settings.consent_store_writeback,
+                   push_grants=settings.crm_target == "zoho")
 
     @contextmanager
     def _connection(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
@@ -184,7 +207,10 @@ class ConsentStore:
 
     def record(self, contact_key: str, event: ConsentEvent,
                conn: sqlite3.Connection | None = None) -> bool:
-        """Store one event; queue its propagation when it withdraws the current consent.
+        """Store one event; queue its propagation when it changes the current consent.
+
+        A withdrawal goes where :meth:`_targets` returns. An opt-in goes only to a CRM
+        that keeps consent in fields of its own (``push_grants``).
 
         Returns:
             True when the event changed the channel's current state.
@@ -203,8 +229,8 @@ class ConsentStore:
             before_state = before.state if before else None
             after_state = after.state if after else None
             changed = before_state != after_state
-            if changed and after is not None and after.state == WITHDRAWN:
-                for target in self._targets(event.source):
+            if changed:
+                for target in self._targets(after_state, event.source):
                     db.execute("INSERT OR IGNORE INTO consent_pushes (contact_key, channel,"
                                " target, status, next_attempt_at, created_at)"
                                " VALUES (?, ?, ?, 'pending', ?, ?)",
@@ -215,8 +241,13 @@ class ConsentStore:
                                                "consent_source": event.source})
         return changed
 
-    def _targets(self, source: str) -> list[str]:
-        if source == CRM_SOURCE:
+    def _targets(self, state: str | None, source: str) -> list[str]:
+        """Return where a change to ``state`` from ``source`` is pushed."""
+        if state == GRANTED and self.push_grants and source not in CRM_SOURCES:
+            return [TO_CRM]
+        if state != WITHDRAWN:
+            return []
+        if source in CRM_SOURCES:
             return [TO_STORE] if self.store_writeback else []
         targets = [TO_CRM]
         if self.store_writeback:
@@ -225,13 +256,15 @@ class ConsentStore:
 
     # --- propagation --------------------------------------------------------------
 
-    def due_pushes(self, now: float, limit: int = 100) -> list[ConsentPush]:
-        """Return pending pushes whose next attempt is due, oldest first."""
+    def due_pushes(self, now: float, limit: int = 100,
+                   targets: Sequence[str] = (TO_CRM, TO_STORE)) -> list[ConsentPush]:
+        """Return pending pushes to ``targets`` whose next attempt is due, oldest first."""
+        marks = ", ".join("?" * len(targets))
         with self.database.reading() as reader:
             rows = reader.execute(
                 "SELECT id, contact_key, channel, target, attempts FROM consent_pushes"
-                " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-                (now, limit)).fetchall()
+                f" WHERE status = 'pending' AND next_attempt_at <= ? AND target IN ({marks})"
+                " ORDER BY id LIMIT ?", (now, *targets, limit)).fetchall()
         return [ConsentPush(*row) for row in rows]
 
     def finish_push(self, push: ConsentPush, status: str, error: str | None = None) -> None:
@@ -365,16 +398,18 @@ def pull_crm_statuses(store: ConsentStore, client: Any, channels: Sequence[str],
     return changed
 
 
-def send_pushes(store: ConsentStore, client: Any, now: float) -> dict[str, int]:
+def send_pushes(store: ConsentStore, client: Any, now: float,
+                targets: Sequence[str] = (TO_CRM, TO_STORE)) -> dict[str, int]:
     """Send the due withdrawals to HubSpot or the store; return counts by outcome.
 
     CRM errors that may pass (5xx, 429, timeouts, a bad token) leave the push
-    pending with a backoff; a 4xx data error fails it.
+    pending with a backoff; a 4xx data error fails it. ``targets`` limits the pushes
+    sent, so Zoho projects send only the store's here.
     """
     from .hubspot import BatchRejected, HubSpotError
 
     counts: dict[str, int] = {}
-    for push in store.due_pushes(now):
+    for push in store.due_pushes(now, targets=targets):
         failure: str | None = None
         try:
             outcome = _send_one(store, client, push)

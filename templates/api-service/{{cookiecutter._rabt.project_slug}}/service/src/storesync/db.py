@@ -43,7 +43,22 @@ def connect(path: Path, *, timeout: float = BUSY_TIMEOUT_SECONDS,
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten with zeros, so a redaction leaves no copy of them in
+    # the file's free space. Debian's SQLite is built with this on by default; SQLite's
+    # own default and other builds leave it off.
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
+
+
+def checkpoint(conn: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database file and empty it; return False when a reader blocked it.
+
+    Until a checkpoint, the WAL still contains the pages as they were before a delete, so
+    a redaction runs this (``wal_checkpoint(TRUNCATE)``, which also truncates the WAL
+    file to zero bytes).
+    """
+    busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    return int(busy) == 0
 
 
 def migrate(conn: sqlite3.Connection, component: str, steps: Sequence[str]) -> int:
@@ -154,6 +169,11 @@ class Database:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def checkpoint(self) -> bool:
+        """Empty this file's WAL into the file (see :func:`checkpoint`)."""
+        with self._lock:
+            return checkpoint(self._conn)
 
     def migrate(self, component: str, steps: Sequence[str]) -> int:
         """Apply ``component``'s schema steps (see :func:`migrate`)."""

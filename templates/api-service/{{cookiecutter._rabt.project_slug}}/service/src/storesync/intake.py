@@ -53,7 +53,7 @@ from .inspection import Inspection, delivery_id, header_topic, inspect_delivery,
 from .privacy import PRIVACY_TOPICS, PrivacyRequest, PrivacyRequests, read_privacy_request
 from .quarantine import Quarantine
 from .queue import QUEUE_ERRORS, DeliveryQueue, build_queue
-from .runtime.engine import topics
+from .runtime.engine import accepted_topics
 from .settings import Settings
 from .signatures import (
     Verification,
@@ -238,7 +238,7 @@ class WebhookEndpoint:
         self.services = services
         self.settings = services.settings
         # topics() builds a new tuple on each call, so the sets are built once here.
-        self.mapped_topics = {source: frozenset(topics(source)) for source in SOURCES}
+        self.mapped_topics = {source: frozenset(accepted_topics(source)) for source in SOURCES}
         # Metric labels: the mapped topics, and Shopify's three privacy topics.
         self.label_topics = {**self.mapped_topics,
                              "shopify": self.mapped_topics["shopify"] | PRIVACY_TOPICS}

@@ -8,8 +8,9 @@ id (``<shop>:<id>``) and the orders it names, then, in one transaction:
   order totals stay, with no contact);
 * deletes the outbox rows that would still write them to the CRM: the contacts,
   the named orders' deals and every association to either;
-* empties the bodies of dead letters and quarantine entries that belong to them
-  (their ids, reasons and times stay, so the operator still sees what happened);
+* empties the bodies of dead letters (with the email, phone or id they were matched
+  by) and of quarantine entries that belong to them (their ids, reasons and times
+  stay, so the operator still sees what happened);
 * deletes their consent events except withdrawals, which stay as the fact that an
   opt-out was honoured. Consent rows never contain an address, and after the identity
   rows are gone no row leads from them to a person. PDPL requires a record of
@@ -17,9 +18,10 @@ id (``<shop>:<id>``) and the orders it names, then, in one transaction:
   NOTE: this is our reading of PDPL Art. 25 and the implementing regulations; have
   counsel confirm it for the client.
 
-With ``PRIVACY_CRM_DELETE=true`` it first requests deletion of each contact from
-HubSpot (GDPR delete by the stored HubSpot id, or by email when the id is not known
-yet). With ``CRM_TARGET=custom`` the customer database is redacted first instead
+With ``PRIVACY_CRM_DELETE=true`` the same transaction queues the deletion of each
+contact in the CRM (:mod:`storesync.privacy_crm`), which is tried after it and again
+later when the CRM fails, so the CRM never holds back the local erasure. With
+``CRM_TARGET=custom`` the customer database is redacted first
 (``storesync.customdb.privacy``). An error there leaves local data untouched, and the
 request is tried again later.
 
@@ -260,8 +262,9 @@ def _redact_dead_letters(conn: sqlite3.Connection, customer: Customer, contacts:
         if mine or body_belongs(str(properties).encode("utf-8"), customer,
                                 customer.customer_keys):
             chosen.append(letter_id)
-    conn.execute(f"UPDATE sync_dead_letters SET properties = '{{}}', error = ? WHERE id IN "
-                 f"({_placeholders(chosen)})",
+    # id_value is the email, phone or store id the record was matched by.
+    conn.execute(f"UPDATE sync_dead_letters SET properties = '{{}}', id_value = NULL, error = ?"
+                 f" WHERE id IN ({_placeholders(chosen)})",
                  [REDACTED_ERROR.format(id=request_id), *chosen])
     return len(chosen)
 

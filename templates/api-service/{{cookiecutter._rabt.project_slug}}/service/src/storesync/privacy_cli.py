@@ -71,6 +71,10 @@ def show_command(request_id: int) -> None:
               "python -m storesync privacy list", EXIT_USAGE)
     for key, value in _fields(stored).items():
         click.echo(f"{key}: {value if value not in (None, '', []) else '-'}")
+    deletes = _runner().crm_deletes.statuses(request_id)
+    if deletes:
+        click.echo("crm_deletes: " + ", ".join(f"{count} {status}"
+                                               for status, count in sorted(deletes.items())))
 
 
 @privacy_group.command("run")
@@ -82,7 +86,9 @@ def run_command(request_id: int | None) -> None:
         if not runner.requests.reopen(request_id):
             _fail(f"no privacy request has id {request_id}. List them with: "
                   "python -m storesync privacy list", EXIT_USAGE)
+        runner.crm_deletes.reopen(request_id)
         runner.run_due(request_id)
+        runner.crm_deletes.send_due(request_id)
         stored = runner.requests.get(request_id)
         if stored is None or stored.status != "done":
             _fail(f"privacy request {request_id} failed: "

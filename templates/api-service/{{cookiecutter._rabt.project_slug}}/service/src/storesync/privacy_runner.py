@@ -1,14 +1,16 @@
-"""The worker's privacy thread: privacy requests, consent pushes and HubSpot's statuses.
+"""The worker's privacy thread: privacy requests, CRM deletions and consent propagation.
 
 Every ``POLL_SECONDS`` the thread claims each due privacy request and handles it
-(:func:`handle_request`), sends the due consent withdrawals (``storesync.consent``)
-and, every ``CONSENT_CRM_PULL_SECONDS``, reads HubSpot's subscription statuses. A
-request that fails is tried again after a growing pause, up to ``MAX_ATTEMPTS``
-times; it then stays ``failed`` until ``python -m storesync privacy run ID``.
+(:func:`handle_request`), tries the due CRM deletions (:mod:`storesync.privacy_crm`),
+sends the due consent pushes (``storesync.consent``) and, every
+``CONSENT_CRM_PULL_SECONDS``, reads the CRM's consent: HubSpot's subscription statuses,
+or Zoho's consent fields (:mod:`storesync.zoho_consent`). A request that fails is tried
+again after a growing pause, up to ``MAX_ATTEMPTS`` times; it then stays ``failed``
+until ``python -m storesync privacy run ID``.
 
-The CRM calls need ``CRM_TARGET=hubspot``. With ``CRM_TARGET=custom`` the requests
-also redact and export the customer database (``storesync.customdb.privacy``), and
-consent is neither pushed nor pulled.
+The CRM calls need ``CRM_TARGET=hubspot`` or ``zoho``. With ``CRM_TARGET=custom`` the
+requests also redact and export the customer database (``storesync.customdb.privacy``),
+and consent is neither pushed nor pulled.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .consent import CHANNELS, ConsentStore, pull_crm_statuses, send_pushes
+from .consent import CHANNELS, TO_STORE, ConsentStore, pull_crm_statuses, send_pushes
 from .customdb.consents import load_rules
-from .db import Database
+from .db import Database, checkpoint, connect
 from .privacy import PrivacyRequests, StoredPrivacyRequest
 from .privacy_actions import (
     Customer,
@@ -35,8 +37,10 @@ from .privacy_actions import (
     shop_contacts,
     write_export,
 )
+from .privacy_crm import CrmDeletes, queue_deletes
 from .record_keys import shop_part
 from .settings import Settings
+from .zoho_consent import ChannelFields, load_channel_fields, pull_zoho_consent, send_zoho_pushes
 
 log = logging.getLogger("storesync.privacy")
 
@@ -46,10 +50,6 @@ RETRY_BASE_SECONDS = 60.0
 RETRY_MAX_SECONDS = 6 * 3600.0
 # A claimed request that is not finished by then is taken again by another process.
 LEASE_SECONDS = 900.0
-
-
-class CrmDeleteFailed(Exception):
-    """HubSpot did not confirm the deletion of a contact; the request is tried again."""
 
 
 def export_folder(settings: Settings) -> Path:
@@ -67,7 +67,7 @@ class PrivacyRunner:
         Args:
             settings: The service settings.
             database: The state file.
-            client: The HubSpot client, or None without one.
+            client: The HubSpot or Zoho client, or None without one.
             engine: The customer database's SQLAlchemy engine (``CRM_TARGET=custom``).
             clock: Returns the current Unix time.
         """
@@ -78,9 +78,17 @@ class PrivacyRunner:
         self.clock = clock
         open_tables(database)
         self.requests = PrivacyRequests(database)
-        self.consent = ConsentStore(database, clock,
-                                    store_writeback=settings.consent_store_writeback)
+        self.consent = ConsentStore.for_settings(database, settings, clock)
+        self.crm_deletes = CrmDeletes(database, client, clock)
         self.last_pull = 0.0
+        # The contact key a Zoho consent pull stopped after; empty between full passes.
+        self.pull_cursor = ""
+        self.zoho_fields: dict[str, ChannelFields] = {}
+        if settings.crm_target == "zoho":
+            try:
+                self.zoho_fields = load_channel_fields(settings.spec_dir / "consent.yaml")
+            except ValueError as error:
+                log.error("consent fields not loaded, so consent is not sent to Zoho: %s", error)
 
     # --- privacy requests ---------------------------------------------------------
 
@@ -121,9 +129,11 @@ class PrivacyRunner:
     # --- consent ------------------------------------------------------------------
 
     def consent_pass(self) -> dict[str, int]:
-        """Send due consent pushes, and pull HubSpot's statuses when that is due."""
+        """Send due consent pushes, and pull the CRM's consent when that is due."""
         if self.client is None:
             return {}
+        if self.settings.crm_target == "zoho":
+            return self._zoho_consent_pass()
         counts = send_pushes(self.consent, self.client, self.clock())
         interval = self.settings.consent_crm_pull_seconds
         now = self.clock()
@@ -132,6 +142,25 @@ class PrivacyRunner:
             channels = managed_channels(self.settings.spec_dir)
             counts["pulled_changes"] = pull_crm_statuses(self.consent, self.client, channels)
         return counts
+
+    def _zoho_consent_pass(self) -> dict[str, int]:
+        now = self.clock()
+        counts = send_zoho_pushes(self.consent, self.client, self.zoho_fields, now)
+        for outcome, number in send_pushes(self.consent, None, now, targets=(TO_STORE,)).items():
+            counts[outcome] = counts.get(outcome, 0) + number
+        interval = self.settings.consent_crm_pull_seconds
+        # A pull that stopped part way goes on at the next pass, not after the interval.
+        if interval and (self.pull_cursor or now - self.last_pull >= interval):
+            if not self.pull_cursor:
+                self.last_pull = now
+            changed, self.pull_cursor = pull_zoho_consent(self.consent, self.client,
+                                                          self.zoho_fields, self.pull_cursor)
+            counts["pulled_changes"] = changed
+        return counts
+
+    def crm_deletes_pass(self) -> dict[str, int]:
+        """Try the due CRM deletions of redacted customers; return counts by outcome."""
+        return self.crm_deletes.send_due()
 
 
 def managed_channels(spec_dir: Path) -> list[str]:
@@ -176,7 +205,34 @@ def _redact_shop(runner: PrivacyRunner, stored: StoredPrivacyRequest) -> dict[st
             counts.update(customer_db.redact_shop(connection, shop_key, own))
     with runner.database.transaction() as conn:
         counts.update(redact_shop(conn, stored.request.shop, stored.id))
+    _erase_old_copies(runner)
     return counts
+
+
+def _erase_old_copies(runner: PrivacyRunner) -> None:
+    """Empty the WAL of the state file and of the SQLite queue after a redaction.
+
+    The deleted rows are zeroed in the files themselves (``secure_delete``), but their
+    earlier page versions stay in each WAL until a checkpoint. A checkpoint that a
+    long reader blocks is logged; the next checkpoint of that file finishes it.
+
+    NOTE: jobs still waiting in the queue (SQLite or Redis) are not searched, so a
+    webhook body of the customer that has not been handled yet stays until its job
+    runs, and that job writes the customer's data again.
+    """
+    files = [(runner.settings.state_path, runner.database.checkpoint())]
+    queue_path = runner.settings.queue_path
+    if runner.settings.redis_url is None and queue_path.exists():
+        conn = connect(queue_path, synchronous="NORMAL")
+        try:
+            files.append((queue_path, checkpoint(conn)))
+        finally:
+            conn.close()
+    for path, emptied in files:
+        if not emptied:
+            log.warning("the WAL could not be emptied after a redaction because a reader "
+                        "was busy; it is emptied at the next checkpoint",
+                        extra={"resource": str(path)})
 
 
 def _export(runner: PrivacyRunner, stored: StoredPrivacyRequest,
@@ -197,11 +253,11 @@ def _export(runner: PrivacyRunner, stored: StoredPrivacyRequest,
 
 def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
                      customer: Customer) -> dict[str, Any]:
-    # The CRM and the customer database go first: when they fail, the state file
-    # still leads to the customer, so the next attempt finds the same records.
+    # The customer database goes first: when it fails, the state file still leads to
+    # the customer, so the next attempt finds the same records. The CRM deletion is
+    # queued in the state file's redaction and tried after it, so a CRM that is down
+    # never keeps the local data.
     counts: dict[str, Any] = {}
-    if runner.settings.privacy_crm_delete:
-        counts["crm_deleted"] = _delete_in_crm(runner, customer.contact_keys, customer.emails)
     customer_db = _customer_db(runner)
     if customer_db is not None:
         plain_ids = {key.partition(":")[2] for key in customer.customer_keys}
@@ -209,32 +265,23 @@ def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
             counts.update(customer_db.redact_customer(
                 connection, customer.contact_keys, customer.emails, customer.phones, plain_ids,
                 sorted(customer.order_keys), shop_part("shopify", stored.request.shop)))
+    crm_delete = runner.settings.privacy_crm_delete
     with runner.database.transaction() as conn:
+        if crm_delete:
+            counts["crm_deletes_queued"] = queue_deletes(
+                conn, stored.id, runner.settings.crm_target, customer.contact_keys,
+                customer.emails, runner.clock())
         counts.update(redact_customer(conn, customer, stored.id, stored.request.shop))
+    _erase_old_copies(runner)
+    if crm_delete:
+        outcomes = runner.crm_deletes.send_due(stored.id)
+        counts["crm_deleted"] = outcomes.get("deleted", 0)
+        counts["crm_deletes_waiting"] = outcomes.get("retry", 0)
     return counts
 
 
-def _delete_in_crm(runner: PrivacyRunner, contacts: list[str], emails: set[str]) -> int:
-    """Ask HubSpot to delete each contact; raise to retry when that cannot be done now."""
-    if runner.client is None:
-        raise CrmDeleteFailed("PRIVACY_CRM_DELETE is on, but the CRM target has no HubSpot client")
-    with runner.database.reading() as reader:
-        ids = [row[0] for row in reader.execute(
-            f"SELECT crm_id FROM sync_crm_ids WHERE object = 'contacts' AND key IN "
-            f"({', '.join('?' * len(contacts)) or 'NULL'})", contacts)]
-    deleted = 0
-    for crm_id in ids:
-        deleted += int(runner.client.gdpr_delete_contact(str(crm_id)))
-    if not ids:
-        # No HubSpot id is stored, so delete by email. HubSpot also blocklists an
-        # address that no contact has.
-        for email in sorted(emails):
-            deleted += int(runner.client.gdpr_delete_contact(email, "email"))
-    return deleted
-
-
 def build_runner(settings: Settings, database: Database | None = None) -> PrivacyRunner:
-    """Create a runner with the HubSpot client or customer database the settings describe."""
+    """Create a runner with the CRM client or customer database the settings describe."""
     client = engine = None
     if settings.crm_target == "custom":
         from .customdb.connection import create_database_engine
@@ -244,13 +291,13 @@ def build_runner(settings: Settings, database: Database | None = None) -> Privac
             engine = create_database_engine(require_database_url(settings))
         except ValueError as error:
             log.error("privacy thread has no customer database: %s", error)
-    if settings.crm_target == "hubspot":
+    if settings.crm_target in ("hubspot", "zoho"):
         from .flusher import SetupError, client_for
 
         try:
             client = client_for(settings)
-        except SetupError as error:
-            log.error("privacy thread has no HubSpot client: %s", error)
+        except (SetupError, ValueError) as error:
+            log.error("privacy thread has no %s client: %s", settings.crm_target, error)
     return PrivacyRunner(settings, database or Database(settings.state_path), client=client,
                          engine=engine)
 
@@ -264,6 +311,7 @@ def start_privacy_thread(settings: Settings) -> Callable[[], None]:
         while not stopped.is_set():
             try:
                 runner.run_due()
+                runner.crm_deletes_pass()
                 runner.consent_pass()
             except Exception:  # the next pass tries again
                 log.warning("privacy pass failed", exc_info=True)

@@ -80,6 +80,9 @@ class GroupCommitSqliteStorage(SqliteStorage):  # type: ignore[misc]
     def _create_connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection = super()._create_connection()
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        # A finished job's body is overwritten when huey deletes it, so a redacted
+        # customer's webhook bodies do not stay in the queue file's free pages.
+        conn.execute("PRAGMA secure_delete=ON")
         return conn
 
     def insert_tasks(self, cursor: sqlite3.Cursor, messages: Sequence[bytes]) -> None:

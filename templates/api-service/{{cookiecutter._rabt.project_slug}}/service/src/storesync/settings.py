@@ -460,7 +460,7 @@ def load_settings(environ: Mapping[str, str], *, env_file: Path | None = None,
     worker.update(store_api_settings(reader))
     worker.update(_playbook_settings(reader, common["spec_dir"]))
     worker.update(_zoho_settings(reader, target))
-    worker.update(_privacy_settings(reader))
+    worker.update(_privacy_settings(reader, target))
     if reader.problems:
         raise SettingsError(reader.problems)
     settings = Settings(**common, **secrets, accepted_platforms=platforms, **pixel, **worker)
@@ -834,7 +834,7 @@ def _switch(reader: _Reader, name: str) -> bool:
     return False
 
 
-def _privacy_settings(reader: _Reader) -> dict[str, Any]:
+def _privacy_settings(reader: _Reader, crm_target: str) -> dict[str, Any]:
     """Return the consent and privacy fields of :class:`Settings`, adding problems to ``reader``."""
     export_dir = None
     if reader.text("PRIVACY_EXPORT_DIR") is not None:
@@ -849,6 +849,18 @@ def _privacy_settings(reader: _Reader) -> dict[str, Any]:
         "consent_crm_pull_seconds": reader.integer(
             "CONSENT_CRM_PULL_SECONDS", DEFAULT_CONSENT_CRM_PULL_SECONDS, 0,
             MAX_CONSENT_CRM_PULL_SECONDS),
-        "privacy_crm_delete": _switch(reader, "PRIVACY_CRM_DELETE"),
+        "privacy_crm_delete": _privacy_crm_delete(reader, crm_target),
         "privacy_export_dir": export_dir,
     }
+
+
+def _privacy_crm_delete(reader: _Reader, crm_target: str) -> bool:
+    """Read PRIVACY_CRM_DELETE, which only a CRM with a delete call can honour."""
+    on = _switch(reader, "PRIVACY_CRM_DELETE")
+    if on and crm_target == "custom":
+        reader.add("PRIVACY_CRM_DELETE", "is on, but CRM_TARGET is custom: the customer "
+                   "database is no CRM the service can ask to delete a contact, and a "
+                   "redaction always deletes the customer's rows there.",
+                   "remove PRIVACY_CRM_DELETE or set it to false.")
+        return False
+    return on

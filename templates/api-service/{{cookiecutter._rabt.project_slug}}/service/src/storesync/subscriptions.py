@@ -70,8 +70,9 @@ def needed_topics(platform: str, mapping: Mapping[str, Any]) -> list[str]:
 def shopify_topic_enum(topic: str) -> str:
     """Return the ``WebhookSubscriptionTopic`` value of a topic, e.g. ``ORDERS_CREATE``.
 
-    NOTE: the rule (upper case, ``/`` to ``_``) matches the topics in Shopify's enum
-    reference. The enum names of the two consent topics were not checked against it.
+    The rule (upper case, ``/`` to ``_``) gives the values of Shopify's enum for every
+    mapped topic, the consent topics included: ``customers_marketing_consent/update``
+    is ``CUSTOMERS_MARKETING_CONSENT_UPDATE``.
     """
     return topic.replace("/", "_").upper()
 

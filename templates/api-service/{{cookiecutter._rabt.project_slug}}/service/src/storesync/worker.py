@@ -205,7 +205,7 @@ def build_context(settings: Settings, database: Database | None = None,
         rollup_targets=rollups, won_stages=won, required=required_fields(mapping),
         products_from_lines=_products_from_lines(mapping),
         consent=ConsentRecorder.from_spec(
-            ConsentStore(db, clock, store_writeback=settings.consent_store_writeback),
+            ConsentStore.for_settings(db, settings, clock),
             settings.spec_dir),
     )
 
@@ -781,7 +781,7 @@ def _start_playbook_timers(settings: Settings) -> Callable[[], None]:
     context = process_context(settings)
     db = context.store.db
     consent = (context.consent.store if context.consent is not None
-               else ConsentStore(db, store_writeback=settings.consent_store_writeback))
+               else ConsentStore.for_settings(db, settings))
     try:
         stop = start_playbooks(settings, context, consent, build_issuer(settings, db))
     except (PlaybookConfigError, DiscountConfigError) as error:

@@ -6,7 +6,7 @@ It also says what each state value means (granted, not_granted or withdrawn). Pa
 are dotted; ``meta_data[KEY]`` reads the value of the WooCommerce meta entry with that
 key. A Shopify path that starts with ``customer.`` is also tried without that prefix.
 A customers/create or customers/update body is the customer itself, and the bodies of
-the consent topics customers/marketing_consent and
+the consent topics customers_marketing_consent/update and
 customers_email_marketing_consent/update keep the consent object at the top level.
 
 This module only reads bodies; the writer stores one ``consents`` row per contact,
