@@ -85,17 +85,17 @@ def _free_port(host: str) -> int:
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float,
-                   crm: str) -> None:
+                   name: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            _fail(f"the {crm} stand-in stopped at start (exit code {process.returncode}).")
+            _fail(f"the {name} stand-in stopped at start (exit code {process.returncode}).")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    _fail(f"the {crm} stand-in did not open port {port} within {timeout:.0f} seconds.")
+    _fail(f"the {name} stand-in did not open port {port} within {timeout:.0f} seconds.")
 
 
 def _child(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -124,6 +124,44 @@ def _children() -> Iterator[list[subprocess.Popen[bytes]]]:
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     # SIGTERM (from a process manager, or `kill`) stops `run` the way Ctrl-C does.
     raise KeyboardInterrupt
+
+
+# The store stand-ins `run` starts in sandbox mode, by platform: the module and its name.
+# The settings that point the store API jobs at a stand-in carry the stand-ins' own
+# public test credentials (shpat_test_not_real, ck_test_not_real, cs_test_not_real).
+STORE_STANDINS = {"shopify": ("storesync.standins.shopify", "Shopify Admin API"),
+                  "woocommerce": ("storesync.standins.woocommerce", "WooCommerce REST API")}
+
+
+def _store_standin_env(platform: str, url: str) -> dict[str, str]:
+    if platform == "shopify":
+        return {"SHOPIFY_SHOP_DOMAIN": "demo-store.myshopify.com",
+                "SHOPIFY_ADMIN_ACCESS_TOKEN": "shpat_test_not_real", "SHOPIFY_ADMIN_URL": url}
+    return {"WOOCOMMERCE_SITE_URL": url, "WOOCOMMERCE_CONSUMER_KEY": "ck_test_not_real",
+            "WOOCOMMERCE_CONSUMER_SECRET": "cs_test_not_real"}
+
+
+def _start_store_standin(settings: Settings, env: dict[str, str],
+                         processes: list[subprocess.Popen[bytes]]) -> str | None:
+    """Start the store's API stand-in and point the store API jobs at it; return its address.
+
+    Only in sandbox mode, for a Shopify or WooCommerce project whose store API settings
+    are not set, so reconciliation, backfill and discount codes can be tried locally.
+    """
+    from .store_settings import store_api_platforms
+
+    platform = next((name for name in settings.accepted_platforms if name in STORE_STANDINS),
+                    None)
+    if not settings.sandbox or platform is None or platform in store_api_platforms(settings):
+        return None
+    module, name = STORE_STANDINS[platform]
+    port = _free_port("127.0.0.1")
+    processes.append(subprocess.Popen([sys.executable, "-m", module, "--port", str(port)],
+                                      env=env))
+    _wait_for_port("127.0.0.1", port, processes[-1], STANDIN_START_TIMEOUT_SECONDS, name)
+    url = f"http://127.0.0.1:{port}"
+    env.update(_store_standin_env(platform, url))
+    return url
 
 
 def _print_banner(settings: Settings, standin_url: str | None) -> None:
@@ -185,6 +223,11 @@ def run(workers: int) -> None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             address_file.write_text(standin_url + "\n", encoding="utf-8")
         _print_banner(settings, standin_url)
+        store_url = _start_store_standin(settings, env, processes)
+        if store_url is not None:
+            click.echo(f"  The store API jobs (reconcile, backfill, discount codes) use a local "
+                       f"store stand-in at {store_url}; set the store API settings to use the "
+                       "real store.\n")
         processes.append(_child(["worker", "--workers", str(workers)], env))
         if separate_flusher(settings):
             processes.append(_child(["flusher"], env))
@@ -198,7 +241,10 @@ def run(workers: int) -> None:
         finally:
             address_file.unlink(missing_ok=True)
         stopped = next(process for process in processes if process.poll() is not None)
-        command = stopped.args[3] if isinstance(stopped.args, list) else "a process"
+        command = "a process"
+        if isinstance(stopped.args, list):
+            # storesync's own commands, or a store stand-in's module.
+            command = stopped.args[3] if stopped.args[2] == "storesync" else stopped.args[2]
         click.echo(f"Error: {command} stopped with exit code {stopped.returncode}; stopping "
                    "the others.", err=True)
     sys.exit(EXIT_FAILURE)
