@@ -2,7 +2,7 @@
 
 One service serves HubSpot, Zoho CRM or the customer database, picked by ``CRM_TARGET``
 (by default the field map's ``crm``). A command built with ``CrmHelpCommand`` or
-``CrmHelpGroup`` writes ``{crm}`` and ``{switch}`` in its docstring; ``--help`` and the
+``CrmHelpGroup`` writes ``{crm}`` and ``{switch}`` in its docstring. ``--help`` and the
 command list replace them with the CRM's name and the setting that ends sandbox mode.
 Only ``CRM_TARGET`` and the field map are read, so help works while other settings are
 invalid.
@@ -30,7 +30,7 @@ def help_names() -> dict[str, str]:
 
 
 def fill_crm_names(text: str) -> str:
-    """Replace ``{crm}`` and ``{switch}`` in ``text``; other braces stay as they are."""
+    """Replace ``{crm}`` and ``{switch}`` in ``text``, leaving other braces as they are."""
     for placeholder, value in help_names().items():
         text = text.replace(placeholder, value)
     return text
@@ -39,7 +39,7 @@ def fill_crm_names(text: str) -> str:
 class _CrmHelp(click.Command):
     @contextmanager
     def _filled_help(self) -> Iterator[None]:
-        # Click reads self.help in both methods below; the template is put back after.
+        # Click reads self.help in both methods below, so the template goes back after.
         template = self.help
         if template is not None:
             self.help = fill_crm_names(template)
