@@ -48,11 +48,12 @@ YAMLLINT_CONFIG = ("{extends: default, rules: {line-length: {max: 100}, "
 SECRET_SETTINGS = frozenset({
     "SHOPIFY_WEBHOOK_SECRETS", "WOOCOMMERCE_WEBHOOK_SECRETS", "STOREFRONT_WEBHOOK_SECRETS",
     "HUBSPOT_ACCESS_TOKEN", "DATABASE_URL", "CUSTOMDB_READONLY_PASSWORD", "REDIS_PASSWORD",
+    "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN",
 })
 SECRET_NAME = "storesync-secrets"
 APP_SERVICES = {
     "hubspot": {"web", "worker", "flusher"},
-    "zoho": {"web", "worker"},
+    "zoho": {"web", "worker", "flusher"},
     "custom": {"migrate", "web", "worker"},
 }
 STATE_MOUNT = "storesync-data:/data"
@@ -322,7 +323,7 @@ def test_worker_pods_share_state(variant: tuple[str, Path]) -> None:
     (data,) = [volume for volume in spec["volumes"] if volume["name"] == "data"]
     assert data["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     by_name = containers(project, "worker-deployment.yaml")
-    expected = {"hubspot": {"worker", "flusher"}, "zoho": {"worker"},
+    expected = {"hubspot": {"worker", "flusher"}, "zoho": {"worker", "flusher"},
                 "custom": {"migrate", "worker"}}[crm]
     assert set(by_name) == expected
     for container_name, container in by_name.items():

@@ -359,13 +359,77 @@ def test_sections_split_present_from_planned(project: dict[str, str]) -> None:
     assert "What this path delivers" not in english
 
 
-@pytest.mark.parametrize(("path", "planned"), [
-    ("api", "A reconciliation job that polls the store"),
+@pytest.mark.parametrize(("path", "crm", "planned"), [
+    ("api", "custom", "Playbook timers for customer-database projects"),
 ])
-def test_missing_files_listed_as_planned(cookies: Any, path: str, planned: str) -> None:
-    texts = bake_project(cookies, make_context(path=path, recommended_path=path))
+def test_missing_files_listed_as_planned(cookies: Any, path: str, crm: str, planned: str
+                                         ) -> None:
+    texts = bake_project(cookies, make_context(path=path, recommended_path=path, crm=crm))
     section = texts["README.section.md"]
     assert section.index(planned) > section.index("### Planned for this path")
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "zoho"])
+def test_api_section_plans_nothing_built(cookies: Any, crm: str) -> None:
+    texts = bake_project(cookies, make_context(path="api", recommended_path="api", crm=crm,
+                                               platform="shopify"))
+    english = flat(texts["README.section.md"])
+    arabic = flat(texts["README.section.ar.md"])
+    assert "### Planned for this path" not in english
+    assert "### مخطط لهذا المسار" not in arabic
+    assert "Missed webhooks: a reconciliation job" in english
+    assert "Playbook timers for the abandoned-cart" in english
+    assert "الـ Webhooks الفائتة: مهمة مطابقة" in arabic
+    assert "مؤقتات خطط التشغيل" in arabic
+
+
+def test_zoho_api_docs_follow_crm(cookies: Any) -> None:
+    context = make_context(path="api", recommended_path="api", crm="zoho", platform="shopify")
+    context["labels"]["crm"] = {"en": "Zoho CRM", "ar": "Zoho CRM"}
+    texts = bake_project(cookies, context)
+    readme, readme_ar = flat(texts["README.md"]), flat(texts["README.ar.md"])
+    deploy, deploy_ar = flat(texts["docs/deploy.md"]), flat(texts["docs/deploy.ar.md"])
+    service, service_ar = flat(texts["service/README.md"]), flat(texts["service/README.ar.md"])
+
+    assert "sandbox mode until ZOHO_REFRESH_TOKEN is set" in readme
+    assert "sandbox mode until ZOHO_REFRESH_TOKEN is set" in readme_ar
+    for english in (readme, deploy, service):
+        assert "syncs to HubSpot only" not in english
+        assert "stops at start" not in english
+    assert "إلا مع HubSpot" not in readme_ar
+    assert "إلا مع HubSpot" not in deploy_ar
+    assert "the Zoho CRM client with batching, OAuth token refresh" in readme
+    assert "وعميل Zoho CRM الذي يكتب على دفعات" in readme_ar
+
+    assert "| `ZOHO_REFRESH_TOKEN` | always:" in deploy
+    assert "| `HUBSPOT_ACCESS_TOKEN` | always:" not in deploy
+    assert "| `ZOHO_REFRESH_TOKEN` | دائمًا:" in deploy_ar
+    assert "Set `ZOHO_REFRESH_TOKEN` and the webhook secrets first" in deploy
+    assert "with the flusher (`flusher`), which writes the worker's outbox to Zoho CRM" in deploy
+    assert 'command: ["flusher"]' in texts["compose.yaml"]
+    assert 'args: ["flusher"]' in texts["deploy/k8s/worker-deployment.yaml"]
+    assert "ZOHO_REFRESH_TOKEN" in texts["deploy/k8s/configmap.yaml"]
+    assert "HUBSPOT_ACCESS_TOKEN" not in texts["deploy/k8s/configmap.yaml"]
+
+    assert "a local Zoho CRM stand-in" in service
+    assert "reaches the Zoho CRM stand-in once" in service
+    assert "In this project they run against the Zoho CRM stand-in" in service
+    assert "(`src/storesync/zoho.py`, `zoho_flusher.py`, `flusher.py`)" in service
+    assert "records Zoho CRM rejected" in service
+    assert "the Zoho CRM stand-in alone" in service
+    assert "local Shopify Admin API stand-in" in service
+    assert "Keep `PRIVACY_CRM_DELETE=false` here" in service
+    assert "neither reads opt-outs made in Zoho CRM" in service
+    zoho_secrets = "`ZOHO_CLIENT_ID`, `ZOHO_CLIENT_SECRET`, `ZOHO_REFRESH_TOKEN`"
+    assert f"{zoho_secrets} in the environment" in service
+    for phrase in ("HubSpot stand-in", "records HubSpot rejected", "HubSpot flusher",
+                   "to HubSpot, and a second one waits", "nothing reaches HubSpot"):
+        assert phrase not in service, phrase
+    assert "بديل Zoho CRM مرة واحدة" in service_ar
+    assert "بديل Zoho CRM المحلي وحده" in service_ar
+    assert "وأبقِ `PRIVACY_CRM_DELETE=false` في هذا المشروع" in service_ar
+    assert "بديل HubSpot" not in service_ar
+    assert "ZOHO_REFRESH_TOKEN" in texts["service/.env.example"].split("# ---")[0]
 
 
 def test_starter_docs_say_files_are_planned(cookies: Any) -> None:

@@ -53,6 +53,36 @@ def test_check_config_ok(env: MakeEnv) -> None:
     assert SHOPIFY_SECRET not in result.output
 
 
+@pytest.mark.parametrize(("target", "switch"), [("hubspot", "HUBSPOT_ACCESS_TOKEN"),
+                                                ("zoho", "ZOHO_REFRESH_TOKEN")])
+def test_check_config_names_sandbox_switch(env: MakeEnv, target: str, switch: str) -> None:
+    result = CliRunner().invoke(main, ["check-config"], env=env(CRM_TARGET=target))
+    assert result.exit_code == 0, result.output
+    assert f"Mode: sandbox ({switch} not set)" in result.output
+
+
+@pytest.mark.parametrize(("target", "name", "switch"), [
+    ("hubspot", "HubSpot", "HUBSPOT_ACCESS_TOKEN"),
+    ("zoho", "Zoho CRM", "ZOHO_REFRESH_TOKEN"),
+])
+def test_help_names_configured_crm(env: MakeEnv, target: str, name: str, switch: str) -> None:
+    values = env(CRM_TARGET=target)
+
+    def help_text(*args: str) -> str:
+        result = CliRunner().invoke(main, [*args, "--help"], env=values)
+        assert result.exit_code == 0, result.output
+        assert "{crm}" not in result.output
+        assert "{switch}" not in result.output
+        return " ".join(result.output.split())
+
+    assert f"Serve the local {name} stand-in" in help_text("standin")
+    assert f"Write the outbox to {name} in batches" in help_text("flusher")
+    assert f"Sandbox mode is on while {switch} is not set" in help_text("run")
+    assert f"records {name} rejected" in help_text("dead-letters")
+    assert f"{name}'s error" in help_text("dead-letters", "show")
+    assert f"Write the outbox to {name}" in help_text()
+
+
 def test_check_config_invalid_exits_2(env: MakeEnv) -> None:
     result = CliRunner().invoke(main, ["check-config"], env=env(PORT="eighty"))
     assert result.exit_code == 2

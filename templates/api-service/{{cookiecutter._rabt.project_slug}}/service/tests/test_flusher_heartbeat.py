@@ -247,7 +247,7 @@ def test_sync_readyz_reports_missing_flusher(
         assert intake.json()["sync"]["flusher"].startswith("FlusherNotRunning: ")
         flusher_check = stopped.json()["checks"]["flusher"]
         assert flusher_check.startswith("FlusherNotRunning: ")
-        assert "in the outbox, but the HubSpot flusher has never written a heartbeat" \
+        assert "in the outbox, but the flusher has never written a heartbeat" \
             in flusher_check
         assert "`python -m storesync flusher`" in flusher_check
         assert heartbeat_age(url) == -1

@@ -6,8 +6,9 @@ once, oldest first. The noisy run hands the same versions over with 10% of the
 deliveries sent a second time under a new delivery id, as a store does when it
 re-sends an event, and 10% of the orders with their last two versions swapped, so
 an older version arrives after a newer one. Both runs are flushed to their own
-HubSpot stand-in, and the records of the two stand-ins must be equal: the same
-records by their unique keys, with the same properties and the same associations.
+stand-in of the project's CRM (HubSpot or Zoho), and the records of the two stand-ins
+must be equal: the same records by their unique keys, with the same fields and the
+same links (HubSpot associations, Zoho lookups and sales order rows).
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from typing import Any
 import pytest
 
 from storesync.standins.hubspot import HubSpotStandinConfig
-from storesync.sync_store import unique_properties_of
-from sync_support import Line, Order, SyncHarness, project_mapping
+from sync_support import CrmStandin, Line, Order, SyncHarness
 
 MakeHarness = Callable[..., SyncHarness]
 
@@ -33,10 +33,6 @@ CUSTOMERS = 180
 FIRST_ORDER_ID = 9_500_000_000
 SHARE = 0.10
 SEED = 20261205
-# Set by HubSpot (or the stand-in) when a record is written, so two runs differ there.
-VOLATILE = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate",
-                      "hs_createdate"})
-SYNC_OBJECTS = ("contacts", "deals", "line_items", "products")
 
 
 def customer(number: int) -> dict[str, object]:
@@ -87,10 +83,11 @@ def noisy_run(rng: random.Random) -> tuple[list[Order], int, int]:
 
 
 def roomy_limits() -> HubSpotStandinConfig:
-    """Return a stand-in whose rate limit the client stays far below.
+    """Return a HubSpot stand-in whose rate limit the client stays far below.
 
     A 429 would delay records past the end of ``deliver_all``'s flushing, and rate
-    limits are not what this test checks.
+    limits are not what this test checks. The Zoho stand-in's default credits and
+    concurrency limit are far above what the test uses.
     """
     return HubSpotStandinConfig(rate_limit_per_10s=1000)
 
@@ -104,46 +101,20 @@ def deliver_all(sync: SyncHarness, orders: list[Order]) -> None:
 
 
 def snapshot(sync: SyncHarness) -> dict[str, dict[str, Any]]:
-    """Return the stand-in's records per object, keyed by their unique key property.
-
-    Associations and a line item's ``hs_product_id`` name the other record by its
-    unique key, since the CRM ids of the two runs differ.
-    """
-    unique = unique_properties_of(project_mapping())
-    records = {obj: sync.standin.records(obj) for obj in SYNC_OBJECTS}
-    keys: dict[str, str] = {}
-    for obj, found in records.items():
-        names = sorted(unique.get(obj, frozenset())) or ["email"]
-        for record in found:
-            properties = record["properties"]
-            key = next((str(properties[name]) for name in names if properties.get(name)),
-                       None)
-            assert key is not None, f"a {obj} record has no unique key: {properties}"
-            keys[str(record["id"])] = f"{obj}:{key}"
-    result: dict[str, dict[str, Any]] = {}
-    for obj, found in records.items():
-        result[obj] = {}
-        for record in found:
-            properties = {name: value for name, value in record["properties"].items()
-                          if name not in VOLATILE}
-            if "hs_product_id" in properties:
-                properties["hs_product_id"] = keys[str(properties["hs_product_id"])]
-            links = {other: sorted((keys[str(item["id"])], sorted(item["types"]))
-                                   for item in items)
-                     for other, items in (record.get("associations") or {}).items()}
-            result[obj][keys[str(record["id"])]] = {"properties": properties, "links": links}
-    return result
+    """Return the stand-in's records per kind, keyed by their unique keys."""
+    assert isinstance(sync.standin, CrmStandin)
+    return sync.standin.snapshot()
 
 
-def test_duplicates_and_reorder_match_clean_run(make_harness: MakeHarness,
+def test_duplicates_and_reorder_match_clean_run(make_crm_harness: MakeHarness,
                                                 tmp_path: Path) -> None:
-    clean = make_harness(roomy_limits(), DATA_DIR=str(tmp_path / "clean"),
-                         HUBSPOT_RATE_LIMIT_PER_10S="500")
+    clean = make_crm_harness(hubspot=roomy_limits(), DATA_DIR=str(tmp_path / "clean"),
+                             HUBSPOT_RATE_LIMIT_PER_10S="500")
     deliver_all(clean, clean_run())
     expected = snapshot(clean)
 
-    noisy = make_harness(roomy_limits(), DATA_DIR=str(tmp_path / "noisy"),
-                         HUBSPOT_RATE_LIMIT_PER_10S="500")
+    noisy = make_crm_harness(hubspot=roomy_limits(), DATA_DIR=str(tmp_path / "noisy"),
+                             HUBSPOT_RATE_LIMIT_PER_10S="500")
     sent, swapped, copies = noisy_run(random.Random(SEED))
     deliver_all(noisy, sent)
     found = snapshot(noisy)
@@ -152,7 +123,8 @@ def test_duplicates_and_reorder_match_clean_run(make_harness: MakeHarness,
     assert copies == 3 * ORDERS // 10
     assert len(expected["deals"]) == ORDERS
     assert len(expected["contacts"]) == CUSTOMERS
-    for obj in SYNC_OBJECTS:
+    assert sorted(found) == sorted(expected)
+    for obj in expected:
         assert sorted(found[obj]) == sorted(expected[obj]), obj
         differing = {key: (found[obj][key], value) for key, value in expected[obj].items()
                      if found[obj][key] != value}

@@ -2,9 +2,10 @@
 
 The test starts `run` as its own process with a free port and a temporary DATA_DIR,
 and waits for `/readyz`. It runs the demo against it and reads the records from the
-HubSpot stand-in that `run` started. Then it stops `run` with SIGTERM and checks that
-every process `run` started has stopped. A second test stops `run` the way Ctrl-C in a
-terminal does, with SIGINT to its whole process group.
+HubSpot stand-in that `run` started. In a Shopify or WooCommerce project `run` also
+starts the store's API stand-in, and the store API jobs must be on. Then it stops `run`
+with SIGTERM and checks that every process `run` started has stopped. A second test
+stops `run` the way Ctrl-C in a terminal does, with SIGINT to its whole process group.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import httpx
 import pytest
 
 from storesync.settings import SERVICE_DIR
-from sync_support import require_hubspot
+from sync_support import family, require_hubspot
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
@@ -31,7 +32,9 @@ STOP_TIMEOUT_SECONDS = 30
 CLEARED_VARIABLES = ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_BASE_URL", "REDIS_URL", "HOST", "PORT",
                      "SHOPIFY_WEBHOOK_SECRETS", "WOOCOMMERCE_WEBHOOK_SECRETS",
                      "STOREFRONT_WEBHOOK_SECRETS", "WORKER_METRICS_PORT", "SPEC_DIR",
-                     "DESIRED_STATE_PATH", "DATA_DIR", "LOG_LEVEL")
+                     "DESIRED_STATE_PATH", "DATA_DIR", "LOG_LEVEL", "SHOPIFY_SHOP_DOMAIN",
+                     "SHOPIFY_ADMIN_ACCESS_TOKEN", "SHOPIFY_ADMIN_URL", "WOOCOMMERCE_SITE_URL",
+                     "WOOCOMMERCE_CONSUMER_KEY", "WOOCOMMERCE_CONSUMER_SECRET")
 STANDIN_AUTH = {"Authorization": "Bearer test-token-not-real"}
 
 
@@ -61,6 +64,15 @@ def running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def expected_children() -> int:
+    """Return how many processes `run` starts in sandbox mode in this project.
+
+    The CRM stand-in, the worker, the flusher and the intake, and for a Shopify or
+    WooCommerce store also the store's API stand-in.
+    """
+    return 5 if family() in ("shopify", "woocommerce") else 4
 
 
 def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
@@ -138,8 +150,12 @@ def test_run_demo_then_sigterm(started: subprocess.Popen[str], run_env: dict[str
                 if deal["properties"].get("ecom_refunded_sar") == "40.00"]
     assert len(refunded) == 1
 
+    if family() in ("shopify", "woocommerce"):
+        readiness = httpx.get(f"{url}/readyz", timeout=10).json()
+        assert readiness["store_jobs"][family()].startswith("reconciliation on")
+
     children = child_pids(started.pid)
-    assert len(children) == 4  # the stand-in, the worker, the flusher and the intake
+    assert len(children) == expected_children()
     started.send_signal(signal.SIGTERM)
     assert started.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
     assert [pid for pid in children if running(pid)] == []
@@ -161,7 +177,9 @@ def test_run_ctrl_c_stops_every_process(run_env: dict[str, str], tmp_path: Path)
         commands = {" ".join(Path(f"/proc/{pid}/cmdline").read_text().split("\0")[1:4])
                     for pid in children}
         assert "-m storesync flusher" in commands
-        assert len(children) == 4
+        if family() in ("shopify", "woocommerce"):
+            assert f"-m storesync.standins.{family()} --port" in commands
+        assert len(children) == expected_children()
         # A terminal sends SIGINT to every process of the foreground group.
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=STOP_TIMEOUT_SECONDS) == 0

@@ -45,3 +45,13 @@ def test_unreadable_value_sent_as_is() -> None:
     assert to_zoho({"Amount": "about 100"}, TYPES) == {"Amount": "about 100"}
     assert to_zoho({"Ecom_Last_Order_At": "yesterday"}, TYPES) == {
         "Ecom_Last_Order_At": "yesterday"}
+
+
+def test_cleared_typed_value_becomes_null() -> None:
+    record = {"Ecom_Last_Order_At": "", "Amount": "", "Ecom_Orders_Count": "",
+              "Closing_Date": ""}
+    assert to_zoho(record, TYPES) == dict.fromkeys(record)
+
+
+def test_cleared_text_value_stays_empty() -> None:
+    assert to_zoho({"Email": ""}, TYPES) == {"Email": ""}

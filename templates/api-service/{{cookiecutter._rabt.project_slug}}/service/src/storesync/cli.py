@@ -23,6 +23,7 @@ import click
 import yaml
 
 from . import logs
+from .cli_help import CRM_NAMES, CrmHelpCommand
 from .db import Database
 from .quarantine import Quarantine
 from .settings import (
@@ -83,17 +84,18 @@ def _free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float,
+                   name: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            _fail(f"the HubSpot stand-in stopped at start (exit code {process.returncode}).")
+            _fail(f"the {name} stand-in stopped at start (exit code {process.returncode}).")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    _fail(f"the HubSpot stand-in did not open port {port} within {timeout:.0f} seconds.")
+    _fail(f"the {name} stand-in did not open port {port} within {timeout:.0f} seconds.")
 
 
 def _child(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -124,6 +126,44 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# The store stand-ins `run` starts in sandbox mode, by platform: the module and its name.
+# The settings that point the store API jobs at a stand-in carry the stand-ins' own
+# public test credentials (shpat_test_not_real, ck_test_not_real, cs_test_not_real).
+STORE_STANDINS = {"shopify": ("storesync.standins.shopify", "Shopify Admin API"),
+                  "woocommerce": ("storesync.standins.woocommerce", "WooCommerce REST API")}
+
+
+def _store_standin_env(platform: str, url: str) -> dict[str, str]:
+    if platform == "shopify":
+        return {"SHOPIFY_SHOP_DOMAIN": "demo-store.myshopify.com",
+                "SHOPIFY_ADMIN_ACCESS_TOKEN": "shpat_test_not_real", "SHOPIFY_ADMIN_URL": url}
+    return {"WOOCOMMERCE_SITE_URL": url, "WOOCOMMERCE_CONSUMER_KEY": "ck_test_not_real",
+            "WOOCOMMERCE_CONSUMER_SECRET": "cs_test_not_real"}
+
+
+def _start_store_standin(settings: Settings, env: dict[str, str],
+                         processes: list[subprocess.Popen[bytes]]) -> str | None:
+    """Start the store's API stand-in and point the store API jobs at it; return its address.
+
+    Only in sandbox mode, for a Shopify or WooCommerce project whose store API settings
+    are not set, so reconciliation, backfill and discount codes can be tried locally.
+    """
+    from .store_settings import store_api_platforms
+
+    platform = next((name for name in settings.accepted_platforms if name in STORE_STANDINS),
+                    None)
+    if not settings.sandbox or platform is None or platform in store_api_platforms(settings):
+        return None
+    module, name = STORE_STANDINS[platform]
+    port = _free_port("127.0.0.1")
+    processes.append(subprocess.Popen([sys.executable, "-m", module, "--port", str(port)],
+                                      env=env))
+    _wait_for_port("127.0.0.1", port, processes[-1], STANDIN_START_TIMEOUT_SECONDS, name)
+    url = f"http://127.0.0.1:{port}"
+    env.update(_store_standin_env(platform, url))
+    return url
+
+
 def _print_banner(settings: Settings, standin_url: str | None) -> None:
     click.echo(f"Intake: http://{settings.host}:{settings.port}  "
                f"(webhooks: {', '.join('/webhooks/' + p for p in settings.accepted_platforms)})")
@@ -148,16 +188,18 @@ def _print_banner(settings: Settings, standin_url: str | None) -> None:
     click.echo("")
 
 
-@main.command()
+@main.command(cls=CrmHelpCommand)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Worker threads of the queue consumer.")
 def run(workers: int) -> None:
-    """Start the intake, the worker, the HubSpot flusher and, in sandbox mode, the stand-in.
+    """Start the intake, the worker, the {crm} flusher and, in sandbox mode, the stand-in.
 
-    The flusher is a process of its own unless SYNC_FLUSHER=thread.
+    The flusher is a process of its own unless SYNC_FLUSHER=thread. With
+    CRM_TARGET=custom the worker writes to the customer database itself, and sandbox
+    mode creates a local database instead of a stand-in.
 
-    Sandbox mode is on while HUBSPOT_ACCESS_TOKEN is not set. Press Ctrl-C to stop;
-    every process is stopped with it.
+    Sandbox mode is on while {switch} is not set. Press Ctrl-C to stop; every process
+    is stopped with it.
     """
     from .demo import STANDIN_URL_FILE
 
@@ -173,13 +215,19 @@ def run(workers: int) -> None:
             port = _free_port("127.0.0.1")
             standin_url = f"http://127.0.0.1:{port}"
             processes.append(_child(["standin", "--port", str(port)], env))
-            _wait_for_port("127.0.0.1", port, processes[-1], STANDIN_START_TIMEOUT_SECONDS)
+            _wait_for_port("127.0.0.1", port, processes[-1], STANDIN_START_TIMEOUT_SECONDS,
+                           CRM_NAMES[settings.crm_target])
             env["HUBSPOT_BASE_URL"] = standin_url
             # The Zoho stand-in is its own accounts server and names itself as api_domain.
             env["ZOHO_ACCOUNTS_URL"] = standin_url
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             address_file.write_text(standin_url + "\n", encoding="utf-8")
         _print_banner(settings, standin_url)
+        store_url = _start_store_standin(settings, env, processes)
+        if store_url is not None:
+            click.echo(f"  The store API jobs (reconcile, backfill, discount codes) use a local "
+                       f"store stand-in at {store_url}; set the store API settings to use the "
+                       "real store.\n")
         processes.append(_child(["worker", "--workers", str(workers)], env))
         if separate_flusher(settings):
             processes.append(_child(["flusher"], env))
@@ -193,7 +241,10 @@ def run(workers: int) -> None:
         finally:
             address_file.unlink(missing_ok=True)
         stopped = next(process for process in processes if process.poll() is not None)
-        command = stopped.args[3] if isinstance(stopped.args, list) else "a process"
+        command = "a process"
+        if isinstance(stopped.args, list):
+            # storesync's own commands, or a store stand-in's module.
+            command = stopped.args[3] if stopped.args[2] == "storesync" else stopped.args[2]
         click.echo(f"Error: {command} stopped with exit code {stopped.returncode}; stopping "
                    "the others.", err=True)
     sys.exit(EXIT_FAILURE)
@@ -215,7 +266,8 @@ def intake(host: str | None, port: int | None) -> None:
     logs.configure_logging(settings.log_level)
     if host is not None and settings.sandbox and host not in LOOPBACK_HOSTS:
         _fail(f"--host {host} is not a loopback address, and the service is in sandbox mode. "
-              "Use --host 127.0.0.1, or set HUBSPOT_ACCESS_TOKEN and the webhook secrets.",
+              f"Use --host 127.0.0.1, or set {settings.sandbox_switch} and the webhook "
+              "secrets.",
               EXIT_USAGE)
     app = create_app(settings)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_config=None,
@@ -282,13 +334,13 @@ FLUSHED_CRM_TARGETS = ("hubspot", "zoho")
 
 
 def separate_flusher(settings: Settings) -> bool:
-    """Return whether the HubSpot flusher runs as its own ``flusher`` process."""
+    """Return whether the CRM flusher runs as its own ``flusher`` process."""
     return settings.crm_target in FLUSHED_CRM_TARGETS and settings.sync_flusher == "process"
 
 
-@main.command()
+@main.command(cls=CrmHelpCommand)
 def flusher() -> None:
-    """Write the outbox to HubSpot in batches (the worker's other half).
+    """Write the outbox to {crm} in batches (the worker's other half).
 
     Run it beside the worker when SYNC_FLUSHER=process, the default. Only one flusher
     drains the outbox of a DATA_DIR at a time; a second one waits for the first to stop.
@@ -327,7 +379,7 @@ def _standin_app(settings: Settings, seed: bool) -> Any:
     try:
         from .standins import hubspot, zoho
     except ImportError as error:
-        _fail(f"the HubSpot stand-in is not in this service ({error}). Regenerate the project "
+        _fail(f"the CRM stand-ins are not in this service ({error}). Regenerate the project "
               "with rabt.")
     standin_module: Any = zoho if settings.crm_target == "zoho" else hubspot
     app = standin_module.create_app()
@@ -342,13 +394,13 @@ def _standin_app(settings: Settings, seed: bool) -> Any:
     return app
 
 
-@main.command()
+@main.command(cls=CrmHelpCommand)
 @click.option("--port", type=click.IntRange(1, 65535), default=8010, show_default=True,
               help="Port to listen on, on 127.0.0.1.")
 @click.option("--seed/--no-seed", default=True, show_default=True,
               help="Create the properties and pipelines of DESIRED_STATE_PATH first.")
 def standin(port: int, seed: bool) -> None:
-    """Serve the local HubSpot stand-in on 127.0.0.1 (it keeps records in memory)."""
+    """Serve the local {crm} stand-in on 127.0.0.1 (it keeps records in memory)."""
     import uvicorn
 
     settings = current_settings()
@@ -391,7 +443,8 @@ def check_config() -> None:
         count = len(settings.webhook_secrets(platform))
         source = " (sandbox placeholder)" if platform in settings.sandbox_secret_platforms else ""
         click.echo(f"  {platform}: {count} webhook secret{'s' if count != 1 else ''}{source}")
-    click.echo(f"Mode: {'sandbox (HUBSPOT_ACCESS_TOKEN not set)' if settings.sandbox else 'live'}")
+    mode = f"sandbox ({settings.sandbox_switch} not set)" if settings.sandbox else "live"
+    click.echo(f"Mode: {mode}")
     click.echo(f"Queue: {'Redis' if settings.redis_url else settings.queue_path}")
     click.echo(f"State file: {settings.state_path}")
     failures = _check_stores(settings)

@@ -207,7 +207,7 @@ def standin_url(settings: Settings, given: str | None) -> str:
     host = httpx.URL(settings.hubspot_base_url).host
     if host in ("127.0.0.1", "::1", "localhost"):
         return settings.hubspot_base_url.rstrip("/")
-    raise DemoError("the demo prints the HubSpot stand-in's records, and no stand-in address "
+    raise DemoError("the demo prints the CRM stand-in's records, and no stand-in address "
                     "is known. Pass --standin-url http://127.0.0.1:PORT (the address "
                     "`bash scripts/run.sh` prints in sandbox mode).")
 

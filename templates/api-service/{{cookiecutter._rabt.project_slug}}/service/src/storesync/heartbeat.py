@@ -195,7 +195,7 @@ class FlusherCheck:
             f"last wrote a heartbeat {age:.0f} s ago"
         records = "1 record waits" if waiting == 1 else f"{waiting} records wait"
         raise FlusherNotRunning(
-            f"{records} in the outbox, but the HubSpot flusher {seen} (limit "
+            f"{records} in the outbox, but the flusher {seen} (limit "
             f"FLUSHER_HEARTBEAT_MAX_AGE_SECONDS={self.max_age:.0f}). {self._start_hint()}")
 
     def _start_hint(self) -> str:

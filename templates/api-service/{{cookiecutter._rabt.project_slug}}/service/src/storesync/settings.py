@@ -493,6 +493,16 @@ def _playbook_settings(reader: _Reader, spec_dir: Path) -> dict[str, Any]:
     return {"playbook_environ": values}
 
 
+def crm_target_of(environ: Mapping[str, str], *, env_file: Path | None = None,
+                  service_dir: Path = SERVICE_DIR) -> str:
+    """Return the CRM target the settings select, without checking any other setting.
+
+    An invalid ``CRM_TARGET`` gives the field map's CRM, as in ``load_settings``, which
+    then reports it.
+    """
+    return _crm_target(_Reader(merged_environment(environ, env_file), service_dir))
+
+
 def sandbox_switch(crm_target: str) -> str:
     """Return the setting whose absence puts a service on ``crm_target`` in sandbox mode."""
     return SANDBOX_SWITCHES.get(crm_target, "HUBSPOT_ACCESS_TOKEN")

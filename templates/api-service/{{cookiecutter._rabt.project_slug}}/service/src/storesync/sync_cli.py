@@ -14,6 +14,7 @@ import click
 
 from . import dead_letters as letters
 from .cli import EXIT_FAILURE, EXIT_USAGE, current_settings
+from .cli_help import CrmHelpCommand, CrmHelpGroup
 from .db import Database
 from .demo import DemoError, run_demo, standin_url
 from .settings import Settings
@@ -32,9 +33,9 @@ def _open_store(settings: Settings) -> SyncStore:
         _fail(f"cannot open the state file {settings.state_path}: {error}")
 
 
-@click.group("dead-letters")
+@click.group("dead-letters", cls=CrmHelpGroup)
 def dead_letters_group() -> None:
-    """Inspect and replay records HubSpot rejected or that ran out of attempts."""
+    """Inspect and replay records {crm} rejected or that ran out of attempts."""
 
 
 @dead_letters_group.command("list")
@@ -57,12 +58,12 @@ def list_command(limit: int, include_replayed: bool, as_json: bool) -> None:
         click.echo("There are no dead letters.")
 
 
-@dead_letters_group.command("show")
+@dead_letters_group.command("show", cls=CrmHelpCommand)
 @click.argument("letter_id", type=int)
 @click.option("--reveal", is_flag=True,
               help="Print names, emails and phones unmasked (they are masked by default).")
 def show_command(letter_id: int, reveal: bool) -> None:
-    """Show one dead letter: the record as last sent, HubSpot's error and the delivery id."""
+    """Show one dead letter: the record as last sent, {crm}'s error and the delivery id."""
     store = _open_store(current_settings())
     letter = store.dead_letter_by_id(letter_id)
     if letter is None:
@@ -95,11 +96,11 @@ def replay_command(letter_id: int | None, replay_all: bool) -> None:
     click.echo(f"Dead letter {letter_id} is back in the outbox.")
 
 
-@click.command("demo")
+@click.command("demo", cls=CrmHelpCommand)
 @click.option("--intake-url",
               help="The running intake (default: http://HOST:PORT of the settings).")
 @click.option("--standin-url", "standin_address",
-              help="With CRM_TARGET=hubspot, the HubSpot stand-in whose records are printed "
+              help="With CRM_TARGET=hubspot or zoho, the stand-in whose records are printed "
                    "(default: the address `run` left in DATA_DIR, or HUBSPOT_BASE_URL when it "
                    "is local). With CRM_TARGET=custom the rows come from DATABASE_URL (or the "
                    "sandbox database) and this option is not used.")
@@ -108,7 +109,7 @@ def replay_command(letter_id: int | None, replay_all: bool) -> None:
 def demo_command(intake_url: str | None, standin_address: str | None, timeout: float) -> None:
     """Post the sample webhooks (samples/) to the running service and print the CRM records.
 
-    The records are read from the HubSpot stand-in, or from the customer database when
+    The records are read from the {crm} stand-in, or from the customer database when
     CRM_TARGET=custom.
     """
     settings = current_settings()

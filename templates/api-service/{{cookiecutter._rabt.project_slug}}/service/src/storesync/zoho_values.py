@@ -18,6 +18,7 @@ from typing import Any
 
 NUMBER_TYPES = frozenset({"currency", "double", "percent"})
 INTEGER_TYPES = frozenset({"integer", "bigint"})
+TYPED_FIELDS = NUMBER_TYPES | INTEGER_TYPES | {"date", "datetime"}
 # A date written to a datetime field means midnight in Saudi Arabia (UTC+3, no DST).
 RIYADH = timezone(timedelta(hours=3))
 
@@ -30,6 +31,10 @@ def to_zoho(record: Mapping[str, Any], field_types: Mapping[str, str]) -> dict[s
 def _convert(value: Any, data_type: str | None) -> Any:
     if value is None or data_type is None:
         return value
+    if value == "" and data_type in TYPED_FIELDS:
+        # The field map clears a value with "" (a roll-up with no paid order left), which
+        # Zoho rejects as INVALID_DATA in a typed field; null clears it.
+        return None
     if data_type in NUMBER_TYPES:
         return _number(value, whole=False)
     if data_type in INTEGER_TYPES:
