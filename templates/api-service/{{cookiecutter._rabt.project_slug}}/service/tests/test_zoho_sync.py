@@ -156,6 +156,60 @@ def test_second_delivery_updates_without_a_second_sales_order(
     assert len(harness.standin.records("Contacts")) == 1
 
 
+def test_contact_without_paid_order_syncs(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+
+    harness.deliver_order(Order(5100003, SARA, status="pending"))
+    report = harness.flush()
+
+    assert sum(report.dead_lettered.values()) == 0
+    assert harness.context.store.dead_letters() == []
+    contacts = harness.standin.records("Contacts")
+    assert [item["Email"] for item in contacts] == [SARA["email"]]
+    assert contacts[0].get("Ecom_First_Order_At") is None
+    assert contacts[0].get("Ecom_Last_Order_At") is None
+    deals = harness.standin.records("Deals")
+    assert deals[0]["Contact_Name"]["id"] == contacts[0]["id"]
+
+
+def test_refund_clears_zoho_roll_ups(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    paid = Order(5100004, SARA, total="80.00")
+    harness.deliver_order(paid)
+    harness.flush()
+    before = harness.standin.records("Contacts")[0]
+    assert before["Ecom_First_Order_At"]
+    assert before["Ecom_Last_Order_At"]
+
+    refunded = Order(paid.id, SARA, total="80.00", status="refunded", refunded="80.00",
+                     updated_at="2026-03-04T09:00:00+00:00")
+    harness.deliver_order(refunded)
+    report = harness.flush()
+
+    assert sum(report.dead_lettered.values()) == 0
+    after = harness.standin.records("Contacts")[0]
+    assert after["Ecom_First_Order_At"] is None
+    assert after["Ecom_Last_Order_At"] is None
+    assert after["Ecom_Orders_Count"] == 0
+    assert after["Email"] == SARA["email"]
+
+
+def test_cleared_value_sent_as_null(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    harness.deliver_order(Order(5100005, SARA, status="pending"))
+    rows = harness.context.store.due("contacts", 10.0**12, 10)
+    assert len(rows) == 1
+    cleared = [name for name, value in rows[0].item.properties.items() if value is None]
+    assert "Ecom_First_Order_At" in cleared
+
+    sent = harness.flusher._properties("contacts", rows[0], {})
+
+    for name in cleared:
+        assert sent[name] is None
+    assert "" not in sent.values()
+
+
 def test_invalid_value_goes_to_dead_letters_masked(
         make_zoho_harness: Callable[..., ZohoHarness], caplog: pytest.LogCaptureFixture) -> None:
     harness = make_zoho_harness()

@@ -149,6 +149,10 @@ def dependencies_of(obj: str) -> tuple[str, ...]:
 class Flusher:
     """Writes the outbox to HubSpot; ``flush_once`` is one steppable cycle."""
 
+    # What a cleared property is sent as: HubSpot's objects API clears a property
+    # given an empty string.
+    cleared_value: Any = ""
+
     def __init__(
         self,
         store: SyncStore,
@@ -464,12 +468,12 @@ class Flusher:
                     product_ids: Mapping[str, str]) -> dict[str, Any]:
         """Return the properties to send, with stage ids, pipeline and product id filled in.
 
-        A None value becomes an empty string, which HubSpot's objects API takes as
-        "clear this property". Mapped records carry no empty values, so None comes only
-        from a value the worker cleared, such as ``last_order_at`` after the contact's
-        only paid order was refunded.
+        A None value becomes :attr:`cleared_value`, the CRM's way to clear a property.
+        Mapped records carry no empty values, so None comes only from a value the
+        worker cleared, such as ``last_order_at`` after the contact's only paid order
+        was refunded, or a roll-up of a contact with no paid order yet.
         """
-        properties = {name: "" if value is None else value
+        properties = {name: self.cleared_value if value is None else value
                       for name, value in row.item.properties.items()}
         if obj == "deals":
             stage = properties.get(self.stage_property)

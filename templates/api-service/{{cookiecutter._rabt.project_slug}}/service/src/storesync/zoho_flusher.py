@@ -50,6 +50,12 @@ SANDBOX_CLIENT = "sandbox-client-not-real"
 class ZohoFlusher(Flusher):
     """Writes the outbox to Zoho CRM; see :class:`storesync.flusher.Flusher`."""
 
+    # A cleared field is sent as JSON null, because Zoho rejects an empty string in a
+    # date, datetime, number or picklist field with INVALID_DATA.
+    # NOTE: Zoho's update-records page (API v8) does not say how a field is cleared;
+    # null is assumed here, and the stand-in clears a field given null.
+    cleared_value: Any = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the flusher with Zoho's write stages."""
         super().__init__(*args, **kwargs)
