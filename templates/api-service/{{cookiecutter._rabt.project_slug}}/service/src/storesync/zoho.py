@@ -64,6 +64,10 @@ INVALID_TOKEN = "INVALID_TOKEN"
 _PHONE = re.compile(r"\+?[\d\s-]{8,}")
 
 
+class ApiDomainUnreachable(CrmUnavailable):
+    """The token's ``api_domain`` refused the connection or its name did not resolve."""
+
+
 def mask_value(value: Any) -> str:
     """Return a value as a dead letter may show it: emails, phones and text masked.
 
@@ -281,15 +285,25 @@ class ZohoClient:
     def _request(self, operation: str, method: str, path: str, json: Any, *, cost: int,
                  heavy: bool, params: Mapping[str, str] | None = None
                  ) -> tuple[int, dict[str, Any]]:
-        """Send one call: refresh the token once on 401 INVALID_TOKEN, wait out busy 429s."""
+        """Send one call: refresh the token once on 401 INVALID_TOKEN, wait out busy 429s.
+
+        A cached token whose ``api_domain`` cannot be reached is refreshed once too,
+        because the refresh returns the account's current API domain.
+        """
         token_retried = False
         busy = 0
         while True:
             self.budget.before_call(cost)
             token = self.tokens.current()
-            with self.slots.hold(heavy):
-                response = self._send(operation, method, token.api_domain + path, json,
-                                      token.value, params)
+            try:
+                with self.slots.hold(heavy):
+                    response = self._send(operation, method, token.api_domain + path, json,
+                                          token.value, params)
+            except ApiDomainUnreachable:
+                if token_retried or not self.tokens.reject_unreachable(token):
+                    raise
+                token_retried = True
+                continue
             body = _body(response)
             code = str(body.get("code") or "")
             remaining = _reported_remaining(response)
@@ -356,6 +370,10 @@ class ZohoClient:
             metrics.CRM_RESPONSES.labels(operation=operation, status="timeout").inc()
             raise CrmUnavailable(f"Zoho timed out on {operation}: {type(error).__name__}",
                                  None) from error
+        except httpx.ConnectError as error:
+            metrics.CRM_RESPONSES.labels(operation=operation, status="error").inc()
+            raise ApiDomainUnreachable(f"Zoho could not be reached on {operation}: "
+                                       f"{type(error).__name__}", None) from error
         except httpx.TransportError as error:
             metrics.CRM_RESPONSES.labels(operation=operation, status="error").inc()
             raise CrmUnavailable(f"Zoho could not be reached on {operation}: "
