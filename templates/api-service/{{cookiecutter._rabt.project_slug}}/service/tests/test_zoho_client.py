@@ -14,7 +14,7 @@ import redis
 
 from conftest import redis_url_or_skip
 from storesync import metrics
-from storesync.hubspot import NOT_FOUND_CATEGORY, DailyLimitReached
+from storesync.hubspot import NOT_FOUND_CATEGORY, BatchRejected, DailyLimitReached
 from storesync.standins.zoho import ZohoStandinConfig
 from storesync.zoho import ApiDomainUnreachable, ZohoClient, mask_value
 from storesync.zoho_auth import (
@@ -98,6 +98,38 @@ def test_update_of_deleted_record_not_found(start_zoho: StartZoho,
     result = client.batch_update("contacts", [{"id": "999999", "properties": {"Last_Name": "X"}}])
 
     assert result.errors[0]["category"] == NOT_FOUND_CATEGORY
+
+
+def test_note_created_on_contact(start_zoho: StartZoho, make_zoho_client: MakeClient) -> None:
+    standin = start_zoho()
+    client = make_zoho_client(standin)
+    result = client.batch_upsert("contacts", [contact("sara.zoho@example.com", "c-1")])
+    contact_id = result.results[0]["id"]
+
+    note_id = client.create_note({"Note_Title": "abandoned_cart:cart_reminder_1",
+                                  "Note_Content": "Recovery link: https://example.com/r/1"},
+                                 contact_id)
+
+    [note] = standin.records("Notes")
+    assert note["id"] == note_id
+    assert note["Parent_Id"] == {"module": {"api_name": "Contacts",
+                                            "id": note["Parent_Id"]["module"]["id"]},
+                                 "id": contact_id}
+    assert note["Note_Content"] == "Recovery link: https://example.com/r/1"
+
+
+def test_note_on_unknown_contact_rejected(start_zoho: StartZoho,
+                                          make_zoho_client: MakeClient) -> None:
+    standin = start_zoho()
+    client = make_zoho_client(standin)
+
+    with pytest.raises(BatchRejected) as raised:
+        client.create_note({"Note_Title": "t", "Note_Content": "Recovery link"},
+                           "5725767999999999999")
+
+    assert raised.value.status == 400
+    assert str(raised.value).startswith("INVALID_DATA: invalid data in Parent_Id")
+    assert standin.records("Notes") == []
 
 
 def test_mask_value_hides_personal_data() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -54,14 +55,16 @@ class ZohoHarness:
     standin: ZohoStandin
     deliveries: int = 0
 
-    def deliver_order(self, order: Order) -> JobOutcome:
+    def deliver(self, body: dict[str, Any], topic: str) -> JobOutcome:
         self.deliveries += 1
-        source = family()
-        delivery = Delivery(delivery_id=f"zoho-delivery-{self.deliveries}", source=source,
-                            topic=order.topic(source), shop="test-store",
+        delivery = Delivery(delivery_id=f"zoho-delivery-{self.deliveries}", source=family(),
+                            topic=topic, shop="test-store",
                             received_at="2026-03-03T18:10:00Z", triggered_at=None,
-                            body=encode_body(order.body(source)).decode("utf-8"))
+                            body=encode_body(body).decode("utf-8"))
         return handle_delivery(delivery, self.context)
+
+    def deliver_order(self, order: Order) -> JobOutcome:
+        return self.deliver(order.body(family()), order.topic(family()))
 
     def flush(self, now: float | None = None, cycles: int = 10) -> FlushReport:
         total = FlushReport()
@@ -271,3 +274,74 @@ def test_demo_prints_zoho_records_masked(make_zoho_harness: Callable[..., ZohoHa
     assert "Product_Details=2 rows" in text
     for value in PERSONAL_VALUES:
         assert value not in text
+
+
+def test_abandoned_cart_note_in_zoho_once(make_zoho_harness: Callable[..., ZohoHarness],
+                                         tmp_path: Path) -> None:
+    from playbook_support import (
+        HOUR,
+        SHOP,
+        Clock,
+        FakeConsent,
+        FakeDiscounts,
+        riyadh,
+        write_playbook_spec,
+    )
+    from storesync.playbook_config import load_playbook_config
+    from storesync.playbook_notes import NOTE_OBJECT, NoteWriter
+    from storesync.playbooks import PlaybookRunner
+    from storesync.timers import TimerStore
+
+    harness = make_zoho_harness()
+    if family() != "shopify":
+        pytest.skip(f"this test sends Shopify checkout webhooks; this project reads {family()}")
+    store = harness.context.store
+    clock = Clock(riyadh("2026-03-01 10:00"))
+    config = load_playbook_config(write_playbook_spec(tmp_path / "spec"), project_mapping())
+    harness.context.playbooks = PlaybookRunner(
+        config=config, store=store, timers=TimerStore(store.db, clock=clock),
+        consent=FakeConsent(), discounts=FakeDiscounts(), senders={}, clock=clock,
+        notes=True, note_crm="zoho")
+    notes = NoteWriter(store, harness.client)
+    customer = {key: SARA[key] for key in ("id", "email", "phone", "first_name", "last_name")}
+    recovery = f"https://{SHOP}/recover/tok-open"
+    harness.deliver({"id": 1, "token": "tok-open", "email": SARA["email"],
+                     "customer": customer, "updated_at": "2026-03-01T07:00:00Z",
+                     "total_price": "420.00", "currency": "SAR",
+                     "abandoned_checkout_url": recovery}, "checkouts/create")
+    harness.flush()
+
+    clock.advance(3 * HOUR)
+    harness.context.playbooks.run_until_idle()
+    harness.flush()
+    [queued] = store.due(NOTE_OBJECT, float("inf"), 10)
+    assert notes.flush() == 1
+
+    [contact] = harness.standin.records("Contacts")
+    assert contact["Ecom_Playbook_Step"] == "abandoned_cart:cart_reminder_1"
+    [note] = harness.standin.records("Notes")
+    assert note["Parent_Id"]["id"] == contact["id"]
+    assert note["Parent_Id"]["module"]["api_name"] == "Contacts"
+    assert note["Note_Title"] == "abandoned_cart:cart_reminder_1"
+    assert recovery in note["Note_Content"]
+    assert "<p>" not in note["Note_Content"]
+    assert store.pending_count(NOTE_OBJECT) == 0
+
+    # The same note queued again, as after a replayed timer, is not written twice.
+    with store.db.transaction() as conn:
+        store.enqueue(conn, queued.item)
+    assert notes.flush() == 0
+    assert len(harness.standin.records("Notes")) == 1
+    assert store.pending_count(NOTE_OBJECT) == 0
+
+
+def test_zoho_runner_writes_notes(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    from playbook_support import FakeConsent, FakeDiscounts
+    from storesync.playbook_wiring import build_runner
+
+    harness = make_zoho_harness()
+
+    runner = build_runner(harness.settings, harness.context, FakeConsent(), FakeDiscounts())
+
+    assert runner.notes
+    assert runner.note_crm == "zoho"

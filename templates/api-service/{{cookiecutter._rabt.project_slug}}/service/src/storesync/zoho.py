@@ -7,6 +7,7 @@ Endpoints (Zoho CRM API v8, on the ``api_domain`` of the access token):
 * ``PUT /crm/v8/{module}`` with ``data`` of records carrying their Zoho ``id``, for
   updates and for lookups such as a deal's ``Contact_Name``;
 * ``POST /crm/v8/Sales_Orders`` for new sales orders;
+* ``POST /crm/v8/Notes`` for the playbooks' notes on contacts;
 * ``GET /crm/v8/settings/layouts`` and ``/settings/pipeline`` for the deal pipelines.
 
 Every record gets its own entry in the response's ``data``, in the order sent, with
@@ -209,6 +210,30 @@ class ZohoClient:
         _, entries = self._write(f"{obj}.insert", "POST", f"{API}/{MODULES[obj]}",
                                  [dict(record) for record in records])
         return entries
+
+    def create_note(self, properties: Mapping[str, Any], contact_id: str) -> str:
+        """Create a note on a contact and return the note's id.
+
+        ``properties`` are the note's fields (``Note_Title``, ``Note_Content``). The
+        contact goes in ``Parent_Id`` as ``{"module": {"api_name"}, "id"}``, the shape
+        of Zoho CRM API v5 and later.
+
+        Raises:
+            BatchRejected: Zoho rejected the note, with the code and the field.
+        """
+        note = {**properties, "Parent_Id": {"module": {"api_name": MODULES["contacts"]},
+                                            "id": str(contact_id)}}
+        status, data = self._request("notes.create", "POST", f"{API}/Notes", {"data": [note]},
+                                     cost=write_cost(1), heavy=False)
+        entries = [entry for entry in data.get("data") or [] if isinstance(entry, dict)]
+        if len(entries) != 1:
+            raise CrmUnavailable(f"Zoho answered notes.create with {len(entries)} results "
+                                 "for 1 note", status, data)
+        if entries[0].get("status") == "success":
+            return str(entries[0]["details"]["id"])
+        error = record_error(entries[0], note)
+        raise BatchRejected(f"{error['category']}: {error['message']}", status,
+                            {"category": error["category"], "message": error["message"]})
 
     def field_types(self, obj: str) -> dict[str, str]:
         """Return the data type of each field of ``obj``'s module, read once per module.
