@@ -345,3 +345,34 @@ def test_zoho_runner_writes_notes(make_zoho_harness: Callable[..., ZohoHarness])
 
     assert runner.notes
     assert runner.note_crm == "zoho"
+
+
+def test_new_sandbox_standin_forgets_old_ids(
+        make_zoho_harness: Callable[..., ZohoHarness],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from storesync.cli import forget_sandbox_crm_ids
+
+    first = make_zoho_harness()
+    first.deliver_order(ORDER)
+    first.flush()
+    assert len(first.standin.records("Sales_Orders")) == 1
+    # A restart of `run` in sandbox mode: a new, empty stand-in on the same state file.
+    second = make_zoho_harness()
+
+    forgotten = forget_sandbox_crm_ids(second.settings)
+
+    assert forgotten == 5  # the contact, the deal, two products and the sales order
+    assert f"the {forgotten} CRM ids of the previous sandbox run" in capsys.readouterr().out
+    later = Order(ORDER.id, SARA, total="209.50", updated_at="2026-03-04T10:00:00+00:00",
+                  lines=ORDER.lines)
+    second.deliver_order(later)
+    report = second.flush()
+    assert sum(report.dead_lettered.values()) == 0
+    assert second.context.store.dead_letters() == []
+    [contact] = second.standin.records("Contacts")
+    [deal] = second.standin.records("Deals")
+    assert deal["Amount"] == 209.5
+    assert deal["Contact_Name"]["id"] == contact["id"]
+    [sales_order] = second.standin.records("Sales_Orders")
+    assert sales_order["Deal_Name"]["id"] == deal["id"]
+    assert second.context.store.pending_objects() == []

@@ -482,6 +482,19 @@ class SyncStore:
                 (_dumps(properties), now, error, row.item.object, row.item.key, row.revision))
         return cursor.rowcount == 1
 
+    def forget_crm_records(self) -> int:
+        """Drop every stored CRM id and SKU → product entry; return how many ids there were.
+
+        For a CRM that starts empty, such as a new sandbox stand-in: the ids of the
+        previous run name records it does not have, so writes would be rejected. A
+        product made from an order line is written only while its SKU has no product,
+        so the SKU entries go too, and the next order with that SKU makes it again.
+        """
+        with self.db.transaction() as conn:
+            count = conn.execute("DELETE FROM sync_crm_ids").rowcount
+            conn.execute("DELETE FROM sync_product_skus")
+        return count
+
     def forget_crm_id(self, obj: str, key: str) -> None:
         """Drop a CRM id that no longer exists in the CRM (the record was deleted or merged)."""
         with self.db.transaction() as conn:
