@@ -55,6 +55,7 @@ class ZohoFlusher(Flusher):
     # NOTE: Zoho's update-records page (API v8) does not say how a field is cleared;
     # null is assumed here, and the stand-in clears a field given null.
     cleared_value: Any = None
+    crm_name = "Zoho CRM"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the flusher with Zoho's write stages."""
@@ -66,9 +67,11 @@ class ZohoFlusher(Flusher):
 
     def _properties(self, obj: str, row: OutboxRow,
                     product_ids: Mapping[str, str]) -> dict[str, Any]:
-        """Return the fields to send; a product made from an order line is named by its SKU.
+        """Return the fields to send; a product with no name is named by its SKU.
 
-        Zoho requires ``Product_Name``, and an order line's title is not in the field map.
+        Zoho requires ``Product_Name``. A product made from an order line takes the
+        line's title, so only a line without a title, or a field map without the
+        line's title, leaves the name empty.
         """
         properties = super()._properties(obj, row, product_ids)
         name, sku = self.product_name_field, self.product_sku_field
