@@ -6,6 +6,7 @@ projects whose CRM is Zoho and skip in the others.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,13 +133,50 @@ def test_order_reaches_zoho_records(
     assert deals[0]["Contact_Name"]["id"] == contacts[0]["id"]
     assert deals[0]["Pipeline"] == "E-commerce"
     assert sorted(item["Product_Code"] for item in products) == ["MUSK-WHITE-30", "OUD-ROYAL-50"]
+    # A product made from an order line is named after the line's title.
+    assert [item["Product_Name"] for item in products] == [ORDER.lines[0].title] * 2
     assert len(orders) == 1
     assert orders[0]["Deal_Name"]["id"] == deals[0]["id"]
     rows = {row["product"]["id"]: row for row in orders[0]["Product_Details"]}
     musk = next(item["id"] for item in products if item["Product_Code"] == "MUSK-WHITE-30")
     assert rows[musk]["quantity"] == 2
     assert rows[musk]["list_price"] == 60.0
+    assert rows[musk]["product_description"] == ORDER.lines[1].title
     assert harness.context.store.pending_objects() == []
+
+
+def test_untitled_line_product_named_by_sku(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    untitled = Order(5100006, SARA, lines=(Line(91006, "AMBER-10", 1, "149.50", title=""),))
+
+    harness.deliver_order(untitled)
+    report = harness.flush()
+
+    assert sum(report.dead_lettered.values()) == 0
+    [product] = harness.standin.records("Products")
+    assert product["Product_Name"] == "AMBER-10"
+    [sales_order] = harness.standin.records("Sales_Orders")
+    assert "product_description" not in sales_order["Product_Details"][0]
+
+
+def test_pause_and_pipeline_logs_name_zoho(
+        make_zoho_harness: Callable[..., ZohoHarness], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from storesync import flusher as flusher_module
+
+    harness = make_zoho_harness(ZohoStandinConfig(credits_per_day=3), resolve=False)
+    harness.standin.fault(500, 1, "/crm/v8/settings/layouts")
+    monkeypatch.setattr(flusher_module, "STAGE_LOOKUP_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(harness.flusher, "run", lambda stop: None)
+
+    flusher_module._resolve_then_flush(harness.flusher, threading.Event())
+    harness.deliver_order(ORDER)
+    harness.flush(now=2_000_000_000.0)
+
+    assert "cannot read the deal pipelines from Zoho CRM yet" in caplog.text
+    assert "Zoho CRM calls paused for" in caplog.text
+    assert "HubSpot" not in caplog.text
 
 
 def test_second_delivery_updates_without_a_second_sales_order(
@@ -236,18 +274,28 @@ def test_invalid_value_goes_to_dead_letters_masked(
 
 
 def test_used_up_credits_pause_the_flusher(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
-    harness = make_zoho_harness(ZohoStandinConfig(credits_per_day=3))
+    harness = make_zoho_harness(ZohoStandinConfig(credits_per_day=3),
+                                ZOHO_CREDITS_PAUSE_SECONDS="120")
     harness.deliver_order(ORDER)
 
     report = harness.flush(now=2_000_000_000.0)
 
     assert report.paused
-    assert harness.flusher.paused_until == 2_000_000_000.0 + float(
-        harness.settings.hubspot_daily_limit_pause_seconds)
+    assert harness.flusher.paused_until == 2_000_000_000.0 + 120
     calls_before = harness.client.calls
     again = harness.flusher.flush_once(now=2_000_000_001.0, force=True)
     assert again.paused
     assert harness.client.calls == calls_before
+
+
+def test_zoho_pauses_come_from_zoho_settings(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness(ZOHO_AUTH_FAILURE_PAUSE_SECONDS="15",
+                                HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS="30",
+                                HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS="3600")
+
+    assert harness.flusher.auth_failure_pause_seconds == 15
+    assert harness.flusher.daily_limit_pause_seconds == 900
 
 
 def test_missing_pipeline_names_the_fix(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
