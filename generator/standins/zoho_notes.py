@@ -76,7 +76,7 @@ async def notes_create(call: Call) -> Response:
 async def notes_create_for_record(call: Call) -> Response:
     """``POST /crm/v8/{module}/{record_id}/Notes``: create notes on the record in the path.
 
-    NOTE: the scope is checked for the record's module only; Zoho also asks for
+    NOTE: the scope is checked for the record's module only, but Zoho also requires
     ZohoCRM.modules.notes.CREATE (or ZohoCRM.modules.ALL).
     """
     module = _module_named(call.state, call.request.path_params.get("module"))
@@ -110,7 +110,7 @@ def _create(state: ZohoState, item: Any, module: ModuleDef | None, record_id: An
               if module is not None and record_id else None)
     if module is None or record is None:
         # NOTE: Zoho's error for a note on a record that does not exist was not
-        # confirmed; the stand-in names Parent_Id as it names a bad lookup.
+        # confirmed. The stand-in names Parent_Id, as it names a bad lookup.
         return _field_error("INVALID_DATA", "invalid data", "Parent_Id", f"{path}.Parent_Id")
     note_id = state.next_id()
     now = state.timestamp()

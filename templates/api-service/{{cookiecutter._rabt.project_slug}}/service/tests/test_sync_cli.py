@@ -163,12 +163,16 @@ def test_sandbox_restart_forgets_crm_ids(tmp_path: Path,
         conn.execute("INSERT INTO sync_crm_ids (object, key, crm_id) VALUES "
                      "('contacts', 'c1', '501'), ('deals', 'd1', '502')")
         store.save_product_sku(conn, "test-store:OUD-ROYAL-50", "test-store:sku:OUD-ROYAL-50")
+        assert store.check_version(conn, "contacts:c1", 100.0, "delivery-1") == "newer"
 
     assert forget_sandbox_crm_ids(settings) == 2
     assert "the 2 CRM ids of the previous sandbox run were forgotten" in capsys.readouterr().out
     assert store.crm_ids("contacts", ["c1"]) == {}
     assert store.crm_ids("deals", ["d1"]) == {}
     assert store.product_keys_for_skus(["test-store:OUD-ROYAL-50"]) == {}
+    with db.transaction() as conn:
+        # The contact's next delivery counts as new, even with the same time.
+        assert store.check_version(conn, "contacts:c1", 100.0, "delivery-2") == "newer"
 
     assert forget_sandbox_crm_ids(settings) == 0
     assert capsys.readouterr().out == ""

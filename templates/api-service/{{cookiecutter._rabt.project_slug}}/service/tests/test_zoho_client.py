@@ -290,16 +290,16 @@ def cached_client(url: str, cache: TokenCache, clock: ZohoClock | None = None) -
 def test_cached_token_of_another_account_discarded(start_zoho: StartZoho, tmp_path: Path,
                                                    fingerprint: str | None) -> None:
     standin = start_zoho()
-    gone = closed_loopback_url()
+    closed_url = closed_loopback_url()
     stored = {
         None: "",
-        "another-accounts-server": token_fingerprint(gone, CLIENT_ID, REFRESH_TOKEN),
+        "another-accounts-server": token_fingerprint(closed_url, CLIENT_ID, REFRESH_TOKEN),
         "another-client": token_fingerprint(standin.url, "1000.OTHERCLIENT", REFRESH_TOKEN),
         "another-refresh-token": token_fingerprint(standin.url, CLIENT_ID, "1000.other"),
     }[fingerprint]
     cache = FileTokenCache(tmp_path)
     clock = ZohoClock()
-    cache.write(AccessToken("1000.old-token-not-real", gone, clock.now + 3600, stored))
+    cache.write(AccessToken("1000.old-token-not-real", closed_url, clock.now + 3600, stored))
     source = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
                         accounts_url=standin.url, cache=cache, clock=clock)
 
@@ -320,10 +320,10 @@ def test_redis_token_of_another_account_discarded(start_zoho: StartZoho) -> None
     client = redis.Redis.from_url(redis_url_or_skip())
     prefix = f"storesync-test-{uuid.uuid4().hex}"
     cache = RedisTokenCache(client, prefix)
-    gone = closed_loopback_url()
+    closed_url = closed_loopback_url()
     try:
-        cache.write(AccessToken("1000.old-token-not-real", gone, ZohoClock().now + 3600,
-                                token_fingerprint(gone, CLIENT_ID, REFRESH_TOKEN)))
+        cache.write(AccessToken("1000.old-token-not-real", closed_url, ZohoClock().now + 3600,
+                                token_fingerprint(closed_url, CLIENT_ID, REFRESH_TOKEN)))
         source = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
                             accounts_url=standin.url, cache=cache)
         token = source.current()

@@ -411,16 +411,17 @@ def test_new_sandbox_standin_forgets_old_ids(
 
     assert forgotten == 5  # the contact, the deal, two products and the sales order
     assert f"the {forgotten} CRM ids of the previous sandbox run" in capsys.readouterr().out
-    later = Order(ORDER.id, SARA, total="209.50", updated_at="2026-03-04T10:00:00+00:00",
-                  lines=ORDER.lines)
-    second.deliver_order(later)
+    # A new order of the same customer, whose record has the time already seen.
+    second.deliver_order(Order(5100007, SARA, total="209.50", lines=ORDER.lines))
     report = second.flush()
     assert sum(report.dead_lettered.values()) == 0
     assert second.context.store.dead_letters() == []
     [contact] = second.standin.records("Contacts")
+    assert contact["Last_Name"] == SARA["last_name"]
     [deal] = second.standin.records("Deals")
     assert deal["Amount"] == 209.5
     assert deal["Contact_Name"]["id"] == contact["id"]
     [sales_order] = second.standin.records("Sales_Orders")
     assert sales_order["Deal_Name"]["id"] == deal["id"]
+    assert len(sales_order["Product_Details"]) == 2
     assert second.context.store.pending_objects() == []

@@ -207,8 +207,8 @@ def forget_sandbox_crm_ids(settings: Settings) -> int:
     The stand-in keeps its records in memory, but the state file keeps the CRM id of
     each synced record. Without this, a write after a restart would name an id the
     new stand-in does not have, and Zoho's or HubSpot's error would dead-letter it.
-    Records synced before are sent again when they next change. Returns how many ids
-    were forgotten.
+    Records synced before are sent again with their next delivery. Returns how many
+    ids were forgotten.
     """
     from .sync_store import SyncStore
 
@@ -219,8 +219,8 @@ def forget_sandbox_crm_ids(settings: Settings) -> int:
         db.close()
     if count:
         click.echo(f"  The new stand-in starts empty, so the {count} CRM ids of the previous "
-                   "sandbox run were forgotten; records synced before are sent again when "
-                   "they change.")
+                   "sandbox run were forgotten; records synced before are sent again with "
+                   "their next delivery.")
     return count
 
 

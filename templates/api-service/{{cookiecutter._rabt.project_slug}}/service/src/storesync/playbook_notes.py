@@ -61,14 +61,14 @@ def note_item(contact_key: str, marker: str, subject: str, at: str,
         crm: ``hubspot`` (an HTML ``hs_note_body``) or ``zoho`` (``Note_Title`` and a
             plain-text ``Note_Content``).
     """
-    shown = [(label, str(value)) for label, value in lines.items() if value]
+    filled = [(label, str(value)) for label, value in lines.items() if value]
     if crm == "zoho":
         properties = {"Note_Title": marker,
-                      "Note_Content": "\n".join(f"{label}: {value}" for label, value in shown)
+                      "Note_Content": "\n".join(f"{label}: {value}" for label, value in filled)
                       or marker}
     else:
         body = "".join(f"<p>{html.escape(label)}: {html.escape(value)}</p>"
-                       for label, value in shown)
+                       for label, value in filled)
         properties = {"hs_timestamp": at,
                       "hs_note_body": f"<p>{html.escape(marker)}</p>{body}"}
     return OutboxItem(

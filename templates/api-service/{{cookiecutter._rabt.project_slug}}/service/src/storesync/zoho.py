@@ -227,8 +227,8 @@ class ZohoClient:
                                      cost=write_cost(1), heavy=False)
         entries = [entry for entry in data.get("data") or [] if isinstance(entry, dict)]
         if len(entries) != 1:
-            raise CrmUnavailable(f"Zoho answered notes.create with {len(entries)} results "
-                                 "for 1 note", status, data)
+            raise CrmUnavailable(f"Zoho returned {len(entries)} results for 1 note on "
+                                 "notes.create", status, data)
         if entries[0].get("status") == "success":
             return str(entries[0]["details"]["id"])
         error = record_error(entries[0], note)

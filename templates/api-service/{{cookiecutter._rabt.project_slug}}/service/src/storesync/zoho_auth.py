@@ -9,8 +9,9 @@ the token: in ``zoho-token.json`` in the data folder (mode 0600) under an exclus
 on ``zoho-token.lock`` there, or in Redis under a Redis lock when ``REDIS_URL`` is set.
 When two processes find the token stale at once, one refreshes and the other reads its
 result. The shared token carries a fingerprint of the accounts server, client id and
-refresh token it was issued for, so a token cached before a change of account or of
-sandbox stand-in is discarded, not sent to an ``api_domain`` that no longer serves it.
+refresh token it was issued for. A token cached before a change of account or of
+sandbox stand-in is discarded, so it is not sent to an ``api_domain`` that no longer
+serves it.
 
 Failures come back from Zoho Accounts with HTTP 200 and ``{"error": ...}``. A client id
 the data centre does not know gives ``invalid_client``, and a refresh token issued by

@@ -52,8 +52,8 @@ class ZohoFlusher(Flusher):
 
     # A cleared field is sent as JSON null, because Zoho rejects an empty string in a
     # date, datetime, number or picklist field with INVALID_DATA.
-    # NOTE: Zoho's update-records page (API v8) does not say how a field is cleared;
-    # null is assumed here, and the stand-in clears a field given null.
+    # NOTE: Zoho's update-records page (API v8) does not say how a field is cleared.
+    # Null is assumed here, and the stand-in clears a field given null.
     cleared_value: Any = None
     crm_name = "Zoho CRM"
 
