@@ -167,6 +167,8 @@ def test_arabic_order_on_zoho(projects: dict[str, Path]) -> None:
     line = only(data, "line_item")
     assert line["object"] == "Sales_Orders.Product_Details"
     assert line["properties"] == {"Product_Details[].product": "OUD-ROYAL-50",
+                                  "Product_Details[].product_description":
+                                      "عطر عود ملكي - 50 مل",
                                   "Product_Details[].quantity": 1,
                                   "Product_Details[].list_price": "145.00"}
 
@@ -288,6 +290,8 @@ def test_woocommerce_order_on_zoho(projects: dict[str, Path]) -> None:
     }
     line = only(data, "line_item")
     assert line["properties"] == {"Product_Details[].product": "210",
+                                  "Product_Details[].product_description":
+                                      "عطر عود ملكي - 50 مل",
                                   "Product_Details[].quantity": 2,
                                   "Product_Details[].list_price": "65.00"}
     assert line["flags"] == {"sku": ["fallback:line_items[].product_id", "pending_lookup"]}

@@ -344,7 +344,9 @@ def test_zoho_line_items_are_marked_unconfirmed() -> None:
     assert line_item["confidence"] == "unconfirmed"
     assert "Product_Details" in line_item["note"]
     assert line_item["object"] == "Sales_Orders.Product_Details"
-    assert "title" not in {field["name"] for field in line_item["fields"]}
+    title = next(field for field in line_item["fields"] if field["name"] == "title")
+    assert title["target"] == "Product_Details[].product_description"
+    assert title["confidence"] == "unconfirmed"
 
 
 def test_hubspot_association_ids_are_marked_unconfirmed() -> None:

@@ -2,10 +2,10 @@
 
 It serves the calls Rabt and the generated services make, with Zoho's shapes,
 limits and error bodies: the token endpoint (``POST /oauth/v2/token``), records
-(insert, update, upsert, get, list by page or by ids, search, delete), metadata
-(modules, fields, custom field creation, layouts, Deals pipelines), API credits and
-concurrency per edition. Paths
-under ``/_standin/`` are not Zoho's: they inspect and steer the stand-in in tests.
+(insert, update, upsert, get, list by page or by ids, search, delete), notes on
+records, metadata (modules, fields, custom field creation, layouts, Deals pipelines),
+API credits and concurrency per edition. Paths under ``/_standin/`` are not Zoho's:
+they inspect and steer the stand-in in tests.
 
 Run it with ``python -m generator.standins.zoho --port 8787 [--seed desired-state.yaml]``
 (``python -m storesync.standins.zoho`` in generated services). To see Rabt's
@@ -38,6 +38,7 @@ except ModuleNotFoundError as missing:  # started from a plain install, without 
     exit_missing_package(missing, "Zoho CRM")
 
 from . import zoho_endpoints as endpoints
+from . import zoho_notes as notes
 from .zoho_app import CallSpec, Handler, crm_endpoint, fault_response, logged
 from .zoho_config import DATA_CENTRES, EDITIONS, ZohoStandinConfig
 from .zoho_records import error_item
@@ -112,9 +113,12 @@ async def standin_records(request: Request) -> Response:
     state = _state(request)
     module = str(request.path_params["module"])
     with state.lock:
-        if module not in state.records:
+        if module == notes.NOTES_MODULE:
+            records = [dict(note) for note in state.notes.values()]
+        elif module not in state.records:
             return JSONResponse({"error": f"unknown module {module}"}, status_code=404)
-        records = [dict(record) for record in state.records[module].values()]
+        else:
+            records = [dict(record) for record in state.records[module].values()]
     return JSONResponse({"module": module, "records": records})
 
 
@@ -229,6 +233,8 @@ def _routes() -> list[Route]:
              "POST"),
         _crm("/{module}/search", CallSpec("modules", "READ", search=True),
              endpoints.records_search, "GET"),
+        _crm("/{module}/{record_id}/Notes", CallSpec("modules", "CREATE"),
+             notes.notes_create_for_record, "POST"),
         _crm("/{module}", CallSpec("modules", "CREATE"), endpoints.records_insert, "POST"),
         _crm("/{module}", CallSpec("modules", "UPDATE"), endpoints.records_update, "PUT"),
         _crm("/{module}", CallSpec("modules", "READ"), endpoints.records_list, "GET"),

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from .zoho_app import Call, json_response
 from .zoho_config import MAX_RECORDS_PER_PAGE, MAX_RECORDS_PER_WRITE
+from .zoho_notes import notes_create
 from .zoho_records import error_item, find_record, upsert_order, write_records, write_status
 from .zoho_schema import ModuleDef
 from .zoho_search import CriteriaError, keyword_matches, matches, parse_criteria
@@ -73,7 +74,9 @@ def _query_module(call: Call) -> tuple[ModuleDef | None, Response | None]:
 
 
 async def records_insert(call: Call) -> Response:
-    """``POST /crm/v8/{module}``: insert up to 100 records."""
+    """``POST /crm/v8/{module}``: insert up to 100 records, or notes for ``Notes``."""
+    if str(call.request.path_params.get("module", "")).casefold() == "notes":
+        return await notes_create(call)
     return _write(call, "insert", 201)
 
 

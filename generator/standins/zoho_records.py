@@ -16,7 +16,7 @@ from typing import Any
 from .zoho_schema import FieldDef, ModuleDef
 from .zoho_state import ZohoState
 
-__all__ = ["error_item", "find_record", "write_records", "write_status"]
+__all__ = ["error_item", "find_record", "success_item", "write_records", "write_status"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Zoho writes and expects date-times as yyyy-MM-ddTHH:mm:ss with a ±HH:mm offset.
@@ -97,7 +97,7 @@ def _insert(state: ZohoState, module: ModuleDef, item: dict[str, Any], path: str
                               "Modified_By": state.owner(), **values}
     state.records[module.api_name][record_id] = record
     state.written_at[record_id] = state.now()
-    result = _success(record, "record added")
+    result = success_item(record, "record added")
     if upsert:
         result.update({"action": "insert", "duplicate_field": None})
     return result
@@ -128,7 +128,7 @@ def _update(state: ZohoState, module: ModuleDef, record: dict[str, Any], item: d
     record.update(values)
     record["Modified_Time"] = state.timestamp()
     state.written_at[record["id"]] = state.now()
-    return _success(record, "record updated")
+    return success_item(record, "record updated")
 
 
 def _upsert(state: ZohoState, module: ModuleDef, item: dict[str, Any], path: str,
@@ -183,7 +183,8 @@ def _same(stored: Any, value: Any) -> bool:
     return bool(stored == value) and stored is not None
 
 
-def _success(record: dict[str, Any], message: str) -> dict[str, Any]:
+def success_item(record: dict[str, Any], message: str) -> dict[str, Any]:
+    """Return one written record's result in Zoho's shape, with its id and audit fields."""
     details = {key: record[key] for key in ("Modified_Time", "Modified_By", "Created_Time",
                                             "id", "Created_By")}
     return {"code": "SUCCESS", "details": details, "message": message, "status": "success"}

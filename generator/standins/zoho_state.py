@@ -82,6 +82,9 @@ class ZohoState:
             self.records: dict[str, dict[str, dict[str, Any]]] = {
                 name: {} for name in self.modules}
             self.written_at: dict[str, float] = {}
+            # Notes by id. Notes are not a module of ``modules``, because the stand-in
+            # serves only their creation.
+            self.notes: dict[str, dict[str, Any]] = {}
             self.pipelines: list[Pipeline] = []
             self.access_tokens: dict[str, AccessToken] = {}
             self.tokens_by_refresh: dict[str, deque[str]] = {}

@@ -146,3 +146,34 @@ def test_demo_prints_records(make_harness: MakeHarness, tmp_path: Path) -> None:
     refunded = [record for record in sync.standin.records("deals")
                 if record["properties"].get("ecom_refunded_sar") == "40.00"]
     assert len(refunded) == 1
+
+
+def test_sandbox_restart_forgets_crm_ids(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from storesync.cli import forget_sandbox_crm_ids
+    from storesync.db import Database
+    from storesync.sync_store import SyncStore
+
+    settings = load_settings({"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+                              "DESIRED_STATE_PATH": str(DESIRED_STATE_PATH)})
+    settings.data_dir.mkdir(parents=True)
+    db = Database(settings.state_path)
+    store = SyncStore(db)
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO sync_crm_ids (object, key, crm_id) VALUES "
+                     "('contacts', 'c1', '501'), ('deals', 'd1', '502')")
+        store.save_product_sku(conn, "test-store:OUD-ROYAL-50", "test-store:sku:OUD-ROYAL-50")
+        assert store.check_version(conn, "contacts:c1", 100.0, "delivery-1") == "newer"
+
+    assert forget_sandbox_crm_ids(settings) == 2
+    assert "the 2 CRM ids of the previous sandbox run were forgotten" in capsys.readouterr().out
+    assert store.crm_ids("contacts", ["c1"]) == {}
+    assert store.crm_ids("deals", ["d1"]) == {}
+    assert store.product_keys_for_skus(["test-store:OUD-ROYAL-50"]) == {}
+    with db.transaction() as conn:
+        # The contact's next delivery counts as new, even with the same time.
+        assert store.check_version(conn, "contacts:c1", 100.0, "delivery-2") == "newer"
+
+    assert forget_sandbox_crm_ids(settings) == 0
+    assert capsys.readouterr().out == ""
+    db.close()

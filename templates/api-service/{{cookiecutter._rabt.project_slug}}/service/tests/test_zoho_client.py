@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -12,18 +14,21 @@ import redis
 
 from conftest import redis_url_or_skip
 from storesync import metrics
-from storesync.hubspot import NOT_FOUND_CATEGORY, DailyLimitReached
+from storesync.hubspot import NOT_FOUND_CATEGORY, BatchRejected, DailyLimitReached
 from storesync.standins.zoho import ZohoStandinConfig
-from storesync.zoho import ZohoClient, mask_value
+from storesync.zoho import ApiDomainUnreachable, ZohoClient, mask_value
 from storesync.zoho_auth import (
     REFRESH_MARGIN_SECONDS,
+    TOKEN_FILE_NAME,
+    AccessToken,
     FileTokenCache,
     RedisTokenCache,
     TokenCache,
     TokenRejected,
     ZohoTokens,
+    token_fingerprint,
 )
-from storesync.zoho_credits import CreditsExhausted
+from storesync.zoho_credits import CallSlots, CreditBudget, CreditsExhausted
 from zoho_support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -93,6 +98,38 @@ def test_update_of_deleted_record_not_found(start_zoho: StartZoho,
     result = client.batch_update("contacts", [{"id": "999999", "properties": {"Last_Name": "X"}}])
 
     assert result.errors[0]["category"] == NOT_FOUND_CATEGORY
+
+
+def test_note_created_on_contact(start_zoho: StartZoho, make_zoho_client: MakeClient) -> None:
+    standin = start_zoho()
+    client = make_zoho_client(standin)
+    result = client.batch_upsert("contacts", [contact("sara.zoho@example.com", "c-1")])
+    contact_id = result.results[0]["id"]
+
+    note_id = client.create_note({"Note_Title": "abandoned_cart:cart_reminder_1",
+                                  "Note_Content": "Recovery link: https://example.com/r/1"},
+                                 contact_id)
+
+    [note] = standin.records("Notes")
+    assert note["id"] == note_id
+    assert note["Parent_Id"] == {"module": {"api_name": "Contacts",
+                                            "id": note["Parent_Id"]["module"]["id"]},
+                                 "id": contact_id}
+    assert note["Note_Content"] == "Recovery link: https://example.com/r/1"
+
+
+def test_note_on_unknown_contact_rejected(start_zoho: StartZoho,
+                                          make_zoho_client: MakeClient) -> None:
+    standin = start_zoho()
+    client = make_zoho_client(standin)
+
+    with pytest.raises(BatchRejected) as raised:
+        client.create_note({"Note_Title": "t", "Note_Content": "Recovery link"},
+                           "5725767999999999999")
+
+    assert raised.value.status == 400
+    assert str(raised.value).startswith("INVALID_DATA: invalid data in Parent_Id")
+    assert standin.records("Notes") == []
 
 
 def test_mask_value_hides_personal_data() -> None:
@@ -226,6 +263,160 @@ def test_rejected_token_is_replaced_once(start_zoho: StartZoho, tmp_path: Path) 
     assert source.current().value == new != old
     assert standin.refreshes() == 2
     source.close()
+
+
+def closed_loopback_url() -> str:
+    """Return an http URL on 127.0.0.1 whose port nothing listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def cached_client(url: str, cache: TokenCache, clock: ZohoClock | None = None) -> ZohoClient:
+    clock = clock or ZohoClock()
+    tokens = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa", accounts_url=url,
+                        cache=cache, clock=clock)
+    return ZohoClient(tokens, CreditBudget(50_000, clock=clock, sleep=clock.sleep),
+                      CallSlots(20), sleep=clock.sleep)
+
+
+@pytest.mark.parametrize("fingerprint", [
+    pytest.param(None, id="no-fingerprint"),
+    pytest.param("another-accounts-server", id="another-accounts-server"),
+    pytest.param("another-client", id="another-client"),
+    pytest.param("another-refresh-token", id="another-refresh-token"),
+])
+def test_cached_token_of_another_account_discarded(start_zoho: StartZoho, tmp_path: Path,
+                                                   fingerprint: str | None) -> None:
+    standin = start_zoho()
+    closed_url = closed_loopback_url()
+    stored = {
+        None: "",
+        "another-accounts-server": token_fingerprint(closed_url, CLIENT_ID, REFRESH_TOKEN),
+        "another-client": token_fingerprint(standin.url, "1000.OTHERCLIENT", REFRESH_TOKEN),
+        "another-refresh-token": token_fingerprint(standin.url, CLIENT_ID, "1000.other"),
+    }[fingerprint]
+    cache = FileTokenCache(tmp_path)
+    clock = ZohoClock()
+    cache.write(AccessToken("1000.old-token-not-real", closed_url, clock.now + 3600, stored))
+    source = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
+                        accounts_url=standin.url, cache=cache, clock=clock)
+
+    token = source.current()
+    source.close()
+
+    assert token.value != "1000.old-token-not-real"
+    assert token.api_domain == standin.url
+    assert standin.refreshes() == 1
+    written = json.loads((tmp_path / TOKEN_FILE_NAME).read_text(encoding="utf-8"))
+    assert written["fingerprint"] == token_fingerprint(standin.url, CLIENT_ID, REFRESH_TOKEN)
+    assert written["api_domain"] == standin.url
+
+
+@pytest.mark.redis
+def test_redis_token_of_another_account_discarded(start_zoho: StartZoho) -> None:
+    standin = start_zoho()
+    client = redis.Redis.from_url(redis_url_or_skip())
+    prefix = f"storesync-test-{uuid.uuid4().hex}"
+    cache = RedisTokenCache(client, prefix)
+    closed_url = closed_loopback_url()
+    try:
+        cache.write(AccessToken("1000.old-token-not-real", closed_url, ZohoClock().now + 3600,
+                                token_fingerprint(closed_url, CLIENT_ID, REFRESH_TOKEN)))
+        source = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
+                            accounts_url=standin.url, cache=cache)
+        token = source.current()
+        source.close()
+        stored = cache.read()
+    finally:
+        client.delete(f"{prefix}:zoho:token", f"{prefix}:zoho:token-lock")
+        client.close()
+
+    assert token.api_domain == standin.url
+    assert standin.refreshes() == 1
+    assert stored is not None
+    assert stored.value == token.value
+
+
+def test_token_file_keeps_no_secret(start_zoho: StartZoho, tmp_path: Path) -> None:
+    standin = start_zoho()
+    source = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
+                        accounts_url=standin.url, cache=FileTokenCache(tmp_path))
+    source.current()
+    source.close()
+
+    text = (tmp_path / TOKEN_FILE_NAME).read_text(encoding="utf-8")
+
+    assert REFRESH_TOKEN not in text
+    assert CLIENT_SECRET not in text
+    assert json.loads(text)["fingerprint"]
+
+
+def test_same_account_reuses_cached_token(start_zoho: StartZoho, tmp_path: Path) -> None:
+    standin = start_zoho()
+    first = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
+                       accounts_url=standin.url, cache=FileTokenCache(tmp_path))
+    value = first.current().value
+    first.close()
+    # A restart with the same settings.
+    second = ZohoTokens(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, dc="sa",
+                        accounts_url=standin.url, cache=FileTokenCache(tmp_path))
+
+    assert second.current().value == value
+    assert standin.refreshes() == 1
+    second.close()
+
+
+def test_unreachable_cached_domain_refreshes_once(start_zoho: StartZoho,
+                                                  tmp_path: Path) -> None:
+    standin = start_zoho()
+    cache = FileTokenCache(tmp_path)
+    clock = ZohoClock()
+    # Same account, but its API domain is gone, as after a move of the org.
+    cache.write(AccessToken("1000.old-token-not-real", closed_loopback_url(),
+                            clock.now + 3600,
+                            token_fingerprint(standin.url, CLIENT_ID, REFRESH_TOKEN)))
+    client = cached_client(standin.url, cache, clock)
+
+    result = client.batch_upsert("contacts", [contact("sara.zoho@example.com", "c-1")])
+    client.close()
+
+    assert not result.errors
+    assert standin.refreshes() == 1
+    assert len(standin.records("Contacts")) == 1
+    stored = cache.read()
+    assert stored is not None
+    assert stored.api_domain == standin.url
+
+
+def test_unreachable_fresh_domain_not_refreshed(start_zoho: StartZoho, tmp_path: Path) -> None:
+    standin = start_zoho(ZohoStandinConfig(api_domain=closed_loopback_url()))
+    client = cached_client(standin.url, FileTokenCache(tmp_path))
+
+    with pytest.raises(ApiDomainUnreachable):
+        client.batch_upsert("contacts", [contact("sara.zoho@example.com", "c-1")])
+    client.close()
+
+    # The token came from Zoho Accounts just now, so a second refresh would not help.
+    assert standin.refreshes() == 1
+
+
+def test_invalid_token_on_cached_token_refreshes(start_zoho: StartZoho,
+                                                 tmp_path: Path) -> None:
+    standin = start_zoho()
+    cache = FileTokenCache(tmp_path)
+    clock = ZohoClock()
+    # A token of the same account that this stand-in never issued, as after its restart.
+    cache.write(AccessToken("1000.unknown-token-not-real", standin.url, clock.now + 3600,
+                            token_fingerprint(standin.url, CLIENT_ID, REFRESH_TOKEN)))
+    client = cached_client(standin.url, cache, clock)
+
+    result = client.batch_upsert("contacts", [contact("sara.zoho@example.com", "c-1")])
+    client.close()
+
+    assert not result.errors
+    assert standin.refreshes() == 1
 
 
 def test_credits_used_up_in_zoho_raise_the_daily_limit(start_zoho: StartZoho,

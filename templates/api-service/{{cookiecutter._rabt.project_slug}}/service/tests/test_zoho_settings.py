@@ -36,6 +36,29 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.zoho_edition == "enterprise"
     assert settings.zoho_refresh_token is None
     assert settings.zoho_credits_per_day is None
+    assert settings.zoho_credits_pause_seconds == 900
+    assert settings.zoho_auth_failure_pause_seconds == 60
+
+
+def test_pauses_are_read(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, ZOHO_CREDITS_PAUSE_SECONDS="3600",
+                            ZOHO_AUTH_FAILURE_PAUSE_SECONDS="120")
+    assert settings.zoho_credits_pause_seconds == 3600
+    assert settings.zoho_auth_failure_pause_seconds == 120
+    # The HubSpot pauses are their own settings.
+    assert settings.hubspot_daily_limit_pause_seconds == 900
+
+
+@pytest.mark.parametrize(("name", "value", "rule"), [
+    ("ZOHO_CREDITS_PAUSE_SECONDS", "59", "outside the allowed range 60 to 86400"),
+    ("ZOHO_CREDITS_PAUSE_SECONDS", "a day", "is not a whole number"),
+    ("ZOHO_AUTH_FAILURE_PAUSE_SECONDS", "4", "outside the allowed range 5 to 3600"),
+    ("ZOHO_AUTH_FAILURE_PAUSE_SECONDS", "3601", "outside the allowed range 5 to 3600"),
+])
+def test_bad_pause_is_named(tmp_path: Path, name: str, value: str, rule: str) -> None:
+    text = problems_for(tmp_path, **{name: value})
+    assert name in text
+    assert rule in text
 
 
 def test_refresh_token_ends_zoho_sandbox(tmp_path: Path) -> None:

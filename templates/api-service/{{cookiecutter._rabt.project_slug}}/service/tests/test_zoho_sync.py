@@ -6,9 +6,11 @@ projects whose CRM is Zoho and skip in the others.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -54,14 +56,16 @@ class ZohoHarness:
     standin: ZohoStandin
     deliveries: int = 0
 
-    def deliver_order(self, order: Order) -> JobOutcome:
+    def deliver(self, body: dict[str, Any], topic: str) -> JobOutcome:
         self.deliveries += 1
-        source = family()
-        delivery = Delivery(delivery_id=f"zoho-delivery-{self.deliveries}", source=source,
-                            topic=order.topic(source), shop="test-store",
+        delivery = Delivery(delivery_id=f"zoho-delivery-{self.deliveries}", source=family(),
+                            topic=topic, shop="test-store",
                             received_at="2026-03-03T18:10:00Z", triggered_at=None,
-                            body=encode_body(order.body(source)).decode("utf-8"))
+                            body=encode_body(body).decode("utf-8"))
         return handle_delivery(delivery, self.context)
+
+    def deliver_order(self, order: Order) -> JobOutcome:
+        return self.deliver(order.body(family()), order.topic(family()))
 
     def flush(self, now: float | None = None, cycles: int = 10) -> FlushReport:
         total = FlushReport()
@@ -129,13 +133,50 @@ def test_order_reaches_zoho_records(
     assert deals[0]["Contact_Name"]["id"] == contacts[0]["id"]
     assert deals[0]["Pipeline"] == "E-commerce"
     assert sorted(item["Product_Code"] for item in products) == ["MUSK-WHITE-30", "OUD-ROYAL-50"]
+    # A product made from an order line is named after the line's title.
+    assert [item["Product_Name"] for item in products] == [ORDER.lines[0].title] * 2
     assert len(orders) == 1
     assert orders[0]["Deal_Name"]["id"] == deals[0]["id"]
     rows = {row["product"]["id"]: row for row in orders[0]["Product_Details"]}
     musk = next(item["id"] for item in products if item["Product_Code"] == "MUSK-WHITE-30")
     assert rows[musk]["quantity"] == 2
     assert rows[musk]["list_price"] == 60.0
+    assert rows[musk]["product_description"] == ORDER.lines[1].title
     assert harness.context.store.pending_objects() == []
+
+
+def test_untitled_line_product_named_by_sku(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    untitled = Order(5100006, SARA, lines=(Line(91006, "AMBER-10", 1, "149.50", title=""),))
+
+    harness.deliver_order(untitled)
+    report = harness.flush()
+
+    assert sum(report.dead_lettered.values()) == 0
+    [product] = harness.standin.records("Products")
+    assert product["Product_Name"] == "AMBER-10"
+    [sales_order] = harness.standin.records("Sales_Orders")
+    assert "product_description" not in sales_order["Product_Details"][0]
+
+
+def test_pause_and_pipeline_logs_name_zoho(
+        make_zoho_harness: Callable[..., ZohoHarness], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from storesync import flusher as flusher_module
+
+    harness = make_zoho_harness(ZohoStandinConfig(credits_per_day=3), resolve=False)
+    harness.standin.fault(500, 1, "/crm/v8/settings/layouts")
+    monkeypatch.setattr(flusher_module, "STAGE_LOOKUP_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(harness.flusher, "run", lambda stop: None)
+
+    flusher_module._resolve_then_flush(harness.flusher, threading.Event())
+    harness.deliver_order(ORDER)
+    harness.flush(now=2_000_000_000.0)
+
+    assert "cannot read the deal pipelines from Zoho CRM yet" in caplog.text
+    assert "Zoho CRM calls paused for" in caplog.text
+    assert "HubSpot" not in caplog.text
 
 
 def test_second_delivery_updates_without_a_second_sales_order(
@@ -154,6 +195,60 @@ def test_second_delivery_updates_without_a_second_sales_order(
     assert deals[0]["Amount"] == 209.5
     assert len(harness.standin.records("Sales_Orders")) == 1
     assert len(harness.standin.records("Contacts")) == 1
+
+
+def test_contact_without_paid_order_syncs(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+
+    harness.deliver_order(Order(5100003, SARA, status="pending"))
+    report = harness.flush()
+
+    assert sum(report.dead_lettered.values()) == 0
+    assert harness.context.store.dead_letters() == []
+    contacts = harness.standin.records("Contacts")
+    assert [item["Email"] for item in contacts] == [SARA["email"]]
+    assert contacts[0].get("Ecom_First_Order_At") is None
+    assert contacts[0].get("Ecom_Last_Order_At") is None
+    deals = harness.standin.records("Deals")
+    assert deals[0]["Contact_Name"]["id"] == contacts[0]["id"]
+
+
+def test_refund_clears_zoho_roll_ups(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    paid = Order(5100004, SARA, total="80.00")
+    harness.deliver_order(paid)
+    harness.flush()
+    before = harness.standin.records("Contacts")[0]
+    assert before["Ecom_First_Order_At"]
+    assert before["Ecom_Last_Order_At"]
+
+    refunded = Order(paid.id, SARA, total="80.00", status="refunded", refunded="80.00",
+                     updated_at="2026-03-04T09:00:00+00:00")
+    harness.deliver_order(refunded)
+    report = harness.flush()
+
+    assert sum(report.dead_lettered.values()) == 0
+    after = harness.standin.records("Contacts")[0]
+    assert after["Ecom_First_Order_At"] is None
+    assert after["Ecom_Last_Order_At"] is None
+    assert after["Ecom_Orders_Count"] == 0
+    assert after["Email"] == SARA["email"]
+
+
+def test_cleared_value_sent_as_null(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness()
+    harness.deliver_order(Order(5100005, SARA, status="pending"))
+    rows = harness.context.store.due("contacts", 10.0**12, 10)
+    assert len(rows) == 1
+    cleared = [name for name, value in rows[0].item.properties.items() if value is None]
+    assert "Ecom_First_Order_At" in cleared
+
+    sent = harness.flusher._properties("contacts", rows[0], {})
+
+    for name in cleared:
+        assert sent[name] is None
+    assert "" not in sent.values()
 
 
 def test_invalid_value_goes_to_dead_letters_masked(
@@ -179,18 +274,28 @@ def test_invalid_value_goes_to_dead_letters_masked(
 
 
 def test_used_up_credits_pause_the_flusher(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
-    harness = make_zoho_harness(ZohoStandinConfig(credits_per_day=3))
+    harness = make_zoho_harness(ZohoStandinConfig(credits_per_day=3),
+                                ZOHO_CREDITS_PAUSE_SECONDS="120")
     harness.deliver_order(ORDER)
 
     report = harness.flush(now=2_000_000_000.0)
 
     assert report.paused
-    assert harness.flusher.paused_until == 2_000_000_000.0 + float(
-        harness.settings.hubspot_daily_limit_pause_seconds)
+    assert harness.flusher.paused_until == 2_000_000_000.0 + 120
     calls_before = harness.client.calls
     again = harness.flusher.flush_once(now=2_000_000_001.0, force=True)
     assert again.paused
     assert harness.client.calls == calls_before
+
+
+def test_zoho_pauses_come_from_zoho_settings(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    harness = make_zoho_harness(ZOHO_AUTH_FAILURE_PAUSE_SECONDS="15",
+                                HUBSPOT_AUTH_FAILURE_PAUSE_SECONDS="30",
+                                HUBSPOT_DAILY_LIMIT_PAUSE_SECONDS="3600")
+
+    assert harness.flusher.auth_failure_pause_seconds == 15
+    assert harness.flusher.daily_limit_pause_seconds == 900
 
 
 def test_missing_pipeline_names_the_fix(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
@@ -217,3 +322,106 @@ def test_demo_prints_zoho_records_masked(make_zoho_harness: Callable[..., ZohoHa
     assert "Product_Details=2 rows" in text
     for value in PERSONAL_VALUES:
         assert value not in text
+
+
+def test_abandoned_cart_note_in_zoho_once(make_zoho_harness: Callable[..., ZohoHarness],
+                                         tmp_path: Path) -> None:
+    from playbook_support import (
+        HOUR,
+        SHOP,
+        Clock,
+        FakeConsent,
+        FakeDiscounts,
+        riyadh,
+        write_playbook_spec,
+    )
+    from storesync.playbook_config import load_playbook_config
+    from storesync.playbook_notes import NOTE_OBJECT, NoteWriter
+    from storesync.playbooks import PlaybookRunner
+    from storesync.timers import TimerStore
+
+    harness = make_zoho_harness()
+    if family() != "shopify":
+        pytest.skip(f"this test sends Shopify checkout webhooks; this project reads {family()}")
+    store = harness.context.store
+    clock = Clock(riyadh("2026-03-01 10:00"))
+    config = load_playbook_config(write_playbook_spec(tmp_path / "spec"), project_mapping())
+    harness.context.playbooks = PlaybookRunner(
+        config=config, store=store, timers=TimerStore(store.db, clock=clock),
+        consent=FakeConsent(), discounts=FakeDiscounts(), senders={}, clock=clock,
+        notes=True, note_crm="zoho")
+    notes = NoteWriter(store, harness.client)
+    customer = {key: SARA[key] for key in ("id", "email", "phone", "first_name", "last_name")}
+    recovery = f"https://{SHOP}/recover/tok-open"
+    harness.deliver({"id": 1, "token": "tok-open", "email": SARA["email"],
+                     "customer": customer, "updated_at": "2026-03-01T07:00:00Z",
+                     "total_price": "420.00", "currency": "SAR",
+                     "abandoned_checkout_url": recovery}, "checkouts/create")
+    harness.flush()
+
+    clock.advance(3 * HOUR)
+    harness.context.playbooks.run_until_idle()
+    harness.flush()
+    [queued] = store.due(NOTE_OBJECT, float("inf"), 10)
+    assert notes.flush() == 1
+
+    [contact] = harness.standin.records("Contacts")
+    assert contact["Ecom_Playbook_Step"] == "abandoned_cart:cart_reminder_1"
+    [note] = harness.standin.records("Notes")
+    assert note["Parent_Id"]["id"] == contact["id"]
+    assert note["Parent_Id"]["module"]["api_name"] == "Contacts"
+    assert note["Note_Title"] == "abandoned_cart:cart_reminder_1"
+    assert recovery in note["Note_Content"]
+    assert "<p>" not in note["Note_Content"]
+    assert store.pending_count(NOTE_OBJECT) == 0
+
+    # The same note queued again, as after a replayed timer, is not written twice.
+    with store.db.transaction() as conn:
+        store.enqueue(conn, queued.item)
+    assert notes.flush() == 0
+    assert len(harness.standin.records("Notes")) == 1
+    assert store.pending_count(NOTE_OBJECT) == 0
+
+
+def test_zoho_runner_writes_notes(make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    from playbook_support import FakeConsent, FakeDiscounts
+    from storesync.playbook_wiring import build_runner
+
+    harness = make_zoho_harness()
+
+    runner = build_runner(harness.settings, harness.context, FakeConsent(), FakeDiscounts())
+
+    assert runner.notes
+    assert runner.note_crm == "zoho"
+
+
+def test_new_sandbox_standin_forgets_old_ids(
+        make_zoho_harness: Callable[..., ZohoHarness],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from storesync.cli import forget_sandbox_crm_ids
+
+    first = make_zoho_harness()
+    first.deliver_order(ORDER)
+    first.flush()
+    assert len(first.standin.records("Sales_Orders")) == 1
+    # A restart of `run` in sandbox mode: a new, empty stand-in on the same state file.
+    second = make_zoho_harness()
+
+    forgotten = forget_sandbox_crm_ids(second.settings)
+
+    assert forgotten == 5  # the contact, the deal, two products and the sales order
+    assert f"the {forgotten} CRM ids of the previous sandbox run" in capsys.readouterr().out
+    # A new order of the same customer, whose record has the time already seen.
+    second.deliver_order(Order(5100007, SARA, total="209.50", lines=ORDER.lines))
+    report = second.flush()
+    assert sum(report.dead_lettered.values()) == 0
+    assert second.context.store.dead_letters() == []
+    [contact] = second.standin.records("Contacts")
+    assert contact["Last_Name"] == SARA["last_name"]
+    [deal] = second.standin.records("Deals")
+    assert deal["Amount"] == 209.5
+    assert deal["Contact_Name"]["id"] == contact["id"]
+    [sales_order] = second.standin.records("Sales_Orders")
+    assert sales_order["Deal_Name"]["id"] == deal["id"]
+    assert len(sales_order["Product_Details"]) == 2
+    assert second.context.store.pending_objects() == []

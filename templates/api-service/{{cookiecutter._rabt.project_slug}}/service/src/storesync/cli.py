@@ -223,6 +223,8 @@ def run(workers: int) -> None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             address_file.write_text(standin_url + "\n", encoding="utf-8")
         _print_banner(settings, standin_url)
+        if standin_url is not None:
+            forget_sandbox_crm_ids(settings)
         store_url = _start_store_standin(settings, env, processes)
         if store_url is not None:
             click.echo(f"  The store API jobs (reconcile, backfill, discount codes) use a local "
@@ -248,6 +250,29 @@ def run(workers: int) -> None:
         click.echo(f"Error: {command} stopped with exit code {stopped.returncode}; stopping "
                    "the others.", err=True)
     sys.exit(EXIT_FAILURE)
+
+
+def forget_sandbox_crm_ids(settings: Settings) -> int:
+    """Forget the CRM ids of earlier runs, because a new sandbox stand-in starts empty.
+
+    The stand-in keeps its records in memory, but the state file keeps the CRM id of
+    each synced record. Without this, a write after a restart would name an id the
+    new stand-in does not have, and Zoho's or HubSpot's error would dead-letter it.
+    Records synced before are sent again with their next delivery. Returns how many
+    ids were forgotten.
+    """
+    from .sync_store import SyncStore
+
+    db = Database(settings.state_path)
+    try:
+        count = SyncStore(db).forget_crm_records()
+    finally:
+        db.close()
+    if count:
+        click.echo(f"  The new stand-in starts empty, so the {count} CRM ids of the previous "
+                   "sandbox run were forgotten; records synced before are sent again with "
+                   "their next delivery.")
+    return count
 
 
 # --- intake, worker, standin --------------------------------------------------------------

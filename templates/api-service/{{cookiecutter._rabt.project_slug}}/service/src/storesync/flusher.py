@@ -150,6 +150,12 @@ def dependencies_of(obj: str) -> tuple[str, ...]:
 class Flusher:
     """Writes the outbox to HubSpot; ``flush_once`` is one steppable cycle."""
 
+    # What a cleared property is sent as: HubSpot's objects API clears a property
+    # given an empty string.
+    cleared_value: Any = ""
+    # The CRM's name in log messages.
+    crm_name = "HubSpot"
+
     def __init__(
         self,
         store: SyncStore,
@@ -465,12 +471,12 @@ class Flusher:
                     product_ids: Mapping[str, str]) -> dict[str, Any]:
         """Return the properties to send, with stage ids, pipeline and product id filled in.
 
-        A None value becomes an empty string, which HubSpot's objects API takes as
-        "clear this property". Mapped records carry no empty values, so None comes only
-        from a value the worker cleared, such as ``last_order_at`` after the contact's
-        only paid order was refunded.
+        A None value becomes :attr:`cleared_value`, the CRM's way to clear a property.
+        Mapped records carry no empty values, so None comes only from a value the
+        worker cleared, such as ``last_order_at`` after the contact's only paid order
+        was refunded, or a roll-up of a contact with no paid order yet.
         """
-        properties = {name: "" if value is None else value
+        properties = {name: self.cleared_value if value is None else value
                       for name, value in row.item.properties.items()}
         if obj == "deals":
             stage = properties.get(self.stage_property)
@@ -567,7 +573,7 @@ class Flusher:
             else self.auth_failure_pause_seconds
         self.paused_until = now + seconds
         self._pausing.set()
-        log.error("HubSpot calls paused for %d s: %s", seconds, error,
+        log.error("%s calls paused for %d s: %s", self.crm_name, seconds, error,
                   extra={"status": error.status, "paused_until": self.paused_until})
         raise _Paused from error
 
@@ -895,15 +901,17 @@ def flusher_for(settings: Any, store: SyncStore, mapping: Mapping[str, Any],
     """Create a flusher with the sync settings: the Zoho flusher for a Zoho client."""
     from .zoho_flusher import ZohoFlusher
 
-    kind = ZohoFlusher if settings.crm_target == "zoho" else Flusher
-    return kind(
+    zoho = settings.crm_target == "zoho"
+    return (ZohoFlusher if zoho else Flusher)(
         store, client, mapping,
         batch_window_seconds=settings.sync_batch_window_ms / 1000,
         max_attempts=settings.sync_max_attempts,
         backoff_base_seconds=float(settings.sync_backoff_base_seconds),
         backoff_max_seconds=float(settings.sync_backoff_max_seconds),
-        daily_limit_pause_seconds=float(settings.hubspot_daily_limit_pause_seconds),
-        auth_failure_pause_seconds=float(settings.hubspot_auth_failure_pause_seconds),
+        daily_limit_pause_seconds=float(settings.zoho_credits_pause_seconds if zoho
+                                        else settings.hubspot_daily_limit_pause_seconds),
+        auth_failure_pause_seconds=float(settings.zoho_auth_failure_pause_seconds if zoho
+                                         else settings.hubspot_auth_failure_pause_seconds),
     )
 
 
@@ -957,11 +965,12 @@ def _resolve_then_flush(flusher: Flusher, stop: threading.Event) -> None:
         try:
             flusher.resolve_stages()
         except SetupError as error:
-            log.error("deal pipeline missing in HubSpot; nothing is synced until it exists: %s",
-                      error)
+            log.error("deal pipeline missing in %s; nothing is synced until it exists: %s",
+                      flusher.crm_name, error)
             stop.wait(STAGE_LOOKUP_RETRY_SECONDS * 6)
         except HubSpotError as error:
-            log.warning("cannot read the deal pipelines from HubSpot yet: %s", error)
+            log.warning("cannot read the deal pipelines from %s yet: %s", flusher.crm_name,
+                        error)
             stop.wait(STAGE_LOOKUP_RETRY_SECONDS)
     flusher.run(stop)
 

@@ -3,7 +3,8 @@
 The worker process calls :func:`start_playbooks` with its worker context, the consent
 store and the store's discount issuer. The runner is then attached to the context,
 so each delivery schedules or cancels timers in its own transaction, and a thread
-fires the due timers, runs the daily win-back scan and writes the HubSpot notes.
+fires the due timers, runs the daily win-back scan and writes the notes to HubSpot or
+Zoho CRM.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ log = logging.getLogger("storesync.playbook_wiring")
 
 # Seconds between two passes over the due timers. A step is at most this late.
 LOOP_INTERVAL_SECONDS = 30.0
+# The CRM targets whose contacts get a note for each playbook mark.
+NOTE_CRMS = ("hubspot", "zoho")
 
 
 def build_runner(settings: Settings, context: Any, consent: ConsentCheck,
@@ -31,8 +34,8 @@ def build_runner(settings: Settings, context: Any, consent: ConsentCheck,
                  clock: Callable[[], float] = time.time) -> PlaybookRunner:
     """Build the runner for a worker context (``storesync.worker.WorkerContext``).
 
-    The direct WhatsApp sender is added when ``WHATSAPP_PHONE_NUMBER_ID`` is set, and
-    notes are written only for HubSpot.
+    The direct WhatsApp sender is added when ``WHATSAPP_PHONE_NUMBER_ID`` is set.
+    Notes are written for HubSpot and Zoho CRM; a custom database has no timeline.
 
     Raises:
         PlaybookConfigError: the spec or ``PLAYBOOK_CART_DELAY_HOURS`` cannot be used.
@@ -47,7 +50,8 @@ def build_runner(settings: Settings, context: Any, consent: ConsentCheck,
     store = context.store
     return PlaybookRunner(config=config, store=store, timers=TimerStore(store.db, clock=clock),
                           consent=consent, discounts=discounts, senders=senders, clock=clock,
-                          notes=settings.crm_target == "hubspot")
+                          notes=settings.crm_target in NOTE_CRMS,
+                          note_crm=settings.crm_target)
 
 
 def start_playbooks(settings: Settings, context: Any, consent: ConsentCheck,
@@ -68,10 +72,11 @@ def start_playbooks(settings: Settings, context: Any, consent: ConsentCheck,
     if runner.notes:
         from .flusher import client_for
         from .hubspot import HubSpotClient
+        from .zoho import ZohoClient
 
-        # Notes are a HubSpot object; runner.notes is set only when the CRM is HubSpot.
+        # runner.notes is set only for the CRMs of NOTE_CRMS, whose clients write notes.
         client = client_for(settings)
-        if isinstance(client, HubSpotClient):
+        if isinstance(client, HubSpotClient | ZohoClient):
             notes = NoteWriter(runner.store, client)
     stop = threading.Event()
     thread = threading.Thread(

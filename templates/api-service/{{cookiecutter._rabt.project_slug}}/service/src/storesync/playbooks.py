@@ -145,8 +145,9 @@ class PlaybookRunner:
         senders: Direct senders by channel (only ``whatsapp`` today); empty when the
             CRM's workflows send every message.
         clock: Seconds since the epoch; tests pass their own.
-        notes: Whether each mark also puts a timeline note in the outbox (HubSpot only;
-            ``storesync.playbook_notes.NoteWriter`` writes them).
+        notes: Whether each mark also puts a timeline note in the outbox
+            (``storesync.playbook_notes.NoteWriter`` writes them).
+        note_crm: The CRM whose fields the notes are built with: ``hubspot`` or ``zoho``.
     """
 
     config: PlaybookConfig
@@ -157,6 +158,7 @@ class PlaybookRunner:
     senders: Mapping[str, StepSender]
     clock: Callable[[], float] = time.time
     notes: bool = False
+    note_crm: str = "hubspot"
 
     def __post_init__(self) -> None:
         self.store.db.migrate(COMPONENT, SCHEMA_STEPS)
@@ -452,7 +454,7 @@ class PlaybookRunner:
                      "Discount code / رمز الخصم": values.get("discount_code"),
                      "Code expires / ينتهي الرمز": values.get("discount_expires_at")}
             self.store.enqueue(conn, note_item(contact["key"], marker, subject,
-                                               iso(self.clock()), lines))
+                                               iso(self.clock()), lines, self.note_crm))
 
 
 # --- wiring ----------------------------------------------------------------------------

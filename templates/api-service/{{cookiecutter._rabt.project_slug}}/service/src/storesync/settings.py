@@ -38,6 +38,8 @@ from .store_settings import (
     store_api_settings,
 )
 from .zoho_settings import (
+    DEFAULT_ZOHO_AUTH_FAILURE_PAUSE_SECONDS,
+    DEFAULT_ZOHO_CREDITS_PAUSE_SECONDS,
     DEFAULT_ZOHO_DC,
     DEFAULT_ZOHO_EDITION,
     DEFAULT_ZOHO_TIMEOUT_SECONDS,
@@ -274,6 +276,8 @@ class Settings:
     zoho_credits_per_day: int | None = None
     zoho_concurrency: int | None = None
     zoho_timeout_seconds: int = DEFAULT_ZOHO_TIMEOUT_SECONDS
+    zoho_credits_pause_seconds: int = DEFAULT_ZOHO_CREDITS_PAUSE_SECONDS
+    zoho_auth_failure_pause_seconds: int = DEFAULT_ZOHO_AUTH_FAILURE_PAUSE_SECONDS
 
     # Consent and privacy requests (storesync.consent, storesync.privacy_actions).
     consent_store_writeback: bool = False

@@ -487,6 +487,22 @@ class SyncStore:
                 (_dumps(properties), now, error, row.item.object, row.item.key, row.revision))
         return cursor.rowcount == 1
 
+    def forget_crm_records(self) -> int:
+        """Forget what was written to the CRM; return how many CRM ids there were.
+
+        For a CRM that starts empty, such as a new sandbox stand-in: the ids of the
+        previous run name records it does not have, so writes would be rejected. The
+        SKU → product entries go too, because a product made from an order line is
+        written only while its SKU has no product. The versions go as well, so the
+        next delivery of a contact sends its whole record, with the mandatory fields
+        a new CRM record needs, and not only its changed roll-ups.
+        """
+        with self.db.transaction() as conn:
+            count = conn.execute("DELETE FROM sync_crm_ids").rowcount
+            conn.execute("DELETE FROM sync_product_skus")
+            conn.execute("DELETE FROM sync_versions")
+        return count
+
     def forget_crm_id(self, obj: str, key: str) -> None:
         """Drop a CRM id that no longer exists in the CRM (the record was deleted or merged)."""
         with self.db.transaction() as conn:

@@ -7,6 +7,7 @@ Endpoints (Zoho CRM API v8, on the ``api_domain`` of the access token):
 * ``PUT /crm/v8/{module}`` with ``data`` of records carrying their Zoho ``id``, for
   updates and for lookups such as a deal's ``Contact_Name``;
 * ``POST /crm/v8/Sales_Orders`` for new sales orders;
+* ``POST /crm/v8/Notes`` for the playbooks' notes on contacts;
 * ``GET /crm/v8/settings/layouts`` and ``/settings/pipeline`` for the deal pipelines.
 
 Every record gets its own entry in the response's ``data``, in the order sent, with
@@ -62,6 +63,10 @@ MAX_BUSY_RETRIES = 6
 MAX_BUSY_WAIT_SECONDS = 8.0
 INVALID_TOKEN = "INVALID_TOKEN"
 _PHONE = re.compile(r"\+?[\d\s-]{8,}")
+
+
+class ApiDomainUnreachable(CrmUnavailable):
+    """The token's ``api_domain`` refused the connection or its name did not resolve."""
 
 
 def mask_value(value: Any) -> str:
@@ -213,6 +218,30 @@ class ZohoClient:
                                  [dict(record) for record in records])
         return entries
 
+    def create_note(self, properties: Mapping[str, Any], contact_id: str) -> str:
+        """Create a note on a contact and return the note's id.
+
+        ``properties`` are the note's fields (``Note_Title``, ``Note_Content``). The
+        contact goes in ``Parent_Id`` as ``{"module": {"api_name"}, "id"}``, the shape
+        of Zoho CRM API v5 and later.
+
+        Raises:
+            BatchRejected: Zoho rejected the note, with the code and the field.
+        """
+        note = {**properties, "Parent_Id": {"module": {"api_name": MODULES["contacts"]},
+                                            "id": str(contact_id)}}
+        status, data = self._request("notes.create", "POST", f"{API}/Notes", {"data": [note]},
+                                     cost=write_cost(1), heavy=False)
+        entries = [entry for entry in data.get("data") or [] if isinstance(entry, dict)]
+        if len(entries) != 1:
+            raise CrmUnavailable(f"Zoho returned {len(entries)} results for 1 note on "
+                                 "notes.create", status, data)
+        if entries[0].get("status") == "success":
+            return str(entries[0]["details"]["id"])
+        error = record_error(entries[0], note)
+        raise BatchRejected(f"{error['category']}: {error['message']}", status,
+                            {"category": error["category"], "message": error["message"]})
+
     def field_types(self, obj: str) -> dict[str, str]:
         """Return the data type of each field of ``obj``'s module, read once per module.
 
@@ -339,15 +368,25 @@ class ZohoClient:
     def _request(self, operation: str, method: str, path: str, json: Any, *, cost: int,
                  heavy: bool, params: Mapping[str, str] | None = None
                  ) -> tuple[int, dict[str, Any]]:
-        """Send one call: refresh the token once on 401 INVALID_TOKEN, wait out busy 429s."""
+        """Send one call: refresh the token once on 401 INVALID_TOKEN, wait out busy 429s.
+
+        A cached token whose ``api_domain`` cannot be reached is refreshed once too,
+        because the refresh returns the account's current API domain.
+        """
         token_retried = False
         busy = 0
         while True:
             self.budget.before_call(cost)
             token = self.tokens.current()
-            with self.slots.hold(heavy):
-                response = self._send(operation, method, token.api_domain + path, json,
-                                      token.value, params)
+            try:
+                with self.slots.hold(heavy):
+                    response = self._send(operation, method, token.api_domain + path, json,
+                                          token.value, params)
+            except ApiDomainUnreachable:
+                if token_retried or not self.tokens.reject_unreachable(token):
+                    raise
+                token_retried = True
+                continue
             body = _body(response)
             code = str(body.get("code") or "")
             remaining = _reported_remaining(response)
@@ -414,6 +453,10 @@ class ZohoClient:
             metrics.CRM_RESPONSES.labels(operation=operation, status="timeout").inc()
             raise CrmUnavailable(f"Zoho timed out on {operation}: {type(error).__name__}",
                                  None) from error
+        except httpx.ConnectError as error:
+            metrics.CRM_RESPONSES.labels(operation=operation, status="error").inc()
+            raise ApiDomainUnreachable(f"Zoho could not be reached on {operation}: "
+                                       f"{type(error).__name__}", None) from error
         except httpx.TransportError as error:
             metrics.CRM_RESPONSES.labels(operation=operation, status="error").inc()
             raise CrmUnavailable(f"Zoho could not be reached on {operation}: "

@@ -8,7 +8,10 @@ at most 30 live ones), so the service never refreshes per call. Every process sh
 the token: in ``zoho-token.json`` in the data folder (mode 0600) under an exclusive lock
 on ``zoho-token.lock`` there, or in Redis under a Redis lock when ``REDIS_URL`` is set.
 When two processes find the token stale at once, one refreshes and the other reads its
-result.
+result. The shared token carries a fingerprint of the accounts server, client id and
+refresh token it was issued for. A token cached before a change of account or of
+sandbox stand-in is discarded, so it is not sent to an ``api_domain`` that no longer
+serves it.
 
 Failures come back from Zoho Accounts with HTTP 200 and ``{"error": ...}``. A client id
 the data centre does not know gives ``invalid_client``, and a refresh token issued by
@@ -18,6 +21,7 @@ another data centre gives ``invalid_code``, so both messages name ``ZOHO_DC``.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -60,11 +64,28 @@ class TokenRejected(AuthFailed):
 
 @dataclass(frozen=True)
 class AccessToken:
-    """An access token, the API domain it works on and when it expires (epoch seconds)."""
+    """An access token, the API domain it works on and when it expires (epoch seconds).
+
+    ``fingerprint`` names the accounts server, client and refresh token the token was
+    issued for (:func:`token_fingerprint`); a cached token without the current one is
+    not used.
+    """
 
     value: str
     api_domain: str
     expires_at: float
+    fingerprint: str = ""
+
+
+def token_fingerprint(accounts_url: str, client_id: str, refresh_token: str) -> str:
+    """Return a SHA-256 digest of the accounts server, client id and refresh token.
+
+    The refresh token enters only as its own SHA-256 digest, and the result is one-way,
+    so the fingerprint may be stored beside the access token.
+    """
+    secret_digest = hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
+    source = json.dumps([accounts_url.rstrip("/"), client_id, secret_digest])
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 def accounts_url_for(dc: str) -> str:
@@ -131,11 +152,14 @@ class ZohoTokens:
                       "client_secret": client_secret, "refresh_token": refresh_token}
         self.dc = dc
         self.accounts_url = accounts_url.rstrip("/")
+        self.fingerprint = token_fingerprint(self.accounts_url, client_id, refresh_token)
         self._cache = cache
         self._clock = clock
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_seconds), transport=transport)
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
+        # The last token this object got from Zoho Accounts itself, not from the cache.
+        self._issued: str | None = None
         self.refreshes = 0
 
     def close(self) -> None:
@@ -172,7 +196,22 @@ class ZohoTokens:
                 self._token = None
             stored = self._read()
             if stored is not None and stored.value == value:
-                self._write(AccessToken(value, stored.api_domain, 0.0))
+                self._write(AccessToken(value, stored.api_domain, 0.0, self.fingerprint))
+
+    def reject_unreachable(self, token: AccessToken) -> bool:
+        """Drop ``token`` after its ``api_domain`` refused the connection; return whether it was.
+
+        A token another process cached may name an API domain that is gone, such as a
+        sandbox stand-in that was restarted. One this object got from Zoho Accounts
+        names the current domain, so it is kept: refreshing it would not help, and
+        Zoho Accounts allows only a few refreshes per refresh token in ten minutes.
+        """
+        if token.value == self._issued:
+            return False
+        log.warning("Zoho API domain refused the connection; refreshing the cached token",
+                    extra={"resource": token.api_domain})
+        self.reject(token.value)
+        return True
 
     def _fresh(self, token: AccessToken) -> bool:
         return token.expires_at - REFRESH_MARGIN_SECONDS > self._clock()
@@ -202,8 +241,10 @@ class ZohoTokens:
         logs.register_secret(str(data["access_token"]))
         log.info("Zoho access token refreshed", extra={"resource": self.accounts_url,
                                                        "expires_in": seconds})
-        return AccessToken(str(data["access_token"]), _api_domain(data.get("api_domain")),
-                           started + seconds)
+        token = AccessToken(str(data["access_token"]), _api_domain(data.get("api_domain")),
+                            started + seconds, self.fingerprint)
+        self._issued = token.value
+        return token
 
     @contextmanager
     def _shared_lock(self) -> Iterator[None]:
@@ -214,7 +255,13 @@ class ZohoTokens:
             yield
 
     def _read(self) -> AccessToken | None:
-        return None if self._cache is None else self._cache.read()
+        """Return the shared token, or None when there is none or it is another account's."""
+        token = None if self._cache is None else self._cache.read()
+        if token is None or token.fingerprint == self.fingerprint:
+            return token
+        log.info("cached Zoho access token discarded: it was issued for another accounts "
+                 "server, client id or refresh token", extra={"resource": self.accounts_url})
+        return None
 
     def _write(self, token: AccessToken) -> None:
         if self._cache is not None:
@@ -309,13 +356,14 @@ def token_cache_for(settings: Any) -> TokenCache:
 
 def _token_json(token: AccessToken) -> str:
     return json.dumps({"access_token": token.value, "api_domain": token.api_domain,
-                       "expires_at": token.expires_at})
+                       "expires_at": token.expires_at, "fingerprint": token.fingerprint})
 
 
 def _token_from_json(text: str) -> AccessToken | None:
+    """Read a stored token; one written before fingerprints existed gets an empty one."""
     try:
         data = json.loads(text)
         return AccessToken(str(data["access_token"]), str(data["api_domain"]),
-                           float(data["expires_at"]))
-    except (ValueError, KeyError, TypeError):
+                           float(data["expires_at"]), str(data.get("fingerprint") or ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None

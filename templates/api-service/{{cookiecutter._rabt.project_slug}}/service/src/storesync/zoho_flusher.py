@@ -51,6 +51,13 @@ SANDBOX_CLIENT = "sandbox-client-not-real"
 class ZohoFlusher(Flusher):
     """Writes the outbox to Zoho CRM; see :class:`storesync.flusher.Flusher`."""
 
+    # A cleared field is sent as JSON null, because Zoho rejects an empty string in a
+    # date, datetime, number or picklist field with INVALID_DATA.
+    # NOTE: Zoho's update-records page (API v8) does not say how a field is cleared.
+    # Null is assumed here, and the stand-in clears a field given null.
+    cleared_value: Any = None
+    crm_name = "Zoho CRM"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the flusher with Zoho's write stages."""
         super().__init__(*args, **kwargs)
@@ -61,9 +68,11 @@ class ZohoFlusher(Flusher):
 
     def _properties(self, obj: str, row: OutboxRow,
                     product_ids: Mapping[str, str]) -> dict[str, Any]:
-        """Return the fields to send; a product made from an order line is named by its SKU.
+        """Return the fields to send; a product with no name is named by its SKU.
 
-        Zoho requires ``Product_Name``, and an order line's title is not in the field map.
+        Zoho requires ``Product_Name``. A product made from an order line takes the
+        line's title, so only a line without a title, or a field map without the
+        line's title, leaves the name empty.
         """
         properties = super()._properties(obj, row, product_ids)
         name, sku = self.product_name_field, self.product_sku_field

@@ -2,7 +2,8 @@
 
 Zoho has no line-item module. As the project's n8n and Make workflows do, the service
 writes each store order once as a ``Sales_Orders`` record whose ``Product_Details``
-subform contains a row per line (``product`` lookup, ``quantity``, ``list_price``), linked
+subform contains a row per line (``product`` lookup, ``quantity``, ``list_price`` and the
+line's title as ``product_description``), linked
 to the order's deal through the ``Deal_Name`` lookup. The worker puts one
 ``sales_orders`` row in the outbox per order; the flusher writes it after the deal and
 the products it points at have their Zoho ids.
@@ -24,7 +25,8 @@ from .sync_store import OutboxItem
 OBJECT = "sales_orders"
 SUBFORM = "Product_Details"
 # The line fields the subform rows take, by field map field name.
-LINE_FIELDS = {"sku": "sku", "quantity": "quantity", "unit_price": "list_price"}
+LINE_FIELDS = {"sku": "sku", "quantity": "quantity", "unit_price": "list_price",
+               "title": "product_description"}
 
 
 def split_lines(records: Sequence[Record]) -> tuple[list[Record], list[Record]]:
@@ -75,9 +77,12 @@ def zoho_record(properties: Mapping[str, Any], deal_id: str, product_ids: Mappin
     """
     rows = []
     for line in properties.get("lines") or []:
-        rows.append({"product": {"id": product_ids[sku_key(shop, str(line["sku"]))]},
-                     "quantity": _number(line.get("quantity"), 1),
-                     "list_price": _number(line.get("list_price"), 0)})
+        row = {"product": {"id": product_ids[sku_key(shop, str(line["sku"]))]},
+               "quantity": _number(line.get("quantity"), 1),
+               "list_price": _number(line.get("list_price"), 0)}
+        if line.get("product_description"):
+            row["product_description"] = str(line["product_description"])
+        rows.append(row)
     return {"Subject": str(properties.get("subject") or "")[:255],
             "Deal_Name": {"id": deal_id}, SUBFORM: rows}
 

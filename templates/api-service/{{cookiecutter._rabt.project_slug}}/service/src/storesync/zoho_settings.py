@@ -23,6 +23,14 @@ DEFAULT_ZOHO_EDITION = "enterprise"
 DEFAULT_ZOHO_USER_LICENCES = 10
 MAX_ZOHO_USER_LICENCES = 100_000
 DEFAULT_ZOHO_TIMEOUT_SECONDS = 10
+# The flusher's pauses, as HubSpot's: after the credits of the rolling 24 hours are used
+# up, and after Zoho rejects the access token.
+DEFAULT_ZOHO_CREDITS_PAUSE_SECONDS = 900
+MIN_ZOHO_CREDITS_PAUSE_SECONDS = 60
+MAX_ZOHO_CREDITS_PAUSE_SECONDS = 86_400
+DEFAULT_ZOHO_AUTH_FAILURE_PAUSE_SECONDS = 60
+MIN_ZOHO_AUTH_FAILURE_PAUSE_SECONDS = 5
+MAX_ZOHO_AUTH_FAILURE_PAUSE_SECONDS = 3600
 MAX_ZOHO_CREDITS_PER_DAY = 100_000_000
 MAX_ZOHO_CONCURRENCY = 100
 PLACEHOLDER_PREFIX = "replace-with"
@@ -59,6 +67,12 @@ def zoho_settings_from(reader: Reader, crm_target: str) -> dict[str, Any]:
                              if reader.text("ZOHO_CONCURRENCY") else None),
         "zoho_timeout_seconds": reader.integer("ZOHO_TIMEOUT_SECONDS",
                                                DEFAULT_ZOHO_TIMEOUT_SECONDS, 1, 300),
+        "zoho_credits_pause_seconds": reader.integer(
+            "ZOHO_CREDITS_PAUSE_SECONDS", DEFAULT_ZOHO_CREDITS_PAUSE_SECONDS,
+            MIN_ZOHO_CREDITS_PAUSE_SECONDS, MAX_ZOHO_CREDITS_PAUSE_SECONDS),
+        "zoho_auth_failure_pause_seconds": reader.integer(
+            "ZOHO_AUTH_FAILURE_PAUSE_SECONDS", DEFAULT_ZOHO_AUTH_FAILURE_PAUSE_SECONDS,
+            MIN_ZOHO_AUTH_FAILURE_PAUSE_SECONDS, MAX_ZOHO_AUTH_FAILURE_PAUSE_SECONDS),
     }
 
 
