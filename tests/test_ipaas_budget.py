@@ -207,10 +207,28 @@ def test_budget_context_keys() -> None:
     assert "ticket-sync" in {row["key"] for row in context["budget"]["rows"]}
 
 
-def test_runner_runs_inside_send_hours() -> None:
-    # Every 15 minutes from 09:00 to 22:00 is 52 runs a day, 1,560 in 30 days.
+def test_runner_runs_around_clock() -> None:
+    # Every 15 minutes around the clock is 96 runs a day, 2,880 in 30 days; the
+    # quiet hours hold the messages back, not the runs.
     row = rows_by_key(1000)["abandoned-checkout-runner"]
-    assert row["runs"] == 1560
+    assert row["runs"] == 2880
+    assert row["runs_formula"] == "96 * 30 runs (every 15 minutes)"
+
+
+def test_runner_runs_match_guide(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "shopify-growth",
+                                       "--output-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    guide = " ".join((project / "workflows/README.md").read_text("utf-8").split())
+    arabic = " ".join((project / "workflows/README.ar.md").read_text("utf-8").split())
+    scheduled = re.search(r"Run the `abandoned-checkout-runner` every (\d+) minutes", guide)
+    assert scheduled is not None
+    minutes = int(scheduled.group(1))
+    assert f"شغّل `abandoned-checkout-runner` كل {minutes} دقيقة طوال اليوم" in arabic
+    budget_text = (project / "docs/operations-budget.md").read_text("utf-8")
+    runs = 24 * 60 // minutes * budget.DAYS_PER_MONTH
+    assert f"(`abandoned-checkout-runner`) | {runs:,} = " in budget_text
 
 
 def test_post_purchase_runs_per_fulfilment() -> None:

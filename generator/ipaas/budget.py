@@ -17,7 +17,12 @@ from typing import Any
 
 from generator.arabic_counts import arabic_count
 from generator.ipaas import make
-from generator.ipaas.flows import DEDUPE_TTL_DAYS, FlowSet, build_flows
+from generator.ipaas.flows import (
+    ABANDONED_CHECK_EVERY_MINUTES,
+    DEDUPE_TTL_DAYS,
+    FlowSet,
+    build_flows,
+)
 from generator.ipaas.make_consent import CONSENT_ROUTER_NAME
 from generator.ipaas.make_contact import CONTACT_ROUTER_NAME
 from generator.ipaas.make_outcomes import BATCH_CHECK_ROUTER_NAME, FAILED_ROUTE_NAME
@@ -25,6 +30,7 @@ from generator.model import Answers, Bilingual, Plan
 from generator.resources import load_data
 
 DAYS_PER_MONTH = 30
+MINUTES_PER_DAY = 24 * 60
 POST_PURCHASE_FLOW = "post-purchase"
 # Flows whose webhook run waits hours or days on n8n, where Make splits off a runner.
 WAITING_FLOWS = frozenset({"abandoned-checkout", POST_PURCHASE_FLOW})
@@ -253,18 +259,25 @@ def _runner_volume(volume: FlowVolume) -> FlowVolume:
 
     The workflows guide schedules the post-purchase runner once a day, because it
     finds the orders by their fulfilment day, and the abandoned-cart runner every
-    15 minutes within the sending hours.
+    ``ABANDONED_CHECK_EVERY_MINUTES`` around the clock: during the quiet hours the
+    runner still runs and only holds its messages back.
     """
-    a = _assumptions()
     if volume.key == POST_PURCHASE_FLOW:
         return FlowVolume(f"{volume.key}-runner", DAYS_PER_MONTH, _daily_runs(),
                           volume.items, volume.items_formula)
-    per_day = int(a["scheduled_runs_per_day_runner"])
+    per_day = runner_runs_per_day()
     return FlowVolume(f"{volume.key}-runner", per_day * DAYS_PER_MONTH,
-                      Bilingual(f"{per_day} * {DAYS_PER_MONTH} runs",
+                      Bilingual(f"{per_day} * {DAYS_PER_MONTH} runs (every "
+                                f"{ABANDONED_CHECK_EVERY_MINUTES} minutes)",
                                 f"{per_day} {TIMES} {DAYS_PER_MONTH}"
-                                f" (مرات التشغيل في اليوم {TIMES} أيام الشهر)"),
+                                f" (مرات التشغيل في اليوم {TIMES} أيام الشهر، بتشغيل كل "
+                                f"{arabic_count(ABANDONED_CHECK_EVERY_MINUTES, 'minute')})"),
                       volume.items, volume.items_formula)
+
+
+def runner_runs_per_day() -> int:
+    """Return the abandoned-cart runner's runs a day, from the interval the guide schedules."""
+    return MINUTES_PER_DAY // ABANDONED_CHECK_EVERY_MINUTES
 
 
 def _whole(value: float) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from generator.arabic_counts import arabic_count
 from generator.ipaas import make, make_iml, make_schedule, tray_steps, zapier_steps
-from generator.ipaas.flows import Flow, FlowSet, Step
+from generator.ipaas.flows import ABANDONED_CHECK_EVERY_MINUTES, Flow, FlowSet, Step
 from generator.ipaas.sheet_steps import (
     code_text,
     discount_before_gates,
@@ -114,7 +115,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
                    "filter": make_schedule.QUIET_FILTER_NAME}
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
-                "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours}
+                "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours,
+                **_runner_interval()}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -134,7 +136,14 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
         # The post-purchase scenarios keep each started order in playbook_orders.
         "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
         "quiet_hours": quiet_hours,
+        **_runner_interval(),
     }
+
+
+def _runner_interval() -> dict[str, Any]:
+    """Return the abandoned-cart runner's interval, from which the budget counts its runs."""
+    return {"runner_every_minutes": ABANDONED_CHECK_EVERY_MINUTES,
+            "runner_every_ar": arabic_count(ABANDONED_CHECK_EVERY_MINUTES, "minute")}
 
 
 def _all_modules(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:
