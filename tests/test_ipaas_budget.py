@@ -192,8 +192,8 @@ def test_budget_break_even_make_listed_tiers() -> None:
 
 
 def test_budget_break_even_n8n_cloud() -> None:
-    # n8n Cloud's largest listed plan, Business, holds 40,000 executions: about
-    # 1,151 fixed plus 22.22 per order, so priced volumes end at 1,500 orders.
+    # n8n Cloud's largest listed plan, Business, includes 40,000 executions. About
+    # 1,151 fixed plus 22.22 per order fill it, so priced volumes end at 1,500 orders.
     answers, plan, spec = load_case("shopify-growth", {})
     point = budget.break_even(answers, plan, spec, "n8n_cloud")
     assert point == {"orders": None, "priced_up_to": 1500}

@@ -263,7 +263,7 @@ def _runner_volume(volume: FlowVolume) -> FlowVolume:
     The workflows guide schedules the post-purchase runner once a day, because it
     finds the orders by their fulfilment day, and the abandoned-cart runner every
     ``ABANDONED_CHECK_EVERY_MINUTES`` around the clock: during the quiet hours the
-    runner still runs and only holds its messages back.
+    runner still runs and only delays its messages.
     """
     if volume.key == POST_PURCHASE_FLOW:
         return FlowVolume(f"{volume.key}-runner", DAYS_PER_MONTH, _daily_runs(),
@@ -478,17 +478,24 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
     data = load_data("ipaas/plans")
     from generator.ipaas import n8n
 
+    # No Make blueprints ship for the client's own database, so Make is not priced.
+    # The Make counts stay in the rows because Zapier's are derived from them.
+    make_offered = plan.crm != "custom"
+    offered = [name for name in METERED_PLATFORMS if make_offered or name != "make"]
+
     return {
         "flows": buildsheets.sheet_context(build_flows(answers, plan, spec)),
         "dedupe_ttl_days": DEDUPE_TTL_DAYS,
         "make": buildsheets.make_context(plan, build_flows(answers, plan, spec)),
         "n8n": n8n.setup_context(answers, plan, spec),
         "budget": {
-            "rows": rows, "totals": units, "plans": recommendations(units),
+            "rows": rows, "totals": units, "make_offered": make_offered,
+            "plans": [choice for choice in recommendations(units)
+                      if make_offered or choice["platform"] != "make"],
             "assumptions": data["assumptions"], "checked_on": data["checked_on"],
             "usd_to_sar": data["usd_to_sar"], "api": data["api_path"],
             "break_even": {name: break_even(answers, plan, spec, name)
-                           for name in METERED_PLATFORMS},
+                           for name in offered},
             "break_even_max_orders": MAX_BREAK_EVEN_ORDERS, "break_even_step": BREAK_EVEN_STEP,
             "monthly_orders": answers.monthly_orders,
         },
