@@ -11,7 +11,8 @@ LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'-]*(?:[ ,;:()]+[A-Za-z][A-Za-z'-]*){5,}
 
 
 def arabic_prose(text: str) -> str:
-    """Return ``text`` without code spans, quoted names, bold labels and link targets."""
+    """Return ``text`` without code blocks and spans, quoted names, bold labels and link targets."""
+    text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
     text = re.sub(r"`[^`\n]*`", " ", text)
     text = re.sub(r'"[^"\n]*"', " ", text)
     text = re.sub(r"\*\*[^*\n]+\*\*", " ", text)

@@ -301,6 +301,25 @@ def test_plan_custom_crm_rejected(tmp_path: Path, hubspot: str) -> None:
     assert "rabt crm sets up HubSpot and Zoho CRM only, and this project's CRM is custom" \
         in result.stderr
     assert "crm is custom" not in result.stderr
+    assert "outside rabt crm" in result.stderr
+
+
+def test_plan_custom_ipaas_points_schema(tmp_path: Path) -> None:
+    project = make_project("shopify-growth", tmp_path, "crm=custom", "path=ipaas")
+    assert (project / "database/schema.sql").is_file()
+    result = run_crm("plan", str(project), env={})
+    assert result.exit_code == 2
+    assert "psql -d DATABASE -f database/schema.sql" in result.stderr
+    assert "API service" not in result.stderr
+    arabic = run_crm("plan", str(project), "--lang", "ar", env={})
+    assert "أنشئ بدلًا من ذلك الجداول التي تكتب فيها تدفقات العمل" in arabic.stderr
+
+
+def test_plan_custom_api_points_migrations(tmp_path: Path) -> None:
+    project = make_project("custom-erp", tmp_path, "path=api")
+    result = run_crm("plan", str(project), env={})
+    assert result.exit_code == 2
+    assert "python -m storesync db upgrade" in result.stderr
 
 
 def test_plan_unreachable_crm(project: Path) -> None:

@@ -108,24 +108,45 @@ def test_budget_plan_within_allowance() -> None:
     assert plans["make"]["confirmed"] is True
 
 
-def test_budget_plan_beyond_allowance_scales() -> None:
+def test_budget_plan_smallest_covering_tier() -> None:
+    # 25,000 operations fit no 10,000 plan: the smallest tier that covers them is
+    # Core 40,000, not Core with 15,000 extra operations.
     plans = {plan["platform"]: plan for plan in budget.recommendations({"make": 25000})}
-    assert plans["make"]["price_usd"] == 22.5
+    assert plans["make"]["plan"] == "Core 40,000"
+    assert plans["make"]["included"] == 40000
+    assert plans["make"]["price_usd"] == 36.0
+    assert plans["make"]["confirmed"] is False
+
+
+def test_budget_make_beyond_largest_tier() -> None:
+    # 614,801 operations used to be priced as Core plus 604,801 extra operations,
+    # although automatic extra operations stop at the plan's own 10,000.
+    plans = {plan["platform"]: plan for plan in budget.recommendations({"make": 614801})}
+    make = plans["make"]
+    assert make["plan"] is None
+    assert make["price_usd"] is None
+    assert make["beyond_listed"] is True
+    assert make["largest_plan"] == "Core 150,000"
+    assert make["largest_price_sar"] == 506
+    assert make["api_cheaper"] is False
+    assert "30%" in make["overage"]["en"]
 
 
 def test_budget_n8n_cloud_over_top_plan() -> None:
     plans = {plan["platform"]: plan for plan in budget.recommendations({"n8n_cloud": 90000})}
     assert plans["n8n_cloud"]["price_usd"] is None
     assert plans["n8n_cloud"]["plan"] is None
-    assert plans["n8n_cloud"]["beyond_self_serve"] is True
+    assert plans["n8n_cloud"]["beyond_listed"] is True
     assert plans["n8n_cloud"]["largest_plan"] == "Business"
+    # Business costs $800 (SAR 3,000), more than the API path's SAR 900 a month.
+    assert plans["n8n_cloud"]["api_cheaper"] is True
 
 
 def test_budget_zapier_within_top_plan() -> None:
     plans = {plan["platform"]: plan for plan in budget.recommendations({"zapier": 1500})}
     assert plans["zapier"]["plan"] == "Team"
     assert plans["zapier"]["price_usd"] == 104.0
-    assert plans["zapier"]["beyond_self_serve"] is False
+    assert plans["zapier"]["beyond_listed"] is False
 
 
 def test_budget_zapier_beyond_self_serve() -> None:
@@ -135,17 +156,61 @@ def test_budget_zapier_beyond_self_serve() -> None:
     assert plans["zapier"]["plan"] is None
     assert plans["zapier"]["price_usd"] is None
     assert plans["zapier"]["price_sar"] is None
-    assert plans["zapier"]["beyond_self_serve"] is True
+    assert plans["zapier"]["beyond_listed"] is True
     assert plans["zapier"]["largest_plan"] == "Team"
     assert plans["zapier"]["largest_units"] == 2000
+    # Team costs $104 (SAR 390), less than the API path's SAR 900, so no claim.
+    assert plans["zapier"]["api_cheaper"] is False
+    assert "2M tasks" in plans["zapier"]["larger_tiers"]["en"]
 
 
-def test_budget_break_even_above_small_store() -> None:
+def test_budget_doc_no_enterprise_claim(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "shopify-growth",
+                                       "--output-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    english = " ".join((project / "docs/operations-budget.md").read_text("utf-8").split())
+    arabic = " ".join((project / "docs/operations-budget.ar.md").read_text("utf-8").split())
+    assert "enterprise" not in english.lower()
+    assert "مؤسسي" not in arabic
+    # The Make volume is more than the largest Make tier listed; Core is not offered.
+    assert "operations | none listed: more than the largest plan listed (Core 150,000" \
+        in english
+    assert "tasks a month is more than its largest plan listed here." in english
+    assert "Professional up to 2M tasks" in english
+    assert "the custom API path, SAR 900 a month to run (compared below), is the cheaper " \
+        "route" in english
+    assert "هو الأقل تكلفة عند هذا الحجم" in arabic
+
+
+def test_budget_break_even_make_listed_tiers() -> None:
+    # Make is priced only up to its largest listed tier (150,000 operations), which
+    # about 500 orders a month fill; no crossover is claimed above it.
     answers, plan, spec = load_case("shopify-growth", {})
     make_point = budget.break_even(answers, plan, spec, "make")
-    assert make_point["orders"] is not None
-    assert 1000 < make_point["orders"] < 200000
-    assert make_point["priced_up_to"] is None
+    assert make_point == {"orders": None, "priced_up_to": 500}
+
+
+def test_budget_break_even_n8n_cloud() -> None:
+    # n8n Cloud's largest listed plan, Business, includes 40,000 executions. About
+    # 1,151 fixed plus 22.22 per order fill it, so priced volumes end at 1,500 orders.
+    answers, plan, spec = load_case("shopify-growth", {})
+    point = budget.break_even(answers, plan, spec, "n8n_cloud")
+    assert point == {"orders": None, "priced_up_to": 1500}
+    context = budget.ipaas_context(answers, plan, spec)
+    assert list(context["budget"]["break_even"]) == ["make", "n8n_cloud", "zapier"]
+
+
+def test_budget_doc_n8n_cloud_break_even(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "shopify-growth",
+                                       "--output-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    english = " ".join((project / "docs/operations-budget.md").read_text("utf-8").split())
+    arabic = " ".join((project / "docs/operations-budget.ar.md").read_text("utf-8").split())
+    assert ("- n8n Cloud: the iPaaS path stays cheaper up to about 1,500 orders a month, where "
+            "its largest plan listed ends") in english
+    assert "- n8n Cloud: يبقى مسار iPaaS أقل تكلفة حتى نحو 1,500 طلب شهريًا" in arabic
 
 
 def test_budget_break_even_priced_tiers_only() -> None:
@@ -207,10 +272,28 @@ def test_budget_context_keys() -> None:
     assert "ticket-sync" in {row["key"] for row in context["budget"]["rows"]}
 
 
-def test_runner_runs_inside_send_hours() -> None:
-    # Every 15 minutes from 09:00 to 22:00 is 52 runs a day, 1,560 in 30 days.
+def test_runner_runs_around_clock() -> None:
+    # Every 15 minutes around the clock is 96 runs a day, 2,880 in 30 days; the
+    # quiet hours hold the messages back, not the runs.
     row = rows_by_key(1000)["abandoned-checkout-runner"]
-    assert row["runs"] == 1560
+    assert row["runs"] == 2880
+    assert row["runs_formula"] == "96 * 30 runs (every 15 minutes)"
+
+
+def test_runner_runs_match_guide(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "shopify-growth",
+                                       "--output-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    guide = " ".join((project / "workflows/README.md").read_text("utf-8").split())
+    arabic = " ".join((project / "workflows/README.ar.md").read_text("utf-8").split())
+    scheduled = re.search(r"Run the `abandoned-checkout-runner` every (\d+) minutes", guide)
+    assert scheduled is not None
+    minutes = int(scheduled.group(1))
+    assert f"شغّل `abandoned-checkout-runner` كل {minutes} دقيقة طوال اليوم" in arabic
+    budget_text = (project / "docs/operations-budget.md").read_text("utf-8")
+    runs = 24 * 60 // minutes * budget.DAYS_PER_MONTH
+    assert f"(`abandoned-checkout-runner`) | {runs:,} = " in budget_text
 
 
 def test_post_purchase_runs_per_fulfilment() -> None:

@@ -53,8 +53,11 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
     if problems:
         raise InputError(summary, problems)
     if data["crm"] not in SUPPORTED_CRMS:
+        # iPaaS projects ship the workflows' tables as SQL; API projects migrate their own.
+        fixes = {"ipaas": "crm_unsupported_fix_ipaas", "api": "crm_unsupported_fix_api"}
+        key = fixes.get(str(project_plan(project).get("path")), "crm_unsupported_fix")
         raise InputError(summary, [Problem(f"{path}: crm", message(
-            "crm_unsupported", lang, value=data["crm"]), message("crm_unsupported_fix", lang))])
+            "crm_unsupported", lang, value=data["crm"]), message(key, lang))])
     return dict(data)
 
 

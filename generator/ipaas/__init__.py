@@ -20,11 +20,11 @@ def ipaas_files(answers: Answers, plan: Plan, spec: dict[str, dict[str, Any]],
     ``crm_ids`` is the ``ids`` section of the project's CRM state, when it has one:
     the workflows then send the recorded pipeline and stage ids.
     """
-    from generator.ipaas import budget, buildsheets, make, n8n
+    from generator.ipaas import budget, buildsheets, make, n8n, schema_sql
     from generator.ipaas.crm_ids import with_stage_ids
 
     spec = with_stage_ids(spec, crm_ids)
     files: dict[str, bytes] = {}
-    for module in (n8n, make, buildsheets, budget):
+    for module in (n8n, make, buildsheets, budget, schema_sql):
         files.update(module.files(answers, plan, spec, desired_state))
     return files

@@ -17,7 +17,12 @@ from typing import Any
 
 from generator.arabic_counts import arabic_count
 from generator.ipaas import make
-from generator.ipaas.flows import DEDUPE_TTL_DAYS, FlowSet, build_flows
+from generator.ipaas.flows import (
+    ABANDONED_CHECK_EVERY_MINUTES,
+    DEDUPE_TTL_DAYS,
+    FlowSet,
+    build_flows,
+)
 from generator.ipaas.make_consent import CONSENT_ROUTER_NAME
 from generator.ipaas.make_contact import CONTACT_ROUTER_NAME
 from generator.ipaas.make_outcomes import BATCH_CHECK_ROUTER_NAME, FAILED_ROUTE_NAME
@@ -25,12 +30,16 @@ from generator.model import Answers, Bilingual, Plan
 from generator.resources import load_data
 
 DAYS_PER_MONTH = 30
+MINUTES_PER_DAY = 24 * 60
 POST_PURCHASE_FLOW = "post-purchase"
 # Flows whose webhook run waits hours or days on n8n, where Make splits off a runner.
 WAITING_FLOWS = frozenset({"abandoned-checkout", POST_PURCHASE_FLOW})
 # Upper bound for the break-even search, in orders a month.
 MAX_BREAK_EVEN_ORDERS = 200_000
 BREAK_EVEN_STEP = 250
+# The platforms that bill per unit, in the order the budget lists them; self-hosted n8n
+# costs its server whatever the volume.
+METERED_PLATFORMS = ("make", "n8n_cloud", "zapier")
 # The Arabic formulas use the multiplication sign, the English ones an asterisk.
 TIMES = "\N{MULTIPLICATION SIGN}"
 
@@ -253,18 +262,25 @@ def _runner_volume(volume: FlowVolume) -> FlowVolume:
 
     The workflows guide schedules the post-purchase runner once a day, because it
     finds the orders by their fulfilment day, and the abandoned-cart runner every
-    15 minutes within the sending hours.
+    ``ABANDONED_CHECK_EVERY_MINUTES`` around the clock: during the quiet hours the
+    runner still runs and only delays its messages.
     """
-    a = _assumptions()
     if volume.key == POST_PURCHASE_FLOW:
         return FlowVolume(f"{volume.key}-runner", DAYS_PER_MONTH, _daily_runs(),
                           volume.items, volume.items_formula)
-    per_day = int(a["scheduled_runs_per_day_runner"])
+    per_day = runner_runs_per_day()
     return FlowVolume(f"{volume.key}-runner", per_day * DAYS_PER_MONTH,
-                      Bilingual(f"{per_day} * {DAYS_PER_MONTH} runs",
+                      Bilingual(f"{per_day} * {DAYS_PER_MONTH} runs (every "
+                                f"{ABANDONED_CHECK_EVERY_MINUTES} minutes)",
                                 f"{per_day} {TIMES} {DAYS_PER_MONTH}"
-                                f" (مرات التشغيل في اليوم {TIMES} أيام الشهر)"),
+                                f" (مرات التشغيل في اليوم {TIMES} أيام الشهر، بتشغيل كل "
+                                f"{arabic_count(ABANDONED_CHECK_EVERY_MINUTES, 'minute')})"),
                       volume.items, volume.items_formula)
+
+
+def runner_runs_per_day() -> int:
+    """Return the abandoned-cart runner's runs a day, from the interval the guide schedules."""
+    return MINUTES_PER_DAY // ABANDONED_CHECK_EVERY_MINUTES
 
 
 def _whole(value: float) -> int:
@@ -351,52 +367,56 @@ def flow_budget(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> list[d
 
 
 def _plan_cost_usd(platform: Mapping[str, Any], units: int) -> dict[str, Any]:
-    """Return the cheapest priced plan for ``units`` a month, with its monthly price in USD.
+    """Return the cheapest listed plan whose included volume covers ``units``, with its price.
 
-    A platform whose extra units are not priced at a plan's rate stops at its
-    largest listed plan: above it, ``beyond_self_serve`` is true and the price is
-    None, because an enterprise contract's price is not known.
+    Extra units are not priced in: Make's automatic extra operations stop at the
+    plan's own volume and Zapier's extra tasks at three times the plan's limit, both
+    at a surcharge. Above the largest listed plan, ``beyond_listed`` is true and the
+    price is None, because the data records no price for larger tiers.
     """
-    best: dict[str, Any] | None = None
-    for entry in platform["plans"]:
-        limit = entry["units"]
-        price = float(entry["price_usd"])
-        if limit is not None and units > limit:
-            if not platform.get("extra_units_priced_at_plan_rate") or price == 0:
-                continue
-            price = price * units / limit
-        if best is None or price < best["price_usd"]:
-            best = {"plan": entry["name"], "plan_ar": entry.get("name_ar", entry["name"]),
-                    "price_usd": round(price, 2), "confirmed": bool(entry["confirmed"]),
-                    "source": entry["source"], "source_ar": entry["source_ar"],
-                    "included": limit, "beyond_self_serve": False}
-    if best is not None:
-        return best
-    top = max(platform["plans"], key=lambda entry: entry["units"] or 0)
+    covering = [entry for entry in platform["plans"]
+                if entry["units"] is None or units <= entry["units"]]
+    if covering:
+        entry = min(covering, key=lambda item: (float(item["price_usd"]), item["units"] or 0))
+        return {"plan": entry["name"], "plan_ar": entry.get("name_ar", entry["name"]),
+                "price_usd": round(float(entry["price_usd"]), 2),
+                "confirmed": bool(entry["confirmed"]), "source": entry["source"],
+                "source_ar": entry["source_ar"], "included": entry["units"],
+                "beyond_listed": False}
+    top = max(platform["plans"], key=lambda item: (item["units"], float(item["price_usd"])))
     return {"plan": None, "plan_ar": None, "price_usd": None,
             "confirmed": bool(top["confirmed"]), "source": top["source"],
-            "source_ar": top["source_ar"], "included": None, "beyond_self_serve": True,
-            "largest_plan": top["name"], "largest_units": top["units"]}
+            "source_ar": top["source_ar"], "included": None, "beyond_listed": True,
+            "largest_plan": top["name"], "largest_units": top["units"],
+            "largest_price_usd": float(top["price_usd"])}
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Return the monthly units on each platform, summed over the flows."""
-    return {name: sum(int(row[name]) for row in rows) for name in ("make", "n8n_cloud", "zapier")}
+    return {name: sum(int(row[name]) for row in rows) for name in METERED_PLATFORMS}
 
 
 def recommendations(units: Mapping[str, int]) -> list[dict[str, Any]]:
     """Return the recommended plan and monthly cost per platform for these units."""
     data = load_data("ipaas/plans")
     rate = float(data["usd_to_sar"])
+    api_monthly_sar = float(data["api_path"]["monthly_run_sar"])
     result = []
     for name, platform in data["platforms"].items():
         used = units.get(name, 0) if name != "n8n_self_hosted" else units.get("n8n_cloud", 0)
         choice = _plan_cost_usd(platform, used)
         sar = None if choice["price_usd"] is None else round(choice["price_usd"] * rate)
+        extra: dict[str, Any] = {"larger_tiers": platform.get("larger_tiers"),
+                                 "overage": platform.get("overage")}
+        if choice["beyond_listed"]:
+            # A larger tier costs at least as much as the largest listed one, so the
+            # API path is cheaper to run whenever its monthly cost is below that price.
+            extra["largest_price_sar"] = round(choice["largest_price_usd"] * rate)
+            extra["api_cheaper"] = api_monthly_sar < extra["largest_price_sar"]
         result.append({"platform": name, "unit": platform["unit"], "units": used,
                        "counting_en": platform["counting"]["en"],
                        "counting_ar": platform["counting"]["ar"],
-                       **choice, "price_sar": sar})
+                       **choice, "price_sar": sar, **extra})
     return result
 
 
@@ -407,8 +427,8 @@ def break_even(answers: Answers, plan: Plan, spec: Mapping[str, Any],
     Both sides add set-up (the midpoint of ``paths.yaml``'s range) to the monthly
     running cost over ``api_path.horizon_months``: the iPaaS subscription on
     ``platform`` against the API service's hosting and upkeep. Only volumes that
-    a priced plan in ``plans.yaml`` covers are compared, because the price of an
-    enterprise contract above them is not known.
+    a priced plan in ``plans.yaml`` covers are compared, because the data records no
+    price for larger tiers.
 
     Returns:
         ``orders``: the first volume, in steps of ``BREAK_EVEN_STEP``, at which
@@ -458,17 +478,24 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
     data = load_data("ipaas/plans")
     from generator.ipaas import n8n
 
+    # No Make blueprints ship for the client's own database, so Make is not priced.
+    # The Make counts stay in the rows because Zapier's are derived from them.
+    make_offered = plan.crm != "custom"
+    offered = [name for name in METERED_PLATFORMS if make_offered or name != "make"]
+
     return {
         "flows": buildsheets.sheet_context(build_flows(answers, plan, spec)),
         "dedupe_ttl_days": DEDUPE_TTL_DAYS,
         "make": buildsheets.make_context(plan, build_flows(answers, plan, spec)),
         "n8n": n8n.setup_context(answers, plan, spec),
         "budget": {
-            "rows": rows, "totals": units, "plans": recommendations(units),
+            "rows": rows, "totals": units, "make_offered": make_offered,
+            "plans": [choice for choice in recommendations(units)
+                      if make_offered or choice["platform"] != "make"],
             "assumptions": data["assumptions"], "checked_on": data["checked_on"],
             "usd_to_sar": data["usd_to_sar"], "api": data["api_path"],
             "break_even": {name: break_even(answers, plan, spec, name)
-                           for name in ("make", "zapier")},
+                           for name in offered},
             "break_even_max_orders": MAX_BREAK_EVEN_ORDERS, "break_even_step": BREAK_EVEN_STEP,
             "monthly_orders": answers.monthly_orders,
         },

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generator.ipaas import make, make_iml, make_schedule, tray_steps, zapier_steps
-from generator.ipaas.flows import Flow, FlowSet, Step
+from generator.arabic_counts import arabic_count
+from generator.ipaas import make, make_iml, make_schedule, n8n_code, tray_steps, zapier_steps
+from generator.ipaas.flows import ABANDONED_CHECK_EVERY_MINUTES, Flow, FlowSet, Step
 from generator.ipaas.sheet_steps import (
     code_text,
     discount_before_gates,
@@ -76,8 +77,32 @@ def _params_text(step: Step) -> str:
     return ", ".join(parts)
 
 
+def _number_statements(rows: list[dict[str, Any]], flow: Flow) -> list[dict[str, Any]]:
+    """Label each SQL call of the rows ``SQL 1``, ``SQL 2`` … and return the statements.
+
+    A statement does not fit a table cell, so the sheets name it in the row and print
+    it under the table. Its values are ``$1``, ``$2`` … as in the n8n Postgres nodes,
+    each listed with its source field.
+    """
+    sources = {row.name: row.source for row in flow.field_rows()}
+    statements: list[dict[str, Any]] = []
+    for row in rows:
+        for call in row["calls"]:
+            if call["method"] != "SQL":
+                continue
+            query, names = n8n_code.sql_statement(call["url"])
+            call["label"] = f"SQL {len(statements) + 1}"
+            statements.append({
+                "label": call["label"], "step_en": row["title_en"], "step_ar": row["title_ar"],
+                "statement": query,
+                "params": [{"number": number, "name": name, "source": sources.get(name)}
+                           for number, name in enumerate(names, start=1)]})
+    return statements
+
+
 def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
     trigger = flow.trigger
+    steps = _step_rows(flow.steps, 0, Bilingual("", ""), facts)
     return {
         "key": flow.key, "title_en": flow.title.en, "title_ar": flow.title.ar,
         "purpose_en": flow.purpose.en, "purpose_ar": flow.purpose.ar,
@@ -86,7 +111,8 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
                     "topics": list(trigger.topics), "every_minutes": trigger.every_minutes,
                     "daily_at": trigger.daily_at, "text_en": trigger.description.en,
                     "text_ar": trigger.description.ar},
-        "steps": _step_rows(flow.steps, 0, Bilingual("", ""), facts),
+        "steps": steps,
+        "statements": _number_statements(steps, flow),
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
                     "fallbacks": list(row.fallback_sources), "target": row.target,
                     "transform": row.transform, "unique": row.unique,
@@ -114,7 +140,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
                    "filter": make_schedule.QUIET_FILTER_NAME}
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
-                "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours}
+                "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours,
+                **_runner_interval()}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -134,7 +161,14 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
         # The post-purchase scenarios keep each started order in playbook_orders.
         "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
         "quiet_hours": quiet_hours,
+        **_runner_interval(),
     }
+
+
+def _runner_interval() -> dict[str, Any]:
+    """Return the abandoned-cart runner's interval, from which the budget counts its runs."""
+    return {"runner_every_minutes": ABANDONED_CHECK_EVERY_MINUTES,
+            "runner_every_ar": arabic_count(ABANDONED_CHECK_EVERY_MINUTES, "minute")}
 
 
 def _all_modules(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,6 +17,16 @@ def writers_by_kind(request: ActionWriter, **writers: ActionWriter) -> dict[str,
     return {**writers, **dict.fromkeys(REQUEST_KINDS, request)}
 
 
+def database_step(step: Step, crm: str) -> bool:
+    """Return whether ``step`` runs SQL on the client's own database instead of an HTTP request.
+
+    A wait's SQL is the due search of Make's runner, which the Zapier and Tray
+    sheets replace with a delay, so a wait is never a database step.
+    """
+    return (crm == "custom" and step.kind != "wait"
+            and any(call.method == "SQL" for call in step.calls))
+
+
 def zoho_line_step(step: Step, crm: str) -> bool:
     """Return whether ``step`` maps, writes or links line items that Zoho keeps in a sales order.
 

@@ -15,6 +15,7 @@ from generator.arabic_counts import arabic_count
 from generator.ipaas.flows import Step, wait_text_ar
 from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE
 from generator.ipaas.sheet_steps import (
+    database_step,
     products_body,
     sales_order_body,
     value_text,
@@ -29,6 +30,7 @@ SCRIPT = "Script"
 HTTP = "HTTP Client"
 LOOP = "Loop Collection"
 BRANCH = "Branch"
+POSTGRES = "PostgreSQL"
 # Purpose of each connector's operation, for the note that its name may differ.
 PURPOSES: dict[str, tuple[str, str]] = {
     STORAGE: ("reads, writes or deletes a value under a key, kept between runs",
@@ -43,6 +45,8 @@ PURPOSES: dict[str, tuple[str, str]] = {
     LOOP: ("runs the steps inside it once per item of a list",
            "تشغّل الخطوات التي بداخلها مرة لكل عنصر في قائمة"),
     BRANCH: ("runs one of several paths by a value", "تشغّل مسارًا من عدة مسارات بحسب قيمة"),
+    POSTGRES: ("runs a SQL statement with parameters on the database and returns its rows",
+               "تشغّل عبارة SQL بمعاملات على قاعدة البيانات وتعيد صفوفها"),
 }
 
 
@@ -190,6 +194,25 @@ def _http(step: Step) -> list[dict[str, str]]:
     return actions
 
 
+def _database(step: Step) -> list[dict[str, str]]:
+    """Return the PostgreSQL step that runs a step's SQL statement on the client's database."""
+    actions = []
+    if step.params.get("cursor_store"):
+        actions.append(_get(str(step.params["cursor_store"]), str(step.params["cursor_key"])))
+    actions.append(_action(
+        POSTGRES, "Operation Execute SQL query, authentication from Tray's store: paste the "
+        "SQL statement this row names, listed under the table, and fill each `$n` from the "
+        "Script step's object as listed with it.",
+        "العملية Execute SQL query، والمصادقة من مخزن Tray: الصق عبارة SQL التي يسمّيها هذا "
+        "الصف، وهي مدرجة تحت الجدول، واملأ كل `$n` من كائن خطوة Script كما هو مذكور معها."))
+    if step.kind == "lookup" and step.params.get("iterate"):
+        actions.append(_action(LOOP, "Operation Loop List over the rows the query returns; "
+                               "the next steps go inside the loop.",
+                               "العملية Loop List على الصفوف التي يعيدها الاستعلام، وتُوضع "
+                               "الخطوات التالية داخل الحلقة."))
+    return actions
+
+
 def _lookup(step: Step) -> list[dict[str, str]]:
     actions = []
     if step.params.get("cursor_store"):
@@ -297,6 +320,8 @@ def tray_actions(step: Step, crm: str = "", later: Step | None = None) -> list[d
     """
     if zoho_line_step(step, crm):
         return _zoho_line_actions(step, later)
+    if database_step(step, crm):
+        return _database(step)
     if step.kind == "filter":
         return _filter(step, later)
     actions = _BUILDERS[step.kind](step)

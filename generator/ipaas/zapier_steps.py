@@ -17,6 +17,7 @@ from typing import Any
 from generator.ipaas.flows import Step, wait_text_ar
 from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE
 from generator.ipaas.sheet_steps import (
+    database_step,
     products_body,
     sales_order_body,
     value_text,
@@ -32,6 +33,7 @@ FORMATTER = "Formatter by Zapier"
 PATHS = "Paths by Zapier"
 LOOPING = "Looping by Zapier"
 CODE = "Code by Zapier"
+POSTGRES = "PostgreSQL"
 DAYS_AR = {"sun": "الأحد", "mon": "الاثنين", "tue": "الثلاثاء", "wed": "الأربعاء",
            "thu": "الخميس", "fri": "الجمعة", "sat": "السبت"}
 
@@ -65,6 +67,8 @@ ACTION_PURPOSES: dict[str, tuple[str, str]] = {
                          "توقف الـ Zap ما لم تتحقق شروطها"),
     "Run JavaScript": ("runs JavaScript on the step's Input Data and returns an object",
                        "تشغّل JavaScript على بيانات الإدخال في الخطوة وتعيد كائنًا"),
+    "Find Row via Custom Query": ("runs a SQL statement you write, with values mapped into it",
+                                  "تشغّل عبارة SQL تكتبها أنت وتُربط القيم فيها"),
 }
 
 
@@ -262,15 +266,20 @@ def _gate(step: Step, later: Step | None = None) -> list[dict[str, str]]:
                     name="Exactly matches")]
 
 
-def _lookup(step: Step) -> list[dict[str, str]]:
-    actions = []
+def _lookup_cursor(step: Step) -> list[dict[str, str]]:
+    """Return the Get Value step that reads a search's cursor, when the search keeps one."""
     store = step.params.get("cursor_store")
-    if store:
-        key = step.params["cursor_key"]
-        actions.append(_action(STORAGE, f"Action Get Value, on the `{store}` secret. Key: "
-                               f"`{key}`: the cursor the search starts from.",
-                               f"الإجراء Get Value على المفتاح السري `{store}`. المفتاح: "
-                               f"`{key}`، وهو المؤشر الذي يبدأ منه البحث."))
+    if not store:
+        return []
+    key = step.params["cursor_key"]
+    return [_action(STORAGE, f"Action Get Value, on the `{store}` secret. Key: "
+                    f"`{key}`: the cursor the search starts from.",
+                    f"الإجراء Get Value على المفتاح السري `{store}`. المفتاح: "
+                    f"`{key}`، وهو المؤشر الذي يبدأ منه البحث.")]
+
+
+def _lookup(step: Step) -> list[dict[str, str]]:
+    actions = _lookup_cursor(step)
     en = "Action Custom Request with the method and URL below."
     ar = "الإجراء Custom Request بالطريقة والعنوان أدناه."
     if step.params.get("iterate"):
@@ -278,6 +287,30 @@ def _lookup(step: Step) -> list[dict[str, str]]:
         ar += " ثم شغّل الخطوات التالية مرة لكل سجل يُعثر عليه بأداة Looping by Zapier."
     actions.append(_action(WEBHOOKS, en, ar))
     return actions
+
+
+def _database(step: Step) -> list[dict[str, str]]:
+    """Return the PostgreSQL step that runs a step's SQL statement on the client's database."""
+    en = ("Action Find Row via Custom Query on the client's database: paste the SQL statement "
+          "this row names, listed under the table, and map each `$n` to the value listed "
+          "with it.")
+    ar = ("الإجراء Find Row via Custom Query على قاعدة بيانات العميل: الصق عبارة SQL التي "
+          "يسمّيها هذا الصف، وهي مدرجة تحت الجدول، واربط كل `$n` بالقيمة المذكورة معها.")
+    if step.kind == "upsert":
+        en += (" If your PostgreSQL app has no action that runs a statement you write, build "
+               "the upsert from Find Row on the unique column, then Update Row when a row is "
+               "found and New Row when none is.")
+        ar += (" وإذا لم يكن في تطبيق PostgreSQL لديك إجراء يشغّل عبارة تكتبها، فابنِ الإنشاء أو "
+               "التحديث من Find Row على العمود الفريد، ثم Update Row إذا وُجد صف، وNew Row إذا "
+               "لم يوجد.")
+    if step.params.get("iterate"):
+        if step.kind == "lookup":
+            en += " Run the next steps once per row found, with Looping by Zapier."
+            ar += " ثم شغّل الخطوات التالية مرة لكل صف يُعثر عليه بأداة Looping by Zapier."
+        else:
+            en += " Run it inside the loop of the mapping step."
+            ar += " وشغّلها داخل حلقة خطوة الربط."
+    return [_action(POSTGRES, en, ar, name="Find Row via Custom Query")]
 
 
 def _zoho_lines_check(later: Step | None) -> dict[str, str]:
@@ -372,6 +405,8 @@ def zapier_actions(step: Step, crm: str = "", later: Step | None = None) -> list
     """
     if zoho_line_step(step, crm):
         return _zoho_line_actions(step, later)
+    if database_step(step, crm):
+        return _lookup_cursor(step) + _database(step)
     if step.kind == "filter":
         return _filter(step, later)
     if step.kind == "consent_gate":
