@@ -30,7 +30,7 @@ from generator.ipaas.crm_ids import load_crm_ids
 from generator.model import Answers, Lang, Plan
 from generator.path_files import path_data_files
 from generator.resources import load_data, schemas_dir, templates_dir
-from generator.spec import SPEC_FILES, build_desired_state, build_spec
+from generator.spec import SPEC_FILES, build_desired_state, build_spec, created_fields
 from generator.validate import PROJECT_SCHEMAS, validate_project
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ def build_context(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str
         "answer_rows": _answer_rows(answers),
         "checklist": parts.checklist.to_context(),
         "spec": parts.spec,
+        "crm_created_fields": created_fields(parts.desired_state),
         "spec_files": [f"integration/{name}.yaml" for name in SPEC_FILES],
         "path_section_en": "",
         "path_section_ar": "",

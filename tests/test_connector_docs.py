@@ -121,8 +121,60 @@ def test_workflows_cover_lifecycle(rendered: tuple[str, Path]) -> None:
 def test_workflows_name_consent_check(rendered: tuple[str, Path]) -> None:
     _, project = rendered
     english = (project / "docs/crm-workflows.md").read_text("utf-8")
-    assert "consent, and continue only when it is granted" in english
+    assert "), and continue only when it is granted" in english
     assert "Exit:" in english
+
+
+CONSENT_BRANCH = re.compile(r"branch on (\w+) consent \(([^)]*)\)")
+CONSENT_BRANCH_AR = re.compile(r"تفرّع حسب موافقة ([^(]+) \(([^)]*)\)")
+
+
+def test_consent_branches_name_field(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    consent = yaml.safe_load((project / "integration/consent.yaml").read_text("utf-8"))
+    hubspot = consent["crm"] == "hubspot"
+    fields = {channel["channel"]: channel["target"]["fields"][0]
+              for channel in consent["channels"]}
+    english, arabic = _docs(project, "crm-workflows")
+    plain = english.replace("\n   ", " ")
+    branches = CONSENT_BRANCH.findall(plain)
+    assert branches
+    assert len(branches) == len(re.findall(r"branch on \w+ consent", plain))
+    for label, check in branches:
+        channel = {"Email": "email", "SMS": "sms", "WhatsApp": "whatsapp"}[label]
+        if hubspot:
+            assert check == (f"the contact's status in the {label} marketing subscription type"
+                             " is Subscribed")
+        elif channel == "email":
+            assert check == f"`{fields['email']}` is not checked"
+        else:
+            assert check.startswith(f"`{fields[channel]}` is checked")
+    arabic_branches = CONSENT_BRANCH_AR.findall(arabic.replace("\n   ", " "))
+    assert len(arabic_branches) == len(branches)
+    for _, check in arabic_branches:
+        assert ("Subscribed" in check) if hubspot else ("`Email_Opt_Out`" in check
+                                                        or "_Opt_In`" in check)
+
+
+def test_zoho_opt_in_fields_have_filler(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    consent = yaml.safe_load((project / "integration/consent.yaml").read_text("utf-8"))
+    english, arabic = _docs(project, "connector-setup")
+    opt_ins = [channel["target"]["fields"][0] for channel in consent["channels"]
+               if channel["channel"] in consent["managed_channels"]
+               and channel["target"]["fields"][0].endswith("_Opt_In")]
+    if consent["crm"] != "zoho" or not opt_ins:
+        assert "### SMS and WhatsApp consent in Zoho CRM" not in english
+        return
+    section = english.split("### SMS and WhatsApp consent in Zoho CRM")[1].split("\n## ")[0]
+    ar_section = arabic.split("### موافقة الرسائل النصية وواتساب في Zoho CRM")[1].split("\n## ")[0]
+    for field in opt_ins:
+        assert f"`{field}`" in section
+        assert f"`{field}`" in ar_section
+    for number in ("1.", "2.", "3.", "4."):
+        assert f"\n{number} " in section
+        assert f"\n{number} " in ar_section
+    assert "Import" in section
 
 
 def test_readme_lists_crm_commands(rendered: tuple[str, Path]) -> None:
@@ -196,7 +248,7 @@ def test_support_guide_lists_cases(rendered: tuple[str, Path]) -> None:
     assert "`Ecom_Events`" in text
     arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
     assert "### 4.2 الدعم: الحالات (Cases)" in arabic
-    assert "| WhatsApp | 15 دقيقة | 24 ساعة |" in arabic
+    assert "| واتساب | 15 دقيقة | 24 ساعة |" in arabic
 
 
 def test_arabic_guides_crm_names(rendered: tuple[str, Path]) -> None:
@@ -405,11 +457,11 @@ def test_consent_row_names_crm_fields(rendered: tuple[str, Path]) -> None:
     english = (project / "docs/connector-setup.md").read_text("utf-8")
     arabic = (project / "docs/connector-setup.ar.md").read_text("utf-8")
     row = next(line for line in english.splitlines() if line.startswith("| consent per channel"))
-    assert "the CRM's own consent fields" in row
+    assert "the consent fields on the contact" in row
     assert "stay empty on this path" in row
     assert "the consent fields `rabt crm apply .` creates" not in english
     ar_row = next(line for line in arabic.splitlines() if line.startswith("| الموافقة لكل قناة"))
-    assert "حقول الموافقة في CRM نفسه" in ar_row
+    assert "حقول الموافقة في جهة الاتصال" in ar_row
     assert "فتبقى فارغة في هذا المسار" in ar_row
 
 
@@ -1104,3 +1156,108 @@ def test_arabic_menu_paths_unambiguous(rendered: tuple[str, Path]) -> None:
         assert "مسار القائمة" not in text, path.name
     arabic = (project / "docs/crm-workflows.ar.md").read_text("utf-8")
     assert "مسارات التنقل في الواجهة ومتطلبات الإصدارات" in arabic
+
+
+def _field_map(text: str, heading: str) -> str:
+    return text.split(heading)[1].split("\n### ")[0].split("\n## ")[0]
+
+
+def test_field_map_lists_created_fields(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    state = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    english, arabic = _docs(project, "connector-setup")
+    table = _field_map(english, "## 4. Field map")
+    ar_table = _field_map(arabic, "## 4. ربط الحقول")
+    created = [(prop["object"], prop["name"], prop.get("hasUniqueValue", False))
+               for prop in state.get("properties", ())]
+    created += [(module["module"], field["api_name"], field.get("unique", False))
+                for module in state.get("modules", ()) for field in module["fields"]]
+    listed = [item for item in created
+              if item[0] in ("contacts", "deals", "line_items", "products",
+                             "Contacts", "Deals", "Products")]
+    assert any(item[0] in ("deals", "Deals") for item in listed)
+    for _, name, unique in listed:
+        kind = "custom, unique, created by" if unique else "custom, created by"
+        assert f"| `{name}` | {kind} `rabt crm apply` |" in table, name
+        ar_kind = "مخصص وفريد، ينشئه" if unique else "مخصص، ينشئه"
+        assert f"| `{name}` | {ar_kind} الأمر `rabt crm apply` |" in ar_table, name
+    mapping = yaml.safe_load((project / "integration/mapping.yaml").read_text("utf-8"))
+    for entity in ("order", "line_item", "product"):
+        for field in mapping["entities"][entity]["fields"]:
+            assert f"`{field['name']}` | `{field['target']}` |" in table
+            assert f"`{field['name']}` | `{field['target']}` |" in ar_table
+
+
+def test_order_key_filler_per_connector(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = _docs(project, "connector-setup")
+    row = next(line for line in english.splitlines()
+               if line.startswith("| order `external_order_id`"))
+    if name == "support-heavy":
+        assert "as its unique key" not in english
+        assert "map the order id to\n`Shopify_Order_ID`" in english
+        assert "nothing by default: map the Shopify order id to it" in row
+        assert "مفتاحها الفريد" not in arabic
+    elif name == "riyadh-perfume-hubspot":
+        assert "writes Shopify orders as **Orders** records, not deals" in row
+    else:
+        assert "the plugin, once its deal field map writes the store's order id" in row
+
+
+def test_connector_intro_names_plugin_writes(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, _ = _docs(project, "connector-setup")
+    intro = english.split("## 4. Field map")[1].split("| spec field")[0]
+    assert "and the connector does not write them" not in intro
+    if name.startswith("woo"):
+        assert "the cart fields, which the\nplugin's abandoned-cart capture can fill" in intro
+
+
+def test_settings_heading_has_one_blank_line(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    english, arabic = _docs(project, "connector-setup")
+    assert "## 3. Settings, and why\n\n" in english
+    assert "## 3. Settings, and why\n\n\n" not in english
+    assert "## 3. الإعدادات وأسبابها\n\n\n" not in arabic
+
+
+def test_zoho_shopify_checkouts_consistent(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = _docs(project, "connector-setup")
+    section_1 = english.split("## 1.")[1].split("## 2.")[0]
+    section_2 = english.split("## 2.")[1].split("## 3.")[0]
+    if name == "support-heavy":
+        assert "It does not sync abandoned checkouts" in section_1
+        assert "checkouts" not in section_2
+        assert "عمليات الدفع المتروكة" in arabic.split("## 1.")[1].split("## 2.")[0]
+        assert "عمليات الدفع" not in arabic.split("## 2.")[1].split("## 3.")[0]
+    if name == "riyadh-perfume-hubspot":
+        assert "(and checkouts, for the Carts records)" in section_2
+
+
+def test_abandoned_cart_exit_agrees(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    _, arabic = _docs(project, "crm-workflows")
+    exit_line = next(line for line in arabic.splitlines() if "تتوقف عند وصول طلب" in line)
+    if name == "riyadh-perfume-hubspot":
+        assert "(حين يُربط بجهة الاتصال طلبٌ جديد)" in exit_line
+    else:
+        assert "(حين تُربط بجهة الاتصال صفقةٌ جديدة)" in exit_line
+    assert "طلب جديدة" not in arabic
+    if "hubspot" in name:
+        assert "يرى سير العمل المبني على جهات الاتصال" in arabic
+        assert "سير العمل المبنية" not in arabic
+    else:
+        assert "ترى القاعدة المبنية على جهات الاتصال" in arabic
+
+
+def test_arabic_setup_terms_consistent(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for name in ("connector-setup", "crm-workflows"):
+        _, arabic = _docs(project, name)
+        prose = re.sub(r"`[^`]*`", "", arabic)
+        assert "WhatsApp" not in prose, name
+        assert "→" not in arabic, name
+        assert "المشترين الجدد" not in arabic, name
+    _, setup = _docs(project, "connector-setup")
+    assert "توقف الأمر `rabt crm apply` فورًا" in setup

@@ -416,6 +416,8 @@ def test_zoho_arabic_plan(zoho_project: Path) -> None:
     assert result.exit_code == 4
     assert "+ إنشاء حقل مخصص Deals/Shopify_Order_ID" in result.stdout
     assert "أضف المرحلة Cart Abandoned" in result.stdout
+    assert "يساوي 0 أو يكون فارغًا، أي جهات الاتصال التي انضمت حديثًا" in result.stdout
+    assert "يساوي 0 أو فارغ،" not in result.stdout
 
 
 def test_apply_keeps_hand_added_option(project: Path, hubspot: str) -> None:
@@ -755,3 +757,19 @@ def test_hubspot_readable_manual_drift(project: Path, hubspot: str) -> None:
     assert result.exit_code == 4
     assert item["action"] == "manual"
     assert item["drift"] is True
+
+
+def test_apply_403_names_scopes(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    with open_session(project, env) as session:
+        plan = session.plan()
+        httpx.post(f"{hubspot}/_standin/faults",
+                   json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists"},
+                   timeout=10)
+        with pytest.raises(ApplyFailed) as raised:
+            apply_plan(project, plan, session.adapter, session.state, yes=True)
+    message = raised.value.render()
+    assert raised.value.exit_code == 1
+    assert "HTTP 403" in message
+    assert "add crm.lists.read, crm.lists.write to the private app" in message
+    assert f"rabt crm apply {project} --yes" in message

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from generator.cli import main
 from generator.crm.http import CallOptions
+from generator.crm.hubspot import scopes_for_path
 from generator.crm.session import open_session
 from generator.errors import RabtError
 from generator.runtime.ratelimit import RetryPolicy
@@ -356,3 +358,66 @@ def test_connector_plan_skips_events(project: Path, hubspot: str) -> None:
                                             if item["action"] == "create"])
     assert "list:new_subscribers" not in {item["key"] for item in data["items"]
                                           if item["action"] == "create"}
+
+
+def test_plan_403_names_scopes(project: Path, hubspot: str) -> None:
+    httpx.post(f"{hubspot}/_standin/faults",
+               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists"}, timeout=10)
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 1
+    assert "HTTP 403" in result.stderr
+    assert "crm.lists.read, crm.lists.write" in result.stderr
+    assert "Private apps" in result.stderr
+    assert "check the CRM's status and the network" not in result.stderr
+
+
+def test_plan_403_arabic_fix(project: Path, hubspot: str) -> None:
+    httpx.post(f"{hubspot}/_standin/faults",
+               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/properties/deals"},
+               timeout=10)
+    result = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    assert result.exit_code == 1
+    assert "تنقصه صلاحية (Scope)" in result.stderr
+    assert "crm.schemas.deals.read, crm.schemas.deals.write" in result.stderr
+
+
+def test_plan_400_keeps_generic_fix(project: Path, hubspot: str) -> None:
+    httpx.post(f"{hubspot}/_standin/faults",
+               json={"status": 400, "count": 1, "path_prefix": "/crm/v3/lists"}, timeout=10)
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 1
+    assert "check the CRM's status and the network" in result.stderr
+
+
+def test_scopes_for_unknown_path() -> None:
+    every = scopes_for_path("/account-info/v3/details")
+    for scope in ("crm.schemas.contacts.write", "crm.lists.write", "crm.objects.deals.write",
+                  "e-commerce", "tickets"):
+        assert scope in every
+    assert scopes_for_path("/crm/v3/pipelines/deals") == (
+        "crm.objects.deals.read, crm.objects.deals.write")
+    assert scopes_for_path("/crm/v3/properties/line_items") == "e-commerce"
+
+
+def test_plan_empty_desired_state(project: Path, hubspot: str) -> None:
+    (project / "crm/desired-state.yaml").write_text("# nothing here\n", "utf-8")
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert "the file is empty" in result.stderr
+    assert "None is not of type" not in result.stderr
+    assert "rabt new --answers" in result.stderr
+    arabic = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    assert arabic.exit_code == 2
+    assert "الملف فارغ" in arabic.stderr
+
+
+def test_plan_file_not_folder(project: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(project / "README.md"), env=hubspot_env(hubspot))
+    assert result.exit_code == 2
+    assert "README.md is a file, but rabt crm expects a project folder" in result.stderr
+    assert "not found" not in result.stderr
+    assert str(project) in result.stderr
+    arabic = run_crm("apply", str(project / "README.md"), "--yes", "--lang", "ar",
+                     env=hubspot_env(hubspot))
+    assert arabic.exit_code == 2
+    assert "بينما يتوقع rabt crm مجلد مشروع" in arabic.stderr

@@ -18,6 +18,7 @@ from typing import Any
 
 from generator.arabic_counts import arabic_count
 from generator.crm.http import CrmApiError
+from generator.crm.hubspot import scopes_for_path
 from generator.crm.model import CrmPlan, PlanItem
 from generator.crm.plan import FOREIGN_ACCOUNT, CrmAdapter
 from generator.crm.state import STATE_FILE, CrmState, save_state, state_path
@@ -161,11 +162,15 @@ def _record_unchanged(plan: CrmPlan, state: CrmState) -> None:
 def _failure(plan: CrmPlan, item: PlanItem, error: CrmApiError, result: ApplyResult,
              command: str, lang: Lang) -> ApplyFailed:
     done = join_list([entry.key for entry in result.done], lang) or message("crm_nothing", lang)
+    if plan.crm == "hubspot" and error.status == 403:
+        fix = message("crm_apply_forbidden_resume_fix", lang,
+                      scopes=scopes_for_path(error.path), command=command)
+    else:
+        fix = message("crm_apply_resume_fix", lang, command=command)
     problems = [
         Problem(item.key, message("crm_apply_call_failed", lang,
                                   action=message(f"crm_operation_{item.action}", lang),
-                                  error=str(error)),
-                message("crm_apply_resume_fix", lang, command=command)),
+                                  error=str(error)), fix),
         Problem(str(result.state_file), message("crm_apply_done_before", lang,
                                                   count=len(result.done), items=done)),
     ]

@@ -31,6 +31,11 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
     """
     path = project / DESIRED_STATE_FILE
     summary = message("crm_desired_invalid", lang, path=path)
+    if project.is_file():
+        raise InputError(summary, [Problem("DIRECTORY", message("crm_directory_is_file", lang,
+                                                                 value=project),
+                                           message("crm_directory_is_file_fix", lang,
+                                                   folder=project.resolve().parent))])
     if not project.is_dir():
         raise InputError(summary, [Problem("DIRECTORY", message("dir_not_found", lang,
                                                                  value=project),
@@ -44,6 +49,8 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
         raise InputError(summary, [Problem(str(path), parse_error_text(error, lang),
                                            regenerate_fix(project, lang))]) from error
     fix = regenerate_fix(project, lang)
+    if data is None:
+        raise InputError(summary, [Problem(str(path), message("crm_desired_empty", lang), fix)])
     problems = _schema_problems(data, str(path), fix, lang)
     if not problems and isinstance(data, dict):
         separator = message("fix_separator", lang)

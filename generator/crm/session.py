@@ -10,6 +10,7 @@ from typing import Any
 
 from generator.crm.desired import load_desired_state
 from generator.crm.http import CallOptions, CrmApiError
+from generator.crm.hubspot import scopes_for_path
 from generator.crm.model import CrmPlan
 from generator.crm.plan import CrmAdapter, build_plan, connect
 from generator.crm.state import CrmState, load_state
@@ -50,7 +51,14 @@ def api_failures(crm: str, lang: Lang) -> Iterator[None]:
     except CrmApiError as error:
         raise RabtError(message("crm_api_failed", lang, crm=CRM_LABELS.get(crm, crm)), [
             Problem(f"{error.method} {error.base_url}{error.path}", str(error).split(": ", 1)[-1],
-                    message("crm_api_failed_fix", lang))], EXIT_FAILURE) from error
+                    api_failure_fix(crm, error, lang))], EXIT_FAILURE) from error
+
+
+def api_failure_fix(crm: str, error: CrmApiError, lang: Lang) -> str:
+    """Return the fix for a failed call: the missing scopes for a HubSpot 403, else a retry."""
+    if crm == "hubspot" and error.status == 403:
+        return message("crm_forbidden_fix_hubspot", lang, scopes=scopes_for_path(error.path))
+    return message("crm_api_failed_fix", lang)
 
 
 @contextmanager

@@ -26,14 +26,14 @@ from generator.spec._common import (
     SpecContext,
 )
 from generator.spec.consent import build_consent
-from generator.spec.desired_state import build_desired_state
+from generator.spec.desired_state import build_desired_state, created_fields
 from generator.spec.kpis import build_kpis
 from generator.spec.lifecycle import build_lifecycle
 from generator.spec.mapping import build_mapping
 from generator.spec.playbooks import build_playbooks
 from generator.spec.segments import build_segments
 
-__all__ = ["SPEC_FILES", "build_desired_state", "build_spec"]
+__all__ = ["SPEC_FILES", "build_desired_state", "build_spec", "created_fields"]
 
 SPEC_FILES: tuple[str, ...] = ("mapping", "lifecycle", "segments", "playbooks", "consent", "kpis")
 

@@ -128,3 +128,25 @@ def _applies(when: Mapping[str, Any], spec: Mapping[str, Any], plan: Plan) -> bo
         "consent" not in when or bool(spec["consent"]["managed_channels"]),
     )
     return all(checks)
+
+
+def created_fields(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """List the custom fields that ``rabt crm apply`` creates from the desired ``state``.
+
+    Each entry has ``object`` (the HubSpot object type or Zoho module, as the field
+    map's entity ``object`` names it), ``name``, ``unique`` and ``used_by`` (the spec
+    places that write or read the field). The connector guides build their field map
+    from this list, so it names exactly what apply creates. The custom database's
+    tables are left out, because no connector writes to them.
+    """
+    fields = []
+    for prop in state.get("properties", ()):
+        fields.append({"object": prop["object"], "name": prop["name"],
+                       "unique": bool(prop.get("hasUniqueValue")),
+                       "used_by": list(prop.get("used_by", ()))})
+    for module in state.get("modules", ()):
+        for field in module["fields"]:
+            fields.append({"object": module["module"], "name": field["api_name"],
+                           "unique": bool(field.get("unique")),
+                           "used_by": list(field.get("used_by", ()))})
+    return fields
