@@ -64,8 +64,25 @@ def _new_builder(flow_set: FlowSet, flow_key: str) -> Builder:
     store = flow_set.platform if flow_set.platform in ("shopify", "woocommerce") else "storefront"
     flow = next(item for item in flow_set.flows if flow_key in (item.key, f"{item.key}-runner"))
     carriers = [step for step in flow.walk() if step.kind == "send" and step.params.get("discount")]
+    instant = flow_key == flow.key and flow.trigger.kind in ("webhook", "error")
     return Builder(flow_key=flow_key, mapping=flow_set.mapping, crm=flow_set.crm, store=store,
-                   code_repeated=len(carriers) > 1)
+                   code_repeated=len(carriers) > 1, instant=instant,
+                   event_field=_event_field(flow, store))
+
+
+def _event_field(flow: Flow, store: str) -> str:
+    """Return the trigger body's field that names a webhook scenario's event.
+
+    The error-alert scenario and a headless storefront receive an ``event_id``, and a
+    flow whose dedupe key is a body field (a storefront event, a ticket) names the
+    event by that field. A Shopify or WooCommerce record names it by its ``id``.
+    """
+    if flow.trigger.kind == "error" or store == "storefront":
+        return "event_id"
+    key = flow.dedupe_key or ""
+    if key.startswith("body "):
+        return key.removeprefix("body ").split(" + ")[0]
+    return "id"
 
 
 def _blueprint(builder: Builder, name: str, flow: Flow, steps: tuple[Step, ...],
@@ -154,6 +171,8 @@ def _due_groups(wait: Step, steps: tuple[Step, ...]) -> list[tuple[Step, tuple[S
 def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
                  y: int) -> list[dict[str, Any]]:
     """Return the modules that find the contacts due at ``wait``, then run ``steps``."""
+    # A failure report names this route's record, never the record of an earlier route.
+    builder.record_ref = None
     if builder.flow_key == f"{POST_PURCHASE_FLOW}-runner":
         search = due_order_modules(builder, wait, y)
     else:
@@ -175,6 +194,8 @@ def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
                             {"array": search_results(builder, found)},
                             "Each contact that fell due", y)
     builder.item_id = int(feeder["id"])
+    # The post-purchase search already named the order (due_order_modules).
+    builder.record_ref = builder.record_ref or f"{feeder['id']}.id"
     contact_item_values(builder)
     once: list[dict[str, Any]] = []
     if builder.flow_key == f"{ABANDONED_FLOW}-runner":

@@ -194,6 +194,7 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
         feeder = builder.module("builtin:BasicFeeder",
                                 {"array": search_results(builder, modules[-1])}, "Each record", y)
         builder.item_id = int(feeder["id"])
+        builder.record_ref = f"{feeder['id']}.id"
         contact_item_values(builder)
         return [*modules, feeder]
     if step.kind == "branch" and step.routes:
@@ -394,9 +395,12 @@ def _consent_filter(builder: Builder, step: Step) -> dict[str, Any]:
 def _router(builder: Builder, step: Step, y: int) -> dict[str, Any]:
     router = builder.module("builtin:BasicRouter", None, step.title.en, y)
     start_x = builder.x
+    # A route's failure reports name the records of its own path, never a sibling's.
+    record_ref = builder.record_ref
     routes = []
     for index, route in enumerate(step.routes):
         builder.x = start_x
+        builder.record_ref = record_ref
         flow = step_list_modules(builder, route.steps, y + index * Y_STEP)
         if flow:
             routes.append({"flow": flow})
