@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generator.ipaas import make, make_iml, make_schedule, tray_steps, zapier_steps
+from generator.ipaas import (
+    make,
+    make_iml,
+    make_placeholders,
+    make_schedule,
+    tray_steps,
+    zapier_steps,
+)
 from generator.ipaas.flows import Flow, FlowSet, Step
 from generator.ipaas.sheet_steps import (
     code_text,
@@ -114,7 +121,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
                    "filter": make_schedule.QUIET_FILTER_NAME}
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
-                "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours}
+                "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours,
+                "placeholders": []}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -134,6 +142,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
         # The post-purchase scenarios keep each started order in playbook_orders.
         "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
         "quiet_hours": quiet_hours,
+        "placeholders": make_placeholders.placeholder_rows(
+            {stem: make.blueprint_text(blueprint) for stem, blueprint in blueprints.items()}),
     }
 
 

@@ -37,8 +37,8 @@ from generator.ipaas.make_steps import contact_item_values, search_results, step
 from generator.model import Answers, Plan
 from generator.resources import schemas_dir
 
-__all__ = ["MAKE_DIR", "RAW_TRANSFORMS", "ZOHO_TOKEN_STORE", "blueprints", "confirmed_modules",
-           "files"]
+__all__ = ["MAKE_DIR", "RAW_TRANSFORMS", "ZOHO_TOKEN_STORE", "blueprint_text", "blueprints",
+           "confirmed_modules", "files"]
 
 MAKE_DIR = "workflows/make"
 SCHEMA_NAME = "make-blueprint"
@@ -277,6 +277,10 @@ def files(answers: Answers, plan: Plan, spec: dict[str, dict[str, Any]],
     if plan.crm == "custom":
         return output
     for stem, blueprint in blueprints(build_flows(answers, plan, spec)).items():
-        text = json.dumps(blueprint, ensure_ascii=False, indent=2) + "\n"
-        output[f"{MAKE_DIR}/{stem}.blueprint.json"] = text.encode("utf-8")
+        output[f"{MAKE_DIR}/{stem}.blueprint.json"] = blueprint_text(blueprint).encode("utf-8")
     return output
+
+
+def blueprint_text(blueprint: dict[str, Any]) -> str:
+    """Return a blueprint as the JSON text of its file."""
+    return json.dumps(blueprint, ensure_ascii=False, indent=2) + "\n"
