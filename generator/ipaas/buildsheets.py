@@ -26,6 +26,7 @@ from generator.ipaas.sheet_steps import (
     step_after_guard,
     zoho_line_step,
 )
+from generator.ipaas.zapier_signature import signature_check
 from generator.model import Answers, Bilingual, Plan
 
 
@@ -34,6 +35,7 @@ class _SheetFacts:
     """The project facts the sheet rows need besides the steps."""
 
     crm: str
+    platform: str
     # The contact's discount-code field and its expiry field.
     code_fields: tuple[str | None, str | None]
 
@@ -93,6 +95,12 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
                     "topics": list(trigger.topics), "every_minutes": trigger.every_minutes,
                     "daily_at": trigger.daily_at, "text_en": trigger.description.en,
                     "text_ar": trigger.description.ar},
+        # The Code step that checks the signature of a Catch Raw Hook trigger's request, and
+        # its code, which the Zapier sheet prints once for every webhook flow.
+        "zapier_signature": zapier_steps.signature_action(trigger.source, facts.platform)
+        if trigger.kind == "webhook" else None,
+        "signature_check": signature_context(trigger.source, facts.platform)
+        if trigger.kind == "webhook" else None,
         "steps": _step_rows(flow.steps, 0, Bilingual("", ""), facts),
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
                     "fallbacks": list(row.fallback_sources), "target": row.target,
@@ -103,12 +111,22 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
     }
 
 
+def signature_context(source: str, platform: str) -> dict[str, Any] | None:
+    """Return the signature check that the Zapier sheet prints once, or None for no check."""
+    check = signature_check(source, platform)
+    if check is None:
+        return None
+    return {"headers": [header for header, _ in check.headers], "code": check.code,
+            "secret_en": check.secret.en, "secret_ar": check.secret.ar}
+
+
 def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
     """Return one row per flow: trigger, steps with their tools, field map and calls."""
     rollups = {str(item["name"]): str(item["target"]) for item in
                flow_set.mapping.get("entities", {}).get("contact", {}).get("rollups", [])}
-    facts = _SheetFacts(crm=flow_set.crm, code_fields=(rollups.get("discount_code"),
-                                                       rollups.get("discount_expires_at")))
+    facts = _SheetFacts(crm=flow_set.crm, platform=flow_set.platform,
+                        code_fields=(rollups.get("discount_code"),
+                                     rollups.get("discount_expires_at")))
     return [_flow_row(flow, facts) for flow in flow_set.flows]
 
 

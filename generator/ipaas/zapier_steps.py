@@ -23,6 +23,7 @@ from generator.ipaas.sheet_steps import (
     writers_by_kind,
     zoho_line_step,
 )
+from generator.ipaas.zapier_signature import PARSE_ONLY_CODE, signature_check
 
 STORAGE = "Storage by Zapier"
 FILTER = "Filter by Zapier"
@@ -110,12 +111,15 @@ def _paths_gate(rule_en: str, rule_ar: str, later: Step) -> dict[str, str]:
 
 def _dedupe(step: Step) -> list[dict[str, str]]:
     key, store = step.params["key"], step.params["store"]
+    # Headers stay on the trigger; body fields come parsed from the Code step after it.
+    origin_en, origin_ar = ("the trigger", "المحفّز") if str(key).startswith("header ") else \
+        ("the first Code step's output", "ناتج أول خطوة Code")
     return [
-        _action(STORAGE, f"Action Get Value, on the `{store}` secret. Key: `{key}` from the "
-                "trigger, cut to 31 characters by a Formatter by Zapier step (Text, Truncate) "
+        _action(STORAGE, f"Action Get Value, on the `{store}` secret. Key: `{key}` from "
+                f"{origin_en}, cut to 31 characters by a Formatter by Zapier step (Text, Truncate) "
                 "if it is longer, because Storage keys must be shorter than 32 characters. That "
                 "Formatter step costs one more task a run, which the budget does not count.",
-                f"الإجراء Get Value على المفتاح السري `{store}`. المفتاح: `{key}` من المحفّز، "
+                f"الإجراء Get Value على المفتاح السري `{store}`. المفتاح: `{key}` من {origin_ar}، "
                 "ويُقصّ إلى 31 حرفًا بخطوة Formatter by Zapier (Text ثم Truncate) إن كان أطول، "
                 "لأن مفاتيح التخزين يجب أن تقل عن 32 حرفًا. وتكلف خطوة Formatter هذه مهمة إضافية "
                 "في كل تشغيل لا تحتسبها الميزانية."),
@@ -278,6 +282,48 @@ def _lookup(step: Step) -> list[dict[str, str]]:
         ar += " ثم شغّل الخطوات التالية مرة لكل سجل يُعثر عليه بأداة Looping by Zapier."
     actions.append(_action(WEBHOOKS, en, ar))
     return actions
+
+
+def signature_action(source: str, platform: str) -> dict[str, str]:
+    """Return the Code step after Catch Raw Hook: check the sender's signature, parse the body.
+
+    A sender without a signature this sheet checks gets a step that only parses the body.
+    """
+    check = signature_check(source, platform)
+    if check is None:
+        return _action(
+            CODE, f"Action Run JavaScript, right after the trigger. Input Data: `raw_body`: the "
+            f"trigger's Raw Body. Code: `{PARSE_ONLY_CODE.strip()}`. Map every later field "
+            "from this step's output, not from the trigger. This sender signs nothing that "
+            "this sheet checks (a shopper's browser cannot keep a secret, and a help desk "
+            "signs in its own way), so keep the hook address private, and add the sender's "
+            "check to this code if it signs its requests.",
+            "الإجراء Run JavaScript مباشرة بعد المحفّز. بيانات الإدخال: `raw_body`: حقل Raw Body "
+            f"من المحفّز. الشيفرة: `{PARSE_ONLY_CODE.strip()}`. واربط كل الحقول اللاحقة من ناتج "
+            "هذه الخطوة لا من المحفّز. ولا يوقّع هذا المرسل شيئًا يتحقق منه هذا الدليل (فمتصفح "
+            "المتسوّق لا يستطيع حفظ سر، ولمنصة الدعم طريقتها الخاصة في التوقيع)، لذا أبقِ عنوان "
+            "المحفّز سريًا، وأضف إلى هذه الشيفرة تحقق المرسل إن كان يوقّع طلباته.",
+            name="Run JavaScript")
+    inputs_en = "; ".join(f"`{name}`: the trigger's `{header}` header field"
+                          for header, name in check.headers)
+    inputs_ar = "، و".join(f"`{name}`: حقل الترويسة `{header}` من المحفّز"
+                          for header, name in check.headers)
+    return _action(
+        CODE, "Action Run JavaScript, right after the trigger. Input Data: `raw_body`: the "
+        f"trigger's Raw Body; {inputs_en}; `secret`: {check.secret.en}. Code: the signature "
+        "check above. A signature that does not match stops the Zap with an error, so a "
+        "forged or altered request writes nothing. The step returns the parsed body: map "
+        "every later field from this step's output, not from the trigger. Unconfirmed: the "
+        "label Zapier gives each header field (such as `Headers Http X Shopify Hmac Sha256`); "
+        "pick the field whose sample value is that header's.",
+        "الإجراء Run JavaScript مباشرة بعد المحفّز. بيانات الإدخال: `raw_body`: حقل Raw Body من "
+        f"المحفّز، و{inputs_ar}، و`secret`: {check.secret.ar}. الشيفرة: شيفرة التحقق من "
+        "التوقيع أعلاه. وإذا لم يطابق التوقيع توقف الـ Zap بخطأ، فلا يكتب الطلب المزوّر أو "
+        "المعدّل شيئًا. وتعيد الخطوة جسم الطلب بعد تحليله، فاربط كل الحقول اللاحقة من ناتج هذه "
+        "الخطوة لا من المحفّز. غير مؤكد: الاسم الذي يعطيه Zapier لحقل كل ترويسة (مثل "
+        "`Headers Http X Shopify Hmac Sha256`)، فاختر الحقل الذي تكون قيمته في العيّنة قيمة تلك "
+        "الترويسة.",
+        name="Run JavaScript")
 
 
 def _zoho_lines_check(later: Step | None) -> dict[str, str]:
