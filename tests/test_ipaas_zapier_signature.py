@@ -18,7 +18,7 @@ import pytest
 from generator.ipaas.zapier_signature import CHECKS, PARSE_ONLY_CODE, signature_check
 from tests.test_ipaas_projects import bake
 
-# Test-only secrets; no store knows them.
+# Test-only secrets, made up for these tests.
 BODY_SECRET = "test-webhook-secret"
 STANDARD_KEY = b"0123456789abcdef01234567"
 STANDARD_SECRET = "whsec_" + base64.b64encode(STANDARD_KEY).decode()

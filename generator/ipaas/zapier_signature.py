@@ -2,8 +2,8 @@
 
 Catch Raw Hook gives the request body unparsed and includes the request headers
 (Zapier's help on Webhooks by Zapier). The step after it recomputes the store's
-HMAC over that raw body with the webhook secret, stops the Zap with an error when
-the signature does not match, and returns the parsed JSON, so later steps map the
+HMAC over that raw body with the webhook secret and stops the Zap with an error when
+the signature does not match. It returns the parsed JSON, so later steps map the
 body's fields from this step's output.
 
 NOTE: the code assumes that Raw Body is the exact text the store sent, decoded as
@@ -25,7 +25,7 @@ TIMESTAMP_TOLERANCE_SECONDS = 300
 
 @dataclass(frozen=True)
 class SignatureCheck:
-    """How one platform signs its webhooks, and the code that checks it."""
+    """The signing scheme of one platform's webhooks, and the code that checks it."""
 
     # The request headers the check reads, each with the Input Data name it gets.
     headers: tuple[tuple[str, str], ...]
