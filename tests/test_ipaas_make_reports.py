@@ -1,4 +1,4 @@
-"""Make failure reports: the event id each report sends comes from the scenario's own trigger."""
+"""Make failure reports and module names: event ids from the trigger, searches named as such."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from generator.ipaas.make_http import ERROR_HOOK_URL
 from tests.ipaas_cases import IPAAS_CASES
-from tests.test_ipaas_make import blueprints_for
+from tests.test_ipaas_make import blueprints_for, modules
 
 CRM_CASES = [case for case in IPAAS_CASES if case[0] != "shopify-postgres"]
 RUN_TIME = 'toString("run " + formatDate(now; '
@@ -85,3 +85,11 @@ def test_make_report_runner_names_record() -> None:
     formulas = {event_id(report) for report, _ in reports(runner)}
     assert any(formula.startswith(RUN_TIME) for formula in formulas), formulas
     assert any(formula.endswith(".id") for formula in formulas), formulas
+
+
+def test_make_runner_search_named_for_search() -> None:
+    runner = blueprints_for("shopify-growth", {})["abandoned-checkout-runner"]["flow"]
+    names = [module["metadata"]["designer"]["name"] for module in modules(runner)
+             if module["module"] == "http:MakeRequest"]
+    assert "Find the contacts whose checkout fell due (the abandoned-cart delay)" in names
+    assert not [name for name in names if name.startswith("Wait")]

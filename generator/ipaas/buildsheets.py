@@ -8,7 +8,7 @@ rows those templates loop over.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from generator.ipaas import (
@@ -20,6 +20,7 @@ from generator.ipaas import (
     zapier_steps,
 )
 from generator.ipaas.flows import Flow, FlowSet, Step
+from generator.ipaas.n8n_discount import carrier_gates
 from generator.ipaas.sheet_steps import (
     code_text,
     discount_before_gates,
@@ -36,6 +37,8 @@ class _SheetFacts:
 
     crm: str
     platform: str
+    # The consent gates of the sends that carry a flow's shared discount code.
+    code_gates: tuple[Step, ...]
     # The contact's discount-code field and its expiry field.
     code_fields: tuple[str | None, str | None]
 
@@ -47,6 +50,10 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
     rows: list[dict[str, Any]] = []
     for index, step in enumerate(steps):
         code_in_run = code_in_run or step.kind == "discount"
+        zapier = zapier_steps.zapier_actions(step, crm, step_after_guard(steps, index, crm))
+        if _creates_shared_code(steps, index) and facts.code_gates:
+            zapier = [zapier_steps.shared_code_gate(list(facts.code_gates), steps[index + 1]),
+                      *zapier]
         code = code_text(step, code_in_run, facts.code_fields, crm)
         calls = [{"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
                   "note": call.note} for call in step.calls]
@@ -54,16 +61,23 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
         # The sheets' steps for Zoho line items name their own requests (one sales order
         # per order), so the flow model's line-item upsert call is not listed for them.
         sheet_calls = [] if zoho_line_step(step, crm) else calls
+        # A wait's calls are the Make runner's due-record search, not part of the delay.
+        # Zapier waits with Delay by Zapier alone; Tray needs the search only when the
+        # wait is longer than its Delay allows, so its sheet names it as that search.
+        due_calls = sheet_calls if step.kind == "wait" else []
+        if step.kind == "wait":
+            sheet_calls = []
         rows.append({
             "key": step.key, "kind": step.kind, "depth": depth, "path": path.en,
             "path_ar": path.ar,
             "title_en": step.title.en, "title_ar": step.title.ar,
-            "zapier": zapier_steps.zapier_actions(step, crm, later),
+            "zapier": zapier,
             "tray": tray_steps.tray_actions(step, crm, later),
             "params": _params_text(step),
             "calls": calls,
             "zapier_calls": sheet_calls,
             "tray_calls": sheet_calls,
+            "due_calls": due_calls,
             "code_en": code[0] if code else None,
             "code_ar": code[1] if code else None,
             "gate": None if step.gate is None else {
@@ -73,6 +87,17 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
         for route in step.routes:
             rows.extend(_step_rows(route.steps, depth + 1, route.label, facts, code_in_run))
     return rows
+
+
+def _creates_shared_code(steps: tuple[Step, ...], index: int) -> bool:
+    """Return whether ``steps[index]`` is a discount that ``discount_before_gates`` moved.
+
+    Such a discount sits right before the consent gate of its own send, because a
+    later send repeats its code.
+    """
+    following = steps[index + 1] if index + 1 < len(steps) else None
+    return steps[index].kind == "discount" and following is not None and \
+        following.kind == "consent_gate" and bool(following.params.get("until_step"))
 
 
 def _params_text(step: Step) -> str:
@@ -101,7 +126,8 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
         if trigger.kind == "webhook" else None,
         "signature_check": signature_context(trigger.source, facts.platform)
         if trigger.kind == "webhook" else None,
-        "steps": _step_rows(flow.steps, 0, Bilingual("", ""), facts),
+        "steps": _step_rows(flow.steps, 0, Bilingual("", ""),
+                            replace(facts, code_gates=tuple(carrier_gates(flow)))),
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
                     "fallbacks": list(row.fallback_sources), "target": row.target,
                     "transform": row.transform, "unique": row.unique,
@@ -124,7 +150,7 @@ def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
     """Return one row per flow: trigger, steps with their tools, field map and calls."""
     rollups = {str(item["name"]): str(item["target"]) for item in
                flow_set.mapping.get("entities", {}).get("contact", {}).get("rollups", [])}
-    facts = _SheetFacts(crm=flow_set.crm, platform=flow_set.platform,
+    facts = _SheetFacts(crm=flow_set.crm, platform=flow_set.platform, code_gates=(),
                         code_fields=(rollups.get("discount_code"),
                                      rollups.get("discount_expires_at")))
     return [_flow_row(flow, facts) for flow in flow_set.flows]

@@ -34,6 +34,7 @@ from generator.ipaas.make_schedule import (
     window_values,
 )
 from generator.ipaas.make_steps import contact_item_values, search_results, step_list_modules
+from generator.ipaas.n8n_discount import carrier_gates
 from generator.model import Answers, Plan
 from generator.resources import schemas_dir
 
@@ -66,7 +67,8 @@ def _new_builder(flow_set: FlowSet, flow_key: str) -> Builder:
     carriers = [step for step in flow.walk() if step.kind == "send" and step.params.get("discount")]
     instant = flow_key == flow.key and flow.trigger.kind in ("webhook", "error")
     return Builder(flow_key=flow_key, mapping=flow_set.mapping, crm=flow_set.crm, store=store,
-                   code_repeated=len(carriers) > 1, instant=instant,
+                   code_repeated=len(carriers) > 1, code_gates=tuple(carrier_gates(flow)),
+                   instant=instant,
                    event_field=_event_field(flow, store))
 
 
@@ -185,7 +187,7 @@ def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
                                                       ensure_ascii=False), page_id)
             if page_id is not None and start is not None:
                 call = paged_call(builder, call, page_id)
-            search.append(http_module(builder, call, wait.title.en, y))
+            search.append(http_module(builder, call, _due_search_name(builder, wait), y))
         if page is not None and start is not None:
             save = page_save_module(builder, wait, int(page["id"]), search[-1], start, y)
             search = [page, *search, save]
@@ -208,6 +210,13 @@ def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
         if no_order is not None:
             builder.require(no_order)
     return [*search, feeder, *once, *step_list_modules(builder, steps, y)]
+
+
+def _due_search_name(builder: Builder, wait: Step) -> str:
+    """Return the name of the CRM search that finds the contacts due at ``wait``."""
+    found = "whose checkout fell due" if builder.flow_key == f"{ABANDONED_FLOW}-runner" \
+        else "that fell due"
+    return f"Find the contacts {found} ({wait.title.en.removeprefix('Wait ')})"
 
 
 def _rollup_target(builder: Builder, name: str) -> str | None:

@@ -83,6 +83,9 @@ class Builder:
     # Whether a later send of the flow repeats the discount code of its first discount
     # step, so that step creates the code before its consent gate (make_steps).
     code_repeated: bool = False
+    # The consent gate of each channel whose send carries the code. The code is created
+    # only for a contact with consent on one of them (make_steps).
+    code_gates: tuple[Step, ...] = ()
     # The cart runner's formula of the found contact's latest checkout time. The contact
     # carries no checkout token, so this time names the checkout that fell due.
     checkout_ref: str | None = None

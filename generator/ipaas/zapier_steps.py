@@ -109,6 +109,28 @@ def _paths_gate(rule_en: str, rule_ar: str, later: Step) -> dict[str, str]:
         name=PATHS)
 
 
+def shared_code_gate(gates: list[Step], later: Step) -> dict[str, str]:
+    """Return the Paths step that creates a shared code only with consent on a carrying channel.
+
+    ``gates`` are the consent gates of the sends that carry the code, and ``later`` is
+    the first row after the code's creation. As in the n8n workflows, a contact without
+    consent on any of those channels gets no code, but still reaches the later rows.
+    """
+    rules = [(str(gate.params["channel"]), gate.gate.source_field, gate.gate.granted_values)
+             for gate in gates if gate.gate is not None]
+    text = "; ".join(f"{channel}: `{field}` is " + " or ".join(f"`{value}`" for value in values)
+                     for channel, field, values in rules)
+    text_ar = "؛ ".join(f"{channel}: قيمة `{field}` هي " +
+                        " أو ".join(f"`{value}`" for value in values)
+                        for channel, field, values in rules)
+    return _paths_gate(
+        "the contact has consent on at least one channel whose send carries the code "
+        f"({text}; Text, Exactly matches, one rule per value, joined by OR)",
+        "تكون لجهة الاتصال موافقة على قناة واحدة على الأقل من القنوات التي تحمل رسائلها رمز "
+        f"الخصم ({text_ar}؛ Text ثم Exactly matches، قاعدة لكل قيمة، وتُربط القواعد بـ OR)",
+        later)
+
+
 def _dedupe(step: Step) -> list[dict[str, str]]:
     key, store = step.params["key"], step.params["store"]
     # Headers stay on the trigger; body fields come parsed from the Code step after it.
@@ -214,15 +236,24 @@ def _wait(step: Step) -> list[dict[str, str]]:
                     f"الإجراء Delay For: {wait_text_ar(params, 'nominative')}.")]
 
 
+def _loop(items_en: str, items_ar: str) -> dict[str, str]:
+    """Return the Looping by Zapier step that runs the steps after it once per item."""
+    return _action(LOOPING, f"Loop over {items_en}: the steps after this one run once per "
+                   "item, up to the end of the Zap.",
+                   f"كرّر على {items_ar}: تعمل الخطوات التي تلي هذه الخطوة مرة لكل عنصر حتى "
+                   "نهاية الـ Zap.", name=LOOPING)
+
+
 def _map(step: Step) -> list[dict[str, str]]:
     en = ("Fill the next step's fields from the field map below. Add this Formatter step only "
           "where a transform needs it (numbers, dates, phone formats).")
     ar = ("املأ حقول الخطوة التالية من جدول ربط الحقول أدناه، ولا تضف خطوة Formatter هذه إلا "
           "حيث يحتاج التحويل إليها (الأرقام والتواريخ وصيغ أرقام الجوال).")
-    if step.params.get("iterate"):
-        en += f" Run it once per item of `{step.params['iterate']}` with Looping by Zapier."
-        ar += f" وشغّلها مرة لكل عنصر في `{step.params['iterate']}` بأداة Looping by Zapier."
-    return [_action(FORMATTER, en, ar)]
+    formatter = _action(FORMATTER, en, ar, name=FORMATTER)
+    items = step.params.get("iterate")
+    if items:
+        return [_loop(f"the items of `{items}`", f"عناصر `{items}`"), formatter]
+    return [formatter]
 
 
 def _http(step: Step) -> list[dict[str, str]]:
@@ -275,12 +306,11 @@ def _lookup(step: Step) -> list[dict[str, str]]:
                                f"`{key}`: the cursor the search starts from.",
                                f"الإجراء Get Value على المفتاح السري `{store}`. المفتاح: "
                                f"`{key}`، وهو المؤشر الذي يبدأ منه البحث."))
-    en = "Action Custom Request with the method and URL below."
-    ar = "الإجراء Custom Request بالطريقة والعنوان أدناه."
+    actions.append(_action(WEBHOOKS, "Action Custom Request with the method and URL below.",
+                           "الإجراء Custom Request بالطريقة والعنوان أدناه."))
     if step.params.get("iterate"):
-        en += " Run the next steps once per record found, with Looping by Zapier."
-        ar += " ثم شغّل الخطوات التالية مرة لكل سجل يُعثر عليه بأداة Looping by Zapier."
-    actions.append(_action(WEBHOOKS, en, ar))
+        actions.append(_loop("the records that the search found",
+                             "السجلات التي عثر عليها البحث"))
     return actions
 
 
