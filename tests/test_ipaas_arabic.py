@@ -124,3 +124,10 @@ def test_mapping_schema_note_ar_needs_note() -> None:
                                        "note": "SAR may need enabling.", "note_ar": twin})) == []
     errors = [error.message for error in validator.iter_errors({**field, "note_ar": twin})]
     assert errors == ["'note' is a dependency of 'note_ar'"]
+
+
+def test_english_runs_skips_code_blocks() -> None:
+    text = ("<div dir=\"ltr\">\n\n```javascript\n"
+            "throw new Error('the event was not processed at all');\n```\n\nتدفق")
+    assert english_runs(text) == []
+    assert english_runs("the event was not processed at all") != []
