@@ -133,10 +133,11 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     unit, rest = steps[start + 1:end + 1], steps[end + 1:]
     # A filter still pending applies to every route, and to the code's creation.
     pending, builder.pending_filter = builder.pending_filter, None
-    gate = _consent_filter(builder, steps[start])
+    own_gate = _consent_filter(builder, steps[start])
+    gate = own_gate
     if pending is not None:
-        gate = {"name": f"{pending['name']}; {gate['name']}",
-                "conditions": both_conditions(pending, gate["conditions"])}
+        gate = {"name": f"{pending['name']}; {own_gate['name']}",
+                "conditions": both_conditions(pending, own_gate["conditions"])}
     # A later step repeats this step's code, so the store gets the code before the gate,
     # for each contact with consent on any channel that carries the code, as in the n8n
     # workflows. The pending filter (the runner's order check) applies to it too.
@@ -144,7 +145,8 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     unit = tuple(step for step in unit if step not in shared)
     if not rest:
         hoisted = _shared_code_modules(builder, shared, pending, y)
-        builder.pending_filter = gate
+        # The code's first module already stops the path on the pending filter.
+        builder.pending_filter = own_gate if hoisted else gate
         return [*hoisted, *step_list_modules(builder, unit, y)]
     # With later steps, the code's creation is a route of its own, before the gated one,
     # so a contact without that consent still reaches the later steps.
