@@ -89,9 +89,25 @@ def run(command: list[str], cwd: Path) -> str:
         raise RefreshError(
             f"{' '.join(command)} timed out after {NPM_TIMEOUT_SECONDS} s") from error
     if done.returncode != 0:
-        raise RefreshError(f"{' '.join(command)} failed with exit code {done.returncode}:\n"
-                           f"{done.stderr.strip()[-2000:]}")
+        raise RefreshError(failure_message(command, done))
     return done.stdout
+
+
+def failure_message(command: list[str], done: subprocess.CompletedProcess[str]) -> str:
+    """Return the message of a failed command: the command, its exit code and its stderr.
+
+    npm with ``--silent`` can fail without a word on stderr, so the message then states
+    that stderr was empty and adds the end of stdout when there is any.
+    """
+    head = f"{' '.join(command)} failed with exit code {done.returncode}"
+    stderr = done.stderr.strip()
+    if stderr:
+        return f"{head}:\n{stderr[-2000:]}"
+    stdout = done.stdout.strip()
+    if stdout:
+        return f"{head} and wrote nothing to stderr; its stdout ends with:\n{stdout[-2000:]}"
+    return (f"{head} and wrote nothing to stderr or stdout; run the command by hand "
+            "without --silent to see why")
 
 
 def npm_json(spec: str, field: str, cwd: Path) -> Any:
@@ -137,7 +153,7 @@ def extract(package_dir: Path, node_modules: Path) -> dict[str, Any]:
     except FileNotFoundError as error:
         raise RefreshError("node was not found; install Node.js") from error
     if done.returncode != 0:
-        raise RefreshError(f"the extractor failed:\n{done.stderr.strip()[-2000:]}")
+        raise RefreshError(f"the extractor failed. {failure_message(command, done)}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# Six or more Latin words in a row, outside code spans, quoted names, bold UI labels and
-# link targets: an English sentence that reached an Arabic document.
+# Six or more Latin words in a row, outside code blocks and spans, quoted names, bold UI
+# labels and link targets: an English sentence that reached an Arabic document.
 LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'-]*(?:[ ,;:()]+[A-Za-z][A-Za-z'-]*){5,}")
 
 
 def arabic_prose(text: str) -> str:
     """Return ``text`` without code blocks and spans, quoted names, bold labels and link targets."""
-    text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
+    text = re.sub(r"^```[^\n]*\n.*?^```$", " ", text, flags=re.MULTILINE | re.DOTALL)
     text = re.sub(r"`[^`\n]*`", " ", text)
     text = re.sub(r'"[^"\n]*"', " ", text)
     text = re.sub(r"\*\*[^*\n]+\*\*", " ", text)

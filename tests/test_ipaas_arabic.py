@@ -27,9 +27,9 @@ CASES = {case: (preset, values) for case, preset, values in IPAAS_CASES}
 NOTED_ROWS = {
     "shopify-hubspot": {"refunded_amount", "currency"},
     "shopify-hubspot-support": {"refunded_amount", "currency"},
-    "shopify-zoho-support": {"refunded_amount", "currency", "sku"},
-    "shopify-zoho-no-support": {"refunded_amount", "currency", "sku"},
-    "woocommerce-zoho": {"currency", "order_source", "sku"},
+    "shopify-zoho-support": {"refunded_amount", "currency", "sku", "title"},
+    "shopify-zoho-no-support": {"refunded_amount", "currency", "sku", "title"},
+    "woocommerce-zoho": {"currency", "order_source", "sku", "title"},
     "headless-hubspot": {"currency"},
     "shopify-postgres": {"refunded_amount"},
 }
@@ -106,7 +106,7 @@ def test_mapping_field_notes_have_arabic_twins() -> None:
     items = [item for entity in data["entities"]
              for item in (*entity["fields"], *entity.get("rollups", []))]
     notes = [mark["note"] for item in items for mark in item.get("unconfirmed", [])]
-    assert len(notes) == 8
+    assert len(notes) == 9
     for note in notes:
         assert isinstance(note, dict), note
         assert set(note) == {"en", "ar"}, note
@@ -124,3 +124,10 @@ def test_mapping_schema_note_ar_needs_note() -> None:
                                        "note": "SAR may need enabling.", "note_ar": twin})) == []
     errors = [error.message for error in validator.iter_errors({**field, "note_ar": twin})]
     assert errors == ["'note' is a dependency of 'note_ar'"]
+
+
+def test_english_runs_skips_code_blocks() -> None:
+    text = ("<div dir=\"ltr\">\n\n```javascript\n"
+            "throw new Error('the event was not processed at all');\n```\n\nتدفق")
+    assert english_runs(text) == []
+    assert english_runs("the event was not processed at all") != []

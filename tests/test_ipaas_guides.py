@@ -95,7 +95,8 @@ def test_zapier_zoho_one_sales_order(project: Path, lang: str) -> None:
     assert "Sales_Orders/upsert" not in section
     assert section.count("`POST {api_domain}/crm/v8/Sales_Orders`") == 1
     assert section.count("`POST {api_domain}/crm/v8/Products/upsert`") == 1
-    assert section.count("| Code by Zapier |") == 2
+    # The signature check after the trigger, then the two line-item steps.
+    assert section.count("| Code by Zapier |") == 3
     assert "Product_Details" in section
     assert "Looping by Zapier" not in section
     assert "`zoho_sales_orders`" in section

@@ -666,3 +666,51 @@ def test_workflow_tags_name_their_part() -> None:
         names = [tag["name"] for tag in workflow["tags"]]
         assert names[0] == "rabt", (case, path)
         assert names[2:] == [FLOW_TAGS[flow]], (case, path, names)
+
+
+# Built-in nodes by the name the n8n module's docstring gives them.
+DOCUMENTED_NODES = {
+    "Remove Duplicates": "n8n-nodes-base.removeDuplicates", "Filter": "n8n-nodes-base.filter",
+    "If": "n8n-nodes-base.if", "Switch": "n8n-nodes-base.switch",
+    "Wait": "n8n-nodes-base.wait", "Data Table": "n8n-nodes-base.dataTable",
+    "Send Email": "n8n-nodes-base.emailSend", "Schedule Trigger": "n8n-nodes-base.scheduleTrigger",
+    "Error Trigger": "n8n-nodes-base.errorTrigger",
+    "Execute Workflow": "n8n-nodes-base.executeWorkflow",
+    "No Operation": "n8n-nodes-base.noOp", "Webhook": "n8n-nodes-base.webhook",
+    "Postgres": "n8n-nodes-base.postgres",
+}
+
+
+def test_module_docstring_names_used_nodes() -> None:
+    used = {node["type"] for _, _, workflow in all_workflows() for node in workflow["nodes"]}
+    text = " ".join(str(n8n.__doc__).split())
+    for name, node_type in DOCUMENTED_NODES.items():
+        named = re.search(rf"\b{name}\b", text) is not None
+        assert named == (node_type in used), name
+
+
+def load_refresh_script() -> Any:
+    """Import scripts/refresh_n8n_nodes.py, which is not a package module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "refresh_n8n_nodes", REPO / "scripts/refresh_n8n_nodes.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import sys; sys.exit(3)", "wrote nothing to stderr or stdout"),
+    ("import sys; print('npm ERR! 404'); sys.exit(3)", "its stdout ends with:\nnpm ERR! 404"),
+    ("import sys; sys.stderr.write('E404 Not Found'); sys.exit(3)", "exit code 3:\nE404 Not Found"),
+], ids=["silent", "stdout-only", "stderr"])
+def test_refresh_failure_names_command(tmp_path: Path, code: str, expected: str) -> None:
+    script = load_refresh_script()
+    command = [sys.executable, "-c", code]
+    with pytest.raises(script.RefreshError) as raised:
+        script.run(command, tmp_path)
+    message = str(raised.value)
+    assert message.startswith(f"{' '.join(command)} failed with exit code 3")
+    assert expected in message

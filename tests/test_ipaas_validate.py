@@ -146,6 +146,8 @@ def test_unknown_make_module(project: Path) -> None:
     assert MAKE_FILE in output
     assert "'http:MakeRequestX' is not a Make module id that Rabt has confirmed" in output
     assert "such as 'http:MakeRequest'" in output
+    assert "rabt new --answers .rabt/answers.yaml --no-input --overwrite" in output
+    assert "make-modules.yaml" not in output
 
 
 def test_make_module_in_error_route(project: Path) -> None:

@@ -420,8 +420,8 @@ def test_zoho_api_docs_follow_crm(cookies: Any) -> None:
     assert "records Zoho CRM rejected" in service
     assert "the Zoho CRM stand-in alone" in service
     assert "local Shopify Admin API stand-in" in service
-    assert "Keep `PRIVACY_CRM_DELETE=false` here" in service
-    assert "neither reads opt-outs made in Zoho CRM" in service
+    assert "Zoho: delete to the recycle bin" in service
+    assert "Consent from the store is written to the Zoho contact" in service
     zoho_secrets = "`ZOHO_CLIENT_ID`, `ZOHO_CLIENT_SECRET`, `ZOHO_REFRESH_TOKEN`"
     assert f"{zoho_secrets} in the environment" in service
     for phrase in ("HubSpot stand-in", "records HubSpot rejected", "HubSpot flusher",
@@ -429,7 +429,8 @@ def test_zoho_api_docs_follow_crm(cookies: Any) -> None:
         assert phrase not in service, phrase
     assert "بديل Zoho CRM مرة واحدة" in service_ar
     assert "بديل Zoho CRM المحلي وحده" in service_ar
-    assert "وأبقِ `PRIVACY_CRM_DELETE=false` في هذا المشروع" in service_ar
+    assert "وفي Zoho حذف إلى سلة المحذوفات" in service_ar
+    assert "وتُكتب الموافقة الآتية من المتجر في جهة الاتصال في Zoho" in service_ar
     assert "بديل HubSpot" not in service_ar
     assert "ZOHO_REFRESH_TOKEN" in texts["service/.env.example"].split("# ---")[0]
 

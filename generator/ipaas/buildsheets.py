@@ -8,18 +8,28 @@ rows those templates loop over.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from generator.arabic_counts import arabic_count
-from generator.ipaas import make, make_iml, make_schedule, n8n_code, tray_steps, zapier_steps
+from generator.ipaas import (
+    make,
+    make_iml,
+    make_placeholders,
+    make_schedule,
+    n8n_code,
+    tray_steps,
+    zapier_steps,
+)
 from generator.ipaas.flows import ABANDONED_CHECK_EVERY_MINUTES, Flow, FlowSet, Step
+from generator.ipaas.n8n_discount import carrier_gates
 from generator.ipaas.sheet_steps import (
     code_text,
     discount_before_gates,
     step_after_guard,
     zoho_line_step,
 )
+from generator.ipaas.zapier_signature import signature_check
 from generator.model import Answers, Bilingual, Plan
 
 
@@ -28,6 +38,9 @@ class _SheetFacts:
     """The project facts the sheet rows need besides the steps."""
 
     crm: str
+    platform: str
+    # The consent gates of the sends that carry a flow's shared discount code.
+    code_gates: tuple[Step, ...]
     # The contact's discount-code field and its expiry field.
     code_fields: tuple[str | None, str | None]
 
@@ -39,6 +52,10 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
     rows: list[dict[str, Any]] = []
     for index, step in enumerate(steps):
         code_in_run = code_in_run or step.kind == "discount"
+        zapier = zapier_steps.zapier_actions(step, crm, step_after_guard(steps, index, crm))
+        if _creates_shared_code(steps, index) and facts.code_gates:
+            zapier = [zapier_steps.shared_code_gate(list(facts.code_gates), steps[index + 1]),
+                      *zapier]
         code = code_text(step, code_in_run, facts.code_fields, crm)
         calls = [{"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
                   "note": call.note} for call in step.calls]
@@ -46,16 +63,23 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
         # The sheets' steps for Zoho line items name their own requests (one sales order
         # per order), so the flow model's line-item upsert call is not listed for them.
         sheet_calls = [] if zoho_line_step(step, crm) else calls
+        # A wait's calls are the Make runner's due-record search, not part of the delay.
+        # Zapier waits with Delay by Zapier alone; Tray needs the search only when the
+        # wait is longer than its Delay allows, so its sheet names it as that search.
+        due_calls = sheet_calls if step.kind == "wait" else []
+        if step.kind == "wait":
+            sheet_calls = []
         rows.append({
             "key": step.key, "kind": step.kind, "depth": depth, "path": path.en,
             "path_ar": path.ar,
             "title_en": step.title.en, "title_ar": step.title.ar,
-            "zapier": zapier_steps.zapier_actions(step, crm, later),
+            "zapier": zapier,
             "tray": tray_steps.tray_actions(step, crm, later),
             "params": _params_text(step),
             "calls": calls,
             "zapier_calls": sheet_calls,
             "tray_calls": sheet_calls,
+            "due_calls": due_calls,
             "code_en": code[0] if code else None,
             "code_ar": code[1] if code else None,
             "gate": None if step.gate is None else {
@@ -65,6 +89,17 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
         for route in step.routes:
             rows.extend(_step_rows(route.steps, depth + 1, route.label, facts, code_in_run))
     return rows
+
+
+def _creates_shared_code(steps: tuple[Step, ...], index: int) -> bool:
+    """Return whether ``steps[index]`` is a discount that ``discount_before_gates`` moved.
+
+    Such a discount sits right before the consent gate of its own send, because a
+    later send repeats its code.
+    """
+    following = steps[index + 1] if index + 1 < len(steps) else None
+    return steps[index].kind == "discount" and following is not None and \
+        following.kind == "consent_gate" and bool(following.params.get("until_step"))
 
 
 def _params_text(step: Step) -> str:
@@ -102,7 +137,8 @@ def _number_statements(rows: list[dict[str, Any]], flow: Flow) -> list[dict[str,
 
 def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
     trigger = flow.trigger
-    steps = _step_rows(flow.steps, 0, Bilingual("", ""), facts)
+    steps = _step_rows(flow.steps, 0, Bilingual("", ""),
+                       replace(facts, code_gates=tuple(carrier_gates(flow))))
     return {
         "key": flow.key, "title_en": flow.title.en, "title_ar": flow.title.ar,
         "purpose_en": flow.purpose.en, "purpose_ar": flow.purpose.ar,
@@ -111,6 +147,12 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
                     "topics": list(trigger.topics), "every_minutes": trigger.every_minutes,
                     "daily_at": trigger.daily_at, "text_en": trigger.description.en,
                     "text_ar": trigger.description.ar},
+        # The Code step that checks the signature of a Catch Raw Hook trigger's request, and
+        # its code, which the Zapier sheet prints once for every webhook flow.
+        "zapier_signature": zapier_steps.signature_action(trigger.source, facts.platform)
+        if trigger.kind == "webhook" else None,
+        "signature_check": signature_context(trigger.source, facts.platform)
+        if trigger.kind == "webhook" else None,
         "steps": steps,
         "statements": _number_statements(steps, flow),
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
@@ -122,12 +164,22 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
     }
 
 
+def signature_context(source: str, platform: str) -> dict[str, Any] | None:
+    """Return the signature check that the Zapier sheet prints once, or None for no check."""
+    check = signature_check(source, platform)
+    if check is None:
+        return None
+    return {"headers": [header for header, _ in check.headers], "code": check.code,
+            "secret_en": check.secret.en, "secret_ar": check.secret.ar}
+
+
 def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
     """Return one row per flow: trigger, steps with their tools, field map and calls."""
     rollups = {str(item["name"]): str(item["target"]) for item in
                flow_set.mapping.get("entities", {}).get("contact", {}).get("rollups", [])}
-    facts = _SheetFacts(crm=flow_set.crm, code_fields=(rollups.get("discount_code"),
-                                                       rollups.get("discount_expires_at")))
+    facts = _SheetFacts(crm=flow_set.crm, platform=flow_set.platform, code_gates=(),
+                        code_fields=(rollups.get("discount_code"),
+                                     rollups.get("discount_expires_at")))
     return [_flow_row(flow, facts) for flow in flow_set.flows]
 
 
@@ -141,7 +193,7 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
                 "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours,
-                **_runner_interval()}
+                "placeholders": [], **_runner_interval()}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -162,6 +214,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
         "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
         "quiet_hours": quiet_hours,
         **_runner_interval(),
+        "placeholders": make_placeholders.placeholder_rows(
+            {stem: make.blueprint_text(blueprint) for stem, blueprint in blueprints.items()}),
     }
 
 

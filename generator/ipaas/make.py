@@ -34,11 +34,12 @@ from generator.ipaas.make_schedule import (
     window_values,
 )
 from generator.ipaas.make_steps import contact_item_values, search_results, step_list_modules
+from generator.ipaas.n8n_discount import carrier_gates
 from generator.model import Answers, Plan
 from generator.resources import schemas_dir
 
-__all__ = ["MAKE_DIR", "RAW_TRANSFORMS", "ZOHO_TOKEN_STORE", "blueprints", "confirmed_modules",
-           "files"]
+__all__ = ["MAKE_DIR", "RAW_TRANSFORMS", "ZOHO_TOKEN_STORE", "blueprint_text", "blueprints",
+           "confirmed_modules", "files"]
 
 MAKE_DIR = "workflows/make"
 SCHEMA_NAME = "make-blueprint"
@@ -64,8 +65,26 @@ def _new_builder(flow_set: FlowSet, flow_key: str) -> Builder:
     store = flow_set.platform if flow_set.platform in ("shopify", "woocommerce") else "storefront"
     flow = next(item for item in flow_set.flows if flow_key in (item.key, f"{item.key}-runner"))
     carriers = [step for step in flow.walk() if step.kind == "send" and step.params.get("discount")]
+    instant = flow_key == flow.key and flow.trigger.kind in ("webhook", "error")
     return Builder(flow_key=flow_key, mapping=flow_set.mapping, crm=flow_set.crm, store=store,
-                   code_repeated=len(carriers) > 1)
+                   code_repeated=len(carriers) > 1, code_gates=tuple(carrier_gates(flow)),
+                   instant=instant,
+                   event_field=_event_field(flow, store))
+
+
+def _event_field(flow: Flow, store: str) -> str:
+    """Return the trigger body's field that names a webhook scenario's event.
+
+    The error-alert scenario and a headless storefront receive an ``event_id``, and a
+    flow whose dedupe key is a body field (a storefront event, a ticket) names the
+    event by that field. A Shopify or WooCommerce record names it by its ``id``.
+    """
+    if flow.trigger.kind == "error" or store == "storefront":
+        return "event_id"
+    key = flow.dedupe_key or ""
+    if key.startswith("body "):
+        return key.removeprefix("body ").split(" + ")[0]
+    return "id"
 
 
 def _blueprint(builder: Builder, name: str, flow: Flow, steps: tuple[Step, ...],
@@ -154,6 +173,8 @@ def _due_groups(wait: Step, steps: tuple[Step, ...]) -> list[tuple[Step, tuple[S
 def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
                  y: int) -> list[dict[str, Any]]:
     """Return the modules that find the contacts due at ``wait``, then run ``steps``."""
+    # A failure report names this route's record, never the record of an earlier route.
+    builder.record_ref = None
     if builder.flow_key == f"{POST_PURCHASE_FLOW}-runner":
         search = due_order_modules(builder, wait, y)
     else:
@@ -166,7 +187,7 @@ def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
                                                       ensure_ascii=False), page_id)
             if page_id is not None and start is not None:
                 call = paged_call(builder, call, page_id)
-            search.append(http_module(builder, call, wait.title.en, y))
+            search.append(http_module(builder, call, _due_search_name(builder, wait), y))
         if page is not None and start is not None:
             save = page_save_module(builder, wait, int(page["id"]), search[-1], start, y)
             search = [page, *search, save]
@@ -175,6 +196,8 @@ def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
                             {"array": search_results(builder, found)},
                             "Each contact that fell due", y)
     builder.item_id = int(feeder["id"])
+    # The post-purchase search already named the order (due_order_modules).
+    builder.record_ref = builder.record_ref or f"{feeder['id']}.id"
     contact_item_values(builder)
     once: list[dict[str, Any]] = []
     if builder.flow_key == f"{ABANDONED_FLOW}-runner":
@@ -187,6 +210,13 @@ def _due_modules(builder: Builder, wait: Step, steps: tuple[Step, ...],
         if no_order is not None:
             builder.require(no_order)
     return [*search, feeder, *once, *step_list_modules(builder, steps, y)]
+
+
+def _due_search_name(builder: Builder, wait: Step) -> str:
+    """Return the name of the CRM search that finds the contacts due at ``wait``."""
+    found = "whose checkout fell due" if builder.flow_key == f"{ABANDONED_FLOW}-runner" \
+        else "that fell due"
+    return f"Find the contacts {found} ({wait.title.en.removeprefix('Wait ')})"
 
 
 def _rollup_target(builder: Builder, name: str) -> str | None:
@@ -256,6 +286,10 @@ def files(answers: Answers, plan: Plan, spec: dict[str, dict[str, Any]],
     if plan.crm == "custom":
         return output
     for stem, blueprint in blueprints(build_flows(answers, plan, spec)).items():
-        text = json.dumps(blueprint, ensure_ascii=False, indent=2) + "\n"
-        output[f"{MAKE_DIR}/{stem}.blueprint.json"] = text.encode("utf-8")
+        output[f"{MAKE_DIR}/{stem}.blueprint.json"] = blueprint_text(blueprint).encode("utf-8")
     return output
+
+
+def blueprint_text(blueprint: dict[str, Any]) -> str:
+    """Return a blueprint as the JSON text of its file."""
+    return json.dumps(blueprint, ensure_ascii=False, indent=2) + "\n"

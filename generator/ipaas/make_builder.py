@@ -58,6 +58,12 @@ class Builder:
     unquoted_values: set[str] = field(default_factory=set)
     trigger_id: int = 1
     item_id: int | None = None
+    # Whether a webhook starts the scenario; a scheduled one starts with no trigger module.
+    instant: bool = True
+    # The trigger body's field that names the event in a failure report (make_http.event_id).
+    event_field: str = "id"
+    # In a scheduled scenario, the formula of the key of the record being processed.
+    record_ref: str | None = None
     pending_filter: dict[str, Any] | None = None
     flow_key: str = ""
     mapping: Mapping[str, Any] = field(default_factory=dict)
@@ -68,14 +74,18 @@ class Builder:
     # Each dedupe check as (ExistRecord module id, key formula, name of the module that
     # stores the key). make_outcomes stores the key at the end of every path below it.
     dedupe_checks: list[tuple[int, str, str]] = field(default_factory=list)
-    # The step name of each HubSpot batch request module by its id; make_outcomes
-    # routes a response with failed records to the error report.
-    batch_requests: dict[int, str] = field(default_factory=dict)
+    # The step name and the record key formula (record_ref) of each HubSpot batch
+    # request module by its id; make_outcomes routes a response with failed records
+    # to the error report, after the whole blueprint is built.
+    batch_requests: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     # The module that read a runner's last search mark (make_schedule), if any.
     window_mark_id: int | None = None
     # Whether a later send of the flow repeats the discount code of its first discount
     # step, so that step creates the code before its consent gate (make_steps).
     code_repeated: bool = False
+    # The consent gate of each channel whose send carries the code. The code is created
+    # only for a contact with consent on one of them (make_steps).
+    code_gates: tuple[Step, ...] = ()
     # The cart runner's formula of the found contact's latest checkout time. The contact
     # carries no checkout token, so this time names the checkout that fell due.
     checkout_ref: str | None = None

@@ -46,6 +46,7 @@ ZOHO_TOKEN_KEY = "access-token"
 ZOHO_CLIENT_KEY = "client"
 ZOHO_REFRESH_MARGIN_MINUTES = 5
 ERROR_HOOK_URL = "https://hook.make.example/ERROR-ALERT-WEBHOOK"
+RUN_DATE_FORMAT = "YYYY-MM-DDTHH:mm:ssZ"
 
 
 def _url(builder: Builder, call: CrmCall) -> str:
@@ -86,15 +87,32 @@ def http_module(builder: Builder, call: CrmCall, name: str, y: int = 0) -> dict[
                             parameters={"authenticationType": "noAuth"})
     module["onerror"] = error_route(builder, name, y)
     if call.system == "hubspot" and "/batch/" in call.endpoint:
-        builder.batch_requests[int(module["id"])] = name
+        builder.batch_requests[int(module["id"])] = (name, builder.record_ref)
     return module
+
+
+def event_id(builder: Builder) -> str:
+    """Return the formula of the id that a failure report names the failed event by.
+
+    A webhook scenario names the event by its trigger body: the record's ``id`` on
+    Shopify and WooCommerce, ``event_id`` on a headless storefront. A scheduled
+    scenario has no trigger module, so it names the record it is processing, or the
+    run's start time before it has one (a failed search).
+    NOTE: Make lists an execution ID among its system variables, but its formula name
+    is not confirmed in Make's help, so the record key is sent instead.
+    """
+    if builder.instant:
+        return f"{builder.trigger_id}.{builder.event_field}"
+    if builder.record_ref is not None:
+        return builder.record_ref
+    return f'"run " + formatDate(now; "{RUN_DATE_FORMAT}")'
 
 
 def error_body(builder: Builder, step_name: str, error: str) -> str:
     """Return the JSON body of a failure report: the flow, the step, the error and the event id."""
     return json_body({"flow": builder.flow_key, "step": step_name, "error": "<error>",
                       "event_id": "<event_id>"},
-                     {"error": error, "event_id": f"{builder.trigger_id}.id"})
+                     {"error": error, "event_id": event_id(builder)})
 
 
 def error_route(builder: Builder, step_name: str, y: int) -> list[dict[str, Any]]:

@@ -147,7 +147,7 @@ def _batch_check(builder: Builder, request: dict[str, Any],
     designer = request["metadata"]["designer"]
     builder.x = int(designer["x"]) + X_STEP
     y = int(designer["y"])
-    step = builder.batch_requests[int(request["id"])]
+    step, builder.record_ref = builder.batch_requests[int(request["id"])]
     failed, written = batch_conditions(int(request["id"]))
     errors = f"{request['id']}.data"
     message = (f'"HubSpot returned 207: " + toString(ifempty({errors}.numErrors; 1)) + '

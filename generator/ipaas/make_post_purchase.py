@@ -87,6 +87,8 @@ def due_order_modules(builder: Builder, wait: Step, y: int) -> list[dict[str, An
          "sort": []},
         f"Orders fulfilled {days} days ago (data store {STARTED_STORE})", y,
         parameters={"continueWhenNoRes": False, "limit": DUE_ORDERS_LIMIT})
+    # The record key is the store's order id, which a failure report names.
+    builder.record_ref = f"{search['id']}.key"
     builder.pending_filter = {"name": "The order has a contact", "conditions": [
         [{"a": "{{" + f"{search['id']}.data.contactId" + "}}", "o": "text:notequal", "b": ""}]]}
     contact_id = "{{" + f"{search['id']}.data.contactId" + "}}"

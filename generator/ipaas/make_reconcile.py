@@ -58,6 +58,7 @@ def _replay_modules(builder: Builder, feeder_array: str, record_id: str, read: C
     feeder = builder.module("builtin:BasicFeeder", {"array": _braces(feeder_array)},
                             "Each changed order", y)
     builder.item_id = int(feeder["id"])
+    builder.record_ref = f"{feeder['id']}.{record_id}"
     path = read.endpoint.replace("{record_id}", _braces(f"{feeder['id']}.{record_id}"))
     fetch = http_module(builder, replace(read, endpoint=path), "Read the order as the webhook "
                         "sends it", y)
@@ -74,6 +75,7 @@ def _replay_modules(builder: Builder, feeder_array: str, record_id: str, read: C
 
 def _shopify_page(builder: Builder, poll: CrmCall, first: bool, y: int) -> list[dict[str, Any]]:
     """Return one route's modules: the page request, the cursor save and the replays."""
+    builder.record_ref = None
     body = {**poll.body, "variables": {"after": None if first else "<after>"}}
     builder.values["after"] = "1.after"
     page = http_module(builder, replace(poll, body=body), "Read one page of changed orders", y)

@@ -131,35 +131,61 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     end = next((index for index in range(start + 1, len(steps)) if steps[index].key == until),
                len(steps) - 1)
     unit, rest = steps[start + 1:end + 1], steps[end + 1:]
-    hoisted: list[dict[str, Any]] = []
-    if builder.code_repeated:
-        # A later step repeats this step's code, so the store gets the code before the
-        # gate, even for a contact the gate stops. A filter still pending (the runner's
-        # order check) goes on the discount request, so it stops the later modules too.
-        for step in unit:
-            if step.kind == "discount":
-                hoisted.extend(_step_modules(builder, step, y))
-        unit = tuple(step for step in unit if step.kind != "discount")
-    # A filter still pending applies to both routes.
+    # A filter still pending applies to every route, and to the code's creation.
     pending, builder.pending_filter = builder.pending_filter, None
-    gate = _consent_filter(builder, steps[start])
+    own_gate = _consent_filter(builder, steps[start])
+    gate = own_gate
     if pending is not None:
-        gate = {"name": f"{pending['name']}; {gate['name']}",
-                "conditions": both_conditions(pending, gate["conditions"])}
+        gate = {"name": f"{pending['name']}; {own_gate['name']}",
+                "conditions": both_conditions(pending, own_gate["conditions"])}
+    # A later step repeats this step's code, so the store gets the code before the gate,
+    # for each contact with consent on any channel that carries the code, as in the n8n
+    # workflows. The pending filter (the runner's order check) applies to it too.
+    shared = [step for step in unit if step.kind == "discount"] if builder.code_repeated else []
+    unit = tuple(step for step in unit if step not in shared)
     if not rest:
-        builder.pending_filter = gate
+        hoisted = _shared_code_modules(builder, shared, pending, y)
+        # The code's first module already stops the path on the pending filter.
+        builder.pending_filter = own_gate if hoisted else gate
         return [*hoisted, *step_list_modules(builder, unit, y)]
+    # With later steps, the code's creation is a route of its own, before the gated one,
+    # so a contact without that consent still reaches the later steps.
     router = builder.module("builtin:BasicRouter", None,
                             f"{steps[start].title.en}, then the later steps", y)
     start_x = builder.x
+    hoisted = _shared_code_modules(builder, shared, pending, y + 2 * Y_STEP)
+    builder.x = start_x
     builder.pending_filter = gate
     gated = step_list_modules(builder, unit, y)
     builder.pending_filter = pending
     builder.x = start_x
     later = step_list_modules(builder, rest, y + Y_STEP)
     builder.pending_filter = None
-    router["routes"] = [{"flow": flow} for flow in (gated, later) if flow]
-    return [*hoisted, router]
+    router["routes"] = [{"flow": flow} for flow in (hoisted, gated, later) if flow]
+    return [router]
+
+
+def _shared_code_modules(builder: Builder, discounts: list[Step],
+                         pending: dict[str, Any] | None, y: int) -> list[dict[str, Any]]:
+    """Return the modules that create a shared code, behind the consent on its channels."""
+    if not discounts:
+        return []
+    builder.pending_filter = _code_consent_filter(builder, pending)
+    modules = [module for step in discounts for module in _step_modules(builder, step, y)]
+    builder.pending_filter = None
+    return modules
+
+
+def _code_consent_filter(builder: Builder, pending: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the filter that passes a contact with consent on a channel that carries the code."""
+    conditions = [group for gate in builder.code_gates
+                  for group in _consent_filter(builder, gate)["conditions"]]
+    channels = ", ".join(str(gate.params["channel"]) for gate in builder.code_gates)
+    name = f"Consent on a channel that carries the code ({channels})"
+    if pending is None:
+        return {"name": name, "conditions": conditions}
+    return {"name": f"{pending['name']}; {name}",
+            "conditions": both_conditions(pending, conditions)}
 
 
 def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
@@ -194,6 +220,7 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
         feeder = builder.module("builtin:BasicFeeder",
                                 {"array": search_results(builder, modules[-1])}, "Each record", y)
         builder.item_id = int(feeder["id"])
+        builder.record_ref = f"{feeder['id']}.id"
         contact_item_values(builder)
         return [*modules, feeder]
     if step.kind == "branch" and step.routes:
@@ -394,9 +421,12 @@ def _consent_filter(builder: Builder, step: Step) -> dict[str, Any]:
 def _router(builder: Builder, step: Step, y: int) -> dict[str, Any]:
     router = builder.module("builtin:BasicRouter", None, step.title.en, y)
     start_x = builder.x
+    # A route's failure reports name the records of its own path, never a sibling's.
+    record_ref = builder.record_ref
     routes = []
     for index, route in enumerate(step.routes):
         builder.x = start_x
+        builder.record_ref = record_ref
         flow = step_list_modules(builder, route.steps, y + index * Y_STEP)
         if flow:
             routes.append({"flow": flow})

@@ -7,11 +7,13 @@ parameters, connections keyed by node name, settings that name the error workflo
 values are those of the n8n release pinned in ``generator/data/ipaas/n8n-nodes.json``
 (see docs/n8n.md); the tests check every node against that catalogue.
 
-Built-in nodes carry what they can: the store triggers, Schedule Trigger, Error
-Trigger, Remove Duplicates, Wait, Filter, Switch, Data Table and Send Email. CRM and
-WhatsApp calls go through HTTP Request, because the built-in HubSpot and Zoho CRM
-nodes write one record per call (the spec batches up to 100), the Zoho CRM node has
-no Cases resource, and the WhatsApp node has no copy-code button. Field mapping,
+Built-in nodes carry what they can: the Shopify and WooCommerce triggers, Webhook
+(headless storefronts), Schedule Trigger, Error Trigger, Execute Workflow with its
+trigger, Wait, Switch, No Operation, Data Table, Send Email and, when the CRM is the
+client's own database, Postgres. CRM and WhatsApp calls go through HTTP Request,
+because the built-in HubSpot and Zoho CRM nodes write one record per call (the spec
+batches up to 100), the Zoho CRM node has no Cases resource, and the WhatsApp node has
+no copy-code button. Field mapping,
 phone numbers, money, the stage table and consent decisions run in Code nodes whose
 JavaScript is generated from the spec's data (``n8n-transforms.js`` holds the code).
 """

@@ -24,6 +24,7 @@ from generator.ipaas.sheet_steps import (
     writers_by_kind,
     zoho_line_step,
 )
+from generator.ipaas.zapier_signature import PARSE_ONLY_CODE, signature_check
 
 STORAGE = "Storage by Zapier"
 FILTER = "Filter by Zapier"
@@ -112,14 +113,39 @@ def _paths_gate(rule_en: str, rule_ar: str, later: Step) -> dict[str, str]:
         name=PATHS)
 
 
+def shared_code_gate(gates: list[Step], later: Step) -> dict[str, str]:
+    """Return the Paths step that creates a shared code only with consent on a carrying channel.
+
+    ``gates`` are the consent gates of the sends that carry the code, and ``later`` is
+    the first row after the code's creation. As in the n8n workflows, a contact without
+    consent on any of those channels gets no code, but still reaches the later rows.
+    """
+    rules = [(str(gate.params["channel"]), gate.gate.source_field, gate.gate.granted_values)
+             for gate in gates if gate.gate is not None]
+    text = "; ".join(f"{channel}: `{field}` is " + " or ".join(f"`{value}`" for value in values)
+                     for channel, field, values in rules)
+    text_ar = "؛ ".join(f"{channel}: قيمة `{field}` هي " +
+                        " أو ".join(f"`{value}`" for value in values)
+                        for channel, field, values in rules)
+    return _paths_gate(
+        "the contact has consent on at least one channel whose send carries the code "
+        f"({text}; Text, Exactly matches, one rule per value, joined by OR)",
+        "تكون لجهة الاتصال موافقة على قناة واحدة على الأقل من القنوات التي تحمل رسائلها رمز "
+        f"الخصم ({text_ar}؛ Text ثم Exactly matches، قاعدة لكل قيمة، وتُربط القواعد بـ OR)",
+        later)
+
+
 def _dedupe(step: Step) -> list[dict[str, str]]:
     key, store = step.params["key"], step.params["store"]
+    # Headers stay on the trigger; body fields come parsed from the Code step after it.
+    origin_en, origin_ar = ("the trigger", "المحفّز") if str(key).startswith("header ") else \
+        ("the first Code step's output", "ناتج أول خطوة Code")
     return [
-        _action(STORAGE, f"Action Get Value, on the `{store}` secret. Key: `{key}` from the "
-                "trigger, cut to 31 characters by a Formatter by Zapier step (Text, Truncate) "
+        _action(STORAGE, f"Action Get Value, on the `{store}` secret. Key: `{key}` from "
+                f"{origin_en}, cut to 31 characters by a Formatter by Zapier step (Text, Truncate) "
                 "if it is longer, because Storage keys must be shorter than 32 characters. That "
                 "Formatter step costs one more task a run, which the budget does not count.",
-                f"الإجراء Get Value على المفتاح السري `{store}`. المفتاح: `{key}` من المحفّز، "
+                f"الإجراء Get Value على المفتاح السري `{store}`. المفتاح: `{key}` من {origin_ar}، "
                 "ويُقصّ إلى 31 حرفًا بخطوة Formatter by Zapier (Text ثم Truncate) إن كان أطول، "
                 "لأن مفاتيح التخزين يجب أن تقل عن 32 حرفًا. وتكلف خطوة Formatter هذه مهمة إضافية "
                 "في كل تشغيل لا تحتسبها الميزانية."),
@@ -214,15 +240,24 @@ def _wait(step: Step) -> list[dict[str, str]]:
                     f"الإجراء Delay For: {wait_text_ar(params, 'nominative')}.")]
 
 
+def _loop(items_en: str, items_ar: str) -> dict[str, str]:
+    """Return the Looping by Zapier step that runs the steps after it once per item."""
+    return _action(LOOPING, f"Loop over {items_en}: the steps after this one run once per "
+                   "item, up to the end of the Zap.",
+                   f"كرّر على {items_ar}: تعمل الخطوات التي تلي هذه الخطوة مرة لكل عنصر حتى "
+                   "نهاية الـ Zap.", name=LOOPING)
+
+
 def _map(step: Step) -> list[dict[str, str]]:
     en = ("Fill the next step's fields from the field map below. Add this Formatter step only "
           "where a transform needs it (numbers, dates, phone formats).")
     ar = ("املأ حقول الخطوة التالية من جدول ربط الحقول أدناه، ولا تضف خطوة Formatter هذه إلا "
           "حيث يحتاج التحويل إليها (الأرقام والتواريخ وصيغ أرقام الجوال).")
-    if step.params.get("iterate"):
-        en += f" Run it once per item of `{step.params['iterate']}` with Looping by Zapier."
-        ar += f" وشغّلها مرة لكل عنصر في `{step.params['iterate']}` بأداة Looping by Zapier."
-    return [_action(FORMATTER, en, ar)]
+    formatter = _action(FORMATTER, en, ar, name=FORMATTER)
+    items = step.params.get("iterate")
+    if items:
+        return [_loop(f"the items of `{items}`", f"عناصر `{items}`"), formatter]
+    return [formatter]
 
 
 def _http(step: Step) -> list[dict[str, str]]:
@@ -280,12 +315,11 @@ def _lookup_cursor(step: Step) -> list[dict[str, str]]:
 
 def _lookup(step: Step) -> list[dict[str, str]]:
     actions = _lookup_cursor(step)
-    en = "Action Custom Request with the method and URL below."
-    ar = "الإجراء Custom Request بالطريقة والعنوان أدناه."
+    actions.append(_action(WEBHOOKS, "Action Custom Request with the method and URL below.",
+                           "الإجراء Custom Request بالطريقة والعنوان أدناه."))
     if step.params.get("iterate"):
-        en += " Run the next steps once per record found, with Looping by Zapier."
-        ar += " ثم شغّل الخطوات التالية مرة لكل سجل يُعثر عليه بأداة Looping by Zapier."
-    actions.append(_action(WEBHOOKS, en, ar))
+        actions.append(_loop("the records that the search found",
+                             "السجلات التي عثر عليها البحث"))
     return actions
 
 
@@ -303,14 +337,56 @@ def _database(step: Step) -> list[dict[str, str]]:
         ar += (" وإذا لم يكن في تطبيق PostgreSQL لديك إجراء يشغّل عبارة تكتبها، فابنِ الإنشاء أو "
                "التحديث من Find Row على العمود الفريد، ثم Update Row إذا وُجد صف، وNew Row إذا "
                "لم يوجد.")
+    loop: list[dict[str, str]] = []
     if step.params.get("iterate"):
         if step.kind == "lookup":
-            en += " Run the next steps once per row found, with Looping by Zapier."
-            ar += " ثم شغّل الخطوات التالية مرة لكل صف يُعثر عليه بأداة Looping by Zapier."
+            loop.append(_loop("the rows that the query found", "الصفوف التي عثر عليها الاستعلام"))
         else:
             en += " Run it inside the loop of the mapping step."
             ar += " وشغّلها داخل حلقة خطوة الربط."
-    return [_action(POSTGRES, en, ar, name="Find Row via Custom Query")]
+    return [_action(POSTGRES, en, ar, name="Find Row via Custom Query"), *loop]
+
+
+def signature_action(source: str, platform: str) -> dict[str, str]:
+    """Return the Code step after Catch Raw Hook: check the sender's signature, parse the body.
+
+    A sender without a signature this sheet checks gets a step that only parses the body.
+    """
+    check = signature_check(source, platform)
+    if check is None:
+        return _action(
+            CODE, f"Action Run JavaScript, right after the trigger. Input Data: `raw_body`: the "
+            f"trigger's Raw Body. Code: `{PARSE_ONLY_CODE.strip()}`. Map every later field "
+            "from this step's output, not from the trigger. This sender signs nothing that "
+            "this sheet checks (a shopper's browser cannot keep a secret, and a help desk "
+            "signs in its own way), so keep the hook address private, and add the sender's "
+            "check to this code if it signs its requests.",
+            "الإجراء Run JavaScript مباشرة بعد المحفّز. بيانات الإدخال: `raw_body`: حقل Raw Body "
+            f"من المحفّز. الشيفرة: `{PARSE_ONLY_CODE.strip()}`. واربط كل الحقول اللاحقة من ناتج "
+            "هذه الخطوة لا من المحفّز. ولا يوقّع هذا المرسل شيئًا يتحقق منه هذا الدليل (فمتصفح "
+            "المتسوّق لا يستطيع حفظ سر، ولمنصة الدعم طريقتها الخاصة في التوقيع)، لذا أبقِ عنوان "
+            "المحفّز سريًا، وأضف إلى هذه الشيفرة تحقق المرسل إن كان يوقّع طلباته.",
+            name="Run JavaScript")
+    inputs_en = "; ".join(f"`{name}`: the trigger's `{header}` header field"
+                          for header, name in check.headers)
+    inputs_ar = "، و".join(f"`{name}`: حقل الترويسة `{header}` من المحفّز"
+                          for header, name in check.headers)
+    return _action(
+        CODE, "Action Run JavaScript, right after the trigger. Input Data: `raw_body`: the "
+        f"trigger's Raw Body; {inputs_en}; `secret`: {check.secret.en}. Code: the signature "
+        "check above. A signature that does not match stops the Zap with an error, so a "
+        "forged or altered request writes nothing. The step returns the parsed body: map "
+        "every later field from this step's output, not from the trigger. Unconfirmed: the "
+        "label Zapier gives each header field (such as `Headers Http X Shopify Hmac Sha256`); "
+        "pick the field whose sample value is that header's.",
+        "الإجراء Run JavaScript مباشرة بعد المحفّز. بيانات الإدخال: `raw_body`: حقل Raw Body من "
+        f"المحفّز، و{inputs_ar}، و`secret`: {check.secret.ar}. الشيفرة: شيفرة التحقق من "
+        "التوقيع أعلاه. وإذا لم يطابق التوقيع توقف الـ Zap بخطأ، فلا يكتب الطلب المزوّر أو "
+        "المعدّل شيئًا. وتعيد الخطوة جسم الطلب بعد تحليله، فاربط كل الحقول اللاحقة من ناتج هذه "
+        "الخطوة لا من المحفّز. غير مؤكد: الاسم الذي يعطيه Zapier لحقل كل ترويسة (مثل "
+        "`Headers Http X Shopify Hmac Sha256`)، فاختر الحقل الذي تكون قيمته في العيّنة قيمة تلك "
+        "الترويسة.",
+        name="Run JavaScript")
 
 
 def _zoho_lines_check(later: Step | None) -> dict[str, str]:

@@ -1,0 +1,70 @@
+"""Build-sheet rows and Make modules: delays, loops and the consent behind a shared code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.ipaas import buildsheets
+from generator.ipaas.flows import build_flows
+from tests.ipaas_cases import load_case
+from tests.test_ipaas_make import blueprints_for, modules
+
+
+def sheet_flows(preset: str, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    answers, plan, spec = load_case(preset, values)
+    return {flow["key"]: flow for flow in buildsheets.sheet_context(
+        build_flows(answers, plan, spec))}
+
+
+def test_sheet_delay_rows_carry_no_call() -> None:
+    flows = sheet_flows("shopify-growth", {})
+    waits = [step for flow in flows.values() for step in flow["steps"] if step["kind"] == "wait"]
+    assert waits
+    for step in waits:
+        assert step["zapier_calls"] == [], step["key"]
+        assert step["tray_calls"] == [], step["key"]
+    searches = [step["due_calls"] for step in waits if step["due_calls"]]
+    assert searches, "the Tray sheet names no due-record search"
+
+
+def test_zapier_loop_is_its_own_step() -> None:
+    flows = sheet_flows("headless-nextjs", {"path": "ipaas"})
+    steps = [step for step in flows["order-sync"]["steps"] if step["key"] == "map_line_items"]
+    tools = [action["tool"] for action in steps[0]["zapier"]]
+    assert tools == ["Looping by Zapier", "Formatter by Zapier"]
+    for action in steps[0]["zapier"]:
+        assert f"pick the {action['tool']} action" in action["unconfirmed_en"]
+        assert "Looping" not in action["settings_en"] or action["tool"] == "Looping by Zapier"
+
+
+def test_zapier_shared_code_behind_consent() -> None:
+    steps = sheet_flows("shopify-growth", {})["abandoned-checkout"]["steps"]
+    discount = next(step for step in steps if step["kind"] == "discount")
+    gate = discount["zapier"][0]
+    assert gate["tool"] == "Paths by Zapier"
+    assert "at least one channel whose send carries the code" in gate["settings_en"]
+    assert "email:" in gate["settings_en"]
+    assert "whatsapp:" in gate["settings_en"]
+    assert 'rows from "Check email consent" on' in gate["settings_en"]
+    assert discount["zapier"][1]["tool"] == "Webhooks by Zapier"
+
+
+def consent_filter_of(flow: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    module = next(module for module in modules(flow)
+                  if module["metadata"]["designer"]["name"] == name)
+    assert "filter" in module, name
+    return dict(module["filter"])
+
+
+def test_make_shared_code_behind_consent() -> None:
+    blueprints = blueprints_for("shopify-growth", {})
+    runner = consent_filter_of(blueprints["abandoned-checkout-runner"]["flow"],
+                               "Claim the code for this checkout (data store processed_events)")
+    assert "Consent on a channel that carries the code (email, whatsapp)" in runner["name"]
+    assert "No order since the checkout" in runner["name"]
+    fields = {condition["a"] for group in runner["conditions"] for condition in group}
+    assert any("whatsapp" in field for field in fields), fields
+    win_back = consent_filter_of(blueprints["win-back"]["flow"],
+                                 "Create the contact's single-use discount code")
+    assert win_back["name"] == "Consent on a channel that carries the code (email, whatsapp, sms)"
+    assert len(win_back["conditions"]) >= 3

@@ -1,0 +1,182 @@
+"""Zapier sheets: the Code step after Catch Raw Hook checks the signature and parses the body."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.ipaas.zapier_signature import CHECKS, PARSE_ONLY_CODE, signature_check
+from tests.test_ipaas_projects import bake
+
+# Test-only secrets, made up for these tests.
+BODY_SECRET = "test-webhook-secret"
+STANDARD_KEY = b"0123456789abcdef01234567"
+STANDARD_SECRET = "whsec_" + base64.b64encode(STANDARD_KEY).decode()
+BODY = '{"id": 820982911946154500, "email": "test@example.com", "note": "سلام"}'
+
+
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        reason = "Node.js is not installed, so the Code by Zapier script cannot run"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}. CI is set, so this test must run.")
+        pytest.skip(reason)
+    return found
+
+
+def run_code(tmp_path: Path, code: str, input_data: dict[str, str]
+             ) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as Code by Zapier runs it: in an async function, with ``inputData``."""
+    script = tmp_path / "step.js"
+    script.write_text(
+        f"const inputData = {json.dumps(input_data)};\n"
+        f"(async () => {{\n{code}}})()\n"
+        ".then((output) => console.log(JSON.stringify(output)))\n"
+        ".catch((error) => { console.error(error.message); process.exit(1); });\n", "utf-8")
+    return subprocess.run([node(), str(script)], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def body_signature(secret: str, body: str) -> str:
+    digest = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def standard_input(body: str, timestamp: int, key: bytes = STANDARD_KEY) -> dict[str, str]:
+    signed = f"msg_1.{timestamp}.{body}".encode()
+    digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {"raw_body": body, "webhook_id": "msg_1", "webhook_timestamp": str(timestamp),
+            "signature": f"v1,{digest}", "secret": STANDARD_SECRET}
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_body_hmac_check_parses_body(tmp_path: Path, platform: str) -> None:
+    result = run_code(tmp_path, CHECKS[platform].code, {
+        "raw_body": BODY, "signature": body_signature(BODY_SECRET, BODY),
+        "secret": BODY_SECRET})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(BODY)
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_body_hmac_check_rejects_wrong_secret(tmp_path: Path, platform: str) -> None:
+    result = run_code(tmp_path, CHECKS[platform].code, {
+        "raw_body": BODY, "signature": body_signature("another-secret", BODY),
+        "secret": BODY_SECRET})
+    assert result.returncode == 1
+    assert "Invalid webhook signature" in result.stderr
+    assert result.stdout == ""
+
+
+def test_body_hmac_check_rejects_changed_body(tmp_path: Path) -> None:
+    result = run_code(tmp_path, CHECKS["shopify"].code, {
+        "raw_body": BODY.replace("test@", "other@"),
+        "signature": body_signature(BODY_SECRET, BODY), "secret": BODY_SECRET})
+    assert result.returncode == 1
+    assert "Invalid webhook signature" in result.stderr
+
+
+def test_body_hmac_check_rejects_empty_secret(tmp_path: Path) -> None:
+    result = run_code(tmp_path, CHECKS["woocommerce"].code, {
+        "raw_body": BODY, "signature": body_signature(BODY_SECRET, BODY), "secret": ""})
+    assert result.returncode == 1
+    assert 'Input Data "secret" is empty' in result.stderr
+
+
+def test_standard_check_parses_body(tmp_path: Path) -> None:
+    result = run_code(tmp_path, CHECKS["headless"].code, standard_input(BODY, int(time.time())))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(BODY)
+
+
+def test_standard_check_accepts_rotated_key(tmp_path: Path) -> None:
+    data = standard_input(BODY, int(time.time()))
+    data["signature"] = "v1,bm90LXRoaXMtb25l " + data["signature"]
+    result = run_code(tmp_path, CHECKS["headless"].code, data)
+    assert result.returncode == 0, result.stderr
+
+
+def test_standard_check_rejects_old_timestamp(tmp_path: Path) -> None:
+    result = run_code(tmp_path, CHECKS["headless"].code,
+                      standard_input(BODY, int(time.time()) - 600))
+    assert result.returncode == 1
+    assert "Invalid webhook-timestamp" in result.stderr
+
+
+def test_standard_check_rejects_wrong_key(tmp_path: Path) -> None:
+    data = standard_input(BODY, int(time.time()), key=b"another-key-of-24-bytes!")
+    result = run_code(tmp_path, CHECKS["headless"].code, data)
+    assert result.returncode == 1
+    assert "Invalid webhook signature" in result.stderr
+
+
+def test_standard_check_rejects_plain_secret(tmp_path: Path) -> None:
+    data = standard_input(BODY, int(time.time()))
+    data["secret"] = "not-a-whsec-secret"
+    result = run_code(tmp_path, CHECKS["headless"].code, data)
+    assert result.returncode == 1
+    assert "starts with whsec_" in result.stderr
+
+
+def test_parse_only_code_parses_body(tmp_path: Path) -> None:
+    result = run_code(tmp_path, PARSE_ONLY_CODE, {"raw_body": BODY})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(BODY)
+
+
+def test_signature_check_by_source() -> None:
+    assert signature_check("shopify", "shopify") is CHECKS["shopify"]
+    assert signature_check("woocommerce", "woocommerce") is CHECKS["woocommerce"]
+    assert signature_check("storefront", "headless") is CHECKS["headless"]
+    assert signature_check("storefront", "shopify") is None
+    assert signature_check("support_inbox", "shopify") is None
+
+
+def flow_rows(sheet: str, key: str) -> list[list[str]]:
+    """Return the step rows of one flow's table in a Zapier sheet."""
+    section = sheet.split(f"(`{key}`)", 1)[1].split("\n## ", 1)[0]
+    return [[cell.strip() for cell in line.strip("|").split(" | ")]
+            for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+
+
+CASES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("shopify-growth", {}, "X-Shopify-Hmac-Sha256", "order-sync"),
+    ("woo-startup", {"monthly_orders": 400}, "X-WC-Webhook-Signature", "order-sync"),
+    ("headless-nextjs", {"path": "ipaas"}, "webhook-signature", "order-sync"),
+]
+
+
+@pytest.mark.parametrize(("preset", "values", "header", "flow"), CASES,
+                         ids=[case[0] for case in CASES])
+def test_zapier_sheet_checks_signature_first(tmp_path: Path, preset: str, values: dict[str, Any],
+                                             header: str, flow: str) -> None:
+    project = bake(tmp_path, preset, values)
+    for name in ("zapier-build-sheet.md", "zapier-build-sheet.ar.md"):
+        sheet = (project / "workflows" / name).read_text("utf-8")
+        assert "throw new Error('Invalid webhook" in sheet, name
+        first = flow_rows(sheet, flow)[0]
+        assert first[0] == "1", name
+        assert first[2] == "Code by Zapier", name
+        assert f"`{header}`" in first[3], name
+        assert "`raw_body`" in first[3], name
+        assert "`secret`" in first[3], name
+
+
+def test_zapier_sheet_pixel_events_parse_only(tmp_path: Path) -> None:
+    project = bake(tmp_path, "shopify-growth", {})
+    sheet = (project / "workflows/zapier-build-sheet.md").read_text("utf-8")
+    first = flow_rows(sheet, "event-sync")[0]
+    assert first[2] == "Code by Zapier"
+    assert PARSE_ONLY_CODE.strip() in first[3]
+    assert "X-Shopify-Hmac-Sha256" not in first[3]
