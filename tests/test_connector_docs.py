@@ -171,10 +171,38 @@ def test_zoho_opt_in_fields_have_filler(rendered: tuple[str, Path]) -> None:
     for field in opt_ins:
         assert f"`{field}`" in section
         assert f"`{field}`" in ar_section
-    for number in ("1.", "2.", "3.", "4."):
+    synced = "The daily contact sync sets the checkboxes" in section
+    for number in ("1.", "2.", "3.") if synced else ("1.", "2.", "3.", "4."):
         assert f"\n{number} " in section
         assert f"\n{number} " in ar_section
     assert "Import" in section
+
+
+def test_woo_consent_meta_key_documented(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", "woo-startup",
+        "--set", "consent_channels=email,sms,whatsapp", "--set", "project_slug=woo-opt-in"],
+        catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    english, arabic = _docs(tmp_path / "woo-opt-in", "connector-setup")
+    section = english.split("### SMS and WhatsApp consent in Zoho CRM")[1].split("\n### ")[0]
+    ar_section = arabic.split("### موافقة الرسائل النصية وواتساب في Zoho CRM")[1].split("\n### ")[0]
+    flat = " ".join(section.split())
+    assert "saves the answer as **order** meta, not customer meta" in flat
+    assert "the key `_rabt_sms_opt_in` for SMS" in flat
+    assert "the key `_rabt_whatsapp_opt_in` for WhatsApp" in flat
+    assert "a checkout field plugin" in flat
+    assert "The daily contact sync sets the checkboxes from that meta" in flat
+    assert "It never infers consent" in flat
+    assert "\n4. " not in section
+    assert "على **الطلب** لا على العميل" in ar_section
+    assert "`_rabt_sms_opt_in`" in ar_section
+    assert "ولا تستنتج المزامنة الموافقة أبدًا" in " ".join(ar_section.split())
+    assert "the daily contact sync, from the consent meta" in english
 
 
 def test_readme_lists_crm_commands(rendered: tuple[str, Path]) -> None:
