@@ -1015,6 +1015,38 @@ def test_segmentation_without_email_step(tmp_path: Path) -> None:
     assert "عبر الرسائل النصية" in ar_trigger
 
 
+@pytest.mark.parametrize("crm", ["zoho", "hubspot"])
+def test_segmentation_filters_name_fields(tmp_path: Path, crm: str) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", "woo-startup",
+        "--set", "consent_channels=email,sms,whatsapp", "--set", f"crm={crm}",
+        "--set", "project_slug=woo-seg"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    english, arabic = _docs(tmp_path / "woo-seg", "crm-workflows")
+    section = " ".join(_playbook(english, "Smart segmentation").split())
+    ar_section = " ".join(_playbook(arabic, "التقسيم الذكي").split())
+    if crm == "zoho":
+        assert "(filters on the view: `Ecom_WhatsApp_Opt_In` is checked," in section
+        assert "and `Email_Opt_Out` is checked):" in section
+        assert ("`Ecom_SMS_Opt_In` is checked, which section 5 of [connector-setup.md]"
+                "(connector-setup.md) says how to fill, and `Email_Opt_Out` is checked, and "
+                "`Ecom_WhatsApp_Opt_In` is not checked):") in section
+        assert ("الخانة `Email_Opt_Out` محددة، والخانة `Ecom_WhatsApp_Opt_In` غير محددة)"
+                in ar_section)
+    else:
+        assert ("(filters on the list: the contact's status in the WhatsApp marketing subscription "
+                "type is Subscribed, and the contact's status in the Email marketing subscription "
+                "type is not Subscribed):") in section
+        assert "لقناة البريد الإلكتروني ليست Subscribed" in ar_section
+    assert "(a filter on the " in section
+    assert "filters on the view):" not in section
+    assert "filters on the list):" not in section
+
+
 def test_post_purchase_reads_review_field(rendered: tuple[str, Path]) -> None:
     name, project = rendered
     english, arabic = _docs(project, "crm-workflows")
@@ -1141,14 +1173,20 @@ def test_segment_filters_name_every_channel(rendered: tuple[str, Path]) -> None:
     ar_section = _playbook(arabic, "التقسيم الذكي")
     if name == "support-heavy":
         assert ("send the template `segment_campaign` only to the contacts with SMS consent and "
-                "without Email or WhatsApp consent (filters on the view): A one-line") in section
+                "without Email or WhatsApp consent (filters on the view: `Ecom_SMS_Opt_In` is "
+                "checked") in " ".join(section.split())
+        assert ("and `Email_Opt_Out` is checked, and `Ecom_WhatsApp_Opt_In` is not checked): "
+                "A one-line") in " ".join(section.split())
         assert ("لا ترسل القالب `segment_campaign` إلا إلى جهات الاتصال التي منحت موافقة الرسائل"
                 " النصية ولم تمنح موافقة البريد الإلكتروني ولا موافقة واتساب (مرشِّحات على طريقة"
-                " العرض)") in ar_section
+                " العرض: الخانة `Ecom_SMS_Opt_In` محددة") in " ".join(ar_section.split())
     if name == "riyadh-perfume-hubspot":
         assert ("only to the contacts with WhatsApp consent and without Email consent (filters on"
-                " the list)") in section
-        assert "ولم تمنح موافقة البريد الإلكتروني (مرشِّحان على القائمة)" in ar_section
+                " the list: the contact's status in the WhatsApp marketing subscription type is"
+                " Subscribed, and the contact's status in the Email marketing subscription type is"
+                " not Subscribed)") in " ".join(section.split())
+        assert ("ولم تمنح موافقة البريد الإلكتروني (مرشِّحان على القائمة: حالة جهة الاتصال"
+                in " ".join(ar_section.split()))
     assert "; send the template" not in section
     assert "؛ أرسل القالب" not in ar_section
 
