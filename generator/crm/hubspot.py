@@ -525,6 +525,17 @@ _LIST_SCOPES = "crm.lists.read, crm.lists.write"
 _PIPELINE_SCOPES = "crm.objects.deals.read, crm.objects.deals.write"
 
 
+def forbidden_scopes(error: CrmApiError) -> tuple[bool, str]:
+    """Return whether a 403 is HubSpot's MISSING_SCOPES, and the scopes to name in the fix.
+
+    For MISSING_SCOPES these are the scopes HubSpot lists in the body. Other 403s,
+    and a body that lists none, get the scopes that calls to the path need.
+    """
+    if error.code == "MISSING_SCOPES":
+        return True, ", ".join(error.required_scopes) or scopes_for_path(error.path)
+    return False, scopes_for_path(error.path)
+
+
 def scopes_for_path(path: str) -> str:
     """Return the private app scopes that a call to ``path`` needs, or every scope Rabt uses."""
     parts = path.strip("/").split("/")
