@@ -438,9 +438,36 @@ def test_plan_file_not_folder(project: Path, hubspot: str) -> None:
     result = run_crm("plan", str(project / "README.md"), env=hubspot_env(hubspot))
     assert result.exit_code == 2
     assert "README.md is a file, but rabt crm expects a project folder" in result.stderr
+    assert (f"Cannot read the CRM desired state: {project / 'README.md'} is a file, not a "
+            "project folder.") in result.stderr
+    assert "README.md/crm/desired-state.yaml" not in result.stderr
     assert "not found" not in result.stderr
     assert str(project) in result.stderr
     arabic = run_crm("apply", str(project / "README.md"), "--yes", "--lang", "ar",
                      env=hubspot_env(hubspot))
     assert arabic.exit_code == 2
     assert "بينما يتوقع rabt crm مجلد مشروع" in arabic.stderr
+
+
+def test_plan_list_desired_state(project: Path, hubspot: str) -> None:
+    (project / "crm/desired-state.yaml").write_text("[]\n", "utf-8")
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    assert "the file must contain a mapping" in stderr
+    assert "but it contains a list" in stderr
+    assert "is not of type" not in stderr
+    assert "rabt new --answers" in stderr
+
+
+def test_plan_without_answers_no_regenerate(project: Path, hubspot: str) -> None:
+    (project / "crm/desired-state.yaml").write_text("[]\n", "utf-8")
+    (project / ".rabt/answers.yaml").unlink()
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    assert "the file must contain a mapping" in stderr
+    assert "rabt new --answers" not in stderr
+    assert "restore it from version control" in stderr
+    arabic = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    assert "يجب أن يحوي الملف قاموسًا (mapping)" in " ".join(arabic.stderr.split())
