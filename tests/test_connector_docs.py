@@ -1327,3 +1327,19 @@ def test_arabic_setup_terms_consistent(rendered: tuple[str, Path]) -> None:
         assert "المشترين الجدد" not in arabic, name
     _, setup = _docs(project, "connector-setup")
     assert "توقف الأمر `rabt crm apply` فورًا" in setup
+
+
+def test_hubspot_scopes_match_rabt_crm(rendered: tuple[str, Path]) -> None:
+    from generator.crm.hubspot_scopes import scopes_for_path
+
+    _, project = rendered
+    english, _ = _docs(project, "connector-setup")
+    if "**For `rabt crm apply`:** a private app" not in english:
+        pytest.skip("HubSpot projects only")
+    section = english.split("**For `rabt crm apply`:** a private app")[1].split("\n## ")[0]
+    listed = set(re.findall(r"^  - `([a-z.-]+)`(?: and `([a-z.-]+)`)?", section, re.MULTILINE))
+    documented = {scope for pair in listed for scope in pair if scope}
+    used = set(scopes_for_path("").split(", "))
+    assert "crm.lists.read" in documented
+    assert documented <= used
+    assert used - documented <= {"tickets"}

@@ -471,3 +471,12 @@ def test_plan_without_answers_no_regenerate(project: Path, hubspot: str) -> None
     assert "restore it from version control" in stderr
     arabic = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
     assert "يجب أن يحوي الملف قاموسًا (mapping)" in " ".join(arabic.stderr.split())
+
+
+def test_missing_token_fix_names_scopes(project: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot, HUBSPOT_ACCESS_TOKEN=None))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    assert f"with the scopes {scopes_for_path('')} (docs/connector-setup.md" in stderr
+    assert "crm.lists.write" in stderr
+    assert "crm.schemas.contacts.write" in stderr
