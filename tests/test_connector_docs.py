@@ -1343,3 +1343,27 @@ def test_hubspot_scopes_match_rabt_crm(rendered: tuple[str, Path]) -> None:
     assert "crm.lists.read" in documented
     assert documented <= used
     assert used - documented <= {"tickets"}
+
+
+@pytest.mark.parametrize("crm", ["zoho", "hubspot"])
+def test_two_rule_playbook_names_recipients(tmp_path: Path, crm: str) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", "woo-startup",
+        "--set", f"crm={crm}", "--set", "project_slug=woo-two"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    english, arabic = (" ".join(text.split()) for text in _docs(tmp_path / "woo-two",
+                                                                 "crm-workflows"))
+    assert ("In the deal-based one, the steps go to the deal's associated contact") in english
+    assert "and in the contact-based one to the contact itself. Each consent branch" in english
+    assert "إلى اثنين" not in arabic
+    assert "يَسِم" not in arabic
+    if crm == "zoho":
+        assert "يحتاج المُشغِّلان إلى قاعدتين، وكلتاهما تنفّذ الخطوات" in arabic
+        assert "وفي القاعدة المبنية على Contacts إلى جهة الاتصال نفسها" in arabic
+    else:
+        assert "يحتاج المُشغِّلان إلى سيرَي عمل، وكلاهما ينفّذ الخطوات" in arabic
+        assert "وفي سير العمل المبني على جهات الاتصال إلى جهة الاتصال نفسها" in arabic
