@@ -1367,3 +1367,12 @@ def test_two_rule_playbook_names_recipients(tmp_path: Path, crm: str) -> None:
     else:
         assert "يحتاج المُشغِّلان إلى سيرَي عمل، وكلاهما ينفّذ الخطوات" in arabic
         assert "وفي سير العمل المبني على جهات الاتصال إلى جهة الاتصال نفسها" in arabic
+
+
+def test_tables_end_with_one_blank_line(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for name in ("connector-setup", "crm-workflows"):
+        for text in _docs(project, name):
+            doubled = [text[:match.start()].count("\n") + 1
+                       for match in re.finditer(r"\|[^\n]*\|\n\n\n", text)]
+            assert doubled == [], (name, doubled)
