@@ -171,10 +171,38 @@ def test_zoho_opt_in_fields_have_filler(rendered: tuple[str, Path]) -> None:
     for field in opt_ins:
         assert f"`{field}`" in section
         assert f"`{field}`" in ar_section
-    for number in ("1.", "2.", "3.", "4."):
+    synced = "The daily contact sync sets the checkboxes" in section
+    for number in ("1.", "2.", "3.") if synced else ("1.", "2.", "3.", "4."):
         assert f"\n{number} " in section
         assert f"\n{number} " in ar_section
     assert "Import" in section
+
+
+def test_woo_consent_meta_key_documented(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", "woo-startup",
+        "--set", "consent_channels=email,sms,whatsapp", "--set", "project_slug=woo-opt-in"],
+        catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    english, arabic = _docs(tmp_path / "woo-opt-in", "connector-setup")
+    section = english.split("### SMS and WhatsApp consent in Zoho CRM")[1].split("\n### ")[0]
+    ar_section = arabic.split("### موافقة الرسائل النصية وواتساب في Zoho CRM")[1].split("\n### ")[0]
+    flat = " ".join(section.split())
+    assert "saves the answer as **order** meta, not customer meta" in flat
+    assert "the key `_rabt_sms_opt_in` for SMS" in flat
+    assert "the key `_rabt_whatsapp_opt_in` for WhatsApp" in flat
+    assert "a checkout field plugin" in flat
+    assert "The daily contact sync sets the checkboxes from that meta" in flat
+    assert "It never infers consent" in flat
+    assert "\n4. " not in section
+    assert "على **الطلب** لا على العميل" in ar_section
+    assert "`_rabt_sms_opt_in`" in ar_section
+    assert "ولا تستنتج المزامنة الموافقة أبدًا" in " ".join(ar_section.split())
+    assert "the daily contact sync, from the consent meta" in english
 
 
 def test_readme_lists_crm_commands(rendered: tuple[str, Path]) -> None:
@@ -987,6 +1015,38 @@ def test_segmentation_without_email_step(tmp_path: Path) -> None:
     assert "عبر الرسائل النصية" in ar_trigger
 
 
+@pytest.mark.parametrize("crm", ["zoho", "hubspot"])
+def test_segmentation_filters_name_fields(tmp_path: Path, crm: str) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", "woo-startup",
+        "--set", "consent_channels=email,sms,whatsapp", "--set", f"crm={crm}",
+        "--set", "project_slug=woo-seg"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    english, arabic = _docs(tmp_path / "woo-seg", "crm-workflows")
+    section = " ".join(_playbook(english, "Smart segmentation").split())
+    ar_section = " ".join(_playbook(arabic, "التقسيم الذكي").split())
+    if crm == "zoho":
+        assert "(filters on the view: `Ecom_WhatsApp_Opt_In` is checked," in section
+        assert "and `Email_Opt_Out` is checked):" in section
+        assert ("`Ecom_SMS_Opt_In` is checked, which section 5 of [connector-setup.md]"
+                "(connector-setup.md) says how to fill, and `Email_Opt_Out` is checked, and "
+                "`Ecom_WhatsApp_Opt_In` is not checked):") in section
+        assert ("الخانة `Email_Opt_Out` محددة، والخانة `Ecom_WhatsApp_Opt_In` غير محددة)"
+                in ar_section)
+    else:
+        assert ("(filters on the list: the contact's status in the WhatsApp marketing subscription "
+                "type is Subscribed, and the contact's status in the Email marketing subscription "
+                "type is not Subscribed):") in section
+        assert "لقناة البريد الإلكتروني ليست Subscribed" in ar_section
+    assert "(a filter on the " in section
+    assert "filters on the view):" not in section
+    assert "filters on the list):" not in section
+
+
 def test_post_purchase_reads_review_field(rendered: tuple[str, Path]) -> None:
     name, project = rendered
     english, arabic = _docs(project, "crm-workflows")
@@ -1113,14 +1173,20 @@ def test_segment_filters_name_every_channel(rendered: tuple[str, Path]) -> None:
     ar_section = _playbook(arabic, "التقسيم الذكي")
     if name == "support-heavy":
         assert ("send the template `segment_campaign` only to the contacts with SMS consent and "
-                "without Email or WhatsApp consent (filters on the view): A one-line") in section
+                "without Email or WhatsApp consent (filters on the view: `Ecom_SMS_Opt_In` is "
+                "checked") in " ".join(section.split())
+        assert ("and `Email_Opt_Out` is checked, and `Ecom_WhatsApp_Opt_In` is not checked): "
+                "A one-line") in " ".join(section.split())
         assert ("لا ترسل القالب `segment_campaign` إلا إلى جهات الاتصال التي منحت موافقة الرسائل"
                 " النصية ولم تمنح موافقة البريد الإلكتروني ولا موافقة واتساب (مرشِّحات على طريقة"
-                " العرض)") in ar_section
+                " العرض: الخانة `Ecom_SMS_Opt_In` محددة") in " ".join(ar_section.split())
     if name == "riyadh-perfume-hubspot":
         assert ("only to the contacts with WhatsApp consent and without Email consent (filters on"
-                " the list)") in section
-        assert "ولم تمنح موافقة البريد الإلكتروني (مرشِّحان على القائمة)" in ar_section
+                " the list: the contact's status in the WhatsApp marketing subscription type is"
+                " Subscribed, and the contact's status in the Email marketing subscription type is"
+                " not Subscribed)") in " ".join(section.split())
+        assert ("ولم تمنح موافقة البريد الإلكتروني (مرشِّحان على القائمة: حالة جهة الاتصال"
+                in " ".join(ar_section.split()))
     assert "; send the template" not in section
     assert "؛ أرسل القالب" not in ar_section
 
@@ -1261,3 +1327,52 @@ def test_arabic_setup_terms_consistent(rendered: tuple[str, Path]) -> None:
         assert "المشترين الجدد" not in arabic, name
     _, setup = _docs(project, "connector-setup")
     assert "توقف الأمر `rabt crm apply` فورًا" in setup
+
+
+def test_hubspot_scopes_match_rabt_crm(rendered: tuple[str, Path]) -> None:
+    from generator.crm.hubspot_scopes import scopes_for_path
+
+    _, project = rendered
+    english, _ = _docs(project, "connector-setup")
+    if "**For `rabt crm apply`:** a private app" not in english:
+        pytest.skip("HubSpot projects only")
+    section = english.split("**For `rabt crm apply`:** a private app")[1].split("\n## ")[0]
+    listed = set(re.findall(r"^  - `([a-z.-]+)`(?: and `([a-z.-]+)`)?", section, re.MULTILINE))
+    documented = {scope for pair in listed for scope in pair if scope}
+    used = set(scopes_for_path("").split(", "))
+    assert "crm.lists.read" in documented
+    assert documented <= used
+    assert used - documented <= {"tickets"}
+
+
+@pytest.mark.parametrize("crm", ["zoho", "hubspot"])
+def test_two_rule_playbook_names_recipients(tmp_path: Path, crm: str) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", "woo-startup",
+        "--set", f"crm={crm}", "--set", "project_slug=woo-two"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    english, arabic = (" ".join(text.split()) for text in _docs(tmp_path / "woo-two",
+                                                                 "crm-workflows"))
+    assert ("In the deal-based one, the steps go to the deal's associated contact") in english
+    assert "and in the contact-based one to the contact itself. Each consent branch" in english
+    assert "إلى اثنين" not in arabic
+    assert "يَسِم" not in arabic
+    if crm == "zoho":
+        assert "يحتاج المُشغِّلان إلى قاعدتين، وكلتاهما تنفّذ الخطوات" in arabic
+        assert "وفي القاعدة المبنية على Contacts إلى جهة الاتصال نفسها" in arabic
+    else:
+        assert "يحتاج المُشغِّلان إلى سيرَي عمل، وكلاهما ينفّذ الخطوات" in arabic
+        assert "وفي سير العمل المبني على جهات الاتصال إلى جهة الاتصال نفسها" in arabic
+
+
+def test_tables_end_with_one_blank_line(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    for name in ("connector-setup", "crm-workflows"):
+        for text in _docs(project, name):
+            doubled = [text[:match.start()].count("\n") + 1
+                       for match in re.finditer(r"\|[^\n]*\|\n\n\n", text)]
+            assert doubled == [], (name, doubled)

@@ -764,12 +764,30 @@ def test_apply_403_names_scopes(project: Path, hubspot: str) -> None:
     with open_session(project, env) as session:
         plan = session.plan()
         httpx.post(f"{hubspot}/_standin/faults",
-                   json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists"},
+                   json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists",
+                         "missing_scopes": ["crm.lists.write"]},
                    timeout=10)
         with pytest.raises(ApplyFailed) as raised:
             apply_plan(project, plan, session.adapter, session.state, yes=True)
     message = raised.value.render()
     assert raised.value.exit_code == 1
     assert "HTTP 403" in message
-    assert "add crm.lists.read, crm.lists.write to the private app" in message
+    assert "add crm.lists.write to the private app" in message.lower()
+    assert f"rabt crm apply {project} --yes" in message
+
+
+def test_apply_other_403_neutral(project: Path, hubspot: str) -> None:
+    env = hubspot_env(hubspot)
+    with open_session(project, env) as session:
+        plan = session.plan()
+        httpx.post(f"{hubspot}/_standin/faults",
+                   json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists"},
+                   timeout=10)
+        with pytest.raises(ApplyFailed) as raised:
+            apply_plan(project, plan, session.adapter, session.state, yes=True)
+    message = raised.value.render()
+    assert "HubSpot refused the call (403): Injected failure with HTTP 403" in message
+    assert "A missing scope is one possible cause" in message
+    assert "crm.lists.read, crm.lists.write" in message
+    assert "lacks a scope" not in message
     assert f"rabt crm apply {project} --yes" in message

@@ -137,6 +137,14 @@ def test_vip_view_states_exit(support_project: Path) -> None:
     assert "أقل من 7,200 ريال" in vip["ar"]
 
 
+def test_summary_views_admit_partial_refunds(support_project: Path) -> None:
+    steps = {step["key"]: step["text"] for step in plan_steps(support_project)}
+    vip = steps["view:Contacts/vip"]
+    assert ("The sum of Amount there does not subtract partial refunds, because a partly "
+            "refunded order keeps its paid stage") in vip["en"]
+    assert "ولا يُخصم من مجموع Amount فيها ما استُرد جزئيًا" in vip["ar"]
+
+
 def test_synced_connector_views_keep_ecom_fields(tmp_path: Path) -> None:
     # The daily contact sync of a WooCommerce project fills the Ecom_ roll-ups.
     project = make_project("woo-startup", tmp_path)

@@ -362,18 +362,41 @@ def test_connector_plan_skips_events(project: Path, hubspot: str) -> None:
 
 def test_plan_403_names_scopes(project: Path, hubspot: str) -> None:
     httpx.post(f"{hubspot}/_standin/faults",
-               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists"}, timeout=10)
+               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists",
+                     "missing_scopes": ["crm.lists.read"]}, timeout=10)
     result = run_crm("plan", str(project), env=hubspot_env(hubspot))
     assert result.exit_code == 1
-    assert "HTTP 403" in result.stderr
-    assert "crm.lists.read, crm.lists.write" in result.stderr
+    assert "HTTP 403 MISSING_SCOPES" in result.stderr
+    assert "lacks a scope. Add crm.lists.read to the private app" in result.stderr
+    assert "crm.lists.write" not in result.stderr
     assert "Private apps" in result.stderr
     assert "check the CRM's status and the network" not in result.stderr
 
 
+def test_plan_other_403_neutral(project: Path, hubspot: str) -> None:
+    httpx.post(f"{hubspot}/_standin/faults",
+               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists"}, timeout=10)
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 1
+    assert "HubSpot refused the call (403): Injected failure with HTTP 403" in stderr
+    assert "A missing scope is one possible cause" in stderr
+    assert "crm.lists.read, crm.lists.write" in stderr
+    assert "lacks a scope" not in stderr
+
+
+def test_standin_rejects_scopes_on_500(hubspot: str) -> None:
+    response = httpx.post(f"{hubspot}/_standin/faults",
+                          json={"status": 500, "count": 1, "missing_scopes": ["tickets"]},
+                          timeout=10)
+    assert response.status_code == 400
+    assert "only with status 403" in response.json()["message"]
+
+
 def test_plan_403_arabic_fix(project: Path, hubspot: str) -> None:
     httpx.post(f"{hubspot}/_standin/faults",
-               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/properties/deals"},
+               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/properties/deals",
+                     "missing_scopes": ["crm.schemas.deals.read", "crm.schemas.deals.write"]},
                timeout=10)
     result = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
     assert result.exit_code == 1
@@ -415,9 +438,45 @@ def test_plan_file_not_folder(project: Path, hubspot: str) -> None:
     result = run_crm("plan", str(project / "README.md"), env=hubspot_env(hubspot))
     assert result.exit_code == 2
     assert "README.md is a file, but rabt crm expects a project folder" in result.stderr
+    assert (f"Cannot read the CRM desired state: {project / 'README.md'} is a file, not a "
+            "project folder.") in result.stderr
+    assert "README.md/crm/desired-state.yaml" not in result.stderr
     assert "not found" not in result.stderr
     assert str(project) in result.stderr
     arabic = run_crm("apply", str(project / "README.md"), "--yes", "--lang", "ar",
                      env=hubspot_env(hubspot))
     assert arabic.exit_code == 2
     assert "بينما يتوقع rabt crm مجلد مشروع" in arabic.stderr
+
+
+def test_plan_list_desired_state(project: Path, hubspot: str) -> None:
+    (project / "crm/desired-state.yaml").write_text("[]\n", "utf-8")
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    assert "the file must contain a mapping" in stderr
+    assert "but it contains a list" in stderr
+    assert "is not of type" not in stderr
+    assert "rabt new --answers" in stderr
+
+
+def test_plan_without_answers_no_regenerate(project: Path, hubspot: str) -> None:
+    (project / "crm/desired-state.yaml").write_text("[]\n", "utf-8")
+    (project / ".rabt/answers.yaml").unlink()
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    assert "the file must contain a mapping" in stderr
+    assert "rabt new --answers" not in stderr
+    assert "restore it from version control" in stderr
+    arabic = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    assert "يجب أن يحوي الملف قاموسًا (mapping)" in " ".join(arabic.stderr.split())
+
+
+def test_missing_token_fix_names_scopes(project: Path, hubspot: str) -> None:
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot, HUBSPOT_ACCESS_TOKEN=None))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    assert f"with the scopes {scopes_for_path('')} (docs/connector-setup.md" in stderr
+    assert "crm.lists.write" in stderr
+    assert "crm.schemas.contacts.write" in stderr

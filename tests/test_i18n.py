@@ -35,3 +35,33 @@ def test_entry_formats_in_both_languages(name: str) -> None:
 
 def test_marker_message_shows_braces() -> None:
     assert "{{" in message("validate_marker")
+
+
+ZOHO_MENU_EN = "Setup, Customization, Modules and Fields"
+ZOHO_MENU_AR = "Setup ثم Customization ثم Modules and Fields"
+
+
+def _zoho_manual_texts() -> list[dict[str, str]]:
+    texts = [entry for name, entry in CATALOGUE.items() if name.startswith("crm_manual_zoho")]
+    steps = load_data("spec/desired_state")["manual_steps"]
+    texts += [step["text"] for step in steps if step.get("when", {}).get("crm") == "zoho"]
+    return texts
+
+
+def test_zoho_menu_paths_use_ui_labels() -> None:
+    texts = _zoho_manual_texts()
+    with_menu = [text for text in texts if "Modules and Fields" in text["en"]]
+    assert len(with_menu) >= 7
+    for text in with_menu:
+        assert ZOHO_MENU_EN in text["en"], text["en"]
+        assert ZOHO_MENU_AR in text["ar"], text["ar"]
+    for text in texts:
+        assert "الإعدادات" not in text["ar"], text["ar"]
+        assert "الوحدات والحقول" not in text["ar"], text["ar"]
+
+
+def test_zoho_stage_step_names_forecast_type() -> None:
+    entry = CATALOGUE["crm_manual_zoho_stage"]
+    assert "Forecast Type {forecast}" in entry["en"]
+    assert "Forecast Type {forecast}" in entry["ar"]
+    assert "Forecast category" not in entry["ar"]

@@ -638,6 +638,47 @@ def test_zoho_rollups_from_paid_orders(zoho_project: Path, tmp_path: Path) -> No
     assert isinstance(contacts["buyer1@example.com"]["Ecom_Orders_Count"], int)
 
 
+def with_meta(order: dict[str, Any], **meta: str) -> dict[str, Any]:
+    return {**order, "meta_data": [{"id": index + 1, "key": key, "value": value}
+                                   for index, (key, value) in enumerate(meta.items())]}
+
+
+@pytest.fixture(scope="module")
+def zoho_consent_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bake(tmp_path_factory.mktemp("zoho-consent"), "--preset", "woo-startup",
+                "--set", "consent_channels=email,sms,whatsapp")
+
+
+def test_zoho_consent_from_order_meta(zoho_consent_project: Path, tmp_path: Path) -> None:
+    orders = [
+        # Customer 1 granted SMS, then withdrew it on a later order; WhatsApp was granted
+        # on the first order and left unticked ("no") on the later one.
+        with_meta(paid_order(801, 1, "completed", "50.00", "2026-03-01T10:00:00"),
+                  _rabt_sms_opt_in="yes", _rabt_whatsapp_opt_in="yes"),
+        with_meta(paid_order(802, 1, "completed", "60.00", "2026-04-01T10:00:00"),
+                  _rabt_sms_opt_in="withdrawn", _rabt_whatsapp_opt_in="no"),
+        # A guest who granted WhatsApp only, on an order refunded in full.
+        with_meta(paid_order(803, 0, "completed", "70.00", "2026-03-05T09:00:00", ("-70.00",),
+                             **GUEST), _rabt_whatsapp_opt_in="yes"),
+        # Customer 2 ordered without any consent meta.
+        paid_order(804, 2, "processing", "80.00", "2026-03-06T09:00:00"),
+    ]
+    with stack(zoho_consent_project) as servers:
+        servers.store.seed([customer(1), customer(2)], orders)
+        result = run_sync(zoho_consent_project, servers.env(), tmp_path / "state.json")
+        contacts = {item["Email"]: item for item in servers.contacts()}
+    assert result.code == 0, result.stderr
+    buyer1, guest, buyer2 = (contacts[key] for key in (
+        "buyer1@example.com", "guest@example.com", "buyer2@example.com"))
+    assert buyer1.get("Ecom_SMS_Opt_In") is False
+    assert buyer1.get("Ecom_WhatsApp_Opt_In") is True
+    assert guest.get("Ecom_WhatsApp_Opt_In") is True
+    assert "Ecom_SMS_Opt_In" not in guest
+    assert "Ecom_SMS_Opt_In" not in buyer2
+    assert "Ecom_WhatsApp_Opt_In" not in buyer2
+    assert result.one("rollups_read")["contacts_with_order_consent"] == 2
+
+
 def test_hubspot_cancelled_order_recomputed(hubspot_project: Path, tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     with stack(hubspot_project) as servers:

@@ -18,7 +18,7 @@ from typing import Any
 
 from generator.arabic_counts import arabic_count
 from generator.crm.http import CrmApiError
-from generator.crm.hubspot import scopes_for_path
+from generator.crm.hubspot import forbidden_scopes
 from generator.crm.model import CrmPlan, PlanItem
 from generator.crm.plan import FOREIGN_ACCOUNT, CrmAdapter
 from generator.crm.state import STATE_FILE, CrmState, save_state, state_path
@@ -163,8 +163,10 @@ def _failure(plan: CrmPlan, item: PlanItem, error: CrmApiError, result: ApplyRes
              command: str, lang: Lang) -> ApplyFailed:
     done = join_list([entry.key for entry in result.done], lang) or message("crm_nothing", lang)
     if plan.crm == "hubspot" and error.status == 403:
-        fix = message("crm_apply_forbidden_resume_fix", lang,
-                      scopes=scopes_for_path(error.path), command=command)
+        missing, scopes = forbidden_scopes(error)
+        name = ("crm_apply_forbidden_resume_fix" if missing
+                else "crm_apply_forbidden_other_resume_fix")
+        fix = message(name, lang, text=error.text, scopes=scopes, command=command)
     else:
         fix = message("crm_apply_resume_fix", lang, command=command)
     problems = [

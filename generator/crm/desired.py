@@ -32,6 +32,7 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
     path = project / DESIRED_STATE_FILE
     summary = message("crm_desired_invalid", lang, path=path)
     if project.is_file():
+        summary = message("crm_desired_not_folder", lang, path=project)
         raise InputError(summary, [Problem("DIRECTORY", message("crm_directory_is_file", lang,
                                                                  value=project),
                                            message("crm_directory_is_file_fix", lang,
@@ -51,6 +52,9 @@ def load_desired_state(project: Path, lang: Lang = "en") -> dict[str, Any]:
     fix = regenerate_fix(project, lang)
     if data is None:
         raise InputError(summary, [Problem(str(path), message("crm_desired_empty", lang), fix)])
+    if not isinstance(data, dict):
+        raise InputError(summary, [Problem(str(path), message(
+            "crm_desired_not_mapping", lang, kind=_yaml_kind(data)), fix)])
     problems = _schema_problems(data, str(path), fix, lang)
     if not problems and isinstance(data, dict):
         separator = message("fix_separator", lang)
@@ -96,12 +100,23 @@ def regenerate_fix(project: Path, lang: Lang = "en") -> str:
     """
     folder = project.resolve()
     answers = folder / ".rabt" / "answers.yaml"
+    if not answers.is_file():
+        return message("crm_desired_no_answers_fix", lang, answers=answers)
     slug = _answers_slug(answers)
     if slug is None or slug == folder.name:
         return message("crm_desired_regenerate_fix", lang, answers=answers,
                        output=folder.parent)
     return message("crm_desired_regenerate_into_fix", lang, answers=answers, slug=slug,
                    folder=folder.name, output=folder.parent / f"{folder.name}-regenerated")
+
+
+def _yaml_kind(data: Any) -> str:
+    """Name the YAML type of a top-level value that is not a mapping."""
+    if isinstance(data, list):
+        return "list"
+    if isinstance(data, str):
+        return "string"
+    return "number" if isinstance(data, int | float) and not isinstance(data, bool) else "value"
 
 
 def _answers_slug(answers: Path) -> str | None:

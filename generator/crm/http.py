@@ -56,16 +56,19 @@ class CrmApiError(Exception):
 
     ``text`` is the CRM's own message, or Rabt's message in ``lang`` when no response
     arrived. ``details`` is the CRM's details object as text, shown after the message.
+    ``required_scopes`` lists the scopes of a HubSpot ``MISSING_SCOPES`` 403.
     """
 
     def __init__(self, method: str, path: str, status: int | None, text: str,
-                 code: str | None = None, *, details: str = "", lang: Lang = "en") -> None:
+                 code: str | None = None, *, details: str = "", lang: Lang = "en",
+                 required_scopes: tuple[str, ...] = ()) -> None:
         self.method = method
         self.path = path
         self.status = status
         self.text = text
         self.code = code
         self.details = details
+        self.required_scopes = required_scopes
         # The API base URL; the client that sent the call fills it in.
         self.base_url = ""
         where = f"{method} {path}"
@@ -295,5 +298,25 @@ def _api_error(method: str, path: str, response: httpx.Response,
             details_text = json.dumps(details, ensure_ascii=False)[:_ERROR_TEXT_LIMIT]
     if not text:
         text = response.text[:_ERROR_TEXT_LIMIT] or response.reason_phrase
+    scopes = _required_scopes(body) if code == "MISSING_SCOPES" else ()
     return CrmApiError(method, path, response.status_code, text[:_ERROR_TEXT_LIMIT], code,
-                       details=details_text, lang=lang)
+                       details=details_text, lang=lang, required_scopes=scopes)
+
+
+def _required_scopes(body: Any) -> tuple[str, ...]:
+    """Return the scopes of HubSpot's MISSING_SCOPES body, in its order, without repeats.
+
+    HubSpot lists them under ``errors[].context.requiredGranularScopes``, and older
+    responses under ``requiredScopes``.
+    """
+    scopes: dict[str, None] = {}
+    errors = body.get("errors") if isinstance(body, dict) else None
+    for entry in errors if isinstance(errors, list) else []:
+        context = entry.get("context") if isinstance(entry, dict) else None
+        if not isinstance(context, dict):
+            continue
+        for key in ("requiredGranularScopes", "requiredScopes"):
+            names = context.get(key)
+            if isinstance(names, list):
+                scopes.update({str(name): None for name in names})
+    return tuple(scopes)

@@ -22,6 +22,7 @@ from generator.crm.compare import (
     show,
 )
 from generator.crm.http import CallOptions, CrmApiError, CrmHttp
+from generator.crm.hubspot_scopes import scopes_for_path
 from generator.crm.model import Change, PlanItem, Text
 from generator.crm.settings import HubSpotSettings
 from generator.crm.state import CrmState
@@ -511,28 +512,12 @@ def _event_item(entry: Mapping[str, Any]) -> PlanItem:
     return item
 
 
-# Private app scopes by the API the call used, as docs/connector-setup.md lists them.
-# NOTE: the scopes for product, line item and ticket properties and for the pipelines
-# API are not confirmed against HubSpot's reference.
-_PROPERTY_SCOPES = {
-    "contacts": "crm.schemas.contacts.read, crm.schemas.contacts.write",
-    "deals": "crm.schemas.deals.read, crm.schemas.deals.write",
-    "products": "e-commerce",
-    "line_items": "e-commerce",
-    "tickets": "tickets",
-}
-_LIST_SCOPES = "crm.lists.read, crm.lists.write"
-_PIPELINE_SCOPES = "crm.objects.deals.read, crm.objects.deals.write"
+def forbidden_scopes(error: CrmApiError) -> tuple[bool, str]:
+    """Return whether a 403 is HubSpot's MISSING_SCOPES, and the scopes to name in the fix.
 
-
-def scopes_for_path(path: str) -> str:
-    """Return the private app scopes that a call to ``path`` needs, or every scope Rabt uses."""
-    parts = path.strip("/").split("/")
-    if parts[:3] == ["crm", "v3", "properties"] and len(parts) > 3 and parts[3] in _PROPERTY_SCOPES:
-        return _PROPERTY_SCOPES[parts[3]]
-    if parts[:3] == ["crm", "v3", "lists"]:
-        return _LIST_SCOPES
-    if parts[:3] == ["crm", "v3", "pipelines"]:
-        return _PIPELINE_SCOPES
-    every = [*dict.fromkeys(_PROPERTY_SCOPES.values()), _LIST_SCOPES, _PIPELINE_SCOPES]
-    return ", ".join(every)
+    For MISSING_SCOPES these are the scopes HubSpot lists in the body. Other 403s,
+    and a body that lists none, get the scopes that calls to the path need.
+    """
+    if error.code == "MISSING_SCOPES":
+        return True, ", ".join(error.required_scopes) or scopes_for_path(error.path)
+    return False, scopes_for_path(error.path)

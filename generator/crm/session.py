@@ -10,7 +10,7 @@ from typing import Any
 
 from generator.crm.desired import load_desired_state
 from generator.crm.http import CallOptions, CrmApiError
-from generator.crm.hubspot import scopes_for_path
+from generator.crm.hubspot import forbidden_scopes
 from generator.crm.model import CrmPlan
 from generator.crm.plan import CrmAdapter, build_plan, connect
 from generator.crm.state import CrmState, load_state
@@ -55,9 +55,18 @@ def api_failures(crm: str, lang: Lang) -> Iterator[None]:
 
 
 def api_failure_fix(crm: str, error: CrmApiError, lang: Lang) -> str:
-    """Return the fix for a failed call: the missing scopes for a HubSpot 403, else a retry."""
+    """Return the fix for a failed call, and for a HubSpot 403 the scopes it may need.
+
+    HubSpot rejects a token without a scope with the category ``MISSING_SCOPES`` and
+    lists the scopes, which the fix names. Other 403s (a setting the account's plan or
+    user cannot change, for example) get a neutral fix that names the call's scopes
+    only as one possible cause.
+    """
     if crm == "hubspot" and error.status == 403:
-        return message("crm_forbidden_fix_hubspot", lang, scopes=scopes_for_path(error.path))
+        missing, scopes = forbidden_scopes(error)
+        if missing:
+            return message("crm_forbidden_fix_hubspot", lang, scopes=scopes)
+        return message("crm_forbidden_other_fix_hubspot", lang, text=error.text, scopes=scopes)
     return message("crm_api_failed_fix", lang)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from generator.crm.hubspot_scopes import scopes_for_path
 from generator.errors import InputError, Problem
 from generator.i18n import join_list, message
 from generator.model import Lang
@@ -54,7 +55,8 @@ def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en") -> HubSpotSe
     if not token:
         problems.append(Problem("HUBSPOT_ACCESS_TOKEN",
                                 absent_text(environ, "HUBSPOT_ACCESS_TOKEN", lang),
-                                message("crm_hubspot_token_fix", lang)))
+                                message("crm_hubspot_token_fix", lang,
+                                        scopes=scopes_for_path(""))))
     base_url = environ.get("HUBSPOT_BASE_URL", "").strip() or HUBSPOT_DEFAULT_BASE_URL
     problems += url_problems("HUBSPOT_BASE_URL", base_url, lang)
     rate_text = environ.get("HUBSPOT_RATE_LIMIT_PER_10S", "").strip()

@@ -205,7 +205,8 @@ def _inspection_routes(state: StandinState) -> list[Route]:
         except HubSpotError as error:
             return JSONResponse(error.body, status_code=error.status)
         return JSONResponse({"status": fault.status, "count": fault.count,
-                             "until": fault.until, "path_prefix": fault.path_prefix},
+                             "until": fault.until, "path_prefix": fault.path_prefix,
+                             "missing_scopes": list(fault.missing_scopes)},
                             status_code=201)
 
     async def reset(request: Request) -> Response:

@@ -83,7 +83,7 @@ def endpoint(state: StandinState, template: str, handler: Handler,
                 fault = state.faults.take(request.url.path)
                 if fault is not None:
                     limits = (state.limiter.rejected_headers(_token_or_blank(request), is_search)
-                              if fault == RATE_LIMITED else {})
+                              if fault.status == RATE_LIMITED else {})
                     raise injected_error(fault, limits)
                 token = _bearer_token(request, state)
                 headers = state.limiter.admit(token, is_search)

@@ -106,12 +106,16 @@ def _window(windows: dict[str, deque[float]], token: str, now: float,
 
 @dataclass
 class Fault:
-    """Injected failure with ``status`` for the next ``count`` calls or until ``until``."""
+    """Injected failure with ``status`` for the next ``count`` calls or until ``until``.
+
+    A 403 with ``missing_scopes`` returns HubSpot's ``MISSING_SCOPES`` body.
+    """
 
     status: int
     count: int | None
     until: float | None
     path_prefix: str
+    missing_scopes: tuple[str, ...] = ()
 
 
 class FaultInjector:
@@ -139,20 +143,25 @@ class FaultInjector:
         prefix = body.get("path_prefix", "/")
         if not isinstance(prefix, str) or not prefix.startswith("/"):
             raise validation_error(f"path_prefix must start with '/', got {prefix!r}")
+        scopes = body.get("missing_scopes", [])
+        if (not isinstance(scopes, list) or not all(isinstance(item, str) for item in scopes)
+                or (scopes and status != 403)):
+            raise validation_error("missing_scopes must be a list of scope names, and only "
+                                   f"with status 403, got {scopes!r} with status {status}")
         until = self._config.clock() + float(seconds) if seconds is not None else None
-        fault = Fault(status, count, until, prefix)
+        fault = Fault(status, count, until, prefix, tuple(scopes))
         self.faults.append(fault)
         return fault
 
-    def take(self, path: str) -> int | None:
-        """Return the status to fail a call to ``path`` with, using up one count."""
+    def take(self, path: str) -> Fault | None:
+        """Return the fault to fail a call to ``path`` with, using up one count."""
         now = self._config.clock()
         self.faults = [fault for fault in self.faults if not _spent(fault, now)]
         for fault in self.faults:
             if path.startswith(fault.path_prefix):
                 if fault.count is not None:
                     fault.count -= 1
-                return fault.status
+                return fault
         return None
 
 
@@ -162,15 +171,18 @@ def _spent(fault: Fault, now: float) -> bool:
     return fault.until is not None and now >= fault.until
 
 
-def injected_error(status: int, rate_limit_headers: dict[str, str]) -> HubSpotError:
-    """Return the response for an injected fault with ``status``.
+def injected_error(fault: Fault, rate_limit_headers: dict[str, str]) -> HubSpotError:
+    """Return the response for an injected fault.
 
     ``rate_limit_headers`` go out with a 429 only, as on an organic one (see
     :meth:`RateLimiter.rejected_headers`).
     """
+    status = fault.status
     if status == 429:
         return rate_limited("TEN_SECONDLY_ROLLING", "publicapi:standin-injected",
                             rate_limit_headers)
+    if fault.missing_scopes:
+        return missing_scopes_error(fault.missing_scopes)
     # NOTE: HubSpot's 5xx bodies vary (some come from its CDN as HTML); a JSON error
     # body is sent so clients can log it.
     body = {
@@ -180,6 +192,24 @@ def injected_error(status: int, rate_limit_headers: dict[str, str]) -> HubSpotEr
         "category": "SERVICE_UNAVAILABLE" if status == 503 else "INTERNAL_ERROR",
     }
     return HubSpotError(status, body)
+
+
+def missing_scopes_error(scopes: tuple[str, ...]) -> HubSpotError:
+    """Return HubSpot's 403 for a token without the scopes a call needs.
+
+    The shape (``category`` MISSING_SCOPES, the scopes under
+    ``errors[].context.requiredGranularScopes``) follows 403 bodies that HubSpot
+    client projects record from live accounts; the message text is the stand-in's own.
+    """
+    body = {
+        "status": "error",
+        "message": "This app has not been granted all the scopes this call requires",
+        "correlationId": correlation_id(),
+        "errors": [{"message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": list(scopes)}}],
+        "category": "MISSING_SCOPES",
+    }
+    return HubSpotError(403, body)
 
 
 class CallLog:

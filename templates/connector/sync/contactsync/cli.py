@@ -14,6 +14,7 @@ import yaml
 
 from . import EXIT_FAILURE, EXIT_OK
 from .collect import collect, dedupe, later
+from .consent import ConsentRule, consent_rules
 from .crm import MAX_BATCH, CrmWriter, Outcome, masked_keys, phone_targets, target_of
 from .errors import InvalidInput, SyncError
 from .http import HttpFailure
@@ -208,6 +209,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], log: JsonLog) -> i
     project = args.project.resolve()
     mapping = _load_yaml(project, "integration/mapping.yaml")
     desired = _load_yaml(project, "crm/desired-state.yaml")
+    consent = consent_rules(_load_yaml(project, "integration/consent.yaml"),
+                            str(mapping.get("crm")))
     crm = str(mapping.get("crm"))
     if crm not in CRMS or mapping.get("platform") != "woocommerce":
         raise InvalidInput(f"this sync writes WooCommerce contacts to HubSpot or Zoho CRM, but "
@@ -221,7 +224,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], log: JsonLog) -> i
                 "lock_taken_over", pid=holder.get("pid"), host=holder.get("host"),
                 started_at=holder.get("started_at"))):
             state = load_state(state_path)
-            code = _run_locked(args, state, state_path, store, writer, mapping, log)
+            code = _run_locked(args, state, state_path, store, writer, mapping, consent, log)
     finally:
         if writer is not None:
             writer.close()
@@ -230,7 +233,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], log: JsonLog) -> i
 
 
 def _run_locked(args: argparse.Namespace, state: SyncState, state_path: Path, store: WooSettings,
-                writer: CrmWriter | None, mapping: Mapping[str, Any], log: JsonLog) -> int:
+                writer: CrmWriter | None, mapping: Mapping[str, Any],
+                consent: list[ConsentRule], log: JsonLog) -> int:
     marks = _since_marks(args.since, state.marks)
     log.info("run_started", crm=mapping.get("crm"), dry_run=args.dry_run,
              marks={name: mark.to_data() for name, mark in marks.items()},
@@ -241,7 +245,7 @@ def _run_locked(args: argparse.Namespace, state: SyncState, state_path: Path, st
         collected = collect(reader, marks, state.retry, log)
         contacts, merged = dedupe(collected.contacts, target_of(mapping, "email"),
                                   target_of(mapping, "phone"))
-        add_rollups(reader, mapping, contacts, log)
+        add_rollups(reader, mapping, contacts, log, consent)
     except HttpFailure as failure:
         raise _store_failure(failure) from failure
     finally:

@@ -17,16 +17,20 @@ email, which are the keys ``collect.dedupe`` uses. A registered customer also ge
 the guest orders placed with the account's email, because the CRM keeps one contact
 for that email. Each run recomputes the values from every paid order, so a
 cancelled or refunded order is taken out again.
+
+For Zoho CRM the same pass sets the SMS and WhatsApp consent checkboxes from the
+paid orders' meta, as ``consent.py`` describes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from .consent import ConsentRule, order_consent
 from .crm import target_of
 from .errors import InvalidInput
 from .logs import JsonLog
@@ -46,6 +50,15 @@ class Totals:
     net: Decimal = Decimal("0")
     first: datetime | None = None
     last: datetime | None = None
+    # The newest explicit consent per Zoho checkbox: field -> (order time, value).
+    consent: dict[str, tuple[datetime, bool]] = field(default_factory=dict)
+
+    def note_consent(self, values: Mapping[str, bool], created: datetime | None) -> None:
+        """Keep each checkbox value unless a newer order already set that checkbox."""
+        moment = created or datetime.min
+        for target, value in values.items():
+            if target not in self.consent or self.consent[target][0] <= moment:
+                self.consent[target] = (moment, value)
 
     def add(self, net: Decimal | None, created: datetime | None) -> None:
         """Count one paid order, whose ``net`` is None when it is in another currency."""
@@ -65,6 +78,9 @@ class Totals:
             if moment is not None:
                 result.first = moment if result.first is None else min(result.first, moment)
                 result.last = moment if result.last is None else max(result.last, moment)
+        result.consent = dict(self.consent)
+        for target, (moment, value) in other.consent.items():
+            result.note_consent({target: value}, moment)
         return result
 
 
@@ -136,9 +152,11 @@ def _created(order: Mapping[str, Any]) -> datetime | None:
 class RollupBook:
     """Paid orders added up per registered customer and per guest key."""
 
-    def __init__(self, email_key: str | None, phone_key: str | None) -> None:
+    def __init__(self, email_key: str | None, phone_key: str | None,
+                 consent_rules: list[ConsentRule] | None = None) -> None:
         self.email_key = email_key
         self.phone_key = phone_key
+        self.consent_rules = consent_rules or []
         self.by_customer: dict[int, Totals] = {}
         self.by_guest: dict[tuple[str, str], Totals] = {}
         self.orders = 0
@@ -146,7 +164,14 @@ class RollupBook:
         self.not_sar = 0
 
     def add(self, order: Mapping[str, Any], guest: Contact | None) -> None:
-        """Count one paid order, with ``guest`` the mapped contact when it is a guest order."""
+        """Count one paid order, with ``guest`` the mapped contact when it is a guest order.
+
+        The consent in an order refunded in full still counts, because the customer
+        gave it at checkout either way.
+        """
+        totals = self._totals_of(order, guest)
+        if totals is not None:
+            totals.note_consent(order_consent(order, self.consent_rules), _created(order))
         net = order_net(order)
         if net is None:
             self.not_sar += 1
@@ -154,15 +179,15 @@ class RollupBook:
             self.refunded_in_full += 1
             return
         self.orders += 1
+        if totals is not None:
+            totals.add(net, _created(order))
+
+    def _totals_of(self, order: Mapping[str, Any], guest: Contact | None) -> Totals | None:
         customer_id = int(order.get("customer_id") or 0)
         if customer_id > 0:
-            totals = self.by_customer.setdefault(customer_id, Totals())
-        else:
-            key = self._guest_key(guest)
-            if key is None:
-                return
-            totals = self.by_guest.setdefault(key, Totals())
-        totals.add(net, _created(order))
+            return self.by_customer.setdefault(customer_id, Totals())
+        key = self._guest_key(guest)
+        return self.by_guest.setdefault(key, Totals()) if key is not None else None
 
     def _guest_key(self, contact: Contact | None) -> tuple[str, str] | None:
         if contact is None:
@@ -230,21 +255,24 @@ def rollup_values(totals: Totals, targets: Mapping[str, str], crm: str) -> dict[
 
 
 def add_rollups(reader: StoreReader, mapping: Mapping[str, Any], contacts: list[Contact],
-                log: JsonLog) -> None:
-    """Read the store's paid orders and add the order roll-ups to each contact's properties."""
+                log: JsonLog, consent_rules: list[ConsentRule] | None = None) -> None:
+    """Read the store's paid orders and add the order roll-ups and consent to each contact."""
     targets = rollup_targets(mapping)
-    if not targets or not contacts:
+    if not (targets or consent_rules) or not contacts:
         return
-    book = RollupBook(target_of(mapping, "email"), target_of(mapping, "phone"))
+    book = RollupBook(target_of(mapping, "email"), target_of(mapping, "phone"), consent_rules)
     read_paid_orders(reader, paid_statuses(mapping), book)
     crm = str(mapping.get("crm"))
-    with_orders = 0
+    with_orders = with_consent = 0
     for contact in contacts:
         totals = book.totals(contact)
         with_orders += totals.count > 0
+        with_consent += bool(totals.consent)
         contact.properties.update(rollup_values(totals, targets, crm))
+        contact.properties.update({target: value for target, (_, value) in totals.consent.items()})
     log.info("rollups_read", paid_orders=book.orders, refunded_in_full=book.refunded_in_full,
-             not_sar=book.not_sar, contacts=len(contacts), contacts_with_orders=with_orders)
+             not_sar=book.not_sar, contacts=len(contacts), contacts_with_orders=with_orders,
+             contacts_with_order_consent=with_consent)
     if book.not_sar:
         log.warning("orders_not_sar", orders=book.not_sar,
                     reason="counted in orders_count and the dates, left out of ltv_sar")
