@@ -146,7 +146,7 @@ def test_consent_branches_name_field(rendered: tuple[str, Path]) -> None:
             assert check == (f"the contact's status in the {label} marketing subscription type"
                              " is Subscribed")
         elif channel == "email":
-            assert check == f"`{fields['email']}` is not checked"
+            assert check == f"`{fields['email']}` is not checked and `Email` is not empty"
         else:
             assert check.startswith(f"`{fields[channel]}` is checked")
     arabic_branches = CONSENT_BRANCH_AR.findall(arabic.replace("\n   ", " "))
@@ -1031,11 +1031,13 @@ def test_segmentation_filters_name_fields(tmp_path: Path, crm: str) -> None:
     ar_section = " ".join(_playbook(arabic, "التقسيم الذكي").split())
     if crm == "zoho":
         assert "(filters on the view: `Ecom_WhatsApp_Opt_In` is checked," in section
-        assert "and `Email_Opt_Out` is checked):" in section
+        assert "and either `Email_Opt_Out` is checked or `Email` is empty):" in section
         assert ("`Ecom_SMS_Opt_In` is checked, which section 5 of [connector-setup.md]"
-                "(connector-setup.md) says how to fill, and `Email_Opt_Out` is checked, and "
+                "(connector-setup.md) says how to fill, and either `Email_Opt_Out` is checked or "
+                "`Email` is empty, and "
                 "`Ecom_WhatsApp_Opt_In` is not checked):") in section
-        assert ("الخانة `Email_Opt_Out` محددة، والخانة `Ecom_WhatsApp_Opt_In` غير محددة)"
+        assert ("إما أن تكون الخانة `Email_Opt_Out` محددة وإما أن يكون الحقل `Email` فارغًا،"
+                " والخانة `Ecom_WhatsApp_Opt_In` غير محددة)"
                 in ar_section)
     else:
         assert ("(filters on the list: the contact's status in the WhatsApp marketing subscription "
@@ -1175,7 +1177,8 @@ def test_segment_filters_name_every_channel(rendered: tuple[str, Path]) -> None:
         assert ("send the template `segment_campaign` only to the contacts with SMS consent and "
                 "without Email or WhatsApp consent (filters on the view: `Ecom_SMS_Opt_In` is "
                 "checked") in " ".join(section.split())
-        assert ("and `Email_Opt_Out` is checked, and `Ecom_WhatsApp_Opt_In` is not checked): "
+        assert ("and either `Email_Opt_Out` is checked or `Email` is empty, and "
+                "`Ecom_WhatsApp_Opt_In` is not checked): "
                 "A one-line") in " ".join(section.split())
         assert ("لا ترسل القالب `segment_campaign` إلا إلى جهات الاتصال التي منحت موافقة الرسائل"
                 " النصية ولم تمنح موافقة البريد الإلكتروني ولا موافقة واتساب (مرشِّحات على طريقة"
