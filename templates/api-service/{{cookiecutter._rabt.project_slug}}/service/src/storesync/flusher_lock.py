@@ -166,7 +166,7 @@ class RedisFlusherLease:
         """``SET key holder NX PX lease``; return whether this object holds the lease now.
 
         Raises:
-            redis.RedisError: Redis does not answer.
+            redis.RedisError: Redis cannot be reached.
         """
         if self._held:
             return True
@@ -188,7 +188,7 @@ class RedisFlusherLease:
         """Extend the lease by its length; False when another holder has it now.
 
         Raises:
-            redis.RedisError: Redis does not answer.
+            redis.RedisError: Redis cannot be reached.
         """
         return bool(self._renew(keys=[self.key], args=[self.value, self.lease_milliseconds]))
 

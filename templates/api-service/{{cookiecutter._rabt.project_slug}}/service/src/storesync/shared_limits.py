@@ -163,7 +163,7 @@ HUBSPOT_SEARCH_BUCKET = "crm-rate:hubspot-search"
 # as the slot of a dead process.
 SLOT_LEASE_MARGIN_SECONDS = 30.0
 
-# The longest pause before a caller waiting for a Zoho call slot tries again.
+# The maximum pause before a caller waiting for a Zoho call slot tries again.
 SLOT_POLL_SECONDS = 0.05
 
 
@@ -200,7 +200,7 @@ class RedisTokenBucket:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         """Create the bucket stored under ``key``; the pause key is ``key + ":pause"``.
 
-        ``clock`` drives only the per-process bucket used while Redis does not answer.
+        ``clock`` drives only the per-process bucket used while Redis cannot be reached.
 
         Raises:
             ValueError: When a number is not above 0.
@@ -395,7 +395,7 @@ class RedisCreditBudget(CreditBudget):
     def __init__(self, client: redis.Redis, prefix: str, daily_limit: int, *,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        """Create the budget of ``daily_limit`` credits; what Redis holds stays."""
+        """Create the budget of ``daily_limit`` credits; credits already spent in Redis are kept."""
         self.client = client
         self.keys = [f"{prefix}:zoho:credits-spent", f"{prefix}:zoho:credits-used",
                      f"{prefix}:zoho:credits-reported"]

@@ -5,7 +5,7 @@ contact. Each channel of ``integration/consent.yaml`` lists them in ``target.fie
 The state is a checkbox: an opt-out (``Email_Opt_Out``, ticked after a withdrawal) or
 an opt-in (``Ecom_WhatsApp_Opt_In``, ticked while granted). The other fields keep the
 time, source and wording version of the consent (``..._Consent_At``,
-``..._Consent_Source``, ``..._Consent_Wording``). Fields are told apart by the end of
+``..._Consent_Source``, ``..._Consent_Wording``). Fields are distinguished by the end of
 their API name.
 
 Push: each due push to the CRM sets the contact's fields to the channel's current

@@ -204,7 +204,7 @@ class SlotPool(Protocol):
     """Zoho's limits on calls in flight: :class:`CallSlots`, or the ones shared in Redis."""
 
     def hold(self, heavy: bool) -> AbstractContextManager[None]:
-        """Return a context manager that holds a slot for one call."""
+        """Return a context manager that keeps a slot reserved for one call."""
 
 
 class CallSlots:
