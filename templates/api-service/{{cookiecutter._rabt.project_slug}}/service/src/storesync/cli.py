@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,9 +122,22 @@ def _children() -> Iterator[list[subprocess.Popen[bytes]]]:
                 process.wait()
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    # SIGTERM (from a process manager, or `kill`) stops `run` the way Ctrl-C does.
-    raise KeyboardInterrupt
+def _stop_requests() -> threading.Event:
+    """Install SIGTERM and SIGINT handlers and return the event they set.
+
+    SIGTERM (from a process manager, or `kill`) stops `run` the way Ctrl-C does. The
+    handlers only set the event, because an exception raised from a handler can
+    interrupt Popen.poll while it holds its lock, and a later wait for that child then
+    blocks for ever.
+    """
+    requested = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        requested.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, request_stop)
+    return requested
 
 
 # The store stand-ins `run` starts in sandbox mode, by platform: the module and its name.
@@ -204,12 +218,12 @@ def run(workers: int) -> None:
     from .demo import STANDIN_URL_FILE
 
     settings = current_settings()
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     env = dict(os.environ)
     standin_url = None
     # The demo command reads the stand-in's address from this file.
     address_file = settings.data_dir / STANDIN_URL_FILE
     with _children() as processes:
+        stop_requested = _stop_requests()
         # The stand-ins serve the HubSpot and Zoho targets.
         if settings.sandbox and settings.crm_target in FLUSHED_CRM_TARGETS:
             port = _free_port("127.0.0.1")
@@ -236,10 +250,9 @@ def run(workers: int) -> None:
         processes.append(_child(["intake"], env))
         try:
             while all(process.poll() is None for process in processes):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            click.echo("Stopping…", err=True)
-            return
+                if stop_requested.wait(0.5):
+                    click.echo("Stopping…", err=True)
+                    return
         finally:
             address_file.unlink(missing_ok=True)
         stopped = next(process for process in processes if process.poll() is not None)
