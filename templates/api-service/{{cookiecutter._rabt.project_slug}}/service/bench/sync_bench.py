@@ -4,12 +4,15 @@ Usage (from the service folder)::
 
     python bench/sync_bench.py --orders 20000 --rate-limit 190
     python bench/sync_bench.py --orders 20000 --rounds 2 --baseline /path/to/older/service
+    python bench/sync_bench.py --orders 20000 --rounds 2 --worker-processes 1,2
 
 ``--baseline`` also measures another copy of the service folder (for example the
 service before a change) with that copy's own bench script, alternating with this one
 for ``--rounds`` rounds, so both see the same load on the machine. Each measurement
 then runs in a child process of its own, and the output lists every run with the
-machine's load average before and after it.
+machine's load average before and after it. ``--worker-processes 1,2`` does the same
+for one and two worker processes of this service, which share the queue and the state
+file as processes on one machine do.
 
 Steps, as in production: the stand-in (``python -m storesync.standins.hubspot``, seeded
 from ``../crm/desired-state.yaml``) starts in its own process on a free 127.0.0.1 port
@@ -27,7 +30,9 @@ finished and the outbox is empty, which is the last CRM write. The report gives:
 * the share of calls answered 429; target <= 1 %;
 * API calls per 1,000 orders against that batch minimum; target <= 1.1 times it;
 * the 1-minute load average before and after the run, because other jobs on the
-  machine slow the worker and the flusher.
+  machine slow the worker and the flusher;
+* the resident memory of each worker and flusher process when the last record is
+  written, and its peak (Linux only).
 
 Every name, email and phone in the orders is made up.
 """
@@ -164,6 +169,7 @@ def child_arguments(args: argparse.Namespace) -> list[str]:
     options = ["--orders", str(args.orders), "--lines", str(args.lines),
                "--customers", str(args.customers), "--rate-limit", str(args.rate_limit),
                "--window-ms", str(args.window_ms), "--workers", str(args.workers),
+               "--worker-processes", str(args.worker_processes[0]),
                "--log-level", args.log_level]
     for item in args.worker_env:
         options += ["--worker-env", item]
@@ -176,7 +182,12 @@ def run_child(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     Raises:
         SystemExit: the script failed or printed no JSON result.
     """
-    command = [sys.executable, str(folder / "bench" / "sync_bench.py"), *child_arguments(args)]
+    options = child_arguments(args)
+    if folder != SERVICE_DIR:
+        # An older copy's bench may not know the option, so it runs one worker process.
+        position = options.index("--worker-processes")
+        del options[position:position + 2]
+    command = [sys.executable, str(folder / "bench" / "sync_bench.py"), *options]
     finished = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
     if finished.returncode != 0:
         raise SystemExit(f"the bench in {folder} failed with exit code {finished.returncode}:\n"
@@ -190,18 +201,26 @@ def run_child(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
-    """Measure this service, and the baseline when given, in alternating order per round."""
-    folders = [("service", SERVICE_DIR)]
+    """Measure each version in alternating order per round.
+
+    The versions are this service with each count of ``--worker-processes``, and the
+    baseline when given.
+    """
+    versions = [(f"service, {count} worker process{'es' if count > 1 else ''}", SERVICE_DIR,
+                 count) for count in args.worker_processes]
+    if len(versions) == 1:
+        versions = [("service", SERVICE_DIR, args.worker_processes[0])]
     if args.baseline:
-        folders.append(("baseline", args.baseline.resolve()))
+        versions.append(("baseline", args.baseline.resolve(), 1))
     runs = []
     for number in range(1, args.rounds + 1):
         # The second of a pair runs on a warmer machine, so the order alternates.
-        order = folders if number % 2 else list(reversed(folders))
-        for name, folder in order:
+        order = versions if number % 2 else list(reversed(versions))
+        for name, folder, count in order:
             # Read here, because an older bench script may not report the load.
             load_before = load_average()
-            result = run_child(folder, args)
+            result = run_child(folder, argparse.Namespace(**{**vars(args),
+                                                              "worker_processes": [count]}))
             result.update(load_average_before=load_before, load_average_after=load_average())
             runs.append({"round": number, "version": name, "folder": str(folder), **result})
             print(f"round {number} {name}: time ratio {result['time_ratio']}, load "
@@ -227,6 +246,21 @@ def cpu_seconds(process: subprocess.Popen[bytes]) -> float | None:
         return None
     # utime and stime are the 14th and 15th fields of /proc/PID/stat, in clock ticks.
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def memory_mib(process: subprocess.Popen[bytes]) -> dict[str, float] | None:
+    """Return a running child's resident memory and its peak in MiB, or None off Linux."""
+    try:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+    except OSError:
+        return None
+    values = {}
+    for line in status.splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            # /proc reports both in kB.
+            values[name] = round(int(rest.split()[0]) / 1024, 1)
+    return {"rss_mib": values.get("VmRSS", 0.0), "peak_rss_mib": values.get("VmHWM", 0.0)}
 
 
 def check_running(processes: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -326,8 +360,11 @@ def measure(args: argparse.Namespace, port: int, data_dir: str) -> dict[str, Any
     store = SyncStore(Database(settings.state_path))
     worker_environ = {**environ, **dict(item.split("=", 1) for item in args.worker_env)}
     worker_settings = load_settings(worker_environ)
-    processes = {"worker": start_command(["worker", "--workers", str(args.workers)],
-                                         worker_environ, Path(data_dir) / "worker.log")}
+    processes = {}
+    for number in range(1, args.worker_processes[0] + 1):
+        name = "worker" if number == 1 else f"worker {number}"
+        processes[name] = start_command(["worker", "--workers", str(args.workers)],
+                                        worker_environ, Path(data_dir) / f"worker{number}.log")
     if worker_settings.sync_flusher == "process":
         processes["flusher"] = start_command(["flusher"], worker_environ,
                                              Path(data_dir) / "flusher.log")
@@ -339,6 +376,7 @@ def measure(args: argparse.Namespace, port: int, data_dir: str) -> dict[str, Any
         jobs_seconds, end_to_end_seconds, calls_when_jobs_finished = wait_until_synced(
             queue, store, started, processes, standin)
         cpu = {name: cpu_seconds(process) for name, process in processes.items()}
+        memory = {name: memory_mib(process) for name, process in processes.items()}
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
@@ -352,6 +390,7 @@ def measure(args: argparse.Namespace, port: int, data_dir: str) -> dict[str, Any
     return {
         "orders": args.orders, "lines_per_order": args.lines, "customers": args.customers,
         "rate_limit_per_10s": args.rate_limit, "workers": args.workers,
+        "worker_processes": args.worker_processes[0],
         "worker_env": args.worker_env, "flusher": worker_settings.sync_flusher,
         "worker_queue_synchronous": worker_settings.worker_queue_sqlite_synchronous,
         "records": dict(records),
@@ -367,7 +406,7 @@ def measure(args: argparse.Namespace, port: int, data_dir: str) -> dict[str, Any
         "minimum_calls_per_1000_orders": round(fewest * 1000 / args.orders, 1),
         "calls_ratio": round(calls / fewest, 3),
         "answered_429": rejected, "share_429": round(rejected / max(1, calls), 4),
-        "cpu_seconds": cpu,
+        "cpu_seconds": cpu, "memory": memory,
         "dead_letters": store.dead_letter_count(),
     }
 
@@ -383,6 +422,9 @@ def main() -> None:
     parser.add_argument("--window-ms", type=int, default=500, help="SYNC_BATCH_WINDOW_MS")
     parser.add_argument("--workers", type=int, default=2,
                         help="worker threads of the queue consumer (the worker command's default)")
+    parser.add_argument("--worker-processes", default="1", metavar="N[,N...]",
+                        help="worker processes sharing the queue (default 1); a list such as "
+                             "1,2 measures each count in the same rounds")
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the worker process")
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the worker and flusher processes only, e.g. "
@@ -395,12 +437,20 @@ def main() -> None:
                              "bench/sync_bench.py, in the same rounds")
     args = parser.parse_args()
     args.customers = args.customers or max(1, args.orders * 2 // 3)
+    raw_counts = args.worker_processes
+    try:
+        args.worker_processes = [int(part) for part in raw_counts.split(",")]
+    except ValueError:
+        args.worker_processes = [0]
+    if min(args.worker_processes) < 1:
+        parser.error(f"--worker-processes {raw_counts} is invalid; give counts of 1 or more "
+                     "separated by commas, such as 1,2")
     if args.rounds < 1:
         parser.error(f"--rounds must be 1 or more, got {args.rounds}")
     if args.baseline and not (args.baseline / "bench" / "sync_bench.py").is_file():
         parser.error(f"--baseline {args.baseline} has no bench/sync_bench.py; give the "
                      "service folder of another copy of the project")
-    if args.baseline or args.rounds > 1:
+    if args.baseline or args.rounds > 1 or len(args.worker_processes) > 1:
         print(json.dumps(run_rounds(args), indent=2))
         return
     print(json.dumps(run(args), indent=2))

@@ -1,18 +1,20 @@
-"""Option checks of the benchmark scripts, which run without starting any server."""
+"""Option checks of the sync benchmark, `bench/sync_bench.py`."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
 from storesync.settings import SERVICE_DIR
 
 
-def test_intake_bench_rejects_two_redis_queues() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SERVICE_DIR / "bench" / "intake_bench.py"),
-         "--redis", "redis://127.0.0.1:6379/0", "--compare-redis", "redis://127.0.0.1:6379/0"],
-        capture_output=True, text=True, timeout=60, cwd=SERVICE_DIR)
-    assert result.returncode == 2
-    assert "--compare-redis measures a Redis queue beside the SQLite one" in result.stderr
-    assert "leave out --redis" in result.stderr
+@pytest.mark.parametrize("value", ["0", "1,x", "2,-1", ""])
+def test_worker_processes_invalid(value: str) -> None:
+    finished = subprocess.run([sys.executable, "bench/sync_bench.py", "--worker-processes", value],
+                              cwd=SERVICE_DIR, capture_output=True, text=True, timeout=60,
+                              check=False)
+    assert finished.returncode == 2
+    assert f"--worker-processes {value} is invalid" in finished.stderr
+    assert "such as 1,2" in finished.stderr
