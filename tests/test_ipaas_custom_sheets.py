@@ -66,7 +66,8 @@ def test_custom_sheet_postgres_steps(custom_project: Path) -> None:
                          for step in walk_steps(flow.steps)
                          if step.kind != "wait" and any(call.method == "SQL"
                                                         for call in step.calls))
-    assert database_steps == 15
+    # 15 writes and reads, and the links of the order, its two line columns and the event.
+    assert database_steps == 19
     assert zapier.count("| PostgreSQL | ") == database_steps
     assert tray.count("| PostgreSQL | ") == database_steps
     assert "| PostgreSQL | Action Find Row via Custom Query on the client's database" in zapier

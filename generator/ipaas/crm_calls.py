@@ -135,8 +135,10 @@ def associate_call(crm: str, from_entity: str, to_entity: str, kind: str,
     """Return the call that links two records, as the mapping's association names it.
 
     HubSpot links records through the associations v4 API with a HUBSPOT_DEFINED type
-    id. Zoho and PostgreSQL link through a lookup field or foreign key that the upsert
-    body already carries, so their call only documents that field.
+    id. Zoho links through a lookup field that the upsert body already carries, so its
+    call only documents that field. The client's PostgreSQL database links through the
+    ``UPDATE`` of ``sql_links.link_call``; its call here documents the foreign key only
+    where no such statement can be built.
     """
     if crm == "hubspot" and kind == "association":
         source = HUBSPOT_OBJECTS[from_entity]

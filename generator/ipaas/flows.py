@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from generator.arabic_counts import Case, arabic_count
-from generator.ipaas import crm_calls
+from generator.ipaas import crm_calls, sql_links
 from generator.ipaas.crm_calls import CrmCall
 from generator.model import Answers, Bilingual, Plan
 
@@ -500,9 +500,21 @@ def _association_steps(ctx: _Context, entity: str) -> list[Step]:
             f"Link the {entity.replace('_', ' ')} to its {link['to'].replace('_', ' ')}",
             f"ربط {ctx.entity(entity)['label']['ar']} بـ{ctx.entity(link['to'])['label']['ar']}",
             params={"from": entity, "to": link["to"], "kind": link["kind"], "ref": link["ref"]},
-            calls=(crm_calls.associate_call(ctx.crm, entity, link["to"], link["kind"],
-                                            link["ref"]),)))
+            calls=(_link_call(ctx, entity, link),)))
     return steps
+
+
+def _link_call(ctx: _Context, entity: str, link: Mapping[str, Any]) -> CrmCall:
+    """Return the call that links ``entity`` to the record ``link`` names.
+
+    The client's own database has no API that links records, so a foreign key is
+    written by an ``UPDATE`` after the upsert (see ``sql_links``).
+    """
+    if ctx.crm == "custom" and link["kind"] == "foreign_key":
+        call = sql_links.link_call(ctx.mapping, entity, str(link["to"]), str(link["ref"]))
+        if call is not None:
+            return call
+    return crm_calls.associate_call(ctx.crm, entity, link["to"], link["kind"], link["ref"])
 
 
 def _order_flow(ctx: _Context) -> Flow:
@@ -565,6 +577,9 @@ def _event_flow(ctx: _Context) -> Flow:
             _step("upsert_event", "upsert", "Record the event", "تسجيل الحدث",
                   params={"entity": "event", "note": event.get("note")},
                   calls=(ctx.upsert("event", rows),)),
+            # HubSpot links an event to its contact by the email it sends, and Zoho by a
+            # lookup field in the same body. Only the client's database needs a step.
+            *(_association_steps(ctx, "event") if ctx.crm == "custom" else ()),
         ))
 
 

@@ -1195,15 +1195,25 @@ def sql_statement(statement: str) -> tuple[str, list[str]]:
     return SQL_PLACEHOLDER.sub(number, statement), names
 
 
-def sql_params_code(title: str, names: Sequence[str], targets: Mapping[str, str]) -> str:
+def sql_params_code(title: str, names: Sequence[str], targets: Mapping[str, str],
+                    source: str | None = None, linked: str | None = None) -> str:
     """Return the code that writes each item's query parameters into ``params``.
 
-    A placeholder named after a field reads the mapped record; ``today - N days``
-    and ``now - N hours - M minutes`` become times; any other is null.
+    A placeholder named after a field reads the mapped record, or else the linked
+    record's identity values that the mapping node keeps in ``ref_keys``, or else the
+    record of the same payload that mapping node ``linked`` output (an order's
+    contact, with its phone); ``today - N days`` and ``now - N hours - M minutes``
+    become times; any other is null. With ``source``, the records are the output of
+    that mapping node instead of the input, because a link statement runs after the
+    upsert, whose output is the query result.
     """
-    return header(title) + f"""
+    items = ("outputOf(SOURCE).filter((item) => item.json.record)" if source
+             else "$input.all().filter((item) => item.json.record)")
+    return header(title) + (OUTPUT_OF if source or linked else "") + f"""
 const NAMES = {js(list(names))};
 const TARGETS = {js(dict(targets))};
+const SOURCE = {js(source)};
+const LINKED = {js(linked)};
 // Riyadh midnight N days ago, or now minus hours and minutes, as ISO 8601.
 function timeValue(name) {{
   const days = /^today - (\\d+) days$/.exec(name);
@@ -1220,15 +1230,28 @@ function timeValue(name) {{
   }}
   return null;
 }}
+function fieldValue(item, other, target) {{
+  const value = (item.json.record || {{}})[target];
+  if (value !== undefined && value !== null) return value;
+  for (const pairs of Object.values(item.json.ref_keys || {{}})) {{
+    const found = pairs.find((pair) => pair[0] === target);
+    if (found) return found[1];
+  }}
+  return other ? other.json.record[target] ?? null : null;
+}}
 // A write runs once per mapped record; a read runs once.
 const writes = NAMES.some((name) => TARGETS[name]);
-const items = writes ? $input.all().filter((item) => item.json.record)
+const items = writes ? {items}
   : [$input.first() || {{ json: {{}} }}];
+// The linked mapping node read the same payloads, so its records pair by position;
+// a single record (one order's contact) pairs with every item.
+const linkedItems = LINKED ? outputOf(LINKED).filter((item) => item.json.record) : [];
 return items.map((item, index) => {{
-  const record = item.json.record || {{}};
-  const params = NAMES.map((name) => (TARGETS[name] ? record[TARGETS[name]] ?? null
+  const other = linkedItems.length === items.length ? linkedItems[index]
+    : (linkedItems.length === 1 ? linkedItems[0] : null);
+  const params = NAMES.map((name) => (TARGETS[name] ? fieldValue(item, other, TARGETS[name])
     : timeValue(name)));
-  return {{ json: {{ ...item.json, params }}, pairedItem: {{ item: index }} }};
+  return {{ json: {{ ...item.json, params }}, pairedItem: {{ item: SOURCE ? 0 : index }} }};
 }});
 """
 

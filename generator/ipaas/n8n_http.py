@@ -219,11 +219,17 @@ def _field_targets(graph: Graph, entity: str) -> dict[str, str]:
 
 
 def sql_nodes(graph: Graph, title: str, statement: str, entity: str,
-              heads: Heads) -> tuple[Heads, str, str]:
-    """Add a Code node for the query parameters and a Postgres node that runs ``statement``."""
+              heads: Heads, source: str | None = None,
+              linked: str | None = None) -> tuple[Heads, str, str]:
+    """Add a Code node for the query parameters and a Postgres node that runs ``statement``.
+
+    The parameters come from the input items, or from the output of node ``source``,
+    and fields they lack from the records of mapping node ``linked``.
+    """
     query, names = n8n_code.sql_statement(statement)
     params = _code_node(graph, f"{title}: parameters",
-                        n8n_code.sql_params_code(title, names, _field_targets(graph, entity)))
+                        n8n_code.sql_params_code(title, names, _field_targets(graph, entity),
+                                                 source, linked))
     graph.chain(heads, params)
     database = graph.add(f"{title}: query", "postgres", {
         "operation": "executeQuery", "query": query,

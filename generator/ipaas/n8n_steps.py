@@ -27,6 +27,7 @@ from generator.ipaas.n8n_http import (
     restore_node,
     search_nodes,
     send_nodes,
+    sql_nodes,
 )
 from generator.ipaas.n8n_tables import (
     delete_parameters,
@@ -476,12 +477,22 @@ def _upsert(graph: Graph, step: Step, heads: Heads) -> Heads:
 
 
 def _associate(graph: Graph, step: Step, heads: Heads) -> Heads:
+    entity = str(step.params.get("from", ""))
     for call in step.calls:
         if call.method == "FIELD":
-            # Zoho and PostgreSQL link through a lookup field that the record's batch
-            # node fills from the linked record's upsert results; no request here.
+            # Zoho links through a lookup field that the record's batch node fills
+            # from the linked record's upsert results, so no request is sent here.
             continue
-        heads, _, _ = crm_request(graph, step, call, heads, str(step.params.get("from", "")))
+        if call.method == "SQL":
+            # The upsert before this step outputs its query result, so the link
+            # statement reads the records from the entity's mapping node, and the
+            # linked record's keys from that record's mapping node when the flow has one.
+            source = graph.entity_nodes.get(entity, {}).get("map")
+            linked = graph.entity_nodes.get(str(step.params.get("to", "")), {}).get("map")
+            heads, _, _ = sql_nodes(graph, step.title.en, call.endpoint, entity, heads,
+                                    source, linked)
+            continue
+        heads, _, _ = crm_request(graph, step, call, heads, entity)
     return heads
 
 
