@@ -1379,3 +1379,35 @@ def test_tables_end_with_one_blank_line(rendered: tuple[str, Path]) -> None:
             doubled = [text[:match.start()].count("\n") + 1
                        for match in re.finditer(r"\|[^\n]*\|\n\n\n", text)]
             assert doubled == [], (name, doubled)
+
+
+def test_cases_cover_connector_presets() -> None:
+    import datetime as dt
+
+    from generator.answers import (
+        AnswerSources,
+        builtin_preset_names,
+        load_preset,
+        resolve_answers,
+    )
+    from generator.decide import decide
+
+    connector = set()
+    for name in builtin_preset_names():
+        sources = AnswerSources()
+        sources.add(name, load_preset(name).answers)
+        if decide(resolve_answers(sources, today=dt.date(2026, 1, 4))).path == "connector":
+            connector.add(name)
+    assert connector == {"riyadh-perfume-hubspot", "support-heavy", "woo-startup"}
+    assert connector <= {PRESETS.get(name, name) for name in CASES}
+
+
+def test_markdown_no_double_blank_lines(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    paths = sorted(project.rglob("*.md"))
+    assert project / "docs/crm-workflows.ar.md" in paths
+    for path in paths:
+        lines = path.read_text("utf-8").splitlines()
+        doubled = [number + 1 for number in range(1, len(lines))
+                   if not lines[number].strip() and not lines[number - 1].strip()]
+        assert doubled == [], (path.relative_to(project), doubled)
