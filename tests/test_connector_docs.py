@@ -1332,20 +1332,44 @@ def test_arabic_setup_terms_consistent(rendered: tuple[str, Path]) -> None:
     assert "توقف الأمر `rabt crm apply` فورًا" in setup
 
 
-def test_hubspot_scopes_match_rabt_crm(rendered: tuple[str, Path]) -> None:
-    from generator.crm.hubspot_scopes import scopes_for_path
+def _token_fix(project: Path, lang: str) -> str:
+    from generator.crm.settings import hubspot_settings
+    from generator.errors import InputError
 
+    desired = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    with pytest.raises(InputError) as raised:
+        hubspot_settings({}, "ar" if lang == "ar" else "en", desired)
+    return raised.value.problems[0].fix
+
+
+def _guide_scopes(text: str, heading: str) -> list[str]:
+    section = text.split(heading)[1].split("\n## ")[0]
+    lines = re.findall(r"^  - (`[a-z.-]+`.*)$", section, re.MULTILINE)
+    return [scope for line in lines for scope in re.findall(r"`([a-z.-]+)`", line.split(":")[0])]
+
+
+def test_hubspot_scopes_match_rabt_crm(rendered: tuple[str, Path]) -> None:
     _, project = rendered
-    english, _ = _docs(project, "connector-setup")
+    english, arabic = _docs(project, "connector-setup")
     if "**For `rabt crm apply`:** a private app" not in english:
         pytest.skip("HubSpot projects only")
-    section = english.split("**For `rabt crm apply`:** a private app")[1].split("\n## ")[0]
-    listed = set(re.findall(r"^  - `([a-z.-]+)`(?: and `([a-z.-]+)`)?", section, re.MULTILINE))
-    documented = {scope for pair in listed for scope in pair if scope}
-    used = set(scopes_for_path("").split(", "))
+    documented = _guide_scopes(english, "**For `rabt crm apply`:** a private app")
+    fix = " ".join(_token_fix(project, "en").split())
+    named = fix.split("with the scopes ")[1].split(" (docs/")[0].split(", ")
+    assert named == documented
+    assert documented[:2] == ["crm.schemas.contacts.read", "crm.schemas.contacts.write"]
     assert "crm.lists.read" in documented
-    assert documented <= used
-    assert used - documented <= {"tickets"}
+    desired = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    objects = {entry["object"] for entry in desired["properties"]}
+    assert ("tickets" in documented) == ("tickets" in objects)
+    assert "a private app (**Settings → Integrations → Private apps**)" in english
+    assert fix.startswith("create a private app in HubSpot "
+                          "(Settings → Integrations → Private apps)")
+    arabic_fix = " ".join(_token_fix(project, "ar").split())
+    assert _guide_scopes(arabic, "**للأمر `rabt crm apply`:**") == documented
+    assert f"بالصلاحيات (Scopes) {', '.join(documented)} (" in arabic_fix
+    assert "(**Settings ثم Integrations ثم Private apps**)" in arabic
+    assert "في HubSpot من Settings ثم Integrations ثم Private apps بالصلاحيات" in arabic_fix
 
 
 @pytest.mark.parametrize("crm", ["zoho", "hubspot"])
