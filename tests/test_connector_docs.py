@@ -203,6 +203,42 @@ def test_woo_consent_meta_key_documented(tmp_path: Path) -> None:
     assert "`_rabt_sms_opt_in`" in ar_section
     assert "ولا تستنتج المزامنة الموافقة أبدًا" in " ".join(ar_section.split())
     assert "the daily contact sync, from the consent meta" in english
+    step_3 = " ".join(english.split("\n3. reads every paid order")[1].split("\n4. ")[0].split())
+    assert ("and sets the consent checkboxes `Ecom_SMS_Opt_In` for SMS and `Ecom_WhatsApp_Opt_In` "
+            "for WhatsApp from the consent meta of the same orders") in step_3
+    ar_step_3 = " ".join(arabic.split("\n3. يقرأ كل الطلبات")[1].split("\n4. ")[0].split())
+    assert ("ويضبط من البيانات الوصفية (meta) لهذه الطلبات خانتَي الموافقة `Ecom_SMS_Opt_In` "
+            "للرسائل النصية و`Ecom_WhatsApp_Opt_In` لواتساب") in ar_step_3
+    readme = " ".join((tmp_path / "woo-opt-in/README.md").read_text("utf-8").split())
+    assert ("into the CRM, and sets the consent checkboxes `Ecom_SMS_Opt_In` for SMS and "
+            "`Ecom_WhatsApp_Opt_In` for WhatsApp from the consent meta of their paid orders; "
+            "see \"Daily contact sync\"") in readme
+    ar_readme = " ".join((tmp_path / "woo-opt-in/README.ar.md").read_text("utf-8").split())
+    assert ("إلى نظام CRM، وتضبط خانتَي الموافقة `Ecom_SMS_Opt_In` للرسائل النصية "
+            "و`Ecom_WhatsApp_Opt_In` لواتساب من البيانات الوصفية (meta) لطلباتهم المدفوعة، "
+            "وتفصيلها") in ar_readme
+
+
+def test_sync_names_one_consent_box(tmp_path: Path) -> None:
+    project = make_project("woo-startup", tmp_path, "consent_channels=email,whatsapp")
+    readme = " ".join((project / "README.md").read_text("utf-8").split())
+    assert "and sets the consent checkbox `Ecom_WhatsApp_Opt_In` for WhatsApp from" in readme
+    assert "Ecom_SMS_Opt_In" not in readme
+    ar_readme = " ".join((project / "README.ar.md").read_text("utf-8").split())
+    assert "وتضبط خانة الموافقة `Ecom_WhatsApp_Opt_In` لواتساب من" in ar_readme
+
+
+def test_sync_without_boxes_names_none(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    if name not in ("woo-startup", "woo-hubspot"):
+        pytest.skip("WooCommerce projects with the daily sync only")
+    english, arabic = _docs(project, "connector-setup")
+    readme = (project / "README.md").read_text("utf-8")
+    assert "daily contact sync (`python sync/contact_sync.py`)" in readme
+    assert "consent checkbox" not in readme
+    assert "from the consent meta of\n   the same orders" not in english
+    assert "خانة الموافقة" not in (project / "README.ar.md").read_text("utf-8")
+    assert "لهذه الطلبات خان" not in " ".join(arabic.split())
 
 
 def test_readme_lists_crm_commands(rendered: tuple[str, Path]) -> None:
