@@ -1471,3 +1471,25 @@ def test_markdown_no_double_blank_lines(rendered: tuple[str, Path]) -> None:
         doubled = [number + 1 for number in range(1, len(lines))
                    if not lines[number].strip() and not lines[number - 1].strip()]
         assert doubled == [], (path.relative_to(project), doubled)
+
+
+def test_partial_refunds_stated(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = (" ".join(text.split()) for text in _docs(project, "connector-setup"))
+    section = english.split("### 4.1 ")[1].split("### 4.2 ")[0]
+    ar_section = arabic.split("### 4.1 ")[1].split("### 4.2 ")[0]
+    if name != "support-heavy":
+        assert "**Partial refunds.**" not in section
+        assert "**الاسترداد الجزئي.**" not in ar_section
+        return
+    kept = ("A partially refunded order keeps its stage, because the goods were sold (in the "
+            "status table above, `partially_refunded` leads to a stage the criteria count)")
+    assert kept in section
+    assert ("the sum of `Amount` counts the whole order total unless the extension lowers `Amount` "
+            "after a refund *(not confirmed:") in section
+    assert "`Ecom_Refunded_SAR` stays empty (section 4)" in section
+    assert "the lifetime value and the VIP segment count partial refunds as revenue" in section
+    assert "A full refund moves the deal to the refunded stage (`Refunded`)" in section
+    assert "تقود الحالة `partially_refunded` إلى مرحلة يحتسبها الشرط" in ar_section
+    assert "ما لم تُنقص الإضافة `Amount` بعد الاسترداد *(لم يُتحقَّق" in ar_section
+    assert "إلى مرحلة الاسترداد (`Refunded`)" in ar_section
