@@ -1493,3 +1493,17 @@ def test_partial_refunds_stated(rendered: tuple[str, Path]) -> None:
     assert "تقود الحالة `partially_refunded` إلى مرحلة يحتسبها الشرط" in ar_section
     assert "ما لم تُنقص الإضافة `Amount` بعد الاسترداد *(لم يُتحقَّق" in ar_section
     assert "إلى مرحلة الاسترداد (`Refunded`)" in ar_section
+
+
+def test_arabic_loyalty_order_trigger(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    _, arabic = _docs(project, "crm-workflows")
+    loyalty = " ".join(arabic.split("### 2.5 نقاط الولاء")[1].split("\n### ")[0].split())
+    assert "من تطبيق المزامنة تتغير حالة الدفع فيه" not in loyalty
+    assert "وهدفًا للسير" not in loyalty
+    if name != "riyadh-perfume-hubspot":
+        return
+    assert ("أضف هذه الشروط مُشغِّلاتٍ لإلغاء التسجيل (unenrollment triggers) وهدفًا لسير العمل "
+            "(goal).") in loyalty
+    assert ("مصدر المُشغِّل: يبدأ احتساب نقاط الشراء حين تتحول حالة الدفع إلى «مدفوع» في سجل "
+            "**Order** يكتبه تطبيق مزامنة البيانات *(لم يُتحقَّق من اسم الخاصية)*.") in loyalty
