@@ -547,7 +547,7 @@ def crm_apply(directory: Path, output_format: str, prune: bool, lang: Lang, yes:
                 click.echo(format_done(item, session.state, lang))
 
         try:
-            with api_failures(plan.crm, lang):
+            with api_failures(plan.crm, lang, "write"):
                 result = apply_plan(directory, plan, session.adapter, session.state,
                                     lang=lang, yes=yes, output_format=output_format,
                                     on_done=echo_done)

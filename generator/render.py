@@ -24,6 +24,7 @@ from cookiecutter.generate import generate_context, generate_files
 from generator import __version__
 from generator.answers import NULL_CHOICE, question_applies
 from generator.checklist import Checklist, build_checklist, checklist_csv, checklist_ics
+from generator.crm.hubspot_scopes import guide_context
 from generator.errors import InputError, Problem, RabtError
 from generator.i18n import message
 from generator.ipaas.crm_ids import load_crm_ids
@@ -186,6 +187,7 @@ def build_context(answers: Answers, plan: Plan, parts: ProjectParts) -> dict[str
         "checklist": parts.checklist.to_context(),
         "spec": parts.spec,
         "crm_created_fields": created_fields(parts.desired_state),
+        "hubspot_scopes": guide_context(parts.desired_state),
         "spec_files": [f"integration/{name}.yaml" for name in SPEC_FILES],
         "path_section_en": "",
         "path_section_ar": "",

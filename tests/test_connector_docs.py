@@ -203,6 +203,42 @@ def test_woo_consent_meta_key_documented(tmp_path: Path) -> None:
     assert "`_rabt_sms_opt_in`" in ar_section
     assert "ولا تستنتج المزامنة الموافقة أبدًا" in " ".join(ar_section.split())
     assert "the daily contact sync, from the consent meta" in english
+    step_3 = " ".join(english.split("\n3. reads every paid order")[1].split("\n4. ")[0].split())
+    assert ("and sets the consent checkboxes `Ecom_SMS_Opt_In` for SMS and `Ecom_WhatsApp_Opt_In` "
+            "for WhatsApp from the consent meta of the same orders") in step_3
+    ar_step_3 = " ".join(arabic.split("\n3. يقرأ كل الطلبات")[1].split("\n4. ")[0].split())
+    assert ("ويضبط من البيانات الوصفية (meta) لهذه الطلبات خانتَي الموافقة `Ecom_SMS_Opt_In` "
+            "للرسائل النصية و`Ecom_WhatsApp_Opt_In` لواتساب") in ar_step_3
+    readme = " ".join((tmp_path / "woo-opt-in/README.md").read_text("utf-8").split())
+    assert ("into the CRM, and sets the consent checkboxes `Ecom_SMS_Opt_In` for SMS and "
+            "`Ecom_WhatsApp_Opt_In` for WhatsApp from the consent meta of their paid orders; "
+            "see \"Daily contact sync\"") in readme
+    ar_readme = " ".join((tmp_path / "woo-opt-in/README.ar.md").read_text("utf-8").split())
+    assert ("إلى نظام CRM، وتضبط خانتَي الموافقة `Ecom_SMS_Opt_In` للرسائل النصية "
+            "و`Ecom_WhatsApp_Opt_In` لواتساب من البيانات الوصفية (meta) لطلباتهم المدفوعة، "
+            "وتفصيلها") in ar_readme
+
+
+def test_sync_names_one_consent_box(tmp_path: Path) -> None:
+    project = make_project("woo-startup", tmp_path, "consent_channels=email,whatsapp")
+    readme = " ".join((project / "README.md").read_text("utf-8").split())
+    assert "and sets the consent checkbox `Ecom_WhatsApp_Opt_In` for WhatsApp from" in readme
+    assert "Ecom_SMS_Opt_In" not in readme
+    ar_readme = " ".join((project / "README.ar.md").read_text("utf-8").split())
+    assert "وتضبط خانة الموافقة `Ecom_WhatsApp_Opt_In` لواتساب من" in ar_readme
+
+
+def test_sync_without_boxes_names_none(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    if name not in ("woo-startup", "woo-hubspot"):
+        pytest.skip("WooCommerce projects with the daily sync only")
+    english, arabic = _docs(project, "connector-setup")
+    readme = (project / "README.md").read_text("utf-8")
+    assert "daily contact sync (`python sync/contact_sync.py`)" in readme
+    assert "consent checkbox" not in readme
+    assert "from the consent meta of\n   the same orders" not in english
+    assert "خانة الموافقة" not in (project / "README.ar.md").read_text("utf-8")
+    assert "لهذه الطلبات خان" not in " ".join(arabic.split())
 
 
 def test_readme_lists_crm_commands(rendered: tuple[str, Path]) -> None:
@@ -1332,20 +1368,44 @@ def test_arabic_setup_terms_consistent(rendered: tuple[str, Path]) -> None:
     assert "توقف الأمر `rabt crm apply` فورًا" in setup
 
 
-def test_hubspot_scopes_match_rabt_crm(rendered: tuple[str, Path]) -> None:
-    from generator.crm.hubspot_scopes import scopes_for_path
+def _token_fix(project: Path, lang: str) -> str:
+    from generator.crm.settings import hubspot_settings
+    from generator.errors import InputError
 
+    desired = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    with pytest.raises(InputError) as raised:
+        hubspot_settings({}, "ar" if lang == "ar" else "en", desired)
+    return raised.value.problems[0].fix
+
+
+def _guide_scopes(text: str, heading: str) -> list[str]:
+    section = text.split(heading)[1].split("\n## ")[0]
+    lines = re.findall(r"^  - (`[a-z.-]+`.*)$", section, re.MULTILINE)
+    return [scope for line in lines for scope in re.findall(r"`([a-z.-]+)`", line.split(":")[0])]
+
+
+def test_hubspot_scopes_match_rabt_crm(rendered: tuple[str, Path]) -> None:
     _, project = rendered
-    english, _ = _docs(project, "connector-setup")
+    english, arabic = _docs(project, "connector-setup")
     if "**For `rabt crm apply`:** a private app" not in english:
         pytest.skip("HubSpot projects only")
-    section = english.split("**For `rabt crm apply`:** a private app")[1].split("\n## ")[0]
-    listed = set(re.findall(r"^  - `([a-z.-]+)`(?: and `([a-z.-]+)`)?", section, re.MULTILINE))
-    documented = {scope for pair in listed for scope in pair if scope}
-    used = set(scopes_for_path("").split(", "))
+    documented = _guide_scopes(english, "**For `rabt crm apply`:** a private app")
+    fix = " ".join(_token_fix(project, "en").split())
+    named = fix.split("with the scopes ")[1].split(" (docs/")[0].split(", ")
+    assert named == documented
+    assert documented[:2] == ["crm.schemas.contacts.read", "crm.schemas.contacts.write"]
     assert "crm.lists.read" in documented
-    assert documented <= used
-    assert used - documented <= {"tickets"}
+    desired = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    objects = {entry["object"] for entry in desired["properties"]}
+    assert ("tickets" in documented) == ("tickets" in objects)
+    assert "a private app (**Settings → Integrations → Private apps**)" in english
+    assert fix.startswith("create a private app in HubSpot "
+                          "(Settings → Integrations → Private apps)")
+    arabic_fix = " ".join(_token_fix(project, "ar").split())
+    assert _guide_scopes(arabic, "**للأمر `rabt crm apply`:**") == documented
+    assert f"بالصلاحيات (Scopes) {', '.join(documented)} (" in arabic_fix
+    assert "(**Settings ثم Integrations ثم Private apps**)" in arabic
+    assert "في HubSpot من Settings ثم Integrations ثم Private apps بالصلاحيات" in arabic_fix
 
 
 @pytest.mark.parametrize("crm", ["zoho", "hubspot"])
@@ -1379,3 +1439,71 @@ def test_tables_end_with_one_blank_line(rendered: tuple[str, Path]) -> None:
             doubled = [text[:match.start()].count("\n") + 1
                        for match in re.finditer(r"\|[^\n]*\|\n\n\n", text)]
             assert doubled == [], (name, doubled)
+
+
+def test_cases_cover_connector_presets() -> None:
+    import datetime as dt
+
+    from generator.answers import (
+        AnswerSources,
+        builtin_preset_names,
+        load_preset,
+        resolve_answers,
+    )
+    from generator.decide import decide
+
+    connector = set()
+    for name in builtin_preset_names():
+        sources = AnswerSources()
+        sources.add(name, load_preset(name).answers)
+        if decide(resolve_answers(sources, today=dt.date(2026, 1, 4))).path == "connector":
+            connector.add(name)
+    assert connector == {"riyadh-perfume-hubspot", "support-heavy", "woo-startup"}
+    assert connector <= {PRESETS.get(name, name) for name in CASES}
+
+
+def test_markdown_no_double_blank_lines(rendered: tuple[str, Path]) -> None:
+    _, project = rendered
+    paths = sorted(project.rglob("*.md"))
+    assert project / "docs/crm-workflows.ar.md" in paths
+    for path in paths:
+        lines = path.read_text("utf-8").splitlines()
+        doubled = [number + 1 for number in range(1, len(lines))
+                   if not lines[number].strip() and not lines[number - 1].strip()]
+        assert doubled == [], (path.relative_to(project), doubled)
+
+
+def test_partial_refunds_stated(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    english, arabic = (" ".join(text.split()) for text in _docs(project, "connector-setup"))
+    section = english.split("### 4.1 ")[1].split("### 4.2 ")[0]
+    ar_section = arabic.split("### 4.1 ")[1].split("### 4.2 ")[0]
+    if name != "support-heavy":
+        assert "**Partial refunds.**" not in section
+        assert "**الاسترداد الجزئي.**" not in ar_section
+        return
+    kept = ("A partially refunded order keeps its stage, because the goods were sold (in the "
+            "status table above, `partially_refunded` leads to a stage the criteria count)")
+    assert kept in section
+    assert ("the sum of `Amount` counts the whole order total unless the extension lowers `Amount` "
+            "after a refund *(not confirmed:") in section
+    assert "`Ecom_Refunded_SAR` stays empty (section 4)" in section
+    assert "the lifetime value and the VIP segment count partial refunds as revenue" in section
+    assert "A full refund moves the deal to the refunded stage (`Refunded`)" in section
+    assert "تقود الحالة `partially_refunded` إلى مرحلة يحتسبها الشرط" in ar_section
+    assert "ما لم تُنقص الإضافة `Amount` بعد الاسترداد *(لم يُتحقَّق" in ar_section
+    assert "إلى مرحلة الاسترداد (`Refunded`)" in ar_section
+
+
+def test_arabic_loyalty_order_trigger(rendered: tuple[str, Path]) -> None:
+    name, project = rendered
+    _, arabic = _docs(project, "crm-workflows")
+    loyalty = " ".join(arabic.split("### 2.5 نقاط الولاء")[1].split("\n### ")[0].split())
+    assert "من تطبيق المزامنة تتغير حالة الدفع فيه" not in loyalty
+    assert "وهدفًا للسير" not in loyalty
+    if name != "riyadh-perfume-hubspot":
+        return
+    assert ("أضف هذه الشروط مُشغِّلاتٍ لإلغاء التسجيل (unenrollment triggers) وهدفًا لسير العمل "
+            "(goal).") in loyalty
+    assert ("مصدر المُشغِّل: يبدأ احتساب نقاط الشراء حين تتحول حالة الدفع إلى «مدفوع» في سجل "
+            "**Order** يكتبه تطبيق مزامنة البيانات *(لم يُتحقَّق من اسم الخاصية)*.") in loyalty

@@ -790,4 +790,6 @@ def test_apply_other_403_neutral(project: Path, hubspot: str) -> None:
     assert "A missing scope is one possible cause" in message
     assert "crm.lists.read, crm.lists.write" in message
     assert "lacks a scope" not in message
+    assert "allow this change" in message
+    assert "only reads" not in message
     assert f"rabt crm apply {project} --yes" in message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -13,9 +13,10 @@ import yaml
 from click.testing import CliRunner
 
 from generator.cli import main
-from generator.crm.http import CallOptions
+from generator.crm.http import CallOptions, CrmApiError
 from generator.crm.hubspot import scopes_for_path
-from generator.crm.session import open_session
+from generator.crm.hubspot_scopes import scopes_for_desired
+from generator.crm.session import api_failure_fix, open_session
 from generator.errors import RabtError
 from generator.runtime.ratelimit import RetryPolicy
 from generator.standins.hubspot import HubSpotStandinConfig, create_app
@@ -383,6 +384,44 @@ def test_plan_other_403_neutral(project: Path, hubspot: str) -> None:
     assert "A missing scope is one possible cause" in stderr
     assert "crm.lists.read, crm.lists.write" in stderr
     assert "lacks a scope" not in stderr
+    assert "This call only reads the account" in stderr
+    assert "allow this change" not in stderr
+
+
+def test_plan_other_403_arabic_says_read(project: Path, hubspot: str) -> None:
+    httpx.post(f"{hubspot}/_standin/faults",
+               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists"}, timeout=10)
+    result = run_crm("plan", str(project), "--lang", "ar", env=hubspot_env(hubspot))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 1
+    assert "وهذا الطلب للقراءة فقط" in stderr
+    assert "يسمحان بهذا التغيير" not in stderr
+    assert "(Settings ثم Integrations ثم Private apps، ثم التطبيق، ثم Scopes)" in stderr
+
+
+def test_apply_read_stage_403_says_read(project: Path, hubspot: str) -> None:
+    httpx.post(f"{hubspot}/_standin/faults",
+               json={"status": 403, "count": 1, "path_prefix": "/crm/v3/lists"}, timeout=10)
+    result = run_crm("apply", str(project), "--yes", env=hubspot_env(hubspot))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 1
+    assert "GET " in stderr
+    assert "This call only reads the account" in stderr
+    assert "allow this change" not in stderr
+
+
+@pytest.mark.parametrize("kind", ["read", "write"])
+def test_other_403_fix_per_call_kind(kind: Literal["read", "write"]) -> None:
+    error = CrmApiError("POST" if kind == "write" else "GET", "/crm/v3/lists", 403,
+                        "This portal cannot do that")
+    english = api_failure_fix("hubspot", error, "en", kind)
+    arabic = api_failure_fix("hubspot", error, "ar", kind)
+    assert ("allow this change" in english) == (kind == "write")
+    assert ("This call only reads the account" in english) == (kind == "read")
+    assert ("يسمحان بهذا التغيير" in arabic) == (kind == "write")
+    assert ("وهذا الطلب للقراءة فقط" in arabic) == (kind == "read")
+    assert "the call needs crm.lists.read, crm.lists.write on the private app" in english
+    assert "(Settings → Integrations → Private apps, the app, Scopes)" in english
 
 
 def test_standin_rejects_scopes_on_500(hubspot: str) -> None:
@@ -420,6 +459,19 @@ def test_scopes_for_unknown_path() -> None:
     assert scopes_for_path("/crm/v3/pipelines/deals") == (
         "crm.objects.deals.read, crm.objects.deals.write")
     assert scopes_for_path("/crm/v3/properties/line_items") == "e-commerce"
+
+
+def test_scopes_for_desired_keep_table_order() -> None:
+    desired = {"properties": [{"object": "deals"}, {"object": "contacts"}],
+               "lists": [{"name": "vip"}], "pipelines": []}
+    assert scopes_for_desired(desired) == (
+        "crm.schemas.contacts.read, crm.schemas.contacts.write, crm.schemas.deals.read, "
+        "crm.schemas.deals.write, crm.lists.read, crm.lists.write")
+    every = scopes_for_path("")
+    assert every.startswith("crm.schemas.contacts.read, crm.schemas.contacts.write, ")
+    assert every.endswith(", e-commerce, tickets")
+    assert scopes_for_desired({}) == every
+    assert scopes_for_desired({"properties": ["contacts", None]}) == every
 
 
 def test_plan_empty_desired_state(project: Path, hubspot: str) -> None:
@@ -477,6 +529,8 @@ def test_missing_token_fix_names_scopes(project: Path, hubspot: str) -> None:
     result = run_crm("plan", str(project), env=hubspot_env(hubspot, HUBSPOT_ACCESS_TOKEN=None))
     stderr = " ".join(result.stderr.split())
     assert result.exit_code == 2
-    assert f"with the scopes {scopes_for_path('')} (docs/connector-setup.md" in stderr
+    desired = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    assert f"with the scopes {scopes_for_desired(desired)} (docs/connector-setup.md" in stderr
+    assert "create a private app in HubSpot (Settings → Integrations → Private apps)" in stderr
     assert "crm.lists.write" in stderr
     assert "crm.schemas.contacts.write" in stderr

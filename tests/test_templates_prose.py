@@ -233,9 +233,10 @@ def test_cookiecutter_json_shape(template: str) -> None:
     assert data["_extensions"] == ["generator.jinja_ext.RabtExtension"]
     # The common template's guides and the connector's setup and workflow guides read the
     # spec, so those two need a default spec. The connector's field map also lists the
-    # custom fields that rabt crm apply creates.
+    # custom fields that rabt crm apply creates, and its permissions the HubSpot scopes.
     expected_keys = (set(SAMPLE) | ({"spec"} if template in ("common", "connector") else set())
-                     | ({"crm_created_fields"} if template == "connector" else set())
+                     | ({"crm_created_fields", "hubspot_scopes"} if template == "connector"
+                        else set())
                      | ({"ipaas"} if template == "ipaas" else set()))
     assert set(data["_rabt"]) == expected_keys
     assert data["_rabt"]["path_section_en"] == ""

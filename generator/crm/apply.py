@@ -19,6 +19,7 @@ from typing import Any
 from generator.arabic_counts import arabic_count
 from generator.crm.http import CrmApiError
 from generator.crm.hubspot import forbidden_scopes
+from generator.crm.hubspot_scopes import PRIVATE_APPS_MENU
 from generator.crm.model import CrmPlan, PlanItem
 from generator.crm.plan import FOREIGN_ACCOUNT, CrmAdapter
 from generator.crm.state import STATE_FILE, CrmState, save_state, state_path
@@ -166,7 +167,8 @@ def _failure(plan: CrmPlan, item: PlanItem, error: CrmApiError, result: ApplyRes
         missing, scopes = forbidden_scopes(error)
         name = ("crm_apply_forbidden_resume_fix" if missing
                 else "crm_apply_forbidden_other_resume_fix")
-        fix = message(name, lang, text=error.text, scopes=scopes, command=command)
+        fix = message(name, lang, text=error.text, scopes=scopes, command=command,
+                      menu=PRIVATE_APPS_MENU[lang])
     else:
         fix = message("crm_apply_resume_fix", lang, command=command)
     problems = [

@@ -50,8 +50,12 @@ class CrmAdapter(Protocol):
 
 
 def connect(crm: str, environ: Mapping[str, str], lang: Lang = "en",
-            options: CallOptions | None = None) -> CrmAdapter:
+            options: CallOptions | None = None,
+            desired: Mapping[str, Any] | None = None) -> CrmAdapter:
     """Return the adapter for ``crm`` with credentials read from ``environ``.
+
+    ``desired`` is the project's desired state, whose items decide which scopes the
+    fix for a missing HubSpot token names.
 
     Raises:
         InputError: A credential is missing or rejected (exit code 2).
@@ -59,7 +63,7 @@ def connect(crm: str, environ: Mapping[str, str], lang: Lang = "en",
     """
     options = replace(options or CallOptions(), lang=lang)
     if crm == "hubspot":
-        return HubSpotCrm(hubspot_settings(environ, lang), options)
+        return HubSpotCrm(hubspot_settings(environ, lang, desired), options)
     if crm == "zoho":
         return ZohoCrm(zoho_settings(environ, lang), options, lang)
     raise ValueError(f"no CRM adapter for {crm!r}")

@@ -6,11 +6,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from generator.crm.desired import load_desired_state
 from generator.crm.http import CallOptions, CrmApiError
 from generator.crm.hubspot import forbidden_scopes
+from generator.crm.hubspot_scopes import PRIVATE_APPS_MENU
 from generator.crm.model import CrmPlan
 from generator.crm.plan import CrmAdapter, build_plan, connect
 from generator.crm.state import CrmState, load_state
@@ -43,30 +44,37 @@ class CrmSession:
                               prune=prune, lang=self.lang)
 
 
+# The kind of the calls inside ``api_failures``. The plan stage of ``rabt crm plan`` and
+# ``apply`` reads the CRM, and the apply stage writes to it.
+CallKind = Literal["read", "write"]
+
+
 @contextmanager
-def api_failures(crm: str, lang: Lang) -> Iterator[None]:
+def api_failures(crm: str, lang: Lang, kind: CallKind = "read") -> Iterator[None]:
     """Turn a ``CrmApiError`` into a user-facing error with exit code 1."""
     try:
         yield
     except CrmApiError as error:
         raise RabtError(message("crm_api_failed", lang, crm=CRM_LABELS.get(crm, crm)), [
             Problem(f"{error.method} {error.base_url}{error.path}", str(error).split(": ", 1)[-1],
-                    api_failure_fix(crm, error, lang))], EXIT_FAILURE) from error
+                    api_failure_fix(crm, error, lang, kind))], EXIT_FAILURE) from error
 
 
-def api_failure_fix(crm: str, error: CrmApiError, lang: Lang) -> str:
+def api_failure_fix(crm: str, error: CrmApiError, lang: Lang, kind: CallKind = "read") -> str:
     """Return the fix for a failed call, and for a HubSpot 403 the scopes it may need.
 
     HubSpot rejects a token without a scope with the category ``MISSING_SCOPES`` and
     lists the scopes, which the fix names. Other 403s (a setting the account's plan or
-    user cannot change, for example) get a neutral fix that names the call's scopes
-    only as one possible cause.
+    user cannot change, for example) get a neutral fix, worded for a read or a write by
+    ``kind``, that names the call's scopes only as one possible cause.
     """
     if crm == "hubspot" and error.status == 403:
         missing, scopes = forbidden_scopes(error)
+        menu = PRIVATE_APPS_MENU[lang]
         if missing:
-            return message("crm_forbidden_fix_hubspot", lang, scopes=scopes)
-        return message("crm_forbidden_other_fix_hubspot", lang, text=error.text, scopes=scopes)
+            return message("crm_forbidden_fix_hubspot", lang, scopes=scopes, menu=menu)
+        return message(f"crm_forbidden_{kind}_fix_hubspot", lang, text=error.text,
+                       scopes=scopes, menu=menu)
     return message("crm_api_failed_fix", lang)
 
 
@@ -83,7 +91,7 @@ def open_session(project: Path, environ: Mapping[str, str], lang: Lang = "en",
     desired = load_desired_state(project, lang)
     state = load_state(project, desired["crm"], lang)
     with api_failures(desired["crm"], lang):
-        adapter = connect(desired["crm"], environ, lang, options)
+        adapter = connect(desired["crm"], environ, lang, options, desired)
     try:
         yield CrmSession(project, desired, state, adapter, lang)
     finally:

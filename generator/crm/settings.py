@@ -9,9 +9,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-from generator.crm.hubspot_scopes import scopes_for_path
+from generator.crm.hubspot_scopes import PRIVATE_APPS_MENU, scopes_for_desired
 from generator.errors import InputError, Problem
 from generator.i18n import join_list, message
 from generator.model import Lang
@@ -44,8 +45,12 @@ class ZohoSettings:
     accounts_url: str
 
 
-def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en") -> HubSpotSettings:
+def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en",
+                     desired: Mapping[str, Any] | None = None) -> HubSpotSettings:
     """Read ``HUBSPOT_ACCESS_TOKEN``, ``HUBSPOT_BASE_URL`` and ``HUBSPOT_RATE_LIMIT_PER_10S``.
+
+    The fix for a missing token names the scopes that applying ``desired`` needs, or
+    every scope Rabt uses when no desired state is given.
 
     Raises:
         InputError: The token is missing, or a variable has an invalid value.
@@ -56,7 +61,8 @@ def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en") -> HubSpotSe
         problems.append(Problem("HUBSPOT_ACCESS_TOKEN",
                                 absent_text(environ, "HUBSPOT_ACCESS_TOKEN", lang),
                                 message("crm_hubspot_token_fix", lang,
-                                        scopes=scopes_for_path(""))))
+                                        scopes=scopes_for_desired(desired or {}),
+                                        menu=PRIVATE_APPS_MENU[lang])))
     base_url = environ.get("HUBSPOT_BASE_URL", "").strip() or HUBSPOT_DEFAULT_BASE_URL
     problems += url_problems("HUBSPOT_BASE_URL", base_url, lang)
     rate_text = environ.get("HUBSPOT_RATE_LIMIT_PER_10S", "").strip()
