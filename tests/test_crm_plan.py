@@ -534,3 +534,18 @@ def test_missing_token_fix_names_scopes(project: Path, hubspot: str) -> None:
     assert "create a private app in HubSpot (Settings → Integrations → Private apps)" in stderr
     assert "crm.lists.write" in stderr
     assert "crm.schemas.contacts.write" in stderr
+
+
+def test_missing_token_fix_without_guide(project: Path, hubspot: str) -> None:
+    # API and iPaaS projects have no connector setup guide to point to.
+    (project / "docs/connector-setup.md").unlink()
+    result = run_crm("plan", str(project), env=hubspot_env(hubspot, HUBSPOT_ACCESS_TOKEN=None))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    desired = yaml.safe_load((project / "crm/desired-state.yaml").read_text("utf-8"))
+    assert f"with the scopes {scopes_for_desired(desired)}, then run" in stderr
+    assert "connector-setup" not in stderr
+    arabic = run_crm("plan", str(project), "--lang", "ar",
+                     env=hubspot_env(hubspot, HUBSPOT_ACCESS_TOKEN=None))
+    assert "connector-setup" not in arabic.stderr
+    assert "export HUBSPOT_ACCESS_TOKEN" in arabic.stderr

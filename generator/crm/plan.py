@@ -51,11 +51,13 @@ class CrmAdapter(Protocol):
 
 def connect(crm: str, environ: Mapping[str, str], lang: Lang = "en",
             options: CallOptions | None = None,
-            desired: Mapping[str, Any] | None = None) -> CrmAdapter:
+            desired: Mapping[str, Any] | None = None, *,
+            setup_guide: bool = False) -> CrmAdapter:
     """Return the adapter for ``crm`` with credentials read from ``environ``.
 
     ``desired`` is the project's desired state, whose items decide which scopes the
-    fix for a missing HubSpot token names.
+    fix for a missing HubSpot token names. ``setup_guide`` is true when the project
+    has the connector setup guide that the fix can point to.
 
     Raises:
         InputError: A credential is missing or rejected (exit code 2).
@@ -63,7 +65,8 @@ def connect(crm: str, environ: Mapping[str, str], lang: Lang = "en",
     """
     options = replace(options or CallOptions(), lang=lang)
     if crm == "hubspot":
-        return HubSpotCrm(hubspot_settings(environ, lang, desired), options)
+        return HubSpotCrm(hubspot_settings(environ, lang, desired, setup_guide=setup_guide),
+                          options)
     if crm == "zoho":
         return ZohoCrm(zoho_settings(environ, lang), options, lang)
     raise ValueError(f"no CRM adapter for {crm!r}")

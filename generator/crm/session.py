@@ -20,6 +20,8 @@ from generator.i18n import message
 from generator.model import Lang
 
 CRM_LABELS = {"hubspot": "HubSpot", "zoho": "Zoho CRM"}
+# The connector path's setup guide. Its section 2 explains each HubSpot scope.
+CONNECTOR_SETUP_GUIDE = "docs/connector-setup.md"
 
 
 @dataclass
@@ -91,7 +93,8 @@ def open_session(project: Path, environ: Mapping[str, str], lang: Lang = "en",
     desired = load_desired_state(project, lang)
     state = load_state(project, desired["crm"], lang)
     with api_failures(desired["crm"], lang):
-        adapter = connect(desired["crm"], environ, lang, options, desired)
+        adapter = connect(desired["crm"], environ, lang, options, desired,
+                          setup_guide=(project / CONNECTOR_SETUP_GUIDE).is_file())
     try:
         yield CrmSession(project, desired, state, adapter, lang)
     finally:

@@ -46,11 +46,13 @@ class ZohoSettings:
 
 
 def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en",
-                     desired: Mapping[str, Any] | None = None) -> HubSpotSettings:
+                     desired: Mapping[str, Any] | None = None, *,
+                     setup_guide: bool = False) -> HubSpotSettings:
     """Read ``HUBSPOT_ACCESS_TOKEN``, ``HUBSPOT_BASE_URL`` and ``HUBSPOT_RATE_LIMIT_PER_10S``.
 
     The fix for a missing token names the scopes that applying ``desired`` needs, or
-    every scope Rabt uses when no desired state is given.
+    every scope Rabt uses when no desired state is given. It points to the connector
+    setup guide only when ``setup_guide`` is true, that is, when the project has one.
 
     Raises:
         InputError: The token is missing, or a variable has an invalid value.
@@ -62,7 +64,9 @@ def hubspot_settings(environ: Mapping[str, str], lang: Lang = "en",
                                 absent_text(environ, "HUBSPOT_ACCESS_TOKEN", lang),
                                 message("crm_hubspot_token_fix", lang,
                                         scopes=scopes_for_desired(desired or {}),
-                                        menu=PRIVATE_APPS_MENU[lang])))
+                                        menu=PRIVATE_APPS_MENU[lang],
+                                        guide=message("crm_hubspot_token_guide", lang)
+                                        if setup_guide else "")))
     base_url = environ.get("HUBSPOT_BASE_URL", "").strip() or HUBSPOT_DEFAULT_BASE_URL
     problems += url_problems("HUBSPOT_BASE_URL", base_url, lang)
     rate_text = environ.get("HUBSPOT_RATE_LIMIT_PER_10S", "").strip()
