@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .consent import CHANNELS, TO_STORE, ConsentStore, pull_crm_statuses, send_pushes
+from .consent import (
+    CHANNELS,
+    TO_STORE,
+    ConsentStore,
+    Resubscription,
+    pull_crm_statuses,
+    send_pushes,
+)
 from .customdb.consents import load_rules
 from .db import Database, checkpoint, connect
 from .privacy import PrivacyRequests, StoredPrivacyRequest
@@ -134,7 +141,8 @@ class PrivacyRunner:
             return {}
         if self.settings.crm_target == "zoho":
             return self._zoho_consent_pass()
-        counts = send_pushes(self.consent, self.client, self.clock())
+        counts = send_pushes(self.consent, self.client, self.clock(),
+                             resubscription=Resubscription.for_settings(self.settings))
         interval = self.settings.consent_crm_pull_seconds
         now = self.clock()
         if interval and now - self.last_pull >= interval:
