@@ -13,6 +13,7 @@ from storesync.consent import (
     ConsentEvent,
     ConsentRecorder,
     ConsentStore,
+    Resubscription,
     pull_crm_statuses,
     send_pushes,
 )
@@ -215,6 +216,115 @@ def test_store_unsubscribe_reaches_hubspot(make_harness: MakeHarness) -> None:
     assert consent.store.push_statuses(key) == [("email", "crm", "done")]
 
 
+def deliver_email_consent(sync: SyncHarness, state: str, at: str) -> None:
+    """Deliver an order of SARA whose body states her email consent at ``at``."""
+    source = family()
+    order = Order(8100003, SARA, updated_at=at)
+    sync.deliver(with_email_consent(order.body(source), source, state, at), order.topic(source))
+
+
+def crm_email_status_details(sync: SyncHarness, email: str) -> list[tuple[str, Any, Any]]:
+    found = sync.client.subscription_statuses("EMAIL", [email])
+    return [(str(item["status"]), item.get("source"), item.get("legalBasis"))
+            for item in found.get(email, [])]
+
+
+# The stand-in's EMAIL subscription type (generator/standins/hubspot_privacy.py).
+STANDIN_EMAIL_TYPE = 7001
+ISO_T0_2H = "2027-01-15T10:00:00+00:00"
+
+
+def test_opt_in_before_push_sends_no_unsubscribe(make_harness: MakeHarness) -> None:
+    require_email_rule()
+    sync = make_harness()
+    deliver_email_consent(sync, "granted", ISO_T0)
+    deliver_email_consent(sync, "withdrawn", ISO_LATER)
+    # The customer opts in again before the privacy thread sends the withdrawal.
+    deliver_email_consent(sync, "granted", ISO_T0_2H)
+    key = contact_key(sync, SARA["email"])
+    consent = sync.context.consent
+    assert consent is not None
+    assert consent.store.allows(key, "email", at=T0 + 7200)
+    # Without a subscription type nothing reaches HubSpot, and above all no unsubscribe.
+    assert send_pushes(consent.store, sync.client, T0 + 7300) == {"no_subscription_type": 1}
+    assert crm_email_statuses(sync, SARA["email"]) == []
+    assert consent.store.push_statuses(key) == [("email", "crm", "no_subscription_type")]
+
+
+def test_opt_in_before_push_resubscribes(make_harness: MakeHarness) -> None:
+    require_email_rule()
+    sync = make_harness()
+    deliver_email_consent(sync, "granted", ISO_T0)
+    deliver_email_consent(sync, "withdrawn", ISO_LATER)
+    deliver_email_consent(sync, "granted", ISO_T0_2H)
+    consent = sync.context.consent
+    assert consent is not None
+    resubscription = Resubscription({"email": STANDIN_EMAIL_TYPE}, "CONSENT_WITH_NOTICE")
+    assert send_pushes(consent.store, sync.client, T0 + 7300,
+                       resubscription=resubscription) == {"done": 1}
+    # One SUBSCRIBED status set through the API, never an unsubscribe-all before it.
+    assert crm_email_status_details(sync, SARA["email"]) == [
+        ("SUBSCRIBED", "API", "CONSENT_WITH_NOTICE")]
+
+
+def test_later_store_opt_in_resubscribes(make_harness: MakeHarness) -> None:
+    require_email_rule()
+    sync = make_harness()
+    deliver_email_consent(sync, "granted", ISO_T0)
+    deliver_email_consent(sync, "withdrawn", ISO_LATER)
+    key = contact_key(sync, SARA["email"])
+    consent = sync.context.consent
+    assert consent is not None
+    resubscription = Resubscription({"email": STANDIN_EMAIL_TYPE}, "CONSENT_WITH_NOTICE")
+    assert send_pushes(consent.store, sync.client, T0 + 3700,
+                       resubscription=resubscription) == {"done": 1}
+    assert crm_email_statuses(sync, SARA["email"]) == ["NOT_SUBSCRIBED"]
+    # Hours later the customer ticks the box on the store again (a newer time).
+    deliver_email_consent(sync, "granted", ISO_T0_2H)
+    assert send_pushes(consent.store, sync.client, T0 + 7300,
+                       resubscription=resubscription) == {"done": 1}
+    assert crm_email_statuses(sync, SARA["email"]) == ["SUBSCRIBED"]
+    assert consent.store.push_statuses(key) == [("email", "crm", "done"),
+                                                ("email", "crm", "done")]
+    # Reading HubSpot back keeps the opt-in: its status is newer than the withdrawal.
+    store = ConsentStore(consent.store.database)
+    pull_crm_statuses(store, sync.client, ["email"])
+    assert store.allows(key, "email")
+    assert store.push_statuses(key)[-1] == ("email", "crm", "done")
+
+
+def test_crm_opt_in_is_not_pushed_back(store: ConsentStore) -> None:
+    from storesync.sync_store import SyncStore
+
+    SyncStore(store.database)
+    hubspot = ConsentStore(store.database, store.clock, push_resubscriptions=True)
+    hubspot.record("c1", ConsentEvent("email", "withdrawn", T0, "shopify"))
+    # The contact resubscribed in HubSpot itself: nothing goes back to HubSpot.
+    hubspot.record("c1", ConsentEvent("email", "granted", T0 + 60, "hubspot"))
+    assert send_pushes(hubspot, None, T0 + 10_000) == {"superseded": 1}
+    assert hubspot.push_statuses("c1") == [("email", "crm", "superseded")]
+
+
+def test_store_opt_in_supersedes_writeback(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.sqlite3")
+    store = ConsentStore(db, clock=lambda: T0, store_writeback=True)
+    from storesync.sync_store import SyncStore
+
+    SyncStore(db)
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO sync_identity VALUES ('store_customer_id', 'shop-a:77', 'c1')")
+    store.record("c1", ConsentEvent("email", "withdrawn", T0, "hubspot"))
+    # A newer opt-in on the store arrives before the write-back was sent.
+    store.record("c1", ConsentEvent("email", "granted", T0 + 5, "shopify"))
+    calls: list[tuple[str, str, str]] = []
+    consent_module.set_store_unsubscribe_hook(lambda *args: calls.append(args))
+    try:
+        assert send_pushes(store, None, T0 + 10) == {"superseded": 1}
+    finally:
+        consent_module.set_store_unsubscribe_hook(None)
+    assert calls == []
+
+
 def test_hubspot_status_is_a_source(make_harness: MakeHarness) -> None:
     require_email_rule()
     sync = make_harness()
@@ -248,6 +358,12 @@ def test_hubspot_status_is_a_source(make_harness: MakeHarness) -> None:
     ("CONSENT_STORE_WRITEBACK", "2", "is not on or off"),
     ("CONSENT_CRM_PULL_SECONDS", "-5", "outside the allowed range"),
     ("CONSENT_CRM_PULL_SECONDS", "hourly", "is not a whole number"),
+    ("HUBSPOT_SUBSCRIPTION_IDS", "email", "is not a channel and a subscription type id"),
+    ("HUBSPOT_SUBSCRIPTION_IDS", "fax=12", "is not a channel and a subscription type id"),
+    ("HUBSPOT_SUBSCRIPTION_IDS", "email=abc", "is not a channel and a subscription type id"),
+    ("HUBSPOT_SUBSCRIPTION_IDS", "sms=0", "is not a channel and a subscription type id"),
+    ("HUBSPOT_SUBSCRIPTION_IDS", "email=1,EMAIL=2", "names the email channel twice"),
+    ("HUBSPOT_RESUBSCRIBE_LEGAL_BASIS", "because", "is not a HubSpot legal basis"),
 ])
 def test_bad_consent_and_privacy_settings(tmp_path: Path, name: str, value: str,
                                           words: str) -> None:
@@ -290,3 +406,16 @@ def test_consent_and_privacy_defaults(tmp_path: Path) -> None:
     assert settings.consent_store_writeback is False
     assert settings.consent_crm_pull_seconds == 3600
     assert settings.privacy_export_dir is not None and settings.privacy_export_dir.is_absolute()
+    assert settings.hubspot_subscription_ids == {}
+    assert settings.hubspot_resubscribe_legal_basis == "CONSENT_WITH_NOTICE"
+
+
+def test_resubscription_settings_are_read(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path / "var"), "SPEC_DIR": str(SPEC_DIR),
+                              "HUBSPOT_SUBSCRIPTION_IDS": " Email=12345, whatsapp=678 ,",
+                              "HUBSPOT_RESUBSCRIBE_LEGAL_BASIS": "performance_of_contract"})
+    assert settings.hubspot_subscription_ids == {"email": 12345, "whatsapp": 678}
+    assert settings.hubspot_resubscribe_legal_basis == "PERFORMANCE_OF_CONTRACT"
+    resubscription = Resubscription.for_settings(settings)
+    assert resubscription.subscription_ids == {"email": 12345, "whatsapp": 678}
+    assert resubscription.legal_basis == "PERFORMANCE_OF_CONTRACT"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from storesync.privacy import PrivacyRequest, PrivacyRequests
 from storesync.privacy_runner import PrivacyRunner
+from storesync.worker import JobOutcome
 from sync_support import GUEST, SARA, Order
 from test_customdb_fixtures import (  # noqa: F401 (fixtures)
     CustomHarness,
@@ -68,6 +69,21 @@ def test_redact_drops_waiting_rows(make_custom_harness: MakeHarness) -> None:
     # Delivered but not yet written when the request is handled.
     sync.deliver_order(Order(8300003, SARA, updated_at="2026-03-04T10:00:00+00:00"))
     run_request(sync, "customers/redact")
+    sync.write()
+    emails = [row["email"] for row in sync.rows("SELECT email FROM contacts")]
+    assert emails == [GUEST["email"]]
+    payloads = json.dumps([row["body"] for row in sync.rows("SELECT body FROM source_payloads")],
+                          ensure_ascii=False)
+    assert SARA["email"] not in payloads
+
+
+def test_queued_delivery_after_redact_keeps_nothing(make_custom_harness: MakeHarness) -> None:
+    sync = seeded(make_custom_harness)
+    run_request(sync, "customers/redact")
+    # A later version of Sara's order that arrived before the redaction (the harness's
+    # receive time is earlier than T0) and was still waiting in the queue.
+    updated = Order(SARA_ORDER.id, SARA, updated_at="2027-01-15T07:00:00+00:00")
+    assert sync.deliver_order(updated) is JobOutcome.SKIPPED_REDACTED
     sync.write()
     emails = [row["email"] for row in sync.rows("SELECT email FROM contacts")]
     assert emails == [GUEST["email"]]

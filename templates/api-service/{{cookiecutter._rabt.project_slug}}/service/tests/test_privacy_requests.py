@@ -25,7 +25,7 @@ from storesync.quarantine import Quarantine
 from storesync.queue import build_queue
 from storesync.settings import SettingsError, load_settings
 from storesync.sync_store import OutboxItem, OutboxRow
-from storesync.worker import build_context, handle_delivery
+from storesync.worker import JobOutcome, build_context, handle_delivery
 from sync_support import GUEST, SARA, SPEC_DIR, Order, SyncHarness, family
 
 MakeHarness = Callable[..., SyncHarness]
@@ -173,6 +173,74 @@ def test_redact_leaves_no_copy_in_files(make_harness: MakeHarness) -> None:
     assert GUEST["email"].encode() in state
 
 
+def queued_delivery(sync: SyncHarness, order: Order, received_at: str,
+                    delivery_id: str) -> Delivery:
+    """Send ``order`` through the real queue and return the delivery the worker takes."""
+    queue = build_queue(sync.settings, handler=lambda delivery: None)
+    try:
+        queue.enqueue(Delivery(delivery_id=delivery_id, source=sync.source,
+                               topic=order.topic(sync.source), shop=SHOP,
+                               received_at=received_at, triggered_at=None,
+                               body=json.dumps(order.body(sync.source))))
+        task = queue.huey.dequeue()
+        assert task is not None
+        queue.inbox.done(task.id)
+    finally:
+        queue.close()
+    return Delivery.from_dict(task.args[0])
+
+
+def test_queued_delivery_skipped_after_redact(make_harness: MakeHarness,
+                                              captured_logs: io.StringIO) -> None:
+    sync = make_harness()
+    seed_two_customers(sync)
+    # Sara's order changes while the redact is on its way; the job waits in the queue.
+    updated = Order(8200001, SARA, updated_at="2027-01-15T07:00:00+00:00")
+    waiting = queued_delivery(sync, updated, "2027-01-15T07:59:00Z", "evt-waiting")
+    request_id = add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+    assert runner_for(sync).run_due() == 1
+    stored = PrivacyRequests(sync.context.store.db).get(request_id)
+    assert stored is not None and stored.result is not None
+    assert stored.result["tombstones"] >= 3
+
+    assert handle_delivery(waiting, sync.context) is JobOutcome.SKIPPED_REDACTED
+    assert SARA["email"] not in contacts_by_email(sync)
+    assert GUEST["email"] in contacts_by_email(sync)
+    outbox = rows(sync, "SELECT key, properties FROM sync_outbox")
+    assert not [row for row in outbox if SARA["email"] in row[1]]
+    assert rows(sync, "SELECT count(*) FROM sync_orders WHERE contact_key IS NOT NULL"
+                      " AND order_key LIKE ?", "%8200001") == [(0,)]
+    text = captured_logs.getvalue()
+    assert "delivery skipped: its customer or shop was redacted" in text
+    [line] = [json.loads(item) for item in text.splitlines() if "delivery skipped" in item]
+    assert line["privacy_request_id"] == request_id
+    assert line["event_id"] == "evt-waiting"
+    for value in (SARA["email"], SARA["phone"], "القحطاني"):
+        assert value not in text
+
+
+def test_delivery_after_redact_is_handled(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    seed_two_customers(sync)
+    add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+    assert runner_for(sync).run_due() == 1
+    # A new order placed after the redaction is a new relationship, so it syncs.
+    later = Order(8200009, SARA, updated_at="2027-01-16T09:00:00+00:00")
+    fresh = queued_delivery(sync, later, "2027-01-16T09:00:01Z", "evt-fresh")
+    assert handle_delivery(fresh, sync.context) is JobOutcome.SYNCED_LATER
+    assert SARA["email"] in contacts_by_email(sync)
+
+
+def test_guest_delivery_unaffected_by_redact(make_harness: MakeHarness) -> None:
+    sync = make_harness()
+    seed_two_customers(sync)
+    updated = Order(8200002, GUEST, updated_at="2027-01-15T07:00:00+00:00")
+    waiting = queued_delivery(sync, updated, "2027-01-15T07:59:00Z", "evt-guest")
+    add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+    assert runner_for(sync).run_due() == 1
+    assert handle_delivery(waiting, sync.context) is JobOutcome.SYNCED_LATER
+
+
 def test_redact_deletes_in_hubspot_when_configured(make_harness: MakeHarness) -> None:
     sync = make_harness(PRIVACY_CRM_DELETE="true")
     seed_two_customers(sync)
@@ -262,6 +330,10 @@ def test_shop_redact_deletes_the_shop_only(make_harness: MakeHarness) -> None:
     assert rows(sync, "SELECT count(*) FROM sync_orders WHERE substr(order_key, 1, ?) = ?",
                 len(OTHER_SHOP) + 1, OTHER_SHOP + ":") == [(1,)]
     assert sync.standin.call_count("/gdpr-delete") == 0
+    # A delivery of the redacted shop still in the queue (received before) is skipped.
+    late = Order(8200004, GUEST, updated_at="2027-01-15T07:00:00+00:00")
+    assert sync.deliver_order(late, shop=SHOP) is JobOutcome.SKIPPED_REDACTED
+    assert sync.deliver_order(late, shop=OTHER_SHOP) is JobOutcome.SYNCED_LATER
 
 
 def test_data_request_export(make_harness: MakeHarness, tmp_path: Path,

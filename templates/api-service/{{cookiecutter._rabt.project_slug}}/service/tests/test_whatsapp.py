@@ -164,6 +164,46 @@ def test_standin_rejects_free_form_outside_the_window(standin: tuple[str, Any]) 
     assert response.json()["messages"][0]["id"].startswith("wamid.")
 
 
+def test_step_without_template_sends_nothing(config: PlaybookConfig) -> None:
+    # The service records no inbound WhatsApp messages, so it cannot tell that the 24-hour
+    # window is open. A step without an approved template is therefore never sent.
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json={"messages": [{"id": "wamid.not-expected"}]})
+
+    settings = load_whatsapp_settings({"WHATSAPP_ACCESS_TOKEN": TOKEN,
+                                       "WHATSAPP_PHONE_NUMBER_ID": PHONE_ID})
+    assert settings is not None
+    sender = WhatsAppSender(settings, config.quiet_hours, transport=httpx.MockTransport(answer))
+    step = Step("post_purchase", 1, "whatsapp", "marketing", "whatsapp", 0, None, False)
+    try:
+        outcome = sender.send_step(step, PAYLOAD, NOON)
+    finally:
+        sender.close()
+    assert outcome.status == "failed"
+    assert outcome.reason == "the step has no approved template"
+    assert requests == []
+
+
+def test_open_window_still_gets_a_template(standin: tuple[str, Any],
+                                           config: PlaybookConfig) -> None:
+    url, state = standin
+    # The customer wrote within the last 24 hours, so WhatsApp would accept free-form text.
+    httpx.post(f"{url}/_standin/inbound", json={"from": "966500000021"}).raise_for_status()
+    sender = sender_for(url, config)
+    try:
+        outcome = sender.send_step(STEP, PAYLOAD, NOON)
+    finally:
+        sender.close()
+    assert outcome.status == "sent"
+    [message] = state.messages
+    assert message["type"] == "template"
+    assert "text" not in message
+    assert message["template"]["name"] == "cart_reminder"
+
+
 def test_runner_sends_whatsapp_step_and_marks_the_contact(
         standin: tuple[str, Any], config: PlaybookConfig, tmp_path: Path) -> None:
     url, state = standin

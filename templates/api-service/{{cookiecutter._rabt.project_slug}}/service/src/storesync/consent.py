@@ -36,6 +36,19 @@ own fields (``integration/consent.yaml``), which the push sets to the current st
 store side calls the hook set by :func:`set_store_unsubscribe_hook`; until a store
 API client sets it, such pushes end with status ``no_store_client``. The worker's
 privacy thread sends the pushes (see :mod:`storesync.privacy_runner`).
+
+A push carries no state of its own, because it sends the channel's current state when
+it goes out. So a withdrawal push still waiting when the customer opts in again on the store
+sends no unsubscribe, and ends ``superseded`` unless it can resubscribe instead.
+With HubSpot, a store opt-in that replaces a withdrawal (the opt-in is newer) is
+pushed as a resubscription: communication preferences v4 sets the channel's
+subscription type from ``HUBSPOT_SUBSCRIPTION_IDS`` to ``SUBSCRIBED`` with the legal
+basis ``HUBSPOT_RESUBSCRIBE_LEGAL_BASIS``. Without a subscription type for the channel
+the push ends ``no_subscription_type``, HubSpot keeps the contact unsubscribed, and
+nothing is unsubscribed again. NOTE: HubSpot documents that v4 can resubscribe a
+contact who opted out; whether setting one subscription type also lifts an earlier
+"unsubscribe from all" of the channel is not confirmed. When HubSpot rejects the call
+the push ends ``failed`` with HubSpot's message.
 """
 
 from __future__ import annotations
@@ -43,10 +56,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +89,14 @@ STORE_CUSTOMER_KIND = "store_customer_id"
 TO_CRM = "crm"
 TO_STORE = "store"
 PENDING = "pending"
+# The end of a push whose channel no longer needs it (a newer opt-in, or the CRM's own).
+SUPERSEDED = "superseded"
+NO_SUBSCRIPTION_TYPE = "no_subscription_type"
+# HubSpot's legal bases for a subscription status (communication preferences v3 and v4).
+LEGAL_BASES = ("LEGITIMATE_INTEREST_PQL", "LEGITIMATE_INTEREST_CLIENT",
+               "PERFORMANCE_OF_CONTRACT", "CONSENT_WITH_NOTICE", "NON_GDPR",
+               "PROCESS_AND_STORE", "LEGITIMATE_INTEREST_OTHER")
+DEFAULT_LEGAL_BASIS = "CONSENT_WITH_NOTICE"
 MAX_PUSH_ATTEMPTS = 10
 PUSH_BACKOFF_MAX_SECONDS = 3600.0
 
@@ -122,6 +143,26 @@ class ConsentEvent:
 
 
 @dataclass(frozen=True)
+class Resubscription:
+    """The HubSpot subscription types and legal basis that resubscribe a contact.
+
+    Attributes:
+        subscription_ids: HubSpot's subscription type id per channel (``email`` ...);
+            a channel left out is never resubscribed.
+        legal_basis: One of :data:`LEGAL_BASES`.
+    """
+
+    subscription_ids: Mapping[str, int] = field(default_factory=dict)
+    legal_basis: str = DEFAULT_LEGAL_BASIS
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> Resubscription:
+        """Return the subscription types and legal basis the settings name."""
+        return cls(dict(settings.hubspot_subscription_ids),
+                   settings.hubspot_resubscribe_legal_basis)
+
+
+@dataclass(frozen=True)
 class ConsentPush:
     """A withdrawal waiting to reach the CRM or the store."""
 
@@ -136,7 +177,8 @@ class ConsentStore:
     """The consent tables of the state file; the gate the playbooks ask before a message."""
 
     def __init__(self, database: Database, clock: Callable[[], float] = time.time, *,
-                 store_writeback: bool = False, push_grants: bool = False) -> None:
+                 store_writeback: bool = False, push_grants: bool = False,
+                 push_resubscriptions: bool = False) -> None:
         """Open the consent tables.
 
         Args:
@@ -144,11 +186,14 @@ class ConsentStore:
             clock: Returns the current Unix time.
             store_writeback: Push withdrawals made in the CRM back to the store.
             push_grants: Push opt-ins from the store to the CRM too (Zoho).
+            push_resubscriptions: Push a store opt-in that replaces a withdrawal to the
+                CRM (HubSpot).
         """
         self.database = database
         self.clock = clock
         self.store_writeback = store_writeback
         self.push_grants = push_grants
+        self.push_resubscriptions = push_resubscriptions
         database.migrate("consent", SCHEMA)
 
     @classmethod
@@ -156,7 +201,8 @@ class ConsentStore:
                      clock: Callable[[], float] = time.time) -> ConsentStore:
         """Return the store with the propagation the settings ask for."""
         return cls(database, clock, store_writeback=settings.consent_store_writeback,
-                   push_grants=settings.crm_target == "zoho")
+                   push_grants=settings.crm_target == "zoho",
+                   push_resubscriptions=settings.crm_target == "hubspot")
 
     @contextmanager
     def _connection(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
@@ -209,8 +255,9 @@ class ConsentStore:
                conn: sqlite3.Connection | None = None) -> bool:
         """Store one event; queue its propagation when it changes the current consent.
 
-        A withdrawal goes where :meth:`_targets` returns. An opt-in goes only to a CRM
-        that keeps consent in fields of its own (``push_grants``).
+        A withdrawal goes where :meth:`_targets` returns. An opt-in goes to a CRM that
+        keeps consent in fields of its own (``push_grants``), and to HubSpot when it
+        replaces a withdrawal (``push_resubscriptions``).
 
         Returns:
             True when the event changed the channel's current state.
@@ -230,7 +277,7 @@ class ConsentStore:
             after_state = after.state if after else None
             changed = before_state != after_state
             if changed:
-                for target in self._targets(after_state, event.source):
+                for target in self._targets(before_state, after_state, event.source):
                     db.execute("INSERT OR IGNORE INTO consent_pushes (contact_key, channel,"
                                " target, status, next_attempt_at, created_at)"
                                " VALUES (?, ?, ?, 'pending', ?, ?)",
@@ -241,9 +288,12 @@ class ConsentStore:
                                                "consent_source": event.source})
         return changed
 
-    def _targets(self, state: str | None, source: str) -> list[str]:
-        """Return where a change to ``state`` from ``source`` is pushed."""
+    def _targets(self, before: str | None, state: str | None, source: str) -> list[str]:
+        """Return where a change from ``before`` to ``state`` made by ``source`` is pushed."""
         if state == GRANTED and self.push_grants and source not in CRM_SOURCES:
+            return [TO_CRM]
+        if (state == GRANTED and before == WITHDRAWN and self.push_resubscriptions
+                and source not in CRM_SOURCES):
             return [TO_CRM]
         if state != WITHDRAWN:
             return []
@@ -399,12 +449,15 @@ def pull_crm_statuses(store: ConsentStore, client: Any, channels: Sequence[str],
 
 
 def send_pushes(store: ConsentStore, client: Any, now: float,
-                targets: Sequence[str] = (TO_CRM, TO_STORE)) -> dict[str, int]:
-    """Send the due withdrawals to HubSpot or the store; return counts by outcome.
+                targets: Sequence[str] = (TO_CRM, TO_STORE),
+                resubscription: Resubscription | None = None) -> dict[str, int]:
+    """Send the due pushes to HubSpot or the store; return counts by outcome.
 
-    CRM errors that may pass (5xx, 429, timeouts, a bad token) leave the push
-    pending with a backoff; a 4xx data error fails it. ``targets`` limits the pushes
-    sent, so Zoho projects send only the store's here.
+    Each push sends the channel's current state (see the module's notes). CRM errors
+    that may pass (5xx, 429, timeouts, a bad token) leave the push pending with a
+    backoff; a 4xx data error fails it. ``targets`` limits the pushes sent, so Zoho
+    projects send only the store's here. ``resubscription`` names HubSpot's
+    subscription types; without it no contact is resubscribed.
     """
     from .hubspot import BatchRejected, HubSpotError
 
@@ -412,7 +465,7 @@ def send_pushes(store: ConsentStore, client: Any, now: float,
     for push in store.due_pushes(now, targets=targets):
         failure: str | None = None
         try:
-            outcome = _send_one(store, client, push)
+            outcome = _send_one(store, client, push, resubscription or Resubscription())
         except BatchRejected as error:
             outcome, failure = "failed", type(error).__name__
             store.finish_push(push, outcome, str(error))
@@ -429,23 +482,62 @@ def send_pushes(store: ConsentStore, client: Any, now: float,
     return counts
 
 
-def _send_one(store: ConsentStore, client: Any, push: ConsentPush) -> str:
+def _send_one(store: ConsentStore, client: Any, push: ConsentPush,
+              resubscription: Resubscription) -> str:
     with store.database.reading() as reader:
+        current = store.current(push.contact_key, push.channel, float("inf"), reader)
         if push.target == TO_CRM:
             addresses = identity_values(reader, push.contact_key, ADDRESS_KINDS[push.channel])
         else:
             addresses = identity_values(reader, push.contact_key, STORE_CUSTOMER_KIND)
+    if current is None or not _still_needed(push, current):
+        return SUPERSEDED
     if not addresses:
         return "no_address"
     if push.target == TO_CRM:
         if client is None:
             return "no_crm_client"
-        for address in addresses:
-            client.unsubscribe_all(CRM_CHANNELS[push.channel], address)
-        return "done"
+        if current.state != GRANTED:
+            for address in addresses:
+                client.unsubscribe_all(CRM_CHANNELS[push.channel], address)
+            return "done"
+        return _resubscribe(client, push, addresses, current, resubscription)
     hook = _store_unsubscribe
     if hook is None:
         return "no_store_client"
     for key in addresses:
         hook(shop_of_key(key), key.partition(":")[2], push.channel)
+    return "done"
+
+
+def _still_needed(push: ConsentPush, current: ConsentEvent) -> bool:
+    """Return whether the channel's current state still calls for this push.
+
+    Pushes are queued for withdrawals and, to the CRM, for store opt-ins. A current
+    opt-in therefore ends a push to the store, and one to the CRM unless the store
+    gave it. In those cases a newer opt-in replaced the withdrawal the push was
+    queued for, or the CRM itself stated the current consent.
+    """
+    if current.state != GRANTED:
+        return True
+    return push.target == TO_CRM and current.source not in CRM_SOURCES
+
+
+def _resubscribe(client: Any, push: ConsentPush, addresses: Sequence[str],
+                 opt_in: ConsentEvent, resubscription: Resubscription) -> str:
+    """Set the channel's subscription type to SUBSCRIBED for each address of the contact."""
+    subscription_id = resubscription.subscription_ids.get(push.channel)
+    if subscription_id is None:
+        log.warning("store opt-in not sent to HubSpot: HUBSPOT_SUBSCRIPTION_IDS names no "
+                    "subscription type for the channel, so HubSpot keeps the contact "
+                    "unsubscribed", extra={"contact_key": push.contact_key,
+                                           "channel": push.channel})
+        return NO_SUBSCRIPTION_TYPE
+    opted_in_at = datetime.fromtimestamp(opt_in.captured_at, UTC).isoformat(timespec="seconds")
+    explanation = f"Opted in again on the store ({opt_in.source}) at {opted_in_at}"
+    if opt_in.wording_version:
+        explanation += f", consent wording {opt_in.wording_version}"
+    for address in addresses:
+        client.subscribe(CRM_CHANNELS[push.channel], address, subscription_id,
+                         resubscription.legal_basis, explanation + ".")
     return "done"

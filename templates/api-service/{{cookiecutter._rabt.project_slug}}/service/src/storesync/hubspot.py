@@ -8,8 +8,9 @@ Endpoints (HubSpot CRM API v3 objects and v4 associations):
 * ``POST /crm/v4/associations/{from}/{to}/batch/create`` with ``inputs`` of
   ``{from: {id}, to: {id}, types: [{associationCategory, associationTypeId}]}``;
 * ``GET /crm/v3/pipelines/{object}`` and ``POST /crm/v3/objects/{object}/search``;
-* communication preferences v4 (``statuses/batch/read`` and ``unsubscribe-all``) and
-  ``POST /crm/v3/objects/contacts/gdpr-delete``, for consent and privacy requests.
+* communication preferences v4 (``statuses/batch/read``, ``statuses/{subscriber}`` and
+  ``unsubscribe-all``) and ``POST /crm/v3/objects/contacts/gdpr-delete``, for consent
+  and privacy requests.
 
 Batch endpoints take at most 100 inputs. A batch that returns 207 Multi-Status lists
 per-record ``errors`` beside ``results``. A 429 body names the limit in
@@ -252,6 +253,21 @@ class HubSpotClient:
         self._request("preferences.unsubscribe_all", "POST",
                       f"/communication-preferences/v4/statuses/{quote(subscriber, safe='')}"
                       f"/unsubscribe-all?channel={channel}")
+
+    def subscribe(self, channel: str, subscriber: str, subscription_id: int, legal_basis: str,
+                  explanation: str) -> None:
+        """Set ``subscriber``'s status for one subscription type of ``channel`` to SUBSCRIBED.
+
+        Communication preferences v4 can subscribe a contact who opted out before (v3
+        cannot). HubSpot requires ``legalBasis`` and its explanation on accounts with
+        GDPR features turned on.
+        """
+        body = {"channel": channel, "statusState": "SUBSCRIBED",
+                "subscriptionId": subscription_id, "legalBasis": legal_basis,
+                "legalBasisExplanation": explanation}
+        self._request("preferences.subscribe", "POST",
+                      f"/communication-preferences/v4/statuses/{quote(subscriber, safe='')}",
+                      json=body)
 
     def gdpr_delete_contact(self, object_id: str, id_property: str | None = None) -> bool:
         """Permanently delete a contact by id, or by email with ``id_property="email"``.

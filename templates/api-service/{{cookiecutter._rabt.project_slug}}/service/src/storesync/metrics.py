@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 # "accepted", and an accepted event also counts as "duplicate" when it is one.
 DELIVERY_OUTCOMES = ("received", "verified", "rejected", "duplicate", "quarantined", "too_large",
                      "ping", "privacy_pending", "invalid", "ignored", "accepted")
-JOB_OUTCOMES = ("synced_later", "skipped_stale", "quarantined", "nothing_to_do", "failed")
+JOB_OUTCOMES = ("synced_later", "skipped_stale", "skipped_redacted", "quarantined",
+                "nothing_to_do", "failed")
 OTHER_TOPIC = "other"
 SNAPSHOT_INTERVAL_SECONDS = 1.0
 SUCCESS_RATIO = "storesync_sync_success_ratio"
@@ -88,7 +89,8 @@ FLUSHER_HEARTBEAT_AGE = Gauge(
 JOBS = Counter(
     "storesync_jobs",
     "Worker jobs by outcome: synced_later (records went to the outbox), skipped_stale (every "
-    "record was older than the state already seen), quarantined, nothing_to_do or failed.",
+    "record was older than the state already seen), skipped_redacted (the customer or shop "
+    "was redacted after the delivery arrived), quarantined, nothing_to_do or failed.",
     ["outcome"],
     registry=SYNC_REGISTRY,
 )

@@ -11,6 +11,10 @@ id (``<shop>:<id>``) and the orders it names, then, in one transaction:
 * empties the bodies of dead letters (with the email, phone or id they were matched
   by) and of quarantine entries that belong to them (their ids, reasons and times
   stay, so the operator still sees what happened);
+* with :func:`bury_customer`, leaves tombstones (:mod:`storesync.tombstones`: digests
+  of the addresses, store customer ids and orders, never the values), so a delivery
+  of the customer still waiting in the queue is skipped by the worker instead of
+  writing the data again;
 * deletes their consent events except withdrawals, which stay as the fact that an
   opt-out was honoured. Consent rows never contain an address, and after the identity
   rows are gone no row leads from them to a person. PDPL requires a record of
@@ -29,8 +33,9 @@ A contact is one person across shops: when the service serves several shops, a
 redact from one of them removes the whole local contact.
 
 ``shop/redact`` deletes every row keyed by the shop (``<shop>:...``) and every
-quarantine entry from it, and redacts the contacts that belong to no other shop as
-above. It never deletes CRM records: the CRM is the merchant's own system.
+quarantine entry from it, redacts the contacts that belong to no other shop as
+above, and leaves a tombstone of the shop, so none of its queued deliveries is
+handled. It never deletes CRM records: the CRM is the merchant's own system.
 
 ``customers/data_request`` writes the customer's data as JSON to
 ``PRIVACY_EXPORT_DIR`` (by default ``DATA_DIR/privacy-exports``), a folder only the
@@ -45,6 +50,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +60,7 @@ from .consent import WITHDRAWN
 from .db import Database
 from .privacy import StoredPrivacyRequest
 from .record_keys import record_key, shop_part
+from .tombstones import bury, create_table, customer_digests, shop_digest
 
 log = logging.getLogger("storesync.privacy")
 
@@ -285,6 +292,20 @@ def _redact_quarantine(conn: sqlite3.Connection, customer: Customer, request_id:
     return len(chosen)
 
 
+def bury_customer(conn: sqlite3.Connection, customer: Customer, request_id: int,
+                  now: float | None = None) -> int:
+    """Leave the tombstones of a redacted customer; return how many were stored or renewed.
+
+    Call it in the transaction of :func:`redact_customer`. ``now`` is the time of the
+    redaction (Unix seconds), now when left out. Queued deliveries that name the
+    customer and were received before it are skipped, in every shop, as the local
+    contact is one person across shops.
+    """
+    digests = customer_digests(customer.emails, customer.phones, customer.customer_keys,
+                               customer.order_keys)
+    return bury(conn, digests, request_id, time.time() if now is None else now)
+
+
 def shop_contacts(conn: sqlite3.Connection, prefix: str) -> tuple[list[str], list[str]]:
     """Return (contacts found only in this shop, contacts found in other shops too)."""
     size = len(prefix)
@@ -303,15 +324,23 @@ def shop_contacts(conn: sqlite3.Connection, prefix: str) -> tuple[list[str], lis
     return sorted(keys - shared), sorted(keys & shared)
 
 
-def redact_shop(conn: sqlite3.Connection, shop_domain: str | None,
-                request_id: int) -> dict[str, int]:
-    """Delete everything the state file holds for one shop, inside the caller's transaction."""
+def redact_shop(conn: sqlite3.Connection, shop_domain: str | None, request_id: int,
+                now: float | None = None) -> dict[str, int]:
+    """Delete everything the state file holds for one shop, inside the caller's transaction.
+
+    ``now`` is the time of the redaction (Unix seconds), now when left out. Queued
+    deliveries of the shop received before it are skipped.
+    """
+    when = time.time() if now is None else now
     prefix = shop_part("shopify", shop_domain) + ":"
     size = len(prefix)
     own, _shared = shop_contacts(conn, prefix)
     customer = Customer(contact_keys=own)
     _add_contact_data(conn, customer)
     counts = redact_customer(conn, customer, request_id, shop_domain)
+    # One tombstone for the whole shop: its customers' addresses may still appear in
+    # other shops' deliveries, which stay welcome.
+    counts["tombstones"] = bury(conn, [shop_digest(prefix[:-1])], request_id, when)
     keyed = {
         "sync_outbox": "key", "sync_orders": "order_key", "sync_product_skus": "sku",
         "sync_crm_ids": "key", "sync_dead_letters": "key", "sync_identity": "value",
@@ -394,3 +423,4 @@ def open_tables(database: Database) -> None:
     SyncStore(database)
     Quarantine(database)
     ConsentStore(database)
+    create_table(database)

@@ -23,12 +23,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .consent import CHANNELS, TO_STORE, ConsentStore, pull_crm_statuses, send_pushes
+from .consent import (
+    CHANNELS,
+    TO_STORE,
+    ConsentStore,
+    Resubscription,
+    pull_crm_statuses,
+    send_pushes,
+)
 from .customdb.consents import load_rules
 from .db import Database, checkpoint, connect
 from .privacy import PrivacyRequests, StoredPrivacyRequest
 from .privacy_actions import (
     Customer,
+    bury_customer,
     export_customer,
     find_customer,
     open_tables,
@@ -134,7 +142,8 @@ class PrivacyRunner:
             return {}
         if self.settings.crm_target == "zoho":
             return self._zoho_consent_pass()
-        counts = send_pushes(self.consent, self.client, self.clock())
+        counts = send_pushes(self.consent, self.client, self.clock(),
+                             resubscription=Resubscription.for_settings(self.settings))
         interval = self.settings.consent_crm_pull_seconds
         now = self.clock()
         if interval and now - self.last_pull >= interval:
@@ -204,7 +213,7 @@ def _redact_shop(runner: PrivacyRunner, stored: StoredPrivacyRequest) -> dict[st
         with runner.engine.begin() as connection:
             counts.update(customer_db.redact_shop(connection, shop_key, own))
     with runner.database.transaction() as conn:
-        counts.update(redact_shop(conn, stored.request.shop, stored.id))
+        counts.update(redact_shop(conn, stored.request.shop, stored.id, runner.clock()))
     _erase_old_copies(runner)
     return counts
 
@@ -216,9 +225,9 @@ def _erase_old_copies(runner: PrivacyRunner) -> None:
     earlier page versions stay in each WAL until a checkpoint. A checkpoint that a
     long reader blocks is logged; the next checkpoint of that file finishes it.
 
-    NOTE: jobs still waiting in the queue (SQLite or Redis) are not searched, so a
-    webhook body of the customer that has not been handled yet stays until its job
-    runs, and that job writes the customer's data again.
+    Jobs still waiting in the queue (SQLite or Redis) are not searched: their bodies
+    stay in the queue until the worker takes them and skips them by the redaction's
+    tombstones (:mod:`storesync.tombstones`), so they never write the data again.
     """
     files = [(runner.settings.state_path, runner.database.checkpoint())]
     queue_path = runner.settings.queue_path
@@ -272,6 +281,7 @@ def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
                 conn, stored.id, runner.settings.crm_target, customer.contact_keys,
                 customer.emails, runner.clock())
         counts.update(redact_customer(conn, customer, stored.id, stored.request.shop))
+        counts["tombstones"] = bury_customer(conn, customer, stored.id, runner.clock())
     _erase_old_copies(runner)
     if crm_delete:
         outcomes = runner.crm_deletes.send_due(stored.id)

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from . import logs
+from .consent import CHANNELS as CONSENT_CHANNELS
+from .consent import DEFAULT_LEGAL_BASIS, LEGAL_BASES
 from .customdb.urls import database_url_problem
 from .runtime.engine import accepted_platforms
 from .signatures import decode_standard_secret, encode_standard_secret
@@ -282,6 +284,9 @@ class Settings:
     # Consent and privacy requests (storesync.consent, storesync.privacy_actions).
     consent_store_writeback: bool = False
     consent_crm_pull_seconds: int = DEFAULT_CONSENT_CRM_PULL_SECONDS
+    # HubSpot subscription type id per channel, for resubscribing after a store opt-in.
+    hubspot_subscription_ids: Mapping[str, int] = field(default_factory=dict)
+    hubspot_resubscribe_legal_basis: str = DEFAULT_LEGAL_BASIS
     privacy_crm_delete: bool = False
     # None means DATA_DIR/privacy-exports.
     privacy_export_dir: Path | None = None
@@ -863,9 +868,47 @@ def _privacy_settings(reader: _Reader, crm_target: str) -> dict[str, Any]:
         "consent_crm_pull_seconds": reader.integer(
             "CONSENT_CRM_PULL_SECONDS", DEFAULT_CONSENT_CRM_PULL_SECONDS, 0,
             MAX_CONSENT_CRM_PULL_SECONDS),
+        "hubspot_subscription_ids": _subscription_ids(reader),
+        "hubspot_resubscribe_legal_basis": _legal_basis(reader),
         "privacy_crm_delete": _privacy_crm_delete(reader, crm_target),
         "privacy_export_dir": export_dir,
     }
+
+
+def _subscription_ids(reader: _Reader) -> dict[str, int]:
+    """Read HUBSPOT_SUBSCRIPTION_IDS, ``channel=id`` pairs separated by commas."""
+    name = "HUBSPOT_SUBSCRIPTION_IDS"
+    raw = reader.text(name) or ""
+    found: dict[str, int] = {}
+    for part in filter(None, (piece.strip() for piece in raw.split(","))):
+        channel, _, number = (piece.strip() for piece in part.partition("="))
+        channel = channel.lower()
+        if channel not in CONSENT_CHANNELS or not number.isdigit() or int(number) == 0:
+            reader.add(name, f"{raw!r} has {part!r}, which is not a channel and a "
+                       "subscription type id.",
+                       f"set {name} to channel=id pairs separated by commas, with the "
+                       "channel email, sms or whatsapp and the id HubSpot lists for the "
+                       "subscription type, e.g. email=12345,whatsapp=67890.")
+        elif channel in found:
+            reader.add(name, f"{raw!r} names the {channel} channel twice.",
+                       f"keep one subscription type id per channel in {name}.")
+        else:
+            found[channel] = int(number)
+    return found
+
+
+def _legal_basis(reader: _Reader) -> str:
+    """Read HUBSPOT_RESUBSCRIBE_LEGAL_BASIS, one of HubSpot's legal bases."""
+    name = "HUBSPOT_RESUBSCRIBE_LEGAL_BASIS"
+    raw = reader.text(name)
+    if raw is None:
+        return DEFAULT_LEGAL_BASIS
+    if raw.upper() not in LEGAL_BASES:
+        reader.add(name, f"{raw!r} is not a HubSpot legal basis.",
+                   f"set {name} to one of {', '.join(LEGAL_BASES)}, or remove it for "
+                   f"{DEFAULT_LEGAL_BASIS}.")
+        return DEFAULT_LEGAL_BASIS
+    return raw.upper()
 
 
 def _privacy_crm_delete(reader: _Reader, crm_target: str) -> bool:

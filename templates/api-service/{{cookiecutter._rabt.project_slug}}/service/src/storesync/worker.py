@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from . import metrics, zoho_orders
+from . import metrics, tombstones, zoho_orders
 from .checkouts import (
     Checkout,
     ContactRef,
@@ -97,6 +97,7 @@ class JobOutcome(StrEnum):
 
     SYNCED_LATER = "synced_later"
     SKIPPED_STALE = "skipped_stale"
+    SKIPPED_REDACTED = "skipped_redacted"
     QUARANTINED = "quarantined"
     NOTHING_TO_DO = "nothing_to_do"
 
@@ -189,6 +190,7 @@ def build_context(settings: Settings, database: Database | None = None,
     mapping = load_mapping(settings.mapping_path)
     check_crm_target(settings, mapping)
     db = database or Database(settings.state_path)
+    tombstones.create_table(db)
     stages = (mapping.get("order_stages") or {}).get("stages") or []
     won: dict[str, bool] = {}
     for stage in stages:
@@ -353,7 +355,9 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext,
     Returns:
         ``synced_later`` when records went to the outbox. ``skipped_stale`` when
         every record was older than (or the same as) the state already seen.
-        ``quarantined`` when the field map could not use the body. ``nothing_to_do``
+        ``skipped_redacted`` when a redaction of the customer or shop came after
+        the delivery arrived (see :mod:`storesync.tombstones`). ``quarantined``
+        when the field map could not use the body. ``nothing_to_do``
         when the delivery carries nothing this release writes.
     """
     started = time.perf_counter()
@@ -372,6 +376,14 @@ def _process(delivery: Delivery, ctx: WorkerContext,
     except json.JSONDecodeError as error:
         return _quarantine(delivery, ctx, f"the body is not valid JSON: {error.msg} at "
                                           f"character {error.pos}"), None
+    with ctx.store.db.reading() as reader:
+        request_id = tombstones.redaction_of(reader, delivery, body)
+    if request_id is not None:
+        # Logged without the body: the data it names has been erased.
+        log.info("delivery skipped: its customer or shop was redacted after it arrived",
+                 extra={"event_id": delivery.delivery_id, "privacy_request_id": request_id,
+                        "source": delivery.source, "topic": delivery.topic})
+        return JobOutcome.SKIPPED_REDACTED, None
     if mapped is None:
         mapped = map_payload(ctx.mapping, delivery.source, delivery.topic, body)
     if not mapped.records:

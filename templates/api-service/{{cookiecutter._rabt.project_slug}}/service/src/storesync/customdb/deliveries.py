@@ -79,6 +79,9 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
     mapped = (map_payload(ctx.mapping, delivery.source, delivery.topic, body)
               if readable else None)
     outcome = handle_records(delivery, ctx, mapped=mapped)
+    if outcome == JobOutcome.SKIPPED_REDACTED:
+        # Nothing of a redacted customer's delivery is kept, not even the raw body.
+        return outcome
     items: list[OutboxItem] = []
     links: list[tuple[str, str]] = []
     if outcome != JobOutcome.QUARANTINED and mapped is not None and isinstance(body, Mapping):
