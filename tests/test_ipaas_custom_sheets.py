@@ -142,4 +142,4 @@ def test_custom_budget_context_drops_make() -> None:
     assert context["make_offered"] is False
     assert [choice["platform"] for choice in context["plans"]] == [
         "n8n_cloud", "n8n_self_hosted", "zapier"]
-    assert list(context["break_even"]) == ["n8n_cloud", "zapier"]
+    assert list(context["break_even"]) == ["n8n_cloud", "zapier", "n8n_self_hosted"]

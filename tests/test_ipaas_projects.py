@@ -139,7 +139,8 @@ def test_project_budget_money_and_plans(tmp_path: Path) -> None:
         assert ".)." not in text
         assert "Professional (" not in text
     assert "tasks a month is more than its largest plan listed here" in english
-    assert "n8n self-hosted, SAR 150 a month (unconfirmed)" in english
+    assert "**Recommended: n8n, self-hosted, Self-hosted server, SAR 150 a month " \
+        "(unconfirmed).**" in english
     assert "Zapier: even at 250 orders a month the flows need more tasks" in english
     assert "from about 250 orders" not in english
     assert "حتى عند 250 طلبًا شهريًا" in arabic

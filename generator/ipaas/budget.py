@@ -4,8 +4,9 @@ From the answers (monthly orders, SKUs, support agents) and the assumptions in
 ``generator/data/ipaas/plans.yaml`` it estimates how many runs each flow has a
 month, and what those runs cost on each platform: Make counts operations (one per
 module run), n8n Cloud counts executions (one per run) and Zapier counts tasks
-(one per action step). Make's counts come from the generated blueprints, so the
-budget describes the files the project ships. Every number is an estimate.
+(one per action step). Make's counts come from the generated blueprints and
+Zapier's from the Zap steps of the build sheet, so the budget describes the files
+the project ships. Every number is an estimate.
 """
 
 from __future__ import annotations
@@ -20,18 +21,22 @@ from generator.ipaas import make
 from generator.ipaas.flows import (
     ABANDONED_CHECK_EVERY_MINUTES,
     DEDUPE_TTL_DAYS,
+    RECONCILE_EVERY_MINUTES,
     FlowSet,
     build_flows,
 )
 from generator.ipaas.make_consent import CONSENT_ROUTER_NAME
 from generator.ipaas.make_contact import CONTACT_ROUTER_NAME
 from generator.ipaas.make_outcomes import BATCH_CHECK_ROUTER_NAME, FAILED_ROUTE_NAME
+from generator.ipaas.zapier_tasks import ZapTasks, zap_tasks
 from generator.model import Answers, Bilingual, Plan
 from generator.resources import load_data
 
 DAYS_PER_MONTH = 30
 MINUTES_PER_DAY = 24 * 60
 POST_PURCHASE_FLOW = "post-purchase"
+# The row of the order-sync runs that the reconciliation's replays start.
+REPLAY_ROW = "order-sync-replays"
 # Flows whose webhook run waits hours or days on n8n, where Make splits off a runner.
 WAITING_FLOWS = frozenset({"abandoned-checkout", POST_PURCHASE_FLOW})
 # Upper bound for the break-even search, in orders a month.
@@ -208,8 +213,11 @@ def _volumes(answers: Answers, flow_set: FlowSet) -> dict[str, FlowVolume]:
                       f"موظفو الدعم {TIMES} {a['tickets_per_agent']}"
                       f" {TIMES} {a['ticket_updates_per_ticket']}")),
         "reconciliation": FlowVolume(
-            "reconciliation", 24 * days,
-            Bilingual(f"24 * {days} hourly runs", f"24 {TIMES} {days} (تشغيل كل ساعة)"),
+            "reconciliation", reconcile_runs_per_day() * days,
+            Bilingual(f"{reconcile_runs_per_day()} * {days} runs (every "
+                      f"{RECONCILE_EVERY_MINUTES} minutes)",
+                      f"{reconcile_runs_per_day()} {TIMES} {days} (تشغيل كل "
+                      f"{arabic_count(RECONCILE_EVERY_MINUTES, 'minute')})"),
             orders * a["order_events_per_order"],
             _orders_times(a["order_events_per_order"],
                           Bilingual("replayed changes", "(تغييرات يُعاد تمريرها)"))),
@@ -283,6 +291,11 @@ def runner_runs_per_day() -> int:
     return MINUTES_PER_DAY // ABANDONED_CHECK_EVERY_MINUTES
 
 
+def reconcile_runs_per_day() -> int:
+    """Return the reconciliation's runs a day, from the interval every platform schedules."""
+    return MINUTES_PER_DAY // RECONCILE_EVERY_MINUTES
+
+
 def _whole(value: float) -> int:
     """Round an estimate up to a whole number, ignoring float noise such as 360.00000000000006."""
     return math.ceil(round(value, 6))
@@ -298,35 +311,46 @@ def _units_formula(per_run: int, per_item: int) -> Bilingual:
 
 
 def _platform_units(runs: int, records: int, count: ModuleCount,
-                    scheduled: bool, waits_in_run: bool = False) -> dict[str, Any]:
-    """Return the monthly units of one Make scenario on Make, n8n Cloud and Zapier.
+                    scheduled: bool) -> dict[str, Any]:
+    """Return the monthly units of one Make scenario on Make and n8n Cloud.
 
     ``runs`` and ``records`` are the whole figures shown in the budget, so every
-    unit count is their exact product with the module counts. ``waits_in_run``
-    marks a runner whose steps n8n and Zapier run inside the webhook's own run,
-    after a Wait node or a Delay by Zapier step: n8n bills no execution for them and
-    Zapier only the per-record actions.
+    unit count is their exact product with the module counts.
     """
-    zapier_per_run = 0 if waits_in_run else count.per_run - count.trigger - count.feeders
-    zapier_per_item = count.per_item - count.item_feeders
     make_formula = _units_formula(count.per_run, count.per_item)
-    zapier_formula = _units_formula(zapier_per_run, zapier_per_item)
-    if waits_in_run:
-        zapier_formula = Bilingual(f"records * {zapier_per_item}",
-                                   f"السجلات {TIMES} {zapier_per_item}")
     return {
         "make": runs * count.per_run + records * count.per_item,
-        "zapier": runs * zapier_per_run + records * zapier_per_item,
         "n8n_cloud": DAYS_PER_MONTH if scheduled and runs <= DAYS_PER_MONTH else runs,
         "make_formula": make_formula.en, "make_formula_ar": make_formula.ar,
-        "zapier_formula": zapier_formula.en, "zapier_formula_ar": zapier_formula.ar,
     }
 
 
+def _zapier_units(runs: int, records: int, tasks: ZapTasks | None,
+                  records_shown: bool) -> dict[str, Any]:
+    """Return the Zapier tasks of one row from the tasks of its flow's Zap.
+
+    A runner row gets no tasks (``tasks`` is None): its Zap waits with Delay by
+    Zapier inside the webhook's run, so its steps are billed on the webhook row.
+    There the records are the runner's, which the row itself does not show.
+    """
+    if tasks is None:
+        return {"zapier": 0, "zapier_formula": "no Zap (the webhook's Zap waits)",
+                "zapier_formula_ar": "لا Zap له (ينتظر Zap الـ Webhook داخل تشغيله)"}
+    formula = _units_formula(tasks.per_run, 0)
+    if tasks.per_record:
+        what = Bilingual("records", "السجلات") if records_shown else \
+            Bilingual(f"{records:,} records", f"{records:,} سجلًا")
+        formula = Bilingual(f"{formula.en} + {what.en} * {tasks.per_record}",
+                            f"{formula.ar} + {what.ar} {TIMES} {tasks.per_record}")
+    return {"zapier": runs * tasks.per_run + records * tasks.per_record,
+            "zapier_formula": formula.en, "zapier_formula_ar": formula.ar}
+
+
 def _budget_row(stem: str, blueprint: Mapping[str, Any], volume: FlowVolume,
-                flow_set: FlowSet) -> dict[str, Any]:
+                flow_set: FlowSet, zaps: Mapping[str, ZapTasks]) -> dict[str, Any]:
     """Return the budget row of one Make scenario, with its runs, records and units."""
     base = stem.removesuffix("-runner")
+    records_all = _whole(volume.items)
     if stem.endswith("-runner"):
         volume = _runner_volume(volume)
     elif base in WAITING_FLOWS:
@@ -336,10 +360,11 @@ def _budget_row(stem: str, blueprint: Mapping[str, Any], volume: FlowVolume,
     flow = flow_set.get(base)
     runs, records = _whole(volume.runs), _whole(volume.items)
     scheduled = flow.trigger.kind == "schedule" or stem.endswith("-runner")
-    waits_in_run = base == POST_PURCHASE_FLOW and stem.endswith("-runner")
-    units = _platform_units(runs, records, _count_modules(blueprint["flow"]), scheduled,
-                            waits_in_run)
-    if base in WAITING_FLOWS and stem.endswith("-runner"):
+    units = _platform_units(runs, records, _count_modules(blueprint["flow"]), scheduled)
+    runner = stem.endswith("-runner")
+    units.update(_zapier_units(runs, records_all, None if runner else zaps[base],
+                               records_shown=records == records_all))
+    if base in WAITING_FLOWS and runner:
         units["n8n_cloud"] = 0  # on n8n the webhook execution waits; no runner exists
     return {"key": stem, "title_en": flow.title.en, "title_ar": flow.title.ar,
             "runs": runs, "runs_formula": volume.runs_formula.en,
@@ -348,21 +373,54 @@ def _budget_row(stem: str, blueprint: Mapping[str, Any], volume: FlowVolume,
             "records_formula_ar": volume.items_formula.ar, **units}
 
 
+def _replay_volume(volumes: Mapping[str, FlowVolume]) -> FlowVolume:
+    """Return the order-sync runs that the reconciliation's replays start.
+
+    The reconciliation posts every changed order it reads to the order flow's
+    webhook, and each post runs the whole order flow again (the upserts by store id
+    make it harmless). So the replays are the reconciliation's records, each with
+    the line items of an order.
+    """
+    replays = volumes["reconciliation"].items
+    lines = _assumptions()["line_items_per_order"]
+    return FlowVolume(
+        "order-sync", replays,
+        Bilingual("orders replayed by the reconciliation",
+                  "الطلبات التي تعيد المطابقة الدورية إرسالها"),
+        replays * lines,
+        Bilingual(f"runs * {lines} line items", f"مرات التشغيل {TIMES} {lines} (بنود الطلب)"))
+
+
+def _zap_tasks(flow_set: FlowSet) -> dict[str, ZapTasks]:
+    """Return the tasks of each flow's Zap, from the rows the Zapier build sheet prints."""
+    from generator.ipaas import buildsheets
+
+    sheets = {row["key"]: row for row in buildsheets.sheet_context(flow_set)}
+    return {flow.key: zap_tasks(flow, sheets[flow.key]) for flow in flow_set.flows}
+
+
 def flow_budget(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Return one row per Make scenario with its runs, records and units on each platform.
 
     Runs and records are rounded up once, and every unit count is computed from
-    those whole figures. The error flow comes last because its runs are the
-    failure rate applied to the runs of all the other rows.
+    those whole figures. The order flow's runs started by reconciliation replays
+    get their own row after the reconciliation. The error flow comes last because
+    its runs are the failure rate applied to the runs of all the other rows.
     """
     flow_set = build_flows(answers, plan, spec)
     volumes = _volumes(answers, flow_set)
     blueprints = make.blueprints(flow_set)
-    rows = [_budget_row(stem, blueprint, volumes[stem.removesuffix("-runner")], flow_set)
+    zaps = _zap_tasks(flow_set)
+    rows = [_budget_row(stem, blueprint, volumes[stem.removesuffix("-runner")], flow_set, zaps)
             for stem, blueprint in blueprints.items() if stem != "error-alert"]
+    replay = _budget_row("order-sync", blueprints["order-sync"], _replay_volume(volumes),
+                         flow_set, zaps)
+    rows.append({**replay, "key": REPLAY_ROW,
+                 "title_en": f"{replay['title_en']}, reconciliation replays",
+                 "title_ar": f"{replay['title_ar']}، إعادة الإرسال من المطابقة الدورية"})
     if "error-alert" in blueprints:
         rows.append(_budget_row("error-alert", blueprints["error-alert"],
-                                _error_volume(rows), flow_set))
+                                _error_volume(rows), flow_set, zaps))
     return rows
 
 
@@ -396,28 +454,78 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {name: sum(int(row[name]) for row in rows) for name in METERED_PLATFORMS}
 
 
+def horizon_costs() -> dict[str, float]:
+    """Return the set-up costs, the API path's running cost and the horizon they are compared over.
+
+    Set-up is the middle of each path's range in ``paths.yaml``, the same range the
+    decision record quotes.
+    """
+    data = load_data("ipaas/plans")
+    paths = load_data("paths")["paths"]
+    months = int(data["api_path"]["horizon_months"])
+    api_setup = sum(paths["api"]["setup_sar"]) / 2
+    api_monthly = float(data["api_path"]["monthly_run_sar"])
+    return {"months": months, "api_setup": api_setup, "api_monthly": api_monthly,
+            "api_total": api_setup + months * api_monthly,
+            "ipaas_setup": sum(paths["ipaas"]["setup_sar"]) / 2}
+
+
+def ipaas_total(monthly_sar: float, costs: Mapping[str, float]) -> float:
+    """Return the iPaaS path's cost over the horizon: set-up plus the monthly plan."""
+    return costs["ipaas_setup"] + costs["months"] * monthly_sar
+
+
 def recommendations(units: Mapping[str, int]) -> list[dict[str, Any]]:
-    """Return the recommended plan and monthly cost per platform for these units."""
+    """Return the recommended plan, monthly cost and cost over the horizon per platform."""
     data = load_data("ipaas/plans")
     rate = float(data["usd_to_sar"])
-    api_monthly_sar = float(data["api_path"]["monthly_run_sar"])
+    costs = horizon_costs()
     result = []
     for name, platform in data["platforms"].items():
         used = units.get(name, 0) if name != "n8n_self_hosted" else units.get("n8n_cloud", 0)
         choice = _plan_cost_usd(platform, used)
         sar = None if choice["price_usd"] is None else round(choice["price_usd"] * rate)
         extra: dict[str, Any] = {"larger_tiers": platform.get("larger_tiers"),
-                                 "overage": platform.get("overage")}
+                                 "overage": platform.get("overage"),
+                                 "horizon_total_sar": None if sar is None
+                                 else round(ipaas_total(sar, costs))}
         if choice["beyond_listed"]:
-            # A larger tier costs at least as much as the largest listed one, so the
-            # API path is cheaper to run whenever its monthly cost is below that price.
+            # A larger tier costs at least as much as the largest listed one. So the
+            # API path is surely cheaper over the horizon when its total is below the
+            # iPaaS total at that price. Otherwise the comparison needs the real price.
             extra["largest_price_sar"] = round(choice["largest_price_usd"] * rate)
-            extra["api_cheaper"] = api_monthly_sar < extra["largest_price_sar"]
+            extra["api_cheaper"] = costs["api_total"] < ipaas_total(extra["largest_price_sar"],
+                                                                   costs)
         result.append({"platform": name, "unit": platform["unit"], "units": used,
                        "counting_en": platform["counting"]["en"],
                        "counting_ar": platform["counting"]["ar"],
                        **choice, "price_sar": sar, **extra})
     return result
+
+
+def overall_recommendation(plans: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the one plan the budget recommends, and why.
+
+    The cheapest hosted plan listed that covers the estimate wins. When no hosted
+    plan listed covers it, self-hosted n8n does: it has no execution limit, so its
+    server is the only cost. ``api_cheaper`` is true when the API path costs less
+    than the recommended plan over the horizon.
+    """
+    costs = horizon_costs()
+    hosted = [plan for plan in plans
+              if plan["platform"] != "n8n_self_hosted" and plan["price_sar"] is not None]
+    reason = "cheapest_hosted"
+    if hosted:
+        choice = min(hosted, key=lambda plan: (plan["price_sar"], plan["platform"]))
+    else:
+        choice = next(plan for plan in plans if plan["platform"] == "n8n_self_hosted")
+        reason = "no_hosted_fits"
+    total = ipaas_total(choice["price_sar"], costs)
+    return {"platform": choice["platform"], "plan": choice["plan"],
+            "plan_ar": choice["plan_ar"], "price_sar": choice["price_sar"],
+            "confirmed": choice["confirmed"], "reason": reason,
+            "horizon_total_sar": round(total), "api_total_sar": round(costs["api_total"]),
+            "api_cheaper": costs["api_total"] < total}
 
 
 def break_even(answers: Answers, plan: Plan, spec: Mapping[str, Any],
@@ -428,7 +536,7 @@ def break_even(answers: Answers, plan: Plan, spec: Mapping[str, Any],
     running cost over ``api_path.horizon_months``: the iPaaS subscription on
     ``platform`` against the API service's hosting and upkeep. Only volumes that
     a priced plan in ``plans.yaml`` covers are compared, because the data records no
-    price for larger tiers.
+    price for larger tiers. Self-hosted n8n costs its server at every volume.
 
     Returns:
         ``orders``: the first volume, in steps of ``BREAK_EVEN_STEP``, at which
@@ -438,18 +546,16 @@ def break_even(answers: Answers, plan: Plan, spec: Mapping[str, Any],
         not even ``BREAK_EVEN_STEP`` orders fit).
     """
     data = load_data("ipaas/plans")
-    paths = load_data("paths")["paths"]
-    months = int(data["api_path"]["horizon_months"])
-    api_total = sum(paths["api"]["setup_sar"]) / 2 + months * data["api_path"]["monthly_run_sar"]
-    ipaas_setup = sum(paths["ipaas"]["setup_sar"]) / 2
-    per_order = _units_per_order(answers, plan, spec, platform)
+    costs = horizon_costs()
+    per_order = {"fixed": 0.0, "per_order": 0.0} if platform == "n8n_self_hosted" else \
+        _units_per_order(answers, plan, spec, platform)
     for orders in range(BREAK_EVEN_STEP, MAX_BREAK_EVEN_ORDERS + 1, BREAK_EVEN_STEP):
         units = math.ceil(per_order["fixed"] + per_order["per_order"] * orders)
         choice = _plan_cost_usd(data["platforms"][platform], units)
         if choice["price_usd"] is None:
             return {"orders": None, "priced_up_to": orders - BREAK_EVEN_STEP}
         monthly_sar = choice["price_usd"] * float(data["usd_to_sar"])
-        if ipaas_setup + months * monthly_sar >= api_total:
+        if ipaas_total(monthly_sar, costs) >= costs["api_total"]:
             return {"orders": orders, "priced_up_to": None}
     return {"orders": None, "priced_up_to": None}
 
@@ -479,9 +585,11 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
     from generator.ipaas import n8n
 
     # No Make blueprints ship for the client's own database, so Make is not priced.
-    # The Make counts stay in the rows because Zapier's are derived from them.
     make_offered = plan.crm != "custom"
     offered = [name for name in METERED_PLATFORMS if make_offered or name != "make"]
+    plans = [choice for choice in recommendations(units)
+             if make_offered or choice["platform"] != "make"]
+    costs = horizon_costs()
 
     return {
         "flows": buildsheets.sheet_context(build_flows(answers, plan, spec)),
@@ -490,14 +598,17 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
         "n8n": n8n.setup_context(answers, plan, spec),
         "budget": {
             "rows": rows, "totals": units, "make_offered": make_offered,
-            "plans": [choice for choice in recommendations(units)
-                      if make_offered or choice["platform"] != "make"],
+            "plans": plans, "overall": overall_recommendation(plans),
+            "horizon": {"months": int(costs["months"]), "api_setup_sar": round(costs["api_setup"]),
+                        "api_total_sar": round(costs["api_total"]),
+                        "ipaas_setup_sar": round(costs["ipaas_setup"])},
             "assumptions": data["assumptions"], "checked_on": data["checked_on"],
             "usd_to_sar": data["usd_to_sar"], "api": data["api_path"],
             "break_even": {name: break_even(answers, plan, spec, name)
-                           for name in offered},
+                           for name in [*offered, "n8n_self_hosted"]},
             "break_even_max_orders": MAX_BREAK_EVEN_ORDERS, "break_even_step": BREAK_EVEN_STEP,
             "monthly_orders": answers.monthly_orders,
+            "replay_row": REPLAY_ROW,
         },
     }
 

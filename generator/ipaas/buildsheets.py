@@ -21,7 +21,13 @@ from generator.ipaas import (
     tray_steps,
     zapier_steps,
 )
-from generator.ipaas.flows import ABANDONED_CHECK_EVERY_MINUTES, Flow, FlowSet, Step
+from generator.ipaas.flows import (
+    ABANDONED_CHECK_EVERY_MINUTES,
+    RECONCILE_EVERY_MINUTES,
+    Flow,
+    FlowSet,
+    Step,
+)
 from generator.ipaas.n8n_discount import carrier_gates
 from generator.ipaas.sheet_steps import (
     code_text,
@@ -31,6 +37,10 @@ from generator.ipaas.sheet_steps import (
 )
 from generator.ipaas.zapier_signature import signature_check
 from generator.model import Answers, Bilingual, Plan
+
+# Orders the Make reconciliation reads in one run: one page, 100 orders, in both the
+# Shopify and the WooCommerce queries of crm_calls.
+RECONCILE_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -220,9 +230,17 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
 
 
 def _runner_interval() -> dict[str, Any]:
-    """Return the abandoned-cart runner's interval, from which the budget counts its runs."""
+    """Return the runner and reconciliation intervals, from which the budget counts their runs.
+
+    The reconciliation reads one page of ``RECONCILE_PAGE_SIZE`` orders a run, which
+    bounds the orders it can read a day.
+    """
     return {"runner_every_minutes": ABANDONED_CHECK_EVERY_MINUTES,
-            "runner_every_ar": arabic_count(ABANDONED_CHECK_EVERY_MINUTES, "minute")}
+            "runner_every_ar": arabic_count(ABANDONED_CHECK_EVERY_MINUTES, "minute"),
+            "reconcile_every_minutes": RECONCILE_EVERY_MINUTES,
+            "reconcile_every_ar": arabic_count(RECONCILE_EVERY_MINUTES, "minute"),
+            "reconcile_orders_per_day":
+                RECONCILE_PAGE_SIZE * 24 * 60 // RECONCILE_EVERY_MINUTES}
 
 
 def _all_modules(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,147 @@
+"""The operations budget: Zapier tasks from the build sheet, the plan chosen and the horizon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import main
+from generator.ipaas import budget, buildsheets
+from generator.ipaas.flows import RECONCILE_EVERY_MINUTES, build_flows
+from generator.ipaas.zapier_tasks import zap_tasks
+from tests.ipaas_cases import load_case
+
+
+def budget_of(preset: str, values: dict[str, Any]) -> dict[str, Any]:
+    answers, plan, spec = load_case(preset, values)
+    context: dict[str, Any] = budget.ipaas_context(answers, plan, spec)["budget"]
+    return context
+
+
+def rows_of(context: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["key"]: row for row in context["rows"]}
+
+
+def render(tmp_path: Path, preset: str, *values: str) -> tuple[str, str, str]:
+    """Return the English and Arabic budget and the English workflows guide, one line each."""
+    args = ["new", "--no-input", "--preset", preset, "--output-dir", str(tmp_path)]
+    for value in values:
+        args += ["--set", value]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    texts = [(project / name).read_text("utf-8") for name in
+             ("docs/operations-budget.md", "docs/operations-budget.ar.md", "workflows/README.md")]
+    english, arabic, guide = (" ".join(text.split()) for text in texts)
+    return english, arabic, guide
+
+
+def test_zapier_contact_zap_from_sheet() -> None:
+    # The contact Zap: the signature Code step, Get Value, Set Value, the Formatter
+    # and the request are billed; the dedupe Filter and the contact Filter are not.
+    answers, plan, spec = load_case("shopify-growth", {})
+    flow_set = build_flows(answers, plan, spec)
+    sheet = {row["key"]: row for row in buildsheets.sheet_context(flow_set)}
+    tasks = zap_tasks(flow_set.get("contact-sync"), sheet["contact-sync"])
+    assert tasks.per_run == 5
+    assert tasks.per_record == 0
+    tools = [action["tool"] for row in sheet["contact-sync"]["steps"] for action in row["zapier"]]
+    assert tools.count("Filter by Zapier") == 2
+
+
+def test_zapier_shopify_waiting_zaps() -> None:
+    # 4,000 orders: 18,000 checkout events at 7 tasks (signature, Get and Set Value,
+    # the pending store, the delay, the latest-update read, the order check), then
+    # 6,000 abandoned checkouts at 10 tasks on the no-order path. No runner Zap.
+    rows = rows_of(budget_of("shopify-growth", {}))
+    cart = rows["abandoned-checkout"]
+    assert cart["zapier"] == 18000 * 7 + 6000 * 10
+    assert cart["zapier_formula"] == "runs * 7 + 6,000 records * 10"
+    assert rows["abandoned-checkout-runner"]["zapier"] == 0
+    # Post-purchase: 4,000 fulfilment events at 3 tasks, 4,000 orders at 10.
+    assert rows["post-purchase"]["zapier"] == 4000 * 3 + 4000 * 10
+    assert rows["post-purchase-runner"]["zapier"] == 0
+
+
+def test_zapier_woocommerce_budget_numbers() -> None:
+    # woo-startup on the iPaaS path: 150 orders, Zoho. The order Zap writes the
+    # lines as one sales order through Code steps, so it has no per-record tasks.
+    context = budget_of("woo-startup", {"path": "ipaas"})
+    rows = rows_of(context)
+    assert context["monthly_orders"] == 150
+    assert rows["order-sync"]["zapier"] == 450 * 15
+    assert rows["abandoned-checkout"]["zapier"] == 675 * 7 + 225 * 5
+    assert rows["win-back"]["zapier"] == 30 * 2 + 98 * 3
+    assert rows["reconciliation"]["make"] == 3780
+    assert context["totals"] == {"make": 86896, "n8n_cloud": 4744, "zapier": 35157}
+
+
+def test_budget_woocommerce_plan_chosen() -> None:
+    # 4,744 executions fit n8n Cloud Pro ($60, SAR 225), the cheapest hosted fit.
+    # Over 12 months: 4,250 + 12 * 225 = 6,950 against the API path's 40,800.
+    context = budget_of("woo-startup", {"path": "ipaas"})
+    overall = context["overall"]
+    assert overall["platform"] == "n8n_cloud"
+    assert overall["plan"] == "Pro"
+    assert overall["reason"] == "cheapest_hosted"
+    assert overall["horizon_total_sar"] == 6950
+    assert overall["api_total_sar"] == 40800
+    assert overall["api_cheaper"] is False
+
+
+def test_budget_high_volume_self_hosted() -> None:
+    # 60,000 orders: no hosted plan listed covers the volume, so self-hosted n8n is
+    # recommended at its server price: 4,250 + 12 * 150 = 6,050 over 12 months.
+    context = budget_of("shopify-growth", {"path": "ipaas", "monthly_orders": 60000})
+    hosted = [plan for plan in context["plans"] if plan["platform"] != "n8n_self_hosted"]
+    assert [plan["price_sar"] for plan in hosted] == [None, None, None]
+    overall = context["overall"]
+    assert overall["platform"] == "n8n_self_hosted"
+    assert overall["reason"] == "no_hosted_fits"
+    assert overall["price_sar"] == 150
+    assert overall["horizon_total_sar"] == 6050
+    assert overall["api_cheaper"] is False
+    assert context["break_even"]["n8n_self_hosted"] == {"orders": None, "priced_up_to": None}
+
+
+def test_budget_doc_high_volume(tmp_path: Path) -> None:
+    english, arabic, _ = render(tmp_path, "shopify-growth", "path=ipaas",
+                                "monthly_orders=60000")
+    assert "**Recommended: n8n, self-hosted, Self-hosted server, SAR 150 a month " \
+        "(unconfirmed).** No hosted plan listed here covers the estimate" in english
+    assert "**التوصية: n8n مستضافة ذاتيًا، خادم مستضاف ذاتيًا، بـ 150 ريالًا شهريًا " \
+        "(غير مؤكد).** فلا تكفي الحجمَ المقدَّر أيُّ باقة مستضافة" in arabic
+    assert "- n8n, self-hosted: over 12 months the API path is not cheaper within 200,000 " \
+        "orders a month." in english
+    assert "لا يصبح مسار API أقل تكلفة على مدى 12 شهرًا في حدود 200,000 طلب شهريًا" in arabic
+    # The old claim compared monthly running costs only and left set-up out.
+    assert "is the cheaper route" not in english
+
+
+@pytest.mark.parametrize("orders", [1000, 4000])
+def test_budget_reconciliation_interval_and_replays(orders: int) -> None:
+    context = budget_of("shopify-growth", {"monthly_orders": orders})
+    rows = rows_of(context)
+    reconcile = rows["reconciliation"]
+    assert reconcile["runs"] == 24 * 60 // RECONCILE_EVERY_MINUTES * 30
+    assert reconcile["runs_formula"] == f"24 * 30 runs (every {RECONCILE_EVERY_MINUTES} minutes)"
+    # Every changed order read is posted to the order flow once more.
+    replays = rows[budget.REPLAY_ROW]
+    assert replays["runs"] == reconcile["records"] == orders * 3
+    assert replays["make"] == rows["order-sync"]["make"]
+    assert replays["n8n_cloud"] == orders * 3
+
+
+def test_make_guide_reconcile_interval(tmp_path: Path) -> None:
+    english, arabic, guide = render(tmp_path, "shopify-growth")
+    assert "every 15 minutes reads up to" not in guide
+    assert f"Run it every {RECONCILE_EVERY_MINUTES} minutes, as the n8n workflow does and the " \
+        "operations budget counts: that reads up to 2,400 changed orders a day." in guide
+    assert f"The reconciliation runs every {RECONCILE_EVERY_MINUTES} minutes on every " \
+        "platform" in english
+    assert "Over 12 months, with the middle of the iPaaS set-up range (SAR 4,250), the " \
+        "recommended plan costs SAR 6,050; the custom API path costs SAR 40,800" in english
+    assert "مع منتصف نطاق تكلفة إعداد iPaaS (4,250 ريالًا)" in arabic
