@@ -98,7 +98,21 @@ def test_unknown_node_type(project: Path) -> None:
     code, output = validate(project)
     assert code == 3
     assert "type 'n8n-nodes-base.httpRequestt' is not a node of n8n 2.8.4" in output
-    assert "such as 'n8n-nodes-base.httpRequest'" in output
+    assert "use a node type that n8n 2.8.4 has, such as 'n8n-nodes-base.httpRequest'" in output
+    assert "rabt new --answers .rabt/answers.yaml --no-input --overwrite" in output
+    assert "generator/" not in output
+
+
+def test_unknown_node_type_arabic(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node_named(workflow, "n8n-nodes-base.httpRequest")["type"] = "n8n-nodes-base.httpRequestt"
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project, "--lang", "ar")
+    assert code == 3
+    assert "استخدم نوع عقدة موجودًا في n8n 2.8.4" in output
+    assert "rabt new --answers .rabt/answers.yaml --no-input --overwrite" in output
+    assert "generator/" not in output
 
 
 def test_unknown_type_version(project: Path) -> None:
