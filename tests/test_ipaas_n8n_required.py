@@ -146,3 +146,10 @@ def test_short_group_counts() -> None:
         {"workflowInputs": {"values": []}},
         parameters_of("n8n-nodes-base.executeWorkflowTrigger", "1.1")))
     assert found == [n8n_required.Missing("workflowInputs.values", minimum=1, count=0)]
+
+
+def test_stored_values_without_defaults() -> None:
+    allowed = parameters_of(*POSTGRES)
+    stored = list(n8n_required.missing_parameters({}, allowed, defaults=False))
+    assert [item.path for item in stored] == ["schema", "table"]
+    assert paths({}, allowed) == ["table"]

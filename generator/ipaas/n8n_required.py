@@ -9,6 +9,11 @@ definition of a parameter, its type, its default, whether it is required and its
 - A parameter the file leaves out takes the default of its first definition that is
   shown, as n8n fills it in when it loads the node. A required parameter with a
   non-empty default is therefore never missing.
+
+  NOTE: n8n 2.8.4 activates a workflow through its REST API only after the same check
+  on the stored parameters, without defaults. There a required parameter with a
+  non-empty default that the file leaves out (the Postgres node's ``schema``) is also
+  missing. ``rabt validate`` follows the editor and does not report it.
 - A required definition counts only while it is shown: every ``show`` condition is met
   and no ``hide`` condition is, read from the node's values with their defaults. A
   condition on an expression (a value that starts with ``=``) counts as shown.
@@ -61,20 +66,22 @@ class Scope:
         given: The values the workflow file sets at this level.
         allowed: The catalogue's parameter entries of this level.
         root: The node's top level, which conditions written as ``/name`` read.
+        defaults: Whether absent values take their defaults.
     """
 
     def __init__(self, given: dict[str, Any], allowed: dict[str, Any],
-                 root: Scope | None = None) -> None:
+                 root: Scope | None = None, defaults: bool = True) -> None:
         self.given = given
         self.allowed = allowed
         self.root = root or self
+        self.defaults: bool = root.defaults if root else defaults
 
     def value(self, name: str, depth: int = 0) -> Any:
         """Return the value of ``name`` with n8n's default filled in, or ``_ABSENT``."""
         if name in self.given:
             return self.given[name]
         entry = self.allowed.get(name)
-        if entry is None or depth > MAX_DEPTH:
+        if entry is None or depth > MAX_DEPTH or not self.defaults:
             return _ABSENT
         for definition in entry.get("definitions", []):
             if self.shown(definition, depth + 1):
@@ -173,14 +180,18 @@ def is_empty(kind: str, value: Any) -> bool:
     return False
 
 
-def missing_parameters(given: dict[str, Any], allowed: dict[str, Any]) -> Iterator[Missing]:
+def missing_parameters(given: dict[str, Any], allowed: dict[str, Any],
+                       defaults: bool = True) -> Iterator[Missing]:
     """Yield every required parameter that ``given`` leaves missing or empty.
 
     Args:
         given: A node's ``parameters``.
         allowed: The catalogue's parameter entries of the node's type version.
+        defaults: Whether absent values take their defaults first, as in n8n's editor.
+            With ``False`` the values are read as stored, as n8n 2.8.4's activation
+            check through its REST API reads them (``WorkflowService._validateNodes``).
     """
-    yield from _missing(Scope(given, allowed), "")
+    yield from _missing(Scope(given, allowed, defaults=defaults), "")
 
 
 def _missing(scope: Scope, prefix: str) -> Iterator[Missing]:
