@@ -92,6 +92,7 @@ function mergeEntry(existing, entry) {
     merged.values = [...new Set(values.map((v) => JSON.stringify(v)))].sort().map((v) => JSON.parse(v));
   }
   if (entry.dynamic) merged.dynamic = true;
+  merged.definitions = mergeDefinitions(existing.definitions, entry.definitions);
   if (entry.children) merged.children = mergeParameters(existing.children || {}, entry.children);
   if (entry.groups) {
     merged.groups = { ...(existing.groups || {}) };
@@ -102,6 +103,52 @@ function mergeEntry(existing, entry) {
   return merged;
 }
 
+// Definitions in the order the node lists them: n8n takes the default of the first one
+// whose display conditions hold, so the order is kept and only exact repeats are dropped.
+function mergeDefinitions(first, second) {
+  const seen = new Set();
+  const result = [];
+  for (const definition of [...(first || []), ...(second || [])]) {
+    const key = JSON.stringify(definition);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    result.push(definition);
+  }
+  return result;
+}
+
+// The display conditions of one definition without the '@version' keys, which
+// describeProperties has already applied to choose the definitions of each version.
+function conditionsWithoutVersion(conditions) {
+  if (!conditions) return null;
+  const rest = Object.fromEntries(Object.entries(conditions).filter(([key]) => key !== '@version'));
+  return Object.keys(rest).length > 0 ? rest : null;
+}
+
+// Describe one definition with what `rabt validate` needs to find a missing required
+// parameter as n8n-workflow's getParameterIssues does: the type, the default that n8n
+// fills in for an absent value, whether it is required or needs a number of items, and
+// when it is shown.
+function describeDefinition(property) {
+  assertNoStub(property.default, `${property.name}.default`);
+  const definition = { type: property.type, default: property.default === undefined ? null : property.default };
+  if (property.required === true) definition.required = true;
+  const typeOptions = property.typeOptions || {};
+  if (typeOptions.multipleValues !== undefined) definition.multiple_values = true;
+  // A fixed collection with minRequiredFields needs that many items in each of its
+  // groups, and n8n reports a shortfall as "At least N fields are required".
+  if (property.type === 'fixedCollection' && typeOptions.minRequiredFields) {
+    definition.min_required_fields = typeOptions.minRequiredFields;
+    definition.groups = (property.options || []).map((group) => group.name);
+  }
+  const displayOptions = property.displayOptions || {};
+  const show = conditionsWithoutVersion(displayOptions.show);
+  const hide = conditionsWithoutVersion(displayOptions.hide);
+  if (show) definition.show = show;
+  if (hide) definition.hide = hide;
+  return definition;
+}
+
 function mergeParameters(target, source) {
   const result = { ...target };
   for (const [name, entry] of Object.entries(source)) result[name] = mergeEntry(result[name], entry);
@@ -110,7 +157,7 @@ function mergeParameters(target, source) {
 
 function describeProperty(property, version, where) {
   assertNoStub(property.options, `${where}.options`);
-  const entry = { types: [property.type] };
+  const entry = { types: [property.type], definitions: [describeDefinition(property)] };
   const typeOptions = property.typeOptions || {};
   if (property.type === 'options' || property.type === 'multiOptions') {
     entry.values = (property.options || []).map((option) => option.value);

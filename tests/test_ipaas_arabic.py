@@ -78,6 +78,20 @@ def test_arabic_ipaas_docs_have_no_english(baked: tuple[str, Path]) -> None:
         assert runs == [], path.relative_to(project).as_posix()
 
 
+def test_arabic_branch_names_use_ui_labels(baked: tuple[str, Path]) -> None:
+    """Condition branches keep the labels true and false of the English sheets."""
+    _, project = baked
+    tray = (project / "workflows/tray-build-sheet.ar.md").read_text("utf-8")
+    assert "فرع true" in unescaped(tray)
+    assert "فرع false" in unescaped(tray)
+    for path in sorted(project.rglob("*.ar.md")):
+        text = unescaped(path.read_text("utf-8"))
+        where = path.relative_to(project).as_posix()
+        assert "المسار الصحيح" not in text, where
+        assert "المسار الخاطئ" not in text, where
+        assert "تدفق n8n لكل تدفق" not in text, where
+
+
 def test_zapier_sheet_shows_arabic_notes(baked: tuple[str, Path]) -> None:
     case, project = baked
     english = unescaped((project / "workflows/zapier-build-sheet.md").read_text("utf-8"))

@@ -5,6 +5,9 @@ PostgreSQL database on 127.0.0.1 and back out through ``n8n export:workflow``, a
 workflow must come back unchanged. ``scripts/check_n8n_workflows.js`` then loads each file
 into n8n-workflow's ``Workflow`` class with the installed n8n-nodes-base and lists unknown
 node types, parameter issues, missing credentials and connections to ports a node lacks.
+The same checker also takes every generated node with no parameters and with each one
+removed or emptied, and the required parameters it reports must be those that
+``generator/ipaas/n8n_required.py`` finds.
 
 n8n comes from ``scripts/install_n8n.sh`` (in ``RABT_N8N_HOME``, or the cache folder that
 script uses). Without n8n, Node.js, ``psql`` or PostgreSQL the tests skip, or fail when the
@@ -27,13 +30,17 @@ from typing import Any, NoReturn
 
 import pytest
 
-from generator.ipaas import n8n
+from generator.ipaas import n8n, n8n_required
 from generator.spec import build_desired_state
 from tests.ipaas_cases import IPAAS_CASES, load_case
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKER = REPO / "scripts" / "check_n8n_workflows.js"
 CASE_IDS = [case[0] for case in IPAAS_CASES]
+# The messages of n8n-workflow 2.8.0's getParameterIssues for a required parameter without a
+# value and for a fixed collection with too few items.
+REQUIRED_MESSAGE = re.compile(r'Parameter ".*" is required\.$'
+                              r"|At least \d+ fields? (is|are) required\.$")
 POSTGRES_HOST = "127.0.0.1"
 POSTGRES_PORT = 5432
 POSTGRES_USER = "postgres"
@@ -327,6 +334,74 @@ def test_checker_invalid_json(n8n_home: Path, tmp_path: Path) -> None:
     done = checker(str(n8n_home), str(path))
     assert done.returncode == 2
     assert f"cannot read the workflow file {path}" in done.stderr
+
+
+def one_gap_nodes() -> Iterator[dict[str, Any]]:
+    """Yield each distinct generated node, then with no parameters, then with each of its
+    parameters removed or emptied in turn."""
+    seen = set()
+    for case in CASE_IDS:
+        _, preset, values = next(item for item in IPAAS_CASES if item[0] == case)
+        for data in case_files(preset, values).values():
+            for node in json.loads(data)["nodes"]:
+                key = json.dumps([node["type"], node["typeVersion"], sorted(node["parameters"])])
+                if key in seen:
+                    continue
+                seen.add(key)
+                yield node
+                yield {**node, "parameters": {}}
+                for name in node["parameters"]:
+                    removed = copy.deepcopy(node)
+                    del removed["parameters"][name]
+                    emptied = copy.deepcopy(node)
+                    emptied["parameters"][name] = ""
+                    yield removed
+                    yield emptied
+
+
+def n8n_required_issues(problems: list[dict[str, Any]]) -> list[str]:
+    """Return the parameters n8n reports as required and missing, or short of items."""
+    return sorted({problem["parameter"] for problem in problems
+                   if problem["kind"] == "parameter"
+                   and REQUIRED_MESSAGE.match(problem["message"])})
+
+
+def rabt_required_issues(node: dict[str, Any], defaults: bool) -> set[str]:
+    """Return the parameters ``n8n_required`` reports for ``node``, named as n8n names them."""
+    version = str(node["typeVersion"]).removesuffix(".0")
+    allowed = n8n.catalogue()["nodes"][node["type"]]["versions"][version]["parameters"]
+    names = set()
+    for missing in n8n_required.missing_parameters(node["parameters"], allowed, defaults):
+        parts = missing.path.split(".")
+        # n8n keys a missing value by its own name, and a short group by its collection.
+        name = parts[-2] if missing.minimum is not None else parts[-1]
+        names.add(name.split("[")[0])
+    return names
+
+
+@pytest.mark.slow
+def test_required_matches_n8n(n8n_home: Path, tmp_path: Path) -> None:
+    # The checker reports what n8n finds on the stored values and with defaults filled in.
+    nodes = list(one_gap_nodes())
+    paths = []
+    for index, node in enumerate(nodes):
+        path = tmp_path / f"node-{index}.json"
+        path.write_text(json.dumps({"name": f"node {index}", "nodes": [node],
+                                    "connections": {}}), encoding="utf-8")
+        paths.append(path)
+
+    _, report = run_checker(n8n_home, paths)
+    by_file = {item["file"]: item["problems"] for item in report["workflows"]}
+    differences = []
+    for node, path in zip(nodes, paths, strict=True):
+        expected = sorted(rabt_required_issues(node, defaults=True)
+                          | rabt_required_issues(node, defaults=False))
+        found = n8n_required_issues(by_file[str(path)])
+        if expected != found:
+            differences.append((node["name"], sorted(node["parameters"]), expected, found))
+    assert len(nodes) > 200
+    assert any(n8n_required_issues(problems) for problems in by_file.values())
+    assert differences == []
 
 
 # ---------------------------------------------------------------------------

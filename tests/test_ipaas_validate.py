@@ -1,5 +1,5 @@
-"""``rabt validate`` on iPaaS projects: n8n connections, node types, Make module ids and
-placeholders left in requests."""
+"""``rabt validate`` on iPaaS projects: n8n connections, node types, required parameters,
+Make module ids and placeholders left in requests."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-def validate(project: Path) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["validate", str(project)], catch_exceptions=False)
+def validate(project: Path, *options: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["validate", str(project), *options],
+                                catch_exceptions=False)
     return result.exit_code, result.output
 
 
@@ -97,7 +98,21 @@ def test_unknown_node_type(project: Path) -> None:
     code, output = validate(project)
     assert code == 3
     assert "type 'n8n-nodes-base.httpRequestt' is not a node of n8n 2.8.4" in output
-    assert "such as 'n8n-nodes-base.httpRequest'" in output
+    assert "use a node type that n8n 2.8.4 has, such as 'n8n-nodes-base.httpRequest'" in output
+    assert "rabt new --answers .rabt/answers.yaml --no-input --overwrite" in output
+    assert "generator/" not in output
+
+
+def test_unknown_node_type_arabic(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node_named(workflow, "n8n-nodes-base.httpRequest")["type"] = "n8n-nodes-base.httpRequestt"
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project, "--lang", "ar")
+    assert code == 3
+    assert "استخدم نوع عقدة موجودًا في n8n 2.8.4" in output
+    assert "rabt new --answers .rabt/answers.yaml --no-input --overwrite" in output
+    assert "generator/" not in output
 
 
 def test_unknown_type_version(project: Path) -> None:
@@ -121,6 +136,40 @@ def test_unknown_parameter_name(project: Path) -> None:
     assert code == 3
     assert "'urll' is not a parameter of n8n-nodes-base.httpRequest" in output
     assert "this node has 'url'" in output
+
+
+def test_missing_required_parameter(project: Path) -> None:
+    names = []
+
+    def change(workflow: dict[str, Any]) -> None:
+        node = node_named(workflow, "n8n-nodes-base.httpRequest")
+        del node["parameters"]["url"]
+        names.append(node["name"])
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert N8N_FILE in output
+    assert f"node {names[0]!r}: 'url' is required by n8n-nodes-base.httpRequest version " \
+           "4.2 for this node's settings, but it is missing or empty" in output
+    assert "give 'url' a value or an expression" in output
+    assert output.count("is required by") == 1
+
+
+def test_empty_required_parameter_arabic(project: Path) -> None:
+    names = []
+
+    def change(workflow: dict[str, Any]) -> None:
+        node = node_named(workflow, "n8n-nodes-base.httpRequest")
+        node["parameters"]["url"] = ""
+        names.append(node["name"])
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project, "--lang", "ar")
+    assert code == 3
+    assert N8N_FILE in output
+    assert f"العقدة {names[0]!r}: المعامل 'url' مطلوب في n8n-nodes-base.httpRequest" in output
+    assert "أعطِ المعامل 'url' قيمة أو تعبيرًا" in output
 
 
 def test_unknown_option_value(project: Path) -> None:

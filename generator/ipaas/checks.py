@@ -3,7 +3,9 @@
 The JSON schemas only check each file's shape. These checks add what the schemas
 cannot. Every n8n connection must name a node of its workflow. Every node's type,
 typeVersion, parameter names and option values must exist in the committed catalogue
-of the pinned n8n release (``generator/data/ipaas/n8n-nodes.json``). Every Make module
+of the pinned n8n release (``generator/data/ipaas/n8n-nodes.json``), and every
+parameter that release requires for the node's settings must have a value
+(``n8n_required``). Every Make module
 id and version must be one listed in ``generator/data/ipaas/make-modules.yaml``.
 No Make request and no n8n HTTP Request node may keep a ``<...>`` placeholder of the
 flow model in its URL, query or body, because the CRM would receive it as text.
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.ipaas import n8n
+from generator.ipaas import n8n, n8n_required
 from generator.resources import load_data
 
 MAKE_MODULES_DATA = "ipaas/make-modules"
@@ -135,8 +137,15 @@ def _node_findings(node: dict[str, Any], catalogue: dict[str, Any]) -> Iterator[
     parameters = node.get("parameters")
     if isinstance(parameters, dict):
         context = {"node": name, "type": node_type, "version": version}
-        yield from _parameter_findings(parameters, entry["versions"][version]["parameters"],
-                                       "", context)
+        allowed = entry["versions"][version]["parameters"]
+        yield from _parameter_findings(parameters, allowed, "", context)
+        for missing in n8n_required.missing_parameters(parameters, allowed):
+            fields = {**context, "parameter": missing.path}
+            if missing.minimum is None:
+                yield Finding("ipaas_n8n_required", "ipaas_n8n_required_fix", fields)
+            else:
+                yield Finding("ipaas_n8n_min_items", "ipaas_n8n_required_fix",
+                              {**fields, "minimum": missing.minimum, "count": missing.count})
 
 
 def _parameter_findings(given: dict[str, Any], allowed: dict[str, Any], prefix: str,

@@ -36,7 +36,7 @@ PURPOSES: dict[str, tuple[str, str]] = {
     STORAGE: ("reads, writes or deletes a value under a key, kept between runs",
               "تقرأ قيمة تحت مفتاح أو تكتبها أو تحذفها، وتبقى القيمة من تشغيل إلى آخر"),
     CONDITION: ("splits the run into a true and a false path by a comparison",
-                "تقسم التشغيل إلى مسار صحيح ومسار خاطئ بحسب مقارنة"),
+                "تقسم التشغيل إلى فرع true وفرع false بحسب مقارنة"),
     DELAY: ("pauses the run for a set time", "توقف التشغيل مدة محددة"),
     SCRIPT: ("runs JavaScript on the step's input and returns an object",
              "تشغّل JavaScript على مدخلات الخطوة وتعيد كائنًا"),
@@ -73,7 +73,7 @@ def _dedupe(step: Step) -> list[dict[str, str]]:
                 "later step on the true path; the false path ends the run, because the event "
                 "was processed before.",
                 "القيمة الأولى: قيمة خطوة Get Value، والمعامل: Is null. ضع كل الخطوات التالية في "
-                "المسار الصحيح، وينهي المسار الخاطئ التشغيل لأن الحدث عولج من قبل."),
+                "فرع true، وينهي فرع false التشغيل لأن الحدث عولج من قبل."),
         _action(STORAGE, f"Operation Set Value, scope Account, same key. Value: the current "
                 f"time. Delete keys older than {days} days in a daily workflow.",
                 "العملية Set Value بالنطاق Account وبالمفتاح نفسه. القيمة: الوقت الحالي. واحذف "
@@ -86,9 +86,9 @@ def _guarded_paths(later: Step) -> tuple[str, str]:
     return (f'Put the steps of this part on the true path and the steps from "{later.title.en}" '
             "on after the condition, outside both paths, so a run whose condition fails still "
             "reaches them; the false path stays empty.",
-            "ضع خطوات هذا الجزء في المسار الصحيح، وضع الخطوات ابتداءً من "
-            f"«{later.title.ar}» بعد الشرط خارج المسارين، ليصل إليها التشغيل الذي لم يتحقق "
-            "شرطه أيضًا، ويبقى المسار الخاطئ فارغًا.")
+            "ضع خطوات هذا الجزء في فرع true، وضع الخطوات ابتداءً من "
+            f"«{later.title.ar}» بعد الشرط خارج الفرعين، ليصل إليها التشغيل الذي لم يتحقق "
+            "شرطه أيضًا، ويبقى فرع false فارغًا.")
 
 
 def _filter(step: Step, later: Step | None = None) -> list[dict[str, str]]:
@@ -101,8 +101,8 @@ def _filter(step: Step, later: Step | None = None) -> list[dict[str, str]]:
                             f"الشروط: {names}. {where_ar}")]
         return [_action(CONDITION, f"Conditions: {names}. Later steps go on the true path; "
                         "the false path ends the run.",
-                        f"الشروط: {names}. تُوضع الخطوات التالية في المسار الصحيح، وينهي المسار "
-                        "الخاطئ التشغيل.")]
+                        f"الشروط: {names}. تُوضع الخطوات التالية في فرع true، وينهي فرع "
+                        "false التشغيل.")]
     if params.get("fulfilled_when"):
         text = " OR ".join(" AND ".join(
             f"`{name}` Equal to " + " or ".join(f"`{value}`" for value in values
@@ -110,21 +110,21 @@ def _filter(step: Step, later: Step | None = None) -> list[dict[str, str]]:
             for name, values in rule.items()) for rule in params["fulfilled_when"])
         return [_action(CONDITION, f"Conditions, compared in lower case: {text}. Later steps "
                         "go on the true path; the false path ends the run.",
-                        f"الشروط، وتُقارن بأحرف صغيرة: {text}. تُوضع الخطوات التالية في المسار "
-                        "الصحيح، وينهي المسار الخاطئ التشغيل.")]
+                        f"الشروط، وتُقارن بأحرف صغيرة: {text}. تُوضع الخطوات التالية في فرع "
+                        "true، وينهي فرع false التشغيل.")]
     store, key = str(params["store"]), str(params["key"])
     if params.get("absent"):
         return [_get(store, key),
                 _action(CONDITION, "Value 1: the Get Value step's value; operator: Is null. "
                         "Later steps go on the true path, so each record starts once.",
                         "القيمة الأولى: قيمة خطوة Get Value، والمعامل: Is null. تُوضع الخطوات "
-                        "التالية في المسار الصحيح، فلا يبدأ كل سجل إلا مرة واحدة.")]
+                        "التالية في فرع true، فلا يبدأ كل سجل إلا مرة واحدة.")]
     return [_get(store, key),
             _action(CONDITION, f"Value 1: the Get Value step's value; operator: Equal to; "
                     f"value 2: `{params['equals']}` from the trigger. Later steps go on the "
                     "true path, so only the latest update goes on.",
                     f"القيمة الأولى: قيمة خطوة Get Value، والمعامل: Equal to، والقيمة الثانية: "
-                    f"`{params['equals']}` من المحفّز. تُوضع الخطوات التالية في المسار الصحيح، "
+                    f"`{params['equals']}` من المحفّز. تُوضع الخطوات التالية في فرع true، "
                     "فلا يمضي إلا آخر تحديث.")]
 
 
@@ -227,8 +227,8 @@ def _branch(step: Step) -> list[dict[str, str]]:
         return [_get(store, keys),
                 _action(CONDITION, "Value 1: the Get Value result; operator: Is not null. "
                         "The true path is the first route below, the false path the second.",
-                        "القيمة الأولى: نتيجة Get Value، والمعامل: Is not null. المسار الصحيح هو "
-                        "الفرع الأول أدناه، والخاطئ هو الثاني.")]
+                        "القيمة الأولى: نتيجة Get Value، والمعامل: Is not null. فرع true هو "
+                        "المسار الأول أدناه، وفرع false هو الثاني.")]
     return [_action(BRANCH, "One branch per route below, named as the route; its value is "
                     "the route's condition.",
                     "فرع لكل مسار أدناه يحمل اسمه، وقيمته شرط ذلك المسار.")]
@@ -240,7 +240,7 @@ def _gate(step: Step) -> list[dict[str, str]]:
                     "send on the true path, and the later steps after the condition, so a "
                     "contact without consent still reaches them.",
                     "القيمة الأولى: حقل الموافقة أدناه بأحرف صغيرة، والمعامل: Equal to إحدى قيم "
-                    "الموافقة. ضع في المسار الصحيح الخطوات حتى خطوة الإرسال فقط، وضع الخطوات "
+                    "الموافقة. ضع في فرع true الخطوات حتى خطوة الإرسال فقط، وضع الخطوات "
                     "اللاحقة بعد الشرط، لتصل إليها جهة الاتصال التي لم توافق أيضًا.")]
 
 
@@ -252,7 +252,7 @@ def _zoho_lines_map(step: Step, later: Step | None) -> list[dict[str, str]]:
         where_en, where_ar = _guarded_paths(later)
     else:
         where_en = "Put the later steps on the true path; the false path ends the run."
-        where_ar = "ضع الخطوات التالية في المسار الصحيح، وينهي المسار الخاطئ التشغيل."
+        where_ar = "ضع الخطوات التالية في فرع true، وينهي فرع false التشغيل."
     return [
         _action(STORAGE, f"Operation Get Value, scope Account. Key: `{SALES_ORDER_STORE}:"
                 "sales-order:` followed by the order's `id` from the trigger.",
