@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,16 @@ import httpx
 import pytest
 
 from intake_support import RecordingHandler, serve, write_spec
+from storesync.db import Database
 from storesync.delivery import Delivery
 from storesync.queue import DeliveryQueue, build_queue
+from storesync.record_keys import record_key, shop_part
 from storesync.settings import Settings, load_settings
 from storesync.standins.shopify import ShopifyStandinConfig, ShopifyState
 from storesync.standins.shopify import create_app as create_shopify
 from storesync.standins.woocommerce import WooStandinConfig, WooState
 from storesync.standins.woocommerce import create_app as create_woocommerce
+from storesync.tombstones import bury, create_table, customer_digests
 from sync_support import SPEC_DIR
 
 SHOP_DOMAIN = "demo-store.myshopify.com"
@@ -31,16 +35,27 @@ WOO_KEY = WooStandinConfig.consumer_key
 WOO_SECRET = WooStandinConfig.consumer_secret
 
 
-def shopify_order(number: int, updated_at: str, *, email: str = "reem.recon@example.com",
-                  phone: str = "+966500000021", total: str = "199.0") -> dict[str, Any]:
-    """Return an order node in Admin GraphQL form, for the stand-in's seed."""
+RECON_EMAIL = "reem.recon@example.com"
+RECON_PHONE = "+966500000021"
+
+
+def shopify_order(number: int, updated_at: str, *, email: str = RECON_EMAIL,
+                  phone: str = RECON_PHONE, total: str = "199.0", created_at: str | None = None,
+                  customer_id: int | None = None) -> dict[str, Any]:
+    """Return an order node in Admin GraphQL form, for the stand-in's seed.
+
+    The order is created at ``updated_at`` unless ``created_at`` is given; its customer
+    is ``number + 500`` unless ``customer_id`` is given.
+    """
+    customer = number + 500 if customer_id is None else customer_id
     return {
         "legacyResourceId": str(number), "name": f"#{number}", "email": email,
-        "createdAt": updated_at, "updatedAt": updated_at, "processedAt": updated_at,
+        "createdAt": created_at or updated_at, "updatedAt": updated_at,
+        "processedAt": created_at or updated_at,
         "displayFinancialStatus": "PAID", "currencyCode": "SAR",
         "totalPriceSet": {"shopMoney": {"amount": total, "currencyCode": "SAR"}},
-        "customer": {"id": f"gid://shopify/Customer/{number + 500}",
-                     "legacyResourceId": str(number + 500), "email": email, "phone": phone,
+        "customer": {"id": f"gid://shopify/Customer/{customer}",
+                     "legacyResourceId": str(customer), "email": email, "phone": phone,
                      "firstName": "ريم", "lastName": "المطابقة"},
         "lineItems": {"nodes": [{
             "id": f"gid://shopify/LineItem/{number * 10}", "title": "Oud Royal 50 ml",
@@ -51,20 +66,37 @@ def shopify_order(number: int, updated_at: str, *, email: str = "reem.recon@exam
     }
 
 
-def woocommerce_order(number: int, modified_gmt: str, *,
-                      email: str = "reem.recon@example.com",
-                      phone: str = "+966500000021", total: str = "199.00") -> dict[str, Any]:
-    """Return an order in REST v3 form, for the stand-in's seed."""
+def woocommerce_order(number: int, modified_gmt: str, *, email: str = RECON_EMAIL,
+                      phone: str = RECON_PHONE, total: str = "199.00",
+                      created_gmt: str | None = None,
+                      customer_id: int | None = None) -> dict[str, Any]:
+    """Return an order in REST v3 form, for the stand-in's seed (dates as for Shopify's)."""
     return {
         "id": number, "status": "processing", "total": total,
-        "date_created_gmt": modified_gmt, "date_modified_gmt": modified_gmt,
-        "customer_id": number + 500,
+        "date_created_gmt": created_gmt or modified_gmt, "date_modified_gmt": modified_gmt,
+        "customer_id": number + 500 if customer_id is None else customer_id,
         "billing": {"first_name": "ريم", "last_name": "المطابقة", "email": email,
                     "phone": phone, "city": "Jeddah"},
         "line_items": [{"id": number * 10, "name": "Oud Royal 50 ml", "product_id": 77,
                         "variation_id": 0, "sku": "OUD-ROYAL-50", "quantity": 1,
                         "price": float(total), "total": total}],
     }
+
+
+def redact_recon_customer(settings: Settings, source: str, shop: str, customer_id: int,
+                          order_id: int, redacted_at: float, request_id: int) -> None:
+    """Leave the tombstones that a ``customers/redact`` of the seeded orders' customer
+    (``RECON_EMAIL``, ``RECON_PHONE``, one customer id and one named order) leaves."""
+    key = partial(record_key, shop_part(source, shop))
+    digests = customer_digests([RECON_EMAIL], [RECON_PHONE], [key(str(customer_id))],
+                               [key(str(order_id))])
+    db = Database(settings.state_path)
+    try:
+        create_table(db)
+        with db.transaction() as conn:
+            bury(conn, digests, request_id, redacted_at)
+    finally:
+        db.close()
 
 
 @dataclass

@@ -16,10 +16,12 @@ import pytest
 
 from intake_support import sample_value
 from store_support import (
+    RECON_EMAIL,
     SHOP_DOMAIN,
     FakeSleep,
     RecordingQueue,
     Stores,
+    redact_recon_customer,
     shopify_order,
     woocommerce_order,
 )
@@ -300,3 +302,63 @@ def test_reconciled_customer_consent_recorded(
     assert current is not None
     assert (current.state, current.source) == ("withdrawn", "shopify")
 
+
+
+def _utc(moment: float) -> str:
+    """Return a time as the seeds write it: ISO 8601 UTC without an offset."""
+    return datetime.fromtimestamp(int(moment), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def test_reconcile_skips_records_made_before_a_redaction(
+        stores: Stores, tmp_path: Path, recording_queue: Callable[..., RecordingQueue],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The store still returns a redacted customer's old order, and reconciliation reads it
+    after the redaction. The order was made before the redaction, so nothing of it syncs."""
+    platform = family()
+    if platform not in PLATFORMS:
+        pytest.skip(f"this project receives {platform} deliveries, which have no store API")
+    now = time.time()
+    redacted_at = now - 86400
+    touched = _utc(now - 3600)
+    if platform == "shopify":
+        shop = SHOP_DOMAIN
+        # Order 1001 was made two days ago and changed an hour ago; 1002 is a new order
+        # of the same customer, placed an hour ago.
+        stores.shopify.seed(
+            [shopify_order(1001, f"{touched}Z", created_at=f"{CHANGED}Z", customer_id=1501),
+             shopify_order(1002, f"{touched}Z", customer_id=1501)],
+            customers=[{"legacyResourceId": "1501", "email": RECON_EMAIL,
+                        "createdAt": f"{CHANGED}Z", "updatedAt": f"{touched}Z"}])
+    else:
+        shop = f"{stores.woocommerce_url}/"
+        stores.woocommerce.seed(orders=[
+            woocommerce_order(1001, touched, created_gmt=CHANGED, customer_id=1501),
+            woocommerce_order(1002, touched, customer_id=1501)])
+    settings = stores.settings(tmp_path, platform, project_spec=True,
+                               RECONCILE_FIRST_LOOKBACK_HOURS="72")
+    context = build_context(settings, Database(settings.state_path))
+    redact_recon_customer(settings, platform, shop, 1501, 1001, redacted_at, request_id=41)
+    queue = recording_queue(settings)
+    caplog.set_level(logging.INFO, logger="storesync")
+
+    run(settings, queue)
+    # Delivery ids are reconcile:<kind>:<id>:<updated_at>.
+    outcomes = {":".join(delivery.delivery_id.split(":")[1:3]): handle_delivery(delivery, context)
+                for delivery in queue.take()}
+
+    assert outcomes == {"order:1001": JobOutcome.SKIPPED_REDACTED,
+                        "order:1002": JobOutcome.SYNCED_LATER,
+                        **({"customer:1501": JobOutcome.SKIPPED_REDACTED}
+                           if platform == "shopify" else {})}
+    with context.store.db.reading() as reader:
+        deals = [row[0] for row in reader.execute(
+            "SELECT key FROM sync_outbox WHERE object = 'deals'").fetchall()]
+    assert [key.rsplit(":", 1)[1] for key in deals] == ["1002"]
+    skips = [record for record in caplog.records if record.getMessage().startswith(
+        "store record skipped: made before the redaction")]
+    assert sorted(record.__dict__["event_id"].split(":")[1] for record in skips) == (
+        ["customer", "order"] if platform == "shopify" else ["order"])
+    for record in skips:
+        assert record.__dict__["privacy_request_id"] == 41
+        assert not {"source", "topic", "shop", "email"} & set(record.__dict__)
+    assert RECON_EMAIL not in caplog.text

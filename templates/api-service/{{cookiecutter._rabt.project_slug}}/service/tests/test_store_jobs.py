@@ -23,6 +23,7 @@ from store_support import (
     FakeSleep,
     RecordingQueue,
     Stores,
+    redact_recon_customer,
     shopify_order,
     woocommerce_order,
 )
@@ -30,10 +31,12 @@ from storesync import metrics
 from storesync.backfill import HUBSPOT_CALLS_PER_100_ORDERS, date_range, estimate
 from storesync.backfill_run import run_backfill
 from storesync.cli import main
+from storesync.db import Database
 from storesync.settings import SettingsError
 from storesync.store_api import ShopifyAdmin, StoreApiError, WooCommerceApi
 from storesync.subscriptions import check_all, needed_topics
-from storesync.worker import load_mapping
+from storesync.worker import JobOutcome, build_context, handle_delivery, load_mapping
+from sync_support import family
 
 PUBLIC_URL = "https://hooks.example.sa"
 
@@ -298,6 +301,44 @@ def test_backfill_dry_run_and_run(stores: Stores, tmp_path: Path, platform: str,
     assert [record.getMessage() for record in caplog.records
             if record.levelno >= logging.WARNING] == []
     assert "900" not in {delivery.delivery_id.split(":")[2] for delivery in queued}
+
+
+def test_backfill_skips_orders_made_before_a_redaction(
+        stores: Stores, tmp_path: Path, recording_queue: Callable[..., RecordingQueue]) -> None:
+    """A backfill after a redaction reads the customer's old order again: it is not synced,
+    while the same customer's order placed after the redaction is."""
+    platform = family()
+    if platform not in ("shopify", "woocommerce"):
+        pytest.skip(f"this project receives {platform} deliveries, which have no store API")
+    redacted_at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
+    before, after = "2026-03-02T08:00:00", "2026-03-03T08:00:00"
+    if platform == "shopify":
+        shop = SHOP_DOMAIN
+        stores.shopify.seed([shopify_order(1001, f"{before}Z", customer_id=1501),
+                             shopify_order(1002, f"{after}Z", customer_id=1501)])
+    else:
+        shop = f"{stores.woocommerce_url}/"
+        stores.woocommerce.seed(orders=[woocommerce_order(1001, before, customer_id=1501),
+                                        woocommerce_order(1002, after, customer_id=1501)])
+    settings = stores.settings(tmp_path, platform, project_spec=True)
+    context = build_context(settings, Database(settings.state_path))
+    redact_recon_customer(settings, platform, shop, 1501, 1001, redacted_at, request_id=42)
+    queue = recording_queue(settings)
+    start, end = date_range("2026-03-01", "2026-03-03", date(2026, 3, 20))
+
+    code = run_backfill(settings, start, end, date(2026, 3, 20), dry_run=False,
+                        echo=lambda line: None, clock=lambda: 1_800_000_000.0,
+                        sleep=FakeSleep(), enqueue=queue.enqueue_once)
+    # Delivery ids are reconcile:order:<id>:<updated_at>.
+    outcomes = {delivery.delivery_id.split(":")[2]: handle_delivery(delivery, context)
+                for delivery in queue.take()}
+
+    assert code == 0
+    assert outcomes == {"1001": JobOutcome.SKIPPED_REDACTED, "1002": JobOutcome.SYNCED_LATER}
+    with context.store.db.reading() as reader:
+        deals = [row[0] for row in reader.execute(
+            "SELECT key FROM sync_outbox WHERE object = 'deals'").fetchall()]
+    assert [key.rsplit(":", 1)[1] for key in deals] == ["1002"]
 
 
 @pytest.mark.parametrize(("first", "last", "message"), [

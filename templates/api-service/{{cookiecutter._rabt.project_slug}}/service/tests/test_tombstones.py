@@ -1,4 +1,4 @@
-"""Tombstones of redacted customers: what a delivery matches, the receive time and expiry."""
+"""Tombstones of redacted customers: what a delivery matches, the time that counts, expiry."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def database(tmp_path: Path) -> Database:
 
 
 def delivery(body: str = "{}", *, topic: str = "orders/updated", shop: str = "test-store",
-             received_at: str = BEFORE_T0, source: str = "shopify") -> Delivery:
-    return Delivery(delivery_id="evt-1", source=source, topic=topic, shop=shop,
+             received_at: str = BEFORE_T0, source: str = "shopify",
+             delivery_id: str = "evt-1") -> Delivery:
+    return Delivery(delivery_id=delivery_id, source=source, topic=topic, shop=shop,
                     received_at=received_at, triggered_at=None, body=body)
 
 
@@ -88,6 +89,50 @@ def test_only_deliveries_received_before_count(database: Database) -> None:
     assert request_for(database, delivery(received_at=AFTER_T0), body) is None
     # An unreadable receive time counts as older than every redaction.
     assert request_for(database, delivery(received_at="yesterday"), body) == 7
+
+
+# Reconciliation and backfill queue what they read with the time of the run as receive time.
+READ_LATER = "2027-01-20T10:00:00Z"
+
+
+@pytest.mark.parametrize(("source", "topic", "body", "expected"), [
+    ("shopify", "orders/updated", {"id": 1, "email": "sara@example.com",
+                                   "created_at": "2027-01-15T10:59:00+03:00"}, 7),
+    ("shopify", "orders/updated", {"id": 1, "email": "sara@example.com",
+                                   "created_at": "2027-01-15T11:01:00+03:00"}, None),
+    ("shopify", "customers/update", {"id": 720001, "created_at": "2026-06-01T09:00:00Z"}, 7),
+    ("shopify", "customers/update", {"id": 720001, "created_at": "2027-01-16T09:00:00Z"}, None),
+    # WooCommerce gives UTC without an offset.
+    ("woocommerce", "order.updated", {"id": 1, "customer_id": 720001,
+                                      "date_created_gmt": "2027-01-15T07:59:00"}, 7),
+    ("woocommerce", "order.updated", {"id": 1, "customer_id": 720001,
+                                      "date_created_gmt": "2027-01-15T08:01:00"}, None),
+    # A record whose creation time is missing or unreadable counts as older.
+    ("shopify", "orders/updated", {"id": 1, "email": "sara@example.com"}, 7),
+    ("shopify", "orders/updated", {"id": 1, "email": "sara@example.com",
+                                   "created_at": "last week"}, 7),
+    ("shopify", "orders/updated", {"id": 1, "email": "sara@example.com", "created_at": 5}, 7),
+])
+def test_store_read_record_decided_by_its_creation(database: Database, source: str, topic: str,
+                                                   body: dict[str, Any],
+                                                   expected: int | None) -> None:
+    bury_sara(database)
+    read = delivery(topic=topic, source=source, received_at=READ_LATER,
+                    delivery_id="reconcile:order:1:2027-01-20T09:00:00Z")
+    assert read.read_from_store
+    assert request_for(database, read, body) == expected
+
+
+def test_webhooks_keep_their_receive_time(database: Database) -> None:
+    bury_sara(database)
+    body = {"id": 1, "email": "sara@example.com", "created_at": "2026-06-01T09:00:00Z"}
+    # An old order whose webhook arrived after the redaction is a change made since: it syncs.
+    assert request_for(database, delivery(received_at=AFTER_T0), body) is None
+    # Only Shopify and WooCommerce are read by the store jobs; a storefront id is its own.
+    storefront = delivery(source="storefront", received_at=AFTER_T0,
+                          delivery_id="reconcile:order:1:x")
+    assert not storefront.read_from_store
+    assert request_for(database, storefront, body) is None
 
 
 def test_shop_tombstone_matches_every_delivery(database: Database) -> None:

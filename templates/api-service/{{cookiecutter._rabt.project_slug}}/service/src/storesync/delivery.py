@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 SOURCES = ("shopify", "woocommerce", "storefront")
+# Reconciliation and backfill give the records they read from a store's API delivery ids
+# that start with this word and a colon (see storesync.reconcile).
+STORE_READ_PREFIX = "reconcile"
+# The platforms whose API those jobs read; a storefront delivery is always a webhook.
+STORE_READ_SOURCES = ("shopify", "woocommerce")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,16 @@ class Delivery:
     received_at: str
     triggered_at: str | None
     body: str
+
+    @property
+    def read_from_store(self) -> bool:
+        """Whether reconciliation or backfill read this record from the store's API.
+
+        Such a delivery is received when the job runs, which may be long after the
+        record was made, so its receive time does not show how old the record is.
+        """
+        return (self.source in STORE_READ_SOURCES
+                and self.delivery_id.startswith(f"{STORE_READ_PREFIX}:"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the envelope as a JSON-safe dict (the form stored in the queue)."""

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from . import metrics
 from .db import Database
 from .dedupe import dedupe_key
-from .delivery import Delivery
+from .delivery import STORE_READ_PREFIX, Delivery
 from .record_keys import record_key, shop_part
 from .settings import Settings
 from .store_api import ShopifyAdmin, WooCommerceApi, iso_z, open_client
@@ -57,7 +57,7 @@ TOPICS = {
     ("shopify", "customer"): "customers/update",
     ("woocommerce", "order"): "order.updated",
 }
-DELIVERY_PREFIX = "reconcile"
+DELIVERY_PREFIX = STORE_READ_PREFIX
 
 
 class Enqueue(Protocol):

@@ -7,6 +7,14 @@ redaction leaves a tombstone instead, and the worker skips every delivery that
 matches one and was received before the redaction. A delivery received after it (a
 new order placed later) is handled as usual.
 
+Reconciliation and backfill read records from the store's API and queue them with the
+time of the run as their receive time, so a redacted customer's old order that the
+store still returns would count as received after the redaction. For these
+deliveries (:attr:`~storesync.delivery.Delivery.read_from_store`) the record's own
+creation time decides instead: ``created_at`` of the order or customer (WooCommerce:
+``date_created_gmt``, in UTC). A record made before the redaction is skipped; an order
+placed after it is handled as usual.
+
 A tombstone contains no address: each one is the SHA-256 digest of one fact, with the
 kind in front (``email:`` and the address in lower case, ``phone:`` and its digits,
 ``customer:`` and the store customer key ``<shop>:<id>``, ``order:`` and the order key,
@@ -27,7 +35,7 @@ import hashlib
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .db import Database
@@ -143,14 +151,31 @@ def _received_at(delivery: Delivery) -> float | None:
         return None
 
 
+def _created_at(body: Any) -> float | None:
+    """Return when the store made the order or customer of a store-read body, or None."""
+    if not isinstance(body, Mapping):
+        return None
+    text = body.get("created_at") or body.get("date_created_gmt")
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    # WooCommerce's *_gmt fields carry no offset but are UTC.
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def redaction_of(conn: sqlite3.Connection, delivery: Delivery, body: Any) -> int | None:
     """Return the privacy request that redacted this delivery's customer or shop, or None.
 
-    Only a redaction made after the intake received the delivery counts. A delivery
-    whose receive time cannot be read is treated as older than every redaction.
+    Only a redaction made after the delivery's time counts: the receive time of a
+    webhook, or the creation time of the order or customer that reconciliation or
+    backfill read from the store. A delivery whose time cannot be read is treated
+    as older than every redaction.
     """
     digests = sorted(delivery_digests(delivery, body))
-    received = _received_at(delivery)
+    received = _created_at(body) if delivery.read_from_store else _received_at(delivery)
     marks = ", ".join("?" * len(digests))
     row = conn.execute(
         f"SELECT request_id FROM privacy_tombstones WHERE digest IN ({marks})"

@@ -356,7 +356,8 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext,
         ``synced_later`` when records went to the outbox. ``skipped_stale`` when
         every record was older than (or the same as) the state already seen.
         ``skipped_redacted`` when a redaction of the customer or shop came after
-        the delivery arrived (see :mod:`storesync.tombstones`). ``quarantined``
+        the delivery arrived, or, for a record read by reconciliation or backfill,
+        after the store made it (see :mod:`storesync.tombstones`). ``quarantined``
         when the field map could not use the body. ``nothing_to_do``
         when the delivery carries nothing this release writes.
     """
@@ -378,6 +379,11 @@ def _process(delivery: Delivery, ctx: WorkerContext,
                                           f"character {error.pos}"), None
     with ctx.store.db.reading() as reader:
         request_id = tombstones.redaction_of(reader, delivery, body)
+    if request_id is not None and delivery.read_from_store:
+        # Only the two ids are logged, never the body: the data it names has been erased.
+        log.info("store record skipped: made before the redaction of its customer or shop",
+                 extra={"event_id": delivery.delivery_id, "privacy_request_id": request_id})
+        return JobOutcome.SKIPPED_REDACTED, None
     if request_id is not None:
         # Logged without the body: the data it names has been erased.
         log.info("delivery skipped: its customer or shop was redacted after it arrived",
