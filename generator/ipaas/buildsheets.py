@@ -29,7 +29,7 @@ from generator.ipaas.sheet_steps import (
     step_after_guard,
     zoho_line_step,
 )
-from generator.ipaas.zapier_signature import signature_check
+from generator.ipaas.webhook_signature import signature_check
 from generator.model import Answers, Bilingual, Plan
 
 
@@ -153,6 +153,9 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
         if trigger.kind == "webhook" else None,
         "signature_check": signature_context(trigger.source, facts.platform)
         if trigger.kind == "webhook" else None,
+        # The Tray steps that check the same signature and answer a bad one with 401.
+        "tray_signature": tray_steps.signature_actions(trigger.source, facts.platform)
+        if trigger.kind == "webhook" else [],
         "steps": steps,
         "statements": _number_statements(steps, flow),
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
@@ -165,12 +168,13 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
 
 
 def signature_context(source: str, platform: str) -> dict[str, Any] | None:
-    """Return the signature check that the Zapier sheet prints once, or None for no check."""
+    """Return the signature check that each build sheet prints once, or None for no check."""
     check = signature_check(source, platform)
     if check is None:
         return None
     return {"headers": [header for header, _ in check.headers], "code": check.code,
-            "secret_en": check.secret.en, "secret_ar": check.secret.ar}
+            "tray_code": check.tray_code, "secret_en": check.secret.en,
+            "secret_ar": check.secret.ar}
 
 
 def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
