@@ -17,6 +17,7 @@ from generator.ipaas import (
     make_iml,
     make_placeholders,
     make_schedule,
+    n8n,
     n8n_code,
     tray_steps,
     zapier_steps,
@@ -31,6 +32,9 @@ from generator.ipaas.sheet_steps import (
 )
 from generator.ipaas.webhook_signature import signature_check
 from generator.model import Answers, Bilingual, Plan
+
+# The folder of the workflows README, which names each file relative to itself.
+WORKFLOWS_DIR = "workflows"
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
                 "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours,
-                "placeholders": [], **_runner_interval()}
+                "placeholders": [], "flow_files": _flow_files(flow_set, {}),
+                **_runner_interval()}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -217,10 +222,26 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
         # The post-purchase scenarios keep each started order in playbook_orders.
         "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
         "quiet_hours": quiet_hours,
+        "flow_files": _flow_files(flow_set, blueprints),
         **_runner_interval(),
         "placeholders": make_placeholders.placeholder_rows(
             {stem: make.blueprint_text(blueprint) for stem, blueprint in blueprints.items()}),
     }
+
+
+def _flow_files(flow_set: FlowSet, blueprints: dict[str, Any]) -> dict[str, list[str]]:
+    """Return each flow's workflow files, relative to the workflows folder.
+
+    Every flow has one n8n workflow. It has a Make blueprint only when ``blueprints``
+    has one under its key, and a second one for the runner of a flow that waits.
+    """
+    files: dict[str, list[str]] = {}
+    for flow in flow_set.flows:
+        paths = [f"{n8n.OUTPUT_DIR}/{flow.key}.json"]
+        paths += [f"{make.MAKE_DIR}/{stem}.blueprint.json"
+                  for stem in (flow.key, f"{flow.key}-runner") if stem in blueprints]
+        files[flow.key] = [path.removeprefix(f"{WORKFLOWS_DIR}/") for path in paths]
+    return files
 
 
 def _runner_interval() -> dict[str, Any]:
