@@ -99,10 +99,12 @@ def test_batch_report_counts_without_values() -> None:
     (contact,) = first_route_ids(order_sync, "Create or update the contact")
     report = module_named(order_sync, "Report the failed records of Create or update the contact")
     assert report["mapper"]["url"] == "https://hook.make.example/ERROR-ALERT-WEBHOOK"
-    body = body_of(report, {"1": ORDER, str(contact): FAILED_BATCH})
+    # The webhook passed the delivery's event id header, which the report names.
+    delivery = {**ORDER, "__IMTHEADERS__": [{"name": "x-shopify-event-id", "value": "evt-7"}]}
+    body = body_of(report, {"1": delivery, str(contact): FAILED_BATCH})
     assert body == {"flow": "order-sync", "step": "Create or update the contact: failed records",
                     "error": "HubSpot returned 207: 1 record(s) failed (VALIDATION_ERROR)",
-                    "event_id": "5001"}
+                    "event_id": "evt-7", "record_id": "5001"}
 
 
 @pytest.mark.parametrize(("case", "preset", "values"), CRM_CASES, ids=[c[0] for c in CRM_CASES])

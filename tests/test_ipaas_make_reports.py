@@ -1,4 +1,4 @@
-"""Make failure reports and module names: event ids from the trigger, searches named as such."""
+"""Make failure reports and module names: event and record ids, searches named as such."""
 
 from __future__ import annotations
 
@@ -29,13 +29,34 @@ def reports(flow: list[dict[str, Any]], before: tuple[dict[str, Any], ...] = ()
         path = (*path, module)
 
 
-def event_id(report: dict[str, Any]) -> str:
-    """Return the formula text of the report body's event id."""
+def report_field(report: dict[str, Any], name: str) -> str:
+    """Return the start of the formula of one field of a report body, up to its first ``;``.
+
+    The dedupe key of a store webhook reads the event id header first, so its formula
+    starts with ``toString(ifempty(first(map(<trigger>.__IMTHEADERS__``.
+    """
     body = report["mapper"]["jsonStringBodyContent"]
-    match = re.search(r'"event_id": "\{\{replace\(replace\(replace\(replace\(replace\('
+    match = re.search(rf'"{name}": "\{{\{{replace\(replace\(replace\(replace\(replace\('
                       r'(toString\((?:"run " \+ formatDate\(now; )?[^;)]*)', body)
     assert match is not None, body
     return match.group(1)
+
+
+def event_id(report: dict[str, Any]) -> str:
+    """Return the formula text of the report body's event id."""
+    return report_field(report, "event_id")
+
+
+def record_id(report: dict[str, Any]) -> str:
+    """Return the formula text of the report body's record id."""
+    return report_field(report, "record_id")
+
+
+def module_read(formula: str) -> int:
+    """Return the id of the module whose output a formula reads first."""
+    match = re.search(r"(\d+)\.", formula)
+    assert match is not None, formula
+    return int(match.group(1))
 
 
 @pytest.mark.parametrize(("case", "preset", "values"), CRM_CASES, ids=[c[0] for c in CRM_CASES])
@@ -46,33 +67,63 @@ def test_make_report_event_id_read_before(case: str, preset: str,
         found = list(reports(blueprint["flow"]))
         assert found, stem
         for report, before in found:
-            formula = event_id(report)
-            if formula.startswith(RUN_TIME):
-                assert not instant, stem
-                continue
-            module_id = int(formula.removeprefix("toString(").split(".")[0])
-            source = next((module for module in before if module["id"] == module_id), None)
-            assert source is not None, f"{stem}: {formula} is not read before the report"
-            if instant:
-                assert source["module"] == "gateway:CustomWebHook", stem
-            else:
-                assert source["module"] in ("builtin:BasicFeeder", "datastore:SearchRecord"), \
-                    f"{stem}: {formula}"
+            for formula in (event_id(report), record_id(report)):
+                if formula.startswith(RUN_TIME):
+                    assert not instant, stem
+                    continue
+                module_id = module_read(formula)
+                source = next((module for module in before if module["id"] == module_id), None)
+                assert source is not None, f"{stem}: {formula} is not read before the report"
+                if instant:
+                    assert source["module"] == "gateway:CustomWebHook", stem
+                else:
+                    assert source["module"] in ("builtin:BasicFeeder",
+                                                "datastore:SearchRecord"), f"{stem}: {formula}"
 
 
 def test_make_report_headless_sends_event_id() -> None:
     blueprints = blueprints_for("headless-nextjs", {"path": "ipaas"})
-    for stem in ("order-sync", "contact-sync", "abandoned-checkout", "error-alert"):
+    for stem in ("order-sync", "contact-sync", "abandoned-checkout"):
         for report, _ in reports(blueprints[stem]["flow"]):
             assert event_id(report) == "toString(1.event_id", stem
+            assert record_id(report) == "toString(1.event_id", stem
 
 
-def test_make_report_shopify_sends_record_id() -> None:
+# The start of the dedupe key formula of a Shopify or WooCommerce webhook scenario.
+HEADER_KEY = "toString(ifempty(first(map(1.__IMTHEADERS__"
+
+
+@pytest.mark.parametrize(("preset", "values", "header"), [
+    ("shopify-growth", {}, "X-Shopify-Event-Id"),
+    ("woo-startup", {"path": "ipaas"}, "X-WC-Webhook-Delivery-ID"),
+], ids=["shopify", "woocommerce"])
+def test_make_report_sends_dedupe_key(preset: str, values: dict[str, Any], header: str) -> None:
+    blueprints = blueprints_for(preset, values)
+    found = list(reports(blueprints["order-sync"]["flow"]))
+    assert found
+    for report, _ in found:
+        body = report["mapper"]["jsonStringBodyContent"]
+        # The event id is the key the scenario dedupes on, the record id the order's id.
+        assert event_id(report) == HEADER_KEY
+        assert f'"{header},{header.lower()}"' in body.split('"record_id"')[0]
+        assert record_id(report) == "toString(1.id"
+
+
+def test_make_report_storefront_sends_event_id() -> None:
     blueprints = blueprints_for("shopify-growth", {})
-    for report, _ in reports(blueprints["order-sync"]["flow"]):
-        assert event_id(report) == "toString(1.id"
     for report, _ in reports(blueprints["event-sync"]["flow"]):
         assert event_id(report) == "toString(1.event_id"
+
+
+def test_make_error_alert_passes_ids_on() -> None:
+    blueprint = blueprints_for("shopify-growth", {})["error-alert"]
+    for report, _ in reports(blueprint["flow"]):
+        assert event_id(report) == "toString(1.event_id"
+        assert record_id(report) == "toString(1.record_id"
+    stores = [module for module in modules(blueprint["flow"])
+              if module["module"] == "datastore:AddRecord"]
+    assert [module["mapper"]["key"] for module in stores] == ["{{1.event_id}}"]
+    assert stores[0]["mapper"]["data"]["record_id"] == "{{1.record_id}}"
 
 
 def test_make_report_runner_names_record() -> None:

@@ -17,6 +17,7 @@ from generator.ipaas import (
     make_iml,
     make_placeholders,
     make_schedule,
+    n8n,
     n8n_code,
     tray_steps,
     zapier_steps,
@@ -35,12 +36,14 @@ from generator.ipaas.sheet_steps import (
     step_after_guard,
     zoho_line_step,
 )
-from generator.ipaas.zapier_signature import signature_check
+from generator.ipaas.webhook_signature import signature_check
 from generator.model import Answers, Bilingual, Plan
 
 # Orders the Make reconciliation reads in one run: one page, 100 orders, in both the
 # Shopify and the WooCommerce queries of crm_calls.
 RECONCILE_PAGE_SIZE = 100
+# The folder of the workflows README, which names each file relative to itself.
+WORKFLOWS_DIR = "workflows"
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,9 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
         if trigger.kind == "webhook" else None,
         "signature_check": signature_context(trigger.source, facts.platform)
         if trigger.kind == "webhook" else None,
+        # The Tray steps that check the same signature and answer a bad one with 401.
+        "tray_signature": tray_steps.signature_actions(trigger.source, facts.platform)
+        if trigger.kind == "webhook" else [],
         "steps": steps,
         "statements": _number_statements(steps, flow),
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
@@ -175,12 +181,13 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
 
 
 def signature_context(source: str, platform: str) -> dict[str, Any] | None:
-    """Return the signature check that the Zapier sheet prints once, or None for no check."""
+    """Return the signature check that each build sheet prints once, or None for no check."""
     check = signature_check(source, platform)
     if check is None:
         return None
     return {"headers": [header for header, _ in check.headers], "code": check.code,
-            "secret_en": check.secret.en, "secret_ar": check.secret.ar}
+            "tray_code": check.tray_code, "secret_en": check.secret.en,
+            "secret_ar": check.secret.ar}
 
 
 def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
@@ -203,7 +210,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
                 "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours,
-                "placeholders": [], **_runner_interval()}
+                "placeholders": [], "flow_files": _flow_files(flow_set, {}),
+                **_runner_interval()}
     blueprints = make.blueprints(flow_set)
     modules = make.confirmed_modules()
     used = sorted({module["module"] for blueprint in blueprints.values()
@@ -223,10 +231,26 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
         # The post-purchase scenarios keep each started order in playbook_orders.
         "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
         "quiet_hours": quiet_hours,
+        "flow_files": _flow_files(flow_set, blueprints),
         **_runner_interval(),
         "placeholders": make_placeholders.placeholder_rows(
             {stem: make.blueprint_text(blueprint) for stem, blueprint in blueprints.items()}),
     }
+
+
+def _flow_files(flow_set: FlowSet, blueprints: dict[str, Any]) -> dict[str, list[str]]:
+    """Return each flow's workflow files, relative to the workflows folder.
+
+    Every flow has one n8n workflow. It has a Make blueprint only when ``blueprints``
+    has one under its key, and a second one for the runner of a flow that waits.
+    """
+    files: dict[str, list[str]] = {}
+    for flow in flow_set.flows:
+        paths = [f"{n8n.OUTPUT_DIR}/{flow.key}.json"]
+        paths += [f"{make.MAKE_DIR}/{stem}.blueprint.json"
+                  for stem in (flow.key, f"{flow.key}-runner") if stem in blueprints]
+        files[flow.key] = [path.removeprefix(f"{WORKFLOWS_DIR}/") for path in paths]
+    return files
 
 
 def _runner_interval() -> dict[str, Any]:

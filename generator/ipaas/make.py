@@ -68,18 +68,32 @@ def _new_builder(flow_set: FlowSet, flow_key: str) -> Builder:
     instant = flow_key == flow.key and flow.trigger.kind in ("webhook", "error")
     return Builder(flow_key=flow_key, mapping=flow_set.mapping, crm=flow_set.crm, store=store,
                    code_repeated=len(carriers) > 1, code_gates=tuple(carrier_gates(flow)),
-                   instant=instant,
+                   instant=instant, dedupe_key=_report_event_key(flow) if instant else None,
                    event_field=_event_field(flow, store))
 
 
-def _event_field(flow: Flow, store: str) -> str:
-    """Return the trigger body's field that names a webhook scenario's event.
+def _report_event_key(flow: Flow) -> str | None:
+    """Return the key that a webhook scenario's failure reports send as the event id.
 
-    The error-alert scenario and a headless storefront receive an ``event_id``, and a
-    flow whose dedupe key is a body field (a storefront event, a ticket) names the
-    event by that field. A Shopify or WooCommerce record names it by its ``id``.
+    The error-alert scenario receives the failed delivery's key as ``event_id`` in
+    each report, so its own reports pass that key on.
     """
-    if flow.trigger.kind == "error" or store == "storefront":
+    if flow.trigger.kind == "error":
+        return "body event_id"
+    return flow.dedupe_key
+
+
+def _event_field(flow: Flow, store: str) -> str:
+    """Return the trigger body's field that names the record of a webhook scenario.
+
+    The error-alert scenario receives a ``record_id`` in each report, and a headless
+    storefront an ``event_id``. A flow whose dedupe key is a body field (a storefront
+    event, a ticket) names the record by that field. A Shopify or WooCommerce record
+    names it by its ``id``.
+    """
+    if flow.trigger.kind == "error":
+        return "record_id"
+    if store == "storefront":
         return "event_id"
     key = flow.dedupe_key or ""
     if key.startswith("body "):

@@ -60,8 +60,11 @@ class Builder:
     item_id: int | None = None
     # Whether a webhook starts the scenario; a scheduled one starts with no trigger module.
     instant: bool = True
-    # The trigger body's field that names the event in a failure report (make_http.event_id).
+    # The trigger body's field that names the record in a failure report (make_http.record_id).
     event_field: str = "id"
+    # A webhook scenario's dedupe key, such as "header X-Shopify-Event-Id", which its
+    # failure reports send as the event id (make_http.event_id).
+    dedupe_key: str | None = None
     # In a scheduled scenario, the formula of the key of the record being processed.
     record_ref: str | None = None
     pending_filter: dict[str, Any] | None = None

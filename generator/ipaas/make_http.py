@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from generator.ipaas import make_iml
 from generator.ipaas.crm_calls import ZOHO_DEFAULT_API_DOMAIN, CrmCall
 from generator.ipaas.flows import Step
 from generator.ipaas.make_builder import X_STEP, Y_STEP, Builder, fill, json_body
 
 # Retries of a failed call before the run is stored as an incomplete execution:
 # three attempts 15 minutes apart ride out HubSpot's ten-second limit and short outages.
+# Body fields that identify one version of a store record, by platform: the dedupe
+# key when the webhook did not pass the event id header ("Get request headers" off).
+# A redelivery carries the same body, so it still gets the same key.
+BODY_EVENT_KEY = {"shopify": ("id", "updated_at"), "woocommerce": ("id", "date_modified_gmt")}
 BREAK_RETRY_COUNT = 3
 BREAK_RETRY_INTERVAL_MINUTES = 15
 # Values a user sets in the scenario editor after import; never a real secret.
@@ -91,15 +96,29 @@ def http_module(builder: Builder, call: CrmCall, name: str, y: int = 0) -> dict[
     return module
 
 
-def event_id(builder: Builder) -> str:
-    """Return the formula of the id that a failure report names the failed event by.
+def dedupe_formula(builder: Builder, key: str) -> str:
+    """Return the formula of a delivery's dedupe key, from a flow's key such as ``header X``.
 
-    A webhook scenario names the event by its trigger body: the record's ``id`` on
-    Shopify and WooCommerce, ``event_id`` on a headless storefront. A scheduled
-    scenario has no trigger module, so it names the record it is processing, or the
-    run's start time before it has one (a failed search).
-    NOTE: Make lists an execution ID among its system variables, but its formula name
-    is not confirmed in Make's help, so the record key is sent instead.
+    A header key falls back to the body fields of ``BODY_EVENT_KEY`` when the webhook
+    did not pass the headers, and a body key joins its fields with ``-``.
+    """
+    source, key_field = key.split(" ", 1)
+    if source == "header":
+        header = make_iml.header_value(builder.trigger_id, key_field)
+        fields = BODY_EVENT_KEY.get(builder.store, BODY_EVENT_KEY["shopify"])
+        body = ' + "-" + '.join(f"{builder.trigger_id}.{name}" for name in fields)
+        return f"ifempty({header}; {body})"
+    return ' + "-" + '.join(f"{builder.trigger_id}.{name.strip()}"
+                            for name in key_field.split(" + "))
+
+
+def record_id(builder: Builder) -> str:
+    """Return the formula of the id of the record that a failed run was writing.
+
+    A webhook scenario reads it from its trigger body: the record's ``id`` on Shopify
+    and WooCommerce, ``event_id`` on a headless storefront. A scheduled scenario has
+    no trigger module, so it names the record it is processing, or the run's start
+    time before it has one (a failed search).
     """
     if builder.instant:
         return f"{builder.trigger_id}.{builder.event_field}"
@@ -108,11 +127,26 @@ def event_id(builder: Builder) -> str:
     return f'"run " + formatDate(now; "{RUN_DATE_FORMAT}")'
 
 
+def event_id(builder: Builder) -> str:
+    """Return the formula of the id that a failure report names the failed event by.
+
+    A webhook scenario with a dedupe key sends that key, the same value the
+    scenario checks in ``processed_events``, so a failure can be matched to its
+    delivery. A scheduled scenario gets no delivery, so it sends the record id.
+    NOTE: Make lists an execution ID among its system variables, but its formula name
+    is not confirmed in Make's help, so the record key is sent instead.
+    """
+    if builder.instant and builder.dedupe_key:
+        return dedupe_formula(builder, builder.dedupe_key)
+    return record_id(builder)
+
+
 def error_body(builder: Builder, step_name: str, error: str) -> str:
-    """Return the JSON body of a failure report: the flow, the step, the error and the event id."""
+    """Return the JSON body of a failure report: flow, step, error, event id and record id."""
     return json_body({"flow": builder.flow_key, "step": step_name, "error": "<error>",
-                      "event_id": "<event_id>"},
-                     {"error": error, "event_id": event_id(builder)})
+                      "event_id": "<event_id>", "record_id": "<record_id>"},
+                     {"error": error, "event_id": event_id(builder),
+                      "record_id": record_id(builder)})
 
 
 def error_route(builder: Builder, step_name: str, y: int) -> list[dict[str, Any]]:

@@ -21,15 +21,10 @@ from generator.ipaas.make_builder import (
 )
 from generator.ipaas.make_consent import consent_modules, settings_module
 from generator.ipaas.make_contact import contact_router
-from generator.ipaas.make_http import http_module
+from generator.ipaas.make_http import dedupe_formula, http_module
 from generator.ipaas.make_post_purchase import is_started_step, started_modules
 from generator.ipaas.make_records import associate_modules, upsert_modules
 from generator.ipaas.make_zoho_items import sales_order_modules
-
-# Body fields that identify one version of a store record, by platform: the dedupe
-# key when the webhook did not pass the event id header ("Get request headers" off).
-# A redelivery carries the same body, so it still gets the same key.
-BODY_EVENT_KEY = {"shopify": ("id", "updated_at"), "woocommerce": ("id", "date_modified_gmt")}
 
 
 def _any_set_filter(builder: Builder, paths: list[str], name: str) -> dict[str, Any]:
@@ -57,10 +52,7 @@ def _dedupe_key(builder: Builder, step: Step) -> str:
     source, key_field = str(step.params["key"]).split(" ", 1)
     if source != "header":
         return "{{" + f"{builder.trigger_id}.{key_field.replace(' + ', '}}-{{')}" + "}}"
-    header = make_iml.header_value(builder.trigger_id, key_field)
-    fields = BODY_EVENT_KEY.get(builder.store, BODY_EVENT_KEY["shopify"])
-    body = ' + "-" + '.join(f"{builder.trigger_id}.{name}" for name in fields)
-    return "{{" + f"ifempty({header}; {body})" + "}}"
+    return "{{" + dedupe_formula(builder, str(step.params["key"])) + "}}"
 
 
 def _dedupe(builder: Builder, step: Step, y: int, key: str | None = None) -> list[dict[str, Any]]:
@@ -226,10 +218,12 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
     if step.kind == "branch" and step.routes:
         return [_router(builder, step, y)]
     if step.kind == "store" and step.params.get("store") == "failed_items":
+        # The key is the failed delivery's dedupe key, so a replay can be matched to it.
         key = "{{" + f"{builder.trigger_id}.event_id" + "}}"
         return [builder.module("datastore:AddRecord",
                                {"key": key, "data": {"flow": "{{1.flow}}", "step": "{{1.step}}",
-                                                     "error": "{{1.error}}"},
+                                                     "error": "{{1.error}}",
+                                                     "record_id": "{{1.record_id}}"},
                                 "overwrite": True},
                                "Keep the failed item (data store failed_items)", y)]
     if step.kind == "consent_gate" and step.gate is not None:
@@ -298,7 +292,8 @@ def _alert_values(builder: Builder, step: Step) -> None:
     if builder.flow_key == "error-alert":
         builder.values.update({"flow": f"{trigger}.flow", "step": f"{trigger}.step",
                                "error code": f"{trigger}.error",
-                               "record ids": f"{trigger}.event_id"})
+                               "record ids": f'"record " + {trigger}.record_id + '
+                                             f'", event " + {trigger}.event_id'})
         return
     builder.values.update({
         "flow": make_iml.literal(builder.flow_key), "step": make_iml.literal(step.title.en),

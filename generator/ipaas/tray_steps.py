@@ -22,6 +22,7 @@ from generator.ipaas.sheet_steps import (
     writers_by_kind,
     zoho_line_step,
 )
+from generator.ipaas.webhook_signature import signature_check
 
 STORAGE = "Data Storage"
 CONDITION = "Boolean Condition"
@@ -31,6 +32,7 @@ HTTP = "HTTP Client"
 LOOP = "Loop Collection"
 BRANCH = "Branch"
 POSTGRES = "PostgreSQL"
+REPLY = "Trigger Event Reply"
 # Purpose of each connector's operation, for the note that its name may differ.
 PURPOSES: dict[str, tuple[str, str]] = {
     STORAGE: ("reads, writes or deletes a value under a key, kept between runs",
@@ -47,6 +49,8 @@ PURPOSES: dict[str, tuple[str, str]] = {
     BRANCH: ("runs one of several paths by a value", "تشغّل مسارًا من عدة مسارات بحسب قيمة"),
     POSTGRES: ("runs a SQL statement with parameters on the database and returns its rows",
                "تشغّل عبارة SQL بمعاملات على قاعدة البيانات وتعيد صفوفها"),
+    REPLY: ("sends the HTTP status and body that the webhook trigger answers the sender with",
+            "ترسل رمز حالة HTTP والجسم اللذين يرد بهما محفّز Webhook على المرسل"),
 }
 
 
@@ -338,3 +342,64 @@ def tray_actions(step: Step, crm: str = "", later: Step | None = None) -> list[d
             f"في آخر كل مسار لا يوقف التدفق، لا بعد خطوة {last['tool']} حيث تشغّلها كل "
             "المسارات."}
     return actions
+
+
+def _step_titled(action: dict[str, str], en: str, ar: str) -> dict[str, str]:
+    return {**action, "step_en": en, "step_ar": ar}
+
+
+def signature_actions(source: str, platform: str) -> list[dict[str, str]]:
+    """Return the Tray steps that check a webhook's signature before any step reads its body.
+
+    The Script step runs the shared check and returns ``valid``. A Boolean Condition
+    sends a bad signature to a Trigger Event Reply with status 401, which ends the run,
+    and a good one to a reply with status 200 before the flow's own steps. According to
+    Tray's Trigger Event Reply page, a reply works only with a Webhook trigger set to the
+    operation Await workflow and respond. A sender without a checked signature gets no
+    steps.
+    """
+    check = signature_check(source, platform)
+    if check is None:
+        return []
+    inputs_en = "; ".join(f"`{name}`: the trigger's `{header.lower()}` header"
+                          for header, name in check.headers)
+    inputs_ar = "، و".join(f"`{name}`: الترويسة `{header.lower()}` من المحفّز"
+                          for header, name in check.headers)
+    script = _action(
+        SCRIPT, "Input variables: `raw_body`: the trigger's raw request body (see the "
+        f"signature check above); {inputs_en}; `secret`: {check.secret.en}. Script: the "
+        "signature check above. It returns `valid` and, for a valid request, the parsed "
+        "`body`: map every later field from this step's `body`, not from the trigger.",
+        "متغيرات الإدخال: `raw_body`: جسم الطلب الخام من المحفّز (انظر قسم التحقق من التوقيع "
+        f"أعلاه)، و{inputs_ar}، و`secret`: {check.secret.ar}. السكربت: شيفرة التحقق من "
+        "التوقيع أعلاه. وتعيد الخطوة `valid`، وللطلب الصحيح `body` بعد تحليله، فاربط كل الحقول "
+        "اللاحقة من `body` في هذه الخطوة لا من المحفّز.")
+    condition = _action(
+        CONDITION, "Value 1: the Script step's `valid`; operator: Equal to; value 2: `true`. "
+        "Put every later step on the true path. The false path holds only the next step, "
+        "so a forged or altered request writes nothing.",
+        "القيمة الأولى: `valid` من خطوة Script، والمعامل: Equal to، والقيمة الثانية: `true`. "
+        "ضع كل الخطوات التالية في المسار الصحيح، ولا يحوي المسار الخاطئ إلا الخطوة التالية، "
+        "فلا يكتب الطلب المزوّر أو المعدّل شيئًا.")
+    reject = _action(
+        REPLY, "On the false path: status `401`, body `{\"error\": \"invalid signature\"}`. "
+        "The run ends after it, and the store logs the failed delivery.",
+        "في المسار الخاطئ: رمز الحالة `401` والجسم `{\"error\": \"invalid signature\"}`. "
+        "وينتهي التشغيل بعدها، ويسجّل المتجر التسليم الفاشل.")
+    accept = _action(
+        REPLY, "First step of the true path: status `200`, empty body, so the store gets "
+        "its answer before the CRM writes. Unconfirmed: that the run goes on after this "
+        "reply; check it in the first test run.",
+        "أول خطوة في المسار الصحيح: رمز الحالة `200` وجسم فارغ، فيصل الرد إلى المتجر قبل "
+        "الكتابة في CRM. غير مؤكد: أن التشغيل يستمر بعد هذا الرد، فتحقق من ذلك في أول تشغيل "
+        "تجريبي.")
+    return [
+        _step_titled(script, "Check the signature and read the body",
+                     "التحقق من التوقيع وقراءة الجسم"),
+        _step_titled(condition, "Stop a request with a bad signature",
+                     "إيقاف الطلب ذي التوقيع غير الصحيح"),
+        _step_titled(reject, "Answer a bad signature with 401",
+                     "الرد على التوقيع غير الصحيح بالرمز 401"),
+        _step_titled(accept, "Answer a valid request with 200",
+                     "الرد على الطلب الصحيح بالرمز 200"),
+    ]

@@ -24,7 +24,7 @@ from generator.ipaas.sheet_steps import (
     writers_by_kind,
     zoho_line_step,
 )
-from generator.ipaas.zapier_signature import PARSE_ONLY_CODE, signature_check
+from generator.ipaas.webhook_signature import PARSE_ONLY_CODE, signature_check
 
 STORAGE = "Storage by Zapier"
 FILTER = "Filter by Zapier"

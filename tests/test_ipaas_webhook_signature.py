@@ -1,4 +1,4 @@
-"""Zapier sheets: the Code step after Catch Raw Hook checks the signature and parses the body."""
+"""Zapier and Tray sheets: the steps after a store webhook check its signature first."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from generator.ipaas.zapier_signature import CHECKS, PARSE_ONLY_CODE, signature_check
+from generator.ipaas.webhook_signature import CHECKS, PARSE_ONLY_CODE, signature_check
 from tests.test_ipaas_projects import bake
 
 # Test-only secrets, made up for these tests.
@@ -44,6 +44,21 @@ def run_code(tmp_path: Path, code: str, input_data: dict[str, str]
         f"(async () => {{\n{code}}})()\n"
         ".then((output) => console.log(JSON.stringify(output)))\n"
         ".catch((error) => { console.error(error.message); process.exit(1); });\n", "utf-8")
+    return subprocess.run([node(), str(script)], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def run_tray_script(tmp_path: Path, code: str, variables: dict[str, str]
+                    ) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as Tray's Script connector does: call ``exports.step`` with the inputs.
+
+    The file is a CommonJS module, whose ``exports`` object the script fills in.
+    """
+    script = tmp_path / "tray-step.cjs"
+    script.write_text(
+        f"{code}"
+        f"try {{ console.log(JSON.stringify(exports.step({json.dumps(variables)}))); }}\n"
+        "catch (error) { console.error(error.message); process.exit(1); }\n", "utf-8")
     return subprocess.run([node(), str(script)], capture_output=True, text=True, timeout=60,
                           check=False)
 
@@ -164,7 +179,8 @@ def test_zapier_sheet_checks_signature_first(tmp_path: Path, preset: str, values
     project = bake(tmp_path, preset, values)
     for name in ("zapier-build-sheet.md", "zapier-build-sheet.ar.md"):
         sheet = (project / "workflows" / name).read_text("utf-8")
-        assert "throw new Error('Invalid webhook" in sheet, name
+        assert "'Invalid webhook signature" in sheet, name
+        assert "throw new Error(problem);" in sheet, name
         first = flow_rows(sheet, flow)[0]
         assert first[0] == "1", name
         assert first[2] == "Code by Zapier", name
@@ -180,3 +196,114 @@ def test_zapier_sheet_pixel_events_parse_only(tmp_path: Path) -> None:
     assert first[2] == "Code by Zapier"
     assert PARSE_ONLY_CODE.strip() in first[3]
     assert "X-Shopify-Hmac-Sha256" not in first[3]
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_tray_check_accepts_good_signature(tmp_path: Path, platform: str) -> None:
+    result = run_tray_script(tmp_path, CHECKS[platform].tray_code, {
+        "raw_body": BODY, "signature": body_signature(BODY_SECRET, BODY),
+        "secret": BODY_SECRET})
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["valid"] is True
+    assert output["body"] == json.loads(BODY)
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_tray_check_rejects_bad_signature(tmp_path: Path, platform: str) -> None:
+    result = run_tray_script(tmp_path, CHECKS[platform].tray_code, {
+        "raw_body": BODY, "signature": body_signature("another-secret", BODY),
+        "secret": BODY_SECRET})
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["valid"] is False
+    assert "body" not in output
+    assert output["reason"].startswith("Invalid webhook signature")
+
+
+def test_tray_check_rejects_reserialized_body(tmp_path: Path) -> None:
+    # A body parsed and written again loses the store's exact bytes.
+    reserialized = json.dumps(json.loads(BODY), separators=(",", ":"))
+    result = run_tray_script(tmp_path, CHECKS["shopify"].tray_code, {
+        "raw_body": reserialized, "signature": body_signature(BODY_SECRET, BODY),
+        "secret": BODY_SECRET})
+    assert json.loads(result.stdout)["valid"] is False
+
+
+def test_tray_check_stops_without_raw_body(tmp_path: Path) -> None:
+    result = run_tray_script(tmp_path, CHECKS["shopify"].tray_code, {
+        "raw_body": "", "signature": body_signature(BODY_SECRET, ""), "secret": BODY_SECRET})
+    assert result.returncode == 1
+    assert 'Input variable "raw_body" is empty' in result.stderr
+    assert result.stdout == ""
+
+
+def test_tray_check_stops_without_secret(tmp_path: Path) -> None:
+    result = run_tray_script(tmp_path, CHECKS["woocommerce"].tray_code, {
+        "raw_body": BODY, "signature": body_signature(BODY_SECRET, BODY), "secret": ""})
+    assert result.returncode == 1
+    assert 'Input variable "secret" is empty' in result.stderr
+
+
+def test_tray_standard_check(tmp_path: Path) -> None:
+    good = run_tray_script(tmp_path, CHECKS["headless"].tray_code,
+                           standard_input(BODY, int(time.time())))
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout) == {"valid": True, "body": json.loads(BODY)}
+    stale = run_tray_script(tmp_path, CHECKS["headless"].tray_code,
+                            standard_input(BODY, int(time.time()) - 600))
+    assert json.loads(stale.stdout)["valid"] is False
+    assert json.loads(stale.stdout)["reason"].startswith("Invalid webhook-timestamp")
+    wrong_key = standard_input(BODY, int(time.time()), key=b"another-key-of-24-bytes!")
+    forged = run_tray_script(tmp_path, CHECKS["headless"].tray_code, wrong_key)
+    assert json.loads(forged.stdout)["valid"] is False
+
+
+def test_tray_code_parses_with_node(tmp_path: Path) -> None:
+    for name, check in CHECKS.items():
+        script = tmp_path / f"{name}.js"
+        script.write_text(check.tray_code, "utf-8")
+        result = subprocess.run([node(), "--check", str(script)], capture_output=True,
+                                text=True, timeout=60, check=False)
+        assert result.returncode == 0, (name, result.stderr)
+        assert check.tray_code.startswith("exports.step = function(input) {"), name
+
+
+TRAY_SIGNATURE_TOOLS = ["Script", "Boolean Condition", "Trigger Event Reply",
+                        "Trigger Event Reply"]
+
+
+@pytest.mark.parametrize(("preset", "values", "header", "flow"), CASES,
+                         ids=[case[0] for case in CASES])
+def test_tray_sheet_checks_signature_first(tmp_path: Path, preset: str, values: dict[str, Any],
+                                           header: str, flow: str) -> None:
+    project = bake(tmp_path, preset, values)
+    for name in ("tray-build-sheet.md", "tray-build-sheet.ar.md"):
+        sheet = (project / "workflows" / name).read_text("utf-8")
+        assert "exports.step = function(input) {" in sheet, name
+        assert "return { valid: false, reason: problem };" in sheet, name
+        assert "Await workflow and respond" in sheet, name
+        rows = flow_rows(sheet, flow)
+        assert [row[2] for row in rows[:4]] == TRAY_SIGNATURE_TOOLS, name
+        assert [row[0] for row in rows[:4]] == ["1", "2", "3", "4"], name
+        assert f"`{header.lower()}`" in rows[0][3], name
+        assert "`raw_body`" in rows[0][3], name
+        assert "`secret`" in rows[0][3], name
+        assert "`valid`" in rows[1][3], name
+        assert "`401`" in rows[2][3], name
+        assert "`200`" in rows[3][3], name
+        # No step before the check reads the body: the flow's own steps come after it.
+        assert not any(row[2] == "Script" for row in rows[1:4]), name
+        assert not any(row[2] == "Trigger Event Reply" for row in rows[4:]), name
+
+
+@pytest.mark.parametrize("name", ["tray-build-sheet.md", "tray-build-sheet.ar.md"])
+def test_tray_sheet_unsigned_flow(tmp_path: Path, name: str) -> None:
+    project = bake(tmp_path, "shopify-growth", {})
+    sheet = (project / "workflows" / name).read_text("utf-8")
+    rows = flow_rows(sheet, "event-sync")
+    assert rows[0][2] != "Trigger Event Reply"
+    assert not any("x-shopify-hmac-sha256" in row[3] for row in rows)
+    section = sheet.split("(`event-sync`)", 1)[1].split("\n## ", 1)[0]
+    assert "Await workflow and respond" not in section
+    assert ("public URL private" in section) or ("العنوان العام لتدفق العمل سريًا" in section)
