@@ -518,7 +518,7 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
             "break_even": {name: break_even(answers, plan, spec, name)
                            for name in offered},
             "break_even_max_orders": MAX_BREAK_EVEN_ORDERS, "break_even_step": BREAK_EVEN_STEP,
-            "monthly_orders": answers.monthly_orders,
+            "monthly_orders": answers.monthly_orders, "store_count": store_runs(answers),
         },
     }
 

@@ -97,7 +97,7 @@ def _multi_store_heads(graph: Graph, trigger: Trigger) -> Heads:
     """Add the trigger nodes of a flow that serves several shops; return their heads.
 
     Topics with a trigger node get one per shop. A topic without one gets a single
-    Webhook node that every shop posts to; its Code node finds the shop by the
+    Webhook node that every shop posts to. Its Code node finds the shop by the
     X-Shopify-Shop-Domain header and checks the signature with that shop's secret.
     """
     topics = trigger.topics or ("event",)

@@ -48,7 +48,7 @@ def store_variable(name: str, store: int) -> str:
 
 
 def polls_store(flow: Flow) -> bool:
-    """Whether a scheduled flow reads changes from the store with a cursor."""
+    """Return whether a scheduled flow reads changes from the store with a cursor."""
     return any(step.params.get("cursor_store") and any(call.system in STORE_SYSTEMS
                                                        for call in step.calls)
                for step in flow.walk())
@@ -86,7 +86,10 @@ def multi_store_unwrap_code(title: str, source: str, store_count: int) -> str:
     header_name = "x-shopify-shop-domain" if shopify else "x-wc-webhook-source"
     signature = """
   // Shopify signs the raw body: base64(HMAC-SHA256(the shop's app secret, raw body)).
-  if (!secret) throw new Error(`The webhook secret of store ${store} is not set in n8n`);
+  if (!secret) {
+    throw new Error(`RABT_SHOPIFY_WEBHOOK_SECRET_${store} is missing: ` +
+      `set it to store ${store}'s app secret in n8n`);
+  }
   const raw = await this.helpers.getBinaryDataBuffer(index, 'data');
   const expected = crypto.createHmac('sha256', secret).update(raw).digest();
   const sent = Buffer.from(String(headers['x-shopify-hmac-sha256'] || ''), 'base64');
