@@ -259,7 +259,8 @@ def test_credentials_named_by_project() -> None:
              for node in workflow["nodes"] for reference in node.get("credentials", {}).values()}
     assert "shopify-growth-hubspot" in names
     assert "jeddah-fashion-zoho" in names
-    assert "shopify-growth-shopify" in names
+    # shopify-growth has three stores, each with its own Shopify credential.
+    assert "shopify-growth-shopify-store-1" in names
 
 
 @pytest.mark.parametrize("case", CASE_IDS)

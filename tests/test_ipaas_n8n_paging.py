@@ -81,7 +81,8 @@ def test_shopify_poll_sorted_by_update() -> None:
 
 
 def test_shopify_cursor_expressions() -> None:
-    paging = pagination(workflow("shopify-growth", "reconciliation"), POLL)
+    # The preset has three stores: each store's request node pages on its own.
+    paging = pagination(workflow("shopify-growth", "reconciliation"), f"{POLL} (store 1)")
     parameter = paging["parameters"]["parameters"][0]
     assert (parameter["type"], parameter["name"]) == ("body", "variables")
     complete = paging["completeExpression"]
@@ -97,7 +98,7 @@ def test_shopify_cursor_expressions() -> None:
 
 def test_cursor_saved_after_all_pages() -> None:
     data = workflow("shopify-growth", "reconciliation")
-    order = run_order(data, "Every 60 minutes")
+    order = run_order(data, "Every 60 minutes (store 1)")
     assert order.index("Save the newest updated_at as the cursor") > order.index(POLL)
     assert order.index("Save the newest updated_at as the cursor") > order.index(
         "Send each order to the order flow")

@@ -130,7 +130,8 @@ def test_pending_row_and_clear_key_match() -> None:
 
 def test_reconciliation_reads_failed_items() -> None:
     data = workflow("shopify-growth", "reconciliation")
-    order = run_order(data, "Every 60 minutes")
+    # The preset has three stores, so each store has its own schedule.
+    order = run_order(data, "Every 60 minutes (store 1)")
     assert order.index(f"{READ}: failed items") < order.index(f"{READ}: paths")
     read = next(node for node in data["nodes"] if node["name"] == f"{READ}: failed items")
     assert read["parameters"]["dataTableId"]["value"] == "rabt_failed_items"

@@ -172,10 +172,29 @@ def _daily_runs() -> Bilingual:
                      f"{arabic_count(DAYS_PER_MONTH, 'run')}، مرة كل يوم")
 
 
+def store_runs(answers: Answers) -> int:
+    """Return how many copies of a store poll run: one per Shopify or WooCommerce store.
+
+    A headless or custom storefront is read through one API whatever the store count.
+    """
+    return answers.store_count if answers.platform in ("shopify", "woocommerce") else 1
+
+
+def _per_store(formula: Bilingual, stores: int) -> Bilingual:
+    """Return ``formula`` times the store count, unchanged for one store."""
+    if stores == 1:
+        return formula
+    return Bilingual(f"{formula.en} * {stores} stores",
+                     f"{formula.ar} {TIMES} {arabic_count(stores, 'store')}")
+
+
 def _volumes(answers: Answers, flow_set: FlowSet) -> dict[str, FlowVolume]:
     """Return the monthly runs and iterated records of each flow but the error flow."""
     a = _assumptions()
+    # monthly_orders is the total of all the client's stores, so the event-driven
+    # flows need no store factor. A scheduled poll of the store runs once per store.
     orders = answers.monthly_orders
+    stores = store_runs(answers)
     days = DAYS_PER_MONTH
     repeat = a["repeat_customer_share"]
     table = {
@@ -213,17 +232,19 @@ def _volumes(answers: Answers, flow_set: FlowSet) -> dict[str, FlowVolume]:
                       f"موظفو الدعم {TIMES} {a['tickets_per_agent']}"
                       f" {TIMES} {a['ticket_updates_per_ticket']}")),
         "reconciliation": FlowVolume(
-            "reconciliation", reconcile_runs_per_day() * days,
-            Bilingual(f"{reconcile_runs_per_day()} * {days} runs (every "
-                      f"{RECONCILE_EVERY_MINUTES} minutes)",
-                      f"{reconcile_runs_per_day()} {TIMES} {days} (تشغيل كل "
-                      f"{arabic_count(RECONCILE_EVERY_MINUTES, 'minute')})"),
+            "reconciliation", reconcile_runs_per_day() * days * stores,
+            _per_store(Bilingual(f"{reconcile_runs_per_day()} * {days} runs (every "
+                                 f"{RECONCILE_EVERY_MINUTES} minutes)",
+                                 f"{reconcile_runs_per_day()} {TIMES} {days} (تشغيل كل "
+                                 f"{arabic_count(RECONCILE_EVERY_MINUTES, 'minute')})"),
+                       stores),
             orders * a["order_events_per_order"],
             _orders_times(a["order_events_per_order"],
                           Bilingual("replayed changes", "(تغييرات يُعاد تمريرها)"))),
     }
     if flow_set.get("contact-sync").trigger.kind == "schedule":
-        table["contact-sync"] = FlowVolume("contact-sync", days, _daily_runs(),
+        table["contact-sync"] = FlowVolume("contact-sync", days * stores,
+                                           _per_store(_daily_runs(), stores),
                                            orders * a["contact_events_per_order"],
                                            _orders_times(a["contact_events_per_order"]))
     return {key: volume for key, volume in table.items() if key in flow_set.keys}
@@ -607,7 +628,7 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
             "break_even": {name: break_even(answers, plan, spec, name)
                            for name in [*offered, "n8n_self_hosted"]},
             "break_even_max_orders": MAX_BREAK_EVEN_ORDERS, "break_even_step": BREAK_EVEN_STEP,
-            "monthly_orders": answers.monthly_orders,
+            "monthly_orders": answers.monthly_orders, "store_count": store_runs(answers),
             "replay_row": REPLAY_ROW,
         },
     }

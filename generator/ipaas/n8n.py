@@ -132,7 +132,8 @@ def _project(answers: Answers, plan: Plan, flows: FlowSet,
                    workflow_ids={flow.key: workflow_id(answers.project_slug, flow.key)
                                  for flow in flows.flows},
                    catalogue=catalogue(), replay_targets=targets,
-                   namespace=uuid.uuid5(ID_NAMESPACE, answers.project_slug))
+                   namespace=uuid.uuid5(ID_NAMESPACE, answers.project_slug),
+                   store_count=answers.store_count)
 
 
 def serialise(workflow: Mapping[str, Any]) -> bytes:
@@ -155,7 +156,9 @@ def files(answers: Answers, plan: Plan, spec: dict[str, dict[str, Any]],
 # ---------------------------------------------------------------------------
 # Set-up facts for the workflows README
 
-ENV_PATTERN = re.compile(r"\$env(?:\.|\[`)(RABT_[A-Z_]+)")
+ENV_PATTERN = re.compile(r"\$env(?:\.|\[`)(RABT_[A-Z0-9_]+)")
+# A shop's own copy of a variable, such as RABT_SHOPIFY_SHOP_2 for store 2.
+STORE_SUFFIX = re.compile(r"^(RABT_[A-Z_]+)_([0-9]+)$")
 # What each environment variable holds, for the README's table.
 ENV_MEANINGS: dict[str, dict[str, str]] = {
     "RABT_SHOPIFY_SHOP": {"en": "the shop's domain, such as example.myshopify.com",
@@ -192,6 +195,16 @@ ENV_MEANINGS: dict[str, dict[str, str]] = {
     "RABT_HUBSPOT_SUBSCRIPTION_WHATSAPP": {"en": "the id of the WhatsApp subscription type",
                                            "ar": "معرّف نوع الاشتراك في واتساب"},
 }
+
+
+def _meaning(name: str) -> dict[str, str]:
+    """Return what variable ``name`` holds, naming the shop for a shop's own copy."""
+    match = STORE_SUFFIX.match(name)
+    if match is None:
+        return ENV_MEANINGS.get(name, {"en": "", "ar": ""})
+    base = ENV_MEANINGS.get(match.group(1), {"en": "", "ar": ""})
+    store = match.group(2)
+    return {"en": f"store {store}: {base['en']}", "ar": f"المتجر {store}: {base['ar']}"}
 
 
 def _credentials(workflows: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -243,11 +256,12 @@ def setup_context(answers: Answers, plan: Plan,
         "files": [{"file": Path(path).name, "name": workflow["name"]}
                   for path, workflow in workflows.items()],
         "credentials": _credentials(workflows),
-        "variables": [{"name": name, **ENV_MEANINGS.get(name, {"en": "", "ar": ""})}
-                      for name in variables],
+        "variables": [{"name": name, **_meaning(name)} for name in variables],
         "tables": tables,
         "webhooks": _webhooks(workflows),
-        "signed_webhooks": "RABT_SHOPIFY_WEBHOOK_SECRET" in variables,
+        "signed_webhooks": any(name.startswith("RABT_SHOPIFY_WEBHOOK_SECRET")
+                               for name in variables),
+        "store_count": project.store_count if project.multi_store else 1,
         "zoho": plan.crm == "zoho",
         "hubspot": plan.crm == "hubspot",
     }

@@ -154,7 +154,8 @@ def name_fields(rows: Sequence[FieldRow], crm: str) -> dict[str, Any] | None:
 
 
 def map_code(title: str, constants: Mapping[str, Any], rows: Sequence[FieldRow],
-             key_target: str | None, refs: Mapping[str, Sequence[FieldRow]]) -> str:
+             key_target: str | None, refs: Mapping[str, Sequence[FieldRow]],
+             scope: tuple[Sequence[str], str] | None = None) -> str:
     """Return a mapping node's code: one output item per record, with its key and refs.
 
     Each output item is ``{record, flags, key, refs, ref_keys, payload}``: ``record``
@@ -162,14 +163,39 @@ def map_code(title: str, constants: Mapping[str, Any], rows: Sequence[FieldRow],
     first known identity value of each linked record (the order's contact) read from
     the same payload, ``ref_keys`` every known ``[target, value]`` pair of it in
     identity order, and ``payload`` the body itself for the steps after the CRM request.
+
+    ``scope`` is set when the workflows serve several shops: ``(targets, shop)`` where
+    ``targets`` are the CRM fields that hold a store id, unique only within one shop,
+    and ``shop`` the JavaScript expression of the item's shop. Those values, in the
+    record and in the refs, become ``<shop>:<store id>``.
     """
     fields = [_field_data(row) for row in rows]
+    scoped = "" if scope is None else f"""
+// Store ids repeat across shops, so these fields hold "<shop>:<store id>". Without a
+// known shop such a field is left out, so the record links by email or phone instead.
+const SCOPED = new Set({js(sorted(scope[0]))});
+const shopOf = (item) => {scope[1]};
+const scoped = (item, target, value) => {{
+  if (!SCOPED.has(target) || isEmpty(value)) return value;
+  const shop = shopOf(item);
+  return shop ? `${{shop}}:${{value}}` : null;
+}};"""
+    ref_push = ("if (!isEmpty(value)) refKeys[name].push([field.target, String(value)]);"
+                if scope is None else
+                "const keyed = scoped(item, field.target, value);\n"
+                "      if (!isEmpty(keyed)) refKeys[name].push([field.target, String(keyed)]);")
+    scope_record = """
+    for (const target of SCOPED) {
+      const keyed = scoped(item, target, mapped.record[target]);
+      if (isEmpty(keyed)) delete mapped.record[target];
+      else mapped.record[target] = keyed;
+    }""" if scope else ""
     ref_fields = {name: [_field_data(row) for row in group] for name, group in refs.items()}
     main = f"""
 const FIELDS = {js(fields)};
 const NAMES = {js(name_fields(rows, str(constants["crm"])))};
 const KEY = {js(key_target)};
-const REFS = {js(ref_fields)};
+const REFS = {js(ref_fields)};{scoped}
 
 const output = [];
 $input.all().forEach((item, index) => {{
@@ -180,11 +206,11 @@ $input.all().forEach((item, index) => {{
     for (const field of fields) {{
       const mapped = mapRecords(item.json, [{{ ...field, target: 'value' }}], null)[0];
       const value = mapped ? mapped.record.value ?? null : null;
-      if (!isEmpty(value)) refKeys[name].push([field.target, String(value)]);
+      {ref_push}
     }}
     refs[name] = refKeys[name].length ? refKeys[name][0][1] : null;
   }}
-  for (const mapped of mapRecords(item.json, FIELDS, NAMES)) {{
+  for (const mapped of mapRecords(item.json, FIELDS, NAMES)) {{{scope_record}
     const key = KEY ? mapped.record[KEY] ?? null : null;
     output.push({{ json: {{ record: mapped.record, flags: mapped.flags, key, refs,
       ref_keys: refKeys, payload: item.json }}, pairedItem: {{ item: index }} }});
@@ -272,8 +298,12 @@ return $input.all().filter((item) => RULES.some((rule) => Object.entries(rule)
     return header(title) + helpers_library() + main
 
 
-def store_row_code(title: str, key: str, value: Any) -> str:
-    """Return the code that turns each item into a ``{key, value}`` data table row."""
+def store_row_code(title: str, key: str, value: Any, shop: str | None = None) -> str:
+    """Return the code that turns each item into a ``{key, value}`` data table row.
+
+    ``shop``, a JavaScript expression of the run's shop, makes a cursor row (value
+    ``max updated_at``) that shop's own: its key becomes ``<key>:<shop>``.
+    """
     if isinstance(value, Mapping) and len(value) == 1:
         value_rule: dict[str, Any] = {"path": str(next(iter(value.values())))}
     elif value == "order id":
@@ -284,6 +314,8 @@ def store_row_code(title: str, key: str, value: Any) -> str:
         value_rule = {"summary": True}
     else:
         value_rule = {"path": str(value)} if value else {"now": True}
+    row_key = "KEY" if shop is None else f"`${{KEY}}:${{{shop}}}`"
+    newest_row = f"[{{ json: {{ key: {row_key}, value: String(times[times.length - 1]) }} }}]"
     main = f"""
 const KEY = {js(key)};
 const VALUE = {js(value_rule)};
@@ -293,7 +325,7 @@ if (VALUE.max) {{
   const times = items.map((item) => readPath(payloadOf(item), VALUE.max) ||
     readPath(payloadOf(item), 'updatedAt') || readPath(payloadOf(item), 'date_modified_gmt'))
     .filter((time) => !isEmpty(time)).sort();
-  return times.length ? [{{ json: {{ key: KEY, value: String(times[times.length - 1]) }} }}] : [];
+  return times.length ? {newest_row} : [];
 }}
 return items.map((item, index) => {{
   const payload = payloadOf(item);
@@ -325,12 +357,15 @@ return $input.all().map((item, index) => {{
 """
 
 
-def pending_row_code(title: str, flow_key: str, key_expression: str) -> str:
+def pending_row_code(title: str, flow_key: str, key_expression: str,
+                     with_shop: bool = False) -> str:
     """Return the code that keeps each new event as a failed-items row until its writes succeed.
 
     The row's key is ``<flow>:<store record id>`` (the event key when the body has no
-    id) and its value the JSON the reconciliation needs to replay it.
+    id) and its value the JSON the reconciliation needs to replay it. ``with_shop``
+    adds the delivery's shop, so that only that shop's reconciliation run replays it.
     """
+    shop_entry = ", shop: $json.rabt_shop ?? null" if with_shop else ""
     return header(title) + f"""
 const FLOW = {js(flow_key)};
 const stored = new Date().toISOString();
@@ -339,15 +374,24 @@ return $input.all().map((item, index) => {{
   const eventKey = String({key_expression});
   const recordId = $json.id ?? $json.customer_id ?? null;
   const value = {{ flow: FLOW, record_id: recordId === null ? null : String(recordId),
-    event_key: eventKey, stored_at: stored }};
+    event_key: eventKey, stored_at: stored{shop_entry} }};
   return {{ json: {{ key: `${{FLOW}}:${{recordId ?? eventKey}}`, value: JSON.stringify(value) }},
     pairedItem: {{ item: index }} }};
 }});
 """
 
 
-def replay_ids_code(title: str, results_node: str, flow_key: str) -> str:
-    """Return the code that adds the record ids left in the failed-items table to a poll's ids."""
+def replay_ids_code(title: str, results_node: str, flow_key: str,
+                    shop: str | None = None) -> str:
+    """Return the code that adds the record ids left in the failed-items table to a poll's ids.
+
+    ``shop``, a JavaScript expression of the run's shop, skips the rows another shop's
+    deliveries left, because this run reads orders from its own shop only.
+    """
+    other_shop = "" if shop is None else f"""
+  if (value.shop && value.shop !== {shop}) continue;"""
+    parse_value = ("try { value = JSON.parse(item.json.value || '{}'); } "
+                   "catch (error) { value = {}; }")
     return header(title) + f"""
 const RESULTS = {js(results_node)};
 const FLOW = {js(flow_key)};
@@ -364,7 +408,7 @@ for (const item of $input.all()) {{
   const key = String(item.json.key || '');
   if (!key.startsWith(`${{FLOW}}:`)) continue;
   let value = {{}};
-  try {{ value = JSON.parse(item.json.value || '{{}}'); }} catch (error) {{ value = {{}}; }}
+  {parse_value}{other_shop}
   add(value.record_id, null);
 }}
 return output;

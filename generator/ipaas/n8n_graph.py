@@ -56,6 +56,8 @@ CREDENTIALS: dict[str, tuple[str, str]] = {
     "storefront_api": ("httpHeaderAuth", "storefront-api"),
     "postgres": ("postgres", "database"),
 }
+# Systems with one account per shop: their triggers and API calls take the shop's credential.
+STORE_SYSTEMS = frozenset({"shopify", "woocommerce"})
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,30 @@ class Project:
     namespace: uuid.UUID
     replay_targets: frozenset[str] = frozenset()
     timezone: str = "Asia/Riyadh"
+    # Shops of the platform that share the CRM. Above 1, each shop has its own store
+    # credential (see STORE_SYSTEMS) and every record key made from a store id
+    # starts with the shop of the delivery.
+    store_count: int = 1
 
-    def credential(self, system: str) -> dict[str, dict[str, Any]]:
-        """Return a node's credentials entry for ``system``, by name with a null id."""
-        kind, suffix = CREDENTIALS[system]
-        return {kind: {"id": None, "name": f"{self.slug}-{suffix}"}}
+    @property
+    def multi_store(self) -> bool:
+        """Whether the workflows serve more than one shop of the platform."""
+        return self.store_count > 1 and self.platform in STORE_SYSTEMS
 
-    def credential_name(self, system: str) -> str:
-        """Return the name the credential of ``system`` must have in n8n."""
-        return f"{self.slug}-{CREDENTIALS[system][1]}"
+    def credential(self, system: str, store: int | None = None) -> dict[str, dict[str, Any]]:
+        """Return a node's credentials entry for ``system``, by name with a null id.
+
+        ``store`` (1 to ``store_count``) picks one shop's credential of a store system.
+        """
+        kind = CREDENTIALS[system][0]
+        return {kind: {"id": None, "name": self.credential_name(system, store)}}
+
+    def credential_name(self, system: str, store: int | None = None) -> str:
+        """Return the name the credential of ``system`` (of one shop, if given) must have."""
+        name = f"{self.slug}-{CREDENTIALS[system][1]}"
+        if store is not None and self.multi_store and system in STORE_SYSTEMS:
+            name = f"{name}-store-{store}"
+        return name
 
 
 @dataclass
@@ -104,6 +121,12 @@ class Graph:
     # The dedupe check whose key is stored only after the CRM writes: its node name,
     # step title, key expression and table, or None in a flow without dedupe.
     dedupe: tuple[str, str, str, str] | None = None
+    # In a workflow that serves several shops: the node whose first item carries the
+    # shop of the run (``rabt_store``, ``rabt_shop``), or None when a run is not tied
+    # to one shop (a CRM-driven schedule).
+    store_node: str | None = None
+    # Node groups: a link into the group's last node goes to its first node instead.
+    entries: dict[str, str] = field(default_factory=dict)
 
     def add(self, name: str, node_type: str, parameters: Mapping[str, Any], *,
             credentials: Mapping[str, Any] | None = None, notes: str | None = None,
@@ -142,6 +165,7 @@ class Graph:
 
     def link(self, source: str, target: str, output: int = 0) -> None:
         """Connect output ``output`` of ``source`` to the first input of ``target``."""
+        target = self.entries.get(target, target)
         outputs = self.connections.setdefault(source, {}).setdefault("main", [])
         while len(outputs) <= output:
             outputs.append([])

@@ -16,7 +16,14 @@ from typing import Any
 from generator.ipaas import n8n_code
 from generator.ipaas.crm_calls import SHOPIFY_BASE_URL, WOOCOMMERCE_BASE_URL, CrmCall
 from generator.ipaas.flows import Step
-from generator.ipaas.n8n_graph import Graph
+from generator.ipaas.n8n_graph import STORE_SYSTEMS, Graph
+from generator.ipaas.n8n_stores import (
+    SHOP_VARIABLES,
+    shop_of_run,
+    store_of_run,
+    store_of_run_code,
+    store_variable,
+)
 
 Heads = list[tuple[str, int]]
 # Environment variables for the placeholders of call URLs, with defaults.
@@ -68,10 +75,11 @@ def env(name: str, default: str | None = None) -> str:
     return f"={{{{ $env.{name} || {n8n_code.js(default)} }}}}"
 
 
-def url_expression(call: CrmCall) -> str:
+def url_expression(call: CrmCall, store: int | None = None) -> str:
     """Return the call's URL as an n8n expression.
 
-    Account placeholders become environment variables. The URL ends at the first
+    Account placeholders become environment variables, those of shop ``store`` when
+    given (``RABT_SHOPIFY_SHOP_2`` for store 2). The URL ends at the first
     per-record placeholder (such as ``{subscriber_id}``); the Code node before the
     request writes the rest of the path into ``$json.path``.
     """
@@ -80,16 +88,18 @@ def url_expression(call: CrmCall) -> str:
                   if match.group(1) in PER_RECORD]
     if per_record:
         url = url[:per_record[0].start()]
-    text = re.sub(r"\{(\w+)\}", lambda match: _variable(match.group(1)), url)
+    text = re.sub(r"\{(\w+)\}", lambda match: _variable(match.group(1), store), url)
     suffix = "{{ $json.path || '' }}" if per_record else ""
     return "=" + text + suffix
 
 
-def _variable(placeholder: str) -> str:
+def _variable(placeholder: str, store: int | None = None) -> str:
     if placeholder not in URL_VARIABLES:
         raise UnsupportedCallError(f"URL placeholder {{{placeholder}}} has no environment "
                                    "variable: add it to URL_VARIABLES")
     name, default = URL_VARIABLES[placeholder]
+    if store is not None and name in SHOP_VARIABLES.values():
+        name = store_variable(name, store)
     fallback = f" || {n8n_code.js(default)}" if default else ""
     return f"{{{{ $env.{name}{fallback} }}}}"
 
@@ -142,36 +152,92 @@ def pagination_option(call: CrmCall) -> dict[str, Any] | None:
 
 def http_node(graph: Graph, title: str, call: CrmCall, *, body: bool, query: bool = False,
               never_error: bool = False, paged: bool = False) -> str:
-    """Add an HTTP Request node for ``call`` with its credential, retries and pacing."""
+    """Add an HTTP Request node for ``call`` with its credential, retries and pacing.
+
+    A store call in a workflow that serves several shops becomes a node group (see
+    ``_store_request_nodes``). The name returned is then the group's last node, and
+    a link into it goes to the group's first node.
+    """
     system = CREDENTIAL_SYSTEMS.get(call.system)
     if system is None or call.method in ("SQL", "FIELD"):
         raise UnsupportedCallError(f"{call.system} {call.method} call {call.action!r} has no "
                                    "HTTP Request form: add its system to CREDENTIAL_SYSTEMS")
+    options = {"body": body, "query": query, "never_error": never_error, "paged": paged}
+    if graph.project.multi_store and system in STORE_SYSTEMS:
+        return _store_request_nodes(graph, title, call, system, options)
+    return _request_node(graph, title, call, system, None, options)
+
+
+def _request_node(graph: Graph, title: str, call: CrmCall, system: str, store: int | None,
+                  flags: dict[str, bool]) -> str:
     kind = next(iter(graph.project.credential(system)))
-    parameters: dict[str, Any] = {"method": call.method, "url": url_expression(call)}
+    parameters: dict[str, Any] = {"method": call.method, "url": url_expression(call, store)}
     if kind in ("oAuth2Api", "httpHeaderAuth"):
         parameters.update(authentication="genericCredentialType", genericAuthType=kind)
     else:
         parameters.update(authentication="predefinedCredentialType", nodeCredentialType=kind)
-    if query:
+    if flags["query"]:
         parameters.update(sendQuery=True, specifyQuery="json",
                           jsonQuery="={{ JSON.stringify($json.query || {}) }}")
-    if body:
+    if flags["body"]:
         parameters.update(sendBody=True, contentType="json", specifyBody="json",
                           jsonBody="={{ JSON.stringify($json.body) }}")
     options: dict[str, Any] = {
         "timeout": REQUEST_TIMEOUT_MS,
         "batching": {"batch": {"batchSize": 1, "batchInterval": REQUEST_INTERVAL_MS}}}
-    if never_error:
+    if flags["never_error"]:
         options["response"] = {"response": {"neverError": True, "responseFormat": "json"}}
-    pagination = pagination_option(call) if paged else None
+    pagination = pagination_option(call) if flags["paged"] else None
     if pagination:
         options["pagination"] = pagination
     parameters["options"] = options
     return graph.add(title, "httpRequest", parameters,
-                     credentials=graph.project.credential(system), retryOnFail=True,
+                     credentials=graph.project.credential(system, store), retryOnFail=True,
                      maxTries=RETRY_TRIES, waitBetweenTries=RETRY_WAIT_MS,
                      notes=call.note)
+
+
+def _store_request_nodes(graph: Graph, title: str, call: CrmCall, system: str,
+                         flags: dict[str, bool]) -> str:
+    """Add one HTTP Request node per shop for a store call; return the group's last node.
+
+    In a run of one shop a Switch node sends the items to that shop's request. In a
+    run not tied to a shop (a discount code for a CRM contact, whose store the CRM does
+    not record) the items go to every shop's request in turn, so the same code is
+    created in each store. Either way the chain goes on once, from a No Operation node
+    named after the call.
+    """
+    store_count = graph.project.store_count
+    column, row = graph.column, graph.row
+    requests: list[str] = []
+    if graph.store_node:
+        first = graph.add(f"{title}: pick the store", "switch", {
+            "mode": "expression", "numberOutputs": store_count,
+            "output": f"={{{{ {store_of_run(graph)} - 1 }}}}", "options": {}})
+        for store in range(1, store_count + 1):
+            if store > 1:
+                graph.new_row(column + 1)
+            request = _request_node(graph, f"{title} (store {store})", call, system, store, flags)
+            graph.link(first, request, store - 1)
+            requests.append(request)
+    else:
+        first = graph.add(f"{title}: every store", "noOp", {})
+        previous = first
+        for store in range(1, store_count + 1):
+            request = _request_node(graph, f"{title} (store {store})", call, system, store, flags)
+            graph.link(previous, request)
+            previous = request
+            if store < store_count:
+                previous = _code_node(graph, f"{title}: next store", n8n_code.restore_code(
+                    f"{title}: the same requests for the next store", first))
+                graph.link(request, previous)
+        requests = [previous]
+    graph.row = row
+    join = graph.add(title, "noOp", {})
+    for request in requests:
+        graph.link(request, join)
+    graph.entries[join] = first
+    return join
 
 
 def _code_node(graph: Graph, title: str, code: str) -> str:
@@ -257,7 +323,7 @@ def search_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
                 "dataTableId": {"__rl": True, "mode": "name", "value": f"rabt_{cursor}"},
                 "matchType": "allConditions",
                 "filters": {"conditions": [{"keyName": "key", "condition": "eq",
-                                            "keyValue": str(step.params.get("cursor_key"))}]},
+                                            "keyValue": cursor_key(graph, step)}]},
                 "returnAll": False, "limit": 1}, alwaysOutputData=True)
             heads = graph.chain(heads, read)
         if call.method == "SQL":
@@ -283,6 +349,17 @@ def search_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
     return heads
 
 
+def cursor_key(graph: Graph, step: Step) -> str:
+    """Return the cursor row's key: the step's key, and the run's shop when there are several.
+
+    Each shop keeps its own cursor, because the shops' change times are independent.
+    """
+    key = str(step.params.get("cursor_key") or step.params.get("key"))
+    if not graph.store_node or not graph.project.multi_store:
+        return key
+    return f"={key}:{{{{ {shop_of_run(graph)} }}}}"
+
+
 def _read_store_records(graph: Graph, step: Step, call: CrmCall, heads: Heads) -> Heads:
     """Read each polled or failed id again through the REST resource the flows map.
 
@@ -305,9 +382,12 @@ def _read_store_records(graph: Graph, step: Step, call: CrmCall, heads: Heads) -
     path = _code_node(graph, f"{step.title.en}: paths",
                       n8n_code.header(step.title.en) + path_code)
     request = http_node(graph, f"{step.title.en}: read each", read, body=False)
+    body = "item.json.order || item.json.customer || item.json"
+    if graph.store_node and graph.project.multi_store:
+        # The order flow keys the replayed order by the shop it was read from.
+        body = f"{{ ...({body}), ...{store_of_run_code(graph)} }}"
     unwrap = _code_node(graph, f"{step.title.en}: bodies", n8n_code.header(step.title.en) +
-                        "return $input.all().map((item) => ({ json: item.json.order || "
-                        "item.json.customer || item.json }));\n")
+                        f"return $input.all().map((item) => ({{ json: {body} }}));\n")
     return graph.chain(heads, path, request, unwrap)
 
 
@@ -327,7 +407,9 @@ def _replay_ids(graph: Graph, step: Step, heads: Heads, flow_key: str) -> Heads:
         "matchType": "allConditions", "filters": {"conditions": []}, "returnAll": True},
         alwaysOutputData=True, executeOnce=True)
     merge = _code_node(graph, f"{step.title.en}: with failed items",
-                       n8n_code.replay_ids_code(step.title.en, results, flow_key))
+                       n8n_code.replay_ids_code(step.title.en, results, flow_key,
+                                                shop_of_run(graph) if graph.store_node
+                                                else None))
     return graph.chain(heads, read, merge)
 
 

@@ -15,10 +15,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from generator.ipaas import n8n_code, n8n_zoho_items
+from generator.ipaas import n8n_code, n8n_stores, n8n_zoho_items
 from generator.ipaas.flows import FieldRow, Route, Step, Trigger, walk_steps
 from generator.ipaas.n8n_discount import shared_code_nodes, shares_code
-from generator.ipaas.n8n_graph import ROW_HEIGHT, Graph
+from generator.ipaas.n8n_graph import ROW_HEIGHT, STORE_SYSTEMS, Graph
 from generator.ipaas.n8n_http import (
     consent_nodes,
     crm_request,
@@ -39,6 +39,10 @@ from generator.model import Bilingual
 Heads = list[tuple[str, int]]
 SHOPIFY_TRIGGER = "n8n-nodes-base.shopifyTrigger"
 WOOCOMMERCE_TRIGGER = "n8n-nodes-base.wooCommerceTrigger"
+# Field map fields that hold a store id, unique only within one shop. With several
+# shops their values are keyed "<shop>:<store id>", as the API service keys them.
+SHOP_SCOPED_FIELDS = frozenset({"store_customer_id", "external_order_id", "store_line_item_id",
+                                "store_product_id", "store_ticket_id", "order_id"})
 # The table that keeps each event until its CRM writes succeed. The reconciliation
 # replays the orders left in it.
 FAILED_ITEMS = "failed_items"
@@ -55,17 +59,23 @@ def _slug_path(*parts: str) -> str:
     return "/".join(re.sub(r"[^a-z0-9-]+", "-", part.lower()).strip("-") for part in parts)
 
 
-def _store_trigger(graph: Graph, source: str, topic: str) -> tuple[str, bool]:
-    """Add the trigger node of one store topic; return its name and whether it is generic."""
+def _store_trigger(graph: Graph, source: str, topic: str,
+                   store: int | None = None) -> tuple[str, bool]:
+    """Add the trigger node of one store topic; return its name and whether it is generic.
+
+    ``store`` names the shop whose credential a Shopify or WooCommerce trigger takes
+    when the workflow serves several shops.
+    """
     project = graph.project
+    suffix = f" (store {store})" if store is not None else ""
     if source == "shopify" and _topic_supported(graph, SHOPIFY_TRIGGER, "topic", topic):
-        name = graph.add(f"Shopify {topic}", "shopifyTrigger",
+        name = graph.add(f"Shopify {topic}{suffix}", "shopifyTrigger",
                          {"authentication": "accessToken", "topic": topic},
-                         credentials=project.credential("shopify"))
+                         credentials=project.credential("shopify", store))
         return name, False
     if source == "woocommerce" and _topic_supported(graph, WOOCOMMERCE_TRIGGER, "event", topic):
-        name = graph.add(f"WooCommerce {topic}", "wooCommerceTrigger", {"event": topic},
-                         credentials=project.credential("woocommerce"))
+        name = graph.add(f"WooCommerce {topic}{suffix}", "wooCommerceTrigger", {"event": topic},
+                         credentials=project.credential("woocommerce", store))
         return name, False
     system = "storefront" if source not in ("support_inbox",) else "support_inbox"
     name = graph.add(f"Webhook {topic}", "webhook", {
@@ -76,14 +86,56 @@ def _store_trigger(graph: Graph, source: str, topic: str) -> tuple[str, bool]:
     return name, True
 
 
+def _is_generic(graph: Graph, source: str, topic: str) -> bool:
+    if source == "shopify":
+        return not _topic_supported(graph, SHOPIFY_TRIGGER, "topic", topic)
+    if source == "woocommerce":
+        return not _topic_supported(graph, WOOCOMMERCE_TRIGGER, "event", topic)
+    return True
+
+
+def _multi_store_heads(graph: Graph, trigger: Trigger) -> Heads:
+    """Add the trigger nodes of a flow that serves several shops; return their heads.
+
+    Topics with a trigger node get one per shop. A topic without one gets a single
+    Webhook node that every shop posts to. Its Code node finds the shop by the
+    X-Shopify-Shop-Domain header and checks the signature with that shop's secret.
+    """
+    topics = trigger.topics or ("event",)
+    native = tuple(topic for topic in topics if not _is_generic(graph, trigger.source, topic))
+    heads = n8n_stores.store_triggers(
+        graph, lambda topic, store: _store_trigger(graph, trigger.source, topic, store)[0],
+        native) if native else []
+    for topic in topics:
+        if topic in native:
+            continue
+        if heads:
+            graph.new_row(0)
+        name, _ = _store_trigger(graph, trigger.source, topic)
+        title = f"Read the {topic} delivery"
+        unwrap = graph.add(title, "code", {
+            "mode": "runOnceForAllItems", "language": "javaScript",
+            "jsCode": n8n_stores.multi_store_unwrap_code(title, trigger.source,
+                                                       graph.project.store_count)})
+        graph.link(name, unwrap)
+        heads.append((unwrap, 0))
+    return heads
+
+
 def trigger_nodes(graph: Graph, trigger: Trigger) -> Heads:
     """Add the trigger nodes of a flow and return the heads its first step starts from."""
     if trigger.kind == "error":
         return [(graph.add("Failed run", "errorTrigger", {}), 0)]
     if trigger.kind == "schedule":
+        if graph.project.multi_store and n8n_stores.polls_store(graph.flow):
+            run = n8n_stores.schedule_triggers(
+                graph, lambda suffix: _schedule_node(graph, trigger, suffix))
+            graph.payload_node = run
+            return [(run, 0)]
         return [(_schedule_node(graph, trigger), 0)]
-    heads: Heads = []
-    for topic in trigger.topics or ("event",):
+    multi_store = graph.project.multi_store and trigger.source in STORE_SYSTEMS
+    heads: Heads = _multi_store_heads(graph, trigger) if multi_store else []
+    for topic in () if multi_store else trigger.topics or ("event",):
         if heads:
             graph.new_row(0)
         name, generic = _store_trigger(graph, trigger.source, topic)
@@ -104,10 +156,12 @@ def trigger_nodes(graph: Graph, trigger: Trigger) -> Heads:
     join = graph.add("Receive the payload", "noOp", {})
     graph.link_all(heads, join)
     graph.payload_node = join
+    if multi_store:
+        graph.store_node = join
     return [(join, 0)]
 
 
-def _schedule_node(graph: Graph, trigger: Trigger) -> str:
+def _schedule_node(graph: Graph, trigger: Trigger, suffix: str = "") -> str:
     if trigger.every_minutes:
         rule = {"field": "minutes", "minutesInterval": trigger.every_minutes}
         title = f"Every {trigger.every_minutes} minutes"
@@ -116,7 +170,7 @@ def _schedule_node(graph: Graph, trigger: Trigger) -> str:
         rule = {"field": "days", "daysInterval": 1, "triggerAtHour": hour,
                 "triggerAtMinute": minute}
         title = f"Every day at {trigger.daily_at}"
-    name = graph.add(title, "scheduleTrigger", {"rule": {"interval": [rule]}})
+    name = graph.add(title + suffix, "scheduleTrigger", {"rule": {"interval": [rule]}})
     graph.payload_node = name
     return name
 
@@ -248,7 +302,8 @@ def _dedupe(graph: Graph, step: Step, heads: Heads) -> Heads:
     row = graph.add(f"{title}: row", "code", {
         "mode": "runOnceForAllItems", "language": "javaScript",
         "jsCode": n8n_code.pending_row_code(title, graph.flow.key,
-                                            _expression_body(expression))})
+                                            _expression_body(expression),
+                                            graph.store_node is not None)})
     graph.link(name, row)
     graph.link(row, graph.add(title, "dataTable", upsert_parameters(FAILED_ITEMS)))
     graph.row += 1
@@ -347,7 +402,8 @@ def _map(graph: Graph, step: Step, heads: Heads) -> Heads:
                                            project.spec["mapping"])
     refs = _reference_rows(graph, entity)
     key_target = _unique_target(graph, entity, step.fields)
-    code = n8n_code.map_code(step.title.en, constants, step.fields, key_target, refs)
+    code = n8n_code.map_code(step.title.en, constants, step.fields, key_target, refs,
+                             _key_scope(graph, step.fields, refs))
     heads = _code(graph, step.title.en, code, heads)
     graph.context_node = heads[0][0]
     graph.entity_nodes.setdefault(entity, {})["map"] = heads[0][0]
@@ -363,6 +419,21 @@ def _unique_target(graph: Graph, entity: str, rows: tuple[FieldRow, ...]) -> str
         if item.get("unique"):
             return str(item["target"])
     return None
+
+
+def _key_scope(graph: Graph, rows: tuple[FieldRow, ...],
+               refs: Mapping[str, list[FieldRow]]) -> tuple[list[str], str] | None:
+    """Return the store-id fields to key by shop, and the shop expression, or None for one shop."""
+    if not graph.project.multi_store:
+        return None
+    targets = {row.target for group in (rows, *refs.values()) for row in group
+               if row.name in SHOP_SCOPED_FIELDS}
+    if not targets:
+        return None
+    # A delivery and a replayed order carry their own shop, and the run's shop covers
+    # the rest. A flow not tied to one shop (storefront events) has no shop to use.
+    fallback = n8n_stores.shop_of_run(graph) if graph.store_node else "null"
+    return sorted(targets), f"item.json.rabt_shop || {fallback}"
 
 
 def _reference_rows(graph: Graph, entity: str) -> dict[str, list[FieldRow]]:
@@ -435,7 +506,9 @@ def _store(graph: Graph, step: Step, heads: Heads) -> Heads:
                          delete_parameters(table, _key_expression(graph, key)))
         graph.chain(heads, name)
     else:
-        prepare = n8n_code.store_row_code(step.title.en, key, step.params.get("value"))
+        shop = (n8n_stores.shop_of_run(graph) if graph.store_node and graph.project.multi_store
+                and step.params.get("value") == "max updated_at" else None)
+        prepare = n8n_code.store_row_code(step.title.en, key, step.params.get("value"), shop)
         row_heads = _code(graph, f"{step.title.en}: row", prepare, heads)
         name = graph.add(step.title.en, "dataTable", upsert_parameters(table))
         graph.chain(row_heads, name)
