@@ -144,7 +144,8 @@ def test_budget_multiplies_reconciliation() -> None:
     answers, plan, spec = load_case(PRESET, {})
     rows = {row["key"]: row for row in budget.flow_budget(answers, plan, spec)}
     assert rows["reconciliation"]["runs"] == 24 * 30 * STORES
-    assert rows["reconciliation"]["runs_formula"] == "24 * 30 hourly runs * 3 stores"
+    assert rows["reconciliation"]["runs_formula"] == ("24 * 30 runs (every 60 minutes) "
+                                                      "* 3 stores")
     assert rows["reconciliation"]["runs_formula_ar"].endswith("\u00d7 3 متاجر")
     single = load_case(PRESET, {"store_count": 1})
     one = {row["key"]: row for row in budget.flow_budget(*single)}
