@@ -39,7 +39,7 @@ WOO = ("woo-startup", {"crm": "custom", "path": "ipaas"})
 SUPPORT = ("support-heavy", {"crm": "custom", "path": "ipaas"})
 SHEETS = ("zapier-build-sheet.md", "zapier-build-sheet.ar.md", "tray-build-sheet.md",
           "tray-build-sheet.ar.md")
-LINK_TITLES = {"en": "Link the line item to its product", "ar": "ربط بند الطلب بـالمنتج"}
+LINK_TITLES = {"en": "Link the line item to its product", "ar": "ربط بند الطلب بالمنتج"}
 SARA = {"store_customer_id": "501", "email": "sara@example.com", "phone": "+966501234567"}
 
 

@@ -1,7 +1,9 @@
 """Every request step of the Zapier and Tray build sheets names its method and URL.
 
 The sheets are rendered from the templates alone (no whole project), for each CRM and
-store platform with the support module on, so the ticket links are covered too.
+store platform with the support module on, so the ticket links are covered too. The
+Arabic documents of whole projects are checked for tatweel, which reads as a typing
+habit in running text.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from jinja2 import Environment, FileSystemLoader
 
+from generator.cli import main
 from generator.render import build_context, build_parts
 from tests.ipaas_cases import load_case
 
@@ -82,3 +86,29 @@ def test_zoho_ticket_links_search_then_update(platform: str) -> None:
     assert re.search(r"`GET \{api_domain\}/crm/v8/Deals/search\?criteria=\(\w+:equals:"
                      r"<order_id>\)`", order)
     assert '`{"data": [{"Deal_Name": {"id": "<found id>"}}]}`' in order
+
+
+TATWEEL = "\u0640"
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_arabic_docs_have_no_tatweel(tmp_path: Path, crm: str) -> None:
+    values = {"path": "ipaas", "crm": crm, "support_channels": "whatsapp,phone",
+              "support_agents": "12"}
+    options = [item for key, value in values.items() for item in ("--set", f"{key}={value}")]
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "support-heavy",
+                                       "--output-dir", str(tmp_path), *options],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    documents = sorted(tmp_path.rglob("*.ar.md"))
+    assert len(documents) >= 6
+    for document in documents:
+        text = document.read_text(encoding="utf-8")
+        lines = [line for line in text.splitlines() if TATWEEL in line]
+        assert lines == [], (document.relative_to(tmp_path), lines[:3])
+
+
+def test_arabic_link_titles_read_naturally() -> None:
+    text = sheets("zoho", "shopify")["zapier-build-sheet.ar.md"]
+    assert "ربط تذكرة الدعم بجهة الاتصال" in text
+    assert "ربط تذكرة الدعم بالطلب" in text

@@ -498,7 +498,7 @@ def _association_steps(ctx: _Context, entity: str) -> list[Step]:
         steps.append(_step(
             f"link_{entity}_{link['to']}", "associate",
             f"Link the {entity.replace('_', ' ')} to its {link['to'].replace('_', ' ')}",
-            f"ربط {ctx.entity(entity)['label']['ar']} بـ{ctx.entity(link['to'])['label']['ar']}",
+            f"ربط {ctx.entity(entity)['label']['ar']} ب{ctx.entity(link['to'])['label']['ar']}",
             params={"from": entity, "to": link["to"], "kind": link["kind"], "ref": link["ref"]},
             calls=(_link_call(ctx, entity, link),)))
     return steps
@@ -1033,7 +1033,7 @@ def _reconcile_flow(ctx: _Context) -> Flow:
             "Re-read the orders changed since the last run and pass each one to the order "
             "flow, to repair webhooks that never arrived.",
             "إعادة قراءة الطلبات التي تغيّرت منذ آخر تشغيل وتمرير كل منها إلى تدفق الطلبات، "
-            "لتعويض الـ Webhooks التي لم تصل."),
+            "لتعويض إشعارات Webhook التي لم تصل."),
         steps=(
             _step("read_changed", "lookup", "Read orders changed since the cursor",
                   "قراءة الطلبات التي تغيّرت منذ آخر مؤشر",
