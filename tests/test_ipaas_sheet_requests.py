@@ -112,3 +112,16 @@ def test_arabic_link_titles_read_naturally() -> None:
     text = sheets("zoho", "shopify")["zapier-build-sheet.ar.md"]
     assert "ربط تذكرة الدعم بجهة الاتصال" in text
     assert "ربط تذكرة الدعم بالطلب" in text
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_hubspot_ticket_link_searches_contact(platform: str) -> None:
+    for name in ("zapier-build-sheet.md", "tray-build-sheet.md"):
+        text = sheets("hubspot", platform)[name]
+        row = next(row for row in request_rows(text) if "Link the ticket to its contact" in row)
+        assert "`POST https://api.hubapi.com/crm/v3/objects/contacts/search`" in row, name
+        assert '"propertyName": "email", "operator": "EQ", "value": "<customer_email>"' in row
+        assert "/crm/v4/associations/tickets/contacts/batch/create" in row, name
+    order_text = sheets("hubspot", platform)["zapier-build-sheet.md"]
+    deal = next(row for row in request_rows(order_text) if "Link the order to its contact" in row)
+    assert "/search" not in deal

@@ -80,6 +80,10 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
             requests, *link_text = sheet_links.link_requests(step, facts.mapping)
             sheet_calls = [_call_row(call) for call in requests]
             code = _joined(code, (link_text[0], link_text[1]))
+        elif sheet_links.needs_search(steps, index, crm):
+            found, *search_text = sheet_links.hubspot_search(step, facts.mapping)
+            sheet_calls = [_call_row(call) for call in found] + sheet_calls
+            code = _joined(code, (search_text[0], search_text[1]))
         rows.append({
             "key": step.key, "kind": step.kind, "depth": depth, "path": path.en,
             "path_ar": path.ar,

@@ -857,9 +857,9 @@ def _ticket_flow(ctx: _Context) -> Flow:
             _step("upsert_ticket", "upsert", "Create or update the ticket",
                   "إنشاء التذكرة أو تحديثها", params={"entity": "ticket"},
                   calls=(ctx.upsert("ticket", rows),)),
-            # NOTE: on HubSpot and Zoho the contact link needs the contact's CRM id, which
-            # only a contact write in the same run gives; the ticket flow has none yet, so
-            # there the requester's email and phone are written on the ticket but not linked.
+            # NOTE: on HubSpot and Zoho a link needs the linked record's CRM id. The build
+            # sheets find it with a search (sheet_links), but the n8n workflows and Make
+            # blueprints have no such search yet, so their tickets stay unlinked there.
             *_association_steps(ctx, "ticket"),
             _sla_branch(sla, ticket.get("sla", {}).get("rule")),
         ))

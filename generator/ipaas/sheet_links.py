@@ -133,3 +133,42 @@ def link_requests(step: Step, mapping: Mapping[str, Any]) -> tuple[list[CrmCall]
           f"`data[0].id` من نتيجة البحث. ويتبع عنوان التحديث وجسمه واجهة تحديث السجلات في "
           f"Zoho، ولم يُتحقق منهما على استجابة فعلية من الإصدار v8.")
     return [search, update], en, ar
+
+
+def needs_search(steps: tuple[Step, ...], index: int, crm: str) -> bool:
+    """Return whether the HubSpot link ``steps[index]`` names a record the path did not write."""
+    step = steps[index]
+    return (crm == "hubspot" and step.kind == "associate"
+            and str(step.params.get("to")) not in _upserted(steps, index))
+
+
+def hubspot_search(step: Step, mapping: Mapping[str, Any]) -> tuple[list[CrmCall], str, str]:
+    """Return the search that finds the HubSpot id of the record a link step names.
+
+    The association request takes both records' ids, and the flow wrote only the
+    first, so the other one is found by the keys the payload carries.
+    """
+    entity = str(step.params.get("from"))
+    target = str(step.params.get("to"))
+    key = _search_key(mapping, entity, target)
+    if key is None:
+        return ([], "The record carries no key to find the linked record by, so skip this "
+                    "step.",
+                "لا يحمل السجل مفتاحًا يُعثر به على السجل المرتبط، فتجاوز هذه الخطوة.")
+    prop, value = key
+    obj = str(mapping["entities"][target]["object"])
+    body = {"filterGroups": [{"filters": [
+        {"propertyName": prop, "operator": "EQ", "value": f"<{value}>"}]}], "limit": 1}
+    search = CrmCall(system="hubspot", action=f"search {obj}", method="POST",
+                     base_url="https://api.hubapi.com", endpoint=f"/crm/v3/objects/{obj}/search",
+                     body=body)
+    text = json.dumps(body, ensure_ascii=False)
+    en = (f"First the search above, with the body `{text}` and `<{value}>` from the mapped "
+          f"`{value}`; skip the link when `results` is empty. Then the association request, "
+          f"with `to.id` = `results[0].id` of the search and `from.id` = `results[0].id` "
+          f"of the upsert above.")
+    ar = (f"أولًا طلب البحث أعلاه، بالجسم `{text}`، وتؤخذ فيه `<{value}>` من الحقل `{value}` "
+          f"بعد الربط، وتجاوز الربط إذا كانت `results` فارغة. ثم طلب الربط، وفيه `to.id` هو "
+          f"`results[0].id` من نتيجة البحث، و`from.id` هو `results[0].id` من استجابة upsert "
+          f"أعلاه.")
+    return [search], en, ar
