@@ -39,7 +39,7 @@ WOO = ("woo-startup", {"crm": "custom", "path": "ipaas"})
 SUPPORT = ("support-heavy", {"crm": "custom", "path": "ipaas"})
 SHEETS = ("zapier-build-sheet.md", "zapier-build-sheet.ar.md", "tray-build-sheet.md",
           "tray-build-sheet.ar.md")
-LINK_TITLES = {"en": "Link the line item to its product", "ar": "ربط بند الطلب بـالمنتج"}
+LINK_TITLES = {"en": "Link the line item to its product", "ar": "ربط بند الطلب بالمنتج"}
 SARA = {"store_customer_id": "501", "email": "sara@example.com", "phone": "+966501234567"}
 
 
@@ -244,3 +244,27 @@ def test_sheet_link_step_runs_sql(woo_project: Path, name: str) -> None:
                       flags=re.DOTALL | re.MULTILINE)
     assert block is not None
     assert block.group(1).startswith("UPDATE order_lines SET product_id = COALESCE(")
+
+
+def test_ticket_without_order_linked_by_requester(database: str) -> None:
+    create_schema(database, SUPPORT)
+    write_contact(database, SUPPORT, {"store_customer_id": "777", "email": "other@example.com",
+                                      "phone": "+966509999999"})
+    write_contact(database, SUPPORT, dict(SARA))
+    tickets = {
+        "t-mail": {"customer_email": SARA["email"]},
+        "t-phone": {"customer_phone": SARA["phone"]},
+        "t-unknown": {"customer_email": "nobody@example.com"},
+    }
+    for ticket, requester in tickets.items():
+        row = {"store_ticket_id": ticket, "subject": "Where is my parcel", **requester}
+        run(database, sql_call(SUPPORT, "ticket-sync", "upsert_ticket"), row)
+        run(database, sql_call(SUPPORT, "ticket-sync", "link_ticket_contact"), row)
+    sara = scalar(database, "SELECT id FROM contacts WHERE store_customer_id = '501'")
+    assert scalar(database, "SELECT contact_id FROM tickets WHERE external_id = 't-mail'") == sara
+    assert scalar(database, "SELECT contact_id FROM tickets WHERE external_id = 't-phone'") == sara
+    assert scalar(database, "SELECT contact_email FROM tickets "
+                            "WHERE external_id = 't-mail'") == SARA["email"]
+    unknown = scalar(database, "SELECT count(*) FROM tickets WHERE external_id = 't-unknown' "
+                               "AND contact_id IS NULL")
+    assert unknown == "1"

@@ -403,11 +403,15 @@ def test_storefront_checkout_started(projects: dict[str, Path]) -> None:
     ("zoho", {"Ecom_Ticket_ID": "tkt_test_0001",
               "Subject": "الطلب لم يصل بعد", "Case_Origin": "WhatsApp", "Status": "New",
               "Priority": "HIGH", "Ecom_Opened_At": "2026-03-04T10:20:00+03:00",
-              "Ecom_Order_ID": "5900000000001"}),
+              "Ecom_Order_ID": "5900000000001",
+              "Ecom_Customer_Email": "sara.test@example.com",
+              "Ecom_Customer_Phone": "+966500000006"}),
     ("hubspot", {"ecom_ticket_id": "tkt_test_0001",
                  "subject": "الطلب لم يصل بعد", "source_type": "CHAT", "hs_pipeline_stage": "1",
                  "hs_ticket_priority": "HIGH", "createdate": "2026-03-04T10:20:00+03:00",
-                 "ecom_order_id": "5900000000001"}),
+                 "ecom_order_id": "5900000000001",
+                 "ecom_customer_email": "sara.test@example.com",
+                 "ecom_customer_phone": "+966500000006"}),
 ])
 def test_ticket_on_shopify_projects(projects: dict[str, Path], key: str,
                                     expected: dict[str, str]) -> None:

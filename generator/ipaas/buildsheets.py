@@ -8,6 +8,7 @@ rows those templates loop over.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,9 +20,11 @@ from generator.ipaas import (
     make_schedule,
     n8n,
     n8n_code,
+    sheet_links,
     tray_steps,
     zapier_steps,
 )
+from generator.ipaas.crm_calls import CrmCall
 from generator.ipaas.flows import (
     ABANDONED_CHECK_EVERY_MINUTES,
     RECONCILE_EVERY_MINUTES,
@@ -56,6 +59,8 @@ class _SheetFacts:
     code_gates: tuple[Step, ...]
     # The contact's discount-code field and its expiry field.
     code_fields: tuple[str | None, str | None]
+    # The integration spec's field map, for the Zoho link requests.
+    mapping: Mapping[str, Any]
 
 
 def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _SheetFacts,
@@ -65,13 +70,14 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
     rows: list[dict[str, Any]] = []
     for index, step in enumerate(steps):
         code_in_run = code_in_run or step.kind == "discount"
+        if sheet_links.linked_in_body(steps, index, crm):
+            continue
         zapier = zapier_steps.zapier_actions(step, crm, step_after_guard(steps, index, crm))
         if _creates_shared_code(steps, index) and facts.code_gates:
             zapier = [zapier_steps.shared_code_gate(list(facts.code_gates), steps[index + 1]),
                       *zapier]
         code = code_text(step, code_in_run, facts.code_fields, crm)
-        calls = [{"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
-                  "note": call.note} for call in step.calls]
+        calls = [_call_row(call) for call in step.calls]
         later = step_after_guard(steps, index, crm)
         # The sheets' steps for Zoho line items name their own requests (one sales order
         # per order), so the flow model's line-item upsert call is not listed for them.
@@ -82,6 +88,15 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
         due_calls = sheet_calls if step.kind == "wait" else []
         if step.kind == "wait":
             sheet_calls = []
+        code = _with_links(code, steps, index, facts)
+        if sheet_links.is_field_link(step, crm):
+            requests, *link_text = sheet_links.link_requests(step, facts.mapping)
+            sheet_calls = [_call_row(call) for call in requests]
+            code = _joined(code, (link_text[0], link_text[1]))
+        elif sheet_links.needs_search(steps, index, crm):
+            found, *search_text = sheet_links.hubspot_search(step, facts.mapping)
+            sheet_calls = [_call_row(call) for call in found] + sheet_calls
+            code = _joined(code, (search_text[0], search_text[1]))
         rows.append({
             "key": step.key, "kind": step.kind, "depth": depth, "path": path.en,
             "path_ar": path.ar,
@@ -102,6 +117,25 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
         for route in step.routes:
             rows.extend(_step_rows(route.steps, depth + 1, route.label, facts, code_in_run))
     return rows
+
+
+def _call_row(call: CrmCall) -> dict[str, Any]:
+    return {"method": call.method, "url": call.url, "batch_limit": call.batch_limit,
+            "note": call.note}
+
+
+def _joined(first: tuple[str, str] | None,
+            second: tuple[str, str] | None) -> tuple[str, str] | None:
+    """Return two texts in both languages as one, either of them possibly missing."""
+    if first is None or second is None:
+        return first or second
+    return f"{first[0]} {second[0]}", f"{first[1]} {second[1]}"
+
+
+def _with_links(code: tuple[str, str] | None, steps: tuple[Step, ...], index: int,
+                facts: _SheetFacts) -> tuple[str, str] | None:
+    """Return the row's closing text with the lookup fields its Zoho upsert body sets."""
+    return _joined(code, sheet_links.body_links(steps, index, facts.crm))
 
 
 def _creates_shared_code(steps: tuple[Step, ...], index: int) -> bool:
@@ -196,7 +230,8 @@ def sheet_context(flow_set: FlowSet) -> list[dict[str, Any]]:
                flow_set.mapping.get("entities", {}).get("contact", {}).get("rollups", [])}
     facts = _SheetFacts(crm=flow_set.crm, platform=flow_set.platform, code_gates=(),
                         code_fields=(rollups.get("discount_code"),
-                                     rollups.get("discount_expires_at")))
+                                     rollups.get("discount_expires_at")),
+                        mapping=flow_set.mapping)
     return [_flow_row(flow, facts) for flow in flow_set.flows]
 
 

@@ -498,7 +498,7 @@ def _association_steps(ctx: _Context, entity: str) -> list[Step]:
         steps.append(_step(
             f"link_{entity}_{link['to']}", "associate",
             f"Link the {entity.replace('_', ' ')} to its {link['to'].replace('_', ' ')}",
-            f"ربط {ctx.entity(entity)['label']['ar']} بـ{ctx.entity(link['to'])['label']['ar']}",
+            f"ربط {ctx.entity(entity)['label']['ar']} ب{ctx.entity(link['to'])['label']['ar']}",
             params={"from": entity, "to": link["to"], "kind": link["kind"], "ref": link["ref"]},
             calls=(_link_call(ctx, entity, link),)))
     return steps
@@ -857,6 +857,9 @@ def _ticket_flow(ctx: _Context) -> Flow:
             _step("upsert_ticket", "upsert", "Create or update the ticket",
                   "إنشاء التذكرة أو تحديثها", params={"entity": "ticket"},
                   calls=(ctx.upsert("ticket", rows),)),
+            # NOTE: on HubSpot and Zoho a link needs the linked record's CRM id. The build
+            # sheets find it with a search (sheet_links), but the n8n workflows and Make
+            # blueprints have no such search yet, so their tickets stay unlinked there.
             *_association_steps(ctx, "ticket"),
             _sla_branch(sla, ticket.get("sla", {}).get("rule")),
         ))
@@ -1030,7 +1033,7 @@ def _reconcile_flow(ctx: _Context) -> Flow:
             "Re-read the orders changed since the last run and pass each one to the order "
             "flow, to repair webhooks that never arrived.",
             "إعادة قراءة الطلبات التي تغيّرت منذ آخر تشغيل وتمرير كل منها إلى تدفق الطلبات، "
-            "لتعويض الـ Webhooks التي لم تصل."),
+            "لتعويض إشعارات Webhook التي لم تصل."),
         steps=(
             _step("read_changed", "lookup", "Read orders changed since the cursor",
                   "قراءة الطلبات التي تغيّرت منذ آخر مؤشر",

@@ -45,7 +45,7 @@ KNOWN: tuple[Placeholder, ...] = (
     Placeholder(ERROR_HOOK_URL, Bilingual(
         "The webhook address of the error-alert scenario, where the scenarios post their "
         "failure reports.",
-        "عنوان الـ Webhook لسيناريو التنبيهات، وإليه ترسل السيناريوهات بلاغات الفشل."),
+        "عنوان Webhook لسيناريو التنبيهات، وإليه ترسل السيناريوهات بلاغات الفشل."),
         Bilingual("Import `error-alert` first, add a webhook in its first module and copy the "
                   "address Make shows (`https://hook.<zone>.make.com/...`).",
                   "استورد `error-alert` أولًا، وأضف Webhook في وحدته الأولى، وانسخ العنوان الذي "
@@ -53,13 +53,13 @@ KNOWN: tuple[Placeholder, ...] = (
     Placeholder(PLACEHOLDERS["{order_sync_webhook_url}"], Bilingual(
         "The webhook address of the order-sync scenario, where the reconciliation sends each "
         "changed order again.",
-        "عنوان الـ Webhook لسيناريو الطلبات، وإليه تعيد المطابقة الدورية إرسال كل طلب تغيّر."),
+        "عنوان Webhook لسيناريو الطلبات، وإليه تعيد المطابقة الدورية إرسال كل طلب تغيّر."),
         Bilingual("Import `order-sync`, add a webhook in its first module and copy its address.",
                   "استورد `order-sync`، وأضف Webhook في وحدته الأولى، وانسخ عنوانه.")),
     Placeholder(PLACEHOLDERS["{shop_domain}"], Bilingual(
         "The store's myshopify.com domain.", "نطاق المتجر على myshopify.com."),
         Bilingual("Shopify admin, Settings, Domains: the domain that ends in `.myshopify.com`.",
-                  "لوحة إدارة Shopify، ثم `Settings` ثم `Domains`: النطاق الذي ينتهي بـ "
+                  "لوحة إدارة Shopify، ثم `Settings` ثم `Domains`: النطاق الذي ينتهي بالمقطع "
                   "`.myshopify.com`.")),
     Placeholder(PLACEHOLDERS["{api_version}"], Bilingual(
         "The Shopify Admin API version, such as `2025-01`.",
@@ -75,7 +75,7 @@ KNOWN: tuple[Placeholder, ...] = (
                   "`https://`.")),
     Placeholder(PLACEHOLDERS["{storefront_api_url}"], Bilingual(
         "The base address of the headless storefront's API.",
-        "العنوان الأساسي لـ API واجهة المتجر المنفصلة."),
+        "العنوان الأساسي لواجهة API في واجهة المتجر المنفصلة."),
         Bilingual("The storefront team's API documentation.",
                   "توثيق API لدى فريق واجهة المتجر.")),
     Placeholder(PLACEHOLDERS["{graph_api_version}"], Bilingual(
@@ -87,7 +87,7 @@ KNOWN: tuple[Placeholder, ...] = (
         "The id of the WhatsApp Business phone number that sends the messages.",
         "معرّف رقم WhatsApp Business الذي تُرسل منه الرسائل."),
         Bilingual("Meta for Developers, the app's WhatsApp API Setup page: Phone number ID.",
-                  "صفحة `API Setup` الخاصة بـ WhatsApp في تطبيق `Meta for Developers`: الحقل "
+                  "صفحة `API Setup` الخاصة بمنصة WhatsApp في تطبيق `Meta for Developers`: الحقل "
                   "`Phone number ID`.")),
     Placeholder(PLACEHOLDERS["{sms_provider_url}"], Bilingual(
         "The send address of the SMS provider's API.", "عنوان الإرسال في API مزوّد الرسائل النصية."),
@@ -96,7 +96,7 @@ KNOWN: tuple[Placeholder, ...] = (
         "The team's alert webhook (a chat channel's incoming webhook).",
         "Webhook التنبيهات لدى الفريق (Webhook وارد لقناة محادثة)."),
         Bilingual("The chat tool's settings for incoming webhooks.",
-                  "إعدادات الـ Webhooks الواردة في أداة المحادثة.")),
+                  "إعدادات إشعارات Webhook الواردة في أداة المحادثة.")),
     Placeholder(_token("hubspot"), Bilingual(
         "The HubSpot private app's access token.", "رمز الوصول للتطبيق الخاص في HubSpot."),
         Bilingual("HubSpot, Settings, Integrations, Private Apps: the app's Auth tab.",
@@ -118,14 +118,14 @@ KNOWN: tuple[Placeholder, ...] = (
                   "`Develop apps`: بيانات `API credentials` للتطبيق."), secret=True),
     Placeholder(_token("woocommerce"), Bilingual(
         "The WooCommerce REST API key and secret, as Base64 of `key:secret`.",
-        "مفتاح WooCommerce REST API وسرّه، بترميز Base64 لـ `key:secret`."),
+        "مفتاح WooCommerce REST API وسرّه، بترميز Base64 للقيمة `key:secret`."),
         Bilingual("WooCommerce, Settings, Advanced, REST API: create a key with read and write "
                   "access, then Base64-encode `consumer key:consumer secret`.",
                   "WooCommerce، ثم `Settings` ثم `Advanced` ثم `REST API`: أنشئ مفتاحًا "
-                  "بصلاحية القراءة والكتابة، ثم رمّز `consumer key:consumer secret` بـ Base64."),
+                  "بصلاحية القراءة والكتابة، ثم رمّز `consumer key:consumer secret` بترميز Base64."),
         secret=True),
     Placeholder(_token("whatsapp"), Bilingual(
-        "The WhatsApp Cloud API access token.", "رمز الوصول لـ WhatsApp Cloud API."),
+        "The WhatsApp Cloud API access token.", "رمز الوصول إلى WhatsApp Cloud API."),
         Bilingual("Meta Business settings, System users: a permanent token with the "
                   "`whatsapp_business_messaging` permission.",
                   "إعدادات `Meta Business`، ثم `System users`: رمز دائم بصلاحية "

@@ -167,7 +167,7 @@ ENV_MEANINGS: dict[str, dict[str, str]] = {
                                  "ar": "إصدار Shopify Admin API الذي يستخدمه التطبيق"},
     "RABT_SHOPIFY_WEBHOOK_SECRET": {
         "en": "the app's secret, to verify webhooks that reach a Webhook node",
-        "ar": "السر الخاص بالتطبيق، للتحقق من الـ Webhooks التي تصل إلى عقدة Webhook"},
+        "ar": "السر الخاص بالتطبيق، للتحقق من إشعارات Webhook التي تصل إلى عقدة Webhook"},
     "RABT_WOOCOMMERCE_DOMAIN": {"en": "the store's domain, such as shop.example.sa",
                                 "ar": "نطاق المتجر، مثل shop.example.sa"},
     "RABT_ZOHO_API_DOMAIN": {"en": "the api_domain of the Zoho account's data centre",

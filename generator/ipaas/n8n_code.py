@@ -180,10 +180,10 @@ const scoped = (item, target, value) => {{
   const shop = shopOf(item);
   return shop ? `${{shop}}:${{value}}` : null;
 }};"""
-    ref_push = ("if (!isEmpty(value)) refKeys[name].push([field.target, String(value)]);"
+    ref_push = ("if (!isEmpty(value)) refKeys[name].push([target, String(value)]);"
                 if scope is None else
-                "const keyed = scoped(item, field.target, value);\n"
-                "      if (!isEmpty(keyed)) refKeys[name].push([field.target, String(keyed)]);")
+                "const keyed = scoped(item, target, value);\n"
+                "        if (!isEmpty(keyed)) refKeys[name].push([target, String(keyed)]);")
     scope_record = """
     for (const target of SCOPED) {
       const keyed = scoped(item, target, mapped.record[target]);
@@ -199,22 +199,29 @@ const REFS = {js(ref_fields)};{scoped}
 
 const output = [];
 $input.all().forEach((item, index) => {{
-  const refs = {{}};
-  const refKeys = {{}};
+  // A reference read from the record list (a line's product id) has one value per
+  // record, in the order mapRecords gives them; any other has one value for all.
+  const values = {{}};
   for (const [name, fields] of Object.entries(REFS)) {{
-    refKeys[name] = [];
-    for (const field of fields) {{
-      const mapped = mapRecords(item.json, [{{ ...field, target: 'value' }}], null)[0];
-      const value = mapped ? mapped.record.value ?? null : null;
-      {ref_push}
-    }}
-    refs[name] = refKeys[name].length ? refKeys[name][0][1] : null;
+    values[name] = fields.map((field) => [field.target,
+      mapRecords(item.json, [{{ ...field, target: 'value' }}], null)
+        .map((mapped) => mapped.record.value ?? null)]);
   }}
-  for (const mapped of mapRecords(item.json, FIELDS, NAMES)) {{{scope_record}
+  mapRecords(item.json, FIELDS, NAMES).forEach((mapped, position) => {{{scope_record}
+    const refs = {{}};
+    const refKeys = {{}};
+    for (const [name, pairs] of Object.entries(values)) {{
+      refKeys[name] = [];
+      for (const [target, found] of pairs) {{
+        const value = found.length === 1 ? found[0] : found[position];
+        {ref_push}
+      }}
+      refs[name] = refKeys[name].length ? refKeys[name][0][1] : null;
+    }}
     const key = KEY ? mapped.record[KEY] ?? null : null;
     output.push({{ json: {{ record: mapped.record, flags: mapped.flags, key, refs,
       ref_keys: refKeys, payload: item.json }}, pairedItem: {{ item: index }} }});
-  }}
+  }});
 }});
 return output;
 """

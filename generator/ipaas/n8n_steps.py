@@ -454,9 +454,32 @@ def _reference_rows(graph: Graph, entity: str) -> dict[str, list[FieldRow]]:
                 item.get("fallback_sources", ())))
             for item in n8n_code.reference_fields(mapping, link["to"])
             if "[]" not in str(item.get("source", ""))]
+        # A line's product is read from the line, never from its own payload's paths.
+        rows = _line_reference_rows(mapping, entity, str(link["to"])) or rows
         if rows:
             refs[link["to"]] = rows
     return refs
+
+
+def _line_reference_rows(mapping: Mapping[str, Any], entity: str, to: str) -> list[FieldRow]:
+    """Return the row that reads a line's product id from the line itself.
+
+    The product's own id path (``id`` in a WooCommerce product body) would read the
+    order's id from an order body. A line names its product by the variant id, the
+    SKU's fallback, which is also the key of the product written per variant.
+    """
+    entities = mapping["entities"]
+    sku = next((item for item in entities.get(entity, {}).get("fields", [])
+                if item["name"] == "sku"), None)
+    unique = next((item for item in entities.get(to, {}).get("fields", [])
+                   if item.get("unique")), None)
+    if to != "product" or sku is None or unique is None or not sku.get("fallback_sources"):
+        return []
+    first, *rest = sku["fallback_sources"]
+    return [FieldRow(entity=to, name=str(unique["name"]), source=str(first),
+                     target=str(unique["target"]),
+                     transform=str(unique.get("transform", "identity")),
+                     description=Bilingual("", ""), fallback_sources=tuple(rest))]
 
 
 def _filter(graph: Graph, step: Step, heads: Heads) -> Heads:

@@ -55,13 +55,11 @@ def _order_reference(mapping: Mapping[str, Any], entity: str) -> str | None:
 def _contact_lookups(mapping: Mapping[str, Any], entity: str) -> list[str]:
     """Return the contact id lookups in the identity match order.
 
-    A record with its own email or phone field (an event) is matched on those. Any
-    other record is matched on the contact fields of the same payload (an order's
-    customer id, phone and email), which the flow maps for the contact's upsert.
-    A record that names an order also falls back to that order's contact.
-
-    NOTE: the ticket's field map has no customer email or phone, so a ticket that
-    names no order is linked only when its payload carries the order's customer fields.
+    A record with its own email or phone field (an event, a ticket's requester) is
+    matched on those. Any other record is matched on the contact fields of the same
+    payload (an order's customer id, phone and email), which the flow maps for the
+    contact's upsert. A record that names an order also falls back to that order's
+    contact.
     """
     contacts = _table(mapping, "contact")
     by_target = {str(item["target"]): item for item in _fields(mapping, "contact")}

@@ -48,8 +48,8 @@ ACTION_PURPOSES: dict[str, tuple[str, str]] = {
     "Remove Value": ("deletes the value stored under one key",
                      "تحذف القيمة المحفوظة تحت مفتاح واحد"),
     "Delay Until": ("pauses the Zap until a given date and time",
-                    "توقف الـ Zap حتى تاريخ ووقت محددين"),
-    "Delay For": ("pauses the Zap for a set time", "توقف الـ Zap مدة محددة"),
+                    "توقف Zap حتى تاريخ ووقت محددين"),
+    "Delay For": ("pauses the Zap for a set time", "توقف Zap مدة محددة"),
     "Custom Request": ("sends an HTTP request with any method, headers and JSON body",
                        "ترسل طلب HTTP بأي طريقة وترويسات وجسم JSON"),
     "Truncate": ("cuts text to a maximum length", "تقص النص إلى طول أقصى"),
@@ -65,7 +65,7 @@ ACTION_PURPOSES: dict[str, tuple[str, str]] = {
     "Paths by Zapier": ("runs a different branch of steps per rule",
                         "تشغّل فرعًا مختلفًا من الخطوات لكل قاعدة"),
     "Filter by Zapier": ("stops the Zap unless its conditions hold",
-                         "توقف الـ Zap ما لم تتحقق شروطها"),
+                         "توقف Zap ما لم تتحقق شروطها"),
     "Run JavaScript": ("runs JavaScript on the step's Input Data and returns an object",
                        "تشغّل JavaScript على بيانات الإدخال في الخطوة وتعيد كائنًا"),
     "Find Row via Custom Query": ("runs a SQL statement you write, with values mapped into it",
@@ -105,7 +105,7 @@ def _paths_gate(rule_en: str, rule_ar: str, later: Step) -> dict[str, str]:
         f'Fallback rule: build in it only the rows from "{later.title.en}" on, so a run '
         "that fails the rule skips just the rows before them. Zapier adds no step after "
         "Paths outside its paths, which is why both paths carry the later rows.",
-        f"مساران، لأن الـ Filter توقف كل الخطوات اللاحقة في الـ Zap. يعمل المسار A عندما "
+        f"مساران، لأن خطوة Filter توقف كل الخطوات اللاحقة في Zap. يعمل المسار A عندما "
         f"{rule_ar}: ابنِ فيه كل الصفوف التالية من هذا التدفق. ويأخذ المسار B القاعدة "
         f"Fallback: ابنِ فيه الصفوف ابتداءً من «{later.title.ar}» فقط، فلا يتخطى التشغيل "
         "الذي لا تتحقق فيه القاعدة إلا الصفوف التي قبلها. ولا يضيف Zapier أي خطوة بعد Paths "
@@ -131,7 +131,7 @@ def shared_code_gate(gates: list[Step], later: Step) -> dict[str, str]:
         "the contact has consent on at least one channel whose send carries the code "
         f"({text}; Text, Exactly matches, one rule per value, joined by OR)",
         "تكون لجهة الاتصال موافقة على قناة واحدة على الأقل من القنوات التي تحمل رسائلها رمز "
-        f"الخصم ({text_ar}؛ Text ثم Exactly matches، قاعدة لكل قيمة، وتُربط القواعد بـ OR)",
+        f"الخصم ({text_ar}؛ Text ثم Exactly matches، قاعدة لكل قيمة، وتُربط القواعد بالعامل OR)",
         later)
 
 
@@ -170,12 +170,12 @@ def _filter(step: Step, later: Step | None = None) -> list[dict[str, str]]:
         if later is not None:
             return [_paths_gate(f"{names_en} exists (one rule per field with the Exists "
                                 "rule, joined by OR)",
-                                f"يوجد {names_ar} (قاعدة Exists لكل حقل، وتُربط القواعد بـ OR)",
+                                f"يوجد {names_ar} (قاعدة Exists لكل حقل، وتُربط القواعد بالعامل OR)",
                                 later)]
         return [_action(FILTER, f"Only continue if {names_en} exists: one condition per "
                         "field with the Exists rule, joined by OR.",
                         f"لا تستمر إلا إذا وُجد {names_ar}: شرط لكل حقل بقاعدة Exists، "
-                        "وتُربط الشروط بـ OR.", name="Exists")]
+                        "وتُربط الشروط بالعامل OR.", name="Exists")]
     rules = step.params.get("fulfilled_when")
     if rules:
         text = " OR ".join(" and ".join(f"`{name}` is " + " or ".join(
@@ -184,7 +184,7 @@ def _filter(step: Step, later: Step | None = None) -> list[dict[str, str]]:
         return [_action(FILTER, f"Only continue if {text} (Text, Exactly matches, one "
                         "condition per value, joined by OR).",
                         f"لا تستمر إلا إذا كان {text} (Text ثم Exactly matches، شرط لكل "
-                        "قيمة، وتُربط الشروط بـ OR).", name="Exactly matches")]
+                        "قيمة، وتُربط الشروط بالعامل OR).", name="Exactly matches")]
     if step.params.get("absent"):
         store, key = step.params["store"], step.params["key"]
         return [
@@ -245,7 +245,7 @@ def _loop(items_en: str, items_ar: str) -> dict[str, str]:
     return _action(LOOPING, f"Loop over {items_en}: the steps after this one run once per "
                    "item, up to the end of the Zap.",
                    f"كرّر على {items_ar}: تعمل الخطوات التي تلي هذه الخطوة مرة لكل عنصر حتى "
-                   "نهاية الـ Zap.", name=LOOPING)
+                   "نهاية Zap.", name=LOOPING)
 
 
 def _map(step: Step) -> list[dict[str, str]]:
@@ -293,11 +293,11 @@ def _gate(step: Step, later: Step | None = None) -> list[dict[str, str]]:
         return [_paths_gate("the consent field below has a granted value (Text, Exactly "
                             "matches; one rule per value, joined by OR)",
                             "تكون قيمة حقل الموافقة أدناه من قيم الموافقة (Text ثم Exactly "
-                            "matches، قاعدة لكل قيمة، وتُربط القواعد بـ OR)", later)]
+                            "matches، قاعدة لكل قيمة، وتُربط القواعد بالعامل OR)", later)]
     return [_action(FILTER, "Only continue if the consent field below has a granted value "
                     "(Text, Exactly matches; one condition per value, joined by OR).",
                     "لا تستمر إلا إذا كانت قيمة حقل الموافقة أدناه من قيم الموافقة "
-                    "(Text ثم Exactly matches، شرط لكل قيمة، وتُربط الشروط بـ OR).",
+                    "(Text ثم Exactly matches، شرط لكل قيمة، وتُربط الشروط بالعامل OR).",
                     name="Exactly matches")]
 
 
@@ -381,7 +381,7 @@ def signature_action(source: str, platform: str) -> dict[str, str]:
         "pick the field whose sample value is that header's.",
         "الإجراء Run JavaScript مباشرة بعد المحفّز. بيانات الإدخال: `raw_body`: حقل Raw Body من "
         f"المحفّز، و{inputs_ar}، و`secret`: {check.secret.ar}. الشيفرة: شيفرة التحقق من "
-        "التوقيع أعلاه. وإذا لم يطابق التوقيع توقف الـ Zap بخطأ، فلا يكتب الطلب المزوّر أو "
+        "التوقيع أعلاه. وإذا لم يطابق التوقيع توقف Zap بخطأ، فلا يكتب الطلب المزوّر أو "
         "المعدّل شيئًا. وتعيد الخطوة جسم الطلب بعد تحليله، فاربط كل الحقول اللاحقة من ناتج هذه "
         "الخطوة لا من المحفّز. غير مؤكد: الاسم الذي يعطيه Zapier لحقل كل ترويسة (مثل "
         "`Headers Http X Shopify Hmac Sha256`)، فاختر الحقل الذي تكون قيمته في العيّنة قيمة تلك "
