@@ -356,7 +356,7 @@ def _zapier_units(runs: int, records: int, tasks: ZapTasks | None,
     """
     if tasks is None:
         return {"zapier": 0, "zapier_formula": "no Zap (the webhook's Zap waits)",
-                "zapier_formula_ar": "لا Zap له (ينتظر Zap الـ Webhook داخل تشغيله)"}
+                "zapier_formula_ar": "لا Zap له (ينتظر Zap الذي يبدأه Webhook داخل تشغيله)"}
     formula = _units_formula(tasks.per_run, 0)
     if tasks.per_record:
         what = Bilingual("records", "السجلات") if records_shown else \

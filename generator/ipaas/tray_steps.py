@@ -379,18 +379,18 @@ def signature_actions(source: str, platform: str) -> list[dict[str, str]]:
         "Put every later step on the true path. The false path holds only the next step, "
         "so a forged or altered request writes nothing.",
         "القيمة الأولى: `valid` من خطوة Script، والمعامل: Equal to، والقيمة الثانية: `true`. "
-        "ضع كل الخطوات التالية في المسار الصحيح، ولا يحوي المسار الخاطئ إلا الخطوة التالية، "
+        "ضع كل الخطوات التالية في فرع true، ولا يحوي فرع false إلا الخطوة التالية، "
         "فلا يكتب الطلب المزوّر أو المعدّل شيئًا.")
     reject = _action(
         REPLY, "On the false path: status `401`, body `{\"error\": \"invalid signature\"}`. "
         "The run ends after it, and the store logs the failed delivery.",
-        "في المسار الخاطئ: رمز الحالة `401` والجسم `{\"error\": \"invalid signature\"}`. "
+        "في فرع false: رمز الحالة `401` والجسم `{\"error\": \"invalid signature\"}`. "
         "وينتهي التشغيل بعدها، ويسجّل المتجر التسليم الفاشل.")
     accept = _action(
         REPLY, "First step of the true path: status `200`, empty body, so the store gets "
         "its answer before the CRM writes. Unconfirmed: that the run goes on after this "
         "reply; check it in the first test run.",
-        "أول خطوة في المسار الصحيح: رمز الحالة `200` وجسم فارغ، فيصل الرد إلى المتجر قبل "
+        "أول خطوة في فرع true: رمز الحالة `200` وجسم فارغ، فيصل الرد إلى المتجر قبل "
         "الكتابة في CRM. غير مؤكد: أن التشغيل يستمر بعد هذا الرد، فتحقق من ذلك في أول تشغيل "
         "تجريبي.")
     return [
