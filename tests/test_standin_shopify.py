@@ -36,6 +36,12 @@ CREATE_DISCOUNT = """mutation Create($input: DiscountCodeBasicInput!) {
   }
 }"""
 
+EMAIL_CONSENT = """mutation Consent($input: CustomerEmailMarketingConsentUpdateInput!) {
+  customerEmailMarketingConsentUpdate(input: $input) {
+    customer { id emailMarketingConsent { marketingState } } userErrors { field code message }
+  }
+}"""
+
 
 class FakeClock:
     """A clock the tests move by hand."""
@@ -185,6 +191,31 @@ def test_discount_code_taken() -> None:
     assert taken["data"]["discountCodeBasicCreate"]["userErrors"][0]["code"] == "TAKEN"
     assert backwards["data"]["discountCodeBasicCreate"]["userErrors"][0]["code"] == "INVALID"
     assert [item["code"] for item in stored] == ["BACK10"]
+
+
+def test_email_consent_update() -> None:
+    def unsubscribe(customer_id: str, marketing_state: str = "UNSUBSCRIBED") -> dict[str, Any]:
+        variables = {"customerId": customer_id,
+                     "emailMarketingConsent": {"marketingState": marketing_state}}
+        body: dict[str, Any] = query(client, EMAIL_CONSENT, input=variables).json()
+        return dict(body["data"]["customerEmailMarketingConsentUpdate"])
+
+    with shop() as (client, state):
+        state.put_customer({"legacyResourceId": "501", "email": "huda.consent@example.com"})
+        state.put_customer({"legacyResourceId": "502", "email": None})
+        done = unsubscribe("gid://shopify/Customer/501")
+        no_email = unsubscribe("gid://shopify/Customer/502")
+        missing = unsubscribe("gid://shopify/Customer/999")
+        read_only = unsubscribe("gid://shopify/Customer/501", "NOT_SUBSCRIBED")
+        stored = state.customers[501]["emailMarketingConsent"]
+
+    assert done["userErrors"] == []
+    assert done["customer"]["emailMarketingConsent"]["marketingState"] == "UNSUBSCRIBED"
+    assert no_email["userErrors"][0]["code"] == "MISSING_ARGUMENT"
+    assert missing["userErrors"][0]["code"] == "INVALID"
+    assert read_only["userErrors"][0]["field"] == ["input", "emailMarketingConsent",
+                                                   "marketingState"]
+    assert stored["marketingState"] == "UNSUBSCRIBED"
 
 
 def test_refuses_remote_host(capsys: pytest.CaptureFixture[str]) -> None:

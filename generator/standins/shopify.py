@@ -3,7 +3,8 @@
 ``POST /admin/api/<version>/graphql.json`` serves the operations listed in
 ``shopify_graphql.OPERATIONS``: ``orders`` and ``customers`` with cursor paging and the
 ``updated_at``/``created_at`` search terms, ``webhookSubscriptions``,
-``webhookSubscriptionCreate`` and ``discountCodeBasicCreate``. Requests authenticate
+``webhookSubscriptionCreate``, ``discountCodeBasicCreate``, and
+``customerEmailMarketingConsentUpdate`` with its SMS twin. Requests authenticate
 with the ``X-Shopify-Access-Token`` header. Every response carries ``extensions.cost``
 with the bucket's ``throttleStatus``; a request the bucket cannot pay for gets the
 ``THROTTLED`` error.
@@ -14,6 +15,7 @@ Paths under ``/_standin/`` are not Shopify's; they inspect and steer the shop:
 - ``POST /_standin/seed``: ``{"orders": [...], "customers": [...]}`` in GraphQL form,
   keeping their ``updatedAt``
 - ``POST /_standin/orders`` and ``/_standin/customers``: create or change one now
+- ``GET /_standin/customers``: every customer, with its marketing consent
 - ``GET /_standin/subscriptions``, ``DELETE /_standin/subscriptions`` (all of them)
 - ``GET /_standin/discounts``
 - ``POST /_standin/throttle``: ``{"count": N}`` throttles the next N requests
@@ -160,6 +162,11 @@ async def standin_put(request: Request) -> Response:
     return JSONResponse(record, status_code=201)
 
 
+async def standin_customers(request: Request) -> Response:
+    """``GET /_standin/customers``: every customer in GraphQL form."""
+    return JSONResponse({"customers": _state(request).all_customers()})
+
+
 async def standin_subscriptions(request: Request) -> Response:
     """``GET`` lists the webhook subscriptions; ``DELETE`` removes all of them."""
     state = _state(request)
@@ -214,6 +221,7 @@ def create_app(config: ShopifyStandinConfig | None = None, *,
         Route("/_standin/seed", standin_seed, methods=["POST"]),
         Route("/_standin/orders", standin_put, methods=["POST"]),
         Route("/_standin/customers", standin_put, methods=["POST"]),
+        Route("/_standin/customers", standin_customers, methods=["GET"]),
         Route("/_standin/subscriptions", standin_subscriptions, methods=["GET", "DELETE"]),
         Route("/_standin/discounts", standin_discounts, methods=["GET"]),
         Route("/_standin/throttle", standin_throttle, methods=["POST"]),

@@ -219,6 +219,60 @@ def _create_discount(state: ShopifyState,
     return {"discountCodeBasicCreate": result}, MUTATION_COST
 
 
+# The marketing states a consent mutation accepts; NOT_SUBSCRIBED, REDACTED and INVALID
+# are read-only (Admin GraphQL CustomerEmailMarketingConsentInput).
+SETTABLE_MARKETING_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "PENDING"})
+
+
+def _consent_update(root: str, consent_field: str, address_field: str) -> Operation:
+    """Return the operation of ``customerEmailMarketingConsentUpdate`` or its SMS twin.
+
+    NOTE: the SMS mutation is taken to mirror the email one (``smsMarketingConsent``
+    in the input, a phone needed); only the email mutation was read in Shopify's reference.
+    """
+
+    def run(state: ShopifyState, args: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
+        given = args.get("input")
+        consent = given.get(consent_field) if isinstance(given, Mapping) else None
+        if not isinstance(given, Mapping) or not isinstance(consent, Mapping):
+            raise GraphQLError(f"Variable $input of {root} was provided invalid value: it "
+                               f"needs customerId and {consent_field}.", "INVALID_VARIABLE")
+        result: dict[str, Any] = {"customer": None, "userErrors": []}
+        marketing_state = str(consent.get("marketingState") or "")
+        with state.lock:
+            number = _customer_number(str(given.get("customerId") or ""))
+            record = state.customers.get(number) if number is not None else None
+            if record is None:
+                result["userErrors"].append(_user_error(["input", "customerId"],
+                                                        "Customer not found", "INVALID"))
+            elif not record.get(address_field):
+                result["userErrors"].append(_user_error(
+                    ["input", "customerId"], f"Customer must have {address_field} to update "
+                    "marketing consent", "MISSING_ARGUMENT"))
+            elif marketing_state not in SETTABLE_MARKETING_STATES:
+                result["userErrors"].append(_user_error(
+                    ["input", consent_field, "marketingState"],
+                    f"Marketing state {marketing_state!r} cannot be set", "INVALID"))
+            else:
+                now = iso_time(state.now())
+                record[consent_field] = {
+                    "marketingState": marketing_state,
+                    "marketingOptInLevel": consent.get("marketingOptInLevel")
+                    or "SINGLE_OPT_IN",
+                    "consentUpdatedAt": consent.get("consentUpdatedAt") or now}
+                record["updatedAt"] = now
+                result["customer"] = dict(record)
+        return {root: result}, MUTATION_COST
+
+    return run
+
+
+def _customer_number(customer_id: str) -> int | None:
+    tail = customer_id.rpartition("/")[2]
+    return int(tail) if customer_id.startswith("gid://shopify/Customer/") and tail.isdigit() \
+        else None
+
+
 def _orders_count(state: ShopifyState,
                   args: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
     query = str(args.get("query") or "")
@@ -231,6 +285,10 @@ def _orders_count(state: ShopifyState,
 OPERATIONS: dict[str, Operation] = {
     "webhookSubscriptionCreate": _create_subscription,
     "discountCodeBasicCreate": _create_discount,
+    "customerEmailMarketingConsentUpdate": _consent_update(
+        "customerEmailMarketingConsentUpdate", "emailMarketingConsent", "email"),
+    "customerSmsMarketingConsentUpdate": _consent_update(
+        "customerSmsMarketingConsentUpdate", "smsMarketingConsent", "phone"),
     "webhookSubscriptions": _connection(
         "webhookSubscriptions",
         lambda state: [dict(item) for _, item in sorted(state.subscriptions.items())]),
@@ -238,7 +296,9 @@ OPERATIONS: dict[str, Operation] = {
     "orders": _connection("orders", lambda state: state.all_orders()),
     "customers": _connection("customers", lambda state: state.all_customers()),
 }
-MUTATIONS = frozenset({"webhookSubscriptionCreate", "discountCodeBasicCreate"})
+MUTATIONS = frozenset({"webhookSubscriptionCreate", "discountCodeBasicCreate",
+                       "customerEmailMarketingConsentUpdate",
+                       "customerSmsMarketingConsentUpdate"})
 _ROOT = re.compile(r"\b(" + "|".join(OPERATIONS) + r")\s*\(")
 _LITERAL_ARGUMENT = re.compile(r"[(,]\s*\w+\s*:\s*[^$\s]")
 

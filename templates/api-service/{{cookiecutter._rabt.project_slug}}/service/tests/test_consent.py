@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from storesync import consent as consent_module
 from storesync.consent import (
     ConsentEvent,
     ConsentRecorder,
@@ -150,13 +149,14 @@ def test_store_writeback_hook(tmp_path: Path) -> None:
     store.record("c1", ConsentEvent("email", "withdrawn", T0, "hubspot"))
     assert send_pushes(store, None, T0) == {"no_store_client": 1}
     calls: list[tuple[str, str, str]] = []
-    consent_module.set_store_unsubscribe_hook(lambda *args: calls.append(args))
-    try:
-        store.record("c1", ConsentEvent("email", "granted", T0 + 5, "shopify"))
-        store.record("c1", ConsentEvent("email", "withdrawn", T0 + 9, "hubspot"))
-        assert send_pushes(store, None, T0 + 10) == {"done": 1}
-    finally:
-        consent_module.set_store_unsubscribe_hook(None)
+
+    def unsubscribe(*args: str) -> str:
+        calls.append((args[0], args[1], args[2]))
+        return "done"
+
+    store.record("c1", ConsentEvent("email", "granted", T0 + 5, "shopify"))
+    store.record("c1", ConsentEvent("email", "withdrawn", T0 + 9, "hubspot"))
+    assert send_pushes(store, None, T0 + 10, store_unsubscribe=unsubscribe) == {"done": 1}
     assert calls == [("shop-a", "77", "email")]
 
 
@@ -316,12 +316,14 @@ def test_store_opt_in_supersedes_writeback(tmp_path: Path) -> None:
     store.record("c1", ConsentEvent("email", "withdrawn", T0, "hubspot"))
     # A newer opt-in on the store arrives before the write-back was sent.
     store.record("c1", ConsentEvent("email", "granted", T0 + 5, "shopify"))
-    calls: list[tuple[str, str, str]] = []
-    consent_module.set_store_unsubscribe_hook(lambda *args: calls.append(args))
-    try:
-        assert send_pushes(store, None, T0 + 10) == {"superseded": 1}
-    finally:
-        consent_module.set_store_unsubscribe_hook(None)
+    calls: list[tuple[str, ...]] = []
+
+    def unsubscribe(*args: str) -> str:
+        calls.append(args)
+        return "done"
+
+    assert send_pushes(store, None, T0 + 10, store_unsubscribe=unsubscribe) == {
+        "superseded": 1}
     assert calls == []
 
 

@@ -79,7 +79,7 @@ def test_snapshots_sum_counters() -> None:
     waiting.set(4)
     newer = metrics.take_snapshot(registry)
     combined = metrics._combine([(20.0, newer), (10.0, older)],
-                                frozenset({"storesync_dead_letters"}))
+                                frozenset({"storesync_dead_letters"}), now=21.0)
     values = {(name, labels.get("outcome")): value
               for name, labels, value in combined["storesync_sync_records"].values()}
     assert values[("storesync_sync_records_total", "synced")] == 11
@@ -97,8 +97,65 @@ def test_snapshot_replaced_per_process() -> None:
     jobs.labels(outcome="synced_later").inc(2)
     publisher.publish()
     publisher.publish()
-    combined = metrics._combine(store.read(), frozenset())
+    combined = metrics._combine(store.read(), frozenset(), now=6.0)
     assert [value for _, _, value in combined["storesync_jobs"].values()] == [2.0]
+
+
+def credit_snapshot(used: float, limit: float = 10_000.0) -> str:
+    """Return a snapshot of a process whose credit budget counts ``used`` credits."""
+    registry = CollectorRegistry()
+    for name, number in (("storesync_zoho_credits_used", used),
+                         ("storesync_zoho_credits_remaining", limit - used),
+                         ("storesync_zoho_credits_limit", limit)):
+        Gauge(name, name, registry=registry).set(number)
+    return metrics.take_snapshot(registry)
+
+
+def credit_values(snapshots: list[tuple[float, str]], now: float) -> dict[str, float]:
+    store = MemorySnapshots()
+    for number, (updated_at, samples) in enumerate(snapshots):
+        store.write(f"process-{number}", updated_at, samples)
+    collector = metrics.SharedSyncCollector(clock=lambda: now)
+    collector.read = store.read
+    return {sample.name: sample.value for family in collector.collect()
+            for sample in family.samples if sample.name.startswith("storesync_zoho_credits")}
+
+
+@pytest.mark.parametrize(("worker_at", "flusher_at"), [(100.5, 100.0), (100.0, 100.5)])
+def test_credits_come_from_spender(worker_at: float, flusher_at: float) -> None:
+    # The worker's idle budget writes 0 used every second, the flusher's 74.
+    found = credit_values([(worker_at, credit_snapshot(0)), (flusher_at, credit_snapshot(74))],
+                          now=101.0)
+    assert found["storesync_zoho_credits_used"] == 74
+    assert found["storesync_zoho_credits_remaining"] == 10_000 - 74
+    assert found["storesync_zoho_credits_limit"] == 10_000
+
+
+def test_credits_skip_stopped_and_budgetless() -> None:
+    stopped = (10.0, credit_snapshot(900))
+    running = (1000.0, credit_snapshot(12))
+    # A process without a Zoho client exports its credit gauges as 0, limit included.
+    budgetless = (1000.5, credit_snapshot(0, limit=0))
+    found = credit_values([stopped, running, budgetless], now=1001.0)
+    assert found["storesync_zoho_credits_used"] == 12
+    assert found["storesync_zoho_credits_remaining"] == 10_000 - 12
+    # With no recent snapshot, the newest one that has a budget still counts.
+    assert credit_values([stopped, budgetless], now=5000.0)[
+        "storesync_zoho_credits_used"] == 900
+
+
+def test_pause_time_takes_latest() -> None:
+    def paused(until: float | None) -> str:
+        registry = CollectorRegistry()
+        gauge = Gauge(metrics.CRM_PAUSED_UNTIL_NAME, "pause", ["reason"], registry=registry)
+        if until is not None:
+            gauge.labels(reason="credits").set(until)
+        return metrics.take_snapshot(registry)
+
+    combined = metrics._combine([(5.0, paused(900.0)), (6.0, paused(None)),
+                                 (7.0, paused(300.0))],
+                                frozenset({metrics.CRM_PAUSED_UNTIL_NAME}), now=8.0)
+    assert [value for _, _, value in combined[metrics.CRM_PAUSED_UNTIL_NAME].values()] == [900.0]
 
 
 def test_success_ratio_definition() -> None:

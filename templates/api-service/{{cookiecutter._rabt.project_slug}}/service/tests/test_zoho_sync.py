@@ -288,6 +288,45 @@ def test_used_up_credits_pause_the_flusher(make_zoho_harness: Callable[..., Zoho
     assert harness.client.calls == calls_before
 
 
+def test_credit_pause_log_states_one_pause(make_zoho_harness: Callable[..., ZohoHarness],
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    from storesync import metrics
+
+    harness = make_zoho_harness(ZohoStandinConfig(credits_per_day=3),
+                                ZOHO_CREDITS_PAUSE_SECONDS="120")
+    harness.deliver_order(ORDER)
+
+    with caplog.at_level("ERROR", logger="storesync.flusher"):
+        harness.flush(now=2_000_000_000.0)
+
+    lines = [record.getMessage() for record in caplog.records
+             if "calls paused" in record.getMessage()]
+    # Each batch that meets the empty budget logs the pause once.
+    assert lines
+    for line in lines:
+        assert line.startswith("Zoho CRM calls paused for 120 s: ")
+        assert "the first credits return in" in line
+        assert "calls stop" not in line
+    assert any("Zoho's API credits for the last 24 hours are used up" in line for line in lines)
+    paused = metrics.SYNC_REGISTRY.get_sample_value(
+        "storesync_crm_paused_until_timestamp_seconds", {"reason": "credits"})
+    assert paused == 2_000_000_000.0 + 120
+
+
+def test_credit_pause_ends_when_credits_return(
+        make_zoho_harness: Callable[..., ZohoHarness]) -> None:
+    from storesync import flusher as flusher_module
+    from storesync.zoho_credits import CreditsExhausted
+
+    harness = make_zoho_harness(ZOHO_CREDITS_PAUSE_SECONDS="900")
+    error = CreditsExhausted("used up; the first credits return in 30 s", 30.0, 429)
+
+    with pytest.raises(flusher_module._Paused):
+        harness.flusher._pause(error, 1000.0)
+
+    assert harness.flusher.paused_until == 1030.0
+
+
 def test_zoho_pauses_come_from_zoho_settings(
         make_zoho_harness: Callable[..., ZohoHarness]) -> None:
     harness = make_zoho_harness(ZOHO_AUTH_FAILURE_PAUSE_SECONDS="15",

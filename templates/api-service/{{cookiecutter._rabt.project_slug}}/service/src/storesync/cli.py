@@ -492,11 +492,28 @@ def check_config() -> None:
         status, failure = check_database(settings)
         click.echo(status)
         failures += [failure] if failure else []
+    for warning in _config_warnings(settings):
+        click.echo(f"Warning: {warning}", err=True)
     for failure in failures:
         click.echo(f"Error: {failure}", err=True)
     if failures:
         sys.exit(EXIT_FAILURE)
     click.echo("Settings are valid and the stores can be written.")
+
+
+def _config_warnings(settings: Settings) -> list[str]:
+    """Return warnings about settings that are valid but have no effect."""
+    from .store_settings import store_api_platforms
+
+    warnings = []
+    if settings.consent_store_writeback and settings.crm_target != "custom" and \
+            not store_api_platforms(settings):
+        warnings.append(
+            "CONSENT_STORE_WRITEBACK=true, but no store API settings are set, so opt-outs "
+            "made in the CRM are not written to the store. Set SHOPIFY_SHOP_DOMAIN and "
+            "SHOPIFY_ADMIN_ACCESS_TOKEN (scope write_customers), or WOOCOMMERCE_SITE_URL, "
+            "WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET (read/write).")
+    return warnings
 
 
 # --- quarantine ------------------------------------------------------------------------

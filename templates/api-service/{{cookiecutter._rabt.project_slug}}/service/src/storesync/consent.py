@@ -33,9 +33,10 @@ HubSpot as ``unsubscribe-all`` on that channel when it came from the store, and 
 to the store when it came from the CRM and ``CONSENT_STORE_WRITEBACK`` is on. For Zoho
 an opt-in from the store is pushed too, because Zoho keeps consent in the contact's
 own fields (``integration/consent.yaml``), which the push sets to the current state. The
-store side calls the hook set by :func:`set_store_unsubscribe_hook`; until a store
-API client sets it, such pushes end with status ``no_store_client``. The worker's
-privacy thread sends the pushes (see :mod:`storesync.privacy_runner`).
+store side goes through the store API (:class:`storesync.store_consent.StoreUnsubscriber`);
+without store API settings for the customer's shop such pushes end with status
+``no_store_client``. The worker's privacy thread sends the pushes (see
+:mod:`storesync.privacy_runner`).
 
 A push carries no state of its own, because it sends the channel's current state when
 it goes out. So a withdrawal push still waiting when the customer opts in again on the store
@@ -116,19 +117,9 @@ SCHEMA = (
     " WHERE status = 'pending'",
 )
 
-# Called with (shop, store customer id, channel) to unsubscribe in the store.
-StoreUnsubscribe = Callable[[str, str, str], None]
-_store_unsubscribe: StoreUnsubscribe | None = None
-
-
-def set_store_unsubscribe_hook(hook: StoreUnsubscribe | None) -> None:
-    """Set the function that writes an opt-out back to the store (a store API client's).
-
-    It is called with the shop part of the record keys, the store's customer id and
-    the channel, and raises to have the push tried again later.
-    """
-    global _store_unsubscribe
-    _store_unsubscribe = hook
+# Unsubscribes in the store, called with (shop part of the record keys, store customer
+# id, channel). It returns the push's status, and raises StoreApiError when the call fails.
+StoreUnsubscribe = Callable[[str, str, str], str]
 
 
 @dataclass(frozen=True)
@@ -450,25 +441,33 @@ def pull_crm_statuses(store: ConsentStore, client: Any, channels: Sequence[str],
 
 def send_pushes(store: ConsentStore, client: Any, now: float,
                 targets: Sequence[str] = (TO_CRM, TO_STORE),
-                resubscription: Resubscription | None = None) -> dict[str, int]:
+                resubscription: Resubscription | None = None,
+                store_unsubscribe: StoreUnsubscribe | None = None) -> dict[str, int]:
     """Send the due pushes to HubSpot or the store; return counts by outcome.
 
-    Each push sends the channel's current state (see the module's notes). CRM errors
-    that may pass (5xx, 429, timeouts, a bad token) leave the push pending with a
-    backoff; a 4xx data error fails it. ``targets`` limits the pushes sent, so Zoho
+    Each push sends the channel's current state (see the module's notes). CRM or store
+    errors that may pass (5xx, 429, timeouts, a bad token) leave the push pending with
+    a backoff; a 4xx data error fails it. ``targets`` limits the pushes sent, so Zoho
     projects send only the store's here. ``resubscription`` names HubSpot's
-    subscription types; without it no contact is resubscribed.
+    subscription types; without it no contact is resubscribed. ``store_unsubscribe``
+    writes to the store; without it pushes to the store end ``no_store_client``.
     """
     from .hubspot import BatchRejected, HubSpotError
+    from .store_api import StoreApiError, StoreAuthError, StoreUnavailable
 
     counts: dict[str, int] = {}
     for push in store.due_pushes(now, targets=targets):
         failure: str | None = None
         try:
-            outcome = _send_one(store, client, push, resubscription or Resubscription())
-        except BatchRejected as error:
-            outcome, failure = "failed", type(error).__name__
-            store.finish_push(push, outcome, str(error))
+            outcome = _send_one(store, client, push, resubscription or Resubscription(),
+                                store_unsubscribe)
+        except (BatchRejected, StoreApiError) as error:
+            if isinstance(error, StoreAuthError | StoreUnavailable):
+                outcome, failure = "retry", type(error).__name__
+                store.retry_push(push, f"{type(error).__name__}: {error}")
+            else:
+                outcome, failure = "failed", type(error).__name__
+                store.finish_push(push, outcome, str(error))
         except (HubSpotError, OSError, RuntimeError) as error:
             outcome, failure = "retry", type(error).__name__
             store.retry_push(push, f"{type(error).__name__}: {error}")
@@ -483,7 +482,7 @@ def send_pushes(store: ConsentStore, client: Any, now: float,
 
 
 def _send_one(store: ConsentStore, client: Any, push: ConsentPush,
-              resubscription: Resubscription) -> str:
+              resubscription: Resubscription, store_unsubscribe: StoreUnsubscribe | None) -> str:
     with store.database.reading() as reader:
         current = store.current(push.contact_key, push.channel, float("inf"), reader)
         if push.target == TO_CRM:
@@ -502,12 +501,12 @@ def _send_one(store: ConsentStore, client: Any, push: ConsentPush,
                 client.unsubscribe_all(CRM_CHANNELS[push.channel], address)
             return "done"
         return _resubscribe(client, push, addresses, current, resubscription)
-    hook = _store_unsubscribe
-    if hook is None:
+    if store_unsubscribe is None:
         return "no_store_client"
-    for key in addresses:
-        hook(shop_of_key(key), key.partition(":")[2], push.channel)
-    return "done"
+    # A contact can be a customer of several shops; "done" when any store took it.
+    outcomes = {store_unsubscribe(shop_of_key(key), key.partition(":")[2], push.channel)
+                for key in addresses}
+    return "done" if "done" in outcomes else min(outcomes)
 
 
 def _still_needed(push: ConsentPush, current: ConsentEvent) -> bool:

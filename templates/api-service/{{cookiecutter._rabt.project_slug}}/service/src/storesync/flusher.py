@@ -63,6 +63,7 @@ from .logs import mask_email, mask_phone
 from .record_keys import shop_of_key, sku_key
 from .runtime.ratelimit import backoff_seconds
 from .sync_store import OutboxRow, SyncStore, properties_of, unique_properties_of
+from .zoho_credits import CreditsExhausted
 
 log = logging.getLogger("storesync.flusher")
 
@@ -569,12 +570,23 @@ class Flusher:
         return candidates[:1]
 
     def _pause(self, error: HubSpotError, now: float) -> None:
-        seconds = self.daily_limit_pause_seconds if isinstance(error, DailyLimitReached) \
-            else self.auth_failure_pause_seconds
+        """Hold every call for the configured pause, or until credits return when sooner.
+
+        The pause is shown as ``storesync_crm_paused_until_timestamp_seconds``.
+        """
+        limit = isinstance(error, DailyLimitReached)
+        seconds = self.daily_limit_pause_seconds if limit else self.auth_failure_pause_seconds
+        reason = "daily_limit" if limit else "auth"
+        if isinstance(error, CreditsExhausted):
+            reason = "credits"
+            if error.wait_seconds is not None:
+                seconds = max(1.0, min(seconds, error.wait_seconds))
         self.paused_until = now + seconds
         self._pausing.set()
+        metrics.CRM_PAUSED_UNTIL.labels(reason=reason).set(self.paused_until)
         log.error("%s calls paused for %d s: %s", self.crm_name, seconds, error,
-                  extra={"status": error.status, "paused_until": self.paused_until})
+                  extra={"status": error.status, "paused_until": self.paused_until,
+                         "reason": reason})
         raise _Paused from error
 
     def _retry_all(self, chunk: Sequence[OutboxRow], error: HubSpotError,

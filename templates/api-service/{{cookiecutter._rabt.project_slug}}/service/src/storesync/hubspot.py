@@ -353,7 +353,8 @@ class HubSpotClient:
         policy = str(body.get("policyName") or "")
         if policy == DAILY_POLICY:
             raise DailyLimitReached(f"HubSpot's daily request limit is used up ({operation}); "
-                                    "calls stop until it resets", 429, body)
+                                    "HubSpot resets it at midnight in the account's time zone",
+                                    429, body)
         if count > MAX_RATE_LIMITED_RETRIES:
             raise CrmUnavailable(f"HubSpot returned 429 {count} times in a row on {operation}",
                                  429, body)

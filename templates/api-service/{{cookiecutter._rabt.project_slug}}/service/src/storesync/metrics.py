@@ -11,7 +11,13 @@ scrape, :class:`SharedSyncCollector` reads every snapshot and adds them up:
 
 * counters and histogram buckets are summed over all snapshots, including those of
   processes that have stopped, so a restarted worker never makes a counter go down;
-* gauges (``storesync_dead_letters``) take the value of the newest snapshot;
+* gauges (``storesync_dead_letters``) take the value of the newest snapshot, except
+  those of :data:`CREDIT_GAUGES` and ``storesync_crm_paused_until_timestamp_seconds``.
+  Every process that builds a Zoho client keeps a credit budget, but only the one that
+  spends (the flusher) updates it, so a newer snapshot of an idle process would hide the
+  count. Among snapshots written in the last ``CREDIT_SNAPSHOT_MAX_AGE_SECONDS`` that
+  have a budget (a limit above 0), used and limit take the highest value and remaining
+  the lowest; the pause time takes the latest over all snapshots;
 * ``storesync_sync_success_ratio`` is computed from the summed
   ``storesync_sync_records_total``: records written to the CRM divided by records
   written plus records dead-lettered, over the service's lifetime. It is left out
@@ -162,6 +168,25 @@ ZOHO_CREDITS_LIMIT = Gauge(
     "Zoho API credits per rolling 24 hours of the configured edition.",
     registry=SYNC_REGISTRY,
 )
+CRM_PAUSED_UNTIL = Gauge(
+    "storesync_crm_paused_until_timestamp_seconds",
+    "Unix time until which the flusher holds CRM calls, by reason: credits (Zoho's API "
+    "credits are used up), daily_limit (HubSpot's daily limit) or auth (a rejected token). "
+    "The flusher is paused while this time is in the future.",
+    ["reason"],
+    registry=SYNC_REGISTRY,
+)
+# The function that combines each credit gauge over processes (see the module notes).
+ZOHO_CREDITS_LIMIT_NAME = "storesync_zoho_credits_limit"
+CREDIT_GAUGES: dict[str, Callable[[Iterable[float]], float]] = {
+    "storesync_zoho_credits_used": max,
+    "storesync_zoho_credits_remaining": min,
+    ZOHO_CREDITS_LIMIT_NAME: max,
+}
+# A process writes a snapshot every SNAPSHOT_INTERVAL_SECONDS, so an older one is from a
+# process that stopped. Its count of the rolling 24 hours no longer moves.
+CREDIT_SNAPSHOT_MAX_AGE_SECONDS = 60.0
+CRM_PAUSED_UNTIL_NAME = "storesync_crm_paused_until_timestamp_seconds"
 ZOHO_CREDIT_PAUSES = Counter(
     "storesync_zoho_credit_pauses",
     "Zoho calls held back to spread the last credits of the 24-hour budget.",
@@ -313,20 +338,52 @@ def take_snapshot(registry: CollectorRegistry = SYNC_REGISTRY) -> str:
     return json.dumps(families, separators=(",", ":"), sort_keys=True)
 
 
-def _combine(snapshots: Iterable[tuple[float, str]],
-             gauges: frozenset[str]) -> dict[str, dict[tuple[str, str], SnapshotSample]]:
-    """Sum counter and histogram samples over all snapshots; gauges take the newest value."""
+def _combine(snapshots: Iterable[tuple[float, str]], gauges: frozenset[str],
+             now: float) -> dict[str, dict[tuple[str, str], SnapshotSample]]:
+    """Sum counter and histogram samples over all snapshots; gauges take the newest value.
+
+    The credit gauges and the pause time are combined as the module's notes describe.
+    """
     combined: dict[str, dict[tuple[str, str], SnapshotSample]] = {}
-    for _, text in sorted(snapshots, key=lambda item: item[0]):
-        for family, samples in json.loads(text).items():
+    ordered = sorted(((updated_at, json.loads(text)) for updated_at, text in snapshots),
+                     key=lambda item: item[0])
+    for _, families in ordered:
+        for family, samples in families.items():
             into = combined.setdefault(family, {})
             for name, labels, value in samples:
                 key = (name, json.dumps(labels, sort_keys=True))
-                if family in gauges or key not in into:
+                if family == CRM_PAUSED_UNTIL_NAME and key in into:
+                    into[key] = (name, labels, max(into[key][2], float(value)))
+                elif family in gauges or key not in into:
                     into[key] = (name, labels, float(value))
                 else:
                     into[key] = (name, labels, into[key][2] + float(value))
+    combined.update(_combine_credits(ordered, now))
     return combined
+
+
+def _combine_credits(ordered: list[tuple[float, dict[str, list[SnapshotSample]]]],
+                     now: float) -> dict[str, dict[tuple[str, str], SnapshotSample]]:
+    """Return the credit gauges of the processes that keep a budget (see the module notes).
+
+    Without a recent snapshot that has a budget, the newest one that has a budget counts.
+    """
+    def value(families: dict[str, list[SnapshotSample]], family: str) -> float:
+        return sum(float(sample[2]) for sample in families.get(family, []))
+
+    with_budget = [families for _, families in ordered
+                   if value(families, ZOHO_CREDITS_LIMIT_NAME) > 0]
+    recent = [families for updated_at, families in ordered
+              if value(families, ZOHO_CREDITS_LIMIT_NAME) > 0
+              and now - updated_at <= CREDIT_SNAPSHOT_MAX_AGE_SECONDS]
+    chosen = recent or with_budget[-1:]
+    if not chosen:
+        return {}
+    found: dict[str, dict[tuple[str, str], SnapshotSample]] = {}
+    for family, pick in CREDIT_GAUGES.items():
+        number = pick(value(families, family) for families in chosen)
+        found[family] = {(family, "{}"): (family, {}, number)}
+    return found
 
 
 class SharedSyncCollector:
@@ -337,8 +394,9 @@ class SharedSyncCollector:
     intake's own metrics are still served.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.read: Callable[[], list[tuple[float, str]]] | None = None
+        self.clock = clock
 
     def describe(self) -> list[Metric]:
         """Return no descriptions, so registering never runs a scrape."""
@@ -356,7 +414,7 @@ class SharedSyncCollector:
             return
         definitions = list(SYNC_REGISTRY.collect())
         gauges = frozenset(family.name for family in definitions if family.type == "gauge")
-        combined = _combine(snapshots, gauges)
+        combined = _combine(snapshots, gauges, self.clock())
         for definition in definitions:
             family = Metric(definition.name, definition.documentation, definition.type)
             for name, labels, value in combined.get(definition.name, {}).values():

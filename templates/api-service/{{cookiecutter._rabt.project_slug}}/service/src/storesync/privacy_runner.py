@@ -4,7 +4,9 @@ Every ``POLL_SECONDS`` the thread claims each due privacy request and handles it
 (:func:`handle_request`), tries the due CRM deletions (:mod:`storesync.privacy_crm`),
 sends the due consent pushes (``storesync.consent``) and, every
 ``CONSENT_CRM_PULL_SECONDS``, reads the CRM's consent: HubSpot's subscription statuses,
-or Zoho's consent fields (:mod:`storesync.zoho_consent`). A request that fails is tried
+or Zoho's consent fields (:mod:`storesync.zoho_consent`). With
+``CONSENT_STORE_WRITEBACK=true`` and store API settings, a withdrawal made in the CRM
+is written to the store (:mod:`storesync.store_consent`). A request that fails is tried
 again after a growing pause, up to ``MAX_ATTEMPTS`` times; it then stays ``failed``
 until ``python -m storesync privacy run ID``.
 
@@ -28,6 +30,7 @@ from .consent import (
     TO_STORE,
     ConsentStore,
     Resubscription,
+    StoreUnsubscribe,
     pull_crm_statuses,
     send_pushes,
 )
@@ -48,6 +51,7 @@ from .privacy_actions import (
 from .privacy_crm import CrmDeletes, queue_deletes
 from .record_keys import shop_part
 from .settings import Settings
+from .store_consent import StoreUnsubscriber
 from .zoho_consent import ChannelFields, load_channel_fields, pull_zoho_consent, send_zoho_pushes
 
 log = logging.getLogger("storesync.privacy")
@@ -69,7 +73,8 @@ class PrivacyRunner:
     """Handles privacy requests and consent propagation for one state file."""
 
     def __init__(self, settings: Settings, database: Database, *, client: Any = None,
-                 engine: Any = None, clock: Callable[[], float] = time.time) -> None:
+                 engine: Any = None, store_unsubscribe: StoreUnsubscribe | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         """Open the tables.
 
         Args:
@@ -77,12 +82,15 @@ class PrivacyRunner:
             database: The state file.
             client: The HubSpot or Zoho client, or None without one.
             engine: The customer database's SQLAlchemy engine (``CRM_TARGET=custom``).
+            store_unsubscribe: Writes a CRM withdrawal to the store, or None without
+                ``CONSENT_STORE_WRITEBACK`` or store API settings.
             clock: Returns the current Unix time.
         """
         self.settings = settings
         self.database = database
         self.client = client
         self.engine = engine
+        self.store_unsubscribe = store_unsubscribe
         self.clock = clock
         open_tables(database)
         self.requests = PrivacyRequests(database)
@@ -143,7 +151,8 @@ class PrivacyRunner:
         if self.settings.crm_target == "zoho":
             return self._zoho_consent_pass()
         counts = send_pushes(self.consent, self.client, self.clock(),
-                             resubscription=Resubscription.for_settings(self.settings))
+                             resubscription=Resubscription.for_settings(self.settings),
+                             store_unsubscribe=self.store_unsubscribe)
         interval = self.settings.consent_crm_pull_seconds
         now = self.clock()
         if interval and now - self.last_pull >= interval:
@@ -155,7 +164,9 @@ class PrivacyRunner:
     def _zoho_consent_pass(self) -> dict[str, int]:
         now = self.clock()
         counts = send_zoho_pushes(self.consent, self.client, self.zoho_fields, now)
-        for outcome, number in send_pushes(self.consent, None, now, targets=(TO_STORE,)).items():
+        store_counts = send_pushes(self.consent, None, now, targets=(TO_STORE,),
+                                   store_unsubscribe=self.store_unsubscribe)
+        for outcome, number in store_counts.items():
             counts[outcome] = counts.get(outcome, 0) + number
         interval = self.settings.consent_crm_pull_seconds
         # A pull that stopped part way goes on at the next pass, not after the interval.
@@ -308,8 +319,20 @@ def build_runner(settings: Settings, database: Database | None = None) -> Privac
             client = client_for(settings)
         except (SetupError, ValueError) as error:
             log.error("privacy thread has no %s client: %s", settings.crm_target, error)
+    store_unsubscribe = None
+    if settings.crm_target in ("hubspot", "zoho"):
+        try:
+            store_unsubscribe = StoreUnsubscriber.for_settings(
+                settings, load_rules(settings.spec_dir / "consent.yaml"))
+        except ValueError as error:
+            log.error("consent rules not loaded, so CRM opt-outs are not written to the "
+                      "store: %s", error)
+        if settings.consent_store_writeback and store_unsubscribe is None:
+            log.warning("CONSENT_STORE_WRITEBACK is on, but no store API settings are set "
+                        "(SHOPIFY_SHOP_DOMAIN and SHOPIFY_ADMIN_ACCESS_TOKEN, or the "
+                        "WOOCOMMERCE_* settings), so CRM opt-outs stay in the CRM")
     return PrivacyRunner(settings, database or Database(settings.state_path), client=client,
-                         engine=engine)
+                         engine=engine, store_unsubscribe=store_unsubscribe)
 
 
 def start_privacy_thread(settings: Settings) -> Callable[[], None]:
@@ -335,6 +358,8 @@ def start_privacy_thread(settings: Settings) -> Callable[[], None]:
         thread.join(timeout=30)
         if runner.client is not None:
             runner.client.close()
+        if isinstance(runner.store_unsubscribe, StoreUnsubscriber):
+            runner.store_unsubscribe.close()
         if runner.engine is not None:
             runner.engine.dispose()
         runner.database.close()

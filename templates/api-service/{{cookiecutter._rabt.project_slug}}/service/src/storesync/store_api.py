@@ -102,6 +102,26 @@ mutation CreateDiscount($basicCodeDiscount: DiscountCodeBasicInput!) {
   }
 }"""
 
+# The consent mutation and its input field per channel. Shopify keeps no WhatsApp consent.
+# NOTE: the SMS mutation is taken to mirror the email one; only the email one was read in
+# Shopify's Admin GraphQL reference. Both need the write_customers access scope.
+CONSENT_MUTATIONS = {"email": ("customerEmailMarketingConsentUpdate",
+                               "CustomerEmailMarketingConsentUpdateInput",
+                               "emailMarketingConsent"),
+                     "sms": ("customerSmsMarketingConsentUpdate",
+                             "CustomerSmsMarketingConsentUpdateInput",
+                             "smsMarketingConsent")}
+
+
+def _consent_mutation(channel: str) -> str:
+    root, input_type, field = CONSENT_MUTATIONS[channel]
+    return (f"mutation UpdateConsent($input: {input_type}!) {{\n"
+            f"  {root}(input: $input) {{\n"
+            f"    customer {{ id {field} {{ marketingState consentUpdatedAt }} }}\n"
+            "    userErrors { field message }\n"
+            "  }\n"
+            "}")
+
 
 class StoreApiError(Exception):
     """A store API call failed; ``status`` is the HTTP status when one arrived."""
@@ -379,6 +399,29 @@ class ShopifyAdmin:
         return DiscountCode(code=code, store_id=str(node.get("id") or ""),
                             expires_at=iso_z(ends_at))
 
+    def unsubscribe_marketing(self, customer_id: str, channel: str,
+                              withdrawn_at: datetime) -> None:
+        """Set a customer's email or SMS marketing state to ``UNSUBSCRIBED``.
+
+        Args:
+            customer_id: The customer's numeric id (``legacyResourceId``).
+            channel: ``email`` or ``sms``.
+            withdrawn_at: When the customer withdrew (``consentUpdatedAt``).
+
+        Raises:
+            ValueError: Shopify keeps no consent for ``channel``.
+            StoreApiError: Shopify returned ``userErrors``, e.g. the customer has no
+                email address or phone.
+        """
+        if channel not in CONSENT_MUTATIONS:
+            raise ValueError(f"Shopify keeps no {channel} marketing consent")
+        root, _, field = CONSENT_MUTATIONS[channel]
+        variables = {"input": {"customerId": f"gid://shopify/Customer/{customer_id}",
+                               field: {"marketingState": "UNSUBSCRIBED",
+                                       "consentUpdatedAt": iso_z(withdrawn_at)}}}
+        data = self.execute(_consent_mutation(channel), variables)
+        _raise_user_errors(root, data.get(root) or {})
+
 
 def _discount_value(percentage: float | None, amount: str | None) -> dict[str, Any]:
     if (percentage is None) == (amount is None):
@@ -535,6 +578,16 @@ class WooCommerceApi:
         created = self._json("POST", "/coupons", json=body)
         return DiscountCode(code=str(created.get("code") or code), store_id=str(created["id"]),
                             expires_at=iso_z(expires_at))
+
+    def update_customer_meta(self, customer_id: str, meta: Mapping[str, str]) -> None:
+        """Set meta entries of a customer (``PUT /customers/<id>`` with ``meta_data``).
+
+        NOTE: an entry sent without its ``id`` is taken to replace the customer's entry
+        with the same key, as ``WC_Data::update_meta_data`` does, not to add a second one.
+        """
+        self._json("PUT", f"/customers/{customer_id}",
+                   json={"meta_data": [{"key": key, "value": value}
+                                       for key, value in meta.items()]})
 
 
 def open_client(settings: Settings, platform: str, *,

@@ -136,7 +136,7 @@ class CreditBudget:
         self._publish()
         return CreditsExhausted(
             f"Zoho's API credits for the last 24 hours are used up (budget {self.daily_limit}); "
-            f"calls stop for {wait:.0f} s", wait, 429)
+            f"the first credits return in {wait:.0f} s", wait, 429)
 
     def before_call(self, cost: int) -> None:
         """Wait as the remaining budget requires before a call of ``cost`` credits.
@@ -150,7 +150,8 @@ class CreditBudget:
             wait = _wait_for_credits(now, state)
             raise CreditsExhausted(
                 f"{state.remaining} Zoho API credits are left of {self.daily_limit} for 24 "
-                f"hours, and the call needs {cost}; calls stop for {wait:.0f} s", wait)
+                f"hours, and the call needs {cost}; the first credits return in {wait:.0f} s",
+                wait)
         delay = self._pace(now, state, cost)
         if delay > 0:
             metrics.ZOHO_CREDIT_PAUSES.inc()
