@@ -576,6 +576,11 @@ def _write_checkout(conn: Any, ctx: WorkerContext, checkout: Checkout, version: 
              if writes.contact_key is not None else None)
     contact, writes.checkout_unsent = contact_for(
         conn, checkout, named, ctx.fields["contact"].get("email", "email"))
+    if contact is not None and named is None:
+        # A pixel or storefront event carries no contact record, so the contact found by
+        # its email is the one the abandoned-cart playbook schedules for.
+        writes.contact_key = contact.key
+        writes.contact_id_property, writes.contact_id_value = contact.id_property, contact.id_value
     # A pixel body has no updated_at, so the event's own time orders checkouts.
     checkout_version = parse_time(checkout.occurred_at) or version
     if contact is not None and write_checkout(conn, ctx.store, checkout, contact,
