@@ -244,7 +244,7 @@ def test_no_credentials_marks_without_code(
         contact = _contact("c1")
         for token in ("tok-a", "tok-b"):
             with runner.store.transaction() as conn:
-                runner.observe(conn, "shopify", "checkouts/create", "test-store",
+                runner.observe(conn, "shopify", "checkouts/create",
                                {"token": token, "updated_at": "2026-03-01T07:00:00Z",
                                 "abandoned_checkout_url": f"https://shop.example/{token}"},
                                contact)
@@ -344,8 +344,8 @@ def test_sms_consent_skips_the_email_step(
     context.playbooks.run_until_idle()
 
     timers = context.playbooks.timers
-    email_step = timers.get("playbook_step", "abandoned_cart:test-store:tok-sms#1")
-    sms_step = timers.get("playbook_step", "abandoned_cart:test-store:tok-sms#2")
+    email_step = timers.get("playbook_step", "abandoned_cart:tok-sms#1")
+    sms_step = timers.get("playbook_step", "abandoned_cart:tok-sms#2")
     assert email_step is not None
     assert email_step.status == SKIPPED
     assert sms_step is not None

@@ -218,7 +218,7 @@ def test_runner_sends_whatsapp_step_and_marks_the_contact(
         body = {"token": "tok-9", "updated_at": "2026-03-01T07:00:00Z", "total_price": "50.00",
                 "abandoned_checkout_url": "https://shop.example/recover/9"}
         with rig.store.transaction() as conn:
-            rig.runner.observe(conn, "shopify", "checkouts/create", "shop", body, contact)
+            rig.runner.observe(conn, "shopify", "checkouts/create", body, contact)
         clock.advance(2 * HOUR)
         rig.runner.run_until_idle()
         clock.advance(20 * HOUR)  # 08:00 next day: quiet until 09:00

@@ -165,7 +165,7 @@ class PlaybookRunner:
 
     # --- deliveries: called inside the delivery's transaction ---------------------------
 
-    def observe(self, conn: sqlite3.Connection, source: str, topic: str, shop: str,
+    def observe(self, conn: sqlite3.Connection, source: str, topic: str,
                 body: Mapping[str, Any], contact: ContactRef | None,
                 order_key: str | None = None) -> None:
         """Schedule or cancel timers for one delivery.
@@ -174,23 +174,25 @@ class PlaybookRunner:
             conn: The delivery's open write transaction.
             source: The payload family: ``shopify``, ``woocommerce`` or ``storefront``.
             topic: The webhook topic or storefront event name.
-            shop: The shop part of record keys (``storesync.record_keys.shop_part``).
             body: The parsed body.
             contact: The contact the delivery matched, or None when it named none.
             order_key: The order's record key when the delivery is an order.
         """
         if topic in CHECKOUT_TOPICS:
-            self._on_checkout(conn, source, shop, body, contact)
+            self._on_checkout(conn, source, body, contact)
         elif order_key is not None:
-            self._on_order(conn, source, shop, body, contact, order_key)
+            self._on_order(conn, source, body, contact, order_key)
 
-    def _on_checkout(self, conn: sqlite3.Connection, source: str, shop: str,
+    def _on_checkout(self, conn: sqlite3.Connection, source: str,
                      body: Mapping[str, Any], contact: ContactRef | None) -> None:
         playbook = self.config.playbook("abandoned_cart")
         checkout = _checkout_fields(source, body)
         if playbook is None or contact is None or checkout["token"] is None:
             return
-        key = f"{shop}:{checkout['token']}"
+        # The cart token alone is the key, without the shop part of record keys: a pixel
+        # or storefront event is keyed under STORE_ID, but the order webhook that completes
+        # the checkout names the shop's domain, so with a shop part it would never cancel.
+        key = checkout["token"]
         if conn.execute("SELECT 1 FROM playbook_checkouts WHERE checkout_key = ?",
                         (key,)).fetchone():
             return
@@ -202,14 +204,13 @@ class PlaybookRunner:
                                 payload):
             metrics.PLAYBOOK_TIMERS.labels(kind="abandoned_cart", outcome="scheduled").inc()
 
-    def _on_order(self, conn: sqlite3.Connection, source: str, shop: str,
-                  body: Mapping[str, Any], contact: ContactRef | None, order_key: str) -> None:
+    def _on_order(self, conn: sqlite3.Connection, source: str, body: Mapping[str, Any],
+                  contact: ContactRef | None, order_key: str) -> None:
         for token in _order_checkout_tokens(source, body):
-            key = f"{shop}:{token}"
             conn.execute("INSERT INTO playbook_checkouts (checkout_key, order_key, completed_at)"
                          " VALUES (?, ?, ?) ON CONFLICT (checkout_key) DO NOTHING",
-                         (key, order_key, self.clock()))
-            self._cancel(conn, "abandoned_cart", key)
+                         (token, order_key, self.clock()))
+            self._cancel(conn, "abandoned_cart", token)
         if _is_cancelled(source, body):
             self._cancel(conn, "post_purchase", order_key)
         elif contact is not None:
@@ -478,10 +479,19 @@ def observe_delivery(ctx: Any, conn: sqlite3.Connection, delivery: Any, contact:
     if writes.contact_key is not None:
         phone_target = ctx.fields["contact"].get("phone_e164")
         phone = contact.properties.get(phone_target) if contact and phone_target else None
+        if not phone:
+            # A pixel or storefront checkout carries no contact record, so the phone
+            # comes from the contact's stored identity keys.
+            phone = _stored_phone(conn, writes.contact_key)
         ref = ContactRef(writes.contact_key, writes.contact_id_property,
                          writes.contact_id_value, str(phone) if phone else None)
-    ctx.playbooks.observe(conn, delivery.source, delivery.topic, writes.shop, body, ref,
-                          order_key)
+    ctx.playbooks.observe(conn, delivery.source, delivery.topic, body, ref, order_key)
+
+
+def _stored_phone(conn: sqlite3.Connection, contact_key: str) -> str | None:
+    row = conn.execute("SELECT value FROM sync_identity WHERE kind = ? AND contact_key = ?"
+                       " ORDER BY value LIMIT 1", (PHONE_KIND, contact_key)).fetchone()
+    return str(row[0]) if row else None
 
 
 def contacts_with_orders(store: SyncStore, contact_fields: Mapping[str, str]

@@ -374,6 +374,14 @@ class SyncStore:
             (_dumps(merged), item.id_property, item.id_value, item.event_id, item.resource,
              due, item.object, item.key))
 
+    def has_record(self, conn: sqlite3.Connection, obj: str, key: str) -> bool:
+        """Return whether the record has a CRM id or a row waiting in the outbox."""
+        row = conn.execute(
+            "SELECT 1 FROM sync_crm_ids WHERE object = ? AND key = ? UNION ALL "
+            "SELECT 1 FROM sync_outbox WHERE object = ? AND key = ? LIMIT 1",
+            (obj, key, obj, key)).fetchone()
+        return row is not None
+
     def save_order(self, conn: sqlite3.Connection, order: OrderState) -> None:
         """Store the newest state of one order (replacing the older one)."""
         conn.execute(

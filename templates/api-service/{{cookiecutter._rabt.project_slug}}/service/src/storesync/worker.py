@@ -88,6 +88,8 @@ UTC_WITHOUT_OFFSET = frozenset({"date_modified_gmt", "date_created_gmt"})
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {"order": ("amount",)}
 # The engine's flag on a field that had no value in the body.
 MISSING_FLAG = "missing"
+# The engine's flag on a required field that took the field map's placeholder value.
+PLACEHOLDER_FLAG = "placeholder"
 # Product fields filled from an order line when no product has the line's SKU yet.
 PRODUCT_FIELDS_FROM_LINE = (("sku", "sku"), ("title", "title"), ("price", "unit_price"))
 
@@ -576,6 +578,11 @@ def _write_checkout(conn: Any, ctx: WorkerContext, checkout: Checkout, version: 
              if writes.contact_key is not None else None)
     contact, writes.checkout_unsent = contact_for(
         conn, checkout, named, ctx.fields["contact"].get("email", "email"))
+    if contact is not None and named is None:
+        # A pixel or storefront event carries no contact record, so the contact found by
+        # its email is the one the abandoned-cart playbook schedules for.
+        writes.contact_key = contact.key
+        writes.contact_id_property, writes.contact_id_value = contact.id_property, contact.id_value
     # A pixel body has no updated_at, so the event's own time orders checkouts.
     checkout_version = parse_time(checkout.occurred_at) or version
     if contact is not None and write_checkout(conn, ctx.store, checkout, contact,
@@ -589,6 +596,8 @@ def _write_contact(conn: Any, ctx: WorkerContext, record: Record, version: float
     writes.contact_key = match.contact_key
     if match.shared_phone:
         record = _without_unique_phone(ctx, record, match.contact_key, event_id)
+    if not match.created and ctx.store.has_record(conn, "contacts", match.contact_key):
+        record = _without_placeholders(ctx, record)
     writes.contact_id_property, writes.contact_id_value = _id_choice(ctx, record)
     conflicts = [kind for kind in match.conflicts
                  if not (match.shared_phone and kind == PHONE_KIND)]
@@ -600,6 +609,25 @@ def _write_contact(conn: Any, ctx: WorkerContext, record: Record, version: float
     if state == "newer":
         ctx.store.enqueue(conn, _item(ctx, record, match.contact_key, event_id))
         writes.count += 1
+
+
+def _without_placeholders(ctx: WorkerContext, record: Record) -> Record:
+    """Drop the placeholders of required fields the body left empty (Zoho's Last_Name "-").
+
+    A placeholder only lets the CRM create the record. Once the contact has a CRM id or
+    a waiting outbox row, the field already has a value there, which the placeholder
+    would overwrite.
+
+    NOTE: if the contact was deleted in the CRM since, the flusher creates it again from
+    this row, and Zoho rejects the row without Last_Name into the dead letters.
+    """
+    targets = {ctx.fields["contact"].get(name) for name, flags in record.flags.items()
+               if PLACEHOLDER_FLAG in flags}
+    if not targets:
+        return record
+    properties = {name: value for name, value in record.properties.items()
+                  if name not in targets}
+    return replace(record, properties=properties)
 
 
 def _without_unique_phone(ctx: WorkerContext, record: Record, contact_key: str,
