@@ -185,3 +185,20 @@ def test_hubspot_status_read_per_channel() -> None:
         "/communication-preferences/v4/statuses/nora%40example.com?channel=EMAIL"]
     assert linked(data, f"{EMAIL_STATUS}: request", EMAIL_STATUS)
     assert linked(data, EMAIL_STATUS, EMAIL_WRITE)
+
+
+def test_make_status_write_filtered_by_crm_opt_out() -> None:
+    answers, plan, spec = load_case("riyadh-perfume-hubspot", {"path": "ipaas"})
+    blueprint = make.blueprints(build_flows(answers, plan, spec))["consent-sync"]
+    modules = walk_modules(blueprint["flow"])
+    names = [module["metadata"]["designer"]["name"] for module in modules]
+    write_at = names.index("Set the email subscription status")
+    read = modules[write_at - 1]
+    assert names[write_at - 1] == "Read the current email subscription status"
+    assert read["mapper"]["method"] == "get"
+    assert read["mapper"]["queryParameters"] == [{"name": "channel", "value": "EMAIL"}]
+    condition = modules[write_at]["filter"]["conditions"][0][0]
+    assert condition["b"] == "write"
+    assert (f'contains(map({read["id"]}.data.results; "status"; "channel"; "EMAIL"); '
+            '"NOT_SUBSCRIBED")') in condition["a"]
+    assert '= "subscribed"' in condition["a"]
