@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from generator.cli import main
 from generator.ipaas import make, n8n
 from generator.ipaas.flows import build_flows
 from generator.spec import build_desired_state
@@ -202,3 +205,18 @@ def test_make_status_write_filtered_by_crm_opt_out() -> None:
     assert (f'contains(map({read["id"]}.data.results; "status"; "channel"; "EMAIL"); '
             '"NOT_SUBSCRIBED")') in condition["a"]
     assert '= "subscribed"' in condition["a"]
+
+
+@pytest.mark.parametrize("sheet", ["zapier-build-sheet", "tray-build-sheet"])
+def test_sheets_check_status_before_write(tmp_path: Path, sheet: str) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "riyadh-perfume-hubspot",
+                                       "--set", "path=ipaas", "--output-dir", str(tmp_path)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    english = (project / f"workflows/{sheet}.md").read_text(encoding="utf-8")
+    arabic = (project / f"workflows/{sheet}.ar.md").read_text(encoding="utf-8")
+    section = english.split("(`consent-sync`)", 1)[1].split("\n## ", 1)[0]
+    assert "read the contact's current status with `GET https://api.hubapi.com/" in section
+    assert "HubSpot returns `NOT_SUBSCRIBED`" in section
+    assert "وأعاد HubSpot القيمة `NOT_SUBSCRIBED`" in arabic
