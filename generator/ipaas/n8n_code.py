@@ -835,9 +835,8 @@ requested.forEach((item, index) => {
   const payload = item.json.payload || {};
   const state = String(readPath(payload, SPEC.source_field)).toLowerCase();
   const granted = SPEC.granted.map((value) => String(value).toLowerCase()).includes(state);
-  // An opt-out recorded on either side wins: the store's opt-in never re-subscribes a
-  // contact who unsubscribed in HubSpot, and the unsubscribe flow writes that opt-out
-  // back to the store.
+  // An opt-out recorded on either side wins, so the store's opt-in never re-subscribes
+  // a contact who unsubscribed in HubSpot.
   if (granted && optedOutInCrm((responses[index] || { json: {} }).json)) return;
   output.push({ json: { path: item.json.subscriber, body: {
     channel: SPEC.channel, statusState: granted ? 'SUBSCRIBED' : 'NOT_SUBSCRIBED',
