@@ -823,7 +823,8 @@ const requested = outputOf(SPEC.status_request);
 const responses = $input.all();
 // NOTE: the v4 status read is taken to return results[] of {channel, subscriptionId,
 // status, timestamp}, where NOT_SUBSCRIBED is an opt-out and NOT_SPECIFIED no choice
-// yet. The shape is not confirmed against the live docs.
+// yet. The shape is not confirmed against the live docs. A failed read has no
+// results, so it counts as no opt-out and the store's opt-in is written.
 function optedOutInCrm(response) {
   return ((response && response.results) || []).some((result) =>
     (result.status || result.statusState) === 'NOT_SUBSCRIBED' &&
