@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from generator.ipaas import make
+from generator.cli import main
+from generator.ipaas import make, n8n
 from generator.ipaas.flows import build_flows
+from generator.spec import build_desired_state
 from tests.ipaas_cases import load_case
-from tests.test_ipaas_n8n_run import node_code, run_chain, workflow
+from tests.test_ipaas_n8n_run import linked, node_code, run_chain, workflow
 
 MAP = "Map each channel's consent state"
 BATCH = "Write the consent record to the CRM: batch"
@@ -120,3 +125,98 @@ def test_make_consent_body_is_json_once_filled(preset: str, values: dict[str, An
     filled = re.sub(r'"\{\{.*?\}\}"', '"x"', body)
     filled = re.sub(r"\{\{.*?\}\}", "true", filled)
     assert json.loads(filled)["data"][0]["Email_Opt_Out"] is True
+
+
+EMAIL_STATUS = "Write the consent record to the CRM: read the EMAIL status"
+EMAIL_WRITE = "Write the consent record to the CRM: batch (2)"
+
+
+@cache
+def hubspot_workflow() -> dict[str, Any]:
+    """Return the consent flow of a one-store Shopify and HubSpot project on the iPaaS path."""
+    answers, plan, spec = load_case("riyadh-perfume-hubspot", {"path": "ipaas"})
+    files = n8n.files(answers, plan, spec, build_desired_state(spec, plan))
+    data: dict[str, Any] = json.loads(files["workflows/n8n/consent-sync.json"])
+    return data
+
+
+def hubspot_email_writes(crm_status: str) -> list[dict[str, Any]]:
+    """Run a store opt-in through the HubSpot EMAIL status read and write with ``crm_status``."""
+    data = hubspot_workflow()
+    stub = ("() => ({ results: [{ channel: 'EMAIL', subscriptionId: 11, "
+            f"status: {json.dumps(crm_status)}, timestamp: '2026-11-29T08:00:00Z' }}] }})")
+    steps = [(MAP, node_code(data, MAP), None),
+             (f"{EMAIL_STATUS}: request", node_code(data, f"{EMAIL_STATUS}: request"), None),
+             (EMAIL_STATUS, None, stub),
+             (EMAIL_WRITE, node_code(data, EMAIL_WRITE), None)]
+    writes: list[dict[str, Any]] = run_chain(steps, [CUSTOMER_BODY])
+    return writes
+
+
+def test_hubspot_opt_in_skips_crm_opt_out() -> None:
+    assert hubspot_email_writes("NOT_SUBSCRIBED") == []
+
+
+@pytest.mark.parametrize("crm_status", ["NOT_SPECIFIED", "SUBSCRIBED"])
+def test_hubspot_opt_in_written_without_opt_out(crm_status: str) -> None:
+    writes = hubspot_email_writes(crm_status)
+    assert len(writes) == 1
+    assert writes[0]["path"] == "nora%40example.com"
+    assert writes[0]["body"]["statusState"] == "SUBSCRIBED"
+    assert writes[0]["body"]["channel"] == "EMAIL"
+
+
+def test_hubspot_store_opt_out_always_written() -> None:
+    data = hubspot_workflow()
+    body = {**CUSTOMER_BODY, "email_marketing_consent": {
+        **CUSTOMER_BODY["email_marketing_consent"], "state": "unsubscribed"}}
+    stub = "() => ({ results: [{ channel: 'EMAIL', status: 'SUBSCRIBED' }] })"
+    steps = [(MAP, node_code(data, MAP), None),
+             (f"{EMAIL_STATUS}: request", node_code(data, f"{EMAIL_STATUS}: request"), None),
+             (EMAIL_STATUS, None, stub),
+             (EMAIL_WRITE, node_code(data, EMAIL_WRITE), None)]
+    writes = run_chain(steps, [body])
+    assert [write["body"]["statusState"] for write in writes] == ["NOT_SUBSCRIBED"]
+
+
+def test_hubspot_status_read_per_channel() -> None:
+    data = hubspot_workflow()
+    code = node_code(data, f"{EMAIL_STATUS}: request")
+    out = run_chain([(MAP, node_code(data, MAP), None),
+                     (f"{EMAIL_STATUS}: request", code, None)], [CUSTOMER_BODY])
+    assert [item["path"] for item in out] == [
+        "/communication-preferences/v4/statuses/nora%40example.com?channel=EMAIL"]
+    assert linked(data, f"{EMAIL_STATUS}: request", EMAIL_STATUS)
+    assert linked(data, EMAIL_STATUS, EMAIL_WRITE)
+
+
+def test_make_status_write_filtered_by_crm_opt_out() -> None:
+    answers, plan, spec = load_case("riyadh-perfume-hubspot", {"path": "ipaas"})
+    blueprint = make.blueprints(build_flows(answers, plan, spec))["consent-sync"]
+    modules = walk_modules(blueprint["flow"])
+    names = [module["metadata"]["designer"]["name"] for module in modules]
+    write_at = names.index("Set the email subscription status")
+    read = modules[write_at - 1]
+    assert names[write_at - 1] == "Read the current email subscription status"
+    assert read["mapper"]["method"] == "get"
+    assert read["mapper"]["queryParameters"] == [{"name": "channel", "value": "EMAIL"}]
+    condition = modules[write_at]["filter"]["conditions"][0][0]
+    assert condition["b"] == "write"
+    assert (f'contains(map({read["id"]}.data.results; "status"; "channel"; "EMAIL"); '
+            '"NOT_SUBSCRIBED")') in condition["a"]
+    assert '= "subscribed"' in condition["a"]
+
+
+@pytest.mark.parametrize("sheet", ["zapier-build-sheet", "tray-build-sheet"])
+def test_sheets_check_status_before_write(tmp_path: Path, sheet: str) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "riyadh-perfume-hubspot",
+                                       "--set", "path=ipaas", "--output-dir", str(tmp_path)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    english = (project / f"workflows/{sheet}.md").read_text(encoding="utf-8")
+    arabic = (project / f"workflows/{sheet}.ar.md").read_text(encoding="utf-8")
+    section = english.split("(`consent-sync`)", 1)[1].split("\n## ", 1)[0]
+    assert "read the contact's current status with `GET https://api.hubapi.com/" in section
+    assert "HubSpot returns `NOT_SUBSCRIBED`" in section
+    assert "وأعاد HubSpot القيمة `NOT_SUBSCRIBED`" in arabic

@@ -286,3 +286,21 @@ def test_zapier_arabic_duration_nominative(project: Path) -> None:
 ])
 def test_arabic_duration_cases(amount: int, unit: str, case: Case, expected: str) -> None:
     assert arabic_duration(amount, unit, case) == expected
+
+
+@pytest.mark.parametrize("relative", [
+    "workflows/README.md", "workflows/zapier-build-sheet.md", "workflows/tray-build-sheet.md"])
+def test_consent_sync_direction_stated(project: Path, relative: str) -> None:
+    text = read(project, relative)
+    assert "listens for consent changes on both sides" not in text
+    assert "No workflow reads changes made in the CRM" in text
+    assert "must be recorded in the store the same day" in text
+
+
+@pytest.mark.parametrize("relative", [
+    "workflows/README.ar.md", "workflows/zapier-build-sheet.ar.md",
+    "workflows/tray-build-sheet.ar.md"])
+def test_consent_sync_direction_stated_arabic(project: Path, relative: str) -> None:
+    text = read(project, relative)
+    assert "من الطرفين" not in text
+    assert "ولا يقرأ أي مسار التغييرات التي تتم في CRM" in text

@@ -161,24 +161,35 @@ def test_zoho_win_back_consenting_sent() -> None:
 
 def test_hubspot_status_skips_channel_without_state() -> None:
     data = workflow("shopify-growth", "consent-sync")
-    nodes = {str(json.loads(re.search(r"const SPEC = (.*);", node["parameters"]["jsCode"])
-                            .group(1))["channel"]): node["name"]
-             for node in data["nodes"]
-             if "hubspot_consent" in node["parameters"].get("jsCode", "")}
-    assert set(nodes) == {"EMAIL", "SMS", "WHATSAPP"}
+    writes = {str(json.loads(re.search(r"const SPEC = (.*);", node["parameters"]["jsCode"])
+                             .group(1))["channel"]): node["name"]
+              for node in data["nodes"]
+              if "const requested = outputOf(SPEC.status_request)"
+              in node["parameters"].get("jsCode", "")}
+    assert set(writes) == {"EMAIL", "SMS", "WHATSAPP"}
+    mapping = "Map each channel's consent state"
+    read = "Write the consent record to the CRM: read the {} status"
+    no_choice = "() => ({ results: [{ status: 'NOT_SPECIFIED' }] })"
+
+    def run_channel(channel: str, item: dict[str, Any]) -> Any:
+        return run_chain([(mapping, None, "(json) => json"),
+                          (f"{read.format(channel)}: request",
+                           node_code(data, f"{read.format(channel)}: request"), None),
+                          (read.format(channel), None, no_choice),
+                          (writes[channel], node_code(data, writes[channel]), None)], [item])
+
     # A customers/update body with email consent only: no SMS state, no WhatsApp metafield.
     item = {"record": {"email": "a@b.sa", "ecom_phone_e164": "+966501234567",
                        "phone": "+966501234567"},
             "payload": {"email": "a@b.sa", "phone": "+966501234567",
                         "email_marketing_consent": {"state": "subscribed"}}}
-    sent = {channel: run_chain([(name, node_code(data, name), None)], [item])
-            for channel, name in nodes.items()}
+    sent = {channel: run_channel(channel, item) for channel in writes}
     assert [body["body"]["statusState"] for body in sent["EMAIL"]] == ["SUBSCRIBED"]
     assert sent["SMS"] == []
     assert sent["WHATSAPP"] == []
     unsubscribed = {**item, "payload": {**item["payload"],
                                         "sms_marketing_consent": {"state": "unsubscribed"}}}
-    sms = run_chain([(nodes["SMS"], node_code(data, nodes["SMS"]), None)], [unsubscribed])
+    sms = run_channel("SMS", unsubscribed)
     assert [body["body"]["statusState"] for body in sms] == ["NOT_SUBSCRIBED"]
 
 

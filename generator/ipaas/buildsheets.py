@@ -97,6 +97,8 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
             found, *search_text = sheet_links.hubspot_search(step, facts.mapping)
             sheet_calls = [_call_row(call) for call in found] + sheet_calls
             code = _joined(code, (search_text[0], search_text[1]))
+        if any(_is_status_write(call) for call in step.calls):
+            code = _joined(code, HUBSPOT_STATUS_CHECK)
         rows.append({
             "key": step.key, "kind": step.kind, "depth": depth, "path": path.en,
             "path_ar": path.ar,
@@ -117,6 +119,28 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
         for route in step.routes:
             rows.extend(_step_rows(route.steps, depth + 1, route.label, facts, code_in_run))
     return rows
+
+
+# The check before each HubSpot subscription status write: an opt-out recorded on
+# either side wins, so a store opt-in never re-subscribes a HubSpot opt-out.
+HUBSPOT_STATUS_CHECK = (
+    "Before each subscription status request, read the contact's current status with "
+    "`GET https://api.hubapi.com/communication-preferences/v4/statuses/{subscriber_id}"
+    "?channel=` and the channel (`EMAIL`, `SMS` or `WHATSAPP`), then add a filter that skips "
+    "the status request when the store sent an opt-in and HubSpot returns `NOT_SUBSCRIBED` "
+    "for that channel: an opt-out recorded on either side wins. A store opt-out is always "
+    "sent. Unconfirmed: the response is read as `results[]` with `channel` and `status`.",
+    "قبل كل طلب لحالة الاشتراك، اقرأ حالة جهة الاتصال الحالية بالطلب "
+    "`GET https://api.hubapi.com/communication-preferences/v4/statuses/{subscriber_id}"
+    "?channel=` مع القناة (`EMAIL` أو `SMS` أو `WHATSAPP`)، ثم أضف عامل تصفية يتخطى طلب "
+    "الحالة إذا أرسل المتجر موافقة وأعاد HubSpot القيمة `NOT_SUBSCRIBED` لتلك القناة، لأن "
+    "إلغاء الاشتراك يُعتمد أينما سُجّل. أما إلغاء الاشتراك القادم من المتجر فيُرسل دائمًا. "
+    "غير مؤكد: تُقرأ الاستجابة على أنها `results[]` تحوي `channel` و`status`.")
+
+
+def _is_status_write(call: CrmCall) -> bool:
+    return (call.system == "hubspot" and call.method == "POST"
+            and "communication-preferences" in call.endpoint)
 
 
 def _call_row(call: CrmCall) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 A body without a channel's state (a Shopify customers/update body has no WhatsApp
 metafield) must leave that channel's CRM fields alone. A Make JSON body cannot drop a
 key, so each channel gets its own routes. A route writes the identity fields and that
-channel's consent fields, and on HubSpot it then sets the channel's subscription status.
+channel's consent fields. On HubSpot it then reads the channel's subscription status
+and sets it, unless the store sent an opt-in and HubSpot records an opt-out.
 
 HubSpot's subscription type ids differ per account. The user enters them once in the
 data store ``rabt_settings``, record ``hubspot``, which the workflows README describes.
@@ -79,6 +80,31 @@ def _status_module(builder: Builder, call: CrmCall, channel: str, state: str,
                        f"Set the {channel} subscription status", y)
 
 
+def _status_read_module(builder: Builder, call: CrmCall, channel: str, state: str,
+                        granted: list[str], y: int) -> dict[str, Any]:
+    """Return the read of the contact's current status, and filter the write after it.
+
+    An opt-out recorded on either side wins, so the filter lets an opt-in through
+    only when HubSpot reports no NOT_SUBSCRIBED status on the channel: the store's
+    opt-in never re-subscribes a contact who unsubscribed in HubSpot.
+    """
+    subscriber = builder.values[EMAIL_VALUE if channel == "email" else PHONE_VALUE]
+    endpoint = call.endpoint.replace("{subscriber_id}", "{{" + subscriber + "}}")
+    read = CrmCall(system="hubspot", action=f"read {channel} subscription status",
+                   method="GET", base_url=call.base_url, endpoint=endpoint,
+                   query={"channel": channel.upper()})
+    module = http_module(builder, read, f"Read the current {channel} subscription status", y)
+    # NOTE: the v4 status read is taken to return results[] of {channel, status}, where
+    # NOT_SUBSCRIBED is an opt-out; the shape is not confirmed against the live docs.
+    statuses = f'map({module["id"]}.data.results; "status"; "channel"; "{channel.upper()}")'
+    opted_out = f'contains({statuses}; "NOT_SUBSCRIBED")'
+    builder.require({
+        "name": f"A store opt-in does not re-subscribe a {channel} opt-out made in HubSpot",
+        "conditions": [[{"a": "{{if((" + _granted(state, granted) + ") and " + opted_out +
+                         '; "skip"; "write")}}', "o": "text:equal", "b": "write"}]]})
+    return module
+
+
 @dataclass(frozen=True)
 class _ChannelRoute:
     """Facts of one channel's routes: its state, granted values and status write."""
@@ -102,6 +128,8 @@ class _ChannelRoute:
         if self.status is None or (self.channel == "email" and not with_email) or (
                 self.channel != "email" and not with_phone):
             return found
+        found.append(_status_read_module(builder, self.status, self.channel, self.state,
+                                         self.granted, y))
         found.append(_status_module(builder, self.status, self.channel, self.state,
                                     self.granted, self.settings_id, y))
         return found

@@ -817,28 +817,66 @@ for (const item of items) {
   output.push({ json: { body } });
 }
 """,
-    "hubspot_consent": """for (const item of items) {
+    "hubspot_consent": """// The status read before this node sent one request per record that
+// carries this channel's state; its responses arrive here in the same order.
+const requested = outputOf(SPEC.status_request);
+const responses = $input.all();
+// NOTE: the v4 status read is taken to return results[] of {channel, subscriptionId,
+// status, timestamp}, where NOT_SUBSCRIBED is an opt-out and NOT_SPECIFIED no choice
+// yet. The shape is not confirmed against the live docs. A failed read has no
+// results, so it counts as no opt-out and the store's opt-in is written.
+function optedOutInCrm(response) {
+  return ((response && response.results) || []).some((result) =>
+    (result.status || result.statusState) === 'NOT_SUBSCRIBED' &&
+    (!result.channel || result.channel === SPEC.channel) &&
+    (!SUBSCRIPTION || result.subscriptionId === undefined || result.subscriptionId === null ||
+      String(result.subscriptionId) === String(SUBSCRIPTION)));
+}
+requested.forEach((item, index) => {
   const payload = item.json.payload || {};
-  const subscriber = SPEC.channel === 'EMAIL' ? item.json.record[SPEC.identity.email]
-    : item.json.record[SPEC.identity.phone];
-  if (isEmpty(subscriber) || !SPEC.source_field) continue;
-  // A body without this channel's state leaves the channel's status alone.
-  const sent = readPath(payload, SPEC.source_field);
-  if (isEmpty(sent)) continue;
-  const state = String(sent).toLowerCase();
+  const state = String(readPath(payload, SPEC.source_field)).toLowerCase();
   const granted = SPEC.granted.map((value) => String(value).toLowerCase()).includes(state);
-  output.push({ json: { path: encodeURIComponent(subscriber), body: {
+  // An opt-out recorded on either side wins, so the store's opt-in never re-subscribes
+  // a contact who unsubscribed in HubSpot.
+  if (granted && optedOutInCrm((responses[index] || { json: {} }).json)) return;
+  output.push({ json: { path: item.json.subscriber, body: {
     channel: SPEC.channel, statusState: granted ? 'SUBSCRIBED' : 'NOT_SUBSCRIBED',
     subscriptionId: SUBSCRIPTION || null,
     legalBasis: 'CONSENT_WITH_NOTICE',
     legalBasisExplanation: String(readPath(payload, SPEC.wording_field) || '') } } });
-}
+});
 """,
     "single": """for (const item of items) {
   output.push({ json: { body: { ...(SPEC.body || {}), record: item.json.record } } });
 }
 """,
 }
+
+def consent_status_request_code(title: str, spec: Mapping[str, Any], source: str) -> str:
+    """Return the code that writes one status read per record carrying the channel's state.
+
+    The records come from mapping node ``source``. A record without a subscriber (the
+    email, or the phone for SMS and WhatsApp) or without this channel's state in the
+    body leaves the channel's status alone, so it gets no read and no write.
+    """
+    return header(title) + helpers_library() + OUTPUT_OF + f"""
+const SPEC = {js(dict(spec))};
+const SOURCE = {js(source)};
+const output = [];
+for (const item of outputOf(SOURCE)) {{
+  const record = item.json.record;
+  if (!record || !SPEC.source_field) continue;
+  const subscriber = SPEC.channel === 'EMAIL' ? record[SPEC.identity.email]
+    : record[SPEC.identity.phone];
+  const payload = item.json.payload || {{}};
+  if (isEmpty(subscriber) || isEmpty(readPath(payload, SPEC.source_field))) continue;
+  const encoded = encodeURIComponent(subscriber);
+  output.push({{ json: {{ record, payload, subscriber: encoded,
+    path: `/communication-preferences/v4/statuses/${{encoded}}?channel=${{SPEC.channel}}` }} }});
+}}
+return output;
+"""
+
 
 def batch_code(title: str, spec: Mapping[str, Any]) -> str:
     """Return the code that turns mapped items into request bodies of at most ``limit`` records."""

@@ -258,6 +258,8 @@ def crm_request(graph: Graph, step: Step, call: CrmCall, heads: Heads,
     channels = step.params.get("channels")
     spec = n8n_code.call_spec(graph, call, entity, str(target) if target else None,
                               channels if isinstance(channels, dict) else None)
+    if spec["kind"] == "hubspot_consent":
+        heads = _consent_status_nodes(graph, step, heads, spec, entity)
     batch = _code_node(graph, f"{step.title.en}: batch",
                        n8n_code.batch_code(f"{step.title.en}: build the requests", spec))
     graph.chain(heads, batch)
@@ -269,6 +271,32 @@ def crm_request(graph: Graph, step: Step, call: CrmCall, heads: Heads,
             f"{step.title.en}: stop when a record failed", step.title.en))
         heads = graph.chain(heads, check)
     return heads, batch, request
+
+
+def _consent_status_nodes(graph: Graph, step: Step, heads: Heads, spec: dict[str, Any],
+                          entity: str) -> Heads:
+    """Read each contact's current subscription status before its consent is written.
+
+    The read takes the mapped records from the entity's mapping node, because the
+    node before it outputs the previous request's response. The batch node after it
+    pairs each status response with its record by position (``spec["status_request"]``)
+    and drops an opt-in for a contact who opted out in HubSpot.
+    """
+    channel = str(spec["channel"])
+    source = graph.entity_nodes.get(entity, {}).get("map", "")
+    prepare = _code_node(graph, f"{step.title.en}: read the {channel} status: request",
+                         n8n_code.consent_status_request_code(
+                             f"{step.title.en}: read the current {channel} status", spec,
+                             source))
+    heads = graph.chain(heads, prepare)
+    call = CrmCall(system="hubspot", action=f"read {channel} subscription status",
+                   method="GET", base_url="https://api.hubapi.com", endpoint="{subscriber_id}",
+                   note="The v4 path version and the status response shape are not "
+                        "confirmed against the live docs.")
+    read = http_node(graph, f"{step.title.en}: read the {channel} status", call, body=False,
+                     never_error=True)
+    spec["status_request"] = prepare
+    return graph.chain(heads, read)
 
 
 def _field_targets(graph: Graph, entity: str) -> dict[str, str]:

@@ -563,10 +563,22 @@ def _upsert(graph: Graph, step: Step, heads: Heads) -> Heads:
         heads, nodes["batch"], nodes["http"] = n8n_zoho_items.sales_order_nodes(
             graph, lines, heads)
         return heads
+    consent_start: Heads | None = None
+    consent_ends: Heads = []
     for call in step.calls:
+        if call.system == "hubspot" and "communication-preferences" in call.endpoint:
+            # Each channel's status read and write hangs off the node before the first
+            # one, because a channel the body does not carry outputs no items, and
+            # n8n would not run the channels chained after it.
+            consent_start = heads if consent_start is None else consent_start
+            ends, _, _ = crm_request(graph, step, call, consent_start, entity)
+            consent_ends.extend(ends)
+            continue
         heads, batch, http = crm_request(graph, step, call, heads, entity)
         nodes.setdefault("batch", batch)
         nodes.setdefault("http", http)
+    if consent_ends:
+        heads = consent_ends
     if graph.flow.playbook and graph.context_node:
         heads = restore_node(graph, step.title.en, heads, before)
     return heads
