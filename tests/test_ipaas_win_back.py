@@ -7,10 +7,13 @@ last_order_at alone, the way the Zapier and Tray build sheets always did.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from generator.cli import main
 from generator.ipaas import n8n_code
 from generator.ipaas.crm_calls import CrmCall
 from generator.ipaas.flows import build_flows, walk_steps
@@ -85,7 +88,7 @@ def stored_last_order(database: str) -> str:
                             "'YYYY-MM-DD HH24:MI') FROM contacts")
 
 
-def test_custom_search_finds_contact_whose_last_order_is_due(database: str) -> None:
+def test_custom_search_finds_due_contact(database: str) -> None:
     """A contact written by the order flow alone (no orders_count) is found on its day."""
     create_schema(database, CUSTOM)
     key, call = next(iter(win_back_lookups("custom").items()))
@@ -116,3 +119,32 @@ def test_custom_last_order_at_moves_forward(database: str) -> None:
     write_last_order(database, "2026-03-01T12:00:00+03:00")
     write_last_order(database, "2026-04-02T08:30:00+03:00")
     assert stored_last_order(database) == "2026-04-02 05:30"
+
+
+def workflows_guide(tmp_path: Path, crm: str, lang: str) -> str:
+    """Return the win-back section of a generated project's workflows guide."""
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--preset", "woo-startup", "--set", "path=ipaas", "--set",
+        f"crm={crm}", "--output-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = next(path for path in tmp_path.iterdir() if path.is_dir())
+    name = "README.md" if lang == "en" else "README.ar.md"
+    text = (project / "workflows" / name).read_text(encoding="utf-8")
+    heading = "## Win-back and the last order time" if lang == "en" else (
+        "## استعادة العملاء ووقت آخر طلب")
+    assert text.count(heading) == 1
+    return text.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize(("crm", "field", "lang", "rule"), [
+    ("custom", "contacts.last_order_at", "en", "`GREATEST`"),
+    ("custom", "contacts.last_order_at", "ar", "`GREATEST`"),
+    ("hubspot", "ecom_last_order_at", "en", "an update of an older order moves the stored"),
+    ("zoho", "Ecom_Last_Order_At", "ar", "فتحديث طلب أقدم يعيد الوقت المخزَّن"),
+])
+def test_guide_states_win_back_search(tmp_path: Path, crm: str, field: str, lang: str,
+                                      rule: str) -> None:
+    section = workflows_guide(tmp_path, crm, lang)
+    assert f"`{field}`" in section
+    assert "`orders_count`" in section
+    assert rule in section

@@ -436,6 +436,9 @@ def _stage_table(ctx: _Context) -> dict[str, Any]:
 
 def _last_order_row(ctx: _Context) -> tuple[FieldRow, ...]:
     """Return the contact's last_order_at row, read from the order's close-date source."""
+    # NOTE: the spec keeps the latest paid order's time, but every order event writes this
+    # row, paid or not. Only the PostgreSQL upsert keeps the later time (GREATEST); on
+    # HubSpot and Zoho an update of an older order moves the time back.
     rollups = {item["name"]: item for item in ctx.entity("contact")["rollups"]}
     close = [item for item in ctx.entity("order")["fields"] if item["name"] == "close_date"]
     if "last_order_at" not in rollups or not close:
