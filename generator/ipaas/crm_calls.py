@@ -72,7 +72,8 @@ def _column(target: str) -> str:
 
 
 def upsert_call(crm: str, entity: str, obj: str, targets: list[tuple[str, str]],
-                unique_target: str | None, duplicate_check: list[str] | None = None) -> CrmCall:
+                unique_target: str | None, duplicate_check: list[str] | None = None,
+                keep_latest: tuple[str, ...] = ()) -> CrmCall:
     """Return the call that creates or updates records of ``obj`` by a unique key.
 
     Args:
@@ -82,6 +83,9 @@ def upsert_call(crm: str, entity: str, obj: str, targets: list[tuple[str, str]],
         targets: ``(field name, target)`` pairs written by the call.
         unique_target: the target that identifies a record, or None.
         duplicate_check: Zoho's duplicate_check_fields, in order; defaults to the unique target.
+        keep_latest: the time targets that an update may only move forward (the mapping's
+            ``keep_latest`` roll-ups). Only the PostgreSQL upsert can keep them in the same
+            statement, with ``GREATEST``.
     """
     if crm == "hubspot":
         return _hubspot_upsert(obj, targets, unique_target)
@@ -93,7 +97,7 @@ def upsert_call(crm: str, entity: str, obj: str, targets: list[tuple[str, str]],
             body={"data": [_placeholders(targets)], "duplicate_check_fields": checks,
                   "trigger": ["workflow"]},
             batch_limit=ZOHO_BATCH_LIMIT)
-    return _postgres_upsert(obj, targets, unique_target)
+    return _postgres_upsert(obj, targets, unique_target, keep_latest)
 
 
 def _hubspot_upsert(obj: str, targets: list[tuple[str, str]],
@@ -117,14 +121,19 @@ def _hubspot_upsert(obj: str, targets: list[tuple[str, str]],
 
 
 def _postgres_upsert(obj: str, targets: list[tuple[str, str]],
-                     unique_target: str | None) -> CrmCall:
+                     unique_target: str | None, keep_latest: tuple[str, ...] = ()) -> CrmCall:
     table = obj.split(".")[0]
     columns = [_column(target) for _, target in targets]
+    latest = {_column(target) for target in keep_latest}
     values = ", ".join(f"<{name}>" for name, _ in targets)
     statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
     if unique_target:
         key = _column(unique_target)
-        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns if column != key)
+        # GREATEST skips NULL, so an event without the time keeps the stored one, and an
+        # older time (an update of an old order) never moves the stored one back.
+        updates = ", ".join(
+            f"{column} = GREATEST({table}.{column}, EXCLUDED.{column})" if column in latest
+            else f"{column} = EXCLUDED.{column}" for column in columns if column != key)
         statement += f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     return CrmCall(system="postgres", action=f"upsert {table}", method="SQL",
                    base_url="", endpoint=statement)

@@ -305,9 +305,11 @@ class _Context:
             # when a listed field (the plain Mobile field) is neither.
             checks = [item["target"] for item in self.mapping["identity"]["match_order"]
                       if item["target"] in unique]
+        latest = tuple(str(item["target"]) for item in self.entity(entity).get("rollups", ())
+                       if item["update"] == "keep_latest" and item["type"] == "datetime")
         return crm_calls.upsert_call(self.crm, entity, self.entity(entity)["object"],
                                      [(row.name, row.target) for row in rows],
-                                     self.unique_target(entity), checks)
+                                     self.unique_target(entity), checks, latest)
 
     def topics(self, kind: str) -> tuple[str, ...]:
         return WEBHOOK_TOPICS[self.store][kind]
@@ -434,6 +436,9 @@ def _stage_table(ctx: _Context) -> dict[str, Any]:
 
 def _last_order_row(ctx: _Context) -> tuple[FieldRow, ...]:
     """Return the contact's last_order_at row, read from the order's close-date source."""
+    # NOTE: the spec keeps the latest paid order's time, but every order event writes this
+    # row, paid or not. Only the PostgreSQL upsert keeps the later time (GREATEST); on
+    # HubSpot and Zoho an update of an older order moves the time back.
     rollups = {item["name"]: item for item in ctx.entity("contact")["rollups"]}
     close = [item for item in ctx.entity("order")["fields"] if item["name"] == "close_date"]
     if "last_order_at" not in rollups or not close:
@@ -812,8 +817,9 @@ def _scheduled_flow(ctx: _Context, playbook: Mapping[str, Any], key: str) -> Flo
 def _due_lookup(ctx: _Context, playbook: str, due_days: int) -> Step:
     window = [f"<today - {due_days + 1} days>", f"<today - {due_days} days>"]
     rollups = {item["name"]: item["target"] for item in ctx.entity("contact")["rollups"]}
-    filters = [{"field": rollups["last_order_at"], "op": "between", "value": window},
-               {"field": rollups["orders_count"], "op": "gte", "value": 1}]
+    # The window on last_order_at alone picks the customers: the iPaaS flows never
+    # compute orders_count, so a condition on it would find nobody.
+    filters = [{"field": rollups["last_order_at"], "op": "between", "value": window}]
     obj = ctx.entity("contact")["object"]
     days_ar = arabic_count(due_days, "day")
     text = Bilingual(f"Find the customers whose latest order is {due_days} days old",
