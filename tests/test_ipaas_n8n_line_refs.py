@@ -44,9 +44,11 @@ CASES = [
      {"301": "210", "302": "225"}),
     ("woo-custom", "woo-startup", {"path": "ipaas", "crm": "custom"}, WOO_ORDER,
      {"301": "210", "302": "225"}),
-    ("shopify-hubspot", "shopify-growth", {}, SHOPIFY_ORDER,
+    # One store: the multi-store nodes have tests of their own.
+    ("shopify-hubspot", "shopify-growth", {"store_count": 1}, SHOPIFY_ORDER,
      {"14000000000001": "44000000000001", "14000000000002": "44000000000002"}),
-    ("shopify-custom", "shopify-growth", {"path": "ipaas", "crm": "custom"}, SHOPIFY_ORDER,
+    ("shopify-custom", "shopify-growth", {"path": "ipaas", "crm": "custom", "store_count": 1},
+     SHOPIFY_ORDER,
      {"14000000000001": "44000000000001", "14000000000002": "44000000000002"}),
 ]
 

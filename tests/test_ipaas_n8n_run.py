@@ -31,10 +31,13 @@ let items = %s;
       items = items.map((item) => ({ json: step.stub(item.json) }));
     } else {
       const $input = { all: () => items, first: () => items[0] };
-      const $ = (name) => ({ all: () => {
-        if (!(name in outputs)) throw new Error(name);
-        return outputs[name];
-      } });
+      const $ = (name) => {
+        const all = () => {
+          if (!(name in outputs)) throw new Error(name);
+          return outputs[name];
+        };
+        return { all, first: () => all()[0] };
+      };
       const $env = { RABT_WHATSAPP_LANGUAGE: 'ar' };
       const $workflow = { id: 'wf-test' };
       const $execution = { id: 'exec-test' };
