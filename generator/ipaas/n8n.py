@@ -99,6 +99,7 @@ def build_workflow(project: Project, flow: Flow) -> dict[str, Any]:
     heads = n8n_steps.trigger_nodes(graph, flow.trigger)
     heads = n8n_steps.emit_steps(graph, flow.steps, heads)
     n8n_steps.clear_failed_nodes(graph)
+    n8n_steps.scheduled_sla_nodes(graph)
     if flow.key == PURGE_FLOW:
         n8n_steps.purge_nodes(graph, "processed_events", DEDUPE_TTL_DAYS)
     if flow.key == ERROR_FLOW:
