@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from generator.ipaas import n8n
+from generator.spec import build_desired_state
+from tests.ipaas_cases import load_case
 from tests.test_ipaas_n8n_run import linked, node_code, run_chain, workflow
 
 PRESET = "support-heavy"
@@ -91,7 +94,7 @@ def test_order_search_by_order_id(data: dict[str, Any]) -> None:
 def test_search_skipped_without_keys(data: dict[str, Any]) -> None:
     payload = ticket(order_id="")
     requests = run_chain(search_chain(data, [], [], ORDER_REQUEST), [payload])
-    assert requests == [{"query": {}, "_skip": True}]
+    assert requests == [{"query": {}, "body": {"filterGroups": []}, "_skip": True}]
 
 
 def test_links_set_from_search_results(data: dict[str, Any]) -> None:
@@ -175,11 +178,14 @@ def test_scheduled_check_alerts_unanswered_only(data: dict[str, Any]) -> None:
         "T-1": "late", "T-3": None}
 
 
+RESTORE = "Check the first-response target: continue"
+
+
 def test_route_reads_mapped_ticket(data: dict[str, Any]) -> None:
-    restore = next(node for node in data["nodes"]
-                   if node["name"] == "Create or update the ticket: continue")
+    restore = next(node for node in data["nodes"] if node["name"] == RESTORE)
     assert json.dumps(MERGE) in restore["parameters"]["jsCode"]
-    assert linked(data, "Create or update the ticket: continue", ROUTE)
+    assert linked(data, "Create or update the ticket: request", RESTORE)
+    assert linked(data, RESTORE, ROUTE)
     assert not linked(data, "Create or update the ticket: request", ROUTE)
 
 
@@ -190,3 +196,47 @@ def test_scheduled_check_every_15_minutes(data: dict[str, Any]) -> None:
         {"field": "minutes", "minutesInterval": 15}]
     assert linked(data, schedule["name"], "Find the open Cases without a first reply: request")
     assert linked(data, SCHEDULED_RESULTS, SCHEDULED_ROUTE)
+
+
+@pytest.fixture(scope="module")
+def hubspot() -> dict[str, Any]:
+    answers, plan, spec = load_case(PRESET, {"path": "ipaas", "crm": "hubspot"})
+    files = n8n.files(answers, plan, spec, build_desired_state(spec, plan))
+    data: dict[str, Any] = json.loads(files["workflows/n8n/ticket-sync.json"])
+    return data
+
+
+def hubspot_found(records: list[dict[str, Any]]) -> str:
+    results = [{"id": record.pop("id"), "properties": record} for record in records]
+    return "() => (" + json.dumps({"results": results}) + ")"
+
+
+@pytest.mark.parametrize(("link", "expected"), [
+    ("Link the ticket to its contact: batch", "c-1"),
+    ("Link the ticket to its order: batch", "d-7"),
+])
+def test_hubspot_links_from_search(hubspot: dict[str, Any], link: str, expected: str) -> None:
+    steps = [
+        (MAP, node_code(hubspot, MAP), None),
+        (CONTACT_REQUEST, node_code(hubspot, CONTACT_REQUEST), None),
+        (CONTACT_SEARCH, None, hubspot_found([{"id": "c-1", "email": "sara@example.sa"}])),
+        (ORDER_REQUEST, node_code(hubspot, ORDER_REQUEST), None),
+        (ORDER_SEARCH, None, hubspot_found([{"id": "d-7", "shopify_order_id": "5001"}])),
+        (MERGE, node_code(hubspot, MERGE), None),
+        (BATCH, None, "(json) => json"),
+        ("Create or update the ticket: request", None,
+         hubspot_found([{"id": "t-1", "ecom_ticket_id": "T-88"}])),
+        (link, node_code(hubspot, link), None),
+    ]
+    sent = run_chain(steps, [ticket()])
+    inputs = [entry for batch in sent for entry in batch["body"]["inputs"]]
+    assert [(entry["from"]["id"], entry["to"]["id"]) for entry in inputs] == [("t-1", expected)]
+
+
+def test_hubspot_contact_search_body(hubspot: dict[str, Any]) -> None:
+    steps = [(MAP, node_code(hubspot, MAP), None),
+             (CONTACT_REQUEST, node_code(hubspot, CONTACT_REQUEST), None)]
+    body = run_chain(steps, [ticket()])[0]["body"]
+    assert [group["filters"][0]["value"] for group in body["filterGroups"]] == [
+        "sara@example.sa", "+966501234567"]
+    assert body["properties"][-1] == "ecom_ltv_sar"

@@ -265,4 +265,5 @@ def setup_context(answers: Answers, plan: Plan,
         "store_count": project.store_count if project.multi_store else 1,
         "zoho": plan.crm == "zoho",
         "hubspot": plan.crm == "hubspot",
+        "tickets": any(flow.key == "ticket-sync" for flow in flows.flows),
     }

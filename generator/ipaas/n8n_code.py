@@ -802,8 +802,10 @@ for (const property of SPEC.target_id_properties) {
 const inputs = [];
 for (const item of outputOf(SPEC.source.map || '')) {
   const from = sources[String(item.json.key)];
-  const to = ((item.json.ref_keys || {})[SPEC.target_entity] || [])
-    .map(([property, value]) => targets[`${property}=${value}`]).find(Boolean);
+  // A record found by a search (a ticket's contact and deal) comes in link_ids.
+  const to = (item.json.link_ids || {})[SPEC.target_entity] ||
+    ((item.json.ref_keys || {})[SPEC.target_entity] || [])
+      .map(([property, value]) => targets[`${property}=${value}`]).find(Boolean);
   if (from && to) inputs.push({ from: { id: from }, to: { id: to }, types: SPEC.types });
 }
 chunk(inputs, SPEC.limit).forEach((part) => {

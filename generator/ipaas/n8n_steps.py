@@ -592,9 +592,6 @@ def _upsert(graph: Graph, step: Step, heads: Heads) -> Heads:
         nodes.setdefault("http", http)
     if graph.flow.playbook and graph.context_node:
         heads = restore_node(graph, step.title.en, heads, before)
-    elif n8n_ticket.sla_params(graph) and "map" in nodes:
-        # The first-response check reads the mapped ticket, not the CRM's response.
-        heads = restore_node(graph, step.title.en, heads, nodes.get("linked", nodes["map"]))
     return heads
 
 
@@ -659,7 +656,11 @@ def emit_route(graph: Graph, route: Route, heads: Heads) -> Heads:
     return ends
 
 
-def _switch_branch(graph: Graph, step: Step, heads: Heads) -> Heads:
+def _switch_branch(graph: Graph, step: Step, heads: Heads, *, restore: bool = True) -> Heads:
+    ticket = graph.entity_nodes.get("ticket", {}).get("map")
+    if restore and step.key == "sla_check" and ticket and heads[0][0] != ticket:
+        # The first-response check reads the mapped ticket, not the CRM's last response.
+        heads = restore_node(graph, step.title.en, heads, ticket)
     code = n8n_code.route_code(step.title.en, dict(step.params),
                                [(route.key, dict(route.condition)) for route in step.routes])
     heads = _code(graph, f"{step.title.en}: route", code, heads)
@@ -721,7 +722,7 @@ def scheduled_sla_nodes(graph: Graph) -> None:
     if step is None or graph.project.crm != "zoho":
         return
     heads = n8n_ticket.open_cases_nodes(graph, step)
-    _switch_branch(graph, step, heads)
+    _switch_branch(graph, step, heads, restore=False)
 
 
 def _fallback(graph: Graph, step: Step, heads: Heads) -> Heads:

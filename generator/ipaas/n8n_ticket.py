@@ -1,13 +1,13 @@
-"""The n8n nodes that link a Zoho support ticket and check its first-response target.
+"""The n8n nodes that link a support ticket and check its first-response target.
 
 A ticket comes from the support inbox, not from the store, so no earlier node of its
-workflow wrote the contact or the deal it belongs to. Zoho links a Case through
-lookup fields (``{"id": ...}``) in the Case itself, so before the upsert these nodes
+workflow wrote the contact or the deal it belongs to. Before the upsert these nodes
 find the contact by the requester's email or phone and the deal by the order id the
-ticket names, and the batch node puts the found ids into those fields.
+ticket names. On Zoho the batch node puts the found ids into the Case's lookup fields
+(``{"id": ...}``); on HubSpot the association batches link the ticket to them.
 
 The first-response check runs on two paths: on each ticket event, and on a schedule
-that reads the open Cases, because a ticket that nobody answers sends no more events.
+that reads the open Cases, because an unanswered ticket may get no further events.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generator.ipaas import n8n_code
-from generator.ipaas.crm_calls import ZOHO_BASE_URL, CrmCall
+from generator.ipaas.crm_calls import HUBSPOT_BASE_URL, ZOHO_BASE_URL, CrmCall
 from generator.ipaas.flows import Step
 from generator.ipaas.n8n_graph import Graph
 from generator.ipaas.n8n_http import http_node
@@ -59,14 +59,19 @@ def search_keys(mapping: Mapping[str, Any], entity: str, target: str) -> list[li
 
 
 def searched_links(graph: Graph, entity: str) -> list[dict[str, Any]]:
-    """Return the lookup links of ``entity`` whose record no earlier node of the flow wrote."""
-    if graph.project.crm != "zoho":
+    """Return the links of a ticket whose record no earlier node of the flow wrote.
+
+    Zoho links through lookup fields and HubSpot through associations; both need the
+    linked record's CRM id.
+    """
+    if graph.project.crm not in ("zoho", "hubspot") or entity != "ticket":
         return []
     mapping = graph.project.spec["mapping"]
     links = []
     for link in mapping["entities"].get(entity, {}).get("associations", []):
         target = str(link["to"])
-        if link["kind"] != "lookup" or graph.entity_nodes.get(target, {}).get("http"):
+        if link["kind"] not in ("lookup", "association") \
+                or graph.entity_nodes.get(target, {}).get("http"):
             continue
         keys = search_keys(mapping, entity, target)
         if keys:
@@ -92,12 +97,12 @@ def link_search_nodes(graph: Graph, step: Step, entity: str, heads: Heads) -> He
         title = f"Find the {entity.replace('_', ' ')}'s {link['to'].replace('_', ' ')}"
         request = graph.add(f"{title}: request", "code", {
             "mode": "runOnceForAllItems", "language": "javaScript",
-            "jsCode": search_request_code(f"{title}: request", source, link)})
+            "jsCode": search_request_code(f"{title}: request", source, link,
+                                          graph.project.crm, _properties(graph, link))})
         heads = graph.chain(heads, request)
-        call = CrmCall(system="zoho", action=f"search {link['module']}", method="GET",
-                       base_url=ZOHO_BASE_URL, endpoint=f"/{link['module']}/search",
-                       note="Zoho answers 204 with no body when nothing matches.")
-        response = http_node(graph, title, call, body=False, query=True, never_error=True)
+        call = _search_call(graph.project.crm, str(link["module"]))
+        response = http_node(graph, title, call, body=call.method != "GET",
+                             query=call.method == "GET", never_error=True)
         heads = graph.chain(heads, response)
         searches.append({"to": link["to"], "request": request, "response": response,
                          "keys": link["keys"]})
@@ -105,8 +110,20 @@ def link_search_nodes(graph: Graph, step: Step, entity: str, heads: Heads) -> He
     merge = graph.add(f"{step.title.en}: link the found records", "code", {
         "mode": "runOnceForAllItems", "language": "javaScript",
         "jsCode": merge_code(f"{step.title.en}: link the found records", source, searches, vip)})
-    graph.entity_nodes.setdefault(entity, {})["linked"] = merge
+    # The later nodes (the HubSpot association batches, the first-response check)
+    # read the ticket with its found ids from here.
+    graph.entity_nodes.setdefault(entity, {})["map"] = merge
     return graph.chain(heads, merge)
+
+
+def _search_call(crm: str, module: str) -> CrmCall:
+    """Return the search request of one linked object; the Code node before it fills it."""
+    if crm == "hubspot":
+        return CrmCall(system="hubspot", action=f"search {module}", method="POST",
+                       base_url=HUBSPOT_BASE_URL, endpoint=f"/crm/v3/objects/{module}/search")
+    return CrmCall(system="zoho", action=f"search {module}", method="GET",
+                   base_url=ZOHO_BASE_URL, endpoint=f"/{module}/search",
+                   note="Zoho answers 204 with no body when nothing matches.")
 
 
 def sla_params(graph: Graph) -> dict[str, Any]:
@@ -115,11 +132,27 @@ def sla_params(graph: Graph) -> dict[str, Any]:
     return dict(step.params) if step is not None else {}
 
 
-def search_request_code(title: str, source: str, link: Mapping[str, Any]) -> str:
-    """Return the code that writes one Zoho search query per mapped record with a key."""
+def _properties(graph: Graph, link: Mapping[str, Any]) -> list[str]:
+    """Return the HubSpot properties the merge node reads from a found record."""
+    names = [crm_field for crm_field, _ in link["keys"]]
+    vip = sla_params(graph).get("vip")
+    if link["to"] == "contact" and vip:
+        names.append(str(vip["field"]))
+    return names
+
+
+def search_request_code(title: str, source: str, link: Mapping[str, Any], crm: str = "zoho",
+                        properties: list[str] | None = None) -> str:
+    """Return the code that writes one search request per mapped record with a key.
+
+    Zoho takes criteria in the query; HubSpot takes filter groups in the body, one
+    group per key, because groups are joined by OR.
+    """
     return n8n_code.header(title) + n8n_code.helpers_library() + n8n_code.OUTPUT_OF + f"""
 const SOURCE = {n8n_code.js(source)};
 const KEYS = {n8n_code.js(link["keys"])};
+const CRM = {n8n_code.js(crm)};
+const PROPERTIES = {n8n_code.js(properties or [])};
 // Zoho's criteria syntax escapes brackets, commas and backslashes in a value.
 const escape = (value) => String(value).replace(/[(),\\\\]/g, (mark) => `\\\\${{mark}}`);
 const output = [];
@@ -129,14 +162,21 @@ outputOf(SOURCE).forEach((item, index) => {{
     .map(([crmField, field]) => `(${{crmField}}:equals:${{escape(record[field])}})`);
   if (!parts.length) return;
   const criteria = parts.length === 1 ? parts[0] : `(${{parts.join('or')}})`;
-  output.push({{ json: {{ query: {{ criteria }}, _item: index,
+  const groups = KEYS.filter(([, field]) => !isEmpty(record[field]))
+    .map(([crmField, field]) => ({{ filters: [{{ propertyName: crmField, operator: 'EQ',
+      value: String(record[field]) }}] }}));
+  const request = CRM === 'hubspot'
+    ? {{ body: {{ filterGroups: groups, properties: PROPERTIES, limit: 10 }} }}
+    : {{ query: {{ criteria }} }};
+  output.push({{ json: {{ ...request, _item: index,
     _keys: KEYS.map(([crmField, field]) => [crmField, record[field] ?? null]) }},
     pairedItem: {{ item: index }} }});
 }});
 // NOTE: with no record to search for, one request without criteria still runs,
 // because a node without items would stop the workflow here. Zoho rejects it, the
 // request node passes the error on, and the merge node skips it.
-return output.length ? output : [{{ json: {{ query: {{}}, _skip: true }} }}];
+return output.length ? output
+  : [{{ json: {{ query: {{}}, body: {{ filterGroups: [] }}, _skip: true }} }}];
 """
 
 
@@ -168,7 +208,10 @@ for (const search of SEARCHES) {{
       ? response.pairedItem.item : index;
     const request = (requests[paired] || {{ json: {{}} }}).json;
     if (request._skip || !Number.isInteger(request._item)) return;
-    const records = Array.isArray(response.json.data) ? response.json.data : [];
+    // Zoho lists the records in data; HubSpot in results, with their properties apart.
+    const records = Array.isArray(response.json.data) ? response.json.data
+      : (Array.isArray(response.json.results) ? response.json.results : [])
+        .map((result) => ({{ ...(result.properties || {{}}), id: result.id }}));
     const record = best(records, request._keys || []);
     if (record && record.id) found[request._item][search.to] = record;
   }});
