@@ -1,7 +1,7 @@
-"""The n8n ticket workflow on Zoho: links found by search, the order reference, the SLA alert.
+"""The n8n ticket workflow: links found by search, the order reference, the SLA alert.
 
-The Code nodes run with ``node`` (see ``tests/test_ipaas_n8n_run.py``); the Zoho
-searches are stubbed with the responses Zoho's search API returns.
+The Code nodes run with ``node`` (see ``tests/test_ipaas_n8n_run.py``). The Zoho and
+HubSpot searches are stubbed with responses in the shape each search API returns.
 """
 
 from __future__ import annotations
