@@ -17,6 +17,7 @@ from generator.arabic_counts import Case, arabic_count
 from generator.ipaas import crm_calls, sql_links
 from generator.ipaas.crm_calls import CrmCall
 from generator.model import Answers, Bilingual, Plan
+from generator.spec import segments
 
 StepKind = Literal["dedupe", "filter", "wait", "lookup", "map", "upsert", "associate", "branch",
                    "consent_gate", "discount", "send", "store", "alert"]
@@ -31,6 +32,10 @@ RECONCILE_EVERY_MINUTES = 60
 ABANDONED_CHECK_EVERY_MINUTES = 15
 DAILY_RUN_AT = "10:00"
 DAILY_SYNC_AT = "03:00"
+# Minutes between the checks of open tickets against their first-response target.
+# A check every 15 minutes alerts on a silent ticket at most 15 minutes after its
+# alert point, as long as the shortest default target (WhatsApp).
+SLA_CHECK_EVERY_MINUTES = 15
 TIMEZONE = "Asia/Riyadh"
 
 # The header or body field that identifies one event, by platform. Shopify's
@@ -863,15 +868,40 @@ def _ticket_flow(ctx: _Context) -> Flow:
             _step("upsert_ticket", "upsert", "Create or update the ticket",
                   "إنشاء التذكرة أو تحديثها", params={"entity": "ticket"},
                   calls=(ctx.upsert("ticket", rows),)),
-            # NOTE: on HubSpot and Zoho a link needs the linked record's CRM id. The build
-            # sheets find it with a search (sheet_links), but the n8n workflows and Make
-            # blueprints have no such search yet, so their tickets stay unlinked there.
+            # On HubSpot and Zoho a link needs the linked record's CRM id, and a ticket
+            # comes from the support inbox, so each output first finds the contact and
+            # the deal by the keys the ticket carries (n8n_ticket, make_ticket, sheet_links).
             *_association_steps(ctx, "ticket"),
-            _sla_branch(sla, ticket.get("sla", {}).get("rule")),
+            _sla_branch(ctx, sla, ticket.get("sla", {}).get("rule")),
         ))
 
 
-def _sla_branch(sla: Mapping[str, Any], rule: Mapping[str, str] | None) -> Step:
+# The ticket fields the first-response check reads, by their name in the field map.
+SLA_FIELDS = ("opened_at", "channel", "first_reply_at", "store_ticket_id", "subject")
+# NOTE: the contact's lifetime value decides VIP, as the VIP segment does. The
+# field name is the spec's rollup; a ticket with no found contact is not VIP.
+VIP_ROLLUP = "ltv_sar"
+
+
+def _sla_fields(ctx: _Context) -> dict[str, dict[str, str]]:
+    """Return the record target and payload source of each ticket field the check reads."""
+    fields = {str(item["name"]): item for item in ctx.entity("ticket")["fields"]}
+    return {name: {"target": str(fields[name]["target"]), "source": str(fields[name]["source"])}
+            for name in SLA_FIELDS if name in fields}
+
+
+def _vip_rule(ctx: _Context) -> dict[str, Any] | None:
+    """Return the contact field and the lifetime value in SAR from which a contact is VIP."""
+    rollup = next((item for item in ctx.entity("contact").get("rollups", [])
+                   if item["name"] == VIP_ROLLUP), None)
+    if rollup is None:
+        return None
+    threshold = segments.vip_threshold(ctx.answers.monthly_orders)["threshold_sar"]
+    return {"field": str(rollup["target"]), "threshold_sar": threshold}
+
+
+def _sla_branch(ctx: _Context, sla: Mapping[str, Any],
+                rule: Mapping[str, str] | None) -> Step:
     alert = _step("sla_alert", "alert", "Alert the team lead", "تنبيه قائد الفريق",
                   params={"to": "team lead", "reason": "sla"},
                   calls=(crm_calls.alert_call(),))
@@ -886,6 +916,8 @@ def _sla_branch(sla: Mapping[str, Any], rule: Mapping[str, str] | None) -> Step:
                          "business_hours": sla.get("business_hours"),
                          "alert_at_percent": sla.get("alert_at_percent"),
                          "vip_percent_of_target": sla.get("vip_percent_of_target"),
+                         "every_minutes": SLA_CHECK_EVERY_MINUTES,
+                         "fields": _sla_fields(ctx), "vip": _vip_rule(ctx),
                          "rule": dict(rule) if rule else None},
                  routes=(late,))
 

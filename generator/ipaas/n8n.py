@@ -99,6 +99,7 @@ def build_workflow(project: Project, flow: Flow) -> dict[str, Any]:
     heads = n8n_steps.trigger_nodes(graph, flow.trigger)
     heads = n8n_steps.emit_steps(graph, flow.steps, heads)
     n8n_steps.clear_failed_nodes(graph)
+    n8n_steps.scheduled_sla_nodes(graph)
     if flow.key == PURGE_FLOW:
         n8n_steps.purge_nodes(graph, "processed_events", DEDUPE_TTL_DAYS)
     if flow.key == ERROR_FLOW:
@@ -264,4 +265,5 @@ def setup_context(answers: Answers, plan: Plan,
         "store_count": project.store_count if project.multi_store else 1,
         "zoho": plan.crm == "zoho",
         "hubspot": plan.crm == "hubspot",
+        "tickets": any(flow.key == "ticket-sync" for flow in flows.flows),
     }

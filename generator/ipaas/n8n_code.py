@@ -487,7 +487,9 @@ def route_code(title: str, params: Mapping[str, Any],
 
     Known conditions: ``always``; ``<field>: "empty"``; and
     ``business_minutes_open_gte_percent`` (minutes open in Sun-Thu business hours,
-    Riyadh time, against the first-response target of the ticket's channel).
+    Riyadh time, against the first-response target of the ticket's channel, shortened
+    for a VIP). ``params["fields"]`` names the record field and payload path of each
+    fact, so the node reads a mapped ticket and a Case read back from the CRM alike.
     """
     main = f"""
 const PARAMS = {js(dict(params))};
@@ -510,23 +512,45 @@ function businessMinutes(from, to) {{
   return total;
 }}
 
-function targetMinutes(record) {{
-  const channel = String(record.channel || record.source || '').toLowerCase();
+function targetMinutes(facts) {{
+  const channel = String(facts.channel || '').trim().toLowerCase();
   const targets = PARAMS.targets || [];
+  // NOTE: a channel without a target of its own gets the first (shortest) target.
   const hit = targets.find((target) => String(target.channel).toLowerCase() === channel) ||
     targets[0];
-  return hit ? Number(hit.first_response_minutes || hit.minutes || 0) : 0;
+  const base = hit ? Number(hit.first_response_minutes || hit.minutes || 0) : 0;
+  return facts.vip && PARAMS.vip_percent_of_target
+    ? base * Number(PARAMS.vip_percent_of_target) / 100 : base;
 }}
 
-function holds(condition, json) {{
-  const record = {{ ...(json.payload || {{}}), ...(json.record || {{}}) }};
+// The ticket's facts by field name: the mapped record's field (a Case read back from
+// the CRM has only those), else the payload's path.
+function ticketFacts(json) {{
+  const record = json.record || {{}};
+  const payload = json.payload || {{}};
+  const facts = {{ ...payload, ...record }};
+  for (const [name, field] of Object.entries(PARAMS.fields || {{}})) {{
+    // The raw channel names the target; the record holds the CRM's origin label.
+    const first = name === 'channel' ? readPath(payload, field.source) : record[field.target];
+    const second = name === 'channel' ? record[field.target] : readPath(payload, field.source);
+    facts[name] = isEmpty(first) ? second : first;
+  }}
+  facts.vip = json.vip === true;
+  return facts;
+}}
+
+function holds(condition, facts) {{
   return Object.entries(condition).every(([name, expected]) => {{
     if (name === 'always') return true;
-    if (expected === 'empty') return isEmpty(record[name]);
+    if (expected === 'empty') return isEmpty(facts[name]);
     if (name === 'business_minutes_open_gte_percent') {{
-      const opened = new Date(record.created_at || record.createdAt || Date.now());
-      const target = targetMinutes(record);
+      // A ticket without an opening time cannot be timed, so it never alerts.
+      const opened = new Date(facts.opened_at || facts.created_at || '');
+      if (Number.isNaN(opened.getTime())) return false;
+      const target = targetMinutes(facts);
       const open = businessMinutes(opened, new Date());
+      facts._sla = {{ channel: facts.channel || null, vip: facts.vip,
+        opened_at: opened.toISOString(), open_minutes: open, target_minutes: target }};
       return target > 0 && open * 100 >= target * Number(expected || 100);
     }}
     // NOTE: a condition this node does not know never holds; extend holds() for it.
@@ -535,9 +559,10 @@ function holds(condition, json) {{
 }}
 
 return $input.all().map((item, index) => {{
-  const route = ROUTES.find((candidate) => holds(candidate.condition, item.json));
-  return {{ json: {{ ...item.json, _route: route ? route.key : null }},
-    pairedItem: {{ item: index }} }};
+  const facts = ticketFacts(item.json);
+  const route = ROUTES.find((candidate) => holds(candidate.condition, facts));
+  return {{ json: {{ ...item.json, _route: route ? route.key : null,
+    ...(facts._sla ? {{ _sla: facts._sla }} : {{}}) }}, pairedItem: {{ item: index }} }};
 }});
 """
     return header(title) + helpers_library() + main
@@ -777,8 +802,10 @@ for (const property of SPEC.target_id_properties) {
 const inputs = [];
 for (const item of outputOf(SPEC.source.map || '')) {
   const from = sources[String(item.json.key)];
-  const to = ((item.json.ref_keys || {})[SPEC.target_entity] || [])
-    .map(([property, value]) => targets[`${property}=${value}`]).find(Boolean);
+  // A record found by a search (a ticket's contact and deal) comes in link_ids.
+  const to = (item.json.link_ids || {})[SPEC.target_entity] ||
+    ((item.json.ref_keys || {})[SPEC.target_entity] || [])
+      .map(([property, value]) => targets[`${property}=${value}`]).find(Boolean);
   if (from && to) inputs.push({ from: { id: from }, to: { id: to }, types: SPEC.types });
 }
 chunk(inputs, SPEC.limit).forEach((part) => {
@@ -795,7 +822,10 @@ const records = items.map((item) => {
     if (Number.isFinite(number)) record[name] = number;
   }
   for (const link of linked) {
-    const id = link.ids[String((item.json.refs || {})[link.to])];
+    // A linked record found by a search (a ticket's contact and deal) comes in
+    // link_ids; one written earlier in the run is found by its key.
+    const id = (item.json.link_ids || {})[link.to] ||
+      link.ids[String((item.json.refs || {})[link.to])];
     if (id) record[link.field] = { id };
   }
   return { record, key: item.json.key };

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from generator.ipaas import n8n_code, n8n_stores, n8n_zoho_items
+from generator.ipaas import n8n_code, n8n_stores, n8n_ticket, n8n_zoho_items
 from generator.ipaas.flows import FieldRow, Route, Step, Trigger, walk_steps
 from generator.ipaas.n8n_discount import shared_code_nodes, shares_code
 from generator.ipaas.n8n_graph import ROW_HEIGHT, STORE_SYSTEMS, Graph
@@ -454,8 +454,10 @@ def _reference_rows(graph: Graph, entity: str) -> dict[str, list[FieldRow]]:
                 item.get("fallback_sources", ())))
             for item in n8n_code.reference_fields(mapping, link["to"])
             if "[]" not in str(item.get("source", ""))]
-        # A line's product is read from the line, never from its own payload's paths.
-        rows = _line_reference_rows(mapping, entity, str(link["to"])) or rows
+        # A line's product is read from the line, never from its own payload's paths,
+        # and a ticket's order from the order id the ticket names.
+        rows = (_line_reference_rows(mapping, entity, str(link["to"]))
+                or _own_reference_rows(mapping, entity, str(link["to"])) or rows)
         if rows:
             refs[link["to"]] = rows
     return refs
@@ -480,6 +482,26 @@ def _line_reference_rows(mapping: Mapping[str, Any], entity: str, to: str) -> li
                      target=str(unique["target"]),
                      transform=str(unique.get("transform", "identity")),
                      description=Bilingual("", ""), fallback_sources=tuple(rest))]
+
+
+def _own_reference_rows(mapping: Mapping[str, Any], entity: str, to: str) -> list[FieldRow]:
+    """Return the row that reads the linked record's key from the record's own ``<to>_id`` field.
+
+    A ticket comes from the support inbox, so the order paths of the field map (``id``
+    of an order body) would read the ticket's own id; its ``order_id`` names the order.
+    """
+    entities = mapping["entities"]
+    own = next((item for item in entities.get(entity, {}).get("fields", [])
+                if item["name"] == f"{to}_id"), None)
+    unique = next((item for item in entities.get(to, {}).get("fields", [])
+                   if item.get("unique")), None)
+    if own is None or unique is None:
+        return []
+    return [FieldRow(entity=to, name=str(unique["name"]), source=str(own["source"]),
+                     target=str(unique["target"]),
+                     transform=str(own.get("transform", "identity")),
+                     description=Bilingual("", ""),
+                     fallback_sources=tuple(own.get("fallback_sources", ())))]
 
 
 def _filter(graph: Graph, step: Step, heads: Heads) -> Heads:
@@ -563,8 +585,12 @@ def _upsert(graph: Graph, step: Step, heads: Heads) -> Heads:
         heads, nodes["batch"], nodes["http"] = n8n_zoho_items.sales_order_nodes(
             graph, lines, heads)
         return heads
+<<<<<<< HEAD
     consent_start: Heads | None = None
     consent_ends: Heads = []
+=======
+    heads = n8n_ticket.link_search_nodes(graph, step, entity, heads)
+>>>>>>> wt/i7tickets
     for call in step.calls:
         if call.system == "hubspot" and "communication-preferences" in call.endpoint:
             # Each channel's status read and write hangs off the node before the first
@@ -645,7 +671,11 @@ def emit_route(graph: Graph, route: Route, heads: Heads) -> Heads:
     return ends
 
 
-def _switch_branch(graph: Graph, step: Step, heads: Heads) -> Heads:
+def _switch_branch(graph: Graph, step: Step, heads: Heads, *, restore: bool = True) -> Heads:
+    ticket = graph.entity_nodes.get("ticket", {}).get("map")
+    if restore and step.key == "sla_check" and ticket and heads[0][0] != ticket:
+        # The first-response check reads the mapped ticket, not the CRM's last response.
+        heads = restore_node(graph, step.title.en, heads, ticket)
     code = n8n_code.route_code(step.title.en, dict(step.params),
                                [(route.key, dict(route.condition)) for route in step.routes])
     heads = _code(graph, f"{step.title.en}: route", code, heads)
@@ -680,14 +710,34 @@ def _send(graph: Graph, step: Step, heads: Heads) -> Heads:
 
 def _alert(graph: Graph, step: Step, heads: Heads) -> Heads:
     project = graph.project
-    code = n8n_code.alert_code(step.title.en, project.client_name)
+    sla = step.params.get("reason") == "sla"
+    if sla:
+        # A ticket is alerted on once, by its event or by the scheduled check.
+        heads = n8n_ticket.alerted_check_nodes(graph, heads, absent=True)
+        fields = n8n_ticket.sla_params(graph).get("fields", {})
+        code = n8n_ticket.sla_alert_code(step.title.en, project.client_name, fields)
+    else:
+        code = n8n_code.alert_code(step.title.en, project.client_name)
     heads = _code(graph, f"{step.title.en}: message", code, heads)
+    message = heads[0][0]
     name = graph.add(step.title.en, "emailSend", {
         "fromEmail": env("RABT_ALERT_FROM"), "toEmail": env("RABT_ALERT_TO"),
         "subject": "={{ $json.subject }}", "emailFormat": "text", "text": "={{ $json.text }}",
         "options": {"appendAttribution": False}},
         credentials=project.credential("smtp"))
-    return graph.chain(heads, name)
+    heads = graph.chain(heads, name)
+    if sla:
+        heads = n8n_ticket.alerted_check_nodes(graph, heads, absent=False, message=message)
+    return heads
+
+
+def scheduled_sla_nodes(graph: Graph) -> None:
+    """Add the scheduled first-response check of a Zoho ticket workflow, if it has one."""
+    step = next((item for item in graph.flow.walk() if item.key == "sla_check"), None)
+    if step is None or graph.project.crm != "zoho":
+        return
+    heads = n8n_ticket.open_cases_nodes(graph, step)
+    _switch_branch(graph, step, heads, restore=False)
 
 
 def _fallback(graph: Graph, step: Step, heads: Heads) -> Heads:
