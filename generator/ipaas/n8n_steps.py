@@ -585,12 +585,9 @@ def _upsert(graph: Graph, step: Step, heads: Heads) -> Heads:
         heads, nodes["batch"], nodes["http"] = n8n_zoho_items.sales_order_nodes(
             graph, lines, heads)
         return heads
-<<<<<<< HEAD
+    heads = n8n_ticket.link_search_nodes(graph, step, entity, heads)
     consent_start: Heads | None = None
     consent_ends: Heads = []
-=======
-    heads = n8n_ticket.link_search_nodes(graph, step, entity, heads)
->>>>>>> wt/i7tickets
     for call in step.calls:
         if call.system == "hubspot" and "communication-preferences" in call.endpoint:
             # Each channel's status read and write hangs off the node before the first
