@@ -34,6 +34,9 @@ let items = %s;
       const $ = (name) => ({ all: () => {
         if (!(name in outputs)) throw new Error(name);
         return outputs[name];
+      }, first: () => {
+        if (!(name in outputs)) throw new Error(name);
+        return outputs[name][0];
       } });
       const $env = { RABT_WHATSAPP_LANGUAGE: 'ar' };
       const $workflow = { id: 'wf-test' };
