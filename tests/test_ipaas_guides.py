@@ -286,3 +286,27 @@ def test_zapier_arabic_duration_nominative(project: Path) -> None:
 ])
 def test_arabic_duration_cases(amount: int, unit: str, case: Case, expected: str) -> None:
     assert arabic_duration(amount, unit, case) == expected
+
+
+@pytest.mark.parametrize(("lang", "statement", "row"), [
+    ("", "**The Make scenarios do not check the store's signature.**",
+     "| Store webhook signature | checked by the Shopify and WooCommerce trigger nodes"),
+    (".ar", "**لا تتحقق سيناريوهات Make من توقيع المتجر.**",
+     "| توقيع Webhook المتجر | تتحقق منه عقدتا التشغيل"),
+])
+def test_make_signature_gap_stated(project: Path, lang: str, statement: str, row: str) -> None:
+    text = read(project, f"workflows/README{lang}.md")
+    assert statement in text
+    # The statement comes before the flow table, so a reader sees it first.
+    assert text.index(statement) < text.index("\n## ")
+    assert "n8n 2.8.4" in text[text.index(statement):text.index("\n## ")]
+    assert row in text
+
+
+@pytest.mark.parametrize(("lang", "statement"), [
+    ("", "Each step falls due its offset after the end of the playbook's delay, counted from"
+         " the trigger\nevent"),
+    (".ar", "ويحين موعد كل خطوة بعد انتهاء مهلة الخطة بمقدار فارقها"),
+])
+def test_step_timing_anchor_stated(project: Path, lang: str, statement: str) -> None:
+    assert statement in read(project, f"workflows/README{lang}.md")
