@@ -304,3 +304,27 @@ def test_consent_sync_direction_stated_arabic(project: Path, relative: str) -> N
     text = read(project, relative)
     assert "من الطرفين" not in text
     assert "ولا يقرأ أي مسار التغييرات التي تتم في CRM" in text
+
+
+@pytest.mark.parametrize(("lang", "statement", "row"), [
+    ("", "**The Make scenarios do not check the store's signature.**",
+     "| Store webhook signature | checked by the Shopify and WooCommerce trigger nodes"),
+    (".ar", "**لا تتحقق سيناريوهات Make من توقيع المتجر.**",
+     "| توقيع Webhook المتجر | تتحقق منه عقدتا التشغيل"),
+])
+def test_make_signature_gap_stated(project: Path, lang: str, statement: str, row: str) -> None:
+    text = read(project, f"workflows/README{lang}.md")
+    assert statement in text
+    # The statement comes before the flow table, so a reader sees it first.
+    assert text.index(statement) < text.index("\n## ")
+    assert "n8n 2.8.4" in text[text.index(statement):text.index("\n## ")]
+    assert row in text
+
+
+@pytest.mark.parametrize(("lang", "statement"), [
+    ("", "Each step falls due its offset after the end of the playbook's delay, counted from"
+         " the trigger\nevent"),
+    (".ar", "ويحين موعد كل خطوة بعد انتهاء مهلة الخطة بمقدار فارقها"),
+])
+def test_step_timing_anchor_stated(project: Path, lang: str, statement: str) -> None:
+    assert statement in read(project, f"workflows/README{lang}.md")

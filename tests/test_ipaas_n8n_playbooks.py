@@ -53,10 +53,11 @@ def test_failed_gate_reaches_next_step(preset: str) -> None:
     data = workflow(preset, "abandoned-checkout")
     after_gate = descendants(data, "Check email consent")
     assert "Send step 1 by email: continue" in after_gate
+    assert "Wait for the next step: due time" not in after_gate
     assert "Wait for the next step" not in after_gate
     assert "Check whatsapp consent" not in after_gate
     assert linked(data, "Create the contact's single-use discount code: add to each contact",
-                  "Wait for the next step")
+                  "Wait for the next step: due time")
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -65,7 +66,7 @@ def test_gated_send_runs_first(preset: str) -> None:
     # n8n's v1 order runs the child with the smaller y first; the send must not wait
     # behind the next step's Wait node.
     assert position(data, "Check email consent: request")[1] < \
-        position(data, "Wait for the next step")[1]
+        position(data, "Wait for the next step: due time")[1]
 
 
 @pytest.mark.parametrize("flow", ["post-purchase", "win-back"])
@@ -113,7 +114,7 @@ def test_reminder_carries_step_one_code(preset: str) -> None:
     assert f"{CODE}: add to each contact" in before_reminder
     assert linked(data, "Contacts with consent for the code", f"{CODE}: request")
     assert linked(data, f"{CODE}: add to each contact", "Check email consent: request")
-    assert linked(data, f"{CODE}: add to each contact", "Wait for the next step")
+    assert linked(data, f"{CODE}: add to each contact", "Wait for the next step: due time")
     assert "Check email consent" not in ancestors(data, f"{CODE}: request")
     assert sum(node["name"] == CODE for node in data["nodes"]) == 1
 

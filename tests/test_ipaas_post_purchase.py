@@ -78,7 +78,7 @@ def test_n8n_post_purchase_waits_days() -> None:
     waits = [node["parameters"] for node in data["nodes"]
              if node["type"] == "n8n-nodes-base.wait" and
              node["parameters"].get("resume") == "timeInterval"]
-    assert [(wait["amount"], wait["unit"]) for wait in waits] == [(7, "days"), (2, "days")]
+    assert [(wait["amount"], wait["unit"]) for wait in waits] == [(7, "days")]
     names = [node["name"] for node in data["nodes"]]
     assert not any(name.startswith("Find the customers") for name in names)
     assert data["nodes"][0]["parameters"]["topic"] == "orders/fulfilled"

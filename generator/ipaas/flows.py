@@ -667,6 +667,8 @@ def _send_step(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, An
                  calls=calls)
 
 
+UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440}
+
 # The arabic_counts noun of each delay unit.
 DURATION_NOUNS = {"minutes": "minute", "hours": "hour", "days": "day"}
 
@@ -718,7 +720,9 @@ def _abandoned_flow(ctx: _Context, playbook: Mapping[str, Any]) -> Flow:
             recover.append(_step(f"wait_{step['step']}", "wait", "Wait for the next step",
                                  "الانتظار حتى الخطوة التالية",
                                  params={"mode": "delay", "amount": step["offset"]["value"],
-                                         "unit": step["offset"]["unit"]},
+                                         "unit": step["offset"]["unit"],
+                                         "due_after": _checkout_due_after(
+                                             sources, delay, step["offset"])},
                                  calls=(_due_checkouts_call(ctx, delay, step["offset"]),)))
             recover.append(_order_check(sources, f"recheck_{step['step']}"))
         recover.extend(_send_steps(ctx, playbook, step, discount_done))
@@ -754,6 +758,18 @@ def _abandoned_flow(ctx: _Context, playbook: Mapping[str, Any]) -> Flow:
         title=_text(playbook["name"]),
         purpose=_text(playbook["trigger"]["text"]),
         steps=steps)
+
+
+def _checkout_due_after(sources: Mapping[str, str], delay: Mapping[str, Any],
+                        offset: Mapping[str, Any]) -> dict[str, Any]:
+    """Return when a cart step falls due: the delay plus its offset after the checkout.
+
+    The first step's offset is 0 and every later one counts from the same point, so
+    quiet hours that held back one step do not move the next.
+    """
+    minutes = (int(delay["default"]) * UNIT_MINUTES[delay["unit"]]
+               + int(offset["value"]) * UNIT_MINUTES[offset["unit"]])
+    return {"sources": [sources["updated_at"]], "amount": minutes, "unit": "minutes"}
 
 
 def _due_checkouts_call(ctx: _Context, delay: Mapping[str, Any],

@@ -465,6 +465,43 @@ return $input.all().map((item, index) => {{
     return header(title) + main
 
 
+def due_time_code(title: str, due_after: Mapping[str, Any]) -> str:
+    """Return the code that sets ``_resume_at`` to the time a playbook step falls due.
+
+    The step falls due ``amount`` ``unit`` after the event time, read from the first
+    non-empty source path of the received payload. A due time already past, or an
+    event without a readable time, resumes at once.
+    """
+    unit_ms = {"minutes": 60000, "hours": 3600000, "days": 86400000}[str(due_after["unit"])]
+    main = f"""
+const SOURCES = {js(list(due_after["sources"]))};
+const AFTER_MS = {int(due_after["amount"]) * unit_ms};
+const read = (body, path) => path.split('.').reduce((value, key) =>
+  (value === null || value === undefined ? undefined : value[key]), body);
+
+// A webhook run carries one event, so the received payload holds its time.
+const payload = $("Receive the payload").first().json;
+let eventMs = NaN;
+for (const path of SOURCES) {{
+  const value = read(payload, path);
+  if (value !== null && value !== undefined && value !== '') {{
+    // WooCommerce's *_gmt times are UTC but carry no zone, which Date would read as
+    // the server's local time.
+    const text = String(value);
+    const zoned = !path.endsWith('_gmt') || /(Z|[+-]\\d\\d:?\\d\\d)$/.test(text);
+    eventMs = new Date(zoned ? text : `${{text}}Z`).getTime();
+    break;
+  }}
+}}
+const now = Date.now();
+const due = Number.isNaN(eventMs) ? now : Math.max(now, eventMs + AFTER_MS);
+return $input.all().map((item, index) => ({{
+  json: {{ ...item.json, _resume_at: new Date(due).toISOString() }},
+  pairedItem: {{ item: index }} }}));
+"""
+    return header(title) + main
+
+
 def filter_value(conditions: Sequence[tuple[str, str, str, Any]],
                  version: int = 2) -> dict[str, Any]:
     """Return a filter parameter value (If, Filter, Switch rules), its conditions joined by and.

@@ -569,6 +569,15 @@ def _wait(graph: Graph, step: Step, heads: Heads) -> Heads:
         name = graph.add(step.title.en, "wait", {"resume": "specificTime",
                                                  "dateTime": "={{ $json._resume_at }}"})
         return graph.chain(heads, name)
+    due_after = step.params.get("due_after")
+    if due_after is not None:
+        # Wait for the step's own due time, counted from the event like the Make
+        # runner counts it, not for a gap after the step before.
+        code = n8n_code.due_time_code(step.title.en, dict(due_after))
+        heads = _code(graph, f"{step.title.en}: due time", code, heads)
+        name = graph.add(step.title.en, "wait", {"resume": "specificTime",
+                                                 "dateTime": "={{ $json._resume_at }}"})
+        return graph.chain(heads, name)
     unit = str(step.params.get("unit", "hours"))
     name = graph.add(step.title.en, "wait", {"resume": "timeInterval",
                                              "amount": step.params.get("amount", 1),

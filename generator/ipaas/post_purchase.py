@@ -86,6 +86,11 @@ def _due_search(ctx: _Context, delay_days: int) -> crm_calls.CrmCall:
                                  _contact_properties(ctx))
 
 
+def _due_after(ctx: _Context, amount: int, unit: str) -> dict[str, Any]:
+    """Return when a step falls due: ``amount`` ``unit`` after the order's fulfilment."""
+    return {"sources": list(FULFILLED_AT_SOURCES[ctx.store]), "amount": amount, "unit": unit}
+
+
 def _series_steps(ctx: _Context, playbook: Mapping[str, Any]) -> list[Step]:
     """Return the wait for the playbook's delay, then each step's wait, gate and send."""
     delay = playbook["delay"]
@@ -101,15 +106,20 @@ def _series_steps(ctx: _Context, playbook: Mapping[str, Any]) -> list[Step]:
     issued_at = playbook.get("discount_code", {}).get("issued_at_step")
     previous = 0
     for step in playbook["steps"]:
-        # A step's offset counts from the end of the delay, so each wait is the gap
-        # to the step before. The due search gives a runner the same day.
+        # A step's offset counts from the end of the delay, that is from the
+        # fulfilment plus the delay. ``amount`` is the gap to the step before, which the
+        # build sheets' delay steps use. ``due_after`` lets n8n wait for the due time
+        # itself, so quiet hours that held back the step before do not push this one.
+        # The due search gives a runner the same day.
         offset = int(step["offset"]["value"])
         if offset > previous:
             steps.append(_step(f"wait_{step['step']}", "wait", "Wait for the next step",
                                "الانتظار حتى الخطوة التالية",
                                params={"mode": "delay", "amount": offset - previous,
                                        "unit": step["offset"]["unit"],
-                                       "due_days": days + offset},
+                                       "due_days": days + offset,
+                                       "due_after": _due_after(ctx, days + offset,
+                                                               delay["unit"])},
                                calls=(_due_search(ctx, days + offset),)))
             previous = offset
         done = issued_at is not None and step["step"] > issued_at
