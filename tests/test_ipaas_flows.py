@@ -166,8 +166,21 @@ def test_flows_hubspot_association_type() -> None:
 def test_flows_postgres_upsert_sql() -> None:
     call = flows_for("shopify-growth", crm="custom", path="ipaas").get("contact-sync").calls()[0]
     assert call.method == "SQL"
-    assert call.endpoint.startswith("INSERT INTO contacts (")
-    assert "ON CONFLICT (store_customer_id) DO UPDATE SET" in call.endpoint
+    # A guest has no store customer id, so no ON CONFLICT key fits: the statement
+    # updates the contact found by id, phone or email, or inserts one.
+    assert call.endpoint.startswith("WITH found AS (SELECT COALESCE((SELECT id FROM contacts "
+                                    "WHERE store_customer_id = <store_customer_id>")
+    assert "ON CONFLICT" not in call.endpoint
+    assert "phone_e164 = <phone>" in call.endpoint
+    assert "email = <email>" in call.endpoint
+    assert "first_name = COALESCE(<first_name>, contacts.first_name)" in call.endpoint
+    assert call.endpoint.endswith("FROM found WHERE found.id IS NULL")
+
+
+def test_flows_postgres_upsert_keeps_values() -> None:
+    call = flows_for("shopify-growth", crm="custom", path="ipaas").get("product-sync").calls()[0]
+    assert "ON CONFLICT (external_id) DO UPDATE SET" in call.endpoint
+    assert "title = COALESCE(EXCLUDED.title, products.title)" in call.endpoint
 
 
 def test_flows_get_unknown_key() -> None:
@@ -194,14 +207,20 @@ def sql_columns(statement: str) -> list[str]:
 
 def test_flows_consent_sql_columns_once() -> None:
     contact, *channels = consent_calls()
-    assert sql_columns(contact) == ["store_customer_id", "email", "phone_e164"]
+    assert contact.startswith("WITH found AS ")
+    insert = contact[contact.index("INSERT INTO contacts "):]
+    assert sql_columns(insert) == ["store_customer_id", "email", "phone_e164"]
     assert [statement.split("'")[1] for statement in channels] == ["email", "sms", "whatsapp"]
     for statement in channels:
         columns = sql_columns(statement)
         assert statement.startswith("INSERT INTO consents (")
         assert len(columns) == len(set(columns)), statement
         assert columns[:3] == ["contact_id", "channel", "state"]
-        assert statement.endswith("FROM contacts WHERE store_customer_id = <store_customer_id>")
+        assert statement.endswith(
+            "FROM contacts WHERE id = COALESCE((SELECT id FROM contacts WHERE store_customer_id "
+            "= <store_customer_id> ORDER BY id LIMIT 1), (SELECT id FROM contacts WHERE "
+            "phone_e164 = <phone> ORDER BY id LIMIT 1), (SELECT id FROM contacts WHERE "
+            "email = <email> ORDER BY id LIMIT 1))")
 
 
 def test_flows_consent_sql_state_table() -> None:

@@ -73,7 +73,8 @@ def _column(target: str) -> str:
 
 def upsert_call(crm: str, entity: str, obj: str, targets: list[tuple[str, str]],
                 unique_target: str | None, duplicate_check: list[str] | None = None,
-                keep_latest: tuple[str, ...] = ()) -> CrmCall:
+                keep_latest: tuple[str, ...] = (),
+                identity: list[tuple[str, str]] | None = None) -> CrmCall:
     """Return the call that creates or updates records of ``obj`` by a unique key.
 
     Args:
@@ -84,8 +85,10 @@ def upsert_call(crm: str, entity: str, obj: str, targets: list[tuple[str, str]],
         unique_target: the target that identifies a record, or None.
         duplicate_check: Zoho's duplicate_check_fields, in order; defaults to the unique target.
         keep_latest: the time targets that an update may only move forward (the mapping's
-            ``keep_latest`` roll-ups). Only the PostgreSQL upsert can keep them in the same
-            statement, with ``GREATEST``.
+            ``keep_latest`` roll-ups). Only the PostgreSQL statements can keep them in the
+            same statement, with ``GREATEST``.
+        identity: for the client's database, the ``(field name, target)`` pairs that find
+            an existing contact, in the identity match order (see ``contact_upsert_sql``).
     """
     if crm == "hubspot":
         return _hubspot_upsert(obj, targets, unique_target)
@@ -97,6 +100,10 @@ def upsert_call(crm: str, entity: str, obj: str, targets: list[tuple[str, str]],
             body={"data": [_placeholders(targets)], "duplicate_check_fields": checks,
                   "trigger": ["workflow"]},
             batch_limit=ZOHO_BATCH_LIMIT)
+    if identity:
+        table = obj.split(".")[0]
+        return CrmCall(system="postgres", action=f"upsert {table}", method="SQL", base_url="",
+                       endpoint=contact_upsert_sql(table, targets, identity, keep_latest))
     return _postgres_upsert(obj, targets, unique_target, keep_latest)
 
 
@@ -129,14 +136,84 @@ def _postgres_upsert(obj: str, targets: list[tuple[str, str]],
     statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
     if unique_target:
         key = _column(unique_target)
-        # GREATEST skips NULL, so an event without the time keeps the stored one, and an
-        # older time (an update of an old order) never moves the stored one back.
+        # A field missing from the payload arrives as NULL and keeps the stored value.
+        # GREATEST skips NULL as well, and an older time (an update of an old order)
+        # never moves a keep_latest time back.
         updates = ", ".join(
             f"{column} = GREATEST({table}.{column}, EXCLUDED.{column})" if column in latest
-            else f"{column} = EXCLUDED.{column}" for column in columns if column != key)
+            else f"{column} = COALESCE(EXCLUDED.{column}, {table}.{column})"
+            for column in columns if column != key)
         statement += f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     return CrmCall(system="postgres", action=f"upsert {table}", method="SQL",
                    base_url="", endpoint=statement)
+
+
+def contact_id_sql(table: str, identity: list[tuple[str, str]]) -> str:
+    """Return the expression of the id of the contact that the first identity key finds.
+
+    ``identity`` lists ``(field name, target)`` pairs in the match order (store customer
+    id, then E.164 phone, then email). A key whose value is NULL finds no row, so a guest
+    is found by phone or email. The expression is NULL when no key finds a contact.
+    """
+    lookups = [f"(SELECT id FROM {table} WHERE {_column(target)} = <{name}> ORDER BY id LIMIT 1)"
+               for name, target in identity]
+    return f"COALESCE({', '.join(lookups)})" if len(lookups) > 1 else lookups[0]
+
+
+def contact_upsert_sql(table: str, targets: list[tuple[str, str]],
+                       identity: list[tuple[str, str]],
+                       keep_latest: tuple[str, ...] = ()) -> str:
+    """Return the statement that updates the contact an identity key finds, or inserts one.
+
+    ``ON CONFLICT`` cannot serve here, because it takes one unique key and a guest has
+    no store customer id. A NULL value (a field missing from the payload) keeps the
+    stored value. A found contact keeps its store customer id, so a second account
+    with the same phone or email never takes over the first one's row. A phone or email
+    that another contact already holds is not copied, so the two contacts are not
+    merged and the unique indexes of ``database/schema.sql`` are not violated. A
+    ``keep_latest`` time only moves forward.
+    """
+    columns = [_column(target) for _, target in targets]
+    latest = {_column(target) for target in keep_latest}
+    names = {_column(target): name for name, target in targets}
+    first_key = _column(identity[0][1])
+    other_keys = {_column(target) for _, target in identity[1:]}
+    updates = []
+    for column in columns:
+        value = f"<{names[column]}>"
+        if column == first_key:
+            updates.append(f"{column} = COALESCE({table}.{column}, {value})")
+        elif column in other_keys:
+            updates.append(
+                f"{column} = CASE WHEN EXISTS (SELECT 1 FROM {table} AS other WHERE "
+                f"other.{column} = {value} AND other.id != {table}.id) THEN {table}.{column} "
+                f"ELSE COALESCE({value}, {table}.{column}) END")
+        elif column in latest:
+            updates.append(f"{column} = GREATEST({table}.{column}, {value})")
+        else:
+            updates.append(f"{column} = COALESCE({value}, {table}.{column})")
+    values = ", ".join(f"<{name}>" for name, _ in targets)
+    return (f"WITH found AS (SELECT {contact_id_sql(table, identity)} AS id), "
+            f"updated AS (UPDATE {table} SET {', '.join(updates)} FROM found "
+            f"WHERE {table}.id = found.id RETURNING {table}.id) "
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM found "
+            f"WHERE found.id IS NULL")
+
+
+def contact_update_call(obj: str, targets: list[tuple[str, str]],
+                        identity: list[tuple[str, str]]) -> CrmCall:
+    """Return the ``UPDATE`` that writes ``targets`` on the contact an identity key finds.
+
+    It never inserts, so a playbook mark or a stored discount code for a contact that is
+    not in the client's database yet changes nothing. A NULL value keeps the stored one.
+    """
+    table = obj.split(".")[0]
+    updates = ", ".join(f"{_column(target)} = COALESCE(<{name}>, {table}.{_column(target)})"
+                        for name, target in targets)
+    statement = (f"UPDATE {table} SET {updates} "
+                 f"WHERE id = {contact_id_sql(table, identity)}")
+    return CrmCall(system="postgres", action=f"update {table}", method="SQL", base_url="",
+                   endpoint=statement)
 
 
 def associate_call(crm: str, from_entity: str, to_entity: str, kind: str,
@@ -304,8 +381,8 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def consent_insert_call(channel: str, targets: list[tuple[str, str]], key: tuple[str, str],
-                        states: dict[str, str]) -> CrmCall:
+def consent_insert_call(channel: str, targets: list[tuple[str, str]],
+                        identity: list[tuple[str, str]], states: dict[str, str]) -> CrmCall:
     """Return the statement that adds one channel's consent row to the client's database.
 
     The consents table keeps every change (the latest ``captured_at`` is the current
@@ -315,7 +392,8 @@ def consent_insert_call(channel: str, targets: list[tuple[str, str]], key: tuple
         channel: ``email``, ``sms`` or ``whatsapp``.
         targets: ``(field name, target)`` pairs such as ``("email_consent_state",
             "consents[email].state")``.
-        key: the contact's unique field name and target, to find the contact's id.
+        identity: the contact's identity ``(field name, target)`` pairs in the match
+            order, to find the contact's id; a guest is found by phone or email.
         states: the store's consent value (lower case) to the stored state
             (``granted``, ``withdrawn`` or ``not_granted``).
     """
@@ -332,8 +410,9 @@ def consent_insert_call(channel: str, targets: list[tuple[str, str]], key: tuple
             values.append(f"CAST(<{name}> AS timestamptz)")
         else:
             values.append(f"<{name}>")
+    contacts = identity[0][1].split(".")[0]
     statement = (f"INSERT INTO consents ({', '.join(columns)}) SELECT {', '.join(values)} "
-                 f"FROM contacts WHERE {_column(key[1])} = <{key[0]}>")
+                 f"FROM {contacts} WHERE id = {contact_id_sql(contacts, identity)}")
     return CrmCall(system="postgres", action=f"insert {channel} consent", method="SQL",
                    base_url="", endpoint=statement)
 

@@ -312,9 +312,21 @@ class _Context:
                       if item["target"] in unique]
         latest = tuple(str(item["target"]) for item in self.entity(entity).get("rollups", ())
                        if item["update"] == "keep_latest" and item["type"] == "datetime")
+        identity = self.identity(rows) if entity == "contact" and self.crm == "custom" else None
         return crm_calls.upsert_call(self.crm, entity, self.entity(entity)["object"],
                                      [(row.name, row.target) for row in rows],
-                                     self.unique_target(entity), checks, latest)
+                                     self.unique_target(entity), checks, latest, identity)
+
+    def identity(self, rows: tuple[FieldRow, ...] | None = None) -> list[tuple[str, str]]:
+        """Return the contact's identity ``(field name, target)`` pairs in the match order.
+
+        With ``rows``, only the keys those rows write.
+        """
+        fields = rows if rows is not None else self.rows("contact")
+        targets = {row.target: row.name for row in fields}
+        return [(targets[str(key["target"])], str(key["target"]))
+                for key in self.mapping["identity"]["match_order"]
+                if str(key["target"]) in targets]
 
     def topics(self, kind: str) -> tuple[str, ...]:
         return WEBHOOK_TOPICS[self.store][kind]
@@ -652,8 +664,14 @@ def _send_step(ctx: _Context, playbook: Mapping[str, Any], step: Mapping[str, An
         if step.get("discount"):
             marker += [("discount_code", rollups["discount_code"]),
                        ("discount_expires_at", rollups["discount_expires_at"])]
-        call = crm_calls.upsert_call(ctx.crm, "contact", ctx.entity("contact")["object"],
-                                     marker, ctx.unique_target("contact"))
+        if ctx.crm == "custom":
+            # An UPDATE of the contact found by id, phone or email: a guest has no
+            # store customer id, and a mark must never add an empty contact.
+            call = crm_calls.contact_update_call(str(ctx.entity("contact")["object"]),
+                                                 marker[1:], ctx.identity())
+        else:
+            call = crm_calls.upsert_call(ctx.crm, "contact", ctx.entity("contact")["object"],
+                                         marker, ctx.unique_target("contact"))
         calls = (replace(call, note=f"The CRM's own email workflow enrols the contact when "
                                     f"{rollups['playbook_step']} changes."),)
     return _step(f"send_{step['step']}", "send", f"Send step {step['step']} by {channel}",
@@ -1043,11 +1061,10 @@ def _consent_flow(ctx: _Context) -> Flow:
         or row.unique)))
     if ctx.crm == "custom":
         calls = [ctx.upsert("contact", identity)]
-        key = next((row for row in identity if row.unique), identity[0])
         calls.extend(crm_calls.consent_insert_call(
             channel["channel"], [(row.name, row.target) for row in rows
                                  if row.name.startswith(f"{channel['channel']}_consent_")],
-            (key.name, key.target),
+            ctx.identity(identity),
             {str(state["value"]).lower(): str(state["meaning"])
              for state in channel["source"]["states"]}) for channel in ctx.consent["channels"])
     else:

@@ -1250,6 +1250,10 @@ def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any],
     rollups = {str(item["name"]): str(item["target"]) for item in
                graph.project.spec["mapping"]["entities"]["contact"]["rollups"]}
     unique = _entity_unique(graph.project.spec["mapping"], "contact")
+    # The client's database finds a guest's contact by phone or email, so the mark
+    # carries every identity value. A CRM upsert finds the contact by its unique key.
+    identity = (list(_identity_targets(graph.project.spec["mapping"]).values())
+                if call.system == "postgres" else [])
     value = f"{params.get('playbook')}:{params.get('template')}"
     discount = {rollups["discount_code"]: "discount_code",
                 rollups["discount_expires_at"]: "discount_ends_at"} if params.get(
@@ -1259,10 +1263,14 @@ const UNIQUE = {js(unique)};
 const MARKER = {js(rollups["playbook_step"] if marker else None)};
 const VALUE = {js(value)};
 const DISCOUNT = {js(discount)};
+const IDENTITY = {js(identity)};
 return $input.all().map((item, index) => {{
   const record = item.json.record || {{}};
   const key = item.json.key ?? record[UNIQUE];
   const marked = MARKER ? {{ [MARKER]: VALUE }} : {{}};
+  for (const target of IDENTITY) {{
+    if (record[target] !== undefined && record[target] !== null) marked[target] = record[target];
+  }}
   if (UNIQUE && key !== undefined && key !== null) marked[UNIQUE] = key;
   for (const [target, name] of Object.entries(DISCOUNT)) {{
     if (item.json[name]) marked[target] = item.json[name];
@@ -1341,12 +1349,16 @@ SQL_PLACEHOLDER = re.compile(r"<([^<>]+)>")
 
 
 def sql_statement(statement: str) -> tuple[str, list[str]]:
-    """Return the statement with ``$1``, ``$2`` … for its ``<name>`` placeholders, and the names."""
+    """Return the statement with ``$1``, ``$2`` … for its ``<name>`` placeholders, and the names.
+
+    A name that repeats gets the number of its first place, so each value is sent once.
+    """
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
-        names.append(match.group(1))
-        return f"${len(names)}"
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
 
     return SQL_PLACEHOLDER.sub(number, statement), names
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from generator.ipaas import n8n_code
-from generator.ipaas.crm_calls import upsert_call
+from generator.ipaas.crm_calls import contact_update_call, upsert_call
 from generator.ipaas.flows import Flow, Step
 from generator.ipaas.n8n_graph import Graph
 from generator.ipaas.n8n_http import consent_nodes, crm_request, discount_nodes
@@ -89,9 +89,14 @@ def _store_code(graph: Graph, discount: Step, heads: Heads) -> None:
     unique = next((str(item["target"]) for item in contact["fields"] if item.get("unique")), None)
     targets = [("discount_code", rollups["discount_code"]),
                ("discount_expires_at", rollups["discount_expires_at"])]
-    if unique:
-        targets.insert(0, ("id", unique))
-    call = upsert_call(graph.project.crm, "contact", str(contact["object"]), targets, unique)
+    if graph.project.crm == "custom":
+        identity = [(str(key["key"]), str(key["target"]))
+                    for key in mapping["identity"]["match_order"]]
+        call = contact_update_call(str(contact["object"]), targets, identity)
+    else:
+        if unique:
+            targets.insert(0, ("id", unique))
+        call = upsert_call(graph.project.crm, "contact", str(contact["object"]), targets, unique)
     step = replace(discount, title=Bilingual("Store the code on the contact",
                                              "حفظ رمز الخصم في جهة الاتصال"))
     record = graph.add(f"{step.title.en}: record", "code", {

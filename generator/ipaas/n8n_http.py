@@ -309,6 +309,9 @@ def _field_targets(graph: Graph, entity: str) -> dict[str, str]:
     # Rows the flow adds to the spec's field map, such as each channel's consent fields.
     for row in graph.flow.field_rows():
         targets.setdefault(row.name, row.target)
+    # The contact's roll-ups that a playbook mark writes (playbook_step, discount_code).
+    for rollup in entities.get("contact", {}).get("rollups", []):
+        targets.setdefault(str(rollup["name"]), str(rollup["target"]))
     return targets
 
 

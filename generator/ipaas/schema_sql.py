@@ -4,8 +4,10 @@ The n8n Postgres nodes and the Zapier and Tray build sheets run the statements t
 ``crm_calls`` builds from the spec's field map, so the tables come from the same field
 map. Each enabled entity gets one table with an identity ``id``, one column per
 target and a ``<entity>_id`` column per foreign-key association. Each unique field
-gets a unique constraint, which is the upserts' ``ON CONFLICT`` target. The consents table keeps one
-row per consent change, as ``crm_calls.consent_insert_call`` writes it.
+gets a unique constraint, which is the upserts' ``ON CONFLICT`` target. The contact's
+phone and email get unique indexes too, because the contact upsert finds a guest by
+them. The consents table keeps one row per consent change, as
+``crm_calls.consent_insert_call`` writes it.
 
 These are not the API service's tables (``service/src/storesync/customdb``): that
 service keys its rows by its own contact and order keys and keeps audit columns that
@@ -60,9 +62,35 @@ def _create_table(table: str, columns: Mapping[str, str], unique: list[str],
     lines = ["  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"]
     lines += [f"  {name} {kind}" for name, kind in columns.items()]
     lines += [f"  {name} bigint REFERENCES {target} (id)" for name, target in references.items()]
-    # NULLs never conflict, so rows without the key (a guest checkout) are each kept.
+    # NULLs never conflict, so a row without the key (a guest's contact) is allowed;
+    # the contact upsert finds such a contact by phone or email instead.
     lines += [f"  UNIQUE ({name})" for name in unique]
     return f"CREATE TABLE IF NOT EXISTS {table} (\n" + ",\n".join(lines) + "\n);\n"
+
+
+def _identity_indexes(mapping: Mapping[str, Any], contacts: str) -> str:
+    """Return a unique index on each identity key besides the contact's unique field.
+
+    The contact upsert finds a contact by store customer id, then phone, then email;
+    these indexes keep one contact per phone and per email. The field map stores
+    them already normalised (E.164, lower case), so a plain index matches.
+    Empty values are left out, so contacts without a phone or email never collide.
+    """
+    unique = {str(field["target"]) for field in
+              mapping["entities"]["contact"].get("fields", []) if field.get("unique")}
+    lines = []
+    for key in mapping["identity"]["match_order"]:
+        target = str(key["target"])
+        if target in unique or not target.startswith(f"{contacts}."):
+            continue
+        column = _column(target)
+        lines.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {contacts}_{column}_key\n"
+                     f"  ON {contacts} ({column}) WHERE {column} <> '';\n")
+    if not lines:
+        return ""
+    note = ("-- A database that already holds two contacts with one phone or email (written\n"
+            "-- before these indexes) fails here: merge those contacts first.\n")
+    return note + "".join(lines)
 
 
 def _consents_table(contacts: str) -> str:
@@ -95,6 +123,7 @@ def schema_sql(flow_set: FlowSet) -> str:
                       if link.get("kind") == "foreign_key" and link.get("to") in tables}
         parts.append(_create_table(tables[name], columns, unique, references))
     if "contact" in tables:
+        parts.append(_identity_indexes(flow_set.mapping, tables["contact"]))
         parts.append(_consents_table(tables["contact"]))
     return "\n".join(parts)
 

@@ -41,8 +41,8 @@ def _table(mapping: Mapping[str, Any], entity: str) -> str:
 
 
 def _latest_id(table: str, column: str, name: str) -> str:
-    # Rows without a unique key (a guest's contact) can repeat, because NULLs never
-    # conflict. The latest of them is the row that the flow's upsert has just written.
+    # A column without a unique index (a product's SKU) can match several rows; the
+    # latest of them is the row that the flow's upsert has just written.
     return f"(SELECT id FROM {table} WHERE {column} = <{name}> ORDER BY id DESC LIMIT 1)"
 
 
