@@ -188,20 +188,21 @@ def test_budget_doc_no_enterprise_claim(tmp_path: Path) -> None:
 
 
 def test_budget_break_even_make_listed_tiers() -> None:
-    # Make is priced only up to its largest listed tier (150,000 operations), which
-    # about 470 orders a month fill with three stores; no crossover is claimed above it.
+    # Make's largest listed tier (150,000 operations) ends at about 470 orders a month
+    # with three stores; with extra operations up to twice that tier it is priced up
+    # to about 1,140. No crossover is claimed above it.
     answers, plan, spec = load_case("shopify-growth", {})
     make_point = budget.break_even(answers, plan, spec, "make")
-    assert make_point == {"orders": None, "priced_up_to": 250}
+    assert make_point == {"orders": None, "priced_up_to": 1140, "listed_up_to": 470}
 
 
 def test_budget_break_even_n8n_cloud() -> None:
     # n8n Cloud's largest listed plan, Business, includes 40,000 executions. About
     # 2,610 fixed (three stores' reconciliation) plus 25.25 per order (replays
-    # included) fill it, so priced volumes end at the 1,250-order step.
+    # included) fill it at about 1,480 orders, not at a 250-order grid step.
     answers, plan, spec = load_case("shopify-growth", {})
     point = budget.break_even(answers, plan, spec, "n8n_cloud")
-    assert point == {"orders": None, "priced_up_to": 1250}
+    assert point == {"orders": None, "priced_up_to": 1480, "listed_up_to": None}
     context = budget.ipaas_context(answers, plan, spec)
     assert list(context["budget"]["break_even"]) == ["make", "n8n_cloud", "zapier",
                                                      "n8n_self_hosted"]
@@ -214,9 +215,9 @@ def test_budget_doc_n8n_cloud_break_even(tmp_path: Path) -> None:
     project = next(path for path in tmp_path.iterdir() if path.is_dir())
     english = " ".join((project / "docs/operations-budget.md").read_text("utf-8").split())
     arabic = " ".join((project / "docs/operations-budget.ar.md").read_text("utf-8").split())
-    assert ("- n8n Cloud: the iPaaS path stays cheaper up to about 1,250 orders a month, where "
+    assert ("- n8n Cloud: the iPaaS path stays cheaper up to about 1,480 orders a month, where "
             "its largest plan listed ends") in english
-    assert "- n8n Cloud: يبقى مسار iPaaS أقل تكلفة حتى نحو 1,250 طلبًا شهريًا" in arabic
+    assert "- n8n Cloud: يبقى مسار iPaaS أقل تكلفة حتى نحو 1,480 طلبًا شهريًا" in arabic
 
 
 def test_budget_break_even_priced_tiers_only() -> None:

@@ -94,29 +94,33 @@ def test_budget_woocommerce_plan_chosen() -> None:
 
 def test_budget_high_volume_self_hosted() -> None:
     # 60,000 orders: no hosted plan listed covers the volume, so self-hosted n8n is
-    # recommended at its server price: 4,250 + 12 * 150 = 6,050 over 12 months.
+    # recommended at its server price plus two hours of upkeep at SAR 300:
+    # 4,250 + 12 * (150 + 600) = 13,250 over 12 months.
     context = budget_of("shopify-growth", {"path": "ipaas", "monthly_orders": 60000})
     hosted = [plan for plan in context["plans"] if plan["platform"] != "n8n_self_hosted"]
     assert [plan["price_sar"] for plan in hosted] == [None, None, None]
     overall = context["overall"]
     assert overall["platform"] == "n8n_self_hosted"
     assert overall["reason"] == "no_hosted_fits"
-    assert overall["price_sar"] == 150
-    assert overall["horizon_total_sar"] == 6050
+    assert overall["price_sar"] == 750
+    assert overall["horizon_total_sar"] == 13250
     assert overall["api_cheaper"] is False
-    assert context["break_even"]["n8n_self_hosted"] == {"orders": None, "priced_up_to": None}
+    assert context["break_even"]["n8n_self_hosted"] == {"orders": None, "priced_up_to": None,
+                                                         "listed_up_to": None}
 
 
 def test_budget_doc_high_volume(tmp_path: Path) -> None:
     english, arabic, _ = render(tmp_path, "shopify-growth", "path=ipaas",
                                 "monthly_orders=60000")
-    assert "**Recommended: n8n, self-hosted, Self-hosted server, SAR 150 a month " \
+    assert "**Recommended: n8n, self-hosted, Self-hosted server, SAR 750 a month " \
         "(unconfirmed).** No hosted plan listed here covers the estimate" in english
-    assert "**التوصية: n8n مستضافة ذاتيًا، خادم مستضاف ذاتيًا، بـ 150 ريالًا شهريًا " \
+    assert "**التوصية: n8n مستضافة ذاتيًا، خادم مستضاف ذاتيًا، بسعر 750 ريالًا شهريًا " \
         "(غير مؤكد).** فلا تكفي الحجمَ المقدَّر أيُّ باقة مستضافة" in arabic
-    assert "- n8n, self-hosted: over 12 months the API path is not cheaper within 200,000 " \
-        "orders a month." in english
-    assert "لا يصبح مسار API أقل تكلفة على مدى 12 شهرًا في حدود 200,000 طلب شهريًا" in arabic
+    assert "- n8n, self-hosted: its server and upkeep cost the same at every volume, SAR 750 " \
+        "a month, or SAR 13,250 over 12 months with set-up, so the API path (SAR 40,800) is " \
+        "not cheaper at any volume up to 200,000 orders a month." in english
+    assert "فلا يصبح مسار API (40,800 ريال) أقل تكلفة عند أي حجم حتى 200,000 طلب شهريًا" \
+        in arabic
     # The old claim compared monthly running costs only and left set-up out.
     assert "is the cheaper route" not in english
 
@@ -145,5 +149,5 @@ def test_make_guide_reconcile_interval(tmp_path: Path) -> None:
     assert f"The reconciliation runs every {RECONCILE_EVERY_MINUTES} minutes on every " \
         "platform" in english
     assert "Over 12 months, with the middle of the iPaaS set-up range (SAR 4,250), the " \
-        "recommended plan costs SAR 6,050; the custom API path costs SAR 40,800" in english
+        "recommended plan costs SAR 13,250; the custom API path costs SAR 40,800" in english
     assert "مع منتصف نطاق تكلفة إعداد iPaaS (4,250 ريالًا)" in arabic

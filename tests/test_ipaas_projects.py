@@ -131,19 +131,21 @@ def test_project_budget_money_and_plans(tmp_path: Path) -> None:
     project = bake(tmp_path, "shopify-growth", {"monthly_orders": 6000})
     english = read_flat(project, "docs/operations-budget.md")
     arabic = read_flat(project, "docs/operations-budget.ar.md")
-    assert "SAR 150 ($40.00), unconfirmed" in english
-    assert "150 ريالًا ($40.00)، غير مؤكد" in arabic
+    assert "SAR 750: the server, SAR 150 ($40.00), plus 2 hours of upkeep at SAR 300 an hour, " \
+        "unconfirmed" in english
+    assert "750 ريالًا: الخادم بـ 150 ريالًا ($40.00)، وصيانة ساعتين بسعر 300 ريال للساعة، " \
+        "غير مؤكد" in arabic
     assert "(USD " not in english
     assert " دولار)" not in arabic
     for text in (english, arabic):
         assert ".)." not in text
         assert "Professional (" not in text
     assert "tasks a month is more than its largest plan listed here" in english
-    assert "**Recommended: n8n, self-hosted, Self-hosted server, SAR 150 a month " \
+    assert "**Recommended: n8n, self-hosted, Self-hosted server, SAR 750 a month " \
         "(unconfirmed).**" in english
-    assert "Zapier: even at 250 orders a month the flows need more tasks" in english
+    assert "Zapier: the scheduled flows alone, with no order, need more tasks" in english
     assert "from about 250 orders" not in english
-    assert "حتى عند 250 طلبًا شهريًا" in arabic
+    assert "تحتاج التدفقات المجدولة وحدها، دون أي طلب، إلى مهام أكثر" in arabic
 
 
 def test_project_arabic_budget_no_english(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ the project ships. Every number is an estimate.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,8 @@ REPLAY_ROW = "order-sync-replays"
 WAITING_FLOWS = frozenset({"abandoned-checkout", POST_PURCHASE_FLOW})
 # Upper bound for the break-even search, in orders a month.
 MAX_BREAK_EVEN_ORDERS = 200_000
-BREAK_EVEN_STEP = 250
+# Break-even volumes are rounded to this many orders a month.
+BREAK_EVEN_STEP = 10
 # The platforms that bill per unit, in the order the budget lists them; self-hosted n8n
 # costs its server whatever the volume.
 METERED_PLATFORMS = ("make", "n8n_cloud", "zapier")
@@ -448,10 +449,13 @@ def flow_budget(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> list[d
 def _plan_cost_usd(platform: Mapping[str, Any], units: int) -> dict[str, Any]:
     """Return the cheapest listed plan whose included volume covers ``units``, with its price.
 
-    Extra units are not priced in: Make's automatic extra operations stop at the
-    plan's own volume and Zapier's extra tasks at three times the plan's limit, both
-    at a surcharge. Above the largest listed plan, ``beyond_listed`` is true and the
-    price is None, because the data records no price for larger tiers.
+    Extra units bought on top of a smaller plan are not priced in. Above the largest
+    listed plan, the platform's ``overage`` prices extra units on top of that plan,
+    at ``price_factor`` times its rate per unit and up to ``max_share`` times its
+    own units (Make's automatic extra operations stop at the plan's own volume,
+    Zapier's Zaps at three times the plan's limit). Beyond that, or without an
+    ``overage`` price, ``beyond_listed`` is true and the price is None, because the
+    data records no price for larger tiers.
     """
     covering = [entry for entry in platform["plans"]
                 if entry["units"] is None or units <= entry["units"]]
@@ -461,13 +465,60 @@ def _plan_cost_usd(platform: Mapping[str, Any], units: int) -> dict[str, Any]:
                 "price_usd": round(float(entry["price_usd"]), 2),
                 "confirmed": bool(entry["confirmed"]), "source": entry["source"],
                 "source_ar": entry["source_ar"], "included": entry["units"],
-                "beyond_listed": False}
+                "beyond_listed": False, "extra_units": 0}
     top = max(platform["plans"], key=lambda item: (item["units"], float(item["price_usd"])))
+    top_price = float(top["price_usd"])
+    overage = platform.get("overage") or {}
+    limit = priced_limit(platform)
+    if "price_factor" in overage and limit is not None and units <= limit:
+        extra = units - int(top["units"])
+        extra_usd = extra * top_price / int(top["units"]) * float(overage["price_factor"])
+        return {"plan": top["name"], "plan_ar": top.get("name_ar", top["name"]),
+                "price_usd": round(top_price + extra_usd, 2),
+                "confirmed": bool(top["confirmed"]) and bool(overage["confirmed"]),
+                "source": top["source"], "source_ar": top["source_ar"],
+                "included": top["units"], "beyond_listed": False, "extra_units": extra,
+                "extra_usd": round(extra_usd, 2), "extra_factor": overage["price_factor"]}
     return {"plan": None, "plan_ar": None, "price_usd": None,
             "confirmed": bool(top["confirmed"]), "source": top["source"],
             "source_ar": top["source_ar"], "included": None, "beyond_listed": True,
-            "largest_plan": top["name"], "largest_units": top["units"],
-            "largest_price_usd": float(top["price_usd"])}
+            "extra_units": 0, "largest_plan": top["name"], "largest_units": top["units"],
+            "largest_price_usd": top_price, "priced_limit": limit}
+
+
+def priced_limit(platform: Mapping[str, Any]) -> int | None:
+    """Return the most units a month a priced plan covers, extra units included.
+
+    None means no limit: a plan without included units (self-hosted n8n) covers
+    every volume.
+    """
+    if any(entry["units"] is None for entry in platform["plans"]):
+        return None
+    top = max(int(entry["units"]) for entry in platform["plans"])
+    overage = platform.get("overage") or {}
+    if "price_factor" not in overage:
+        return top
+    return top + int(top * float(overage["max_share"]))
+
+
+def upkeep_sar(platform: str) -> dict[str, float]:
+    """Return the monthly upkeep added to a platform's price: hours, rate and SAR.
+
+    Only self-hosted n8n gets upkeep: someone runs its server, backups and
+    upgrades, as the API path's monthly cost already counts for its own service.
+    """
+    upkeep = load_data("ipaas/plans")["upkeep"]
+    hours = float(upkeep["n8n_self_hosted_hours"]) if platform == "n8n_self_hosted" else 0.0
+    rate = float(upkeep["rate_sar_per_hour"])
+    return {"hours": hours, "rate_sar": rate, "sar": hours * rate}
+
+
+def _monthly_sar(platform: str, price_usd: float | None) -> float | None:
+    """Return a platform's monthly cost in SAR: the plan's price plus any upkeep."""
+    if price_usd is None:
+        return None
+    rate = float(load_data("ipaas/plans")["usd_to_sar"])
+    return price_usd * rate + upkeep_sar(platform)["sar"]
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -505,8 +556,13 @@ def recommendations(units: Mapping[str, int]) -> list[dict[str, Any]]:
     for name, platform in data["platforms"].items():
         used = units.get(name, 0) if name != "n8n_self_hosted" else units.get("n8n_cloud", 0)
         choice = _plan_cost_usd(platform, used)
-        sar = None if choice["price_usd"] is None else round(choice["price_usd"] * rate)
-        extra: dict[str, Any] = {"larger_tiers": platform.get("larger_tiers"),
+        upkeep = upkeep_sar(name)
+        plan_sar = None if choice["price_usd"] is None else round(choice["price_usd"] * rate)
+        sar = None if plan_sar is None else round(plan_sar + upkeep["sar"])
+        extra: dict[str, Any] = {"plan_sar": plan_sar, "upkeep_hours": upkeep["hours"],
+                                 "upkeep_rate_sar": round(upkeep["rate_sar"]),
+                                 "upkeep_sar": round(upkeep["sar"]),
+                                 "larger_tiers": platform.get("larger_tiers"),
                                  "overage": platform.get("overage"),
                                  "horizon_total_sar": None if sar is None
                                  else round(ipaas_total(sar, costs))}
@@ -542,43 +598,107 @@ def overall_recommendation(plans: list[dict[str, Any]]) -> dict[str, Any]:
         choice = next(plan for plan in plans if plan["platform"] == "n8n_self_hosted")
         reason = "no_hosted_fits"
     total = ipaas_total(choice["price_sar"], costs)
+    # A platform above its largest plan listed may still be cheaper on a tier the
+    # data does not list: the document names it, so the jump to a dearer platform
+    # is explained rather than hidden.
+    unlisted = [plan["platform"] for plan in plans
+                if plan["beyond_listed"] and plan["largest_price_sar"] < choice["price_sar"]]
     return {"platform": choice["platform"], "plan": choice["plan"],
             "plan_ar": choice["plan_ar"], "price_sar": choice["price_sar"],
-            "confirmed": choice["confirmed"], "reason": reason,
+            "confirmed": choice["confirmed"], "reason": reason, "unlisted_cheaper": unlisted,
             "horizon_total_sar": round(total), "api_total_sar": round(costs["api_total"]),
             "api_cheaper": costs["api_total"] < total}
 
 
 def break_even(answers: Answers, plan: Plan, spec: Mapping[str, Any],
-               platform: str) -> dict[str, int | None]:
+               platform: str, units: int | None = None) -> dict[str, int | None]:
     """Return the monthly orders from which the API path costs less over the horizon.
 
     Both sides add set-up (the midpoint of ``paths.yaml``'s range) to the monthly
-    running cost over ``api_path.horizon_months``: the iPaaS subscription on
-    ``platform`` against the API service's hosting and upkeep. Only volumes that
-    a priced plan in ``plans.yaml`` covers are compared, because the data records no
-    price for larger tiers. Self-hosted n8n costs its server at every volume.
+    running cost over ``api_path.horizon_months``: the iPaaS subscription (and, for
+    self-hosted n8n, its server and upkeep) on ``platform`` against the API
+    service's hosting and upkeep. Units grow linearly with the orders, so both
+    volumes are solved on that line: only volumes that a priced plan in
+    ``plans.yaml`` covers, extra units included, are compared, because the data
+    records no price for larger tiers.
+
+    ``units`` are the project's own units on ``platform``: when a priced plan
+    covers them, ``priced_up_to`` is never below the project's volume.
 
     Returns:
-        ``orders``: the first volume, in steps of ``BREAK_EVEN_STEP``, at which
+        ``orders``: the first volume, rounded up to ``BREAK_EVEN_STEP``, at which
         the API path costs less, or None when it never does in the range
         compared. ``priced_up_to``: None when priced plans cover every volume up
-        to ``MAX_BREAK_EVEN_ORDERS``, else the largest volume they cover (0 when
-        not even ``BREAK_EVEN_STEP`` orders fit).
+        to ``MAX_BREAK_EVEN_ORDERS``, else the largest volume they cover, rounded
+        down to ``BREAK_EVEN_STEP`` (0 when not even one order fits).
+        ``listed_up_to``: where the largest plan listed ends without extra units,
+        when extra units are priced above it; else None.
     """
     data = load_data("ipaas/plans")
     costs = horizon_costs()
-    per_order = {"fixed": 0.0, "per_order": 0.0} if platform == "n8n_self_hosted" else \
+    platform_data = data["platforms"][platform]
+    line = {"fixed": 0.0, "per_order": 0.0} if platform == "n8n_self_hosted" else \
         _units_per_order(answers, plan, spec, platform)
-    for orders in range(BREAK_EVEN_STEP, MAX_BREAK_EVEN_ORDERS + 1, BREAK_EVEN_STEP):
-        units = math.ceil(per_order["fixed"] + per_order["per_order"] * orders)
-        choice = _plan_cost_usd(data["platforms"][platform], units)
-        if choice["price_usd"] is None:
-            return {"orders": None, "priced_up_to": orders - BREAK_EVEN_STEP}
-        monthly_sar = choice["price_usd"] * float(data["usd_to_sar"])
-        if ipaas_total(monthly_sar, costs) >= costs["api_total"]:
-            return {"orders": orders, "priced_up_to": None}
-    return {"orders": None, "priced_up_to": None}
+
+    def units_at(orders: int) -> int:
+        return math.ceil(round(line["fixed"] + line["per_order"] * orders, 6))
+
+    limit = priced_limit(platform_data)
+    last = MAX_BREAK_EVEN_ORDERS
+    if limit is not None and units_at(MAX_BREAK_EVEN_ORDERS) > limit:
+        last = _last_within(units_at, limit)
+    # The monthly price never falls as the units grow, so the first volume whose
+    # total reaches the API path's is found by bisection.
+    def api_cheaper_at(orders: int) -> bool:
+        price = _plan_cost_usd(platform_data, units_at(orders))["price_usd"]
+        monthly = _monthly_sar(platform, price)
+        return monthly is not None and ipaas_total(monthly, costs) >= costs["api_total"]
+
+    if last >= 1 and api_cheaper_at(last):
+        low, high = 1, last
+        while low < high:
+            middle = (low + high) // 2
+            if api_cheaper_at(middle):
+                high = middle
+            else:
+                low = middle + 1
+        return {"orders": math.ceil(low / BREAK_EVEN_STEP) * BREAK_EVEN_STEP,
+                "priced_up_to": None, "listed_up_to": None}
+    if last == MAX_BREAK_EVEN_ORDERS:
+        return {"orders": None, "priced_up_to": None, "listed_up_to": None}
+    # Where the largest plan listed ends without extra units, when extra units are priced.
+    listed_limit = max(int(entry["units"]) for entry in platform_data["plans"])
+    listed = None
+    if listed_limit != limit:
+        listed = _round_down(_last_within(units_at, listed_limit), answers,
+                             units is not None and units <= listed_limit)
+    covered = units is not None and limit is not None and units <= limit
+    return {"orders": None, "priced_up_to": _round_down(last, answers, covered),
+            "listed_up_to": listed}
+
+
+def _round_down(orders: int, answers: Answers, covered: bool) -> int:
+    """Round a volume where plans end down to ``BREAK_EVEN_STEP`` orders.
+
+    When the project's own units fit, the result is never below its volume, so the
+    document does not say a plan ends below the volume it recommends that plan for.
+    """
+    rounded = orders // BREAK_EVEN_STEP * BREAK_EVEN_STEP or orders
+    return max(rounded, answers.monthly_orders) if covered else rounded
+
+
+def _last_within(units_at: Callable[[int], int], limit: int) -> int:
+    """Return the largest order volume whose units stay within ``limit`` (0 when none)."""
+    low, high = 0, MAX_BREAK_EVEN_ORDERS
+    if units_at(0) > limit:
+        return 0
+    while low < high:
+        middle = (low + high + 1) // 2
+        if units_at(middle) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _units_per_order(answers: Answers, plan: Plan, spec: Mapping[str, Any],
@@ -624,8 +744,10 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
                         "api_total_sar": round(costs["api_total"]),
                         "ipaas_setup_sar": round(costs["ipaas_setup"])},
             "assumptions": data["assumptions"], "checked_on": data["checked_on"],
+            "upkeep": data["upkeep"],
             "usd_to_sar": data["usd_to_sar"], "api": data["api_path"],
-            "break_even": {name: break_even(answers, plan, spec, name)
+            "break_even": {name: break_even(answers, plan, spec, name,
+                                            units.get(name, 0) if name in units else None)
                            for name in [*offered, "n8n_self_hosted"]},
             "break_even_max_orders": MAX_BREAK_EVEN_ORDERS, "break_even_step": BREAK_EVEN_STEP,
             "monthly_orders": answers.monthly_orders, "store_count": store_runs(answers),
