@@ -27,7 +27,7 @@ MAP = "Map the customer to the contact"
 FILTER = "Continue only with an email or a phone"
 BATCH = "Create or update the contact: batch"
 CASES = {
-    "shopify-hubspot": ("shopify-growth", {}),
+    "shopify-hubspot": ("shopify-growth", {"store_count": 1}),
     "shopify-zoho": ("jeddah-fashion-zoho", {}),
     "woocommerce-zoho": ("woo-startup", {"monthly_orders": 400}),
 }

@@ -30,7 +30,8 @@ def answer(properties: dict[str, str], record_id: str) -> str:
 
 
 def link_inputs(payload: dict[str, Any], contact: dict[str, str]) -> list[dict[str, Any]]:
-    data = workflow("shopify-growth", "order-sync")
+    # One store: the multi-store mapping reads the shop from nodes this chain does not run.
+    data = workflow("shopify-growth", "order-sync", stores=1)
     steps = [
         (CONTACT_MAP, node_code(data, CONTACT_MAP), None),
         (CONTACT_HTTP, None, answer(contact, "c-1")),

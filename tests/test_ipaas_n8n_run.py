@@ -53,8 +53,9 @@ let items = %s;
 
 
 @cache
-def workflow(preset: str, flow: str) -> dict[str, Any]:
-    answers, plan, spec = load_case(preset, {})
+def workflow(preset: str, flow: str, stores: int | None = None) -> dict[str, Any]:
+    """Return one generated n8n workflow; ``stores`` overrides the preset's store count."""
+    answers, plan, spec = load_case(preset, {} if stores is None else {"store_count": stores})
     files = n8n.files(answers, plan, spec, build_desired_state(spec, plan))
     data: dict[str, Any] = json.loads(files[f"workflows/n8n/{flow}.json"])
     return data

@@ -40,7 +40,7 @@ def recorded_state() -> CrmState:
 
 
 def order_workflow(ids: dict[str, Any] | None) -> dict[str, Any]:
-    answers, plan, spec = load_case("shopify-growth", {})
+    answers, plan, spec = load_case("shopify-growth", {"store_count": 1})
     files = n8n.files(answers, plan, with_stage_ids(spec, ids), build_desired_state(spec, plan))
     data: dict[str, Any] = json.loads(files["workflows/n8n/order-sync.json"])
     return data
@@ -91,7 +91,7 @@ def test_invalid_state_rejected(tmp_path: Path) -> None:
 
 
 def test_unmatched_pipeline_keeps_keys() -> None:
-    _, _, spec = load_case("shopify-growth", {})
+    _, _, spec = load_case("shopify-growth", {"store_count": 1})
     ids = {"pipelines": {"pipeline:deals/other": {"id": "9", "label": "Other",
                                                    "stages": {"lead": "1"}}}}
     stages = with_stage_ids(spec, ids)["mapping"]["order_stages"]
@@ -100,7 +100,7 @@ def test_unmatched_pipeline_keeps_keys() -> None:
 
 
 def test_spec_left_unchanged() -> None:
-    _, _, spec = load_case("shopify-growth", {})
+    _, _, spec = load_case("shopify-growth", {"store_count": 1})
     state = recorded_state()
     with_stage_ids(spec, state.ids())
     assert spec["mapping"]["order_stages"]["pipeline"]["crm_value"] is None
@@ -111,7 +111,7 @@ class Stop(Exception):
 
 
 def test_render_reads_existing_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    answers, plan, _ = load_case("shopify-growth", {})
+    answers, plan, _ = load_case("shopify-growth", {"store_count": 1})
     target = tmp_path / answers.project_slug
     save_state(target, recorded_state())
     (target / ".rabt" / "answers.yaml").write_text("{}\n", encoding="utf-8")
@@ -129,7 +129,7 @@ def test_render_reads_existing_state(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_regenerate_uses_state_ids(tmp_path: Path) -> None:
-    answers, plan, _ = load_case("shopify-growth", {})
+    answers, plan, _ = load_case("shopify-growth", {"store_count": 1})
     render.render_project(answers, plan, tmp_path)
     project = tmp_path / answers.project_slug
     save_state(project, recorded_state())
@@ -144,7 +144,7 @@ def test_regenerate_uses_state_ids(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("lang", ["", ".ar"])
 def test_guide_says_apply_then_regenerate(tmp_path: Path, lang: str) -> None:
-    answers, plan, _ = load_case("shopify-growth", {})
+    answers, plan, _ = load_case("shopify-growth", {"store_count": 1})
     render.render_project(answers, plan, tmp_path)
     guide = (tmp_path / answers.project_slug / f"workflows/n8n/README{lang}.md").read_text(
         encoding="utf-8")
