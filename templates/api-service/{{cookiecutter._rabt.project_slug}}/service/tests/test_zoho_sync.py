@@ -307,7 +307,10 @@ def test_credit_pause_log_states_one_pause(make_zoho_harness: Callable[..., Zoho
         assert line.startswith("Zoho CRM calls paused for 120 s: ")
         assert "the first credits return in" in line
         assert "calls stop" not in line
-    assert any("Zoho's API credits for the last 24 hours are used up" in line for line in lines)
+    # Zoho's 429 or the budget's own count, from the remaining credits Zoho reports,
+    # stops the calls first, depending on how many calls the batch makes.
+    assert all("Zoho's API credits for the last 24 hours are used up" in line
+               or " Zoho API credits are left of " in line for line in lines)
     paused = metrics.SYNC_REGISTRY.get_sample_value(
         "storesync_crm_paused_until_timestamp_seconds", {"reason": "credits"})
     assert paused == 2_000_000_000.0 + 120
