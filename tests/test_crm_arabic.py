@@ -110,15 +110,15 @@ def test_arabic_apply_failure_counts_agree(hubspot_generated: Path, hubspot: str
                                            tmp_path: Path) -> None:
     project = copy_project(hubspot_generated, tmp_path / "project")
     failure = failed_apply(project, hubspot, "ar")
-    # 51 changes are planned for an empty account; 48 are done before the first list.
-    assert failure.summary == "توقف التطبيق بعد 48 من 51 تغييرًا لأن طلبًا إلى نظام CRM فشل."
+    # 53 changes are planned for an empty account; 50 are done before the first list.
+    assert failure.summary == "توقف التطبيق بعد 50 من 53 تغييرًا لأن طلبًا إلى نظام CRM فشل."
 
 
 def test_english_apply_failure_counts(hubspot_generated: Path, hubspot: str,
                                       tmp_path: Path) -> None:
     project = copy_project(hubspot_generated, tmp_path / "project")
     failure = failed_apply(project, hubspot, "en")
-    assert failure.summary == "Apply stopped after 48 of 51 changes because a CRM call failed."
+    assert failure.summary == "Apply stopped after 50 of 53 changes because a CRM call failed."
     assert failure.problems[0].message.startswith("create failed: POST /crm/v3/lists")
 
 
