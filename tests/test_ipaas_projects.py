@@ -133,7 +133,7 @@ def test_project_budget_money_and_plans(tmp_path: Path) -> None:
     arabic = read_flat(project, "docs/operations-budget.ar.md")
     assert "SAR 750: the server, SAR 150 ($40.00), plus 2 hours of upkeep at SAR 300 an hour, " \
         "unconfirmed" in english
-    assert "750 ريالًا: الخادم بـ 150 ريالًا ($40.00)، وصيانة ساعتين بسعر 300 ريال للساعة، " \
+    assert "750 ريالًا: الخادم بسعر 150 ريالًا ($40.00)، وصيانة ساعتين بسعر 300 ريال للساعة، " \
         "غير مؤكد" in arabic
     assert "(USD " not in english
     assert " دولار)" not in arabic
