@@ -307,3 +307,8 @@ def test_tray_sheet_unsigned_flow(tmp_path: Path, name: str) -> None:
     section = sheet.split("(`event-sync`)", 1)[1].split("\n## ", 1)[0]
     assert "Await workflow and respond" not in section
     assert ("public URL private" in section) or ("العنوان العام لتدفق العمل سريًا" in section)
+
+
+def test_parse_only_code_fits_table_cell() -> None:
+    # The sheets print the code inside a Markdown table row, where "|" ends the cell.
+    assert "|" not in PARSE_ONLY_CODE

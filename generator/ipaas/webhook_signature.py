@@ -162,7 +162,8 @@ CHECKS: dict[str, SignatureCheck] = {
 
 
 # The code of the step after a Catch Raw Hook whose sender's signature is not checked.
-PARSE_ONLY_CODE = "return JSON.parse(inputData.raw_body || '{}');\n"
+# It sits in a Markdown table cell, so it uses no "|".
+PARSE_ONLY_CODE = "return JSON.parse(inputData.raw_body ? inputData.raw_body : '{}');\n"
 
 
 def signature_check(source: str, platform: str) -> SignatureCheck | None:
