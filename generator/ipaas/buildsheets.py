@@ -224,7 +224,7 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
         if trigger.kind == "webhook" else None,
         "signature_check": signature_context(trigger.source, facts.platform)
         if trigger.kind == "webhook" else None,
-        # The Tray steps that check the same signature and answer a bad one with 401.
+        # The Tray steps that check the same signature and reply 401 to a bad one.
         "tray_signature": tray_steps.signature_actions(trigger.source, facts.platform)
         if trigger.kind == "webhook" else [],
         "steps": steps,

@@ -169,7 +169,7 @@ def contact_upsert_sql(table: str, targets: list[tuple[str, str]],
     no store customer id. A NULL value (a field missing from the payload) keeps the
     stored value. A found contact keeps its store customer id, so a second account
     with the same phone or email never takes over the first one's row. A phone or email
-    that another contact already holds is not copied, so the two contacts are not
+    that another contact already has is not copied, so the two contacts are not
     merged and the unique indexes of ``database/schema.sql`` are not violated. A
     ``keep_latest`` time only moves forward.
     """

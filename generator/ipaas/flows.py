@@ -856,8 +856,8 @@ def _scheduled_flow(ctx: _Context, playbook: Mapping[str, Any], key: str) -> Flo
 def _due_lookup(ctx: _Context, playbook: str, due_days: int) -> Step:
     window = [f"<today - {due_days + 1} days>", f"<today - {due_days} days>"]
     rollups = {item["name"]: item["target"] for item in ctx.entity("contact")["rollups"]}
-    # The window on last_order_at alone picks the customers: the iPaaS flows never
-    # compute orders_count, so a condition on it would find nobody.
+    # The window on last_order_at alone selects the customers. The iPaaS flows never
+    # compute orders_count, so a condition on it would match no contact.
     filters = [{"field": rollups["last_order_at"], "op": "between", "value": window}]
     obj = ctx.entity("contact")["object"]
     days_ar = arabic_count(due_days, "day")

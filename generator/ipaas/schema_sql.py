@@ -62,8 +62,8 @@ def _create_table(table: str, columns: Mapping[str, str], unique: list[str],
     lines = ["  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"]
     lines += [f"  {name} {kind}" for name, kind in columns.items()]
     lines += [f"  {name} bigint REFERENCES {target} (id)" for name, target in references.items()]
-    # NULLs never conflict, so a row without the key (a guest's contact) is allowed;
-    # the contact upsert finds such a contact by phone or email instead.
+    # NULLs never conflict, so a row without the key (a guest's contact) is allowed.
+    # The contact upsert finds such a contact by phone or email instead.
     lines += [f"  UNIQUE ({name})" for name in unique]
     return f"CREATE TABLE IF NOT EXISTS {table} (\n" + ",\n".join(lines) + "\n);\n"
 

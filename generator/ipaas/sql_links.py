@@ -41,7 +41,7 @@ def _table(mapping: Mapping[str, Any], entity: str) -> str:
 
 
 def _latest_id(table: str, column: str, name: str) -> str:
-    # A column without a unique index (a product's SKU) can match several rows; the
+    # A column without a unique index (a product's SKU) can match several rows. The
     # latest of them is the row that the flow's upsert has just written.
     return f"(SELECT id FROM {table} WHERE {column} = <{name}> ORDER BY id DESC LIMIT 1)"
 

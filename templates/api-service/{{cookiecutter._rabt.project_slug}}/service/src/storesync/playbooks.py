@@ -189,9 +189,9 @@ class PlaybookRunner:
         checkout = _checkout_fields(source, body)
         if playbook is None or contact is None or checkout["token"] is None:
             return
-        # The cart token alone is the key, without the shop part of record keys: a pixel
-        # or storefront event is keyed under STORE_ID, but the order webhook that completes
-        # the checkout names the shop's domain, so with a shop part it would never cancel.
+        # The cart token alone is the key, without the shop part of record keys. A pixel
+        # or storefront event is keyed under STORE_ID, while the order webhook names the
+        # shop's domain, so a key with the shop part would never be cancelled.
         key = checkout["token"]
         if conn.execute("SELECT 1 FROM playbook_checkouts WHERE checkout_key = ?",
                         (key,)).fetchone():
