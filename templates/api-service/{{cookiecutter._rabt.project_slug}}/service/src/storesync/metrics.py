@@ -176,6 +176,14 @@ CRM_PAUSED_UNTIL = Gauge(
     ["reason"],
     registry=SYNC_REGISTRY,
 )
+CRM_PARKED = Gauge(
+    "storesync_crm_parked",
+    "1 while the flusher holds every CRM call because the CRM rejected the service's "
+    "settings (reason settings, such as the wrong ZOHO_DC), until the settings are fixed "
+    "and the service restarts; 0 once a flusher has started draining again.",
+    ["reason"],
+    registry=SYNC_REGISTRY,
+)
 # The function that combines each credit gauge over processes (see the module notes).
 ZOHO_CREDITS_LIMIT_NAME = "storesync_zoho_credits_limit"
 CREDIT_GAUGES: dict[str, Callable[[Iterable[float]], float]] = {
