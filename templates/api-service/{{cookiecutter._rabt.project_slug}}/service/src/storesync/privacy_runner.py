@@ -301,8 +301,16 @@ def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
     return counts
 
 
-def build_runner(settings: Settings, database: Database | None = None) -> PrivacyRunner:
-    """Create a runner with the CRM client or customer database the settings describe."""
+def build_runner(settings: Settings, database: Database | None = None, *,
+                 connect: bool = True) -> PrivacyRunner:
+    """Create a runner with the CRM client or customer database the settings describe.
+
+    With ``connect`` False the runner only reads and writes the state file, as
+    ``privacy list`` and ``privacy show`` need: no CRM client, customer database or
+    store API is set up, so sandbox mode without a running stand-in logs no error.
+    """
+    if not connect:
+        return PrivacyRunner(settings, database or Database(settings.state_path))
     client = engine = None
     if settings.crm_target == "custom":
         from .customdb.connection import create_database_engine
