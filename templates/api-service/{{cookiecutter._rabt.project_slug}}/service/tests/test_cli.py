@@ -126,6 +126,23 @@ def test_privacy_list_and_show_in_sandbox(env: MakeEnv, target: str,
     assert caplog.records == []
 
 
+@pytest.mark.parametrize(("flusher_started", "expected", "absent"), [
+    (True, "started by `run` beside this worker", "start `python -m storesync flusher`"),
+    (False, "start `python -m storesync flusher` beside this worker", "started by `run`"),
+])
+def test_worker_flusher_log_line(env: MakeEnv, caplog: pytest.LogCaptureFixture,
+                                 flusher_started: bool, expected: str, absent: str) -> None:
+    from storesync.cli import log_flusher_process
+
+    settings = load_settings(env(CRM_TARGET="hubspot", SYNC_FLUSHER="process"))
+
+    with caplog.at_level("INFO", logger="storesync.worker"):
+        log_flusher_process(settings, flusher_started)
+
+    assert expected in caplog.text
+    assert absent not in caplog.text
+
+
 def test_quarantine_list_and_show(env: MakeEnv) -> None:
     environ = env()
     entry = _quarantine_one(environ)
