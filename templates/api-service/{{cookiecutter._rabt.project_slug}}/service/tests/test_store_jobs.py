@@ -5,6 +5,8 @@ against the Shopify and WooCommerce stand-ins.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -493,6 +495,39 @@ def test_reconcile_command_prints_results(stores: Stores, tmp_path: Path,
         [("woocommerce", 2, 2)]
     assert again.exit_code == 0
     assert "queued 0" in again.output
+
+
+def test_reconcile_command_publishes_metrics(stores: Stores, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from storesync.settings import load_settings
+
+    changed = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    stores.woocommerce.seed(orders=[woocommerce_order(1001, changed)])
+    _store_env(stores, tmp_path, monkeypatch)
+
+    result = CliRunner().invoke(main, ["reconcile"])
+
+    assert result.exit_code == 0, result.output
+    # What the service's /metrics reads: the snapshots in the state file.
+    store = metrics.open_snapshot_store(load_settings(dict(os.environ),
+                                                      webhook_secrets_required=False))
+    collector = metrics.SharedSyncCollector()
+    collector.read = store.read
+    try:
+        samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                   for family in collector.collect() for sample in family.samples}
+    finally:
+        store.close()
+    source = (("source", "woocommerce"),)
+    # The test process counts every test's runs, and the command published its own count.
+    assert samples[("storesync_reconcile_missed_orders_total", source)] == sample_value(
+        metrics.SYNC_REGISTRY, "storesync_reconcile_missed_orders_total",
+        {"source": "woocommerce"})
+    assert samples[("storesync_reconcile_missed_orders_total", source)] >= 1
+    assert samples[("storesync_reconcile_last_success_timestamp_seconds", source)] > \
+        time.time() - 60
+    # Only the store job metrics: a zero gauge would hide the worker's value.
+    assert ("storesync_dead_letters", ()) not in samples
 
 
 def test_backfill_command_dry_run(stores: Stores, tmp_path: Path,

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import logs
+from . import logs, metrics
 from .cli import EXIT_FAILURE, EXIT_USAGE, current_settings
 from .db import Database
 from .settings import Settings
@@ -66,6 +66,8 @@ def reconcile_command(as_json: bool) -> None:
     finally:
         db.close()
         queue.close()
+        # The service's /metrics then shows this run, as it shows the scheduled ones.
+        metrics.publish_once(settings)
     if as_json:
         click.echo(json.dumps(results_as_dicts(results), ensure_ascii=False))
     else:
@@ -93,7 +95,10 @@ def subscriptions_command(as_json: bool) -> None:
         mapping = load_mapping(settings.mapping_path)
     except ValueError as error:
         _fail(str(error), EXIT_USAGE)
-    results = check_all(settings, mapping)
+    try:
+        results = check_all(settings, mapping)
+    finally:
+        metrics.publish_once(settings)
     if as_json:
         click.echo(json.dumps([vars(result) for result in results], ensure_ascii=False))
     else:
