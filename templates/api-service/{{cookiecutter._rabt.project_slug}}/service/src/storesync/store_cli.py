@@ -118,13 +118,16 @@ def subscriptions_command(as_json: bool) -> None:
 @click.option("--to", "last", required=True, metavar="YYYY-MM-DD",
               help="Last day to import, included.")
 @click.option("--dry-run", is_flag=True, help="Print the estimate only; import nothing.")
-def backfill_command(first: str, last: str, dry_run: bool) -> None:
+@click.option("--lang", "language", type=click.Choice(["en", "ar"]), default="en",
+              show_default=True, help="Language of the estimate line: English or Arabic.")
+def backfill_command(first: str, last: str, dry_run: bool, language: str) -> None:
     """Import the orders created from --from to --to, with an estimate first.
 
     \b
     Examples:
       storesync backfill --from 2026-01-01 --to 2026-01-31 --dry-run
       storesync backfill --from 2026-01-01 --to 2026-01-31
+      storesync backfill --from 2025-01-01 --to 2025-12-31 --dry-run --lang ar
     """
     from .backfill import BackfillInputError, date_range
 
@@ -137,7 +140,7 @@ def backfill_command(first: str, last: str, dry_run: bool) -> None:
     from .backfill_run import run_backfill
 
     code = run_backfill(settings, start, end, today, dry_run=dry_run, echo=click.echo,
-                        clock=time.time)
+                        clock=time.time, language=language)
     if code:
         sys.exit(code)
 
