@@ -107,6 +107,42 @@ def _quarantine_one(environ: dict[str, str]) -> int:
     return entry
 
 
+@pytest.mark.parametrize("target", ["hubspot", "zoho"])
+def test_privacy_list_and_show_in_sandbox(env: MakeEnv, target: str,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    # Sandbox mode with no stand-in running: the CRM address is the real one, which
+    # only a `privacy run` would need.
+    environ = env(CRM_TARGET=target)
+
+    with caplog.at_level("WARNING"):
+        listed = CliRunner().invoke(main, ["privacy", "list"], env=environ)
+        shown = CliRunner().invoke(main, ["privacy", "show", "7"], env=environ)
+
+    assert listed.exit_code == 0, listed.output
+    assert listed.output == "There are no privacy requests.\n"
+    assert shown.exit_code == 2
+    assert "no privacy request has id 7" in shown.output
+    assert "sandbox mode" not in shown.output
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(("flusher_started", "expected", "absent"), [
+    (True, "started by `run` beside this worker", "start `python -m storesync flusher`"),
+    (False, "start `python -m storesync flusher` beside this worker", "started by `run`"),
+])
+def test_worker_flusher_log_line(env: MakeEnv, caplog: pytest.LogCaptureFixture,
+                                 flusher_started: bool, expected: str, absent: str) -> None:
+    from storesync.cli import log_flusher_process
+
+    settings = load_settings(env(CRM_TARGET="hubspot", SYNC_FLUSHER="process"))
+
+    with caplog.at_level("INFO", logger="storesync.worker"):
+        log_flusher_process(settings, flusher_started)
+
+    assert expected in caplog.text
+    assert absent not in caplog.text
+
+
 def test_quarantine_list_and_show(env: MakeEnv) -> None:
     environ = env()
     entry = _quarantine_one(environ)

@@ -89,6 +89,23 @@ def test_snapshots_sum_counters() -> None:
     assert "_created" not in older
 
 
+def test_reconcile_last_success_takes_latest() -> None:
+    registry = CollectorRegistry()
+    last = Gauge(metrics.RECONCILE_LAST_SUCCESS_NAME, "last success", ["source"],
+                 registry=registry)
+    # A manual run at 500 published once; the worker's snapshot of its run at 100 is newer.
+    last.labels(source="shopify").set(500.0)
+    manual = metrics.take_snapshot(registry)
+    last.labels(source="shopify").set(100.0)
+    worker = metrics.take_snapshot(registry)
+
+    combined = metrics._combine([(10.0, manual), (20.0, worker)],
+                                frozenset({metrics.RECONCILE_LAST_SUCCESS_NAME}), now=21.0)
+
+    values = list(combined[metrics.RECONCILE_LAST_SUCCESS_NAME].values())
+    assert values == [(metrics.RECONCILE_LAST_SUCCESS_NAME, {"source": "shopify"}, 500.0)]
+
+
 def test_snapshot_replaced_per_process() -> None:
     registry = CollectorRegistry()
     jobs = Counter("storesync_jobs", "jobs", ["outcome"], registry=registry)

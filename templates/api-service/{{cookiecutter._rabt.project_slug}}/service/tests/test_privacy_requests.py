@@ -336,6 +336,50 @@ def test_shop_redact_deletes_the_shop_only(make_harness: MakeHarness) -> None:
     assert sync.deliver_order(late, shop=OTHER_SHOP) is JobOutcome.SYNCED_LATER
 
 
+def test_redact_deletes_the_customers_exports(make_harness: MakeHarness,
+                                              tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    sync = make_harness(PRIVACY_EXPORT_DIR=str(folder))
+    seed_two_customers(sync)
+    sara_export = add_request(sync, "customers/data_request", customer=SARA, order=SARA_ORDER)
+    guest_export = add_request(sync, "customers/data_request", customer=GUEST,
+                               order=GUEST_ORDER)
+    runner = runner_for(sync)
+    assert runner.run_due() == 2
+    # An export of another shop that names the same store customer id stays.
+    other_shop = folder / "data-request-999.json"
+    other_shop.write_text(json.dumps({"shop": OTHER_SHOP, "customer_id": "1", "contacts": []}),
+                          encoding="utf-8")
+
+    redact = add_request(sync, "customers/redact", customer=SARA, order=SARA_ORDER)
+    assert runner.run_due() == 1
+
+    assert not (folder / f"data-request-{sara_export}.json").exists()
+    assert (folder / f"data-request-{guest_export}.json").exists()
+    assert other_shop.exists()
+    stored = PrivacyRequests(sync.context.store.db).get(redact)
+    assert stored is not None and stored.result is not None
+    assert stored.result["exports_deleted"] == 1
+
+
+def test_shop_redact_deletes_the_shops_exports(make_harness: MakeHarness,
+                                               tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    sync = make_harness(PRIVACY_EXPORT_DIR=str(folder))
+    seed_two_customers(sync)
+    exported = add_request(sync, "customers/data_request", customer=GUEST, order=GUEST_ORDER)
+    runner = runner_for(sync)
+    assert runner.run_due() == 1
+    other_shop = folder / "data-request-999.json"
+    other_shop.write_text(json.dumps({"shop": OTHER_SHOP, "contacts": []}), encoding="utf-8")
+
+    add_request(sync, "shop/redact")
+    assert runner.run_due() == 1
+
+    assert not (folder / f"data-request-{exported}.json").exists()
+    assert other_shop.exists()
+
+
 def test_data_request_export(make_harness: MakeHarness, tmp_path: Path,
                              captured_logs: io.StringIO) -> None:
     folder = tmp_path / "exports"

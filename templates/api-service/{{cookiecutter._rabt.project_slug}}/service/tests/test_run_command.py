@@ -202,9 +202,10 @@ def test_run_ctrl_c_stops_every_process(run_env: dict[str, str], tmp_path: Path)
         pytest.skip("the test finds child processes through /proc, which this system lacks")
     require_hubspot()
     with (tmp_path / "run.log").open("w") as log:
+        # At INFO, so the worker's line about the flusher process is logged.
         process = subprocess.Popen([sys.executable, "-m", "storesync", "run"], cwd=SERVICE_DIR,
-                                   env=run_env, stdout=log, stderr=log, text=True,
-                                   start_new_session=True)
+                                   env={**run_env, "LOG_LEVEL": "INFO"}, stdout=log,
+                                   stderr=log, text=True, start_new_session=True)
     children: set[int] = set()
     try:
         wait_ready(f"http://127.0.0.1:{run_env['PORT']}", process)
@@ -219,6 +220,9 @@ def test_run_ctrl_c_stops_every_process(run_env: dict[str, str], tmp_path: Path)
         os.killpg(process.pid, signal.SIGINT)
         assert stopped(process, tmp_path / "run.log") == 0
         assert [pid for pid in children if running(pid)] == []
+        log_text = (tmp_path / "run.log").read_text(encoding="utf-8")
+        assert "started by `run` beside this worker" in log_text
+        assert "start `python -m storesync flusher`" not in log_text
     finally:
         if process.poll() is None:
             for pid in children:

@@ -5,6 +5,8 @@ against the Shopify and WooCommerce stand-ins.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -259,7 +261,8 @@ def test_backfill_estimate_for_zoho_counts_credits_and_days(stores: Stores,
     assert (result.crm_calls, result.credits, result.days) == (40, 400, 2)
     assert result.seconds == pytest.approx(40 * 1.5 + 24 * 3600)
     line = describe("woocommerce", result)
-    assert "40 CRM calls, 400 Zoho credits over 2 day(s), about 1441.0 minutes" in line
+    # 24 h 1 min, shown at the day and hour level.
+    assert "40 CRM calls, 400 Zoho credits over 2 day(s), about 1 d (" in line
     assert "400 Zoho credits, 200 a rolling 24 hours (" in line
 
 
@@ -493,6 +496,79 @@ def test_reconcile_command_prints_results(stores: Stores, tmp_path: Path,
         [("woocommerce", 2, 2)]
     assert again.exit_code == 0
     assert "queued 0" in again.output
+
+
+def test_reconcile_command_publishes_metrics(stores: Stores, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from storesync.settings import load_settings
+
+    changed = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    stores.woocommerce.seed(orders=[woocommerce_order(1001, changed)])
+    _store_env(stores, tmp_path, monkeypatch)
+
+    result = CliRunner().invoke(main, ["reconcile"])
+
+    assert result.exit_code == 0, result.output
+    # What the service's /metrics reads: the snapshots in the state file.
+    store = metrics.open_snapshot_store(load_settings(dict(os.environ),
+                                                      webhook_secrets_required=False))
+    collector = metrics.SharedSyncCollector()
+    collector.read = store.read
+    try:
+        samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                   for family in collector.collect() for sample in family.samples}
+    finally:
+        store.close()
+    source = (("source", "woocommerce"),)
+    # The test process counts every test's runs, and the command published its own count.
+    assert samples[("storesync_reconcile_missed_orders_total", source)] == sample_value(
+        metrics.SYNC_REGISTRY, "storesync_reconcile_missed_orders_total",
+        {"source": "woocommerce"})
+    assert samples[("storesync_reconcile_missed_orders_total", source)] >= 1
+    assert samples[("storesync_reconcile_last_success_timestamp_seconds", source)] > \
+        time.time() - 60
+    # Only the store job metrics: a zero gauge would hide the worker's value.
+    assert ("storesync_dead_letters", ()) not in samples
+
+
+@pytest.mark.parametrize(("seconds", "english", "arabic"), [
+    (20, "under a minute", "أقل من دقيقة"),
+    (45, "about 1 min", "نحو دقيقة واحدة"),
+    (14 * 60, "about 14 min", "نحو 14 دقيقة"),
+    (3 * 3600 + 20 * 60, "about 3 h 20 min", "نحو 3 ساعات و20 دقيقة"),
+    (2 * 3600, "about 2 h", "نحو ساعتين"),
+    (11 * 3600 + 60, "about 11 h 1 min", "نحو 11 ساعة ودقيقة واحدة"),
+    (2 * 86400 + 5 * 3600 + 59, "about 2 d 5 h", "نحو يومين و5 ساعات"),
+    (12 * 86400, "about 12 d", "نحو 12 يومًا"),
+])
+def test_backfill_duration_text(seconds: float, english: str, arabic: str) -> None:
+    from storesync.backfill import duration_text
+
+    assert duration_text(seconds) == english
+    assert duration_text(seconds, "ar") == arabic
+
+
+def test_backfill_estimate_line_in_arabic(stores: Stores, tmp_path: Path) -> None:
+    from storesync.backfill import describe
+
+    settings = stores.settings(tmp_path, "woocommerce", HUBSPOT_RATE_LIMIT_PER_10S="10")
+
+    result = estimate("woocommerce", 100_000, settings, language="ar")
+
+    line = describe("woocommerce", result, "ar")
+    assert line.startswith("woocommerce: عدد الطلبات 100000، ")
+    # 8,000 HubSpot calls at one a second: 2 h 13 min 20 s.
+    assert "والمدة نحو ساعتين و13 دقيقة (استدعاءات HubSpot نحو " in line
+    assert describe("woocommerce", estimate("woocommerce", 100_000, settings)).count(
+        "about 2 h 13 min (about ") == 1
+
+
+def test_backfill_command_rejects_unknown_language() -> None:
+    result = CliRunner().invoke(main, ["backfill", "--from", "2026-03-01", "--to", "2026-03-03",
+                                       "--lang", "fr"])
+
+    assert result.exit_code == 2
+    assert "'fr' is not one of 'en', 'ar'" in result.output
 
 
 def test_backfill_command_dry_run(stores: Stores, tmp_path: Path,

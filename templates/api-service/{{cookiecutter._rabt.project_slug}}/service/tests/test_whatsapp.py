@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,32 @@ def test_settings_never_show_the_token() -> None:
                                        "WHATSAPP_ACCESS_TOKEN": "very-private-value"})
     assert isinstance(settings, WhatsAppSettings)
     assert "very-private-value" not in repr(settings)
+
+
+def test_quiet_hours_setting_keeps_other_windows(config: PlaybookConfig) -> None:
+    fridays = [window for window in config.quiet_hours.windows if len(window.days) < 7]
+    if not fridays:
+        pytest.skip("the project's spec has no quiet window of some days only")
+    settings = load_whatsapp_settings({"WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
+                                       "WHATSAPP_ACCESS_TOKEN": "x",
+                                       "WHATSAPP_QUIET_HOURS": "23:00-08:00"})
+    assert settings is not None
+    sender = WhatsAppSender(settings, config.quiet_hours)
+    try:
+        windows = sender.quiet_hours.windows
+        # The spec's Friday-prayer style windows stay beside the daily one of the setting.
+        assert [window for window in windows if len(window.days) < 7] == fridays
+        assert [(window.start.isoformat("minutes"), window.end.isoformat("minutes"))
+                for window in windows if len(window.days) == 7] == [("23:00", "08:00")]
+        window = fridays[0]
+        zone = config.quiet_hours.zone
+        day = next(date(2026, 3, number) for number in range(1, 8)
+                   if date(2026, 3, number).weekday() in window.days)
+        inside = datetime.combine(day, window.start, zone) + timedelta(minutes=1)
+        window_end = datetime.combine(day, window.end, zone)
+        assert sender.quiet_hours.release_time(inside.timestamp()) == window_end.timestamp()
+    finally:
+        sender.close()
 
 
 def test_quiet_hours_setting_replaces_the_spec(config: PlaybookConfig) -> None:

@@ -6,6 +6,7 @@ projects whose CRM is Zoho and skip in the others.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from storesync.standins.zoho import ZohoStandinConfig
 from storesync.worker import JobOutcome, WorkerContext, build_context, handle_delivery
 from storesync.zoho import ZohoClient
 from storesync.zoho_demo import print_records
-from storesync.zoho_flusher import ZohoFlusher, zoho_client_for
+from storesync.zoho_flusher import SANDBOX_CLIENT, ZohoFlusher, zoho_client_for
 from sync_support import (
     DESIRED_STATE_PATH,
     PERSONAL_VALUES,
@@ -158,6 +159,75 @@ def test_untitled_line_product_named_by_sku(
     assert product["Product_Name"] == "AMBER-10"
     [sales_order] = harness.standin.records("Sales_Orders")
     assert "product_description" not in sales_order["Product_Details"][0]
+
+
+class CountedStop(threading.Event):
+    """A stop event that counts its waits and sets itself after ``limit`` of them."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        if self.waits >= self.limit:
+            self.set()
+        return self.is_set()
+
+
+# The account's client and refresh token are from the .com data centre; ZOHO_DC is sa.
+WRONG_DATA_CENTRE = ZohoStandinConfig(data_centre="sa", refresh_tokens={SANDBOX_CLIENT: "com"})
+
+
+def test_wrong_data_centre_parks_pipeline_lookup(
+        make_zoho_harness: Callable[..., ZohoHarness], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from storesync import flusher as flusher_module
+    from storesync import metrics
+
+    harness = make_zoho_harness(WRONG_DATA_CENTRE, resolve=False)
+    monkeypatch.setattr(harness.flusher, "run", lambda stop: None)
+    stop = CountedStop(limit=3)
+
+    with caplog.at_level("WARNING", logger="storesync.flusher"):
+        flusher_module._resolve_then_flush(harness.flusher, stop)
+
+    # No wait for a retry: the lookup is not tried again.
+    assert stop.waits == 0
+    assert harness.flusher.paused_until == math.inf
+    parked = [record.getMessage() for record in caplog.records
+              if "calls parked" in record.getMessage()]
+    assert len(parked) == 1
+    assert "Zoho CRM calls parked until the settings are fixed" in parked[0]
+    assert "set ZOHO_DC" in parked[0]
+    assert "cannot read the deal pipelines" not in caplog.text
+    assert metrics.SYNC_REGISTRY.get_sample_value(
+        "storesync_crm_parked", {"reason": "settings"}) == 1
+
+
+def test_wrong_data_centre_keeps_records_waiting(
+        make_zoho_harness: Callable[..., ZohoHarness], caplog: pytest.LogCaptureFixture
+        ) -> None:
+    harness = make_zoho_harness(WRONG_DATA_CENTRE, resolve=False)
+    harness.flusher.pipeline_id = "pipeline-not-read"
+    harness.deliver_order(ORDER)
+    pending = harness.context.store.pending_count()
+
+    with caplog.at_level("ERROR", logger="storesync.flusher"):
+        first = harness.flusher.flush_once(now=2_000_000_000.0, force=True)
+        # A day later the records still wait, and Zoho Accounts is not asked again.
+        calls_before = harness.client.calls
+        later = harness.flusher.flush_once(now=2_000_086_400.0, force=True)
+
+    assert first.paused
+    assert later.paused
+    assert harness.client.calls == calls_before
+    assert harness.flusher.paused_until == math.inf
+    assert harness.context.store.pending_count() == pending
+    assert harness.context.store.dead_letter_count() == 0
+    assert sum(first.retried.values()) == 0
+    assert caplog.text.count("calls parked") == 1
 
 
 def test_pause_and_pipeline_logs_name_zoho(

@@ -100,25 +100,41 @@ def zoho_plan(orders: int, settings: Settings) -> BackfillPlan:
     return plan_backfill(orders, orders, daily_limit=limit)
 
 
-def crm_estimate(orders: int, settings: Settings) -> tuple[int | None, float, str]:
-    """Return (CRM calls, seconds, basis) for writing ``orders`` orders to the CRM."""
+def crm_estimate(orders: int, settings: Settings,
+                 language: str = "en") -> tuple[int | None, float, str]:
+    """Return (CRM calls, seconds, basis) for writing ``orders`` orders to the CRM.
+
+    The basis is written in ``language``: ``en`` or ``ar``.
+    """
+    arabic = language == "ar"
     if settings.crm_target == "zoho":
         plan = zoho_plan(orders, settings)
+        if arabic:
+            return plan.calls, plan.seconds, (
+                f"نقاط Zoho {plan.credits} على الأكثر، والمتاح منها {plan.credits_available} في "
+                f"كل 24 ساعة متجددة (إصدار {settings.zoho_edition})، أي على مدى "
+                f"{_arabic_count(plan.days, 'day')}؛ ونحو {DEFAULT_SECONDS_PER_CALL:g} ثانية لكل "
+                "استدعاء من 100 سجل")
         return plan.calls, plan.seconds, (
             f"at most {plan.credits} Zoho credits, {plan.credits_available} a rolling 24 hours "
             f"({settings.zoho_edition} edition), so {plan.days} day(s); about "
             f"{DEFAULT_SECONDS_PER_CALL:g} s per call of 100 records")
     if settings.crm_target == "custom":
-        return None, 0.0, "the customer database has no rate limit"
+        return None, 0.0, ("قاعدة بيانات العملاء بلا حد للمعدل" if arabic
+                           else "the customer database has no rate limit")
     calls = math.ceil(orders / 100) * HUBSPOT_CALLS_PER_100_ORDERS
     per_second = settings.hubspot_rate_limit_per_10s / 10
+    if arabic:
+        return calls, calls / per_second, (
+            f"استدعاءات HubSpot نحو {HUBSPOT_CALLS_PER_100_ORDERS} لكل 100 طلب وفق "
+            f"HUBSPOT_RATE_LIMIT_PER_10S={settings.hubspot_rate_limit_per_10s}")
     return calls, calls / per_second, (
         f"about {HUBSPOT_CALLS_PER_100_ORDERS} HubSpot calls per 100 orders at "
         f"HUBSPOT_RATE_LIMIT_PER_10S={settings.hubspot_rate_limit_per_10s}")
 
 
 def estimate(platform: str, orders: int, settings: Settings,
-             restore_rate: float | None = None) -> Estimate:
+             restore_rate: float | None = None, language: str = "en") -> Estimate:
     """Estimate a backfill of ``orders`` orders from ``platform``.
 
     Args:
@@ -126,6 +142,7 @@ def estimate(platform: str, orders: int, settings: Settings,
         orders: Orders in the range.
         settings: The CRM target and its rate limit.
         restore_rate: Shopify's cost points restored per second, when known.
+        language: The language of the basis, ``en`` or ``ar``.
     """
     pages = max(1, math.ceil(orders / 100))
     if platform == "shopify":
@@ -134,7 +151,7 @@ def estimate(platform: str, orders: int, settings: Settings,
         store_seconds = pages * ESTIMATED_PAGE_COST / (restore_rate or DEFAULT_RESTORE_RATE)
     else:
         store_seconds = pages * WOOCOMMERCE_SECONDS_PER_PAGE
-    calls, crm_seconds, basis = crm_estimate(orders, settings)
+    calls, crm_seconds, basis = crm_estimate(orders, settings, language)
     credits = days = None
     if settings.crm_target == "zoho":
         plan = zoho_plan(orders, settings)
@@ -144,14 +161,66 @@ def estimate(platform: str, orders: int, settings: Settings,
                     days=days)
 
 
-def describe(platform: str, result: Estimate) -> str:
-    """Return the estimate as one line for the terminal."""
+def describe(platform: str, result: Estimate, language: str = "en") -> str:
+    """Return the estimate as one line for the terminal, in ``language`` (``en`` or ``ar``)."""
+    duration = duration_text(result.seconds, language)
+    if language == "ar":
+        crm = "غير معروفة" if result.crm_calls is None else f"نحو {result.crm_calls}"
+        credits = ("" if result.credits is None else
+                   f"، ونقاط Zoho {result.credits} على مدى "
+                   f"{_arabic_count(result.days or 0, 'day')}")
+        return (f"{platform}: عدد الطلبات {result.orders}، واستدعاءات API المتجر نحو "
+                f"{result.store_calls}، واستدعاءات CRM {crm}{credits}، والمدة {duration} "
+                f"({result.basis}).")
     crm = "unknown" if result.crm_calls is None else str(result.crm_calls)
-    minutes = result.seconds / 60
     credits = ("" if result.credits is None else
                f", {result.credits} Zoho credits over {result.days} day(s)")
     return (f"{platform}: {result.orders} orders; about {result.store_calls} store API calls "
-            f"and {crm} CRM calls{credits}, about {minutes:.1f} minutes ({result.basis}).")
+            f"and {crm} CRM calls{credits}, {duration} ({result.basis}).")
+
+
+# Arabic unit names by count: one, two, 3 to 10, and 11 or more. The text always follows
+# a word that puts it in the genitive (نحو, على مدى), hence the genitive duals.
+_ARABIC_UNITS = {
+    "day": ("يوم واحد", "يومين", "أيام", "يومًا"),
+    "hour": ("ساعة واحدة", "ساعتين", "ساعات", "ساعة"),
+    "minute": ("دقيقة واحدة", "دقيقتين", "دقائق", "دقيقة"),
+}
+
+
+def _arabic_count(count: int, unit: str) -> str:
+    one, two, few, many = _ARABIC_UNITS[unit]
+    if count == 1:
+        return one
+    if count == 2:
+        return two
+    return f"{count} {few if 3 <= count % 100 <= 10 else many}"
+
+
+def duration_text(seconds: float, language: str = "en") -> str:
+    """Return an estimated duration rounded to the minute, such as ``about 3 h 20 min``.
+
+    Under an hour it gives minutes, under a day hours and minutes, and from a day on
+    days and hours. ``language`` ``ar`` gives the Arabic form, such as ``نحو 3 ساعات و20 دقيقة``.
+    """
+    minutes = max(0, round(seconds / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        parts = [("day", days), ("hour", hours)]
+    elif hours:
+        parts = [("hour", hours), ("minute", minutes)]
+    else:
+        parts = [("minute", minutes)]
+    shown = [(unit, count) for unit, count in parts if count] or [("minute", 0)]
+    if language == "ar":
+        if minutes == 0 and not days and not hours:
+            return "أقل من دقيقة"
+        return "نحو " + " و".join(_arabic_count(count, unit) for unit, count in shown)
+    if shown == [("minute", 0)]:
+        return "under a minute"
+    short = {"day": "d", "hour": "h", "minute": "min"}
+    return "about " + " ".join(f"{count} {short[unit]}" for unit, count in shown)
 
 
 def shopify_history_warning(start: datetime, today: date) -> str | None:

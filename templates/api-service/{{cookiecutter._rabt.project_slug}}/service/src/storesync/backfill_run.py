@@ -31,11 +31,12 @@ def count_orders(platform: str, client: Any, start: datetime, end: datetime) -> 
 def run_backfill(settings: Settings, start: datetime, end: datetime, today: date, *,
                  dry_run: bool, echo: Callable[[str], None], clock: Callable[[], float],
                  transport: Any = None, sleep: Any = None,
-                 enqueue: Any = None) -> int:
+                 enqueue: Any = None, language: str = "en") -> int:
     """Estimate, and unless ``dry_run`` queue, every store's orders created in the range.
 
     Args:
         enqueue: ``DeliveryQueue.enqueue_once``; None opens the service's queue.
+        language: The language of the estimate line, ``en`` or ``ar``.
 
     Returns:
         The exit code: 0, or 1 when a store could not be read.
@@ -54,7 +55,8 @@ def run_backfill(settings: Settings, start: datetime, end: datetime, today: date
         for platform, (shop, client, read) in readers.items():
             try:
                 code = max(code, _one_store(platform, shop, client, read, settings, start, end,
-                                            today, dry_run, echo, clock, enqueue, db))
+                                            today, dry_run, echo, clock, enqueue, db,
+                                            language))
             except StoreApiError as error:
                 echo(f"Error: {platform}: {error}")
                 code = EXIT_FAILURE
@@ -70,10 +72,12 @@ def run_backfill(settings: Settings, start: datetime, end: datetime, today: date
 def _one_store(platform: str, shop: str, client: Any, read: Any, settings: Settings,
                start: datetime, end: datetime, today: date, dry_run: bool,
                echo: Callable[[str], None], clock: Callable[[], float], enqueue: Any,
-               db: Database) -> int:
+               db: Database, language: str = "en") -> int:
     orders = count_orders(platform, client, start, end)
     restore = getattr(client, "restore_rate", None)
-    echo("Estimate: " + describe(platform, estimate(platform, orders, settings, restore)))
+    label = "التقدير: " if language == "ar" else "Estimate: "
+    echo(label + describe(platform, estimate(platform, orders, settings, restore, language),
+                          language))
     warning = shopify_history_warning(start, today) if platform == "shopify" else None
     if warning:
         echo(f"Warning: {warning}")

@@ -244,7 +244,11 @@ def run(workers: int) -> None:
             click.echo(f"  The store API jobs (reconcile, backfill, discount codes) use a local "
                        f"store stand-in at {store_url}; set the store API settings to use the "
                        "real store.\n")
-        processes.append(_child(["worker", "--workers", str(workers)], env))
+        worker_command = ["worker", "--workers", str(workers)]
+        if separate_flusher(settings):
+            # Tells the worker not to ask for a flusher that this command starts.
+            worker_command.append("--flusher-started")
+        processes.append(_child(worker_command, env))
         if separate_flusher(settings):
             processes.append(_child(["flusher"], env))
         processes.append(_child(["intake"], env))
@@ -334,7 +338,9 @@ def build_worker_queue(settings: Settings) -> DeliveryQueue:
 @main.command()
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Worker threads of the queue consumer.")
-def worker(workers: int) -> None:
+@click.option("--flusher-started", is_flag=True, hidden=True,
+              help="Set by `run`, which starts the flusher process beside the worker.")
+def worker(workers: int, flusher_started: bool) -> None:
     """Run the queue consumer that hands deliveries to the worker."""
     from prometheus_client import start_http_server
 
@@ -344,10 +350,7 @@ def worker(workers: int) -> None:
     settings = current_settings()
     logs.configure_logging(settings.log_level)
     queue = build_worker_queue(settings)
-    if separate_flusher(settings):
-        logging.getLogger("storesync.worker").info(
-            "the flusher runs as its own process (SYNC_FLUSHER=process): start `python -m "
-            "storesync flusher` beside this worker, or nothing reaches the CRM")
+    log_flusher_process(settings, flusher_started)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.host)
     # The worker side may run loops beside the consumer (metrics snapshots, the custom
@@ -365,6 +368,23 @@ def worker(workers: int) -> None:
         if stop_background is not None:
             stop_background()
         queue.close()
+
+
+def log_flusher_process(settings: Settings, flusher_started: bool) -> None:
+    """Log where the flusher runs when it is not a thread of this worker.
+
+    Under ``run``, which starts the flusher process itself, the line names ``run``. A worker
+    started on its own is told to start ``python -m storesync flusher`` too.
+    """
+    if not separate_flusher(settings):
+        return
+    log = logging.getLogger("storesync.worker")
+    if flusher_started:
+        log.info("the flusher runs as its own process (SYNC_FLUSHER=process), started by "
+                 "`run` beside this worker")
+    else:
+        log.info("the flusher runs as its own process (SYNC_FLUSHER=process): start `python -m "
+                 "storesync flusher` beside this worker, or nothing reaches the CRM")
 
 
 # CRM targets written by the flusher; custom is written by the worker itself.

@@ -28,6 +28,7 @@ A daily-limit 429 or a rejected token pauses the flusher instead of spinning.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
@@ -57,6 +58,7 @@ from .hubspot import (
     DailyLimitReached,
     HubSpotClient,
     HubSpotError,
+    SettingsRejected,
     error_message,
 )
 from .logs import mask_email, mask_phone
@@ -574,6 +576,9 @@ class Flusher:
 
         The pause is shown as ``storesync_crm_paused_until_timestamp_seconds``.
         """
+        if isinstance(error, SettingsRejected):
+            self.park(error)
+            raise _Paused from error
         limit = isinstance(error, DailyLimitReached)
         seconds = self.daily_limit_pause_seconds if limit else self.auth_failure_pause_seconds
         reason = "daily_limit" if limit else "auth"
@@ -588,6 +593,21 @@ class Flusher:
                   extra={"status": error.status, "paused_until": self.paused_until,
                          "reason": reason})
         raise _Paused from error
+
+    def park(self, error: SettingsRejected) -> None:
+        """Hold every call until the service restarts, because only new settings can help.
+
+        The outbox keeps its records as they are, with no attempt counted, so they go
+        out after the fix. Logged once, shown as ``storesync_crm_parked{reason="settings"}``.
+        """
+        if self.paused_until == math.inf:
+            return
+        self.paused_until = math.inf
+        self._pausing.set()
+        metrics.CRM_PARKED.labels(reason=PARKED_REASON).set(1)
+        log.error("%s calls parked until the settings are fixed and the service restarts; "
+                  "%d records wait in the outbox: %s", self.crm_name, self.store.pending_count(),
+                  error, extra={"status": error.status, "reason": PARKED_REASON})
 
     def _retry_all(self, chunk: Sequence[OutboxRow], error: HubSpotError,
                    now: float) -> _Outcome:
@@ -863,6 +883,7 @@ def _context_values(entry: Mapping[str, Any]) -> set[str]:
 SANDBOX_TOKEN = "sandbox-token-not-real"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
 STAGE_LOOKUP_RETRY_SECONDS = 10.0
+PARKED_REASON = "settings"
 # How often a flusher that waits for the lock tries again.
 LOCK_RETRY_SECONDS = 2.0
 
@@ -971,11 +992,17 @@ def _run_when_ready(flusher: Flusher, stop: threading.Event, lock: OutboxLock) -
 
 
 def _resolve_then_flush(flusher: Flusher, stop: threading.Event) -> None:
+    # This flusher drains now: a park of a flusher that stopped no longer holds.
+    metrics.CRM_PARKED.labels(reason=PARKED_REASON).set(0)
     while not stop.is_set() and flusher.pipeline_id is None:
         # The flusher is running, even while HubSpot cannot be read yet.
         flusher.heartbeat()
         try:
             flusher.resolve_stages()
+        except SettingsRejected as error:
+            # No retry would help; run() keeps the heartbeat while the calls stay parked.
+            flusher.park(error)
+            break
         except SetupError as error:
             log.error("deal pipeline missing in %s; nothing is synced until it exists: %s",
                       flusher.crm_name, error)

@@ -90,6 +90,14 @@ class AuthFailed(HubSpotError):
     """HubSpot rejected the access token (401) or its scopes (403)."""
 
 
+class SettingsRejected(AuthFailed):
+    """The CRM rejected the service's own settings, such as a Zoho client of another data centre.
+
+    Retrying cannot help: only a change of settings and a restart do, so the flusher
+    parks its calls instead of pausing and retrying.
+    """
+
+
 class BatchRejected(HubSpotError):
     """HubSpot rejected the whole request with a 4xx data error (not 401, 403 or 429)."""
 

@@ -17,14 +17,18 @@ scrape, :class:`SharedSyncCollector` reads every snapshot and adds them up:
   spends (the flusher) updates it, so a newer snapshot of an idle process would hide the
   count. Among snapshots written in the last ``CREDIT_SNAPSHOT_MAX_AGE_SECONDS`` that
   have a budget (a limit above 0), used and limit take the highest value and remaining
-  the lowest; the pause time takes the latest over all snapshots;
+  the lowest; the pause time and the reconciliation's last success take the latest
+  over all snapshots;
 * ``storesync_sync_success_ratio`` is computed from the summed
   ``storesync_sync_records_total``: records written to the CRM divided by records
   written plus records dead-lettered, over the service's lifetime. It is left out
   while no record has finished either way.
 
 A snapshot replaces the same process's previous one, so a snapshot written twice
-counts once. Values reach ``/metrics`` up to ``SNAPSHOT_INTERVAL_SECONDS`` late.
+counts once. A one-off command (``reconcile``, ``subscriptions``) writes one snapshot
+of its store job metrics when it ends (:func:`publish_once`), so a manual run counts
+as the worker's scheduled run does. Values reach ``/metrics`` up to
+``SNAPSHOT_INTERVAL_SECONDS`` late.
 Label values come from short fixed lists, so a sender cannot create unbounded
 series: a topic the project does not map is counted as ``other``.
 """
@@ -36,6 +40,7 @@ import logging
 import os
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -176,6 +181,14 @@ CRM_PAUSED_UNTIL = Gauge(
     ["reason"],
     registry=SYNC_REGISTRY,
 )
+CRM_PARKED = Gauge(
+    "storesync_crm_parked",
+    "1 while the flusher holds every CRM call because the CRM rejected the service's "
+    "settings (reason settings, such as the wrong ZOHO_DC), until the settings are fixed "
+    "and the service restarts; 0 once a flusher has started draining again.",
+    ["reason"],
+    registry=SYNC_REGISTRY,
+)
 # The function that combines each credit gauge over processes (see the module notes).
 ZOHO_CREDITS_LIMIT_NAME = "storesync_zoho_credits_limit"
 CREDIT_GAUGES: dict[str, Callable[[Iterable[float]], float]] = {
@@ -187,6 +200,10 @@ CREDIT_GAUGES: dict[str, Callable[[Iterable[float]], float]] = {
 # process that stopped. Its count of the rolling 24 hours no longer moves.
 CREDIT_SNAPSHOT_MAX_AGE_SECONDS = 60.0
 CRM_PAUSED_UNTIL_NAME = "storesync_crm_paused_until_timestamp_seconds"
+RECONCILE_LAST_SUCCESS_NAME = "storesync_reconcile_last_success_timestamp_seconds"
+# Timestamps where the latest over all snapshots counts, because a process that stopped
+# or ran a job long ago keeps writing an older value.
+LATEST_TIME_GAUGES = frozenset({CRM_PAUSED_UNTIL_NAME, RECONCILE_LAST_SUCCESS_NAME})
 ZOHO_CREDIT_PAUSES = Counter(
     "storesync_zoho_credit_pauses",
     "Zoho calls held back to spread the last credits of the 24-hour budget.",
@@ -342,7 +359,8 @@ def _combine(snapshots: Iterable[tuple[float, str]], gauges: frozenset[str],
              now: float) -> dict[str, dict[tuple[str, str], SnapshotSample]]:
     """Sum counter and histogram samples over all snapshots; gauges take the newest value.
 
-    The credit gauges and the pause time are combined as the module's notes describe.
+    The credit gauges and the timestamps of ``LATEST_TIME_GAUGES`` are combined as the
+    module's notes describe.
     """
     combined: dict[str, dict[tuple[str, str], SnapshotSample]] = {}
     ordered = sorted(((updated_at, json.loads(text)) for updated_at, text in snapshots),
@@ -352,7 +370,7 @@ def _combine(snapshots: Iterable[tuple[float, str]], gauges: frozenset[str],
             into = combined.setdefault(family, {})
             for name, labels, value in samples:
                 key = (name, json.dumps(labels, sort_keys=True))
-                if family == CRM_PAUSED_UNTIL_NAME and key in into:
+                if family in LATEST_TIME_GAUGES and key in into:
                     into[key] = (name, labels, max(into[key][2], float(value)))
                 elif family in gauges or key not in into:
                     into[key] = (name, labels, float(value))
@@ -517,7 +535,7 @@ RECONCILE_MISSED_ORDERS = Counter(
     ["source"], registry=SYNC_REGISTRY,
 )
 RECONCILE_LAST_SUCCESS = Gauge(
-    "storesync_reconcile_last_success_timestamp_seconds",
+    RECONCILE_LAST_SUCCESS_NAME,
     "Unix time of the last reconciliation run that read every page, by source.",
     ["source"], registry=SYNC_REGISTRY,
 )
@@ -531,3 +549,33 @@ SUBSCRIPTIONS_REPAIRED = Counter(
     "Webhook subscriptions found missing or inactive and then created or re-activated.",
     ["source", "action"], registry=SYNC_REGISTRY,
 )
+
+# The families a one-off store job command publishes; see publish_once.
+STORE_JOB_FAMILIES = frozenset({
+    "storesync_reconcile_missed_orders", RECONCILE_LAST_SUCCESS_NAME,
+    "storesync_store_api_job_failures", "storesync_webhook_subscriptions_repaired",
+})
+
+
+def publish_once(settings: Any, families: Iterable[str] = STORE_JOB_FAMILIES) -> None:
+    """Write one snapshot of ``families`` of this process, for a command that then exits.
+
+    Only the named families go in: the command's other metrics are zero and, as newer
+    gauges, would hide the worker's values. A failure is logged, because the command's
+    own work is done by then.
+    """
+    names = frozenset(families)
+    try:
+        store = open_snapshot_store(settings)
+    except (OSError, sqlite3.Error, redis.RedisError) as error:
+        log.warning("job metrics could not be written", extra={"error": repr(error)})
+        return
+    samples = {name: values for name, values in json.loads(take_snapshot()).items()
+               if name in names}
+    try:
+        store.write(process_name(), time.time(),
+                    json.dumps(samples, separators=(",", ":"), sort_keys=True))
+    except Exception as error:  # the backend may be down; the command's work is done
+        log.warning("job metrics could not be written", extra={"error": repr(error)})
+    finally:
+        store.close()

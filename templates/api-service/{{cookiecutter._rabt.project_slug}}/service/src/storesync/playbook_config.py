@@ -91,6 +91,9 @@ class Playbook:
     discount_hours: int | None
 
 
+EVERY_DAY = frozenset(range(7))
+
+
 @dataclass(frozen=True)
 class QuietWindow:
     """One quiet window in local time; ``end`` before ``start`` runs past midnight."""
@@ -107,6 +110,16 @@ class QuietHours:
 
     zone: ZoneInfo
     windows: tuple[QuietWindow, ...] = ()
+
+    def with_daily(self, daily: QuietHours) -> QuietHours:
+        """Return these hours with ``daily``'s windows in place of every window of all 7 days.
+
+        Windows of some days only, such as Friday prayer, stay, so a daily window set by
+        ``WHATSAPP_QUIET_HOURS`` never drops them. Without an every-day window in the
+        spec, ``daily``'s windows are added. The result keeps this object's time zone.
+        """
+        some_days = tuple(window for window in self.windows if window.days != EVERY_DAY)
+        return QuietHours(self.zone, (*daily.windows, *some_days))
 
     def release_time(self, at: float) -> float | None:
         """Return when the quiet window that contains ``at`` ends, or None outside every window.
@@ -353,7 +366,7 @@ def parse_quiet_window(text: str, zone: ZoneInfo) -> QuietHours:
         raise ValueError("expected two times as HH:MM-HH:MM, such as 22:00-09:00") from error
     if start == end:
         raise ValueError("the start and end are the same time")
-    return QuietHours(zone, (QuietWindow("daily", frozenset(range(7)), start, end),))
+    return QuietHours(zone, (QuietWindow("daily", EVERY_DAY, start, end),))
 
 
 def _contact_fields(mapping: Mapping[str, Any]) -> dict[str, str]:

@@ -39,7 +39,9 @@ handled. It never deletes CRM records: the CRM is the merchant's own system.
 
 ``customers/data_request`` writes the customer's data as JSON to
 ``PRIVACY_EXPORT_DIR`` (by default ``DATA_DIR/privacy-exports``), a folder only the
-service's user can open (0700), in a file only that user can read (0600).
+service's user can open (0700), in a file only that user can read (0600). A later
+``customers/redact`` deletes the exports of that customer (:func:`delete_exports`),
+and ``shop/redact`` those of the shop, because an export is a copy of the data.
 
 Every function logs ids and counts only.
 """
@@ -412,6 +414,37 @@ def write_export(folder: Path, request_id: int, data: Mapping[str, Any]) -> Path
     # O_CREAT's mode does not apply to a file that existed (a rerun).
     os.chmod(path, 0o600)
     return path
+
+
+def delete_exports(folder: Path, shop: str | None, *, customer_id: str | None = None,
+                   contact_keys: Iterable[str] = (), whole_shop: bool = False) -> int:
+    """Delete the data request exports of a redacted customer, or of a whole shop.
+
+    An export goes when it names ``shop`` and the same store customer id or one of
+    the local ``contact_keys``, or when ``whole_shop`` is set (``shop/redact``).
+    Returns how many files were deleted.
+
+    Raises:
+        OSError: a file could not be deleted; the request fails and is tried again.
+    """
+    if not folder.is_dir():
+        return 0
+    contacts = set(contact_keys)
+    deleted = 0
+    for path in sorted(folder.glob("data-request-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("privacy export not readable, so it is kept; check it by hand",
+                        extra={"path": str(path)})
+            continue
+        if not isinstance(data, Mapping) or data.get("shop") != shop:
+            continue
+        same_customer = customer_id is not None and data.get("customer_id") == customer_id
+        if whole_shop or same_customer or contacts & set(data.get("contacts") or ()):
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
 
 
 def open_tables(database: Database) -> None:

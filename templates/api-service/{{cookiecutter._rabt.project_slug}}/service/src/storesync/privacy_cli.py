@@ -23,10 +23,11 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     sys.exit(code)
 
 
-def _runner() -> PrivacyRunner:
+def _runner(*, connect: bool = True) -> PrivacyRunner:
+    """Open the privacy requests; ``connect`` False skips the CRM, which only ``run`` needs."""
     settings = current_settings(webhook_secrets_required=False)
     try:
-        return build_runner(settings)
+        return build_runner(settings, connect=connect)
     except Exception as error:  # report any failure to open the state file
         _fail(f"cannot open the state file {settings.state_path}: {error}")
 
@@ -50,7 +51,7 @@ def privacy_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 def list_command(status: str | None, limit: int, as_json: bool) -> None:
     """List privacy requests, newest first: id, received, topic, status, handled."""
-    found = _runner().requests.listing(status, limit)
+    found = _runner(connect=False).requests.listing(status, limit)
     for stored in found:
         if as_json:
             click.echo(json.dumps(_fields(stored), ensure_ascii=False))
@@ -65,13 +66,14 @@ def list_command(status: str | None, limit: int, as_json: bool) -> None:
 @click.argument("request_id", type=int)
 def show_command(request_id: int) -> None:
     """Show one request: its ids, status, attempts, last error and counts."""
-    stored = _runner().requests.get(request_id)
+    runner = _runner(connect=False)
+    stored = runner.requests.get(request_id)
     if stored is None:
         _fail(f"no privacy request has id {request_id}. List them with: "
               "python -m storesync privacy list", EXIT_USAGE)
     for key, value in _fields(stored).items():
         click.echo(f"{key}: {value if value not in (None, '', []) else '-'}")
-    deletes = _runner().crm_deletes.statuses(request_id)
+    deletes = runner.crm_deletes.statuses(request_id)
     if deletes:
         click.echo("crm_deletes: " + ", ".join(f"{count} {status}"
                                                for status, count in sorted(deletes.items())))

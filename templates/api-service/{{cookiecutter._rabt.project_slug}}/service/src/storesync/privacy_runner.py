@@ -40,6 +40,7 @@ from .privacy import PrivacyRequests, StoredPrivacyRequest
 from .privacy_actions import (
     Customer,
     bury_customer,
+    delete_exports,
     export_customer,
     find_customer,
     open_tables,
@@ -226,6 +227,8 @@ def _redact_shop(runner: PrivacyRunner, stored: StoredPrivacyRequest) -> dict[st
     with runner.database.transaction() as conn:
         counts.update(redact_shop(conn, stored.request.shop, stored.id, runner.clock()))
     _erase_old_copies(runner)
+    counts["exports_deleted"] = delete_exports(export_folder(runner.settings),
+                                               stored.request.shop, whole_shop=True)
     return counts
 
 
@@ -294,6 +297,10 @@ def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
         counts.update(redact_customer(conn, customer, stored.id, stored.request.shop))
         counts["tombstones"] = bury_customer(conn, customer, stored.id, runner.clock())
     _erase_old_copies(runner)
+    # After the transaction: a file deleted before a rollback could not be written back.
+    counts["exports_deleted"] = delete_exports(
+        export_folder(runner.settings), stored.request.shop,
+        customer_id=stored.request.customer_id, contact_keys=customer.contact_keys)
     if crm_delete:
         outcomes = runner.crm_deletes.send_due(stored.id)
         counts["crm_deleted"] = outcomes.get("deleted", 0)
@@ -301,8 +308,16 @@ def _redact_customer(runner: PrivacyRunner, stored: StoredPrivacyRequest,
     return counts
 
 
-def build_runner(settings: Settings, database: Database | None = None) -> PrivacyRunner:
-    """Create a runner with the CRM client or customer database the settings describe."""
+def build_runner(settings: Settings, database: Database | None = None, *,
+                 connect: bool = True) -> PrivacyRunner:
+    """Create a runner with the CRM client or customer database the settings describe.
+
+    With ``connect`` False the runner only reads and writes the state file, as
+    ``privacy list`` and ``privacy show`` need: no CRM client, customer database or
+    store API is set up, so sandbox mode without a running stand-in logs no error.
+    """
+    if not connect:
+        return PrivacyRunner(settings, database or Database(settings.state_path))
     client = engine = None
     if settings.crm_target == "custom":
         from .customdb.connection import create_database_engine

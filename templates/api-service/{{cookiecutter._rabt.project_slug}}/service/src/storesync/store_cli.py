@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import logs
+from . import logs, metrics
 from .cli import EXIT_FAILURE, EXIT_USAGE, current_settings
 from .db import Database
 from .settings import Settings
@@ -66,6 +66,8 @@ def reconcile_command(as_json: bool) -> None:
     finally:
         db.close()
         queue.close()
+        # The service's /metrics then shows this run, as it shows the scheduled ones.
+        metrics.publish_once(settings)
     if as_json:
         click.echo(json.dumps(results_as_dicts(results), ensure_ascii=False))
     else:
@@ -93,7 +95,10 @@ def subscriptions_command(as_json: bool) -> None:
         mapping = load_mapping(settings.mapping_path)
     except ValueError as error:
         _fail(str(error), EXIT_USAGE)
-    results = check_all(settings, mapping)
+    try:
+        results = check_all(settings, mapping)
+    finally:
+        metrics.publish_once(settings)
     if as_json:
         click.echo(json.dumps([vars(result) for result in results], ensure_ascii=False))
     else:
@@ -113,13 +118,16 @@ def subscriptions_command(as_json: bool) -> None:
 @click.option("--to", "last", required=True, metavar="YYYY-MM-DD",
               help="Last day to import, included.")
 @click.option("--dry-run", is_flag=True, help="Print the estimate only; import nothing.")
-def backfill_command(first: str, last: str, dry_run: bool) -> None:
+@click.option("--lang", "language", type=click.Choice(["en", "ar"]), default="en",
+              show_default=True, help="Language of the estimate line: English or Arabic.")
+def backfill_command(first: str, last: str, dry_run: bool, language: str) -> None:
     """Import the orders created from --from to --to, with an estimate first.
 
     \b
     Examples:
       storesync backfill --from 2026-01-01 --to 2026-01-31 --dry-run
       storesync backfill --from 2026-01-01 --to 2026-01-31
+      storesync backfill --from 2025-01-01 --to 2025-12-31 --dry-run --lang ar
     """
     from .backfill import BackfillInputError, date_range
 
@@ -132,7 +140,7 @@ def backfill_command(first: str, last: str, dry_run: bool) -> None:
     from .backfill_run import run_backfill
 
     code = run_backfill(settings, start, end, today, dry_run=dry_run, echo=click.echo,
-                        clock=time.time)
+                        clock=time.time, language=language)
     if code:
         sys.exit(code)
 

@@ -69,7 +69,12 @@ class WhatsAppSettingsError(ValueError):
 
 @dataclass(frozen=True)
 class WhatsAppSettings:
-    """The direct sender's settings; ``quiet_hours`` None means the spec's windows."""
+    """The direct sender's settings.
+
+    ``quiet_hours`` is the daily window of ``WHATSAPP_QUIET_HOURS``, which replaces the
+    spec's every-day windows only (see :meth:`QuietHours.with_daily`); None keeps the
+    spec's windows as they are.
+    """
 
     access_token: str
     phone_number_id: str
@@ -127,7 +132,7 @@ def load_whatsapp_settings(environ: Mapping[str, str],
         except ValueError as error:
             problems.append(("WHATSAPP_QUIET_HOURS", f"{values['WHATSAPP_QUIET_HOURS']!r}: "
                              f"{error}.", "give Asia/Riyadh times as HH:MM-HH:MM, e.g. "
-                             "22:00-09:00, or unset it to use the spec's quiet hours."))
+                             "22:00-09:00, or unset it to use the spec's daily quiet hours."))
     if problems:
         raise WhatsAppSettingsError(problems)
     return WhatsAppSettings(values["WHATSAPP_ACCESS_TOKEN"], phone_id, version, base_url,
@@ -141,9 +146,10 @@ class WhatsAppSender:
 
     def __init__(self, settings: WhatsAppSettings, quiet_hours: QuietHours,
                  transport: httpx.BaseTransport | None = None) -> None:
-        """Build the sender; ``quiet_hours`` is the spec's, unless the settings replace it."""
+        """Build the sender with the spec's ``quiet_hours`` and the settings' daily window."""
         self.settings = settings
-        self.quiet_hours = settings.quiet_hours or quiet_hours
+        self.quiet_hours = quiet_hours if settings.quiet_hours is None \
+            else quiet_hours.with_daily(settings.quiet_hours)
         self._client = httpx.Client(
             base_url=settings.base_url, timeout=DEFAULT_TIMEOUT_SECONDS, transport=transport,
             headers={"Authorization": f"Bearer {settings.access_token}"})

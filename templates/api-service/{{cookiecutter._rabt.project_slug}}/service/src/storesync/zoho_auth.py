@@ -37,7 +37,7 @@ import httpx
 import redis
 
 from . import logs
-from .hubspot import AuthFailed, CrmUnavailable
+from .hubspot import AuthFailed, CrmUnavailable, SettingsRejected
 from .runtime.zoho_regions import ZOHO_ACCOUNTS_BY_DC
 
 log = logging.getLogger("storesync.zoho")
@@ -56,10 +56,22 @@ DEFAULT_EXPIRES_IN_SECONDS = 3600
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 WRONG_DC_ERRORS = frozenset({"invalid_client"})
 REJECTED_TOKEN_ERRORS = frozenset({"invalid_code", "invalid_token"})
+# Errors that stay until a setting changes. Other codes, such as the error for too many
+# refreshes, may pass, so they pause and retry.
+PERMANENT_ERRORS = WRONG_DC_ERRORS | REJECTED_TOKEN_ERRORS
 
 
 class TokenRejected(AuthFailed):
     """Zoho Accounts rejected the client or the refresh token, for the reason in the message."""
+
+
+class ZohoSettingsRejected(TokenRejected, SettingsRejected):
+    """Zoho Accounts rejected ``ZOHO_DC``, the client or the refresh token for good.
+
+    Raised for ``invalid_client``, a client the data centre does not know, and for a
+    refresh token that another data centre issued or that was revoked. The message
+    names the setting to change.
+    """
 
 
 @dataclass(frozen=True)
@@ -170,7 +182,8 @@ class ZohoTokens:
         """Return a token valid for at least ``REFRESH_MARGIN_SECONDS``, refreshing it if needed.
 
         Raises:
-            TokenRejected: Zoho rejected the client or the refresh token.
+            TokenRejected: Zoho rejected the client or the refresh token;
+                :class:`ZohoSettingsRejected` when only a change of settings helps.
             CrmUnavailable: Zoho Accounts could not be reached or failed.
         """
         token = self._token
@@ -232,7 +245,8 @@ class ZohoTokens:
             data = {}
         if not isinstance(data, dict) or not data.get("access_token"):
             code = str(data.get("error") or "") if isinstance(data, dict) else ""
-            raise TokenRejected(token_error_message(code, self.dc, self.accounts_url),
+            rejected = ZohoSettingsRejected if code in PERMANENT_ERRORS else TokenRejected
+            raise rejected(token_error_message(code, self.dc, self.accounts_url),
                                 response.status_code, {"error": code})
         expires_in = data.get("expires_in")
         seconds = expires_in if isinstance(expires_in, int) and expires_in > 0 \
