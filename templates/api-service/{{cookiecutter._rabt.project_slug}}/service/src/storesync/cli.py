@@ -343,6 +343,7 @@ def worker(workers: int) -> None:
 
     settings = current_settings()
     logs.configure_logging(settings.log_level)
+    _claim_state_home(settings)
     queue = build_worker_queue(settings)
     if separate_flusher(settings):
         logging.getLogger("storesync.worker").info(
@@ -365,6 +366,21 @@ def worker(workers: int) -> None:
         if stop_background is not None:
             stop_background()
         queue.close()
+
+
+def _claim_state_home(settings: Settings) -> None:
+    """Exit with code 2 when another state file serves this Redis key prefix."""
+    import redis
+
+    from .state_home import ForeignStateFile, claim_state_home
+
+    try:
+        claim_state_home(settings)
+    except ForeignStateFile as error:
+        _fail(str(error), EXIT_USAGE)
+    except redis.RedisError as error:
+        _fail(f"cannot reach Redis at REDIS_URL to check the state file ({error}). Start "
+              "Redis or correct REDIS_URL.")
 
 
 # CRM targets written by the flusher; custom is written by the worker itself.
@@ -399,6 +415,7 @@ def flusher() -> None:
     if settings.crm_target not in FLUSHED_CRM_TARGETS:
         _fail(f"CRM_TARGET={settings.crm_target} has no flusher: the worker writes to the "
               "customer database itself.", EXIT_USAGE)
+    _claim_state_home(settings)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
