@@ -2,10 +2,10 @@
 
 The process test plays two machines with two DATA_DIRs against one Redis key prefix:
 the intake (web) on a third DATA_DIR, worker A with its flusher thread, and worker B on
-a DATA_DIR of its own. Worker B must refuse to start, naming the state file it would
-split from, and every order, each delivered twice under two delivery ids, must reach
-the CRM stand-in once: one record per order, and one deal write per order in the
-flushers' counts that the intake reads from Redis. Without the check, worker B would
+a DATA_DIR of its own. Worker B must exit at start and name the state file it would
+split from. Every order, delivered twice under two delivery ids, must reach the CRM
+stand-in once: one record per order, and one deal write per order in the flushers'
+counts that the intake reads from Redis. Without the check, worker B would
 take about half the deliveries into an outbox that the flusher holding the Redis lease
 never reads.
 """
@@ -161,7 +161,7 @@ def start_worker(service: Service, data_dir: Path) -> subprocess.Popen[bytes]:
     """Start a worker on ``data_dir``; return once it serves its metrics or has exited.
 
     The worker serves its metrics after the state file check and right before it
-    starts taking jobs, so a worker that answers there is about to take jobs.
+    starts taking jobs, so a worker that responds there is about to take jobs.
     """
     port = free_port()
     worker = service.spawn(["worker", "--workers", "2"], DATA_DIR=str(data_dir),
@@ -222,8 +222,7 @@ def outbox_rows(data_dir: Path) -> int:
         store.db.close()
 
 
-def test_two_workers_on_two_data_dirs_write_each_change_once(two_hosts: Service,
-                                                             tmp_path: Path) -> None:
+def test_two_data_dirs_write_once(two_hosts: Service, tmp_path: Path) -> None:
     service = two_hosts
     orders = twice_sent_orders()
     host_a, host_b = tmp_path / "host-a", tmp_path / "host-b"

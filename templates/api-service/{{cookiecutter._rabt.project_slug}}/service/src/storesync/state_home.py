@@ -53,7 +53,7 @@ def state_file_id(database: Database) -> str:
 
 
 def home_key(settings: Settings) -> str:
-    """Return the Redis key that holds the id of the prefix's state file."""
+    """Return the Redis key that stores the id of the prefix's state file."""
     return f"{settings.redis_key_prefix}:{KEY_SUFFIX}"
 
 
@@ -89,7 +89,7 @@ def claim_state_home(settings: Settings, client: redis.Redis | None = None) -> s
     found = recorded.decode() if isinstance(recorded, bytes) else str(recorded)
     if found != own:
         raise ForeignStateFile(
-            f"DATA_DIR {settings.data_dir} holds state file {own}, but the Redis key {key} "
+            f"DATA_DIR {settings.data_dir} contains state file {own}, but the Redis key {key} "
             f"names state file {found}: the workers and flushers of one REDIS_KEY_PREFIX must "
             "share one state file, or two of them would write the same change twice or "
             "an older state over a newer one. Point DATA_DIR at the volume the other "
