@@ -173,11 +173,19 @@ def test_ruff_clean(variant: tuple[str, Path]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# The crash proof sends 1,000 orders through kill -9 on both queues, 3 to 4 minutes per
+# project on a shared 2-core machine. Its code path depends on the CRM target and not on
+# the store platform, so it runs in one variant per target.
+CRASH_PROOF_VARIANTS = ("shopify-hubspot", "shopify-zoho", "woocommerce-custom")
+
+
 @pytest.mark.slow
 def test_service_suite_passes(variant: tuple[str, Path]) -> None:
-    _, project = variant
-    result = run(["bash", "scripts/test.sh", "-q", "-p", "no:cacheprovider"],
-                 project / "service", STORESYNC_CHECKS="tests")
+    name, project = variant
+    command = ["bash", "scripts/test.sh", "-q", "-p", "no:cacheprovider"]
+    if name not in CRASH_PROOF_VARIANTS:
+        command.append("--ignore=tests/test_crash_recovery.py")
+    result = run(command, project / "service", STORESYNC_CHECKS="tests")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     passed = PASSED.search(output)

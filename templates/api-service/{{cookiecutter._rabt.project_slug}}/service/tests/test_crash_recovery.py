@@ -1,8 +1,9 @@
 """Crash recovery end to end: the real intake and worker processes killed with SIGKILL.
 
 The test runs ``python -m storesync intake``, ``worker`` and ``flusher`` as separate
-processes on the SQLite queue, and the stand-in of the project's CRM (HubSpot or Zoho)
-under uvicorn in this process. A sender posts 600 signed orders the way the store does: a delivery
+processes, on the SQLite queue and on the Redis queue, and the stand-in of the project's
+CRM (HubSpot or Zoho) under uvicorn in this process. A sender posts 1,000 signed orders
+the way the store does: a delivery
 that gets no 2xx response (or no response at all) is sent again, with the same
 headers and body, until it gets one. While jobs are in flight, the worker is killed
 with SIGKILL (and, in the second case, the intake with it), then started again with
@@ -11,44 +12,50 @@ once in effect: one deal per order key, with the order's amount, and no dead
 letters or quarantined deliveries.
 
 A job counts as in flight when the worker has taken it off huey's queue and not
-finished it: its inbox entry is there and its queue row is gone. The worker is
-stopped with SIGSTOP while that is counted, so the count cannot change before the
-SIGKILL.
+finished it: its inbox entry is there and its queue row (or list item) is gone. The
+worker is stopped with SIGSTOP while that is counted, so the count cannot change
+before the SIGKILL.
+
+``STORESYNC_CRASH_ORDERS=200`` runs it with fewer orders on a developer's machine. With
+``CI`` set the variable is refused, so CI always proves the full 1,000. The timeouts are
+generous, because a shared 2-core machine can run the processes several times slower
+than a quiet one. A failure prints how far the run got and each process's log.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import queue
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from intake_support import (
     SHOPIFY_SECRET,
     STOREFRONT_SECRET,
     WOOCOMMERCE_SECRET,
-    encode_body,
-    shopify_headers,
-    storefront_headers,
-    woocommerce_headers,
+)
+from process_support import (
+    CLEARED_VARIABLES,
+    START_TIMEOUT_SECONDS,
+    Service,
+    customer,
+    free_port,
+    signed_delivery,
 )
 from storesync.db import Database
 from storesync.quarantine import Quarantine
-from storesync.settings import SERVICE_DIR
+from storesync.queue import build_huey
+from storesync.settings import SERVICE_DIR, load_settings
 from storesync.standins.hubspot import HubSpotStandinConfig
 from storesync.sync_store import SyncStore
 from sync_support import (
@@ -62,33 +69,49 @@ from sync_support import (
 
 pytestmark = pytest.mark.slow
 
-ORDERS = 600
-CUSTOMERS = 400
+FULL_ORDERS = 1000
+ORDERS_VARIABLE = "STORESYNC_CRASH_ORDERS"
+
+
+def order_count(environ: Mapping[str, str]) -> int:
+    """Return how many orders to send: 1,000, or fewer on a developer's machine.
+
+    Raises:
+        ValueError: the variable is set in CI, or is not a number from 50 to 1,000.
+    """
+    raw = environ.get(ORDERS_VARIABLE)
+    if raw is None:
+        return FULL_ORDERS
+    if environ.get("CI"):
+        raise ValueError(
+            f"{ORDERS_VARIABLE}={raw} is set while CI is set; CI must send all "
+            f"{FULL_ORDERS} orders. Unset {ORDERS_VARIABLE} in CI.")
+    if not raw.isdigit() or not 50 <= int(raw) <= FULL_ORDERS:
+        raise ValueError(
+            f"{ORDERS_VARIABLE}={raw!r} is not a whole number from 50 to {FULL_ORDERS}; "
+            f"set, for example, {ORDERS_VARIABLE}=200, or unset it to send {FULL_ORDERS}.")
+    return int(raw)
+
+
+ORDERS = order_count(os.environ)
+# Two orders in three come from a customer who orders more than once.
+CUSTOMERS = max(1, ORDERS * 2 // 3)
 SENDERS = 8
 # Deliveries per second the sender starts, so the kill falls while traffic flows.
 SEND_RATE = 150
-KILL_AFTER_ACKNOWLEDGED = 200
+KILL_AFTER_ACKNOWLEDGED = ORDERS // 3
 DOWN_SECONDS = 0.5
 INBOX_GRACE_SECONDS = 2
-SETTLE_TIMEOUT_SECONDS = 45
-START_TIMEOUT_SECONDS = 30
+# The first worker waits this long before it queues an unfinished job again. Its own
+# recovery would otherwise put the job it is running back on a queue whose jobs are all
+# older than the short grace, and the job would no longer count as in flight.
+FIRST_GRACE_SECONDS = 600
+# At SEND_RATE the sender needs about 7 s for 1,000 orders. On a shared 2-core machine
+# one case took up to about a minute in all, so these limits leave a wide margin.
+SEND_TIMEOUT_SECONDS = 180
+SETTLE_TIMEOUT_SECONDS = 240
+KILL_WINDOW_SECONDS = 30
 FIRST_ORDER_ID = 9_100_000_000
-# Settings of the machine running the tests must not reach the service processes.
-CLEARED_VARIABLES = ("HUBSPOT_ACCESS_TOKEN", "ZOHO_REFRESH_TOKEN", "ZOHO_CLIENT_ID",
-                     "ZOHO_CLIENT_SECRET", "ZOHO_DC", "CRM_TARGET", "REDIS_URL",
-                     "REDIS_KEY_PREFIX", "HOST", "PORT", "WORKER_METRICS_PORT", "LOG_LEVEL")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def customer(number: int) -> dict[str, Any]:
-    """Return a made-up customer with its own email and a phone in the 050 range."""
-    return {"id": 7_300_000_000_000 + number, "email": f"crash.{number}@example.com",
-            "phone": f"+96650{number:07d}", "first_name": "ريم", "last_name": "الاختبار"}
 
 
 def crash_orders() -> list[Order]:
@@ -102,101 +125,80 @@ def crash_orders() -> list[Order]:
     return orders
 
 
-def signed_delivery(order: Order, source: str, delivery_id: str) -> tuple[bytes, dict[str, str]]:
-    """Return the body and headers the store sends for ``order``; retries reuse both."""
-    body = encode_body(order.body(source))
-    topic = order.topic(source)
-    if source == "shopify":
-        return body, shopify_headers(body, topic=topic, event_id=delivery_id)
-    if source == "woocommerce":
-        return body, woocommerce_headers(body, topic=topic, delivery_id=delivery_id)
-    return body, storefront_headers(body, message_id=delivery_id)
-
-
-# --- the processes ---------------------------------------------------------------------
+# --- the queue --------------------------------------------------------------------------
 
 
 @dataclass
-class Service:
-    """The intake, worker and flusher processes of one test, started with the same settings."""
+class QueueProbe:
+    """Reads the inbox and the queue of either backend, as the worker left them.
+
+    The keys are worked out once: the worker stays stopped while a probe reads, so a
+    slow probe would leave it almost no time to run.
+    """
 
     env: dict[str, str]
-    port: int
-    log_dir: Path
-    standin: CrmStandin
-    intake: subprocess.Popen[bytes] | None = None
-    worker: subprocess.Popen[bytes] | None = None
-    flusher: subprocess.Popen[bytes] | None = None
-    starts: itertools.count[int] = field(default_factory=itertools.count)
+    _keys: tuple[str, str, str] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def _redis_keys(self) -> tuple[str, str, str]:
+        """Return the Redis URL, the inbox hash key and huey's queue list key."""
+        if self._keys is None:
+            settings = load_settings(self.env)
+            assert settings.redis_url is not None
+            self._keys = (settings.redis_url, f"{settings.redis_key_prefix}:inbox",
+                          build_huey(settings).storage.queue_key)
+        return self._keys
 
-    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{command[0]}-{next(self.starts)}.log").open("wb")
+    def _sqlite(self, sql: str, timeout: float) -> int:
+        path = Path(self.env["DATA_DIR"]) / "queue.sqlite3"
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
         try:
-            return subprocess.Popen([sys.executable, "-m", "storesync", *command], env=self.env,
-                                    cwd=SERVICE_DIR, stdout=log, stderr=subprocess.STDOUT)
+            return int(conn.execute(sql).fetchone()[0])
         finally:
-            log.close()
+            conn.close()
 
-    def start_worker(self) -> None:
-        self.worker = self._spawn(["worker", "--workers", "2"])
+    def _redis(self) -> tuple[int, int]:
+        """Return the inbox's size and the queue's length, read in one transaction."""
+        url, inbox_key, queue_key = self._redis_keys()
+        client = redis.Redis.from_url(url)
+        try:
+            with client.pipeline(transaction=True) as pipe:
+                pipe.hlen(inbox_key)
+                pipe.llen(queue_key)
+                inbox, waiting = pipe.execute()
+        finally:
+            client.close()
+        return int(inbox), int(waiting)
 
-    def start_flusher(self) -> None:
-        self.flusher = self._spawn(["flusher"])
+    def in_flight(self, timeout: float = 5) -> int:
+        """Return how many jobs the worker took off the queue and has not finished."""
+        if self.env.get("REDIS_URL"):
+            inbox, waiting = self._redis()
+            return inbox - waiting
+        return self._sqlite("SELECT (SELECT count(*) FROM inbox) - (SELECT count(*) FROM task)",
+                            timeout)
 
-    def start_intake(self) -> None:
-        self.intake = self._spawn(["intake", "--port", str(self.port)])
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            assert self.intake.poll() is None, self.logs()
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        pytest.fail(f"the intake did not start within {START_TIMEOUT_SECONDS} s\n{self.logs()}")
-
-    def processes(self) -> list[subprocess.Popen[bytes]]:
-        return [process for process in (self.intake, self.worker, self.flusher)
-                if process is not None]
-
-    def stop(self) -> None:
-        """Stop every process with SIGTERM, or SIGKILL when they do not stop in time."""
-        for process in self.processes():
-            if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.terminate()
-        for process in self.processes():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def logs(self) -> str:
-        """Return the tail of every process log, for failure messages."""
-        parts = []
-        for path in sorted(self.log_dir.glob("*.log")):
-            text = path.read_text(encoding="utf-8", errors="replace")
-            parts.append(f"--- {path.name}\n{text[-3000:]}")
-        return "\n".join(parts)
+    def unfinished(self) -> int:
+        """Return how many queued jobs have not finished: waiting, running or lost."""
+        if self.env.get("REDIS_URL"):
+            return self._redis()[0]
+        return self._sqlite("SELECT count(*) FROM inbox", 5)
 
 
-def jobs_in_flight(queue_path: Path, timeout: float = 5) -> int:
-    """Return how many jobs the worker took off the queue and has not finished."""
-    conn = sqlite3.connect(f"file:{queue_path}?mode=ro", uri=True, timeout=timeout)
-    try:
-        row = conn.execute("SELECT (SELECT count(*) FROM inbox) - (SELECT count(*) FROM task)"
-                           ).fetchone()
-    finally:
-        conn.close()
-    return int(row[0])
+def wait_until_consuming(service: Service, probe: QueueProbe, sender: Sender) -> None:
+    """Wait until the worker has finished a job, so it is past its start.
+
+    A busy machine can take many seconds to start the worker, and stopping it again
+    and again while it starts would leave it no time to start at all.
+    """
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while probe.unfinished() >= sender.acknowledged:
+        assert service.worker is not None and service.worker.poll() is None, service.logs()
+        assert time.monotonic() < deadline, (
+            f"the worker finished no job in {START_TIMEOUT_SECONDS} s\n{service.logs()}")
+        time.sleep(0.05)
 
 
-def kill_with_jobs_in_flight(service: Service, queue_path: Path, *, with_intake: bool) -> int:
+def kill_with_jobs_in_flight(service: Service, probe: QueueProbe, *, with_intake: bool) -> int:
     """SIGKILL the worker (and the intake) at a moment when the worker has unfinished jobs.
 
     Returns:
@@ -204,11 +206,11 @@ def kill_with_jobs_in_flight(service: Service, queue_path: Path, *, with_intake:
     """
     worker = service.worker
     assert worker is not None
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + KILL_WINDOW_SECONDS
     while time.monotonic() < deadline:
         worker.send_signal(signal.SIGSTOP)
         try:
-            in_flight = jobs_in_flight(queue_path, timeout=0.5)
+            in_flight = probe.in_flight(timeout=0.5)
         except sqlite3.OperationalError:
             # The worker can be stopped while it holds a lock that a read-only reader
             # waits on (during a checkpoint, for example), so let it run and look again.
@@ -224,7 +226,8 @@ def kill_with_jobs_in_flight(service: Service, queue_path: Path, *, with_intake:
             return in_flight
         worker.send_signal(signal.SIGCONT)
         time.sleep(0.005)
-    pytest.fail("the worker never had an unfinished job while deliveries arrived")
+    pytest.fail(f"the worker never had an unfinished job in {KILL_WINDOW_SECONDS} s while "
+                f"deliveries arrived\n{service.logs()}")
 
 
 # --- the sender --------------------------------------------------------------------------
@@ -292,7 +295,8 @@ class Sender:
 
 
 @pytest.fixture
-def service(tmp_path: Path, start_crm_standin: Callable[..., CrmStandin]) -> Iterator[Service]:
+def service(tmp_path: Path, start_crm_standin: Callable[..., CrmStandin],
+            backend_env: dict[str, str]) -> Iterator[Service]:
     """Return the intake and worker settings of one test; its processes stop at the end."""
     standin = start_crm_standin(hubspot=HubSpotStandinConfig(rate_limit_per_10s=1000))
     env = {key: value for key, value in os.environ.items() if key not in CLEARED_VARIABLES}
@@ -308,9 +312,10 @@ def service(tmp_path: Path, start_crm_standin: Callable[..., CrmStandin]) -> Ite
         "STOREFRONT_WEBHOOK_SECRETS": STOREFRONT_SECRET,
         "STORE_ID": "test-store",
         "SYNC_BATCH_WINDOW_MS": "100",
-        "INBOX_GRACE_SECONDS": str(INBOX_GRACE_SECONDS),
+        "INBOX_GRACE_SECONDS": str(FIRST_GRACE_SECONDS),
         "INBOX_SCAN_INTERVAL_SECONDS": "1",
         "LOG_LEVEL": "WARNING",
+        **backend_env,
     })
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
@@ -321,21 +326,21 @@ def service(tmp_path: Path, start_crm_standin: Callable[..., CrmStandin]) -> Ite
         running.stop()
 
 
-def settled(standin: CrmStandin, state_path: Path, queue_path: Path) -> bool:
-    """Return whether every order is in the stand-in and nothing waits in the service."""
-    if len(standin.kind("deals")) < ORDERS:
-        return False
+def progress(standin: CrmStandin, state_path: Path, probe: QueueProbe) -> dict[str, int]:
+    """Return the orders in the stand-in, the outbox rows and the unfinished jobs."""
     store = SyncStore(Database(state_path))
     try:
         waiting = store.pending_count()
     finally:
         store.db.close()
-    conn = sqlite3.connect(f"file:{queue_path}?mode=ro", uri=True, timeout=5)
-    try:
-        unfinished = int(conn.execute("SELECT count(*) FROM inbox").fetchone()[0])
-    finally:
-        conn.close()
-    return waiting == 0 and unfinished == 0
+    return {"orders in the CRM": len(standin.kind("deals")), "outbox rows": waiting,
+            "unfinished jobs": probe.unfinished()}
+
+
+def settled(now: dict[str, int]) -> bool:
+    """Return whether every order is in the stand-in and nothing waits in the service."""
+    return (now["orders in the CRM"] >= ORDERS and now["outbox rows"] == 0
+            and now["unfinished jobs"] == 0)
 
 
 @pytest.mark.parametrize("killed", ["worker", "worker_and_intake"])
@@ -346,27 +351,40 @@ def test_orders_survive_sigkill(service: Service, killed: str) -> None:
     deliveries = [signed_delivery(order, source, f"crash-{killed}-{order.id}")
                   for order in orders]
     state_path = Path(service.env["DATA_DIR"]) / "state.sqlite3"
-    queue_path = Path(service.env["DATA_DIR"]) / "queue.sqlite3"
+    probe = QueueProbe(service.env)
 
     service.start_intake()
     service.start_worker()
     service.start_flusher()
+    # The restarted worker queues the killed worker's jobs again after the short grace.
+    service.env["INBOX_GRACE_SECONDS"] = str(INBOX_GRACE_SECONDS)
     sender = Sender(service.url, deliveries, f"/webhooks/{source}")
     sender.start()
+    deadline = time.monotonic() + SEND_TIMEOUT_SECONDS
     while sender.acknowledged < KILL_AFTER_ACKNOWLEDGED:
+        assert time.monotonic() < deadline, (
+            f"only {sender.acknowledged} of {KILL_AFTER_ACKNOWLEDGED} deliveries were "
+            f"acknowledged in {SEND_TIMEOUT_SECONDS} s\n{service.logs()}")
         time.sleep(0.01)
-    in_flight = kill_with_jobs_in_flight(service, queue_path,
-                                    with_intake=killed == "worker_and_intake")
+    wait_until_consuming(service, probe, sender)
+    in_flight = kill_with_jobs_in_flight(service, probe,
+                                         with_intake=killed == "worker_and_intake")
     time.sleep(DOWN_SECONDS)
     if killed == "worker_and_intake":
         service.start_intake()
     service.start_worker()
 
-    assert sender.join(timeout=60), f"not every delivery was acknowledged\n{service.logs()}"
+    assert sender.join(timeout=SEND_TIMEOUT_SECONDS), (
+        f"{sender.acknowledged} of {ORDERS} deliveries were acknowledged in "
+        f"{SEND_TIMEOUT_SECONDS} s, after {sender.retries} retries\n{service.logs()}")
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
-    while not settled(standin, state_path, queue_path):
-        assert time.monotonic() < deadline, f"the service did not settle\n{service.logs()}"
+    now = progress(standin, state_path, probe)
+    while not settled(now):
+        assert time.monotonic() < deadline, (
+            f"the service did not settle in {SETTLE_TIMEOUT_SECONDS} s: {now}, "
+            f"{ORDERS} orders sent\n{service.logs()}")
         time.sleep(0.5)
+        now = progress(standin, state_path, probe)
     service.stop()
 
     assert in_flight > 0
@@ -385,3 +403,22 @@ def test_orders_survive_sigkill(service: Service, killed: str) -> None:
         assert Quarantine(state).count() == 0
     finally:
         state.close()
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, FULL_ORDERS),
+    ({"CI": "true"}, FULL_ORDERS),
+    ({ORDERS_VARIABLE: "200"}, 200),
+])
+def test_order_count_defaults_to_1000(environ: dict[str, str], expected: int) -> None:
+    assert order_count(environ) == expected
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({ORDERS_VARIABLE: "200", "CI": "true"}, "CI must send all 1000 orders"),
+    ({ORDERS_VARIABLE: "ten"}, "is not a whole number from 50 to 1000"),
+    ({ORDERS_VARIABLE: "5000"}, "is not a whole number from 50 to 1000"),
+])
+def test_order_count_refuses_bad_values(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        order_count(environ)

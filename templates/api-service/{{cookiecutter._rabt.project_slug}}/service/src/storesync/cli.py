@@ -349,6 +349,7 @@ def worker(workers: int, flusher_started: bool) -> None:
 
     settings = current_settings()
     logs.configure_logging(settings.log_level)
+    _claim_state_home(settings)
     queue = build_worker_queue(settings)
     log_flusher_process(settings, flusher_started)
     if settings.worker_metrics_port:
@@ -387,6 +388,21 @@ def log_flusher_process(settings: Settings, flusher_started: bool) -> None:
                  "storesync flusher` beside this worker, or nothing reaches the CRM")
 
 
+def _claim_state_home(settings: Settings) -> None:
+    """Exit with code 2 when another state file serves this Redis key prefix."""
+    import redis
+
+    from .state_home import ForeignStateFile, claim_state_home
+
+    try:
+        claim_state_home(settings)
+    except ForeignStateFile as error:
+        _fail(str(error), EXIT_USAGE)
+    except redis.RedisError as error:
+        _fail(f"cannot reach Redis at REDIS_URL to check the state file ({error}). Start "
+              "Redis or correct REDIS_URL.")
+
+
 # CRM targets written by the flusher; custom is written by the worker itself.
 FLUSHED_CRM_TARGETS = ("hubspot", "zoho")
 
@@ -419,6 +435,7 @@ def flusher() -> None:
     if settings.crm_target not in FLUSHED_CRM_TARGETS:
         _fail(f"CRM_TARGET={settings.crm_target} has no flusher: the worker writes to the "
               "customer database itself.", EXIT_USAGE)
+    _claim_state_home(settings)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
