@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from generator.cli import main
 from generator.runtime.cities import CITIES_FILE, city_key, find_city, load_cities
 from generator.runtime.digits import ascii_digits, strip_format_marks
+from generator.runtime.emails import normalise_email
 from generator.runtime.money import parse_amount, split_vat
 from generator.runtime.names import split_full_name
 from generator.runtime.phone import normalise_phone
@@ -207,6 +208,12 @@ def test_strip_format_marks_removes_bidi_and_zero_width() -> None:
     assert strip_format_marks("الرياض") == "الرياض"
 
 
+def test_strip_format_marks_keeps_ascii_controls() -> None:
+    # ASCII text skips the per-character check. Its control characters are Cc, not Cf.
+    assert strip_format_marks("a\tb\n\x00c") == "a\tb\n\x00c"
+    assert strip_format_marks("a\tb\u200f") == "a\tb"
+
+
 # --- phone --------------------------------------------------------------------
 
 MOBILE = "+966501234567"
@@ -305,7 +312,23 @@ def test_normalise_phone_reports_kind() -> None:
     assert (invalid.e164, invalid.kind, invalid.messageable) == (None, None, False)
 
 
+def test_normalise_phone_cached_per_text_and_region() -> None:
+    first = normalise_phone("0501234567")
+    assert normalise_phone("0501234567") is first
+    assert normalise_phone("0501234567", "SA").e164 == MOBILE
+    # The same digits in another region are another number.
+    assert normalise_phone("0501234567", "AE").e164 != MOBILE
+
+
 # --- email --------------------------------------------------------------------
+
+
+def test_normalise_email_cached_per_text() -> None:
+    assert normalise_email(" Sara@Example.COM ") == "sara@example.com"
+    assert normalise_email(" Sara@Example.COM ") == "sara@example.com"
+    assert normalise_email.cache_info().hits >= 1
+    assert normalise_email("not an address") is None
+    assert normalise_email("not an address") is None
 
 
 @pytest.mark.parametrize(("text", "expected"), [

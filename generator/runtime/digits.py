@@ -23,6 +23,9 @@ def ascii_digits(text: str) -> str:
     Returns:
         The text with only ASCII digits; other characters are unchanged.
     """
+    if text.isascii():
+        # Text that is all ASCII, the common case, has no other digits to replace.
+        return text
     return "".join(
         str(unicodedata.decimal(char)) if char.isdecimal() and not char.isascii() else char
         for char in text
@@ -42,6 +45,10 @@ def strip_format_marks(text: str) -> str:
     Returns:
         The text without those characters.
     """
+    if text.isascii():
+        # No ASCII character is in category Cf, and most values are ASCII, so the
+        # per-character lookup runs only on the rest.
+        return text
     return "".join(char for char in text if unicodedata.category(char) != "Cf")
 
 

@@ -6,6 +6,7 @@ package of that name.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -15,7 +16,13 @@ from .result import TransformContext, Transformed
 
 __all__ = ["email_lower", "normalise_email"]
 
+# Checked addresses kept per process, because a customer's next order repeats the
+# address. The result depends only on the text (no DNS lookup), so a cached result
+# is the same as a fresh check.
+EMAIL_CACHE_SIZE = 4096
 
+
+@lru_cache(maxsize=EMAIL_CACHE_SIZE)
 def normalise_email(text: str) -> str | None:
     """Check the syntax of ``text`` and return the address in lower case.
 

@@ -390,7 +390,10 @@ def resolve_path(data: Any, path: str) -> Any:
     for name, selector in segments:
         found: list[Any] = []
         for value in values:
-            child = value.get(name) if isinstance(value, Mapping) else None
+            # A parsed JSON body is made of plain dicts. Checking the exact type first
+            # costs far less than the Mapping ABC check.
+            child = value.get(name) if type(value) is dict or isinstance(value, Mapping) \
+                else None
             if selector is None:
                 found.append(child)
             elif selector == "":
@@ -414,10 +417,10 @@ def is_empty(value: Any) -> bool:
     """
     if value is None:
         return True
-    if isinstance(value, bool):
-        return False
     if isinstance(value, str):
         return not value.strip()
+    if isinstance(value, bool):
+        return False
     if isinstance(value, int):
         return value == 0
     if isinstance(value, list):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import phonenumbers
@@ -57,7 +58,14 @@ class PhoneResult:
 _INVALID = PhoneResult(e164=None, kind=None, messageable=False,
                        flags=("invalid_phone", "kept_raw"))
 
+# Parsed numbers kept per process. A field map often reads one number into two
+# fields (phone and phone_e164), and a customer's next order repeats it. The result
+# depends only on the text, the region and phonenumbers' metadata, and PhoneResult
+# is frozen, so a cached result is the same as a fresh one.
+PHONE_CACHE_SIZE = 4096
 
+
+@lru_cache(maxsize=PHONE_CACHE_SIZE)
 def normalise_phone(text: str, region: str = "SA") -> PhoneResult:
     """Parse ``text`` as a phone number and classify it.
 

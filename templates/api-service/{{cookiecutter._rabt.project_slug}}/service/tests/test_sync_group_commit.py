@@ -6,11 +6,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from storesync.db import Database
-from storesync.sync_store import SyncStore
+from storesync.sync_store import OutboxItem, SyncStore
 
 
 def versions(store: SyncStore) -> list[str]:
@@ -102,3 +103,33 @@ def test_write_error_reaches_caller(tmp_path: Path) -> None:
     # The store still works after the failed write.
     assert store.write_together(
         lambda conn: store.check_version(conn, "deals:shop:9", 2.0, "evt-9")) == "newer"
+
+
+def outbox_row(store: SyncStore) -> tuple[Any, ...]:
+    with store.db.connection() as conn:
+        row = conn.execute("SELECT properties, id_property, id_value, event_id, attempts, "
+                           "revision, next_attempt_at FROM sync_outbox").fetchone()
+    return tuple(row)
+
+
+def test_enqueue_inserts_then_merges(tmp_path: Path) -> None:
+    store = SyncStore(Database(tmp_path / "state.sqlite3"), clock=lambda: 100.0)
+    first = OutboxItem(object="contacts", key="c1", properties={"email": "a@example.com",
+                                                                 "city": "Riyadh"},
+                       id_property="email", id_value="a@example.com", event_id="e1",
+                       resource="contacts:c1")
+    with store.transaction() as conn:
+        store.enqueue(conn, first)
+    assert outbox_row(store) == ('{"city": "Riyadh", "email": "a@example.com"}', "email",
+                                 "a@example.com", "e1", 0, 1, 100.0)
+    with store.transaction() as conn:
+        conn.execute("UPDATE sync_outbox SET attempts = 3")
+    later = OutboxItem(object="contacts", key="c1", properties={"city": "Jeddah", "orders": 2},
+                       id_property=None, id_value=None, event_id="e2", resource="contacts:c1")
+    with store.transaction() as conn:
+        store.enqueue(conn, later, not_before=150.0)
+    # Newer values win, older ones stay, the upsert key is kept and the retry count restarts.
+    assert outbox_row(store) == (
+        '{"city": "Jeddah", "email": "a@example.com", "orders": 2}', "email",
+        "a@example.com", "e2", 0, 2, 150.0)
+    assert store.pending_count("contacts") == 1

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from storesync import tombstones
 from storesync.db import Database
 from storesync.delivery import Delivery
 from storesync.tombstones import (
@@ -89,6 +90,18 @@ def test_only_deliveries_received_before_count(database: Database) -> None:
     assert request_for(database, delivery(received_at=AFTER_T0), body) is None
     # An unreadable receive time counts as older than every redaction.
     assert request_for(database, delivery(received_at="yesterday"), body) == 7
+
+
+def test_no_newer_redaction_skips_digests(database: Database,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    bury_sara(database)
+
+    def fail(*_: Any) -> set[str]:
+        raise AssertionError("digests computed with no redaction newer than the delivery")
+
+    monkeypatch.setattr(tombstones, "delivery_digests", fail)
+    body = {"id": 1, "email": "sara@example.com"}
+    assert request_for(database, delivery(received_at=AFTER_T0), body) is None
 
 
 # Reconciliation and backfill queue what they read with the time of the run as receive time.
