@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -504,3 +505,54 @@ def test_list_position_reference_counts_from_one() -> None:
 def test_unreadable_list_paths_rejected(path: str) -> None:
     with pytest.raises(make_iml.FormulaError):
         make_iml.path_reference("1", path)
+
+
+SUPPORT = {"support_channels": ["whatsapp", "phone"], "support_agents": 12}
+TICKET_EVENT = {"ticket": {"id": "T-9", "updated_at": "2026-01-02T03:04:05Z"}}
+
+
+@pytest.mark.parametrize(("preset", "values"), [
+    ("shopify-growth", SUPPORT), ("jeddah-fashion-zoho", {})], ids=["hubspot", "zoho"])
+def test_ticket_dedupe_key_reads_trigger(preset: str, values: dict[str, Any]) -> None:
+    answers, plan, spec = load_case(preset, values)
+    flow = make.blueprints(build_flows(answers, plan, spec))["ticket-sync"]["flow"]
+    stores = [module for module in walk(flow)
+              if module["module"] in ("datastore:ExistRecord", "datastore:AddRecord")
+              and "processed_events" in module["metadata"]["designer"]["name"]]
+    assert len(stores) >= 2
+    for module in stores:
+        key = module["mapper"]["key"]
+        # Both fields come from the webhook (module 1), joined by writing them side by side.
+        assert key == "{{1.ticket.id}}-{{1.ticket.updated_at}}"
+        assert " + " not in key
+        assert evaluate(key, {"1": TICKET_EVENT}) == "T-9-2026-01-02T03:04:05Z"
+
+
+def test_ticket_report_event_id_is_dedupe_key() -> None:
+    answers, plan, spec = load_case("shopify-growth", SUPPORT)
+    flow = make.blueprints(build_flows(answers, plan, spec))["ticket-sync"]["flow"]
+    reports = [module for module in walk(flow) + [item for module in walk(flow)
+                                                 for item in module.get("onerror", [])]
+               if module["module"] == "http:MakeRequest"
+               and module["mapper"]["url"].startswith("https://hook.make.example/")]
+    assert reports
+    for report in reports:
+        text = report["mapper"]["jsonStringBodyContent"]
+        event = text.split('"event_id": "', 1)[1].split('", "record_id"', 1)[0]
+        assert " + " not in event
+        # Modules that the report does not name read as empty bundles.
+        bundles = defaultdict(dict, {"1": TICKET_EVENT, "error": {"message": "x"}})
+        body = json.loads(evaluate(text, bundles))
+        assert body["event_id"] == "T-9-2026-01-02T03:04:05Z"
+
+
+def test_header_dedupe_key_joins_without_plus() -> None:
+    answers, plan, spec = load_case("shopify-growth", {})
+    flow = make.blueprints(build_flows(answers, plan, spec))["order-sync"]["flow"]
+    key = next(module for module in walk(flow)
+               if module["module"] == "datastore:ExistRecord")["mapper"]["key"]
+    assert " + " not in key
+    body = {"id": 7, "updated_at": "2026-01-02T03:04:05+03:00"}
+    assert evaluate(key, {"1": body}) == "7-2026-01-02T03:04:05+03:00"
+    headers = [{"name": "X-Shopify-Event-Id", "value": "event-1"}]
+    assert evaluate(key, {"1": {**body, "__IMTHEADERS__": headers}}) == "event-1"

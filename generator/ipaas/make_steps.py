@@ -21,7 +21,7 @@ from generator.ipaas.make_builder import (
 )
 from generator.ipaas.make_consent import consent_modules, settings_module
 from generator.ipaas.make_contact import contact_router
-from generator.ipaas.make_http import dedupe_formula, http_module
+from generator.ipaas.make_http import dedupe_pieces, http_module, key_text
 from generator.ipaas.make_post_purchase import is_started_step, started_modules
 from generator.ipaas.make_records import associate_modules, upsert_modules
 from generator.ipaas.make_zoho_items import sales_order_modules
@@ -49,10 +49,7 @@ def _status_filter(builder: Builder, rules: list[dict[str, list[Any]]],
 
 def _dedupe_key(builder: Builder, step: Step) -> str:
     """Return the dedupe key: the event id header, or body fields when it is missing."""
-    source, key_field = str(step.params["key"]).split(" ", 1)
-    if source != "header":
-        return "{{" + f"{builder.trigger_id}.{key_field.replace(' + ', '}}-{{')}" + "}}"
-    return "{{" + dedupe_formula(builder, str(step.params["key"])) + "}}"
+    return key_text(dedupe_pieces(builder, str(step.params["key"])))
 
 
 def _dedupe(builder: Builder, step: Step, y: int, key: str | None = None) -> list[dict[str, Any]]:
