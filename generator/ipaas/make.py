@@ -49,6 +49,8 @@ RECONCILE_FLOW = "reconciliation"
 ABANDONED_FLOW = "abandoned-checkout"
 # The flow whose runner finds due orders in the data store (make_post_purchase).
 POST_PURCHASE_FLOW = make_post_purchase.FLOW_KEY
+# The file stem of the scenario that checks the open tickets' first-response target.
+SLA_CHECK_STEM = "ticket-sync-sla-check"
 
 
 def _metadata(instant: bool) -> dict[str, Any]:
