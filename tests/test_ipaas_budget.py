@@ -10,7 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from generator.cli import main
-from generator.ipaas import budget
+from generator.ipaas import budget, make
+from generator.ipaas.flows import build_flows
 from tests.ipaas_cases import load_case
 
 
@@ -387,6 +388,18 @@ def test_sla_check_counted_on_n8n() -> None:
     assert row["runs_formula"] == "96 * 30 runs (every 15 minutes)"
     # The Zapier build sheet has no scheduled check, so it bills no tasks.
     assert row["zapier"] == 0
+
+
+def test_sla_check_counted_on_make() -> None:
+    # The scenario's modules per run (the Zoho token route, the search and the
+    # feeder), 96 runs a day; the modules per ticket found are left out.
+    answers, plan, spec = load_case("support-heavy", {})
+    blueprint = make.blueprints(build_flows(answers, plan, spec))[make.SLA_CHECK_STEM]
+    per_run = budget._count_modules(blueprint["flow"]).per_run
+    row = support_rows({})[budget.SLA_CHECK_ROW]
+    assert per_run == 7
+    assert row["make_formula"] == "runs * 7"
+    assert row["make"] == 2880 * 7
 
 
 def test_sla_check_once_for_all_stores() -> None:

@@ -439,7 +439,8 @@ def flow_budget(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> list[d
     blueprints = make.blueprints(flow_set)
     zaps = _zap_tasks(flow_set)
     rows = [_budget_row(stem, blueprint, volumes[stem.removesuffix("-runner")], flow_set, zaps)
-            for stem, blueprint in blueprints.items() if stem != "error-alert"]
+            for stem, blueprint in blueprints.items()
+            if stem not in ("error-alert", make.SLA_CHECK_STEM)]
     replay = _budget_row("order-sync", blueprints["order-sync"], _replay_volume(volumes),
                          flow_set, zaps)
     rows.append({**replay, "key": REPLAY_ROW,
