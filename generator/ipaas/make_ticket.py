@@ -87,7 +87,8 @@ def _search_module(builder: Builder, target: str, y: int) -> dict[str, Any] | No
     if not keys:
         return None
     for _, name in keys:
-        # An empty key would make Zoho reject the criteria and HubSpot the filter.
+        # Zoho rejects criteria with an empty value. HubSpot's answer to an empty filter
+        # value is not confirmed, so both get a value that matches no record.
         builder.values[f"{name} or no match"] = \
             f'ifempty({builder.values[name]}; "{NO_MATCH}")'
     module_name = str(mapping["entities"][target]["object"])
@@ -103,7 +104,7 @@ def _search_module(builder: Builder, target: str, y: int) -> dict[str, Any] | No
                              "limit": min(10, HUBSPOT_SEARCH_PAGE_SIZE)})
         return http_module(builder, call, title, y)
     # NOTE: Zoho's criteria syntax needs a backslash before "(", ")" and "," in a
-    # value; emails, E.164 phones and store order ids carry none, so none is escaped.
+    # value. Emails, E.164 phones and store order ids carry none, so none is escaped.
     parts = [f"({crm_field}:equals:<{name} or no match>)" for crm_field, name in keys]
     criteria = parts[0] if len(parts) == 1 else "(" + "or".join(parts) + ")"
     call = CrmCall(system="zoho", action=f"search {module_name}", method="GET",
@@ -183,9 +184,10 @@ def sla_check_blueprint(builder: Builder, step: Step, name: str) -> dict[str, An
     count reaches the alert point of its channel (shorter for a VIP) is alerted on
     once, and its record keeps that, so later runs skip it.
 
-    NOTE: Make's formulas read here have no date difference, so the count grows by
-    the schedule's interval on each run inside business hours, from the run that
-    first sees the ticket. An alert so comes up to two intervals after the alert point.
+    NOTE: none of the Make functions listed in make-modules.yaml computes a date
+    difference, so the count grows by the schedule's interval on each run inside
+    business hours, from the first run that finds the ticket. An alert so comes up to
+    two intervals after the alert point.
     """
     def body() -> list[dict[str, Any]]:
         return _sla_modules(builder, step)
