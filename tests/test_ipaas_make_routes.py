@@ -219,9 +219,13 @@ def test_make_ticket_zoho_link_updates_case() -> None:
     assert "Related_To" not in body(upsert)
 
 
-def test_make_ticket_later_steps_without_match() -> None:
-    blueprint = ticket_blueprint(TICKET_HUBSPOT)
-    router = named(blueprint, "Link the ticket to the records found")
-    last = router["routes"][-1]["flow"]
-    assert "filter" not in last[0]
-    assert last[0]["metadata"]["designer"]["name"] != "Link the ticket to its order"
+def test_make_ticket_remembers_event_each_route() -> None:
+    # Each route stores the event key, so a ticket with no record found is also
+    # remembered as processed.
+    router = named(ticket_blueprint(TICKET_ZOHO), "Link the ticket to the records found")
+    assert len(router["routes"]) == 3
+    assert "filter" not in router["routes"][-1]["flow"][0]
+    for route in router["routes"]:
+        last = route["flow"][-1]
+        assert last["module"] == "datastore:AddRecord"
+        assert last["mapper"]["key"] == "{{1.ticket.id}}-{{1.ticket.updated_at}}"

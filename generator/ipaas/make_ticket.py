@@ -71,7 +71,9 @@ def link_modules(builder: Builder, links: list[Step], y: int,
         builder.pending_filter = None
     builder.x = start_x
     later = rest(y + len(routes) * Y_STEP)
-    if later:
+    if later or builder.dedupe_checks:
+        # The last route always runs: the later steps, or only the event's dedupe key,
+        # so a ticket with no record found is remembered as processed too.
         flows.append({"flow": later})
     router["routes"] = flows
     return [*searches, router]
