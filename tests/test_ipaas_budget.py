@@ -10,7 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from generator.cli import main
-from generator.ipaas import budget
+from generator.ipaas import budget, make
+from generator.ipaas.flows import build_flows
 from tests.ipaas_cases import load_case
 
 
@@ -372,3 +373,53 @@ def test_budget_doc_counts_success_route(tmp_path: Path) -> None:
     arabic = " ".join((project / "docs/operations-budget.ar.md").read_text("utf-8").split())
     assert "only the route of a batch with every record written is counted" in english
     assert "ولا يُحتسب إلا مسار الدفعة التي كُتبت سجلاتها كلها" in arabic
+
+
+def support_rows(values: dict[str, object]) -> dict[str, dict[str, object]]:
+    answers, plan, spec = load_case("support-heavy", values)
+    return {row["key"]: row for row in budget.flow_budget(answers, plan, spec)}
+
+
+def test_sla_check_counted_on_n8n() -> None:
+    # 24 * 60 / 15 = 96 checks a day, 2,880 a month, each one n8n execution.
+    row = support_rows({})[budget.SLA_CHECK_ROW]
+    assert row["runs"] == 96 * 30
+    assert row["n8n_cloud"] == 2880
+    assert row["runs_formula"] == "96 * 30 runs (every 15 minutes)"
+    # The Zapier build sheet has no scheduled check, so it bills no tasks.
+    assert row["zapier"] == 0
+
+
+def test_sla_check_counted_on_make() -> None:
+    # The scenario's modules per run (the Zoho token route, the search and the
+    # feeder), 96 runs a day; the modules per ticket found are left out.
+    answers, plan, spec = load_case("support-heavy", {})
+    blueprint = make.blueprints(build_flows(answers, plan, spec))[make.SLA_CHECK_STEM]
+    per_run = budget._count_modules(blueprint["flow"]).per_run
+    row = support_rows({})[budget.SLA_CHECK_ROW]
+    assert per_run == 7
+    assert row["make_formula"] == "runs * 7"
+    assert row["make"] == 2880 * 7
+
+
+def test_sla_check_once_for_all_stores() -> None:
+    # The check reads the CRM, so a second store adds no runs.
+    row = support_rows({"store_count": 2})[budget.SLA_CHECK_ROW]
+    assert row["runs"] == 2880
+
+
+def test_sla_check_row_after_ticket_flow() -> None:
+    keys = list(support_rows({}))
+    assert keys[keys.index("ticket-sync") + 1] == budget.SLA_CHECK_ROW
+
+
+def test_sla_check_in_error_flow_runs() -> None:
+    rows = support_rows({})
+    rate = budget._assumptions()["failure_rate"]
+    shown = sum(int(row["runs"]) for key, row in rows.items() if key != "error-alert")
+    assert rows["error-alert"]["runs"] == math.ceil(round(shown * rate, 6))
+
+
+def test_no_sla_check_without_tickets() -> None:
+    rows = support_rows({"support_channels": [], "support_agents": 0})
+    assert budget.SLA_CHECK_ROW not in rows

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -504,3 +505,171 @@ def test_list_position_reference_counts_from_one() -> None:
 def test_unreadable_list_paths_rejected(path: str) -> None:
     with pytest.raises(make_iml.FormulaError):
         make_iml.path_reference("1", path)
+
+
+SUPPORT = {"support_channels": ["whatsapp", "phone"], "support_agents": 12}
+TICKET_EVENT = {"ticket": {"id": "T-9", "updated_at": "2026-01-02T03:04:05Z"}}
+
+
+@pytest.mark.parametrize(("preset", "values"), [
+    ("shopify-growth", SUPPORT), ("jeddah-fashion-zoho", {})], ids=["hubspot", "zoho"])
+def test_ticket_dedupe_key_reads_trigger(preset: str, values: dict[str, Any]) -> None:
+    answers, plan, spec = load_case(preset, values)
+    flow = make.blueprints(build_flows(answers, plan, spec))["ticket-sync"]["flow"]
+    stores = [module for module in walk(flow)
+              if module["module"] in ("datastore:ExistRecord", "datastore:AddRecord")
+              and "processed_events" in module["metadata"]["designer"]["name"]]
+    assert len(stores) >= 2
+    for module in stores:
+        key = module["mapper"]["key"]
+        # Both fields come from the webhook (module 1), joined by writing them side by side.
+        assert key == "{{1.ticket.id}}-{{1.ticket.updated_at}}"
+        assert " + " not in key
+        assert evaluate(key, {"1": TICKET_EVENT}) == "T-9-2026-01-02T03:04:05Z"
+
+
+def test_ticket_report_event_id_is_dedupe_key() -> None:
+    answers, plan, spec = load_case("shopify-growth", SUPPORT)
+    flow = make.blueprints(build_flows(answers, plan, spec))["ticket-sync"]["flow"]
+    reports = [module for module in walk(flow) + [item for module in walk(flow)
+                                                 for item in module.get("onerror", [])]
+               if module["module"] == "http:MakeRequest"
+               and module["mapper"]["url"].startswith("https://hook.make.example/")]
+    assert reports
+    for report in reports:
+        text = report["mapper"]["jsonStringBodyContent"]
+        event = text.split('"event_id": "', 1)[1].split('", "record_id"', 1)[0]
+        assert " + " not in event
+        # Modules that the report does not name read as empty bundles.
+        bundles = defaultdict(dict, {"1": TICKET_EVENT, "error": {"message": "x"}})
+        body = json.loads(evaluate(text, bundles))
+        assert body["event_id"] == "T-9-2026-01-02T03:04:05Z"
+
+
+def test_header_dedupe_key_joins_without_plus() -> None:
+    answers, plan, spec = load_case("shopify-growth", {})
+    flow = make.blueprints(build_flows(answers, plan, spec))["order-sync"]["flow"]
+    key = next(module for module in walk(flow)
+               if module["module"] == "datastore:ExistRecord")["mapper"]["key"]
+    assert " + " not in key
+    body = {"id": 7, "updated_at": "2026-01-02T03:04:05+03:00"}
+    assert evaluate(key, {"1": body}) == "7-2026-01-02T03:04:05+03:00"
+    headers = [{"name": "X-Shopify-Event-Id", "value": "event-1"}]
+    assert evaluate(key, {"1": {**body, "__IMTHEADERS__": headers}}) == "event-1"
+
+
+SLA_STEM = make.SLA_CHECK_STEM
+RIYADH = ZoneInfo("Asia/Riyadh")
+# Sunday 4 January 2026, 10:00 in Riyadh: inside the default business hours.
+SUNDAY_MORNING = datetime(2026, 1, 4, 10, 0, tzinfo=RIYADH)
+FRIDAY_MORNING = datetime(2026, 1, 9, 10, 0, tzinfo=RIYADH)
+
+
+def sla_blueprint(values: dict[str, Any]) -> dict[str, Any]:
+    answers, plan, spec = load_case("support-heavy", values)
+    blueprint: dict[str, Any] = make.blueprints(build_flows(answers, plan, spec))[SLA_STEM]
+    return blueprint
+
+
+def sla_module(blueprint: dict[str, Any], name: str, index: int = 0) -> dict[str, Any]:
+    found = [module for module in walk(blueprint["flow"])
+             if module["metadata"]["designer"]["name"] == name]
+    return found[index]
+
+
+SLA_CASES = [({}, "", "Ecom_Ticket_ID"),
+             ({"crm": "hubspot", "path": "ipaas"}, "properties.", "ecom_ticket_id")]
+
+
+@pytest.mark.parametrize(("values", "prefix", "key"), SLA_CASES, ids=["zoho", "hubspot"])
+def test_sla_count_grows_in_business_hours(values: dict[str, Any], prefix: str,
+                                           key: str) -> None:
+    blueprint = sla_blueprint(values)
+    read_id = int(sla_module(blueprint, "Read the ticket's counted minutes (data store "
+                                        "sla_checks)")["id"])
+    count = sla_module(blueprint, "Count the ticket's business minutes (data store sla_checks)")
+    formula = count["mapper"]["data"]["minutes"]
+    item = read_id - 1
+    assert count["mapper"]["key"] == "sla:{{ifempty(" + f"{item}.{prefix}{key}; {item}.id)" + "}}"
+    # The first run that sees a ticket starts its count; later runs add 15 in business hours.
+    assert float(evaluate(formula, {str(read_id): {}, "now": SUNDAY_MORNING})) == 0
+    seen = {str(read_id): {"minutes": "30"}}
+    assert float(evaluate(formula, {**seen, "now": SUNDAY_MORNING})) == 45
+    assert float(evaluate(formula, {**seen, "now": FRIDAY_MORNING})) == 30
+    evening = SUNDAY_MORNING.replace(hour=17, minute=0)
+    assert float(evaluate(formula, {**seen, "now": evening})) == 30
+
+
+def due_formula(module: dict[str, Any]) -> tuple[str, str]:
+    """Return the not-alerted field and the "minutes < alert point" formula of a route filter."""
+    alerted, due = module["filter"]["conditions"][0][:2]
+    assert alerted["o"] == "text:equal"
+    assert due["o"] == "boolean:equal"
+    return alerted["a"], due["a"]
+
+
+@pytest.mark.parametrize(("channel", "minutes", "alerts"), [
+    ("WhatsApp", "0", False), ("WhatsApp", "15", True), ("Email", "180", False),
+    ("Email", "195", True), ("Phone", "45", False), ("Phone", "60", True)])
+def test_sla_alert_point_by_channel(channel: str, minutes: str, alerts: bool) -> None:
+    # 80 % of 15, 240 and 60 business minutes; the count grows by 15 in this run.
+    blueprint = sla_blueprint({})
+    read = sla_module(blueprint, "Read the ticket's counted minutes (data store sla_checks)")
+    alert = sla_module(blueprint, "Alert the team lead", -1)
+    assert alert["filter"]["name"] == "Alert point passed, not alerted yet"
+    alerted, due = due_formula(alert)
+    item = int(read["id"]) - 1
+    bundles = {str(read["id"]): {"minutes": str(float(minutes) - 15)},
+               str(item): {"Case_Origin": channel}, "now": SUNDAY_MORNING}
+    assert evaluate(due, bundles) is (not alerts)
+    assert alerted == "{{" + f"{read['id']}.alerted" + "}}"
+
+
+def test_sla_alerted_once() -> None:
+    blueprint = sla_blueprint({})
+    marks = [module for module in walk(blueprint["flow"])
+             if module["metadata"]["designer"]["name"] == "Remember the alert (data store "
+                                                         "sla_checks)"]
+    assert len(marks) == 2
+    for mark in marks:
+        assert mark["mapper"]["data"]["alerted"] == "yes"
+        assert mark["mapper"]["overwrite"] is True
+
+
+@pytest.mark.parametrize("values", [{}, {"crm": "hubspot", "path": "ipaas"}],
+                         ids=["zoho", "hubspot"])
+def test_sla_vip_route_reads_contact(values: dict[str, Any]) -> None:
+    blueprint = sla_blueprint(values)
+    contact = sla_module(blueprint, "Read the ticket's contact")
+    vip_alert = sla_module(blueprint, "Alert the team lead", 0)
+    assert vip_alert["filter"]["name"] == "VIP customer"
+    (condition,) = vip_alert["filter"]["conditions"][0]
+    lifetime = "ecom_ltv_sar" if values else "Ecom_LTV_SAR"
+    assert lifetime in condition["a"]
+    assert str(contact["id"]) in condition["a"]
+    # A VIP gets half the phone target: 80 % of 30 minutes.
+    read = sla_module(blueprint, "Read the ticket's counted minutes (data store sla_checks)")
+    first = next(module for module in walk(blueprint["flow"])
+                 if "VIP alert point passed" in str(module.get("filter", {}).get("name")))
+    conditions = first["filter"]["conditions"][0]
+    item = int(read["id"]) - 1
+    channel = "source_type" if values else "Case_Origin"
+    record = {"properties": {channel: "Phone"}} if values else {channel: "Phone"}
+    for before, passes in (("0", False), ("15", True), ("45", False)):
+        bundles = {str(read["id"]): {"minutes": before}, str(item): record,
+                   "now": SUNDAY_MORNING}
+        results = [evaluate(condition["a"], bundles) for condition in conditions[1:3]]
+        assert (results == [False, True]) is passes, (before, results)
+
+
+@pytest.mark.parametrize("values", [{}, {"crm": "hubspot", "path": "ipaas"}],
+                         ids=["zoho", "hubspot"])
+def test_ticket_webhook_leaves_alert_to_schedule(values: dict[str, Any]) -> None:
+    answers, plan, spec = load_case("support-heavy", values)
+    blueprints = make.blueprints(build_flows(answers, plan, spec))
+    names = [module["metadata"]["designer"]["name"]
+             for module in walk(blueprints["ticket-sync"]["flow"])]
+    assert "Alert the team lead" not in names
+    assert blueprints[SLA_STEM]["metadata"]["instant"] is False
+    first = blueprints[SLA_STEM]["flow"][0]
+    assert first["module"] != "gateway:CustomWebHook"

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+import pytest
+
 from generator.ipaas import make
 from generator.ipaas.flows import build_flows
 from tests.ipaas_cases import load_case
@@ -155,3 +157,75 @@ def test_woocommerce_reconciliation_pages() -> None:
     fetch, post = flow[4], flow[5]
     assert fetch["mapper"]["url"].endswith(f"/orders/{{{{{flow[3]['id']}.id}}}}")
     assert body(post) == f"{{{{{fetch['id']}.data}}}}"
+
+
+TICKET_ZOHO = ("support-heavy", "{}")
+TICKET_HUBSPOT = ("support-heavy", json.dumps({"crm": "hubspot", "path": "ipaas"}))
+
+
+def ticket_blueprint(case: tuple[str, str]) -> dict[str, Any]:
+    return blueprints(*case)["ticket-sync"]
+
+
+def test_make_ticket_hubspot_searches() -> None:
+    blueprint = ticket_blueprint(TICKET_HUBSPOT)
+    contact = named(blueprint, "Find the ticket's contact")
+    assert contact["mapper"]["url"].endswith("/crm/v3/objects/contacts/search")
+    groups = json.loads(re.sub(r"\{\{.*?\}\}(?!\})", "X", body(contact)))["filterGroups"]
+    assert [group["filters"][0]["propertyName"] for group in groups] == ["email", "phone"]
+    assert "1.customer.email" in body(contact)
+    order = named(blueprint, "Find the ticket's order")
+    assert order["mapper"]["url"].endswith("/crm/v3/objects/deals/search")
+    assert "ifempty(1.ticket.order_id; \\\"-\\\")" in json.dumps(body(order))
+
+
+def test_make_ticket_zoho_searches() -> None:
+    blueprint = ticket_blueprint(TICKET_ZOHO)
+    contact = named(blueprint, "Find the ticket's contact")
+    assert contact["mapper"]["url"].endswith("/Contacts/search")
+    (criteria,) = contact["mapper"]["queryParameters"]
+    assert criteria["value"].startswith("((Email:equals:{{ifempty(lower(trim(1.customer.email)); ")
+    assert "or(Mobile:equals:" in criteria["value"]
+    order = named(blueprint, "Find the ticket's order")
+    (criteria,) = order["mapper"]["queryParameters"]
+    assert criteria["value"] == '(Shopify_Order_ID:equals:{{ifempty(1.ticket.order_id; "-")}})'
+
+
+@pytest.mark.parametrize("case", [TICKET_HUBSPOT, TICKET_ZOHO], ids=["hubspot", "zoho"])
+@pytest.mark.parametrize("target", ["contact", "order"])
+def test_make_ticket_links_found_record(case: tuple[str, str], target: str) -> None:
+    blueprint = ticket_blueprint(case)
+    search = named(blueprint, f"Find the ticket's {target}")
+    link = named(blueprint, f"Link the ticket to its {target}")
+    found = f"first(map({search['id']}.data."
+    # The link runs only on a route whose filter needs the found id.
+    assert link["filter"]["name"] == f"{target} found"
+    (condition,) = link["filter"]["conditions"][0]
+    assert condition["a"].startswith("{{" + found)
+    assert condition["o"] == "text:notequal"
+    assert found in body(link)
+
+
+def test_make_ticket_zoho_link_updates_case() -> None:
+    blueprint = ticket_blueprint(TICKET_ZOHO)
+    upsert = named(blueprint, "Create or update the ticket")
+    link = named(blueprint, "Link the ticket to its contact")
+    assert link["mapper"]["method"] == "put"
+    assert f"/Cases/{{{{get(first({upsert['id']}.data.data); \"details.id\")}}}}" \
+        in link["mapper"]["url"]
+    assert json.loads(re.sub(r"\{\{.*?\}\}", "X", body(link))) == {
+        "data": [{"Related_To": {"id": "X"}}]}
+    # The upsert itself sends no lookup, so a ticket without a match is still written.
+    assert "Related_To" not in body(upsert)
+
+
+def test_make_ticket_remembers_event_each_route() -> None:
+    # Each route stores the event key, so a ticket with no record found is also
+    # remembered as processed.
+    router = named(ticket_blueprint(TICKET_ZOHO), "Link the ticket to the records found")
+    assert len(router["routes"]) == 3
+    assert "filter" not in router["routes"][-1]["flow"][0]
+    for route in router["routes"]:
+        last = route["flow"][-1]
+        assert last["module"] == "datastore:AddRecord"
+        assert last["mapper"]["key"] == "{{1.ticket.id}}-{{1.ticket.updated_at}}"

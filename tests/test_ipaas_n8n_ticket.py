@@ -240,3 +240,77 @@ def test_hubspot_contact_search_body(hubspot: dict[str, Any]) -> None:
     assert [group["filters"][0]["value"] for group in body["filterGroups"]] == [
         "sara@example.sa", "+966501234567"]
     assert body["properties"][-1] == "ecom_ltv_sar"
+
+
+HUBSPOT_OPEN = "Find the open tickets without a first reply"
+
+
+def test_hubspot_scheduled_check_every_15_minutes(hubspot: dict[str, Any]) -> None:
+    schedule = next(node for node in hubspot["nodes"]
+                    if node["type"] == "n8n-nodes-base.scheduleTrigger")
+    assert schedule["parameters"]["rule"]["interval"] == [
+        {"field": "minutes", "minutesInterval": 15}]
+    assert linked(hubspot, schedule["name"], f"{HUBSPOT_OPEN}: request")
+    assert linked(hubspot, f"{HUBSPOT_OPEN}: results", SCHEDULED_ROUTE)
+    search = next(node for node in hubspot["nodes"] if node["name"] == HUBSPOT_OPEN)
+    assert search["parameters"]["url"].endswith("/crm/v3/objects/tickets/search")
+
+
+def test_hubspot_scheduled_search_body(hubspot: dict[str, Any]) -> None:
+    (request,) = run_chain([(f"{HUBSPOT_OPEN}: request",
+                             node_code(hubspot, f"{HUBSPOT_OPEN}: request"), None)], [{}])
+    (group,) = request["body"]["filterGroups"]
+    assert {"propertyName": "hs_pipeline_stage", "operator": "EQ", "value": "1"} \
+        in group["filters"]
+    assert {"propertyName": "ecom_first_reply_at", "operator": "NOT_HAS_PROPERTY"} \
+        in group["filters"]
+    assert "createdate" in request["body"]["properties"]
+
+
+def test_hubspot_scheduled_check_alerts_unanswered(hubspot: dict[str, Any]) -> None:
+    tickets = {"results": [
+        {"id": "h-1", "properties": {"ecom_ticket_id": "T-1", "source_type": "CHAT",
+                                     "createdate": "2026-01-04T06:30:00Z"}},
+        {"id": "h-2", "properties": {"ecom_ticket_id": "T-2", "source_type": "CHAT",
+                                     "createdate": "2026-01-04T06:30:00Z",
+                                     "ecom_first_reply_at": "2026-01-04T06:40:00Z"}},
+    ]}
+    steps = [
+        (f"{HUBSPOT_OPEN}: results", node_code(hubspot, f"{HUBSPOT_OPEN}: results"), None),
+        (SCHEDULED_ROUTE, FAKE_CLOCK + node_code(hubspot, SCHEDULED_ROUTE), None),
+    ]
+    result = run_chain(steps, [tickets])
+    # The answered ticket is dropped; the other is 30 business minutes old.
+    assert [item["record"]["ecom_ticket_id"] for item in result] == ["T-1"]
+    assert result[0]["_sla"]["open_minutes"] == 30
+
+
+@pytest.mark.parametrize("name", ["Remember the alerted ticket", "Skip a ticket already alerted on",
+                                  "Remember the alerted ticket (2)",
+                                  "Forget the alert of a closed ticket"])
+def test_alert_marker_outside_purged_table(data: dict[str, Any], name: str) -> None:
+    node = next(item for item in data["nodes"] if item["name"] == name)
+    assert node["parameters"]["dataTableId"]["value"] == "rabt_sla_alerts"
+
+
+def test_purge_leaves_alert_markers() -> None:
+    purged = {node["parameters"]["dataTableId"]["value"]
+              for node in workflow(PRESET, "reconciliation")["nodes"]
+              if node["type"] == "n8n-nodes-base.dataTable"
+              and node["parameters"].get("operation") == "deleteRows"}
+    assert purged == {"rabt_processed_events"}
+
+
+CLOSE_KEY = "Forget the alert of a closed ticket: key"
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    ("closed", ["sla:T-88"]), ("solved", ["sla:T-88"]), ("open", []), ("pending", [])])
+def test_closed_ticket_forgets_marker(data: dict[str, Any], status: str,
+                                      expected: list[str]) -> None:
+    payload = ticket()
+    payload["ticket"]["status"] = status
+    steps = [(MAP, node_code(data, MAP), None), (CLOSE_KEY, node_code(data, CLOSE_KEY), None)]
+    assert [item["key"] for item in run_chain(steps, [payload])] == expected
+    assert linked(data, CLOSE_KEY, "Forget the alert of a closed ticket")
+    assert linked(data, RESTORE, CLOSE_KEY)

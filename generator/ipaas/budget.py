@@ -22,6 +22,7 @@ from generator.ipaas.flows import (
     ABANDONED_CHECK_EVERY_MINUTES,
     DEDUPE_TTL_DAYS,
     RECONCILE_EVERY_MINUTES,
+    SLA_CHECK_EVERY_MINUTES,
     FlowSet,
     build_flows,
 )
@@ -37,6 +38,10 @@ MINUTES_PER_DAY = 24 * 60
 POST_PURCHASE_FLOW = "post-purchase"
 # The row of the order-sync runs that the reconciliation's replays start.
 REPLAY_ROW = "order-sync-replays"
+# The row of the scheduled first-response check of the support tickets.
+SLA_CHECK_ROW = "ticket-sync-sla-check"
+# The CRMs whose n8n ticket workflow has the scheduled first-response check.
+SLA_CHECK_CRMS = frozenset({"hubspot", "zoho"})
 # Flows whose webhook run waits hours or days on n8n, where Make splits off a runner.
 WAITING_FLOWS = frozenset({"abandoned-checkout", POST_PURCHASE_FLOW})
 # Upper bound for the break-even search, in orders a month.
@@ -434,16 +439,66 @@ def flow_budget(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> list[d
     blueprints = make.blueprints(flow_set)
     zaps = _zap_tasks(flow_set)
     rows = [_budget_row(stem, blueprint, volumes[stem.removesuffix("-runner")], flow_set, zaps)
-            for stem, blueprint in blueprints.items() if stem != "error-alert"]
+            for stem, blueprint in blueprints.items()
+            if stem not in ("error-alert", make.SLA_CHECK_STEM)]
     replay = _budget_row("order-sync", blueprints["order-sync"], _replay_volume(volumes),
                          flow_set, zaps)
     rows.append({**replay, "key": REPLAY_ROW,
                  "title_en": f"{replay['title_en']}, reconciliation replays",
                  "title_ar": f"{replay['title_ar']}، إعادة الإرسال من المطابقة الدورية"})
+    sla_check = _sla_check_row(plan.crm, flow_set, blueprints)
+    if sla_check is not None:
+        index = next(index for index, row in enumerate(rows) if row["key"] == "ticket-sync")
+        rows.insert(index + 1, sla_check)
     if "error-alert" in blueprints:
         rows.append(_budget_row("error-alert", blueprints["error-alert"],
                                 _error_volume(rows), flow_set, zaps))
     return rows
+
+
+def sla_check_runs_per_day() -> int:
+    """Return the first-response check's runs a day, from the interval the workflows schedule."""
+    return MINUTES_PER_DAY // SLA_CHECK_EVERY_MINUTES
+
+
+def _sla_check_row(crm: str, flow_set: FlowSet,
+                   blueprints: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Return the row of the scheduled first-response check, or None without one.
+
+    The check reads the open tickets from the CRM, not from a store, so one schedule
+    serves all the client's stores. n8n runs it in the ticket workflow on HubSpot
+    and Zoho, and Make as a scenario of its own when the project has its blueprint.
+    The Zapier build sheet has no such Zap, so it bills no tasks.
+    """
+    if "ticket-sync" not in flow_set.keys or not any(
+            step.key == "sla_check" for step in flow_set.get("ticket-sync").walk()):
+        return None
+    blueprint = blueprints.get(make.SLA_CHECK_STEM)
+    if crm not in SLA_CHECK_CRMS and blueprint is None:
+        return None
+    per_day = sla_check_runs_per_day()
+    runs = per_day * DAYS_PER_MONTH
+    count = _count_modules(blueprint["flow"]) if blueprint is not None else None
+    make_formula = _units_formula(count.per_run, 0) if count is not None else \
+        Bilingual("no scenario", "لا سيناريو له")
+    flow = flow_set.get("ticket-sync")
+    return {
+        "key": SLA_CHECK_ROW, "title_en": f"{flow.title.en}, first-response check",
+        "title_ar": f"{flow.title.ar}، فحص مهلة الرد الأول",
+        "runs": runs,
+        "runs_formula": f"{per_day} * {DAYS_PER_MONTH} runs (every "
+                        f"{SLA_CHECK_EVERY_MINUTES} minutes)",
+        "runs_formula_ar": f"{per_day} {TIMES} {DAYS_PER_MONTH} (تشغيل كل "
+                           f"{arabic_count(SLA_CHECK_EVERY_MINUTES, 'minute')})",
+        # NOTE: the few overdue tickets a run finds add modules per ticket on Make; the
+        # estimate leaves them out.
+        "records": 0, "records_formula": "", "records_formula_ar": "",
+        "make": runs * count.per_run if count is not None else 0,
+        "make_formula": make_formula.en, "make_formula_ar": make_formula.ar,
+        "n8n_cloud": runs if crm in SLA_CHECK_CRMS else 0,
+        "zapier": 0, "zapier_formula": "no Zap (the build sheet has no scheduled check)",
+        "zapier_formula_ar": "لا Zap له (لا يتضمن دليل البناء فحصًا مجدولًا)",
+    }
 
 
 def _plan_cost_usd(platform: Mapping[str, Any], units: int) -> dict[str, Any]:

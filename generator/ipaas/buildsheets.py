@@ -18,6 +18,7 @@ from generator.ipaas import (
     make_iml,
     make_placeholders,
     make_schedule,
+    make_ticket,
     n8n,
     n8n_code,
     sheet_links,
@@ -268,7 +269,8 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
                    "filter": make_schedule.QUIET_FILTER_NAME}
     if plan.crm == "custom":
         return {"blueprints": [], "modules": [], "raw_transforms": [], "transforms": [],
-                "data_stores": [], "fulfilment_store": False, "quiet_hours": quiet_hours,
+                "data_stores": [], "fulfilment_store": False, "sla_check": False,
+                "quiet_hours": quiet_hours,
                 "placeholders": [], "flow_files": _flow_files(flow_set, {}),
                 **_runner_interval()}
     blueprints = make.blueprints(flow_set)
@@ -286,7 +288,10 @@ def make_context(plan: Plan, flow_set: FlowSet) -> dict[str, Any]:
         "transforms": [{"name": name, **make_iml.APPROACHES[name]} for name in transforms
                        if name in make_iml.APPROACHES],
         "data_stores": ["processed_events", "failed_items", "sync_cursors"] + (
-            [make.ZOHO_TOKEN_STORE] if plan.crm == "zoho" else []),
+            [make.ZOHO_TOKEN_STORE] if plan.crm == "zoho" else []) + (
+            [make_ticket.SLA_STORE] if make.SLA_CHECK_STEM in blueprints else []),
+        # The scheduled scenario that alerts on tickets past their first-response target.
+        "sla_check": make.SLA_CHECK_STEM in blueprints,
         # The post-purchase scenarios keep each started order in playbook_orders.
         "fulfilment_store": f"{make.POST_PURCHASE_FLOW}-runner" in blueprints,
         "quiet_hours": quiet_hours,
@@ -301,13 +306,15 @@ def _flow_files(flow_set: FlowSet, blueprints: dict[str, Any]) -> dict[str, list
     """Return each flow's workflow files, relative to the workflows folder.
 
     Every flow has one n8n workflow. It has a Make blueprint only when ``blueprints``
-    has one under its key, and a second one for the runner of a flow that waits.
+    has one under its key, and a second one for the runner of a flow that waits or
+    for the scheduled first-response check of the ticket flow.
     """
     files: dict[str, list[str]] = {}
     for flow in flow_set.flows:
         paths = [f"{n8n.OUTPUT_DIR}/{flow.key}.json"]
         paths += [f"{make.MAKE_DIR}/{stem}.blueprint.json"
-                  for stem in (flow.key, f"{flow.key}-runner") if stem in blueprints]
+                  for stem in (flow.key, f"{flow.key}-runner", f"{flow.key}-sla-check")
+                  if stem in blueprints]
         files[flow.key] = [path.removeprefix(f"{WORKFLOWS_DIR}/") for path in paths]
     return files
 

@@ -911,7 +911,8 @@ def _ticket_flow(ctx: _Context) -> Flow:
 
 
 # The ticket fields the first-response check reads, by their name in the field map.
-SLA_FIELDS = ("opened_at", "channel", "first_reply_at", "store_ticket_id", "subject")
+# The status finds the open tickets and the closed ones whose alert marker can go.
+SLA_FIELDS = ("opened_at", "channel", "first_reply_at", "store_ticket_id", "subject", "status")
 # NOTE: the contact's lifetime value decides VIP, as the VIP segment does. The
 # field name is the spec's rollup; a ticket with no found contact is not VIP.
 VIP_ROLLUP = "ltv_sar"

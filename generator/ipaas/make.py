@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from generator.ipaas import make_post_purchase
+from generator.ipaas import make_post_purchase, make_ticket
 from generator.ipaas.flows import Flow, FlowSet, Step, build_flows
 from generator.ipaas.make_builder import RAW_TRANSFORMS, Y_STEP, Builder, confirmed_modules
 from generator.ipaas.make_http import ZOHO_TOKEN_STORE, calls_zoho, http_module, token_router
@@ -49,6 +49,8 @@ RECONCILE_FLOW = "reconciliation"
 ABANDONED_FLOW = "abandoned-checkout"
 # The flow whose runner finds due orders in the data store (make_post_purchase).
 POST_PURCHASE_FLOW = make_post_purchase.FLOW_KEY
+# The file stem of the scenario that checks the open tickets' first-response target.
+SLA_CHECK_STEM = "ticket-sync-sla-check"
 
 
 def _metadata(instant: bool) -> dict[str, Any]:
@@ -70,6 +72,13 @@ def _new_builder(flow_set: FlowSet, flow_key: str) -> Builder:
                    code_repeated=len(carriers) > 1, code_gates=tuple(carrier_gates(flow)),
                    instant=instant, dedupe_key=_report_event_key(flow) if instant else None,
                    event_field=_event_field(flow, store))
+
+
+def _sla_builder(flow_set: FlowSet) -> Builder:
+    """Return the builder of the scheduled first-response check, a scenario of its own."""
+    store = flow_set.platform if flow_set.platform in ("shopify", "woocommerce") else "storefront"
+    return Builder(flow_key=SLA_CHECK_STEM, mapping=flow_set.mapping, crm=flow_set.crm,
+                   store=store, instant=False)
 
 
 def _report_event_key(flow: Flow) -> str | None:
@@ -150,8 +159,17 @@ def blueprints(flow_set: FlowSet) -> dict[str, dict[str, Any]]:
         if flow.key == POST_PURCHASE_FLOW:
             before, contact = _record_after_contact(before, contact)
         name = f"{flow.title.en} ({flow.key})"
+        sla = next((step for step in before if step.key == "sla_check"), None)
+        if sla is not None and flow_set.crm in ("hubspot", "zoho"):
+            # The scheduled scenario alerts on overdue tickets, also on those that get
+            # no further events, so the webhook scenario only writes and links.
+            before = tuple(step for step in before if step is not sla)
         result[flow.key] = _blueprint(_new_builder(flow_set, flow.key), name, flow,
                                       before + contact, instant)
+        if sla is not None and flow_set.crm in ("hubspot", "zoho"):
+            result[SLA_CHECK_STEM] = make_ticket.sla_check_blueprint(
+                _sla_builder(flow_set), sla, f"{flow.title.en} ({SLA_CHECK_STEM}, every "
+                f"{sla.params.get('every_minutes')} minutes)")
         if wait is not None:
             runner_steps = tuple(step for step in after
                                  if step.kind in ("consent_gate", "discount", "send")

@@ -96,20 +96,46 @@ def http_module(builder: Builder, call: CrmCall, name: str, y: int = 0) -> dict[
     return module
 
 
-def dedupe_formula(builder: Builder, key: str) -> str:
-    """Return the formula of a delivery's dedupe key, from a flow's key such as ``header X``.
+# One piece of a dedupe key's field text: a formula (``True``) or literal text (``False``).
+KeyPiece = tuple[bool, str]
 
-    A header key falls back to the body fields of ``BODY_EVENT_KEY`` when the webhook
-    did not pass the headers, and a body key joins its fields with ``-``.
+
+def dedupe_pieces(builder: Builder, key: str) -> list[KeyPiece]:
+    """Return the pieces of a delivery's dedupe key, from a flow's key such as ``header X``.
+
+    Make's ``+`` adds numbers, so text is joined by writing formulas side by side in
+    the field (``{{1.id}}-{{1.updated_at}}``), never with ``+``. A body key joins its
+    fields with ``-``. A header key falls back to the body fields of ``BODY_EVENT_KEY``
+    when the webhook did not pass the headers: each piece after the first is written
+    only when the header is missing, so the key is the header alone when it is there.
     """
     source, key_field = key.split(" ", 1)
+    trigger = builder.trigger_id
     if source == "header":
-        header = make_iml.header_value(builder.trigger_id, key_field)
-        fields = BODY_EVENT_KEY.get(builder.store, BODY_EVENT_KEY["shopify"])
-        body = ' + "-" + '.join(f"{builder.trigger_id}.{name}" for name in fields)
-        return f"ifempty({header}; {body})"
-    return ' + "-" + '.join(f"{builder.trigger_id}.{name.strip()}"
-                            for name in key_field.split(" + "))
+        header = make_iml.header_value(trigger, key_field)
+        first, *rest = BODY_EVENT_KEY.get(builder.store, BODY_EVENT_KEY["shopify"])
+        missing = f"ifempty({header}; emptystring) = emptystring"
+        pieces: list[KeyPiece] = [(True, f"ifempty({header}; {trigger}.{first})")]
+        for name in rest:
+            pieces += [(True, f'if({missing}; "-"; emptystring)'),
+                       (True, f"if({missing}; {trigger}.{name}; emptystring)")]
+        return pieces
+    names = [name.strip() for name in key_field.split(" + ")]
+    pieces = [(True, f"{trigger}.{names[0]}")]
+    for name in names[1:]:
+        pieces += [(False, "-"), (True, f"{trigger}.{name}")]
+    return pieces
+
+
+def key_text(pieces: list[KeyPiece], json_safe: bool = False) -> str:
+    """Return the field text of a key's pieces; ``json_safe`` escapes each value for JSON."""
+    parts = []
+    for formula, text in pieces:
+        if not formula:
+            parts.append(text)
+        else:
+            parts.append("{{" + (make_iml.json_text(text) if json_safe else text) + "}}")
+    return "".join(parts)
 
 
 def record_id(builder: Builder) -> str:
@@ -127,8 +153,8 @@ def record_id(builder: Builder) -> str:
     return f'"run " + formatDate(now; "{RUN_DATE_FORMAT}")'
 
 
-def event_id(builder: Builder) -> str:
-    """Return the formula of the id that a failure report names the failed event by.
+def event_id(builder: Builder) -> list[KeyPiece]:
+    """Return the pieces of the id that a failure report names the failed event by.
 
     A webhook scenario with a dedupe key sends that key, the same value the
     scenario checks in ``processed_events``, so a failure can be matched to its
@@ -137,16 +163,20 @@ def event_id(builder: Builder) -> str:
     is not confirmed in Make's help, so the record key is sent instead.
     """
     if builder.instant and builder.dedupe_key:
-        return dedupe_formula(builder, builder.dedupe_key)
-    return record_id(builder)
+        return dedupe_pieces(builder, builder.dedupe_key)
+    return [(True, record_id(builder))]
+
+
+# Stands in the report body for the event id until the body is serialised.
+EVENT_ID_MARK = "@@rabt-event-id@@"
 
 
 def error_body(builder: Builder, step_name: str, error: str) -> str:
     """Return the JSON body of a failure report: flow, step, error, event id and record id."""
-    return json_body({"flow": builder.flow_key, "step": step_name, "error": "<error>",
-                      "event_id": "<event_id>", "record_id": "<record_id>"},
-                     {"error": error, "event_id": event_id(builder),
-                      "record_id": record_id(builder)})
+    body = json_body({"flow": builder.flow_key, "step": step_name, "error": "<error>",
+                      "event_id": EVENT_ID_MARK, "record_id": "<record_id>"},
+                     {"error": error, "record_id": record_id(builder)})
+    return body.replace(EVENT_ID_MARK, key_text(event_id(builder), json_safe=True))
 
 
 def error_route(builder: Builder, step_name: str, y: int) -> list[dict[str, Any]]:

@@ -74,6 +74,12 @@ def _remember_at_ends(builder: Builder, modules: list[dict[str, Any]], start: in
         elif module["module"] == AGGREGATOR and loop is not None and \
                 module["parameters"].get("feeder") == loop["id"]:
             loop = None
+    if not modules:
+        # A route kept only to store the key (make_ticket) starts empty.
+        modules.append(builder.module("datastore:AddRecord",
+                                      {"key": key, "data": {"processedAt": "{{now}}"},
+                                       "overwrite": True}, name))
+        return
     last = modules[-1]
     if len(modules) > start + 1 and last["module"] == ROUTER:
         for route in last["routes"]:

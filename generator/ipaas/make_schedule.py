@@ -55,13 +55,13 @@ DAY_NAMES = {"sun": ("Sundays", "الأحد"), "mon": ("Mondays", "الاثني�
              "sat": ("Saturdays", "السبت")}
 
 
-def _clock(timezone: str) -> str:
+def local_clock(timezone: str) -> str:
     """Return the formula of the local time as a number: 21:30 is 2130."""
     return (f'parseNumber(formatDate(now; "{CLOCK_TOKEN}"; {make_iml.literal(timezone)}); '
             '".")')
 
 
-def _on_days(days: Sequence[str], timezone: str, shift: int = 0) -> str | None:
+def on_days(days: Sequence[str], timezone: str, shift: int = 0) -> str | None:
     """Return the formula that holds on ``days`` (``shift`` days later), or None for every day."""
     numbers = sorted({(DAY_NUMBERS[day] + shift) % 7 for day in days})
     if len(numbers) == len(DAY_NUMBERS):
@@ -84,18 +84,18 @@ def quiet_formula(quiet_hours: Mapping[str, Any]) -> str:
     tokens above. Check one run inside the Friday window in the first week.
     """
     timezone = str(quiet_hours["timezone"])
-    clock = _clock(timezone)
+    clock = local_clock(timezone)
     cases = []
     for window in quiet_hours["windows"]:
         start = int(str(window["start"]).replace(":", ""))
         end = int(str(window["end"]).replace(":", ""))
         days = list(window["days"])
         if start < end:
-            cases.append(_both(_on_days(days, timezone), f"{clock} >= {start}",
+            cases.append(_both(on_days(days, timezone), f"{clock} >= {start}",
                                f"{clock} < {end}"))
             continue
-        cases.append(_both(_on_days(days, timezone), f"{clock} >= {start}"))
-        cases.append(_both(_on_days(days, timezone, 1), f"{clock} < {end}"))
+        cases.append(_both(on_days(days, timezone), f"{clock} >= {start}"))
+        cases.append(_both(on_days(days, timezone, 1), f"{clock} < {end}"))
     return " or ".join(f"({case})" for case in cases) or "false"
 
 

@@ -6,7 +6,7 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from generator.ipaas import make_iml
+from generator.ipaas import make_iml, make_ticket
 from generator.ipaas.crm_calls import CrmCall
 from generator.ipaas.flows import Step
 from generator.ipaas.make_builder import (
@@ -21,7 +21,7 @@ from generator.ipaas.make_builder import (
 )
 from generator.ipaas.make_consent import consent_modules, settings_module
 from generator.ipaas.make_contact import contact_router
-from generator.ipaas.make_http import dedupe_formula, http_module
+from generator.ipaas.make_http import dedupe_pieces, http_module, key_text
 from generator.ipaas.make_post_purchase import is_started_step, started_modules
 from generator.ipaas.make_records import associate_modules, upsert_modules
 from generator.ipaas.make_zoho_items import sales_order_modules
@@ -49,10 +49,7 @@ def _status_filter(builder: Builder, rules: list[dict[str, list[Any]]],
 
 def _dedupe_key(builder: Builder, step: Step) -> str:
     """Return the dedupe key: the event id header, or body fields when it is missing."""
-    source, key_field = str(step.params["key"]).split(" ", 1)
-    if source != "header":
-        return "{{" + f"{builder.trigger_id}.{key_field.replace(' + ', '}}-{{')}" + "}}"
-    return "{{" + dedupe_formula(builder, str(step.params["key"])) + "}}"
+    return key_text(dedupe_pieces(builder, str(step.params["key"])))
 
 
 def _dedupe(builder: Builder, step: Step, y: int, key: str | None = None) -> list[dict[str, Any]]:
@@ -75,6 +72,9 @@ def step_list_modules(builder: Builder, steps: tuple[Step, ...], y: int) -> list
                 step.params.get("until_step"):
             modules.extend(_gated_router(builder, steps, index, y))
             return modules
+        if make_ticket.is_link_step(builder, step):
+            modules.extend(_ticket_link_modules(builder, steps, index, y))
+            return modules
         routed = _contact_routes(builder, steps, index, y)
         if routed is not None:
             modules.extend(routed)
@@ -85,6 +85,19 @@ def step_list_modules(builder: Builder, steps: tuple[Step, ...], y: int) -> list
             continue
         modules.extend(_step_modules(builder, step, y))
     return modules
+
+
+def _ticket_link_modules(builder: Builder, steps: tuple[Step, ...], start: int,
+                         y: int) -> list[dict[str, Any]]:
+    """Return the ticket's link steps from ``start`` as routes, then the steps after them."""
+    end = next((index for index in range(start, len(steps))
+                if not make_ticket.is_link_step(builder, steps[index])), len(steps))
+    rest = steps[end:]
+
+    def later(route_y: int) -> list[dict[str, Any]]:
+        return step_list_modules(builder, rest, route_y)
+
+    return make_ticket.link_modules(builder, list(steps[start:end]), y, later)
 
 
 def _is_zoho_line_step(builder: Builder, step: Step) -> bool:

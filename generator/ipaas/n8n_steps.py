@@ -682,6 +682,8 @@ def _switch_branch(graph: Graph, step: Step, heads: Heads, *, restore: bool = Tr
     if restore and step.key == "sla_check" and ticket and heads[0][0] != ticket:
         # The first-response check reads the mapped ticket, not the CRM's last response.
         heads = restore_node(graph, step.title.en, heads, ticket)
+    if restore and step.key == "sla_check":
+        n8n_ticket.closed_ticket_nodes(graph, heads)
     code = n8n_code.route_code(step.title.en, dict(step.params),
                                [(route.key, dict(route.condition)) for route in step.routes])
     heads = _code(graph, f"{step.title.en}: route", code, heads)
@@ -738,11 +740,11 @@ def _alert(graph: Graph, step: Step, heads: Heads) -> Heads:
 
 
 def scheduled_sla_nodes(graph: Graph) -> None:
-    """Add the scheduled first-response check of a Zoho ticket workflow, if it has one."""
+    """Add the scheduled first-response check of a HubSpot or Zoho ticket workflow."""
     step = next((item for item in graph.flow.walk() if item.key == "sla_check"), None)
-    if step is None or graph.project.crm != "zoho":
+    if step is None or graph.project.crm not in ("hubspot", "zoho"):
         return
-    heads = n8n_ticket.open_cases_nodes(graph, step)
+    heads = n8n_ticket.open_tickets_nodes(graph, step)
     _switch_branch(graph, step, heads, restore=False)
 
 

@@ -7,7 +7,9 @@ ticket names. On Zoho the batch node puts the found ids into the Case's lookup f
 (``{"id": ...}``); on HubSpot the association batches link the ticket to them.
 
 The first-response check runs on two paths: on each ticket event, and on a schedule
-that reads the open Cases, because an unanswered ticket may get no further events.
+that reads the open tickets (Zoho Cases, HubSpot tickets), because an unanswered
+ticket may get no further events. A ticket is alerted on once: its marker stays in
+its own data table, which no purge empties, until an event sets the ticket to its closed stage.
 """
 
 from __future__ import annotations
@@ -16,20 +18,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from generator.ipaas import n8n_code
-from generator.ipaas.crm_calls import HUBSPOT_BASE_URL, ZOHO_BASE_URL, CrmCall
+from generator.ipaas.crm_calls import (
+    HUBSPOT_BASE_URL,
+    HUBSPOT_SEARCH_PAGE_SIZE,
+    ZOHO_BASE_URL,
+    ZOHO_PAGE_SIZE,
+    CrmCall,
+)
 from generator.ipaas.flows import Step
 from generator.ipaas.n8n_graph import Graph
 from generator.ipaas.n8n_http import http_node
-from generator.ipaas.n8n_tables import table_ref, upsert_parameters
+from generator.ipaas.n8n_tables import delete_parameters, table_ref, upsert_parameters
 
 Heads = list[tuple[str, int]]
 # The transforms of the ticket fields that find its contact, strongest key first.
 CONTACT_KEY_TRANSFORMS = ("email_lower", "phone_e164_sa")
 # The data table that remembers which tickets were alerted on, so the scheduled
-# check does not alert again every run. It is the dedupe table, purged after a week.
-ALERTED_TABLE = "processed_events"
-# Zoho returns at most 200 records per search page.
-ZOHO_PAGE_SIZE = 200
+# check does not alert again every run. The daily purge of event keys leaves it
+# alone, so a ticket still open after the dedupe window is not alerted on again.
+ALERTED_TABLE = "sla_alerts"
+# The stage key, in the ticket stage table, of a closed ticket.
+CLOSED_STAGE = "resolved"
 
 
 def search_keys(mapping: Mapping[str, Any], entity: str, target: str) -> list[list[str]]:
@@ -228,17 +237,19 @@ return mapped.map((item, index) => {{
 """
 
 
-def open_cases_nodes(graph: Graph, step: Step) -> Heads:
-    """Add the scheduled check: read the open Cases without a first reply, then route them.
+def open_tickets_nodes(graph: Graph, step: Step) -> Heads:
+    """Add the scheduled check: read the open tickets without a first reply, then route them.
 
-    Returns the heads whose items are ``{record}`` Cases, as the route node reads them.
+    Zoho reads the Cases in the open status and HubSpot the tickets in the open
+    pipeline stage. Returns the heads whose items are ``{record}`` tickets, as the
+    route node reads them.
     """
     params = sla_params(graph)
     fields = params.get("fields", {})
+    crm = graph.project.crm
     mapping = graph.project.spec["mapping"]
     module = str(mapping["entities"]["ticket"]["object"])
-    stages = n8n_code.project_constants(graph.project.crm, graph.project.platform,
-                                        mapping)["ticket_stages"]
+    stages = n8n_code.project_constants(crm, graph.project.platform, mapping)["ticket_stages"]
     graph.new_row(0)
     graph.row += 1
     every = int(params.get("every_minutes") or 15)
@@ -247,43 +258,103 @@ def open_cases_nodes(graph: Graph, step: Step) -> Heads:
     title = f"Find the open {module} without a first reply"
     request = graph.add(f"{title}: request", "code", {
         "mode": "runOnceForAllItems", "language": "javaScript",
-        "jsCode": open_cases_request_code(f"{title}: request", fields, stages)})
-    call = CrmCall(system="zoho", action=f"search {module}", method="GET",
-                   base_url=ZOHO_BASE_URL, endpoint=f"/{module}/search",
-                   note="Zoho answers 204 with no body when nothing matches.")
-    response = http_node(graph, title, call, body=False, query=True, never_error=True)
+        "jsCode": open_tickets_request_code(f"{title}: request", fields, stages, crm)})
+    call = _search_call(crm, module)
+    response = http_node(graph, title, call, body=call.method != "GET",
+                         query=call.method == "GET", never_error=True)
     results = graph.add(f"{title}: results", "code", {
         "mode": "runOnceForAllItems", "language": "javaScript",
-        "jsCode": open_cases_results_code(f"{title}: results", fields)})
+        "jsCode": open_tickets_results_code(f"{title}: results", fields)})
     return graph.chain([(schedule, 0)], request, response, results)
 
 
-def open_cases_request_code(title: str, fields: Mapping[str, Any],
-                            stages: Mapping[str, Any]) -> str:
-    """Return the code that writes the search for Cases in the open stage."""
+def open_tickets_request_code(title: str, fields: Mapping[str, Any],
+                              stages: Mapping[str, Any], crm: str = "zoho") -> str:
+    """Return the code that writes the search for the tickets in the open stage.
+
+    HubSpot's search also drops the tickets whose first reply is recorded. Zoho's
+    criteria cannot ask for an empty field of every type, so the results node drops
+    them after the search.
+    """
     status = str((stages.get("crm_values") or {}).get("open") or "New")
+    stage = str(fields.get("status", {}).get("target", "hs_pipeline_stage"))
+    reply = str(fields.get("first_reply_at", {}).get("target", ""))
+    properties = sorted({str(field.get("target", "")) for field in fields.values()} - {""})
+    filters: list[dict[str, Any]] = [{"propertyName": stage, "operator": "EQ", "value": status}]
+    if reply:
+        filters.append({"propertyName": reply, "operator": "NOT_HAS_PROPERTY"})
+    hubspot = {"body": {"filterGroups": [{"filters": filters}], "properties": properties,
+                        "limit": HUBSPOT_SEARCH_PAGE_SIZE}}
+    zoho = {"query": {"criteria": f"(Status:equals:{status})", "per_page": str(ZOHO_PAGE_SIZE)}}
+    # NOTE: each run reads one page of open tickets (200 on either CRM), so with more
+    # unanswered open tickets than that, the rest are never checked.
     return n8n_code.header(title) + f"""
-const STATUS = {n8n_code.js(status)};
-const PER_PAGE = {ZOHO_PAGE_SIZE};
-// A Case whose first reply is recorded is filtered out after the search, because
-// Zoho's criteria cannot ask for an empty field of every type.
-return [{{ json: {{ query: {{ criteria: `(Status:equals:${{STATUS}})`,
-  per_page: String(PER_PAGE) }} }} }}];
+const REQUEST = {n8n_code.js(hubspot if crm == "hubspot" else zoho)};
+return [{{ json: REQUEST }}];
 """
 
 
-def open_cases_results_code(title: str, fields: Mapping[str, Any]) -> str:
-    """Return the code that passes on each found Case without a first reply as ``{record}``."""
+def open_tickets_results_code(title: str, fields: Mapping[str, Any]) -> str:
+    """Return the code that passes on each found ticket without a first reply as ``{record}``."""
     reply = str(fields.get("first_reply_at", {}).get("target", ""))
     return n8n_code.header(title) + n8n_code.helpers_library() + f"""
 const REPLY_FIELD = {n8n_code.js(reply)};
 const output = [];
 for (const item of $input.all()) {{
-  for (const record of Array.isArray(item.json.data) ? item.json.data : []) {{
+  // Zoho lists the records in data; HubSpot in results, with their properties apart.
+  const records = Array.isArray(item.json.data) ? item.json.data
+    : (Array.isArray(item.json.results) ? item.json.results : [])
+      .map((result) => ({{ ...(result.properties || {{}}), id: result.id }}));
+  for (const record of records) {{
     if (REPLY_FIELD && !isEmpty(record[REPLY_FIELD])) continue;
     output.push({{ json: {{ record, payload: {{}}, key: record.id }} }});
   }}
 }}
+return output;
+"""
+
+
+def closed_ticket_nodes(graph: Graph, heads: Heads) -> None:
+    """Add a side branch that deletes the alert marker of each ticket the event closes.
+
+    The marker keeps a ticket from being alerted on twice while it is open. Once the
+    ticket is closed the marker is deleted, so the table holds only open tickets.
+    """
+    params = sla_params(graph)
+    fields = params.get("fields", {})
+    key = str(fields.get("store_ticket_id", {}).get("target", "id"))
+    mapping = graph.project.spec["mapping"]
+    stages = n8n_code.project_constants(graph.project.crm, graph.project.platform,
+                                        mapping)["ticket_stages"]
+    closed = (stages.get("crm_values") or {}).get(CLOSED_STAGE)
+    status = fields.get("status", {}).get("target")
+    if closed is None or status is None:
+        return
+    row, column = graph.row, graph.column
+    graph.new_row(column)
+    title = "Forget the alert of a closed ticket"
+    code = graph.add(f"{title}: key", "code", {
+        "mode": "runOnceForAllItems", "language": "javaScript",
+        "jsCode": closed_key_code(f"{title}: key", key, str(status), str(closed))})
+    delete = graph.add(title, "dataTable",
+                       delete_parameters(ALERTED_TABLE, "={{ $json.key }}"))
+    graph.chain(heads, code, delete)
+    graph.row, graph.column = row, column
+
+
+def closed_key_code(title: str, key: str, status: str, closed: str) -> str:
+    """Return the code that writes the marker key of each closed ticket, and nothing else."""
+    return n8n_code.header(title) + f"""
+const KEY = {n8n_code.js(key)};
+const STATUS = {n8n_code.js(status)};
+const CLOSED = {n8n_code.js(closed)};
+const output = [];
+$input.all().forEach((item, index) => {{
+  const record = item.json.record || {{}};
+  if (String(record[STATUS] ?? '') !== CLOSED) return;
+  output.push({{ json: {{ key: `sla:${{record[KEY] || record.id}}` }},
+    pairedItem: {{ item: index }} }});
+}});
 return output;
 """
 
