@@ -157,6 +157,45 @@ def test_guest_consent_row_written(database: str) -> None:
     assert "email|granted" in written.splitlines()
 
 
+def consent_states(database: str) -> list[str]:
+    rows = scalar(database, "SELECT string_agg(state || '@' || to_char(captured_at AT TIME ZONE "
+                            "'UTC', 'HH24:MI'), ',' ORDER BY captured_at, id) FROM consents "
+                            "WHERE channel = 'email'")
+    return rows.split(",") if rows else []
+
+
+def test_stored_opt_out_beats_opt_in(database: str) -> None:
+    create_schema(database, WOO)
+    upsert, email, *_ = step_calls("consent-sync", "upsert_consent")
+    customer = {"store_customer_id": "701", "email": "reem@example.com", "phone": None}
+    run(database, upsert, customer)
+
+    def write(state: str, at: str) -> None:
+        run(database, email, {**customer, "email_consent_state": state,
+                              "email_consent_at": f"2026-03-01T{at}:00Z"})
+
+    write("withdrawn", "10:00")
+    write("yes", "09:00")  # older than the opt-out
+    write("yes", "10:00")  # same time as the opt-out
+    assert consent_states(database) == ["withdrawn@10:00"]
+    write("yes", "11:00")  # newer: the customer opted in again
+    write("no", "09:30")  # not an opt-in, so it is kept as history
+    assert consent_states(database) == ["not_granted@09:30", "withdrawn@10:00",
+                                       "granted@11:00"]
+
+
+def test_opt_in_without_time_after_opt_out(database: str) -> None:
+    create_schema(database, WOO)
+    upsert, email, *_ = step_calls("consent-sync", "upsert_consent")
+    customer = {"store_customer_id": "702", "email": "nora@example.com", "phone": None}
+    run(database, upsert, customer)
+    run(database, email, {**customer, "email_consent_state": "withdrawn",
+                          "email_consent_at": "2999-01-01T00:00:00Z"})
+    # An opt-in without a capture time counts as now, which is before that opt-out.
+    run(database, email, {**customer, "email_consent_state": "yes"})
+    assert scalar(database, "SELECT count(*) FROM consents") == "1"
+
+
 def test_identity_indexes_reject_duplicates(database: str) -> None:
     create_schema(database, WOO)
     scalar(database, "INSERT INTO contacts (email) VALUES ('a@example.com'), (NULL), (NULL)")

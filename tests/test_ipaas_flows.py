@@ -216,11 +216,16 @@ def test_flows_consent_sql_columns_once() -> None:
         assert statement.startswith("INSERT INTO consents (")
         assert len(columns) == len(set(columns)), statement
         assert columns[:3] == ["contact_id", "channel", "state"]
-        assert statement.endswith(
+        assert (
             "FROM contacts WHERE id = COALESCE((SELECT id FROM contacts WHERE store_customer_id "
             "= <store_customer_id> ORDER BY id LIMIT 1), (SELECT id FROM contacts WHERE "
             "phone_e164 = <phone> ORDER BY id LIMIT 1), (SELECT id FROM contacts WHERE "
-            "email = <email> ORDER BY id LIMIT 1))")
+            "email = <email> ORDER BY id LIMIT 1)) AND NOT (CASE ") in statement
+        channel = statement.split("'")[1]
+        assert statement.endswith(
+            f"opt_out.channel = '{channel}' AND opt_out.state = 'withdrawn' AND "
+            f"opt_out.captured_at >= COALESCE(CAST(<{channel}_consent_at> AS timestamptz), "
+            "now())))")
 
 
 def test_flows_consent_sql_state_table() -> None:

@@ -3,7 +3,8 @@
 ``evaluate`` reads the subset of Make's formula language (IML) that the blueprints
 write: function calls with ``;`` between arguments, module references such as
 ``1.customer.first_name``, quoted arguments read as raw text, ``/pattern/flags``
-regular expressions with ``$1`` in the replacement, the keyword ``emptystring``
+regular expressions with ``$1`` in the replacement, the keywords ``emptystring``,
+``true`` and ``false``
 (a reference with a list selector such as ``[0]`` fails, because Make has none)
 and the operators ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``and``, ``or`` and ``+``.
 ``now`` reads the bundle named ``now``, which a test sets to a datetime. It follows the same
@@ -220,6 +221,8 @@ class Formula:
             return value
         if text == "emptystring":
             return ""
+        if text in ("true", "false"):
+            return text == "true"
         if self.peek() == ("op", "("):
             return self.call(text)
         # A Make reference holds no list selector such as [0] or [key].

@@ -243,8 +243,35 @@ def consent_write(route: dict[str, Any]) -> dict[str, Any]:
 def test_zoho_consent_route_writes_opt_out() -> None:
     routes = router(blueprints("jeddah-fashion-zoho")["consent-sync"], CONSENT_ROUTER)
     text = consent_write(routes["routes"][0])["mapper"]["jsonStringBodyContent"]
-    assert '"Email_Opt_Out": {{if(lower(trim(toString(1.email_marketing_consent.state)))' in text
+    assert ('"Email_Opt_Out": {{if(first(map(12.data.data; "Email_Opt_Out")); true; '
+            'if(lower(trim(toString(1.email_marketing_consent.state)))') in text
     assert "Ecom_WhatsApp_Opt_In" not in text
+
+
+@pytest.mark.parametrize(("in_zoho", "state", "expected"), [
+    (True, "subscribed", True),  # the opt-out made in Zoho wins
+    (False, "subscribed", False),
+    (None, "subscribed", False),  # Zoho returned no such field
+    (False, "unsubscribed", True),
+    (True, "unsubscribed", True),
+])
+def test_zoho_opt_out_kept_on_update(in_zoho: bool | None, state: str, expected: bool) -> None:
+    flow = zoho_consent_route()
+    search = flow[0]
+    query = {item["name"]: item["value"] for item in search["mapper"]["queryParameters"]}
+    assert query["fields"] == "id,Email_Opt_Out"
+    contact: dict[str, Any] = {"id": "4100"}
+    if in_zoho is not None:
+        contact["Email_Opt_Out"] = in_zoho
+    bundles = Bundles({"1": {**EMAIL_CONSENT_ONLY["1"], "email_marketing_consent": {
+        "state": state}}, str(search["id"]): {"data": {"data": [contact]}}})
+    update = next(module for module in modules(flow)
+                  if name_of(module) == "Write the consent record to the CRM")
+    assert body_of(update, bundles)["data"][0]["Email_Opt_Out"] is expected
+    create = next(module for module in modules(flow)
+                  if name_of(module) == "Write the consent record to the CRM (new contact)")
+    # A new contact has no Zoho side yet, so the store's state is written as it is.
+    assert body_of(create, bundles)["data"][0]["Email_Opt_Out"] is (state != "subscribed")
 
 
 @pytest.mark.parametrize(("state", "expected"), [("subscribed", "SUBSCRIBED"),
@@ -383,7 +410,7 @@ def test_zoho_consent_updates_found_contact() -> None:
     assert update["mapper"]["method"] == "put"
     assert evaluate(update["mapper"]["url"], Bundles(bundles)).endswith("/crm/v8/Contacts/4100")
     text = update["mapper"]["jsonStringBodyContent"]
-    assert '"Email_Opt_Out": {{if(lower(trim(toString(1.email_marketing_consent.state)))' in text
+    assert '"Email_Opt_Out": {{if(first(map(' in text
     assert '"Ecom_Customer_ID": "{{' in text
     assert "Last_Name" not in text
     assert "duplicate_check_fields" not in text

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from generator.cli import main
-from generator.ipaas import checks
+from generator.ipaas import checks, n8n
 
 N8N_FILE = "workflows/n8n/order-sync.json"
 MAKE_FILE = "workflows/make/order-sync.blueprint.json"
@@ -181,6 +181,67 @@ def test_unknown_option_value(project: Path) -> None:
     assert code == 3
     assert "'method' is 'FETCH', which is not an option" in output
     assert "'POST'" in output
+
+
+def with_credentials(workflow: dict[str, Any], node_type: str) -> dict[str, Any]:
+    return next(node for node in workflow["nodes"]
+                if node["type"] == node_type and node.get("credentials"))
+
+
+def test_misspelt_trigger_credential(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node = with_credentials(workflow, "n8n-nodes-base.shopifyTrigger")
+        node["credentials"] = {"shopifyAccesTokenApi": node["credentials"].pop(
+            "shopifyAccessTokenApi")}
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert N8N_FILE in output
+    assert ("credential type 'shopifyAccesTokenApi' is not accepted by "
+            "n8n-nodes-base.shopifyTrigger version 1 in n8n 2.8.4") in output
+    assert "'shopifyAccessTokenApi', 'shopifyApi', 'shopifyOAuth2Api'" in output
+    assert "nearest: 'shopifyAccessTokenApi'" in output
+
+
+def test_http_credential_not_selected(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node = with_credentials(workflow, "n8n-nodes-base.httpRequest")
+        assert node["parameters"]["nodeCredentialType"] == "hubspotAppToken"
+        node["credentials"] = {"zohoOAuth2Api": node["credentials"].pop("hubspotAppToken")}
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project)
+    assert code == 3
+    assert "credential type 'zohoOAuth2Api' is not accepted by n8n-nodes-base.httpRequest" in output
+    assert "(it accepts: 'httpSslAuth', 'hubspotAppToken')" in output
+
+
+def test_bad_credential_arabic(project: Path) -> None:
+    def change(workflow: dict[str, Any]) -> None:
+        node = with_credentials(workflow, "n8n-nodes-base.shopifyTrigger")
+        node["credentials"] = {"shopify": node["credentials"].pop("shopifyAccessTokenApi")}
+
+    edit_json(project / N8N_FILE, change)
+    code, output = validate(project, "--lang", "ar")
+    assert code == 3
+    assert "نوع بيانات الاعتماد 'shopify' لا تقبله العقدة n8n-nodes-base.shopifyTrigger" in output
+
+
+def test_accepted_credentials_follow_authentication() -> None:
+    catalogue = n8n.catalogue()
+    version = catalogue["nodes"]["n8n-nodes-base.httpRequest"]["versions"]["4.2"]
+    generic = {"type": "n8n-nodes-base.httpRequest", "parameters": {
+        "authentication": "genericCredentialType", "genericAuthType": "httpHeaderAuth",
+        "nodeCredentialType": "hubspotAppToken"}}
+    assert checks.accepted_credentials(generic, version, catalogue) == [
+        "httpSslAuth", "httpHeaderAuth"]
+    unknown = {"type": "n8n-nodes-base.httpRequest", "parameters": {
+        "authentication": "predefinedCredentialType", "nodeCredentialType": "slackApi"}}
+    assert checks.accepted_credentials(unknown, version, catalogue) == ["httpSslAuth"]
+    none = {"type": "n8n-nodes-base.httpRequest", "parameters": {"authentication": "none",
+                                                                 "genericAuthType": "smtp"}}
+    assert checks.accepted_credentials(none, version, catalogue) == ["httpSslAuth"]
 
 
 def test_unknown_make_module(project: Path) -> None:

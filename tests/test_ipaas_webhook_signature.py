@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 
+from generator.ipaas import n8n
 from generator.ipaas.webhook_signature import CHECKS, PARSE_ONLY_CODE, signature_check
+from generator.spec import build_desired_state
+from tests.ipaas_cases import load_case
 from tests.test_ipaas_projects import bake
 
 # Test-only secrets, made up for these tests.
@@ -312,3 +315,84 @@ def test_tray_sheet_unsigned_flow(tmp_path: Path, name: str) -> None:
 def test_parse_only_code_fits_table_cell() -> None:
     # The sheets print the code inside a Markdown table row, where "|" ends the cell.
     assert "|" not in PARSE_ONLY_CODE
+
+
+def headless_workflow(flow: str) -> dict[str, Any]:
+    answers, plan, spec = load_case("headless-nextjs", {"path": "ipaas"})
+    files = n8n.files(answers, plan, spec, build_desired_state(spec, plan))
+    data: dict[str, Any] = json.loads(files[f"workflows/n8n/{flow}.json"])
+    return data
+
+
+def run_n8n_node(tmp_path: Path, code: str, deliveries: list[dict[str, Any]],
+                 secret: str = STANDARD_SECRET) -> subprocess.CompletedProcess[str]:
+    """Run a Code node as n8n does, with each delivery's raw body as binary ``data``."""
+    script = tmp_path / "node.js"
+    script.write_text(
+        f"const deliveries = {json.dumps(deliveries)};\n"
+        f"const $env = {{ RABT_STOREFRONT_WEBHOOK_SECRET: {json.dumps(secret)} }};\n"
+        "const $input = { all: () => deliveries.map((delivery) => ({ json: {\n"
+        "  headers: delivery.headers, body: JSON.parse(delivery.raw) } })) };\n"
+        "const helpers = { getBinaryDataBuffer: async (index, name) => {\n"
+        "  if (name !== 'data' || deliveries[index].raw === undefined) throw new Error('none');\n"
+        "  return Buffer.from(deliveries[index].raw, 'utf8'); } };\n"
+        "const run = new Function('$input', '$env', 'require',\n"
+        f"  `return (async () => {{ ${{{json.dumps(code)}}} }}).call(this);`);\n"
+        "run.call({ helpers }, $input, $env, require)\n"
+        "  .then((items) => console.log(JSON.stringify(items)))\n"
+        "  .catch((error) => { console.error(error.message); process.exit(1); });\n", "utf-8")
+    return subprocess.run([node(), str(script)], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def storefront_delivery(body: str, timestamp: int, key: bytes = STANDARD_KEY,
+                        message_id: str = "msg_1") -> dict[str, Any]:
+    signed = standard_input(body, timestamp, key)
+    return {"raw": body, "headers": {"webhook-id": message_id,
+                                     "webhook-timestamp": signed["webhook_timestamp"],
+                                     "webhook-signature": signed["signature"]}}
+
+
+def test_n8n_storefront_webhook_raw_body() -> None:
+    data = headless_workflow("order-sync")
+    hooks = [node for node in data["nodes"] if node["type"] == "n8n-nodes-base.webhook"]
+    assert hooks
+    for hook in hooks:
+        assert hook["parameters"]["options"] == {"rawBody": True}
+        assert hook["parameters"]["authentication"] == "none"
+        assert "credentials" not in hook
+        first = data["connections"][hook["name"]]["main"][0][0]["node"]
+        code = next(node for node in data["nodes"] if node["name"] == first)
+        assert "signatureProblem" in code["parameters"]["jsCode"]
+
+
+def test_n8n_storefront_signature_checked(tmp_path: Path) -> None:
+    data = headless_workflow("order-sync")
+    hook = next(node for node in data["nodes"] if node["type"] == "n8n-nodes-base.webhook")
+    reader = data["connections"][hook["name"]]["main"][0][0]["node"]
+    code = next(node for node in data["nodes"] if node["name"] == reader)["parameters"]["jsCode"]
+    now = int(time.time())
+    good = storefront_delivery(BODY, now)
+    stale = storefront_delivery(BODY, now - 301)
+    forged = storefront_delivery(BODY, now, key=b"another-key-of-24-bytes!")
+    tampered = {**storefront_delivery(BODY, now), "raw": BODY.replace("820", "821")}
+    result = run_n8n_node(tmp_path, code, [good, stale, forged, tampered])
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)
+    assert len(items) == 1
+    assert items[0]["pairedItem"] == {"item": 0}
+    assert items[0]["json"]["email"] == "test@example.com"
+
+
+def test_n8n_storefront_secret_missing(tmp_path: Path) -> None:
+    data = headless_workflow("consent-sync")
+    hook = next(node for node in data["nodes"] if node["type"] == "n8n-nodes-base.webhook")
+    reader = data["connections"][hook["name"]]["main"][0][0]["node"]
+    code = next(node for node in data["nodes"] if node["name"] == reader)["parameters"]["jsCode"]
+    result = run_n8n_node(tmp_path, code, [storefront_delivery(BODY, int(time.time()))],
+                          secret="")
+    assert result.returncode == 1
+    assert "RABT_STOREFRONT_WEBHOOK_SECRET must be set" in result.stderr
+    no_raw = run_n8n_node(tmp_path, code, [{"headers": {}, "raw": None}])
+    assert no_raw.returncode == 1
+    assert "switch on its Raw Body option" in no_raw.stderr

@@ -5,7 +5,8 @@ cannot. Every n8n connection must name a node of its workflow. Every node's type
 typeVersion, parameter names and option values must exist in the committed catalogue
 of the pinned n8n release (``generator/data/ipaas/n8n-nodes.json``), and every
 parameter that release requires for the node's settings must have a value
-(``n8n_required``). Every Make module
+(``n8n_required``), and every key of a node's ``credentials`` must be a credential
+type the node accepts in that release. Every Make module
 id and version must be one listed in ``generator/data/ipaas/make-modules.yaml``.
 No Make request and no n8n HTTP Request node may keep a ``<...>`` placeholder of the
 flow model in its URL, query or body, because the CRM would receive it as text.
@@ -34,6 +35,10 @@ EXPRESSION = re.compile(r"\{\{.*?\}\}(?!\})", re.S)
 # A placeholder of the flow model, such as <deal_name> or <today - 7 days>.
 PLACEHOLDER = re.compile(r"<[^<>\s\"'][^<>\"']*>")
 HTTP_REQUEST_NODE = "n8n-nodes-base.httpRequest"
+# HTTP Request's authentication settings and the parameter that names the credential
+# type each one uses.
+HTTP_CREDENTIAL_PARAMETERS = {"predefinedCredentialType": "nodeCredentialType",
+                              "genericCredentialType": "genericAuthType"}
 # The n8n HTTP Request parameters that go into the request, and their Make counterparts.
 N8N_REQUEST_PARAMETERS = ("url", "jsonBody", "body", "jsonQuery", "bodyParameters",
                           "queryParameters")
@@ -135,6 +140,7 @@ def _node_findings(node: dict[str, Any], catalogue: dict[str, Any]) -> Iterator[
                        "n8n": catalogue["n8n_version"], "known": ", ".join(known)})
         return
     parameters = node.get("parameters")
+    yield from _credential_findings(node, entry["versions"][version], catalogue, version)
     if isinstance(parameters, dict):
         context = {"node": name, "type": node_type, "version": version}
         allowed = entry["versions"][version]["parameters"]
@@ -146,6 +152,45 @@ def _node_findings(node: dict[str, Any], catalogue: dict[str, Any]) -> Iterator[
             else:
                 yield Finding("ipaas_n8n_min_items", "ipaas_n8n_required_fix",
                               {**fields, "minimum": missing.minimum, "count": missing.count})
+
+
+def accepted_credentials(node: dict[str, Any], version: dict[str, Any],
+                         catalogue: dict[str, Any]) -> list[str]:
+    """Return the credential types that ``node`` can use at its catalogue ``version``.
+
+    A node accepts the types its description lists. HTTP Request also accepts the
+    one type its ``nodeCredentialType`` or ``genericAuthType`` parameter names, as
+    its ``authentication`` setting selects, when the catalogue marks that type as
+    usable by HTTP Request.
+    """
+    accepted = list(version["credentials"])
+    parameters = node.get("parameters")
+    if node.get("type") != HTTP_REQUEST_NODE or not isinstance(parameters, dict):
+        return accepted
+    selector = HTTP_CREDENTIAL_PARAMETERS.get(str(parameters.get("authentication")))
+    chosen = parameters.get(selector) if selector else None
+    known = catalogue["credentials"].get(chosen) if isinstance(chosen, str) else None
+    if known is not None and known["http_request"] and chosen not in accepted:
+        accepted.append(str(chosen))
+    return accepted
+
+
+def _credential_findings(node: dict[str, Any], version_entry: dict[str, Any],
+                         catalogue: dict[str, Any], version: str) -> Iterator[Finding]:
+    """Yield each key of the node's ``credentials`` that the node does not accept."""
+    credentials = node.get("credentials")
+    if not isinstance(credentials, dict):
+        return
+    accepted = accepted_credentials(node, version_entry, catalogue)
+    for kind in credentials:
+        if kind in accepted:
+            continue
+        choices = accepted or list(catalogue["credentials"])
+        yield Finding("ipaas_n8n_credential", "ipaas_n8n_credential_fix",
+                      {"node": node.get("name"), "type": node.get("type"), "version": version,
+                       "credential": kind, "n8n": catalogue["n8n_version"],
+                       "accepted": ", ".join(repr(item) for item in accepted) or "none",
+                       "closest": _closest(kind, choices)})
 
 
 def _parameter_findings(given: dict[str, Any], allowed: dict[str, Any], prefix: str,

@@ -387,6 +387,9 @@ def consent_insert_call(channel: str, targets: list[tuple[str, str]],
 
     The consents table keeps every change (the latest ``captured_at`` is the current
     state), so the statement inserts and never updates. Each column appears once.
+    An unsubscribe on either side wins, as in the API service: an opt-in is left out
+    when the contact already has a ``withdrawn`` row for the channel captured at the
+    same time or later. An opt-in without a capture time is compared as of now.
 
     Args:
         channel: ``email``, ``sms`` or ``whatsapp``.
@@ -399,22 +402,36 @@ def consent_insert_call(channel: str, targets: list[tuple[str, str]],
     """
     columns = ["contact_id", "channel"]
     values = ["id", _sql_text(channel)]
+    state_sql = captured_sql = None
     for name, target in targets:
         column = _column(target)
         columns.append(column)
         if column == "state":
             cases = " ".join(f"WHEN {_sql_text(value)} THEN {_sql_text(state)}"
                              for value, state in states.items())
-            values.append(f"CASE lower(<{name}>) {cases} ELSE 'not_granted' END")
+            state_sql = f"CASE lower(<{name}>) {cases} ELSE 'not_granted' END"
+            values.append(state_sql)
         elif column.endswith("_at"):
             values.append(f"CAST(<{name}> AS timestamptz)")
+            if column == "captured_at":
+                captured_sql = values[-1]
         else:
             values.append(f"<{name}>")
     contacts = identity[0][1].split(".")[0]
     statement = (f"INSERT INTO consents ({', '.join(columns)}) SELECT {', '.join(values)} "
                  f"FROM {contacts} WHERE id = {contact_id_sql(contacts, identity)}")
+    if state_sql is not None:
+        statement += _opt_out_guard(channel, state_sql, captured_sql or "now()", contacts)
     return CrmCall(system="postgres", action=f"insert {channel} consent", method="SQL",
                    base_url="", endpoint=statement)
+
+
+def _opt_out_guard(channel: str, state_sql: str, captured_sql: str, contacts: str) -> str:
+    """Return the condition that drops an opt-in which a stored opt-out at or after it beats."""
+    return (f" AND NOT ({state_sql} = 'granted' AND EXISTS (SELECT 1 FROM consents AS"
+            f" opt_out WHERE opt_out.contact_id = {contacts}.id AND opt_out.channel ="
+            f" {_sql_text(channel)} AND opt_out.state = 'withdrawn' AND opt_out.captured_at"
+            f" >= COALESCE({captured_sql}, now())))")
 
 
 def consent_write_call(crm: str, channel: str, fields: list[str]) -> CrmCall:

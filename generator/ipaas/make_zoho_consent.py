@@ -8,10 +8,17 @@ found by its Zoho id and sends no Last_Name, and its second route, for a custome
 is not in Zoho yet, creates the contact with the placeholder. The contact scenario's
 upsert later writes the real name over the placeholder, because it matches the
 same key.
+
+An opt-out on either side wins, as on HubSpot: the search also reads the contact's
+opt-out checkboxes (``Email_Opt_Out``), and the update keeps a checkbox that Zoho
+already shows ticked, so a store opt-in never clears an opt-out made in Zoho.
+NOTE: an unticked opt-in checkbox (``Ecom_WhatsApp_Opt_In``) cannot tell a withdrawal
+in Zoho from consent never given, so a store opt-in still ticks it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +43,30 @@ def _placeholder(builder: Builder) -> str | None:
     return None
 
 
+def _keep_zoho_opt_outs(builder: Builder, record: dict[str, Any], opt_outs: list[str],
+                        search_id: int) -> dict[str, Any]:
+    """Return ``record`` with each opt-out checkbox kept ticked when the found contact has it.
+
+    Each mapped opt-out value gets a formula of its own in ``builder.values``, named
+    after the search module, so the create route still writes the store's value.
+    """
+    kept = dict(record)
+    for name in opt_outs:
+        placeholder = re.fullmatch(r"<([^<>]+)>", str(record[name]))
+        if placeholder is None or placeholder.group(1) not in builder.values:
+            continue
+        mapped = placeholder.group(1)
+        in_zoho = f'first(map({search_id}.data.data; "{name}"))'
+        combined = f"{mapped}_or_zoho_{search_id}"
+        builder.values[combined] = f"if({in_zoho}; true; {builder.values[mapped]})"
+        if mapped in builder.unquoted_values:
+            builder.unquoted_values.add(combined)
+        if mapped in builder.safe_values:
+            builder.safe_values.add(combined)
+        kept[name] = f"<{combined}>"
+    return kept
+
+
 def zoho_consent_modules(builder: Builder, step: Step, y: int,
                          leave_out: frozenset[str]) -> list[dict[str, Any]]:
     """Return the search by the contact's key, then the router that updates or creates it.
@@ -55,17 +86,23 @@ def zoho_consent_modules(builder: Builder, step: Step, y: int,
     # NOTE: Zoho's criteria syntax needs a backslash before "(", ")" and "," in a
     # value. The key is the store's customer id, a number on Shopify and WooCommerce,
     # so none is escaped here.
+    opt_outs = [name for name in record if name.lower().endswith("opt_out")]
+    query = {"criteria": f"({key}:equals:{record[key]})"}
+    if opt_outs:
+        # NOTE: Zoho's search is taken to return the fields that ``fields`` names; it
+        # is not confirmed that it returns checkboxes without it.
+        query["fields"] = ",".join(["id", *opt_outs])
     search = CrmCall(system="zoho", action=f"search {obj}", method="GET",
-                     base_url=ZOHO_BASE_URL, endpoint=f"/{obj}/search",
-                     query={"criteria": f"({key}:equals:{record[key]})"})
+                     base_url=ZOHO_BASE_URL, endpoint=f"/{obj}/search", query=query)
     found = http_module(builder, search, f"Find the contact by {key}", y)
     zoho_id = f'first(map({found["id"]}.data.data; "id"))'
+    kept = _keep_zoho_opt_outs(builder, record, opt_outs, found["id"])
     router = builder.module("builtin:BasicRouter", None, ROUTER_NAME, y)
     start_x = builder.x
     builder.pending_filter = {"name": FOUND_ROUTE_NAME, "conditions": [[is_set(zoho_id)]]}
     update = replace(upsert, action=f"update {obj}", method="PUT",
                      endpoint=f"/{obj}/" + "{{" + zoho_id + "}}",
-                     body={"data": [record], "trigger": body.get("trigger", [])})
+                     body={"data": [kept], "trigger": body.get("trigger", [])})
     routes = [{"flow": [http_module(builder, update, step.title.en, y)]}]
     placeholder = _placeholder(builder)
     if placeholder is not None:

@@ -169,6 +169,9 @@ ENV_MEANINGS: dict[str, dict[str, str]] = {
     "RABT_SHOPIFY_WEBHOOK_SECRET": {
         "en": "the app's secret, to verify webhooks that reach a Webhook node",
         "ar": "السر الخاص بالتطبيق، للتحقق من إشعارات Webhook التي تصل إلى عقدة Webhook"},
+    "RABT_STOREFRONT_WEBHOOK_SECRET": {
+        "en": "the storefront's Standard Webhooks signing secret, which starts with whsec_",
+        "ar": "سر التوقيع Standard Webhooks لدى واجهة المتجر، ويبدأ بـ whsec_"},
     "RABT_WOOCOMMERCE_DOMAIN": {"en": "the store's domain, such as shop.example.sa",
                                 "ar": "نطاق المتجر، مثل shop.example.sa"},
     "RABT_ZOHO_API_DOMAIN": {"en": "the api_domain of the Zoho account's data centre",
@@ -262,6 +265,7 @@ def setup_context(answers: Answers, plan: Plan,
         "webhooks": _webhooks(workflows),
         "signed_webhooks": any(name.startswith("RABT_SHOPIFY_WEBHOOK_SECRET")
                                for name in variables),
+        "signed_storefront": "RABT_STOREFRONT_WEBHOOK_SECRET" in variables,
         "store_count": project.store_count if project.multi_store else 1,
         "zoho": plan.crm == "zoho",
         "hubspot": plan.crm == "hubspot",

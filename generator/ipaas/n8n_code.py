@@ -21,6 +21,7 @@ from typing import Any
 import phonenumbers
 
 from generator.ipaas.flows import FieldRow
+from generator.ipaas.webhook_signature import N8N_STANDARD_WEBHOOKS_CHECK
 from generator.runtime.channels import EVENT_KEYS, SUPPORT_ORIGINS
 from generator.runtime.cities import load_cities
 from generator.runtime.stages import DEFAULT_TICKET_STAGES
@@ -265,10 +266,16 @@ return accepted.map((index) => {
 """
 
 
-def unwrap_code(title: str, shopify: bool) -> str:
-    """Return the code that checks a generic webhook delivery and keeps its body and event id."""
-    check = SHOPIFY_SIGNATURE_CHECK if shopify else HEADER_AUTH_CHECK
-    return header(title) + check + UNWRAP_MAIN
+def unwrap_code(title: str, signing: str | None) -> str:
+    """Return the code that checks a generic webhook delivery and keeps its body and event id.
+
+    ``signing`` is ``shopify`` (Shopify's HMAC of the body), ``standard_webhooks`` (a
+    headless storefront's Standard Webhooks signature) or None, when the Webhook
+    node's Header Auth credential checked the delivery.
+    """
+    checks = {"shopify": SHOPIFY_SIGNATURE_CHECK,
+              "standard_webhooks": N8N_STANDARD_WEBHOOKS_CHECK}
+    return header(title) + checks.get(str(signing), HEADER_AUTH_CHECK) + UNWRAP_MAIN
 
 
 def any_set_code(title: str, fields: Sequence[Mapping[str, str | None]]) -> str:

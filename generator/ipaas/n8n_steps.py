@@ -78,12 +78,27 @@ def _store_trigger(graph: Graph, source: str, topic: str,
                          credentials=project.credential("woocommerce", store))
         return name, False
     system = "storefront" if source not in ("support_inbox",) else "support_inbox"
+    # A signed delivery is checked in the Code node after this one, over the raw body.
+    signed = _signing(graph, source) is not None
     name = graph.add(f"Webhook {topic}", "webhook", {
         "httpMethod": "POST", "path": _slug_path(project.slug, graph.flow.key, topic),
-        "authentication": "none" if source == "shopify" else "headerAuth",
-        "responseMode": "onReceived", "options": {"rawBody": source == "shopify"}},
-        credentials=None if source == "shopify" else project.credential(system))
+        "authentication": "none" if signed else "headerAuth",
+        "responseMode": "onReceived", "options": {"rawBody": signed}},
+        credentials=None if signed else project.credential(system))
     return name, True
+
+
+def _signing(graph: Graph, source: str) -> str | None:
+    """Return the signature scheme of a Webhook node's deliveries, or None for Header Auth.
+
+    Shopify signs its webhooks, and a headless storefront's server signs its events
+    with Standard Webhooks, as the API path's intake expects.
+    """
+    if source == "shopify":
+        return "shopify"
+    if source == "storefront" and graph.project.platform == "headless":
+        return "standard_webhooks"
+    return None
 
 
 def _is_generic(graph: Graph, source: str, topic: str) -> bool:
@@ -141,7 +156,7 @@ def trigger_nodes(graph: Graph, trigger: Trigger) -> Heads:
         name, generic = _store_trigger(graph, trigger.source, topic)
         if generic:
             code = n8n_code.unwrap_code(f"Read the {topic} delivery",
-                                        trigger.source == "shopify")
+                                        _signing(graph, trigger.source))
             unwrap = graph.add(f"Read the {topic} delivery", "code", {
                 "mode": "runOnceForAllItems", "language": "javaScript", "jsCode": code})
             graph.link(name, unwrap)

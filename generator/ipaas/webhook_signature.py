@@ -1,4 +1,4 @@
-"""The JavaScript that checks a store webhook's signature in the Zapier and Tray build sheets.
+"""The JavaScript that checks a store webhook's signature in the build sheets and in n8n.
 
 Each signing scheme has one check, written once as the JavaScript function
 ``signatureProblem``: it recomputes the sender's HMAC over the raw request body with
@@ -12,6 +12,10 @@ wrappers run it where each platform runs code:
   and reads its input variables as ``input.NAME`` (Tray's Script connector page). The
   step returns ``valid`` and the parsed ``body``, so a Boolean Condition can respond to
   the store with 401 and end the run.
+- n8n's Code node after the Webhook node of a headless storefront's events
+  (:data:`N8N_STANDARD_WEBHOOKS_CHECK`). The Webhook node's ``rawBody`` option in
+  n8n-nodes-base 2.8.4 keeps the body as the binary property that
+  ``binaryPropertyName`` names (``data`` by default), which the node reads unchanged.
 
 NOTE: the code assumes that the raw body is the exact text the store sent, decoded as
 UTF-8, and that the platform's JavaScript runs on Node.js with its ``crypto`` module.
@@ -159,6 +163,39 @@ CHECKS: dict[str, SignatureCheck] = {
                   "سر التوقيع `whsec_` لدى واجهة المتجر"),
         _STANDARD_WEBHOOKS_CHECK),
 }
+
+
+# The start of the n8n Code node that reads a headless storefront's deliveries. It keeps
+# in ``accepted`` the index of each item whose Standard Webhooks signature matches, and
+# drops the others before any later node runs on them.
+N8N_STANDARD_WEBHOOKS_CHECK = (
+    "// This node needs NODE_FUNCTION_ALLOW_BUILTIN=crypto and RABT_STOREFRONT_WEBHOOK_SECRET.\n"
+    + _STANDARD_WEBHOOKS_CHECK.replace("@INPUT_IN_SENTENCE@", "the n8n value")
+    .replace("@INPUT@", "The n8n value") + """\
+const storefrontSecret = $env.RABT_STOREFRONT_WEBHOOK_SECRET || '';
+if (!storefrontSecret.startsWith('whsec_')) {
+  throw new Error('RABT_STOREFRONT_WEBHOOK_SECRET must be set in n8n to the storefront ' +
+    'secret that starts with whsec_.');
+}
+const accepted = [];
+for (const [index, item] of $input.all().entries()) {
+  const headers = item.json.headers || {};
+  let rawBody = '';
+  try {
+    rawBody = (await this.helpers.getBinaryDataBuffer(index, 'data')).toString('utf8');
+  } catch (error) {
+    throw new Error('The Webhook node kept no raw body: switch on its Raw Body option.');
+  }
+  const problem = rawBody ? signatureProblem({
+    secret: storefrontSecret, raw_body: rawBody,
+    webhook_id: String(headers['webhook-id'] || ''),
+    webhook_timestamp: String(headers['webhook-timestamp'] || ''),
+    signature: String(headers['webhook-signature'] || '') }) : 'empty body';
+  if (problem === null) {
+    accepted.push(index);
+  }
+}
+""")
 
 
 # The code of the step after a Catch Raw Hook whose sender's signature is not checked.
