@@ -3,12 +3,15 @@
 Each event goes through the real intake under uvicorn and the real worker, with the
 playbook runner in the worker's context, so the test covers the path from the request
 to the ``playbook_timers`` row. The order that completes the same cart then cancels it.
+The tests run against the stand-in of the project's CRM, HubSpot or Zoho CRM, because
+the timer and the contact's marks must be the same on both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from playbook_support import (
 from storesync.intake import create_app
 from storesync.playbook_config import load_playbook_config
 from storesync.playbooks import PlaybookRunner
+from storesync.sync_store import properties_of
 from storesync.timers import TimerStore
 from storesync.worker import JobOutcome, handle_delivery
 from sync_support import SARA, Order, SyncHarness, family, project_mapping
@@ -75,9 +79,9 @@ class Service:
 
 
 @pytest.fixture
-def service(make_harness: MakeHarness, tmp_path: Path) -> Iterator[Service]:
-    sync = make_harness(SHOPIFY_WEBHOOK_SECRETS=SHOPIFY_SECRET,
-                        STOREFRONT_WEBHOOK_SECRETS=STOREFRONT_SECRET)
+def service(make_crm_harness: MakeHarness, tmp_path: Path) -> Iterator[Service]:
+    sync = make_crm_harness(SHOPIFY_WEBHOOK_SECRETS=SHOPIFY_SECRET,
+                            STOREFRONT_WEBHOOK_SECRETS=STOREFRONT_SECRET)
     with ExitStack() as stack:
         yield Service(sync, Clock(riyadh("2026-03-01 10:00")), tmp_path / "spec", stack)
 
@@ -136,3 +140,39 @@ def test_checkout_event_starts_cart_timer(service: Service) -> None:
     assert cancelled.status == "cancelled"
     service.clock.advance(5 * HOUR)
     assert service.runner.run_until_idle() == 0
+
+
+def sara_in_crm(service: Service) -> dict[str, Any]:
+    """Return Sara's contact fields as the CRM stand-in stores them."""
+    email = properties_of(project_mapping(), "contact")["email"]
+    crm = service.sync.standin
+    found = [crm.fields(record) for record in crm.kind("contacts")
+             if crm.fields(record).get(email) == SARA["email"]]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_open_checkout_marks_contact(service: Service) -> None:
+    source = family()
+    if source not in ("shopify", "storefront"):
+        pytest.skip(f"{source} projects get checkout events only from a headless storefront")
+    assert service.sync.deliver_order(Order(850001, SARA)) is JobOutcome.SYNCED_LATER
+    assert post_checkout(service, source) is JobOutcome.SYNCED_LATER
+    service.sync.flush()
+
+    service.clock.advance(1 * HOUR)
+    assert service.runner.run_until_idle() == 0
+    service.clock.advance(2 * HOUR)
+    assert service.runner.run_until_idle() >= 1
+    report = service.sync.flush()
+    assert sum(report.dead_lettered.values()) == 0
+
+    rollups = {rollup["name"]: rollup["target"]
+               for rollup in project_mapping()["entities"]["contact"]["rollups"]}
+    contact = sara_in_crm(service)
+    assert contact[rollups["playbook_step"]] == "abandoned_cart:cart_reminder_1"
+    assert contact[rollups["discount_code"]] == "BACK-1"
+    assert str(contact[rollups["last_checkout_at"]]).startswith("2026-03-01T07:00:00")
+    assert Decimal(str(contact[rollups["last_cart_value_sar"]])) == Decimal("245.50")
+    [timer] = service.timers.all("abandoned_cart")
+    assert timer.status == "fired"

@@ -421,3 +421,190 @@ def test_resubscription_settings_are_read(tmp_path: Path) -> None:
     resubscription = Resubscription.for_settings(settings)
     assert resubscription.subscription_ids == {"email": 12345, "whatsapp": 678}
     assert resubscription.legal_basis == "PERFORMANCE_OF_CONTRACT"
+
+
+# --- late events: the newest time wins per channel, an unsubscribe wins a tie -------------
+
+
+def shopify_customer(state: str, consent_at: str, updated_at: str) -> dict[str, Any]:
+    """Return a Shopify customers/update body stating the email consent ``state``."""
+    return {"id": 1, "updated_at": updated_at,
+            "email_marketing_consent": {"state": state, "opt_in_level": "single_opt_in",
+                                        "consent_updated_at": consent_at}}
+
+
+def woocommerce_order(state: str, consent_at: str | None) -> dict[str, Any]:
+    """Return a WooCommerce order body whose meta states the email consent ``state``."""
+    meta = [{"id": 1, "key": "_rabt_email_opt_in", "value": state}]
+    if consent_at is not None:
+        meta.append({"id": 2, "key": "_rabt_email_opt_in_at", "value": consent_at})
+    return {"id": 5, "meta_data": meta}
+
+
+@pytest.mark.parametrize("late_at", [ISO_T0, "2027-01-15T07:00:00+00:00"])
+def test_late_shopify_opt_in_ignored(store: ConsentStore, late_at: str) -> None:
+    recorder = ConsentRecorder(store, RULES["shopify"])
+    with store.database.transaction() as conn:
+        recorder.record_body(conn, "c1", shopify_customer("unsubscribed", ISO_T0, ISO_T0),
+                             "shopify", T0)
+        # Delivered later, stating an opt-in from before the unsubscribe or at its time.
+        late = shopify_customer("subscribed", late_at, ISO_LATER)
+        assert recorder.record_body(conn, "c1", late, "shopify", T0 + 3600) == 0
+    assert not store.allows("c1", "email")
+    current = store.current("c1", "email")
+    assert current is not None
+    assert (current.state, current.captured_at) == ("withdrawn", T0)
+
+
+@pytest.mark.parametrize("late_at", [ISO_T0, "2027-01-15T07:00:00+00:00"])
+def test_late_woocommerce_opt_in_ignored(store: ConsentStore, late_at: str) -> None:
+    recorder = ConsentRecorder(store, RULES["woocommerce"])
+    with store.database.transaction() as conn:
+        recorder.record_body(conn, "c2", woocommerce_order("withdrawn", ISO_T0), "woocommerce",
+                             T0)
+        late = woocommerce_order("yes", late_at)
+        assert recorder.record_body(conn, "c2", late, "woocommerce", T0 + 3600) == 0
+    assert not store.allows("c2", "email")
+    assert store.push_statuses("c2") == [("email", "crm", "pending")]
+
+
+def test_woocommerce_newer_opt_in_counts(store: ConsentStore) -> None:
+    recorder = ConsentRecorder(store, RULES["woocommerce"])
+    with store.database.transaction() as conn:
+        recorder.record_body(conn, "c2", woocommerce_order("withdrawn", ISO_T0), "woocommerce",
+                             T0)
+        assert recorder.record_body(conn, "c2", woocommerce_order("yes", ISO_LATER),
+                                    "woocommerce", T0) == 1
+    assert store.allows("c2", "email")
+
+
+def test_updated_old_order_keeps_meta_time(store: ConsentStore) -> None:
+    # The order's opt-in meta has no time of its own. Completing the order after a
+    # withdrawal repeats the checkout's opt-in, which must stay older than the withdrawal.
+    recorder = ConsentRecorder(store, RULES["woocommerce"])
+    store.record("c8", ConsentEvent("email", "withdrawn", T0, "hubspot"))
+    completed = {**woocommerce_order("yes", None), "line_items": [],
+                 "date_created_gmt": "2027-01-10T12:00:00", "date_modified_gmt": ISO_LATER}
+    with store.database.transaction() as conn:
+        assert recorder.record_body(conn, "c8", completed, "woocommerce", T0 + 3600) == 0
+    assert not store.allows("c8", "email")
+    [granted] = [event for event in store.history("c8") if event.state == "granted"]
+    assert granted.captured_at == T0 - 5 * 86_400 + 4 * 3600
+
+
+def test_woocommerce_customer_meta_keeps_update_time(store: ConsentStore) -> None:
+    # A customer body is no order: its meta may change after creation, so the update
+    # time counts.
+    recorder = ConsentRecorder(store, RULES["woocommerce"])
+    customer = {**woocommerce_order("yes", None), "date_created_gmt": "2027-01-10T12:00:00"}
+    with store.database.transaction() as conn:
+        recorder.record_body(conn, "c9", customer, "woocommerce", T0)
+    assert store.current("c9", "email") == ConsentEvent("email", "granted", T0, "woocommerce")
+
+
+class FakeHubSpotStatuses:
+    """Returns fixed HubSpot statuses per subscriber from subscription_statuses."""
+
+    def __init__(self, statuses: dict[str, list[dict[str, Any]]]) -> None:
+        self.statuses = statuses
+
+    def subscription_statuses(self, channel: str, subscribers: list[str]
+                              ) -> dict[str, list[dict[str, Any]]]:
+        return {subscriber: self.statuses[subscriber] for subscriber in subscribers
+                if subscriber in self.statuses}
+
+
+def known_address(store: ConsentStore, contact_key: str, email: str) -> None:
+    with store.database.transaction() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS sync_identity (kind TEXT, value TEXT,"
+                     " contact_key TEXT)")
+        conn.execute("INSERT INTO sync_identity VALUES ('email', ?, ?)", (email, contact_key))
+
+
+@pytest.mark.parametrize("crm_at", [ISO_T0, "2027-01-15T07:00:00+00:00"])
+def test_late_crm_opt_in_ignored(store: ConsentStore, crm_at: str) -> None:
+    known_address(store, "c3", "late.crm@example.com")
+    store.record("c3", ConsentEvent("email", "withdrawn", T0, "shopify"))
+    client = FakeHubSpotStatuses({"late.crm@example.com": [
+        {"status": "SUBSCRIBED", "timestamp": crm_at, "subscriptionId": 7001}]})
+
+    assert pull_crm_statuses(store, client, ["email"]) == 0
+
+    assert not store.allows("c3", "email")
+
+
+def test_crm_opt_in_keeps_its_own_time(store: ConsentStore) -> None:
+    # An opt-in of one subscription type takes its own time, not that of a newer
+    # opt-out of another type.
+    known_address(store, "c4", "two.types@example.com")
+    store.record("c4", ConsentEvent("email", "withdrawn", T0, "shopify"))
+    client = FakeHubSpotStatuses({"two.types@example.com": [
+        {"status": "SUBSCRIBED", "timestamp": "2027-01-15T07:00:00+00:00", "subscriptionId": 1},
+        {"status": "NOT_SUBSCRIBED", "timestamp": ISO_LATER, "subscriptionId": 2}]})
+
+    pull_crm_statuses(store, client, ["email"])
+
+    assert not store.allows("c4", "email")
+
+
+def test_crm_unsubscribe_wins_equal_time(store: ConsentStore) -> None:
+    known_address(store, "c5", "tie.crm@example.com")
+    store.record("c5", ConsentEvent("email", "granted", T0, "shopify"))
+    client = FakeHubSpotStatuses({"tie.crm@example.com": [
+        {"status": "NOT_SUBSCRIBED", "timestamp": ISO_T0, "subscriptionId": 7001}]})
+
+    assert pull_crm_statuses(store, client, ["email"]) == 1
+
+    assert not store.allows("c5", "email")
+
+
+class FakeZohoContacts:
+    """Returns fixed Zoho contact records by id from read_records."""
+
+    def __init__(self, records: dict[str, dict[str, Any]]) -> None:
+        self.records = records
+
+    def read_records(self, module: str, ids: list[str], fields: list[str]
+                     ) -> list[dict[str, Any]]:
+        return [{"id": record_id, **self.records[record_id]} for record_id in ids
+                if record_id in self.records]
+
+
+def zoho_contact(store: ConsentStore, contact_key: str, zoho_id: str) -> None:
+    with store.database.transaction() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS sync_crm_ids (object TEXT, key TEXT,"
+                     " crm_id TEXT)")
+        conn.execute("INSERT INTO sync_crm_ids VALUES ('contacts', ?, ?)",
+                     (contact_key, zoho_id))
+
+
+@pytest.mark.parametrize(("modified", "allowed"), [
+    ("2027-01-15T07:00:00+00:00", True),  # an opt-out older than the store's opt-in
+    (ISO_T0, False),  # the same time: the unsubscribe wins
+    (ISO_LATER, False),
+])
+def test_zoho_opt_out_by_time(store: ConsentStore, modified: str, allowed: bool) -> None:
+    from storesync.zoho_consent import channel_fields, pull_zoho_consent
+
+    zoho_contact(store, "c6", "zoho-6")
+    store.record("c6", ConsentEvent("email", "granted", T0, "shopify"))
+    client = FakeZohoContacts({"zoho-6": {"Email_Opt_Out": True, "Modified_Time": modified}})
+    fields = {"email": channel_fields(["Email_Opt_Out", "Ecom_Email_Consent_At"], "email")}
+
+    pull_zoho_consent(store, client, fields)
+
+    assert store.allows("c6", "email") is allowed
+
+
+def test_zoho_opt_in_never_undoes_opt_out(store: ConsentStore) -> None:
+    from storesync.zoho_consent import channel_fields, pull_zoho_consent
+
+    zoho_contact(store, "c7", "zoho-7")
+    store.record("c7", ConsentEvent("email", "withdrawn", T0, "shopify"))
+    # The opt-out box is still unticked in Zoho, and another field changed since.
+    client = FakeZohoContacts({"zoho-7": {"Email_Opt_Out": False, "Modified_Time": ISO_LATER}})
+    fields = {"email": channel_fields(["Email_Opt_Out"], "email")}
+
+    assert pull_zoho_consent(store, client, fields) == (0, "")
+
+    assert not store.allows("c7", "email")

@@ -156,6 +156,29 @@ def test_opt_out_at_same_moment_wins(make_custom_harness: MakeHarness) -> None:
         is None
 
 
+def test_completed_old_order_keeps_meta_time(make_custom_harness: MakeHarness) -> None:
+    # WooCommerce order meta has no consent time of its own here. Completing an order
+    # placed before a withdrawal repeats the checkout's opt-in, which stays older.
+    sync = make_custom_harness()
+    if sync.source != "woocommerce":
+        pytest.skip("consent in order meta is WooCommerce's")
+    deliver(sync, with_consent(pending_order(sync, 9, days_ago(2)), "email", "withdrawn",
+                               days_ago(2)))
+    sync.write()
+    completed = pending_order(sync, 9, days_ago(1))
+    rule = rules()["email"]
+    set_path(completed, rule.field,
+             next(value for value, found in rule.states.items() if found == "granted"))
+    completed["date_created_gmt"] = days_ago(5).replace(tzinfo=None).isoformat()
+    deliver(sync, completed)
+    sync.write()
+    rows = sync.rows("SELECT state, captured_at FROM consents ORDER BY captured_at")
+    assert [(row["state"], row["captured_at"]) for row in rows] == [
+        ("granted", days_ago(5)), ("withdrawn", days_ago(2))]
+    assert sync.rows("SELECT marketing_opt_in_at FROM contacts")[0]["marketing_opt_in_at"] \
+        is None
+
+
 def test_shopify_consent_topics_stored(make_custom_harness: MakeHarness) -> None:
     sync = make_custom_harness()
     if sync.source != "shopify" or {"email", "sms"} - set(rules()):

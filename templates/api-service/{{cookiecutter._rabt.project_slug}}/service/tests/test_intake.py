@@ -512,10 +512,13 @@ def test_readyz_ok(shopify: RunningIntake) -> None:
     response = shopify.client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"queue": "ok", "dedupe": "ok", "quarantine": "ok"}
-    if shopify.services.settings.crm_target == "hubspot":
+    if shopify.services.settings.crm_target in ("hubspot", "zoho"):
         # An empty outbox needs no flusher, so the heartbeat check passes.
         assert response.json()["sync"] == {"flusher": "ok"}
         assert shopify.client.get("/readyz/sync").status_code == 200
+        assert response.json()["crm_pause"] == {"paused": False}
+    else:
+        assert "crm_pause" not in response.json()
 
 
 def test_readyz_queue_unwritable(shopify_sqlite: RunningIntake) -> None:

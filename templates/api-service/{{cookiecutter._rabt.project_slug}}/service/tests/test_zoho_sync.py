@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from intake_support import encode_body
+from intake_support import SHOPIFY_SECRET, STOREFRONT_SECRET, encode_body
 from storesync.db import Database
 from storesync.delivery import Delivery
 from storesync.flusher import FlushReport, SetupError, flusher_for
@@ -537,3 +537,44 @@ def test_new_sandbox_standin_forgets_old_ids(
     assert sales_order["Deal_Name"]["id"] == deal["id"]
     assert len(sales_order["Product_Details"]) == 2
     assert second.context.store.pending_objects() == []
+
+
+def test_readyz_reports_credit_pause(make_zoho_harness: Callable[..., ZohoHarness],
+                                     start_intake: Callable[..., Any]) -> None:
+    # The flusher and the intake share nothing but the state file, as two processes do.
+    from storesync import flusher as flusher_module
+    from storesync import metrics
+    from storesync.zoho_credits import CreditsExhausted
+
+    harness = make_zoho_harness(ZOHO_CREDITS_PAUSE_SECONDS="900",
+                                SHOPIFY_WEBHOOK_SECRETS=SHOPIFY_SECRET,
+                                STOREFRONT_WEBHOOK_SECRETS=STOREFRONT_SECRET)
+    paused_at = 1_900_000_000.0
+    error = CreditsExhausted("used up; the first credits return in 300 s", 300.0, 429)
+    try:
+        with pytest.raises(flusher_module._Paused):
+            harness.flusher._pause(error, paused_at)
+        metrics.SnapshotPublisher(metrics.open_snapshot_store(harness.settings)).stop()
+    finally:
+        metrics.CRM_PAUSED_UNTIL.labels(reason="credits").set(0)
+    clock = ZohoClock(paused_at + 60)
+    intake = start_intake(harness.settings, clock=clock)
+
+    ready = intake.client.get("/readyz")
+    sync = intake.client.get("/readyz/sync")
+
+    # Intake keeps accepting deliveries, so a pause is reported and never fails readiness.
+    assert ready.status_code == 200, ready.text
+    assert sync.status_code == 200, sync.text
+    for body in (ready.json(), sync.json()):
+        pause = body["crm_pause"]
+        assert pause["paused"] is True
+        assert pause["reason"] == "credits"
+        assert pause["until"] == "2030-03-17T17:51:40+00:00"
+        assert pause["seconds_left"] == 240
+        assert pause["message"].startswith("Zoho CRM's API credits of the rolling 24 hours")
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["sync"] == {"flusher": "ok"}
+
+    clock.now = paused_at + 301
+    assert intake.client.get("/readyz").json()["crm_pause"] == {"paused": False}

@@ -1,17 +1,20 @@
-"""Checkout events on the HubSpot path: the contact's last checkout roll-ups.
+"""Checkout events on HubSpot and Zoho CRM: the contact's last checkout roll-ups.
 
 HubSpot custom behavioural events need an Enterprise subscription, so the worker
-sends no event records to HubSpot. The field map's events module names what a
-checkout writes on the contact instead, on any tier: the ``last_checkout_at`` and
-``last_cart_value_sar`` roll-ups, read from one ``checkout_started`` event. That event
-comes from the Shopify custom pixel, from a ``checkouts/create`` or
-``checkouts/update`` webhook, or from a headless storefront.
+sends no event records to HubSpot, nor to Zoho CRM's events module. The field map's
+events module names what a checkout writes on the contact instead: the
+``last_checkout_at`` and ``last_cart_value_sar`` roll-ups, read from one
+``checkout_started`` event. That event comes from the Shopify custom pixel, from a
+``checkouts/create`` or ``checkouts/update`` webhook, or from a headless storefront.
 
 A pixel event comes from a public endpoint that any program can post to, so an
 event never creates a contact. It updates a contact the same delivery names (a
 checkout webhook carries one) or one whose email the service has already recorded. Every other
 behaviour event (page views, add to cart, completed checkouts) has no HubSpot target
 in the field map, and the worker logs that reason with the job.
+
+The contact found here is also the one the abandoned-cart timer starts for
+(``storesync.playbooks``), because a pixel or storefront event carries no contact record.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def has_events(records: Sequence[Record]) -> bool:
 
 @dataclass(frozen=True)
 class ContactRef:
-    """The local contact a checkout updates and the HubSpot upsert key of that contact."""
+    """The local contact a checkout updates and the CRM upsert key of that contact."""
 
     key: str
     id_property: str | None

@@ -64,7 +64,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .customdb.consents import ConsentRule, consent_changes, load_rules
+from .customdb.consents import ConsentRule, consent_changes, load_rules, parse_consent_time
 from .db import Database
 from .record_keys import shop_of_key
 
@@ -372,6 +372,7 @@ class ConsentRecorder:
         version), so a replay of an old body never looks newer than it is.
         """
         changed = 0
+        fallback_time = order_meta_time(body, source, fallback_time)
         for change in consent_changes(self.rules, body):
             when = _timestamp(change.captured_at, fallback_time)
             event = ConsentEvent(change.channel, change.state, when, source,
@@ -384,19 +385,41 @@ def _timestamp(value: datetime | None, fallback: float) -> float:
     return value.timestamp() if value is not None else fallback
 
 
+def order_meta_time(body: Any, source: str, fallback: float) -> float:
+    """Return the time an order's consent meta without its own time counts from.
+
+    The checkout writes a WooCommerce order's consent meta once, and every later
+    update of the order repeats it. So the meta dates from the order's creation
+    (``date_created_gmt``, UTC without an offset), not from the update: otherwise
+    completing an old order would restate its opt-in as newer than a withdrawal
+    made since.
+    """
+    if source != "woocommerce" or not isinstance(body, Mapping) or "line_items" not in body:
+        return fallback
+    created = parse_consent_time(body.get("date_created_gmt"))
+    return fallback if created is None else min(fallback, created.timestamp())
+
+
 # --- the CRM side -----------------------------------------------------------------------------
 
 
 def crm_state(statuses: Sequence[dict[str, Any]]) -> tuple[str, float] | None:
-    """Return one channel's HubSpot statuses as (state, time), or None without a clear state."""
+    """Return one channel's HubSpot statuses as (state, time), or None without a clear state.
+
+    The time is the newest of the statuses that give the state. An opt-in takes the
+    time of its ``SUBSCRIBED`` types only, because a newer opt-out of another type
+    must not make an old opt-in look newer than a withdrawal stored since. Without
+    any timestamp the time is 0, older than every stored event.
+    """
     states = {str(item.get("status") or "").upper() for item in statuses}
     if "SUBSCRIBED" in states:
-        state = GRANTED
+        state, deciding = GRANTED, "SUBSCRIBED"
     elif states == {"NOT_SUBSCRIBED"}:
-        state = WITHDRAWN
+        state, deciding = WITHDRAWN, "NOT_SUBSCRIBED"
     else:
         return None
-    times = [_iso_seconds(item.get("timestamp")) for item in statuses]
+    times = [_iso_seconds(item.get("timestamp")) for item in statuses
+             if str(item.get("status") or "").upper() == deciding]
     known = [moment for moment in times if moment is not None]
     return state, max(known) if known else 0.0
 

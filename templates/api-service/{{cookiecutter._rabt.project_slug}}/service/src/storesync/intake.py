@@ -3,7 +3,7 @@
 ``POST /webhooks/{shopify,woocommerce,storefront}`` for the platforms the project's
 ``integration/mapping.yaml`` accepts, ``POST /pixel/shopify`` for the project's Shopify
 custom pixel (see ``storesync.pixel``), plus ``GET /healthz``, ``GET /readyz``,
-``GET /readyz/sync`` (the HubSpot flusher, for monitoring) and ``GET /metrics``.
+``GET /readyz/sync`` (the HubSpot or Zoho CRM flusher, for monitoring) and ``GET /metrics``.
 The intake never waits on the CRM: a delivery is acknowledged once it is in the queue
 (or the quarantine), and the worker does the rest.
 
@@ -63,6 +63,7 @@ from .signatures import (
     verify_woocommerce,
 )
 from .store_settings import jobs_status
+from .sync_pause import pause_status
 from .tasks import DeliveryHandler
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ Clock = Callable[[], float]
 # activated, and keeps the webhook only if the response status is exactly 200.
 WOOCOMMERCE_PING = re.compile(rb"^webhook_id=\d+$")
 JSON_HEADERS = [(b"content-type", b"application/json")]
+# CRM targets whose records the flusher writes, so readiness reports its heartbeat and pause.
+FLUSHED_CRM_TARGETS = ("hubspot", "zoho")
 
 
 @dataclass
@@ -85,8 +88,10 @@ class IntakeServices:
     quarantine: Quarantine
     privacy: PrivacyRequests
     clock: Clock = time.time
-    # The HubSpot flusher's heartbeat; None when the CRM target has no flusher.
+    # The flusher's heartbeat; None when the CRM target has no flusher.
     flusher: FlusherCheck | None = None
+    # The worker processes' metric snapshots, which carry the flusher's CRM pause.
+    snapshots: metrics.SnapshotStore | None = None
     # Resources the app opened itself and closes on shutdown.
     owned: list[Any] = field(default_factory=list)
 
@@ -115,7 +120,7 @@ def build_services(settings: Settings, *, clock: Clock = time.time,
         queue = build_queue(settings, handler, dedupe)
         owned.append(queue)
     flusher = None
-    if settings.crm_target == "hubspot":
+    if settings.crm_target in FLUSHED_CRM_TARGETS:
         beats = open_heartbeat(settings)
         owned.append(beats)
         flusher = FlusherCheck(settings, beats, state, clock)
@@ -148,6 +153,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time,
     # The worker side's metrics, which worker processes write to the shared backend.
     sync_metrics = metrics.open_snapshot_store(settings)
     services.owned.append(sync_metrics)
+    services.snapshots = sync_metrics
     metrics.watch_sync_metrics(sync_metrics)
 
     @asynccontextmanager
@@ -452,7 +458,8 @@ def _readyz_endpoint(services: IntakeServices) -> Callable[[Request], Any]:
     # Readiness covers only what the intake needs to accept a webhook. A stopped
     # flusher does not stop the intake from queueing durably, and failing readiness
     # for it would make the load balancer reject webhooks, which the stores count as
-    # failed deliveries. The flusher's state is reported here and by /readyz/sync.
+    # failed deliveries. The flusher's state and its CRM pause are reported here and by
+    # /readyz/sync.
     async def readyz(request: Request) -> Response:
         checks = await run_in_threadpool(_run_checks, services)
         sync = await run_in_threadpool(_run_sync_checks, services)
@@ -462,6 +469,9 @@ def _readyz_endpoint(services: IntakeServices) -> Callable[[Request], Any]:
         body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
         if sync:
             body["sync"] = sync
+        pause = await run_in_threadpool(_crm_pause, services)
+        if pause is not None:
+            body["crm_pause"] = pause
         # Whether reconciliation and the subscription check run; never fails readiness.
         store_jobs = jobs_status(services.settings)
         if store_jobs:
@@ -472,14 +482,18 @@ def _readyz_endpoint(services: IntakeServices) -> Callable[[Request], Any]:
 
 
 def _sync_readyz_endpoint(services: IntakeServices) -> Callable[[Request], Any]:
-    # For monitoring: 503 while records wait for a flusher that is not running.
+    # For monitoring: 503 while records wait for a flusher that is not running. A CRM
+    # pause is reported but keeps 200, because the flusher runs and resumes by itself.
     async def sync_readyz(request: Request) -> Response:
         sync = await run_in_threadpool(_run_sync_checks, services)
         ready = all(result == "ok" for result in sync.values())
         if not ready:
             log.warning("sync not ready", extra={"checks": sync})
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": sync},
-                            status_code=200 if ready else 503)
+        body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": sync}
+        pause = await run_in_threadpool(_crm_pause, services)
+        if pause is not None:
+            body["crm_pause"] = pause
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return sync_readyz
 
@@ -496,6 +510,18 @@ def _run_sync_checks(services: IntakeServices) -> dict[str, str]:
     if services.flusher is None:
         return {}
     return _run({"flusher": services.flusher.check})
+
+
+def _crm_pause(services: IntakeServices) -> dict[str, Any] | None:
+    """Return the flusher's CRM pause for a readiness body, or None without a flusher."""
+    if services.flusher is None or services.snapshots is None:
+        return None
+    try:
+        snapshots = services.snapshots.read()
+    except Exception as error:  # a broken backend is reported, never a readiness failure
+        log.warning("CRM pause could not be read", extra={"error": repr(error)})
+        return {"paused": None, "error": f"{type(error).__name__}: {error}"}
+    return pause_status(snapshots, services.settings.crm_target, services.clock())
 
 
 def _run(checks: dict[str, Callable[[], None]]) -> dict[str, str]:

@@ -70,6 +70,8 @@ WRITTEN_ENTITIES = {
 # release does not send event records; a checkout_started event sets the contact's
 # checkout roll-ups instead (storesync.checkouts).
 SKIPPED_ENTITIES = frozenset({"event"})
+# CRM targets where a checkout_started event writes the contact's checkout roll-ups.
+CHECKOUT_CRM_TARGETS = ("hubspot", "zoho")
 
 # Fields that hold the time a resource last changed, per payload family, in order of
 # preference. WooCommerce's *_gmt fields carry no offset and are UTC.
@@ -418,10 +420,11 @@ def _process(delivery: Delivery, ctx: WorkerContext,
         log.warning("contact skipped: the body has no store customer id, phone or email",
                     extra={"event_id": delivery.delivery_id, "source": delivery.source})
     resource = _resource_name(plan)
-    # Checkout events set contact roll-ups on HubSpot; the custom database keeps the
-    # events themselves (storesync.customdb.deliveries).
+    # Checkout events set contact roll-ups on HubSpot and Zoho CRM. The contact they find
+    # is the one the abandoned-cart timer starts for. The custom database keeps the events
+    # themselves (storesync.customdb.deliveries).
     checkout = (checkout_of(ctx.mapping, ctx.rollup_targets, mapped.records)
-                if ctx.settings.crm_target == "hubspot" else None)
+                if ctx.settings.crm_target in CHECKOUT_CRM_TARGETS else None)
     if checkout is None and ctx.settings.crm_target == "hubspot" and has_events(mapped.records):
         note_unsent(delivery, None)
     if plan.contact is None and plan.order is None and not plan.line_items and not plan.others \

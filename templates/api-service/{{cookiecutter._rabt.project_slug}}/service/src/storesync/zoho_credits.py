@@ -6,9 +6,10 @@ edition and the user licences, and limits the calls one app has in flight per or
 The limits come from the table in ``storesync.standins.zoho_config``, taken from
 Zoho's API limits page; ``ZOHO_CREDITS_PER_DAY`` and ``ZOHO_CONCURRENCY`` override it.
 
-The budget counts the credits this process spent in the last 24 hours (every process
-of the deployment, in Redis, when ``REDIS_URL`` is set) and, when Zoho sends
-``X-API-CREDITS-REMAINING``, takes the lower of the two, because other apps of
+The budget counts the credits spent in the last 24 hours by every process of the
+deployment: in Redis when ``REDIS_URL`` is set, else in the state file, which the
+processes on one machine share (``storesync.zoho_credits_file``). When Zoho sends
+``X-API-CREDITS-REMAINING``, it takes the lower of the two, because other apps of
 the org spend from the same budget. Once less than ``SLOWDOWN_FRACTION`` of the budget
 is left, calls are spaced so that the rest lasts until the oldest credits spent leave
 the window; with no credit left, :class:`CreditsExhausted` stops the caller until then.
@@ -100,8 +101,9 @@ class CreditState:
 class CreditBudget:
     """The credits spent in the rolling 24-hour window, shared by the threads of a process.
 
-    :class:`storesync.shared_limits.RedisCreditBudget` keeps the same count in Redis for
-    every process; it replaces :meth:`_record` and :meth:`_state`.
+    :class:`storesync.shared_limits.RedisCreditBudget` keeps the same count in Redis, and
+    :class:`storesync.zoho_credits_file.SqliteCreditBudget` in the state file, for every
+    process; they replace :meth:`_record` and :meth:`_state`.
     """
 
     def __init__(self, daily_limit: int, *, clock: Callable[[], float] = time.time,

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from .db import Database
 from .flusher import (
     LOOPBACK_NAMES,
     MAX_ROWS_PER_CYCLE,
@@ -34,6 +35,7 @@ from .sync_store import OutboxRow, properties_of
 from .zoho import ZohoClient, record_error
 from .zoho_auth import ZohoTokens, accounts_url_for, token_cache_for
 from .zoho_credits import CallSlots, CreditBudget, SlotPool, concurrency_limit, daily_credits
+from .zoho_credits_file import SqliteCreditBudget
 from .zoho_orders import OBJECT as SALES_ORDERS
 from .zoho_orders import product_skus, zoho_record
 
@@ -229,7 +231,11 @@ def zoho_client_for(settings: Any, transport: httpx.BaseTransport | None = None,
         budget, slots = zoho_limits(settings, daily_limit, concurrency, clock=clock,
                                     sleep=sleep)
     else:
-        budget = CreditBudget(daily_limit, clock=clock, sleep=sleep)
+        # Every process on this machine spends from one budget in the state file.
+        # NOTE: the call slots stay per process without Redis, so two processes can have
+        # twice ZOHO_CONCURRENCY calls in flight, and Zoho rejects the excess with 429.
+        budget = SqliteCreditBudget(Database(settings.state_path, synchronous="NORMAL"),
+                                    daily_limit, clock=clock, sleep=sleep, owned=True)
         slots = CallSlots(concurrency)
     return ZohoClient(tokens, budget, slots, timeout_seconds=float(settings.zoho_timeout_seconds),
                       transport=transport, sleep=sleep)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..consent import order_meta_time
 from ..db import Database
 from ..delivery import Delivery
 from ..quarantine import Quarantine
@@ -92,7 +93,8 @@ def handle_delivery(delivery: Delivery, ctx: WorkerContext) -> JobOutcome:
             contact_key = _contact_key(conn, ctx, records)
             items.extend(_event_items(conn, delivery, records, contact_key))
         if contact_key is not None:
-            when = datetime.fromtimestamp(payload_version(body, delivery), UTC)
+            version = payload_version(body, delivery)
+            when = datetime.fromtimestamp(order_meta_time(body, delivery.source, version), UTC)
             changes = consent_changes(consent_rules(ctx.settings.spec_dir), body)
             items.extend(_consent_item(delivery, contact_key, change, when)
                          for change in changes)
