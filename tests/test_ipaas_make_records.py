@@ -446,7 +446,8 @@ def test_hubspot_consent_still_upserts() -> None:
     assert write["mapper"]["url"].endswith("/crm/v3/objects/contacts/batch/upsert")
 
 
-LAST_ORDER_AT = {"shopify-growth": "ecom_last_order_at", "jeddah-fashion-zoho": "Ecom_Last_Order_At"}
+LAST_ORDER_AT = {"shopify-growth": "ecom_last_order_at",
+                 "jeddah-fashion-zoho": "Ecom_Last_Order_At"}
 
 
 def contact_properties(preset: str, bundles: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
