@@ -355,3 +355,29 @@ def test_headless_sheet_loops_order_lines() -> None:
     text = json.dumps(rows, ensure_ascii=False)
     assert "`order.line_items[]`" in text
     assert "`line_items[]`" not in text
+
+
+@pytest.mark.parametrize(("case", "preset", "values"), IPAAS_CASES, ids=[c[0] for c in IPAAS_CASES])
+def test_last_order_row_won_only(case: str, preset: str, values: dict[str, object]) -> None:
+    answers, plan, spec = load_case(preset, values)
+    flow = build_flows(answers, plan, spec).get("order-sync")
+    row = next(row for row in flow.field_rows() if row.name == "last_order_at")
+    assert row.won_only is True
+    assert "won stage (Paid / processing, Fulfilled / shipped)" in row.description.en
+    assert "مرحلة رابحة (مدفوع / قيد التجهيز، مكتمل / تم الشحن)" in row.description.ar
+    later = "later than the contact's stored value"
+    if plan.crm == "custom":
+        assert later not in row.description.en
+        assert "keeps the later of the stored and the new time" in row.description.en
+    else:
+        assert later in row.description.en
+        assert "أحدث من القيمة المخزّنة" in row.description.ar
+
+
+def test_sheets_state_last_order_rule() -> None:
+    answers, plan, spec = load_case("shopify-growth", {})
+    rows = [row for flow in sheet_context(build_flows(answers, plan, spec))
+            for row in flow["fields"] if row["target"] == "ecom_last_order_at"]
+    assert rows
+    assert all("Written only when the order's stage is a won stage" in row["description_en"]
+               for row in rows)

@@ -22,8 +22,12 @@ from tests.test_ipaas_n8n_stages import recorded_state
 CRM_CASES = [case for case in IPAAS_CASES if case[0] != "shopify-postgres"]
 ROUTER = "Route by the email and phone the record carries"
 PHONE_ONLY = {"1": {"id": 5001, "name": "#1001", "total_price": "10.00", "email": "",
+                    "financial_status": "paid", "processed_at": "2026-03-01T10:00:00+03:00",
                     "customer": {"id": "", "email": "", "phone": "0501234567"},
                     "line_items": []}}
+# The suffixes of a contact route's name for a won order and for any other order.
+WON = "; won order"
+NOT_WON = "; order not won: no latest order time"
 NO_CONTACT = {"1": {"id": 5002, "name": "#1002", "total_price": "10.00", "email": "",
                     "phone": "", "customer": {"id": "", "email": "", "phone": ""},
                     "line_items": []}}
@@ -63,6 +67,24 @@ def step_names(flow: list[dict[str, Any]]) -> list[str]:
 
 def router(blueprint: dict[str, Any], name: str = ROUTER) -> dict[str, Any]:
     return next(module for module in modules(blueprint["flow"]) if name_of(module) == name)
+
+
+def route_index(module: dict[str, Any], name: str) -> int:
+    """Return the index of the router's route whose filter is named ``name``."""
+    names = [route["flow"][0]["filter"]["name"] for route in module["routes"]]
+    assert name in names, names
+    return names.index(name)
+
+
+def neither_index(module: dict[str, Any]) -> int:
+    """Return the index of the one route that writes no contact.
+
+    That route starts with the deal, whose own filter (the pipeline id check) names it.
+    """
+    found = [index for index, route in enumerate(module["routes"])
+             if "Create or update the contact" not in map(name_of, modules(route["flow"]))]
+    assert len(found) == 1
+    return found[0]
 
 
 class Bundles(dict[str, Any]):
@@ -109,8 +131,8 @@ def body_of(module: dict[str, Any], bundles: Mapping[str, Any]) -> Any:
 def test_phone_only_contact_body_no_email(preset: str) -> None:
     routes = router(blueprints(preset)["order-sync"])
     taken = taken_routes(routes, PHONE_ONLY)
-    assert taken == [1]
-    upsert = next(module for module in routes["routes"][1]["flow"]
+    assert taken == [route_index(routes, "Phone only: the body has no email key" + WON)]
+    upsert = next(module for module in routes["routes"][taken[0]]["flow"]
                   if name_of(module) == "Create or update the contact")
     text = upsert["mapper"]["jsonStringBodyContent"]
     if preset == "shopify-growth":
@@ -125,10 +147,11 @@ def test_phone_only_contact_body_no_email(preset: str) -> None:
 
 def test_email_route_keeps_email() -> None:
     routes = router(blueprints("shopify-growth")["order-sync"])
-    upsert = routes["routes"][0]["flow"][0]
     bundles = {"1": {**PHONE_ONLY["1"], "customer": {"id": 9, "email": "A@B.SA",
                                                      "phone": "0501234567"}}}
-    assert taken_routes(routes, bundles) == [0]
+    taken = taken_routes(routes, bundles)
+    assert taken == [route_index(routes, "Email and phone" + WON)]
+    upsert = routes["routes"][taken[0]]["flow"][0]
     properties = body_of(upsert, bundles)["inputs"][0]["properties"]
     assert properties["email"] == "a@b.sa"
     assert properties["ecom_phone_e164"] == "+966501234567"
@@ -147,7 +170,8 @@ def test_email_only_contact_body_no_phone(preset: str, flow: str) -> None:
     taken = taken_routes(routes, bundles)
     assert len(taken) == 1
     route = routes["routes"][taken[0]]
-    assert route["flow"][0]["filter"]["name"] == EMAIL_ONLY
+    assert route["flow"][0]["filter"]["name"] == (EMAIL_ONLY + WON if flow == "order-sync"
+                                                  else EMAIL_ONLY)
     upsert = next(module for module in modules(route["flow"])
                   if name_of(module) == "Create or update the contact")
     body = body_of(upsert, bundles)
@@ -166,23 +190,26 @@ def test_email_only_contact_body_no_phone(preset: str, flow: str) -> None:
 def test_no_contact_order_still_writes_deal(case: str, preset: str,
                                             values: dict[str, Any]) -> None:
     routes = router(blueprints(preset, json.dumps(values))["order-sync"])
-    assert len(routes["routes"]) == 4
-    names = [name_of(module) for module in modules(routes["routes"][2]["flow"])]
+    # Two contact routes, for a won order and another, per email and phone case.
+    assert len(routes["routes"]) == 7
+    neither = routes["routes"][neither_index(routes)]
+    names = [name_of(module) for module in modules(neither["flow"])]
     assert names[0] == "Create or update the deal"
     assert "Create or update the contact" not in names
     assert "Link the order to its contact" not in names
-    deal = routes["routes"][2]["flow"][0]
+    deal = neither["flow"][0]
     assert "Contact_Name" not in deal["mapper"]["jsonStringBodyContent"]
 
 
 def test_no_contact_takes_only_deal_route() -> None:
     routes = router(blueprints_with_ids("shopify-growth")["order-sync"])
-    assert taken_routes(routes, NO_CONTACT) == [2]
+    assert taken_routes(routes, NO_CONTACT) == [neither_index(routes)]
 
 
 def test_contact_routes_keep_links() -> None:
     routes = router(blueprints("shopify-growth")["order-sync"])
-    for route in [*routes["routes"][:2], routes["routes"][3]]:
+    neither = neither_index(routes)
+    for route in [route for index, route in enumerate(routes["routes"]) if index != neither]:
         names = [name_of(module) for module in modules(route["flow"])]
         assert "Link the order to its contact" in names
     zoho = router(blueprints("jeddah-fashion-zoho")["order-sync"])
@@ -444,3 +471,39 @@ def test_hubspot_consent_still_upserts() -> None:
     routes = router(blueprints("shopify-growth")["consent-sync"], CONSENT_ROUTER)
     write = consent_write(routes["routes"][0])
     assert write["mapper"]["url"].endswith("/crm/v3/objects/contacts/batch/upsert")
+
+
+LAST_ORDER_AT = {"shopify-growth": "ecom_last_order_at",
+                 "jeddah-fashion-zoho": "Ecom_Last_Order_At"}
+
+
+def contact_properties(preset: str, bundles: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Return the name of the contact route ``bundles`` take and the contact it writes."""
+    routes = router(blueprints(preset)["order-sync"])
+    taken = taken_routes(routes, bundles)
+    assert len(taken) == 1
+    route = routes["routes"][taken[0]]
+    upsert = next(module for module in modules(route["flow"])
+                  if name_of(module) == "Create or update the contact")
+    body = body_of(upsert, bundles)
+    record = body["inputs"][0]["properties"] if preset == "shopify-growth" else body["data"][0]
+    return route["flow"][0]["filter"]["name"], record
+
+
+@pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
+def test_paid_order_sets_last_order_time(preset: str) -> None:
+    name, record = contact_properties(preset, PHONE_ONLY)
+    assert name.endswith(WON)
+    assert record[LAST_ORDER_AT[preset]] == "2026-03-01T10:00:00+03:00"
+
+
+@pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
+@pytest.mark.parametrize("status", [{"financial_status": "pending"},
+                                    {"financial_status": "voided"},
+                                    {"cancelled_at": "2026-03-02T10:00:00+03:00"}])
+def test_unpaid_order_leaves_last_order_time(preset: str, status: dict[str, str]) -> None:
+    bundles = {"1": {**PHONE_ONLY["1"], **status}}
+    name, record = contact_properties(preset, bundles)
+    assert name.endswith(NOT_WON)
+    assert LAST_ORDER_AT[preset] not in record
+    assert record  # the contact itself is still written

@@ -303,3 +303,28 @@ def test_zoho_product_price_sent_as_number() -> None:
     product = run_chain(steps, [body])[0]["body"]["data"][0]
     assert product["Unit_Price"] == 149.5
     assert product["Product_Code"] == "OUD-50"
+
+
+CONTACT_MAP = "Map the customer to the contact"
+PAID_ORDER = {"id": 5001, "rabt_shop": "store-1.myshopify.com", "email": "noura@example.sa",
+              "processed_at": "2026-03-01T10:00:00+03:00", "financial_status": "paid",
+              "fulfillment_status": None, "customer": {"id": 77, "email": "noura@example.sa"}}
+
+
+@pytest.mark.parametrize(("preset", "target"), [("shopify-growth", "ecom_last_order_at"),
+                                                ("jeddah-fashion-zoho", "Ecom_Last_Order_At")])
+def test_last_order_time_from_won_order_only(preset: str, target: str) -> None:
+    data = workflow(preset, "order-sync")
+    code = node_code(data, CONTACT_MAP)
+    bodies = [PAID_ORDER,
+              {**PAID_ORDER, "financial_status": "pending"},
+              {**PAID_ORDER, "financial_status": "voided"},
+              {**PAID_ORDER, "cancelled_at": "2026-03-02T10:00:00+03:00"},
+              {**PAID_ORDER, "fulfillment_status": "fulfilled"}]
+    records = [item["record"] for item in run_chain([(CONTACT_MAP, code, None)], bodies)]
+    assert records[0][target] == "2026-03-01T10:00:00+03:00"
+    assert target not in records[1]
+    assert target not in records[2]
+    assert target not in records[3]
+    assert records[4][target] == "2026-03-01T10:00:00+03:00"
+    assert all(record.get("email") or record.get("Email") for record in records)

@@ -106,6 +106,9 @@ class FieldRow:
     # The store values that mean consent is granted, for the consent_opt_in and
     # consent_opt_out transforms that turn a consent state into a CRM checkbox.
     granted_values: tuple[str, ...] = ()
+    # True for a purchase roll-up (the latest order time): the row is written only
+    # when the order's stage is a won stage, as the runtime counts purchases.
+    won_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -452,18 +455,45 @@ def _stage_table(ctx: _Context) -> dict[str, Any]:
 
 
 def _last_order_row(ctx: _Context) -> tuple[FieldRow, ...]:
-    """Return the contact's last_order_at row, read from the order's close-date source."""
-    # NOTE: the spec keeps the latest paid order's time, but every order event writes this
-    # row, paid or not. Only the PostgreSQL upsert keeps the later time (GREATEST); on
-    # HubSpot and Zoho an update of an older order moves the time back.
+    """Return the contact's last_order_at row, read from the order's close-date source.
+
+    The row is written only from an order in a won stage (paid or fulfilled), because
+    the spec keeps the time of the latest paid order and the runtime's roll-ups count
+    only won orders.
+    """
+    # NOTE: only the PostgreSQL upsert keeps the later time (GREATEST). On HubSpot and
+    # Zoho the n8n and Make writes do not read the stored time, so an update of an
+    # older paid order still moves it back. The build sheets' field map asks for the
+    # compare by hand (_paid_order_rule).
     rollups = {item["name"]: item for item in ctx.entity("contact")["rollups"]}
     close = [item for item in ctx.entity("order")["fields"] if item["name"] == "close_date"]
     if "last_order_at" not in rollups or not close:
         return ()
-    return (ctx.row("contact", {"name": "last_order_at", "source": close[0]["source"],
-                                "fallback_sources": close[0].get("fallback_sources", []),
-                                "target": rollups["last_order_at"]["target"],
-                                "transform": "iso_datetime"}),)
+    row = ctx.row("contact", {"name": "last_order_at", "source": close[0]["source"],
+                              "fallback_sources": close[0].get("fallback_sources", []),
+                              "target": rollups["last_order_at"]["target"],
+                              "transform": "iso_datetime"})
+    return (replace(row, won_only=True, description=_paid_order_rule(ctx, row.description)),)
+
+
+def _paid_order_rule(ctx: _Context, described: Bilingual) -> Bilingual:
+    """Return ``described`` with the rule that only a won order, and a later time, is written."""
+    won = [stage["label"] for stage in ctx.mapping["order_stages"]["stages"] if stage["won"]]
+    names_en = ", ".join(label["en"] for label in won)
+    names_ar = "، ".join(label["ar"] for label in won)
+    if ctx.crm == "custom":
+        later_en = " The database keeps the later of the stored and the new time."
+        later_ar = " وتحتفظ قاعدة البيانات بالأحدث بين الوقت المخزّن والوقت الجديد."
+    else:
+        later_en = (" Write it only when it is later than the contact's stored value, so an "
+                    "update of an older order never moves it back.")
+        later_ar = (" ولا يُكتب إلا إذا كان أحدث من القيمة المخزّنة في جهة الاتصال، حتى لا "
+                    "يعيده تحديث طلب أقدم إلى الوراء.")
+    return Bilingual(
+        f"{described.en} Written only when the order's stage is a won stage ({names_en}), "
+        f"so a pending or cancelled order never sets it.{later_en}",
+        f"{described.ar} ولا يُكتب إلا إذا كانت مرحلة الطلب مرحلة رابحة ({names_ar})، فلا "
+        f"يضبطه طلب معلّق أو ملغى.{later_ar}")
 
 
 def _line_items_path(rows: tuple[FieldRow, ...]) -> str:

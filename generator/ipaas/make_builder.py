@@ -92,6 +92,10 @@ class Builder:
     # The cart runner's formula of the found contact's latest checkout time. The contact
     # carries no checkout token, so this time names the checkout that fell due.
     checkout_ref: str | None = None
+    # Names of mapped values written only from an order in a won stage (FieldRow.won_only),
+    # and the formula that gives WON_STAGE for such an order. make_contact routes on it.
+    won_only_values: set[str] = field(default_factory=set)
+    won_formula: str | None = None
 
     def require(self, condition_filter: dict[str, Any]) -> None:
         """Add a filter to the next module, joined with any filter still pending."""
@@ -165,6 +169,23 @@ def _iml(builder: Builder, row: FieldRow) -> str:
     return value if formula is None else formula
 
 
+# The value of won_stage_formula for an order whose stage is a won stage.
+WON_STAGE = "won"
+
+
+def won_stage_formula(builder: Builder) -> str:
+    """Return the formula that gives WON_STAGE when the order's stage is a won stage.
+
+    It runs the stage table's rules, as the deal stage does, with each stage's value
+    replaced by whether the stage is won, so the runtime's purchase rule applies.
+    """
+    table = builder.mapping["order_stages"]
+    values = {str(stage["key"]): WON_STAGE if stage.get("won") else "open"
+              for stage in table["stages"]}
+    return make_iml.stage_rules(table["rules"], values, lambda name: source_ref(builder, name),
+                                builder.store)
+
+
 def _consent_checkbox(value: str, row: FieldRow) -> str:
     """Return the formula of a consent checkbox: granted or not, from the store's state.
 
@@ -185,6 +206,9 @@ def record_values(builder: Builder, step: Step) -> None:
     """Keep the formula of each mapped field of ``step`` for the request bodies that follow."""
     for row in step.fields:
         builder.values[row.name] = _with_placeholder(builder, row, _iml(builder, row))
+        if row.won_only:
+            builder.won_only_values.add(row.name)
+            builder.won_formula = won_stage_formula(builder)
         if row.transform in JSON_SAFE_TRANSFORMS:
             builder.safe_values.add(row.name)
         if row.transform in BOOLEAN_TRANSFORMS:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator.ipaas.flows import Step
-from generator.ipaas.make_builder import Y_STEP, Builder, both_conditions
+from generator.ipaas.make_builder import WON_STAGE, Y_STEP, Builder, both_conditions
 from generator.ipaas.make_records import upsert_modules
 
 # The mapped value names of the contact's email and phone, as the spec's contact map names them.
@@ -110,9 +110,12 @@ def contact_router(builder: Builder, upsert: Step, rest: tuple[Step, ...], y: in
         return build
 
     variants = [
-        Variant("Email and phone", [[is_set(email), is_set(phone)]], with_contact(frozenset())),
-        Variant("Phone only: the body has no email key", [[is_empty(email), is_set(phone)]],
-                with_contact(frozenset({EMAIL_VALUE}))),
+        *_by_stage(builder, Variant("Email and phone", [[is_set(email), is_set(phone)]],
+                                    with_contact(frozenset())), with_contact),
+        *_by_stage(builder, Variant("Phone only: the body has no email key",
+                                    [[is_empty(email), is_set(phone)]],
+                                    with_contact(frozenset({EMAIL_VALUE}))), with_contact,
+                   frozenset({EMAIL_VALUE})),
     ]
     if any(step.kind == "upsert" for step in rest):
         variants.append(Variant("Neither email nor phone: no contact to write",
@@ -120,7 +123,31 @@ def contact_router(builder: Builder, upsert: Step, rest: tuple[Step, ...], y: in
                                 lambda route_y: later(rest, route_y)))
     # An empty phone is never sent: HubSpot rejects an empty value for the unique
     # phone property, and on Zoho it would clear a phone the contact already has.
-    variants.append(Variant("Email only: the body has no phone key",
-                            [[is_set(email), is_empty(phone)]],
-                            with_contact(phone_values(builder))))
+    variants.extend(_by_stage(builder, Variant("Email only: the body has no phone key",
+                                               [[is_set(email), is_empty(phone)]],
+                                               with_contact(phone_values(builder))),
+                              with_contact, phone_values(builder)))
     return variant_router(builder, CONTACT_ROUTER_NAME, variants, y)
+
+
+def _by_stage(builder: Builder, variant: Variant,
+              with_contact: Callable[[frozenset[str]], Callable[[int], list[dict[str, Any]]]],
+              leave_out: frozenset[str] = frozenset()) -> list[Variant]:
+    """Return ``variant`` split by whether the order is won, when the map has such values.
+
+    A value written only from a won order (the latest order time) cannot be left empty
+    in the body, because an empty value clears the CRM field. So an order in another
+    stage takes a route whose body has no such key.
+    """
+    if not builder.won_only_values or builder.won_formula is None:
+        return [variant]
+    won = "{{" + builder.won_formula + "}}"
+    paid = {"a": won, "o": "text:equal", "b": WON_STAGE}
+    unpaid = {"a": won, "o": "text:notequal", "b": WON_STAGE}
+    return [
+        Variant(f"{variant.name}; won order",
+                [[*group, paid] for group in variant.conditions], variant.build),
+        Variant(f"{variant.name}; order not won: no latest order time",
+                [[*group, unpaid] for group in variant.conditions],
+                with_contact(leave_out | frozenset(builder.won_only_values))),
+    ]

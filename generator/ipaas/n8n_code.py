@@ -142,6 +142,8 @@ def _field_data(row: FieldRow) -> dict[str, Any]:
                             "fallback_sources": list(row.fallback_sources)}
     if row.granted_values:
         data["granted"] = list(row.granted_values)
+    if row.won_only:
+        data["won_only"] = True
     return data
 
 

@@ -173,6 +173,16 @@ function stageValue(table, stage) {
   return entry && entry.crm_value !== null && entry.crm_value !== undefined ? entry.crm_value : stage;
 }
 
+// Whether the order's stage is a won stage of the stage table (paid or fulfilled), the
+// rule by which the runtime's roll-ups count an order as a purchase.
+function orderWon(payload) {
+  const table = RABT.order_stages;
+  const rules = Array.isArray(table.rules) ? table.rules : (table.rules || {})[RABT.platform] || [];
+  const stage = matchStage(rules, statusFacts(payload, rules));
+  const entry = (table.stages || []).find((item) => item.key === stage);
+  return Boolean(entry && entry.won);
+}
+
 // The marketing channel of an order, read from the signals in the order that
 // generator/runtime/attribution.py uses: an offline order, the UTM source, an ad
 // click id in the landing URL, then the referrer's host. Without any, it is organic.
@@ -503,6 +513,9 @@ function mapRecords(payload, fields, names) {
     const record = {};
     const flags = [];
     for (const field of fields) {
+      // A purchase roll-up (the latest order time) is left out unless the order is won,
+      // so a pending or cancelled order never sets it.
+      if (field.won_only && !orderWon(payload)) continue;
       const transform = TRANSFORMS[field.transform];
       const result = transform(readField(field, payload, item, itemPath), payload, field);
       flags.push(...result.flags.map((flag) => `${field.name}:${flag}`));
