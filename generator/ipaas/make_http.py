@@ -87,7 +87,8 @@ def http_module(builder: Builder, call: CrmCall, name: str, y: int = 0) -> dict[
         mapper.update({"contentType": "json", "inputMethod": "jsonString",
                        "jsonStringBodyContent": json_body(call.body, builder.values,
                                                           builder.safe_values,
-                                                          builder.unquoted_values)})
+                                                          builder.unquoted_values,
+                                                          builder.omitted_values)})
     module = builder.module("http:MakeRequest", mapper, name, y,
                             parameters={"authenticationType": "noAuth"})
     module["onerror"] = error_route(builder, name, y)
