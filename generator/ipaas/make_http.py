@@ -34,7 +34,11 @@ PLACEHOLDERS = {
     "{sms_provider_url}": "https://sms-provider.example/send",
     "{alert_webhook_url}": "https://alerts.example/webhook",
     "{order_sync_webhook_url}": "https://hook.make.example/ORDER-SYNC-WEBHOOK",
+    "{whatsapp_language}": "WHATSAPP-TEMPLATE-LANGUAGE",
 }
+# The WhatsApp template language sent while {whatsapp_language} is left as is: the
+# same default as the n8n workflows' RABT_WHATSAPP_LANGUAGE.
+DEFAULT_WHATSAPP_LANGUAGE = "ar"
 AUTH_HEADERS = {
     "hubspot": ("Authorization", "Bearer HUBSPOT-PRIVATE-APP-TOKEN"),
     "zoho": ("Authorization", "Zoho-oauthtoken ZOHO-ACCESS-TOKEN"),
