@@ -348,6 +348,6 @@ def test_event_sync_enterprise_note_hubspot_only(tmp_path: Path, project: Path) 
     hubspot = tmp_path / "shopify-growth"
     for relative, note in EVENT_TIER_NOTES.items():
         assert note in read(hubspot, relative), relative
-        # Zoho records events in its own module on every edition, so its guides say nothing.
+        # Zoho records events in its own module on every edition, so its guides omit the note.
         assert "/events/v3/send" not in read(project, relative), relative
     assert "because `abandoned-checkout` writes them" in read(hubspot, "workflows/README.md")
