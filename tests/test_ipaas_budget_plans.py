@@ -152,3 +152,18 @@ def test_make_guide_reconcile_interval(tmp_path: Path) -> None:
     assert "Over 12 months, with the middle of the iPaaS set-up range (SAR 4,250), the " \
         "recommended plan costs SAR 13,250; the custom API path costs SAR 40,800" in english
     assert "مع منتصف نطاق تكلفة إعداد iPaaS (4,250 ريالًا)" in arabic
+
+
+def test_zapier_larger_tiers_match_listed_plans() -> None:
+    import re
+
+    from generator.resources import load_data
+
+    zapier = load_data("ipaas/plans")["platforms"]["zapier"]
+    names = "|".join(re.escape(plan["name"]) for plan in zapier["plans"])
+    for language in ("en", "ar"):
+        text = zapier["larger_tiers"][language]
+        # A tier size next to a listed plan's name would contradict the plan's own row.
+        assert re.search(rf"(?:{names})\s*(?:from|up to|حتى|ابتداءً)", text) is None, text
+    english = zapier["larger_tiers"]["en"]
+    assert "each plan's smallest tier" in english

@@ -328,3 +328,26 @@ def test_make_signature_gap_stated(project: Path, lang: str, statement: str, row
 ])
 def test_step_timing_anchor_stated(project: Path, lang: str, statement: str) -> None:
     assert statement in read(project, f"workflows/README{lang}.md")
+
+
+# The sentence each HubSpot guide gives about event-sync's Enterprise requirement.
+EVENT_TIER_NOTES = {
+    "workflows/README.md": "which need a HubSpot\nEnterprise subscription",
+    "workflows/README.ar.md": "وهي تتطلب اشتراك\nEnterprise في HubSpot",
+    "workflows/n8n/README.md": "Activate `event-sync` only when the HubSpot account has an "
+                               "Enterprise subscription",
+    "workflows/n8n/README.ar.md": "لا تفعّل `event-sync` إلا إذا كان حساب HubSpot مشتركًا في "
+                                  "Enterprise",
+}
+
+
+def test_event_sync_enterprise_note_hubspot_only(tmp_path: Path, project: Path) -> None:
+    result = CliRunner().invoke(main, ["new", "--no-input", "--preset", "shopify-growth",
+                                       "--output-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    hubspot = tmp_path / "shopify-growth"
+    for relative, note in EVENT_TIER_NOTES.items():
+        assert note in read(hubspot, relative), relative
+        # Zoho records events in its own module on every edition, so its guides omit the note.
+        assert "/events/v3/send" not in read(project, relative), relative
+    assert "because `abandoned-checkout` writes them" in read(hubspot, "workflows/README.md")

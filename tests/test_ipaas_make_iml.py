@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -141,6 +142,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "md5": lambda value: hashlib.md5(text_of(value).encode()).hexdigest(),
     "upper": lambda value: text_of(value).upper(),
     "substring": lambda value, start, end: text_of(value)[int(start):int(end)],
+    "decodeURL": lambda value: unquote(text_of(value)),
 }
 
 
@@ -395,7 +397,15 @@ def test_event_key_matches_runtime(name: str) -> None:
     assert evaluate("{{" + formula + "}}", {"1": {"name": name}}) == (expected or "")
 
 
-@pytest.mark.parametrize("city", ["Riyadh", "جده", "jeddah", "Springfield"])
+# Usual spellings: taa marbuta, the article, hamza, diacritics, tatweel, a region
+# after a comma, and names missing from the table.
+CITY_SPELLINGS = ["Riyadh", "جده", "jeddah", "Springfield", "جدة", "الرياض", "مكة المكرمة",
+                  "أبها", "المدينة المنورة", "المدينة", "جِدَّة", "جــدة", "Al-Khobar",
+                  "  RIYADH  ", "Riyadh, Saudi Arabia", "جدة، السعودية", "الطائف", "Ta'if",
+                  "مدينة الرياض", "Riyadh City", "الدمام", "Al Madinah", "بريده", ""]
+
+
+@pytest.mark.parametrize("city", CITY_SPELLINGS)
 def test_city_switch_known_names(city: str) -> None:
     _, plan, spec = load_case("shopify-growth", {})
     formula = make_iml.transform("city_canonical", "1.city", spec["mapping"], plan.crm)
@@ -676,3 +686,122 @@ def test_ticket_webhook_leaves_alert_to_schedule(values: dict[str, Any]) -> None
     assert blueprints[SLA_STEM]["metadata"]["instant"] is False
     first = blueprints[SLA_STEM]["flow"][0]
     assert first["module"] != "gateway:CustomWebHook"
+
+
+@pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
+@pytest.mark.parametrize("city", ["جدة", "أبها", "Springfield", "", None])
+def test_contact_body_city_never_empty(preset: str, city: str | None) -> None:
+    body = contact_upsert(preset)["mapper"]["jsonStringBodyContent"]
+    payload = {"id": 7, "first_name": "Sara", "last_name": "Ali", "email": "a@b.sa",
+               "phone": "0501234567", "default_address": {"city": city}}
+    parsed = json.loads(evaluate(body, {"1": payload}))
+    record = parsed["inputs"][0]["properties"] if "inputs" in parsed else parsed["data"][0]
+    target = "city" if "inputs" in parsed else "Mailing_City"
+    context = TransformContext(mapping={}, platform="shopify", payload={})
+    expected = TRANSFORMS["city_canonical"](city, context).value["en"]
+    if expected is None:
+        assert target not in record
+    else:
+        assert record[target] == expected
+    # The fields around the city are still written.
+    assert record.get("email", record.get("Email")) == "a@b.sa"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('{"a": "@@rabt-omitted@@0@@rabt-omitted@@", "b": "x"}', ['{"a": "Jeddah", "b": "x"}',
+                                                             '{"b": "x"}']),
+    ('{"b": "x", "a": "@@rabt-omitted@@0@@rabt-omitted@@"}', ['{"b": "x", "a": "Jeddah"}',
+                                                             '{"b": "x"}']),
+    ('{"a": "@@rabt-omitted@@0@@rabt-omitted@@"}', ['{"a": "Jeddah"}', "{}"]),
+])
+def test_omitted_field_keeps_json_valid(text: str, expected: list[str]) -> None:
+    from generator.ipaas.make_builder import _omittable_field
+
+    body = _omittable_field(text, 0, "1.city")
+    assert json.loads(evaluate(body, {"1": {"city": "Jeddah"}})) == json.loads(expected[0])
+    assert json.loads(evaluate(body, {"1": {"city": ""}})) == json.loads(expected[1])
+
+
+def order_source_formula(preset: str, values: dict[str, Any]) -> tuple[str, str]:
+    """Return the order body's order-source formula and the CRM field it fills."""
+    answers, plan, spec = load_case(preset, values)
+    flow = make.blueprints(build_flows(answers, plan, spec))["order-sync"]["flow"]
+    target = "ecom_order_source" if plan.crm == "hubspot" else "Ecom_Order_Source"
+    bodies = [module["mapper"]["jsonStringBodyContent"] for module in walk(flow)
+              if target in str((module.get("mapper") or {}).get("jsonStringBodyContent"))]
+    assert bodies, f"no order body writes {target}"
+    found = re.search('"' + target + r'": "?(\{\{.*?\}\})', bodies[0])
+    assert found is not None
+    return found.group(1), target
+
+
+def resolved_source(platform: str, payload: Mapping[str, Any]) -> Any:
+    """Return the value the field map's order_source row reads (source, then fallbacks)."""
+    if platform == "shopify":
+        return (payload.get("landing_site") or payload.get("referring_site")
+                or payload.get("source_name"))
+    meta = {entry["key"]: entry["value"] for entry in payload.get("meta_data", [])}
+    return (meta.get("_wc_order_attribution_utm_source")
+            or meta.get("_wc_order_attribution_referrer"))
+
+
+# (preset, answer values, payloads) per platform. The Shopify case lists organic and
+# offline but not tiktok, so a TikTok order must become "other".
+ORDER_SOURCE_CASES: dict[str, tuple[str, dict[str, Any], list[dict[str, Any]]]] = {
+    "shopify": ("shopify-growth", {"marketing_channels": ["meta", "google", "snapchat",
+                                                          "organic", "offline"]}, [
+        {"landing_site": "/?utm_source=snapchat&utm_medium=paid"},
+        {"landing_site": "/products/oud?utm_source=ig_story", "source_name": "web"},
+        {"landing_site": "/?utm_source=tiktok"},
+        {"landing_site": "/?utm_source=google&gclid=abc"},
+        {"landing_site": "/?gclid=abc"},
+        {"landing_site": "/?fbclid=xyz"},
+        {"landing_site": "/?utm_source=newsletter"},
+        {"landing_site": "/?UTM_SOURCE=Snap"},
+        {"landing_site": "/", "referring_site": "https://l.facebook.com/"},
+        {"referring_site": "https://www.google.com.sa/search?q=oud"},
+        {"landing_site": "/collections/all", "referring_site": "https://www.youtube.com/watch"},
+        {"landing_site": "/", "source_name": "web"},
+        {"source_name": "pos"},
+        {"source_name": "shopify_draft_order", "landing_site": "/?utm_source=google"},
+        {"landing_site": "/?utm_source=phone"},
+        {"landing_site": "https://shop.example.sa/?ttclid=1"},
+        {},
+    ]),
+    "woocommerce": ("woo-startup", {"monthly_orders": 400}, [
+        {"meta_data": [{"key": "_wc_order_attribution_utm_source", "value": "tiktok"}]},
+        {"meta_data": [{"key": "_wc_order_attribution_utm_source", "value": "facebook"}]},
+        {"meta_data": [{"key": "_wc_order_attribution_referrer",
+                        "value": "https://www.instagram.com/"}]},
+        {"created_via": "admin"},
+        {"meta_data": [{"key": "_wc_order_attribution_source_type", "value": "admin"}]},
+        {"meta_data": [{"key": "_wc_order_attribution_session_entry",
+                        "value": "https://shop.example.sa/?gclid=1"}]},
+        {"created_via": "checkout"},
+    ]),
+}
+
+
+@pytest.mark.parametrize("platform", sorted(ORDER_SOURCE_CASES))
+def test_order_source_matches_runtime(platform: str) -> None:
+    preset, values, payloads = ORDER_SOURCE_CASES[platform]
+    formula, _ = order_source_formula(preset, values)
+    _, _, spec = load_case(preset, values)
+    listed = spec["mapping"]["attribution"]["values"]
+    for payload in payloads:
+        context = TransformContext(mapping=spec["mapping"], platform=platform, payload=payload)
+        expected = TRANSFORMS["utm_channel"](resolved_source(platform, payload), context).value
+        written = evaluate(formula, {"1": payload})
+        assert written == expected, payload
+        assert written in listed, payload
+
+
+@pytest.mark.parametrize("preset", ["shopify-growth", "jeddah-fashion-zoho"])
+def test_order_source_is_a_listed_option(preset: str) -> None:
+    formula, target = order_source_formula(preset, {})
+    _, _, spec = load_case(preset, {})
+    options = spec["mapping"]["attribution"]["values"]
+    # A landing URL, the sales channel and an unknown source never reach the pick-list.
+    for payload in ({"landing_site": "/products/oud?variant=1", "source_name": "web"},
+                    {"landing_site": "/?utm_source=newsletter"}, {}):
+        assert evaluate(formula, {"1": payload}) in options, (target, payload)

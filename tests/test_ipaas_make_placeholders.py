@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,37 @@ def test_placeholder_rows_count_whole_strings() -> None:
 def test_placeholder_entries_match_pattern() -> None:
     for placeholder in make_placeholders.KNOWN:
         assert PATTERN.fullmatch(placeholder.value), placeholder.value
+
+
+def whatsapp_bodies(project: Path) -> list[str]:
+    """Return every WhatsApp send body of the project's Make blueprints."""
+    bodies = []
+    for path in (project / "workflows/make").glob("*.blueprint.json"):
+        for match in re.finditer(r'"jsonStringBodyContent": ("(?:[^"\\]|\\.)*")',
+                                 path.read_text("utf-8")):
+            body = json.loads(match.group(1))
+            if '"messaging_product"' in body:
+                bodies.append(body)
+    return bodies
+
+
+def test_whatsapp_language_placeholder_default(tmp_path: Path) -> None:
+    from tests.test_ipaas_make_iml import evaluate
+
+    project = bake(tmp_path, "shopify-growth", {})
+    bodies = whatsapp_bodies(project)
+    assert bodies, "no WhatsApp send in the blueprints"
+    for body in bodies:
+        language = re.search(r'"language": \{"code": "(\{\{.*?\}\})"\}', body)
+        assert language is not None, body[:200]
+        formula = language.group(1)
+        assert "WHATSAPP-TEMPLATE-LANGUAGE" in formula
+        # Left as is, the scenario sends n8n's default; edited, it sends the new code.
+        assert evaluate(formula, {}) == "ar"
+        edited = formula.replace("WHATSAPP-TEMPLATE-LANGUAGE", "en_US")
+        assert evaluate(edited, {}) == "en_US"
+    for name, words in (("README.md", "Optional: left as is, the scenarios send `ar`"),
+                        ("README.ar.md", "إن بقي كما هو أرسلت السيناريوهات `ar`")):
+        guide = (project / "workflows" / name).read_text("utf-8")
+        assert "WHATSAPP-TEMPLATE-LANGUAGE" in guide_rows(guide), name
+        assert words in guide, name

@@ -201,3 +201,49 @@ def test_three_store_project_validates(tmp_path: Path) -> None:
     assert "`RABT_SHOPIFY_WEBHOOK_SECRET_3`" in readme
     guide = (project / "workflows" / "README.ar.md").read_text(encoding="utf-8")
     assert "## 3 متاجر" in guide
+
+
+# The store-id targets of a HubSpot project, which ids repeat across WooCommerce sites.
+STORE_KEYED_TARGETS = ("ecom_customer_id", "external_order_id", "ecom_line_item_id",
+                       "ecom_product_id")
+
+
+def test_sheets_key_woocommerce_ids_by_shop(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", PRESET,
+        "--set", "platform=woocommerce", "--set", "store_count=2"])
+    assert result.exit_code == 0, result.output
+    workflows_dir = tmp_path / SLUG / "workflows"
+    for sheet, keyed in (("zapier-build-sheet.md", "(store key: `<shop domain>:"),
+                         ("tray-build-sheet.md", "(store key: `<shop domain>:"),
+                         ("zapier-build-sheet.ar.md", "(مفتاح المتجر: `<shop domain>:"),
+                         ("tray-build-sheet.ar.md", "(مفتاح المتجر: `<shop domain>:")):
+        text = (workflows_dir / sheet).read_text(encoding="utf-8")
+        for target in STORE_KEYED_TARGETS:
+            rows = [line for line in text.splitlines() if line.startswith("|")
+                    and f"| `{target}` (" in line]
+            assert rows, f"{sheet} maps no {target}"
+            assert all(keyed in row for row in rows), (sheet, target)
+        assert "`shop-2.example.sa:1234`" in text
+    readme = (workflows_dir / "README.md").read_text(encoding="utf-8")
+    assert "with several WooCommerce\n  stores, use n8n, Zapier or Tray" in readme
+    assert "the fields the build sheets mark \"store key\" hold" in readme
+    readme_ar = (workflows_dir / "README.ar.md").read_text(encoding="utf-8")
+    assert "تحمل الحقول الموسومة «مفتاح المتجر»" in readme_ar
+
+
+def test_one_store_sheets_keep_bare_ids(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, [
+        "new", "--no-input", "--output-dir", str(tmp_path), "--preset", PRESET,
+        "--set", "platform=woocommerce", "--set", "store_count=1"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / SLUG / "workflows" / "zapier-build-sheet.md").read_text(encoding="utf-8")
+    assert "store key" not in text

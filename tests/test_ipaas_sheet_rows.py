@@ -68,3 +68,23 @@ def test_make_shared_code_behind_consent() -> None:
                                  "Create the contact's single-use discount code")
     assert win_back["name"] == "Consent on a channel that carries the code (email, whatsapp, sms)"
     assert len(win_back["conditions"]) >= 3
+
+
+def sheet_field(flows: dict[str, dict[str, Any]], flow: str, transform: str) -> dict[str, Any]:
+    return next(row for row in flows[flow]["fields"] if row["transform"] == transform)
+
+
+def test_sheet_order_source_lists_pick_list() -> None:
+    flows = sheet_flows("shopify-growth", {})
+    row = sheet_field(flows, "order-sync", "utm_channel")
+    assert "Write only one of these values: meta, google, tiktok, snapchat, other." \
+        in row["description_en"]
+    assert "Any other channel becomes other" in row["description_en"]
+    assert "meta، google، tiktok، snapchat، other" in row["description_ar"]
+
+
+def test_sheet_unknown_city_left_out() -> None:
+    flows = sheet_flows("jeddah-fashion-zoho", {})
+    row = sheet_field(flows, "contact-sync", "city_canonical")
+    assert "leave this field out of the request" in row["description_en"]
+    assert "فلا ترسل هذا الحقل" in row["description_ar"]

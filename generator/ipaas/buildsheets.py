@@ -29,11 +29,13 @@ from generator.ipaas.crm_calls import CrmCall
 from generator.ipaas.flows import (
     ABANDONED_CHECK_EVERY_MINUTES,
     RECONCILE_EVERY_MINUTES,
+    FieldRow,
     Flow,
     FlowSet,
     Step,
 )
 from generator.ipaas.n8n_discount import carrier_gates
+from generator.ipaas.n8n_steps import SHOP_SCOPED_FIELDS
 from generator.ipaas.sheet_steps import (
     code_text,
     discount_before_gates,
@@ -233,10 +235,40 @@ def _flow_row(flow: Flow, facts: _SheetFacts) -> dict[str, Any]:
         "fields": [{"entity": row.entity, "name": row.name, "source": row.source,
                     "fallbacks": list(row.fallback_sources), "target": row.target,
                     "transform": row.transform, "unique": row.unique,
-                    "description_en": row.description.en, "description_ar": row.description.ar,
+                    # With several shops this field contains "<shop domain>:<store id>".
+                    "store_keyed": row.name in SHOP_SCOPED_FIELDS,
+                    "description_en": _field_rule(row, facts.mapping).en,
+                    "description_ar": _field_rule(row, facts.mapping).ar,
                     "note": row.note, "note_ar": row.note_ar}
                    for row in flow.field_rows()],
     }
+
+
+def _field_rule(row: FieldRow, mapping: Mapping[str, Any]) -> Bilingual:
+    """Return a field's transform description with what the CRM field may receive.
+
+    The channel fields are CRM pick-lists that hold only the field map's listed
+    channels, and an unknown city must not clear the contact's city, so the sheets
+    say both where the step is built.
+    """
+    text = row.description
+    attribution = mapping.get("attribution") or {}
+    if row.transform == "utm_channel" and attribution.get("values"):
+        values = [str(value) for value in attribution["values"]]
+        other = str(attribution.get("other_value") or "other")
+        return Bilingual(
+            f"{text.en} Write only one of these values: {', '.join(values)}. Any other "
+            f"channel becomes {other}, because the CRM field is a pick-list of these values.",
+            f"{text.ar} ولا تكتب إلا إحدى هذه القيم: {'، '.join(values)}. "
+            f"وتصبح أي قناة أخرى {other}، "
+            "لأن حقل CRM قائمة اختيار بهذه القيم.")
+    if row.transform == "city_canonical":
+        return Bilingual(
+            f"{text.en} When the city is not in the table or is empty, leave this field out "
+            "of the request, so the contact's current city is never cleared.",
+            f"{text.ar} وإن لم تكن المدينة في الجدول أو كانت فارغة فلا ترسل هذا الحقل في "
+            "الطلب، حتى لا تُمحى مدينة جهة الاتصال الحالية.")
+    return text
 
 
 def signature_context(source: str, platform: str) -> dict[str, Any] | None:

@@ -30,18 +30,23 @@ def confirmed_modules() -> dict[str, Any]:
 
 # Transforms that no Make formula of these blueprints computes yet: the mapped
 # field receives the store's raw value. The workflows README lists them.
-RAW_TRANSFORMS = ("split_name", "utm_channel")
+RAW_TRANSFORMS = ("split_name",)
 # Transforms whose result is a number, a date or a value from the spec's tables, so
 # it needs no JSON escaping (a table value with a double quote is rejected).
 JSON_SAFE_TRANSFORMS = frozenset({
     "money_sar", "refund_total_sar", "iso_datetime", "riyadh_date", "status_to_stage",
-    "ticket_status_to_stage", "event_key", "channel_to_origin"})
+    "ticket_status_to_stage", "event_key", "channel_to_origin", "city_canonical",
+    "utm_channel"})
 # Transforms whose result is a JSON boolean, written into a body without quotes.
 BOOLEAN_TRANSFORMS = frozenset({"consent_opt_in", "consent_opt_out"})
 # Transforms whose result is an amount. Zoho rejects a quoted amount in a currency
 # or decimal field (INVALID_DATA), so on Zoho these go into a body without quotes.
 # HubSpot takes every property value as a string, so its amounts keep their quotes.
 NUMBER_TRANSFORMS = frozenset({"money_sar", "refund_total_sar"})
+# Transforms whose empty result means "no value": the request body then leaves the
+# field out, so the CRM keeps what it has, as the runtime does. An empty city would
+# otherwise clear the contact's city.
+OMITTED_WHEN_EMPTY = frozenset({"city_canonical"})
 
 
 @dataclass
@@ -56,6 +61,9 @@ class Builder:
     # Names of mapped values written into a JSON body without quotes: booleans and
     # Zoho amounts (see BOOLEAN_TRANSFORMS and NUMBER_TRANSFORMS).
     unquoted_values: set[str] = field(default_factory=set)
+    # Names of mapped values whose field a JSON body leaves out when the value is empty
+    # (see OMITTED_WHEN_EMPTY).
+    omitted_values: set[str] = field(default_factory=set)
     trigger_id: int = 1
     item_id: int | None = None
     # Whether a webhook starts the scenario; a scheduled one starts with no trigger module.
@@ -161,6 +169,9 @@ def _iml(builder: Builder, row: FieldRow) -> str:
         table = builder.mapping["order_stages"]
         return make_iml.stage_rules(table["rules"], make_iml.order_stage_values(table),
                                     lambda name: source_ref(builder, name), builder.store)
+    if row.transform == "utm_channel":
+        return make_iml.utm_channel(value, _channel_sources(builder), builder.store,
+                                    builder.mapping)
     if row.transform == "refund_total_sar":
         value = f"{builder.trigger_id}.{row.source}"
     if row.transform in BOOLEAN_TRANSFORMS:
@@ -184,6 +195,29 @@ def won_stage_formula(builder: Builder) -> str:
               for stage in table["stages"]}
     return make_iml.stage_rules(table["rules"], values, lambda name: source_ref(builder, name),
                                 builder.store)
+
+
+# The payload fields the runtime's utm_channel reads beside the mapped value
+# (generator.runtime.attribution), by store: the landing page, the referrer, a UTM
+# source field and the fields that mark an offline order.
+CHANNEL_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "shopify": {"landing": ("landing_site",), "referrer": ("referring_site",), "utm": (),
+                "offline": ("source_name",)},
+    "woocommerce": {"landing": ("meta_data[_wc_order_attribution_session_entry]",),
+                    "referrer": ("meta_data[_wc_order_attribution_referrer]",),
+                    "utm": ("meta_data[_wc_order_attribution_utm_source]",),
+                    "offline": ("created_via", "meta_data[_wc_order_attribution_source_type]")},
+    "storefront": {"landing": ("attribution.landing_page",),
+                   "referrer": ("attribution.referrer",), "utm": ("attribution.utm_source",),
+                   "offline": ()},
+}
+
+
+def _channel_sources(builder: Builder) -> dict[str, tuple[str, ...]]:
+    """Return the formulas of the payload fields ``utm_channel`` reads, by role."""
+    fields = CHANNEL_FIELDS[builder.store]
+    return {role: tuple(source_ref(builder, path) for path in paths)
+            for role, paths in fields.items()}
 
 
 def _consent_checkbox(value: str, row: FieldRow) -> str:
@@ -214,6 +248,8 @@ def record_values(builder: Builder, step: Step) -> None:
         if row.transform in BOOLEAN_TRANSFORMS:
             builder.safe_values.add(row.name)
             builder.unquoted_values.add(row.name)
+        if row.transform in OMITTED_WHEN_EMPTY:
+            builder.omitted_values.add(row.name)
         if row.transform in NUMBER_TRANSFORMS and builder.crm == "zoho":
             # An empty amount becomes JSON null, so the body stays valid JSON.
             builder.values[row.name] = f'ifempty({builder.values[row.name]}; "null")'
@@ -242,20 +278,22 @@ def _with_placeholder(builder: Builder, row: FieldRow, formula: str) -> str:
 
 def fill(body: Any, values: Mapping[str, str], formulas: list[str] | None = None,
          safe: frozenset[str] | set[str] = frozenset(),
-         unquoted: frozenset[str] | set[str] = frozenset()) -> Any:
+         unquoted: frozenset[str] | set[str] = frozenset(),
+         omitted: frozenset[str] | set[str] = frozenset()) -> Any:
     """Replace ``<name>`` placeholders in a call body with the mapped values.
 
     With ``formulas`` (a JSON body), each mapped value becomes a marker that
     ``json_body`` swaps for its formula after serialising, and the formula escapes
     the value for a JSON string, so a quote, backslash or newline in a customer's
     name cannot break the body. Without it (query parameters), the formula is inline.
-    A value named in ``unquoted`` gets a marker that ``json_body`` swaps with its quotes.
+    A value named in ``unquoted`` gets a marker that ``json_body`` swaps with its quotes,
+    and one named in ``omitted`` a marker that ``json_body`` swaps with its whole field.
     """
     if isinstance(body, dict):
-        return {key: fill(value, values, formulas, safe, unquoted)
+        return {key: fill(value, values, formulas, safe, unquoted, omitted)
                 for key, value in body.items()}
     if isinstance(body, list):
-        return [fill(item, values, formulas, safe, unquoted) for item in body]
+        return [fill(item, values, formulas, safe, unquoted, omitted) for item in body]
     if not isinstance(body, str):
         return body
     match = re.fullmatch(r"<([^<>]+)>", body)
@@ -273,7 +311,11 @@ def fill(body: Any, values: Mapping[str, str], formulas: list[str] | None = None
     if formulas is None:
         return "{{" + formula + "}}"
     formulas.append(formula)
-    mark = UNQUOTED_MARK if match and match.group(1) in unquoted else FORMULA_MARK
+    mark = FORMULA_MARK
+    if match and match.group(1) in unquoted:
+        mark = UNQUOTED_MARK
+    elif match and match.group(1) in omitted:
+        mark = OMITTED_MARK
     return f"{mark}{len(formulas) - 1}{mark}"
 
 
@@ -301,18 +343,54 @@ def _fill_inline(text: str, values: Mapping[str, str], formulas: list[str] | Non
 FORMULA_MARK = "@@rabt-formula@@"
 # Marker of a boolean or number formula, whose result replaces the quoted string as a whole.
 UNQUOTED_MARK = "@@rabt-unquoted@@"
+# Marker of a formula whose field, key included, is left out when the formula gives "".
+OMITTED_MARK = "@@rabt-omitted@@"
+# Stand-in for a double quote inside an omitted field's formula. A quoted formula
+# argument cannot hold a double quote, so the formula writes this mark and then
+# replaces it with decodeURL("%22").
+QUOTE_MARK = "@@q@@"
 
 
 def json_body(body: Any, values: Mapping[str, str],
               safe: frozenset[str] | set[str] = frozenset(),
-              unquoted: frozenset[str] | set[str] = frozenset()) -> str:
+              unquoted: frozenset[str] | set[str] = frozenset(),
+              omitted: frozenset[str] | set[str] = frozenset()) -> str:
     """Return the request body as JSON text with the formulas of its mapped values in place."""
     formulas: list[str] = []
-    text = json.dumps(fill(body, values, formulas, safe, unquoted), ensure_ascii=False)
+    text = json.dumps(fill(body, values, formulas, safe, unquoted, omitted), ensure_ascii=False)
     for index, formula in enumerate(formulas):
+        text = _omittable_field(text, index, formula)
         text = text.replace(f'"{UNQUOTED_MARK}{index}{UNQUOTED_MARK}"', "{{" + formula + "}}")
         text = text.replace(f"{FORMULA_MARK}{index}{FORMULA_MARK}", "{{" + formula + "}}")
     return text
+
+
+def _omittable_field(text: str, index: int, formula: str) -> str:
+    """Swap an omitted-field marker, with its key and one comma, for a formula that writes them.
+
+    The formula writes ``"key": "value"`` with the comma when the value is not empty,
+    and nothing otherwise, so the CRM keeps the field's current value. The value must
+    need no JSON escaping and hold no ``$``, because it enters a replace() replacement.
+
+    NOTE: decodeURL() is in Make's list of text functions; that it returns a double
+    quote for "%22" inside a JSON string body was not run in Make. Check a contact
+    with a known city in the first test run.
+    """
+    mark = f"{OMITTED_MARK}{index}{OMITTED_MARK}"
+    found = re.search(r'(, )?"([^"]+)": "' + re.escape(mark) + r'"(, )?', text)
+    if found is None:
+        return text
+    before, key, after = found.groups()
+    # One comma goes with the field: the one after it, else the one before it.
+    lead, tail = ("", ", ") if after else (before or "", "")
+    field_text = f"{lead}{QUOTE_MARK}{key}{QUOTE_MARK}: {QUOTE_MARK}$1{QUOTE_MARK}{tail}"
+    written = (f'replace(replace({formula}; "/^(.+)$/"; {make_iml.literal(field_text)}); '
+               f'"/{QUOTE_MARK}/g"; decodeURL("%22"))')
+    kept = before if after else ""
+    # The spaces keep the formula's braces apart from the body's own, because Make
+    # would read "{{{" as a formula starting with "{".
+    return (text[:found.start()] + (kept or "") + " {{" + written + "}} "
+            + text[found.end():])
 
 
 UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440}

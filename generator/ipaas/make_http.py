@@ -34,7 +34,11 @@ PLACEHOLDERS = {
     "{sms_provider_url}": "https://sms-provider.example/send",
     "{alert_webhook_url}": "https://alerts.example/webhook",
     "{order_sync_webhook_url}": "https://hook.make.example/ORDER-SYNC-WEBHOOK",
+    "{whatsapp_language}": "WHATSAPP-TEMPLATE-LANGUAGE",
 }
+# The WhatsApp template language sent while {whatsapp_language} is left as is: the
+# same default as the n8n workflows' RABT_WHATSAPP_LANGUAGE.
+DEFAULT_WHATSAPP_LANGUAGE = "ar"
 AUTH_HEADERS = {
     "hubspot": ("Authorization", "Bearer HUBSPOT-PRIVATE-APP-TOKEN"),
     "zoho": ("Authorization", "Zoho-oauthtoken ZOHO-ACCESS-TOKEN"),
@@ -87,7 +91,8 @@ def http_module(builder: Builder, call: CrmCall, name: str, y: int = 0) -> dict[
         mapper.update({"contentType": "json", "inputMethod": "jsonString",
                        "jsonStringBodyContent": json_body(call.body, builder.values,
                                                           builder.safe_values,
-                                                          builder.unquoted_values)})
+                                                          builder.unquoted_values,
+                                                          builder.omitted_values)})
     module = builder.module("http:MakeRequest", mapper, name, y,
                             parameters={"authenticationType": "noAuth"})
     module["onerror"] = error_route(builder, name, y)

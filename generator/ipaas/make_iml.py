@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from generator.runtime.attribution import CLICK_IDS, OFFLINE_SOURCES, PLATFORM_WORDS
 from generator.runtime.channels import EVENT_KEYS, SUPPORT_ORIGINS
 from generator.runtime.cities import load_cities
 from generator.runtime.stages import DEFAULT_TICKET_STAGES
@@ -153,6 +154,130 @@ def _cities() -> dict[str, str]:
     return {key: city.en for key, city in load_cities().items() if '"' not in key}
 
 
+# Arabic diacritics (tashkeel, U+064B to U+065F, with the hamza and madda marks) and
+# the superscript alef; the runtime removes them as combining marks after NFKD.
+_ARABIC_MARKS = "/[\\u064B-\\u065F\\u0670]/g"
+# Letters the runtime unifies: hamza forms (NFKD gives the bare letter plus a mark),
+# taa marbuta, alef maqsura and the Persian yaa and kaf.
+_CITY_LETTERS = (("[أإآ]", "ا"), ("ؤ", "و"), ("ئ", "ي"), ("ة", "ه"),  # noqa: RUF001
+                 ("[ىی]", "ي"), ("ک", "ك"))
+_CITY_APOSTROPHES = "/['`\\u2018\\u2019\\u02BC\\u02BB\\u00B4]/g"
+
+
+def city_key(value: str) -> str:
+    """Return the formula of a city's lookup key, as ``runtime.cities.city_key`` builds it.
+
+    The text after the first comma (a region or the country) is cut first, because no
+    alias holds a comma. Then diacritics, tatweel and apostrophes go, the letters the
+    runtime unifies are unified, separators become one space, the words that only
+    mean "city" go, and the articles "al", "el" and "ال" are dropped. Unlike the
+    runtime, Latin accents are kept (the runtime's NFKD removes them).
+    """
+    key = f'replace({_clean(value)}; "/[,\u060c].*$/"; emptystring)'
+    key = f'replace({key}; {literal(_ARABIC_MARKS)}; emptystring)'
+    key = f'replace({key}; "/\\u0640/g"; emptystring)'
+    for letters, letter in _CITY_LETTERS:
+        key = f'replace({key}; "/{letters}/g"; "{letter}")'
+    key = f'replace({key}; {literal(_CITY_APOSTROPHES)}; emptystring)'
+    key = f'replace({key}; "/[\\s\\-_.\\/\\\\()]+/g"; " ")'
+    # Each replace() below needs the words separated by exactly one space.
+    key = f'replace(" " + {key} + " "; "/ (?:city|مدينه)(?= )/g"; emptystring)'
+    key = f'replace({key}; "/ (?:al|el|ال)(?= )/g"; emptystring)'
+    # "ال" before at least two more letters is the article; "الف" keeps its letters.
+    key = f'replace({key}; "/ ال(?=[^ ]{{2}})/g"; " ")'
+    return f'trim(replace({key}; "/ +/g"; " "))'
+
+
+# ---------------------------------------------------------------------------
+# Marketing channel (utm_channel)
+
+
+def _first_set(formulas: Sequence[str]) -> str:
+    """Return the formula of the first non-empty value of ``formulas``."""
+    value = formulas[0]
+    for formula in formulas[1:]:
+        value = f"ifempty({value}; {formula})"
+    return value
+
+
+def _platform(text: str, *, offline: bool) -> str:
+    """Return the formula of ``classify_source``: the channel a text names, else "".
+
+    The regular expression keeps the first whole word (letters and digits between
+    other characters) that names a platform, as the runtime reads the words in
+    order. With ``offline``, a text that is exactly an offline source gives "offline".
+    """
+    words = "|".join(sorted(PLATFORM_WORDS, key=lambda word: (-len(word), word)))
+    word = f'replace({text}; "/^.*?(?:^|[^a-z0-9])({words})(?:[^a-z0-9]|$).*$/"; "$1")'
+    table = dict(PLATFORM_WORDS)
+    if offline:
+        table.update(dict.fromkeys(OFFLINE_SOURCES, "offline"))
+    return switch_table(word, table, '""')
+
+
+def _query_value(text: str, names: str) -> str:
+    """Return the formula of the first ``names=value`` query parameter's value, else ""."""
+    return f'replace({text}; "/^(?:.*?[?&](?:{names})=([^&#]*))?.*$/"; "$1")'
+
+
+def _click_channel(text: str) -> str:
+    """Return the formula of the channel of the first ad click id in a URL, else ""."""
+    names = "|".join(CLICK_IDS)
+    click = f'replace({text}; "/^(?:.*?[?&]({names})=[^&#\\s][^&#]*)?.*$/"; "$1")'
+    return switch_table(click, CLICK_IDS, '""')
+
+
+def _host(text: str) -> str:
+    """Return the formula of a URL's host; "" for a path, a query or empty text."""
+    return f'replace({text}; "/^(?:[a-z][a-z0-9+.-]*:)?(?:\\/\\/)?([^\\/?#]*).*$/"; "$1")'
+
+
+def _offline_order(resolved: str, fields: Sequence[str], store: str) -> str:
+    """Return the condition that the order was placed offline (point of sale, staff, phone)."""
+    values = {"shopify": ("pos", "shopify_draft_order"), "woocommerce": ("admin",)}.get(store, ())
+    checks = [f"{_clean(field)} = {literal(value)}" for field in fields for value in values]
+    checks.append(f'{_platform(resolved, offline=True)} = "offline"')
+    return " or ".join(checks)
+
+
+def utm_channel(value: str, sources: Mapping[str, Sequence[str]], store: str,
+                mapping: Mapping[str, Any]) -> str:
+    """Return the formula of the ``utm_channel`` transform, in the runtime's order of signals.
+
+    An offline order comes first. Then the first UTM source (in the mapped value's
+    or the landing page's query, then the payload's UTM field) decides, and one that
+    names no platform gives "organic". Without one, an ad click id in those URLs
+    decides, then the referrer's host; else the order is organic. A channel that
+    the mapping's ``attribution.values`` does not list becomes its ``other_value``.
+    Unlike the runtime, the formula sets no flags and does not read a bare word in
+    Shopify's landing or referrer field as a UTM source.
+
+    Args:
+        value: the formula of the mapped value (the source with its fallbacks).
+        sources: formulas of the payload's ``landing``, ``referrer``, ``utm`` and
+            ``offline`` fields (make_builder.CHANNEL_FIELDS).
+        store: ``shopify``, ``woocommerce`` or ``storefront``.
+        mapping: the field map, for ``attribution``.
+    """
+    resolved = _clean(value)
+    urls = [resolved, *(_clean(item) for item in sources["landing"])]
+    utm = _first_set([*(_query_value(url, "utm_source") for url in urls),
+                      *(_clean(item) for item in sources["utm"])])
+    referrers = [resolved, *(_clean(item) for item in sources["referrer"])]
+    unsourced = _first_set([*(_click_channel(url) for url in urls),
+                            *(_platform(_host(url), offline=False) for url in referrers),
+                            '"organic"'])
+    channel = (f'if({_offline_order(resolved, sources["offline"], store)}; "offline"; '
+               f'if({utm} != ""; ifempty({_platform(utm, offline=True)}; "organic"); '
+               f"{unsourced}))")
+    attribution = mapping.get("attribution")
+    if not isinstance(attribution, Mapping) or not isinstance(attribution.get("values"), list):
+        return channel
+    other = str(attribution.get("other_value") or "other")
+    listed = {str(item): str(item) for item in attribution["values"]}
+    return switch_table(channel, listed, literal(other))
+
+
 def _array_path(reference: str) -> str:
     """Return the formula that lists the values of a ``a[].b[].c`` reference."""
     parts = reference.split("[].")
@@ -260,9 +385,9 @@ def transform(name: str, value: str, mapping: Mapping[str, Any], crm: str) -> st
         "category_map": switch_table(
             f"trim({value})", {str(key): str(item) for key, item
                                in (mapping.get("category_map") or {}).items()}, f"trim({value})"),
-        # NOTE: the city keys are matched after lower-casing and trimming only; the
-        # runtime also removes diacritics, tatweel and the article, which Make cannot.
-        "city_canonical": switch_table(_clean(value), _cities(), '""'),
+        # An unknown city gives an empty text, and the request body then leaves the
+        # field out (make_builder.OMITTED_WHEN_EMPTY), as the runtime does.
+        "city_canonical": switch_table(city_key(value), _cities(), '""'),
         "ticket_status_to_stage": switch_table(_clean(value), ticket_stage_table(mapping, crm),
                                                '""'),
     }
@@ -295,12 +420,19 @@ APPROACHES: dict[str, dict[str, str]] = {
     "category_map": {"en": "switch() over the category map; an unmapped category passes as sent",
                      "ar": "الدالة switch() على جدول التصنيفات، ويمرّ التصنيف غير المدرج كما ورد"},
     "city_canonical": {
-        "en": "switch() over the city aliases after lower-casing and trimming; diacritics, "
-              "tatweel and the article are not removed as the API path does, so such a "
-              "spelling leaves the city empty (the raw city field keeps it)",
-        "ar": "الدالة switch() على أسماء المدن البديلة بعد التحويل إلى أحرف صغيرة وحذف المسافات "
-              "الطرفية، ولا تُحذف التشكيلات والتطويل وأداة التعريف كما في مسار API، فتبقى المدينة "
-              "فارغة لهذه الكتابات ويحفظها حقل المدينة كما أُدخلت"},
+        "en": "switch() over the city aliases after the runtime's folding, written as replace() "
+              "steps: the text after a comma, diacritics, tatweel and apostrophes are removed, "
+              "the hamza forms of alef become alef and taa marbuta becomes haa, and the words that "
+              "mean \"city\" and the articles al, el and ال are dropped. So جدة, الرياض and "
+              "مكة المكرمة are found. Latin accents are not removed. A city missing from the "
+              "table leaves the CRM's city field out of the request, so the city the contact "
+              "has stays, and the raw city field keeps the spelling",
+        "ar": "الدالة switch() على أسماء المدن البديلة بعد توحيد الكتابة كما في مسار API بسلسلة "
+              "replace(): يُحذف ما بعد الفاصلة والتشكيل والتطويل والفواصل العليا، وتصبح صور "
+              "الهمزة على الألف ألفًا والتاء المربوطة هاءً، وتُحذف كلمة \"مدينة\" وأداة التعريف "
+              "(al وel وال). فتُعرف بذلك جدة والرياض ومكة المكرمة. ولا تُحذف علامات الحروف "
+              "اللاتينية. وإن لم تكن المدينة في الجدول فلا يُرسل حقل المدينة في الطلب، فتبقى "
+              "مدينة جهة الاتصال كما هي، ويحفظ حقل المدينة الأصلي الكتابة كما وردت"},
     "phone_e164_sa": {
         "en": "replace() steps: Arabic digits to 0-9, a leading 00 to +, then +966, 966, "
               "+966 0 or a local 0 before a 9-digit number to +966. The number plan is not "
@@ -320,8 +452,17 @@ APPROACHES: dict[str, dict[str, str]] = {
         "ar": "لا تُحسب: يمرّ حقلا الاسم الأول والأخير كما يرسلهما المتجر، ويبقى الاسم الكامل "
               "في حقله إن أُرسل في حقل واحد"},
     "utm_channel": {
-        "en": "not computed: the landing URL passes as sent; set the channel in the editor or "
-              "use the n8n workflows, whose Code nodes compute it as the API path does",
-        "ar": "لا تُحسب: يمرّ رابط صفحة الدخول كما ورد؛ اضبط القناة في المحرر أو استخدم تدفقات "
-              "n8n التي تحسبها عقد Code كما في مسار API"},
+        "en": "nested if() in the API path's order: an offline order (point of sale, draft or "
+              "admin order), then the first UTM source, then an ad click id (gclid, fbclid, "
+              "ttclid, ScCid), then the referrer's host, else organic. Each text is read with "
+              "replace() for its first word that names a platform, as the runtime does. A "
+              "channel the field map does not list becomes its other value, so the CRM "
+              "pick-list only receives a listed value. Unlike the API path, no review flags "
+              "are written",
+        "ar": "دوال if() متداخلة بترتيب مسار API: الطلب غير الإلكتروني (نقطة البيع أو المسودة "
+              "أو طلب الإدارة) أولًا، ثم أول مصدر UTM، ثم معرّف النقرة الإعلانية (gclid وfbclid "
+              "وttclid وScCid)، ثم نطاق الموقع المُحيل، وإلا فالقناة organic. وتقرأ replace() "
+              "في كل نص أول كلمة تدل على منصة كما يفعل مسار API. وتصبح القناة غير المدرجة في "
+              "جدول الحقول القيمةَ البديلة other، فلا تستقبل قائمة الاختيار في CRM إلا قيمة "
+              "مدرجة. ولا تُكتب علامات المراجعة كما في مسار API"},
 }

@@ -89,6 +89,15 @@ KNOWN: tuple[Placeholder, ...] = (
         Bilingual("Meta for Developers, the app's WhatsApp API Setup page: Phone number ID.",
                   "صفحة `API Setup` الخاصة بمنصة WhatsApp في تطبيق `Meta for Developers`: الحقل "
                   "`Phone number ID`.")),
+    Placeholder(PLACEHOLDERS["{whatsapp_language}"], Bilingual(
+        "The language code of the approved WhatsApp templates, such as `ar` or `en_US`. "
+        "Optional: left as is, the scenarios send `ar`, the default of the n8n workflows' "
+        "`RABT_WHATSAPP_LANGUAGE`.",
+        "رمز لغة قوالب WhatsApp المعتمدة، مثل `ar` أو `en_US`. وهو اختياري: إن بقي كما هو "
+        "أرسلت السيناريوهات `ar`، وهي القيمة الافتراضية للمتغير `RABT_WHATSAPP_LANGUAGE` في "
+        "تدفقات n8n."),
+        Bilingual("WhatsApp Manager, Message templates: the language of the approved templates.",
+                  "`WhatsApp Manager`، ثم `Message templates`: لغة القوالب المعتمدة.")),
     Placeholder(PLACEHOLDERS["{sms_provider_url}"], Bilingual(
         "The send address of the SMS provider's API.", "عنوان الإرسال في API مزوّد الرسائل النصية."),
         Bilingual("The SMS provider's API documentation.", "توثيق API لدى مزوّد الرسائل النصية.")),

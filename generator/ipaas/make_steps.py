@@ -21,7 +21,13 @@ from generator.ipaas.make_builder import (
 )
 from generator.ipaas.make_consent import consent_modules, settings_module
 from generator.ipaas.make_contact import contact_router
-from generator.ipaas.make_http import dedupe_pieces, http_module, key_text
+from generator.ipaas.make_http import (
+    DEFAULT_WHATSAPP_LANGUAGE,
+    PLACEHOLDERS,
+    dedupe_pieces,
+    http_module,
+    key_text,
+)
 from generator.ipaas.make_post_purchase import is_started_step, started_modules
 from generator.ipaas.make_records import associate_modules, upsert_modules
 from generator.ipaas.make_zoho_items import sales_order_modules
@@ -295,8 +301,21 @@ def contact_item_values(builder: Builder) -> None:
         "first_name": prefix + fields.get("first_name", "firstname"),
         "phone": prefix + phone,
         "phone without +": f'replace({prefix}{phone}; "+"; "")',
-        "ar or en": '"ar"',
+        "ar or en": whatsapp_language(),
     })
+
+
+def whatsapp_language() -> str:
+    """Return the formula of the WhatsApp template language: the placeholder, else the default.
+
+    While the placeholder is left as is (a text with no lower-case letter), the
+    formula gives the default, so a scenario imported without editing still sends
+    "ar". A language code such as "en" or "en_US" written in its place passes unchanged.
+    """
+    placeholder = make_iml.literal(PLACEHOLDERS["{whatsapp_language}"])
+    default = make_iml.literal(DEFAULT_WHATSAPP_LANGUAGE)
+    return f'replace({placeholder}; "/^[^a-z]*$/"; {default})'
+
 
 
 def _alert_values(builder: Builder, step: Step) -> None:

@@ -32,14 +32,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .result import TransformContext, Transformed
 
-__all__ = ["CHANNELS", "classify_source", "utm_channel"]
+__all__ = ["CHANNELS", "CLICK_IDS", "OFFLINE_SOURCES", "PLATFORM_WORDS", "classify_source",
+           "utm_channel"]
 
 CHANNELS = ("meta", "google", "tiktok", "snapchat", "organic", "offline")
 
 # Words that name a platform inside a UTM source, a source name or a host name
 # ("l.facebook.com", "google.com.sa", "ig_story"). YouTube counts as google
 # because its ads are bought through Google Ads.
-_PLATFORM_WORDS: dict[str, str] = {
+PLATFORM_WORDS: dict[str, str] = {
     **dict.fromkeys(("facebook", "fb", "instagram", "ig", "meta", "messenger"), "meta"),
     **dict.fromkeys(
         ("google", "googleads", "adwords", "gads", "googleadservices", "doubleclick",
@@ -49,10 +50,10 @@ _PLATFORM_WORDS: dict[str, str] = {
     **dict.fromkeys(("tiktok",), "tiktok"),
     **dict.fromkeys(("snapchat", "snap"), "snapchat"),
 }
-_OFFLINE_SOURCES = frozenset({
+OFFLINE_SOURCES = frozenset({
     "pos", "shopify_draft_order", "offline", "phone", "phone_order", "instore", "in_store",
 })
-_CLICK_IDS: dict[str, str] = {
+CLICK_IDS: dict[str, str] = {
     "gclid": "google", "gbraid": "google", "wbraid": "google", "dclid": "google",
     "fbclid": "meta", "ttclid": "tiktok", "sccid": "snapchat",
 }
@@ -71,11 +72,11 @@ def classify_source(text: str) -> str | None:
         A channel from ``CHANNELS``, or None when the text names no known platform.
     """
     source = text.strip().lower()
-    if source in _OFFLINE_SOURCES:
+    if source in OFFLINE_SOURCES:
         return "offline"
     for word in _WORDS.findall(source):
-        if word in _PLATFORM_WORDS:
-            return _PLATFORM_WORDS[word]
+        if word in PLATFORM_WORDS:
+            return PLATFORM_WORDS[word]
     return None
 
 
@@ -150,8 +151,8 @@ def _collect_signals(value: Any, context: TransformContext) -> _Signals:
             key = name.lower()
             if key == "utm_source" and param.strip():
                 signals.utm_sources.append(param)
-            elif key in _CLICK_IDS and param.strip():
-                signals.click_channels.append(_CLICK_IDS[key])
+            elif key in CLICK_IDS and param.strip():
+                signals.click_channels.append(CLICK_IDS[key])
     signals.utm_sources.extend(utm_sources)
     # A bare word from the engine is a UTM source, unless it is Shopify's
     # source_name ("web", "iphone", an app id), which names a sales channel.
