@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 # Outcomes of storesync_deliveries_total. Every POST to a webhook endpoint of an
 # accepted platform counts as "received", then as "too_large", "ping", "rejected" or
 # "verified". A verified delivery also counts as "duplicate", "quarantined" or
-# "privacy_pending" (a Shopify privacy request kept for later) when it is one, and a
+# "privacy_pending" (a Shopify privacy request queued for the worker) when it is one, and a
 # failed queue write counts in ENQUEUE_FAILURES instead. Events of POST /pixel/shopify
 # count under the source "shopify_pixel": "received", then "too_large", "rejected" (an
 # Origin not allowed), "invalid" (a 400), "ignored" (an event name not mapped) or
@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 DELIVERY_OUTCOMES = ("received", "verified", "rejected", "duplicate", "quarantined", "too_large",
                      "ping", "privacy_pending", "invalid", "ignored", "accepted")
 JOB_OUTCOMES = ("synced_later", "skipped_stale", "skipped_redacted", "quarantined",
-                "nothing_to_do", "failed")
+                "nothing_to_do", "privacy_stored", "failed")
 OTHER_TOPIC = "other"
 SNAPSHOT_INTERVAL_SECONDS = 1.0
 SUCCESS_RATIO = "storesync_sync_success_ratio"
@@ -101,7 +101,8 @@ JOBS = Counter(
     "storesync_jobs",
     "Worker jobs by outcome: synced_later (records went to the outbox), skipped_stale (every "
     "record was older than the state already seen), skipped_redacted (the customer or shop "
-    "was redacted after the delivery arrived), quarantined, nothing_to_do or failed.",
+    "was redacted after the delivery arrived), quarantined, nothing_to_do, privacy_stored (a "
+    "Shopify privacy request stored for the privacy thread) or failed.",
     ["outcome"],
     registry=SYNC_REGISTRY,
 )
