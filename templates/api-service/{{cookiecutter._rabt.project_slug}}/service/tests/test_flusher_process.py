@@ -20,8 +20,10 @@ import pytest
 
 from storesync.cli import build_worker_queue
 from storesync.flusher_lock import FlusherLock
+from storesync.metrics import SharedSyncCollector, SqliteSnapshots
 from storesync.queue import build_queue
 from storesync.settings import SERVICE_DIR, Settings, load_settings
+from storesync.sync_store import OutboxItem, OutboxRow
 from storesync.worker import start_background
 from sync_support import SPEC_DIR, Line, Order, SyncHarness
 
@@ -198,6 +200,37 @@ def test_second_flusher_waits_for_first(
     second.send_signal(signal.SIGINT)
     assert second.wait(timeout=WAIT_SECONDS) == 0
     assert FlusherLock(sync.settings.data_dir).acquire()
+
+
+def test_waiting_flusher_keeps_dead_letter_count(
+        tmp_path: Path, make_harness: MakeHarness,
+        spawn_flusher: Callable[[dict[str, str], str], subprocess.Popen[bytes]]) -> None:
+    sync = make_harness()
+    store = sync.context.store
+    with store.transaction() as conn:
+        for number in (1, 2):
+            item = OutboxItem("contacts", f"c{number}", {"firstname": "x"}, None, None)
+            store._insert_dead_letter(conn, OutboxRow(item, 2, 1.0, 1.0, 1, None), 400,
+                                      "INVALID", 1.0)
+    # The lock is held here, so the flusher process only waits and publishes snapshots.
+    lock = FlusherLock(sync.settings.data_dir)
+    assert lock.acquire()
+    environ = {"DATA_DIR": str(sync.settings.data_dir), "SPEC_DIR": str(SPEC_DIR),
+               "DESIRED_STATE_PATH": str(sync.settings.desired_state_path),
+               "HUBSPOT_BASE_URL": sync.standin.url, "STORE_ID": "test-store"}
+    spawn_flusher(environ, "waiting")
+    snapshots = SqliteSnapshots(sync.settings.state_path)
+    collector = SharedSyncCollector()
+    collector.read = snapshots.read
+    try:
+        wait_until(lambda: len(snapshots.read()) >= 1, "the waiting flusher's first snapshot")
+        values = [sample.value for family in collector.collect() for sample in family.samples
+                  if sample.name == "storesync_dead_letters"]
+    finally:
+        snapshots.close()
+        lock.release()
+    # The only snapshot is the waiting flusher's; it must carry the count, not 0.
+    assert values == [2.0]
 
 
 def test_flusher_command_rejects_other_crm(tmp_path: Path) -> None:

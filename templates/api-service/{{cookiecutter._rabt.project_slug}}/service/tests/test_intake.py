@@ -40,6 +40,8 @@ from intake_support import (
     woocommerce_headers,
 )
 from storesync import logs
+from storesync.db import Database
+from storesync.privacy import PrivacyRequests, StoredPrivacyRequest
 from storesync.settings import Settings
 from storesync.signatures import hmac_sha256_base64
 
@@ -671,18 +673,32 @@ def _stored_bytes(settings: Settings) -> bytes:
     return b"".join(path.read_bytes() for path in files)
 
 
+def _run_privacy_job(intake: RunningIntake) -> list[StoredPrivacyRequest]:
+    """Run the one queued job as a worker would; return the pending privacy requests."""
+    queue = intake.services.queue.huey
+    task = queue.dequeue()
+    assert task is not None
+    assert queue.execute(task) == "privacy_stored"
+    assert intake.handler.deliveries == []
+    requests = PrivacyRequests(Database(intake.services.settings.state_path))
+    try:
+        return requests.pending()
+    finally:
+        requests.database.close()
+
+
 @pytest.mark.parametrize("topic", sorted(PRIVACY_BODIES))
-def test_privacy_topic_kept_without_pii(make_settings: MakeSettings, start_intake: Start,
-                                        captured_logs: io.StringIO, topic: str) -> None:
+def test_privacy_topic_queued_without_pii(make_settings: MakeSettings, start_intake: Start,
+                                          captured_logs: io.StringIO, topic: str) -> None:
     settings = make_settings("shopify")
     intake = start_intake(settings)
     body = encode_body(PRIVACY_BODIES[topic])
     response = intake.post("shopify", body, shopify_headers(body, topic=topic, event_id="evt-p1"))
     assert response.status_code == 200
     assert response.json() == {"status": "privacy_pending", "delivery_id": "evt-p1"}
-    assert intake.depth() == 0
+    assert intake.depth() == 1
     assert intake.services.quarantine.entries() == []
-    [stored] = intake.services.privacy.pending()
+    [stored] = _run_privacy_job(intake)
     request = stored.request
     assert (request.topic, request.shop) == (topic, "test-store.myshopify.com")
     assert (request.shop_id, request.customer_id, request.order_ids,
@@ -692,11 +708,14 @@ def test_privacy_topic_kept_without_pii(make_settings: MakeSettings, start_intak
     for value in (SAMPLE_EMAIL, SAMPLE_PHONE):
         assert value.encode() not in raw, value
         assert value not in captured_logs.getvalue(), value
-    pending = [json.loads(line) for line in captured_logs.getvalue().splitlines()
-               if "privacy request stored; the worker handles it" in line]
-    assert len(pending) == 1
-    assert pending[0]["level"] == "INFO"
-    assert pending[0]["topic"] == topic
+    queued = [json.loads(line) for line in captured_logs.getvalue().splitlines()
+              if "privacy request queued; the worker handles it" in line]
+    assert len(queued) == 1
+    assert queued[0]["level"] == "INFO"
+    assert queued[0]["topic"] == topic
+    kept = [json.loads(line) for line in captured_logs.getvalue().splitlines()
+            if "privacy request stored for the privacy thread" in line]
+    assert [line["privacy_request_id"] for line in kept] == [stored.id]
 
 
 def test_privacy_topic_duplicate(shopify_sqlite: RunningIntake) -> None:
@@ -704,7 +723,22 @@ def test_privacy_topic_duplicate(shopify_sqlite: RunningIntake) -> None:
     headers = shopify_headers(body, topic="shop/redact", event_id="evt-p2")
     assert shopify_sqlite.post("shopify", body, headers).json()["status"] == "privacy_pending"
     assert shopify_sqlite.post("shopify", body, headers).json()["status"] == "duplicate"
-    assert len(shopify_sqlite.services.privacy.pending()) == 1
+    assert shopify_sqlite.depth() == 1
+
+
+def test_privacy_job_run_twice_stores_once(shopify_sqlite: RunningIntake) -> None:
+    body = encode_body(PRIVACY_BODIES["customers/redact"])
+    headers = shopify_headers(body, topic="customers/redact", event_id="evt-p4")
+    shopify_sqlite.post("shopify", body, headers)
+    queue = shopify_sqlite.services.queue.huey
+    task = queue.dequeue()
+    assert task is not None
+    # A worker that stopped before finishing the job leaves it to run again.
+    assert queue.execute(task) == "privacy_stored"
+    assert queue.execute(task) == "privacy_stored"
+    requests = PrivacyRequests(Database(shopify_sqlite.services.settings.state_path))
+    assert len(requests.listing()) == 1
+    requests.database.close()
 
 
 def test_privacy_topic_bad_signature_401(shopify_sqlite: RunningIntake) -> None:
@@ -712,14 +746,14 @@ def test_privacy_topic_bad_signature_401(shopify_sqlite: RunningIntake) -> None:
     headers = shopify_headers(body, topic="customers/redact", secret="wrong-secret-not-real")
     response = shopify_sqlite.post("shopify", body, headers)
     assert response.status_code == 401
-    assert shopify_sqlite.services.privacy.pending() == []
+    assert shopify_sqlite.depth() == 0
 
 
 def test_privacy_body_not_json_keeps_topic(shopify_sqlite: RunningIntake) -> None:
     body = b"customer=" + SAMPLE_EMAIL.encode()
     headers = shopify_headers(body, topic="customers/redact", event_id="evt-p3")
     assert shopify_sqlite.post("shopify", body, headers).json()["status"] == "privacy_pending"
-    [stored] = shopify_sqlite.services.privacy.pending()
+    [stored] = _run_privacy_job(shopify_sqlite)
     assert stored.request.customer_id is None
     assert stored.request.order_ids == ()
     assert shopify_sqlite.services.quarantine.entries() == []

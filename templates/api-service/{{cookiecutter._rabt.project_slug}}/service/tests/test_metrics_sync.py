@@ -9,6 +9,7 @@ file, or Redis).
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -116,6 +117,24 @@ def test_snapshot_replaced_per_process() -> None:
     publisher.publish()
     combined = metrics._combine(store.read(), frozenset(), now=6.0)
     assert [value for _, _, value in combined["storesync_jobs"].values()] == [2.0]
+
+
+def test_dead_letters_only_from_counting_process() -> None:
+    def broken_count() -> int:
+        raise sqlite3.OperationalError("database is locked")
+
+    store = MemorySnapshots()
+    metrics.SnapshotPublisher(store, clock=lambda: 10.0, count_dead_letters=lambda: 3).publish()
+    # Newer snapshots of processes that never counted: one without a state file (the
+    # gauge still at 0, as in a flusher waiting for the lease) and one whose count failed.
+    metrics.DEAD_LETTERS.set(0)
+    metrics.SnapshotPublisher(store, clock=lambda: 11.0).publish()
+    metrics.SnapshotPublisher(store, clock=lambda: 12.0, count_dead_letters=broken_count).publish()
+
+    combined = metrics._combine(store.read(), frozenset({metrics.DEAD_LETTERS_NAME}), now=12.5)
+
+    gauge = list(combined[metrics.DEAD_LETTERS_NAME].values())
+    assert gauge == [(metrics.DEAD_LETTERS_NAME, {}, 3.0)]
 
 
 def credit_snapshot(used: float, limit: float = 10_000.0) -> str:

@@ -654,7 +654,7 @@ def _register_store_commands() -> None:
 _register_store_commands()
 
 
-# The privacy requests' commands (privacy list, show, run).
+# The privacy requests' commands (privacy list, show, run, hand-over).
 def _register_privacy_commands() -> None:
     from .privacy_cli import commands
 

@@ -304,7 +304,6 @@ class Flusher:
                     log.exception("flush cycle failed")
                     stop.wait(idle_wait)
                     continue
-                metrics.DEAD_LETTERS.set(self.store.dead_letter_count())
                 if report.submitted:
                     continue
                 # Nothing new to send: read again once a batch still out has ended, or

@@ -11,7 +11,7 @@ Status codes a sender sees:
 
 * 200: queued, a duplicate of a delivery already queued, quarantined (verified but
   not processable: not UTF-8, not shaped like a JSON object, or a topic the project
-  does not map), a Shopify privacy request stored as pending, or a WooCommerce
+  does not map), a Shopify privacy request queued for the worker, or a WooCommerce
   ping. A quarantined delivery gets 200 because a retry would carry the same body
   and fail the same way; the operator fixes and requeues it.
 * 401: missing or wrong signature; nothing is stored.
@@ -50,7 +50,7 @@ from .dedupe import DedupeStore, dedupe_key
 from .delivery import SOURCES
 from .heartbeat import FlusherCheck, open_heartbeat
 from .inspection import Inspection, delivery_id, header_topic, inspect_delivery, iso_time
-from .privacy import PRIVACY_TOPICS, PrivacyRequest, PrivacyRequests, read_privacy_request
+from .privacy import PRIVACY_TOPICS, privacy_delivery, read_privacy_request
 from .quarantine import Quarantine
 from .queue import QUEUE_ERRORS, DeliveryQueue, build_queue
 from .runtime.engine import accepted_topics
@@ -86,7 +86,6 @@ class IntakeServices:
     queue: DeliveryQueue
     dedupe: DedupeStore
     quarantine: Quarantine
-    privacy: PrivacyRequests
     clock: Clock = time.time
     # The flusher's heartbeat; None when the CRM target has no flusher.
     flusher: FlusherCheck | None = None
@@ -115,7 +114,6 @@ def build_services(settings: Settings, *, clock: Clock = time.time,
     owned.append(state)
     if quarantine is None:
         quarantine = Quarantine(state)
-    privacy = PrivacyRequests(state)
     if queue is None:
         queue = build_queue(settings, handler, dedupe)
         owned.append(queue)
@@ -125,7 +123,7 @@ def build_services(settings: Settings, *, clock: Clock = time.time,
         owned.append(beats)
         flusher = FlusherCheck(settings, beats, state, clock)
     return IntakeServices(settings=settings, queue=queue, dedupe=dedupe or queue.dedupe,
-                          quarantine=quarantine, privacy=privacy, clock=clock, flusher=flusher,
+                          quarantine=quarantine, clock=clock, flusher=flusher,
                           owned=owned)
 
 
@@ -234,7 +232,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 class WebhookEndpoint:
-    """``POST /webhooks/{source}``: verify, dedupe, then queue, quarantine or keep the request.
+    """``POST /webhooks/{source}``: verify, dedupe, then queue or quarantine the request.
 
     The signature is checked over the raw bytes before anything reads them, and the
     response is sent only after the delivery is durably stored.
@@ -292,7 +290,7 @@ class WebhookEndpoint:
                                                    "reason": verification.reason})
             return Reply(401, {"error": "invalid_signature", "reason": verification.reason})
         if source == "shopify" and topic in PRIVACY_TOPICS:
-            return await self.keep_privacy_request(topic, headers, body, now)
+            return await self.queue_privacy_request(topic, headers, body, now)
         return await self.accept(source, headers, body, now)
 
     async def accept(self, source: str, headers: Mapping[str, str], body: bytes,
@@ -329,26 +327,29 @@ class WebhookEndpoint:
             log.log(level, "webhook %s", status, extra=fields)
         return Reply(200, {"status": status, "delivery_id": delivery.delivery_id})
 
-    async def keep_privacy_request(self, topic: str, headers: Mapping[str, str], body: bytes,
-                                   now: float) -> Reply:
-        """Store the ids of a Shopify privacy webhook for the worker; never its body."""
+    async def queue_privacy_request(self, topic: str, headers: Mapping[str, str], body: bytes,
+                                    now: float) -> Reply:
+        """Queue the ids of a Shopify privacy webhook for the worker; never its body.
+
+        The job goes on the queue every worker reads, once per dedupe key, so the
+        request reaches the worker's state file wherever the intake runs.
+        """
         identifier = delivery_id("shopify", headers, body)
         shop = (header_value(headers, "X-Shopify-Shop-Domain") or "").strip() or None
         request = read_privacy_request(topic, shop, body)
         metrics.count_delivery("shopify", topic, "verified")
+        job = privacy_delivery(request, identifier, iso_time(now))
         key = dedupe_key("shopify", identifier)
         try:
-            entry = await run_in_threadpool(_keep_privacy_once, self.services, request,
-                                            identifier, key, now)
+            queued = await self.services.queue.enqueue_once_async(job, key, now)
         except QUEUE_ERRORS as error:
             return _store_failed("shopify", topic, identifier, error)
-        if entry is None:
+        if not queued:
             metrics.count_delivery("shopify", topic, "duplicate")
             return Reply(200, {"status": "duplicate", "delivery_id": identifier})
         metrics.count_delivery("shopify", topic, "privacy_pending")
-        log.info("privacy request stored; the worker handles it",
-                    extra={"delivery_id": identifier, "source": "shopify", "topic": topic,
-                           "privacy_request_id": entry})
+        log.info("privacy request queued; the worker handles it",
+                 extra={"delivery_id": identifier, "source": "shopify", "topic": topic})
         return Reply(200, {"status": "privacy_pending", "delivery_id": identifier})
 
 
@@ -409,24 +410,6 @@ def _quarantine_once(services: IntakeServices, inspection: Inspection, key: str,
         _release_quietly(services.dedupe, key, delivery.delivery_id)
         raise
     _confirm_quietly(services.dedupe, key, now, delivery.delivery_id)
-    return entry
-
-
-def _keep_privacy_once(services: IntakeServices, request: PrivacyRequest, identifier: str,
-                       key: str, now: float) -> int | None:
-    """Claim the dedupe key, then store the privacy request; None for a duplicate.
-
-    Raises:
-        One of ``QUEUE_ERRORS``: nothing was stored and the claim was released.
-    """
-    if not services.dedupe.claim(key, now):
-        return None
-    try:
-        entry = services.privacy.add(request, identifier, iso_time(now))
-    except BaseException:
-        _release_quietly(services.dedupe, key, identifier)
-        raise
-    _confirm_quietly(services.dedupe, key, now, identifier)
     return entry
 
 

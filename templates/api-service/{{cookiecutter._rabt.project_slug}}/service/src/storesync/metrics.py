@@ -11,8 +11,12 @@ scrape, :class:`SharedSyncCollector` reads every snapshot and adds them up:
 
 * counters and histogram buckets are summed over all snapshots, including those of
   processes that have stopped, so a restarted worker never makes a counter go down;
-* gauges (``storesync_dead_letters``) take the value of the newest snapshot, except
-  those of :data:`CREDIT_GAUGES` and ``storesync_crm_paused_until_timestamp_seconds``.
+* gauges take the value of the newest snapshot, except those of :data:`CREDIT_GAUGES`
+  and ``storesync_crm_paused_until_timestamp_seconds``. ``storesync_dead_letters`` is
+  counted from the state file just before each snapshot, by every process that
+  publishes one, so the newest snapshot contains the newest count. A snapshot without
+  that count (a publisher that has no state file, or a count that failed) leaves the
+  gauge out rather than publishing 0 over the real count.
   Every process that builds a Zoho client keeps a credit budget, but only the one that
   spends (the flusher) updates it, so a newer snapshot of an idle process would hide the
   count. Among snapshots written in the last ``CREDIT_SNAPSHOT_MAX_AGE_SECONDS`` that
@@ -51,13 +55,14 @@ import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Metric
 
 from .db import Database
+from .sync_store import SyncStore
 
 log = logging.getLogger(__name__)
 
 # Outcomes of storesync_deliveries_total. Every POST to a webhook endpoint of an
 # accepted platform counts as "received", then as "too_large", "ping", "rejected" or
 # "verified". A verified delivery also counts as "duplicate", "quarantined" or
-# "privacy_pending" (a Shopify privacy request kept for later) when it is one, and a
+# "privacy_pending" (a Shopify privacy request queued for the worker) when it is one, and a
 # failed queue write counts in ENQUEUE_FAILURES instead. Events of POST /pixel/shopify
 # count under the source "shopify_pixel": "received", then "too_large", "rejected" (an
 # Origin not allowed), "invalid" (a 400), "ignored" (an event name not mapped) or
@@ -65,7 +70,7 @@ log = logging.getLogger(__name__)
 DELIVERY_OUTCOMES = ("received", "verified", "rejected", "duplicate", "quarantined", "too_large",
                      "ping", "privacy_pending", "invalid", "ignored", "accepted")
 JOB_OUTCOMES = ("synced_later", "skipped_stale", "skipped_redacted", "quarantined",
-                "nothing_to_do", "failed")
+                "nothing_to_do", "privacy_stored", "failed")
 OTHER_TOPIC = "other"
 SNAPSHOT_INTERVAL_SECONDS = 1.0
 SUCCESS_RATIO = "storesync_sync_success_ratio"
@@ -101,7 +106,8 @@ JOBS = Counter(
     "storesync_jobs",
     "Worker jobs by outcome: synced_later (records went to the outbox), skipped_stale (every "
     "record was older than the state already seen), skipped_redacted (the customer or shop "
-    "was redacted after the delivery arrived), quarantined, nothing_to_do or failed.",
+    "was redacted after the delivery arrived), quarantined, nothing_to_do, privacy_stored (a "
+    "Shopify privacy request stored for the privacy thread) or failed.",
     ["outcome"],
     registry=SYNC_REGISTRY,
 )
@@ -137,8 +143,9 @@ UNIQUE_VALUE_CONFLICTS = Counter(
     ["object", "property"],
     registry=SYNC_REGISTRY,
 )
+DEAD_LETTERS_NAME = "storesync_dead_letters"
 DEAD_LETTERS = Gauge(
-    "storesync_dead_letters",
+    DEAD_LETTERS_NAME,
     "Records waiting in the dead-letter store.",
     registry=SYNC_REGISTRY,
 )
@@ -342,13 +349,16 @@ def open_snapshot_store(settings: Any) -> SnapshotStore:
     return SqliteSnapshots(settings.state_path)
 
 
-def take_snapshot(registry: CollectorRegistry = SYNC_REGISTRY) -> str:
-    """Return the registry's samples as JSON, by metric family.
+def take_snapshot(registry: CollectorRegistry = SYNC_REGISTRY,
+                  leave_out: frozenset[str] = frozenset()) -> str:
+    """Return the registry's samples as JSON, by metric family, without ``leave_out``.
 
     ``_created`` samples are left out: they are creation times, which cannot be summed.
     """
     families: dict[str, list[SnapshotSample]] = {}
     for family in registry.collect():
+        if family.name in leave_out:
+            continue
         families[family.name] = [(sample.name, dict(sample.labels), float(sample.value))
                                  for sample in family.samples
                                  if not sample.name.endswith("_created")]
@@ -477,23 +487,43 @@ def process_name() -> str:
 
 
 class SnapshotPublisher:
-    """Writes this process's ``SYNC_REGISTRY`` snapshot to a store, now and then and at stop."""
+    """Writes this process's ``SYNC_REGISTRY`` snapshot to a store, now and then and at stop.
+
+    ``count_dead_letters`` reads the dead letters from the state file. It runs before
+    each snapshot and sets ``storesync_dead_letters``. Without it, or when it fails,
+    the snapshot leaves the gauge out, so a process that never counted (such as a
+    flusher waiting for the lease) cannot publish 0 over the real count.
+    """
 
     def __init__(self, store: SnapshotStore, *, interval: float = SNAPSHOT_INTERVAL_SECONDS,
                  registry: CollectorRegistry = SYNC_REGISTRY,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 count_dead_letters: Callable[[], int] | None = None) -> None:
         self.store = store
         self.interval = interval
         self.registry = registry
         self.clock = clock
+        self.count_dead_letters = count_dead_letters
         self.process = process_name()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _uncounted(self) -> frozenset[str]:
+        """Set the dead-letter gauge from the state file; return the families to leave out."""
+        if self.count_dead_letters is None:
+            return frozenset({DEAD_LETTERS_NAME})
+        try:
+            DEAD_LETTERS.set(self.count_dead_letters())
+        except Exception as error:  # e.g. a locked state file; the next snapshot counts again
+            log.warning("dead letters could not be counted", extra={"error": repr(error)})
+            return frozenset({DEAD_LETTERS_NAME})
+        return frozenset()
+
     def publish(self) -> None:
         """Write one snapshot; a failure is logged and the next interval tries again."""
         try:
-            self.store.write(self.process, self.clock(), take_snapshot(self.registry))
+            leave_out = self._uncounted()
+            self.store.write(self.process, self.clock(), take_snapshot(self.registry, leave_out))
         except Exception as error:  # the backend may be down for a while; metrics can wait
             log.warning("worker metrics could not be written", extra={"error": repr(error)})
 
@@ -519,12 +549,21 @@ class SnapshotPublisher:
 def start_publisher(settings: Any) -> Callable[[], None]:
     """Publish this worker process's metrics to the shared backend; return the stop function.
 
+    Each snapshot carries the dead letters counted from the state file at that moment.
     The process's own ``/metrics`` (``WORKER_METRICS_PORT``) then serves the summed
     values too, the same as the web's.
     """
     store = open_snapshot_store(settings)
     watch_sync_metrics(store)
-    return SnapshotPublisher(store).start()
+    dead_letters = SyncStore(Database(settings.state_path, synchronous="NORMAL"))
+    stop_publishing = SnapshotPublisher(
+        store, count_dead_letters=dead_letters.dead_letter_count).start()
+
+    def stop() -> None:
+        stop_publishing()
+        dead_letters.db.close()
+
+    return stop
 
 
 # --- Store API jobs (storesync.reconcile, storesync.subscriptions) -------------------------

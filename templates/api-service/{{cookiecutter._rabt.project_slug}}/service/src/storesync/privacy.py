@@ -1,24 +1,28 @@
-"""Shopify's privacy (compliance) webhooks, stored by the intake for the worker to handle.
+"""Shopify's privacy (compliance) webhooks, queued by the intake for the worker to handle.
 
 Shopify sends ``customers/data_request``, ``customers/redact`` and ``shop/redact`` to
 every app distributed through its App Store, and each must get a 200 response once
-its signature is valid. The intake stores each one in the ``privacy_requests`` table
-of the state file with only its topic, shop and ids (shop id, customer id, order ids,
-data request id). The body is never stored or logged, because a redact or data
-request carries the customer's email and phone. The worker's privacy thread claims
-pending rows, acts on them (see :mod:`storesync.privacy_actions`), retries failures
-with a backoff and sets ``status`` and ``handled_at``; ``python -m storesync privacy``
-lists, shows and reruns them.
+its signature is valid. The intake puts each one on the durable queue as a job whose
+body holds only the ids (:func:`privacy_delivery`): shop id, customer id, order ids and
+data request id. The webhook's own body is never stored or logged, because a redact or
+data request carries the customer's email and phone. The job, run by any worker,
+stores the request in the ``privacy_requests`` table of the worker's state file
+(:func:`keep_privacy_job`), so the request reaches the worker even when the intake
+runs on another machine or volume. The worker's privacy thread claims pending rows,
+acts on them (see :mod:`storesync.privacy_actions`), retries failures with a backoff
+and sets ``status`` and ``handled_at``; ``python -m storesync privacy`` lists, shows
+and reruns them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .db import Database, check_writable
+from .delivery import Delivery
 
 PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 PENDING = "pending"
@@ -143,14 +147,7 @@ class PrivacyRequests:
     def add(self, request: PrivacyRequest, delivery_id: str, received_at: str) -> int:
         """Store one request as pending and return its id."""
         with self.database.connection() as conn:
-            cursor = conn.execute(
-                "INSERT INTO privacy_requests (received_at, delivery_id, topic, shop, shop_id, "
-                "customer_id, order_ids, data_request_id, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (received_at, delivery_id, request.topic, request.shop, request.shop_id,
-                 request.customer_id, json.dumps(list(request.order_ids)),
-                 request.data_request_id, PENDING))
-            return int(cursor.lastrowid or 0)
+            return _insert(conn, request, delivery_id, received_at)
 
     def pending(self, limit: int = 100) -> list[StoredPrivacyRequest]:
         """Return the oldest pending requests first."""
@@ -219,6 +216,84 @@ class PrivacyRequests:
     def check(self) -> None:
         """Raise if the state file cannot be written now."""
         check_writable(self.database.path)
+
+
+def privacy_delivery(request: PrivacyRequest, identifier: str, received_at: str) -> Delivery:
+    """Return the queue job of a privacy request: a delivery whose body holds only its ids."""
+    body = {"shop_id": request.shop_id, "customer_id": request.customer_id,
+            "order_ids": list(request.order_ids), "data_request_id": request.data_request_id}
+    return Delivery(delivery_id=identifier, source="shopify", topic=request.topic,
+                    shop=request.shop, received_at=received_at, triggered_at=None,
+                    body=json.dumps(body, separators=(",", ":")))
+
+
+def is_privacy_delivery(delivery: Delivery) -> bool:
+    """Whether a queued delivery is a privacy request made by :func:`privacy_delivery`."""
+    return delivery.source == "shopify" and delivery.topic in PRIVACY_TOPICS
+
+
+def request_of(delivery: Delivery) -> PrivacyRequest:
+    """Read the privacy request back from its queue job; ids that are not ids stay empty."""
+    try:
+        data = json.loads(delivery.body)
+    except ValueError:
+        data = None
+    if not isinstance(data, Mapping):
+        return PrivacyRequest(topic=delivery.topic, shop=delivery.shop)
+    return PrivacyRequest(topic=delivery.topic, shop=delivery.shop,
+                          shop_id=_id_text(data.get("shop_id")),
+                          customer_id=_id_text(data.get("customer_id")),
+                          order_ids=_id_list(data.get("order_ids")),
+                          data_request_id=_id_text(data.get("data_request_id")))
+
+
+def keep_privacy_job(requests: PrivacyRequests, delivery: Delivery) -> tuple[int, bool]:
+    """Store the privacy request of a queue job as pending, once per delivery id and topic.
+
+    A job runs again when its worker stopped before finishing it, so a request that is
+    already stored is not stored twice.
+
+    Returns:
+        The request's id, and whether this call stored it.
+    """
+    request = request_of(delivery)
+    with requests.database.transaction() as conn:
+        row = conn.execute("SELECT id FROM privacy_requests WHERE delivery_id = ? AND topic = ?",
+                           (delivery.delivery_id, request.topic)).fetchone()
+        if row is not None:
+            return int(row[0]), False
+        return _insert(conn, request, delivery.delivery_id, delivery.received_at), True
+
+
+def hand_over(requests: PrivacyRequests, enqueue: Callable[[Delivery], None],
+              handed_at: str) -> int:
+    """Queue each pending or failed request of this state file, then mark it done here.
+
+    For an intake that kept privacy requests in a state file of its own (releases before
+    the queue carried them): the worker that runs each job stores the request again in
+    the workers' state file. The caller must make sure this state file is not the
+    workers' one, because there the job would find the request already stored.
+
+    Returns:
+        How many requests were queued.
+    """
+    moved = 0
+    for status in (PENDING, FAILED):
+        for stored in requests.listing(status, limit=100_000):
+            enqueue(privacy_delivery(stored.request, stored.delivery_id, stored.received_at))
+            requests.finish(stored.id, {"handed_over_to_queue": 1}, handed_at)
+            moved += 1
+    return moved
+
+
+def _insert(conn: Any, request: PrivacyRequest, delivery_id: str, received_at: str) -> int:
+    cursor = conn.execute(
+        "INSERT INTO privacy_requests (received_at, delivery_id, topic, shop, shop_id, "
+        "customer_id, order_ids, data_request_id, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (received_at, delivery_id, request.topic, request.shop, request.shop_id,
+         request.customer_id, json.dumps(list(request.order_ids)), request.data_request_id,
+         PENDING))
+    return int(cursor.lastrowid or 0)
 
 
 def _stored(row: Sequence[Any]) -> StoredPrivacyRequest:

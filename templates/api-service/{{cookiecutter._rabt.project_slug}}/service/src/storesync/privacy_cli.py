@@ -1,4 +1,4 @@
-"""``python -m storesync privacy list|show|run``: see and rerun Shopify privacy requests.
+"""``python -m storesync privacy list|show|run|hand-over``: see, rerun and move privacy requests.
 
 Exit codes follow the CLI's: 0 success, 1 a request failed or the state file cannot
 be opened, 2 invalid settings or usage (such as an unknown request id).
@@ -14,8 +14,10 @@ from typing import Any, NoReturn
 import click
 
 from .cli import EXIT_FAILURE, EXIT_USAGE, current_settings
-from .privacy import STATUSES, StoredPrivacyRequest
+from .inspection import iso_time
+from .privacy import STATUSES, StoredPrivacyRequest, hand_over
 from .privacy_runner import PrivacyRunner, build_runner
+from .settings import Settings
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
@@ -101,6 +103,58 @@ def run_command(request_id: int | None) -> None:
         return
     handled = runner.run_due()
     click.echo(f"Handled {handled} privacy request(s).")
+
+
+@privacy_group.command("hand-over")
+def hand_over_command() -> None:
+    """Queue this intake's kept requests for the workers (once, after an upgrade).
+
+    Releases before this one kept privacy requests in the intake's own state file, where
+    no worker sees them when the intake has a volume of its own (Kubernetes). Run this
+    once in each such intake replica: every pending or failed request is queued for
+    the workers and marked done here. It needs REDIS_URL and refuses to run on the
+    workers' own state file.
+    """
+    import time
+
+    from .queue import QUEUE_ERRORS, build_queue
+
+    settings = current_settings(webhook_secrets_required=False)
+    runner = _runner(connect=False)
+    try:
+        _check_not_state_home(settings, runner)
+        queue = build_queue(settings)
+    except QUEUE_ERRORS as error:
+        _fail(f"cannot reach the queue: {error}")
+    try:
+        moved = hand_over(runner.requests, queue.enqueue, iso_time(time.time()))
+    finally:
+        queue.close()
+    click.echo(f"Queued {moved} privacy request(s) for the workers.")
+
+
+def _check_not_state_home(settings: Settings, runner: PrivacyRunner) -> None:
+    """Exit unless this DATA_DIR is an intake's own, not the workers' state file."""
+    import redis
+
+    from .state_home import home_key, state_file_id
+
+    if not settings.redis_url:
+        _fail("hand-over needs REDIS_URL: without it the intake and the workers share one "
+              "DATA_DIR, so the workers already handle its requests.", EXIT_USAGE)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        recorded = client.get(home_key(settings))
+    finally:
+        client.close()
+    if recorded is None:
+        _fail(f"no worker has recorded its state file under {home_key(settings)} yet; start "
+              "the workers first, then run hand-over again.", EXIT_USAGE)
+    found = recorded.decode() if isinstance(recorded, bytes) else str(recorded)
+    if found == state_file_id(runner.database):
+        _fail(f"DATA_DIR {settings.data_dir} is the workers' state file, so the workers already "
+              "handle its requests; run hand-over only in an intake with a volume of its own.",
+              EXIT_USAGE)
 
 
 commands = [privacy_group]

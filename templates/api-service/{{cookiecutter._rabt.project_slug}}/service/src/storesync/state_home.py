@@ -16,8 +16,9 @@ worker or flusher that starts against a Redis key prefix records its state file'
 to start. Processes of one host, or pods that mount the same volume, share the file and
 so the id, and start as before.
 
-The intake is not checked: each intake replica keeps its quarantined deliveries and
-privacy requests in a state file of its own, which is safe per host (see docs/deploy.md).
+The intake is not checked: each intake replica keeps only its quarantined deliveries in
+a state file of its own, which is safe per host (see docs/deploy.md). Shopify privacy
+requests go through the queue to the worker's state file.
 """
 
 from __future__ import annotations

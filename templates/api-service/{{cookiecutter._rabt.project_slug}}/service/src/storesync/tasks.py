@@ -6,6 +6,10 @@ process, built on first use by ``storesync.worker.process_context(settings)``. A
 that raises is retried. When the retries are used up, the delivery goes to the
 quarantine with the error, so an acknowledged webhook is not dropped. Once a job has
 finished either way, its inbox entry is deleted (see :mod:`storesync.inbox`).
+
+A Shopify privacy request queued by the intake is not mapped: the job stores it in the
+``privacy_requests`` table of this worker's state file, where the privacy thread
+(:mod:`storesync.privacy_runner`) handles it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from huey.api import Task, TaskWrapper
 from . import metrics
 from .db import Database
 from .delivery import Delivery
+from .privacy import PrivacyRequests, is_privacy_delivery, keep_privacy_job
 from .quarantine import Quarantine
 from .settings import Settings
 
@@ -33,6 +38,8 @@ TASK_NAME = "storesync.process_delivery"
 # here: the worker stores records in its outbox and the flusher retries CRM calls.
 TASK_RETRIES = 3
 TASK_RETRY_DELAY_SECONDS = 10
+# The outcome of a job that stored a privacy request for the privacy thread.
+PRIVACY_STORED = "privacy_stored"
 
 DeliveryHandler = Callable[[Delivery], Any]
 # Deletes the inbox entry of a finished job, by huey task id.
@@ -75,6 +82,27 @@ class _QuarantineOnFailure:
         return self._quarantine.add(delivery, reason)
 
 
+class _PrivacyInbox:
+    """Stores queued privacy requests in the state file, opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._requests: PrivacyRequests | None = None
+        self._lock = threading.Lock()
+
+    def keep(self, delivery: Delivery) -> str:
+        with self._lock:
+            if self._requests is None:
+                self._requests = PrivacyRequests(Database(self.settings.state_path))
+        request_id, stored = keep_privacy_job(self._requests, delivery)
+        # Only ids are logged: the request names a customer whose data may be erased.
+        log.info("privacy request stored for the privacy thread" if stored
+                 else "privacy request already stored", extra={
+                     "delivery_id": delivery.delivery_id, "topic": delivery.topic,
+                     "privacy_request_id": request_id})
+        return PRIVACY_STORED
+
+
 def outcome_name(outcome: Any) -> str:
     """Return a job outcome as its metric label (enum members by their value)."""
     return str(getattr(outcome, "value", outcome))
@@ -104,6 +132,7 @@ def register_process_delivery(queue: huey.Huey, settings: Settings,
     """
     handle = handler or _WorkerHandler(settings)
     failures = _QuarantineOnFailure(settings)
+    privacy = _PrivacyInbox(settings)
 
     def process_delivery(data: dict[str, Any], task: Task | None = None) -> str:
         delivery = Delivery.from_dict(data)
@@ -111,7 +140,10 @@ def register_process_delivery(queue: huey.Huey, settings: Settings,
         ids = {"delivery_id": delivery.delivery_id, "source": delivery.source,
                "topic": delivery.topic}
         try:
-            outcome = outcome_name(handle(delivery))
+            if is_privacy_delivery(delivery):
+                outcome = privacy.keep(delivery)
+            else:
+                outcome = outcome_name(handle(delivery))
         except Exception as error:
             retries_left = task.retries if task is not None else 0
             if retries_left > 0:

@@ -762,11 +762,6 @@ def _write_other(conn: Any, ctx: WorkerContext, record: Record, version: float,
         ctx.store.save_product_sku(conn, scoped_sku, key)
 
 
-def count_dead_letters(store: SyncStore) -> None:
-    """Refresh the dead-letter gauge from the store."""
-    metrics.DEAD_LETTERS.set(store.dead_letter_count())
-
-
 def start_background(settings: Settings) -> Callable[[], None]:
     """Start the metrics snapshots and the CRM writer beside the consumer; return the stop.
 
@@ -803,7 +798,7 @@ def start_background(settings: Settings) -> Callable[[], None]:
 
         return _stop_in_turn(start_writer(settings), stop_publisher)
     if settings.sync_flusher == "process":
-        return _stop_in_turn(_start_dead_letter_refresh(settings), stop_publisher)
+        return stop_publisher
     return _stop_in_turn(start_flusher(settings), stop_publisher)
 
 
@@ -842,38 +837,6 @@ def _start_playbook_timers(settings: Settings) -> Callable[[], None]:
         context.playbooks = None
 
     return stop_and_detach
-
-
-def _start_dead_letter_refresh(settings: Settings) -> Callable[[], None]:
-    """Keep this process's dead-letter gauge current while the flusher runs elsewhere.
-
-    The web's ``/metrics`` shows the gauge of the newest snapshot of any process, so a
-    worker snapshot that kept the gauge at 0 would hide the flusher's dead letters.
-    Returns the function that stops the thread.
-    """
-    import threading
-
-    store = SyncStore(Database(settings.state_path))
-    stopped = threading.Event()
-
-    def refresh() -> None:
-        while True:
-            try:
-                count_dead_letters(store)
-            except Exception:  # the next pass tries again; the gauge keeps its last value
-                log.warning("could not count the dead letters", exc_info=True)
-            if stopped.wait(metrics.SNAPSHOT_INTERVAL_SECONDS):
-                return
-
-    thread = threading.Thread(target=refresh, name="dead-letter-gauge", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        stopped.set()
-        thread.join(timeout=30)
-        store.db.close()
-
-    return stop
 
 
 def _stop_in_turn(*stops: Callable[[], None]) -> Callable[[], None]:

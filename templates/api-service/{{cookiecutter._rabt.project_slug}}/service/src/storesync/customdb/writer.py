@@ -198,7 +198,6 @@ class CustomDbWriter:
                 log.exception("custom database write cycle failed")
                 stop.wait(idle_seconds)
                 continue
-            metrics.DEAD_LETTERS.set(self.store.dead_letter_count())
             if report.rows == 0:
                 stop.wait(idle_seconds)
 
