@@ -334,6 +334,8 @@ def validate(directory: Path, lang: Lang) -> None:
             Problem("DIRECTORY", message(name, lang, value=directory),
                     message("not_a_project_fix", lang))])
     report = validate_project(directory, lang)
+    for note in report.skipped:
+        click.echo(note)
     if not report.problems:
         click.echo(message("validate_clean", lang, path=directory, count=report.checked))
         sys.exit(EXIT_OK)

@@ -24,8 +24,9 @@ from generator.answers import check_answers
 from generator.crm.references import reference_problems
 from generator.errors import Problem
 from generator.i18n import message, parse_error_text, schema_error_text
-from generator.ipaas import checks
-from generator.model import Lang
+from generator.ipaas import checks, n8n_code_check
+from generator.ipaas.n8n_structure import ProjectFacts
+from generator.model import Answers, Lang, Plan
 from generator.path_files import contact_sync_paths
 from generator.resources import load_data, load_schema
 from generator.spec import SPEC_FILES
@@ -62,6 +63,11 @@ VERBATIM_PREFIXES = ("service/src/", "service/tests/", "service/bench/", "servic
 # GitHub Actions expressions such as ${{ secrets.NAME }}: the workflow files are
 # serialized data, and these braces are GitHub's syntax, not template leftovers.
 GITHUB_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")
+# Fixes more specific than "use a value the schema allows", by (schema, where).
+SPECIFIC_SCHEMA_FIXES = {
+    ("n8n-workflow", "active"): "validate_n8n_active_fix",
+    ("n8n-workflow", "settings/errorWorkflow"): "validate_n8n_error_workflow_fix",
+}
 # Schemas copied into every project so that its data files describe themselves.
 PROJECT_SCHEMAS = ("answers", "plan", "checklist-csv", "crm-desired-state",
                    *(f"spec-{name}" for name in SPEC_FILES))
@@ -75,6 +81,12 @@ class ValidationReport:
     lang: Lang = "en"
     problems: list[Problem] = field(default_factory=list)
     checked: int = 0
+    # Checks that could not run, each as a message for the user.
+    skipped: list[str] = field(default_factory=list)
+    # What the answers say the n8n workflows refer to (credential names, workflow ids).
+    n8n_facts: ProjectFacts = field(default_factory=ProjectFacts)
+    # The JavaScript of every Code node, by (file, node name), parsed after the file loop.
+    code_snippets: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, relative: str, name: str, fix: str = "", **fields: Any) -> None:
         """Record problem ``name`` from the message catalogue for the file at ``relative``."""
@@ -185,8 +197,9 @@ def _check_structured(report: ValidationReport, path: Path, relative: str,
             return
         schema_problems = list(_schema_problems(data, schema, report.lang))
         for where, text in schema_problems:
-            report.add(relative, "validate_schema", "validate_schema_fix", where=where,
-                       error=text, schema=schema)
+            fix = SPECIFIC_SCHEMA_FIXES.get((schema, where), "validate_schema_fix")
+            report.add(relative, "validate_schema", fix, where=where, error=text, schema=schema,
+                       expected=report.n8n_facts.error_workflow_id or "?")
         if schema == "crm-desired-state" and not schema_problems and isinstance(data, dict):
             report.problems += [Problem(f"{relative}: {problem.location}", problem.message,
                                         problem.fix)
@@ -201,7 +214,9 @@ def _check_workflow_references(report: ValidationReport, relative: str, schema: 
                                data: Any) -> None:
     """Report n8n connections, node types and Make module ids that do not exist."""
     if schema == "n8n-workflow":
-        findings = checks.n8n_workflow_findings(data)
+        findings = checks.n8n_workflow_findings(data, report.n8n_facts)
+        for node, code in n8n_code_check.code_snippets(data):
+            report.code_snippets[(relative, node)] = code
     else:
         findings = checks.make_blueprint_findings(data)
     for finding in findings:
@@ -287,8 +302,9 @@ def _checker(relative: str) -> Callable[[ValidationReport, Path, str, list[str]]
     return None
 
 
-def _current_plan(project: Path) -> dict[str, Any] | None:
-    """Return the plan the project's answers produce now, or None when they cannot be read."""
+def _current_decision(project: Path) -> tuple[Answers, Plan] | None:
+    """Return the project's answers and the plan they produce now, or None when they
+    cannot be read."""
     from generator.answers import AnswerSources, resolve_answers
     from generator.decide import decide
     from generator.errors import InputError
@@ -297,9 +313,39 @@ def _current_plan(project: Path) -> dict[str, Any] | None:
         data = yaml.safe_load((project / ".rabt/answers.yaml").read_text(encoding="utf-8"))
         sources = AnswerSources()
         sources.add("answers file", data)
-        return decide(resolve_answers(sources)).to_data()
+        answers = resolve_answers(sources)
+        return answers, decide(answers)
     except (OSError, ValueError, yaml.YAMLError, TypeError, AttributeError, InputError):
         return None  # unreadable or invalid answers are reported by their own check
+
+
+def _workflow_files(report: ValidationReport,
+                    decision: tuple[Answers, Plan] | None) -> tuple[str, ...]:
+    """Return the n8n and Make files an iPaaS project's answers call for.
+
+    Also stores the credential names and workflow ids the n8n checks compare with.
+    """
+    if decision is None or decision[1].path != "ipaas":
+        return ()
+    from generator.ipaas import project_checks
+
+    expected = project_checks.expected(*decision)
+    report.n8n_facts = expected.facts
+    return expected.files
+
+
+def _check_code_nodes(report: ValidationReport) -> None:
+    """Report every n8n Code node whose JavaScript does not parse, or note a skipped check."""
+    if not report.code_snippets:
+        return
+    errors = n8n_code_check.syntax_errors(report.code_snippets)
+    if errors is None:
+        report.skipped.append(message("validate_code_skipped", report.lang,
+                                      count=len(report.code_snippets)))
+        return
+    for (relative, node), (line, error) in sorted(errors.items()):
+        report.add(relative, "ipaas_n8n_code_syntax", "ipaas_n8n_code_syntax_fix", node=node,
+                   line=line if line is not None else "?", error=error)
 
 
 def _path_files(project: Path, plan: dict[str, Any] | None) -> tuple[str, ...]:
@@ -333,11 +379,16 @@ def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
     if not (project / ".rabt/answers.yaml").is_file():
         report.add(".rabt/answers.yaml", "validate_not_project", "validate_not_project_fix")
         return report
-    plan = _current_plan(project)
+    decision = _current_decision(project)
+    plan = decision[1].to_data() if decision is not None else None
     schemas = tuple(f"schemas/{name}.schema.json" for name in PROJECT_SCHEMAS)
+    workflows = _workflow_files(report, decision)
     for relative in (*REQUIRED_FILES, *schemas, *_path_files(project, plan)):
         if not (project / relative).is_file():
             report.add(relative, "validate_missing", "validate_missing_fix")
+    for relative in workflows:
+        if not (project / relative).is_file():
+            report.add(relative, "validate_workflow_missing", "validate_missing_fix")
     if plan is not None:
         _check_plan_matches_answers(report, plan)
     answers = _answer_strings(project)
@@ -350,6 +401,7 @@ def validate_project(project: Path, lang: Lang = "en") -> ValidationReport:
             continue
         report.checked += 1
         checker(report, path, relative, answers)
+    _check_code_nodes(report)
     return report
 
 

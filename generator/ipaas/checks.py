@@ -10,6 +10,9 @@ type the node accepts in that release. Every Make module
 id and version must be one listed in ``generator/data/ipaas/make-modules.yaml``.
 No Make request and no n8n HTTP Request node may keep a ``<...>`` placeholder of the
 flow model in its URL, query or body, because the CRM would receive it as text.
+``n8n_structure`` and ``make_structure`` add the checks of how nodes and modules fit
+together: unique names and ids, reachable nodes, credentials, expressions, mappings,
+JSON bodies, function names and HTTP methods.
 A file edited by hand, or one Rabt generated wrongly, then fails validation with the
 node and the fix named, before anyone imports it.
 """
@@ -22,7 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.ipaas import n8n, n8n_required
+from generator.ipaas import make_structure, n8n, n8n_required, n8n_structure
+from generator.ipaas.n8n_structure import ProjectFacts
 from generator.resources import load_data
 
 MAKE_MODULES_DATA = "ipaas/make-modules"
@@ -62,18 +66,22 @@ def _closest(value: str, choices: list[str]) -> str:
     return ", ".join(repr(choice) for choice in sorted(choices)[:8])
 
 
-def n8n_workflow_findings(workflow: Any) -> Iterator[Finding]:
-    """Yield every connection, node type and parameter problem of one n8n workflow.
+def n8n_workflow_findings(workflow: Any, facts: ProjectFacts | None = None) -> Iterator[Finding]:
+    """Yield every connection, node type, parameter and structure problem of one n8n workflow.
 
     Args:
         workflow: The parsed workflow file. Shapes the schema rejects are skipped
             here, because the schema check already reports them.
+        facts: The credential names and workflow ids of the project, when its answers
+            can be read; without them those two checks are skipped.
     """
     if not isinstance(workflow, dict):
         return
     nodes = [node for node in workflow.get("nodes", []) if isinstance(node, dict)]
     yield from _connection_findings(workflow.get("connections"), nodes)
     catalogue = n8n.catalogue()
+    for found in n8n_structure.structure_findings(workflow, catalogue, facts or ProjectFacts()):
+        yield Finding(found.name, found.fix, found.fields)
     for node in nodes:
         yield from _node_findings(node, catalogue)
         parameters = node.get("parameters")
@@ -263,6 +271,8 @@ def make_blueprint_findings(blueprint: Any) -> Iterator[Finding]:
                 for placeholder in placeholders(mapper.get(part)):
                     yield Finding("ipaas_make_placeholder", "ipaas_placeholder_fix",
                                   {**context, "part": part, "placeholder": placeholder})
+    for name, fix, fields in make_structure.structure_findings(blueprint):
+        yield Finding(name, fix, fields)
 
 
 def _make_modules(flow: Any) -> Iterator[dict[str, Any]]:

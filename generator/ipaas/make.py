@@ -180,6 +180,16 @@ def blueprints(flow_set: FlowSet) -> dict[str, dict[str, Any]]:
     return result
 
 
+def blueprint_stems(flow_set: FlowSet) -> list[str]:
+    """Return the file stems ``blueprints`` writes, without building the blueprints."""
+    stems = []
+    for flow in flow_set.flows:
+        stems.append(flow.key)
+        if _split_at_wait(flow)[1] is not None:
+            stems.append(f"{flow.key}-runner")
+    return stems
+
+
 def _record_after_contact(before: tuple[Step, ...], contact: tuple[Step, ...]
                           ) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
     """Move the step that records the started order after the contact upsert.
