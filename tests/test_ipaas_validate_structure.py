@@ -329,3 +329,15 @@ def test_blueprint_stems_match_blueprints() -> None:
     answers, plan, spec = load_case("shopify-growth", {})
     flows = build_flows(answers, plan, spec)
     assert make.blueprint_stems(flows) == list(make.blueprints(flows))
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ('{"a": {{1.x}}, "b": "{{1.y}}"}', {"a": 0, "b": ""}),
+    ('{{toString(1.body)}}', 0),
+    ('[{{1.x}}, {{1.y}}]', [0, 0]),
+    ('{"a": 1, {{omitted(1.city)}} "b": 2}', {"a": 1, "b": 2}),
+    ('{"a": 1 {{omitted(1.city)}} }', {"a": 1}),
+    ('{ {{omitted(1.city)}} "b": 2}', {"b": 2}),
+])
+def test_json_body_formulas_replaced(body: str, expected: object) -> None:
+    assert json.loads(make_structure._without_formulas(body)) == expected

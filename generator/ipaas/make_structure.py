@@ -87,10 +87,29 @@ def _module_findings(module: dict[str, Any],
     if mapper.get("inputMethod") == "jsonString" and isinstance(body, str) \
             and _balanced(body, json_text=True):
         try:
-            json.loads(EXPRESSION.sub("0", body))
+            json.loads(_without_formulas(body))
         except ValueError as error:
             yield ("ipaas_make_json_body", "ipaas_make_json_body_fix",
                    {**context, "error": str(error)})
+
+
+def _without_formulas(body: str) -> str:
+    """Return a JSON body with each ``{{...}}`` replaced by what it writes in that place.
+
+    A formula at the start of the body, after ``:`` or ``[``, or between two commas or a
+    comma and ``]`` stands for a value and becomes ``0``. Any other formula is dropped:
+    inside a string it leaves the string valid, and after ``{`` or a field it writes a
+    whole optional field (``"key": "value",``) or nothing, as an omitted field does.
+    """
+    parts: list[str] = []
+    end = 0
+    for found in EXPRESSION.finditer(body):
+        before = body[:found.start()].rstrip()[-1:]
+        after = body[found.end():].lstrip()[:1]
+        value = before in ("", ":", "[") or (before == "," and after in (",", "]"))
+        parts.append(body[end:found.start()] + ("0" if value else ""))
+        end = found.end()
+    return "".join(parts) + body[end:]
 
 
 def _balanced(text: str, json_text: bool = False) -> bool:
