@@ -285,8 +285,8 @@ def _update_by_record_id(builder: Builder, call: CrmCall) -> CrmCall:
 
     A guest has no store customer id, so an upsert keyed by it fails. Every runner
     that sends a CRM email step iterates contacts found by a HubSpot search, whose
-    ``id`` is the contact's record id, so the mark and the discount code are written
-    by that id whether or not the contact has a store customer id.
+    ``id`` is the contact's record id. So the mark and the discount code are written
+    by that id, whether or not the contact has a store customer id.
     """
     if not call.endpoint.endswith("/contacts/batch/upsert") or builder.item_id is None:
         return call
