@@ -132,3 +132,27 @@ def test_cart_code_not_created_when_claimed() -> None:
     ran = run(first, {feeder_id(first): NO_EMAIL_CONSENT, "now": NOW}, failing={claim["id"]})
     assert CLAIM in ran
     assert CREATE_CODE not in ran
+
+
+# A guest found by a runner search: email consent, no store customer id.
+GUEST = {"id": "902", "properties": {**NO_EMAIL_CONSENT["properties"],
+                                     "ecom_customer_id": "",
+                                     "ecom_email_consent_at": "2026-01-01"}}
+
+
+@pytest.mark.parametrize(("flow", "playbook"), [("abandoned-checkout-runner", "abandoned_cart"),
+                                                ("post-purchase-runner", "post_purchase"),
+                                                ("win-back", "win_back")])
+def test_guest_email_step_updates_by_record_id(flow: str, playbook: str) -> None:
+    blueprint = blueprints("shopify-growth")[flow]
+    send = next(module for module in modules(blueprint["flow"])
+                if name_of(module) == "Send step 1 by email")
+    route = next(route["flow"] for module in modules(blueprint["flow"])
+                 for route in module.get("routes", [])
+                 if send in list(modules(route["flow"])))
+    assert send["mapper"]["url"].endswith("/crm/v3/objects/contacts/batch/update")
+    body = body_of(send, Bundles({feeder_id(route): GUEST, "now": NOW}))
+    assert body["inputs"][0]["id"] == "902"
+    assert "idProperty" not in body["inputs"][0]
+    assert "ecom_customer_id" not in body["inputs"][0]["properties"]
+    assert body["inputs"][0]["properties"]["ecom_playbook_step"].startswith(f"{playbook}:")

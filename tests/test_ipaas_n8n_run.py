@@ -328,3 +328,46 @@ def test_last_order_time_from_won_order_only(preset: str, target: str) -> None:
     assert target not in records[3]
     assert records[4][target] == "2026-03-01T10:00:00+03:00"
     assert all(record.get("email") or record.get("Email") for record in records)
+
+
+ENROL = "Send step 1 by email"
+GUEST_RECORD = {"email": "guest@example.sa", "ecom_phone_e164": "+966501234568",
+                "phone": "+966501234568"}
+CUSTOMER_RECORD = {"email": "noura@example.sa", "ecom_phone_e164": "+966501234567",
+                   "ecom_customer_id": "77"}
+
+
+def enrol_inputs(flow: str, items: list[Any]) -> list[Any]:
+    """Run a flow's email-step mark and batch nodes on ``items``; return the upsert inputs."""
+    data = workflow("shopify-growth", flow)
+    out = run_chain([(f"{ENROL}: {part}", node_code(data, f"{ENROL}: {part}"), None)
+                     for part in ("enrol", "batch")], items)
+    return [entry for body in out for entry in body["body"]["inputs"]]
+
+
+@pytest.mark.parametrize(("flow", "playbook"), [("abandoned-checkout", "abandoned_cart"),
+                                                ("post-purchase", "post_purchase"),
+                                                ("win-back", "win_back")])
+def test_guest_enrolled_by_email(flow: str, playbook: str) -> None:
+    inputs = enrol_inputs(flow, [{"record": GUEST_RECORD, "key": None},
+                                 {"record": CUSTOMER_RECORD, "key": "77"}])
+    keys = sorted((entry["idProperty"], entry["id"]) for entry in inputs)
+    assert keys == [("ecom_customer_id", "77"), ("email", "guest@example.sa")]
+    guest = next(entry for entry in inputs if entry["idProperty"] == "email")
+    assert guest["properties"]["ecom_playbook_step"].startswith(f"{playbook}:")
+    assert "ecom_customer_id" not in guest["properties"]
+
+
+def test_phone_only_guest_enrolled_by_phone() -> None:
+    record = {"ecom_phone_e164": "+966501234568"}
+    inputs = enrol_inputs("abandoned-checkout", [{"record": record, "key": None}])
+    assert [(entry["idProperty"], entry["id"]) for entry in inputs] == [
+        ("ecom_phone_e164", "+966501234568")]
+
+
+def test_mark_without_identity_fails_clearly() -> None:
+    data = workflow("shopify-growth", "abandoned-checkout")
+    steps = [(f"{ENROL}: {part}", node_code(data, f"{ENROL}: {part}"), None)
+             for part in ("enrol", "batch")]
+    with pytest.raises(AssertionError, match=r"1 contact record\(s\) not sent, because none has"):
+        run_chain(steps, [{"record": {"firstname": "Noura"}, "key": None}])

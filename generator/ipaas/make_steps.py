@@ -280,7 +280,31 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
         builder.values["playbook_step"] = make_iml.literal(
             f"{step.params.get('playbook')}:{step.params.get('template')}")
         builder.safe_values.add("playbook_step")
+        if builder.crm == "hubspot":
+            return [http_module(builder, _update_by_record_id(builder, call), title, y)
+                    for call in step.calls if call.method != "FIELD"]
     return [http_module(builder, call, title, y) for call in step.calls if call.method != "FIELD"]
+
+
+def _update_by_record_id(builder: Builder, call: CrmCall) -> CrmCall:
+    """Return a HubSpot contact upsert as an update by the record id the search returned.
+
+    A guest has no store customer id, so an upsert keyed by it fails. Every runner
+    that sends a CRM email step iterates contacts found by a HubSpot search, whose
+    ``id`` is the contact's record id. So the mark and the discount code are written
+    by that id, whether or not the contact has a store customer id.
+    """
+    if not call.endpoint.endswith("/contacts/batch/upsert") or builder.item_id is None:
+        return call
+    builder.values["contact record id"] = f"{builder.item_id}.id"
+    unique = call.body["inputs"][0]["idProperty"]
+    inputs = [{"id": "<contact record id>",
+               "properties": {name: value for name, value in item["properties"].items()
+                              if name != unique}}
+              for item in call.body["inputs"]]
+    return replace(call, action=call.action.replace("upsert", "update"),
+                   endpoint=call.endpoint.removesuffix("upsert") + "update",
+                   body={"inputs": inputs})
 
 
 def contact_item_values(builder: Builder) -> None:

@@ -819,16 +819,26 @@ if (pending.length) {
 }
 // One batch per idProperty, so every input of a request is matched alike.
 const groups = {};
+let missing = 0;
 for (const item of items) {
   const idProperty = [SPEC.id_property, ...SPEC.fallback_id_properties]
     .find((name) => !isEmpty(item.json.record[name]));
-  // A record with no unique value cannot be upserted; the filter before this node
-  // passes only records with an email or a phone, and its flags show why.
-  if (!idProperty) continue;
+  // A record with no unique value cannot be upserted. The contact filters pass only
+  // records with an email or a phone, so this is a playbook mark with no identity.
+  if (!idProperty) {
+    missing += 1;
+    continue;
+  }
   const group = groups[idProperty] || (groups[idProperty] = { inputs: [], keys: [] });
   group.inputs.push({ id: String(item.json.record[idProperty]), idProperty,
     properties: item.json.record });
   group.keys.push(item.json.key);
+}
+if (missing) {
+  const names = [SPEC.id_property, ...SPEC.fallback_id_properties].join(', ');
+  throw new Error(`${missing} ${SPEC.entity} record(s) not sent, because none has a ` +
+    `value in ${names}: HubSpot can match a record only by one of these. Check that ` +
+    'the contact search and the mapping return these properties.');
 }
 for (const group of Object.values(groups)) {
   chunk(group.inputs, SPEC.limit).forEach((part, index) => output.push({ json: {
@@ -1259,10 +1269,16 @@ def marker_code(title: str, graph: Any, call: Any, params: Mapping[str, Any],
     rollups = {str(item["name"]): str(item["target"]) for item in
                graph.project.spec["mapping"]["entities"]["contact"]["rollups"]}
     unique = _entity_unique(graph.project.spec["mapping"], "contact")
-    # The client's database finds a guest's contact by phone or email, so the mark
-    # carries every identity value. A CRM upsert finds the contact by its unique key.
-    identity = (list(_identity_targets(graph.project.spec["mapping"]).values())
-                if call.system == "postgres" else [])
+    # A guest has no store customer id, so the mark carries every identity value in
+    # match order. The client's database finds the contact by phone or email. HubSpot's
+    # batch upsert falls back to email, then to the unique E.164 phone property.
+    mapping = graph.project.spec["mapping"]
+    identity = list(_identity_targets(mapping).values())
+    if call.system == "hubspot":
+        identity = [target for target in dict.fromkeys(
+            [*identity, *_fallback_id_properties(mapping, "contact")]) if target != unique]
+    elif call.system != "postgres":
+        identity = []
     value = f"{params.get('playbook')}:{params.get('template')}"
     discount = {rollups["discount_code"]: "discount_code",
                 rollups["discount_expires_at"]: "discount_ends_at"} if params.get(
