@@ -182,7 +182,8 @@ def _code_consent_filter(builder: Builder, pending: dict[str, Any] | None) -> di
     conditions = [group for gate in builder.code_gates
                   for group in _code_gate_conditions(builder, gate)]
     channels = ", ".join(str(gate.params["channel"]) for gate in builder.code_gates)
-    name = f"Consent on a channel that carries the code ({channels})"
+    what = "An address" if _reads_hubspot_status(builder) else "Consent"
+    name = f"{what} on a channel that carries the code ({channels})"
     if pending is None:
         return {"name": name, "conditions": conditions}
     return {"name": f"{pending['name']}; {name}",
@@ -457,9 +458,9 @@ def _consent_filter(builder: Builder, step: Step, read_id: int | None = None) ->
     """Return the filter that lets a send through only with consent on its channel.
 
     On a store webhook the payload's consent state is checked. On a Zoho record found
-    by a search, the opt-out or opt-in field the consent flow keeps on the contact; on
-    a HubSpot one, the SUBSCRIBED status that the read ``read_id`` returned for the
-    channel. A withdrawn or unknown state never passes.
+    by a search, the opt-out or opt-in field the consent flow keeps on the contact is
+    checked. On a HubSpot one, the status that the read ``read_id`` returned for the
+    channel must be SUBSCRIBED. A withdrawn or unknown state never passes.
     """
     gate = step.gate
     assert gate is not None
