@@ -331,7 +331,8 @@ def test_post_purchase_runner_daily() -> None:
     assert runner["records"] == 1000
     assert runner["n8n_cloud"] == 0
     assert runner["zapier"] == 0
-    assert rows["post-purchase"]["zapier_formula"] == "runs * 3 + 1,000 records * 10"
+    # Each of the two sends reads the contact's consent in the CRM first: 2 more tasks.
+    assert rows["post-purchase"]["zapier_formula"] == "runs * 3 + 1,000 records * 12"
 
 
 def test_post_purchase_order_updates_woocommerce() -> None:
