@@ -12,19 +12,19 @@ from tests.test_ipaas_budget_plans import budget_of, render
 
 
 def test_plan_end_not_below_recommended_volume(tmp_path: Path) -> None:
-    # 450 orders need 145,556 operations, which Core 150,000 covers. The document used
+    # 450 orders need just under 150,000 operations, which Core 150,000 covers. The document used
     # to say that plan ends at about 250 orders, a 250-order grid step below the volume.
     context = budget_of("shopify-growth", {"monthly_orders": 450})
     assert context["overall"]["plan"] == "Core 150,000"
-    assert context["break_even"]["make"] == {"orders": None, "priced_up_to": 1140,
-                                             "listed_up_to": 460}
+    assert context["break_even"]["make"] == {"orders": None, "priced_up_to": 1100,
+                                             "listed_up_to": 450}
     english, arabic, _ = render(tmp_path, "shopify-growth", "monthly_orders=450",
                                 "project_slug=sg-450")
-    assert "- Make: the iPaaS path stays cheaper up to about 1,140 orders a month, where its " \
-        "largest plan listed ends with extra operations (without them, about 460 orders)" \
+    assert "- Make: the iPaaS path stays cheaper up to about 1,100 orders a month, where its " \
+        "largest plan listed ends with extra operations (without them, about 450 orders)" \
         in english
-    assert "- Make: يبقى مسار iPaaS أقل تكلفة حتى نحو 1,140 طلبًا شهريًا حيث تنتهي أكبر باقة " \
-        "مدرجة لها مع عمليات إضافية (ودونها نحو 460 طلبًا)" in arabic
+    assert "- Make: يبقى مسار iPaaS أقل تكلفة حتى نحو 1,100 طلب شهريًا حيث تنتهي أكبر باقة " \
+        "مدرجة لها مع عمليات إضافية (ودونها نحو 450 طلبًا)" in arabic
     assert "up to about 250 orders" not in english
     assert "n8n Cloud: the iPaaS path stays cheaper up to about 1,480 orders a month" in english
 
@@ -38,26 +38,26 @@ def test_round_down_keeps_covered_volume() -> None:
 
 
 def test_make_extra_operations_priced(tmp_path: Path) -> None:
-    # 157,090 operations are 7,090 above Core 150,000 ($135). Extra operations cost
-    # 1.3 times the plan's rate: 7,090 * 135 / 150,000 * 1.3 = $8.30, so $143.30 or
-    # SAR 537, not n8n Cloud Business at SAR 3,000.
+    # 160,565 operations are 10,565 above Core 150,000 ($135). Extra operations cost
+    # 1.3 times the plan's rate: 10,565 * 135 / 150,000 * 1.3 = $12.36, so $147.36 or
+    # SAR 553, not n8n Cloud Business at SAR 3,000.
     context = budget_of("shopify-growth", {"monthly_orders": 500})
     plans = {plan["platform"]: plan for plan in context["plans"]}
     make = plans["make"]
     assert make["plan"] == "Core 150,000"
-    assert make["extra_units"] == 7090
-    assert make["price_usd"] == 143.3
-    assert make["price_sar"] == 537
+    assert make["extra_units"] == 10565
+    assert make["price_usd"] == 147.36
+    assert make["price_sar"] == 553
     assert make["confirmed"] is False
     overall = context["overall"]
-    assert (overall["platform"], overall["price_sar"]) == ("make", 537)
+    assert (overall["platform"], overall["price_sar"]) == ("make", 553)
     english, arabic, _ = render(tmp_path, "shopify-growth", "monthly_orders=500",
                                 "project_slug=sg-500")
-    assert "Core 150,000 (150,000 included, plus 7,090 extra operations at 1.3 times the " \
-        "plan's rate) | SAR 537 ($143.30), unconfirmed" in english
-    assert "**Recommended: Make, Core 150,000, SAR 537 a month (unconfirmed).**" in english
-    assert "**التوصية: Make، Core 150,000، بسعر 537 ريالًا شهريًا (غير مؤكد).**" in arabic
-    assert "ويُضاف إليها 7,090 عملية إضافية بسعر يبلغ 1.3 ضعف سعر الوحدة في الباقة" in arabic
+    assert "Core 150,000 (150,000 included, plus 10,565 extra operations at 1.3 times the " \
+        "plan's rate) | SAR 553 ($147.36), unconfirmed" in english
+    assert "**Recommended: Make, Core 150,000, SAR 553 a month (unconfirmed).**" in english
+    assert "**التوصية: Make، Core 150,000، بسعر 553 ريالًا شهريًا (غير مؤكد).**" in arabic
+    assert "ويُضاف إليها 10,565 عملية إضافية بسعر يبلغ 1.3 ضعف سعر الوحدة في الباقة" in arabic
 
 
 def test_make_extra_operations_stop_at_twice_the_plan() -> None:
@@ -82,7 +82,7 @@ def test_flagship_above_every_hosted_plan(tmp_path: Path) -> None:
         "listed for it." in english
     assert "وعند 4,000 طلب شهريًا يتجاوز هذا المشروع كل باقة مدرجة لها" in arabic
     # Make's largest plan listed costs less than the recommendation, so the jump is explained.
-    assert "Make's larger plans are not listed here: its 936,365 operations are more than " \
+    assert "Make's larger plans are not listed here: its 964,165 operations are more than " \
         "its largest plan listed covers, even with extra operations (up to 300,000)." in english
     assert "ولم تُدرج هنا باقات Make الأكبر" in arabic
 

@@ -114,12 +114,13 @@ def test_make_runner_step_two_waits_offset() -> None:
             '1.since; addMinutes(now; -15)); -1320); "YYYY-MM-DDTHH:mm:ssZ"); '
             f'{page}.since)}}}}"') in text
     assert '"highValue": "{{formatDate(addMinutes(now; -1320); "YYYY-MM-DDTHH:mm:ssZ")}}"' in text
-    send = next(module for module in modules(second["flow"])
-                if module["metadata"]["designer"]["name"] == "Send step 2 by whatsapp")
-    assert send["filter"]["name"] == (
-        "Not sent for this checkout; No order since the checkout; WhatsApp consent granted")
+    names = {module["metadata"]["designer"]["name"]: module for module in modules(second["flow"])}
+    read = names["Read the current whatsapp subscription status"]
+    assert read["filter"]["name"] == (
+        "Not sent for this checkout; No order since the checkout; WhatsApp address known")
+    assert names["Send step 2 by whatsapp"]["filter"]["name"] == "WhatsApp consent granted"
     feeder = second["flow"][3]["id"]
-    no_order, after_checkout = send["filter"]["conditions"][:2]
+    no_order, after_checkout = read["filter"]["conditions"][:2]
     assert {"a": f"{{{{{feeder}.properties.ecom_last_order_at}}}}", "o": "text:equal",
             "b": ""} in no_order
     assert {"a": f"{{{{{feeder}.properties.ecom_last_order_at}}}}", "o": "date:less",

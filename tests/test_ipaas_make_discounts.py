@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.test_ipaas_make_outcomes import module_named, run
+from tests.test_ipaas_make_outcomes import module_named, run, subscribed
 from tests.test_ipaas_make_records import Bundles, blueprints, body_of, modules, name_of
 
+PHONE_CHANNELS = ("whatsapp", "sms")
 CREATE_CODE = "Create the contact's single-use discount code"
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
-# A contact found by a runner search: WhatsApp and SMS consent, no email consent.
+# A contact found by a runner search: WhatsApp and SMS consent, no email consent. HubSpot
+# keeps the consent in its v4 statuses; the contact's consent times say nothing of the state.
 NO_EMAIL_CONSENT = {"id": "901", "properties": {
     "firstname": "Noura", "ecom_phone_e164": "+966501234567", "ecom_email_consent_at": "",
     "ecom_whatsapp_consent_at": "2026-01-01", "ecom_sms_consent_at": "2026-01-01",
@@ -48,10 +50,12 @@ def sent_body(flow: list[dict[str, Any]], name: str, item: dict[str, Any]) -> An
 def test_cart_code_created_without_email_consent() -> None:
     runner = blueprints("shopify-growth")["abandoned-checkout-runner"]
     first, second = route_flows(runner, "One route per due day")
-    ran = run(first, {feeder_id(first): NO_EMAIL_CONSENT, "now": NOW})
+    ran = run(first, {feeder_id(first): NO_EMAIL_CONSENT, "now": NOW,
+                      **subscribed(first, *PHONE_CHANNELS)})
     assert CREATE_CODE in ran
     assert "Send step 1 by email" not in ran
-    later = run(second, {feeder_id(second): NO_EMAIL_CONSENT, "now": NOW})
+    later = run(second, {feeder_id(second): NO_EMAIL_CONSENT, "now": NOW,
+                         **subscribed(second, *PHONE_CHANNELS)})
     assert "Send step 2 by whatsapp" in later
     button = sent_body(second, "Send step 2 by whatsapp", NO_EMAIL_CONSENT)[
         "template"]["components"][-1]
@@ -77,10 +81,12 @@ def test_cart_code_created_once_per_route() -> None:
                                              (2, "Send step 3 by sms")])
 def test_win_back_later_steps_repeat_code(route: int, send: str) -> None:
     flows = route_flows(blueprints("shopify-growth")["win-back"], "One route per playbook step")
-    ran = run(flows[0], {feeder_id(flows[0]): NO_EMAIL_CONSENT, "now": NOW})
+    ran = run(flows[0], {feeder_id(flows[0]): NO_EMAIL_CONSENT, "now": NOW,
+                         **subscribed(flows[0], *PHONE_CHANNELS)})
     assert CREATE_CODE in ran
     assert "Send step 1 by email" not in ran
-    assert send in run(flows[route], {feeder_id(flows[route]): NO_EMAIL_CONSENT})
+    assert send in run(flows[route], {feeder_id(flows[route]): NO_EMAIL_CONSENT,
+                                      **subscribed(flows[route], *PHONE_CHANNELS)})
     body = sent_body(flows[route], send, NO_EMAIL_CONSENT)
     code = body["code"] if send.endswith("sms") else \
         body["template"]["components"][-1]["parameters"][0]["coupon_code"]
@@ -91,8 +97,10 @@ def test_win_back_later_steps_repeat_code(route: int, send: str) -> None:
 def test_win_back_email_step_carries_code() -> None:
     first = route_flows(blueprints("shopify-growth")["win-back"], "One route per playbook step")[0]
     consented = {"id": "901", "properties": {**NO_EMAIL_CONSENT["properties"],
+                                             "email": "noura@example.sa",
                                              "ecom_email_consent_at": "2026-01-01"}}
-    ran = run(first, {feeder_id(first): consented, "now": NOW})
+    ran = run(first, {feeder_id(first): consented, "now": NOW,
+                      **subscribed(first, "email", *PHONE_CHANNELS)})
     assert ran.index(CREATE_CODE) < ran.index("Send step 1 by email")
     properties = sent_body(first, "Send step 1 by email", consented)["inputs"][0]["properties"]
     assert properties["ecom_discount_code"] == created_code(first, consented)
@@ -156,3 +164,37 @@ def test_guest_email_step_updates_by_record_id(flow: str, playbook: str) -> None
     assert "idProperty" not in body["inputs"][0]
     assert "ecom_customer_id" not in body["inputs"][0]["properties"]
     assert body["inputs"][0]["properties"]["ecom_playbook_step"].startswith(f"{playbook}:")
+
+
+# Each win-back route's send, by channel.
+WIN_BACK_SENDS = [(0, "email", "Send step 1 by email"), (1, "whatsapp", "Send step 2 by whatsapp"),
+                  (2, "sms", "Send step 3 by sms")]
+# A consent time is set whatever the state: the consent-sync records the time of an
+# unsubscribe too, so only HubSpot's status decides.
+CONSENT_TIMES = {"id": "901", "properties": {
+    **NO_EMAIL_CONSENT["properties"], "email": "noura@example.sa",
+    "ecom_email_consent_at": "2026-01-01"}}
+
+
+@pytest.mark.parametrize(("route", "channel", "send"), WIN_BACK_SENDS)
+def test_win_back_sends_only_when_subscribed(route: int, channel: str, send: str) -> None:
+    flows = route_flows(blueprints("shopify-growth")["win-back"], "One route per playbook step")
+    flow = flows[route]
+    bundles = {feeder_id(flow): CONSENT_TIMES, "now": NOW}
+    assert send in run(flow, {**bundles, **subscribed(flow, channel)})
+    # Withdrawn: HubSpot reports NOT_SUBSCRIBED on the channel.
+    assert send not in run(flow, {**bundles, **subscribed(flow)})
+    # Never given: HubSpot returns no status for the channel.
+    assert send not in run(flow, bundles)
+
+
+@pytest.mark.parametrize("channel", ["email", "whatsapp"])
+def test_cart_sends_only_when_subscribed(channel: str) -> None:
+    first, second = route_flows(blueprints("shopify-growth")["abandoned-checkout-runner"],
+                                "One route per due day")
+    flow, send = (first, "Send step 1 by email") if channel == "email" else \
+        (second, "Send step 2 by whatsapp")
+    bundles = {feeder_id(flow): CONSENT_TIMES, "now": NOW}
+    assert send in run(flow, {**bundles, **subscribed(flow, channel)})
+    assert send not in run(flow, {**bundles, **subscribed(flow)})
+    assert send not in run(flow, bundles)

@@ -128,6 +128,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         read_path(item, key) for item in items or []
         if not where or text_of(read_path(item, where[0])) in where[1].split(",")],
     "first": lambda items: items[0] if items else None,
+    "contains": lambda items, value: value in items if isinstance(items, list) else
+    text_of(value) in text_of(items),
     "get": make_get,
     "flatten": lambda items: [inner for item in items or [] for inner in
                               (item if isinstance(item, list) else [item])],

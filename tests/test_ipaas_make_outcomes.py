@@ -8,6 +8,7 @@ takes its error route (report, then Break), so nothing after it on the path runs
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +59,21 @@ def run(flow: list[dict[str, Any]], bundles: Mapping[str, Any],
         if module["id"] in failing:
             return ran
     return ran
+
+
+def subscribed(flow: list[dict[str, Any]], *channels: str) -> dict[str, Any]:
+    """Return the outputs of a flow's HubSpot v4 status reads.
+
+    The channels in ``channels`` read SUBSCRIBED; the others NOT_SUBSCRIBED.
+    """
+    found: dict[str, Any] = {}
+    for module in modules(flow):
+        match = re.fullmatch(r"Read the current (\w+) subscription status", name_of(module))
+        if match is not None:
+            status = "SUBSCRIBED" if match.group(1) in channels else "NOT_SUBSCRIBED"
+            found[str(module["id"])] = {"data": {"results": [
+                {"channel": match.group(1).upper(), "status": status}]}}
+    return found
 
 
 def module_named(blueprint: dict[str, Any], name: str) -> dict[str, Any]:
@@ -320,10 +336,11 @@ def test_runner_sends_step_once() -> None:
     assert check["module"] == "datastore:ExistRecord"
     item = {"id": "901", "properties": {"ecom_last_checkout_at": "2026-12-01T20:00:00+03:00",
                                         "ecom_last_order_at": "",
-                                        "ecom_whatsapp_consent_at": "2026-01-01"}}
+                                        "ecom_phone_e164": "+966501234567"}}
     assert evaluate(check["mapper"]["key"], {str(feeder["id"]): item}) == (
         "abandoned-checkout-runner:wait_2:901:2026-12-01T20:00:00+03:00")
-    bundles = {str(feeder["id"]): item, "now": datetime(2026, 12, 2, 10, 0, tzinfo=UTC)}
+    bundles = {str(feeder["id"]): item, "now": datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+               **subscribed(second_route, "whatsapp")}
     ran = run(second_route, bundles)
     assert ran[-2:] == ["Send step 2 by whatsapp",
                         "Remember the step as sent (data store processed_events)"]

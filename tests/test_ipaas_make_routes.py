@@ -45,9 +45,12 @@ def test_consent_gate_on_own_route() -> None:
     first, second = named(runner, "One route per due day")["routes"]
     gated = named({"flow": first["flow"]}, "Send step 1 by email")
     assert gated["filter"]["name"] == "Email consent granted"
-    send = second["flow"][5]
+    read, send = second["flow"][5:7]
+    assert read["metadata"]["designer"]["name"] == \
+        "Read the current whatsapp subscription status"
+    assert read["filter"]["name"].endswith("WhatsApp address known")
     assert send["metadata"]["designer"]["name"] == "Send step 2 by whatsapp"
-    assert send["filter"]["name"].endswith("WhatsApp consent granted")
+    assert send["filter"]["name"] == "WhatsApp consent granted"
     assert "Email consent" not in json.dumps(second["flow"])
 
 

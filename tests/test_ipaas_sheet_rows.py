@@ -60,13 +60,15 @@ def test_make_shared_code_behind_consent() -> None:
     blueprints = blueprints_for("shopify-growth", {})
     runner = consent_filter_of(blueprints["abandoned-checkout-runner"]["flow"],
                                "Claim the code for this checkout (data store processed_events)")
-    assert "Consent on a channel that carries the code (email, whatsapp)" in runner["name"]
+    # HubSpot: each send reads its own status, so the code needs an address on a channel.
+    assert "An address on a channel that carries the code (email, whatsapp)" in runner["name"]
     assert "No order since the checkout" in runner["name"]
     fields = {condition["a"] for group in runner["conditions"] for condition in group}
-    assert any("whatsapp" in field for field in fields), fields
+    assert any("ecom_phone_e164" in field for field in fields), fields
     win_back = consent_filter_of(blueprints["win-back"]["flow"],
                                  "Create the contact's single-use discount code")
-    assert win_back["name"] == "Consent on a channel that carries the code (email, whatsapp, sms)"
+    assert win_back["name"] == \
+        "An address on a channel that carries the code (email, whatsapp, sms)"
     assert len(win_back["conditions"]) >= 3
 
 
@@ -88,3 +90,40 @@ def test_sheet_unknown_city_left_out() -> None:
     row = sheet_field(flows, "contact-sync", "city_canonical")
     assert "leave this field out of the request" in row["description_en"]
     assert "فلا ترسل هذا الحقل" in row["description_ar"]
+
+
+def gate_rows(preset: str, flow: str) -> list[dict[str, Any]]:
+    steps = sheet_flows(preset, {})[flow]["steps"]
+    return [step for step in steps if step["kind"] == "consent_gate"]
+
+
+def test_sheet_gates_read_hubspot_status() -> None:
+    # Win-back items come from a HubSpot search and carry no store consent field.
+    gates = gate_rows("shopify-growth", "win-back")
+    assert {gate["gate"]["channel"] for gate in gates} == {"email", "whatsapp", "sms"}
+    for gate in gates:
+        channel = gate["gate"]["channel"].upper()
+        assert gate["gate"]["field"] == f"results[].status (channel {channel})"
+        assert gate["gate"]["granted"] == ["SUBSCRIBED"]
+        read, check = gate["zapier"][0], gate["zapier"][-1]
+        assert read["tool"] == "Webhooks by Zapier"
+        assert f"communication-preferences/v4/statuses/{{subscriber}}?channel={channel}" in \
+            read["settings_en"]
+        assert "الموافقة الحالية" in read["settings_ar"]
+        assert check["tool"] in ("Filter by Zapier", "Paths by Zapier")
+        assert [action["tool"] for action in gate["tray"]] == ["HTTP Client",
+                                                               "Boolean Condition"]
+        assert "customer." not in gate["gate"]["field"]
+
+
+def test_sheet_gates_read_crm_after_wait() -> None:
+    # The post-purchase Zap waits days; the consent must be the CRM's at send time.
+    gates = gate_rows("jeddah-fashion-zoho", "post-purchase")
+    assert gates
+    fields = {gate["gate"]["channel"]: (gate["gate"]["field"], gate["gate"]["granted"])
+              for gate in gates}
+    for channel, (field, granted) in fields.items():
+        assert field.startswith("data[0]."), channel
+        assert granted == (["false"] if field.endswith("Opt_Out") else ["true"])
+    for gate in gates:
+        assert "Contacts/search" in gate["zapier"][0]["settings_en"]

@@ -38,6 +38,7 @@ from generator.ipaas.n8n_discount import carrier_gates
 from generator.ipaas.n8n_steps import SHOP_SCOPED_FIELDS
 from generator.ipaas.sheet_steps import (
     code_text,
+    consent_read,
     discount_before_gates,
     step_after_guard,
     zoho_line_step,
@@ -115,13 +116,23 @@ def _step_rows(steps: tuple[Step, ...], depth: int, path: Bilingual, facts: _She
             "due_calls": due_calls,
             "code_en": code[0] if code else None,
             "code_ar": code[1] if code else None,
-            "gate": None if step.gate is None else {
-                "channel": step.gate.channel, "field": step.gate.source_field,
-                "granted": list(step.gate.granted_values), "crm_status": step.gate.crm_status},
+            "gate": None if step.gate is None else _gate_row(step, crm),
         })
         for route in step.routes:
             rows.extend(_step_rows(route.steps, depth + 1, route.label, facts, code_in_run))
     return rows
+
+
+def _gate_row(step: Step, crm: str) -> dict[str, Any]:
+    """Return a consent gate's facts for the sheets: the CRM read and its granted values.
+
+    The gate tests the contact's current consent in the CRM, never the store
+    webhook's field, so an opt-out made during a wait or in the CRM stops the send.
+    """
+    assert step.gate is not None
+    read = consent_read(step, crm)
+    return {"channel": step.gate.channel, "field": read["field"], "granted": read["granted"],
+            "request": read["request"], "crm_status": step.gate.crm_status}
 
 
 # The check before each HubSpot subscription status write: an opt-out recorded on

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from generator.ipaas import make_iml, make_ticket
-from generator.ipaas.crm_calls import CrmCall
+from generator.ipaas.crm_calls import HUBSPOT_BASE_URL, CrmCall
 from generator.ipaas.flows import Step
 from generator.ipaas.make_builder import (
     PROCESSED_STORE,
@@ -20,7 +20,7 @@ from generator.ipaas.make_builder import (
     source_ref,
 )
 from generator.ipaas.make_consent import consent_modules, settings_module
-from generator.ipaas.make_contact import contact_router
+from generator.ipaas.make_contact import contact_router, is_set
 from generator.ipaas.make_http import (
     DEFAULT_WHATSAPP_LANGUAGE,
     PLACEHOLDERS,
@@ -144,11 +144,6 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     unit, rest = steps[start + 1:end + 1], steps[end + 1:]
     # A filter still pending applies to every route, and to the code's creation.
     pending, builder.pending_filter = builder.pending_filter, None
-    own_gate = _consent_filter(builder, steps[start])
-    gate = own_gate
-    if pending is not None:
-        gate = {"name": f"{pending['name']}; {own_gate['name']}",
-                "conditions": both_conditions(pending, own_gate["conditions"])}
     # A later step repeats this step's code, so the store gets the code before the gate,
     # for each contact with consent on any channel that carries the code, as in the n8n
     # workflows. The pending filter (the runner's order check) applies to it too.
@@ -157,8 +152,9 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     if not rest:
         hoisted = _shared_code_modules(builder, shared, pending, y)
         # The code's first module already stops the path on the pending filter.
-        builder.pending_filter = own_gate if hoisted else gate
-        return [*hoisted, *step_list_modules(builder, unit, y)]
+        builder.pending_filter = None if hoisted else pending
+        read = _gate_modules(builder, steps[start], y)
+        return [*hoisted, *read, *step_list_modules(builder, unit, y)]
     # With later steps, the code's creation is a route of its own, before the gated one,
     # so a contact without that consent still reaches the later steps.
     router = builder.module("builtin:BasicRouter", None,
@@ -166,8 +162,8 @@ def _gated_router(builder: Builder, steps: tuple[Step, ...], start: int,
     start_x = builder.x
     hoisted = _shared_code_modules(builder, shared, pending, y + 2 * Y_STEP)
     builder.x = start_x
-    builder.pending_filter = gate
-    gated = step_list_modules(builder, unit, y)
+    builder.pending_filter = pending
+    gated = [*_gate_modules(builder, steps[start], y), *step_list_modules(builder, unit, y)]
     builder.pending_filter = pending
     builder.x = start_x
     later = step_list_modules(builder, rest, y + Y_STEP)
@@ -190,9 +186,10 @@ def _shared_code_modules(builder: Builder, discounts: list[Step],
 def _code_consent_filter(builder: Builder, pending: dict[str, Any] | None) -> dict[str, Any]:
     """Return the filter that passes a contact with consent on a channel that carries the code."""
     conditions = [group for gate in builder.code_gates
-                  for group in _consent_filter(builder, gate)["conditions"]]
+                  for group in _code_gate_conditions(builder, gate)]
     channels = ", ".join(str(gate.params["channel"]) for gate in builder.code_gates)
-    name = f"Consent on a channel that carries the code ({channels})"
+    what = "An address" if _reads_hubspot_status(builder) else "Consent"
+    name = f"{what} on a channel that carries the code ({channels})"
     if pending is None:
         return {"name": name, "conditions": conditions}
     return {"name": f"{pending['name']}; {name}",
@@ -246,8 +243,7 @@ def _step_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
                                 "overwrite": True},
                                "Keep the failed item (data store failed_items)", y)]
     if step.kind == "consent_gate" and step.gate is not None:
-        builder.require(_consent_filter(builder, step))
-        return []
+        return _gate_modules(builder, step, y)
     if step.kind == "upsert" and any(call.endpoint == "/events/v3/send" for call in step.calls):
         return _event_modules(builder, step, y)
     # The client's own database keeps consent in its own table (SQL calls), so only a
@@ -447,15 +443,78 @@ def _discount_values(builder: Builder, step: Step) -> None:
     builder.safe_values.update({"code", "discount_code", "discount_expires_at"})
 
 
-def _consent_filter(builder: Builder, step: Step) -> dict[str, Any]:
+def _reads_hubspot_status(builder: Builder) -> bool:
+    """Return whether the gates read HubSpot's v4 status: on a contact found by a search."""
+    return builder.crm == "hubspot" and builder.item_id is not None
+
+
+def _subscriber(builder: Builder, channel: str) -> str:
+    """Return the formula of a found contact's subscriber: the email, or the phone in E.164."""
+    if channel != "email":
+        return builder.values["phone"]
+    fields = {str(item["name"]): str(item["target"])
+              for item in builder.mapping["entities"]["contact"]["fields"]}
+    return f"{builder.item_id}.properties.{fields.get('email', 'email')}"
+
+
+def _gate_modules(builder: Builder, step: Step, y: int) -> list[dict[str, Any]]:
+    """Require the step's consent gate on the next module; return the read it needs first.
+
+    A HubSpot contact found by a search carries no consent state: the consent-sync
+    records the time of the last change whatever the state, and an opt-out made in
+    HubSpot changes no contact field. So the gate reads the channel's current v4
+    subscription status just before the send, as the n8n workflows do. The read
+    needs the subscriber, and a send on the channel needs it too.
+    """
+    gate = step.gate
+    assert gate is not None
+    if not _reads_hubspot_status(builder):
+        builder.require(_consent_filter(builder, step))
+        return []
+    subscriber = _subscriber(builder, gate.channel)
+    builder.require({"name": f"{gate.label.en} address known",
+                     "conditions": [[is_set(subscriber)]]})
+    endpoint = "/communication-preferences/v4/statuses/{{" + subscriber + "}}"
+    read = http_module(builder, CrmCall(
+        system="hubspot", action=f"read {gate.channel} subscription status", method="GET",
+        base_url=HUBSPOT_BASE_URL, endpoint=endpoint, query={"channel": gate.channel.upper()}),
+        f"Read the current {gate.channel} subscription status", y)
+    builder.require(_consent_filter(builder, step, int(read["id"])))
+    return [read]
+
+
+def _code_gate_conditions(builder: Builder, step: Step) -> list[list[dict[str, Any]]]:
+    """Return the conditions under which a shared code is made for one of its channels.
+
+    On a HubSpot contact found by a search the code is made for a contact with an
+    address on the channel: the status is read on each send's own route, and a code
+    alone sends nothing.
+    """
+    gate = step.gate
+    assert gate is not None
+    if not _reads_hubspot_status(builder):
+        return list(_consent_filter(builder, step)["conditions"])
+    return [[is_set(_subscriber(builder, gate.channel))]]
+
+
+def _consent_filter(builder: Builder, step: Step, read_id: int | None = None) -> dict[str, Any]:
     """Return the filter that lets a send through only with consent on its channel.
 
-    On a store webhook the payload's consent state is checked; on a CRM record found
-    by a search, the consent field the consent flow keeps on the contact.
+    On a store webhook the payload's consent state is checked. On a Zoho record found
+    by a search, the opt-out or opt-in field the consent flow keeps on the contact is
+    checked. On a HubSpot one, the status that the read ``read_id`` returned for the
+    channel must be SUBSCRIBED. A withdrawn or unknown state never passes.
     """
     gate = step.gate
     assert gate is not None
     name = f"{gate.label.en} consent granted"
+    if read_id is not None:
+        # NOTE: the v4 status read is taken to return results[] of {channel, status}, as
+        # the consent-sync reads it; the shape is not confirmed against the live docs.
+        statuses = f'map({read_id}.data.results; "status"; "channel"; "{gate.channel.upper()}")'
+        subscribed = "{{" + f'contains({statuses}; "SUBSCRIBED")' + "}}"
+        return {"name": name,
+                "conditions": [[{"a": subscribed, "o": "boolean:equal", "b": "true"}]]}
     if builder.item_id is not None and gate.crm_field:
         operator, value = gate.crm_condition()
         # HubSpot search results keep the fields under properties; Zoho records at the top.

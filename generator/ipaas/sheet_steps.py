@@ -179,3 +179,41 @@ def code_text(step: Step, code_in_run: bool, fields: tuple[str | None, str | Non
         en += " List both in the search body's `properties`."
         ar += " واذكر الحقلين كليهما في `properties` ضمن جسم طلب البحث."
     return en, ar
+
+
+def consent_read(step: Step, crm: str) -> dict[str, Any]:
+    """Return the read of a contact's current consent in the CRM, just before a send.
+
+    The store's webhook body dates from the trigger, and a contact found by a CRM
+    search carries no store consent field, so every send first reads the CRM, as the
+    n8n workflows do. The result holds the request in English and Arabic, the field
+    of the response to test and the values that mean consent is granted. The HubSpot
+    subscriber is the contact's email for email and its E.164 phone for SMS and
+    WhatsApp; a Zoho or database contact is found by its store customer id or email.
+    """
+    gate = step.gate
+    assert gate is not None
+    channel = gate.channel
+    if crm == "hubspot":
+        subscriber = "email" if channel == "email" else "phone in E.164"
+        subscriber_ar = "البريد الإلكتروني" if channel == "email" else "رقم الجوال بصيغة E.164"
+        request = ("GET https://api.hubapi.com/communication-preferences/v4/statuses/"
+                   f"{{subscriber}}?channel={channel.upper()}")
+        return {"request": request, "field": f"results[].status (channel {channel.upper()})",
+                "granted": ["SUBSCRIBED"],
+                "en": f"`{request}`, where the subscriber is the contact's {subscriber}",
+                "ar": f"`{request}`، والمشترك هو {subscriber_ar} لجهة الاتصال"}
+    if crm == "zoho":
+        field = next((name for name in gate.crm_status.split() if "_" in name), "")
+        request = "GET {api_domain}/crm/v8/Contacts/search?criteria=(Email:equals:{email})"
+        granted = ["false"] if field.endswith("Opt_Out") else ["true"]
+        return {"request": request, "field": f"data[0].{field}", "granted": granted,
+                "en": f"`{request}`", "ar": f"`{request}`"}
+    # The n8n workflows compare the database's state with the same values.
+    request = f"the latest consents row of the contact for channel '{channel}'"
+    return {"request": request, "field": "state",
+            "granted": [value.lower() for value in gate.granted_values],
+            "en": f"the latest `consents` row of the contact (found by its store customer id "
+                  f"or email) for channel `{channel}`",
+            "ar": "أحدث صف في `consents` لجهة الاتصال (بمعرّف العميل في المتجر أو البريد "
+                  f"الإلكتروني) للقناة `{channel}`"}

@@ -15,6 +15,7 @@ from generator.arabic_counts import arabic_count
 from generator.ipaas.flows import Step, wait_text_ar
 from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE
 from generator.ipaas.sheet_steps import (
+    consent_read,
     database_step,
     products_body,
     sales_order_body,
@@ -238,14 +239,28 @@ def _branch(step: Step) -> list[dict[str, str]]:
                     "فرع لكل مسار أدناه يحمل اسمه، وقيمته شرط ذلك المسار.")]
 
 
-def _gate(step: Step) -> list[dict[str, str]]:
-    return [_action(CONDITION, "Value 1: the consent field below, in lower case; operator: "
-                    "Equal to one of the granted values. Put only the steps up to this step's "
-                    "send on the true path, and the later steps after the condition, so a "
-                    "contact without consent still reaches them.",
-                    "القيمة الأولى: حقل الموافقة أدناه بأحرف صغيرة، والمعامل: Equal to إحدى قيم "
-                    "الموافقة. ضع في فرع true الخطوات حتى خطوة الإرسال فقط، وضع الخطوات "
-                    "اللاحقة بعد الشرط، لتصل إليها جهة الاتصال التي لم توافق أيضًا.")]
+def _gate(step: Step, crm: str = "") -> list[dict[str, str]]:
+    read = consent_read(step, crm)
+    if crm == "custom":
+        first = _action(POSTGRES, f"Operation Execute SQL query: read {read['en']}. Do not use "
+                        "the store webhook's consent field: it dates from the trigger.",
+                        f"العملية Execute SQL query: اقرأ {read['ar']}. لا تستخدم حقل الموافقة "
+                        "في Webhook المتجر، فقيمته من وقت بدء سير العمل.")
+    else:
+        first = _action(HTTP, "Operation GET, to read the contact's current consent in the "
+                        f"CRM: {read['en']}. Do not use the store webhook's consent field: it "
+                        "dates from the trigger, and a contact found by a CRM search has none.",
+                        "العملية GET لقراءة الموافقة الحالية لجهة الاتصال في CRM: "
+                        f"{read['ar']}. لا تستخدم حقل الموافقة في Webhook المتجر، فقيمته من وقت "
+                        "بدء سير العمل، وجهة الاتصال التي يعيدها بحث CRM لا تحمله.")
+    return [first, _action(
+        CONDITION, "Value 1: the consent field below, from that read, in lower case; "
+        "operator: Equal to one of the granted values. Put only the steps up to this step's "
+        "send on the true path, and the later steps after the condition, so a contact "
+        "without consent still reaches them.",
+        "القيمة الأولى: حقل الموافقة أدناه من تلك القراءة بأحرف صغيرة، والمعامل: Equal to "
+        "إحدى قيم الموافقة. ضع في فرع true الخطوات حتى خطوة الإرسال فقط، وضع الخطوات "
+        "اللاحقة بعد الشرط، لتصل إليها جهة الاتصال التي لم توافق أيضًا.")]
 
 
 def _zoho_lines_map(step: Step, later: Step | None) -> list[dict[str, str]]:
@@ -328,6 +343,8 @@ def tray_actions(step: Step, crm: str = "", later: Step | None = None) -> list[d
         return _database(step)
     if step.kind == "filter":
         return _filter(step, later)
+    if step.kind == "consent_gate":
+        return _gate(step, crm)
     actions = _BUILDERS[step.kind](step)
     if step.kind == "branch" and later is not None:
         # Tray runs the steps after a condition or branch on every path, but these

@@ -17,6 +17,7 @@ from typing import Any
 from generator.ipaas.flows import Step, wait_text_ar
 from generator.ipaas.make_zoho_items import PRODUCT_ID, SALES_ORDER_STORE
 from generator.ipaas.sheet_steps import (
+    consent_read,
     database_step,
     products_body,
     sales_order_body,
@@ -114,24 +115,26 @@ def _paths_gate(rule_en: str, rule_ar: str, later: Step) -> dict[str, str]:
 
 
 def shared_code_gate(gates: list[Step], later: Step) -> dict[str, str]:
-    """Return the Paths step that creates a shared code only with consent on a carrying channel.
+    """Return the Paths step that creates a shared code only for a contact it can reach.
 
     ``gates`` are the consent gates of the sends that carry the code, and ``later`` is
-    the first row after the code's creation. As in the n8n workflows, a contact without
-    consent on any of those channels gets no code, but still reaches the later rows.
+    the first row after the code's creation. The code goes to a contact with an address
+    on one of those channels: a code alone sends nothing, and each send reads the
+    contact's current consent in the CRM first, as in the Make scenarios. A contact
+    without such an address gets no code, but still reaches the later rows.
     """
-    rules = [(str(gate.params["channel"]), gate.gate.source_field, gate.gate.granted_values)
-             for gate in gates if gate.gate is not None]
-    text = "; ".join(f"{channel}: `{field}` is " + " or ".join(f"`{value}`" for value in values)
-                     for channel, field, values in rules)
-    text_ar = "؛ ".join(f"{channel}: قيمة `{field}` هي " +
-                        " أو ".join(f"`{value}`" for value in values)
-                        for channel, field, values in rules)
+    channels = [str(gate.params["channel"]) for gate in gates if gate.gate is not None]
+    text = "; ".join(f"{channel}: the {'email' if channel == 'email' else 'phone'} is set"
+                     for channel in channels)
+    text_ar = "؛ ".join(f"{channel}: " + ("البريد الإلكتروني موجود" if channel == "email"
+                                          else "رقم الجوال موجود") for channel in channels)
     return _paths_gate(
-        "the contact has consent on at least one channel whose send carries the code "
-        f"({text}; Text, Exactly matches, one rule per value, joined by OR)",
-        "تكون لجهة الاتصال موافقة على قناة واحدة على الأقل من القنوات التي تحمل رسائلها رمز "
-        f"الخصم ({text_ar}؛ Text ثم Exactly matches، قاعدة لكل قيمة، وتُربط القواعد بالعامل OR)",
+        "the contact has an address on at least one channel whose send carries the code "
+        f"({text}; Exists, one rule per channel, joined by OR). Each send still reads the "
+        "contact's consent in the CRM before it goes out",
+        "يكون لجهة الاتصال عنوان على قناة واحدة على الأقل من القنوات التي تحمل رسائلها رمز "
+        f"الخصم ({text_ar}؛ Exists، قاعدة لكل قناة، وتُربط القواعد بالعامل OR). وتقرأ كل خطوة "
+        "إرسال موافقة جهة الاتصال في CRM قبل الإرسال",
         later)
 
 
@@ -288,17 +291,42 @@ def _branch(step: Step) -> list[dict[str, str]]:
                     "مسار لكل فرع أدناه يحمل اسمه، وقاعدته هي شرط ذلك الفرع.")]
 
 
-def _gate(step: Step, later: Step | None = None) -> list[dict[str, str]]:
+def _consent_read(step: Step, crm: str) -> dict[str, str]:
+    """Return the Zap step that reads the contact's current consent in the CRM."""
+    read = consent_read(step, crm)
+    if crm == "custom":
+        return _action(POSTGRES, f"Action Find Row via Custom Query: read {read['en']}, with "
+                       "the statement of the row's consent check. Do not use the store "
+                       "webhook's consent field: it dates from the trigger.",
+                       f"الإجراء Find Row via Custom Query: اقرأ {read['ar']} بعبارة فحص "
+                       "الموافقة لهذا الصف. لا تستخدم حقل الموافقة في Webhook المتجر، فقيمته "
+                       "من وقت بدء Zap.")
+    return _action(WEBHOOKS, f"Action Custom Request, method GET, to read the contact's "
+                   f"current consent in the CRM: {read['en']}. Do not use the store webhook's "
+                   "consent field: it dates from the trigger, and a contact found by a CRM "
+                   "search has none.",
+                   "الإجراء Custom Request بالطريقة GET لقراءة الموافقة الحالية لجهة الاتصال "
+                   f"في CRM: {read['ar']}. لا تستخدم حقل الموافقة في Webhook المتجر، فقيمته من "
+                   "وقت بدء Zap، وجهة الاتصال التي يعيدها بحث CRM لا تحمله.",
+                   name="Custom Request")
+
+
+def _gate(step: Step, later: Step | None = None, crm: str = "") -> list[dict[str, str]]:
+    read = _consent_read(step, crm)
     if later is not None:
-        return [_paths_gate("the consent field below has a granted value (Text, Exactly "
-                            "matches; one rule per value, joined by OR)",
-                            "تكون قيمة حقل الموافقة أدناه من قيم الموافقة (Text ثم Exactly "
-                            "matches، قاعدة لكل قيمة، وتُربط القواعد بالعامل OR)", later)]
-    return [_action(FILTER, "Only continue if the consent field below has a granted value "
-                    "(Text, Exactly matches; one condition per value, joined by OR).",
-                    "لا تستمر إلا إذا كانت قيمة حقل الموافقة أدناه من قيم الموافقة "
-                    "(Text ثم Exactly matches، شرط لكل قيمة، وتُربط الشروط بالعامل OR).",
-                    name="Exactly matches")]
+        return [read, _paths_gate("the consent field below, from that read, has a granted "
+                                  "value (Text, Exactly matches; one rule per value, joined "
+                                  "by OR)",
+                                  "تكون قيمة حقل الموافقة أدناه، من تلك القراءة، من قيم "
+                                  "الموافقة (Text ثم Exactly matches، قاعدة لكل قيمة، "
+                                  "وتُربط القواعد بالعامل OR)", later)]
+    return [read, _action(FILTER, "Only continue if the consent field below, from that read, "
+                          "has a granted value (Text, Exactly matches; one condition per "
+                          "value, joined by OR).",
+                          "لا تستمر إلا إذا كانت قيمة حقل الموافقة أدناه، من تلك القراءة، من "
+                          "قيم الموافقة (Text ثم Exactly matches، شرط لكل قيمة، وتُربط الشروط "
+                          "بالعامل OR).",
+                          name="Exactly matches")]
 
 
 def _lookup_cursor(step: Step) -> list[dict[str, str]]:
@@ -486,7 +514,7 @@ def zapier_actions(step: Step, crm: str = "", later: Step | None = None) -> list
     if step.kind == "filter":
         return _filter(step, later)
     if step.kind == "consent_gate":
-        return _gate(step, later)
+        return _gate(step, later, crm)
     actions = _BUILDERS[step.kind](step)
     if step.kind == "branch" and later is not None:
         actions[-1] = {**actions[-1], **_routes_go_on(actions[-1], later)}
