@@ -82,8 +82,9 @@ def test_zapier_woocommerce_budget_numbers() -> None:
 
 def test_budget_woocommerce_plan_chosen() -> None:
     # 4,744 executions fit n8n Cloud Pro ($60, SAR 225), the cheapest hosted fit.
-    # Over 12 months: 4,250 + 12 * 225 = 6,950 against the API path's 40,800.
-    context = budget_of("woo-startup", {"path": "ipaas"})
+    # Over 12 months: 4,250 + 12 * 225 = 6,950 against the API path's 40,800. With
+    # HubSpot, which holds the data abroad anyway, a hosted plan may be recommended.
+    context = budget_of("woo-startup", {"path": "ipaas", "crm": "hubspot"})
     overall = context["overall"]
     assert overall["platform"] == "n8n_cloud"
     assert overall["plan"] == "Pro"
@@ -152,3 +153,68 @@ def test_make_guide_reconcile_interval(tmp_path: Path) -> None:
     assert "Over 12 months, with the middle of the iPaaS set-up range (SAR 4,250), the " \
         "recommended plan costs SAR 13,250; the custom API path costs SAR 40,800" in english
     assert "مع منتصف نطاق تكلفة إعداد iPaaS (4,250 ريالًا)" in arabic
+
+
+def test_budget_zoho_recommends_self_hosted() -> None:
+    # Zoho in its Saudi data centre keeps the CRM's data in the Kingdom, so the
+    # budget does not recommend n8n Cloud Business (SAR 3,000), the cheapest hosted
+    # fit at 900 orders, which runs in Germany: only self-hosted n8n remains.
+    context = budget_of("jeddah-fashion-zoho", {})
+    assert context["in_kingdom"] is True
+    plans = {plan["platform"]: plan for plan in context["plans"]}
+    assert plans["n8n_cloud"]["price_sar"] == 3000
+    overall = context["overall"]
+    assert overall["platform"] == "n8n_self_hosted"
+    assert overall["reason"] == "residency"
+    assert overall["unlisted_cheaper"] == []
+
+
+def test_budget_custom_recommends_self_hosted() -> None:
+    context = budget_of("woo-startup", {"path": "ipaas", "crm": "custom"})
+    assert context["in_kingdom"] is True
+    assert context["overall"]["platform"] == "n8n_self_hosted"
+    assert context["overall"]["reason"] == "residency"
+
+
+def test_budget_hosted_plans_name_location() -> None:
+    context = budget_of("woo-startup", {"path": "ipaas", "crm": "hubspot"})
+    assert context["in_kingdom"] is False
+    locations = {plan["platform"]: plan["data_location"] for plan in context["plans"]}
+    assert locations["n8n_self_hosted"]["in_kingdom"] is True
+    for name in ("make", "n8n_cloud", "zapier"):
+        assert locations[name]["in_kingdom"] is False
+        assert locations[name]["source"]
+        assert locations[name]["en"]
+        assert locations[name]["ar"]
+    assert "Germany" in locations["n8n_cloud"]["en"]
+    assert "United States" in locations["zapier"]["en"]
+    assert locations["n8n_cloud"]["confirmed"] is False
+
+
+def test_budget_doc_residency(tmp_path: Path) -> None:
+    english, arabic, _ = render(tmp_path, "jeddah-fashion-zoho")
+    assert "**Recommended: n8n, self-hosted, Self-hosted server, SAR 750 a month " \
+        "(unconfirmed).** The data must stay in the Kingdom" in english
+    assert "Zoho CRM in its Saudi data centre" in english
+    assert "only self-hosted n8n on a server in the Kingdom is recommended" in english
+    assert "إذ يجب أن تبقى البيانات داخل المملكة" in arabic
+    assert "ولا يُوصى إلا باستضافة n8n ذاتيًا على خادم داخل المملكة" in arabic
+    # The hosted platforms' larger plans are not suggested when they cannot be used.
+    assert "ask Make for the price of a larger plan" not in english
+    assert "| Where the data is processed |" in english
+    assert "n8n's cloud in Germany (Microsoft Azure Germany West Central and Hetzner, as " \
+        "n8n's sub-processor list names them), outside the Kingdom [U]" in english
+    assert "| مكان معالجة البيانات |" in arabic
+    assert "، خارج المملكة [U]" in arabic
+
+
+def test_budget_doc_pdpl_note_on_hosted(tmp_path: Path) -> None:
+    english, arabic, _ = render(tmp_path, "woo-startup", "path=ipaas", "crm=hubspot")
+    assert "**Recommended: n8n Cloud, Pro, SAR 225 a month (unconfirmed).**" in english
+    assert "PDPL: n8n Cloud processes the data in n8n's cloud in Germany" in english
+    assert "[U], outside the Kingdom, so each run is a transfer of the customers' personal " \
+        "data outside the Kingdom" in english
+    assert "SDAIA's standard contractual clauses" in english
+    assert "نظام حماية البيانات الشخصية: تعالج n8n Cloud البيانات في سحابة n8n في ألمانيا" \
+        in arabic
+    assert "كالبنود التعاقدية القياسية الصادرة عن سدايا" in arabic
