@@ -118,11 +118,17 @@ def test_budget_doc_high_volume(tmp_path: Path) -> None:
         "(unconfirmed).** No hosted plan listed here covers the estimate" in english
     assert "**التوصية: n8n مستضافة ذاتيًا، خادم مستضاف ذاتيًا، بسعر 750 ريالًا شهريًا " \
         "(غير مؤكد).** فلا تكفي الحجمَ المقدَّر أيُّ باقة مستضافة" in arabic
-    assert "- n8n, self-hosted: its server and upkeep cost the same at every volume, SAR 750 " \
-        "a month, or SAR 13,250 over 12 months with set-up, so the API path (SAR 40,800) is " \
-        "not cheaper at any volume up to 200,000 orders a month." in english
-    assert "فلا يصبح مسار API (40,800 ريال) أقل تكلفة عند أي حجم حتى 200,000 طلب شهريًا" \
-        in arabic
+    # The claim states its server assumption and the monthly cost that would reverse it:
+    # (40,800 - 4,250) / 12 = 3,045.83, so from SAR 3,045 a month.
+    assert "- n8n, self-hosted: the estimate assumes one server at SAR 150 a month ($40.00, " \
+        "an estimate, not a quote) and 2 hours of upkeep, SAR 750 a month at every volume, " \
+        "or SAR 13,250 over 12 months with set-up. On that assumption the API path " \
+        "(SAR 40,800) is not cheaper at any volume up to 200,000 orders a month." in english
+    assert "the API path costs less once self-hosted n8n costs more than SAR 3,045 a month, " \
+        "server and upkeep together." in english
+    assert "وبهذا الافتراض لا يصبح مسار API (40,800 ريال) أقل تكلفة عند أي حجم حتى " \
+        "200,000 طلب شهريًا" in arabic
+    assert "متى تجاوزت تكلفة n8n المستضافة ذاتيًا 3,045 ريالًا شهريًا" in arabic
     # The old claim compared monthly running costs only and left set-up out.
     assert "is the cheaper route" not in english
 

@@ -757,7 +757,11 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
             "overall": overall_recommendation(plans, keep_in_kingdom(plan.crm)),
             "horizon": {"months": int(costs["months"]), "api_setup_sar": round(costs["api_setup"]),
                         "api_total_sar": round(costs["api_total"]),
-                        "ipaas_setup_sar": round(costs["ipaas_setup"])},
+                        "ipaas_setup_sar": round(costs["ipaas_setup"]),
+                        # The monthly cost, server and upkeep, above which self-hosted
+                        # n8n costs more than the API path over the horizon.
+                        "self_hosted_limit_sar": math.floor(
+                            (costs["api_total"] - costs["ipaas_setup"]) / costs["months"])},
             "assumptions": data["assumptions"], "checked_on": data["checked_on"],
             "upkeep": data["upkeep"],
             "usd_to_sar": data["usd_to_sar"], "api": data["api_path"],
