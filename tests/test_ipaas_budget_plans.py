@@ -82,8 +82,9 @@ def test_zapier_woocommerce_budget_numbers() -> None:
 
 def test_budget_woocommerce_plan_chosen() -> None:
     # 4,744 executions fit n8n Cloud Pro ($60, SAR 225), the cheapest hosted fit.
-    # Over 12 months: 4,250 + 12 * 225 = 6,950 against the API path's 40,800.
-    context = budget_of("woo-startup", {"path": "ipaas"})
+    # Over 12 months: 4,250 + 12 * 225 = 6,950 against the API path's 40,800. With
+    # HubSpot, which holds the data abroad anyway, a hosted plan may be recommended.
+    context = budget_of("woo-startup", {"path": "ipaas", "crm": "hubspot"})
     overall = context["overall"]
     assert overall["platform"] == "n8n_cloud"
     assert overall["plan"] == "Pro"
@@ -117,11 +118,17 @@ def test_budget_doc_high_volume(tmp_path: Path) -> None:
         "(unconfirmed).** No hosted plan listed here covers the estimate" in english
     assert "**التوصية: n8n مستضافة ذاتيًا، خادم مستضاف ذاتيًا، بسعر 750 ريالًا شهريًا " \
         "(غير مؤكد).** فلا تكفي الحجمَ المقدَّر أيُّ باقة مستضافة" in arabic
-    assert "- n8n, self-hosted: its server and upkeep cost the same at every volume, SAR 750 " \
-        "a month, or SAR 13,250 over 12 months with set-up, so the API path (SAR 40,800) is " \
-        "not cheaper at any volume up to 200,000 orders a month." in english
-    assert "فلا يصبح مسار API (40,800 ريال) أقل تكلفة عند أي حجم حتى 200,000 طلب شهريًا" \
-        in arabic
+    # The claim states its server assumption and the monthly cost that would reverse it:
+    # (40,800 - 4,250) / 12 = 3,045.83, so from SAR 3,045 a month.
+    assert "- n8n, self-hosted: the estimate assumes one server at SAR 150 a month ($40.00, " \
+        "an estimate, not a quote) and 2 hours of upkeep, SAR 750 a month at every volume, " \
+        "or SAR 13,250 over 12 months with set-up. On that assumption the API path " \
+        "(SAR 40,800) is not cheaper at any volume up to 200,000 orders a month." in english
+    assert "the API path costs less once self-hosted n8n costs more than SAR 3,045 a month, " \
+        "server and upkeep together." in english
+    assert "وبهذا الافتراض لا يصبح مسار API (40,800 ريال) أقل تكلفة عند أي حجم حتى " \
+        "200,000 طلب شهريًا" in arabic
+    assert "متى تجاوزت تكلفة n8n المستضافة ذاتيًا 3,045 ريالًا شهريًا" in arabic
     # The old claim compared monthly running costs only and left set-up out.
     assert "is the cheaper route" not in english
 
@@ -167,3 +174,68 @@ def test_zapier_larger_tiers_match_listed_plans() -> None:
         assert re.search(rf"(?:{names})\s*(?:from|up to|حتى|ابتداءً)", text) is None, text
     english = zapier["larger_tiers"]["en"]
     assert "each plan's smallest tier" in english
+
+
+def test_budget_zoho_recommends_self_hosted() -> None:
+    # Zoho in its Saudi data centre keeps the CRM's data in the Kingdom, so the
+    # budget does not recommend n8n Cloud Business (SAR 3,000), the cheapest hosted
+    # fit at 900 orders, which runs in Germany: only self-hosted n8n remains.
+    context = budget_of("jeddah-fashion-zoho", {})
+    assert context["in_kingdom"] is True
+    plans = {plan["platform"]: plan for plan in context["plans"]}
+    assert plans["n8n_cloud"]["price_sar"] == 3000
+    overall = context["overall"]
+    assert overall["platform"] == "n8n_self_hosted"
+    assert overall["reason"] == "residency"
+    assert overall["unlisted_cheaper"] == []
+
+
+def test_budget_custom_recommends_self_hosted() -> None:
+    context = budget_of("woo-startup", {"path": "ipaas", "crm": "custom"})
+    assert context["in_kingdom"] is True
+    assert context["overall"]["platform"] == "n8n_self_hosted"
+    assert context["overall"]["reason"] == "residency"
+
+
+def test_budget_hosted_plans_name_location() -> None:
+    context = budget_of("woo-startup", {"path": "ipaas", "crm": "hubspot"})
+    assert context["in_kingdom"] is False
+    locations = {plan["platform"]: plan["data_location"] for plan in context["plans"]}
+    assert locations["n8n_self_hosted"]["in_kingdom"] is True
+    for name in ("make", "n8n_cloud", "zapier"):
+        assert locations[name]["in_kingdom"] is False
+        assert locations[name]["source"]
+        assert locations[name]["en"]
+        assert locations[name]["ar"]
+    assert "Germany" in locations["n8n_cloud"]["en"]
+    assert "United States" in locations["zapier"]["en"]
+    assert locations["n8n_cloud"]["confirmed"] is False
+
+
+def test_budget_doc_residency(tmp_path: Path) -> None:
+    english, arabic, _ = render(tmp_path, "jeddah-fashion-zoho")
+    assert "**Recommended: n8n, self-hosted, Self-hosted server, SAR 750 a month " \
+        "(unconfirmed).** The data must stay in the Kingdom" in english
+    assert "Zoho CRM in its Saudi data centre" in english
+    assert "only self-hosted n8n on a server in the Kingdom is recommended" in english
+    assert "إذ يجب أن تبقى البيانات داخل المملكة" in arabic
+    assert "ولا يُوصى إلا باستضافة n8n ذاتيًا على خادم داخل المملكة" in arabic
+    # The hosted platforms' larger plans are not suggested when they cannot be used.
+    assert "ask Make for the price of a larger plan" not in english
+    assert "| Where the data is processed |" in english
+    assert "n8n's cloud in Germany (Microsoft Azure Germany West Central and Hetzner, as " \
+        "n8n's sub-processor list names them), outside the Kingdom [U]" in english
+    assert "| مكان معالجة البيانات |" in arabic
+    assert "، خارج المملكة [U]" in arabic
+
+
+def test_budget_doc_pdpl_note_on_hosted(tmp_path: Path) -> None:
+    english, arabic, _ = render(tmp_path, "woo-startup", "path=ipaas", "crm=hubspot")
+    assert "**Recommended: n8n Cloud, Pro, SAR 225 a month (unconfirmed).**" in english
+    assert "PDPL: n8n Cloud processes the data in n8n's cloud in Germany" in english
+    assert "[U], outside the Kingdom, so each run is a transfer of the customers' personal " \
+        "data outside the Kingdom" in english
+    assert "SDAIA's standard contractual clauses" in english
+    assert "نظام حماية البيانات الشخصية: تعالج n8n Cloud البيانات في سحابة n8n في ألمانيا" \
+        in arabic
+    assert "كالبنود التعاقدية القياسية الصادرة عن سدايا" in arabic

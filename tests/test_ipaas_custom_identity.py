@@ -18,7 +18,16 @@ from generator.ipaas.crm_calls import CrmCall
 from generator.ipaas.flows import build_flows, walk_steps
 from generator.spec import build_desired_state
 from tests.ipaas_cases import load_case
-from tests.test_ipaas_custom_links import WOO, create_schema, run, scalar, sql_call, write_order
+from tests.test_ipaas_custom_links import (
+    WOO,
+    create_schema,
+    literal,
+    run,
+    scalar,
+    sql_call,
+    write_contact,
+    write_order,
+)
 from tests.test_ipaas_custom_schema import database, psql
 from tests.test_ipaas_n8n_run import node_code, run_chain
 
@@ -230,3 +239,57 @@ def test_n8n_guest_mark_params() -> None:
     assert sent["store_customer_id"] is None
     assert sent["playbook_step"] is not None
     assert sent["discount_code"] == "RABT-10"
+
+
+def consent_read(flow: str, node_name: str) -> tuple[str, str]:
+    """Return the n8n request code and the consent query of one consent gate (WooCommerce)."""
+    answers, plan, spec = load_case(*WOO)
+    files = n8n.files(answers, plan, spec, build_desired_state(spec, plan))
+    data: dict[str, Any] = json.loads(files[f"workflows/n8n/{flow}.json"])
+    query = next(node["parameters"]["query"] for node in data["nodes"]
+                 if node["name"] == f"{node_name}: read")
+    return node_code(data, f"{node_name}: request"), query
+
+
+def read_consent(database: str, query: str, params: list[str | None]) -> str:
+    arguments = ", ".join(literal(value) for value in params)
+    return scalar(database, f"PREPARE consent AS {query}; EXECUTE consent({arguments});")
+
+
+def add_consent(database: str, where: str, channel: str, state: str) -> None:
+    scalar(database, "INSERT INTO consents (contact_id, channel, state, captured_at) "
+                     f"SELECT id, '{channel}', '{state}', now() FROM contacts WHERE {where}")
+
+
+def test_consent_read_finds_phone_guest(database: str) -> None:
+    create_schema(database, WOO)
+    phone = "+966551112222"
+    write_contact(database, WOO, {"store_customer_id": None, "phone": phone})
+    add_consent(database, f"phone_e164 = '{phone}'", "email", "granted")
+    request, query = consent_read("post-purchase", "Check email consent")
+    guest = {"record": {"contacts.phone_e164": phone, "contacts.email": None}, "key": None}
+    (item,) = run_chain([("request", request, None)], [guest])
+    assert item["params"] == [None, phone, None]
+    assert read_consent(database, query, item["params"]) == "granted"
+
+
+def test_consent_read_identity_order(database: str) -> None:
+    create_schema(database, WOO)
+    phone = "+966551112222"
+    # Two contacts: one holds the store id, the other the phone and the email.
+    write_contact(database, WOO, {"store_customer_id": "701"})
+    write_contact(database, WOO, {"phone": phone, "email": GUEST["email"]})
+    add_consent(database, "store_customer_id = '701'", "email", "withdrawn")
+    add_consent(database, f"phone_e164 = '{phone}'", "email", "granted")
+    _, query = consent_read("post-purchase", "Check email consent")
+    # The store id decides first, then the phone, then the email, as the upsert matches.
+    assert read_consent(database, query, ["701", phone, GUEST["email"]]) == "withdrawn"
+    assert read_consent(database, query, [None, phone, "nobody@example.com"]) == "granted"
+    assert read_consent(database, query, [None, None, GUEST["email"]]) == "granted"
+    assert read_consent(database, query, [None, None, "nobody@example.com"]) == ""
+
+
+def test_consent_request_drops_unknown_contact() -> None:
+    request, _ = consent_read("post-purchase", "Check email consent")
+    empty = {"record": {"contacts.phone_e164": None, "contacts.email": ""}, "key": None}
+    assert run_chain([("request", request, None)], [empty]) == []

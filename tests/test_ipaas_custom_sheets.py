@@ -145,3 +145,16 @@ def test_custom_budget_context_drops_make() -> None:
     assert [choice["platform"] for choice in context["plans"]] == [
         "n8n_cloud", "n8n_self_hosted", "zapier"]
     assert list(context["break_even"]) == ["n8n_cloud", "zapier", "n8n_self_hosted"]
+
+
+@pytest.mark.parametrize("lang", ["", ".ar"])
+def test_custom_guides_skip_make(custom_project: Path, lang: str) -> None:
+    # No Make blueprints ship for the client's own database, so neither the README
+    # nor the workflows guide's section on several stores tells the reader to import one.
+    readme = (custom_project / f"README{lang}.md").read_text("utf-8")
+    guide = (custom_project / f"workflows/README{lang}.md").read_text("utf-8")
+    assert "how to import each Make blueprint" not in readme
+    assert "وكيفية استيراد كل مخطط في Make" not in readme
+    assert "(workflows/README" in readme
+    assert "- **Make**:" not in guide
+    assert "- **Zapier" in guide

@@ -351,3 +351,36 @@ def test_event_sync_enterprise_note_hubspot_only(tmp_path: Path, project: Path) 
         # Zoho records events in its own module on every edition, so its guides omit the note.
         assert "/events/v3/send" not in read(project, relative), relative
     assert "because `abandoned-checkout` writes them" in read(hubspot, "workflows/README.md")
+
+
+def playbook_rows(text: str, label: str) -> dict[str, str]:
+    """Return the ``label`` row of each playbook section, keyed by the section heading."""
+    rows = {}
+    for section in text.split("\n## ")[1:]:
+        heading = section.splitlines()[0]
+        found = re.search(rf"^\| {label} \| (.+) \|$", section, re.M)
+        if found:
+            rows[heading] = found.group(1)
+    return rows
+
+
+def test_playbooks_name_their_runner(project: Path) -> None:
+    rows = playbook_rows(read(project, "docs/playbooks.md"), "Runs in")
+    assert rows["Abandoned cart recovery"].startswith("the workflow `abandoned-checkout`")
+    assert rows["Post-purchase series"].startswith("the workflow `post-purchase`")
+    assert rows["Win-back"].startswith("the workflow `win-back`")
+    # No workflow runs these three, so the guide says what to build in Zoho CRM.
+    for name in ("VIP care", "Loyalty points", "Smart segmentation"):
+        assert rows[name].startswith("no workflow of this project: ")
+    assert "a custom view of VIP contacts by `Ecom_LTV_SAR`" in rows["VIP care"]
+    assert "loyalty app" in rows["Loyalty points"]
+    assert "Zoho CRM custom views on `Mailing_City`" in rows["Smart segmentation"]
+
+
+def test_playbooks_name_their_runner_arabic(project: Path) -> None:
+    rows = playbook_rows(read(project, "docs/playbooks.ar.md"), "تعمل في")
+    assert len(rows) == 6
+    assert sum(row.startswith("مسار العمل `") for row in rows.values()) == 3
+    assert sum(row.startswith("لا يشغّلها أي مسار عمل في هذا المشروع: ")
+               for row in rows.values()) == 3
+    assert "<div dir=\"rtl\">\n\n# " in read(project, "docs/playbooks.ar.md")

@@ -50,6 +50,6 @@ def test_custom_search_reaches_consent_read() -> None:
     steps = [(f"{SEARCH}: results", node_code(data, f"{SEARCH}: results"), None),
              (f"{GATE}: request", node_code(data, f"{GATE}: request"), None)]
     requests = run_chain(steps, [ROW])
-    # The consent query of the client's database takes the contact's key.
+    # The consent query of the client's database takes the key, the phone and the email.
     assert len(requests) == 1
-    assert requests[0]["params"] == ["77"]
+    assert requests[0]["params"] == ["77", "+966501234567", "noura@example.sa"]

@@ -629,35 +629,49 @@ def recommendations(units: Mapping[str, int]) -> list[dict[str, Any]]:
             extra["api_cheaper"] = costs["api_total"] < ipaas_total(extra["largest_price_sar"],
                                                                    costs)
         result.append({"platform": name, "unit": platform["unit"], "units": used,
+                       "data_location": platform["data_location"],
                        "counting_en": platform["counting"]["en"],
                        "counting_ar": platform["counting"]["ar"],
                        **choice, "price_sar": sar, **extra})
     return result
 
 
-def overall_recommendation(plans: list[dict[str, Any]]) -> dict[str, Any]:
+def keep_in_kingdom(crm: str) -> bool:
+    """Return whether the decision keeps the CRM's data in the Kingdom.
+
+    ``residency.kingdom_crms`` in ``plans.yaml`` lists those CRMs.
+    """
+    return crm in load_data("ipaas/plans")["residency"]["kingdom_crms"]
+
+
+def overall_recommendation(plans: list[dict[str, Any]], in_kingdom: bool = False) -> dict[str, Any]:
     """Return the one plan the budget recommends, and why.
 
     The cheapest hosted plan listed that covers the estimate wins. When no hosted
     plan listed covers it, self-hosted n8n does: it has no execution limit, so its
-    server is the only cost. ``api_cheaper`` is true when the API path costs less
-    than the recommended plan over the horizon.
+    server is the only cost. When ``in_kingdom`` is true, only a platform whose data
+    stays in the Kingdom is recommended, whatever the hosted plans cost: that is
+    self-hosted n8n on a server in the Kingdom. ``api_cheaper`` is true when the API
+    path costs less than the recommended plan over the horizon.
     """
     costs = horizon_costs()
     hosted = [plan for plan in plans
               if plan["platform"] != "n8n_self_hosted" and plan["price_sar"] is not None]
     reason = "cheapest_hosted"
+    if in_kingdom:
+        hosted = [plan for plan in hosted if plan["data_location"]["in_kingdom"]]
     if hosted:
         choice = min(hosted, key=lambda plan: (plan["price_sar"], plan["platform"]))
     else:
         choice = next(plan for plan in plans if plan["platform"] == "n8n_self_hosted")
-        reason = "no_hosted_fits"
+        reason = "residency" if in_kingdom else "no_hosted_fits"
     total = ipaas_total(choice["price_sar"], costs)
     # A platform above its largest plan listed may still be cheaper on a tier the
     # data does not list: the document names it, so the jump to a dearer platform
     # is explained rather than hidden.
     unlisted = [plan["platform"] for plan in plans
-                if plan["beyond_listed"] and plan["largest_price_sar"] < choice["price_sar"]]
+                if plan["beyond_listed"] and plan["largest_price_sar"] < choice["price_sar"]
+                and not in_kingdom]
     return {"platform": choice["platform"], "plan": choice["plan"],
             "plan_ar": choice["plan_ar"], "price_sar": choice["price_sar"],
             "confirmed": choice["confirmed"], "reason": reason, "unlisted_cheaper": unlisted,
@@ -794,10 +808,15 @@ def ipaas_context(answers: Answers, plan: Plan, spec: Mapping[str, Any]) -> dict
         "n8n": n8n.setup_context(answers, plan, spec),
         "budget": {
             "rows": rows, "totals": units, "make_offered": make_offered,
-            "plans": plans, "overall": overall_recommendation(plans),
+            "plans": plans, "in_kingdom": keep_in_kingdom(plan.crm),
+            "overall": overall_recommendation(plans, keep_in_kingdom(plan.crm)),
             "horizon": {"months": int(costs["months"]), "api_setup_sar": round(costs["api_setup"]),
                         "api_total_sar": round(costs["api_total"]),
-                        "ipaas_setup_sar": round(costs["ipaas_setup"])},
+                        "ipaas_setup_sar": round(costs["ipaas_setup"]),
+                        # The monthly cost, server and upkeep, above which self-hosted
+                        # n8n costs more than the API path over the horizon.
+                        "self_hosted_limit_sar": math.floor(
+                            (costs["api_total"] - costs["ipaas_setup"]) / costs["months"])},
             "assumptions": data["assumptions"], "checked_on": data["checked_on"],
             "upkeep": data["upkeep"],
             "usd_to_sar": data["usd_to_sar"], "api": data["api_path"],

@@ -1121,9 +1121,12 @@ $input.all().forEach((item, index) => {{
   const phone = record[IDENTITY.phone];
   let path = null;
   if (CRM === 'custom') {{
-    const value = !isEmpty(item.json.key) ? item.json.key : email;
-    if (!isEmpty(value)) output.push({{ json: {{ ...item.json, path: '', params: [String(value)] }},
-      pairedItem: {{ item: index }} }});
+    // Store id, phone and email, in the order the consent query tries them.
+    const params = [item.json.key, phone, email].map((value) => (isEmpty(value) ? null
+      : String(value)));
+    if (params.some((value) => value !== null)) {{
+      output.push({{ json: {{ ...item.json, path: '', params }}, pairedItem: {{ item: index }} }});
+    }}
     return;
   }}
   if (CRM === 'hubspot') {{
@@ -1449,14 +1452,20 @@ return items.map((item, index) => {{
 """
 
 
-def sql_consent_query(channel: str, key_column: str) -> str:
+def sql_consent_query(channel: str, key_column: str, phone_column: str = "phone_e164",
+                      email_column: str = "email") -> str:
     """Return the query that reads a contact's latest consent state for one channel.
 
-    The contact is found by its unique store id or, without one, by email; the outer
-    SELECT returns one row even without consent, so the rows stay aligned with the
-    contacts asked about.
+    ``$1`` is the store customer id, ``$2`` the E.164 phone and ``$3`` the email, any
+    of them NULL. The contact is found in the identity order of the contact upsert:
+    by store id, then phone, then email, so a guest known only by phone gets its
+    consent too. The outer SELECT returns one row even without consent, so the rows
+    stay aligned with the contacts asked about.
     """
-    return ("SELECT (SELECT consents.state FROM consents JOIN contacts ON contacts.id = "
-            f"consents.contact_id WHERE (contacts.{key_column} = $1 OR contacts.email = $1) "
+    found = ", ".join(f"(SELECT id FROM contacts WHERE {column} = ${number} ORDER BY id LIMIT 1)"
+                      for number, column in enumerate((key_column, phone_column, email_column),
+                                                      start=1))
+    return ("SELECT (SELECT consents.state FROM consents "
+            f"WHERE consents.contact_id = COALESCE({found}) "
             f"AND consents.channel = '{channel}' ORDER BY consents.captured_at DESC NULLS LAST, "
             "consents.id DESC LIMIT 1) AS state")

@@ -456,7 +456,8 @@ def consent_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
     if crm == "custom":
         read = graph.add(f"{step.title.en}: read", "postgres", {
             "operation": "executeQuery",
-            "query": n8n_code.sql_consent_query(gate.channel, _contact_key_column(graph)),
+            "query": n8n_code.sql_consent_query(gate.channel, _contact_key_column(graph),
+                                                *_contact_phone_email_columns(graph)),
             "options": {"queryReplacement": "={{ $json.params }}"}},
             credentials=graph.project.credential("postgres"))
         heads = graph.chain(heads, read)
@@ -478,6 +479,13 @@ def _contact_key_column(graph: Graph) -> str:
         if item.get("unique"):
             return str(item["target"]).rsplit(".", 1)[-1]
     return "email"
+
+
+def _contact_phone_email_columns(graph: Graph) -> tuple[str, str]:
+    """Return the contacts columns of the phone and email identity keys."""
+    targets = {str(item["key"]): str(item["target"]).rsplit(".", 1)[-1]
+               for item in graph.project.spec["mapping"]["identity"]["match_order"]}
+    return targets.get("phone", "phone_e164"), targets.get("email", "email")
 
 
 def discount_nodes(graph: Graph, step: Step, heads: Heads) -> Heads:
