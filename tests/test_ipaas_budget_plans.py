@@ -55,14 +55,15 @@ def test_zapier_contact_zap_from_sheet() -> None:
 def test_zapier_shopify_waiting_zaps() -> None:
     # 4,000 orders: 18,000 checkout events at 7 tasks (signature, Get and Set Value,
     # the pending store, the delay, the latest-update read, the order check), then
-    # 6,000 abandoned checkouts at 10 tasks on the no-order path. No runner Zap.
+    # 6,000 abandoned checkouts at 12 tasks on the no-order path, which reads the CRM's
+    # consent before each of its two sends. No runner Zap.
     rows = rows_of(budget_of("shopify-growth", {}))
     cart = rows["abandoned-checkout"]
-    assert cart["zapier"] == 18000 * 7 + 6000 * 10
-    assert cart["zapier_formula"] == "runs * 7 + 6,000 records * 10"
+    assert cart["zapier"] == 18000 * 7 + 6000 * 12
+    assert cart["zapier_formula"] == "runs * 7 + 6,000 records * 12"
     assert rows["abandoned-checkout-runner"]["zapier"] == 0
-    # Post-purchase: 4,000 fulfilment events at 3 tasks, 4,000 orders at 10.
-    assert rows["post-purchase"]["zapier"] == 4000 * 3 + 4000 * 10
+    # Post-purchase: 4,000 fulfilment events at 3 tasks, 4,000 orders at 12.
+    assert rows["post-purchase"]["zapier"] == 4000 * 3 + 4000 * 12
     assert rows["post-purchase-runner"]["zapier"] == 0
 
 
@@ -74,10 +75,11 @@ def test_zapier_woocommerce_budget_numbers() -> None:
     rows = rows_of(context)
     assert context["monthly_orders"] == 150
     assert rows["order-sync"]["zapier"] == 450 * 14
-    assert rows["abandoned-checkout"]["zapier"] == 675 * 7 + 225 * 5
-    assert rows["win-back"]["zapier"] == 30 * 2 + 98 * 3
+    # Each send first reads the contact's consent in Zoho: one more task per record.
+    assert rows["abandoned-checkout"]["zapier"] == 675 * 7 + 225 * 6
+    assert rows["win-back"]["zapier"] == 30 * 2 + 98 * 4
     assert rows["reconciliation"]["make"] == 3780
-    assert context["totals"] == {"make": 86896, "n8n_cloud": 4744, "zapier": 34257}
+    assert context["totals"] == {"make": 86896, "n8n_cloud": 4744, "zapier": 34730}
 
 
 def test_budget_woocommerce_plan_chosen() -> None:

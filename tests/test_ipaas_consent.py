@@ -110,8 +110,11 @@ def test_make_opt_out_formula_boolean() -> None:
     body = consent_body("jeddah-fashion-zoho")
     opt_out = re.search(r'"Email_Opt_Out": (\{\{.*?\}\})[,}]', body)
     assert opt_out is not None
-    assert opt_out.group(1) == ('{{if(lower(trim(toString(1.email_marketing_consent.state))) = '
-                                '"subscribed"; false; true)}}')
+    # The update route keeps a box Zoho already shows ticked, then reads the store's state.
+    store_state = ('if(lower(trim(toString(1.email_marketing_consent.state))) = '
+                   '"subscribed"; false; true)')
+    assert re.fullmatch(r'\{\{if\(first\(map\(\d+\.data\.data; "Email_Opt_Out"\)\); true; '
+                        + re.escape(store_state) + r'\)\}\}', opt_out.group(1))
     opt_in = re.search(r'"Ecom_SMS_Opt_In": (\{\{.*?\}\})[,}]',
                        consent_body("jeddah-fashion-zoho", field="Ecom_SMS_Opt_In"))
     assert opt_in is not None
