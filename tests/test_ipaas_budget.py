@@ -182,7 +182,7 @@ def test_budget_doc_no_enterprise_claim(tmp_path: Path) -> None:
     assert "operations | none listed: more than the largest plan listed (Core 150,000" \
         in english
     assert "tasks a month is more than its largest plan listed here." in english
-    assert "Professional up to 2M tasks" in english
+    assert "The plans listed here are each plan's smallest tier" in english
     assert "Over 12 months, set-up included, the custom API path costs SAR 40,800; compare " \
         "that with this platform's price for the volume, set-up included." in english
     assert "وتبلغ تكلفة مسار API المخصص على مدى 12 شهرًا مع الإعداد 40,800 ريال" in arabic

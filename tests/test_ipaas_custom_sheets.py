@@ -68,8 +68,9 @@ def test_custom_sheet_postgres_steps(custom_project: Path) -> None:
                                                         for call in step.calls))
     # 15 writes and reads, and the links of the order, its two line columns and the event.
     assert database_steps == 19
-    assert zapier.count("| PostgreSQL | ") == database_steps
-    assert tray.count("| PostgreSQL | ") == database_steps
+    # The sheets add a read of the contact's consent before each of the 7 sends.
+    assert zapier.count("| PostgreSQL | ") == database_steps + 7
+    assert tray.count("| PostgreSQL | ") == database_steps + 7
     assert "| PostgreSQL | Action Find Row via Custom Query on the client's database" in zapier
     assert "The name Find Row via Custom Query may differ in your Zapier account" in zapier
     assert "| PostgreSQL | Operation Execute SQL query, authentication from Tray's store" in tray

@@ -170,11 +170,13 @@ def test_zapier_order_contact_check_uses_paths(project: Path) -> None:
 def test_zapier_gate_with_later_steps_uses_paths(project: Path) -> None:
     section = flow_section(read(project, "workflows/zapier-build-sheet.md"),
                            "abandoned-checkout")
-    # The email gate guards only its send: the WhatsApp reminder must still run.
-    assert tools_of(section, "Check email consent") == ["Paths by Zapier"]
+    # Each gate first reads the contact's consent in the CRM. The email gate guards only
+    # its send: the WhatsApp reminder must still run.
+    assert tools_of(section, "Check email consent") == ["Webhooks by Zapier", "Paths by Zapier"]
     assert 'only the rows from "Wait for the next step" on' in section
     # Ending the Zap is right at the last gate and at the dedupe check.
-    assert tools_of(section, "Check whatsapp consent") == ["Filter by Zapier"]
+    assert tools_of(section, "Check whatsapp consent") == ["Webhooks by Zapier",
+                                                           "Filter by Zapier"]
     assert tools_of(section, "Skip an event already processed")[1] == "Filter by Zapier"
 
 

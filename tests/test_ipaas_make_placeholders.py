@@ -62,7 +62,7 @@ def test_make_guide_error_webhook_replace_command(tmp_path: Path) -> None:
     assert ("sed -i 's#https://hook.make.example/ERROR-ALERT-WEBHOOK#NEW-VALUE#g' "
             "workflows/make/*.blueprint.json") in guide
     assert guide_rows(guide)["https://hook.make.example/ERROR-ALERT-WEBHOOK"].startswith(
-        "149 in 12 files:")
+        "156 in 12 files:")
 
 
 def test_placeholder_rows_reject_unknown() -> None:
