@@ -139,8 +139,8 @@ def workflows_guide(tmp_path: Path, crm: str, lang: str) -> str:
 @pytest.mark.parametrize(("crm", "field", "lang", "rule"), [
     ("custom", "contacts.last_order_at", "en", "`GREATEST`"),
     ("custom", "contacts.last_order_at", "ar", "`GREATEST`"),
-    ("hubspot", "ecom_last_order_at", "en", "an update of an older order moves the stored"),
-    ("zoho", "Ecom_Last_Order_At", "ar", "فتحديث طلب أقدم يعيد الوقت المخزَّن"),
+    ("hubspot", "ecom_last_order_at", "en", "order moves the stored time back"),
+    ("zoho", "Ecom_Last_Order_At", "ar", "فتحديث طلب مدفوع أقدم"),
 ])
 def test_guide_states_win_back_search(tmp_path: Path, crm: str, field: str, lang: str,
                                       rule: str) -> None:
