@@ -251,7 +251,7 @@ def make_blueprint_findings(blueprint: Any) -> Iterator[Finding]:
     if not isinstance(blueprint, dict):
         return
     confirmed: dict[str, Any] = load_data(MAKE_MODULES_DATA)["modules"]
-    for module in _make_modules(blueprint.get("flow")):
+    for module in make_structure.modules(blueprint.get("flow")):
         module_id = module.get("module")
         metadata = module.get("metadata")
         designer = metadata.get("designer") if isinstance(metadata, dict) else None
@@ -273,14 +273,3 @@ def make_blueprint_findings(blueprint: Any) -> Iterator[Finding]:
                                   {**context, "part": part, "placeholder": placeholder})
     for name, fix, fields in make_structure.structure_findings(blueprint):
         yield Finding(name, fix, fields)
-
-
-def _make_modules(flow: Any) -> Iterator[dict[str, Any]]:
-    for module in flow if isinstance(flow, list) else []:
-        if not isinstance(module, dict):
-            continue
-        yield module
-        for route in module.get("routes") or []:
-            if isinstance(route, dict):
-                yield from _make_modules(route.get("flow"))
-        yield from _make_modules(module.get("onerror"))

@@ -228,7 +228,7 @@ def privacy_delivery(request: PrivacyRequest, identifier: str, received_at: str)
 
 
 def is_privacy_delivery(delivery: Delivery) -> bool:
-    """Whether a queued delivery is a privacy request made by :func:`privacy_delivery`."""
+    """Return whether a queued delivery is a privacy request made by :func:`privacy_delivery`."""
     return delivery.source == "shopify" and delivery.topic in PRIVACY_TOPICS
 
 
